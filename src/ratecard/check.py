@@ -1,0 +1,747 @@
+"""Semantic checks: each pass is a function from the tree to diagnostics; CHECKS runs them all.
+
+Passes never stop at the first problem and never raise: a pass that needs a value another pass
+reports as broken (a malformed number, an unknown meter) skips it silently, so each mistake is
+reported once, by the pass that owns it.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import zoneinfo
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import TypeVar, cast
+
+import attrs
+
+from ratecard import nodes as n
+from ratecard.currencies import CODES as CURRENCIES
+from ratecard.diagnostics import Diagnostic, did_you_mean, error, warning
+from ratecard.engine.ladders import BASES, MODES, VOLUME
+from ratecard.engine.money import ROUNDING_MODES
+from ratecard.literals import format_plain
+from ratecard.source import Span
+
+LANGUAGES = ("zh", "en")
+PERIODS = ("month",)
+VALIDITY_UNITS = {"year": "year", "years": "year", "month": "month", "months": "month",
+                  "day": "day", "days": "day"}
+PACK_RESTRICTIONS = ("refund", "freeze")
+DEDUCT_SOURCES = ("allowance", "packs", "postpaid")
+PACK_ORDERS = ("expiry", "purchase")
+SUSPEND_REASONS = ("arrears", "violation")
+ALERT_FORMS = ("pack remaining below N%", "pack exhausted", "pack expired")
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Symbols:
+    """What the passes look up: the declared languages and meters, and statements by kind."""
+
+    rules: n.Rules
+    languages: tuple[str, ...]
+    meters: dict[str, n.Meter]
+
+    def of(self, kind: type[T]) -> list[T]:
+        return [s for s in self.rules.statements if isinstance(s, kind)]
+
+    @functools.cached_property
+    def ladders_by_meter(self) -> dict[str, list[n.Ladder]]:
+        by_meter: dict[str, list[n.Ladder]] = {}
+        for ladder in self.of(n.Ladder):
+            for name in self.target_names(ladder.target):
+                by_meter.setdefault(name, []).append(ladder)
+        return by_meter
+
+    def target_names(self, target: n.Target) -> list[str]:
+        """Known meter names of a target (unknown ones are reported by `check_references`)."""
+        if target.every:
+            return list(self.meters)
+        return [m.value for m in target.meters if m.value in self.meters]
+
+
+def symbols(rules: n.Rules) -> Symbols:
+    """The symbol table of a tree."""
+    languages: tuple[str, ...] = LANGUAGES
+    for setting in rules.statements:
+        if isinstance(setting, n.LanguagesSetting):
+            languages = tuple(name.value for name in setting.languages)
+    meters: dict[str, n.Meter] = {}
+    for statement in rules.statements:
+        if isinstance(statement, n.Meter):
+            meters.setdefault(statement.name.value, statement)
+    return Symbols(rules, languages, meters)
+
+
+def _value(number: n.Number | None) -> Decimal | None:
+    return None if number is None else number.value
+
+
+def _walk(node: object) -> Iterator[object]:
+    yield node
+    if isinstance(node, tuple):
+        for item in node:
+            yield from _walk(item)
+    elif attrs.has(type(node)):
+        for field in attrs.fields(cast("type[attrs.AttrsInstance]", type(node))):
+            if field.name != "span" and not field.name.endswith("_span"):
+                yield from _walk(getattr(node, field.name))
+
+
+# --- header -------------------------------------------------------------------------------
+
+def check_header(s: Symbols) -> Iterator[Diagnostic]:
+    """One `rules` header; currency, rounding and timezone each declared once and valid."""
+    decls = s.of(n.RulesDecl)
+    file_start = _file_start(s)
+    if not decls:
+        yield error("E101", "missing `rules` header", file_start, "the file starts here",
+                    'start the file with `rules NAME "名称" / "Name"`')
+    for extra in decls[1:]:
+        yield error("E102", "more than one `rules` header", extra.name.span,
+                    "second header", f"one file holds one sheet; the first is at line "
+                    f"{decls[0].span.line}: remove this one or move it to its own file")
+    anchor = decls[0].name.span if decls else file_start
+    required: dict[type[object], str] = {
+        n.CurrencySetting: "currency CNY",
+        n.RoundingSetting: "rounding half_up 0.01",
+        n.TimezoneSetting: "timezone Asia/Shanghai",
+    }
+    for kind, example in required.items():
+        found = [st for st in s.rules.statements if isinstance(st, kind)]
+        keyword = example.split()[0]
+        if not found:
+            yield error("E107", f"missing `{keyword}` setting", anchor,
+                        f"these rules declare no {keyword}",
+                        f"add `{example}` after the header; there is no default")
+        for duplicate in found[1:]:
+            assert isinstance(duplicate, n.CurrencySetting | n.RoundingSetting | n.TimezoneSetting)
+            yield error("E108", f"`{keyword}` is set more than once", duplicate.span,
+                        "second setting", "keep one")
+    for currency in s.of(n.CurrencySetting):
+        code = currency.code.value
+        if code not in CURRENCIES:
+            hint = did_you_mean(code.upper(), CURRENCIES) or "use an ISO 4217 code such as `CNY`"
+            yield error("E103", f"unknown currency `{code}`", currency.code.span,
+                        "not an ISO 4217 currency code", hint)
+    for tz in s.of(n.TimezoneSetting):
+        zone = tz.zone.value
+        if zone not in _zones():
+            hint = did_you_mean(zone, _zones()) or "use an IANA zone such as `Asia/Shanghai`"
+            yield error("E104", f"unknown timezone `{zone}`", tz.zone.span,
+                        "not an IANA timezone", hint)
+    for rounding in s.of(n.RoundingSetting):
+        mode = rounding.mode.value
+        if mode not in ROUNDING_MODES:
+            hint = did_you_mean(mode, ROUNDING_MODES) or (
+                "use one of " + ", ".join(f"`{m}`" for m in ROUNDING_MODES))
+            yield error("E105", f"unknown rounding mode `{mode}`", rounding.mode.span,
+                        "not a rounding mode", hint)
+        increment = rounding.increment.value
+        if increment is not None and increment > 0 and not _is_power_of_ten(increment):
+            yield error("E106", f"rounding increment `{rounding.increment.text}` is not a power "
+                        "of ten", rounding.increment.span, "amounts round to this",
+                        "use 1, 0.1, 0.01 (fen, cents) or 0.001")
+        elif increment is not None and increment == 0:
+            yield error("E106", "rounding increment is zero", rounding.increment.span,
+                        "amounts round to this", "use 0.01 to round to fen or cents")
+    for setting in s.of(n.LanguagesSetting):
+        for lang in setting.languages:
+            if lang.value not in LANGUAGES:
+                hint = did_you_mean(lang.value, LANGUAGES) or "use `zh` and `en`"
+                yield error("E109", f"unknown language `{lang.value}`", lang.span,
+                            "price sheets are rendered in zh and en", hint)
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _is_power_of_ten(value: Decimal) -> bool:
+    digits = value.normalize().as_tuple().digits
+    return digits == (1,)
+
+
+def _file_start(s: Symbols) -> Span:
+    return Span(s.rules.file, 0, 0, 1, 1)
+
+
+def check_labels(s: Symbols) -> Iterator[Diagnostic]:
+    """A label has at most one name per declared language, and none is empty."""
+    for node in _walk(s.rules.statements):
+        if isinstance(node, n.Label):
+            for extra in node.texts[len(s.languages):]:
+                yield error("E110", "more display names than languages", extra.span,
+                            f"these rules declare {len(s.languages)} language(s): "
+                            f"{' / '.join(s.languages)}",
+                            "remove this name, or add its language with `languages zh / en`")
+            for text in node.texts:
+                if not text.value.strip():
+                    yield error("E111", "empty display name", text.span, "nothing to show",
+                                "write the name people read, or leave the language out")
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+def check_numbers(s: Symbols) -> Iterator[Diagnostic]:
+    """Every number literal is well formed and not negative."""
+    for node in _walk(s.rules.statements):
+        if isinstance(node, n.Number):
+            if node.value is None:
+                yield error("E301", f"malformed number `{node.text}`", node.span,
+                            node.problem.replace(f"`{node.text}` ", "", 1),
+                            "write digits with an optional decimal part and one suffix "
+                            "(k, M, B, 千, 万, 亿): `0.0018`, `10万`, `1_000`")
+            elif node.value < 0:
+                yield error("E302", f"negative amount `{node.text}`", node.span,
+                            "prices, sizes and quantities cannot be negative",
+                            f"write `{node.text.lstrip('-')}`")
+
+
+# --- meters and actions --------------------------------------------------------------------
+
+def check_meters(s: Symbols) -> Iterator[Diagnostic]:
+    """Meters are unique, count at least one action, and each action has one meaning."""
+    first: dict[str, n.Meter] = {}
+    # action → (what it is, where, meter name)
+    seen: dict[str, tuple[str, n.Name, str]] = {}
+    for meter in s.of(n.Meter):
+        name = meter.name.value
+        if name in first:
+            yield error("E201", f"meter `{name}` is declared twice", meter.name.span,
+                        "second declaration", f"the first is at line {first[name].span.line}: "
+                        "rename this meter or merge the two")
+            continue
+        first[name] = meter
+        if not meter.counts:
+            yield error("E204", f"meter `{name}` counts no action", meter.name.span,
+                        "nothing is ever counted into this meter",
+                        f"add `counts ActionName` to `{name}`")
+        for extra in meter.units[1:]:
+            yield error("E208", f"meter `{name}` declares its unit twice", extra.span,
+                        "second unit", "keep one `unit` clause")
+        for kind, names in (("counted", meter.counts), ("free", meter.free)):
+            for action in names:
+                yield from _claim(seen, action.value, kind, action, name)
+    for unpriced in s.of(n.Unpriced):
+        for action in unpriced.actions:
+            yield from _claim(seen, action.value, "unpriced", action, "")
+
+
+def _claim(
+    seen: dict[str, tuple[str, n.Name, str]], action: str, kind: str, where: n.Name, meter: str
+) -> Iterator[Diagnostic]:
+    previous = seen.get(action)
+    if previous is None:
+        seen[action] = (kind, where, meter)
+        return
+    prev_kind, prev_where, prev_meter = previous
+    if kind == prev_kind == "counted":
+        if meter == prev_meter:
+            yield error("E202", f"action `{action}` is counted twice in meter `{meter}`",
+                        where.span, "listed again", "remove the repeated name")
+        else:
+            yield error("E202", f"action `{action}` is counted into two meters",
+                        where.span, f"already counted into `{prev_meter}` at line "
+                        f"{prev_where.span.line}",
+                        "an action counts into one meter; remove it from one of them")
+    elif kind == prev_kind:
+        yield error("E202", f"action `{action}` is declared {kind} twice", where.span,
+                    f"already {kind} at line {prev_where.span.line}", "remove the repeated name")
+    else:
+        yield error("E205", f"action `{action}` is both {prev_kind} and {kind}", where.span,
+                    f"{prev_kind} at line {prev_where.span.line}",
+                    "an action is counted, free, or unpriced: keep one")
+
+
+def check_references(s: Symbols) -> Iterator[Diagnostic]:
+    """Every meter named in a target or a pack row is declared."""
+    names: list[n.Name] = []
+    for node in _walk(s.rules.statements):
+        if isinstance(node, n.Target):
+            names.extend(node.meters)
+        elif isinstance(node, n.PackRow):
+            names.append(node.meter)
+    for name in names:
+        if name.value not in s.meters:
+            yield error("E203", f"unknown meter `{name.value}`", name.span,
+                        "not a meter of these rules",
+                        did_you_mean(name.value, s.meters)
+                        or f"declare it with `meter {name.value} \"名称\" / \"Name\" counts ...`")
+
+
+def check_allowances(s: Symbols) -> Iterator[Diagnostic]:
+    """Allowances are monthly, whole, and at most one per meter."""
+    given: dict[str, n.Allowance] = {}
+    for allowance in s.of(n.Allowance):
+        yield from _check_period(allowance.period)
+        amount = allowance.amount.value
+        if amount is not None and amount != amount.to_integral_value():
+            yield error("E303", f"allowance `{allowance.amount.text}` is not a whole number",
+                        allowance.amount.span, "units are counted whole",
+                        f"write `{format_plain(amount.to_integral_value())}`")
+        for name in s.target_names(allowance.target):
+            if name in given:
+                yield error("E209", f"meter `{name}` gets two allowances",
+                            allowance.target.span, f"`{name}` already has one at line "
+                            f"{given[name].span.line}", "give each meter one allowance")
+            else:
+                given[name] = allowance
+
+
+def _check_period(period: n.Period) -> Iterator[Diagnostic]:
+    unit = period.unit.value
+    if unit not in PERIODS:
+        hint = did_you_mean(unit, PERIODS) or "write `per month`"
+        yield error("E404", f"unknown period `{unit}`", period.unit.span,
+                    "periods are calendar months in the rules' timezone", hint)
+
+
+# --- packs ----------------------------------------------------------------------------------
+
+def check_packs(s: Symbols) -> Iterator[Diagnostic]:
+    """Pack tables: one validity, known restrictions, positive unique sizes, a price per size."""
+    rows: dict[str, n.PackRow] = {}
+    validity: tuple[Decimal | None, str] | None = None
+    for packs in s.of(n.Packs):
+        if not packs.valid:
+            yield error("E505", "packs without a validity", packs.span,
+                        "how long do these packs last?", "add `valid 1 year` after `packs`")
+        for extra in packs.valid[1:]:
+            yield error("E505", "packs declare their validity twice", extra.span,
+                        "second validity", "keep one `valid` option")
+        for valid in packs.valid[:1]:
+            unit = VALIDITY_UNITS.get(valid.unit.value)
+            if unit is None:
+                hint = did_you_mean(valid.unit.value, VALIDITY_UNITS) or "write `valid 1 year`"
+                yield error("E505", f"unknown validity unit `{valid.unit.value}`",
+                            valid.unit.span, "packs last years, months or days", hint)
+            amount = valid.amount.value
+            if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):
+                yield error("E304", f"validity `{valid.amount.text}` must be a whole number "
+                            "above zero", valid.amount.span, "packs would never be usable",
+                            "write `valid 1 year`")
+            current = (amount, unit or "")
+            if validity is not None and current != validity:
+                yield error("E507", "pack tables disagree on validity", valid.span,
+                            "differs from the first pack table",
+                            "all packs of a sheet share one validity")
+            validity = validity or current
+        for restriction in packs.restrictions:
+            if restriction.what.value not in PACK_RESTRICTIONS:
+                hint = did_you_mean(restriction.what.value, PACK_RESTRICTIONS) or (
+                    "write `no refund` or `no freeze`")
+                yield error("E506", f"unknown pack restriction `no {restriction.what.value}`",
+                            restriction.what.span, "not a restriction", hint)
+        sizes: dict[Decimal, n.Number] = {}
+        for size in packs.sizes:
+            if size.value is None:
+                continue
+            if size.value == 0 or size.value != size.value.to_integral_value():
+                yield error("E304", f"pack size `{size.text}` must be a whole number above zero",
+                            size.span, "not a size", "write a size such as `1万`")
+            elif size.value in sizes:
+                yield error("E503", f"pack size `{size.text}` appears twice", size.span,
+                            f"same as `{sizes[size.value].text}`", "remove the repeated column")
+            else:
+                sizes[size.value] = size
+        for row in packs.rows:
+            meter = row.meter.value
+            if meter in rows:
+                yield error("E504", f"meter `{meter}` has two pack rows", row.meter.span,
+                            f"already priced at line {rows[meter].span.line}",
+                            "keep one row per meter")
+            rows.setdefault(meter, row)
+            if len(row.cells) < len(packs.sizes):
+                missing = packs.sizes[len(row.cells):]
+                shown = ", ".join(f"`{m.text}`" for m in missing)
+                yield error("E501", f"pack size {shown} has no price for `{meter}`",
+                            row.cells[-1].span, f"{len(row.cells)} of {len(packs.sizes)} "
+                            "prices", "add a price for each size, or `-` where a size is "
+                            "not sold")
+            for surplus in row.cells[len(packs.sizes):]:
+                yield error("E502", f"more prices than pack sizes for `{meter}`", surplus.span,
+                            "no size above this price",
+                            f"the table has {len(packs.sizes)} sizes: remove this price or "
+                            "add its size to the `size` row")
+
+
+# --- ladders ---------------------------------------------------------------------------------
+
+def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
+    """Each ladder: known mode and basis, sound brackets; each meter has exactly one ladder."""
+    for ladder in s.of(n.Ladder):
+        mode = ladder.mode.value
+        if mode not in MODES:
+            hint = did_you_mean(mode, MODES) or "write `volume` (all-units) or `graduated`"
+            yield error("E401", f"unknown ladder mode `{mode}`", ladder.mode.span,
+                        "not a ladder mode", hint)
+        if ladder.basis is None:
+            yield error("E402", "ladder does not say which quantity selects its bracket",
+                        ladder.mode.span, "no `by ...` here",
+                        f"write `ladder {mode} by postpaid` (after allowance and packs) or "
+                        f"`ladder {mode} by total` (all units of the period)")
+        elif ladder.basis.value not in BASES:
+            hint = did_you_mean(ladder.basis.value, BASES) or (
+                "write `by postpaid`, `by total` or `by after_allowance`")
+            yield error("E403", f"unknown ladder basis `{ladder.basis.value}`",
+                        ladder.basis.span, "not a quantity the ladder can use", hint)
+        yield from _check_period(ladder.period)
+        yield from _check_brackets(ladder)
+        yield from _check_limits(ladder)
+    for name, ladders in s.ladders_by_meter.items():
+        for extra in ladders[1:]:
+            yield error("E207", f"meter `{name}` is priced by two ladders", extra.target.span,
+                        f"`{name}` already has the ladder at line {ladders[0].span.line}",
+                        f"remove `{name}` from one of the ladders")
+    for name, meter in s.meters.items():
+        if name not in s.ladders_by_meter:
+            yield error("E206", f"meter `{name}` has no postpaid ladder", meter.name.span,
+                        "usage past the allowance and packs would have no price",
+                        f"add `{name}` to a ladder's `on` list")
+
+
+def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
+    if not ladder.brackets:
+        yield error("E411", "ladder has no brackets", ladder.span, "empty ladder",
+                    "add brackets such as `(0, 300万] 0.002` and `(300万, ∞) 0.0018`")
+        return
+    previous_hi: Decimal | None = None
+    last = len(ladder.brackets) - 1
+    for index, bracket in enumerate(ladder.brackets):
+        lo = bracket.lo.value if isinstance(bracket.lo, n.Number) else None
+        hi = bracket.hi.value if isinstance(bracket.hi, n.Number) else None
+        if bracket.open.value != "(":
+            yield error("E410", "brackets are open at the low end", bracket.open.span,
+                        "write `(` here", "a bracket is `(lo, hi]`: units above lo up to hi")
+        want = ")" if isinstance(bracket.hi, n.Unbounded) else "]"
+        if bracket.close.value != want:
+            yield error("E410", f"this bracket should end with `{want}`", bracket.close.span,
+                        f"write `{want}` here", "a bracket is `(lo, hi]`, the last `(lo, ∞)`")
+        if isinstance(bracket.lo, n.Unbounded):
+            yield error("E408", "a bracket cannot start at ∞", bracket.lo.span,
+                        "lower bound", "brackets start at 0 and ascend")
+        if isinstance(bracket.hi, n.Unbounded) and index != last:
+            yield error("E409", "only the last bracket is open-ended", bracket.hi.span,
+                        "brackets follow this one", "give this bracket an upper bound")
+        if index == last and isinstance(bracket.hi, n.Number):
+            yield error("E409", "the last bracket must be open-ended", bracket.hi.span,
+                        "units above this would have no price",
+                        "end the ladder with `(lo, ∞)`")
+        if lo is not None and hi is not None and hi <= lo:
+            yield error("E408", f"bracket `{bracket.open.value}{_bound(bracket.lo)}, "
+                        f"{_bound(bracket.hi)}{bracket.close.value}` does not ascend",
+                        bracket.hi.span, "upper bound not above the lower one",
+                        "the upper bound must be above the lower bound")
+        if index == 0:
+            if lo is not None and lo != 0:
+                yield error("E405", "the first bracket must start at 0", bracket.lo.span,
+                            "units up to here would have no price", "start it at `(0,`")
+        elif lo is not None and previous_hi is not None:
+            if lo > previous_hi:
+                yield error("E406", "gap between brackets", bracket.lo.span,
+                            f"units in ({format_plain(previous_hi)}, {format_plain(lo)}] have "
+                            "no price", f"start this bracket at {format_plain(previous_hi)}")
+            elif lo < previous_hi:
+                yield error("E407", "brackets overlap", bracket.lo.span,
+                            f"units in ({format_plain(lo)}, {format_plain(previous_hi)}] are "
+                            "in two brackets", f"start this bracket at "
+                            f"{format_plain(previous_hi)}")
+        previous_hi = hi if hi is not None else previous_hi
+        unit_terms = [t for t in bracket.terms if isinstance(t, n.UnitPrice)]
+        flat_terms = [t for t in bracket.terms if isinstance(t, n.FlatFee)]
+        for extra in unit_terms[1:] + flat_terms[1:]:
+            yield error("E414", "a bracket has one unit price and at most one flat fee",
+                        extra.span, "second term of this kind", "add them up into one")
+        for term in unit_terms:
+            if term.per is not None and term.per.value == 0:
+                yield error("E304", "price per zero units", term.per.span, "divides by zero",
+                            "write `per 1000` or leave `per` out")
+
+
+def _bound(bound: n.Bound) -> str:
+    return "∞" if isinstance(bound, n.Unbounded) else bound.text
+
+
+def _check_limits(ladder: n.Ladder) -> Iterator[Diagnostic]:
+    for extra in ladder.minimums[1:]:
+        yield error("E413", "ladder declares two minimums", extra.span, "second minimum",
+                    "keep one")
+    for second in ladder.maximums[1:]:
+        yield error("E413", "ladder declares two maximums", second.span, "second maximum",
+                    "keep one")
+    if ladder.minimums and ladder.maximums:
+        low = ladder.minimums[0].amount.value
+        high = ladder.maximums[0].amount.value
+        if low is not None and high is not None and low > high:
+            yield error("E412", "minimum above maximum", ladder.minimums[0].amount.span,
+                        f"above the maximum {format_plain(high)}",
+                        "the minimum spend must not exceed the cap")
+
+
+# --- deduction, alerts, bills ----------------------------------------------------------------
+
+def check_singletons(s: Symbols) -> Iterator[Diagnostic]:
+    """`deduct`, `alert`, `bill` and `suspend` are declared at most once."""
+    kinds: tuple[tuple[type[object], str], ...] = (
+        (n.Deduct, "deduct"), (n.Alert, "alert"), (n.Bill, "bill"), (n.Suspend, "suspend"))
+    for kind, keyword in kinds:
+        found = [st for st in s.rules.statements if isinstance(st, kind)]
+        for extra in found[1:]:
+            assert isinstance(extra, n.Deduct | n.Alert | n.Bill | n.Suspend)
+            yield error("E608", f"`{keyword}` is declared twice", extra.span,
+                        "second declaration", f"merge into one `{keyword}` statement")
+
+
+def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
+    """The deduction order names known sources once each and ends with postpaid."""
+    deducts = s.of(n.Deduct)
+    if not deducts:
+        sources: list[n.Allowance | n.Packs] = [*s.of(n.Allowance), *s.of(n.Packs)]
+        if sources:
+            yield error("E601", "missing deduction order", sources[0].span,
+                        "allowance or packs are declared here",
+                        "add `deduct allowance, packs by expiry, postpaid`")
+        return
+    deduct = deducts[0]
+    seen: set[str] = set()
+    for step in deduct.steps:
+        source = step.source.value
+        if source not in DEDUCT_SOURCES:
+            hint = did_you_mean(source, DEDUCT_SOURCES) or (
+                "sources are `allowance`, `packs` and `postpaid`")
+            yield error("E601", f"unknown deduction source `{source}`", step.source.span,
+                        "not a source of units", hint)
+            continue
+        if source in seen:
+            yield error("E602", f"`{source}` appears twice in the deduction order",
+                        step.source.span, "already listed", "list each source once")
+        seen.add(source)
+        if step.order is not None:
+            if source != "packs":
+                yield error("E604", f"`{source}` has no order to choose", step.order.span,
+                            "only packs are ordered", "remove `by ...` here")
+            elif step.order.value not in PACK_ORDERS:
+                hint = did_you_mean(step.order.value, PACK_ORDERS) or (
+                    "write `packs by expiry` (earliest expiry first) or `packs by purchase`")
+                yield error("E604", f"unknown pack order `{step.order.value}`",
+                            step.order.span, "not an order", hint)
+        elif source == "packs":
+            yield error("E604", "the deduction order does not say which pack goes first",
+                        step.source.span, "which lot is drawn first?",
+                        "write `packs by expiry` (earliest expiry first) or `packs by purchase`")
+    steps = [st.source.value for st in deduct.steps]
+    if "postpaid" not in steps:
+        yield error("E603", "the deduction order does not end with `postpaid`", deduct.span,
+                    "usage past these sources would go nowhere", "add `, postpaid` at the end")
+    elif steps[-1] != "postpaid":
+        yield error("E603", "`postpaid` must come last in the deduction order",
+                    deduct.steps[steps.index("postpaid")].span, "sources after it are never used",
+                    "move `postpaid` to the end")
+    if s.of(n.Allowance) and "allowance" not in seen:
+        yield error("E605", "an allowance is declared but never deducted", deduct.span,
+                    "no `allowance` here", "add `allowance` to the deduction order")
+    if s.of(n.Packs) and "packs" not in seen:
+        yield error("E605", "packs are declared but never deducted", deduct.span,
+                    "no `packs` here", "add `packs by expiry` to the deduction order")
+
+
+def check_alerts(s: Symbols) -> Iterator[Diagnostic]:
+    """Alert conditions are one of the known forms, with a percentage in (0, 100]."""
+    for alert in s.of(n.Alert):
+        for condition in alert.conditions:
+            words = " ".join(w.value for w in condition.words)
+            known = (
+                (words == "pack remaining below" and condition.percent is not None)
+                or (words in ("pack exhausted", "pack expired") and condition.percent is None)
+            )
+            if not known:
+                hint = did_you_mean(words, [f.replace(" N%", "") for f in ALERT_FORMS])
+                yield error("E606", f"unknown alert condition `{words}`", condition.span,
+                            "not an alert", (hint + "; " if hint else "") + "alerts are: " +
+                            ", ".join(f"`{f}`" for f in ALERT_FORMS))
+            elif condition.percent is not None and not 0 < condition.percent.value <= 1:
+                yield error("E607", f"alert threshold `{condition.percent.text}` is out of range",
+                            condition.percent.span, "between 0% and 100%",
+                            "write a share of the pack such as `15%`")
+
+
+def check_bill(s: Symbols) -> Iterator[Diagnostic]:
+    """Bills are monthly and issued on a day every month has."""
+    for bill in s.of(n.Bill):
+        yield from _check_period(bill.period)
+        day = _value(bill.issued_day)
+        if bill.issued_day is not None and day is not None and (
+            not 1 <= day <= 28 or day != day.to_integral_value()
+        ):
+            yield error("E609", f"bills cannot be issued on day {bill.issued_day.text}",
+                        bill.issued_day.span, "not a day of every month",
+                        "choose a day from 1 to 28")
+    for suspend in s.of(n.Suspend):
+        for reason in suspend.reasons:
+            if reason.value not in SUSPEND_REASONS:
+                hint = did_you_mean(reason.value, SUSPEND_REASONS) or (
+                    "reasons are `arrears` and `violation`")
+                yield error("E610", f"unknown suspension reason `{reason.value}`",
+                            reason.span, "not a reason", hint)
+
+
+# --- warnings: legal but suspicious sheets ---------------------------------------------------
+
+def check_pack_prices(s: Symbols) -> Iterator[Diagnostic]:
+    """Warn when a bigger pack is dearer per unit, or a pack dearer than postpaid at any volume."""
+    for packs in s.of(n.Packs):
+        sizes = [size.value for size in packs.sizes]
+        for row in packs.rows:
+            offers = [
+                (size, cell)
+                for size, cell in zip(sizes, row.cells, strict=False)
+                if size and isinstance(cell, n.Number) and cell.value is not None
+            ]
+            offers.sort(key=lambda pair: pair[0])
+            for (small, small_cell), (big, big_cell) in itertools.pairwise(offers):
+                assert small_cell.value is not None and big_cell.value is not None
+                if big_cell.value / big > small_cell.value / small:
+                    yield warning("W001", f"the {format_plain(big)} pack of `{row.meter.value}` "
+                                  "is dearer per unit than the smaller one", big_cell.span,
+                                  f"{_per_unit(big_cell.value, big)} per unit, the "
+                                  f"{format_plain(small)} pack "
+                                  f"{_per_unit(small_cell.value, small)}",
+                                  "check the price: bigger packs usually cost less per unit")
+            dearest = _dearest_postpaid(s, row.meter.value)
+            if dearest is None:
+                continue
+            for size, cell in offers:
+                assert cell.value is not None
+                if cell.value / size > dearest:
+                    yield warning("W002", f"the {format_plain(size)} pack of "
+                                  f"`{row.meter.value}` is dearer per unit than postpaid at "
+                                  "any volume", cell.span,
+                                  f"{_per_unit(cell.value, size)} per unit; postpaid is at most "
+                                  f"{format_plain(dearest)}", "no buyer gains from this pack: "
+                                  "check its price")
+
+
+def _per_unit(price: Decimal, size: Decimal) -> str:
+    return format_plain((price / size).normalize())
+
+
+def _dearest_postpaid(s: Symbols, meter: str) -> Decimal | None:
+    ladders = s.ladders_by_meter.get(meter)
+    if not ladders:
+        return None
+    prices = []
+    for bracket in ladders[0].brackets:
+        for term in bracket.terms:
+            if isinstance(term, n.UnitPrice) and term.amount.value is not None:
+                per = _value(term.per) or Decimal(1)
+                prices.append(term.amount.value / per)
+    return max(prices) if prices else None
+
+
+def check_ladder_prices(s: Symbols) -> Iterator[Diagnostic]:
+    """Warn about a volume cliff and about a bracket dearer per unit than the one below it."""
+    for ladder in s.of(n.Ladder):
+        priced = [_bracket_values(b) for b in ladder.brackets]
+        if any(p is None for p in priced):
+            continue
+        for (below, lower), (above, upper) in zip(
+            zip(ladder.brackets, priced, strict=True),
+            list(zip(ladder.brackets, priced, strict=True))[1:],
+            strict=False,
+        ):
+            assert lower is not None and upper is not None
+            lo_price, lo_flat, hi_bound = lower
+            up_price, up_flat, _ = upper
+            if lo_price is None or up_price is None or hi_bound is None:
+                continue
+            if up_price > lo_price:
+                yield warning("W004", "bracket is dearer per unit than the one below it",
+                              above.span, f"{format_plain(up_price)} per unit after "
+                              f"{format_plain(lo_price)}", "ladders usually fall as volume "
+                              "rises: check the order of the prices")
+            elif ladder.mode.value == VOLUME:
+                yield from _cliff(below, above, hi_bound, lo_price, lo_flat, up_price, up_flat)
+
+
+def _bracket_values(
+    bracket: n.Bracket,
+) -> tuple[Decimal | None, Decimal, Decimal | None] | None:
+    """(unit price, flat fee, upper bound) with numbers resolved; None if any is malformed."""
+    price: Decimal | None = None
+    flat = Decimal(0)
+    for term in bracket.terms:
+        if term.amount.value is None:
+            return None
+        if isinstance(term, n.UnitPrice):
+            per = term.per.value if term.per is not None else Decimal(1)
+            if per is None or per == 0:
+                return None
+            price = term.amount.value / per
+        else:
+            flat = term.amount.value
+    hi = bracket.hi.value if isinstance(bracket.hi, n.Number) else None
+    if isinstance(bracket.hi, n.Number) and hi is None:
+        return None
+    return price, flat, hi
+
+
+def _cliff(
+    below: n.Bracket, above: n.Bracket, bound: Decimal,
+    price: Decimal, flat: Decimal, next_price: Decimal, next_flat: Decimal,
+) -> Iterator[Diagnostic]:
+    """Volume: quantities just under `bound` that cost more than `bound + 1` does."""
+    next_cost = (bound + 1) * next_price + next_flat
+    if bound * price + flat <= next_cost or price == 0:
+        return
+    # Smallest whole q with q × price + flat > next_cost.
+    first = ((next_cost - flat) / price).to_integral_value(rounding="ROUND_FLOOR") + 1
+    yield warning(
+        "W003",
+        f"volume cliff: {_grouped(first)} to {_grouped(bound)} units cost more than "
+        f"{_grouped(bound + 1)}",
+        below.hi.span,
+        f"{_grouped(bound)} units cost {_amount(bound * price + flat)}, "
+        f"{_grouped(bound + 1)} cost {_amount(next_cost)}",
+        "all-units ladders charge less for a little more usage here; this is legal (and on "
+        "many real sheets), but say so on the sheet or use `graduated`",
+    )
+
+
+def _amount(value: Decimal) -> str:
+    return format_plain(value.normalize())
+
+
+def _grouped(value: Decimal) -> str:
+    return f"{value:,}" if value == value.to_integral_value() else format_plain(value)
+
+
+Check = Callable[[Symbols], Iterator[Diagnostic]]
+
+CHECKS: tuple[Check, ...] = (
+    check_header,
+    check_labels,
+    check_numbers,
+    check_meters,
+    check_references,
+    check_allowances,
+    check_packs,
+    check_ladders,
+    check_singletons,
+    check_deduct,
+    check_alerts,
+    check_bill,
+    check_pack_prices,
+    check_ladder_prices,
+)
+
+
+def check(rules: n.Rules) -> list[Diagnostic]:
+    """Every diagnostic of a syntax tree, in source order."""
+    table = symbols(rules)
+    found = [d for run in CHECKS for d in run(table)]
+    return sorted(found, key=Diagnostic.sort_key)

@@ -1,0 +1,221 @@
+"""The command line: `ratecard check | quote | ...` (exit 0 ok, 1 diagnostics, 2 usage or I/O)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from ratecard.api import analyze, read_rules_text
+from ratecard.compile import compile_rules
+from ratecard.diagnostics import Diagnostic, render_all, summary
+from ratecard.engine.bills import Bill
+from ratecard.engine.pricebook import HeldPack, PriceBook
+from ratecard.errors import UsageError
+from ratecard.literals import NumberError, format_plain, parse_number
+from ratecard.source import SourceFile
+
+EXIT_OK = 0
+EXIT_DIAGNOSTICS = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A usage or I/O problem: printed as one line, exit 2."""
+
+
+def _fail(message: str) -> int:
+    print(f"ratecard: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _read(path: str) -> SourceFile:
+    try:
+        return SourceFile(path, read_rules_text(Path(path)))
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{path}: is a directory, not a rules file") from None
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}") from None
+
+
+def _report(diagnostics: Sequence[Diagnostic], source: SourceFile, fmt: str) -> None:
+    if not diagnostics:
+        return
+    text = render_all(diagnostics, {source.name: source}, fmt)
+    print(text, file=sys.stdout if fmt == "json" else sys.stderr)
+
+
+def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
+    """Compile a rules file, printing its diagnostics; None if it has errors."""
+    source = _read(path)
+    rules, diagnostics = analyze(source)
+    errors = [d for d in diagnostics if d.is_error]
+    if rules is None or errors:
+        _report(diagnostics, source, fmt)
+        return None
+    return compile_rules(rules, tuple(diagnostics))
+
+
+# --- check --------------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check rules files: every diagnostic of every file; exit 1 if any has an error."""
+    failed = False
+    collected: list[Diagnostic] = []
+    sources: dict[str, SourceFile] = {}
+    for path in args.files:
+        source = _read(path)
+        sources[path] = source
+        _, diagnostics = analyze(source)
+        collected.extend(diagnostics)
+        failed = failed or any(d.is_error for d in diagnostics)
+    if args.format == "json":
+        print(render_all(collected, sources, "json"))
+    else:
+        if collected:
+            print(render_all(collected, sources, args.format), file=sys.stderr)
+        for path in args.files:
+            own = [d for d in collected if d.span.file == path]
+            verdict = "failed" if any(d.is_error for d in own) else "ok"
+            details = f" ({summary(own)})" if own else ""
+            print(f"{path}: {verdict}{details}")
+    return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+
+# --- quote --------------------------------------------------------------------------------
+
+def _usage_arguments(items: Sequence[str]) -> dict[str, str]:
+    usage: dict[str, str] = {}
+    for item in items:
+        action, sep, count = item.partition("=")
+        if not sep or not action or not count:
+            raise CommandError(f"`{item}`: write usage as ACTION=COUNT, e.g. DetectBody=600000")
+        if action in usage:
+            raise CommandError(f"`{action}` is given twice")
+        usage[action] = count
+    return usage
+
+
+def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
+    held = []
+    for item in items:
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise CommandError(f"--pack `{item}`: write METER:SIZE or METER:SIZE:REMAINING")
+        try:
+            meter = book.meter(parts[0])
+            offer = book.parse_pack_size(meter, parts[1])
+            remaining = parse_number(parts[2]) if len(parts) == 3 else None
+        except (UsageError, NumberError) as exc:
+            raise CommandError(f"--pack `{item}`: {exc}") from None
+        held.append(HeldPack(meter.name, offer.size, remaining))
+    return held
+
+
+def cmd_quote(args: argparse.Namespace) -> int:
+    """Quote one month of usage totals per action, with packs held at the month's start."""
+    book = compile_file(args.file)
+    if book is None:
+        return EXIT_DIAGNOSTICS
+    usage = _usage_arguments(args.usage)
+    packs = _pack_arguments(args.pack, book)
+    try:
+        bill = book.quote(usage, packs)
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps(bill.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_bill(book, bill))
+    return EXIT_OK
+
+
+def _grouped(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return format_plain(value)
+
+
+def format_bill(book: PriceBook, bill: Bill) -> str:
+    """A bill as an aligned text table for a terminal."""
+    title = " / ".join(book.labels) or book.name
+    rows = [("meter", "source", "quantity", "bracket", "unit price", "amount")]
+    for line in bill.lines:
+        rows.append((
+            line.meter,
+            line.source if line.pack is None else f"pack {line.pack}",
+            _grouped(line.quantity),
+            line.bracket or "",
+            format_plain(line.unit_price) if line.source == "postpaid" else "",
+            format_plain(line.amount),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = {2, 4, 5}
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        return "  ".join(cells).rstrip()
+
+    out = [f"{title} ({book.currency})", "", fmt(rows[0])]
+    out.append("  ".join("-" * w for w in widths))
+    out.extend(fmt(row) for row in rows[1:])
+    if len(rows) == 1:
+        out.append("(no billable usage)")
+    out.append("")
+    out.append(f"total {bill.currency} {format_plain(bill.total)}")
+    for alert in bill.alerts:
+        out.append(f"alert: pack {alert.pack} {alert.kind} "
+                   f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)")
+    return "\n".join(out)
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ratecard",
+        description="Check, quote, bill and render pricing rules.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="check rules files and report every problem")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--format", choices=("full", "concise", "json"), default="full",
+                       help="diagnostics as rustc-style blocks, one line each, or JSON")
+    check.set_defaults(run=cmd_check)
+
+    quote = commands.add_parser("quote", help="price one month of usage totals")
+    quote.add_argument("file", metavar="FILE")
+    quote.add_argument("usage", nargs="*", metavar="ACTION=N",
+                       help="calls per action in the month, e.g. DetectBody=600000 or 60万")
+    quote.add_argument("--pack", action="append", default=[], metavar="METER:SIZE[:REMAINING]",
+                       help="a pack held at the month's start (repeatable); SIZE as 100000, "
+                       "100k or 10万")
+    quote.add_argument("--json", action="store_true", help="print the bill as JSON")
+    quote.set_defaults(run=cmd_quote)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except CommandError as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Diagnostics: one problem in a rules file, its code, position, label and help, and rendering.
+
+Every code is documented, with a failing example and the fix, in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from ratecard.source import SourceFile, Span
+
+
+class Severity(enum.Enum):
+    """How bad a diagnostic is: errors stop compilation, warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@attrs.frozen
+class Diagnostic:
+    """One problem: a stable code, a message, where, a label under the carets, a help."""
+
+    code: str
+    message: str
+    span: Span
+    label: str = ""
+    help: str = ""
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.span.file, self.span.start, self.span.end, self.code)
+
+
+def error(code: str, message: str, span: Span, label: str = "", help: str = "") -> Diagnostic:
+    """An error diagnostic."""
+    return Diagnostic(code, message, span, label, help, Severity.ERROR)
+
+
+def warning(code: str, message: str, span: Span, label: str = "", help: str = "") -> Diagnostic:
+    """A warning diagnostic."""
+    return Diagnostic(code, message, span, label, help, Severity.WARNING)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`did you mean `x`?` for the nearest candidate, or an empty string."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
+
+
+def _width(text: str) -> int:
+    """Terminal columns a string takes: CJK and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def render(diagnostic: Diagnostic, source: SourceFile | None) -> str:
+    """rustc-style rendering: header, location, source line, carets under the token, help."""
+    d = diagnostic
+    lines = [f"{d.severity.value}[{d.code}]: {d.message}"]
+    if source is None:
+        lines.append(f" --> {d.span}")
+        if d.help:
+            lines.append(f"  = help: {d.help}")
+        return "\n".join(lines)
+    line_text = source.line_text(d.span.line).replace("\t", " ")
+    gutter = " " * len(str(d.span.line))
+    lines.append(f"{gutter}--> {d.span}")
+    lines.append(f"{gutter} |")
+    lines.append(f"{d.span.line} | {line_text}")
+    before = line_text[: d.span.column - 1]
+    # Underline the token, cut at the end of its first line; at least one caret.
+    token = source.text[d.span.start : d.span.end].split("\n", 1)[0]
+    carets = "^" * max(1, _width(token))
+    label = f" {d.label}" if d.label else ""
+    lines.append(f"{gutter} | {' ' * _width(before)}{carets}{label}")
+    if d.help:
+        lines.append(f"{gutter} |")
+        lines.append(f"{gutter} = help: {d.help}")
+    return "\n".join(lines)
+
+
+def render_concise(diagnostic: Diagnostic) -> str:
+    """One line: `file:line:col: error[E203] message`."""
+    d = diagnostic
+    return f"{d.span}: {d.severity.value}[{d.code}] {d.message}"
+
+
+def to_json(diagnostics: Sequence[Diagnostic]) -> str:
+    """A JSON array of diagnostics, for editors and CI annotations."""
+    return json.dumps(
+        [
+            {
+                "code": d.code,
+                "severity": d.severity.value,
+                "message": d.message,
+                "file": d.span.file,
+                "line": d.span.line,
+                "column": d.span.column,
+                "start": d.span.start,
+                "end": d.span.end,
+                "label": d.label,
+                "help": d.help,
+            }
+            for d in diagnostics
+        ],
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def summary(diagnostics: Sequence[Diagnostic]) -> str:
+    """The closing count line: `2 errors, 1 warning`."""
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    parts = []
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ", ".join(parts) if parts else "no problems"
+
+
+def render_all(
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, SourceFile], fmt: str = "full"
+) -> str:
+    """Every diagnostic in position order, then the count line (full) or nothing more (concise)."""
+    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    if fmt == "json":
+        return to_json(ordered)
+    if fmt == "concise":
+        return "\n".join(render_concise(d) for d in ordered)
+    blocks = [render(d, sources.get(d.span.file)) for d in ordered]
+    return "\n\n".join(blocks) + f"\n\n{summary(ordered)}"

@@ -1,0 +1,1 @@
+"""The evaluator: compiled price books, ladders, deduction, and bills."""

@@ -1,0 +1,27 @@
+"""The exceptions of the public API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ratecard.diagnostics import Diagnostic
+
+
+class RulesError(Exception):
+    """A rules file that does not compile; `.diagnostics` lists every problem found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.is_error]
+        first = errors[0] if errors else None
+        head = f"{first.span}: error[{first.code}] {first.message}" if first else "invalid rules"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(head + more)
+
+
+class UsageError(ValueError):
+    """Usage that the rules cannot price: an unknown or unpriced action, a bad count or pack."""
+
+
+class ContactSalesError(UsageError):
+    """A quantity that reaches a bracket with no published price (`contact sales`)."""

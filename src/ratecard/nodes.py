@@ -1,0 +1,380 @@
+"""The syntax tree of a rules file: frozen attrs nodes, each with the span it came from.
+
+Nodes hold what was written, not what it means: a misspelt ladder mode is a `Name` like any
+other, and a malformed number keeps its text and the reason it is malformed. `check.py` turns
+those into diagnostics; `compile.py` turns a clean tree into evaluator objects.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import cast
+
+import attrs
+
+from ratecard.source import Span
+
+
+@attrs.frozen
+class Name:
+    """An identifier as written: a meter, an action, a keyword-like choice (`volume`, `month`)."""
+
+    value: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Text:
+    """A string literal, unquoted and unescaped."""
+
+    value: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Number:
+    """A number literal: its text and exact value; if malformed, no value and why."""
+
+    text: str
+    value: Decimal | None
+    problem: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Percent:
+    """A percentage literal such as `15%`; `value` is the fraction (0.15)."""
+
+    text: str
+    value: Decimal
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Label:
+    """Display names, one per language, in the order of `languages` (zh / en by default)."""
+
+    texts: tuple[Text, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class RulesDecl:
+    """`rules bda "人体分析" / "Body Analysis"`: the sheet's identifier and display name."""
+
+    name: Name
+    label: Label
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class CurrencySetting:
+    """`currency CNY`."""
+
+    code: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class RoundingSetting:
+    """`rounding half_up 0.01`: how each bill line is rounded, and to what increment."""
+
+    mode: Name
+    increment: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class TimezoneSetting:
+    """`timezone Asia/Shanghai`: the zone whose calendar months are the billing periods."""
+
+    zone: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class LanguagesSetting:
+    """`languages zh / en`: the languages of every label, in order."""
+
+    languages: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Meter:
+    """A meter: the actions counted into it, those recorded but never billed, and its unit."""
+
+    name: Name
+    label: Label
+    counts: tuple[Name, ...]
+    free: tuple[Name, ...]
+    units: tuple[Label, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Unpriced:
+    """Actions that exist but that these rules do not price: using one is an error."""
+
+    actions: tuple[Name, ...]
+    reason: Label | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Target:
+    """The meters a statement applies to: `every meter`, or a list of names."""
+
+    every: bool
+    meters: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Period:
+    """`per month`, `per day`."""
+
+    unit: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Allowance:
+    """A free quota: `allowance 1000 per month on every meter while active`."""
+
+    amount: Number
+    period: Period
+    target: Target
+    while_active: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PackValid:
+    """`valid 1 year`: how long a pack lasts from the instant it is bought."""
+
+    amount: Number
+    unit: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PackNo:
+    """`no refund`, `no freeze`: something packs do not allow."""
+
+    what: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class NotOffered:
+    """A `-` cell in a pack table: this size is not sold for this meter."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+PackCell = Number | NotOffered
+
+
+@attrs.frozen
+class PackRow:
+    """One meter's pack prices, one cell per size."""
+
+    meter: Name
+    cells: tuple[PackCell, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Packs:
+    """A table of prepaid packs: sizes across, meters down, prices in the cells."""
+
+    valid: tuple[PackValid, ...]
+    restrictions: tuple[PackNo, ...]
+    sizes: tuple[Number, ...]
+    rows: tuple[PackRow, ...]
+    sizes_span: Span = attrs.field(eq=False, repr=False)
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Unbounded:
+    """`∞` (or `inf`): the open upper end of the last bracket."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Bound = Number | Unbounded
+
+
+@attrs.frozen
+class UnitPrice:
+    """`0.002` per unit, or `0.10 per 1000` per thousand units."""
+
+    amount: Number
+    per: Number | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class FlatFee:
+    """`10 flat`: charged once when the bracket is reached."""
+
+    amount: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ContactSales:
+    """`contact sales`: a bracket with no published price."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+PriceTerm = UnitPrice | FlatFee
+
+
+@attrs.frozen
+class Bracket:
+    """One bracket `(lo, hi]` and its price."""
+
+    open: Text
+    lo: Bound
+    hi: Bound
+    close: Text
+    terms: tuple[PriceTerm, ...]
+    contact_sales: ContactSales | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Minimum:
+    """`minimum 10`: the least a period's postpaid charge may be (a true-up line fills the gap)."""
+
+    amount: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Maximum:
+    """`maximum 100`: the most a period's postpaid charge may be (a cap)."""
+
+    amount: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Ladder:
+    """A postpaid price ladder: mode, basis, period, meters and brackets."""
+
+    mode: Name
+    basis: Name | None
+    period: Period
+    target: Target
+    brackets: tuple[Bracket, ...]
+    minimums: tuple[Minimum, ...]
+    maximums: tuple[Maximum, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class DeductStep:
+    """One source of units in the deduction order: `allowance`, `packs by expiry`, `postpaid`."""
+
+    source: Name
+    order: Name | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Deduct:
+    """The order in which usage is deducted from the sources."""
+
+    steps: tuple[DeductStep, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class AlertCondition:
+    """`pack remaining below 15%`, `pack exhausted`, `pack expired`."""
+
+    words: tuple[Name, ...]
+    percent: Percent | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Alert:
+    """The pack alerts these rules raise."""
+
+    conditions: tuple[AlertCondition, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Bill:
+    """`bill per month, issued on day 1, settle from balance`."""
+
+    period: Period
+    issued_day: Number | None
+    settle_from_balance: bool
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Suspend:
+    """`suspend for arrears, violation`: the reasons an account may be suspended."""
+
+    reasons: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+Setting = CurrencySetting | RoundingSetting | TimezoneSetting | LanguagesSetting
+Statement = (
+    RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
+    | Suspend
+)
+
+
+@attrs.frozen
+class Rules:
+    """A whole rules file: its statements in source order."""
+
+    file: str
+    statements: tuple[Statement, ...]
+
+
+def dump(node: object, indent: int = 0) -> str:
+    """A readable, stable, multi-line dump of a tree (for snapshots and debugging)."""
+    pad = "  " * indent
+    if isinstance(node, Name | Text):
+        return f"{pad}{type(node).__name__} {node.value!r}"
+    if isinstance(node, Number):
+        shown = node.text if node.value is None else f"{node.text} = {node.value}"
+        return f"{pad}Number {shown}" + (f" ({node.problem})" if node.problem else "")
+    if isinstance(node, Percent):
+        return f"{pad}Percent {node.text}"
+    if isinstance(node, bool):
+        return f"{pad}{node}"
+    if not attrs.has(type(node)):
+        return f"{pad}{node!r}"
+    lines = [f"{pad}{type(node).__name__}"]
+    for field in attrs.fields(cast("type[attrs.AttrsInstance]", type(node))):
+        if field.name == "span" or field.name.endswith("_span"):
+            continue
+        value = getattr(node, field.name)
+        if isinstance(value, tuple):
+            if not value:
+                continue
+            lines.append(f"{pad}  {field.name}:")
+            lines.extend(dump(item, indent + 2) for item in value)
+        elif value is None or value is False:
+            continue
+        elif isinstance(value, str):
+            lines.append(f"{pad}  {field.name}: {value!r}")
+        elif isinstance(value, bool):
+            lines.append(f"{pad}  {field.name}: {value}")
+        else:
+            lines.append(f"{pad}  {field.name}:")
+            lines.append(dump(value, indent + 2))
+    return "\n".join(lines)

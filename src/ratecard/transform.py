@@ -1,0 +1,270 @@
+"""Lark parse tree → syntax tree (`nodes`). Shapes only: no semantic checks, never raises."""
+
+from __future__ import annotations
+
+import ast
+from decimal import Decimal
+from typing import Any
+
+import lark
+from lark import Token, v_args
+
+from ratecard import nodes as n
+from ratecard.literals import NumberError, parse_number
+from ratecard.source import SourceFile, Span
+
+# Callbacks take the parse tree's children, whose types Lark does not know.
+
+
+@v_args(meta=True, inline=True)
+class ToNodes(lark.Transformer[Token, n.Rules]):
+    """Builds one node type per grammar rule."""
+
+    def __init__(self, source: SourceFile) -> None:
+        super().__init__()
+        self._source = source
+
+    # --- positions -------------------------------------------------------
+    def _span(self, meta: Any) -> Span:
+        if getattr(meta, "empty", True):
+            return self._source.span(0, 0)
+        return self._source.span(meta.start_pos, meta.end_pos)
+
+    def _token_span(self, token: Token) -> Span:
+        start = token.start_pos or 0
+        end = token.end_pos if token.end_pos is not None else start + len(token)
+        return self._source.span(start, end)
+
+    def _name(self, token: Token) -> n.Name:
+        return n.Name(str(token), self._token_span(token))
+
+    # --- terminals turned into nodes on the fly ----------------------------
+    def __default_token__(self, token: Token) -> Any:
+        if token.type in ("NAME", "ZONE"):
+            return self._name(token)
+        if token.type == "STRING":
+            try:
+                value = ast.literal_eval(str(token))
+            except (ValueError, SyntaxError):
+                value = str(token)[1:-1]
+            return n.Text(str(value), self._token_span(token))
+        if token.type in ("OPEN", "CLOSE"):
+            return n.Text(str(token), self._token_span(token))
+        if token.type == "PERCENT":
+            value = Decimal(str(token)[:-1]) / 100
+            return n.Percent(str(token), value, self._token_span(token))
+        return token
+
+    # --- the file --------------------------------------------------------------
+    def start(self, meta: Any, *statements: Any) -> n.Rules:
+        flat: list[n.Statement] = []
+        for statement in statements:
+            if isinstance(statement, tuple):
+                flat.extend(statement)
+            else:
+                flat.append(statement)
+        return n.Rules(self._source.name, tuple(flat))
+
+    def number(self, meta: Any, token: Token) -> n.Number:
+        try:
+            value: Decimal | None = parse_number(str(token))
+            problem = ""
+        except NumberError as exc:
+            value, problem = None, str(exc)
+        return n.Number(str(token), value, problem, self._token_span(token))
+
+    def label(self, meta: Any, *parts: Any) -> n.Label:
+        return n.Label(tuple(p for p in parts if isinstance(p, n.Text)), self._span(meta))
+
+    def name_list(self, meta: Any, *parts: Any) -> tuple[n.Name, ...]:
+        return tuple(p for p in parts if isinstance(p, n.Name))
+
+    # --- header ------------------------------------------------------------------
+    def rules_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label) -> n.RulesDecl:
+        return n.RulesDecl(name, label, self._span(meta))
+
+    def settings(self, meta: Any, *parts: Any) -> tuple[n.Setting, ...]:
+        return tuple(p for p in parts if not isinstance(p, Token))
+
+    def currency_setting(self, meta: Any, _kw: Token, code: n.Name) -> n.CurrencySetting:
+        return n.CurrencySetting(code, self._span(meta))
+
+    def rounding_setting(
+        self, meta: Any, _kw: Token, mode: n.Name, increment: n.Number
+    ) -> n.RoundingSetting:
+        return n.RoundingSetting(mode, increment, self._span(meta))
+
+    def timezone_setting(self, meta: Any, _kw: Token, zone: n.Name) -> n.TimezoneSetting:
+        return n.TimezoneSetting(zone, self._span(meta))
+
+    def languages_setting(self, meta: Any, _kw: Token, *parts: Any) -> n.LanguagesSetting:
+        names = tuple(p for p in parts if isinstance(p, n.Name))
+        return n.LanguagesSetting(names, self._span(meta))
+
+    # --- meters ---------------------------------------------------------------------
+    def meter_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, *clauses: Any
+    ) -> n.Meter:
+        counts: list[n.Name] = []
+        free: list[n.Name] = []
+        units: list[n.Label] = []
+        for kind, value in clauses:
+            if kind == "counts":
+                counts.extend(value)
+            elif kind == "free":
+                free.extend(value)
+            else:
+                units.append(value)
+        return n.Meter(name, label, tuple(counts), tuple(free), tuple(units), self._span(meta))
+
+    def counts_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
+        return ("counts", names)
+
+    def free_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
+        return ("free", names)
+
+    def unit_clause(self, meta: Any, _kw: Token, label: n.Label) -> Any:
+        return ("unit", label)
+
+    def unpriced_decl(
+        self, meta: Any, _kw: Token, names: tuple[n.Name, ...], reason: n.Label | None
+    ) -> n.Unpriced:
+        return n.Unpriced(names, reason, self._span(meta))
+
+    def every_meter(self, meta: Any, _every: Token, _meter: Token) -> n.Target:
+        return n.Target(True, (), self._span(meta))
+
+    def named_meters(self, meta: Any, names: tuple[n.Name, ...]) -> n.Target:
+        return n.Target(False, names, self._span(meta))
+
+    def period(self, meta: Any, _kw: Token, unit: n.Name) -> n.Period:
+        return n.Period(unit, self._span(meta))
+
+    # --- allowance and packs ----------------------------------------------------------
+    def allowance_decl(
+        self, meta: Any, _kw: Token, amount: n.Number, period: n.Period, _on: Token,
+        target: n.Target, while_kw: Token | None, _active: Token | None,
+    ) -> n.Allowance:
+        return n.Allowance(amount, period, target, while_kw is not None, self._span(meta))
+
+    def packs_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Packs:
+        valid = tuple(p for p in parts if isinstance(p, n.PackValid))
+        restrictions = tuple(p for p in parts if isinstance(p, n.PackNo))
+        sizes_node = next(p for p in parts if isinstance(p, tuple) and p and p[0] == "sizes")
+        rows = tuple(p for p in parts if isinstance(p, n.PackRow))
+        return n.Packs(valid, restrictions, sizes_node[1], rows, sizes_node[2], self._span(meta))
+
+    def pack_valid(self, meta: Any, _kw: Token, amount: n.Number, unit: n.Name) -> n.PackValid:
+        return n.PackValid(amount, unit, self._span(meta))
+
+    def pack_no(self, meta: Any, _kw: Token, what: n.Name) -> n.PackNo:
+        return n.PackNo(what, self._span(meta))
+
+    def pack_sizes(self, meta: Any, _kw: Token, *sizes: n.Number) -> Any:
+        return ("sizes", tuple(sizes), self._span(meta))
+
+    def pack_row(self, meta: Any, meter: n.Name, *cells: n.PackCell) -> n.PackRow:
+        return n.PackRow(meter, tuple(cells), self._span(meta))
+
+    def pack_cell(self, meta: Any, value: n.Number) -> n.Number:
+        return value
+
+    def not_offered(self, meta: Any, _dash: Token) -> n.NotOffered:
+        return n.NotOffered(self._span(meta))
+
+    # --- ladders ----------------------------------------------------------------------
+    def ladder_decl(
+        self, meta: Any, _kw: Token, mode: n.Name, _by: Token | None, basis: n.Name | None,
+        period: n.Period, _on: Token, target: n.Target, _lbrace: Token, *items: Any,
+    ) -> n.Ladder:
+        return n.Ladder(
+            mode,
+            basis,
+            period,
+            target,
+            tuple(i for i in items if isinstance(i, n.Bracket)),
+            tuple(i for i in items if isinstance(i, n.Minimum)),
+            tuple(i for i in items if isinstance(i, n.Maximum)),
+            self._span(meta),
+        )
+
+    def bracket(
+        self, meta: Any, open_: n.Text, lo: n.Bound, _comma: Token, hi: n.Bound,
+        close: n.Text, price: Any,
+    ) -> n.Bracket:
+        if isinstance(price, n.ContactSales):
+            return n.Bracket(open_, lo, hi, close, (), price, self._span(meta))
+        return n.Bracket(open_, lo, hi, close, price, None, self._span(meta))
+
+    def bound(self, meta: Any, value: n.Number) -> n.Number:
+        return value
+
+    def unbounded(self, meta: Any, _token: Token) -> n.Unbounded:
+        return n.Unbounded(self._span(meta))
+
+    def price(self, meta: Any, *terms: Any) -> tuple[n.PriceTerm, ...]:
+        return tuple(t for t in terms if not isinstance(t, Token))
+
+    def contact_sales(self, meta: Any, _contact: Token, _sales: Token) -> n.ContactSales:
+        return n.ContactSales(self._span(meta))
+
+    def unit_price(
+        self, meta: Any, amount: n.Number, _per: Token | None, per: n.Number | None
+    ) -> n.UnitPrice:
+        return n.UnitPrice(amount, per, self._span(meta))
+
+    def flat_fee(self, meta: Any, amount: n.Number, _flat: Token) -> n.FlatFee:
+        return n.FlatFee(amount, self._span(meta))
+
+    def ladder_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.Minimum:
+        return n.Minimum(amount, self._span(meta))
+
+    def ladder_maximum(self, meta: Any, _kw: Token, amount: n.Number) -> n.Maximum:
+        return n.Maximum(amount, self._span(meta))
+
+    # --- deduction, alerts, bills ----------------------------------------------------------
+    def deduct_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Deduct:
+        steps = tuple(p for p in parts if isinstance(p, n.DeductStep))
+        return n.Deduct(steps, self._span(meta))
+
+    def deduct_step(
+        self, meta: Any, source: n.Name, _by: Token | None, order: n.Name | None
+    ) -> n.DeductStep:
+        return n.DeductStep(source, order, self._span(meta))
+
+    def alert_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Alert:
+        conditions = tuple(p for p in parts if isinstance(p, n.AlertCondition))
+        return n.Alert(conditions, self._span(meta))
+
+    def alert_condition(self, meta: Any, *parts: Any) -> n.AlertCondition:
+        words = tuple(p for p in parts if isinstance(p, n.Name))
+        percent = parts[-1] if isinstance(parts[-1], n.Percent) else None
+        return n.AlertCondition(words, percent, self._span(meta))
+
+    def bill_decl(self, meta: Any, _kw: Token, period: n.Period, *options: Any) -> n.Bill:
+        issued: n.Number | None = None
+        settle = False
+        for option in options:
+            if isinstance(option, n.Number):
+                issued = option
+            elif option == "settle":
+                settle = True
+        return n.Bill(period, issued, settle, self._span(meta))
+
+    def bill_issued(
+        self, meta: Any, _issued: Token, _on: Token, _day: Token, day: n.Number
+    ) -> n.Number:
+        return day
+
+    def bill_settle(self, meta: Any, *_tokens: Token) -> str:
+        return "settle"
+
+    def suspend_decl(
+        self, meta: Any, _kw: Token, _for: Token, reasons: tuple[n.Name, ...]
+    ) -> n.Suspend:
+        return n.Suspend(reasons, self._span(meta))
+
+
+def to_nodes(tree: lark.Tree, source: SourceFile) -> n.Rules:  # type: ignore[type-arg]
+    """The syntax tree of a parsed rules file."""
+    return ToNodes(source).transform(tree)
