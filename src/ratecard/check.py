@@ -562,7 +562,7 @@ def check_alerts(s: Symbols) -> Iterator[Diagnostic]:
             if not known:
                 hint = did_you_mean(words, [f.replace(" N%", "") for f in ALERT_FORMS])
                 yield error("E606", f"unknown alert condition `{words}`", condition.span,
-                            "not an alert", (hint + "; " if hint else "") + "alerts are: " +
+                            "not an alert", (hint + " " if hint else "") + "Alerts are: " +
                             ", ".join(f"`{f}`" for f in ALERT_FORMS))
             elif condition.percent is not None and not 0 < condition.percent.value <= 1:
                 yield error("E607", f"alert threshold `{condition.percent.text}` is out of range",
@@ -647,8 +647,8 @@ def check_ladder_prices(s: Symbols) -> Iterator[Diagnostic]:
     """Warn about a volume cliff and about a bracket dearer per unit than the one below it."""
     for ladder in s.of(n.Ladder):
         priced = [_bracket_values(b) for b in ladder.brackets]
-        if any(p is None for p in priced):
-            continue
+        if any(p is None for p in priced) or any(_check_brackets(ladder)):
+            continue  # an unsound ladder gets its errors, not advice on its prices
         for (below, lower), (above, upper) in zip(
             zip(ladder.brackets, priced, strict=True),
             list(zip(ladder.brackets, priced, strict=True))[1:],

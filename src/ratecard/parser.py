@@ -65,7 +65,8 @@ def describe_terminal(name: str) -> str:
 
 
 def _expected(names: set[str]) -> str:
-    words = sorted({describe_terminal(n) for n in names})
+    # Closers first: at the end of a block, `}` is what is most likely missing.
+    words = sorted({describe_terminal(n) for n in names}, key=lambda w: (w != "`}`", w))
     if len(words) > 6:
         return ", ".join(words[:6]) + ", ..."
     if len(words) == 1:
