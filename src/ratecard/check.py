@@ -7,6 +7,7 @@ reported once, by the pass that owns it.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import itertools
 import zoneinfo
@@ -398,8 +399,16 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
             yield error("E207", f"meter `{name}` is priced by two ladders", extra.target.span,
                         f"`{name}` already has the ladder at line {ladders[0].span.line}",
                         f"remove `{name}` from one of the ladders")
+    # A misspelt meter in a ladder's `on` list is reported once (E203), not again here.
+    misspelt = {
+        close
+        for ladder in s.of(n.Ladder)
+        for ref in ladder.target.meters
+        if ref.value not in s.meters
+        for close in difflib.get_close_matches(ref.value, list(s.meters), n=1, cutoff=0.6)
+    }
     for name, meter in s.meters.items():
-        if name not in s.ladders_by_meter:
+        if name not in s.ladders_by_meter and name not in misspelt:
             yield error("E206", f"meter `{name}` has no postpaid ladder", meter.name.span,
                         "usage past the allowance and packs would have no price",
                         f"add `{name}` to a ladder's `on` list")

@@ -36,8 +36,10 @@ def parse_number(text: str) -> Decimal:
     value = Decimal(digits)
     if suffix:
         if suffix not in SUFFIXES:
-            if suffix.startswith("."):
+            if suffix.startswith(".") and fraction is not None:
                 raise NumberError(f"`{text}` has more than one decimal point")
+            if suffix.startswith("."):
+                raise NumberError(f"`{text}` needs digits after its decimal point")
             raise NumberError(f"`{text}` has an unknown suffix `{suffix}`")
         value *= SUFFIXES[suffix]
     if sign:

@@ -1,0 +1,163 @@
+"""The command line: exit codes, output forms and one-line usage errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ratecard.cli import main
+from tests.conftest import BDA_RULES
+
+BDA = str(BDA_RULES)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_ok_reports_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check", BDA)
+    assert code == 0
+    assert out == f"{BDA}: ok (8 warnings)\n"
+    assert (
+        "warning[W003]: volume cliff: 2,700,001 to 3,000,000 units cost more than 3,000,001"
+        in err
+    )
+
+
+def test_check_every_file_and_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text(BDA_RULES.read_text(encoding="utf-8").replace(
+        "on detection, library, search", "on detecton, library, search"), encoding="utf-8")
+    code, out, err = run(capsys, "check", BDA, str(bad))
+    assert code == 1
+    assert f"{bad}: failed (1 error, 8 warnings)" in out
+    assert "error[E203]: unknown meter `detecton`" in err
+    assert "= help: did you mean `detection`?" in err
+
+
+def test_check_concise_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text('rules x "X" / "X"\ncurrency XYZ\n', encoding="utf-8")
+    code, _, err = run(capsys, "check", "--format", "concise", str(bad))
+    assert code == 1
+    assert err.splitlines()[0] == f"{bad}:1:7: error[E107] missing `rounding` setting"
+    code, out, _ = run(capsys, "check", "--format", "json", str(bad))
+    data = json.loads(out)
+    assert code == 1
+    assert [(d["code"], d["line"], d["column"]) for d in data] == [
+        ("E107", 1, 7), ("E107", 1, 7), ("E103", 2, 10)]
+
+
+def test_check_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check", "no/such.rules")
+    assert (code, out) == (2, "")
+    assert err == "ratecard: error: no/such.rules: no such file\n"
+
+
+def test_check_non_utf8_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "latin1.rules"
+    path.write_bytes(b"rules x \"\xe9\"")
+    code, _, err = run(capsys, "check", str(path))
+    assert code == 2
+    assert err == f"ratecard: error: {path}: not UTF-8 text (byte 9)\n"
+
+
+def test_quote_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "quote", BDA, "DetectBody=150000", "--pack", "detection:10万")
+    assert code == 0
+    assert out.splitlines()[-4:] == [
+        "",
+        "total CNY 98.00",
+        "alert: pack detection:100000#1 low (0 of 100,000 left)",
+        "alert: pack detection:100000#1 exhausted (0 of 100,000 left)",
+    ]
+    assert "detection  postpaid                   49,000  (0, 3000000]       0.002   98.00" in out
+
+
+@pytest.mark.parametrize("size", ["100000", "100k", "10万", "0.1M"])
+def test_quote_pack_size_in_every_number_form(
+    capsys: pytest.CaptureFixture[str], size: str
+) -> None:
+    code, out, _ = run(capsys, "quote", BDA, "DetectBody=150000", "--pack", f"detection:{size}",
+                       "--json")
+    assert code == 0
+    assert json.loads(out)["total"] == "98.00"
+
+
+def test_quote_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "quote", BDA, "SearchTrace=3001001", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert set(data) == {"currency", "total", "lines", "alerts"}
+    assert data["total"] == "5400.00"
+    postpaid = data["lines"][-1]
+    assert postpaid == {
+        "meter": "search", "source": "postpaid", "quantity": "3000001", "unit_price": "0.0018",
+        "amount": "5400.00", "precise_amount": "5400.0018", "bracket": "(3000000, 15000000]",
+        "pack": None,
+    }
+
+
+def test_quote_pack_with_remaining(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 1万 pack with 500 left: 1,000 free, 500 from the pack, 500 postpaid × 0.002 = 1.00."""
+    code, out, _ = run(capsys, "quote", BDA, "DetectBody=2000", "--pack", "detection:1万:500",
+                       "--json")
+    assert code == 0
+    assert json.loads(out)["total"] == "1.00"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["DetectFace=5"],
+         "unknown action `DetectFace` in rules `bda`; did you mean `DetectBody`?"),
+        (["DetectBody=-5"], "DetectBody: count -5 is negative"),
+        (["DetectBody=1.5"], "DetectBody: count 1.5 is not a whole number"),
+        (["DetectBody"], "`DetectBody`: write usage as ACTION=COUNT, e.g. DetectBody=600000"),
+        (["DetectBody=1", "DetectBody=2"], "`DetectBody` is given twice"),
+        (["--pack", "detection:5万"],
+         "--pack `detection:5万`: meter `detection` has no pack of size 50000 "
+         "(sizes: 10000, 100000, 1000000, 10000000)"),
+        (["--pack", "detecton:1万"],
+         "--pack `detecton:1万`: unknown meter `detecton`; did you mean `detection`?"),
+        (["--pack", "detection"],
+         "--pack `detection`: write METER:SIZE or METER:SIZE:REMAINING"),
+        (["--pack", "detection:1万:20000"],
+         "pack detection:10000: remaining 20000 must be between 0 and the pack's size"),
+        (["SegmentCustomizedPortraitPic=1"],
+         "action `SegmentCustomizedPortraitPic` is not priced by rules `bda`: "
+         "本页未定价 / not priced on this page"),
+    ],
+)
+def test_quote_bad_arguments_exit_2_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "quote", BDA, *argv)
+    assert (code, out) == (2, "")
+    assert err == f"ratecard: error: {message}\n"
+
+
+def test_quote_on_broken_rules_prints_diagnostics(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text('rules x "X" / "X"\n', encoding="utf-8")
+    code, out, err = run(capsys, "quote", str(bad), "A=1")
+    assert (code, out) == (1, "")
+    assert "error[E107]: missing `currency` setting" in err
+
+
+def test_python_dash_m_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ratecard", "quote", BDA, "SegmentPortraitPic=50000", "--json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total"] == "441.00"
