@@ -143,10 +143,11 @@ def test_json_form(bda: PriceBook) -> None:
         "total": "0.00",
         "lines": [
             {"meter": "detection", "source": "allowance", "quantity": "1000", "unit_price": "0",
-             "amount": "0.00", "precise_amount": "0", "bracket": None, "pack": None},
+             "amount": "0.00", "precise_amount": "0", "bracket": None, "pack": None,
+             "blocks": None},
             {"meter": "detection", "source": "postpaid", "quantity": "1", "unit_price": "0.002",
              "amount": "0.00", "precise_amount": "0.002", "bracket": "(0, 3000000]",
-             "pack": None},
+             "pack": None, "blocks": None},
         ],
         "alerts": [],
     }

@@ -27,6 +27,8 @@ from ratecard.source import Span
 
 LANGUAGES = ("zh", "en")
 PERIODS = ("month",)
+LADDER_PERIODS = ("month", "day")
+BLOCK_ROUNDINGS = ("up", "down", "prorated")
 VALIDITY_UNITS = {"year": "year", "years": "year", "month": "month", "months": "month",
                   "day": "day", "days": "day"}
 PACK_RESTRICTIONS = ("refund", "freeze")
@@ -135,26 +137,30 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
             yield error("E104", f"unknown timezone `{zone}`", tz.zone.span,
                         "not an IANA timezone", hint)
     for rounding in s.of(n.RoundingSetting):
-        mode = rounding.mode.value
-        if mode not in ROUNDING_MODES:
-            hint = did_you_mean(mode, ROUNDING_MODES) or (
-                "use one of " + ", ".join(f"`{m}`" for m in ROUNDING_MODES))
-            yield error("E105", f"unknown rounding mode `{mode}`", rounding.mode.span,
-                        "not a rounding mode", hint)
-        increment = rounding.increment.value
-        if increment is not None and increment > 0 and not _is_power_of_ten(increment):
-            yield error("E106", f"rounding increment `{rounding.increment.text}` is not a power "
-                        "of ten", rounding.increment.span, "amounts round to this",
-                        "use 1, 0.1, 0.01 (fen, cents) or 0.001")
-        elif increment is not None and increment == 0:
-            yield error("E106", "rounding increment is zero", rounding.increment.span,
-                        "amounts round to this", "use 0.01 to round to fen or cents")
+        yield from _check_rounding(rounding.mode, rounding.increment)
     for setting in s.of(n.LanguagesSetting):
         for lang in setting.languages:
             if lang.value not in LANGUAGES:
                 hint = did_you_mean(lang.value, LANGUAGES) or "use `zh` and `en`"
                 yield error("E109", f"unknown language `{lang.value}`", lang.span,
                             "price sheets are rendered in zh and en", hint)
+
+
+def _check_rounding(mode_name: n.Name, increment_number: n.Number) -> Iterator[Diagnostic]:
+    mode = mode_name.value
+    if mode not in ROUNDING_MODES:
+        hint = did_you_mean(mode, ROUNDING_MODES) or (
+            "use one of " + ", ".join(f"`{m}`" for m in ROUNDING_MODES))
+        yield error("E105", f"unknown rounding mode `{mode}`", mode_name.span,
+                    "not a rounding mode", hint)
+    increment = increment_number.value
+    if increment is not None and increment > 0 and not _is_power_of_ten(increment):
+        yield error("E106", f"rounding increment `{increment_number.text}` is not a power "
+                    "of ten", increment_number.span, "values round to this",
+                    "use 1, 0.1, 0.01 (fen, cents) or 0.001")
+    elif increment is not None and increment == 0:
+        yield error("E106", "rounding increment is zero", increment_number.span,
+                    "values round to this", "use 0.01 to round to fen or cents")
 
 
 @functools.cache
@@ -225,6 +231,11 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
         for extra in meter.units[1:]:
             yield error("E208", f"meter `{name}` declares its unit twice", extra.span,
                         "second unit", "keep one `unit` clause")
+        for second in meter.quantity_roundings[1:]:
+            yield error("E208", f"meter `{name}` declares its quantity rounding twice",
+                        second.span, "second rounding", "keep one `quantity rounded` clause")
+        for rounding in meter.quantity_roundings[:1]:
+            yield from _check_rounding(rounding.mode, rounding.increment)
         for kind, names in (("counted", meter.counts), ("free", meter.free)):
             for action in names:
                 yield from _claim(seen, action.value, kind, action, name)
@@ -294,12 +305,15 @@ def check_allowances(s: Symbols) -> Iterator[Diagnostic]:
                 given[name] = allowance
 
 
-def _check_period(period: n.Period) -> Iterator[Diagnostic]:
+def _check_period(period: n.Period, allowed: tuple[str, ...] = PERIODS) -> Iterator[Diagnostic]:
     unit = period.unit.value
-    if unit not in PERIODS:
-        hint = did_you_mean(unit, PERIODS) or "write `per month`"
+    if unit not in allowed:
+        hint = did_you_mean(unit, allowed) or "write " + " or ".join(
+            f"`per {p}`" for p in allowed)
+        what = "ladders are priced per month or per day" if len(allowed) > 1 else (
+            "allowances and bills are monthly")
         yield error("E404", f"unknown period `{unit}`", period.unit.span,
-                    "periods are calendar months in the rules' timezone", hint)
+                    f"{what}, in calendar periods of the rules' timezone", hint)
 
 
 # --- packs ----------------------------------------------------------------------------------
@@ -391,7 +405,7 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
                 "write `by postpaid`, `by total` or `by after_allowance`")
             yield error("E403", f"unknown ladder basis `{ladder.basis.value}`",
                         ladder.basis.span, "not a quantity the ladder can use", hint)
-        yield from _check_period(ladder.period)
+        yield from _check_period(ladder.period, LADDER_PERIODS)
         yield from _check_brackets(ladder)
         yield from _check_limits(ladder)
     for name, ladders in s.ladders_by_meter.items():
@@ -461,15 +475,29 @@ def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
                             "in two brackets", f"start this bracket at "
                             f"{format_plain(previous_hi)}")
         previous_hi = hi if hi is not None else previous_hi
-        unit_terms = [t for t in bracket.terms if isinstance(t, n.UnitPrice)]
+        unit_terms = [t for t in bracket.terms if isinstance(t, n.UnitPrice | n.BlockPrice)]
         flat_terms = [t for t in bracket.terms if isinstance(t, n.FlatFee)]
         for extra in unit_terms[1:] + flat_terms[1:]:
-            yield error("E414", "a bracket has one unit price and at most one flat fee",
+            yield error("E414", "a bracket has one unit or block price and at most one flat fee",
                         extra.span, "second term of this kind", "add them up into one")
         for term in unit_terms:
-            if term.per is not None and term.per.value == 0:
+            if isinstance(term, n.UnitPrice) and term.per is not None and term.per.value == 0:
                 yield error("E304", "price per zero units", term.per.span, "divides by zero",
                             "write `per 1000` or leave `per` out")
+            if isinstance(term, n.BlockPrice):
+                yield from _check_block(term)
+
+
+def _check_block(term: n.BlockPrice) -> Iterator[Diagnostic]:
+    if term.size.value is not None and term.size.value == 0:
+        yield error("E304", "block of zero units", term.size.span, "a block holds no units",
+                    "write a block size above zero, e.g. `per block of 100 rounded up`")
+    if term.rounding.value not in BLOCK_ROUNDINGS:
+        hint = did_you_mean(term.rounding.value, BLOCK_ROUNDINGS) or (
+            "write `rounded up` (a started block counts), `rounded down` (full blocks only) "
+            "or `prorated`")
+        yield error("E415", f"unknown block rounding `{term.rounding.value}`",
+                    term.rounding.span, "how are partial blocks counted?", hint)
 
 
 def _bound(bound: n.Bound) -> str:
@@ -645,10 +673,9 @@ def _dearest_postpaid(s: Symbols, meter: str) -> Decimal | None:
         return None
     prices = []
     for bracket in ladders[0].brackets:
-        for term in bracket.terms:
-            if isinstance(term, n.UnitPrice) and term.amount.value is not None:
-                per = _value(term.per) or Decimal(1)
-                prices.append(term.amount.value / per)
+        values = _bracket_values(bracket)
+        if values is not None and values[0] is not None:
+            prices.append(values[0])
     return max(prices) if prices else None
 
 
@@ -691,6 +718,10 @@ def _bracket_values(
             if per is None or per == 0:
                 return None
             price = term.amount.value / per
+        elif isinstance(term, n.BlockPrice):
+            if not term.size.value:
+                return None
+            price = term.amount.value / term.size.value
         else:
             flat = term.amount.value
     hi = bracket.hi.value if isinstance(bracket.hi, n.Number) else None

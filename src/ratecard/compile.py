@@ -7,7 +7,7 @@ from decimal import Decimal
 from ratecard import nodes as n
 from ratecard.check import VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
-from ratecard.engine.ladders import Bracket, Ladder
+from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
 from ratecard.engine.money import ZERO, Rounding
 from ratecard.engine.pricebook import (
     FREE,
@@ -18,6 +18,7 @@ from ratecard.engine.pricebook import (
     PackPolicy,
     PriceBook,
 )
+from ratecard.engine.pricing import LadderGroup
 
 DEFAULT_UNIT = ("次", "call")
 
@@ -41,11 +42,18 @@ def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> Pric
     timezone = table.of(n.TimezoneSetting)[0].zone.value
 
     allowances: dict[str, Decimal] = {}
+    pools: dict[str, Decimal] = {}
+    pool_of: dict[str, str] = {}
     while_active = False
     for allowance in table.of(n.Allowance):
         while_active = while_active or allowance.while_active
-        for name in table.target_names(allowance.target):
-            allowances[name] = _value(allowance.amount)
+        names = table.target_names(allowance.target)
+        if allowance.shared:
+            pool = "+".join(names)
+            pools[pool] = _value(allowance.amount)
+            pool_of.update(dict.fromkeys(names, pool))
+        else:
+            allowances.update(dict.fromkeys(names, _value(allowance.amount)))
 
     offers: dict[str, list[PackOffer]] = {}
     for packs in table.of(n.Packs):
@@ -60,9 +68,11 @@ def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> Pric
                 key=lambda offer: offer.size,
             )
 
-    ladders = {
-        name: _ladder(found[0]) for name, found in table.ladders_by_meter.items()
-    }
+    groups = tuple(
+        LadderGroup(_ladder(node), tuple(table.target_names(node.target)))
+        for node in table.of(n.Ladder)
+    )
+    ladders = {meter: group.ladder for group in groups for meter in group.meters}
     meters = tuple(
         MeterPlan(
             name=meter.name.value,
@@ -73,6 +83,8 @@ def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> Pric
             allowance=allowances.get(meter.name.value, ZERO),
             ladder=ladders.get(meter.name.value),
             packs=tuple(offers.get(meter.name.value, ())),
+            quantity_rounding=_quantity_rounding(meter),
+            allowance_pool=pool_of.get(meter.name.value),
         )
         for meter in table.meters.values()
     )
@@ -104,8 +116,17 @@ def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> Pric
             suspend_reasons=tuple(r.value for s in table.of(n.Suspend) for r in s.reasons),
             allowance_while_active=while_active,
         ),
+        ladder_groups=groups,
+        allowance_pools=pools,
         warnings=warnings,
     )
+
+
+def _quantity_rounding(meter: n.Meter) -> Rounding | None:
+    if not meter.quantity_roundings:
+        return None
+    node = meter.quantity_roundings[0]
+    return Rounding(node.mode.value, _value(node.increment).normalize())
 
 
 def _ladder(ladder: n.Ladder) -> Ladder:
@@ -114,17 +135,25 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         price: Decimal | None = None
         per = Decimal(1)
         flat = ZERO
+        block: Decimal | None = None
+        block_rounding = BLOCK_UP
         for term in bracket.terms:
             if isinstance(term, n.UnitPrice):
                 price = _value(term.amount)
                 per = _value(term.per) if term.per is not None else per
+            elif isinstance(term, n.BlockPrice):
+                price = _value(term.amount)
+                block = _value(term.size)
+                block_rounding = term.rounding.value
             else:
                 flat = _value(term.amount)
         if bracket.contact_sales is None and price is None:
             price = ZERO  # a bracket with only a flat fee
         assert isinstance(bracket.lo, n.Number)
         hi = _value(bracket.hi) if isinstance(bracket.hi, n.Number) else None
-        brackets.append(Bracket(_value(bracket.lo), hi, price, per, flat))
+        brackets.append(
+            Bracket(_value(bracket.lo), hi, price, per, flat, block, block_rounding)
+        )
     assert ladder.basis is not None
     return Ladder(
         ladder.mode.value,
@@ -132,6 +161,9 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         tuple(brackets),
         _value(ladder.minimums[0].amount) if ladder.minimums else None,
         _value(ladder.maximums[0].amount) if ladder.maximums else None,
+        flat_at_zero=ladder.flat_at_zero,
+        period=ladder.period.unit.value,
+        combined=ladder.combined,
     )
 
 

@@ -101,6 +101,15 @@ class LanguagesSetting:
 
 
 @attrs.frozen
+class QuantityRounding:
+    """`quantity rounded up to 1`: decimal quantities, each recorded one rounded so."""
+
+    mode: Name
+    increment: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Meter:
     """A meter: the actions counted into it, those recorded but never billed, and its unit."""
 
@@ -109,6 +118,7 @@ class Meter:
     counts: tuple[Name, ...]
     free: tuple[Name, ...]
     units: tuple[Label, ...]
+    quantity_roundings: tuple[QuantityRounding, ...]
     span: Span = attrs.field(eq=False, repr=False)
 
 
@@ -145,6 +155,7 @@ class Allowance:
     amount: Number
     period: Period
     target: Target
+    shared: bool
     while_active: bool
     span: Span = attrs.field(eq=False, repr=False)
 
@@ -217,6 +228,16 @@ class UnitPrice:
 
 
 @attrs.frozen
+class BlockPrice:
+    """`10 per block of 5 rounded up`: a price per block of units, blocks rounded up or down."""
+
+    amount: Number
+    size: Number
+    rounding: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class FlatFee:
     """`10 flat`: charged once when the bracket is reached."""
 
@@ -231,7 +252,7 @@ class ContactSales:
     span: Span = attrs.field(eq=False, repr=False)
 
 
-PriceTerm = UnitPrice | FlatFee
+PriceTerm = UnitPrice | BlockPrice | FlatFee
 
 
 @attrs.frozen
@@ -271,9 +292,11 @@ class Ladder:
     basis: Name | None
     period: Period
     target: Target
+    combined: bool
     brackets: tuple[Bracket, ...]
     minimums: tuple[Minimum, ...]
     maximums: tuple[Maximum, ...]
+    flat_at_zero: bool
     span: Span = attrs.field(eq=False, repr=False)
 
 

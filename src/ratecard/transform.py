@@ -108,14 +108,20 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         counts: list[n.Name] = []
         free: list[n.Name] = []
         units: list[n.Label] = []
+        roundings: list[n.QuantityRounding] = []
         for kind, value in clauses:
             if kind == "counts":
                 counts.extend(value)
             elif kind == "free":
                 free.extend(value)
-            else:
+            elif kind == "unit":
                 units.append(value)
-        return n.Meter(name, label, tuple(counts), tuple(free), tuple(units), self._span(meta))
+            else:
+                roundings.append(value)
+        return n.Meter(
+            name, label, tuple(counts), tuple(free), tuple(units), tuple(roundings),
+            self._span(meta),
+        )
 
     def counts_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
         return ("counts", names)
@@ -125,6 +131,12 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def unit_clause(self, meta: Any, _kw: Token, label: n.Label) -> Any:
         return ("unit", label)
+
+    def quantity_clause(
+        self, meta: Any, _kw: Token, _rounded: Token, mode: n.Name, _to: Token,
+        increment: n.Number,
+    ) -> Any:
+        return ("quantity", n.QuantityRounding(mode, increment, self._span(meta)))
 
     def unpriced_decl(
         self, meta: Any, _kw: Token, names: tuple[n.Name, ...], reason: n.Label | None
@@ -143,9 +155,11 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     # --- allowance and packs ----------------------------------------------------------
     def allowance_decl(
         self, meta: Any, _kw: Token, amount: n.Number, period: n.Period, _on: Token,
-        target: n.Target, while_kw: Token | None, _active: Token | None,
+        target: n.Target, shared: Token | None, while_kw: Token | None, _active: Token | None,
     ) -> n.Allowance:
-        return n.Allowance(amount, period, target, while_kw is not None, self._span(meta))
+        return n.Allowance(
+            amount, period, target, shared is not None, while_kw is not None, self._span(meta)
+        )
 
     def packs_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Packs:
         valid = tuple(p for p in parts if isinstance(p, n.PackValid))
@@ -175,16 +189,19 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     # --- ladders ----------------------------------------------------------------------
     def ladder_decl(
         self, meta: Any, _kw: Token, mode: n.Name, _by: Token | None, basis: n.Name | None,
-        period: n.Period, _on: Token, target: n.Target, _lbrace: Token, *items: Any,
+        period: n.Period, _on: Token, target: n.Target, combined: Token | None,
+        _lbrace: Token, *items: Any,
     ) -> n.Ladder:
         return n.Ladder(
             mode,
             basis,
             period,
             target,
+            combined is not None,
             tuple(i for i in items if isinstance(i, n.Bracket)),
             tuple(i for i in items if isinstance(i, n.Minimum)),
             tuple(i for i in items if isinstance(i, n.Maximum)),
+            any(i == "flat_at_zero" for i in items),
             self._span(meta),
         )
 
@@ -215,6 +232,21 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def flat_fee(self, meta: Any, amount: n.Number, _flat: Token) -> n.FlatFee:
         return n.FlatFee(amount, self._span(meta))
+
+    def block_price(
+        self, meta: Any, amount: n.Number, _per: Token, _block: Token, _of: Token,
+        size: n.Number, rounding: n.Name,
+    ) -> n.BlockPrice:
+        return n.BlockPrice(amount, size, rounding, self._span(meta))
+
+    def block_rounding(self, meta: Any, _rounded: Token, mode: n.Name) -> n.Name:
+        return mode
+
+    def block_prorated(self, meta: Any, token: Token) -> n.Name:
+        return n.Name("prorated", self._token_span(token))
+
+    def ladder_flat_at_zero(self, meta: Any, *_tokens: Token) -> str:
+        return "flat_at_zero"
 
     def ladder_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.Minimum:
         return n.Minimum(amount, self._span(meta))

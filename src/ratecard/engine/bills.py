@@ -17,7 +17,8 @@ class BillLine:
     """Units of one meter from one source, with their price and amount (precise and rounded).
 
     Allowance and pack lines cost nothing on the bill (packs are prepaid); postpaid lines carry
-    the bracket and unit price; `minimum` and `maximum` lines adjust a period's postpaid charge.
+    the bracket and unit price (per block, with `blocks`, when the bracket prices blocks);
+    `minimum` and `maximum` lines adjust a period's postpaid charge.
     """
 
     meter: str
@@ -28,6 +29,7 @@ class BillLine:
     amount: Decimal
     bracket: str | None = None
     pack: str | None = None
+    blocks: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class BillLine:
             "precise_amount": format_plain(self.precise_amount),
             "bracket": self.bracket,
             "pack": self.pack,
+            "blocks": None if self.blocks is None else format_plain(self.blocks),
         }
 
 

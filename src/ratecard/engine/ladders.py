@@ -9,7 +9,7 @@ the basis, positions (B - q, B], because allowance and packs are deducted first.
 from __future__ import annotations
 
 import bisect
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import attrs
 
@@ -27,16 +27,37 @@ BASIS_TOTAL = "total"
 BASIS_AFTER_ALLOWANCE = "after_allowance"
 BASES = (BASIS_POSTPAID, BASIS_TOTAL, BASIS_AFTER_ALLOWANCE)
 
+# How a partial block is counted: a started block counts whole, only full blocks, or a share.
+BLOCK_UP = "up"
+BLOCK_DOWN = "down"
+BLOCK_PRORATED = "prorated"
+
 
 @attrs.frozen
 class Bracket:
-    """One bracket `(lo, hi]` (hi None: open-ended); its price per `per` units and flat fee."""
+    """One bracket `(lo, hi]` (hi None: open-ended) and its price.
+
+    `price` is per `per` units (prorated), or, with `block`, per block of `block` units counted
+    by `block_rounding`; `flat` is charged once when the bracket is reached.
+    """
 
     lo: Decimal
     hi: Decimal | None
     price: Decimal | None  # None: contact sales
     per: Decimal = Decimal(1)
     flat: Decimal = ZERO
+    block: Decimal | None = None
+    block_rounding: str = BLOCK_UP
+
+    def blocks(self, quantity: Decimal) -> Decimal:
+        """How many blocks a quantity makes in this bracket."""
+        assert self.block is not None
+        share = CONTEXT.divide(quantity, self.block)
+        if self.block_rounding == BLOCK_UP:
+            return share.to_integral_value(rounding=ROUND_CEILING)
+        if self.block_rounding == BLOCK_DOWN:
+            return share.to_integral_value(rounding=ROUND_FLOOR)
+        return share
 
     @property
     def contact_sales(self) -> bool:
@@ -44,7 +65,7 @@ class Bracket:
 
     @property
     def unit_price(self) -> Decimal:
-        """The price of one unit (`price / per`); 0 for a contact-sales bracket."""
+        """The price of one unit (`price / per`), of one block with blocks; 0 if contact sales."""
         if self.price is None:
             return ZERO
         return CONTEXT.divide(self.price, self.per) if self.per != 1 else self.price
@@ -63,6 +84,7 @@ class Charge:
     quantity: Decimal
     unit_price: Decimal
     precise_amount: Decimal
+    blocks: Decimal | None = None
 
 
 @attrs.frozen
@@ -74,6 +96,9 @@ class Ladder:
     brackets: tuple[Bracket, ...]
     minimum: Decimal | None = None
     maximum: Decimal | None = None
+    flat_at_zero: bool = False
+    period: str = "month"
+    combined: bool = False
     _uppers: tuple[Decimal, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -85,35 +110,55 @@ class Ladder:
         return self.brackets[bisect.bisect_left(self._uppers, quantity)]
 
     def charges(self, quantity: Decimal, basis: Decimal) -> tuple[Charge, ...]:
-        """The charges for `quantity` postpaid units when the basis quantity is `basis`."""
+        """The charges for `quantity` postpaid units when the basis quantity is `basis`.
+
+        On a graduated ladder the units take positions (basis - quantity, basis]. A period with
+        no postpaid units pays the first bracket's flat fee only if the ladder says
+        `flat at zero`.
+        """
         if quantity <= 0:
+            if self.flat_at_zero and self.brackets[0].flat:
+                first = self.brackets[0]
+                return (Charge(first, ZERO, first.unit_price, first.flat),)
             return ()
         if self.mode == VOLUME:
-            bracket = self.bracket_for(basis)
-            return (self._charge(bracket, quantity),)
+            return (self.charge(self.bracket_for(basis), quantity),)
+        return self.graduated(basis - quantity, basis, set())
+
+    def graduated(
+        self, start: Decimal, end: Decimal, flat_charged: set[int]
+    ) -> tuple[Charge, ...]:
+        """Graduated charges for the positions (start, end]; `flat_charged` holds the indexes
+        of brackets whose flat fee was already charged (a combined ladder shares them)."""
         charges = []
-        start = basis - quantity
-        for bracket in self.brackets:
+        for index, bracket in enumerate(self.brackets):
             lo = max(bracket.lo, start)
-            hi = basis if bracket.hi is None else min(bracket.hi, basis)
+            hi = end if bracket.hi is None else min(bracket.hi, end)
             if hi > lo:
-                charges.append(self._charge(bracket, hi - lo))
-            if bracket.hi is None or bracket.hi >= basis:
+                charges.append(self.charge(bracket, hi - lo, index not in flat_charged))
+                flat_charged.add(index)
+            if bracket.hi is None or bracket.hi >= end:
                 break
         return tuple(charges)
 
-    def _charge(self, bracket: Bracket, quantity: Decimal) -> Charge:
+    def charge(self, bracket: Bracket, quantity: Decimal, with_flat: bool = True) -> Charge:
+        """`quantity` units priced in `bracket` (plus its flat fee unless already charged)."""
         if bracket.price is None:
             raise ContactSalesError(
                 f"{format_plain(quantity)} units reach the bracket {bracket.label}, "
                 "which has no published price (contact sales)"
             )
-        amount = CONTEXT.multiply(quantity, bracket.price)
-        if bracket.per != 1:
-            amount = CONTEXT.divide(amount, bracket.per)
-        if bracket.flat:
+        blocks: Decimal | None = None
+        if bracket.block is not None:
+            blocks = bracket.blocks(quantity)
+            amount = CONTEXT.multiply(blocks, bracket.price)
+        else:
+            amount = CONTEXT.multiply(quantity, bracket.price)
+            if bracket.per != 1:
+                amount = CONTEXT.divide(amount, bracket.per)
+        if bracket.flat and with_flat:
             amount = CONTEXT.add(amount, bracket.flat)
-        return Charge(bracket, quantity, bracket.unit_price, amount)
+        return Charge(bracket, quantity, bracket.unit_price, amount, blocks)
 
     def adjustment(self, charged: Decimal) -> tuple[str, Decimal] | None:
         """A minimum-spend true-up or a cap for a period's postpaid charge, if one applies."""

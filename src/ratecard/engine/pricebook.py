@@ -11,9 +11,10 @@ import attrs
 
 from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine.bills import Alert, Bill, BillLine
-from ratecard.engine.deduction import Lot, deduct, lot_alerts
-from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, Ladder
+from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
+from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
+from ratecard.engine.pricing import LadderGroup, MeterUsage
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
@@ -42,6 +43,19 @@ class MeterPlan:
     allowance: Decimal
     ladder: Ladder | None
     packs: tuple[PackOffer, ...]
+    quantity_rounding: Rounding | None = None
+    allowance_pool: str | None = None  # a pool `shared` with other meters, or its own
+
+    @property
+    def pool(self) -> str:
+        """The allowance pool this meter draws from: a shared pool's name, or its own name."""
+        return self.allowance_pool or self.name
+
+    def count(self, action: str, raw: int | Decimal | str) -> Decimal:
+        """A recorded quantity: whole, or, with `quantity rounded`, decimal and rounded so."""
+        if self.quantity_rounding is None:
+            return parse_count(action, raw)
+        return self.quantity_rounding.round(parse_count(action, raw, whole=False))
 
     def pack(self, size: Decimal) -> PackOffer | None:
         """The pack of this size, if it is on sale for this meter."""
@@ -110,6 +124,8 @@ class PriceBook:
     packs: PackPolicy
     alerts: AlertPolicy
     billing: BillingPolicy
+    ladder_groups: tuple[LadderGroup, ...] = ()
+    allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     _meters_by_name: Mapping[str, MeterPlan] = attrs.field(init=False, repr=False, eq=False)
 
@@ -170,16 +186,60 @@ class PriceBook:
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs)
+            allowances = self.new_allowances()
             lines: list[BillLine] = []
             alerts: list[Alert] = []
+            period: dict[str, MeterUsage] = {}
             for plan in self.meters:
                 quantity = totals.get(plan.name, ZERO)
+                if quantity <= 0:
+                    continue
                 lots = lots_by_meter.get(plan.name, [])
-                lines.extend(self.price_meter(plan, quantity, plan.allowance, lots))
+                drawn = deduct(quantity, allowances[plan.pool], lots, self.deduct_order)
+                allowances[plan.pool] -= drawn.allowance
+                lines.extend(self.prepaid_lines(plan, drawn))
+                period[plan.name] = MeterUsage(quantity, drawn.allowance, drawn.postpaid)
                 alerts.extend(
                     lot_alerts(lots, self.alerts.low_threshold, self.alerts.exhausted, None)
                 )
-            return self.make_bill(lines, alerts)
+            lines.extend(self.postpaid_period(period))
+            return self.make_bill(self.ordered(lines), alerts)
+
+    def new_allowances(self) -> dict[str, Decimal]:
+        """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
+        fresh = {plan.pool: plan.allowance for plan in self.meters}
+        fresh.update(self.allowance_pools)
+        return fresh
+
+    def prepaid_lines(self, plan: MeterPlan, drawn: Deduction) -> list[BillLine]:
+        """The lines of the units that the allowance and packs paid for (no charge)."""
+        nothing = self.rounding.round(ZERO)
+        lines: list[BillLine] = []
+        if drawn.allowance:
+            lines.append(BillLine(plan.name, "allowance", drawn.allowance, ZERO, ZERO, nothing))
+        for lot, taken in drawn.packs:
+            lines.append(BillLine(plan.name, "pack", taken, ZERO, ZERO, nothing, pack=lot.id))
+        return lines
+
+    def postpaid_period(self, usage: Mapping[str, MeterUsage]) -> list[BillLine]:
+        """The postpaid lines of one period, from each meter's units in it by source."""
+        lines: list[BillLine] = []
+        for group in self.ladder_groups:
+            lines.extend(group.lines(usage, self.rounding))
+        for name, meter_usage in usage.items():
+            plan = self.meter(name)
+            if plan.ladder is None and meter_usage.postpaid > 0:
+                raise UsageError(
+                    f"meter `{name}` has no postpaid price, and "
+                    f"{format_plain(meter_usage.postpaid)} units are not covered by the "
+                    "allowance or packs"
+                )
+        return lines
+
+    def ordered(self, lines: Sequence[BillLine]) -> list[BillLine]:
+        """Lines grouped by meter in declaration order, then by source (stable otherwise)."""
+        rank = {plan.name: index for index, plan in enumerate(self.meters)}
+        return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
 
     def make_bill(
         self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: str | None = None
@@ -188,69 +248,15 @@ class PriceBook:
         total = self.rounding.round(sum((line.amount for line in lines), ZERO))
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month)
 
-    def price_meter(
-        self, plan: MeterPlan, quantity: Decimal, allowance: Decimal, lots: Sequence[Lot]
-    ) -> list[BillLine]:
-        """Deduct a period's quantity for one meter and price what falls to postpaid."""
-        if quantity <= 0:
-            return []
-        drawn = deduct(quantity, allowance, lots, self.deduct_order)
-        lines: list[BillLine] = []
-        nothing = self.rounding.round(ZERO)
-        if drawn.allowance:
-            lines.append(BillLine(plan.name, "allowance", drawn.allowance, ZERO, ZERO, nothing))
-        for lot, taken in drawn.packs:
-            lines.append(BillLine(plan.name, "pack", taken, ZERO, ZERO, nothing, pack=lot.id))
-        if drawn.postpaid:
-            lines.extend(self.postpaid_lines(plan, drawn.postpaid, quantity, drawn.allowance))
-        return lines
-
-    def postpaid_lines(
-        self, plan: MeterPlan, postpaid: Decimal, total: Decimal, from_allowance: Decimal
-    ) -> list[BillLine]:
-        """The postpaid lines of one meter's period: a line per bracket charged, and adjustments."""
-        ladder = plan.ladder
-        if ladder is None:
-            raise UsageError(
-                f"meter `{plan.name}` has no postpaid price, and {format_plain(postpaid)} "
-                "units are not covered by the allowance or packs"
-            )
-        if ladder.basis == BASIS_TOTAL:
-            basis = total
-        elif ladder.basis == BASIS_AFTER_ALLOWANCE:
-            basis = total - from_allowance
-        else:
-            basis = postpaid
-        lines = []
-        charged = ZERO
-        for charge in ladder.charges(postpaid, basis):
-            charged += charge.precise_amount
-            lines.append(
-                BillLine(
-                    plan.name,
-                    "postpaid",
-                    charge.quantity,
-                    charge.unit_price,
-                    charge.precise_amount,
-                    self.rounding.round(charge.precise_amount),
-                    bracket=charge.bracket.label,
-                )
-            )
-        adjustment = ladder.adjustment(charged)
-        if adjustment is not None:
-            source, amount = adjustment
-            lines.append(
-                BillLine(plan.name, source, ZERO, ZERO, amount, self.rounding.round(amount))
-            )
-        return lines
-
     def _meter_totals(self, usage: Mapping[str, int | Decimal | str]) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
         for action, raw in usage.items():
             route = self.route(action)
-            count = parse_count(action, raw)
-            if route != FREE:
-                totals[route] = totals.get(route, ZERO) + count
+            if route == FREE:
+                parse_count(action, raw, whole=False)
+                continue
+            count = self.meter(route).count(action, raw)
+            totals[route] = totals.get(route, ZERO) + count
         return totals
 
     def _lots(self, packs: Sequence[HeldPack]) -> dict[str, list[Lot]]:
@@ -271,8 +277,11 @@ class PriceBook:
         return lots
 
 
-def parse_count(action: str, raw: int | Decimal | str) -> Decimal:
-    """A usage count: a whole number ≥ 0, in any number form of the language."""
+_SOURCE_RANK = {"allowance": 0, "pack": 1, "postpaid": 2, "minimum": 3, "maximum": 3}
+
+
+def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:
+    """A usage count ≥ 0 (whole unless `whole` is False), in any number form of the language."""
     if isinstance(raw, bool):
         raise UsageError(f"{action}: count must be a whole number, not {raw!r}")
     try:
@@ -281,6 +290,6 @@ def parse_count(action: str, raw: int | Decimal | str) -> Decimal:
         raise UsageError(f"{action}: {exc}") from None
     if count < 0:
         raise UsageError(f"{action}: count {format_plain(count)} is negative")
-    if count != count.to_integral_value():
+    if whole and count != count.to_integral_value():
         raise UsageError(f"{action}: count {format_plain(count)} is not a whole number")
     return count

@@ -1,0 +1,120 @@
+"""Postpaid pricing of one period: every ladder over the quantities its meters left to postpaid.
+
+A ladder prices each of its meters on its own, or, when `combined`, the meters' quantities
+together: the bracket is chosen by the combined basis, and on a graduated ladder the meters'
+postpaid units take consecutive positions in the order the ladder lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import attrs
+
+from ratecard.engine.bills import BillLine
+from ratecard.engine.ladders import (
+    BASIS_AFTER_ALLOWANCE,
+    BASIS_TOTAL,
+    VOLUME,
+    Charge,
+    Ladder,
+)
+from ratecard.engine.money import ZERO, Rounding
+
+
+@attrs.frozen
+class MeterUsage:
+    """One meter's units in one period: all of them, those the allowance paid, those postpaid."""
+
+    total: Decimal
+    allowance: Decimal
+    postpaid: Decimal
+
+
+NO_USAGE = MeterUsage(ZERO, ZERO, ZERO)
+
+
+@attrs.frozen
+class LadderGroup:
+    """A compiled ladder and the meters it prices, in the order the ladder lists them."""
+
+    ladder: Ladder
+    meters: tuple[str, ...]
+
+    @property
+    def always_priced(self) -> bool:
+        """Whether a period without usage still has a charge (a flat fee or a minimum)."""
+        return self.ladder.flat_at_zero or self.ladder.minimum is not None
+
+    def lines(
+        self, usage: Mapping[str, MeterUsage], rounding: Rounding
+    ) -> list[BillLine]:
+        """The postpaid lines of one period for this group's meters."""
+        ladder = self.ladder
+        used = [m for m in self.meters if m in usage]
+        if not used and not self.always_priced:
+            return []
+        if not ladder.combined:
+            lines: list[BillLine] = []
+            for meter in self.meters if self.always_priced else used:
+                meter_usage = usage.get(meter, NO_USAGE)
+                charges = ladder.charges(meter_usage.postpaid, basis_of(ladder, meter_usage))
+                lines.extend(_lines(meter, [(meter, c) for c in charges], ladder, rounding))
+            return lines
+        return _lines(self.meters[0], self._combined(usage), ladder, rounding)
+
+    def _combined(self, usage: Mapping[str, MeterUsage]) -> list[tuple[str, Charge]]:
+        ladder = self.ladder
+        parts = [(m, usage.get(m, NO_USAGE)) for m in self.meters]
+        basis = sum((basis_of(ladder, u) for _, u in parts), ZERO)
+        postpaid = sum((u.postpaid for _, u in parts), ZERO)
+        if postpaid <= 0:
+            return [(self.meters[0], c) for c in ladder.charges(ZERO, basis)]
+        charged: list[tuple[str, Charge]] = []
+        if ladder.mode == VOLUME:
+            bracket = ladder.bracket_for(basis)
+            for meter, part in parts:
+                if part.postpaid > 0:
+                    charged.append((meter, ladder.charge(bracket, part.postpaid, not charged)))
+            return charged
+        start = basis - postpaid
+        flat_charged: set[int] = set()
+        for meter, part in parts:
+            if part.postpaid > 0:
+                end = start + part.postpaid
+                charged.extend((meter, c) for c in ladder.graduated(start, end, flat_charged))
+                start = end
+        return charged
+
+
+def basis_of(ladder: Ladder, usage: MeterUsage) -> Decimal:
+    """The quantity that selects a volume bracket (or ends a graduated ladder's positions)."""
+    if ladder.basis == BASIS_TOTAL:
+        return usage.total
+    if ladder.basis == BASIS_AFTER_ALLOWANCE:
+        return usage.total - usage.allowance
+    return usage.postpaid
+
+
+def _lines(
+    owner: str, charges: Sequence[tuple[str, Charge]], ladder: Ladder, rounding: Rounding
+) -> list[BillLine]:
+    lines = [
+        BillLine(
+            meter,
+            "postpaid",
+            charge.quantity,
+            charge.unit_price,
+            charge.precise_amount,
+            rounding.round(charge.precise_amount),
+            bracket=charge.bracket.label,
+            blocks=charge.blocks,
+        )
+        for meter, charge in charges
+    ]
+    adjustment = ladder.adjustment(sum((c.precise_amount for _, c in charges), ZERO))
+    if adjustment is not None:
+        source, amount = adjustment
+        lines.append(BillLine(owner, source, ZERO, ZERO, amount, rounding.round(amount)))
+    return lines
