@@ -114,7 +114,7 @@ class Ladder:
 
         On a graduated ladder the units take positions (basis - quantity, basis]. A period with
         no postpaid units pays the first bracket's flat fee only if the ladder says
-        `flat at zero`.
+        `charge flat at zero`.
         """
         if quantity <= 0:
             if self.flat_at_zero and self.brackets[0].flat:
