@@ -13,6 +13,7 @@ from ratecard.api import analyze, read_rules_text
 from ratecard.compile import compile_rules
 from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.engine.bills import Bill
+from ratecard.engine.journal import JournalError
 from ratecard.engine.pricebook import HeldPack, PriceBook
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
@@ -173,7 +174,77 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
     out.append(f"total {bill.currency} {format_plain(bill.total)}")
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
-                   f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)")
+                   f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"
+                   + (f" at {alert.time}" if alert.time else ""))
+    return "\n".join(out)
+
+
+# --- bill ---------------------------------------------------------------------------------
+
+def cmd_bill(args: argparse.Namespace) -> int:
+    """Replay an account journal: the bill of every month it touches, or of `--month`."""
+    book = compile_file(args.file)
+    if book is None:
+        return EXIT_DIAGNOSTICS
+    skipped: list[JournalError] = []
+
+    def skip(error: JournalError) -> None:
+        skipped.append(error)
+        print(f"ratecard: skipped {error}", file=sys.stderr)
+
+    try:
+        result = book.bill(args.journal, args.month, on_invalid=skip if args.skip_invalid else None)
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
+    except FileNotFoundError:
+        raise CommandError(f"{args.journal}: no such file") from None
+    except OSError as exc:
+        raise CommandError(f"{args.journal}: {exc.strerror or exc}") from None
+    bills = [result] if isinstance(result, Bill) else result
+    if args.json:
+        data = result.to_dict() if isinstance(result, Bill) else {
+            "bills": [bill.to_dict() for bill in bills]}
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+    else:
+        text = "\n\n".join(format_statement(book, bill) for bill in bills)
+    if skipped:
+        print(f"ratecard: skipped {len(skipped)} invalid journal entries", file=sys.stderr)
+    print(text or "(the journal has no entries)")
+    return EXIT_OK
+
+
+def format_statement(book: PriceBook, bill: Bill) -> str:
+    """A monthly bill from a journal as text: the bill's table, then what it lists apart."""
+    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill)]
+    for p in bill.prepaid:
+        out.append(f"prepaid: pack {p.pack} ({_grouped(p.size)} {p.meter}) {format_plain(p.price)}"
+                   f", bought {p.time}, expires {p.expires}")
+    if bill.prepaid:
+        out.append(f"prepaid total {bill.currency} {format_plain(bill.prepaid_total)} "
+                   "(already paid, not in the total)")
+    for v in bill.void:
+        out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
+    for r in bill.rejected:
+        out.append(f"rejected while suspended: {r.action} {_grouped(r.quantity)} "
+                   f"({r.entries} entries)")
+    for f in bill.free:
+        out.append(f"free: {f.action} {_grouped(f.quantity)}")
+    for i in bill.ignored:
+        out.append(f"ignored: {i.type} id `{i.id}` seen before (line {i.line})")
+    for held in bill.packs:
+        out.append(f"held at month end: pack {held.pack} {_grouped(held.remaining)} of "
+                   f"{_grouped(held.size)} left, expires {held.expires}")
+    for e in bill.events:
+        detail = "".join((f" {format_plain(e.amount)}" if e.amount is not None else "",
+                          f" ({e.reason})" if e.reason else "",
+                          " automatically" if e.automatic else ""))
+        out.append(f"account: {e.time} {e.kind}{detail}, now {e.status}")
+    if bill.settlement is not None:
+        s = bill.settlement
+        out.append(f"settled {s.time}: paid {format_plain(s.paid)} from the balance, balance "
+                   f"{format_plain(s.balance_after)}"
+                   + (f", arrears {format_plain(s.arrears)}" if s.arrears else "")
+                   + (": account suspended for arrears" if s.suspended else ""))
     return "\n".join(out)
 
 
@@ -201,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "100k or 10万")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
+
+    bill = commands.add_parser("bill", help="replay an account journal into monthly bills")
+    bill.add_argument("file", metavar="FILE")
+    bill.add_argument("--journal", required=True, metavar="PATH",
+                      help="the account's journal: JSON Lines, or a usage CSV (.csv)")
+    bill.add_argument("--month", metavar="YYYY-MM", help="only this month's bill")
+    bill.add_argument("--json", action="store_true", help="print the bills as JSON")
+    bill.add_argument("--skip-invalid", action="store_true",
+                      help="report each bad journal entry on stderr and bill the rest")
+    bill.set_defaults(run=cmd_bill)
     return parser
 
 

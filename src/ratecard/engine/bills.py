@@ -68,21 +68,207 @@ class Alert:
 
 
 @attrs.frozen
+class PrepaidPurchase:
+    """A pack bought in the month: already paid, so listed apart from the bill's total."""
+
+    pack: str
+    meter: str
+    size: Decimal
+    price: Decimal
+    time: str
+    expires: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "meter": self.meter,
+            "size": format_plain(self.size),
+            "price": format_plain(self.price),
+            "time": self.time,
+            "expires": self.expires,
+        }
+
+
+@attrs.frozen
+class PackBalance:
+    """A pack still held at the end of the month, with the units left in it."""
+
+    pack: str
+    meter: str
+    size: Decimal
+    remaining: Decimal
+    purchased: str
+    expires: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "meter": self.meter,
+            "size": format_plain(self.size),
+            "remaining": format_plain(self.remaining),
+            "purchased": self.purchased,
+            "expires": self.expires,
+        }
+
+
+@attrs.frozen
+class VoidUnits:
+    """Units left in a pack when it expired: void, never refunded."""
+
+    pack: str
+    meter: str
+    size: Decimal
+    quantity: Decimal
+    time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "meter": self.meter,
+            "size": format_plain(self.size),
+            "quantity": format_plain(self.quantity),
+            "time": self.time,
+        }
+
+
+@attrs.frozen
+class RejectedUsage:
+    """Usage of an action while the account was suspended: rejected, never billed."""
+
+    meter: str
+    action: str
+    quantity: Decimal
+    entries: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "meter": self.meter,
+            "action": self.action,
+            "quantity": format_plain(self.quantity),
+            "entries": self.entries,
+        }
+
+
+@attrs.frozen
+class FreeUsage:
+    """Usage of an action the rules declare free: recorded, never billed."""
+
+    meter: str
+    action: str
+    quantity: Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"meter": self.meter, "action": self.action, "quantity": format_plain(self.quantity)}
+
+
+@attrs.frozen
+class IgnoredEntry:
+    """A usage or purchase entry whose id was seen before: ignored, so resending is safe."""
+
+    type: str
+    id: str
+    time: str
+    line: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "time": self.time, "line": self.line}
+
+
+@attrs.frozen
+class AccountEvent:
+    """A change of the account: `suspend`, `reopen` or `topup`, and its status afterwards.
+
+    `automatic` marks what billing did by itself: a suspension for arrears when a bill could not
+    be settled, a reopening when a top-up paid the debt.
+    """
+
+    time: str
+    kind: str
+    status: str
+    reason: str | None = None
+    amount: Decimal | None = None
+    balance: Decimal | None = None
+    automatic: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "kind": self.kind,
+            "status": self.status,
+            "reason": self.reason,
+            "amount": None if self.amount is None else format_plain(self.amount),
+            "balance": None if self.balance is None else format_plain(self.balance),
+            "automatic": self.automatic,
+        }
+
+
+@attrs.frozen
+class Settlement:
+    """How a bill was settled against the balance when it was issued."""
+
+    time: str
+    balance_before: Decimal
+    paid: Decimal
+    balance_after: Decimal
+    arrears: Decimal
+    suspended: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "balance_before": format_plain(self.balance_before),
+            "paid": format_plain(self.paid),
+            "balance_after": format_plain(self.balance_after),
+            "arrears": format_plain(self.arrears),
+            "suspended": self.suspended,
+        }
+
+
+@attrs.frozen
 class Bill:
-    """A priced period: its lines, the alerts raised, and the total (the sum of rounded lines)."""
+    """A priced period: its lines, the alerts raised, and the total (the sum of rounded lines).
+
+    A monthly bill from a journal (`issued` set) also lists the month's pack purchases (prepaid,
+    not in the total), the packs held at its end, units void at expiry, rejected and free usage,
+    entries ignored as repeats, the account's events and the settlement.
+    """
 
     currency: str
     total: Decimal
     lines: tuple[BillLine, ...]
     alerts: tuple[Alert, ...] = ()
     month: str | None = None
+    issued: str | None = None
+    prepaid: tuple[PrepaidPurchase, ...] = ()
+    packs: tuple[PackBalance, ...] = ()
+    void: tuple[VoidUnits, ...] = ()
+    rejected: tuple[RejectedUsage, ...] = ()
+    free: tuple[FreeUsage, ...] = ()
+    ignored: tuple[IgnoredEntry, ...] = ()
+    events: tuple[AccountEvent, ...] = ()
+    settlement: Settlement | None = None
+    prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of DESIGN.md: money and quantities as strings."""
         data: dict[str, Any] = {"currency": self.currency}
         if self.month is not None:
             data["month"] = self.month
+        if self.issued is not None:
+            data["issued"] = self.issued
         data["total"] = format_plain(self.total)
         data["lines"] = [line.to_dict() for line in self.lines]
         data["alerts"] = [alert.to_dict() for alert in self.alerts]
+        if self.issued is not None:
+            data["prepaid"] = [p.to_dict() for p in self.prepaid]
+            data["prepaid_total"] = format_plain(self.prepaid_total)
+            data["packs"] = [p.to_dict() for p in self.packs]
+            data["void"] = [v.to_dict() for v in self.void]
+            data["rejected"] = [r.to_dict() for r in self.rejected]
+            data["free"] = [f.to_dict() for f in self.free]
+            data["ignored"] = [i.to_dict() for i in self.ignored]
+            data["account"] = {
+                "events": [e.to_dict() for e in self.events],
+                "settlement": None if self.settlement is None else self.settlement.to_dict(),
+            }
         return data

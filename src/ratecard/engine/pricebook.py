@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING, overload
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -17,6 +18,10 @@ from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
+
+if TYPE_CHECKING:
+    from ratecard.engine.journal import OnInvalid
+    from ratecard.engine.replay import JournalInput
 
 
 @attrs.frozen
@@ -247,6 +252,36 @@ class PriceBook:
         """A bill whose total is the sum of its rounded lines."""
         total = self.rounding.round(sum((line.amount for line in lines), ZERO))
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month)
+
+    # --- billing a journal ---------------------------------------------------------------
+    @overload
+    def bill(
+        self, journal: JournalInput, month: None = None, *, on_invalid: OnInvalid | None = None
+    ) -> list[Bill]: ...
+
+    @overload
+    def bill(
+        self, journal: JournalInput, month: str, *, on_invalid: OnInvalid | None = None
+    ) -> Bill: ...
+
+    def bill(
+        self,
+        journal: JournalInput,
+        month: str | None = None,
+        *,
+        on_invalid: OnInvalid | None = None,
+    ) -> list[Bill] | Bill:
+        """Replay an account's journal: a bill for every month from its first entry's to its
+        last's, or, with `month` (`YYYY-MM`), that month's bill alone.
+
+        `journal` is a path (`.csv`: usage CSV; otherwise JSON Lines) or an iterable of entry
+        dicts or typed entries (`ratecard.Usage`, ...). A bad entry raises `JournalError`
+        naming its line and field; with `on_invalid`, it is passed there and skipped instead.
+        See docs/billing.md.
+        """
+        from ratecard.engine.replay import bill_journal
+
+        return bill_journal(self, journal, month, on_invalid)
 
     def _meter_totals(self, usage: Mapping[str, int | Decimal | str]) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}

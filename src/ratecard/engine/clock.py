@@ -1,0 +1,120 @@
+"""Time for billing: instants, calendar months and validity periods in the rules' timezone.
+
+An instant is a whole number of microseconds since 1970-01-01T00:00:00Z: exact, cheap to compare
+and to sort, and the same whatever offset an input time was written with. Months and pack expiry
+are calendar arithmetic on the wall clock of the rules' timezone.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+_NO_DATE = re.compile(r"\s*T?\d{1,2}(:\d{2}){1,2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+class TimeError(ValueError):
+    """A time that cannot be read; the message says why and how to write it."""
+
+
+def instant(moment: datetime, zone: ZoneInfo) -> int:
+    """The instant of a datetime; one without an offset is read in `zone`."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return (moment - EPOCH) // MICROSECOND
+
+
+def parse_time(text: str, zone: ZoneInfo) -> int:
+    """The instant of an ISO 8601 time; one without an offset is read in `zone`.
+
+    A date alone is midnight of that day; a time of day without a date is an error.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise TimeError(_why_not_a_time(text)) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return (moment - EPOCH) // MICROSECOND
+
+
+def _why_not_a_time(text: str) -> str:
+    example = "write e.g. 2026-11-02T10:00:00+08:00"
+    if _NO_DATE.match(text):
+        return f"`{text}` is a time without a date; {example}"
+    return f"`{text}` is not an ISO 8601 time; {example}"
+
+
+def local(moment: int, zone: ZoneInfo) -> datetime:
+    """The wall-clock datetime of an instant in `zone` (aware)."""
+    return (EPOCH + moment * MICROSECOND).astimezone(zone)
+
+
+def format_instant(moment: int, zone: ZoneInfo) -> str:
+    """An instant as ISO 8601 in `zone`: 2026-11-02T10:00:00+08:00."""
+    return local(moment, zone).isoformat()
+
+
+def month_of(moment: int, zone: ZoneInfo) -> tuple[int, int]:
+    """The (year, month) an instant falls in, in `zone`."""
+    wall = local(moment, zone)
+    return wall.year, wall.month
+
+
+def month_label(month: tuple[int, int]) -> str:
+    """`2026-11`."""
+    return f"{month[0]:04d}-{month[1]:02d}"
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """(year, month) of `YYYY-MM`; TimeError otherwise."""
+    match = _MONTH.fullmatch(text)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise TimeError(f"month `{text}` must be written YYYY-MM, e.g. 2026-11")
+    return int(match.group(1)), int(match.group(2))
+
+
+def next_month(month: tuple[int, int]) -> tuple[int, int]:
+    year, number = month
+    return (year + 1, 1) if number == 12 else (year, number + 1)
+
+
+def month_start(month: tuple[int, int], zone: ZoneInfo) -> int:
+    """The instant a month starts: 00:00 on its 1st in `zone`."""
+    return instant(datetime(month[0], month[1], 1, tzinfo=zone), zone)
+
+
+def issue_date(month: tuple[int, int], day: int) -> date:
+    """The day a month's bill is issued: `day` of the next month (clamped to its last day)."""
+    year, number = next_month(month)
+    return date(year, number, min(day, calendar.monthrange(year, number)[1]))
+
+
+def day_start(day: date, zone: ZoneInfo) -> int:
+    """The instant a day starts in `zone`."""
+    return instant(datetime(day.year, day.month, day.day, tzinfo=zone), zone)
+
+
+def add_period(moment: int, amount: int, unit: str, zone: ZoneInfo) -> int:
+    """`moment` plus `amount` years, months or days on the wall clock of `zone`.
+
+    A day of the month that the target month lacks falls back to its last day, so
+    Feb 29 + 1 year is Feb 28 and Jan 31 + 1 month is Feb 28 (or 29).
+    """
+    wall = local(moment, zone).replace(tzinfo=None)
+    if unit == "day":
+        shifted = wall + timedelta(days=amount)
+    else:
+        months = amount * 12 if unit == "year" else amount
+        index = wall.year * 12 + (wall.month - 1) + months
+        year, number = divmod(index, 12)
+        number += 1
+        day = min(wall.day, calendar.monthrange(year, number)[1])
+        shifted = wall.replace(year=year, month=number, day=day)
+    return instant(shifted, zone)

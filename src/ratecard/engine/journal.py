@@ -1,0 +1,482 @@
+"""Account journals: the entries a billing service records, read and checked against the rules.
+
+A journal is JSON Lines (one object per line, each with `time` and `type`), a usage-only CSV
+(`time,action,count[,id]`), or, from Python, an iterable of such dicts or of the typed entries
+below. Every entry is checked against the price book as it is read and turned into a `Record`, the
+compact tuple the replay consumes; a bad entry becomes a `JournalError` naming where it is and
+which field is wrong.
+
+Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
+(see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
+time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP. By kind, `name` is the
+action, the meter, the suspension reason, "" or the top-up amount; `count` is the usage count or
+the index of the pack offer bought; `id` is the usage or purchase id, or None.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Generator, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import attrs
+
+from ratecard.diagnostics import did_you_mean
+from ratecard.engine.clock import TimeError, instant, parse_time
+from ratecard.engine.pricebook import FREE
+from ratecard.errors import UsageError
+from ratecard.literals import NumberError, format_plain, parse_number
+
+if TYPE_CHECKING:
+    from ratecard.engine.pricebook import PriceBook
+
+USAGE = 0
+PURCHASE = 1
+SUSPEND = 2
+REOPEN = 3
+TOPUP = 4
+
+TYPES = ("usage", "purchase", "suspend", "reopen", "topup")
+
+# A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
+Quantity = int | Decimal
+Record = tuple[int, int, int, str, Quantity, str | None]
+
+# --- typed entries ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Usage:
+    """Calls of an action: `count` units into the action's meter (an `id` makes a resend safe)."""
+
+    time: str | datetime
+    action: str
+    count: int
+    id: str | None = None
+
+
+@attrs.frozen
+class Purchase:
+    """A prepaid pack bought: the meter and one of its declared sizes (100000, 100k, 10万)."""
+
+    time: str | datetime
+    meter: str
+    size: int | str | Decimal
+    id: str | None = None
+
+
+@attrs.frozen
+class Suspend:
+    """The account suspended for one of the rules' reasons (BDA: arrears, violation)."""
+
+    time: str | datetime
+    reason: str
+
+
+@attrs.frozen
+class Reopen:
+    """The account's service reopened after a suspension."""
+
+    time: str | datetime
+
+
+@attrs.frozen
+class Topup:
+    """Money added to the account's balance."""
+
+    time: str | datetime
+    amount: Decimal | str | int
+
+
+Entry = Usage | Purchase | Suspend | Reopen | Topup
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class FieldError(ValueError):
+    """A bad entry, before it is known where the entry is: the field (None: the whole entry)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class JournalError(UsageError):
+    """A bad journal entry: the file (None for an iterable), the line or entry number, the field."""
+
+    def __init__(self, path: str | None, line: int, field: str | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.field = field
+        self.message = message
+        where = f"{path}:{line}" if path is not None else f"journal entry {line}"
+        what = f"field `{field}`: {message}" if field is not None else message
+        super().__init__(f"{where}: {what}")
+
+
+def _bad(field: str | None, message: str) -> NoReturn:
+    raise FieldError(field, message)
+
+
+# --- checking entries -------------------------------------------------------------------------
+
+
+class EntryReader:
+    """Turns raw entries (dicts, CSV rows, typed entries) into records checked against a book."""
+
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+        self.zone = book.zone
+        self.routes = book.routes
+        self.meters = {plan.name: plan for plan in book.meters}
+        self.increment = book.rounding.increment
+
+    def from_mapping(self, obj: Any, line: int) -> Record:
+        """A record from a JSON object."""
+        if type(obj) is not dict:
+            if isinstance(obj, Mapping):
+                obj = dict(obj)
+            else:
+                _bad(None, "an entry must be a JSON object with `time` and `type`")
+        kind = obj.get("type")
+        if kind == "usage":
+            return self.usage(obj.get("time"), obj.get("action"), obj.get("count"), obj.get("id"),
+                              line)
+        if kind == "purchase":
+            return self.purchase(obj.get("time"), obj.get("meter"), obj.get("size"),
+                                 obj.get("id"), line)
+        if kind == "suspend":
+            return self.suspend(obj.get("time"), obj.get("reason"), line)
+        if kind == "reopen":
+            return (self.time(obj.get("time")), line, REOPEN, "", 0, None)
+        if kind == "topup":
+            return self.topup(obj.get("time"), obj.get("amount"), line)
+        return self._bad_type(kind)
+
+    def from_entry(self, entry: Entry, line: int) -> Record:
+        """A record from a typed entry."""
+        match entry:
+            case Usage(time, action, count, entry_id):
+                return self.usage(time, action, count, entry_id, line)
+            case Purchase(time, meter, size, entry_id):
+                return self.purchase(time, meter, size, entry_id, line)
+            case Suspend(time, reason):
+                return self.suspend(time, reason, line)
+            case Reopen(time):
+                return (self.time(time), line, REOPEN, "", 0, None)
+            case Topup(time, amount):
+                return self.topup(time, amount, line)
+        _bad(None, f"not a journal entry: {type(entry).__name__}")
+
+    def from_csv(self, fields: list[str], line: int) -> Record:
+        """A usage record from a CSV row `time,action,count[,id]`."""
+        if not 3 <= len(fields) <= 4:
+            _bad(None, f"expected 3 or 4 columns (time,action,count[,id]), found {len(fields)}")
+        entry_id = fields[3].strip() if len(fields) == 4 else ""
+        count = fields[2].strip()
+        return self.usage(fields[0].strip(), fields[1].strip(),
+                          int(count) if count.isdigit() and count.isascii() else count,
+                          entry_id or None, line)
+
+    # --- one function per entry type ----------------------------------------------------------
+
+    def usage(self, time: Any, action: Any, count: Any, entry_id: Any, line: int) -> Record:
+        moment = self.time(time)
+        if type(action) is not str or action not in self.routes:
+            self._bad_action(action)
+        if type(count) is not int or count < 0:
+            count = self._count(count, action)
+        if entry_id is not None and type(entry_id) is not str:
+            entry_id = self._id(entry_id)
+        return (moment, line, USAGE, action, count, entry_id)
+
+    def purchase(self, time: Any, meter: Any, size: Any, entry_id: Any, line: int) -> Record:
+        moment = self.time(time)
+        plan = self.meters.get(meter) if type(meter) is str else None
+        if plan is None:
+            if meter is None:
+                _bad("meter", "missing field `meter`")
+            try:
+                self.book.meter(str(meter))
+            except UsageError as exc:
+                _bad("meter", str(exc))
+            _bad("meter", f"`{meter}` is not a meter")  # pragma: no cover
+        if size is None:
+            _bad("size", "missing field `size`")
+        if isinstance(size, bool) or not isinstance(size, int | str | Decimal):
+            _bad("size", f"a pack size is a number such as 100000, 100k or 10万, not {size!r}")
+        try:
+            offer = self.book.parse_pack_size(plan, size)
+        except UsageError as exc:
+            _bad("size", str(exc))
+        if entry_id is not None and type(entry_id) is not str:
+            entry_id = self._id(entry_id)
+        return (moment, line, PURCHASE, plan.name, plan.packs.index(offer), entry_id)
+
+    def suspend(self, time: Any, reason: Any, line: int) -> Record:
+        moment = self.time(time)
+        reasons = self.book.billing.suspend_reasons
+        if reason is None:
+            _bad("reason", "missing field `reason`" + _choices(reasons))
+        if not reasons:
+            _bad("type", f"rules `{self.book.name}` declare no reason to suspend an account")
+        if reason not in reasons:
+            hint = did_you_mean(str(reason), reasons)
+            _bad("reason", f"`{reason}` is not a reason to suspend in rules `{self.book.name}`"
+                 + (f"; {hint}" if hint else _choices(reasons)))
+        return (moment, line, SUSPEND, str(reason), 0, None)
+
+    def topup(self, time: Any, amount: Any, line: int) -> Record:
+        moment = self.time(time)
+        if amount is None:
+            _bad("amount", "missing field `amount`")
+        if isinstance(amount, bool) or not isinstance(amount, int | str | Decimal):
+            _bad("amount", f"an amount is a number such as 100 or \"100.00\", not {amount!r}")
+        try:
+            value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
+            valid = value.is_finite() and value > 0
+            exact = valid and value % self.increment == 0
+        except (InvalidOperation, ValueError):
+            _bad("amount", f"`{amount}` is not an amount of money")
+        if not valid:
+            _bad("amount", f"a top-up must be a positive amount, not {amount}")
+        if not exact:
+            _bad("amount", f"{format_plain(value)} {self.book.currency} is not a whole number of "
+                 f"{format_plain(self.increment)}")
+        return (moment, line, TOPUP, format_plain(value), 0, None)
+
+    def time(self, value: Any) -> int:
+        """The instant of an entry's `time`."""
+        if type(value) is str:
+            try:
+                return parse_time(value, self.zone)
+            except TimeError as exc:
+                _bad("time", str(exc))
+        if isinstance(value, datetime):
+            return instant(value, self.zone)
+        if value is None:
+            _bad("time", "missing field `time`")
+        _bad("time", f"a time is an ISO 8601 string such as 2026-11-02T10:00:00+08:00, "
+             f"not {value!r}")
+
+    # --- the slow paths of bad values ----------------------------------------------------------
+
+    def _bad_type(self, kind: Any) -> NoReturn:
+        if kind is None:
+            _bad("type", "missing field `type`" + _choices(TYPES))
+        if kind == "refund":
+            if not self.book.packs.refundable:
+                _bad("type", f"a refund cannot be billed: prepaid packs are non-refundable "
+                     f"(rules `{self.book.name}`: packs ... no refund)")
+            _bad("type", "refund entries are not supported by the billing engine")
+        hint = did_you_mean(str(kind), TYPES)
+        _bad("type", f"unknown entry type `{kind}`" + (f"; {hint}" if hint else _choices(TYPES)))
+
+    def _bad_action(self, action: Any) -> NoReturn:
+        if action is None:
+            _bad("action", "missing field `action`")
+        if type(action) is not str:
+            _bad("action", f"an action is a name such as DetectBody, not {action!r}")
+        try:
+            self.book.route(action)
+        except UsageError as exc:
+            _bad("action", str(exc))
+        _bad("action", f"unknown action `{action}`")  # pragma: no cover
+
+    def _count(self, value: Any, action: str) -> Quantity:
+        """A usage count: whole units, unless the action is free or its meter rounds quantities."""
+        if value is None:
+            _bad("count", "missing field `count`")
+        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+            _bad("count", f"a count is a whole number ≥ 0, not {value!r}")
+        if isinstance(value, Decimal):
+            number = value
+        elif isinstance(value, int):
+            number = Decimal(value)
+        else:
+            try:
+                number = parse_number(value.strip())
+            except NumberError as exc:
+                _bad("count", str(exc))
+        if not number.is_finite():
+            _bad("count", f"{value} is not a number of units")
+        if number < 0:
+            _bad("count", f"{format_plain(number)} is negative")
+        whole = number == number.to_integral_value()
+        route = self.routes[action]
+        rounding = None if route == FREE else self.meters[route].quantity_rounding
+        if rounding is not None:
+            return rounding.round(number)
+        if not whole and route != FREE:
+            _bad("count", f"{format_plain(number)} is not a whole number of units")
+        return int(number) if whole else number
+
+    @staticmethod
+    def _id(value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        _bad("id", f"an id is a string (or a whole number), not {value!r}")
+
+
+def _choices(options: Iterable[str]) -> str:
+    listed = ", ".join(options)
+    return f" (one of {listed})" if listed else ""
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+OnInvalid = Callable[[JournalError], None]
+
+
+class Source:
+    """Where a journal's records come from; `records()` may be called again to read them anew.
+
+    With `on_invalid`, a bad entry is reported to it and skipped (each bad entry once, even when
+    the journal is read twice); without, the first bad entry raises JournalError.
+    """
+
+    path: str | None = None
+
+    def __init__(self, reader: EntryReader, on_invalid: OnInvalid | None) -> None:
+        self.reader = reader
+        self.on_invalid = on_invalid
+        self._reported_through = 0
+
+    def records(self) -> Generator[Record, None, None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what reading held (temporary files)."""
+
+    def invalid(self, line: int, exc: FieldError) -> None:
+        """Raise or report a bad entry."""
+        error = JournalError(self.path, line, exc.field, exc.message)
+        if self.on_invalid is None:
+            raise error
+        if line > self._reported_through:
+            self._reported_through = line
+            self.on_invalid(error)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class JsonLinesFile(Source):
+    """A JSON Lines journal file, read line by line (blank lines are skipped)."""
+
+    def __init__(self, path: Path, reader: EntryReader, on_invalid: OnInvalid | None) -> None:
+        super().__init__(reader, on_invalid)
+        self.path = str(path)
+        self._file = path
+        self._decode = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant).decode
+
+    def records(self) -> Generator[Record, None, None]:
+        decode = self._decode
+        convert = self.reader.from_mapping
+        with open(self._file, "rb") as stream:
+            for line, raw in enumerate(stream, start=1):
+                try:
+                    try:
+                        text = raw.decode()
+                    except UnicodeDecodeError as exc:
+                        _bad(None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
+                    if line == 1 and text.startswith("\ufeff"):
+                        text = text[1:]
+                    if not text or text.isspace():
+                        continue
+                    try:
+                        obj = decode(text)
+                    except json.JSONDecodeError as exc:
+                        _bad(None, f"not valid JSON: {exc.msg} at column {exc.colno}")
+                    except ValueError as exc:
+                        _bad(None, f"not valid JSON: {exc}")
+                    yield convert(obj, line)
+                except FieldError as exc:
+                    self.invalid(line, exc)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number")
+
+
+class CsvFile(Source):
+    """A usage-only CSV journal: `time,action,count[,id]`, one row per line, optional header."""
+
+    def __init__(self, path: Path, reader: EntryReader, on_invalid: OnInvalid | None) -> None:
+        super().__init__(reader, on_invalid)
+        self.path = str(path)
+        self._file = path
+
+    def records(self) -> Generator[Record, None, None]:
+        convert = self.reader.from_csv
+        with open(self._file, "rb") as stream:
+            for line, raw in enumerate(stream, start=1):
+                try:
+                    try:
+                        text = raw.decode()
+                    except UnicodeDecodeError as exc:
+                        _bad(None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
+                    if line == 1 and text.startswith("\ufeff"):
+                        text = text[1:]
+                    text = text.rstrip("\r\n")
+                    if not text or text.isspace():
+                        continue
+                    fields = next(csv.reader([text])) if '"' in text else text.split(",")
+                    if line == 1 and [f.strip().lower() for f in fields] in _CSV_HEADERS:
+                        continue
+                    yield convert(fields, line)
+                except FieldError as exc:
+                    self.invalid(line, exc)
+
+
+_CSV_HEADERS = (["time", "action", "count"], ["time", "action", "count", "id"])
+
+
+class EntrySequence(Source):
+    """A journal held in memory (a list or tuple of dicts or typed entries): read again as is."""
+
+    def __init__(self, entries: Iterable[Any], reader: EntryReader,
+                 on_invalid: OnInvalid | None) -> None:
+        super().__init__(reader, on_invalid)
+        self._entries = entries
+
+    def records(self) -> Generator[Record, None, None]:
+        from_mapping = self.reader.from_mapping
+        from_entry = self.reader.from_entry
+        for line, entry in enumerate(self._entries, start=1):
+            try:
+                if isinstance(entry, Mapping):
+                    yield from_mapping(entry, line)
+                else:
+                    yield from_entry(entry, line)
+            except FieldError as exc:
+                self.invalid(line, exc)
+
+
+def open_journal(
+    book: PriceBook,
+    journal: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Entry],
+    on_invalid: OnInvalid | None = None,
+) -> Source:
+    """The source of a journal: a path (`.csv`: usage CSV, otherwise JSON Lines) or an iterable.
+
+    A list or tuple is read again if the replay needs a second pass; any other iterable is read
+    once and spooled (see `ordering.Spooled`).
+    """
+    reader = EntryReader(book)
+    if isinstance(journal, str | os.PathLike):
+        path = Path(journal)
+        if path.suffix.lower() == ".csv":
+            return CsvFile(path, reader, on_invalid)
+        return JsonLinesFile(path, reader, on_invalid)
+    if isinstance(journal, list | tuple):
+        return EntrySequence(journal, reader, on_invalid)
+    from ratecard.engine.ordering import Spooled
+
+    return Spooled(EntrySequence(journal, reader, on_invalid))

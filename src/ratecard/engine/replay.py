@@ -1,0 +1,595 @@
+"""Replaying an account's journal through the compiled rules: one bill per calendar month.
+
+The replay walks the journal in time order and keeps only the account's state: the allowance left
+this month, the pack lots held, the suspension and the balance, the ids seen, and the month being
+built. Things that happen at a moment rather than at an entry (a month ends, a bill is issued and
+settled, a lot expires) are events, handled as soon as the journal reaches their instant.
+
+Usage is drawn with `deduct`, the function a quote uses, so a quote and a replay cannot disagree.
+It is not drawn entry by entry: per meter, units are added up while nothing can happen that
+depends on where exactly they fall, and drawn in one go when that changes. Drawing is greedy from
+sources in a fixed order, so drawing a + b is drawing a then b; what needs the individual entry is
+an alert's time, so each meter has a trigger, a pending quantity at or below the point where its
+next alert could fire, and reaching it draws at once, at that entry. State changes (a purchase, a
+suspension, an expiry, a month's end) draw what is pending first. A shared allowance pool is drawn
+entry by entry while it lasts, because who gets its last units depends on the interleaving.
+"""
+
+from __future__ import annotations
+
+import decimal
+import heapq
+import os
+from collections import deque
+from collections.abc import Generator, Iterable, Mapping
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import attrs
+
+from ratecard.engine.bills import (
+    AccountEvent,
+    Alert,
+    Bill,
+    FreeUsage,
+    IgnoredEntry,
+    PackBalance,
+    PrepaidPurchase,
+    RejectedUsage,
+    Settlement,
+    VoidUnits,
+)
+from ratecard.engine.clock import (
+    TimeError,
+    add_period,
+    day_start,
+    format_instant,
+    issue_date,
+    local,
+    month_label,
+    month_of,
+    month_start,
+    next_month,
+    parse_month,
+)
+from ratecard.engine.deduction import ALLOWANCE, PACKS, Deduction, Lot, deduct, lot_alerts
+from ratecard.engine.journal import (
+    PURCHASE,
+    REOPEN,
+    SUSPEND,
+    TOPUP,
+    USAGE,
+    Entry,
+    OnInvalid,
+    Quantity,
+    Record,
+    open_journal,
+)
+from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.ordering import sorted_records
+from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.engine.pricing import MeterUsage
+from ratecard.errors import UsageError
+from ratecard.literals import format_plain
+
+# A trigger no pending quantity reaches: the meter has no alert left to watch for.
+NEVER = 1 << 126
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+JournalInput = str | os.PathLike[str] | Iterable[Mapping[str, Any] | Entry]
+
+
+class OutOfOrderError(Exception):
+    """An entry earlier than the one before it: the journal must be sorted and replayed."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"entry at line {line} is earlier than the one before it")
+        self.line = line
+
+
+@attrs.define
+class _Month:
+    """What a month collects while it is replayed, until it is closed into a bill."""
+
+    key: tuple[int, int]
+    start: int
+    end: int
+    allowance: dict[str, Decimal] = attrs.Factory(dict)
+    packs: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)  # meter → lot id → [lot, units]
+    postpaid: dict[str, Decimal] = attrs.Factory(dict)
+    rejected: dict[str, list[Quantity]] = attrs.Factory(dict)  # action → [units, entries]
+    free: dict[str, Quantity] = attrs.Factory(dict)
+    ignored: list[IgnoredEntry] = attrs.Factory(list)
+    alerts: list[Alert] = attrs.Factory(list)
+    prepaid: list[PrepaidPurchase] = attrs.Factory(list)
+    void: list[VoidUnits] = attrs.Factory(list)
+    events: list[AccountEvent] = attrs.Factory(list)
+
+    def add(self, meter: str, drawn: Deduction) -> None:
+        if drawn.allowance:
+            self.allowance[meter] = self.allowance.get(meter, ZERO) + drawn.allowance
+        if drawn.packs:
+            by_lot = self.packs.setdefault(meter, {})
+            for lot, taken in drawn.packs:
+                held = by_lot.get(lot.id)
+                if held is None:
+                    by_lot[lot.id] = [lot, taken]
+                else:
+                    held[1] += taken
+        if drawn.postpaid:
+            self.postpaid[meter] = self.postpaid.get(meter, ZERO) + drawn.postpaid
+
+
+@attrs.frozen
+class _Closing:
+    """A closed month's bill, waiting for the instant it is issued and settled."""
+
+    bill: Bill
+    issue: int
+
+
+class Replay:
+    """One account's state while its journal is replayed in time order, and the bills it closes.
+
+    `aggregate=False` draws every usage entry on its own: slower, and the reference the
+    aggregated replay must match exactly (the tests compare the two).
+    """
+
+    def __init__(self, book: PriceBook, aggregate: bool = True) -> None:
+        self.book = book
+        self.zone = book.zone
+        self.aggregate = aggregate
+        self.order = book.deduct_order
+        self.low = book.alerts.low_threshold
+        self.exhausted_alerts = book.alerts.exhausted
+        self.plans = {plan.name: plan for plan in book.meters}
+        self.rank = {plan.name: index for index, plan in enumerate(book.meters)}
+        self.meter_of: dict[str, str | None] = {
+            action: (None if route == FREE else route) for action, route in book.routes.items()
+        }
+        self.owner = {a: p.name for p in book.meters for a in (*p.actions, *p.free_actions)}
+        self.pool_of = {plan.name: plan.pool for plan in book.meters}
+        members: dict[str, int] = {}
+        for pool in self.pool_of.values():
+            members[pool] = members.get(pool, 0) + 1
+        self.shared_pools = {p for p, n in members.items() if n > 1} | set(book.allowance_pools)
+
+        self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
+        self.expiries: list[tuple[int, int, Lot]] = []
+        self.allowance_left: dict[str, Decimal] = dict.fromkeys(book.new_allowances(), ZERO)
+        self.granted = False
+        self.pending: dict[str, Quantity] = dict.fromkeys(self.plans, 0)
+        self.trigger: dict[str, int] = dict.fromkeys(self.plans, 0)
+        self.manual: dict[str, None] = {}  # suspension reasons from the journal, in order
+        self.in_debt = False
+        self.active = True
+        self.balance: Decimal | None = None
+        self.seen_usage: set[str] = set()
+        self.seen_purchases: set[str] = set()
+        self.purchases = 0
+
+        self.started = False
+        self.month = _Month((0, 0), 0, 0)
+        self.last = -NEVER
+        self.next_event = -NEVER
+        self.closings: deque[_Closing] = deque()
+        self.bills: list[Bill] = []
+
+    # --- the replay ---------------------------------------------------------------------------
+
+    def run(self, records: Iterable[Record]) -> list[Bill]:
+        """Replay the records (raises OutOfOrderError at the first one out of time order)."""
+        self._consume(records)
+        self._finish()
+        return self.bills
+
+    def _consume(self, records: Iterable[Record]) -> None:
+        meter_of = self.meter_of
+        pending = self.pending
+        trigger = self.trigger
+        seen = self.seen_usage
+        last = self.last
+        next_event = self.next_event
+        active = self.active
+        month = self.month
+        for moment, line, kind, name, count, entry_id in records:
+            if moment < last:
+                raise OutOfOrderError(line)
+            last = moment
+            if moment >= next_event:
+                self._advance(moment)
+                next_event = self.next_event
+                active = self.active
+                month = self.month
+            if kind == USAGE:
+                if entry_id is not None:
+                    if entry_id in seen:
+                        self._ignore("usage", entry_id, moment, line)
+                        continue
+                    seen.add(entry_id)
+                if not active:
+                    self._reject(name, count)
+                    continue
+                meter = meter_of[name]
+                if meter is None:
+                    free = month.free
+                    free[name] = free.get(name, 0) + count
+                    continue
+                quantity = pending[meter] + count
+                pending[meter] = quantity
+                if quantity >= trigger[meter]:
+                    self._flush(meter, moment)
+            else:
+                self._entry(moment, line, kind, name, count, entry_id)
+                next_event = self.next_event
+                active = self.active
+        self.last = last
+
+    def _finish(self) -> None:
+        """Close the journal's last month and issue every bill still waiting."""
+        if not self.started:
+            return
+        self._advance(self.month.end - 1)
+        self._flush_all()
+        self.closings.append(self._close())
+        while self.closings:
+            self._settle()
+
+    # --- events: month ends, bills issued, lots expiring ---------------------------------------
+
+    def _advance(self, moment: int) -> None:
+        """Handle every event up to `moment`: at one instant, a month's end, then settlements,
+        then expiries (a lot expiring as a month starts is reported in the month it expires)."""
+        if not self.started:
+            self.started = True
+            self._open(month_of(moment, self.zone))
+            self._grant()
+        while True:
+            end = self.month.end
+            settle = self.closings[0].issue if self.closings else NEVER
+            expiry = self.expiries[0][0] if self.expiries else NEVER
+            if end <= moment and end <= settle and end <= expiry:
+                self._roll()
+            elif settle <= moment and settle <= expiry:
+                self._settle()
+            elif expiry <= moment:
+                self._expire()
+            else:
+                break
+        self.next_event = min(end, settle, expiry)
+
+    def _open(self, key: tuple[int, int]) -> None:
+        self.month = _Month(key, month_start(key, self.zone),
+                            month_start(next_month(key), self.zone))
+        self.allowance_left = dict.fromkeys(self.allowance_left, ZERO)
+        self.granted = False
+        self._retrigger()
+
+    def _roll(self) -> None:
+        """End the month: close its bill, open the next, settle bills issued at its start."""
+        self._flush_all()
+        self.closings.append(self._close())
+        self._open(next_month(self.month.key))
+        while self.closings and self.closings[0].issue <= self.month.start:
+            self._settle()
+        self._grant()
+
+    def _grant(self) -> None:
+        """Issue the month's allowance, once a month, at the first instant the account may have
+        it: the month's start, or its reopening if it was suspended then (`while active`)."""
+        if self.granted or (self.book.billing.allowance_while_active and not self.active):
+            return
+        self._flush_all()
+        self.allowance_left = self.book.new_allowances()
+        self.granted = True
+        self._retrigger()
+
+    def _expire(self) -> None:
+        """A lot reaches its expiry: what is left in it is void, reported and alerted."""
+        moment, _, lot = heapq.heappop(self.expiries)
+        if lot.remaining > 0:
+            self._flush(lot.meter, None)  # usage before the expiry still draws from the lot
+        void = lot.remaining
+        if void > 0:
+            time = format_instant(moment, self.zone)
+            self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void, time))
+            if self.book.alerts.expired:
+                self.month.alerts.append(Alert("expired", lot.meter, lot.id, lot.size, void, time))
+            lot.remaining = ZERO
+        lots = self.lots[lot.meter]
+        if any(held is lot for held in lots):
+            self.lots[lot.meter] = [held for held in lots if held is not lot]
+            self.trigger[lot.meter] = self._trigger(lot.meter)
+
+    def _close(self) -> _Closing:
+        """The month's bill, priced now that its quantities are known."""
+        book = self.book
+        month = self.month
+        lines = []
+        period: dict[str, MeterUsage] = {}
+        for plan in book.meters:
+            name = plan.name
+            allowance = month.allowance.get(name, ZERO)
+            packs = tuple((lot, taken) for lot, taken in month.packs.get(name, {}).values())
+            postpaid = month.postpaid.get(name, ZERO)
+            total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
+            if total <= 0:
+                continue
+            drawn = Deduction(allowance, packs, postpaid)
+            lines.extend(book.prepaid_lines(plan, drawn))
+            period[name] = MeterUsage(total, allowance, postpaid)
+        try:
+            lines.extend(book.postpaid_period(period))
+        except UsageError as exc:
+            raise UsageError(f"{month_label(month.key)}: {exc}") from None
+        bill = book.make_bill(book.ordered(lines), month.alerts, month_label(month.key))
+        issued = issue_date(month.key, book.billing.issued_day)
+        bill = attrs.evolve(
+            bill,
+            issued=issued.isoformat(),
+            prepaid=tuple(month.prepaid),
+            prepaid_total=self._money(sum((p.price for p in month.prepaid), ZERO)),
+            packs=self._balances(),
+            void=tuple(month.void),
+            rejected=tuple(
+                RejectedUsage(self.owner[action], action, Decimal(units), int(entries))
+                for action, (units, entries) in self._by_meter(month.rejected)
+            ),
+            free=tuple(
+                FreeUsage(self.owner[action], action, Decimal(units))
+                for action, units in self._by_meter(month.free)
+            ),
+            ignored=tuple(month.ignored),
+            events=tuple(month.events),
+        )
+        return _Closing(bill, day_start(issued, self.zone))
+
+    def _settle(self) -> None:
+        """Issue the oldest closed bill; settle it from the balance if the account keeps one."""
+        closing = self.closings.popleft()
+        bill = closing.bill
+        if self.book.billing.settle_from_balance and self.balance is not None:
+            before = self.balance
+            after = before - bill.total
+            self.balance = after
+            suspend = after < 0 and not self.in_debt
+            time = format_instant(closing.issue, self.zone)
+            bill = attrs.evolve(bill, settlement=Settlement(
+                time, before, min(bill.total, max(before, ZERO)), after,
+                -after if after < 0 else ZERO, suspend,
+            ))
+            if suspend:
+                self._flush_all()
+                self.in_debt = True
+                self.active = False
+                if closing.issue < self.month.end:
+                    self.month.events.append(AccountEvent(
+                        time, "suspend", SUSPENDED, "arrears", balance=after, automatic=True
+                    ))
+        self.bills.append(bill)
+
+    # --- entries other than usage ----------------------------------------------------------------
+
+    def _entry(
+        self, moment: int, line: int, kind: int, name: str, count: Quantity, entry_id: str | None
+    ) -> None:
+        if kind == PURCHASE:
+            self._purchase(moment, line, name, int(count), entry_id)
+        elif kind == SUSPEND:
+            self._flush_all()
+            self.manual[name] = None
+            self.active = False
+            self._event(moment, "suspend", reason=name)
+        elif kind == REOPEN:
+            self._flush_all()
+            self.manual.clear()
+            self.active = not self.in_debt
+            self._event(moment, "reopen", reason=None if self.active else "arrears")
+            self._grant()
+        elif kind == TOPUP:
+            self._topup(moment, Decimal(name))
+
+    def _purchase(
+        self, moment: int, line: int, meter: str, offer_index: int, entry_id: str | None
+    ) -> None:
+        if entry_id is not None:
+            if entry_id in self.seen_purchases:
+                self._ignore("purchase", entry_id, moment, line)
+                return
+            self.seen_purchases.add(entry_id)
+        self._flush(meter, None)
+        offer = self.plans[meter].packs[offer_index]
+        self.purchases += 1
+        lot_id = entry_id or f"{meter}:{format_plain(offer.size)}#{self.purchases}"
+        policy = self.book.packs
+        expires = add_period(moment, policy.valid_amount, policy.valid_unit, self.zone)
+        lot = Lot(lot_id, meter, offer.size, offer.size, offer.price,
+                  local(moment, self.zone), local(expires, self.zone))
+        lots = self.lots[meter]
+        lots.append(lot)
+        if policy.order == "purchase":
+            lots.sort(key=lambda held: held.order_key()[1])
+        else:
+            lots.sort(key=Lot.order_key)
+        heapq.heappush(self.expiries, (expires, self.purchases, lot))
+        self.next_event = min(self.next_event, expires)
+        self.month.prepaid.append(PrepaidPurchase(
+            lot_id, meter, offer.size, self._money(offer.price),
+            format_instant(moment, self.zone), format_instant(expires, self.zone),
+        ))
+        self.trigger[meter] = self._trigger(meter)
+
+    def _topup(self, moment: int, amount: Decimal) -> None:
+        self._flush_all()
+        self.balance = (self.balance if self.balance is not None else ZERO) + amount
+        paid_off = self.in_debt and self.balance >= 0
+        if paid_off:
+            self.in_debt = False
+        self.active = not self.manual and not self.in_debt
+        self._event(moment, "topup", amount=amount)
+        if paid_off and self.active:
+            self._event(moment, "reopen", automatic=True)
+            self._grant()
+
+    def _event(
+        self,
+        moment: int,
+        kind: str,
+        reason: str | None = None,
+        amount: Decimal | None = None,
+        automatic: bool = False,
+    ) -> None:
+        if reason is None and not self.active:
+            reason = ", ".join(self.manual) or "arrears"
+        self.month.events.append(AccountEvent(
+            format_instant(moment, self.zone), kind, ACTIVE if self.active else SUSPENDED,
+            reason, amount, self.balance, automatic,
+        ))
+
+    def _ignore(self, kind: str, entry_id: str, moment: int, line: int) -> None:
+        self.month.ignored.append(
+            IgnoredEntry(kind, entry_id, format_instant(moment, self.zone), line)
+        )
+
+    def _reject(self, action: str, count: Quantity) -> None:
+        held = self.month.rejected.get(action)
+        if held is None:
+            self.month.rejected[action] = [count, 1]
+        else:
+            held[0] += count
+            held[1] += 1
+
+    # --- drawing usage ----------------------------------------------------------------------------
+
+    def _flush(self, meter: str, moment: int | None) -> None:
+        """Draw the meter's pending units; `moment` is the entry that reached the trigger, whose
+        time the alerts raised now carry (None for a draw before a state change: none fire)."""
+        quantity = self.pending[meter]
+        self.pending[meter] = 0
+        lots = self.lots[meter]
+        if quantity:
+            pool = self.pool_of[meter]
+            drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order)
+            if drawn.allowance:
+                self.allowance_left[pool] -= drawn.allowance
+            self.month.add(meter, drawn)
+        if moment is not None and lots:
+            alerts = lot_alerts(lots, self.low, self.exhausted_alerts,
+                                format_instant(moment, self.zone))
+            self.month.alerts.extend(alerts)
+        if any(lot.remaining <= 0 for lot in lots):
+            self.lots[meter] = [lot for lot in lots if lot.remaining > 0]
+        self.trigger[meter] = self._trigger(meter)
+
+    def _flush_all(self) -> None:
+        for meter in self.pending:
+            if self.pending[meter]:
+                self._flush(meter, None)
+
+    def _retrigger(self) -> None:
+        for meter in self.trigger:
+            self.trigger[meter] = self._trigger(meter)
+
+    def _trigger(self, meter: str) -> int:
+        """A pending quantity at or below the one at which the meter's next alert would fire."""
+        if not self.aggregate:
+            return 0
+        left = self.allowance_left[self.pool_of[meter]]
+        if left > 0 and self.pool_of[meter] in self.shared_pools:
+            return 0
+        lots = self.lots[meter]
+        if not lots:
+            return NEVER
+        base = ZERO  # units drawn before the lot in hand
+        point: Decimal | None = None
+        for source in self.order:
+            if source == ALLOWANCE:
+                base += left
+            elif source == PACKS:
+                for lot in lots:
+                    remaining = lot.remaining
+                    if remaining <= 0:
+                        continue
+                    if self.low is not None and not lot.alerted_low:
+                        low_at = base + remaining - lot.size * self.low  # fires above this
+                        point = low_at if point is None else min(point, low_at)
+                    if self.exhausted_alerts and not lot.alerted_exhausted:
+                        empty_at = base + remaining  # fires at this
+                        point = empty_at if point is None else min(point, empty_at)
+                    base += remaining
+            else:
+                break
+        if point is None:
+            return NEVER
+        return int(point.to_integral_value(rounding=ROUND_FLOOR))
+
+    # --- presenting -------------------------------------------------------------------------------
+
+    def _balances(self) -> tuple[PackBalance, ...]:
+        held = []
+        for plan in self.book.meters:
+            for lot in self.lots[plan.name]:
+                if lot.remaining > 0:
+                    assert lot.purchased is not None and lot.expires is not None
+                    held.append(PackBalance(lot.id, lot.meter, lot.size, lot.remaining,
+                                            lot.purchased.isoformat(), lot.expires.isoformat()))
+        return tuple(held)
+
+    def _by_meter(self, per_action: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        return sorted(per_action.items(), key=lambda item: (self.rank[self.owner[item[0]]],
+                                                            item[0]))
+
+    def _money(self, amount: Decimal) -> Decimal:
+        """An amount shown to the currency's minor unit when that loses nothing (18 → 18.00)."""
+        shown = amount.quantize(self.book.rounding.increment, context=CONTEXT)
+        return shown if shown == amount else amount
+
+
+def bill_journal(
+    book: PriceBook,
+    journal: JournalInput,
+    month: str | None = None,
+    on_invalid: OnInvalid | None = None,
+    *,
+    aggregate: bool = True,
+) -> list[Bill] | Bill:
+    """Replay a journal: every month's bill from the first entry's month to the last's, or the
+    one bill of `month` (`YYYY-MM`; UsageError if the journal does not reach it)."""
+    wanted: str | None = None
+    if month is not None:
+        try:
+            wanted = month_label(parse_month(month))
+        except TimeError as exc:
+            raise UsageError(str(exc)) from None
+    source = open_journal(book, journal, on_invalid)
+    try:
+        with decimal.localcontext(CONTEXT):
+            bills = _replay(book, source.records(), aggregate)
+            if bills is None:
+                bills = _replay(book, sorted_records(source.records()), aggregate)
+                assert bills is not None, "a sorted journal is in order"
+    finally:
+        source.close()
+    if wanted is None:
+        return bills
+    for bill in bills:
+        if bill.month == wanted:
+            return bill
+    if not bills:
+        raise UsageError(f"no bill for {wanted}: the journal has no entries")
+    raise UsageError(f"no bill for {wanted}: the journal runs from {bills[0].month} "
+                     f"to {bills[-1].month}")
+
+
+def _replay(
+    book: PriceBook, records: Generator[Record, None, None], aggregate: bool
+) -> list[Bill] | None:
+    """The bills, or None if the records are not in time order."""
+    try:
+        return Replay(book, aggregate).run(records)
+    except OutOfOrderError:
+        return None
+    finally:
+        records.close()
