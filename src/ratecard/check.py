@@ -132,7 +132,7 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
                         "not an ISO 4217 currency code", hint)
     for tz in s.of(n.TimezoneSetting):
         zone = tz.zone.value
-        if zone not in _zones():
+        if not _is_zone(zone):
             hint = did_you_mean(zone, _zones()) or "use an IANA zone such as `Asia/Shanghai`"
             yield error("E104", f"unknown timezone `{zone}`", tz.zone.span,
                         "not an IANA timezone", hint)
@@ -163,8 +163,17 @@ def _check_rounding(mode_name: n.Name, increment_number: n.Number) -> Iterator[D
                     "values round to this", "use 0.01 to round to fen or cents")
 
 
+def _is_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 @functools.cache
 def _zones() -> frozenset[str]:
+    """Every zone name (slow: it scans the tz database), for suggestions only."""
     return frozenset(zoneinfo.available_timezones())
 
 

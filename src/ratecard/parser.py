@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import pickle
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import lark
 from lark.lexer import PatternStr
@@ -37,15 +41,36 @@ def grammar_text() -> str:
 
 @functools.cache
 def lark_parser() -> lark.Lark:
-    """The language's LALR parser, with positions, built once per process."""
-    return lark.Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        cache=False,
-    )
+    """The language's LALR parser, with positions, built once per process.
+
+    Building the LALR tables takes longer than checking a whole sheet, so the built parser is
+    cached on disk (keyed by the grammar and Lark's version) for the next process.
+    """
+    text = grammar_text()
+    options: dict[str, Any] = {
+        "parser": "lalr",
+        "lexer": "contextual",
+        "propagate_positions": True,
+        "maybe_placeholders": True,
+    }
+    cache = _cache_file(text)
+    if cache is not None:
+        try:
+            return lark.Lark(text, cache=str(cache), **options)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            cache.unlink(missing_ok=True)  # a stale or truncated cache: rebuild without it
+    return lark.Lark(text, **options)
+
+
+def _cache_file(text: str) -> Path | None:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    key = hashlib.sha256(f"{lark.__version__}\n{text}".encode()).hexdigest()[:20]
+    folder = Path(base) / "ratecard"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder / f"grammar-{key}.lark-cache" if os.access(folder, os.W_OK) else None
 
 
 @functools.cache
