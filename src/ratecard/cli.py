@@ -248,6 +248,108 @@ def format_statement(book: PriceBook, bill: Bill) -> str:
     return "\n".join(out)
 
 
+# --- render -------------------------------------------------------------------------------
+
+SHEETS_DIR = "docs/price-sheets"
+# ratecard.render's FORMATS and LANGS (a test keeps them equal); spelled out here so that the
+# commands that render nothing do not load the renderer.
+SHEET_FORMATS = ("md", "html")
+SHEET_LANGS = ("zh", "en")
+
+
+def _render_targets(args: argparse.Namespace) -> list[tuple[str, Path | None, str, str]]:
+    """(rules file, output path or None for stdout, format, language) of every sheet asked for.
+
+    No -o and no --out-dir: stdout, or with --check the conventional files under
+    docs/price-sheets/. -o: one sheet, its format and language from the flags or the name
+    (`x.en.html`). --out-dir: every format and language (or those the flags name).
+    """
+    if args.output is not None and args.out_dir is not None:
+        raise CommandError("give -o PATH or --out-dir DIR, not both")
+    if args.output is None and args.out_dir is None and not args.check:
+        if len(args.files) > 1:
+            raise CommandError("several rules files: write their sheets with --out-dir DIR")
+        return [(args.files[0], None, args.format or "md", args.lang or "zh")]
+    if args.output is not None:
+        if len(args.files) > 1:
+            raise CommandError("-o takes one rules file; use --out-dir DIR for several")
+        from ratecard.render import sheet_kind
+
+        fmt, lang = sheet_kind(Path(args.output).name)
+        return [(args.files[0], Path(args.output), args.format or fmt or "md",
+                 args.lang or lang or "zh")]
+    out_dir = Path(args.out_dir or SHEETS_DIR)
+    formats = [args.format] if args.format else list(SHEET_FORMATS)
+    langs = [args.lang] if args.lang else list(SHEET_LANGS)
+    from ratecard.render import sheet_filename
+
+    return [(path, out_dir / sheet_filename(Path(path).stem, lang, fmt), fmt, lang)
+            for path in args.files for fmt in formats for lang in langs]
+
+
+def _sheet_state(path: Path, data: bytes) -> str:
+    try:
+        return "up to date" if path.read_bytes() == data else "stale"
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _write_sheet(path: Path, data: bytes, make_dir: bool) -> None:
+    try:
+        if make_dir:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _regenerate_hint(args: argparse.Namespace) -> str:
+    flags = "".join(f" --{name} {value}" for name, value in
+                    (("format", args.format), ("lang", args.lang)) if value)
+    where = f" -o {args.output}" if args.output else f" --out-dir {args.out_dir or SHEETS_DIR}"
+    return f"ratecard render {' '.join(args.files)}{where}{flags}"
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render price sheets; with --check, exit 1 if a generated sheet is missing or stale."""
+    from ratecard.render import render as render_sheet
+
+    targets = _render_targets(args)
+    books: dict[str, PriceBook | None] = {}
+    warned: set[tuple[str, str]] = set()
+    failed = False
+    stale = 0
+    for path, out, fmt, lang in targets:
+        if path not in books:
+            books[path] = compile_file(path)
+        book = books[path]
+        if book is None:
+            failed = True
+            continue
+        sheet = render_sheet(book, fmt, lang)
+        for warning in sheet.warnings:
+            if (path, warning) not in warned:
+                warned.add((path, warning))
+                print(f"ratecard: warning: {path}: {warning}", file=sys.stderr)
+        if out is None:
+            sys.stdout.write(sheet.text)
+            continue
+        data = sheet.text.encode("utf-8")
+        if args.check:
+            state = _sheet_state(out, data)
+            stale += state != "up to date"
+            print(f"{out}: {state}")
+        else:
+            _write_sheet(out, data, make_dir=args.output is None)
+            print(f"{out}: written")
+    if stale:
+        print(f"ratecard: {stale} price sheet(s) out of date with the rules; regenerate with "
+              f"`{_regenerate_hint(args)}`", file=sys.stderr)
+    return EXIT_DIAGNOSTICS if failed or stale else EXIT_OK
+
+
 # --- the parser -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +384,25 @@ def build_parser() -> argparse.ArgumentParser:
     bill.add_argument("--skip-invalid", action="store_true",
                       help="report each bad journal entry on stderr and bill the rest")
     bill.set_defaults(run=cmd_bill)
+
+    render = commands.add_parser(
+        "render", help="render price sheets (Markdown, HTML; Chinese, English) from rules",
+        description="Render the price sheet of rules files. Without -o or --out-dir the sheet "
+        f"goes to stdout; --check compares instead of writing (by default with {SHEETS_DIR}/"
+        "<stem>.<lang>.<md|html>) and exits 1 if a sheet is missing or stale.",
+    )
+    render.add_argument("files", nargs="+", metavar="FILE")
+    render.add_argument("--format", choices=SHEET_FORMATS,
+                        help="md or html (default: md, or from -o's name; all with --out-dir)")
+    render.add_argument("--lang", choices=SHEET_LANGS,
+                        help="zh or en (default: zh, or from -o's name; all with --out-dir)")
+    render.add_argument("-o", "--output", metavar="PATH", help="write (or --check) this file")
+    render.add_argument("--out-dir", metavar="DIR",
+                        help="write (or --check) DIR/<stem>.<lang>.<format> for every format "
+                        "and language")
+    render.add_argument("--check", action="store_true",
+                        help="compare the generated files with fresh renders; exit 1 if stale")
+    render.set_defaults(run=cmd_render)
     return parser
 
 

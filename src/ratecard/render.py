@@ -23,9 +23,9 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import attrs
-import jinja2
 import markupsafe
 
 from ratecard.engine.bills import Bill, BillLine
@@ -43,6 +43,9 @@ from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.engine.pricing import LadderGroup
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
+
+if TYPE_CHECKING:
+    import jinja2
 
 FORMATS = ("md", "html")
 LANGS = ("zh", "en")
@@ -1034,6 +1037,8 @@ def _html_cell(text: str) -> markupsafe.Markup:
 @functools.cache
 def environment() -> jinja2.Environment:
     """The one Environment: package templates, strict undefined, autoescape for HTML only."""
+    import jinja2  # here, not at the top: commands that render nothing do not pay for it
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("ratecard", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -1074,3 +1079,11 @@ def render(book: PriceBook, fmt: str = "md", lang: str = "zh") -> RenderedSheet:
 def sheet_filename(stem: str, lang: str, fmt: str) -> str:
     """The conventional file name of a generated sheet: `tencent-bda.zh.md`."""
     return f"{stem}.{lang}.{fmt}"
+
+
+def sheet_kind(filename: str) -> tuple[str | None, str | None]:
+    """The format and language a conventional file name says: `x.zh.md` → ("md", "zh")."""
+    parts = filename.split(".")
+    fmt = parts[-1] if len(parts) > 1 and parts[-1] in FORMATS else None
+    lang = parts[-2] if len(parts) > 2 and parts[-2] in LANGS else None
+    return fmt, lang
