@@ -6,11 +6,28 @@
     Decimal('1998.00')
 """
 
+from typing import TYPE_CHECKING
+
 from ratecard.api import load, loads
 from ratecard.diagnostics import Diagnostic, Severity
 from ratecard.engine.bills import Alert, Bill, BillLine
 from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.errors import ContactSalesError, RulesError, UsageError
+
+if TYPE_CHECKING:
+    from ratecard.render import RenderedSheet
+    from ratecard.render import render as render_sheet
+
+# Loaded on first use, so that commands that render nothing do not load the renderer.
+_RENDERER = {"render_sheet": "render", "RenderedSheet": "RenderedSheet"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENDERER:
+        from ratecard import render
+
+        return getattr(render, _RENDERER[name])
+    raise AttributeError(f"module 'ratecard' has no attribute {name!r}")
 
 __all__ = [
     "Alert",
@@ -21,9 +38,11 @@ __all__ = [
     "HeldPack",
     "MeterPlan",
     "PriceBook",
+    "RenderedSheet",
     "RulesError",
     "Severity",
     "UsageError",
     "load",
     "loads",
+    "render_sheet",
 ]
