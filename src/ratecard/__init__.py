@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ratecard.api import load, loads
 from ratecard.diagnostics import Diagnostic, Severity
 from ratecard.engine.bills import Alert, Bill, BillLine
+from ratecard.engine.journal import JournalError, Purchase, Reopen, Suspend, Topup, Usage
 from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.errors import ContactSalesError, RulesError, UsageError
 
@@ -36,11 +37,17 @@ __all__ = [
     "ContactSalesError",
     "Diagnostic",
     "HeldPack",
+    "JournalError",
     "MeterPlan",
     "PriceBook",
+    "Purchase",
     "RenderedSheet",
+    "Reopen",
     "RulesError",
     "Severity",
+    "Suspend",
+    "Topup",
+    "Usage",
     "UsageError",
     "load",
     "loads",

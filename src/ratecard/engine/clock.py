@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+_EPOCH_DAY = EPOCH.toordinal()
+_OFFSETS: dict[timedelta, int] = {}  # UTC offset → microseconds; there are few offsets
 
 _NO_DATE = re.compile(r"\s*T?\d{1,2}(:\d{2}){1,2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -25,9 +27,16 @@ class TimeError(ValueError):
 
 def instant(moment: datetime, zone: ZoneInfo) -> int:
     """The instant of a datetime; one without an offset is read in `zone`."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return (moment - EPOCH) // MICROSECOND
+    # Field arithmetic: exact, and several times cheaper than subtracting aware datetimes.
+    offset = moment.utcoffset() if moment.tzinfo is not None else None
+    if offset is None:
+        offset = zone.utcoffset(moment.replace(tzinfo=None))
+    shift = _OFFSETS.get(offset)
+    if shift is None:
+        shift = _OFFSETS[offset] = offset // MICROSECOND
+    seconds = ((moment.toordinal() - _EPOCH_DAY) * 86400
+               + moment.hour * 3600 + moment.minute * 60 + moment.second)
+    return seconds * 1_000_000 + moment.microsecond - shift
 
 
 def parse_time(text: str, zone: ZoneInfo) -> int:
@@ -39,9 +48,7 @@ def parse_time(text: str, zone: ZoneInfo) -> int:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise TimeError(_why_not_a_time(text)) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return (moment - EPOCH) // MICROSECOND
+    return instant(moment, zone)
 
 
 def _why_not_a_time(text: str) -> str:

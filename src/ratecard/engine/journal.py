@@ -136,6 +136,29 @@ class EntryReader:
         self.routes = book.routes
         self.meters = {plan.name: plan for plan in book.meters}
         self.increment = book.rounding.increment
+        self._fromisoformat = datetime.fromisoformat
+
+    def quick_usage(self, obj: dict[str, Any], line: int) -> Record | None:
+        """The record of a well-formed usage entry, or None to take the checking path.
+
+        Most of a journal is usage; this is its shortcut (one call, no error handling), and
+        anything unusual, valid or not, goes to `from_mapping`.
+        """
+        if obj.get("type") != "usage":
+            return None
+        text = obj.get("time")
+        action = obj.get("action")
+        count = obj.get("count")
+        entry_id = obj.get("id")
+        if (type(text) is not str or type(action) is not str or type(count) is not int
+                or count < 0 or action not in self.routes
+                or (entry_id is not None and type(entry_id) is not str)):
+            return None
+        try:
+            moment = self._fromisoformat(text)
+        except ValueError:
+            return None
+        return (instant(moment, self.zone), line, USAGE, action, count, entry_id)
 
     def from_mapping(self, obj: Any, line: int) -> Record:
         """A record from a JSON object."""
@@ -378,6 +401,7 @@ class JsonLinesFile(Source):
 
     def records(self) -> Generator[Record, None, None]:
         decode = self._decode
+        quick = self.reader.quick_usage
         convert = self.reader.from_mapping
         with open(self._file, "rb") as stream:
             for line, raw in enumerate(stream, start=1):
@@ -396,7 +420,8 @@ class JsonLinesFile(Source):
                         _bad(None, f"not valid JSON: {exc.msg} at column {exc.colno}")
                     except ValueError as exc:
                         _bad(None, f"not valid JSON: {exc}")
-                    yield convert(obj, line)
+                    record = quick(obj, line) if type(obj) is dict else None
+                    yield convert(obj, line) if record is None else record
                 except FieldError as exc:
                     self.invalid(line, exc)
 
@@ -447,11 +472,15 @@ class EntrySequence(Source):
         self._entries = entries
 
     def records(self) -> Generator[Record, None, None]:
+        quick = self.reader.quick_usage
         from_mapping = self.reader.from_mapping
         from_entry = self.reader.from_entry
         for line, entry in enumerate(self._entries, start=1):
             try:
-                if isinstance(entry, Mapping):
+                if type(entry) is dict:
+                    record = quick(entry, line)
+                    yield from_mapping(entry, line) if record is None else record
+                elif isinstance(entry, Mapping):
                     yield from_mapping(entry, line)
                 else:
                     yield from_entry(entry, line)
