@@ -46,15 +46,17 @@ def parse_time(text: str, zone: ZoneInfo) -> int:
     """
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise TimeError(_why_not_a_time(text)) from None
+    except ValueError as exc:
+        raise TimeError(_why_not_a_time(text, str(exc))) from None
     return instant(moment, zone)
 
 
-def _why_not_a_time(text: str) -> str:
+def _why_not_a_time(text: str, reason: str) -> str:
     example = "write e.g. 2026-11-02T10:00:00+08:00"
     if _NO_DATE.match(text):
         return f"`{text}` is a time without a date; {example}"
+    if not reason.startswith("Invalid isoformat"):
+        return f"`{text}` is not a valid time: {reason}"
     return f"`{text}` is not an ISO 8601 time; {example}"
 
 

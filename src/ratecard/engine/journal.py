@@ -233,7 +233,7 @@ class EntryReader:
         if size is None:
             _bad("size", "missing field `size`")
         if isinstance(size, bool) or not isinstance(size, int | str | Decimal):
-            _bad("size", f"a pack size is a number such as 100000, 100k or 10万, not {size!r}")
+            _bad("size", f"a pack size is a number such as 100000, 100k or 10万, not {_shown(size)}")
         try:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
@@ -260,7 +260,7 @@ class EntryReader:
         if amount is None:
             _bad("amount", "missing field `amount`")
         if isinstance(amount, bool) or not isinstance(amount, int | str | Decimal):
-            _bad("amount", f"an amount is a number such as 100 or \"100.00\", not {amount!r}")
+            _bad("amount", f"an amount is a number such as 100 or \"100.00\", not {_shown(amount)}")
         try:
             value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
             valid = value.is_finite() and value > 0
@@ -286,7 +286,7 @@ class EntryReader:
         if value is None:
             _bad("time", "missing field `time`")
         _bad("time", f"a time is an ISO 8601 string such as 2026-11-02T10:00:00+08:00, "
-             f"not {value!r}")
+             f"not {_shown(value)}")
 
     # --- the slow paths of bad values ----------------------------------------------------------
 
@@ -294,9 +294,13 @@ class EntryReader:
         if kind is None:
             _bad("type", "missing field `type`" + _choices(TYPES))
         if kind == "refund":
-            if not self.book.packs.refundable:
-                _bad("type", f"a refund cannot be billed: prepaid packs are non-refundable "
-                     f"(rules `{self.book.name}`: packs ... no refund)")
+            policy = self.book.packs
+            if not policy.refundable:
+                rule = f"packs valid {policy.valid_amount} {policy.valid_unit}" + (
+                    "s" if policy.valid_amount != 1 else "") + ", no refund" + (
+                    ", no freeze" if not policy.frozen_after_expiry else "")
+                _bad("type", "a refund cannot be billed: prepaid packs are non-refundable "
+                     f"(rules `{self.book.name}`: `{rule}`)")
             _bad("type", "refund entries are not supported by the billing engine")
         hint = did_you_mean(str(kind), TYPES)
         _bad("type", f"unknown entry type `{kind}`" + (f"; {hint}" if hint else _choices(TYPES)))
@@ -305,7 +309,7 @@ class EntryReader:
         if action is None:
             _bad("action", "missing field `action`")
         if type(action) is not str:
-            _bad("action", f"an action is a name such as DetectBody, not {action!r}")
+            _bad("action", f"an action is a name such as DetectBody, not {_shown(action)}")
         try:
             self.book.route(action)
         except UsageError as exc:
@@ -317,7 +321,7 @@ class EntryReader:
         if value is None:
             _bad("count", "missing field `count`")
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-            _bad("count", f"a count is a whole number ≥ 0, not {value!r}")
+            _bad("count", f"a count is a whole number ≥ 0, not {_shown(value)}")
         if isinstance(value, Decimal):
             number = value
         elif isinstance(value, int):
@@ -344,7 +348,15 @@ class EntryReader:
     def _id(value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        _bad("id", f"an id is a string (or a whole number), not {value!r}")
+        _bad("id", f"an id is a string (or a whole number), not {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A value as the journal wrote it (JSON: `true`, `[1]`), whatever type it has."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except ValueError:
+        return repr(value)
 
 
 def _choices(options: Iterable[str]) -> str:
@@ -417,13 +429,20 @@ class JsonLinesFile(Source):
                     try:
                         obj = decode(text)
                     except json.JSONDecodeError as exc:
-                        _bad(None, f"not valid JSON: {exc.msg} at column {exc.colno}")
+                        _bad(None, _json_error(exc, text))
                     except ValueError as exc:
                         _bad(None, f"not valid JSON: {exc}")
                     record = quick(obj, line) if type(obj) is dict else None
                     yield convert(obj, line) if record is None else record
                 except FieldError as exc:
                     self.invalid(line, exc)
+
+
+def _json_error(exc: json.JSONDecodeError, text: str) -> str:
+    content = text.rstrip("\r\n")
+    if exc.pos >= len(content):
+        return f"not valid JSON: {exc.msg} at the end of the line"
+    return f"not valid JSON: {exc.msg} at column {exc.pos + 1}"
 
 
 def _no_constant(name: str) -> NoReturn:
