@@ -117,7 +117,8 @@ def format_quantity(value: Decimal, lang: str, unit: str | None = None) -> str:
                 break
     if number is None:
         text = _plain(value)
-        number = text if abs(value) < 10_000 else _grouped(text)
+        # Chinese writes 5000 ungrouped (as 1000万 on the page); English groups 1,234.
+        number = text if abs(value) < (10_000 if lang == "zh" else 1_000) else _grouped(text)
     return _with_unit(number, value, lang, unit)
 
 
@@ -416,10 +417,18 @@ class _Sheet:
     def has_ladders(self) -> bool:
         return bool(self.book.ladder_groups)
 
-    def sources(self) -> list[str]:
-        """The deduction order, without sources these rules never use."""
-        present = {"allowance": self.has_allowance, "packs": self.has_packs,
-                   "postpaid": self.has_ladders}
+    def allowance_of(self, plan: MeterPlan) -> Decimal:
+        """A meter's monthly allowance, its own or its shared pool's."""
+        if plan.allowance_pool is not None:
+            return self.book.allowance_pools.get(plan.allowance_pool, ZERO)
+        return plan.allowance
+
+    def sources(self, plans: Sequence[MeterPlan] | None = None) -> list[str]:
+        """The deduction order, without the sources that these meters (default: all) lack."""
+        plans = self.book.meters if plans is None else plans
+        present = {"allowance": any(self.allowance_of(p) > 0 for p in plans),
+                   "packs": any(p.packs for p in plans),
+                   "postpaid": any(p.ladder is not None for p in plans)}
         return [s for s in self.book.deduct_order if present.get(s, False)]
 
     def overflow_to_postpaid(self) -> bool:
@@ -565,9 +574,12 @@ class _Sheet:
     def bracket_header(self, bracket: Bracket, plan: MeterPlan) -> str:
         return _bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan), self.m)
 
-    def basis_phrase(self, ladder: Ladder, words: Mapping[str, str]) -> Rich:
-        """What selects the bracket, in words, from the ladder's basis and the deduction order."""
-        order = self.sources()
+    def basis_phrase(
+        self, ladder: Ladder, words: Mapping[str, str], plans: Sequence[MeterPlan]
+    ) -> Rich:
+        """What selects the bracket, in words, from the ladder's basis and the deduction order
+        (naming only the sources these meters have: a free quota, packs)."""
+        order = self.sources(plans)
         before = order[: order.index("postpaid")] if "postpaid" in order else order
         before_words = [self.m[f"before_{source}"] for source in before]
         period = {**self.period_words(ladder), **words}
@@ -583,13 +595,14 @@ class _Sheet:
     def mode_sentence(self, group: LadderGroup) -> Rich:
         """How a ladder prices: which quantity chooses the bracket, and volume or graduated."""
         ladder = group.ladder
-        words = self.meter_words(self.group_plans(group)[0])
+        plans = self.group_plans(group)
+        words = self.meter_words(plans[0])
         if len(ladder.brackets) == 1:
             return self.fmt("mode_single", **words)
-        basis = self.basis_phrase(ladder, words)
+        basis = self.basis_phrase(ladder, words, plans)
         if ladder.mode != GRADUATED:
             return self.fmt("mode_volume", basis=basis, **words)
-        counted_before = ladder.basis != "postpaid" and len(self.sources()) > 1
+        counted_before = ladder.basis != "postpaid" and len(self.sources(plans)) > 1
         return self.fmt("mode_graduated_last" if counted_before else "mode_graduated",
                         basis=basis, **words)
 
@@ -816,26 +829,8 @@ class _Sheet:
                          total=self.count(total, plan), held=held_text,
                          verb=self.m["example_verb_calls" if _is_calls(plan) else "example_verb"])
         lines = [line for line in bill.lines if line.meter == plan.name]
+        rows = [self.example_row(line, plan, held) for line in bill.lines]
         none = self.m["none"]
-        rows = []
-        for line in lines:
-            if line.source == "allowance":
-                rows.append((self.m["example_allowance"], self.count(line.quantity, plan),
-                             none, none, self.money(line.amount)))
-            elif line.source == "pack":
-                size = held.size if held is not None else line.quantity
-                rows.append((self.text("example_pack", size=self.quantity(size, plan)),
-                             self.count(line.quantity, plan), none, none,
-                             self.money(line.amount)))
-            elif line.source == "postpaid":
-                bracket = _line_bracket(plan, line)
-                rows.append((self.m["example_postpaid"], self.count(line.quantity, plan),
-                             self.bracket_header(bracket, plan) if bracket else none,
-                             self.price_cell(bracket, plan) if bracket else none,
-                             self.money(line.amount)))
-            else:
-                rows.append((self.m[f"example_{line.source}"], none, none, none,
-                             self.money(line.amount)))
         rows.append((self.m["example_total"], self.count(total, plan), none, none,
                      self.money(bill.total)))
         header = tuple(self.m[f"example_{c}"] for c in ("source", "quantity", "bracket",
@@ -861,6 +856,29 @@ class _Sheet:
         bullets.append(self.fmt("example_computed"))
         block = Block("example", "", (intro,), (Table(header, tuple(rows)),), tuple(bullets))
         return Part("example", self.m["example"], (block,))
+
+    def example_row(
+        self, line: BillLine, example: MeterPlan, held: HeldPack | None
+    ) -> tuple[str, ...]:
+        """A bill line as a row of the example: source, quantity, bracket, price, amount.
+
+        Lines of other meters (a minimum charged without usage) are named by their meter, so
+        that the rows add up to the bill's total."""
+        plan = self.book.meter(line.meter)
+        none = self.m["none"]
+        quantity = self.count(line.quantity, plan) if line.quantity else none
+        bracket = _line_bracket(plan, line) if line.source == "postpaid" else None
+        if line.source == "pack":
+            size = held.size if held is not None and held.meter == plan.name else line.quantity
+            source = self.text("example_pack", size=self.quantity(size, plan))
+        else:
+            source = self.m[f"example_{line.source}"]
+        if plan.name != example.name:
+            source = self.text("example_other", meter=self.names[plan.name], source=source)
+        return (source, quantity,
+                self.bracket_header(bracket, plan) if bracket else none,
+                self.price_cell(bracket, plan) if bracket else none,
+                self.money(line.amount))
 
     def example_explanation(
         self, plan: MeterPlan, lines: Sequence[BillLine], total: Decimal
@@ -917,7 +935,7 @@ class _Sheet:
     def amount_phrase(self, line: BillLine, bracket: Bracket, plan: MeterPlan) -> str:
         """`899,000 × 0.002元 = 1798.00元` (with the billed amount when rounding changes it)."""
         rounded = self.money(line.amount)
-        if bracket.flat or bracket.per != 1 or bracket.price is None:
+        if bracket.flat or bracket.per != 1 or bracket.block is not None or bracket.price is None:
             return rounded
         precise = line.precise_amount
         shown = rounded if precise == line.amount else self.money(_plain_decimal(precise))
