@@ -226,7 +226,7 @@ def test_view_models_hold_strings_only(bda: PriceBook) -> None:
             for item in value:
                 walk(item)
         elif hasattr(value, "__attrs_attrs__"):
-            for field in value.__attrs_attrs__:  # type: ignore[attr-defined]
+            for field in value.__attrs_attrs__:
                 walk(getattr(value, field.name))
         else:
             assert isinstance(value, str | bool), repr(value)
@@ -490,6 +490,19 @@ def test_rules_without_the_language_warn_once() -> None:
         "names of another language",
     )
     assert result.text.startswith("# Storage 价格说明\n")
+
+
+def test_default_unit_follows_the_declared_languages() -> None:
+    """A meter without `unit` counts calls: `call` in English even when English comes first."""
+    book = ratecard.loads(
+        'rules t "T" / "测试"\nlanguages en / zh\n'
+        "currency CNY, rounding half_up 0.01, timezone UTC\n"
+        'meter m "M" / "计量" counts A\n'
+        "ladder volume by total per month on m {\n  (0, inf) 0.01\n}\n", "en-first.rules")
+    assert tables(sheet(book, lang="en"))[0] == [["Monthly calls", "any volume"],
+                                                 ["M", "CNY 0.01/call"]]
+    assert tables(sheet(book, lang="zh"))[0] == [["月接口调用总量", "全部调用量"],
+                                                 ["计量", "0.01元/次"]]
 
 
 def test_unknown_format_or_language_is_a_value_error(bda: PriceBook) -> None:

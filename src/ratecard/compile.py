@@ -20,7 +20,8 @@ from ratecard.engine.pricebook import (
 )
 from ratecard.engine.pricing import LadderGroup
 
-DEFAULT_UNIT = ("次", "call")
+# A meter without `unit` counts calls, named in each declared language.
+DEFAULT_UNIT = {"zh": "次", "en": "call"}
 
 
 def _value(number: n.Number) -> Decimal:
@@ -77,7 +78,8 @@ def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> Pric
         MeterPlan(
             name=meter.name.value,
             labels=_texts(meter.label),
-            unit=_texts(meter.units[0]) if meter.units else DEFAULT_UNIT,
+            unit=(_texts(meter.units[0]) if meter.units
+                  else tuple(DEFAULT_UNIT.get(lang, "call") for lang in table.languages)),
             actions=tuple(a.value for a in meter.counts),
             free_actions=tuple(a.value for a in meter.free),
             allowance=allowances.get(meter.name.value, ZERO),

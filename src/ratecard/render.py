@@ -872,7 +872,7 @@ class _Sheet:
             size = held.size if held is not None and held.meter == plan.name else line.quantity
             source = self.text("example_pack", size=self.quantity(size, plan))
         else:
-            source = self.m[f"example_{line.source}"]
+            source = self.m.get(f"example_{line.source}", line.source)
         if plan.name != example.name:
             source = self.text("example_other", meter=self.names[plan.name], source=source)
         return (source, quantity,
