@@ -3,6 +3,7 @@ Chinese sheet against the real Tencent Cloud page (`../shared/seed/tencent-bda-p
 
 from __future__ import annotations
 
+import itertools
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import hypothesis.strategies as st
 import jinja2
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
@@ -467,6 +468,55 @@ def test_every_rules_file_renders_without_blank_cells(path: Path) -> None:
             assert all(cell and cell != "None" for row in table for cell in row), table
         html = render(book, "html", lang).text
         assert html.count("<table>") == len(tables(result.text))
+
+
+@st.composite
+def ladder_rules(draw: st.DrawFn) -> str:
+    """A rules file with one ladder of random shape, allowance and packs."""
+    bounds = sorted(draw(st.sets(st.integers(1, 10**9), min_size=0, max_size=3)))
+    edges = ["0", *map(str, bounds), "∞"]
+    price = st.one_of(
+        st.decimals(min_value=0, max_value=100, places=4).map(str),
+        st.tuples(st.integers(0, 50), st.sampled_from(["100", "1000", "1M"])).map(
+            lambda t: f"{t[0]} per {t[1]}"),
+        st.integers(1, 100).map(lambda n: f"0.01 + {n} flat"),
+        st.tuples(st.integers(1, 9), st.sampled_from(["up", "down"])).map(
+            lambda t: f"{t[0]} per block of 100 rounded {t[1]}"),
+        st.just("contact sales"),
+    )
+    brackets = "\n".join(f"  ({lo}, {hi}]  {draw(price)}".replace("∞]", "∞)")
+                         for lo, hi in itertools.pairwise(edges))
+    mode = draw(st.sampled_from(["volume", "graduated"]))
+    basis = draw(st.sampled_from(["postpaid", "total", "after_allowance"]))
+    unit = draw(st.sampled_from(['"次" / "call"', '"GB" / "GB"', '"小时" / "hour"']))
+    allowance = draw(st.integers(0, 10**6))
+    packs = draw(st.booleans())
+    return "\n".join([
+        'rules random "随机" / "Random"',
+        "currency CNY, rounding half_up 0.01, timezone Asia/Shanghai",
+        f'meter m "计量" / "Meter" unit {unit} counts A, B',
+        f"allowance {allowance} per month on m" if allowance else "",
+        "packs valid 1 year, no refund {\n  size 1万 10万\n  m 10 90\n}" if packs else "",
+        "deduct allowance, packs by expiry, postpaid" if packs else "deduct allowance, postpaid",
+        f"ladder {mode} by {basis} per month on m {{\n{brackets}\n}}",
+        "",
+    ])
+
+
+@settings(max_examples=40, deadline=None)
+@given(ladder_rules())
+def test_any_ladder_renders_in_both_languages(text: str) -> None:
+    try:
+        book = ratecard.loads(text, "random.rules")
+    except ratecard.RulesError:
+        assume(False)
+        return
+    for lang in LANGS:
+        result = render(book, "md", lang)
+        assert result.warnings == ()
+        found = tables(result.text)
+        assert all(cell for table in found for row in table for cell in row)
+        assert render(book, "html", lang).text.count("<table>") == len(found)
 
 
 # --- names missing in a language ------------------------------------------------------------------
