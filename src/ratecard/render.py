@@ -382,10 +382,10 @@ class _Sheet:
         return {"noun": self.noun_for(plan), "unit": unit, "units": units}
 
     def duration(self, prefix: str, amount: int, unit: str) -> str:
+        """A validity (`一年`, `6 months`) or a billing cycle (`年`, `Month`)."""
         if amount == 1:
             return self.m[f"{prefix}_{unit}_one"]
-        key = f"{prefix}_{unit}" if (prefix, unit) != ("cycle", "month") else "cycle_month_n"
-        return self.m[key].format(n=amount)
+        return self.m[f"{prefix}_{unit}"].format(n=amount)
 
     # facts about the book ------------------------------------------------------------------
     def allowances(self) -> list[tuple[list[MeterPlan], Decimal, bool]]:
