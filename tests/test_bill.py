@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ratecard
 from ratecard import Bill, UsageError
+from ratecard.cli import main
 from ratecard.engine.bills import AccountEvent, IgnoredEntry, RejectedUsage, Settlement
 from ratecard.engine.pricebook import PriceBook
+from ratecard.engine.replay import bill_journal
 from tests.conftest import BDA_RULES
 
 JOURNALS = Path(__file__).parent / "journals"
@@ -173,6 +179,23 @@ def test_worked_4_out_of_order_and_resent_entries(bda: PriceBook) -> None:
     assert lines_of(ordered[1])[-1] == (
         "detection", "postpaid", 2000, Decimal("0.002"), Decimal("4.00"), None)
     assert len(resent[0].prepaid) == 1
+
+
+def test_alerts_carry_the_time_of_the_entry_that_crossed(bda: PriceBook) -> None:
+    """A lot of 1万 and 120 entries of 100 calls, one a minute from 00:01. Entries 1-10 take
+    the allowance; entry 96 brings the lot to 10,000 − 8,600 = 1,400 < 1,500 (`low` at 01:36);
+    entry 110 empties it (`exhausted` at 01:50); entries 111-120 are postpaid: 1,000 × 0.002."""
+    journal = [buy("2026-11-01T00:00:00+08:00", "detection", "1万")]
+    start = datetime(2026, 11, 1)
+    for minute in range(1, 121):
+        time = (start + timedelta(minutes=minute)).isoformat() + "+08:00"
+        journal.append(use(time, "DetectBody", 100))
+    (bill,) = bda.bill(journal)
+    assert alerts_of(bill) == [
+        ("low", "detection:10000#1", 1400, "2026-11-01T01:36:00+08:00"),
+        ("exhausted", "detection:10000#1", 0, "2026-11-01T01:50:00+08:00"),
+    ]
+    assert bill.total == Decimal("2.00")
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -457,3 +480,206 @@ def test_json_form_of_account_events() -> None:
 def test_quote_json_is_unchanged(bda: PriceBook) -> None:
     """A quote is not a monthly bill: its JSON keeps DESIGN.md's four keys."""
     assert list(bda.quote({"DetectBody": 5}).to_dict()) == ["currency", "total", "lines", "alerts"]
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+# BDA scaled down (allowance 100, smallest pack 1,000) so that random journals cross a lot's
+# thresholds often.
+SMALL_RULES = BDA_RULES.read_text(encoding="utf-8").replace(
+    "allowance 1000 per month", "allowance 100 per month").replace(
+    "size          1万", "size          1000")
+ACTIONS = ("DetectBody", "DetectBodyJoints", "SegmentPortraitPic") * 3 + ("SearchTrace",
+                                                                          "CreateGroup")
+METERS = ("detection", "segmentation")
+
+
+@st.composite
+def journals(draw: st.DrawFn) -> list[Entry]:
+    """Journals over three months with distinct times (so that any shuffle has one time order),
+    resent ids, purchases, suspensions, reopenings and small top-ups."""
+    minutes = draw(st.lists(st.integers(1, 92 * 24 * 60), min_size=12, max_size=60, unique=True))
+    start = datetime(2026, 10, 1)
+    entries: list[Entry] = []
+    if draw(st.booleans()):
+        entries.append(buy("2026-10-01T00:00:00+08:00", draw(st.sampled_from(METERS)), 1000))
+    kinds = ["usage"] * 16 + ["purchase"] * 3 + ["suspend", "reopen", "reopen", "topup"]
+    for minute in minutes:
+        time = (start + timedelta(minutes=minute)).isoformat() + "+08:00"
+        kind = draw(st.sampled_from(kinds))
+        entry_id = draw(st.none() | st.sampled_from(["a", "b", "c", "d", "e", "f"]))
+        if kind == "usage":
+            action = draw(st.sampled_from(ACTIONS))
+            # small counts land close to a lot's thresholds; large ones cross several at once
+            count = draw(st.integers(0, 40) | st.integers(0, 3000))
+            entries.append(use(time, action, count, entry_id))
+        elif kind == "purchase":
+            entries.append(buy(time, draw(st.sampled_from(METERS)), 1000, entry_id))
+        elif kind == "suspend":
+            entries.append(suspend(time, draw(st.sampled_from(["arrears", "violation"]))))
+        elif kind == "reopen":
+            entries.append(reopen(time))
+        else:
+            entries.append(topup(time, str(Decimal(draw(st.integers(1, 3000))) / 100)))
+    return entries
+
+
+def comparable(bills: list[Bill]) -> list[dict[str, Any]]:
+    """Bills as data, without where in the file an ignored entry was (the order may differ)."""
+    data = [bill.to_dict() for bill in bills]
+    for bill in data:
+        for ignored in bill["ignored"]:
+            del ignored["line"]
+    return data
+
+
+@pytest.fixture(scope="module")
+def small() -> PriceBook:
+    return ratecard.loads(SMALL_RULES, "small.rules")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(journal=journals(), seed=st.integers(0, 2**32 - 1))
+def test_billing_invariants(small: PriceBook, journal: list[Entry], seed: int) -> None:
+    """Every recorded unit is paid by the allowance, a pack or postpaid, or rejected; each total
+    is the sum of its rounded lines; every pack unit is drawn, void or still held; a shuffled
+    journal and a replay drawing entry by entry give the same bills."""
+    bda = small
+    bills = bda.bill(journal)
+    in_order = sorted(journal, key=lambda e: datetime.fromisoformat(e["time"]))
+    seen: set[tuple[str, str]] = set()
+    recorded: dict[str, Decimal] = {}
+    owner = {a: plan.name for plan in bda.meters for a in plan.actions}
+    duplicates = 0
+    for entry in in_order:
+        if "id" in entry:
+            key = (entry["type"], entry["id"])
+            duplicates += key in seen
+            if key in seen:
+                continue
+            seen.add(key)
+        if entry["type"] == "usage" and entry["action"] in owner:
+            meter = owner[entry["action"]]
+            recorded[meter] = recorded.get(meter, Decimal(0)) + entry["count"]
+    billed: dict[str, Decimal] = {}
+    for bill in bills:
+        assert bill.total == sum((line.amount for line in bill.lines), Decimal(0))
+        for line in bill.lines:
+            billed[line.meter] = billed.get(line.meter, Decimal(0)) + line.quantity
+        for rejected in bill.rejected:
+            if rejected.action in owner:
+                billed[rejected.meter] = billed.get(rejected.meter, Decimal(0)) + rejected.quantity
+    assert {m: q for m, q in billed.items() if q} == {m: q for m, q in recorded.items() if q}
+    assert sum(len(bill.ignored) for bill in bills) == duplicates
+
+    drawn: dict[str, Decimal] = {}
+    for bill in bills:
+        for line in bill.lines:
+            if line.pack is not None:
+                drawn[line.pack] = drawn.get(line.pack, Decimal(0)) + line.quantity
+        for void in bill.void:
+            drawn[void.pack] = drawn.get(void.pack, Decimal(0)) + void.quantity
+    for held in bills[-1].packs:
+        drawn[held.pack] = drawn.get(held.pack, Decimal(0)) + held.remaining
+    bought = {p.pack: p.size for bill in bills for p in bill.prepaid}
+    assert {pack: drawn.get(pack, Decimal(0)) for pack in bought} == bought
+
+    shuffled = journal[:]
+    random.Random(seed).shuffle(shuffled)
+    assert comparable(bda.bill(shuffled)) == comparable(bills)
+    assert bill_journal(bda, journal, aggregate=False) == bills
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_bill_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "bill", str(BDA_RULES), "--journal",
+                         str(JOURNALS / "worked-1.jsonl"))
+    assert (code, err) == (0, "")
+    assert out.startswith("2026-11, issued 2026-12-01\n人体分析 / Body Analysis (CNY)\n")
+    assert "detection  postpaid        600  (0, 3000000]       0.002    1.20\n" in out
+    assert "total CNY 1.20\n" in out
+    assert "alert: pack p-1 low (1,400 of 10,000 left) at 2026-11-02T10:00:00+08:00\n" in out
+    assert "prepaid total CNY 18.00 (already paid, not in the total)\n" in out
+
+
+def test_cli_bill_json_every_month(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "bill", str(BDA_RULES), "--journal",
+                       str(JOURNALS / "worked-2.jsonl"), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == ["bills"]
+    assert [b["month"] for b in data["bills"]][::12] == ["2025-11", "2026-11"]
+    assert data["bills"][-1]["total"] == "50.00"
+    assert data["bills"][-1]["void"][0]["quantity"] == "6000"
+
+
+def test_cli_bill_json_one_month(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "bill", str(BDA_RULES), "--journal",
+                       str(JOURNALS / "worked-4-resent.jsonl"), "--month", "2026-11", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["month"], data["total"], data["ignored"][0]["id"]) == ("2026-11", "4.00", "b")
+
+
+def test_cli_bill_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_text("time,action,count\n2026-11-02,DetectBody,1500\n", encoding="utf-8")
+    code, out, _ = run(capsys, "bill", str(BDA_RULES), "--journal", str(path), "--json")
+    assert (code, json.loads(out)["bills"][0]["total"]) == (0, "1.00")
+
+
+def test_cli_bad_journal_exit_2_nothing_on_stdout(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text(
+        '{"time": "2026-11-02", "type": "usage", "action": "DetectBody", "count": 5}\n'
+        '{"time": "2026-11-03", "type": "refund", "meter": "detection", "size": "1万"}\n',
+        encoding="utf-8")
+    code, out, err = run(capsys, "bill", str(BDA_RULES), "--journal", str(path))
+    assert (code, out) == (2, "")
+    assert err == (f"ratecard: error: {path}:2: field `type`: a refund cannot be billed: prepaid "
+                   "packs are non-refundable (rules `bda`: `packs valid 1 year, no refund, "
+                   "no freeze`)\n")
+    code, out, err = run(capsys, "bill", str(BDA_RULES), "--journal", str(path), "--skip-invalid",
+                         "--json")
+    assert code == 0
+    assert json.loads(out)["bills"][0]["lines"][0]["quantity"] == "5"
+    assert err.splitlines() == [
+        f"ratecard: skipped {path}:2: field `type`: a refund cannot be billed: prepaid packs are "
+        "non-refundable (rules `bda`: `packs valid 1 year, no refund, no freeze`)",
+        "ratecard: skipped 1 invalid journal entries",
+    ]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--journal", "nowhere.jsonl"], "ratecard: error: nowhere.jsonl: no such file\n"),
+    (["--journal", str(JOURNALS / "worked-1.jsonl"), "--month", "11/2026"],
+     "ratecard: error: month `11/2026` must be written YYYY-MM, e.g. 2026-11\n"),
+    (["--journal", str(JOURNALS / "worked-1.jsonl"), "--month", "2027-01"],
+     "ratecard: error: no bill for 2027-01: the journal runs from 2026-11 to 2026-11\n"),
+])
+def test_cli_bill_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "bill", str(BDA_RULES), *argv)
+    assert (code, out, err) == (2, "", message)
+
+
+def test_cli_bill_rules_with_errors_exit_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text(BDA_RULES.read_text(encoding="utf-8").replace(
+        "on detection, library, search", "on detecton, library, search"), encoding="utf-8")
+    code, out, err = run(capsys, "bill", str(bad), "--journal", str(JOURNALS / "worked-1.jsonl"))
+    assert (code, out) == (1, "")
+    assert "unknown meter `detecton`" in err

@@ -30,7 +30,7 @@ def instant(moment: datetime, zone: ZoneInfo) -> int:
     # Field arithmetic: exact, and several times cheaper than subtracting aware datetimes.
     offset = moment.utcoffset() if moment.tzinfo is not None else None
     if offset is None:
-        offset = zone.utcoffset(moment.replace(tzinfo=None))
+        offset = zone.utcoffset(moment.replace(tzinfo=None)) or timedelta(0)
     shift = _OFFSETS.get(offset)
     if shift is None:
         shift = _OFFSETS[offset] = offset // MICROSECOND

@@ -233,7 +233,8 @@ class EntryReader:
         if size is None:
             _bad("size", "missing field `size`")
         if isinstance(size, bool) or not isinstance(size, int | str | Decimal):
-            _bad("size", f"a pack size is a number such as 100000, 100k or 10万, not {_shown(size)}")
+            _bad("size", "a pack size is a number such as 100000, 100k or 10万, "
+                 f"not {_shown(size)}")
         try:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
