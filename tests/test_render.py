@@ -412,7 +412,7 @@ def test_other_ladder_shapes_in_zh(shaped: PriceBook) -> None:
         ["存储", "1欧元（固定费用） + 0.023欧元/GB", "0.021欧元/GB", "联系销售"],
     ]
     assert found[2] == [["月接口调用总量", "0 < 调用量 ≤ 10万", "调用量 > 10万"],
-                        ["地理编码", "5欧元/1000次", "4欧元/1000次"]]
+                        ["地理编码", "5.00欧元/1000次", "4.00欧元/1000次"]]
     assert found[3] == [["月接口调用总量", "0 < 调用量 ≤ 1000", "调用量 > 1000"],
                         ["任务", "免费", "2欧元/100次（不足100次按100次计）"]]
     text = sheet(shaped, lang="zh")
@@ -426,7 +426,7 @@ def test_other_ladder_shapes_in_en(shaped: PriceBook) -> None:
     assert found[1][1] == ["Storage", "EUR 1 flat + EUR 0.023/GB", "EUR 0.021/GB",
                            "contact sales"]
     assert found[2][0] == ["Monthly requests", "0 < volume ≤ 100K", "volume > 100K"]
-    assert found[2][1] == ["Geocoding", "EUR 5/1K requests", "EUR 4/1K requests"]
+    assert found[2][1] == ["Geocoding", "EUR 5.00/1K requests", "EUR 4.00/1K requests"]
     assert found[3][1] == ["Jobs", "free", "EUR 2/100 jobs, a started 100 jobs counts whole"]
     text = sheet(shaped, lang="en")
     assert "Storage: postpaid charges are at least EUR 2 a month; any shortfall is billed." in text
@@ -445,14 +445,14 @@ def test_graduated_example_lists_each_bracket(shaped: PriceBook) -> None:
     text = sheet(shaped, lang="en")
     assert ("one month with 600,000 requests of `Geocode` and 400,000 requests of "
             "`GeocodeBatch`, 1,000,000 requests in all.") in text
-    assert ("| Postpaid | 100,000 requests | 0 < volume ≤ 100K | EUR 5/1K requests "
+    assert ("| Postpaid | 100,000 requests | 0 < volume ≤ 100K | EUR 5.00/1K requests "
             "| EUR 500.00 |") in text
-    assert ("| Postpaid | 900,000 requests | volume > 100K | EUR 4/1K requests "
+    assert ("| Postpaid | 900,000 requests | volume > 100K | EUR 4.00/1K requests "
             "| EUR 3,600.00 |") in text
     assert "| Storage: Minimum top-up | — | — | — | EUR 2.00 |" in text
     assert "| Total | 1,000,000 requests | — | — | EUR 4,102.00 |" in text
     assert ("All requests of the month come to 1,000,000 requests; graduated: 100,000 requests "
-            "at EUR 5/1K requests (0 < volume ≤ 100K), 900,000 requests at EUR 4/1K requests "
+            "at EUR 5.00/1K requests (0 < volume ≤ 100K), 900,000 requests at EUR 4.00/1K requests "
             "(volume > 100K).") in text
 
 

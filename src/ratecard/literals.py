@@ -42,12 +42,11 @@ def parse_number(text: str) -> Decimal:
                 raise NumberError(f"`{text}` needs digits after its decimal point")
             raise NumberError(f"`{text}` has an unknown suffix `{suffix}`")
         value *= SUFFIXES[suffix]
-    if sign:
-        value = -value
-    # Normalise away the exponent a suffix leaves (1.5万 → 15000, not 1.5E+4) but keep decimals.
-    if value == value.to_integral_value():
-        value = value.quantize(Decimal(1))
-    return value
+        # A whole result of a suffix is written out (1.5万 → 15000, not 1.50E+4).
+        if value == value.to_integral_value():
+            value = value.quantize(Decimal(1))
+    # Without a suffix the value keeps the digits as written: `5.00` stays 5.00.
+    return -value if sign else value
 
 
 def format_plain(value: Decimal) -> str:
