@@ -26,7 +26,7 @@ JOURNALS = Path(__file__).parent / "journals"
 Entry = dict[str, Any]
 
 
-def use(time: str, action: str, count: int, entry_id: str | None = None) -> Entry:
+def use(time: str, action: str, count: int | str | Decimal, entry_id: str | None = None) -> Entry:
     entry: Entry = {"time": time, "type": "usage", "action": action, "count": count}
     if entry_id is not None:
         entry["id"] = entry_id
@@ -283,6 +283,31 @@ def test_free_actions_are_recorded_not_billed(bda: PriceBook) -> None:
                      use("2026-05-03", "CreateGroup", 25)], "2026-05")
     assert [(f.meter, f.action, f.quantity) for f in bill.free] == [("library", "CreateGroup", 75)]
     assert bill.total == Decimal("0.40")
+
+
+def test_rounded_quantities_take_decimal_counts() -> None:
+    """AWS Lambda rounds GB-seconds up to 0.000001: 300,000.25 + 200,000.1234567 → 200,000.123457
+    = 500,000.373457; 400,000 free; 100,000.373457 postpaid in (0, 6B] (by total) at
+    0.0000166667 = 1.6666762242957819 → 1.67. Two requests stay in the allowance."""
+    book = ratecard.load(BDA_RULES.parent / "aws-lambda.rules")
+    bill = book.bill([
+        use("2026-11-02T00:00:00Z", "DurationGBs", "300000.25"),
+        use("2026-11-03T00:00:00Z", "DurationGBs", Decimal("200000.1234567")),
+        use("2026-11-03T00:00:00Z", "Invoke", 2),
+    ], "2026-11")
+    postpaid = bill.lines[-1]
+    assert (postpaid.quantity, postpaid.precise_amount, postpaid.amount) == (
+        Decimal("100000.373457"), Decimal("1.6666762242957819"), Decimal("1.67"))
+    assert bill.total == Decimal("1.67")
+
+
+def test_a_month_reaching_contact_sales_is_an_error() -> None:
+    """Geocoding has no published price above 500,000 requests a month: billing 600,000 in
+    one month is an error naming the month, not a number."""
+    book = ratecard.load(BDA_RULES.parent / "google-geocoding.rules")
+    with pytest.raises(UsageError, match=r"^2026-11: 100000 units reach the bracket "
+                       r"\(500000, ∞\), which has no published price \(contact sales\)$"):
+        book.bill([use("2026-11-02", "Geocode", 300_000), use("2026-11-03", "Geocode", 300_000)])
 
 
 # --- the account: suspension, balance ----------------------------------------------------------

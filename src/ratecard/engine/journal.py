@@ -137,6 +137,15 @@ class EntryReader:
         self.meters = {plan.name: plan for plan in book.meters}
         self.increment = book.rounding.increment
         self._fromisoformat = datetime.fromisoformat
+        self.whole_actions = frozenset(
+            action for action, route in book.routes.items() if self._keeps_whole(route))
+
+    def _keeps_whole(self, route: str) -> bool:
+        """Whether a whole count into this route is taken as it is (no rounding changes it)."""
+        if route == FREE:
+            return True
+        rounding = self.meters[route].quantity_rounding
+        return rounding is None or rounding.increment <= 1
 
     def quick_usage(self, obj: dict[str, Any], line: int) -> Record | None:
         """The record of a well-formed usage entry, or None to take the checking path.
@@ -151,7 +160,7 @@ class EntryReader:
         count = obj.get("count")
         entry_id = obj.get("id")
         if (type(text) is not str or type(action) is not str or type(count) is not int
-                or count < 0 or action not in self.routes
+                or count < 0 or action not in self.whole_actions
                 or (entry_id is not None and type(entry_id) is not str)):
             return None
         try:
