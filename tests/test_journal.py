@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import tempfile
+import tracemalloc
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -216,6 +217,7 @@ def _dicts(bills: list[ratecard.Bill]) -> list[dict[str, Any]]:
 def small_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Sort and spool in runs of 7 records, with temporary files under a directory we watch."""
     monkeypatch.setattr(ordering, "RUN_SIZE", 7)
+    monkeypatch.setattr(ordering, "SPOOL_SIZE", 5)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -260,6 +262,35 @@ def test_ties_keep_the_journal_s_order(bda: PriceBook) -> None:
     assert bda.bill([first, stop, usage], "2026-11").rejected[0].quantity == 5
     # out of order, so sorted: the tie still keeps the journal's order
     assert bda.bill([usage, stop, first], "2026-11").rejected == ()
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["file", "generator"])
+def test_memory_is_flat_in_the_number_of_entries(
+    bda: PriceBook, tmp_path: Path, form: str
+) -> None:
+    """Replaying 24,000 entries in time order holds no more than replaying 6,000 (beyond a
+    spool's run of a few thousand records), with 300 kB of slack: nothing is kept per entry."""
+    line = ('{"time": "2026-11-02T10:%02d:00+08:00", "type": "usage", "action": "DetectBody", '
+            '"count": 3}\n')
+
+    def peak(size: int) -> int:
+        path = tmp_path / f"{size}.jsonl"
+        path.write_text("".join(line % (i * 60 // size) for i in range(size)), encoding="utf-8")
+        journal: Any = path
+        if form == "generator":
+            journal = (json.loads(text) for text in path.read_text(encoding="utf-8").splitlines())
+        tracemalloc.start()
+        try:
+            bda.bill(journal)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(100)  # first use fills caches (time zones, decoders) that later runs share
+    assert peak(24_000) < peak(6_000) + 300_000
 
 
 # --- a million entries ----------------------------------------------------------------------------

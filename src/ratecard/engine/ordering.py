@@ -8,7 +8,7 @@ written to temporary files and merged, so memory stays bounded by a run whatever
 length. Ties in time keep the journal's order because the line breaks them.
 
 A one-shot iterable cannot be read twice, so `Spooled` writes what it hands out to temporary files
-as it goes, in runs of the same size, and reads them back if a second pass is needed.
+as it goes, SPOOL_SIZE records at a time, and reads them back if a second pass is needed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from ratecard.engine.journal import FieldError, Record, Source
 
 RUN_SIZE = 100_000
+SPOOL_SIZE = 4096  # spooled records are only read back in order: small runs cost nothing
 _BATCH = 4096
 
 
@@ -73,7 +74,7 @@ class Spooled(Source):
         super().__init__(inner.reader, inner.on_invalid)
         self.inner = inner
         self.path = inner.path
-        self._size = run_size or RUN_SIZE
+        self._size = run_size or SPOOL_SIZE
         self._live: Iterator[Record] | None = None
         self._directory: tempfile.TemporaryDirectory[str] | None = None
         self._runs: list[Path] = []
