@@ -72,6 +72,8 @@ T = '"time": "2026-11-02T10:00:00+08:00"'
     ('{"time": "2026-02-30T10:00:00", "type": "usage", "action": "DetectBody", "count": 1}',
      "time", "`2026-02-30T10:00:00` is not a valid time: day is out of range for month"),
     ('{"type": "reopen"}', "time", "missing field `time`"),
+    ('{"time": "9999-12-31T10:00:00", "type": "reopen"}',
+     "time", "`9999-12-31T10:00:00` is out of range: times are from 1900 to 9000"),
     (f'{{{T}, "type": "purchase", "meter": "detecton", "size": "1万"}}',
      "meter", "unknown meter `detecton`; did you mean `detection`?"),
     (f'{{{T}, "type": "purchase", "meter": "detection", "size": "5万"}}',

@@ -17,6 +17,10 @@ MICROSECOND = timedelta(microseconds=1)
 _EPOCH_DAY = EPOCH.toordinal()
 _OFFSETS: dict[timedelta, int] = {}  # UTC offset → microseconds; there are few offsets
 
+# Times a bill can be computed for: month ends, issue days and pack expiry stay in range.
+FIRST_YEAR = 1900
+LAST_YEAR = 9000
+
 _NO_DATE = re.compile(r"\s*T?\d{1,2}(:\d{2}){1,2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -48,6 +52,14 @@ def parse_time(text: str, zone: ZoneInfo) -> int:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise TimeError(_why_not_a_time(text, str(exc))) from None
+    return checked_instant(moment, zone)
+
+
+def checked_instant(moment: datetime, zone: ZoneInfo) -> int:
+    """The instant of a datetime, or TimeError if it is outside the years billing handles."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise TimeError(f"`{moment.isoformat()}` is out of range: times are from "
+                        f"{FIRST_YEAR} to {LAST_YEAR}")
     return instant(moment, zone)
 
 

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import attrs
 
 from ratecard.diagnostics import did_you_mean
-from ratecard.engine.clock import TimeError, instant, parse_time
+from ratecard.engine.clock import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    TimeError,
+    checked_instant,
+    instant,
+    parse_time,
+)
 from ratecard.engine.pricebook import FREE
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
@@ -167,6 +174,8 @@ class EntryReader:
             moment = self._fromisoformat(text)
         except ValueError:
             return None
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            return None
         return (instant(moment, self.zone), line, USAGE, action, count, entry_id)
 
     def from_mapping(self, obj: Any, line: int) -> Record:
@@ -292,7 +301,10 @@ class EntryReader:
             except TimeError as exc:
                 _bad("time", str(exc))
         if isinstance(value, datetime):
-            return instant(value, self.zone)
+            try:
+                return checked_instant(value, self.zone)
+            except TimeError as exc:
+                _bad("time", str(exc))
         if value is None:
             _bad("time", "missing field `time`")
         _bad("time", f"a time is an ISO 8601 string such as 2026-11-02T10:00:00+08:00, "

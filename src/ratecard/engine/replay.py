@@ -404,7 +404,11 @@ class Replay:
         self.purchases += 1
         lot_id = entry_id or f"{meter}:{format_plain(offer.size)}#{self.purchases}"
         policy = self.book.packs
-        expires = add_period(moment, policy.valid_amount, policy.valid_unit, self.zone)
+        try:
+            expires = add_period(moment, policy.valid_amount, policy.valid_unit, self.zone)
+        except (ValueError, OverflowError):
+            raise UsageError(f"line {line}: a pack bought {format_instant(moment, self.zone)} "
+                             "would expire after the year 9999") from None
         lot = Lot(lot_id, meter, offer.size, offer.size, offer.price,
                   local(moment, self.zone), local(expires, self.zone))
         lots = self.lots[meter]
