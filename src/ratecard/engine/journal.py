@@ -144,6 +144,8 @@ class EntryReader:
         self.meters = {plan.name: plan for plan in book.meters}
         self.increment = book.rounding.increment
         self._fromisoformat = datetime.fromisoformat
+        self._last_text = ""
+        self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
 
@@ -154,29 +156,30 @@ class EntryReader:
         rounding = self.meters[route].quantity_rounding
         return rounding is None or rounding.increment <= 1
 
-    def quick_usage(self, obj: dict[str, Any], line: int) -> Record | None:
+    def quick_usage(
+        self, text: Any, action: Any, count: Any, entry_id: Any, line: int
+    ) -> Record | None:
         """The record of a well-formed usage entry, or None to take the checking path.
 
         Most of a journal is usage; this is its shortcut (one call, no error handling), and
-        anything unusual, valid or not, goes to `from_mapping`.
+        anything unusual, valid or not, goes to `from_mapping` or `from_entry`.
         """
-        if obj.get("type") != "usage":
-            return None
-        text = obj.get("time")
-        action = obj.get("action")
-        count = obj.get("count")
-        entry_id = obj.get("id")
         if (type(text) is not str or type(action) is not str or type(count) is not int
                 or count < 0 or action not in self.whole_actions
                 or (entry_id is not None and type(entry_id) is not str)):
             return None
+        if text == self._last_text:  # busy journals write many entries a second
+            return (self._last_instant, line, USAGE, action, count, entry_id)
         try:
             moment = self._fromisoformat(text)
         except ValueError:
             return None
         if not FIRST_YEAR <= moment.year <= LAST_YEAR:
             return None
-        return (instant(moment, self.zone), line, USAGE, action, count, entry_id)
+        at = instant(moment, self.zone)
+        self._last_text = text
+        self._last_instant = at
+        return (at, line, USAGE, action, count, entry_id)
 
     def from_mapping(self, obj: Any, line: int) -> Record:
         """A record from a JSON object."""
@@ -454,7 +457,9 @@ class JsonLinesFile(Source):
                         _bad(None, _json_error(exc, text))
                     except ValueError as exc:
                         _bad(None, f"not valid JSON: {exc}")
-                    record = quick(obj, line) if type(obj) is dict else None
+                    record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
+                                   obj.get("id"), line) if (
+                        type(obj) is dict and obj.get("type") == "usage") else None
                     yield convert(obj, line) if record is None else record
                 except FieldError as exc:
                     self.invalid(line, exc)
@@ -519,8 +524,12 @@ class EntrySequence(Source):
         for line, entry in enumerate(self._entries, start=1):
             try:
                 if type(entry) is dict:
-                    record = quick(entry, line)
+                    record = quick(entry.get("time"), entry.get("action"), entry.get("count"),
+                                   entry.get("id"), line) if entry.get("type") == "usage" else None
                     yield from_mapping(entry, line) if record is None else record
+                elif type(entry) is Usage:
+                    record = quick(entry.time, entry.action, entry.count, entry.id, line)
+                    yield from_entry(entry, line) if record is None else record
                 elif isinstance(entry, Mapping):
                     yield from_mapping(entry, line)
                 else:
