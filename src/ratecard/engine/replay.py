@@ -323,7 +323,7 @@ class Replay:
         try:
             lines.extend(book.postpaid_period(period))
         except UsageError as exc:
-            raise UsageError(f"{month_label(month.key)}: {exc}") from None
+            raise type(exc)(f"{month_label(month.key)}: {exc}") from None
         bill = book.make_bill(book.ordered(lines), month.alerts, month_label(month.key))
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
