@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ratecard
 from ratecard import JournalError
@@ -309,3 +311,51 @@ def test_one_bad_line_in_a_million(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2
     assert out == ""
     assert err == f"ratecard: error: {path}:500001: field `count`: -7 is negative\n"
+
+
+# --- no input is a crash ------------------------------------------------------------------------
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.text(max_size=12)
+    | st.decimals(allow_nan=False, places=3) | st.sampled_from(
+        ["2026-11-02T10:00:00+08:00", "2026-11-31", "10:00", "9999-12-31", "1万", "-1", "0.5",
+         "DetectBody", "CreateGroup", "detection", "arrears", "10k", "NaN", "1e3"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5),
+                                                                      children, max_size=3),
+    max_leaves=6,
+)
+_FIELDS = ("time", "type", "action", "count", "id", "meter", "size", "reason", "amount")
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> str:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.text(max_size=40)).replace("\n", " ").replace("\r", " ")
+    entry = {field: draw(_VALUES) for field in draw(st.sets(st.sampled_from(_FIELDS)))}
+    if draw(st.booleans()):
+        entry["type"] = draw(st.sampled_from(
+            ["usage", "purchase", "suspend", "reopen", "topup", "refund"]))
+    if draw(st.booleans()):
+        entry["time"] = "2026-11-02T10:00:00+08:00"
+    return json.dumps(entry, default=str, ensure_ascii=draw(st.booleans()))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_lines(), max_size=12))
+def test_any_journal_bills_or_names_its_bad_lines(
+    bda: PriceBook, tmp_path_factory: pytest.TempPathFactory, lines: list[str]
+) -> None:
+    """Whatever a journal holds, the replay bills it, skipping exactly the lines it reports;
+    without skipping, it fails with a JournalError on the first of them, never a traceback."""
+    path = tmp_path_factory.mktemp("fuzz") / "journal.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    reported: list[JournalError] = []
+    bda.bill(path, on_invalid=reported.append)
+    assert all(e.path == str(path) and 1 <= e.line <= len(lines) for e in reported)
+    if reported:
+        with pytest.raises(JournalError) as caught:
+            bda.bill(path)
+        assert caught.value.line == reported[0].line
+    else:
+        bda.bill(path)
