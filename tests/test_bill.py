@@ -616,6 +616,35 @@ def test_billing_invariants(small: PriceBook, journal: list[Entry], seed: int) -
     assert bill_journal(bda, journal, aggregate=False) == bills
 
 
+# A shared allowance: who gets its last units depends on how the two meters' entries interleave.
+SHARED_RULES = SMALL_RULES.replace(
+    "allowance 100 per month on every meter while active",
+    "allowance 100 per month on library, search while active\n"
+    "allowance 500 per month on detection, segmentation shared while active")
+
+
+def test_shared_allowance_goes_to_entries_in_time_order() -> None:
+    """Detection and segmentation share 500 free units. 300 detection, then 300 segmentation
+    (200 free, 100 postpaid × 0.01 = 1.00), then 300 detection (postpaid × 0.002 = 0.60)."""
+    book = ratecard.loads(SHARED_RULES, "shared.rules")
+    bill = book.bill([use("2026-11-02", "DetectBody", 300),
+                      use("2026-11-03", "SegmentPortraitPic", 300),
+                      use("2026-11-04", "DetectBody", 300)], "2026-11")
+    assert lines_of(bill) == [
+        ("segmentation", "allowance", 200, 0, Decimal("0.00"), None),
+        ("segmentation", "postpaid", 100, Decimal("0.01"), Decimal("1.00"), None),
+        ("detection", "allowance", 300, 0, Decimal("0.00"), None),
+        ("detection", "postpaid", 300, Decimal("0.002"), Decimal("0.60"), None),
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(journal=journals())
+def test_shared_allowance_replay_matches_entry_by_entry(journal: list[Entry]) -> None:
+    book = ratecard.loads(SHARED_RULES, "shared.rules")
+    assert bill_journal(book, journal) == bill_journal(book, journal, aggregate=False)
+
+
 # --- the command line ------------------------------------------------------------------------
 
 

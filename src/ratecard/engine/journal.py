@@ -392,6 +392,7 @@ def _choices(options: Iterable[str]) -> str:
 # --- sources ------------------------------------------------------------------------------------
 
 OnInvalid = Callable[[JournalError], None]
+JournalInput = str | os.PathLike[str] | Iterable[Mapping[str, Any] | Entry]
 
 
 class Source:
@@ -539,9 +540,7 @@ class EntrySequence(Source):
 
 
 def open_journal(
-    book: PriceBook,
-    journal: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Entry],
-    on_invalid: OnInvalid | None = None,
+    book: PriceBook, journal: JournalInput, on_invalid: OnInvalid | None = None
 ) -> Source:
     """The source of a journal: a path (`.csv`: usage CSV, otherwise JSON Lines) or an iterable.
 

@@ -20,8 +20,7 @@ from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
 if TYPE_CHECKING:
-    from ratecard.engine.journal import OnInvalid
-    from ratecard.engine.replay import JournalInput
+    from ratecard.engine.journal import JournalInput, OnInvalid
 
 
 @attrs.frozen

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import decimal
 import heapq
-import os
 from collections import deque
 from collections.abc import Generator, Iterable, Mapping
 from decimal import ROUND_FLOOR, Decimal
@@ -59,7 +58,7 @@ from ratecard.engine.journal import (
     SUSPEND,
     TOPUP,
     USAGE,
-    Entry,
+    JournalInput,
     OnInvalid,
     Quantity,
     Record,
@@ -77,9 +76,6 @@ NEVER = 1 << 126
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
-
-JournalInput = str | os.PathLike[str] | Iterable[Mapping[str, Any] | Entry]
-
 
 class OutOfOrderError(Exception):
     """An entry earlier than the one before it: the journal must be sorted and replayed."""
