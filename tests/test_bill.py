@@ -665,6 +665,32 @@ def test_cli_bill_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "prepaid total CNY 18.00 (already paid, not in the total)\n" in out
 
 
+def test_cli_bill_text_lists_what_a_month_has_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    """The balance journal of `test_balance_settles_bills_...`, with a free action, a resent id
+    and a pack: each appears under its month."""
+    code, out, _ = run(capsys, "bill", str(BDA_RULES), "--journal",
+                       str(JOURNALS / "account.jsonl"))
+    november, december = out.split("\n\n2026-12, issued 2027-01-01\n")
+    assert code == 0
+    assert "free: CreateGroup 20\n" in november
+    assert november.endswith(
+        "settled 2026-12-01T00:00:00+08:00: paid 1.00 from the balance, balance -1.00, "
+        "arrears 1.00: account suspended for arrears\n")
+    assert december.splitlines()[-9:] == [
+        "prepaid total CNY 190.00 (already paid, not in the total)",
+        "rejected while suspended: DetectBody 100 (1 entry)",
+        "ignored: usage id `x` seen before (line 5)",
+        "held at month end: pack search:100000#1 100,000 of 100,000 left, "
+        "expires 2027-12-08T00:00:00+08:00",
+        "account: 2026-12-01T00:00:00+08:00 suspend (arrears) automatically, now suspended, "
+        "balance -1.00",
+        "account: 2026-12-05T00:00:00+08:00 topup 0.50 (arrears), now suspended, balance -0.50",
+        "account: 2026-12-06T00:00:00+08:00 topup 2.00, now active, balance 1.50",
+        "account: 2026-12-06T00:00:00+08:00 reopen automatically, now active, balance 1.50",
+        "settled 2027-01-01T00:00:00+08:00: paid 0.40 from the balance, balance 1.10",
+    ]
+
+
 def test_cli_bill_json_every_month(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "bill", str(BDA_RULES), "--journal",
                        str(JOURNALS / "worked-2.jsonl"), "--json")

@@ -226,7 +226,7 @@ def format_statement(book: PriceBook, bill: Bill) -> str:
         out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
     for r in bill.rejected:
         out.append(f"rejected while suspended: {r.action} {_grouped(r.quantity)} "
-                   f"({r.entries} entries)")
+                   f"({r.entries} {'entry' if r.entries == 1 else 'entries'})")
     for f in bill.free:
         out.append(f"free: {f.action} {_grouped(f.quantity)}")
     for i in bill.ignored:
@@ -238,7 +238,8 @@ def format_statement(book: PriceBook, bill: Bill) -> str:
         detail = "".join((f" {format_plain(e.amount)}" if e.amount is not None else "",
                           f" ({e.reason})" if e.reason else "",
                           " automatically" if e.automatic else ""))
-        out.append(f"account: {e.time} {e.kind}{detail}, now {e.status}")
+        balance = f", balance {format_plain(e.balance)}" if e.balance is not None else ""
+        out.append(f"account: {e.time} {e.kind}{detail}, now {e.status}{balance}")
     if bill.settlement is not None:
         s = bill.settlement
         out.append(f"settled {s.time}: paid {format_plain(s.paid)} from the balance, balance "
