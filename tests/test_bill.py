@@ -675,7 +675,7 @@ def test_cli_bill_text_lists_what_a_month_has_apart(capsys: pytest.CaptureFixtur
     assert "free: CreateGroup 20\n" in november
     assert november.endswith(
         "settled 2026-12-01T00:00:00+08:00: paid 1.00 from the balance, balance -1.00, "
-        "arrears 1.00: account suspended for arrears\n")
+        "arrears 1.00: account suspended for arrears")
     assert december.splitlines()[-9:] == [
         "prepaid total CNY 190.00 (already paid, not in the total)",
         "rejected while suspended: DetectBody 100 (1 entry)",
