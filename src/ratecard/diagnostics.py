@@ -79,7 +79,7 @@ def render(diagnostic: Diagnostic, source: SourceFile | None) -> str:
     lines.append(f"{d.span.line} | {line_text}")
     before = line_text[: d.span.column - 1]
     # Underline the token, cut at the end of its first line; at least one caret.
-    token = source.text[d.span.start : d.span.end].split("\n", 1)[0]
+    token = source.text[d.span.start : d.span.end].split("\n", 1)[0].rstrip("\r")
     carets = "^" * max(1, _width(token))
     label = f" {d.label}" if d.label else ""
     lines.append(f"{gutter} | {' ' * _width(before)}{carets}{label}")

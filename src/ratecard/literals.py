@@ -6,6 +6,7 @@ place that takes a number takes every form the language accepts.
 
 from __future__ import annotations
 
+import decimal
 import re
 from decimal import Decimal
 
@@ -18,6 +19,13 @@ SUFFIXES: dict[str, Decimal] = {
     "亿": Decimal(100_000_000),
     "B": Decimal(1_000_000_000),
 }
+
+#: The most digits a number may be written with (leading zeros, separators and the suffix aside).
+#: Within it every value is exact, and the checker's and the engine's arithmetic never overflows.
+MAX_DIGITS = 28
+
+# Wide enough for MAX_DIGITS digits times the largest suffix, exactly.
+_EXACT = decimal.Context(prec=MAX_DIGITS + 12, traps=[decimal.InvalidOperation, decimal.Inexact])
 
 _NUMBER = re.compile(r"(-?)([0-9]+(?:_[0-9]+)*)(?:\.([0-9]+(?:_[0-9]+)*))?(.*)", re.DOTALL)
 
@@ -32,7 +40,10 @@ def parse_number(text: str) -> Decimal:
     if match is None:
         raise NumberError(f"`{text}` is not a number")
     sign, whole, fraction, suffix = match.groups()
-    digits = whole.replace("_", "") + ("." + fraction.replace("_", "") if fraction else "")
+    integral, decimals = whole.replace("_", ""), (fraction or "").replace("_", "")
+    if len(integral.lstrip("0")) + len(decimals) > MAX_DIGITS:
+        raise NumberError(f"`{text}` has more than {MAX_DIGITS} digits")
+    digits = integral + ("." + decimals if decimals else "")
     value = Decimal(digits)
     if suffix:
         if suffix not in SUFFIXES:
@@ -41,10 +52,10 @@ def parse_number(text: str) -> Decimal:
             if suffix.startswith("."):
                 raise NumberError(f"`{text}` needs digits after its decimal point")
             raise NumberError(f"`{text}` has an unknown suffix `{suffix}`")
-        value *= SUFFIXES[suffix]
+        value = _EXACT.multiply(value, SUFFIXES[suffix])
         # A whole result of a suffix is written out (1.5万 → 15000, not 1.50E+4).
         if value == value.to_integral_value():
-            value = value.quantize(Decimal(1))
+            value = value.quantize(Decimal(1), context=_EXACT)
     # Without a suffix the value keeps the digits as written: `5.00` stays 5.00.
     return -value if sign else value
 

@@ -8,12 +8,17 @@ from functools import cached_property
 import attrs
 
 
+def _without_bom(text: str) -> str:
+    """A leading byte order mark is not part of the text: positions count from what follows."""
+    return text.removeprefix("\ufeff")
+
+
 @attrs.frozen
 class SourceFile:
     """A rules file's name and text, with line lookup for diagnostics."""
 
     name: str
-    text: str
+    text: str = attrs.field(converter=_without_bom)
 
     @cached_property
     def _line_starts(self) -> tuple[int, ...]:

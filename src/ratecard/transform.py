@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import decimal
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,10 @@ from lark import Token, v_args
 from ratecard import nodes as n
 from ratecard.literals import NumberError, parse_number
 from ratecard.source import SourceFile, Span
+
+_PERCENT_CONTEXT = decimal.Context(
+    prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN
+)
 
 # Callbacks take the parse tree's children, whose types Lark does not know.
 
@@ -51,7 +56,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         if token.type in ("OPEN", "CLOSE"):
             return n.Text(str(token), self._token_span(token))
         if token.type == "PERCENT":
-            value = Decimal(str(token)[:-1]) / 100
+            # Exact for any length of digits (a plain division could round or overflow).
+            digits = Decimal(str(token)[:-1])
+            value = digits.scaleb(-2, _PERCENT_CONTEXT)
             return n.Percent(str(token), value, self._token_span(token))
         return token
 
