@@ -487,7 +487,7 @@ def test_json_form_money_as_strings(bda: PriceBook) -> None:
     assert data["lines"][2] == {
         "meter": "detection", "source": "postpaid", "quantity": "600", "unit_price": "0.002",
         "amount": "1.20", "precise_amount": "1.200", "bracket": "(0, 3000000]", "pack": None,
-        "blocks": None}
+        "blocks": None, "period": None}
     assert data["alerts"][0] == {
         "kind": "low", "meter": "detection", "pack": "p-1", "size": "10000",
         "remaining": "1400", "time": "2026-11-02T10:00:00+08:00"}

@@ -101,7 +101,7 @@ def test_quote_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert postpaid == {
         "meter": "search", "source": "postpaid", "quantity": "3000001", "unit_price": "0.0018",
         "amount": "5400.00", "precise_amount": "5400.0018", "bracket": "(3000000, 15000000]",
-        "pack": None, "blocks": None,
+        "pack": None, "blocks": None, "period": None,
     }
 
 

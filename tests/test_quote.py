@@ -144,10 +144,10 @@ def test_json_form(bda: PriceBook) -> None:
         "lines": [
             {"meter": "detection", "source": "allowance", "quantity": "1000", "unit_price": "0",
              "amount": "0.00", "precise_amount": "0", "bracket": None, "pack": None,
-             "blocks": None},
+             "blocks": None, "period": None},
             {"meter": "detection", "source": "postpaid", "quantity": "1", "unit_price": "0.002",
              "amount": "0.00", "precise_amount": "0.002", "bracket": "(0, 3000000]",
-             "pack": None, "blocks": None},
+             "pack": None, "blocks": None, "period": None},
         ],
         "alerts": [],
     }

@@ -514,6 +514,15 @@ def _bound(bound: n.Bound) -> str:
 
 
 def _check_limits(ladder: n.Ladder) -> Iterator[Diagnostic]:
+    if ladder.period.unit.value == "day":
+        for minimum in ladder.minimums:
+            yield error("E416", "a daily ladder cannot have a minimum", minimum.span,
+                        "days without usage have no charge to top up",
+                        "use a monthly ladder for a minimum spend, or drop the minimum")
+        if ladder.flat_at_zero:
+            yield error("E416", "a daily ladder cannot charge its flat fee at zero usage",
+                        ladder.period.span, "days without usage are not billed",
+                        "remove `charge flat at zero`, or price the ladder `per month`")
     for extra in ladder.minimums[1:]:
         yield error("E413", "ladder declares two minimums", extra.span, "second minimum",
                     "keep one")

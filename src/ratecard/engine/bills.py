@@ -18,7 +18,8 @@ class BillLine:
 
     Allowance and pack lines cost nothing on the bill (packs are prepaid); postpaid lines carry
     the bracket and unit price (per block, with `blocks`, when the bracket prices blocks);
-    `minimum` and `maximum` lines adjust a period's postpaid charge.
+    `minimum` and `maximum` lines adjust a period's postpaid charge. `period` names the day
+    a line of a daily ladder prices (None for the whole month).
     """
 
     meter: str
@@ -30,6 +31,7 @@ class BillLine:
     bracket: str | None = None
     pack: str | None = None
     blocks: Decimal | None = None
+    period: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class BillLine:
             "bracket": self.bracket,
             "pack": self.pack,
             "blocks": None if self.blocks is None else format_plain(self.blocks),
+            "period": self.period,
         }
 
 

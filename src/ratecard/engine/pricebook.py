@@ -185,7 +185,8 @@ class PriceBook:
         """Price one month of usage given as totals per action, with packs held at its start.
 
         Packs are drawn in the order given (a quote has no purchase or expiry dates); the
-        allowance is the full monthly allowance of an active account.
+        allowance is the full monthly allowance of an active account. A quote has totals, not
+        their days: a daily ladder prices them as one day (bill a journal for day by day).
         """
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
@@ -225,11 +226,18 @@ class PriceBook:
             lines.append(BillLine(plan.name, "pack", taken, ZERO, ZERO, nothing, pack=lot.id))
         return lines
 
-    def postpaid_period(self, usage: Mapping[str, MeterUsage]) -> list[BillLine]:
-        """The postpaid lines of one period, from each meter's units in it by source."""
+    def postpaid_period(
+        self, usage: Mapping[str, MeterUsage], ladder_period: str | None = None
+    ) -> list[BillLine]:
+        """The postpaid lines of one period, from each meter's units in it by source.
+
+        With `ladder_period` (`month`, `day`), only the ladders priced over such periods; without
+        it every ladder prices `usage` as one of its periods (what a quote does).
+        """
         lines: list[BillLine] = []
         for group in self.ladder_groups:
-            lines.extend(group.lines(usage, self.rounding))
+            if ladder_period is None or group.ladder.period == ladder_period:
+                lines.extend(group.lines(usage, self.rounding))
         for name, meter_usage in usage.items():
             plan = self.meter(name)
             if plan.ladder is None and meter_usage.postpaid > 0:

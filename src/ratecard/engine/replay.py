@@ -21,6 +21,7 @@ import decimal
 import heapq
 from collections import deque
 from collections.abc import Generator, Iterable, Mapping
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -102,6 +103,21 @@ class _Month:
     prepaid: list[PrepaidPurchase] = attrs.Factory(list)
     void: list[VoidUnits] = attrs.Factory(list)
     events: list[AccountEvent] = attrs.Factory(list)
+    # Meters priced by daily ladders: the current day, and each day's units by source.
+    day: str = ""
+    days: dict[str, dict[str, MeterUsage]] = attrs.Factory(dict)
+
+    def add_day(self, meter: str, drawn: Deduction) -> None:
+        """Count a draw into the current day too (for a meter on a daily ladder)."""
+        by_meter = self.days.setdefault(self.day, {})
+        packs = sum((taken for _, taken in drawn.packs), ZERO)
+        held = by_meter.get(meter)
+        total = drawn.allowance + packs + drawn.postpaid
+        if held is None:
+            by_meter[meter] = MeterUsage(total, drawn.allowance, drawn.postpaid)
+        else:
+            by_meter[meter] = MeterUsage(held.total + total, held.allowance + drawn.allowance,
+                                         held.postpaid + drawn.postpaid)
 
     def add(self, meter: str, drawn: Deduction) -> None:
         if drawn.allowance:
@@ -165,6 +181,13 @@ class Replay:
         self.seen_usage: set[str] = set()
         self.seen_purchases: set[str] = set()
         self.purchases = 0
+        # Meters on daily ladders are drawn up at every day's end, so each day prices its own.
+        self.daily = {
+            meter
+            for group in book.ladder_groups if group.ladder.period == "day"
+            for meter in group.meters
+        }
+        self.day_end = NEVER
 
         self.started = False
         self.month = _Month((0, 0), 0, 0)
@@ -242,11 +265,17 @@ class Replay:
             self.started = True
             self._open(month_of(moment, self.zone))
             self._grant()
+            if self.daily:
+                self._start_day(local(moment, self.zone).date())
         while True:
             end = self.month.end
             settle = self.closings[0].issue if self.closings else NEVER
             expiry = self.expiries[0][0] if self.expiries else NEVER
-            if end <= moment and end <= settle and end <= expiry:
+            day = self.day_end
+            if day <= moment and day <= end and day <= settle and day <= expiry:
+                self._flush_all()
+                self._start_day(local(day, self.zone).date())
+            elif end <= moment and end <= settle and end <= expiry:
                 self._roll()
             elif settle <= moment and settle <= expiry:
                 self._settle()
@@ -254,11 +283,17 @@ class Replay:
                 self._expire()
             else:
                 break
-        self.next_event = min(end, settle, expiry)
+        self.next_event = min(end, settle, expiry, self.day_end)
+
+    def _start_day(self, day: date) -> None:
+        """Begin a day for the meters on daily ladders (their units were drawn up to here)."""
+        self.month.day = day.isoformat()
+        self.day_end = day_start(day + timedelta(days=1), self.zone)
 
     def _open(self, key: tuple[int, int]) -> None:
+        day = self.month.day
         self.month = _Month(key, month_start(key, self.zone),
-                            month_start(next_month(key), self.zone))
+                            month_start(next_month(key), self.zone), day=day)
         self.allowance_left = dict.fromkeys(self.allowance_left, ZERO)
         self.granted = False
         self._retrigger()
@@ -315,9 +350,15 @@ class Replay:
                 continue
             drawn = Deduction(allowance, packs, postpaid)
             lines.extend(book.prepaid_lines(plan, drawn))
-            period[name] = MeterUsage(total, allowance, postpaid)
+            if name not in self.daily:
+                period[name] = MeterUsage(total, allowance, postpaid)
         try:
-            lines.extend(book.postpaid_period(period))
+            lines.extend(book.postpaid_period(period, "month"))
+            for day in sorted(month.days):
+                lines.extend(
+                    attrs.evolve(line, period=day)
+                    for line in book.postpaid_period(month.days[day], "day")
+                )
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
         bill = book.make_bill(book.ordered(lines), month.alerts, month_label(month.key))
@@ -475,6 +516,8 @@ class Replay:
             if drawn.allowance:
                 self.allowance_left[pool] -= drawn.allowance
             self.month.add(meter, drawn)
+            if meter in self.daily:
+                self.month.add_day(meter, drawn)
         if moment is not None and lots:
             alerts = lot_alerts(lots, self.low, self.exhausted_alerts,
                                 format_instant(moment, self.zone))
