@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -87,6 +89,68 @@ def cmd_check(args: argparse.Namespace) -> int:
             verdict = "failed" if any(d.is_error for d in own) else "ok"
             details = f" ({summary(own)})" if own else ""
             print(f"{path}: {verdict}{details}")
+    return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+
+# --- fmt ----------------------------------------------------------------------------------
+
+STDIN = "-"
+
+
+def _read_for_fmt(path: str) -> tuple[SourceFile, bytes]:
+    """A file's text and its bytes as they are on disk (`-`: standard input)."""
+    if path != STDIN:
+        source = _read(path)
+        try:
+            return source, Path(path).read_bytes()
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from None
+    data = sys.stdin.buffer.read()
+    try:
+        return SourceFile("<stdin>", data.decode("utf-8-sig")), data
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"<stdin>: not UTF-8 text (byte {exc.start})") from None
+
+
+def _rewrite(path: str, text: str) -> None:
+    """Replace a file's content in one step (a symlink's target, keeping its mode)."""
+    target = Path(path).resolve()
+    temporary = target.with_name(f".{target.name}.ratecard-fmt")
+    try:
+        temporary.write_bytes(text.encode("utf-8"))
+        shutil.copymode(target, temporary)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """Rules in canonical layout: printed, checked (--check) or rewritten in place (--write)."""
+    from ratecard.fmt import FormatError, format_source
+
+    if args.write and STDIN in args.files:
+        raise CommandError("--write cannot rewrite standard input")
+    failed = False
+    for path in args.files:
+        source, data = _read_for_fmt(path)
+        try:
+            formatted = format_source(source)
+        except FormatError as exc:
+            raise CommandError(f"cannot format {exc}; the file is left as it is") from None
+        if isinstance(formatted, Diagnostic):
+            _report([formatted], source, "full")
+            failed = True
+        elif args.check:
+            if formatted.encode("utf-8") != data:
+                print(path)
+                failed = True
+        elif args.write:
+            if formatted.encode("utf-8") != data:
+                _rewrite(path, formatted)
+                print(f"{path}: reformatted")
+        else:
+            sys.stdout.write(formatted)
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
 
 
@@ -365,6 +429,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("full", "concise", "json"), default="full",
                        help="diagnostics as rustc-style blocks, one line each, or JSON")
     check.set_defaults(run=cmd_check)
+
+    fmt = commands.add_parser(
+        "fmt", help="print rules files in canonical layout, or check or rewrite them",
+        description="Print rules files in canonical layout (docs/language.md, \"Canonical "
+        "layout\"): the same tokens and comments, only the spacing changes. `-` reads standard "
+        "input. A file with a syntax error gets its diagnostic and is left as it is.",
+    )
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt_mode = fmt.add_mutually_exclusive_group()
+    fmt_mode.add_argument("--check", action="store_true",
+                          help="only list the files that are not in canonical layout; exit 1 "
+                          "if there are any")
+    fmt_mode.add_argument("-w", "--write", action="store_true",
+                          help="rewrite the files that are not in canonical layout, in place")
+    fmt.set_defaults(run=cmd_fmt)
 
     quote = commands.add_parser("quote", help="price one month of usage totals")
     quote.add_argument("file", metavar="FILE")

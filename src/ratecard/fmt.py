@@ -1,0 +1,351 @@
+"""`ratecard fmt`: rules files in one canonical layout, every comment kept.
+
+The formatter works on the parse tree and changes only the whitespace between tokens: every
+token is written as it was (numbers keep their form, strings their escapes), in the same order,
+so the formatted file means exactly what the original meant. The layout (docs/language.md,
+"Canonical layout"):
+
+- one statement per line group, starting at column 1; blank lines between statements are kept,
+  several collapsed into one; none inside a statement;
+- a meter's clauses, a pack table's rows, a ladder's brackets and items each on their own line,
+  indented by two spaces; pack tables and bracket columns aligned (by display width, so CJK
+  digits such as 万 line up);
+- lists of actions wrapped at 80 columns, continued under the first action;
+- single spaces between tokens, none before `,`, `)`, `]` or after `(`, `[`;
+- comments stay where they were: a comment on its own line before a statement, clause, row or
+  bracket stays before it; a comment at the end of a line stays at the end of that line's item.
+  A comment that sat inside an item that is now one line moves to just before the item.
+
+The output is checked before it is returned: the same tokens and the same comments, in order.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Sequence
+
+import attrs
+import lark
+from lark import Token
+
+from ratecard.diagnostics import Diagnostic
+from ratecard.parser import parse
+from ratecard.source import SourceFile
+
+#: Lists of actions are wrapped to stay within this many columns.
+WIDTH = 80
+INDENT = 2
+
+_NO_SPACE_BEFORE = frozenset({"COMMA", "CLOSE"})
+_NO_SPACE_AFTER = frozenset({"OPEN"})
+_WRAPPED_CLAUSES = frozenset({"counts_clause", "free_clause"})
+
+
+class FormatError(Exception):
+    """The formatter would change a file's tokens or comments: a bug, never the file's fault."""
+
+
+def format_source(source: SourceFile) -> str | Diagnostic:
+    """The file in canonical layout, or the diagnostic of its first syntax error."""
+    tree = parse(source)
+    if isinstance(tree, Diagnostic):
+        return tree
+    layout = _Layout(source.text, tree)
+    text = layout.render()
+    _verify(source, layout.tokens, text)
+    return text
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a terminal or editor: CJK and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# --- tokens and comments --------------------------------------------------------------------------
+
+def _tokens(node: lark.Tree | Token | None) -> Iterator[Token]:  # type: ignore[type-arg]
+    """The tokens of a subtree in source order."""
+    if isinstance(node, Token):
+        yield node
+    elif node is not None:
+        for child in node.children:
+            yield from _tokens(child)
+
+
+def _join(tokens: Sequence[Token]) -> str:
+    """Tokens with canonical spacing: one space, none before `,` `)` `]` or after `(` `[`."""
+    out: list[str] = []
+    previous: Token | None = None
+    for token in tokens:
+        if previous is not None and not (
+            token.type in _NO_SPACE_BEFORE or previous.type in _NO_SPACE_AFTER
+        ):
+            out.append(" ")
+        out.append(str(token))
+        previous = token
+    return "".join(out)
+
+
+@attrs.frozen
+class Comment:
+    """A comment: its text (trailing whitespace dropped) and where it sits among the tokens."""
+
+    start: int
+    text: str
+    after: int  # index of the token before it, -1 at the start of the file
+    own_line: bool  # nothing but whitespace before it on its line
+    blank_before: bool  # an empty line separates it from what comes before
+
+
+def comments(text: str, tokens: Sequence[Token]) -> list[Comment]:
+    """Every comment of a parsed file: the text between tokens is whitespace and comments only."""
+    found: list[Comment] = []
+    for index in range(len(tokens) + 1):
+        start = _end(tokens[index - 1]) if index else 0
+        stop = _start(tokens[index]) if index < len(tokens) else len(text)
+        at = text.find("#", start, stop)
+        previous_end = start
+        while at != -1:
+            end = text.find("\n", at, stop)
+            end = stop if end == -1 else end
+            gap = text[previous_end:at]
+            own_line = index == 0 or previous_end != start or "\n" in gap
+            found.append(Comment(at, text[at:end].rstrip(), index - 1, own_line,
+                                 gap.count("\n") >= 2))
+            previous_end = end
+            at = text.find("#", end, stop)
+    return found
+
+
+def _start(token: Token) -> int:
+    return token.start_pos or 0
+
+
+def _end(token: Token) -> int:
+    return token.end_pos if token.end_pos is not None else _start(token) + len(token)
+
+
+# --- the layout -----------------------------------------------------------------------------
+
+@attrs.define
+class _Unit:
+    """One item of the layout (a statement's line, a clause, a row, a bracket, a `}`)."""
+
+    first: int  # index of its first token
+    last: int  # index of its last token
+    indent: int
+    top: bool  # the first line of a top-level statement
+    text: str = ""  # a plain line
+    head: str = ""  # a wrapped list: head, items, and an optional tail (unpriced's label)
+    items: tuple[str, ...] = ()
+    tail: str = ""
+    cells: tuple[str, ...] = ()  # a row of an aligned table
+    table: int = -1
+    closing: bool = False  # a `}`: comments before it sit at the block's indent
+
+
+class _Layout:
+    """Builds the units of a parse tree, places the comments, and renders the text."""
+
+    def __init__(self, text: str, tree: lark.Tree) -> None:  # type: ignore[type-arg]
+        self.text = text
+        self.tokens = list(_tokens(tree))
+        self.index = {_start(t): i for i, t in enumerate(self.tokens)}
+        self.units: list[_Unit] = []
+        self.tables = 0
+        for statement in tree.children:
+            if isinstance(statement, lark.Tree):
+                self._statement(statement)
+
+    # --- units -------------------------------------------------------------------------------
+    def _range(self, nodes: Sequence[lark.Tree | Token | None]) -> tuple[int, int]:  # type: ignore[type-arg]
+        tokens = [t for node in nodes for t in _tokens(node)]
+        return self.index[_start(tokens[0])], self.index[_start(tokens[-1])]
+
+    def _plain(self, nodes: Sequence[lark.Tree | Token | None], indent: int,  # type: ignore[type-arg]
+               top: bool = False, closing: bool = False) -> None:
+        first, last = self._range(nodes)
+        text = _join(self.tokens[first:last + 1])
+        self.units.append(_Unit(first, last, indent, top, text=text, closing=closing))
+
+    def _wrapped(self, keyword: Token, names: lark.Tree, tail: lark.Tree | None,  # type: ignore[type-arg]
+                 indent: int, top: bool) -> None:
+        first, last = self._range([keyword, names, tail])
+        items: list[str] = []
+        for token in _tokens(names):
+            if token.type == "COMMA":
+                items[-1] += ","
+            else:
+                items.append(str(token))
+        label = _join(list(_tokens(tail))) if tail is not None else ""
+        self.units.append(_Unit(first, last, indent, top, head=str(keyword), items=tuple(items),
+                                tail=label))
+
+    def _row(self, cells: Sequence[Sequence[lark.Tree | Token | None]]) -> None:  # type: ignore[type-arg]
+        first, last = self._range([node for cell in cells for node in cell])
+        texts = tuple(_join([t for node in cell for t in _tokens(node)]) for cell in cells)
+        self.units.append(_Unit(first, last, INDENT, False, cells=texts, table=self.tables))
+
+    def _statement(self, tree: lark.Tree) -> None:  # type: ignore[type-arg]
+        children = tree.children
+        if tree.data == "meter_decl":
+            self._plain(children[:3], 0, top=True)
+            for clause in children[3:]:
+                assert isinstance(clause, lark.Tree)
+                if clause.data in _WRAPPED_CLAUSES:
+                    keyword, names = clause.children
+                    assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
+                    self._wrapped(keyword, names, None, INDENT, False)
+                else:
+                    self._plain([clause], INDENT)
+        elif tree.data == "unpriced_decl":
+            keyword, names, label = children
+            assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
+            assert label is None or isinstance(label, lark.Tree)
+            self._wrapped(keyword, names, label, 0, True)
+        elif tree.data in ("packs_decl", "ladder_decl"):
+            self._block(children)
+        else:
+            self._plain([tree], 0, top=True)
+
+    def _block(self, children: list[lark.Tree | Token | None]) -> None:  # type: ignore[type-arg]
+        brace = next(i for i, c in enumerate(children)
+                     if isinstance(c, Token) and c.type == "LBRACE")
+        self._plain(children[:brace + 1], 0, top=True)
+        self.tables += 1
+        for item in children[brace + 1:-1]:
+            assert isinstance(item, lark.Tree)
+            if item.data in ("pack_sizes", "pack_row"):
+                self._row([[child] for child in item.children])
+            elif item.data == "bracket":
+                self._row([item.children[:5], item.children[5:]])
+            else:
+                self._plain([item], INDENT)
+        self._plain(children[-1:], 0, closing=True)
+
+    # --- rendering ---------------------------------------------------------------------------
+    def _place(self, notes: Sequence[Comment]) -> tuple[
+        dict[int, list[tuple[Comment, bool]]], dict[int, list[Comment]], list[Comment]
+    ]:
+        """Each comment's unit: before it (and whether before its first token), after it, or
+        at the end of the file."""
+        unit_of = [0] * len(self.tokens)
+        for number, unit in enumerate(self.units):
+            for i in range(unit.first, unit.last + 1):
+                unit_of[i] = number
+        leading: dict[int, list[tuple[Comment, bool]]] = {}
+        trailing: dict[int, list[Comment]] = {}
+        ending: list[Comment] = []
+        for note in notes:
+            following = note.after + 1
+            if not note.own_line:
+                trailing.setdefault(unit_of[note.after], []).append(note)
+            elif following >= len(self.tokens):
+                ending.append(note)
+            else:
+                owner = unit_of[following]
+                natural = following == self.units[owner].first
+                leading.setdefault(owner, []).append((note, natural))
+        return leading, trailing, ending
+
+    def render(self) -> str:
+        """The canonical text: units in order, comments placed, blank lines kept at the top."""
+        notes = comments(self.text, self.tokens)
+        leading, trailing, ending = self._place(notes)
+        widths = self._table_widths()
+        out: list[str] = []
+
+        def emit(line: str, blank: bool) -> None:
+            if blank and out and out[-1] != "":
+                out.append("")
+            out.append(line.rstrip())
+
+        for number, unit in enumerate(self.units):
+            before = leading.get(number, [])
+            natural_notes = [note for note, natural in before if natural]
+            # Comments inside an item that is now one line go before it, in their order; the
+            # last one stays at the end of the line if it was at the end of one.
+            extras = sorted([note for note, natural in before if not natural]
+                            + trailing.get(number, []), key=lambda note: note.start)
+            after = extras[-1:] if extras and not extras[-1].own_line else []
+            extras = extras[:len(extras) - len(after)]
+            blank = unit.top and self._blank_before(unit.first, notes)
+            pad = " " * (unit.indent + (INDENT if unit.closing else 0))
+            for note in natural_notes:
+                emit(pad + note.text, unit.top and note.blank_before)
+            for i, note in enumerate(extras):
+                emit(pad + note.text, blank and i == 0)
+            lines = self._lines(unit, widths)
+            if after:
+                lines[-1] += "  " + after[0].text
+            emit(lines[0], blank and not extras)
+            for line in lines[1:]:
+                emit(line, False)
+        for note in ending:
+            emit(note.text, note.blank_before)
+        return "\n".join(out) + "\n" if out else ""
+
+    def _blank_before(self, index: int, notes: Sequence[Comment]) -> bool:
+        """Whether an empty line separates token `index` from the token or comment before it."""
+        start = _start(self.tokens[index])
+        previous = _end(self.tokens[index - 1]) if index else 0
+        for note in notes:
+            if previous <= note.start < start:
+                end = self.text.find("\n", note.start, start)
+                previous = start if end == -1 else end
+        return self.text.count("\n", previous, start) >= 2
+
+    def _table_widths(self) -> dict[int, list[int]]:
+        widths: dict[int, list[int]] = {}
+        for unit in self.units:
+            if unit.table < 0:
+                continue
+            column = widths.setdefault(unit.table, [])
+            for i, cell in enumerate(unit.cells):
+                if i == len(column):
+                    column.append(0)
+                column[i] = max(column[i], display_width(cell))
+        return widths
+
+    def _lines(self, unit: _Unit, widths: dict[int, list[int]]) -> list[str]:
+        pad = " " * unit.indent
+        if unit.table >= 0:
+            column = widths[unit.table]
+            parts = [cell + " " * (column[i] - display_width(cell) + 2)
+                     for i, cell in enumerate(unit.cells)]
+            return [pad + "".join(parts).rstrip()]
+        if not unit.head:
+            return [pad + unit.text]
+        lines: list[str] = []
+        line = f"{pad}{unit.head} "
+        hanging = " " * display_width(line)
+        for i, item in enumerate(unit.items):
+            if i and display_width(line) + 1 + display_width(item) > WIDTH:
+                lines.append(line)
+                line = hanging + item
+            else:
+                line += (" " if i else "") + item
+        if unit.tail:
+            if display_width(line) + 1 + display_width(unit.tail) > WIDTH:
+                lines.append(line)
+                line = pad + " " * INDENT + unit.tail
+            else:
+                line += " " + unit.tail
+        lines.append(line)
+        return lines
+
+
+# --- the safety check ------------------------------------------------------------------------
+
+def _verify(source: SourceFile, before: Sequence[Token], formatted: str) -> None:
+    """The formatted text has the same tokens and the same comments, in the same order."""
+    again = parse(SourceFile(source.name, formatted))
+    if isinstance(again, Diagnostic):
+        raise FormatError(f"{source.name}: the formatted text does not parse")
+    after = list(_tokens(again))
+    if [(t.type, str(t)) for t in before] != [(t.type, str(t)) for t in after]:
+        raise FormatError(f"{source.name}: formatting would change the tokens")
+    old_notes = [c.text for c in comments(source.text, before)]
+    new_notes = [c.text for c in comments(formatted, after)]
+    if old_notes != new_notes:
+        raise FormatError(f"{source.name}: formatting would lose or reorder a comment")

@@ -1,0 +1,329 @@
+"""`ratecard fmt`: one canonical layout, idempotent, the same syntax tree, every comment kept."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from ratecard.api import analyze
+from ratecard.cli import main
+from ratecard.diagnostics import Diagnostic
+from ratecard.fmt import WIDTH, display_width, format_source
+from ratecard.nodes import Rules
+from ratecard.source import SourceFile
+from tests.conftest import BDA_RULES, ROOT
+from tests.strategies import rules_statements, rules_texts
+
+SHEETS = sorted([
+    *(ROOT / "rules").glob("*.rules"),
+    *(ROOT / "tests" / "cases" / "valid").glob("*.rules"),
+    *(ROOT / "tests" / "conformance").glob("*.rules"),
+])
+COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|(#[^\n]*)')
+
+
+class RulesSnapshot(SingleFileSnapshotExtension):
+    """A snapshot stored as a real `.rules` file."""
+
+    file_extension = "rules"
+    _write_mode = WriteMode.TEXT
+
+
+def fmt(text: str, name: str = "x.rules") -> str:
+    result = format_source(SourceFile(name, text))
+    assert isinstance(result, str), result
+    return result
+
+
+def tree(text: str) -> Rules:
+    rules, _ = analyze(SourceFile("x.rules", text))
+    assert rules is not None
+    return rules
+
+
+def comment_texts(text: str) -> list[str]:
+    """The comments of a rules file in order, trailing whitespace dropped."""
+    return [m.group(1).rstrip() for m in COMMENT.finditer(text) if m.group(1)]
+
+
+def assert_canonical(text: str) -> str:
+    """fmt is idempotent, keeps the syntax tree and every comment; returns fmt(text)."""
+    once = fmt(text)
+    assert fmt(once) == once
+    assert tree(once) == tree(text)
+    assert comment_texts(once) == comment_texts(text)
+    return once
+
+
+# --- the shipped and golden sheets --------------------------------------------------------------
+
+@pytest.mark.parametrize("path", SHEETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_sheet_formats_idempotently_and_keeps_its_tree(path: Path) -> None:
+    assert_canonical(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "rules").glob("*.rules")), ids=lambda p: p.stem)
+def test_shipped_sheets_are_canonical(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert fmt(text) == text
+
+
+def test_formatted_bda_snapshot(snapshot: SnapshotAssertion) -> None:
+    assert fmt(BDA_RULES.read_text(encoding="utf-8")) == snapshot(extension_class=RulesSnapshot)
+
+
+def test_bda_squashed_onto_one_line_comes_back() -> None:
+    """Without comments and blank lines, the layout depends on the tokens alone."""
+    text = BDA_RULES.read_text(encoding="utf-8")
+    bare = "\n".join(line for line in COMMENT.sub(
+        lambda m: "" if m.group(1) else m.group(0), text).splitlines() if line.strip())
+    squashed = " ".join(bare.split())
+    assert fmt(squashed) == fmt(bare)
+    assert fmt(squashed).count("\n") == bare.count("\n") + 1
+
+
+# --- the layout, case by case -------------------------------------------------------------------
+
+HEADER = 'rules x "X" / "X"\ncurrency CNY, rounding half_up 0.01, timezone UTC\n'
+
+
+def test_meter_clauses_go_on_their_own_lines() -> None:
+    text = HEADER + 'meter a  "A"/"A" unit "次"/"call"   counts A1,A2 free  A3\n'
+    assert fmt(text) == HEADER + (
+        'meter a "A" / "A"\n'
+        '  unit "次" / "call"\n'
+        "  counts A1, A2\n"
+        "  free A3\n"
+    )
+
+
+def test_long_action_lists_wrap_under_the_first_action() -> None:
+    actions = [f"Action{i:02}" for i in range(12)]
+    text = HEADER + f'meter a "A" counts {", ".join(actions)}\nunpriced {", ".join(actions)}' \
+        ' "本页未定价" / "not priced on this page"\n'
+    assert fmt(text) == HEADER + (
+        'meter a "A"\n'
+        "  counts Action00, Action01, Action02, Action03, Action04, Action05, Action06,\n"
+        "         Action07, Action08, Action09, Action10, Action11\n"
+        "unpriced Action00, Action01, Action02, Action03, Action04, Action05, Action06,\n"
+        "         Action07, Action08, Action09, Action10, Action11\n"
+        '  "本页未定价" / "not priced on this page"\n'
+    )
+    assert all(display_width(line) <= WIDTH for line in fmt(text).split("\n"))
+
+
+def test_tables_align_by_display_width() -> None:
+    text = HEADER + (
+        "packs valid 1 year,no refund{size 1万 10万 100万\n"
+        "detection 18 190 1800\nsearch 1.5 - 2_000}\n"
+        "ladder volume by postpaid per month on detection,search{(0,300万]0.002\n"
+        "(300万,∞)0.0015+10 flat minimum 1 charge flat at zero}\n"
+    )
+    assert fmt(text) == HEADER + (
+        "packs valid 1 year, no refund {\n"
+        "  size       1万  10万  100万\n"
+        "  detection  18   190   1800\n"
+        "  search     1.5  -     2_000\n"
+        "}\n"
+        "ladder volume by postpaid per month on detection, search {\n"
+        "  (0, 300万]  0.002\n"
+        "  (300万, ∞)  0.0015 + 10 flat\n"
+        "  minimum 1\n"
+        "  charge flat at zero\n"
+        "}\n"
+    )
+
+
+def test_comments_stay_with_their_items() -> None:
+    text = (
+        "# the sheet\n"
+        "\n"
+        "\n"
+        "\n"
+        'rules x "X"   # header\n'
+        "currency CNY, rounding half_up 0.01, timezone UTC\n"
+        "# a meter\n"
+        'meter a "A"\n'
+        "      # what it counts\n"
+        "      counts A1,   # the first\n"
+        "             A2    # the second\n"
+        "ladder volume by total per month on a {  # prices\n"
+        "      # first bracket\n"
+        "  (0, 10]   1   # cheap\n"
+        "  (10, ∞)  0.5\n"
+        "  # closing\n"
+        "}   # done\n"
+        "\n"
+        "# the end\n"
+    )
+    assert fmt(text) == (
+        "# the sheet\n"
+        "\n"
+        'rules x "X"  # header\n'
+        "currency CNY, rounding half_up 0.01, timezone UTC\n"
+        "# a meter\n"
+        'meter a "A"\n'
+        "  # what it counts\n"
+        "  # the first\n"
+        "  counts A1, A2  # the second\n"
+        "ladder volume by total per month on a {  # prices\n"
+        "  # first bracket\n"
+        "  (0, 10]  1  # cheap\n"
+        "  (10, ∞)  0.5\n"
+        "  # closing\n"
+        "}  # done\n"
+        "\n"
+        "# the end\n"
+    )
+    assert_canonical(text)
+
+
+def test_a_comment_inside_a_joined_line_moves_before_it() -> None:
+    text = HEADER + 'unpriced A,\n  # B is new\n  B "x"   # why\n'
+    assert fmt(text) == HEADER + '# B is new\nunpriced A, B "x"  # why\n'
+
+
+def test_line_breaks_tabs_and_a_bom_become_canonical() -> None:
+    text = HEADER + 'meter a "A" counts A  # trailing\n'
+    odd = "\ufeff" + text.replace("\n", "\r\n").replace(" ", "\t").replace(
+        "#\ttrailing", "# trailing")
+    assert fmt(odd) == fmt(text) == HEADER + 'meter a "A"\n  counts A  # trailing\n'
+
+
+def test_empty_and_comment_only_files() -> None:
+    assert fmt("") == ""
+    assert fmt("\n\n  \n") == ""
+    assert fmt("# only\n\n\n# comments   \n") == "# only\n\n# comments\n"
+
+
+def test_a_syntax_error_is_the_diagnostic() -> None:
+    result = format_source(SourceFile("bad.rules", HEADER + "meter a {"))
+    assert isinstance(result, Diagnostic)
+    assert (result.code, result.span.line, result.span.column) == ("E001", 3, 9)
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@PROPERTY
+@given(rules_texts())
+def test_generated_sheets_format_canonically(text: str) -> None:
+    assert_canonical(text)
+
+
+@PROPERTY
+@given(rules_texts(valid=False))
+def test_generated_loose_sheets_format_canonically(text: str) -> None:
+    assert_canonical(text)
+
+
+@PROPERTY
+@given(rules_statements(), st.integers(0, 2**32))
+def test_layout_depends_on_the_tokens_alone(statements: list[list[str]], seed: int) -> None:
+    """Without comments and blank lines, any spacing of the same tokens formats the same."""
+    rnd = random.Random(seed)
+    tokens = [t for statement in statements for t in statement]
+    spaced = "".join(t + rnd.choice((" ", "  ", "\t", "\n", " \n\t")) for t in tokens)
+    assert fmt(spaced) == fmt(" ".join(tokens))
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        if stdin is None:
+            code = main(list(argv))
+        else:
+            import sys
+
+            real = sys.stdin
+            sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+            try:
+                code = main(list(argv))
+            finally:
+                sys.stdin = real
+    return code, out.getvalue(), err.getvalue()
+
+
+MESSY = HEADER + 'meter a "A" counts A\nladder volume by total per month on a {(0,∞) 1}\n'
+TIDY = HEADER + 'meter a "A"\n  counts A\nladder volume by total per month on a {\n  (0, ∞)  1\n}\n'
+
+
+@pytest.fixture
+def messy(tmp_path: Path) -> Path:
+    path = tmp_path / "messy.rules"
+    path.write_text(MESSY, encoding="utf-8")
+    return path
+
+
+def test_cli_prints_the_formatted_file(messy: Path) -> None:
+    assert run("fmt", str(messy)) == (0, TIDY, "")
+    assert messy.read_text(encoding="utf-8") == MESSY
+
+
+def test_cli_check_lists_files_not_formatted(messy: Path, tmp_path: Path) -> None:
+    tidy = tmp_path / "tidy.rules"
+    tidy.write_text(TIDY, encoding="utf-8")
+    assert run("fmt", "--check", str(tidy)) == (0, "", "")
+    assert run("fmt", "--check", str(messy), str(tidy)) == (1, f"{messy}\n", "")
+    crlf = tmp_path / "crlf.rules"
+    crlf.write_bytes(TIDY.replace("\n", "\r\n").encode())
+    bom = tmp_path / "bom.rules"
+    bom.write_bytes(b"\xef\xbb\xbf" + TIDY.encode())
+    assert run("fmt", "--check", str(crlf), str(bom)) == (1, f"{crlf}\n{bom}\n", "")
+
+
+def test_cli_write_rewrites_in_place(messy: Path, tmp_path: Path) -> None:
+    messy.chmod(0o640)
+    assert run("fmt", "-w", str(messy)) == (0, f"{messy}: reformatted\n", "")
+    assert messy.read_text(encoding="utf-8") == TIDY
+    assert messy.stat().st_mode & 0o777 == 0o640
+    assert run("fmt", "--write", str(messy)) == (0, "", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["messy.rules"]
+
+
+def test_cli_syntax_error_prints_the_diagnostic_and_changes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text(HEADER + "meter a {\n", encoding="utf-8")
+    for flags in ((), ("--check",), ("--write",)):
+        code, out, err = run("fmt", *flags, str(bad))
+        assert (code, out) == (1, "")
+        assert err.startswith("error[E001]: unexpected `{`\n")
+        assert f"--> {bad}:3:9" in err
+        assert bad.read_text(encoding="utf-8") == HEADER + "meter a {\n"
+
+
+def test_cli_io_errors_are_one_line(tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.rules"
+    latin.write_bytes(b'rules x "\xe9"\n')
+    assert run("fmt", str(latin)) == (2, "", f"ratecard: error: {latin}: not UTF-8 text (byte 9)\n")
+    assert run("fmt", "--check", str(tmp_path / "none.rules")) == (
+        2, "", f"ratecard: error: {tmp_path / 'none.rules'}: no such file\n")
+    assert run("fmt", "-w", "-", stdin=MESSY) == (
+        2, "", "ratecard: error: --write cannot rewrite standard input\n")
+
+
+def test_cli_reads_standard_input() -> None:
+    assert run("fmt", "-", stdin=MESSY) == (0, TIDY, "")
+    assert run("fmt", "--check", "-", stdin=TIDY) == (0, "", "")
+    assert run("fmt", "--check", "-", stdin=MESSY) == (1, "-\n", "")
+
+
+def test_cli_check_and_write_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["fmt", "--check", "--write", "x.rules"])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
