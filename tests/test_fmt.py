@@ -327,3 +327,10 @@ def test_cli_check_and_write_are_exclusive(capsys: pytest.CaptureFixture[str]) -
         main(["fmt", "--check", "--write", "x.rules"])
     assert exited.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_the_documented_example_is_canonical() -> None:
+    doc = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Canonical layout"):]
+    example = section.split("```\n")[1]
+    assert fmt(example) == example
