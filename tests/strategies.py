@@ -10,14 +10,19 @@ With `valid=True` (the default) the sheet is also semantically sound, so it comp
 errors; with `valid=False` its names, choice words and numbers are arbitrary (the checker's
 diagnostics are expected, never an exception).
 
+`mutated()` takes a shipped sheet or a valid golden case and deletes, repeats or swaps a few of
+its tokens, inserts text, or turns its spaces into tabs: mostly broken files.
+
 Used by the parser fuzz tests and by the formatter's property tests.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import strategies as st
 from lark.lexer import PatternStr
@@ -229,12 +234,20 @@ def rules_statements(draw: st.DrawFn, valid: bool = True) -> list[Tokens]:
     return [header, *draw(st.permutations(body))]
 
 
+ANY_NUMBER = st.one_of(
+    st.builds(
+        lambda sign, whole, fraction, suffix: f"{sign}{whole}{fraction}{suffix}",
+        st.sampled_from(("", "", "-")), st.integers(0, 10**6).map(str) | st.just("1_000"),
+        st.sampled_from(("", "", ".5", ".0018", ".25")),
+        st.sampled_from(("", "", "k", "M", "B", "万", "亿", "千")),
+    ),
+    st.sampled_from(("0", "1万次", "0.0.2", "1e5", "1__0", "-0", "9" * 40, "1.", "0.1.")),
+)
+
+
 def _any_number(draw: st.DrawFn) -> str:
     """Any number token, well formed or not: `-1`, `1万次`, `0.0.2`, `10k`."""
-    return draw(st.one_of(
-        st.from_regex(r"-?[0-9][0-9_]{0,5}(\.[0-9]{1,4})?(k|M|B|万|亿|千)?", fullmatch=True),
-        st.sampled_from(("0", "1万次", "0.0.2", "1e5", "1__0", "-0", "9" * 40, "1.")),
-    ))
+    return draw(ANY_NUMBER)
 
 
 def _meter(draw: st.DrawFn, name: str, pool: list[str], n_lang: int, valid: bool) -> Tokens:
@@ -348,7 +361,10 @@ def _ladders(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
         statement: Tokens = ["ladder", mode]
         if valid or draw(st.booleans()):
             statement += ["by", draw(st.sampled_from(("postpaid", "total", "after_allowance")))]
-        statement += ["per", draw(st.sampled_from(("month", "day"))), "on",
+        period = draw(st.sampled_from(("month", "day")))
+        # A day without usage has no charge: daily ladders take no minimum (E416).
+        daily = valid and period == "day"
+        statement += ["per", period, "on",
                       *_target(draw, group, meters)]
         if draw(st.booleans()):
             statement.append("combined")
@@ -367,11 +383,11 @@ def _ladders(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
             items.append(["(", lo_text, ",", *hi, close, *_price(draw, valid)])
         extras: list[Tokens] = []
         low = _decimal(draw, 0, 10**4, 2)
-        if draw(st.booleans()):
+        if draw(st.booleans()) and not daily:
             extras.append(["minimum", number_text(draw, low)])
         if draw(st.booleans()):
             extras.append(["maximum", number_text(draw, low + _decimal(draw, 0, 10**4, 2))])
-        if draw(st.booleans()):
+        if draw(st.booleans()) and not daily:
             extras.append(["charge", "flat", "at", "zero"])
         for extra in extras:
             items.insert(draw(st.integers(0, len(items))), extra)
@@ -410,3 +426,48 @@ def _tail(draw: st.DrawFn, allowance: bool, packs: bool, valid: bool) -> list[To
     if not valid and out:
         out = draw(st.lists(st.sampled_from(out), max_size=len(out) + 2))
     return out
+
+
+# --- mutated files ------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The seeds of `mutated()`: every shipped sheet and every valid golden case.
+SEED_TEXTS = {
+    p.name: p.read_text(encoding="utf-8")
+    for p in sorted([*(ROOT / "rules").glob("*.rules"),
+                     *(ROOT / "tests" / "cases" / "valid").glob("*.rules")])
+}
+
+# Strings, comments, words and numbers, punctuation and whitespace: good enough to cut a file
+# into pieces that a person would delete, repeat or swap.
+_PIECE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\w.%]+|\s+|.', re.DOTALL)
+
+_INSERTS = st.one_of(
+    st.text(max_size=3),
+    st.sampled_from(["{", "}", "(", "]", ",", "\"", "#", "\n", "\r", "\t", "\ufeff", "\u3000",
+                     "，", "（", "∞", "-", "+", "/", "%", "meter", "ladder", "0", "1万", "inf"]),
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    """A seed file with a few tokens deleted, duplicated or swapped and text inserted."""
+    name = draw(st.sampled_from(sorted(SEED_TEXTS)))
+    pieces = _PIECE.findall(SEED_TEXTS[name])
+    for _ in range(draw(st.integers(1, 4))):
+        if not pieces:
+            break
+        i = draw(st.integers(0, len(pieces) - 1))
+        j = draw(st.integers(0, len(pieces) - 1))
+        operation = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "tabs"]))
+        if operation == "delete":
+            del pieces[i]
+        elif operation == "duplicate":
+            pieces.insert(j, pieces[i])
+        elif operation == "swap":
+            pieces[i], pieces[j] = pieces[j], pieces[i]
+        elif operation == "insert":
+            pieces.insert(i, draw(_INSERTS))
+        else:
+            pieces = [p.replace(" ", "\t") if p.isspace() else p for p in pieces]
+    return "".join(pieces)

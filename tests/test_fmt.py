@@ -21,7 +21,7 @@ from ratecard.fmt import WIDTH, display_width, format_source
 from ratecard.nodes import Rules
 from ratecard.source import SourceFile
 from tests.conftest import BDA_RULES, ROOT
-from tests.strategies import rules_statements, rules_texts
+from tests.strategies import mutated, rules_statements, rules_texts
 
 SHEETS = sorted([
     *(ROOT / "rules").glob("*.rules"),
@@ -227,6 +227,16 @@ def test_generated_sheets_format_canonically(text: str) -> None:
 @given(rules_texts(valid=False))
 def test_generated_loose_sheets_format_canonically(text: str) -> None:
     assert_canonical(text)
+
+
+@PROPERTY
+@given(mutated())
+def test_mutated_files_format_canonically_or_give_their_syntax_error(text: str) -> None:
+    result = format_source(SourceFile("x.rules", text))
+    if isinstance(result, Diagnostic):
+        assert result.code in {"E001", "E002", "E003", "E004"}
+    else:
+        assert_canonical(text)
 
 
 @PROPERTY

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -39,11 +38,8 @@ from ratecard.cli import main
 from ratecard.diagnostics import Diagnostic, render_all
 from ratecard.literals import MAX_DIGITS
 from ratecard.source import SourceFile
-from tests.strategies import rules_texts
+from tests.strategies import SEED_TEXTS, mutated, rules_texts
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = sorted([*(ROOT / "rules").glob("*.rules"), *(ROOT / "tests/cases/valid").glob("*.rules")])
-SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SEEDS}
 SYNTAX_CODES = {"E001", "E002", "E003", "E004"}
 
 SCALE = int(os.environ.get("RATECARD_FUZZ", "1") or "1")
@@ -142,41 +138,6 @@ def test_generated_loose_sheets_parse(text: str) -> None:
 
 
 # --- mutated files ----------------------------------------------------------------------------
-
-# Strings, comments, words and numbers, punctuation and whitespace: good enough to cut a file
-# into pieces that a person would delete, repeat or swap.
-_PIECE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\w.%]+|\s+|.', re.DOTALL)
-
-_INSERTS = st.one_of(
-    st.text(max_size=3),
-    st.sampled_from(["{", "}", "(", "]", ",", "\"", "#", "\n", "\r", "\t", "\ufeff", "\u3000",
-                     "，", "（", "∞", "-", "+", "/", "%", "meter", "ladder", "0", "1万", "inf"]),
-)
-
-
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    """A seed file with a few tokens deleted, duplicated or swapped and text inserted."""
-    name = draw(st.sampled_from(sorted(SEED_TEXTS)))
-    pieces = _PIECE.findall(SEED_TEXTS[name])
-    for _ in range(draw(st.integers(1, 4))):
-        if not pieces:
-            break
-        i = draw(st.integers(0, len(pieces) - 1))
-        j = draw(st.integers(0, len(pieces) - 1))
-        operation = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "tabs"]))
-        if operation == "delete":
-            del pieces[i]
-        elif operation == "duplicate":
-            pieces.insert(j, pieces[i])
-        elif operation == "swap":
-            pieces[i], pieces[j] = pieces[j], pieces[i]
-        elif operation == "insert":
-            pieces.insert(i, draw(_INSERTS))
-        else:
-            pieces = [p.replace(" ", "\t") if p.isspace() else p for p in pieces]
-    return "".join(pieces)
-
 
 @fuzz(300)
 @given(mutated())
