@@ -359,3 +359,18 @@ def test_any_journal_bills_or_names_its_bad_lines(
         assert caught.value.line == reported[0].line
     else:
         bda.bill(path)
+
+
+def test_whole_counts_are_rounded_where_rounding_changes_them() -> None:
+    """Regression: with `quantity rounded ceiling to 10`, a whole count of 1 is 10 units (it
+    used to pass through unrounded: only decimal counts were rounded). 1 + 12 + 20 → 10 + 20
+    + 20 = 50 units × 0.5 = 25.00, in the journal as in a quote."""
+    book = ratecard.loads(
+        'rules r "R"\ncurrency CNY, rounding half_up 0.01, timezone UTC\n'
+        'meter m "M" counts Get quantity rounded ceiling to 10\n'
+        "ladder volume by postpaid per month on m { (0, ∞) 0.5 }\n")
+    at = "2026-11-02T10:00:00Z"
+    bill = book.bill([{"time": at, "type": "usage", "action": "Get", "count": count}
+                      for count in (1, 12, "20")], "2026-11")
+    assert [(line.quantity, line.amount) for line in bill.lines] == [(50, Decimal("25.00"))]
+    assert book.quote({"Get": 1}).lines[0].quantity == 10

@@ -234,8 +234,8 @@ class EntryReader:
         moment = self.time(time)
         if type(action) is not str or action not in self.routes:
             self._bad_action(action)
-        if type(count) is not int or count < 0:
-            count = self._count(count, action)
+        if type(count) is not int or count < 0 or action not in self.whole_actions:
+            count = self._count(count, action)  # (a whole count too, where rounding changes it)
         if entry_id is not None and type(entry_id) is not str:
             entry_id = self._id(entry_id)
         return (moment, line, USAGE, action, count, entry_id)
@@ -408,6 +408,9 @@ class Source:
         self.reader = reader
         self.on_invalid = on_invalid
         self._reported_through = 0
+        # Lines (or entries) read by the last complete pass: an account numbers the entries of
+        # its next feed after them.
+        self.positions = 0
 
     def records(self) -> Generator[Record, None, None]:
         raise NotImplementedError
@@ -441,6 +444,7 @@ class JsonLinesFile(Source):
         decode = self._decode
         quick = self.reader.quick_usage
         convert = self.reader.from_mapping
+        line = 0
         with open(self._file, "rb") as stream:
             for line, raw in enumerate(stream, start=1):
                 try:
@@ -464,6 +468,7 @@ class JsonLinesFile(Source):
                     yield convert(obj, line) if record is None else record
                 except FieldError as exc:
                     self.invalid(line, exc)
+        self.positions = line
 
 
 def _json_error(exc: json.JSONDecodeError, text: str) -> str:
@@ -487,6 +492,7 @@ class CsvFile(Source):
 
     def records(self) -> Generator[Record, None, None]:
         convert = self.reader.from_csv
+        line = 0
         with open(self._file, "rb") as stream:
             for line, raw in enumerate(stream, start=1):
                 try:
@@ -505,6 +511,7 @@ class CsvFile(Source):
                     yield convert(fields, line)
                 except FieldError as exc:
                     self.invalid(line, exc)
+        self.positions = line
 
 
 _CSV_HEADERS = (["time", "action", "count"], ["time", "action", "count", "id"])
@@ -522,6 +529,7 @@ class EntrySequence(Source):
         quick = self.reader.quick_usage
         from_mapping = self.reader.from_mapping
         from_entry = self.reader.from_entry
+        line = 0
         for line, entry in enumerate(self._entries, start=1):
             try:
                 if type(entry) is dict:
@@ -537,15 +545,20 @@ class EntrySequence(Source):
                     yield from_entry(entry, line)
             except FieldError as exc:
                 self.invalid(line, exc)
+        self.positions = line
 
 
 def open_journal(
-    book: PriceBook, journal: JournalInput, on_invalid: OnInvalid | None = None
+    book: PriceBook,
+    journal: JournalInput,
+    on_invalid: OnInvalid | None = None,
+    *,
+    reread: bool = True,
 ) -> Source:
     """The source of a journal: a path (`.csv`: usage CSV, otherwise JSON Lines) or an iterable.
 
     A list or tuple is read again if the replay needs a second pass; any other iterable is read
-    once and spooled (see `ordering.Spooled`).
+    once and, with `reread`, spooled (see `ordering.Spooled`) so that it can be read again.
     """
     reader = EntryReader(book)
     if isinstance(journal, str | os.PathLike):
@@ -553,7 +566,7 @@ def open_journal(
         if path.suffix.lower() == ".csv":
             return CsvFile(path, reader, on_invalid)
         return JsonLinesFile(path, reader, on_invalid)
-    if isinstance(journal, list | tuple):
+    if isinstance(journal, list | tuple) or not reread:
         return EntrySequence(journal, reader, on_invalid)
     from ratecard.engine.ordering import Spooled
 
