@@ -71,6 +71,18 @@ def test_every_sheet_formats_idempotently_and_keeps_its_tree(path: Path) -> None
     assert_canonical(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "cases" / "invalid").glob("*.rules")),
+                         ids=lambda p: p.stem)
+def test_invalid_cases_format_or_give_their_syntax_error(path: Path) -> None:
+    """Semantic mistakes are formatted like anything else; a syntax error stops formatting."""
+    text = path.read_text(encoding="utf-8")
+    result = format_source(SourceFile(path.name, text))
+    if path.stem.startswith("syntax-"):
+        assert isinstance(result, Diagnostic)
+    else:
+        assert_canonical(text)
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "rules").glob("*.rules")), ids=lambda p: p.stem)
 def test_shipped_sheets_are_canonical(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
