@@ -16,11 +16,15 @@ from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.errors import ContactSalesError, RulesError, UsageError
 
 if TYPE_CHECKING:
+    from ratecard.engine.account import Account, LateEntryError
+    from ratecard.engine.snapshot import SnapshotError
     from ratecard.render import RenderedSheet
     from ratecard.render import render as render_sheet
 
 # Loaded on first use, so that commands that render nothing do not load the renderer.
 _RENDERER = {"render_sheet": "render", "RenderedSheet": "RenderedSheet"}
+# Likewise the account kept between entries (it loads the replay and its snapshots).
+_ACCOUNT = ("Account", "LateEntryError", "SnapshotError")
 
 
 def __getattr__(name: str) -> object:
@@ -28,9 +32,14 @@ def __getattr__(name: str) -> object:
         from ratecard import render
 
         return getattr(render, _RENDERER[name])
+    if name in _ACCOUNT:
+        from ratecard.engine import account
+
+        return getattr(account, name)
     raise AttributeError(f"module 'ratecard' has no attribute {name!r}")
 
 __all__ = [
+    "Account",
     "Alert",
     "Bill",
     "BillLine",
@@ -38,6 +47,7 @@ __all__ = [
     "Diagnostic",
     "HeldPack",
     "JournalError",
+    "LateEntryError",
     "MeterPlan",
     "PriceBook",
     "Purchase",
@@ -45,6 +55,7 @@ __all__ = [
     "Reopen",
     "RulesError",
     "Severity",
+    "SnapshotError",
     "Suspend",
     "Topup",
     "Usage",

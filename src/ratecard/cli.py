@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ratecard.api import analyze, read_rules_text
 from ratecard.compile import compile_rules
@@ -20,6 +21,9 @@ from ratecard.engine.pricebook import HeldPack, PriceBook
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 from ratecard.source import SourceFile
+
+if TYPE_CHECKING:
+    from ratecard.engine.account import Account
 
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
@@ -256,8 +260,17 @@ def cmd_bill(args: argparse.Namespace) -> int:
         skipped.append(error)
         print(f"ratecard: skipped {error}", file=sys.stderr)
 
+    on_invalid = skip if args.skip_invalid else None
+    account = None
     try:
-        result = book.bill(args.journal, args.month, on_invalid=skip if args.skip_invalid else None)
+        if args.state is not None:
+            account, issued = _resume(args, book, on_invalid)
+            result: list[Bill] | Bill = issued
+        elif args.close_through is not None:
+            raise CommandError("--close-through needs --state: a journal billed whole closes "
+                               "every month it reaches")
+        else:
+            result = book.bill(args.journal, args.month, on_invalid=on_invalid)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except FileNotFoundError:
@@ -273,8 +286,47 @@ def cmd_bill(args: argparse.Namespace) -> int:
         text = "\n\n".join(format_statement(book, bill) for bill in bills)
     if skipped:
         print(f"ratecard: skipped {len(skipped)} invalid journal entries", file=sys.stderr)
+    if not text and account is not None:
+        text = ("(no bill issued: the account has no entries yet)" if account.month is None
+                else f"(no bill issued: the account is in {account.month}, at "
+                f"{account.last_time})")
     print(text or "(the journal has no entries)")
     return EXIT_OK
+
+
+def _resume(args: argparse.Namespace, book: PriceBook,
+            on_invalid: Callable[[JournalError], None] | None) -> tuple[Account, list[Bill]]:
+    """`bill --state`: the account saved in the state file (a new one if the file does not
+    exist) fed the journal, months closed through `--close-through`, and saved back; the bills
+    issued on the way. The file is replaced only once everything succeeded."""
+    if args.month is not None:
+        raise CommandError("--month cannot be combined with --state: the bills printed are "
+                           "those the journal makes due (close a month with --close-through)")
+    from ratecard.engine.account import Account
+
+    path = Path(args.state)
+    try:
+        saved: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        saved = None
+    except OSError as exc:
+        raise CommandError(f"{args.state}: {exc.strerror or exc}") from None
+    try:
+        account = Account(book) if saved is None else Account.restore(book, saved)
+    except UsageError as exc:
+        raise CommandError(f"{args.state}: {exc}") from None
+    issued = account.feed(args.journal, on_invalid=on_invalid)
+    if args.close_through is not None:
+        issued += account.close_through(args.close_through)
+    text = json.dumps(account.snapshot(), ensure_ascii=False, indent=1) + "\n"
+    temporary = path.with_name(f".{path.name}.ratecard-state")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CommandError(f"cannot write {args.state}: {exc.strerror or exc}") from None
+    return account, issued
 
 
 def format_statement(book: PriceBook, bill: Bill) -> str:
@@ -463,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     bill.add_argument("--json", action="store_true", help="print the bills as JSON")
     bill.add_argument("--skip-invalid", action="store_true",
                       help="report each bad journal entry on stderr and bill the rest")
+    bill.add_argument("--state", metavar="STATE.json",
+                      help="resume the account saved in this file (a new account if it does "
+                      "not exist), print the bills the journal makes due, save the account back")
+    bill.add_argument("--close-through", metavar="YYYY-MM",
+                      help="with --state: the journal is complete through this month; close "
+                      "it and issue its bill")
     bill.set_defaults(run=cmd_bill)
 
     render = commands.add_parser(

@@ -1,0 +1,761 @@
+"""Saving and restoring a replay: an account's state as a JSON document, and back again.
+
+A billing service keeps an account open for years and restarts far more often. `dump` turns a
+`Replay` standing between two entries into a JSON-ready dict, `load` rebuilds the replay from it
+under the same rules, and the restored replay goes on exactly as the original would have. The
+document holds everything the replay keeps (allowance left, lots with their alert flags and
+expiry, pending quantities, the month under construction, bills closed but not yet issued, ids
+seen, balance, suspensions, the latest instant reached) and nothing it can derive again (each
+meter's trigger, the next event, the end of the current day). Nothing here runs while a journal
+is replayed: a snapshot costs nothing until it is taken.
+
+Money and quantities are strings of plain digits (`"1.20"`, `"9600"`), instants ISO 8601 times
+with their offset in the rules' timezone. The document names the rules it was taken under and a
+fingerprint of what they compile to, and carries a checksum of its own content, so a snapshot
+that was damaged, edited, or taken under other rules is refused with a `SnapshotError` naming
+the problem instead of resuming silently wrong. The format is documented in docs/billing.md
+("Saving and resuming").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import weakref
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any, NoReturn
+
+import attrs
+
+from ratecard.engine.bills import (
+    AccountEvent,
+    Alert,
+    Bill,
+    BillLine,
+    FreeUsage,
+    IgnoredEntry,
+    PackBalance,
+    PrepaidPurchase,
+    RejectedUsage,
+    Settlement,
+    VoidUnits,
+)
+from ratecard.engine.clock import (
+    day_start,
+    format_instant,
+    instant,
+    local,
+    month_label,
+    month_start,
+    next_month,
+    parse_month,
+)
+from ratecard.engine.deduction import Lot
+from ratecard.engine.journal import Quantity
+from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.engine.pricing import MeterUsage
+from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
+from ratecard.errors import UsageError
+from ratecard.literals import format_plain
+
+FORMAT = "ratecard-account"
+VERSION = 1
+
+# Fields that only name or present things: renaming a meter's display name must not orphan
+# every saved account.
+_PRESENTATION = frozenset({"labels", "languages", "unit", "warnings"})
+
+
+class SnapshotError(UsageError):
+    """A snapshot that cannot be restored: not JSON, a field missing or of the wrong type, an
+    unknown version, a checksum that does not match, or rules other than those it was taken
+    under. The message names what is wrong."""
+
+
+# --- the rules' identity ------------------------------------------------------------------
+
+_FINGERPRINTS: dict[int, str] = {}
+
+
+def fingerprint(book: PriceBook) -> str:
+    """A SHA-256 of what the rules compile to, in hex: what a snapshot is tied to.
+
+    Two rules files that compile to the same book share it whatever their spacing, comments or
+    statement order; any change that can change a bill changes it. Display names and languages
+    are left out: they never reach a bill.
+    """
+    key = id(book)
+    known = _FINGERPRINTS.get(key)
+    if known is None:
+        text = json.dumps(_canonical(book), sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":"))
+        known = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        _FINGERPRINTS[key] = known
+        weakref.finalize(book, _FINGERPRINTS.pop, key, None)
+    return known
+
+
+def _canonical(value: Any) -> Any:
+    """A value as plain JSON data that depends only on what it is (never on memory or hashing)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return "d:" + str(value)
+    if attrs.has(type(value)):
+        data: dict[str, Any] = {"@": type(value).__name__}
+        for field in attrs.fields(type(value)):
+            if field.eq and field.name not in _PRESENTATION:
+                data[field.name] = _canonical(getattr(value, field.name))
+        return data
+    if isinstance(value, Enum):
+        return _canonical(value.value)
+    if isinstance(value, Mapping):
+        return sorted([str(k), _canonical(v)] for k, v in value.items())
+    if isinstance(value, tuple | list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, set | frozenset):
+        return sorted(json.dumps(_canonical(item), sort_keys=True) for item in value)
+    raise TypeError(f"no canonical form for {type(value).__name__} in a price book")
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+def dump(replay: Replay, *, entries: int, issued: int) -> dict[str, Any]:
+    """The replay's state as a JSON-ready document; `entries` and `issued` are the account's
+    count of entries fed and of bills issued so far."""
+    zone = replay.zone
+    lots: list[Lot] = []
+    refs: dict[int, int] = {}
+    numbers: dict[int, int] = {}
+
+    def ref(lot: Lot) -> int:
+        index = refs.get(id(lot))
+        if index is None:
+            index = refs[id(lot)] = len(lots)
+            lots.append(lot)
+        return index
+
+    for _, number, lot in sorted(replay.expiries, key=lambda item: item[:2]):
+        numbers[id(lot)] = number
+        ref(lot)
+    held = {meter: [ref(lot) for lot in held] for meter, held in replay.lots.items() if held}
+    month: dict[str, Any] | None = None
+    if replay.started:
+        month = _dump_month(replay, ref)
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "rules": {"name": replay.book.name, "fingerprint": fingerprint(replay.book)},
+        "entries": entries,
+        "bills_issued": issued,
+        "last": None if replay.last == -NEVER else format_instant(replay.last, zone),
+        "month": month,
+        "allowance": {
+            "granted": replay.granted,
+            "left": {pool: _num(left) for pool, left in replay.allowance_left.items()},
+        },
+        "pending": {meter: _num(q) for meter, q in replay.pending.items() if q},
+        "lots": [_dump_lot(lot, numbers.get(id(lot))) for lot in lots],
+        "held": held,
+        "account": {
+            "suspensions": list(replay.manual),
+            "in_debt": replay.in_debt,
+            "balance": None if replay.balance is None else _num(replay.balance),
+        },
+        "seen": {"usage": sorted(replay.seen_usage), "purchase": sorted(replay.seen_purchases)},
+        "purchases": replay.purchases,
+        "closed": [closing.bill.to_dict() for closing in replay.closings],
+    }
+    document["checksum"] = checksum(document)
+    return document
+
+
+def _dump_month(replay: Replay, ref: Any) -> dict[str, Any]:
+    month = replay.month
+    return {
+        "month": month_label(month.key),
+        "day": month.day or None,
+        "allowance": {meter: _num(q) for meter, q in month.allowance.items()},
+        "packs": [
+            {"meter": meter, "lot": ref(lot), "quantity": _num(taken)}
+            for meter, by_lot in month.packs.items()
+            for lot, taken in by_lot.values()
+        ],
+        "postpaid": {meter: _num(q) for meter, q in month.postpaid.items()},
+        "days": [
+            {"day": day, "meter": meter, "total": _num(usage.total),
+             "allowance": _num(usage.allowance), "postpaid": _num(usage.postpaid)}
+            for day, by_meter in month.days.items()
+            for meter, usage in by_meter.items()
+        ],
+        "rejected": [
+            {"action": action, "quantity": _num(units), "entries": int(count)}
+            for action, (units, count) in month.rejected.items()
+        ],
+        "free": [{"action": action, "quantity": _num(q)} for action, q in month.free.items()],
+        "ignored": [item.to_dict() for item in month.ignored],
+        "alerts": [alert.to_dict() for alert in month.alerts],
+        "prepaid": [item.to_dict() for item in month.prepaid],
+        "void": [item.to_dict() for item in month.void],
+        "events": [event.to_dict() for event in month.events],
+    }
+
+
+def _dump_lot(lot: Lot, number: int | None) -> dict[str, Any]:
+    assert lot.purchased is not None and lot.expires is not None, "a replay's lots are dated"
+    return {
+        "id": lot.id,
+        "meter": lot.meter,
+        "size": _num(lot.size),
+        "remaining": _num(lot.remaining),
+        "price": _num(lot.price),
+        "purchased": lot.purchased.isoformat(),
+        "expires": lot.expires.isoformat(),
+        "alerted_low": lot.alerted_low,
+        "alerted_exhausted": lot.alerted_exhausted,
+        "number": number,
+    }
+
+
+def _num(value: Quantity) -> str:
+    return format_plain(value) if isinstance(value, Decimal) else str(value)
+
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """`sha256:` and the hex digest of the document's canonical JSON, without its checksum."""
+    body = {key: value for key, value in document.items() if key != "checksum"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- restoring ------------------------------------------------------------------------------
+
+@attrs.frozen
+class Restored:
+    """A replay rebuilt from a snapshot, and the account's counters saved with it."""
+
+    replay: Replay
+    entries: int
+    issued: int
+
+
+def parse(snapshot: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
+    """A snapshot document from its JSON text (or the dict itself)."""
+    if isinstance(snapshot, bytes | bytearray):
+        try:
+            snapshot = bytes(snapshot).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SnapshotError(f"snapshot is not UTF-8 text (byte {exc.start + 1})") from None
+    if isinstance(snapshot, str):
+        try:
+            snapshot = json.loads(snapshot)
+        except json.JSONDecodeError as exc:
+            raise SnapshotError(f"snapshot is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                f"column {exc.colno}") from None
+        except RecursionError:
+            raise SnapshotError("snapshot is not valid JSON: nested too deeply") from None
+    if not isinstance(snapshot, Mapping):
+        raise SnapshotError(f"a snapshot is a JSON object, not {_kind(snapshot)}")
+    return dict(snapshot)
+
+
+def load(book: PriceBook, snapshot: Mapping[str, Any] | str | bytes) -> Restored:
+    """Rebuild a replay from a snapshot taken under `book`; SnapshotError if it cannot be."""
+    document = parse(snapshot)
+    kind = document.get("format")
+    if kind != FORMAT:
+        raise SnapshotError(f"not a ratecard account snapshot: field `format` is {_shown(kind)}, "
+                            f"not \"{FORMAT}\"")
+    version = document.get("version")
+    if version != VERSION or type(version) is not int:
+        raise SnapshotError(f"unknown snapshot version {_shown(version)}: this ratecard reads "
+                            f"version {VERSION}")
+    sealed = document.get("checksum")
+    if type(sealed) is not str:
+        _fail("checksum", "missing field" if sealed is None else f"expected a string, "
+              f"found {_shown(sealed)}")
+    if sealed != checksum(document):
+        raise SnapshotError("snapshot checksum does not match its content: the snapshot was "
+                            "changed or damaged after it was taken")
+    rules = _object(_get(document, "rules", ""), "rules")
+    name = _string(_get(rules, "name", "rules"), "rules.name")
+    taken = _string(_get(rules, "fingerprint", "rules"), "rules.fingerprint")
+    if name != book.name or taken != fingerprint(book):
+        what = "other rules" if name != book.name else "another version of these rules"
+        raise SnapshotError(
+            f"snapshot was taken under {what} (`{name}`, fingerprint {taken[:12]}), not "
+            f"`{book.name}` (fingerprint {fingerprint(book)[:12]}): restore it with the rules it "
+            "was taken under, or bill the account's journal again under the new rules")
+    try:
+        return _Loader(book).load(document)
+    except SnapshotError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, OverflowError) as exc:
+        raise SnapshotError(f"snapshot cannot be restored: {type(exc).__name__}: {exc}") from None
+
+
+class _Loader:
+    """Reads a snapshot document field by field into a fresh replay, checking each value."""
+
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+        self.zone = book.zone
+        self.meters = {plan.name: plan for plan in book.meters}
+
+    def load(self, document: dict[str, Any]) -> Restored:
+        book = self.book
+        replay = Replay(book)
+        entries = _integer(_get(document, "entries", ""), "entries")
+        issued = _integer(_get(document, "bills_issued", ""), "bills_issued")
+        last = _get(document, "last", "")
+        replay.last = -NEVER if last is None else self.instant(last, "last")
+
+        allowance = _object(_get(document, "allowance", ""), "allowance")
+        replay.granted = _boolean(_get(allowance, "granted", "allowance"), "allowance.granted")
+        left = self.decimals(_get(allowance, "left", "allowance"), "allowance.left")
+        pools = set(book.new_allowances())
+        if set(left) != pools:
+            _fail("allowance.left", f"expected the pools {_listed(pools)}, found {_listed(left)}")
+        replay.allowance_left = {pool: left[pool] for pool in book.new_allowances()}
+        pending = _object(_get(document, "pending", ""), "pending")
+        for meter, value in pending.items():
+            self.meter(meter, f"pending.{meter}")
+            replay.pending[meter] = _quantity(value, f"pending.{meter}")
+
+        lots = [self.lot(item, f"lots[{i}]") for i, item in enumerate(
+            _array(_get(document, "lots", ""), "lots"))]
+        expiring: list[tuple[int, int, Lot]] = []
+        seen_numbers: set[int] = set()
+        for index, (lot, number) in enumerate(lots):
+            if number is not None:
+                if number in seen_numbers:
+                    _fail(f"lots[{index}].number", f"purchase number {number} is used twice")
+                seen_numbers.add(number)
+                assert lot.expires is not None
+                expiring.append((instant(lot.expires, self.zone), number, lot))
+        expiring.sort(key=lambda item: item[:2])
+        replay.expiries = expiring  # a sorted list is a heap
+        held = _object(_get(document, "held", ""), "held")
+        used: set[int] = set()
+        for meter, refs in held.items():
+            self.meter(meter, f"held.{meter}")
+            chosen = []
+            for i, value in enumerate(_array(refs, f"held.{meter}")):
+                where = f"held.{meter}[{i}]"
+                lot, number = self.ref(value, lots, where)
+                if lot.meter != meter or number is None or id(lot) in used:
+                    _fail(where, f"lot {value} is not a lot of `{meter}` still held")
+                used.add(id(lot))
+                chosen.append(lot)
+            replay.lots[meter] = chosen
+
+        account = _object(_get(document, "account", ""), "account")
+        reasons = _array(_get(account, "suspensions", "account"), "account.suspensions")
+        for i, reason in enumerate(reasons):
+            if _string(reason, f"account.suspensions[{i}]") not in book.billing.suspend_reasons:
+                _fail(f"account.suspensions[{i}]", f"`{reason}` is not a reason to suspend in "
+                      f"rules `{book.name}`")
+        replay.manual = dict.fromkeys(reasons)
+        replay.in_debt = _boolean(_get(account, "in_debt", "account"), "account.in_debt")
+        replay.active = not replay.manual and not replay.in_debt
+        balance = _get(account, "balance", "account")
+        replay.balance = None if balance is None else _decimal(balance, "account.balance")
+
+        seen = _object(_get(document, "seen", ""), "seen")
+        replay.seen_usage = set(self.strings(_get(seen, "usage", "seen"), "seen.usage"))
+        replay.seen_purchases = set(self.strings(_get(seen, "purchase", "seen"), "seen.purchase"))
+        replay.purchases = _integer(_get(document, "purchases", ""), "purchases")
+        if seen_numbers and max(seen_numbers) > replay.purchases:
+            _fail("purchases", f"{replay.purchases} purchases, but a lot has number "
+                  f"{max(seen_numbers)}")
+
+        month = _get(document, "month", "")
+        if month is not None:
+            replay.started = True
+            replay.month = self.month(_object(month, "month"), lots)
+            if replay.last != -NEVER and not (
+                    replay.month.start <= replay.last < replay.month.end):
+                _fail("last", "the latest instant reached is not in the month under "
+                      "construction")
+        for i, value in enumerate(_array(_get(document, "closed", ""), "closed")):
+            bill = _bill(value, f"closed[{i}]")
+            if bill.issued is None or bill.settlement is not None:
+                _fail(f"closed[{i}]", "a closed bill waiting to be issued has an issue date "
+                      "and no settlement")
+            issue = day_start(_date(bill.issued, f"closed[{i}].issued"), self.zone)
+            replay.closings.append(_Closing(bill, issue))
+
+        _rederive(replay)
+        return Restored(replay, entries, issued)
+
+    # --- parts ----------------------------------------------------------------------------
+
+    def month(self, data: dict[str, Any], lots: list[tuple[Lot, int | None]]) -> _Month:
+        label = _string(_get(data, "month", "month"), "month.month")
+        try:
+            key = parse_month(label)
+        except ValueError:
+            _fail("month.month", f"expected a month YYYY-MM, found {_shown(label)}")
+        month = _Month(key, month_start(key, self.zone), month_start(next_month(key), self.zone))
+        day = _get(data, "day", "month")
+        if day is not None:
+            month.day = _date(day, "month.day").isoformat()
+        elif _daily(self.book):
+            _fail("month.day", "missing: the rules price some meters by day")
+        for meter, value in self.decimals(_get(data, "allowance", "month"),
+                                          "month.allowance").items():
+            self.meter(meter, f"month.allowance.{meter}")
+            month.allowance[meter] = value
+        for i, item in enumerate(_array(_get(data, "packs", "month"), "month.packs")):
+            where = f"month.packs[{i}]"
+            part = _object(item, where)
+            meter = self.meter(_string(_get(part, "meter", where), f"{where}.meter"),
+                               f"{where}.meter")
+            lot, _ = self.ref(_get(part, "lot", where), lots, f"{where}.lot")
+            if lot.meter != meter:
+                _fail(f"{where}.lot", f"lot `{lot.id}` is not a lot of `{meter}`")
+            taken = _decimal(_get(part, "quantity", where), f"{where}.quantity", minimum=0)
+            month.packs.setdefault(meter, {})[lot.id] = [lot, taken]
+        for meter, value in self.decimals(_get(data, "postpaid", "month"),
+                                          "month.postpaid").items():
+            self.meter(meter, f"month.postpaid.{meter}")
+            month.postpaid[meter] = value
+        for i, item in enumerate(_array(_get(data, "days", "month"), "month.days")):
+            where = f"month.days[{i}]"
+            part = _object(item, where)
+            day_text = _date(_get(part, "day", where), f"{where}.day").isoformat()
+            meter = self.meter(_string(_get(part, "meter", where), f"{where}.meter"),
+                               f"{where}.meter")
+            month.days.setdefault(day_text, {})[meter] = MeterUsage(
+                *(_decimal(_get(part, key, where), f"{where}.{key}", minimum=0)
+                  for key in ("total", "allowance", "postpaid")))
+        for i, item in enumerate(_array(_get(data, "rejected", "month"), "month.rejected")):
+            where = f"month.rejected[{i}]"
+            part = _object(item, where)
+            action = self.action(_get(part, "action", where), f"{where}.action")
+            month.rejected[action] = [
+                _quantity(_get(part, "quantity", where), f"{where}.quantity"),
+                _integer(_get(part, "entries", where), f"{where}.entries"),
+            ]
+        for i, item in enumerate(_array(_get(data, "free", "month"), "month.free")):
+            where = f"month.free[{i}]"
+            part = _object(item, where)
+            action = self.action(_get(part, "action", where), f"{where}.action")
+            if self.book.routes[action] != FREE:
+                _fail(f"{where}.action", f"`{action}` is not a free action")
+            month.free[action] = _quantity(_get(part, "quantity", where), f"{where}.quantity")
+        month.ignored = [_ignored(v, f"month.ignored[{i}]")
+                         for i, v in enumerate(_array(_get(data, "ignored", "month"),
+                                                      "month.ignored"))]
+        month.alerts = [_alert(v, f"month.alerts[{i}]")
+                        for i, v in enumerate(_array(_get(data, "alerts", "month"),
+                                                     "month.alerts"))]
+        month.prepaid = [_prepaid(v, f"month.prepaid[{i}]")
+                         for i, v in enumerate(_array(_get(data, "prepaid", "month"),
+                                                      "month.prepaid"))]
+        month.void = [_void(v, f"month.void[{i}]")
+                      for i, v in enumerate(_array(_get(data, "void", "month"), "month.void"))]
+        month.events = [_event(v, f"month.events[{i}]")
+                        for i, v in enumerate(_array(_get(data, "events", "month"),
+                                                     "month.events"))]
+        return month
+
+    def lot(self, value: Any, where: str) -> tuple[Lot, int | None]:
+        data = _object(value, where)
+        meter = self.meter(_string(_get(data, "meter", where), f"{where}.meter"), f"{where}.meter")
+        size = _decimal(_get(data, "size", where), f"{where}.size", minimum=0)
+        remaining = _decimal(_get(data, "remaining", where), f"{where}.remaining", minimum=0)
+        if remaining > size:
+            _fail(f"{where}.remaining", f"{format_plain(remaining)} units left in a lot of "
+                  f"{format_plain(size)}")
+        number = _get(data, "number", where)
+        lot = Lot(
+            _string(_get(data, "id", where), f"{where}.id"),
+            meter,
+            size,
+            remaining,
+            _decimal(_get(data, "price", where), f"{where}.price", minimum=0),
+            local(self.instant(_get(data, "purchased", where), f"{where}.purchased"), self.zone),
+            local(self.instant(_get(data, "expires", where), f"{where}.expires"), self.zone),
+            _boolean(_get(data, "alerted_low", where), f"{where}.alerted_low"),
+            _boolean(_get(data, "alerted_exhausted", where), f"{where}.alerted_exhausted"),
+        )
+        return lot, None if number is None else _integer(number, f"{where}.number")
+
+    @staticmethod
+    def ref(value: Any, lots: list[tuple[Lot, int | None]], where: str) -> tuple[Lot, int | None]:
+        index = _integer(value, where)
+        if index >= len(lots):
+            _fail(where, f"no lot {index} in `lots` ({len(lots)} lots)")
+        return lots[index]
+
+    def meter(self, name: Any, where: str) -> str:
+        if type(name) is not str or name not in self.meters:
+            _fail(where, f"{_shown(name)} is not a meter of rules `{self.book.name}`")
+        return name
+
+    def action(self, name: Any, where: str) -> str:
+        if type(name) is not str or name not in self.book.routes:
+            _fail(where, f"{_shown(name)} is not an action of rules `{self.book.name}`")
+        return name
+
+    def instant(self, value: Any, where: str) -> int:
+        return _instant(value, where, self.zone)
+
+    @staticmethod
+    def decimals(value: Any, where: str) -> dict[str, Decimal]:
+        return {key: _decimal(item, f"{where}.{key}", minimum=0)
+                for key, item in _object(value, where).items()}
+
+    @staticmethod
+    def strings(value: Any, where: str) -> list[str]:
+        return [_string(item, f"{where}[{i}]") for i, item in enumerate(_array(value, where))]
+
+
+def _daily(book: PriceBook) -> bool:
+    return any(group.ladder.period == "day" for group in book.ladder_groups)
+
+
+def _rederive(replay: Replay) -> None:
+    """What the replay derives from its state: the day's end, triggers and the next event."""
+    if replay.started and replay.daily:
+        day = date.fromisoformat(replay.month.day)
+        replay.day_end = day_start(day + timedelta(days=1), replay.zone)
+    replay._retrigger()
+    if replay.started:
+        replay.next_event = min(
+            replay.month.end,
+            replay.closings[0].issue if replay.closings else NEVER,
+            replay.expiries[0][0] if replay.expiries else NEVER,
+            replay.day_end,
+        )
+
+
+# --- bills and their parts ------------------------------------------------------------------
+
+def _bill(value: Any, where: str) -> Bill:
+    data = _object(value, where)
+    account = _object(_get(data, "account", where), f"{where}.account")
+    settlement = _get(account, "settlement", f"{where}.account")
+
+    def parts(key: str, read: Any) -> tuple[Any, ...]:
+        items = _array(_get(data, key, where), f"{where}.{key}")
+        return tuple(read(item, f"{where}.{key}[{i}]") for i, item in enumerate(items))
+
+    return Bill(
+        currency=_string(_get(data, "currency", where), f"{where}.currency"),
+        total=_decimal(_get(data, "total", where), f"{where}.total"),
+        lines=parts("lines", _line),
+        alerts=parts("alerts", _alert),
+        month=_string(_get(data, "month", where), f"{where}.month"),
+        issued=_string(_get(data, "issued", where), f"{where}.issued"),
+        prepaid=parts("prepaid", _prepaid),
+        packs=parts("packs", _pack_balance),
+        void=parts("void", _void),
+        rejected=parts("rejected", _rejected),
+        free=parts("free", _free),
+        ignored=parts("ignored", _ignored),
+        events=tuple(_event(item, f"{where}.account.events[{i}]") for i, item in enumerate(
+            _array(_get(account, "events", f"{where}.account"), f"{where}.account.events"))),
+        settlement=None if settlement is None else _settlement(
+            settlement, f"{where}.account.settlement"),
+        prepaid_total=_decimal(_get(data, "prepaid_total", where), f"{where}.prepaid_total"),
+    )
+
+
+class _Fields:
+    """One JSON object of a snapshot, read by the type each field must have."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        self.data = _object(value, where)
+        self.where = where
+
+    def get(self, key: str) -> Any:
+        return _get(self.data, key, self.where)
+
+    def string(self, key: str) -> str:
+        return _string(self.get(key), f"{self.where}.{key}")
+
+    def optional_string(self, key: str) -> str | None:
+        value = self.get(key)
+        return None if value is None else _string(value, f"{self.where}.{key}")
+
+    def decimal(self, key: str) -> Decimal:
+        return _decimal(self.get(key), f"{self.where}.{key}")
+
+    def optional_decimal(self, key: str) -> Decimal | None:
+        value = self.get(key)
+        return None if value is None else _decimal(value, f"{self.where}.{key}")
+
+    def integer(self, key: str) -> int:
+        return _integer(self.get(key), f"{self.where}.{key}")
+
+    def boolean(self, key: str) -> bool:
+        return _boolean(self.get(key), f"{self.where}.{key}")
+
+
+def _line(value: Any, where: str) -> BillLine:
+    f = _Fields(value, where)
+    return BillLine(
+        meter=f.string("meter"), source=f.string("source"), quantity=f.decimal("quantity"),
+        unit_price=f.decimal("unit_price"), precise_amount=f.decimal("precise_amount"),
+        amount=f.decimal("amount"), bracket=f.optional_string("bracket"),
+        pack=f.optional_string("pack"), blocks=f.optional_decimal("blocks"),
+        period=f.optional_string("period"),
+    )
+
+
+def _alert(value: Any, where: str) -> Alert:
+    f = _Fields(value, where)
+    return Alert(f.string("kind"), f.string("meter"), f.string("pack"), f.decimal("size"),
+                 f.decimal("remaining"), f.optional_string("time"))
+
+
+def _prepaid(value: Any, where: str) -> PrepaidPurchase:
+    f = _Fields(value, where)
+    return PrepaidPurchase(f.string("pack"), f.string("meter"), f.decimal("size"),
+                           f.decimal("price"), f.string("time"), f.string("expires"))
+
+
+def _pack_balance(value: Any, where: str) -> PackBalance:
+    f = _Fields(value, where)
+    return PackBalance(f.string("pack"), f.string("meter"), f.decimal("size"),
+                       f.decimal("remaining"), f.string("purchased"), f.string("expires"))
+
+
+def _void(value: Any, where: str) -> VoidUnits:
+    f = _Fields(value, where)
+    return VoidUnits(f.string("pack"), f.string("meter"), f.decimal("size"),
+                     f.decimal("quantity"), f.string("time"))
+
+
+def _rejected(value: Any, where: str) -> RejectedUsage:
+    f = _Fields(value, where)
+    return RejectedUsage(f.string("meter"), f.string("action"), f.decimal("quantity"),
+                         f.integer("entries"))
+
+
+def _free(value: Any, where: str) -> FreeUsage:
+    f = _Fields(value, where)
+    return FreeUsage(f.string("meter"), f.string("action"), f.decimal("quantity"))
+
+
+def _ignored(value: Any, where: str) -> IgnoredEntry:
+    f = _Fields(value, where)
+    return IgnoredEntry(f.string("type"), f.string("id"), f.string("time"), f.integer("line"))
+
+
+def _event(value: Any, where: str) -> AccountEvent:
+    f = _Fields(value, where)
+    return AccountEvent(f.string("time"), f.string("kind"), f.string("status"),
+                        f.optional_string("reason"), f.optional_decimal("amount"),
+                        f.optional_decimal("balance"), f.boolean("automatic"))
+
+
+def _settlement(value: Any, where: str) -> Settlement:
+    f = _Fields(value, where)
+    return Settlement(f.string("time"), f.decimal("balance_before"), f.decimal("paid"),
+                      f.decimal("balance_after"), f.decimal("arrears"), f.boolean("suspended"))
+
+
+# --- values ---------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _fail(where: str, message: str) -> NoReturn:
+    raise SnapshotError(f"snapshot field `{where}`: {message}")
+
+
+def _get(data: dict[str, Any], key: str, where: str) -> Any:
+    try:
+        return data[key]
+    except KeyError:
+        raise SnapshotError(f"snapshot field `{where + '.' if where else ''}{key}` is "
+                            "missing") from None
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        _fail(where, f"expected an object, found {_shown(value)}")
+    return value
+
+
+def _array(value: Any, where: str) -> list[Any]:
+    if type(value) is not list:
+        _fail(where, f"expected an array, found {_shown(value)}")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if type(value) is not str:
+        _fail(where, f"expected a string, found {_shown(value)}")
+    return value
+
+
+def _integer(value: Any, where: str) -> int:
+    if type(value) is not int or value < 0:
+        _fail(where, f"expected a whole number ≥ 0, found {_shown(value)}")
+    return value
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if type(value) is not bool:
+        _fail(where, f"expected true or false, found {_shown(value)}")
+    return value
+
+
+def _decimal(value: Any, where: str, minimum: int | None = None) -> Decimal:
+    if type(value) is not str or not _NUMBER.fullmatch(value):
+        _fail(where, f"expected a number written as a string of digits (\"12.50\"), found "
+              f"{_shown(value)}")
+    number = Decimal(value)
+    if minimum is not None and number < minimum:
+        _fail(where, f"{value} is negative")
+    return number
+
+
+def _quantity(value: Any, where: str) -> Quantity:
+    number = _decimal(value, where, minimum=0)
+    return int(number) if "." not in value else number
+
+
+def _date(value: Any, where: str) -> date:
+    text = _string(value, where)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(where, f"expected a date YYYY-MM-DD, found {_shown(text)}")
+
+
+def _instant(value: Any, where: str, zone: Any) -> int:
+    text = _string(value, where)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(where, f"expected an ISO 8601 time, found {_shown(text)}")
+    if moment.tzinfo is None:
+        _fail(where, f"{_shown(text)} has no UTC offset")
+    return instant(moment, zone)
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number",
+            bool: "true or false", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _listed(names: Any) -> str:
+    return ", ".join(f"`{name}`" for name in sorted(names)) or "none"
+
