@@ -21,6 +21,7 @@ The output is checked before it is returned: the same tokens and the same commen
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from collections.abc import Iterator, Sequence
 
@@ -251,6 +252,7 @@ class _Layout:
     def render(self) -> str:
         """The canonical text: units in order, comments placed, blank lines kept at the top."""
         notes = comments(self.text, self.tokens)
+        starts = [note.start for note in notes]
         leading, trailing, ending = self._place(notes)
         widths = self._table_widths()
         out: list[str] = []
@@ -269,7 +271,7 @@ class _Layout:
                             + trailing.get(number, []), key=lambda note: note.start)
             after = extras[-1:] if extras and not extras[-1].own_line else []
             extras = extras[:len(extras) - len(after)]
-            blank = unit.top and self._blank_before(unit.first, notes)
+            blank = unit.top and self._blank_before(unit.first, notes, starts)
             pad = " " * (unit.indent + (INDENT if unit.closing else 0))
             for note in natural_notes:
                 emit(pad + note.text, unit.top and note.blank_before)
@@ -285,14 +287,14 @@ class _Layout:
             emit(note.text, note.blank_before)
         return "\n".join(out) + "\n" if out else ""
 
-    def _blank_before(self, index: int, notes: Sequence[Comment]) -> bool:
+    def _blank_before(self, index: int, notes: Sequence[Comment], starts: Sequence[int]) -> bool:
         """Whether an empty line separates token `index` from the token or comment before it."""
         start = _start(self.tokens[index])
         previous = _end(self.tokens[index - 1]) if index else 0
-        for note in notes:
-            if previous <= note.start < start:
-                end = self.text.find("\n", note.start, start)
-                previous = start if end == -1 else end
+        before = bisect.bisect_left(starts, start) - 1  # the last comment before the token
+        if before >= 0 and notes[before].start >= previous:
+            end = self.text.find("\n", notes[before].start, start)
+            previous = start if end == -1 else end
         return self.text.count("\n", previous, start) >= 2
 
     def _table_widths(self) -> dict[int, list[int]]:
