@@ -466,7 +466,7 @@ def resume_entry_by_entry(book: PriceBook, journal: list[Entry]) -> list[Bill]:
 
 # --- the properties -------------------------------------------------------------------------------
 
-@examples(15)
+@examples(12)
 @given(text=sheets(), data=st.data())
 def test_units_conserved_amounts_rounded_packs_accounted(text: str, data: st.DataObject) -> None:
     """Every recorded unit is on the bills once; lines are rounded as the rules say and totals
@@ -479,7 +479,7 @@ def test_units_conserved_amounts_rounded_packs_accounted(text: str, data: st.Dat
     check_bills(book, journal, bills)
 
 
-@examples(10)
+@examples(9)
 @given(text=sheets(), data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_same_bills_twice_shuffled_resent_and_entry_by_entry(
     text: str, data: st.DataObject, seed: int
@@ -512,7 +512,7 @@ def test_same_bills_twice_shuffled_resent_and_entry_by_entry(
         assert stripped == [{**bill, "ignored": []} for bill in comparable(bills)]
 
 
-@examples(8)
+@examples(7)
 @given(text=sheets(), data=st.data())
 def test_resuming_from_saved_state_after_any_entry_gives_the_same_bills(
     text: str, data: st.DataObject
@@ -525,7 +525,7 @@ def test_resuming_from_saved_state_after_any_entry_gives_the_same_bills(
     assert resume_entry_by_entry(book, journal) == billed(book, journal)
 
 
-@examples(8)
+@examples(7)
 @given(text=sheets(), data=st.data())
 def test_batches_and_advancing_time_give_the_same_bills(text: str, data: st.DataObject) -> None:
     """Fed in random batches (each batch shuffled), with `advance` to random instants up to the
@@ -564,7 +564,7 @@ def test_batches_and_advancing_time_give_the_same_bills(text: str, data: st.Data
     assert account.entries == len(journal)
 
 
-@examples(10)
+@examples(9)
 @given(text=rules_texts(), data=st.data())
 def test_any_sound_sheet_bills_consistently(text: str, data: st.DataObject) -> None:
     """Sound sheets from the language's whole grammar (tests/strategies.py), with counts near

@@ -16,7 +16,7 @@ from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.errors import ContactSalesError, RulesError, UsageError
 
 if TYPE_CHECKING:
-    from ratecard.engine.account import Account, LateEntryError
+    from ratecard.engine.account import Account, AccountError, LateEntryError
     from ratecard.engine.snapshot import SnapshotError
     from ratecard.render import RenderedSheet
     from ratecard.render import render as render_sheet
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # Loaded on first use, so that commands that render nothing do not load the renderer.
 _RENDERER = {"render_sheet": "render", "RenderedSheet": "RenderedSheet"}
 # Likewise the account kept between entries (it loads the replay and its snapshots).
-_ACCOUNT = ("Account", "LateEntryError", "SnapshotError")
+_ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 
 
 def __getattr__(name: str) -> object:
@@ -40,6 +40,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Account",
+    "AccountError",
     "Alert",
     "Bill",
     "BillLine",
