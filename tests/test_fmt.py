@@ -217,6 +217,15 @@ def test_empty_and_comment_only_files() -> None:
     assert fmt("# only\n\n\n# comments   \n") == "# only\n\n# comments\n"
 
 
+def test_a_big_file_with_comments_everywhere() -> None:
+    meters = "".join(f'# meter {i}\n\n\nmeter m{i} "M"   counts A{i}  # counted\n'
+                     for i in range(1_000))
+    text = HEADER + meters + "ladder volume by total per month on every meter {(0, ∞) 1}\n"
+    once = assert_canonical(text)
+    assert once.count("\n\n") == 1_000
+    assert once.startswith(HEADER + '# meter 0\n\nmeter m0 "M"\n  counts A0  # counted\n')
+
+
 def test_a_syntax_error_is_the_diagnostic() -> None:
     result = format_source(SourceFile("bad.rules", HEADER + "meter a {"))
     assert isinstance(result, Diagnostic)
