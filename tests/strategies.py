@@ -380,7 +380,10 @@ def _ladders(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
                 number_text(draw, values[i + 1])]
             close = ")" if i == len(values) - 1 else "]"
             lo_text = number_text(draw, lo) if valid else _any_number(draw)
-            items.append(["(", lo_text, ",", *hi, close, *_price(draw, valid)])
+            opener = "(" if valid else draw(st.sampled_from("(["))
+            if not valid:
+                close = draw(st.sampled_from(")]"))
+            items.append([opener, lo_text, ",", *hi, close, *_price(draw, valid)])
         extras: list[Tokens] = []
         low = _decimal(draw, 0, 10**4, 2)
         if draw(st.booleans()) and not daily:
