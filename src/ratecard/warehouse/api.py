@@ -1,0 +1,943 @@
+"""`bill_warehouse`: bill every account of a usage table in a SQL engine, exactly as the Python
+engine would bill each account's journal.
+
+The run, step by step (the queries are in `queries`, the drawdown in `drawdown`):
+
+1. register the calendar table (`months`) and the inputs; check their columns;
+2. read purchases and events (small) into Python, validated, and cut each such account's time
+   into segments;
+3. meter usage in the database: validate, dedupe ids, label months, add up per account, month,
+   segment and meter (`usage_groups`); count bad rows per problem, with samples;
+4. draw down: plain accounts by a join with `deduct` run once per distinct quantity, the others
+   account by account in Python;
+5. price the months' postpaid quantities in the database (ladders the SQL does not price are
+   priced by the engine's `LadderGroup` in Python), number the lines, add up the bills;
+6. write the bills and lines, or return them as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import decimal
+import itertools
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ratecard.engine.bills import BillLine
+from ratecard.engine.clock import TimeError, parse_month
+from ratecard.engine.ladders import Ladder
+from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.pricebook import PriceBook
+from ratecard.engine.pricing import MeterUsage
+from ratecard.errors import UsageError
+from ratecard.literals import NumberError, parse_number
+from ratecard.warehouse import months as calendar
+from ratecard.warehouse.drawdown import (
+    REOPEN,
+    SUSPEND,
+    TOPUP,
+    AccountEvent,
+    Drawdown,
+    Group,
+    History,
+    Line,
+    PackPurchase,
+    cuts,
+    plain_draws,
+)
+from ratecard.warehouse.engines import Engine, input_paths
+from ratecard.warehouse.queries import Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.schema import (
+    BEYOND_CALENDAR,
+    EVENTS,
+    PROBLEMS_BY_CODE,
+    PURCHASES,
+    USAGE,
+    BillProblem,
+    InvalidInputError,
+    InvalidRows,
+    UnbillableError,
+    check_columns,
+    output_format,
+)
+from ratecard.warehouse.sql import (
+    DUCKDB,
+    MAX_PRECISION,
+    NEVER_AFTER,
+    NEVER_BEFORE,
+    render,
+    scale_of,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PathSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+ON_INVALID = ("skip", "stop")
+SAMPLES = 5
+
+
+@attrs.frozen
+class WarehouseResult:
+    """A warehouse run: the bills and lines (Arrow tables, when not written to files), the bad
+    input rows and unbillable months reported, and what was computed where."""
+
+    bills: pa.Table | None
+    lines: pa.Table | None
+    invalid: tuple[InvalidRows, ...]
+    problems: tuple[BillProblem, ...]
+    stats: Mapping[str, Any]
+    queries: Mapping[str, str]
+
+
+def bill_warehouse(
+    book: PriceBook,
+    usage: PathSpec,
+    *,
+    purchases: PathSpec | None = None,
+    events: PathSpec | None = None,
+    month: str | None = None,
+    engine: str = DUCKDB,
+    output: str | None = None,
+    lines: str | None = None,
+    on_invalid: str = "skip",
+    spark: Any = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> WarehouseResult:
+    """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
+    account's `purchases` and `events`: one bill per account and month, from the month of the
+    account's first entry to that of its last, as `PriceBook.bill` would make it from the
+    account's journal; or, with `month` (`YYYY-MM`), that month's bills only.
+
+    Bills (`account, month, total`) go to `output` and their lines to `lines` (.parquet, .csv or
+    .jsonl); without a path they are returned as Arrow tables. Bad input rows are reported and
+    skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
+    the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
+    session may be given).
+    """
+    if on_invalid not in ON_INVALID:
+        raise UsageError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not `{on_invalid}`")
+    wanted: int | None = None
+    if month is not None:
+        try:
+            year, number = parse_month(month)
+        except TimeError as exc:
+            raise UsageError(str(exc)) from None
+        wanted = calendar.ord_of(year, number)
+    formats = {
+        "output": output_format(output) if output else None,
+        "lines": output_format(lines) if lines else None,
+    }
+    usage_paths, usage_format = input_paths(usage, "usage")
+    inputs = {USAGE: (usage_paths, usage_format)}
+    if purchases is not None:
+        inputs[PURCHASES] = input_paths(purchases, "purchases")
+    if events is not None:
+        inputs[EVENTS] = input_paths(events, "events")
+    runner = _open_engine(engine, spark, threads, memory_limit)
+    try:
+        run = _Run(book, runner, on_invalid, wanted)
+        return run.execute(inputs, output, formats["output"], lines, formats["lines"])
+    finally:
+        runner.close()
+
+
+def _open_engine(name: str, spark: Any, threads: int | None, memory_limit: str | None) -> Engine:
+    if name == DUCKDB:
+        try:
+            from ratecard.warehouse.duckdb_engine import DuckDBEngine
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise UsageError(
+                "the duckdb engine needs `pip install 'ratecard[warehouse]'`"
+            ) from None
+        return DuckDBEngine(threads=threads, memory_limit=memory_limit)
+    if name == "spark":
+        try:
+            from ratecard.warehouse.spark_engine import SparkEngine
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise UsageError("the spark engine needs pyspark: `pip install pyspark`") from None
+        return SparkEngine(spark)
+    raise UsageError(f"unknown engine `{name}` (duckdb or spark)")
+
+
+def _ladder_in_sql(ladder: Ladder, book: PriceBook) -> bool:
+    """Whether the SQL prices this ladder: one meter at a time, no blocks, no minimum, maximum
+    or flat fee at zero, and per-N prices that are exact decimals."""
+    if ladder.combined or ladder.minimum is not None or ladder.maximum is not None:
+        return False
+    if ladder.flat_at_zero:
+        return False
+    for bracket in ladder.brackets:
+        if bracket.block is not None:
+            return False
+        if bracket.price is not None and bracket.per != 1:
+            context = CONTEXT.copy()
+            context.clear_flags()
+            unit = context.divide(bracket.price, bracket.per)
+            if context.flags[decimal.Inexact] or unit * bracket.per != bracket.price:
+                return False
+    return True
+
+
+class _Run:
+    """One warehouse run: the state passed between its steps."""
+
+    def __init__(
+        self, book: PriceBook, engine: Engine, on_invalid: str, wanted: int | None
+    ) -> None:
+        self.book = book
+        self.engine = engine
+        self.on_invalid = on_invalid
+        self.wanted = wanted
+        self.queries = Queries(book, engine.dialect)
+        self.texts: dict[str, str] = {}
+        self.stats: dict[str, Any] = {"engine": engine.dialect}
+        self.timings: dict[str, float] = {}
+        self.invalid: list[InvalidRows] = []
+        self.problems: list[BillProblem] = []
+        self.excluded: set[tuple[str, int]] = set()
+        self.full_calendar = False
+        self.sql_meters = [
+            index
+            for index, plan in enumerate(book.meters)
+            if plan.ladder is not None and _ladder_in_sql(plan.ladder, book)
+        ]
+        self.python_groups = [
+            group for group in book.ladder_groups if not _ladder_in_sql(group.ladder, book)
+        ]
+        pools: dict[str, list[int]] = defaultdict(list)
+        for index, plan in enumerate(book.meters):
+            pools[plan.pool].append(index)
+        self.shared = {
+            pool: ms for pool, ms in pools.items() if len(ms) > 1 or pool in book.allowance_pools
+        }
+
+    # --- the steps ------------------------------------------------------------------------------
+
+    def execute(
+        self,
+        inputs: Mapping[str, tuple[list[str], str]],
+        output: str | None,
+        output_fmt: str | None,
+        lines: str | None,
+        lines_fmt: str | None,
+    ) -> WarehouseResult:
+        with self._step("read"):
+            kinds = {name: self._read(name, paths, fmt) for name, (paths, fmt) in inputs.items()}
+            self._calendar()
+        with self._step("histories"):
+            histories = self._histories(kinds)
+            self._cuts(histories)
+        plan = UsagePlan(
+            count_kind=kinds[USAGE]["count"],
+            account_kind=kinds[USAGE]["account"],
+            id_kind=kinds[USAGE].get("id"),
+            has_cuts=bool(histories),
+            late=(
+                self.book.billing.settle_from_balance
+                and self.book.billing.issued_day != 1
+                and any(h.settles(self.book) for h in histories.values())
+            ),
+        )
+        with self._step("meter"):
+            self._meter(plan)
+        if self.invalid and self.on_invalid == "stop":
+            raise InvalidInputError(self.invalid)
+        with self._step("drawdown"):
+            plain = not self.shared
+            if plain:
+                self._plain()
+            results = self._drawdown(plan, histories, everyone=not plain)
+        with self._step("price"):
+            python_lines = self._price(results, plain)
+        if self.problems and self.on_invalid == "stop":
+            raise UnbillableError(self.problems)
+        with self._step("bills"):
+            self._bills(results, python_lines, plain)
+        with self._step("write"):
+            bills_table, lines_table = self._write(output, output_fmt, lines, lines_fmt)
+        self.stats["seconds"] = dict(self.timings)
+        return WarehouseResult(
+            bills_table,
+            lines_table,
+            tuple(self.invalid),
+            tuple(self.problems),
+            dict(self.stats),
+            dict(self.texts),
+        )
+
+    def _step(self, name: str) -> _Timer:
+        return _Timer(name, self.timings)
+
+    def _sql(self, name: str, query: Any) -> str:
+        """A query's SQL for this engine (kept for `WarehouseResult.queries`)."""
+        text = self.texts[name] = render(query, self.engine.dialect)
+        return text
+
+    def _create(self, name: str, query: Any, reuse: bool = True) -> None:
+        self.engine.create(name, self._sql(name, query), reuse)
+
+    def _fetch(self, name: str, query: Any) -> pa.Table:
+        return self.engine.fetch(self._sql(name, query))
+
+    def _read(self, name: str, paths: list[str], fmt: str) -> dict[str, str]:
+        columns = self.engine.read(f"{name}_src", paths, fmt)
+        return check_columns(name, ", ".join(paths), columns)
+
+    def _calendar(self) -> None:
+        import pyarrow as pa
+
+        rows = calendar.calendar_rows(
+            self.book.timezone, self.book.billing.issued_day, self.full_calendar
+        )
+        issues = [r.issue for r in rows]
+        table = pa.table(
+            {
+                "ord": pa.array([r.ord for r in rows], pa.int64()),
+                "label": pa.array([calendar.label_of(r.ord) for r in rows], pa.string()),
+                "m_start": pa.array([r.start for r in rows], pa.int64()),
+                "m_end": pa.array([r.end for r in rows], pa.int64()),
+                "m_issue": pa.array(issues, pa.int64()),
+                "prev_issue": pa.array([None, *issues[:-1]], pa.int64()),
+                "next_issue": pa.array([*issues[1:], None], pa.int64()),
+                "off0": pa.array([r.off0 for r in rows], pa.int64()),
+                "sw1": pa.array([r.sw1 for r in rows], pa.int64()),
+                "off1": pa.array([r.off1 for r in rows], pa.int64()),
+                "sw2": pa.array([r.sw2 for r in rows], pa.int64()),
+                "off2": pa.array([r.off2 for r in rows], pa.int64()),
+            }
+        )
+        self.engine.put("calendar", table)
+
+    # --- purchases and events -------------------------------------------------------------------
+
+    def _histories(self, kinds: Mapping[str, Mapping[str, str]]) -> dict[str, History]:
+        histories: dict[str, History] = defaultdict(History)
+        for table in (PURCHASES, EVENTS):
+            if table not in kinds:
+                continue
+            while True:
+                rows = self._fetch(f"{table}_rows", self._side_query(table, kinds[table]))
+                data = rows.to_pydict()
+                if BEYOND_CALENDAR in data["time_problem"] and not self.full_calendar:
+                    self.full_calendar = True
+                    self._calendar()
+                    continue
+                break
+            if table == PURCHASES:
+                self._purchases(data, histories)
+            else:
+                self._events(data, histories)
+        for history in histories.values():
+            history.purchases.sort(key=lambda p: (p.instant, p.order))
+            history.events.sort(key=lambda e: (e.instant, e.order))
+        return {
+            account: h for account, h in histories.items() if h.purchases or h.events or h.repeats
+        }
+
+    def _side_query(self, table: str, kinds: Mapping[str, str]) -> Any:
+        q = self.queries
+        o = q.ops
+        columns = [
+            c for c in ("account", "meter", "size", "id", "type", "reason", "amount") if c in kinds
+        ]
+        timed = q.parsed_times(o.table(f"{table}_src"), ["time", *columns, "_file", "_row"])
+        rows = q.instants(timed, ["time", *columns, "_file", "_row"])
+        selected = [
+            o.col(c)
+            if kinds[c] != "integer" or c not in ("account", "id")
+            else (c, q.key_text(c, "integer"))
+            for c in columns
+        ]
+        return (
+            o.select(
+                *selected,
+                o.col("time"),
+                o.col("instant"),
+                o.col("ord"),
+                o.col("time_problem"),
+                o.col("_file"),
+                o.col("_row"),
+            )
+            .from_(o.subquery(rows, "r"), copy=False)
+            .order_by(o.col("_file"), o.col("_row"), copy=False)
+        )
+
+    def _side_rows(
+        self,
+        data: Mapping[str, list[Any]],
+        table: str,
+        check: Callable[[dict[str, Any]], str | None],
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of purchases or events with their problem checked, bad ones counted."""
+        bad: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        counts: dict[str, int] = defaultdict(int)
+        names = list(data)
+        for index in range(len(data["_row"])):
+            row = {name: data[name][index] for name in names}
+            row["_order"] = index
+            reason: str | None
+            if row.get("account") in (None, ""):
+                reason = "missing account"
+            elif row["time_problem"] is not None:
+                reason = PROBLEMS_BY_CODE[row["time_problem"]].name
+            else:
+                reason = check(row)
+            if reason is None:
+                yield row
+                continue
+            counts[reason] += 1
+            if len(bad[reason]) < SAMPLES:
+                bad[reason].append(row)
+        for name in sorted(counts, key=lambda n: _problem_code(n)):
+            samples = tuple(
+                {
+                    k: v
+                    for k, v in row.items()
+                    if k not in ("instant", "ord", "time_problem", "_order")
+                }
+                for row in bad[name]
+            )
+            self.invalid.append(
+                InvalidRows(
+                    table,
+                    name,
+                    _problem_message(name),
+                    counts[name],
+                    tuple(_sample(s) for s in samples),
+                )
+            )
+
+    def _purchases(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
+        book = self.book
+        offers: dict[tuple[str, str], int | None] = {}
+
+        def offer_of(meter: str, size: Any) -> int | None:
+            key = (meter, str(size))
+            if key not in offers:
+                plan = book.meter(meter)
+                try:
+                    offer = book.parse_pack_size(
+                        plan, size if isinstance(size, int | Decimal) else str(size).strip()
+                    )
+                    offers[key] = plan.packs.index(offer)
+                except UsageError:
+                    offers[key] = None
+            return offers[key]
+
+        meters = {plan.name for plan in book.meters}
+
+        def check(row: dict[str, Any]) -> str | None:
+            meter = row.get("meter")
+            if meter in (None, ""):
+                return "missing meter"
+            if meter not in meters:
+                return "unknown meter"
+            if row.get("size") in (None, "") or offer_of(meter, row["size"]) is None:
+                return "bad size"
+            return None
+
+        seen: dict[str, set[str]] = defaultdict(set)
+        accepted = sorted(
+            self._side_rows(data, PURCHASES, check),
+            key=lambda r: (r["account"], r["instant"], r["_order"]),
+        )
+        for row in accepted:
+            purchase_id = row.get("id") or None
+            offer = offer_of(row["meter"], row["size"])
+            assert offer is not None
+            purchase = PackPurchase(
+                row["instant"], row["ord"], row["meter"], offer, purchase_id, row["_order"]
+            )
+            history = histories[row["account"]]
+            if purchase_id is not None:
+                if purchase_id in seen[row["account"]]:
+                    history.repeats.append(purchase)  # ignored by the engine, as here
+                    continue
+                seen[row["account"]].add(purchase_id)
+            history.purchases.append(purchase)
+
+    def _events(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
+        book = self.book
+        reasons = book.billing.suspend_reasons
+        increment = book.rounding.increment
+
+        def amount_of(value: Any) -> Decimal | None:
+            if value is None:
+                return None
+            try:
+                amount = value if isinstance(value, Decimal) else parse_number(str(value).strip())
+            except (NumberError, ValueError):
+                return None
+            if not amount.is_finite() or amount <= 0 or amount % increment != 0:
+                return None
+            return amount
+
+        def check(row: dict[str, Any]) -> str | None:
+            kind = row.get("type")
+            if kind not in (SUSPEND, REOPEN, TOPUP):
+                return "bad event"
+            if kind == SUSPEND and (not reasons or row.get("reason") not in reasons):
+                return "bad reason"
+            if kind == TOPUP and amount_of(row.get("amount")) is None:
+                return "bad amount"
+            return None
+
+        for row in self._side_rows(data, EVENTS, check):
+            kind = row["type"]
+            histories[row["account"]].events.append(
+                AccountEvent(
+                    row["instant"],
+                    row["ord"],
+                    kind,
+                    row.get("reason") if kind == SUSPEND else None,
+                    amount_of(row.get("amount")) if kind == TOPUP else None,
+                    row["_order"],
+                )
+            )
+
+    def _cuts(self, histories: Mapping[str, History]) -> None:
+        import pyarrow as pa
+
+        accounts: list[str] = []
+        lows: list[int] = []
+        highs: list[int] = []
+        segments: list[int] = []
+        for account, history in histories.items():
+            points = [NEVER_BEFORE, *cuts(self.book, history), NEVER_AFTER]
+            for index, (low, high) in enumerate(itertools.pairwise(points)):
+                accounts.append(account)
+                lows.append(low)
+                highs.append(high)
+                segments.append(index)
+        self.stats["accounts_with_history"] = len(histories)
+        if histories:
+            self.engine.put(
+                "cuts",
+                pa.table(
+                    {
+                        "account": pa.array(accounts, pa.string()),
+                        "lo": pa.array(lows, pa.int64()),
+                        "hi": pa.array(highs, pa.int64()),
+                        "seg": pa.array(segments, pa.int64()),
+                    }
+                ),
+            )
+
+    # --- usage ----------------------------------------------------------------------------------
+
+    def _meter(self, plan: UsagePlan) -> None:
+        while True:
+            self._create("usage_groups", self.queries.usage_groups(plan))
+            counts = self._fetch("problem_counts", self.queries.problem_counts()).to_pydict()
+            found = dict(zip(counts["problem"], counts["n"], strict=True))
+            if BEYOND_CALENDAR in found and not self.full_calendar:
+                self.full_calendar = True
+                self._calendar()
+                continue
+            break
+        samples: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if found:
+            for row in self._fetch(
+                "problem_samples", self.queries.problem_samples(plan, SAMPLES)
+            ).to_pylist():
+                samples[row.pop("_problem")].append(row)
+        for code, count in sorted(found.items()):
+            problem = PROBLEMS_BY_CODE[code]
+            self.invalid.append(
+                InvalidRows(
+                    USAGE,
+                    problem.name,
+                    problem.message,
+                    int(count),
+                    tuple(_sample(s) for s in samples[code]),
+                )
+            )
+        self.stats["invalid_rows"] = sum(i.count for i in self.invalid)
+
+    def _plain(self) -> None:
+        import pyarrow as pa
+
+        distinct = self._fetch("plain_quantities", self.queries.plain_quantities()).to_pydict()
+        draws = plain_draws(self.book, zip(distinct["meter"], distinct["qty"], strict=True))
+        qs = self.queries.quantity_scale
+        self.stats["plain_distinct_quantities"] = len(draws)
+        self.engine.put(
+            "draws",
+            pa.table(
+                {
+                    "meter": pa.array([d[0] for d in draws], pa.int64()),
+                    "qty": pa.array([d[1] for d in draws], pa.decimal128(MAX_PRECISION, qs)),
+                    "allowance": pa.array([d[2] for d in draws], pa.decimal128(MAX_PRECISION, qs)),
+                    "postpaid": pa.array([d[3] for d in draws], pa.decimal128(MAX_PRECISION, qs)),
+                }
+            ),
+        )
+        self._create("plain_period", self.queries.plain_period())
+        self._create("plain_ranges", self.queries.plain_ranges())
+
+    def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Any:
+        drawdown = Drawdown(self.book)
+        detail = self._detail(plan) if self.shared else {}
+        seen: set[str] = set()
+        query = self._sql("eventful_groups", self.queries.eventful_groups(everyone))
+        empty = History()
+        current: str | None = None
+        groups: list[Group] = []
+        accounts = 0
+        for batch in self.engine.batches(query):
+            columns = batch.to_pydict()
+            for account, ordinal, meter, dup, qty, first, last in zip(
+                columns["account"],
+                columns["ord"],
+                columns["meter"],
+                columns["dup"],
+                columns["qty"],
+                columns["first"],
+                columns["last"],
+                strict=True,
+            ):
+                if account != current:
+                    if current is not None:
+                        drawdown.account(
+                            current, histories.get(current, empty), groups, detail.get(current)
+                        )
+                        accounts += 1
+                        seen.add(current)
+                    current = account
+                    groups = []
+                groups.append(Group(ordinal, meter, dup, qty, first, last))
+        if current is not None:
+            drawdown.account(current, histories.get(current, empty), groups, detail.get(current))
+            accounts += 1
+            seen.add(current)
+        for account, history in histories.items():
+            if account not in seen:
+                drawdown.account(account, history, [], None)
+                accounts += 1
+        self.stats["accounts_drawn_in_python"] = accounts
+        self.stats["accounts_replayed"] = len(drawdown.results.replayed)
+        for account, ordinal, message in drawdown.results.failed:
+            self._problem(account, ordinal, message, drawdown.results.months)
+        return drawdown.results
+
+    def _detail(self, plan: UsagePlan) -> dict[str, dict[int, list[tuple[int, int, Decimal]]]]:
+        """Entry by entry usage of shared pools' meters in the months where who gets the pool's
+        last units depends on the order of entries."""
+        pooled = sorted(m for ms in self.shared.values() for m in ms)
+        self._create("detail_keys", self.queries.detail_keys(self.shared, self.book))
+        rows = self._fetch("detail", self.queries.detail(plan, pooled)).to_pydict()
+        out: dict[str, dict[int, list[tuple[int, int, Decimal]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for account, ordinal, moment, meter, qty in zip(
+            rows["account"], rows["ord"], rows["instant"], rows["route"], rows["qty"], strict=True
+        ):
+            out[account][ordinal].append((moment, meter, qty))
+        self.stats["detail_entries"] = len(rows["account"])
+        return out
+
+    def _problem(
+        self,
+        account: str,
+        ordinal: int | None,
+        message: str,
+        months: Sequence[tuple[str, int]] = (),
+    ) -> None:
+        label = calendar.label_of(ordinal) if ordinal is not None else None
+        self.problems.append(BillProblem(account, label, message))
+        if ordinal is not None:
+            self.excluded.add((account, ordinal))
+        else:
+            self.excluded.update((a, o) for a, o in months if a == account)
+
+    # --- pricing --------------------------------------------------------------------------------
+
+    def _price(self, results: Any, plain: bool) -> list[Line]:
+        import pyarrow as pa
+
+        q = self.queries
+        o = q.ops
+        qs = q.quantity_scale
+        decimal_q = pa.decimal128(MAX_PRECISION, qs)
+        period = results.period
+        self.engine.put(
+            "period_py",
+            pa.table(
+                {
+                    "account": pa.array([p[0] for p in period], pa.string()),
+                    "ord": pa.array([p[1] for p in period], pa.int64()),
+                    "meter": pa.array([p[2] for p in period], pa.int64()),
+                    "total": pa.array([p[3] for p in period], decimal_q),
+                    "allowance": pa.array([p[4] for p in period], decimal_q),
+                    "postpaid": pa.array([p[5] for p in period], decimal_q),
+                }
+            ),
+        )
+        columns = [o.col(c) for c in ("account", "ord", "meter", "total", "allowance", "postpaid")]
+        parts = [o.select(*columns).from_(o.table("period_py"), copy=False)]
+        if plain:
+            parts.append(
+                o.select(*[c.copy() for c in columns]).from_(o.table("plain_period"), copy=False)
+            )
+        self._create("period", o.union_all(parts), reuse=False)
+
+        unpriced = [i for i, plan in enumerate(self.book.meters) if plan.ladder is None]
+        if unpriced:
+            rows = self._fetch("unpriced_postpaid", q.unpriced_postpaid(unpriced)).to_pylist()
+            for row in rows:
+                name = self.book.meters[row["meter"]].name
+                self._problem(
+                    row["account"],
+                    row["ord"],
+                    (
+                        f"meter `{name}` has no postpaid price, and {row['postpaid']} units are "
+                        "not "
+                        "covered by the allowance or packs"
+                    ),
+                )
+        self.price_scale = max(
+            [
+                scale_of(b.unit_price)
+                for i in self.sql_meters
+                for b in _brackets(self.book, i)
+                if b.price is not None
+            ]
+            + [0]
+        )
+        self.amount_scale = max(0, -rounding_exponent(self.book.rounding.increment))
+        if self.sql_meters:
+            ladders = [(i, self._ladder(i)) for i in self.sql_meters]
+            flat_scale = max(
+                [scale_of(b.flat) for _, ladder in ladders for b in ladder.brackets] + [0]
+            )
+            self.precise_scale = max(qs + self.price_scale, flat_scale)
+            if self.precise_scale > MAX_PRECISION:
+                raise UsageError("prices and quantities need more than 38 decimal places")
+            self._create(
+                "postpaid_sql", q.postpaid_lines(ladders, self.price_scale, self.precise_scale)
+            )
+            contact = self._fetch("contact_sales", q.contact_sales()).to_pylist()
+            for row in contact:
+                name = self.book.meters[row["meter"]].name
+                self._problem(
+                    row["account"],
+                    row["ord"],
+                    (
+                        f"meter `{name}`: units reach the bracket {row['bracket']}, which has no "
+                        "published price (contact sales)"
+                    ),
+                )
+        else:
+            self.precise_scale = 0
+        return self._python_prices(results.months, results.replayed, plain)
+
+    def _ladder(self, meter: int) -> Ladder:
+        ladder = self.book.meters[meter].ladder
+        assert ladder is not None
+        return ladder
+
+    def _python_prices(
+        self, months: Sequence[tuple[str, int]], replayed: set[str], plain: bool
+    ) -> list[Line]:
+        """Lines of the ladders the SQL does not price, by the engine's `LadderGroup`."""
+        if not self.python_groups:
+            return []
+        q = self.queries
+        o = q.ops
+        index = {plan.name: i for i, plan in enumerate(self.book.meters)}
+        wanted = sorted({index[m] for g in self.python_groups for m in g.meters})
+        rows = self._fetch(
+            "python_period",
+            o.select(exp_star())
+            .from_(o.table("period"), copy=False)
+            .where(o.in_(o.col("meter"), [o.integer(m) for m in wanted]), copy=False),
+        ).to_pydict()
+        usage: dict[tuple[str, int], dict[str, MeterUsage]] = defaultdict(dict)
+        for account, ordinal, meter, total, allowance, postpaid in zip(
+            rows["account"],
+            rows["ord"],
+            rows["meter"],
+            rows["total"],
+            rows["allowance"],
+            rows["postpaid"],
+            strict=True,
+        ):
+            usage[(account, ordinal)][self.book.meters[meter].name] = MeterUsage(
+                total, allowance, postpaid
+            )
+        if any(g.always_priced for g in self.python_groups):
+            for key in self._all_months(months, plain):
+                if key[0] not in replayed:
+                    usage.setdefault(key, {})
+        lines: list[Line] = []
+        rounding = self.book.rounding
+        with decimal.localcontext(CONTEXT):
+            for (account, ordinal), period in usage.items():
+                made: list[BillLine] = []
+                try:
+                    for group in self.python_groups:
+                        made.extend(group.lines(period, rounding))
+                except UsageError as exc:
+                    self._problem(account, ordinal, str(exc))
+                    continue
+                for seq, line in enumerate(made):
+                    lines.append(Line(account, ordinal, index[line.meter], seq, line))
+        self.stats["months_priced_in_python"] = len(usage)
+        return lines
+
+    def _all_months(self, months: Sequence[tuple[str, int]], plain: bool) -> list[tuple[str, int]]:
+        every = list(months)
+        if plain:
+            ranges = self._fetch(
+                "plain_ranges_all",
+                self.queries.ops.select(exp_star()).from_(
+                    self.queries.ops.table("plain_ranges"), copy=False
+                ),
+            ).to_pydict()
+            for account, first, last in zip(
+                ranges["account"], ranges["first"], ranges["last"], strict=True
+            ):
+                every.extend((account, o) for o in range(first, last + 1))
+        return every
+
+    # --- lines and bills ------------------------------------------------------------------------
+
+    def _bills(self, results: Any, python_lines: list[Line], plain: bool) -> None:
+        import pyarrow as pa
+
+        q = self.queries
+        every = [*results.lines, *python_lines]
+
+        def text(values: list[Decimal | None]) -> pa.Array:
+            return pa.array([None if v is None else format(v, "f") for v in values], pa.string())
+
+        self.engine.put(
+            "lines_py",
+            pa.table(
+                {
+                    "account": pa.array([x.account for x in every], pa.string()),
+                    "ord": pa.array([x.ord for x in every], pa.int64()),
+                    "meter": pa.array([x.meter for x in every], pa.int64()),
+                    "source": pa.array([x.line.source for x in every], pa.string()),
+                    "seq": pa.array([x.seq for x in every], pa.int64()),
+                    "quantity": text([x.line.quantity for x in every]),
+                    "unit_price": text([x.line.unit_price for x in every]),
+                    "precise_amount": text([x.line.precise_amount for x in every]),
+                    "amount": pa.array(
+                        [x.line.amount for x in every],
+                        pa.decimal128(MAX_PRECISION, self.amount_scale),
+                    ),
+                    "bracket": pa.array([x.line.bracket for x in every], pa.string()),
+                    "pack": pa.array([x.line.pack for x in every], pa.string()),
+                    "blocks": text([x.line.blocks for x in every]),
+                }
+            ),
+        )
+        self._create("bill_lines", q.bill_lines(self.amount_scale, bool(self.sql_meters), plain))
+        months = list(results.months)
+        if plain:
+            multi = self._fetch("plain_multi_month", q.plain_multi_month()).to_pydict()
+            for account, first, last in zip(
+                multi["account"], multi["first"], multi["last"], strict=True
+            ):
+                months.extend((account, o) for o in range(first, last + 1))
+        self.engine.put(
+            "months_py",
+            pa.table(
+                {
+                    "account": pa.array([m[0] for m in months], pa.string()),
+                    "ord": pa.array([m[1] for m in months], pa.int64()),
+                }
+            ),
+        )
+        self._create("bill_months", q.bill_months(plain), reuse=False)
+        self.engine.put(
+            "excluded",
+            pa.table(
+                {
+                    "account": pa.array([e[0] for e in sorted(self.excluded)], pa.string()),
+                    "ord": pa.array([e[1] for e in sorted(self.excluded)], pa.int64()),
+                }
+            ),
+        )
+
+    def _write(
+        self, output: str | None, output_fmt: str | None, lines: str | None, lines_fmt: str | None
+    ) -> tuple[pa.Table | None, pa.Table | None]:
+        q = self.queries
+        bills_table = lines_table = None
+        if output is not None and output_fmt is not None:
+            query = self._sql(
+                "output_bills",
+                q.output_bills(self.amount_scale, output_fmt != "parquet", self.wanted),
+            )
+            self.engine.write(query, output, output_fmt)
+        else:
+            bills_table = self._fetch(
+                "output_bills", q.output_bills(self.amount_scale, False, self.wanted)
+            )
+        if lines is not None and lines_fmt is not None:
+            query = self._sql("output_lines", q.output_lines(lines_fmt != "parquet", self.wanted))
+            self.engine.write(query, lines, lines_fmt)
+        elif output is None:
+            lines_table = self._fetch("output_lines", q.output_lines(False, self.wanted))
+        return bills_table, lines_table
+
+
+class _Timer:
+    def __init__(self, name: str, into: dict[str, float]) -> None:
+        self.name = name
+        self.into = into
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.into[self.name] = round(time.perf_counter() - self.start, 3)
+
+
+def exp_star() -> Any:
+    from sqlglot import exp
+
+    return exp.Star()
+
+
+def _brackets(book: PriceBook, meter: int) -> tuple[Any, ...]:
+    ladder = book.meters[meter].ladder
+    return ladder.brackets if ladder is not None else ()
+
+
+def _problem_code(name: str) -> int:
+    from ratecard.warehouse.schema import PROBLEM_CODES
+
+    return PROBLEM_CODES[name]
+
+
+def _problem_message(name: str) -> str:
+    from ratecard.warehouse.schema import PROBLEM_CODES
+
+    return PROBLEMS_BY_CODE[PROBLEM_CODES[name]].message
+
+
+def _sample(row: Mapping[str, Any]) -> dict[str, object]:
+    """A bad row as reported: its fields as read, and its place (file, 1-based row)."""
+    out: dict[str, object] = {}
+    for key, value in row.items():
+        if key == "_row":
+            out[key] = int(value) + 1
+        elif isinstance(value, Decimal):
+            out[key] = format(value, "f")
+        else:
+            out[key] = value
+    return out
+
+
+_ = ZERO

@@ -1,0 +1,409 @@
+"""The drawdown, in Python, of the small groups the database adds up: which units the allowance,
+each pack lot and postpaid pay for, by the engine's own allocation function, `deduct`.
+
+An account's usage reaches Python as one quantity per month, segment and meter, a segment being a
+stretch in which nothing that `deduct` depends on changes: no purchase, no lot expiring, no
+suspension or reopening, no month starting. `deduct` is greedy over sources in a fixed order, so
+drawing a segment's quantity at once is drawing its entries one after another, and the lines of
+a month are the engine's lines. Two things need more than a segment's sum, and get it:
+
+- a shared allowance pool: who gets its last units depends on how the meters' entries
+  interleave, so in a month in which two or more of the pool's meters use more than the pool,
+  those meters' entries come one by one (the `detail` query) and are drawn one by one, as the
+  engine draws them;
+- settlement from a balance: a month's total decides whether the account is suspended for
+  arrears from the day the bill is issued, which changes the next month. Such accounts (with a
+  top-up, when the rules settle from a balance) are replayed by the engine itself over their
+  segment quantities and priced by it.
+
+Accounts with neither purchases nor events are drawn down in the database: their month's
+quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
+alone; `plain_draws` runs it once for each distinct (meter, quantity) and the database joins the
+result.
+"""
+
+from __future__ import annotations
+
+import decimal
+import heapq
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ratecard.engine.bills import Bill, BillLine
+from ratecard.engine.clock import add_period, local, month_start
+from ratecard.engine.deduction import Deduction, Lot, deduct
+from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.pricebook import PriceBook
+from ratecard.engine.replay import bill_journal
+from ratecard.errors import UsageError
+from ratecard.literals import format_plain
+from ratecard.warehouse.months import month_of_ord
+
+SUSPEND = "suspend"
+REOPEN = "reopen"
+TOPUP = "topup"
+
+
+@attrs.frozen
+class PackPurchase:
+    """A valid, first-seen purchase: when, which meter's pack offer, its id; `order` is its
+    position in the purchases file (ties in time keep it)."""
+
+    instant: int
+    ord: int
+    meter: str
+    offer: int
+    id: str | None
+    order: int
+
+
+@attrs.frozen
+class AccountEvent:
+    """A valid suspension, reopening or top-up."""
+
+    instant: int
+    ord: int
+    kind: str
+    reason: str | None
+    amount: Decimal | None
+    order: int
+
+
+@attrs.define
+class History:
+    """An account's purchases and events, in time order (then file order)."""
+
+    purchases: list[PackPurchase] = attrs.Factory(list)
+    events: list[AccountEvent] = attrs.Factory(list)
+    #: Purchases whose id was seen before: ignored, but entries of the journal all the same.
+    repeats: list[PackPurchase] = attrs.Factory(list)
+
+    def settles(self, book: PriceBook) -> bool:
+        """Whether the account keeps a balance that bills settle from (it has a top-up)."""
+        return book.billing.settle_from_balance and any(e.kind == TOPUP for e in self.events)
+
+
+@attrs.frozen
+class Group:
+    """Usage of one account in one month, segment and meter (meter −1: free actions; `dup`:
+    entries ignored as repeats); `first` and `last` are the instants of its first and last row."""
+
+    ord: int
+    meter: int
+    dup: bool
+    qty: Decimal | None
+    first: int
+    last: int
+
+
+def expiry(book: PriceBook, moment: int) -> int:
+    """The instant a pack bought at `moment` expires (exclusive)."""
+    policy = book.packs
+    return add_period(moment, policy.valid_amount, policy.valid_unit, book.zone)
+
+
+def cuts(book: PriceBook, history: History) -> list[int]:
+    """The instants that start a new segment of an account: purchases, expiries and events."""
+    points = {p.instant for p in history.purchases}
+    points.update(expiry(book, p.instant) for p in history.purchases)
+    points.update(e.instant for e in history.events)
+    return sorted(points)
+
+
+def plain_draws(book: PriceBook, quantities: Iterable[tuple[int, Decimal]],
+                ) -> list[tuple[int, Decimal, Decimal, Decimal]]:
+    """(meter, quantity, allowance, postpaid) for each distinct quantity of a meter in a month of
+    an account with no lots: `deduct` with the month's fresh allowance and no lots."""
+    fresh = book.new_allowances()
+    pools = [plan.pool for plan in book.meters]
+    out = []
+    with decimal.localcontext(CONTEXT):
+        for meter, quantity in quantities:
+            drawn = deduct(quantity, fresh[pools[meter]], (), book.deduct_order)
+            out.append((meter, quantity, drawn.allowance, drawn.postpaid))
+    return out
+
+
+@attrs.frozen
+class Line:
+    """A prepaid line (allowance or pack) made by the drawdown, or any line of an account that
+    Python priced: where it goes and its place among the month's lines of its meter and source."""
+
+    account: str
+    ord: int
+    meter: int
+    seq: int
+    line: BillLine
+
+
+@attrs.define
+class Results:
+    """What the drawdown hands back to the database."""
+
+    period: list[tuple[str, int, int, Decimal, Decimal, Decimal]] = attrs.Factory(list)
+    lines: list[Line] = attrs.Factory(list)
+    months: list[tuple[str, int]] = attrs.Factory(list)
+    failed: list[tuple[str, int | None, str]] = attrs.Factory(list)
+    replayed: set[str] = attrs.Factory(set)  # accounts the engine billed itself
+
+
+_NEVER = 1 << 126
+
+
+@attrs.define
+class _Month:
+    allowance: dict[str, Decimal] = attrs.Factory(dict)
+    packs: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)
+    postpaid: dict[str, Decimal] = attrs.Factory(dict)
+
+    def add(self, meter: str, drawn: Deduction) -> None:
+        if drawn.allowance:
+            self.allowance[meter] = self.allowance.get(meter, ZERO) + drawn.allowance
+        if drawn.packs:
+            by_lot = self.packs.setdefault(meter, {})
+            for lot, taken in drawn.packs:
+                held = by_lot.get(lot.id)
+                if held is None:
+                    by_lot[lot.id] = [lot, taken]
+                else:
+                    held[1] += taken
+        if drawn.postpaid:
+            self.postpaid[meter] = self.postpaid.get(meter, ZERO) + drawn.postpaid
+
+
+class Drawdown:
+    """Draws down accounts one at a time, in the engine's order of events, with `deduct`."""
+
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+        self.zone = book.zone
+        self.names = [plan.name for plan in book.meters]
+        self.pools = [plan.pool for plan in book.meters]
+        self.plans = {plan.name: plan for plan in book.meters}
+        self.actions = [(plan.actions or plan.free_actions or ("",))[0] for plan in book.meters]
+        self.free_action = next((a for p in book.meters for a in p.free_actions), None)
+        self.order = book.deduct_order
+        self.while_active = book.billing.allowance_while_active
+        self.by_expiry = book.packs.order != "purchase"
+        self._starts: dict[int, int] = {}
+        self.results = Results()
+
+    def month_end(self, ordinal: int) -> int:
+        start = self._starts.get(ordinal + 1)
+        if start is None:
+            start = self._starts[ordinal + 1] = month_start(month_of_ord(ordinal + 1), self.zone)
+        return start
+
+    # --- one account ----------------------------------------------------------------------------
+
+    def account(self, account: str, history: History, groups: Sequence[Group],
+                detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None = None) -> None:
+        """Draw down an account: its purchases and events, and its usage groups (`detail`:
+        month → (instant, meter, quantity) entries replacing the groups of a shared pool's meters
+        in that month)."""
+        ords = [g.ord for g in groups]
+        ords += [p.ord for p in (*history.purchases, *history.repeats)]
+        ords += [e.ord for e in history.events]
+        if not ords:
+            return
+        first, last = min(ords), max(ords)
+        if history.settles(self.book):
+            self._replay(account, history, groups, detail, first, last)
+            return
+        records: list[tuple[int, int, int, Any]] = []
+        for event in history.events:
+            records.append((event.instant, 0, event.order, event))
+        for purchase in history.purchases:
+            records.append((purchase.instant, 1, purchase.order, purchase))
+        pooled = self._pooled(detail)
+        for index, group in enumerate(groups):
+            if group.dup or group.meter < 0 or not group.qty:
+                continue
+            if detail and group.ord in detail and group.meter in pooled:
+                continue
+            records.append((group.first, 2, index, (group.meter, group.qty)))
+        if detail:
+            for entries in detail.values():
+                for index, (moment, meter, quantity) in enumerate(entries):
+                    records.append((moment, 2, index - len(entries), (meter, quantity)))
+        records.sort(key=lambda r: (r[0], r[1], r[2]))
+        self._simulate(account, records, first, last)
+
+    def _pooled(self, detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None) -> set[int]:
+        if not detail:
+            return set()
+        return {meter for entries in detail.values() for _, meter, _ in entries}
+
+    def _simulate(self, account: str, records: Sequence[tuple[int, int, int, Any]],
+                  first: int, last: int) -> None:
+        book = self.book
+        lots: dict[str, list[Lot]] = {name: [] for name in self.names}
+        expiries: list[tuple[int, int, Lot]] = []
+        ordinal = first
+        end = self.month_end(ordinal)
+        left = book.new_allowances()
+        granted = True
+        active = True
+        month = _Month()
+        bought = 0
+        # The engine orders lots by (expiry, purchase); here the same, as instants.
+        keys: dict[int, tuple[int, int]] = {}
+        with decimal.localcontext(CONTEXT):
+            for moment, _, _, item in records:
+                while True:
+                    soonest = expiries[0][0] if expiries else _NEVER
+                    if end <= moment and end <= soonest:
+                        self._close(account, ordinal, month)
+                        ordinal += 1
+                        end = self.month_end(ordinal)
+                        month = _Month()
+                        granted = not self.while_active or active
+                        left = book.new_allowances() if granted else dict.fromkeys(left, ZERO)
+                    elif soonest <= moment:
+                        _, _, lot = heapq.heappop(expiries)
+                        held = lots[lot.meter]
+                        lots[lot.meter] = [other for other in held if other is not lot]
+                    else:
+                        break
+                if isinstance(item, tuple):
+                    if not active:
+                        continue
+                    meter, quantity = item
+                    name = self.names[meter]
+                    pool = self.pools[meter]
+                    drawn = deduct(quantity, left[pool], lots[name], self.order)
+                    if drawn.allowance:
+                        left[pool] -= drawn.allowance
+                    month.add(name, drawn)
+                elif isinstance(item, PackPurchase):
+                    bought += 1
+                    plan = self.plans[item.meter]
+                    offer = plan.packs[item.offer]
+                    expires = expiry(book, moment)
+                    lot_id = item.id or f"{item.meter}:{format_plain(offer.size)}#{bought}"
+                    lot = Lot(lot_id, item.meter, offer.size, offer.size, offer.price)
+                    keys[id(lot)] = (expires, moment)
+                    held = lots[item.meter]
+                    held.append(lot)
+                    if self.by_expiry:
+                        held.sort(key=lambda other: keys[id(other)])
+                    else:
+                        held.sort(key=lambda other: keys[id(other)][1])
+                    heapq.heappush(expiries, (expires, bought, lot))
+                elif item.kind == SUSPEND:
+                    active = False
+                elif item.kind == REOPEN:
+                    active = True
+                    if not granted:
+                        granted = True
+                        left = book.new_allowances()
+            while ordinal < last:
+                self._close(account, ordinal, month)
+                ordinal += 1
+                month = _Month()
+            self._close(account, ordinal, month)
+
+    def _close(self, account: str, ordinal: int, month: _Month) -> None:
+        book = self.book
+        results = self.results
+        results.months.append((account, ordinal))
+        for index, name in enumerate(self.names):
+            allowance = month.allowance.get(name, ZERO)
+            packs = tuple((lot, taken) for lot, taken in month.packs.get(name, {}).values())
+            postpaid = month.postpaid.get(name, ZERO)
+            total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
+            if total <= 0:
+                continue
+            drawn = Deduction(allowance, packs, postpaid)
+            for seq, line in enumerate(book.prepaid_lines(self.plans[name], drawn)):
+                results.lines.append(Line(account, ordinal, index, seq, line))
+            results.period.append((account, ordinal, index, total, allowance, postpaid))
+
+    # --- accounts that settle from a balance: the engine's own replay ---------------------------
+
+    def _replay(self, account: str, history: History, groups: Sequence[Group],
+                detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
+                first: int, last: int) -> None:
+        """Bill an account through the engine's replay, its usage given as one entry per group
+        (or per detailed entry), at the group's first instant."""
+        journal = list(self._journal(history, groups, detail))
+        self.results.replayed.add(account)
+        try:
+            bills = bill_journal(self.book, journal)
+        except UsageError as exc:
+            self.results.failed.append((account, None, str(exc)))
+            self.results.months.extend((account, o) for o in range(first, last + 1))
+            return
+        assert isinstance(bills, list)
+        for bill in bills:
+            ordinal = _ord_of_label(bill.month)
+            self.results.months.append((account, ordinal))
+            self._bill_lines(account, ordinal, bill)
+
+    def _bill_lines(self, account: str, ordinal: int, bill: Bill) -> None:
+        rank = {name: index for index, name in enumerate(self.names)}
+        for seq, line in enumerate(bill.lines):
+            self.results.lines.append(Line(account, ordinal, rank[line.meter], seq, line))
+
+    def _journal(self, history: History, groups: Sequence[Group],
+                 detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
+                 ) -> Iterator[dict[str, Any]]:
+        """The account's compressed journal: its purchases and events, and one usage entry per
+        group at the group's first instant; entries at the same instant keep the warehouse's
+        order (events, then purchases, then usage)."""
+        zone = self.zone
+        timed: list[tuple[int, int, int, dict[str, Any]]] = []
+        for event in history.events:
+            entry: dict[str, Any] = {"type": event.kind, "time": local(event.instant, zone)}
+            if event.kind == SUSPEND:
+                entry["reason"] = event.reason
+            elif event.kind == TOPUP:
+                entry["amount"] = event.amount
+            timed.append((event.instant, 0, event.order, entry))
+        for purchase in sorted((*history.purchases, *history.repeats),
+                               key=lambda p: (p.instant, p.order)):
+            offer = self.plans[purchase.meter].packs[purchase.offer]
+            timed.append((purchase.instant, 1, purchase.order, {
+                "type": "purchase", "time": local(purchase.instant, zone),
+                "meter": purchase.meter, "size": offer.size, "id": purchase.id}))
+        pooled = self._pooled(detail)
+        for index, group in enumerate(groups):
+            billable = not group.dup and group.meter >= 0 and group.qty
+            if billable and not (detail and group.ord in detail and group.meter in pooled):
+                assert group.qty is not None
+                timed.append((group.first, 2, index, self._usage(
+                    group.first, self.actions[group.meter], _count(group.qty))))
+            # Entries at the group's first and last instants keep the months the journal spans:
+            # a repeated or free entry is an entry of the engine's journal too.
+            marker = self.free_action or self.actions[max(group.meter, 0)]
+            timed.append((group.first, 2, index, self._usage(group.first, marker, 0)))
+            timed.append((group.last, 2, index, self._usage(group.last, marker, 0)))
+        if detail:
+            for entries in detail.values():
+                for index, (moment, meter, quantity) in enumerate(entries):
+                    timed.append((moment, 2, index - len(entries), self._usage(
+                        moment, self.actions[meter], _count(quantity))))
+        timed.sort(key=lambda t: (t[0], t[1], t[2]))
+        return (entry for *_, entry in timed)
+
+    def _usage(self, moment: int, action: str, count: int | Decimal) -> dict[str, Any]:
+        return {"type": "usage", "time": local(moment, self.zone), "action": action,
+                "count": count}
+
+
+def _count(quantity: Decimal) -> int | Decimal:
+    whole = quantity.to_integral_value()
+    return int(whole) if whole == quantity else quantity
+
+
+def _ord_of_label(label: str | None) -> int:
+    assert label is not None
+    year, month = label.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+__all__ = ["AccountEvent", "Drawdown", "Group", "History", "PackPurchase", "Results", "cuts",
+           "expiry", "plain_draws"]

@@ -1,0 +1,89 @@
+"""DuckDB: the default engine, embedded in the process, no server.
+
+The connection's time zone is UTC, so that a time without an offset is read as its wall-clock
+digits (the calendar table then applies the rules' timezone); DuckDB's own time zone database is
+never asked about the rules' timezone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from ratecard.errors import UsageError
+from ratecard.warehouse.sql import DUCKDB
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class DuckDBEngine:
+    """An in-memory DuckDB database for one warehouse run."""
+
+    dialect = DUCKDB
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None,
+                 temp_directory: str | None = None) -> None:
+        import duckdb
+
+        self._duckdb = duckdb
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads is not None:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit is not None:
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        if temp_directory is not None:
+            self.con.execute("SET temp_directory = ?", [temp_directory])
+        self._views: list[str] = []
+
+    def read(self, name: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
+        listed = "[" + ", ".join(_quote(p) for p in paths) + "]"
+        try:
+            if fmt == "parquet":
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (file_row_number), "
+                    f"file_row_number AS _row FROM read_parquet({listed}, filename = '_file', "
+                    "file_row_number = true)")
+            else:
+                # CSV: read as text, in file order; the row's place is its position in the file.
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT * FROM read_csv("
+                    f"{listed}, header = true, all_varchar = true, filename = '_file')")
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT r.*, r.rowid - f.base AS _row "
+                    f"FROM {name}_raw r JOIN (SELECT _file AS f_file, MIN(rowid) AS base FROM "
+                    f"{name}_raw GROUP BY _file) f ON f.f_file = r._file")
+            described = self.con.execute(f"DESCRIBE {name}").fetchall()
+        except self._duckdb.Error as exc:
+            raise UsageError(f"{', '.join(paths)}: cannot read as {fmt}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        return {str(row[0]): str(row[1]) for row in described
+                if row[0] not in ("_file", "_row")}
+
+    def put(self, name: str, table: pa.Table) -> None:
+        self.con.register(f"{name}_arrow", table)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        self.con.unregister(f"{name}_arrow")
+
+    def create(self, name: str, sql: str, reuse: bool = True) -> None:
+        # DuckDB keeps every intermediate result: a table is cheap, recomputing is not.
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    def fetch(self, sql: str) -> pa.Table:
+        return self.con.sql(sql).to_arrow_table()
+
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        yield from self.con.sql(sql).to_arrow_reader(256_000)
+
+    def write(self, sql: str, path: str, fmt: str) -> None:
+        options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
+                   "jsonl": "FORMAT json"}[fmt]
+        self.con.execute(f"COPY ({sql}) TO {_quote(path)} ({options})")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,86 @@
+"""What the warehouse asks of a SQL engine, whichever it is.
+
+An engine registers the input files as views (with their file and row position, `_file` and
+`_row`, so that "first in file order" means the same in every engine), takes tables from Python
+(Arrow), runs the queries of `queries` as temporary tables or views, and hands results back as
+Arrow. `duckdb_engine` and `spark_engine` implement it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ratecard.errors import UsageError
+from ratecard.warehouse.schema import input_format
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class Engine(Protocol):
+    """A SQL engine the warehouse runs on."""
+
+    dialect: str
+
+    def read(self, name: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
+        """Register input files as the view `name` (their columns plus `_file` and `_row`);
+        the column types of the files, by name."""
+        ...
+
+    def put(self, name: str, table: pa.Table) -> None:
+        """Register an Arrow table as `name`."""
+        ...
+
+    def create(self, name: str, sql: str, reuse: bool = True) -> None:
+        """Run a query (SQL text of `render`) into `name`: a temporary table, or a view where
+        the engine would rather compute it again than keep it (`reuse=False`)."""
+        ...
+
+    def fetch(self, sql: str) -> pa.Table:
+        """A query's result."""
+        ...
+
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        """A query's result in batches (for results too big to hold at once)."""
+        ...
+
+    def write(self, sql: str, path: str, fmt: str) -> None:
+        """Write a query's result to a file: parquet, csv or jsonl."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def input_paths(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                what: str) -> tuple[list[str], str]:
+    """The files of an input (a file, a directory of .parquet or .csv files, a glob, or a list
+    of these), in name order, and their format; UsageError if there are none or formats mix."""
+    specs = [spec] if isinstance(spec, str | os.PathLike) else list(spec)
+    paths: list[str] = []
+    for item in specs:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            found = sorted(
+                os.path.join(text, name) for name in os.listdir(text)
+                if name.lower().endswith((".parquet", ".pq", ".csv"))
+            )
+            if not found:
+                raise UsageError(f"{text}: no .parquet or .csv files in this directory")
+            paths.extend(found)
+        elif any(ch in text for ch in "*?["):
+            found = sorted(glob.glob(text))
+            if not found:
+                raise UsageError(f"{text}: no file matches")
+            paths.extend(found)
+        elif os.path.isfile(text):
+            paths.append(text)
+        else:
+            raise UsageError(f"{text}: no such file ({what})")
+    formats = {input_format(p) for p in paths}
+    if len(formats) > 1:
+        raise UsageError(f"{what}: mixes Parquet and CSV files; give one format")
+    return paths, formats.pop()

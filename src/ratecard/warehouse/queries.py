@@ -1,0 +1,1086 @@
+"""The warehouse's queries, built from `sql.Operations` for one price book and one engine.
+
+The database meters and prices; Python draws down (see `drawdown`). In order:
+
+1. `parsed_usage`: each usage row validated (a problem code, or NULL), its time parsed to an
+   instant and labelled with its month in the rules' timezone (via the calendar table), its action
+   routed to a meter, its count turned into an exact quantity (rounded as the meter says), and,
+   when rows have ids, repeats marked (the first in time, then file, order wins).
+2. `usage_groups`: the valid rows added up per account, month, segment and meter, where a
+   segment is a stretch between an account's cuts (purchases, expiries, suspensions, reopenings,
+   top-ups: the `cuts` table); invalid rows are counted per problem.
+3. `plain_period`: for accounts with no purchases and no events, each month's quantity per meter
+   drawn down by joining the `draws` table (`deduct` run in Python once per distinct quantity).
+4. `postpaid_lines`: each month's postpaid quantities priced by the ladders' brackets (an inline
+   table of exact decimals), with `round_to` applied to every line.
+5. `bill_lines` and `bills`: every line in the engine's order, and one total per account month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import attrs
+from sqlglot import exp
+
+from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
+from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.warehouse.schema import (
+    BEYOND_CALENDAR,
+    DECIMAL,
+    INTEGER,
+    PROBLEM_CODES,
+    STRING,
+)
+from ratecard.warehouse.sql import (
+    BIGINT,
+    BOOLEAN,
+    NEVER_AFTER,
+    NEVER_BEFORE,
+    TEXT,
+    Operations,
+    decimal_type,
+    scale_of,
+)
+
+# --- times --------------------------------------------------------------------------------------
+
+_YEAR = "(?:19[0-9]{2}|[2-8][0-9]{3}|9000)"
+_ANY_YEAR = "[0-9]{4}"
+_DATE = "-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_CLOCK = "[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,6})?)?"
+_OFFSET = "(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
+#: A time with an offset; a time or date without one; either, in any year.
+WITH_OFFSET = _YEAR + _DATE + _CLOCK + _OFFSET
+WITHOUT_OFFSET = _YEAR + _DATE + f"(?:{_CLOCK})?"
+ANY_YEAR = _ANY_YEAR + _DATE + f"(?:{_CLOCK}{_OFFSET}?)?"
+
+# time kinds
+_T_MISSING, _T_OFFSET, _T_LOCAL, _T_RANGE, _T_BAD = 0, 1, 2, 3, 4
+
+# route codes besides a meter's index
+ROUTE_FREE = -1
+ROUTE_UNPRICED = -2
+
+_NUMBER = "-?[0-9]{1,20}(?:[.][0-9]{1,18})?"
+_INPUT_SCALE = 18
+
+
+def problem(name: str) -> int:
+    return PROBLEM_CODES[name]
+
+
+@attrs.frozen
+class UsagePlan:
+    """What the usage queries need to know about the input and the rules."""
+
+    count_kind: str  # INTEGER, DECIMAL or STRING
+    account_kind: str  # STRING or INTEGER
+    id_kind: str | None  # None: no id column
+    has_cuts: bool  # whether any account has purchases or events
+    late: bool  # whether groups are split at the previous month's bill issue instant
+
+
+class Queries:
+    """The queries of one price book on one engine."""
+
+    def __init__(self, book: PriceBook, dialect: str) -> None:
+        self.book = book
+        self.ops = Operations(dialect)
+        self.meter_index = {plan.name: index for index, plan in enumerate(book.meters)}
+        self.quantity_scale = max(
+            [scale_of(p.quantity_rounding.increment) for p in book.meters if p.quantity_rounding]
+            + [scale_of(p.allowance) for p in book.meters]
+            + [scale_of(a) for a in book.allowance_pools.values()]
+            + [scale_of(o.size) for p in book.meters for o in p.packs]
+            + [0]
+        )
+
+    # --- shared pieces --------------------------------------------------------------------------
+
+    def route(self, action: exp.Expression) -> exp.Expression:
+        """The meter index an action counts into, ROUTE_FREE, ROUTE_UNPRICED, or NULL."""
+        o = self.ops
+        whens: list[tuple[exp.Expression, exp.Expression]] = []
+        for name, target in sorted(self.book.routes.items()):
+            code = ROUTE_FREE if target == FREE else self.meter_index[target]
+            whens.append((o.eq(action.copy(), o.text(name)), o.integer(code)))
+        for name in sorted(self.book.unpriced):
+            whens.append((o.eq(action.copy(), o.text(name)), o.integer(ROUTE_UNPRICED)))
+        return o.case(whens, o.null())
+
+    def parsed_times(self, source: exp.Expression, columns: Sequence[str]) -> exp.Select:
+        """Rows of `source` (with a text column `time`) and their time: `t_kind` (missing, with
+        an offset, without one, out of range, bad) and `micros` (see `Operations.time_micros`),
+        passing `columns` through."""
+        o = self.ops
+        time = o.col("time")
+        t_kind = o.case(
+            [
+                (o.any_of(o.is_null(time), o.eq(time.copy(), o.text(""))), o.integer(_T_MISSING)),
+                (o.full_match(time.copy(), WITH_OFFSET), o.integer(_T_OFFSET)),
+                (o.full_match(time.copy(), WITHOUT_OFFSET), o.integer(_T_LOCAL)),
+                (o.full_match(time.copy(), ANY_YEAR), o.integer(_T_RANGE)),
+            ],
+            o.integer(_T_BAD),
+        )
+        inner = o.select(*[o.col(c) for c in columns], ("t_kind", t_kind)).from_(source, copy=False)
+        micros = o.case(
+            [
+                (
+                    o.in_(o.col("t_kind"), [o.integer(_T_OFFSET), o.integer(_T_LOCAL)]),
+                    o.time_micros(o.col("time")),
+                )
+            ]
+        )
+        middle = o.select(*[o.col(c) for c in columns], o.col("t_kind"), ("micros", micros)).from_(
+            o.subquery(inner, "t0"), copy=False
+        )
+        key = o.utc_month_ord(o.col("micros"))
+        return o.select(
+            *[o.col(c) for c in columns], o.col("t_kind"), o.col("micros"), ("m_key", key)
+        ).from_(o.subquery(middle, "t1"), copy=False)
+
+    def instants(
+        self,
+        timed: exp.Select,
+        columns: Sequence[str],
+        extra: Sequence[tuple[str, exp.Expression]] = (),
+    ) -> exp.Select:
+        """Join the calendar on the parsed times: each row's `instant`, month `ord` and
+        `time_problem` (NULL if the time is good)."""
+        o = self.ops
+        m = "m"
+        micros = o.col("micros", "p")
+        local_offset = o.case(
+            [
+                (
+                    o.all_of(o.not_null(o.col("sw2", m)), o.ge(micros.copy(), o.col("sw2", m))),
+                    o.col("off2", m),
+                ),
+                (
+                    o.all_of(o.not_null(o.col("sw1", m)), o.ge(micros.copy(), o.col("sw1", m))),
+                    o.col("off1", m),
+                ),
+            ],
+            o.col("off0", m),
+        )
+        instant = o.case(
+            [
+                (o.eq(o.col("t_kind", "p"), o.integer(_T_OFFSET)), micros.copy()),
+                (
+                    o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
+                    o.sub(micros.copy(), local_offset),
+                ),
+            ]
+        )
+        time_problem = o.case(
+            [
+                (
+                    o.eq(o.col("t_kind", "p"), o.integer(_T_MISSING)),
+                    o.integer(problem("missing time")),
+                ),
+                (
+                    o.eq(o.col("t_kind", "p"), o.integer(_T_RANGE)),
+                    o.integer(problem("time out of range")),
+                ),
+                (
+                    o.any_of(
+                        o.eq(o.col("t_kind", "p"), o.integer(_T_BAD)), o.is_null(micros.copy())
+                    ),
+                    o.integer(problem("bad time")),
+                ),
+                (o.is_null(o.col("ord", m)), o.integer(BEYOND_CALENDAR)),
+                (
+                    o.all_of(
+                        o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)), o.is_null(o.col("off0", m))
+                    ),
+                    o.integer(problem("local time at an offset change")),
+                ),
+            ]
+        )
+        joined = (
+            o.select(
+                *[o.col(c, "p") for c in columns],
+                ("instant", instant),
+                ("time_problem", time_problem),
+                ("m_ord", o.col("ord", m)),
+                ("m_start", o.col("m_start", m)),
+                ("m_end", o.col("m_end", m)),
+                ("m_issue", o.col("m_issue", m)),
+                ("prev_issue", o.col("prev_issue", m)),
+                ("next_issue", o.col("next_issue", m)),
+                *extra,
+            )
+            .from_(o.subquery(timed, "p"), copy=False)
+            .join(
+                o.table("calendar", m),
+                on=o.eq(o.col("ord", m), o.col("m_key", "p")),
+                join_type="left",
+                copy=False,
+            )
+        )
+        ordinal = o.case(
+            [
+                (o.lt(o.col("instant"), o.col("m_start")), o.sub(o.col("m_ord"), o.integer(1))),
+                (o.ge(o.col("instant"), o.col("m_end")), o.add(o.col("m_ord"), o.integer(1))),
+            ],
+            o.col("m_ord"),
+        )
+        late = o.case(
+            [
+                (o.eq(ordinal.copy(), o.col("m_ord")), o.ge(o.col("instant"), o.col("m_issue"))),
+                (o.gt(ordinal.copy(), o.col("m_ord")), o.ge(o.col("instant"), o.col("next_issue"))),
+            ],
+            o.ge(o.col("instant"), o.col("prev_issue")),
+        )
+        return o.select(
+            *[o.col(c) for c in columns],
+            *[o.col(name) for name, _ in extra],
+            o.col("instant"),
+            o.col("time_problem"),
+            ("ord", ordinal),
+            ("late", late),
+        ).from_(o.subquery(joined, "j"), copy=False)
+
+    def key_text(self, name: str, kind: str | None) -> exp.Expression:
+        """An account or id column as text (a whole-number key is written in digits)."""
+        o = self.ops
+        if kind == INTEGER:
+            return o.cast(o.col(name), TEXT)
+        return o.col(name)
+
+    # --- usage ----------------------------------------------------------------------------------
+
+    def parsed_usage(self, plan: UsagePlan) -> exp.Select:
+        """Every usage row: `problem` (NULL if valid), account, id, instant, ord, late, meter
+        (route code), qty, dup, `_file`, `_row`."""
+        o = self.ops
+        passed = ["account", "action", "count", "_file", "_row"]
+        if plan.id_kind is not None:
+            passed.append("id")
+        timed = self.parsed_times(o.table("usage_src"), ["time", *passed])
+        rows = self.instants(timed, passed)
+        count = o.col("count")
+        qs = self.quantity_scale
+        if plan.count_kind == STRING:
+            text = o.trim(count)
+            number = o.try_cast(text.copy(), decimal_type(_INPUT_SCALE))
+            count_problem: exp.Expression = o.case(
+                [
+                    (
+                        o.any_of(o.is_null(count.copy()), o.eq(text.copy(), o.text(""))),
+                        o.integer(problem("missing count")),
+                    ),
+                    (
+                        o.any_of(
+                            o.not_(o.full_match(text.copy(), _NUMBER)), o.is_null(number.copy())
+                        ),
+                        o.integer(problem("bad count")),
+                    ),
+                    (o.lt(number.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                ]
+            )
+            value: exp.Expression = number
+        elif plan.count_kind == DECIMAL:
+            count_problem = o.case(
+                [
+                    (o.is_null(count.copy()), o.integer(problem("missing count"))),
+                    (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                ]
+            )
+            value = count.copy()
+        else:
+            count_problem = o.case(
+                [
+                    (o.is_null(count.copy()), o.integer(problem("missing count"))),
+                    (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                ]
+            )
+            value = count.copy()
+        route = o.col("route")
+        whole_meters = [i for i, p in enumerate(self.book.meters) if p.quantity_rounding is None]
+        if plan.count_kind != INTEGER and whole_meters:
+            fractional = o.all_of(
+                o.in_(route.copy(), [o.integer(i) for i in whole_meters]),
+                o.ne(o.col("value"), o.floor(o.col("value"))),
+            )
+            count_problem = o.coalesce(
+                count_problem, o.case([(fractional, o.integer(problem("fractional count")))])
+            )
+        account = o.col("account")
+        action = o.col("action")
+        row_problem = o.coalesce(
+            o.case(
+                [
+                    (
+                        o.any_of(o.is_null(account.copy()), o.eq(account.copy(), o.text(""))),
+                        o.integer(problem("missing account")),
+                    )
+                ]
+            ),
+            o.col("time_problem"),
+            o.case(
+                [
+                    (o.is_null(action.copy()), o.integer(problem("missing action"))),
+                    (o.is_null(route.copy()), o.integer(problem("unknown action"))),
+                    (
+                        o.eq(route.copy(), o.integer(ROUTE_UNPRICED)),
+                        o.integer(problem("unpriced action")),
+                    ),
+                ]
+            ),
+            count_problem,
+        )
+        rounded = [
+            (i, p.quantity_rounding)
+            for i, p in enumerate(self.book.meters)
+            if p.quantity_rounding is not None
+        ]
+        qty_of = (
+            o.case(
+                [
+                    (
+                        o.eq(route.copy(), o.integer(i)),
+                        o.round_to(o.col("value"), _exponent(r.increment), r.mode, qs),
+                    )
+                    for i, r in rounded
+                ],
+                o.cast(o.col("value"), decimal_type(qs)),
+            )
+            if rounded
+            else o.cast(o.col("value"), decimal_type(qs))
+        )
+        keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row"]
+        stage = o.select(
+            *[o.col(c) for c in keep],
+            ("account", self.key_text("account", plan.account_kind)),
+            *([("id", self.key_text("id", plan.id_kind))] if plan.id_kind else []),
+            ("route", self.route(o.col("action"))),
+            ("count", count.copy()),
+            ("value", value),
+        ).from_(o.subquery(rows, "r"), copy=False)
+        checked = o.select(
+            *[o.col(c) for c in ("account", "instant", "ord", "late", "_file", "_row")],
+            *([o.col("id")] if plan.id_kind else []),
+            ("route", route.copy()),
+            ("problem", row_problem),
+            ("qty", o.case([(o.ge(route.copy(), o.integer(0)), qty_of)])),
+        ).from_(o.subquery(stage, "s"), copy=False)
+        if plan.id_kind is None:
+            dup: exp.Expression = o.false()
+        else:
+            dup = o.case(
+                [
+                    (
+                        o.all_of(
+                            o.is_null(o.col("problem")),
+                            o.not_null(o.col("id")),
+                            o.ne(o.col("id"), o.text("")),
+                        ),
+                        o.gt(
+                            o.row_number(
+                                [o.col("account"), o.col("id"), o.col("problem")],
+                                [o.col("instant"), o.col("_file"), o.col("_row")],
+                            ),
+                            o.integer(1),
+                        ),
+                    )
+                ],
+                o.false(),
+            )
+        return o.select(
+            *[
+                o.col(c)
+                for c in (
+                    "account",
+                    "instant",
+                    "ord",
+                    "late",
+                    "route",
+                    "problem",
+                    "qty",
+                    "_file",
+                    "_row",
+                )
+            ],
+            ("dup", dup),
+        ).from_(o.subquery(checked, "c"), copy=False)
+
+    def usage_groups(self, plan: UsagePlan) -> exp.Select:
+        """Valid rows added up per account, month, segment and meter; invalid rows per problem.
+
+        Columns: problem, account, ord, seg (NULL: the account has no cuts), late, meter, dup,
+        qty, n, first, last.
+        """
+        o = self.ops
+        source: exp.Expression = o.subquery(self.parsed_usage(plan), "u")
+        select_from = o.select(
+            *[
+                o.col(c, "u")
+                for c in ("account", "instant", "ord", "late", "route", "problem", "qty", "dup")
+            ],
+            ("seg", o.col("seg", "c") if plan.has_cuts else o.cast(o.null(), BIGINT)),
+        ).from_(source, copy=False)
+        if plan.has_cuts:
+            select_from = select_from.join(
+                o.table("cuts", "c"),
+                on=o.all_of(
+                    o.eq(o.col("account", "c"), o.col("account", "u")),
+                    o.ge(o.col("instant", "u"), o.col("lo", "c")),
+                    o.lt(o.col("instant", "u"), o.col("hi", "c")),
+                ),
+                join_type="left",
+                copy=False,
+            )
+        valid = o.is_null(o.col("problem"))
+
+        def only_valid(value: exp.Expression) -> exp.Expression:
+            return o.case([(valid.copy(), value)])
+
+        late = only_valid(o.col("late")) if plan.late else o.case([(valid.copy(), o.false())])
+        keys: list[tuple[str, exp.Expression]] = [
+            ("problem", o.col("problem")),
+            ("account", only_valid(o.col("account"))),
+            ("ord", only_valid(o.col("ord"))),
+            ("seg", only_valid(o.col("seg"))),
+            (
+                "late",
+                o.case([(o.not_null(o.col("seg")), late)], o.case([(valid.copy(), o.false())])),
+            ),
+            ("meter", only_valid(o.col("route"))),
+            ("dup", only_valid(o.col("dup"))),
+        ]
+        grouped = o.select(
+            *keys,
+            ("qty", o.sum(o.case([(o.all_of(valid.copy(), o.not_(o.col("dup"))), o.col("qty"))]))),
+            ("n", o.count()),
+            ("first", o.min(o.col("instant"))),
+            ("last", o.max(o.col("instant"))),
+        ).from_(o.subquery(select_from, "g"), copy=False)
+        return grouped.group_by(*[value.copy() for _, value in keys], copy=False)
+
+    def problem_samples(self, plan: UsagePlan, limit: int) -> exp.Select:
+        """The first rows (in file order) of each problem, as they were read, with the problem;
+        run only when there are bad rows."""
+        o = self.ops
+        ranked = (
+            o.select(
+                o.col("_file"),
+                o.col("_row"),
+                o.col("problem"),
+                ("place", o.row_number([o.col("problem")], [o.col("_file"), o.col("_row")])),
+            )
+            .from_(o.subquery(self.parsed_usage(plan), "u"), copy=False)
+            .where(o.not_null(o.col("problem")), copy=False)
+        )
+        keys = (
+            o.select(o.col("_file"), o.col("_row"), o.col("problem"))
+            .from_(o.subquery(ranked, "r"), copy=False)
+            .where(o.le(o.col("place"), o.integer(limit)), copy=False)
+        )
+        return (
+            o.select(
+                exp.Column(this=exp.Star(), table=exp.to_identifier("s")),
+                ("_problem", o.col("problem", "k")),
+            )
+            .from_(o.table("usage_src", "s"), copy=False)
+            .join(
+                o.subquery(keys, "k"),
+                on=o.all_of(
+                    o.eq(o.col("_file", "k"), o.col("_file", "s")),
+                    o.eq(o.col("_row", "k"), o.col("_row", "s")),
+                ),
+                copy=False,
+            )
+            .order_by(o.col("problem", "k"), o.col("_file", "s"), o.col("_row", "s"), copy=False)
+        )
+
+    def detail(self, plan: UsagePlan, meters: Sequence[int]) -> exp.Select:
+        """The valid, first-seen rows of some meters in the account months of `detail_keys`
+        (account, ord), one by one in time then file order: a shared allowance pool's units go
+        to entries in that order."""
+        o = self.ops
+        rows = o.subquery(self.parsed_usage(plan), "u")
+        query = (
+            o.select(
+                *[o.col(c, "u") for c in ("account", "ord", "instant", "route", "qty")],
+            )
+            .from_(rows, copy=False)
+            .join(
+                o.table("detail_keys", "k"),
+                on=o.all_of(
+                    o.eq(o.col("account", "k"), o.col("account", "u")),
+                    o.eq(o.col("ord", "k"), o.col("ord", "u")),
+                ),
+                copy=False,
+            )
+            .where(
+                o.all_of(
+                    o.is_null(o.col("problem", "u")),
+                    o.not_(o.col("dup", "u")),
+                    o.in_(o.col("route", "u"), [o.integer(m) for m in meters]),
+                ),
+                copy=False,
+            )
+        )
+        return query.order_by(
+            o.col("account", "u"),
+            o.col("instant", "u"),
+            o.col("_file", "u"),
+            o.col("_row", "u"),
+            copy=False,
+        )
+
+    # --- plain accounts: drawn down by a join ---------------------------------------------------
+
+    def plain(self) -> exp.Expression:
+        o = self.ops
+        return o.all_of(o.is_null(o.col("problem")), o.is_null(o.col("seg")))
+
+    def plain_quantities(self) -> exp.Select:
+        """The distinct (meter, quantity) of plain account months: the inputs `deduct` needs."""
+        o = self.ops
+        query = (
+            o.select(o.col("meter"), o.col("qty"))
+            .from_(o.table("usage_groups"), copy=False)
+            .where(
+                o.all_of(self.plain(), o.ge(o.col("meter"), o.integer(0)), o.not_(o.col("dup"))),
+                copy=False,
+            )
+        )
+        return query.distinct(copy=False)
+
+    def plain_period(self) -> exp.Select:
+        """Plain account months per meter: total, allowance and postpaid units."""
+        o = self.ops
+        return (
+            o.select(
+                o.col("account", "g"),
+                o.col("ord", "g"),
+                o.col("meter", "g"),
+                ("total", o.col("qty", "g")),
+                o.col("allowance", "d"),
+                o.col("postpaid", "d"),
+            )
+            .from_(o.table("usage_groups", "g"), copy=False)
+            .join(
+                o.table("draws", "d"),
+                on=o.all_of(
+                    o.eq(o.col("meter", "d"), o.col("meter", "g")),
+                    o.eq(o.col("qty", "d"), o.col("qty", "g")),
+                ),
+                copy=False,
+            )
+            .where(
+                o.all_of(
+                    o.is_null(o.col("problem", "g")),
+                    o.is_null(o.col("seg", "g")),
+                    o.ge(o.col("meter", "g"), o.integer(0)),
+                    o.not_(o.col("dup", "g")),
+                ),
+                copy=False,
+            )
+        )
+
+    def plain_ranges(self) -> exp.Select:
+        """Each plain account's first and last month (of any valid row, free and repeated too)."""
+        o = self.ops
+        return (
+            o.select(
+                o.col("account"),
+                ("first", o.min(o.col("ord"))),
+                ("last", o.max(o.col("ord"))),
+            )
+            .from_(o.table("usage_groups"), copy=False)
+            .where(self.plain(), copy=False)
+            .group_by(o.col("account"), copy=False)
+        )
+
+    def eventful_groups(self, everyone: bool) -> exp.Select:
+        """The groups of accounts with cuts (or of all accounts, `everyone`), in time order per
+        account."""
+        o = self.ops
+        valid = o.is_null(o.col("problem"))
+        return (
+            o.select(
+                *[
+                    o.col(c)
+                    for c in (
+                        "account",
+                        "ord",
+                        "seg",
+                        "late",
+                        "meter",
+                        "dup",
+                        "qty",
+                        "first",
+                        "last",
+                    )
+                ],
+            )
+            .from_(o.table("usage_groups"), copy=False)
+            .where(valid if everyone else o.all_of(valid, o.not_null(o.col("seg"))), copy=False)
+            .order_by(o.col("account"), o.col("first"), o.col("meter"), o.col("dup"), copy=False)
+        )
+
+    def detail_keys(self, shared: Mapping[str, Sequence[int]], book: PriceBook) -> exp.Select:
+        """Account months in which two or more meters of a shared allowance pool use more units
+        than the pool holds: there, who gets its last units depends on the order of entries."""
+        o = self.ops
+        pools = sorted(shared)
+        fresh = book.new_allowances()
+        pool_of = o.case(
+            [
+                (o.in_(o.col("meter"), [o.integer(m) for m in shared[pool]]), o.integer(index))
+                for index, pool in enumerate(pools)
+            ]
+        )
+        rows = (
+            o.select(
+                o.col("account"), o.col("ord"), o.col("meter"), o.col("qty"), ("pool", pool_of)
+            )
+            .from_(o.table("usage_groups"), copy=False)
+            .where(
+                o.all_of(
+                    o.is_null(o.col("problem")),
+                    o.not_(o.col("dup")),
+                    o.ge(o.col("meter"), o.integer(0)),
+                ),
+                copy=False,
+            )
+        )
+        per_pool = (
+            o.select(
+                o.col("account"),
+                o.col("ord"),
+                o.col("pool"),
+                ("used", o.sum(o.col("qty"))),
+                ("meters", exp.Count(this=exp.Distinct(expressions=[o.col("meter")]))),
+            )
+            .from_(o.subquery(rows, "r"), copy=False)
+            .where(o.not_null(o.col("pool")), copy=False)
+            .group_by(o.col("account"), o.col("ord"), o.col("pool"), copy=False)
+        )
+        size = o.case(
+            [
+                (o.eq(o.col("pool"), o.integer(index)), o.decimal(fresh[pool], self.quantity_scale))
+                for index, pool in enumerate(pools)
+            ]
+        )
+        return (
+            o.select(o.col("account"), o.col("ord"))
+            .from_(o.subquery(per_pool, "p"), copy=False)
+            .where(
+                o.all_of(o.ge(o.col("meters"), o.integer(2)), o.gt(o.col("used"), size)), copy=False
+            )
+            .distinct(copy=False)
+        )
+
+    def plain_multi_month(self) -> exp.Select:
+        """Plain accounts whose rows span more than one month (their months are listed)."""
+        o = self.ops
+        return (
+            o.select(o.col("account"), o.col("first"), o.col("last"))
+            .from_(o.table("plain_ranges"), copy=False)
+            .where(o.lt(o.col("first"), o.col("last")), copy=False)
+        )
+
+    def problem_counts(self) -> exp.Select:
+        o = self.ops
+        return (
+            o.select(o.col("problem"), ("n", o.sum(o.col("n"))))
+            .from_(o.table("usage_groups"), copy=False)
+            .where(o.not_null(o.col("problem")), copy=False)
+            .group_by(o.col("problem"), copy=False)
+            .order_by(o.col("problem"), copy=False)
+        )
+
+    # --- pricing --------------------------------------------------------------------------------
+
+    def brackets(self, ladders: Sequence[tuple[int, Ladder]], price_scale: int) -> exp.Values:
+        """The SQL-priced ladders' brackets, one row per meter and bracket."""
+        o = self.ops
+        qs = self.quantity_scale
+        flat_scale = max([scale_of(b.flat) for _, ladder in ladders for b in ladder.brackets] + [0])
+        rows = []
+        for meter, ladder in ladders:
+            basis = {BASIS_TOTAL: 1, BASIS_AFTER_ALLOWANCE: 2}.get(ladder.basis, 0)
+            for index, bracket in enumerate(ladder.brackets):
+                rows.append(
+                    [
+                        o.integer(meter),
+                        o.integer(index),
+                        o.integer(0 if ladder.mode == VOLUME else 1),
+                        o.integer(basis),
+                        o.decimal(bracket.lo, qs),
+                        o.cast(o.null(), decimal_type(qs))
+                        if bracket.hi is None
+                        else o.decimal(bracket.hi, qs),
+                        o.cast(o.null(), decimal_type(price_scale))
+                        if bracket.price is None
+                        else o.decimal(bracket.unit_price, price_scale),
+                        o.decimal(bracket.flat, flat_scale),
+                        o.text(bracket.label),
+                        o.true() if bracket.price is None else o.false(),
+                    ]
+                )
+        return o.values(
+            rows,
+            "b",
+            ["meter", "idx", "mode", "basis", "lo", "hi", "unit", "flat", "label", "contact"],
+        )
+
+    def postpaid_lines(
+        self, ladders: Sequence[tuple[int, Ladder]], price_scale: int, amount_scale: int
+    ) -> exp.Select:
+        """Postpaid lines of the `period` table's months for the SQL-priced meters: the bracket
+        (volume) or brackets (graduated) each quantity reaches, priced and rounded.
+
+        Columns: account, ord, meter, seq (the bracket), quantity, unit_price, precise_amount,
+        amount, bracket, contact (the bracket has no price: the month cannot be billed).
+        """
+        o = self.ops
+        rounding = self.book.rounding
+        meters = [o.integer(m) for m, _ in ladders]
+        basis = o.case(
+            [
+                (o.eq(o.col("basis", "b"), o.integer(1)), o.col("total", "p")),
+                (
+                    o.eq(o.col("basis", "b"), o.integer(2)),
+                    o.sub(o.col("total", "p"), o.col("allowance", "p")),
+                ),
+            ],
+            o.col("postpaid", "p"),
+        )
+        joined = (
+            o.select(
+                *[o.col(c, "p") for c in ("account", "ord", "meter", "postpaid")],
+                *[
+                    o.col(c, "b")
+                    for c in ("idx", "mode", "lo", "hi", "unit", "flat", "label", "contact")
+                ],
+                ("basis_qty", basis),
+            )
+            .from_(o.table("period", "p"), copy=False)
+            .join(
+                o.subquery(o.select(exp.Star()).from_(self.brackets(ladders, price_scale)), "b"),
+                on=o.eq(o.col("meter", "b"), o.col("meter", "p")),
+                copy=False,
+            )
+            .where(
+                o.all_of(
+                    o.gt(o.col("postpaid", "p"), o.integer(0)), o.in_(o.col("meter", "p"), meters)
+                ),
+                copy=False,
+            )
+        )
+        reached = o.all_of(
+            o.lt(o.col("lo"), o.col("basis_qty")),
+            o.any_of(
+                o.all_of(
+                    o.eq(o.col("mode"), o.integer(0)),
+                    o.any_of(o.is_null(o.col("hi")), o.le(o.col("basis_qty"), o.col("hi"))),
+                ),
+                o.all_of(
+                    o.eq(o.col("mode"), o.integer(1)),
+                    o.any_of(
+                        o.is_null(o.col("hi")),
+                        o.gt(o.col("hi"), o.sub(o.col("basis_qty"), o.col("postpaid"))),
+                    ),
+                ),
+            ),
+        )
+        quantity = o.case(
+            [(o.eq(o.col("mode"), o.integer(0)), o.col("postpaid"))],
+            o.sub(
+                o.least(o.coalesce(o.col("hi"), o.col("basis_qty")), o.col("basis_qty")),
+                o.greatest(o.col("lo"), o.sub(o.col("basis_qty"), o.col("postpaid"))),
+            ),
+        )
+        in_bracket = (
+            o.select(
+                *[
+                    o.col(c)
+                    for c in ("account", "ord", "meter", "unit", "flat", "label", "contact")
+                ],
+                ("seq", o.col("idx")),
+                ("quantity", o.cast(quantity, decimal_type(self.quantity_scale))),
+            )
+            .from_(o.subquery(joined, "j"), copy=False)
+            .where(reached, copy=False)
+        )
+        precise = o.cast(
+            o.add(o.mul(o.col("quantity"), o.coalesce(o.col("unit"), o.integer(0))), o.col("flat")),
+            decimal_type(amount_scale),
+        )
+        priced = o.select(
+            *[o.col(c) for c in ("account", "ord", "meter", "seq", "quantity", "contact")],
+            ("unit_price", o.coalesce(o.col("unit"), o.decimal(Decimal(0), price_scale))),
+            ("precise_amount", precise),
+            ("bracket", o.col("label")),
+        ).from_(o.subquery(in_bracket, "q"), copy=False)
+        places = _exponent(rounding.increment)
+        return o.select(
+            *[
+                o.col(c)
+                for c in (
+                    "account",
+                    "ord",
+                    "meter",
+                    "seq",
+                    "quantity",
+                    "unit_price",
+                    "precise_amount",
+                )
+            ],
+            ("amount", o.round_to(o.col("precise_amount"), places, rounding.mode, max(0, -places))),
+            o.col("bracket"),
+            o.col("contact"),
+        ).from_(o.subquery(priced, "a"), copy=False)
+
+    def contact_sales(self) -> exp.Select:
+        """Months whose postpaid units reach a bracket without a price."""
+        o = self.ops
+        return (
+            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("bracket"))
+            .from_(o.table("postpaid_sql"), copy=False)
+            .where(o.col("contact"), copy=False)
+            .order_by(o.col("account"), o.col("ord"), o.col("meter"), copy=False)
+        )
+
+    def unpriced_postpaid(self, meters: Sequence[int]) -> exp.Select:
+        """Months with postpaid units of meters that have no ladder: the engine refuses them."""
+        o = self.ops
+        return (
+            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("postpaid"))
+            .from_(o.table("period"), copy=False)
+            .where(
+                o.all_of(
+                    o.gt(o.col("postpaid"), o.integer(0)),
+                    o.in_(o.col("meter"), [o.integer(m) for m in meters]),
+                ),
+                copy=False,
+            )
+        )
+
+    # --- lines and bills ------------------------------------------------------------------------
+
+    def bill_lines(self, amount_scale: int, with_sql_lines: bool, with_plain: bool) -> exp.Select:
+        """Every line of every bill, numbered in the engine's order: meter, then source
+        (allowance, pack, postpaid, minimum or maximum), then the order they were made in.
+
+        `amount` is a DECIMAL; quantity, unit price, precise amount and blocks are exact
+        decimals written as text, because the engine's can need more than 38 digits (a price
+        per 3 units divides with 60)."""
+        o = self.ops
+        parts: list[exp.Select] = [self._line_part(o.table("lines_py"), amount_scale)]
+        if with_plain:
+            allowance = (
+                o.select(
+                    o.col("account"),
+                    o.col("ord"),
+                    o.col("meter"),
+                    ("source", o.text("allowance")),
+                    ("seq", o.integer(0)),
+                    ("quantity", o.cast(o.col("allowance"), TEXT)),
+                    ("unit_price", o.text("0")),
+                    ("precise_amount", o.text("0")),
+                    ("amount", o.decimal(Decimal(0), amount_scale)),
+                    ("bracket", o.cast(o.null(), TEXT)),
+                    ("pack", o.cast(o.null(), TEXT)),
+                    ("blocks", o.cast(o.null(), TEXT)),
+                )
+                .from_(o.table("plain_period"), copy=False)
+                .where(o.gt(o.col("allowance"), o.integer(0)), copy=False)
+            )
+            parts.append(self._line_part(o.subquery(allowance, "a"), amount_scale))
+        if with_sql_lines:
+            postpaid = o.select(
+                o.col("account"),
+                o.col("ord"),
+                o.col("meter"),
+                ("source", o.text("postpaid")),
+                o.col("seq"),
+                ("quantity", o.cast(o.col("quantity"), TEXT)),
+                ("unit_price", o.cast(o.col("unit_price"), TEXT)),
+                ("precise_amount", o.cast(o.col("precise_amount"), TEXT)),
+                o.col("amount"),
+                o.col("bracket"),
+                ("pack", o.cast(o.null(), TEXT)),
+                ("blocks", o.cast(o.null(), TEXT)),
+            ).from_(o.table("postpaid_sql"), copy=False)
+            parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale))
+        union = o.union_all(parts)
+        source_rank = o.case(
+            [
+                (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
+                (o.eq(o.col("source"), o.text("pack")), o.integer(1)),
+                (o.eq(o.col("source"), o.text("postpaid")), o.integer(2)),
+            ],
+            o.integer(3),
+        )
+        return o.select(
+            *[
+                o.col(c)
+                for c in (
+                    "account",
+                    "ord",
+                    "meter",
+                    "source",
+                    "quantity",
+                    "unit_price",
+                    "amount",
+                    "precise_amount",
+                    "bracket",
+                    "pack",
+                    "blocks",
+                )
+            ],
+            (
+                "line",
+                o.row_number(
+                    [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
+                ),
+            ),
+        ).from_(o.subquery(union, "l"), copy=False)
+
+    def _line_part(self, source: exp.Expression, amount_scale: int) -> exp.Select:
+        o = self.ops
+        return o.select(
+            o.col("account"),
+            o.col("ord"),
+            o.col("meter"),
+            o.col("source"),
+            o.col("seq"),
+            *[(c, o.cast(o.col(c), TEXT)) for c in ("quantity", "unit_price", "precise_amount")],
+            ("amount", o.cast(o.col("amount"), decimal_type(amount_scale))),
+            *[(c, o.cast(o.col(c), TEXT)) for c in ("bracket", "pack", "blocks")],
+        ).from_(source, copy=False)
+
+    def output_lines(self, text_numbers: bool, wanted: int | None) -> exp.Select:
+        """The lines as written: meter names, month labels, and numbers as text for CSV/JSONL."""
+        o = self.ops
+
+        def number(name: str) -> exp.Expression:
+            column = o.col(name, "l")
+            return o.cast(column, TEXT) if text_numbers and name == "amount" else column
+
+        meter = o.case(
+            [
+                (o.eq(o.col("meter", "l"), o.integer(i)), o.text(p.name))
+                for i, p in enumerate(self.book.meters)
+            ]
+        )
+        query = (
+            o.select(
+                o.col("account", "l"),
+                ("month", o.col("label", "m")),
+                o.col("line", "l"),
+                ("meter", meter),
+                o.col("source", "l"),
+                ("quantity", number("quantity")),
+                ("unit_price", number("unit_price")),
+                ("amount", number("amount")),
+                ("precise_amount", number("precise_amount")),
+                o.col("bracket", "l"),
+                o.col("pack", "l"),
+                ("blocks", number("blocks")),
+            )
+            .from_(o.table("bill_lines", "l"), copy=False)
+            .join(
+                o.table("calendar", "m"), on=o.eq(o.col("ord", "m"), o.col("ord", "l")), copy=False
+            )
+        )
+        query = self._without_excluded(query, "l", wanted)
+        return query.order_by(
+            o.col("account", "l"), o.col("ord", "l"), o.col("line", "l"), copy=False
+        )
+
+    def bills(self) -> exp.Select:
+        """One row per account month: the sum of its lines' rounded amounts (0 without lines)."""
+        o = self.ops
+        totals = (
+            o.select(o.col("account"), o.col("ord"), ("total", o.sum(o.col("amount"))))
+            .from_(o.table("bill_lines"), copy=False)
+            .group_by(o.col("account"), o.col("ord"), copy=False)
+        )
+        query = (
+            o.select(
+                o.col("account", "r"),
+                o.col("ord", "r"),
+                ("total", o.coalesce(o.col("total", "t"), o.integer(0))),
+            )
+            .from_(o.table("bill_months", "r"), copy=False)
+            .join(
+                o.subquery(totals, "t"),
+                on=o.all_of(
+                    o.eq(o.col("account", "t"), o.col("account", "r")),
+                    o.eq(o.col("ord", "t"), o.col("ord", "r")),
+                ),
+                join_type="left",
+                copy=False,
+            )
+        )
+        return query
+
+    def output_bills(self, amount_scale: int, text_numbers: bool, wanted: int | None) -> exp.Select:
+        o = self.ops
+        total = o.cast(o.col("total", "b"), decimal_type(amount_scale))
+        query = (
+            o.select(
+                o.col("account", "b"),
+                ("month", o.col("label", "m")),
+                ("total", o.cast(total, TEXT) if text_numbers else total),
+            )
+            .from_(o.subquery(self.bills(), "b"), copy=False)
+            .join(
+                o.table("calendar", "m"), on=o.eq(o.col("ord", "m"), o.col("ord", "b")), copy=False
+            )
+        )
+        query = self._without_excluded(query, "b", wanted)
+        return query.order_by(o.col("account", "b"), o.col("ord", "b"), copy=False)
+
+    def _without_excluded(self, query: exp.Select, alias: str, wanted: int | None) -> exp.Select:
+        o = self.ops
+        kept: exp.Expression = o.is_null(o.col("account", "x"))
+        if wanted is not None:
+            kept = o.all_of(kept, o.eq(o.col("ord", alias), o.integer(wanted)))
+        return query.join(
+            o.table("excluded", "x"),
+            on=o.all_of(
+                o.eq(o.col("account", "x"), o.col("account", alias)),
+                o.eq(o.col("ord", "x"), o.col("ord", alias)),
+            ),
+            join_type="left",
+            copy=False,
+        ).where(kept, copy=False)
+
+    def bill_months(self, plain: bool) -> exp.Select | exp.Union:
+        """Every account month to bill: plain accounts' single months, and the others listed
+        by Python (months of accounts drawn there, and plain accounts spanning several)."""
+        o = self.ops
+        listed = o.select(o.col("account"), o.col("ord")).from_(o.table("months_py"), copy=False)
+        if not plain:
+            return listed
+        single = (
+            o.select(o.col("account"), ("ord", o.col("first")))
+            .from_(o.table("plain_ranges"), copy=False)
+            .where(o.eq(o.col("first"), o.col("last")), copy=False)
+        )
+        return o.union_all([single, listed])
+
+
+def _exponent(increment: Decimal) -> int:
+    """The power of ten of a rounding increment (0.01 → -2, 10 → 1)."""
+    exponent = increment.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent
+
+
+def rounding_exponent(increment: Decimal) -> int:
+    return _exponent(increment)
+
+
+__all__ = ["BOOLEAN", "NEVER_AFTER", "NEVER_BEFORE", "Queries", "UsagePlan"]

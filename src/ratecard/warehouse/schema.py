@@ -1,0 +1,262 @@
+"""What the warehouse reads and writes: the input tables, their column types, and the kinds of bad
+row it reports.
+
+Inputs are Parquet or CSV files (a CSV file has a header line; all its columns are read as text).
+
+- usage: `account`, `time`, `action`, `count`, and an optional `id`;
+- purchases: `account`, `time`, `meter`, `size`, and an optional `id`;
+- events: `account`, `time`, `type` (`suspend`, `reopen` or `topup`), and `reason` (for
+  `suspend`) and `amount` (for `topup`) where the rules need them.
+
+A column is checked by the kind of its type, not its exact type: `account` and `id` are strings
+or whole numbers; `time`, `action`, `meter`, `type` and `reason` strings; `count`, `size` and
+`amount` whole numbers, decimals or strings. A binary float (DOUBLE, FLOAT) is never accepted for
+a quantity or an amount: it cannot hold 0.1, and a bill must be exact to the fen. A missing
+column or a column of the wrong kind is one `SchemaError` naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from ratecard.errors import UsageError
+
+STRING = "string"
+INTEGER = "integer"
+DECIMAL = "decimal"
+FLOAT = "float"
+OTHER = "other"
+
+USAGE = "usage"
+PURCHASES = "purchases"
+EVENTS = "events"
+
+
+@attrs.frozen
+class Column:
+    """A column an input table has (or may have): its name and the kinds of type it accepts."""
+
+    name: str
+    kinds: tuple[str, ...]
+    required: bool = True
+
+
+_TEXT = (STRING,)
+_KEY = (STRING, INTEGER)
+_NUMBER = (INTEGER, DECIMAL, STRING)
+
+SCHEMAS: dict[str, tuple[Column, ...]] = {
+    USAGE: (
+        Column("account", _KEY), Column("time", _TEXT), Column("action", _TEXT),
+        Column("count", _NUMBER), Column("id", _KEY, required=False),
+    ),
+    PURCHASES: (
+        Column("account", _KEY), Column("time", _TEXT), Column("meter", _TEXT),
+        Column("size", _NUMBER), Column("id", _KEY, required=False),
+    ),
+    EVENTS: (
+        Column("account", _KEY), Column("time", _TEXT), Column("type", _TEXT),
+        Column("reason", _TEXT, required=False), Column("amount", _NUMBER, required=False),
+    ),
+}
+
+_KIND_WORDS = {
+    STRING: "a string",
+    INTEGER: "a whole number",
+    DECIMAL: "a decimal",
+}
+
+
+class SchemaError(UsageError):
+    """An input table without a column it needs, or with a column of the wrong type."""
+
+    def __init__(self, path: str, column: str, message: str) -> None:
+        self.path = path
+        self.column = column
+        super().__init__(f"{path}: column `{column}` {message}")
+
+
+_DECIMAL = re.compile(r"(?:decimal|numeric)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE)
+_INTEGERS = frozenset({
+    "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "utinyint", "usmallint",
+    "uinteger", "ubigint", "uhugeint", "int8", "int16", "int32", "int64", "long", "short",
+    "byte",
+})
+_FLOATS = frozenset({"double", "float", "real", "float4", "float8", "double precision"})
+_STRINGS = frozenset({"varchar", "string", "text", "char", "bpchar"})
+
+
+def kind_of(type_name: str) -> str:
+    """The kind of an engine's type name: DuckDB `VARCHAR`, `BIGINT`, `DECIMAL(18,3)`, Spark
+    `string`, `bigint`, `decimal(18,3)`, ..."""
+    name = type_name.strip().lower()
+    if _DECIMAL.fullmatch(name) or name in ("decimal", "numeric"):
+        return DECIMAL
+    if name in _INTEGERS:
+        return INTEGER
+    if name in _FLOATS:
+        return FLOAT
+    if name in _STRINGS or name.startswith("varchar") or name.startswith("char("):
+        return STRING
+    return OTHER
+
+
+def decimal_scale(type_name: str) -> int | None:
+    """The scale of a DECIMAL type name, or None."""
+    match = _DECIMAL.fullmatch(type_name.strip())
+    return int(match.group(2)) if match else None
+
+
+def check_columns(table: str, path: str, columns: Mapping[str, str]) -> dict[str, str]:
+    """The kinds of the columns `table` uses, given an input's column types (name → engine type
+    name); SchemaError for the first missing or mistyped column."""
+    kinds: dict[str, str] = {}
+    for column in SCHEMAS[table]:
+        if column.name not in columns:
+            if not column.required:
+                continue
+            expected = ", ".join(c.name if c.required else f"[{c.name}]" for c in SCHEMAS[table])
+            near = [c for c in columns if c.strip().lower() == column.name]
+            hint = f" (found `{near[0]}`: names are lower case)" if near else ""
+            raise SchemaError(path, column.name,
+                              f"is missing; {table} needs the columns {expected}{hint}")
+        type_name = columns[column.name]
+        kind = kind_of(type_name)
+        if kind not in column.kinds:
+            words = " or ".join(_KIND_WORDS[k] for k in column.kinds)
+            why = (": binary floats are not exact, use a DECIMAL or whole numbers"
+                   if kind == FLOAT else "")
+            raise SchemaError(path, column.name,
+                              f"has type {type_name}; it must be {words}{why}")
+        kinds[column.name] = kind
+    return kinds
+
+
+# --- bad rows --------------------------------------------------------------------------------
+
+@attrs.frozen
+class RowProblem:
+    """A kind of bad input row: a code the SQL computes, a name, and what is wrong."""
+
+    code: int
+    name: str
+    message: str
+
+
+TIME_FORMS = "YYYY-MM-DD[(T| )HH:MM[:SS[.ffffff]]][Z|±HH[[:]MM]]"
+
+ROW_PROBLEMS: tuple[RowProblem, ...] = (
+    RowProblem(1, "missing account", "the row has no account"),
+    RowProblem(2, "missing time", "the row has no time"),
+    RowProblem(3, "bad time", f"the time is not an ISO 8601 time of the form {TIME_FORMS}"),
+    RowProblem(4, "time out of range", "the time is outside the years 1900 to 9000"),
+    RowProblem(5, "local time at an offset change",
+               "a time without an offset in a month when the rules' timezone changes its offset "
+               "more than twice; write the offset"),
+    RowProblem(6, "missing action", "the row has no action"),
+    RowProblem(7, "unknown action", "the action is not one the rules know"),
+    RowProblem(8, "unpriced action", "the action is one the rules do not price"),
+    RowProblem(9, "missing count", "the row has no count"),
+    RowProblem(10, "bad count",
+               "the count is not a plain decimal number (at most 20 digits before the point "
+               "and 18 after)"),
+    RowProblem(11, "negative count", "the count is negative"),
+    RowProblem(12, "fractional count", "the meter counts whole units and the count has a fraction"),
+    RowProblem(20, "missing meter", "the purchase has no meter"),
+    RowProblem(21, "unknown meter", "the meter is not one of the rules"),
+    RowProblem(22, "bad size", "the size is not a pack size on sale for the meter"),
+    RowProblem(30, "bad event", "the event type is not suspend, reopen or topup"),
+    RowProblem(31, "bad reason", "the suspension has no reason, or one the rules do not list"),
+    RowProblem(32, "bad amount", "the top-up amount is not a positive amount of money"),
+)
+
+PROBLEMS_BY_CODE = {p.code: p for p in ROW_PROBLEMS}
+PROBLEM_CODES = {p.name: p.code for p in ROW_PROBLEMS}
+#: Internal: a time beyond the calendar table first built (the table is then built in full).
+BEYOND_CALENDAR = 99
+
+
+@attrs.frozen
+class InvalidRows:
+    """Bad rows of one kind in one input: how many, and a few of them (the first in file order)."""
+
+    table: str
+    problem: str
+    message: str
+    count: int
+    samples: tuple[Mapping[str, object], ...] = ()
+
+    def describe(self) -> str:
+        lines = [f"{self.table}: {self.count} row{'s' if self.count != 1 else ''} with "
+                 f"{self.problem}: {self.message}"]
+        for sample in self.samples:
+            where = f"{sample.get('_file', '?')}:{sample.get('_row', '?')}"
+            fields = ", ".join(f"{k}={v!r}" for k, v in sample.items() if not k.startswith("_"))
+            lines.append(f"  e.g. {where} ({fields})")
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class BillProblem:
+    """An account's month that cannot be billed (contact sales, a meter with no postpaid price):
+    reported, and its bill left out, as the engine refuses to bill it."""
+
+    account: str
+    month: str | None
+    message: str
+
+    def describe(self) -> str:
+        month = f" {self.month}" if self.month else ""
+        return f"account {self.account}{month}: {self.message}"
+
+
+class InvalidInputError(UsageError):
+    """Bad input rows when the run stops at them (`on_invalid="stop"`)."""
+
+    def __init__(self, invalid: Sequence[InvalidRows]) -> None:
+        self.invalid = tuple(invalid)
+        total = sum(i.count for i in invalid)
+        super().__init__(f"{total} invalid input row{'s' if total != 1 else ''}; nothing was "
+                         "billed:\n" + "\n".join(i.describe() for i in invalid))
+
+
+class UnbillableError(UsageError):
+    """Account months that cannot be billed, when the run stops at them."""
+
+    def __init__(self, problems: Sequence[BillProblem]) -> None:
+        self.problems = tuple(problems)
+        shown = "\n".join(p.describe() for p in problems[:10])
+        more = f"\n... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        super().__init__(f"{len(problems)} account month{'s' if len(problems) != 1 else ''} "
+                         f"cannot be billed:\n{shown}{more}")
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+BILL_COLUMNS = ("account", "month", "total")
+LINE_COLUMNS = ("account", "month", "line", "meter", "source", "quantity", "unit_price", "amount",
+                "precise_amount", "bracket", "pack", "blocks")
+OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
+
+
+def output_format(path: str) -> str:
+    """The format of an output path by its extension; UsageError for others."""
+    lowered = path.lower()
+    for fmt, endings in (("parquet", (".parquet", ".pq")), ("csv", (".csv",)),
+                         ("jsonl", (".jsonl", ".ndjson", ".json"))):
+        if lowered.endswith(endings):
+            return fmt
+    raise UsageError(f"{path}: write bills to a .parquet, .csv or .jsonl file")
+
+
+def input_format(path: str) -> str:
+    """`parquet` or `csv`, by extension; UsageError for others."""
+    lowered = path.lower()
+    if lowered.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lowered.endswith((".csv", ".csv.gz")):
+        return "csv"
+    raise UsageError(f"{path}: read usage from .parquet or .csv files")

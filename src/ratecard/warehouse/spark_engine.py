@@ -1,0 +1,117 @@
+"""Spark SQL: the same queries on a Spark session (local, or a cluster's).
+
+The session is set up for exact, zone-free results, for this run only (the previous settings are
+restored when it ends):
+
+- `spark.sql.session.timeZone = UTC`: a time without an offset is read as its wall-clock digits
+  and YEAR/MONTH of an instant are those of UTC; the rules' timezone is applied only through the
+  calendar table, never through the JVM's time zone database or the session's zone;
+- `spark.sql.ansi.enabled = true`: an arithmetic overflow is an error, never NULL;
+- `spark.sql.decimalOperations.allowPrecisionLoss = false`: a DECIMAL product keeps its declared
+  scale instead of being silently rounded when its precision would pass 38 digits.
+
+A row's place in its file is `_metadata.file_path` and `monotonically_increasing_id()`, which
+grows with the row's position within a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ratecard.errors import UsageError
+from ratecard.warehouse.sql import SPARK
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.decimalOperations.allowPrecisionLoss": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+def local_session(cores: int = 2) -> Any:
+    """A local Spark session (`local[cores]`) for a run on this machine."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(f"local[{cores}]").appName("ratecard-warehouse")
+    for key, value in {**SETTINGS, "spark.ui.enabled": "false",
+                       "spark.sql.shuffle.partitions": str(max(2, cores * 2))}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+class SparkEngine:
+    """A Spark session's temporary views for one warehouse run."""
+
+    dialect = SPARK
+
+    def __init__(self, session: Any = None) -> None:
+        self.spark = session if session is not None else local_session()
+        self._saved = {key: self.spark.conf.get(key, None) for key in SETTINGS}
+        for key, value in SETTINGS.items():
+            self.spark.conf.set(key, value)
+        self._views: list[str] = []
+        self._cached: list[Any] = []
+
+    def read(self, name: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
+        from pyspark.errors import PySparkException
+        from pyspark.sql import functions as f
+
+        try:
+            reader = self.spark.read
+            if fmt == "parquet":
+                frame = reader.parquet(*paths)
+            else:
+                frame = reader.option("header", "true").option("inferSchema", "false").csv(
+                    list(paths))
+            types = {field.name: field.dataType.simpleString() for field in frame.schema.fields}
+            frame = frame.select("*", f.col("_metadata.file_path").alias("_file"),
+                                 f.monotonically_increasing_id().alias("_row"))
+        except PySparkException as exc:
+            raise UsageError(f"{', '.join(paths)}: cannot read as {fmt}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        self._view(name, frame)
+        return types
+
+    def put(self, name: str, table: pa.Table) -> None:
+        self._view(name, self.spark.createDataFrame(table))
+
+    def create(self, name: str, sql: str, reuse: bool = True) -> None:
+        frame = self.spark.sql(sql)
+        if reuse:
+            frame = frame.cache()
+            frame.count()
+            self._cached.append(frame)
+        self._view(name, frame)
+
+    def fetch(self, sql: str) -> pa.Table:
+        return self.spark.sql(sql).toArrow()
+
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        yield from self.fetch(sql).to_batches(256_000)
+
+    def write(self, sql: str, path: str, fmt: str) -> None:
+        """Write through the driver, to one file like DuckDB's (a cluster job writing huge
+        outputs may prefer `DataFrame.write` on the query, see docs/warehouse.md)."""
+        from ratecard.warehouse.output import write_table
+
+        write_table(self.fetch(sql), path, fmt)
+
+    def _view(self, name: str, frame: Any) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def close(self) -> None:
+        for frame in self._cached:
+            frame.unpersist()
+        for name in self._views:
+            self.spark.catalog.dropTempView(name)
+        for key, value in self._saved.items():
+            if value is None:
+                self.spark.conf.unset(key)
+            else:
+                self.spark.conf.set(key, value)
