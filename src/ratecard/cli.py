@@ -541,6 +541,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--check", action="store_true",
                         help="compare the generated files with fresh renders; exit 1 if stale")
     render.set_defaults(run=cmd_render)
+
+    from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
+
+    warehouse = commands.add_parser(
+        "warehouse", help="bill a usage table of many accounts on DuckDB or Spark")
+    warehouse_command.configure(warehouse)
+    warehouse.set_defaults(run=warehouse_command.run)
     return parser
 
 

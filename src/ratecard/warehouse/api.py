@@ -109,6 +109,7 @@ def bill_warehouse(
     spark: Any = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    return_lines: bool = True,
 ) -> WarehouseResult:
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
@@ -116,7 +117,8 @@ def bill_warehouse(
     account's journal; or, with `month` (`YYYY-MM`), that month's bills only.
 
     Bills (`account, month, total`) go to `output` and their lines to `lines` (.parquet, .csv or
-    .jsonl); without a path they are returned as Arrow tables. Bad input rows are reported and
+    .jsonl); without a path they are returned as Arrow tables (the lines unless `return_lines`
+    is False). Bad input rows are reported and
     skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
     the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
     session may be given).
@@ -130,6 +132,12 @@ def bill_warehouse(
         except TimeError as exc:
             raise UsageError(str(exc)) from None
         wanted = calendar.ord_of(year, number)
+    for group in book.ladder_groups:
+        if group.ladder.period != "month":
+            raise UsageError(
+                f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
+                "monthly ladders only; bill these accounts with `ratecard bill`"
+            )
     formats = {
         "output": output_format(output) if output else None,
         "lines": output_format(lines) if lines else None,
@@ -143,6 +151,7 @@ def bill_warehouse(
     runner = _open_engine(engine, spark, threads, memory_limit)
     try:
         run = _Run(book, runner, on_invalid, wanted)
+        run.return_lines = return_lines
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
     finally:
         runner.close()
@@ -203,6 +212,7 @@ class _Run:
         self.problems: list[BillProblem] = []
         self.excluded: set[tuple[str, int]] = set()
         self.full_calendar = False
+        self.return_lines = True
         self.sql_meters = [
             index
             for index, plan in enumerate(book.meters)
@@ -878,16 +888,18 @@ class _Run:
                 "output_bills",
                 q.output_bills(self.amount_scale, output_fmt != "parquet", self.wanted),
             )
-            self.engine.write(query, output, output_fmt)
+            self.stats["bills"] = self.engine.write(query, output, output_fmt)
         else:
             bills_table = self._fetch(
                 "output_bills", q.output_bills(self.amount_scale, False, self.wanted)
             )
+            self.stats["bills"] = bills_table.num_rows
         if lines is not None and lines_fmt is not None:
             query = self._sql("output_lines", q.output_lines(lines_fmt != "parquet", self.wanted))
-            self.engine.write(query, lines, lines_fmt)
-        elif output is None:
+            self.stats["lines"] = self.engine.write(query, lines, lines_fmt)
+        elif output is None and self.return_lines:
             lines_table = self._fetch("output_lines", q.output_lines(False, self.wanted))
+            self.stats["lines"] = lines_table.num_rows
         return bills_table, lines_table
 
 

@@ -76,10 +76,14 @@ class DuckDBEngine:
     def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
         yield from self.con.sql(sql).to_arrow_reader(256_000)
 
-    def write(self, sql: str, path: str, fmt: str) -> None:
+    def write(self, sql: str, path: str, fmt: str) -> int:
         options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
                    "jsonl": "FORMAT json"}[fmt]
-        self.con.execute(f"COPY ({sql}) TO {_quote(path)} ({options})")
+        try:
+            written = self.con.execute(f"COPY ({sql}) TO {_quote(path)} ({options})").fetchone()
+        except self._duckdb.IOException as exc:
+            raise UsageError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
+        return int(written[0]) if written else 0
 
     def close(self) -> None:
         self.con.close()

@@ -47,8 +47,8 @@ class Engine(Protocol):
         """A query's result in batches (for results too big to hold at once)."""
         ...
 
-    def write(self, sql: str, path: str, fmt: str) -> None:
-        """Write a query's result to a file: parquet, csv or jsonl."""
+    def write(self, sql: str, path: str, fmt: str) -> int:
+        """Write a query's result to a file (parquet, csv or jsonl); the rows written."""
         ...
 
     def close(self) -> None:

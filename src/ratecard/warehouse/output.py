@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ratecard.errors import UsageError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -23,5 +25,7 @@ def write_table(table: pa.Table, path: str, fmt: str) -> None:
         con.register("result", table)
         quoted = "'" + path.replace("'", "''") + "'"
         con.execute(f"COPY (SELECT * FROM result) TO {quoted} ({options})")
+    except duckdb.IOException as exc:
+        raise UsageError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()

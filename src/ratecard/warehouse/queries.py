@@ -987,6 +987,8 @@ class Queries:
                 o.col("bracket", "l"),
                 o.col("pack", "l"),
                 ("blocks", number("blocks")),
+                # The day a daily ladder's line prices; the warehouse prices months only.
+                ("period", o.cast(o.null(), TEXT)),
             )
             .from_(o.table("bill_lines", "l"), copy=False)
             .join(

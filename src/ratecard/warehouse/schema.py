@@ -238,7 +238,7 @@ class UnbillableError(UsageError):
 
 BILL_COLUMNS = ("account", "month", "total")
 LINE_COLUMNS = ("account", "month", "line", "meter", "source", "quantity", "unit_price", "amount",
-                "precise_amount", "bracket", "pack", "blocks")
+                "precise_amount", "bracket", "pack", "blocks", "period")
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 
 

@@ -94,12 +94,14 @@ class SparkEngine:
     def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
         yield from self.fetch(sql).to_batches(256_000)
 
-    def write(self, sql: str, path: str, fmt: str) -> None:
+    def write(self, sql: str, path: str, fmt: str) -> int:
         """Write through the driver, to one file like DuckDB's (a cluster job writing huge
         outputs may prefer `DataFrame.write` on the query, see docs/warehouse.md)."""
         from ratecard.warehouse.output import write_table
 
-        write_table(self.fetch(sql), path, fmt)
+        table = self.fetch(sql)
+        write_table(table, path, fmt)
+        return int(table.num_rows)
 
     def _view(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
