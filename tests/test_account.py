@@ -517,3 +517,20 @@ def test_snapshot_example_in_the_docs_is_current() -> None:
     account.feed(read("worked-1.jsonl"))
     for key in account.snapshot():
         assert f"`{key}`" in text, key
+
+
+def test_misused_calls_are_usage_errors(bda: PriceBook) -> None:
+    account = Account(bda)
+    with pytest.raises(ratecard.UsageError, match=r"^feed takes a list of entries, not one "
+                       r"entry: write feed\(\[entry\]\)$"):
+        account.feed(use("2026-11-02", "DetectBody", 5))  # type: ignore[arg-type]
+    with pytest.raises(ratecard.UsageError, match="feed takes a list of entries"):
+        account.feed(ratecard.Reopen("2026-11-02"))  # type: ignore[arg-type]
+    with pytest.raises(ratecard.UsageError, match="not int"):
+        account.advance(20261102)  # type: ignore[arg-type]
+    with pytest.raises(ratecard.UsageError, match="is a time without a date"):
+        account.advance("10:00")
+    with pytest.raises(ratecard.UsageError, match="must be written YYYY-MM"):
+        account.close_through("11/2026")
+    assert account.close_through("2026-11") == []  # nothing fed: nothing to bill
+    assert (account.month, account.entries) == (None, 0)

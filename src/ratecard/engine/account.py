@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from ratecard.engine.bills import Bill
 from ratecard.engine.clock import (
     TimeError,
@@ -135,6 +137,8 @@ class Account:
         `on_invalid`, bad and late entries are passed to it and the rest applied.
         """
         self._check()
+        if isinstance(entries, Mapping) or attrs.has(type(entries)):
+            raise UsageError("feed takes a list of entries, not one entry: write feed([entry])")
         replay = self._replay
         source = open_journal(self.book, entries, on_invalid, reread=False)
         try:
@@ -177,6 +181,9 @@ class Account:
         a time the account has already reached changes nothing."""
         self._check()
         zone = self._replay.zone
+        if not isinstance(time, str | datetime):
+            raise UsageError(f"a time is an ISO 8601 string such as 2026-12-01T00:00:00+08:00 "
+                             f"or a datetime, not {type(time).__name__}")
         try:
             moment = (parse_time(time, zone) if isinstance(time, str)
                       else checked_instant(time, zone))

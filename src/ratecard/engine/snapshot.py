@@ -387,6 +387,8 @@ class _Loader:
                 _fail(f"closed[{i}]", "a closed bill waiting to be issued has an issue date "
                       "and no settlement")
             issue = day_start(_date(bill.issued, f"closed[{i}].issued"), self.zone)
+            if replay.closings and issue < replay.closings[-1].issue:
+                _fail(f"closed[{i}]", "closed bills are listed in the order they are issued")
             replay.closings.append(_Closing(bill, issue))
 
         _rederive(replay)
