@@ -36,7 +36,7 @@ from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
 from tests.conftest import RULES  # noqa: E402
 
-# --- generated rules ----------------------------------------------------------------------------
+# --- generated rules -----------------------------------------------------------------------------
 
 ZONES = ("UTC", "Asia/Shanghai", "America/Los_Angeles", "Europe/Berlin", "Australia/Lord_Howe")
 MODES = ("half_up", "half_even", "half_down", "up", "down", "ceiling", "floor")
@@ -82,8 +82,7 @@ def _bracket_price(draw: st.DrawFn, last: bool) -> str:
 def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool) -> str:
     mode = draw(st.sampled_from(("volume", "graduated")))
     basis = draw(st.sampled_from(("postpaid", "total", "after_allowance")))
-    bounds = sorted(draw(st.sets(st.sampled_from((50, 100, 300, 1000, 2500, 10000)),
-                                 max_size=3)))
+    bounds = sorted(draw(st.sets(st.sampled_from((50, 100, 300, 1000, 2500, 10000)), max_size=3)))
     edges = [0, *bounds]
     rows = []
     for index, low in enumerate(edges):
@@ -98,8 +97,7 @@ def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool) -> str:
     if draw(st.integers(0, 9)) == 0:
         extra.append("  charge flat at zero")
     on = ", ".join(meters) + (" combined" if combined else "")
-    return (f"ladder {mode} by {basis} per month on {on} {{\n" + "\n".join(rows + extra)
-            + "\n}\n")
+    return f"ladder {mode} by {basis} per month on {on} {{\n" + "\n".join(rows + extra) + "\n}\n"
 
 
 @st.composite
@@ -169,8 +167,9 @@ def sheets(draw: st.DrawFn) -> Sheet:
     reasons: list[str] = []
     settle = draw(st.booleans())
     day = draw(st.sampled_from((1, 1, 5)))
-    lines.append(f"bill per month, issued on day {day}" + (", settle from balance" if settle
-                                                            else "") + "\n")
+    lines.append(
+        f"bill per month, issued on day {day}" + (", settle from balance" if settle else "") + "\n"
+    )
     if draw(st.booleans()):
         reasons = ["arrears", "violation"]
         lines.append("suspend for arrears, violation\n")
@@ -185,18 +184,27 @@ def shipped(name: str) -> Sheet:
     free = [a for p in book.meters for a in p.free_actions]
     packs = {p.name: [format(o.size, "f") for o in p.packs] for p in book.meters if p.packs}
     return Sheet(
-        (RULES / name).read_text(encoding="utf-8"), book.timezone, actions, free,
-        list(book.unpriced), {p.name for p in book.meters if p.quantity_rounding}, packs,
-        list(book.billing.suspend_reasons))
+        (RULES / name).read_text(encoding="utf-8"),
+        book.timezone,
+        actions,
+        free,
+        list(book.unpriced),
+        {p.name for p in book.meters if p.quantity_rounding},
+        packs,
+        list(book.billing.suspend_reasons),
+    )
 
 
 SHIPPED = ("tencent-bda.rules", "aws-lambda.rules", "google-geocoding.rules")
 
-# --- generated journals -------------------------------------------------------------------------
+# --- generated journals --------------------------------------------------------------------------
 
 #: Windows around month ends and daylight-saving changes (spring: March; autumn: Oct/Nov).
-WINDOWS = ((datetime(2026, 2, 24, tzinfo=UTC), 45), (datetime(2026, 10, 20, tzinfo=UTC), 45),
-           (datetime(2027, 3, 28, tzinfo=UTC), 10))
+WINDOWS = (
+    (datetime(2026, 2, 24, tzinfo=UTC), 45),
+    (datetime(2026, 10, 20, tzinfo=UTC), 45),
+    (datetime(2027, 3, 28, tzinfo=UTC), 10),
+)
 OFFSETS = ("+08:00", "-05:00", "Z", "+0530", "+01", "-10:00", "+00:00")
 
 
@@ -237,8 +245,12 @@ def _time_text(draw: st.DrawFn, zone: str, start: datetime, days: int) -> str:
         digits = offset[1:].replace(":", "")
         delta = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
     wall = (moment + delta).replace(tzinfo=None)
-    text = wall.isoformat(sep=sep, timespec=draw(st.sampled_from(
-        ("auto", "seconds", "minutes", "microseconds", "milliseconds"))))
+    text = wall.isoformat(
+        sep=sep,
+        timespec=draw(
+            st.sampled_from(("auto", "seconds", "minutes", "microseconds", "milliseconds"))
+        ),
+    )
     return text + offset
 
 
@@ -251,37 +263,59 @@ def _count(draw: st.DrawFn, decimal_meter: bool) -> Any:
 
 
 @st.composite
-def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3,
-             bad_rows: bool = True) -> list[Row]:
+def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3, bad_rows: bool = True) -> list[Row]:
     """Rows of usage, purchases and events for a few accounts, in file order."""
     start, days = draw(st.sampled_from(WINDOWS))
-    names = draw(st.lists(st.sampled_from(("acct-1", "acct-2", "acct-3", "b", "42")),
-                          min_size=1, max_size=accounts, unique=True))
+    names = draw(
+        st.lists(
+            st.sampled_from(("acct-1", "acct-2", "acct-3", "b", "42")),
+            min_size=1,
+            max_size=accounts,
+            unique=True,
+        )
+    )
     rows: list[Row] = []
     actions = sorted(sheet.actions)
     ids = ("u1", "u2", "u3")
     for account in names:
         for _ in range(draw(st.integers(0, 14))):
-            action = draw(st.sampled_from(actions + sheet.free)) if sheet.free else draw(
-                st.sampled_from(actions))
+            action = (
+                draw(st.sampled_from(actions + sheet.free))
+                if sheet.free
+                else draw(st.sampled_from(actions))
+            )
             meter = sheet.actions.get(action)
             fields: dict[str, Any] = {
-                "account": account, "time": _time_text(draw, sheet.zone, start, days),
-                "action": action, "count": _count(draw, meter in sheet.decimal_meters),
+                "account": account,
+                "time": _time_text(draw, sheet.zone, start, days),
+                "action": action,
+                "count": _count(draw, meter in sheet.decimal_meters),
                 "id": draw(st.sampled_from((None, None, None, *ids))),
             }
             rows.append(Row("usage", fields))
         for _ in range(draw(st.integers(0, 3)) if sheet.packs else 0):
             meter = draw(st.sampled_from(sorted(sheet.packs)))
-            rows.append(Row("purchases", {
-                "account": account, "time": _time_text(draw, sheet.zone, start, days),
-                "meter": meter, "size": draw(st.sampled_from(sheet.packs[meter])),
-                "id": draw(st.sampled_from((None, None, "p1", "p2"))),
-            }))
+            rows.append(
+                Row(
+                    "purchases",
+                    {
+                        "account": account,
+                        "time": _time_text(draw, sheet.zone, start, days),
+                        "meter": meter,
+                        "size": draw(st.sampled_from(sheet.packs[meter])),
+                        "id": draw(st.sampled_from((None, None, "p1", "p2"))),
+                    },
+                )
+            )
         for _ in range(draw(st.integers(0, 3))):
             kind = draw(st.sampled_from(("suspend", "reopen", "topup")))
-            fields = {"account": account, "time": _time_text(draw, sheet.zone, start, days),
-                      "type": kind, "reason": None, "amount": None}
+            fields = {
+                "account": account,
+                "time": _time_text(draw, sheet.zone, start, days),
+                "type": kind,
+                "reason": None,
+                "amount": None,
+            }
             if kind == "suspend":
                 if not sheet.reasons:
                     continue
@@ -292,12 +326,19 @@ def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3,
     if bad_rows and draw(st.integers(0, 2)) == 0:
         for _ in range(draw(st.integers(1, 3))):
             kind = draw(st.sampled_from(("time", "action", "negative", "unpriced", "fraction")))
-            fields = {"account": draw(st.sampled_from(names)),
-                      "time": "2026-03-01T00:00:00Z", "action": actions[0], "count": 1,
-                      "id": None}
+            fields = {
+                "account": draw(st.sampled_from(names)),
+                "time": "2026-03-01T00:00:00Z",
+                "action": actions[0],
+                "count": 1,
+                "id": None,
+            }
             if kind == "time":
-                fields["time"] = draw(st.sampled_from(("yesterday", "2026-02-30T10:00:00Z",
-                                                       "2026-03-01T24:00:00Z", "")))
+                fields["time"] = draw(
+                    st.sampled_from(
+                        ("yesterday", "2026-02-30T10:00:00Z", "2026-03-01T24:00:00Z", "")
+                    )
+                )
             elif kind == "action":
                 fields["action"] = "NoSuchAction"
             elif kind == "negative":
@@ -312,7 +353,7 @@ def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3,
     return draw(st.permutations(rows))
 
 
-# --- files -------------------------------------------------------------------------------------
+# --- files ---------------------------------------------------------------------------------------
 
 COLUMNS = {
     "usage": ("account", "time", "action", "count", "id"),
@@ -321,8 +362,9 @@ COLUMNS = {
 }
 
 
-def write_inputs(rows: Sequence[Row], directory: Path, fmt: str,
-                 count_kind: str) -> dict[str, Path | None]:
+def write_inputs(
+    rows: Sequence[Row], directory: Path, fmt: str, count_kind: str
+) -> dict[str, Path | None]:
     """The rows as Parquet or CSV files, one per table (None for a table without rows)."""
     paths: dict[str, Path | None] = {}
     for table, columns in COLUMNS.items():
@@ -336,11 +378,11 @@ def write_inputs(rows: Sequence[Row], directory: Path, fmt: str,
                 writer = csv.writer(stream)
                 writer.writerow(columns)
                 for fields in mine:
-                    writer.writerow(["" if fields.get(c) is None else _text(fields[c])
-                                     for c in columns])
+                    writer.writerow(
+                        ["" if fields.get(c) is None else _text(fields[c]) for c in columns]
+                    )
         else:
-            data = {c: [None if f.get(c) is None else _text(f[c]) for f in mine]
-                    for c in columns}
+            data = {c: [None if f.get(c) is None else _text(f[c]) for f in mine] for c in columns}
             arrays = {c: pa.array(v, pa.string()) for c, v in data.items()}
             if table == "usage" and count_kind != "string":
                 arrays["count"] = _count_array([f["count"] for f in mine], count_kind)
@@ -357,11 +399,13 @@ def _count_array(values: Sequence[Any], kind: str) -> Any:
     if kind == "integer" and all(isinstance(v, int) for v in values):
         return pa.array(values, pa.int64())
     scale = 6
-    return pa.array([None if v is None else Decimal(v).quantize(Decimal(1).scaleb(-scale))
-                     for v in values], pa.decimal128(30, scale))
+    return pa.array(
+        [None if v is None else Decimal(v).quantize(Decimal(1).scaleb(-scale)) for v in values],
+        pa.decimal128(30, scale),
+    )
 
 
-# --- the oracle --------------------------------------------------------------------------------
+# --- the oracle ----------------------------------------------------------------------------------
 
 Expected = dict[str, list[tuple[str, Decimal, list[tuple[Any, ...]]]] | str]
 
@@ -391,8 +435,7 @@ def oracle(sheet: Sheet, rows: Sequence[Row]) -> Expected:
             if fields["amount"] is not None:
                 entry["amount"] = fields["amount"]
         moment = parse_time(fields["time"], zone)
-        journals.setdefault(fields["account"], []).append(
-            (moment, rank[row.table], order, entry))
+        journals.setdefault(fields["account"], []).append((moment, rank[row.table], order, entry))
     expected: Expected = {}
     for account, timed in journals.items():
         timed.sort(key=lambda t: (t[0], t[1], t[2]))
@@ -402,13 +445,23 @@ def oracle(sheet: Sheet, rows: Sequence[Row]) -> Expected:
             expected[account] = str(exc)
             continue
         expected[account] = [
-            (bill.month or "", bill.total, [_line(line) for line in bill.lines]) for bill in bills]
+            (bill.month or "", bill.total, [_line(line) for line in bill.lines]) for bill in bills
+        ]
     return expected
 
 
 def _line(line: Any) -> tuple[Any, ...]:
-    return (line.meter, line.source, line.quantity, line.unit_price, line.amount,
-            line.precise_amount, line.bracket, line.pack, line.blocks)
+    return (
+        line.meter,
+        line.source,
+        line.quantity,
+        line.unit_price,
+        line.amount,
+        line.precise_amount,
+        line.bracket,
+        line.pack,
+        line.blocks,
+    )
 
 
 def _number(text: str | None) -> Decimal | None:
@@ -419,10 +472,21 @@ def actual(result: Any) -> dict[str, list[tuple[str, Decimal, list[tuple[Any, ..
     lines: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for row in result.lines.to_pylist():
         lines.setdefault((row["account"], row["month"]), []).append(
-            (row["line"], (row["meter"], row["source"], _number(row["quantity"]),
-                           _number(row["unit_price"]), row["amount"],
-                           _number(row["precise_amount"]), row["bracket"], row["pack"],
-                           _number(row["blocks"]))))
+            (
+                row["line"],
+                (
+                    row["meter"],
+                    row["source"],
+                    _number(row["quantity"]),
+                    _number(row["unit_price"]),
+                    row["amount"],
+                    _number(row["precise_amount"]),
+                    row["bracket"],
+                    row["pack"],
+                    _number(row["blocks"]),
+                ),
+            )
+        )
     out: dict[str, list[tuple[str, Decimal, list[tuple[Any, ...]]]]] = {}
     for row in result.bills.to_pylist():
         made = [line for _, line in sorted(lines.get((row["account"], row["month"]), []))]
@@ -446,20 +510,32 @@ def compare(sheet: Sheet, rows: Sequence[Row], result: Any) -> None:
     assert sum(i.count for i in result.invalid) == invalid
 
 
-def run(sheet: Sheet, rows: Sequence[Row], fmt: str = "parquet", count_kind: str = "string",
-        engine: str = "duckdb", **options: Any) -> Any:
+def run(
+    sheet: Sheet,
+    rows: Sequence[Row],
+    fmt: str = "parquet",
+    count_kind: str = "string",
+    engine: str = "duckdb",
+    **options: Any,
+) -> Any:
     with tempfile.TemporaryDirectory(prefix="ratecard-wh-") as directory:
         paths = write_inputs(rows, Path(directory), fmt, count_kind)
         assert paths["usage"] is not None
         return bill_warehouse(
-            sheet.book, str(paths["usage"]),
+            sheet.book,
+            str(paths["usage"]),
             purchases=str(paths["purchases"]) if paths["purchases"] else None,
             events=str(paths["events"]) if paths["events"] else None,
-            engine=engine, **options)
+            engine=engine,
+            **options,
+        )
 
 
-SETTINGS = settings(max_examples=120, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite
@@ -474,7 +550,8 @@ def cases(draw: st.DrawFn, shipped_share: int = 4) -> tuple[Sheet, list[Row]]:
 _SHIPPED = {name: shipped(name) for name in SHIPPED}
 
 
-# --- the differential tests --------------------------------------------------------------------
+# --- the differential tests ----------------------------------------------------------------------
+
 
 @SETTINGS
 @given(cases())
@@ -486,15 +563,20 @@ def test_duckdb_bills_match_the_engine(case: tuple[Sheet, list[Row]]) -> None:
 @settings(SETTINGS, max_examples=60)
 @given(cases(), st.sampled_from(("csv", "parquet")), st.sampled_from(("integer", "decimal")))
 def test_duckdb_bills_match_the_engine_whatever_the_file_and_count_type(
-        case: tuple[Sheet, list[Row]], fmt: str, count_kind: str) -> None:
+    case: tuple[Sheet, list[Row]], fmt: str, count_kind: str
+) -> None:
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows, fmt=fmt, count_kind=count_kind))
 
 
 @settings(SETTINGS, max_examples=40)
-@given(st.sampled_from(SHIPPED).flatmap(
-    lambda name: journals(_SHIPPED[name], accounts=5, bad_rows=False).map(
-        lambda rows: (_SHIPPED[name], rows))))
+@given(
+    st.sampled_from(SHIPPED).flatmap(
+        lambda name: journals(_SHIPPED[name], accounts=5, bad_rows=False).map(
+            lambda rows: (_SHIPPED[name], rows)
+        )
+    )
+)
 def test_shipped_sheets_many_accounts(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows))

@@ -246,6 +246,7 @@ class _Run:
             self._cuts(histories)
         plan = UsagePlan(
             count_kind=kinds[USAGE]["count"],
+            time_kind=kinds[USAGE]["time"],
             account_kind=kinds[USAGE]["account"],
             id_kind=kinds[USAGE].get("id"),
             has_cuts=bool(histories),
@@ -298,32 +299,10 @@ class _Run:
 
     def _read(self, name: str, paths: list[str], fmt: str) -> dict[str, str]:
         columns = self.engine.read(f"{name}_src", paths, fmt)
-        return check_columns(name, ", ".join(paths), columns)
+        return check_columns(name, ", ".join(paths), columns, self.engine.dialect)
 
     def _calendar(self) -> None:
-        import pyarrow as pa
-
-        rows = calendar.calendar_rows(
-            self.book.timezone, self.book.billing.issued_day, self.full_calendar
-        )
-        issues = [r.issue for r in rows]
-        table = pa.table(
-            {
-                "ord": pa.array([r.ord for r in rows], pa.int64()),
-                "label": pa.array([calendar.label_of(r.ord) for r in rows], pa.string()),
-                "m_start": pa.array([r.start for r in rows], pa.int64()),
-                "m_end": pa.array([r.end for r in rows], pa.int64()),
-                "m_issue": pa.array(issues, pa.int64()),
-                "prev_issue": pa.array([None, *issues[:-1]], pa.int64()),
-                "next_issue": pa.array([*issues[1:], None], pa.int64()),
-                "off0": pa.array([r.off0 for r in rows], pa.int64()),
-                "sw1": pa.array([r.sw1 for r in rows], pa.int64()),
-                "off1": pa.array([r.off1 for r in rows], pa.int64()),
-                "sw2": pa.array([r.sw2 for r in rows], pa.int64()),
-                "off2": pa.array([r.off2 for r in rows], pa.int64()),
-            }
-        )
-        self.engine.put("calendar", table)
+        self.engine.put("calendar", _calendar_table(self.book, self.full_calendar))
 
     # --- purchases and events -------------------------------------------------------------------
 
@@ -901,6 +880,30 @@ class _Run:
             lines_table = self._fetch("output_lines", q.output_lines(False, self.wanted))
             self.stats["lines"] = lines_table.num_rows
         return bills_table, lines_table
+
+
+def _calendar_table(book: PriceBook, full: bool) -> pa.Table:
+    """The calendar table of `months` for a price book, as Arrow."""
+    import pyarrow as pa
+
+    rows = calendar.calendar_rows(book.timezone, book.billing.issued_day, full)
+    issues = [r.issue for r in rows]
+    return pa.table(
+        {
+            "ord": pa.array([r.ord for r in rows], pa.int64()),
+            "label": pa.array([calendar.label_of(r.ord) for r in rows], pa.string()),
+            "m_start": pa.array([r.start for r in rows], pa.int64()),
+            "m_end": pa.array([r.end for r in rows], pa.int64()),
+            "m_issue": pa.array(issues, pa.int64()),
+            "prev_issue": pa.array([None, *issues[:-1]], pa.int64()),
+            "next_issue": pa.array([*issues[1:], None], pa.int64()),
+            "off0": pa.array([r.off0 for r in rows], pa.int64()),
+            "sw1": pa.array([r.sw1 for r in rows], pa.int64()),
+            "off1": pa.array([r.off1 for r in rows], pa.int64()),
+            "sw2": pa.array([r.sw2 for r in rows], pa.int64()),
+            "off2": pa.array([r.off2 for r in rows], pa.int64()),
+        }
+    )
 
 
 class _Timer:

@@ -19,25 +19,50 @@ EXIT_USAGE = 2
 def configure(parser: argparse.ArgumentParser) -> None:
     """The arguments of `ratecard warehouse`."""
     parser.add_argument("file", metavar="FILE", help="the rules file")
-    parser.add_argument("--usage", required=True, action="append", metavar="PATH",
-                        help="usage rows: a Parquet or CSV file, a directory of them or a glob "
-                        "(repeatable); columns account, time, action, count[, id]")
-    parser.add_argument("--purchases", action="append", metavar="PATH",
-                        help="pack purchases: account, time, meter, size[, id]")
-    parser.add_argument("--events", action="append", metavar="PATH",
-                        help="account events: account, time, type (suspend, reopen, topup), "
-                        "reason, amount")
+    parser.add_argument(
+        "--usage",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="usage rows: a Parquet or CSV file, a directory of them or a glob "
+        "(repeatable); columns account, time, action, count[, id]",
+    )
+    parser.add_argument(
+        "--purchases",
+        action="append",
+        metavar="PATH",
+        help="pack purchases: account, time, meter, size[, id]",
+    )
+    parser.add_argument(
+        "--events",
+        action="append",
+        metavar="PATH",
+        help="account events: account, time, type (suspend, reopen, topup), reason, amount",
+    )
     parser.add_argument("--month", metavar="YYYY-MM", help="only this month's bills")
-    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                        help="where the SQL runs: DuckDB, embedded (default), or Spark")
-    parser.add_argument("-o", "--output", metavar="PATH",
-                        help="write the bills (account, month, total) to a .parquet, .csv or "
-                        ".jsonl file; without it they are printed as CSV")
-    parser.add_argument("--lines", metavar="PATH",
-                        help="write the bills' lines to a .parquet, .csv or .jsonl file")
-    parser.add_argument("--on-invalid", choices=("skip", "stop"), default="skip",
-                        help="bad input rows (and months the rules cannot bill) are reported "
-                        "and skipped (default), or stop the run with nothing written")
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the SQL runs: DuckDB, embedded (default), or Spark",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="write the bills (account, month, total) to a .parquet, .csv or "
+        ".jsonl file; without it they are printed as CSV",
+    )
+    parser.add_argument(
+        "--lines", metavar="PATH", help="write the bills' lines to a .parquet, .csv or .jsonl file"
+    )
+    parser.add_argument(
+        "--on-invalid",
+        choices=("skip", "stop"),
+        default="skip",
+        help="bad input rows (and months the rules cannot bill) are reported "
+        "and skipped (default), or stop the run with nothing written",
+    )
     parser.add_argument("--threads", type=int, metavar="N", help="DuckDB threads")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 4GB")
 
@@ -53,13 +78,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ratecard.warehouse.api import bill_warehouse
     except ImportError as exc:
-        raise CommandError(f"`ratecard warehouse` needs the warehouse extra "
-                           f"(pip install 'ratecard[warehouse]'): {exc}") from None
+        raise CommandError(
+            f"`ratecard warehouse` needs the warehouse extra "
+            f"(pip install 'ratecard[warehouse]'): {exc}"
+        ) from None
     try:
         result = bill_warehouse(
-            book, args.usage, purchases=args.purchases, events=args.events, month=args.month,
-            engine=args.engine, output=args.output, lines=args.lines,
-            on_invalid=args.on_invalid, threads=args.threads, memory_limit=args.memory_limit,
+            book,
+            args.usage,
+            purchases=args.purchases,
+            events=args.events,
+            month=args.month,
+            engine=args.engine,
+            output=args.output,
+            lines=args.lines,
+            on_invalid=args.on_invalid,
+            threads=args.threads,
+            memory_limit=args.memory_limit,
             return_lines=False,
         )
     except UsageError as exc:
@@ -76,16 +111,20 @@ def run(args: argparse.Namespace) -> int:
         _print_bills(result.bills)
     stats = result.stats
     written = f", {stats['lines']} lines" if "lines" in stats else ""
-    print(f"ratecard: {stats.get('bills', 0)} bills{written} ({args.engine}, "
-          f"{sum(stats.get('seconds', {}).values()):.1f} s)", file=sys.stderr)
+    print(
+        f"ratecard: {stats.get('bills', 0)} bills{written} ({args.engine}, "
+        f"{sum(stats.get('seconds', {}).values()):.1f} s)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
 def _print_bills(table: Any) -> None:
     columns = table.to_pydict()
     print("account,month,total")
-    for account, month, total in zip(columns["account"], columns["month"], columns["total"],
-                                     strict=True):
+    for account, month, total in zip(
+        columns["account"], columns["month"], columns["total"], strict=True
+    ):
         print(f"{_csv(account)},{month},{format(total, 'f')}")
 
 

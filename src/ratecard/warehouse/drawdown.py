@@ -113,8 +113,10 @@ def cuts(book: PriceBook, history: History) -> list[int]:
     return sorted(points)
 
 
-def plain_draws(book: PriceBook, quantities: Iterable[tuple[int, Decimal]],
-                ) -> list[tuple[int, Decimal, Decimal, Decimal]]:
+def plain_draws(
+    book: PriceBook,
+    quantities: Iterable[tuple[int, Decimal]],
+) -> list[tuple[int, Decimal, Decimal, Decimal]]:
     """(meter, quantity, allowance, postpaid) for each distinct quantity of a meter in a month of
     an account with no lots: `deduct` with the month's fresh allowance and no lots."""
     fresh = book.new_allowances()
@@ -199,8 +201,13 @@ class Drawdown:
 
     # --- one account ----------------------------------------------------------------------------
 
-    def account(self, account: str, history: History, groups: Sequence[Group],
-                detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None = None) -> None:
+    def account(
+        self,
+        account: str,
+        history: History,
+        groups: Sequence[Group],
+        detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None = None,
+    ) -> None:
         """Draw down an account: its purchases and events, and its usage groups (`detail`:
         month → (instant, meter, quantity) entries replacing the groups of a shared pool's meters
         in that month)."""
@@ -237,8 +244,9 @@ class Drawdown:
             return set()
         return {meter for entries in detail.values() for _, meter, _ in entries}
 
-    def _simulate(self, account: str, records: Sequence[tuple[int, int, int, Any]],
-                  first: int, last: int) -> None:
+    def _simulate(
+        self, account: str, records: Sequence[tuple[int, int, int, Any]], first: int, last: int
+    ) -> None:
         book = self.book
         lots: dict[str, list[Lot]] = {name: [] for name in self.names}
         expiries: list[tuple[int, int, Lot]] = []
@@ -324,9 +332,15 @@ class Drawdown:
 
     # --- accounts that settle from a balance: the engine's own replay ---------------------------
 
-    def _replay(self, account: str, history: History, groups: Sequence[Group],
-                detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
-                first: int, last: int) -> None:
+    def _replay(
+        self,
+        account: str,
+        history: History,
+        groups: Sequence[Group],
+        detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
+        first: int,
+        last: int,
+    ) -> None:
         """Bill an account through the engine's replay, its usage given as one entry per group
         (or per detailed entry), at the group's first instant."""
         journal = list(self._journal(history, groups, detail))
@@ -348,9 +362,12 @@ class Drawdown:
         for seq, line in enumerate(bill.lines):
             self.results.lines.append(Line(account, ordinal, rank[line.meter], seq, line))
 
-    def _journal(self, history: History, groups: Sequence[Group],
-                 detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
-                 ) -> Iterator[dict[str, Any]]:
+    def _journal(
+        self,
+        history: History,
+        groups: Sequence[Group],
+        detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
+    ) -> Iterator[dict[str, Any]]:
         """The account's compressed journal: its purchases and events, and one usage entry per
         group at the group's first instant; entries at the same instant keep the warehouse's
         order (events, then purchases, then usage)."""
@@ -363,19 +380,37 @@ class Drawdown:
             elif event.kind == TOPUP:
                 entry["amount"] = event.amount
             timed.append((event.instant, 0, event.order, entry))
-        for purchase in sorted((*history.purchases, *history.repeats),
-                               key=lambda p: (p.instant, p.order)):
+        for purchase in sorted(
+            (*history.purchases, *history.repeats), key=lambda p: (p.instant, p.order)
+        ):
             offer = self.plans[purchase.meter].packs[purchase.offer]
-            timed.append((purchase.instant, 1, purchase.order, {
-                "type": "purchase", "time": local(purchase.instant, zone),
-                "meter": purchase.meter, "size": offer.size, "id": purchase.id}))
+            timed.append(
+                (
+                    purchase.instant,
+                    1,
+                    purchase.order,
+                    {
+                        "type": "purchase",
+                        "time": local(purchase.instant, zone),
+                        "meter": purchase.meter,
+                        "size": offer.size,
+                        "id": purchase.id,
+                    },
+                )
+            )
         pooled = self._pooled(detail)
         for index, group in enumerate(groups):
             billable = not group.dup and group.meter >= 0 and group.qty
             if billable and not (detail and group.ord in detail and group.meter in pooled):
                 assert group.qty is not None
-                timed.append((group.first, 2, index, self._usage(
-                    group.first, self.actions[group.meter], _count(group.qty))))
+                timed.append(
+                    (
+                        group.first,
+                        2,
+                        index,
+                        self._usage(group.first, self.actions[group.meter], _count(group.qty)),
+                    )
+                )
             # Entries at the group's first and last instants keep the months the journal spans:
             # a repeated or free entry is an entry of the engine's journal too.
             marker = self.free_action or self.actions[max(group.meter, 0)]
@@ -384,14 +419,19 @@ class Drawdown:
         if detail:
             for entries in detail.values():
                 for index, (moment, meter, quantity) in enumerate(entries):
-                    timed.append((moment, 2, index - len(entries), self._usage(
-                        moment, self.actions[meter], _count(quantity))))
+                    timed.append(
+                        (
+                            moment,
+                            2,
+                            index - len(entries),
+                            self._usage(moment, self.actions[meter], _count(quantity)),
+                        )
+                    )
         timed.sort(key=lambda t: (t[0], t[1], t[2]))
         return (entry for *_, entry in timed)
 
     def _usage(self, moment: int, action: str, count: int | Decimal) -> dict[str, Any]:
-        return {"type": "usage", "time": local(moment, self.zone), "action": action,
-                "count": count}
+        return {"type": "usage", "time": local(moment, self.zone), "action": action, "count": count}
 
 
 def _count(quantity: Decimal) -> int | Decimal:
@@ -405,5 +445,14 @@ def _ord_of_label(label: str | None) -> int:
     return int(year) * 12 + int(month) - 1
 
 
-__all__ = ["AccountEvent", "Drawdown", "Group", "History", "PackPurchase", "Results", "cuts",
-           "expiry", "plain_draws"]
+__all__ = [
+    "AccountEvent",
+    "Drawdown",
+    "Group",
+    "History",
+    "PackPurchase",
+    "Results",
+    "cuts",
+    "expiry",
+    "plain_draws",
+]

@@ -22,8 +22,12 @@ class DuckDBEngine:
 
     dialect = DUCKDB
 
-    def __init__(self, threads: int | None = None, memory_limit: str | None = None,
-                 temp_directory: str | None = None) -> None:
+    def __init__(
+        self,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | None = None,
+    ) -> None:
         import duckdb
 
         self._duckdb = duckdb
@@ -44,22 +48,25 @@ class DuckDBEngine:
                 self.con.execute(
                     f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (file_row_number), "
                     f"file_row_number AS _row FROM read_parquet({listed}, filename = '_file', "
-                    "file_row_number = true)")
+                    "file_row_number = true)"
+                )
             else:
                 # CSV: read as text, in file order; the row's place is its position in the file.
                 self.con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT * FROM read_csv("
-                    f"{listed}, header = true, all_varchar = true, filename = '_file')")
+                    f"{listed}, header = true, all_varchar = true, filename = '_file')"
+                )
                 self.con.execute(
                     f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT r.*, r.rowid - f.base AS _row "
                     f"FROM {name}_raw r JOIN (SELECT _file AS f_file, MIN(rowid) AS base FROM "
-                    f"{name}_raw GROUP BY _file) f ON f.f_file = r._file")
+                    f"{name}_raw GROUP BY _file) f ON f.f_file = r._file"
+                )
             described = self.con.execute(f"DESCRIBE {name}").fetchall()
         except self._duckdb.Error as exc:
-            raise UsageError(f"{', '.join(paths)}: cannot read as {fmt}: "
-                             f"{str(exc).splitlines()[0]}") from None
-        return {str(row[0]): str(row[1]) for row in described
-                if row[0] not in ("_file", "_row")}
+            raise UsageError(
+                f"{', '.join(paths)}: cannot read as {fmt}: {str(exc).splitlines()[0]}"
+            ) from None
+        return {str(row[0]): str(row[1]) for row in described if row[0] not in ("_file", "_row")}
 
     def put(self, name: str, table: pa.Table) -> None:
         self.con.register(f"{name}_arrow", table)
@@ -77,8 +84,11 @@ class DuckDBEngine:
         yield from self.con.sql(sql).to_arrow_reader(256_000)
 
     def write(self, sql: str, path: str, fmt: str) -> int:
-        options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
-                   "jsonl": "FORMAT json"}[fmt]
+        options = {
+            "parquet": "FORMAT parquet",
+            "csv": "FORMAT csv, HEADER true",
+            "jsonl": "FORMAT json",
+        }[fmt]
         try:
             written = self.con.execute(f"COPY ({sql}) TO {_quote(path)} ({options})").fetchone()
         except self._duckdb.IOException as exc:

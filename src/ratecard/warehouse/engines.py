@@ -51,12 +51,12 @@ class Engine(Protocol):
         """Write a query's result to a file (parquet, csv or jsonl); the rows written."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
-def input_paths(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-                what: str) -> tuple[list[str], str]:
+def input_paths(
+    spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], what: str
+) -> tuple[list[str], str]:
     """The files of an input (a file, a directory of .parquet or .csv files, a glob, or a list
     of these), in name order, and their format; UsageError if there are none or formats mix."""
     specs = [spec] if isinstance(spec, str | os.PathLike) else list(spec)
@@ -65,7 +65,8 @@ def input_paths(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         text = os.fspath(item)
         if os.path.isdir(text):
             found = sorted(
-                os.path.join(text, name) for name in os.listdir(text)
+                os.path.join(text, name)
+                for name in os.listdir(text)
                 if name.lower().endswith((".parquet", ".pq", ".csv"))
             )
             if not found:

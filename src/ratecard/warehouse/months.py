@@ -108,8 +108,11 @@ def calendar_rows(zone_name: str, issued_day: int, full: bool = False) -> tuple[
         while probe < len(switches) and switches[probe][0] < next_wall:
             inside.append(switches[probe])
             probe += 1
-        issue = starts[o] if issued_day == 1 else day_start(
-            issue_date(month_of_ord(o - 1), issued_day), zone)
+        issue = (
+            starts[o]
+            if issued_day == 1
+            else day_start(issue_date(month_of_ord(o - 1), issued_day), zone)
+        )
         off0 = offset // timedelta(microseconds=1)
         if len(inside) > 2:
             rows.append(MonthRow(o, starts[o], starts[o + 1], issue, wall, None))
@@ -188,4 +191,3 @@ def _switches_between(zone: ZoneInfo, left: int, right: int, before: int) -> lis
             before = after
         seconds = following
     return found
-

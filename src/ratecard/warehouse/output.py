@@ -18,8 +18,11 @@ def write_table(table: pa.Table, path: str, fmt: str) -> None:
     """Write `table` to `path` as `parquet`, `csv` (decimals as text) or `jsonl`."""
     import duckdb
 
-    options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true",
-               "jsonl": "FORMAT json"}[fmt]
+    options = {
+        "parquet": "FORMAT parquet",
+        "csv": "FORMAT csv, HEADER true",
+        "jsonl": "FORMAT json",
+    }[fmt]
     con = duckdb.connect(":memory:")
     try:
         con.register("result", table)

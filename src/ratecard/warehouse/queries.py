@@ -29,9 +29,11 @@ from ratecard.engine.pricebook import FREE, PriceBook
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
     DECIMAL,
+    INSTANT,
     INTEGER,
     PROBLEM_CODES,
     STRING,
+    WALL,
 )
 from ratecard.warehouse.sql import (
     BIGINT,
@@ -64,6 +66,8 @@ ROUTE_FREE = -1
 ROUTE_UNPRICED = -2
 
 _NUMBER = "-?[0-9]{1,20}(?:[.][0-9]{1,18})?"
+# Group key of a bad row: this base minus its problem code (meters are ≥ -2).
+_PROBLEM_BASE = -1000
 _INPUT_SCALE = 18
 
 
@@ -77,6 +81,7 @@ class UsagePlan:
 
     count_kind: str  # INTEGER, DECIMAL or STRING
     account_kind: str  # STRING or INTEGER
+    time_kind: str  # STRING, INSTANT or WALL
     id_kind: str | None  # None: no id column
     has_cuts: bool  # whether any account has purchases or events
     late: bool  # whether groups are split at the previous month's bill issue instant
@@ -110,30 +115,48 @@ class Queries:
             whens.append((o.eq(action.copy(), o.text(name)), o.integer(ROUTE_UNPRICED)))
         return o.case(whens, o.null())
 
-    def parsed_times(self, source: exp.Expression, columns: Sequence[str]) -> exp.Select:
-        """Rows of `source` (with a text column `time`) and their time: `t_kind` (missing, with
-        an offset, without one, out of range, bad) and `micros` (see `Operations.time_micros`),
-        passing `columns` through."""
+    def parsed_times(
+        self, source: exp.Expression, columns: Sequence[str], time_kind: str = STRING
+    ) -> exp.Select:
+        """Rows of `source` and their time: `t_kind` (missing, with an offset, without one, out
+        of range, bad) and `micros` (see `Operations.time_micros`), passing `columns` through.
+
+        `time_kind` is the type of the `time` column: text (ISO 8601, checked by pattern), an
+        instant (a timestamp with time zone), or a wall-clock time of the rules' timezone (a
+        timestamp without one)."""
         o = self.ops
         time = o.col("time")
-        t_kind = o.case(
-            [
-                (o.any_of(o.is_null(time), o.eq(time.copy(), o.text(""))), o.integer(_T_MISSING)),
-                (o.full_match(time.copy(), WITH_OFFSET), o.integer(_T_OFFSET)),
-                (o.full_match(time.copy(), WITHOUT_OFFSET), o.integer(_T_LOCAL)),
-                (o.full_match(time.copy(), ANY_YEAR), o.integer(_T_RANGE)),
-            ],
-            o.integer(_T_BAD),
-        )
+        if time_kind == INSTANT:
+            t_kind: exp.Expression = o.case(
+                [(o.is_null(time), o.integer(_T_MISSING))], o.integer(_T_OFFSET)
+            )
+        elif time_kind == WALL:
+            t_kind = o.case([(o.is_null(time), o.integer(_T_MISSING))], o.integer(_T_LOCAL))
+        else:
+            t_kind = o.case(
+                [
+                    (
+                        o.any_of(o.is_null(time), o.eq(time.copy(), o.text(""))),
+                        o.integer(_T_MISSING),
+                    ),
+                    (o.full_match(time.copy(), WITH_OFFSET), o.integer(_T_OFFSET)),
+                    (o.full_match(time.copy(), WITHOUT_OFFSET), o.integer(_T_LOCAL)),
+                    (o.full_match(time.copy(), ANY_YEAR), o.integer(_T_RANGE)),
+                ],
+                o.integer(_T_BAD),
+            )
         inner = o.select(*[o.col(c) for c in columns], ("t_kind", t_kind)).from_(source, copy=False)
-        micros = o.case(
-            [
-                (
-                    o.in_(o.col("t_kind"), [o.integer(_T_OFFSET), o.integer(_T_LOCAL)]),
-                    o.time_micros(o.col("time")),
-                )
-            ]
-        )
+        if time_kind == STRING:
+            micros: exp.Expression = o.case(
+                [
+                    (
+                        o.in_(o.col("t_kind"), [o.integer(_T_OFFSET), o.integer(_T_LOCAL)]),
+                        o.time_micros(o.col("time")),
+                    )
+                ]
+            )
+        else:
+            micros = o.timestamp_micros(o.col("time"), time_kind == INSTANT)
         middle = o.select(*[o.col(c) for c in columns], o.col("t_kind"), ("micros", micros)).from_(
             o.subquery(inner, "t0"), copy=False
         )
@@ -260,7 +283,7 @@ class Queries:
         passed = ["account", "action", "count", "_file", "_row"]
         if plan.id_kind is not None:
             passed.append("id")
-        timed = self.parsed_times(o.table("usage_src"), ["time", *passed])
+        timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
         rows = self.instants(timed, passed)
         count = o.col("count")
         qs = self.quantity_scale
@@ -350,6 +373,9 @@ class Queries:
                 o.cast(o.col("value"), decimal_type(qs)),
             )
             if rounded
+            # Whole counts of whole meters are added up as they are and cast once, after.
+            else o.col("value")
+            if plan.count_kind == INTEGER
             else o.cast(o.col("value"), decimal_type(qs))
         )
         keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row"]
@@ -434,32 +460,59 @@ class Queries:
                 join_type="left",
                 copy=False,
             )
-        valid = o.is_null(o.col("problem"))
-
-        def only_valid(value: exp.Expression) -> exp.Expression:
-            return o.case([(valid.copy(), value)])
-
-        late = only_valid(o.col("late")) if plan.late else o.case([(valid.copy(), o.false())])
+        # Keys an input cannot vary are constants, not grouped by: grouping is the costliest
+        # step of the run. Bad rows are grouped too (per problem and account): few, and only
+        # counted.
+        # A bad row's problem and a good row's meter share one key: each grouping key costs.
+        code = o.case(
+            [(o.is_null(o.col("problem")), o.col("route"))],
+            o.sub(o.integer(_PROBLEM_BASE), o.col("problem")),
+        )
         keys: list[tuple[str, exp.Expression]] = [
-            ("problem", o.col("problem")),
-            ("account", only_valid(o.col("account"))),
-            ("ord", only_valid(o.col("ord"))),
-            ("seg", only_valid(o.col("seg"))),
-            (
-                "late",
-                o.case([(o.not_null(o.col("seg")), late)], o.case([(valid.copy(), o.false())])),
-            ),
-            ("meter", only_valid(o.col("route"))),
-            ("dup", only_valid(o.col("dup"))),
+            ("account", o.col("account")),
+            ("ord", o.col("ord")),
+            ("code", code),
         ]
-        grouped = o.select(
-            *keys,
-            ("qty", o.sum(o.case([(o.all_of(valid.copy(), o.not_(o.col("dup"))), o.col("qty"))]))),
-            ("n", o.count()),
-            ("first", o.min(o.col("instant"))),
-            ("last", o.max(o.col("instant"))),
-        ).from_(o.subquery(select_from, "g"), copy=False)
-        return grouped.group_by(*[value.copy() for _, value in keys], copy=False)
+        constants: list[tuple[str, exp.Expression]] = []
+        if plan.has_cuts:
+            keys.append(("seg", o.col("seg")))
+        else:
+            constants.append(("seg", o.cast(o.null(), BIGINT)))
+        if plan.late:
+            keys.append(("late", o.case([(o.not_null(o.col("seg")), o.col("late"))], o.false())))
+        else:
+            constants.append(("late", o.false()))
+        if plan.id_kind is not None:
+            keys.append(("dup", o.col("dup")))
+        else:
+            constants.append(("dup", o.false()))
+        spans: list[tuple[str, exp.Expression]] = (
+            [("first", o.min(o.col("instant"))), ("last", o.max(o.col("instant")))]
+            if plan.has_cuts
+            else [("first", o.cast(o.null(), BIGINT)), ("last", o.cast(o.null(), BIGINT))]
+        )
+        grouped = (
+            o.select(
+                *keys,
+                *constants,
+                ("qty", o.cast(o.sum(o.col("qty")), decimal_type(self.quantity_scale))),
+                ("n", o.count()),
+                *spans,
+            )
+            .from_(o.subquery(select_from, "g"), copy=False)
+            .group_by(*[value.copy() for _, value in keys], copy=False)
+        )
+        names = [name for name, _ in keys + constants] + ["qty", "n", "first", "last"]
+        names.remove("code")
+        valid = o.gt(o.col("code"), o.integer(_PROBLEM_BASE))
+        return o.select(
+            (
+                "problem",
+                o.case([(valid, o.null())], o.sub(o.integer(_PROBLEM_BASE), o.col("code"))),
+            ),
+            ("meter", o.case([(valid.copy(), o.col("code"))])),
+            *[o.col(name) for name in names],
+        ).from_(o.subquery(grouped, "k"), copy=False)
 
     def problem_samples(self, plan: UsagePlan, limit: int) -> exp.Select:
         """The first rows (in file order) of each problem, as they were read, with the problem;

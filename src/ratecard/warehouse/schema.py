@@ -9,10 +9,12 @@ Inputs are Parquet or CSV files (a CSV file has a header line; all its columns a
   `suspend`) and `amount` (for `topup`) where the rules need them.
 
 A column is checked by the kind of its type, not its exact type: `account` and `id` are strings
-or whole numbers; `time`, `action`, `meter`, `type` and `reason` strings; `count`, `size` and
-`amount` whole numbers, decimals or strings. A binary float (DOUBLE, FLOAT) is never accepted for
-a quantity or an amount: it cannot hold 0.1, and a bill must be exact to the fen. A missing
-column or a column of the wrong kind is one `SchemaError` naming the file and the column.
+or whole numbers; `action`, `meter`, `type` and `reason` strings; `count`, `size` and `amount`
+whole numbers, decimals or strings; a usage `time` an ISO 8601 string, or a timestamp: with time
+zone (an instant), or without (a wall-clock time in the rules' timezone). A binary float (DOUBLE,
+FLOAT) is never accepted for a quantity or an amount: it cannot hold 0.1, and a bill must be
+exact to the fen. A missing column or a column of the wrong kind is one `SchemaError` naming the
+file and the column.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ STRING = "string"
 INTEGER = "integer"
 DECIMAL = "decimal"
 FLOAT = "float"
+INSTANT = "instant"  # a timestamp with time zone
+WALL = "wall"  # a timestamp without time zone: wall-clock time
 OTHER = "other"
 
 USAGE = "usage"
@@ -45,21 +49,31 @@ class Column:
 
 
 _TEXT = (STRING,)
+_TIME = (STRING, INSTANT, WALL)
 _KEY = (STRING, INTEGER)
 _NUMBER = (INTEGER, DECIMAL, STRING)
 
 SCHEMAS: dict[str, tuple[Column, ...]] = {
     USAGE: (
-        Column("account", _KEY), Column("time", _TEXT), Column("action", _TEXT),
-        Column("count", _NUMBER), Column("id", _KEY, required=False),
+        Column("account", _KEY),
+        Column("time", _TIME),
+        Column("action", _TEXT),
+        Column("count", _NUMBER),
+        Column("id", _KEY, required=False),
     ),
     PURCHASES: (
-        Column("account", _KEY), Column("time", _TEXT), Column("meter", _TEXT),
-        Column("size", _NUMBER), Column("id", _KEY, required=False),
+        Column("account", _KEY),
+        Column("time", _TEXT),
+        Column("meter", _TEXT),
+        Column("size", _NUMBER),
+        Column("id", _KEY, required=False),
     ),
     EVENTS: (
-        Column("account", _KEY), Column("time", _TEXT), Column("type", _TEXT),
-        Column("reason", _TEXT, required=False), Column("amount", _NUMBER, required=False),
+        Column("account", _KEY),
+        Column("time", _TEXT),
+        Column("type", _TEXT),
+        Column("reason", _TEXT, required=False),
+        Column("amount", _NUMBER, required=False),
     ),
 }
 
@@ -67,6 +81,8 @@ _KIND_WORDS = {
     STRING: "a string",
     INTEGER: "a whole number",
     DECIMAL: "a decimal",
+    INSTANT: "a timestamp with time zone",
+    WALL: "a timestamp without time zone (wall-clock time in the rules' timezone)",
 }
 
 
@@ -80,19 +96,41 @@ class SchemaError(UsageError):
 
 
 _DECIMAL = re.compile(r"(?:decimal|numeric)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE)
-_INTEGERS = frozenset({
-    "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "utinyint", "usmallint",
-    "uinteger", "ubigint", "uhugeint", "int8", "int16", "int32", "int64", "long", "short",
-    "byte",
-})
+_INTEGERS = frozenset(
+    {
+        "tinyint",
+        "smallint",
+        "integer",
+        "int",
+        "bigint",
+        "hugeint",
+        "utinyint",
+        "usmallint",
+        "uinteger",
+        "ubigint",
+        "uhugeint",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "long",
+        "short",
+        "byte",
+    }
+)
 _FLOATS = frozenset({"double", "float", "real", "float4", "float8", "double precision"})
 _STRINGS = frozenset({"varchar", "string", "text", "char", "bpchar"})
+_INSTANTS = frozenset({"timestamp with time zone", "timestamptz"})
+_WALLS = frozenset({"timestamp_ntz", "timestamp without time zone"})
 
 
-def kind_of(type_name: str) -> str:
+def kind_of(type_name: str, dialect: str = "duckdb") -> str:
     """The kind of an engine's type name: DuckDB `VARCHAR`, `BIGINT`, `DECIMAL(18,3)`, Spark
-    `string`, `bigint`, `decimal(18,3)`, ..."""
+    `string`, `bigint`, `decimal(18,3)`, ... A plain `timestamp` is a wall-clock time in DuckDB
+    and an instant in Spark."""
     name = type_name.strip().lower()
+    if name == "timestamp":
+        return INSTANT if dialect == "spark" else WALL
     if _DECIMAL.fullmatch(name) or name in ("decimal", "numeric"):
         return DECIMAL
     if name in _INTEGERS:
@@ -101,6 +139,10 @@ def kind_of(type_name: str) -> str:
         return FLOAT
     if name in _STRINGS or name.startswith("varchar") or name.startswith("char("):
         return STRING
+    if name in _INSTANTS:
+        return INSTANT
+    if name in _WALLS:
+        return WALL
     return OTHER
 
 
@@ -110,7 +152,9 @@ def decimal_scale(type_name: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
-def check_columns(table: str, path: str, columns: Mapping[str, str]) -> dict[str, str]:
+def check_columns(
+    table: str, path: str, columns: Mapping[str, str], dialect: str = "duckdb"
+) -> dict[str, str]:
     """The kinds of the columns `table` uses, given an input's column types (name → engine type
     name); SchemaError for the first missing or mistyped column."""
     kinds: dict[str, str] = {}
@@ -121,21 +165,26 @@ def check_columns(table: str, path: str, columns: Mapping[str, str]) -> dict[str
             expected = ", ".join(c.name if c.required else f"[{c.name}]" for c in SCHEMAS[table])
             near = [c for c in columns if c.strip().lower() == column.name]
             hint = f" (found `{near[0]}`: names are lower case)" if near else ""
-            raise SchemaError(path, column.name,
-                              f"is missing; {table} needs the columns {expected}{hint}")
+            raise SchemaError(
+                path, column.name, f"is missing; {table} needs the columns {expected}{hint}"
+            )
         type_name = columns[column.name]
-        kind = kind_of(type_name)
+        kind = kind_of(type_name, dialect)
         if kind not in column.kinds:
-            words = " or ".join(_KIND_WORDS[k] for k in column.kinds)
-            why = (": binary floats are not exact, use a DECIMAL or whole numbers"
-                   if kind == FLOAT else "")
-            raise SchemaError(path, column.name,
-                              f"has type {type_name}; it must be {words}{why}")
+            named = [_KIND_WORDS[k] for k in column.kinds]
+            words = ", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else named[0]
+            why = (
+                ": binary floats are not exact, use a DECIMAL or whole numbers"
+                if kind == FLOAT
+                else ""
+            )
+            raise SchemaError(path, column.name, f"has type {type_name}; it must be {words}{why}")
         kinds[column.name] = kind
     return kinds
 
 
 # --- bad rows --------------------------------------------------------------------------------
+
 
 @attrs.frozen
 class RowProblem:
@@ -153,16 +202,21 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(2, "missing time", "the row has no time"),
     RowProblem(3, "bad time", f"the time is not an ISO 8601 time of the form {TIME_FORMS}"),
     RowProblem(4, "time out of range", "the time is outside the years 1900 to 9000"),
-    RowProblem(5, "local time at an offset change",
-               "a time without an offset in a month when the rules' timezone changes its offset "
-               "more than twice; write the offset"),
+    RowProblem(
+        5,
+        "local time at an offset change",
+        "a time without an offset in a month when the rules' timezone changes its offset "
+        "more than twice; write the offset",
+    ),
     RowProblem(6, "missing action", "the row has no action"),
     RowProblem(7, "unknown action", "the action is not one the rules know"),
     RowProblem(8, "unpriced action", "the action is one the rules do not price"),
     RowProblem(9, "missing count", "the row has no count"),
-    RowProblem(10, "bad count",
-               "the count is not a plain decimal number (at most 20 digits before the point "
-               "and 18 after)"),
+    RowProblem(
+        10,
+        "bad count",
+        "the count is not a plain decimal number (at most 20 digits before the point and 18 after)",
+    ),
     RowProblem(11, "negative count", "the count is negative"),
     RowProblem(12, "fractional count", "the meter counts whole units and the count has a fraction"),
     RowProblem(20, "missing meter", "the purchase has no meter"),
@@ -190,8 +244,10 @@ class InvalidRows:
     samples: tuple[Mapping[str, object], ...] = ()
 
     def describe(self) -> str:
-        lines = [f"{self.table}: {self.count} row{'s' if self.count != 1 else ''} with "
-                 f"{self.problem}: {self.message}"]
+        lines = [
+            f"{self.table}: {self.count} row{'s' if self.count != 1 else ''} with "
+            f"{self.problem}: {self.message}"
+        ]
         for sample in self.samples:
             where = f"{sample.get('_file', '?')}:{sample.get('_row', '?')}"
             fields = ", ".join(f"{k}={v!r}" for k, v in sample.items() if not k.startswith("_"))
@@ -219,8 +275,10 @@ class InvalidInputError(UsageError):
     def __init__(self, invalid: Sequence[InvalidRows]) -> None:
         self.invalid = tuple(invalid)
         total = sum(i.count for i in invalid)
-        super().__init__(f"{total} invalid input row{'s' if total != 1 else ''}; nothing was "
-                         "billed:\n" + "\n".join(i.describe() for i in invalid))
+        super().__init__(
+            f"{total} invalid input row{'s' if total != 1 else ''}; nothing was "
+            "billed:\n" + "\n".join(i.describe() for i in invalid)
+        )
 
 
 class UnbillableError(UsageError):
@@ -230,23 +288,41 @@ class UnbillableError(UsageError):
         self.problems = tuple(problems)
         shown = "\n".join(p.describe() for p in problems[:10])
         more = f"\n... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        super().__init__(f"{len(problems)} account month{'s' if len(problems) != 1 else ''} "
-                         f"cannot be billed:\n{shown}{more}")
+        super().__init__(
+            f"{len(problems)} account month{'s' if len(problems) != 1 else ''} "
+            f"cannot be billed:\n{shown}{more}"
+        )
 
 
 # --- outputs ------------------------------------------------------------------------------------
 
 BILL_COLUMNS = ("account", "month", "total")
-LINE_COLUMNS = ("account", "month", "line", "meter", "source", "quantity", "unit_price", "amount",
-                "precise_amount", "bracket", "pack", "blocks", "period")
+LINE_COLUMNS = (
+    "account",
+    "month",
+    "line",
+    "meter",
+    "source",
+    "quantity",
+    "unit_price",
+    "amount",
+    "precise_amount",
+    "bracket",
+    "pack",
+    "blocks",
+    "period",
+)
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 
 
 def output_format(path: str) -> str:
     """The format of an output path by its extension; UsageError for others."""
     lowered = path.lower()
-    for fmt, endings in (("parquet", (".parquet", ".pq")), ("csv", (".csv",)),
-                         ("jsonl", (".jsonl", ".ndjson", ".json"))):
+    for fmt, endings in (
+        ("parquet", (".parquet", ".pq")),
+        ("csv", (".csv",)),
+        ("jsonl", (".jsonl", ".ndjson", ".json")),
+    ):
         if lowered.endswith(endings):
             return fmt
     raise UsageError(f"{path}: write bills to a .parquet, .csv or .jsonl file")

@@ -38,8 +38,11 @@ def local_session(cores: int = 2) -> Any:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(f"local[{cores}]").appName("ratecard-warehouse")
-    for key, value in {**SETTINGS, "spark.ui.enabled": "false",
-                       "spark.sql.shuffle.partitions": str(max(2, cores * 2))}.items():
+    for key, value in {
+        **SETTINGS,
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": str(max(2, cores * 2)),
+    }.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -66,14 +69,19 @@ class SparkEngine:
             if fmt == "parquet":
                 frame = reader.parquet(*paths)
             else:
-                frame = reader.option("header", "true").option("inferSchema", "false").csv(
-                    list(paths))
+                frame = (
+                    reader.option("header", "true").option("inferSchema", "false").csv(list(paths))
+                )
             types = {field.name: field.dataType.simpleString() for field in frame.schema.fields}
-            frame = frame.select("*", f.col("_metadata.file_path").alias("_file"),
-                                 f.monotonically_increasing_id().alias("_row"))
+            frame = frame.select(
+                "*",
+                f.col("_metadata.file_path").alias("_file"),
+                f.monotonically_increasing_id().alias("_row"),
+            )
         except PySparkException as exc:
-            raise UsageError(f"{', '.join(paths)}: cannot read as {fmt}: "
-                             f"{str(exc).splitlines()[0]}") from None
+            raise UsageError(
+                f"{', '.join(paths)}: cannot read as {fmt}: {str(exc).splitlines()[0]}"
+            ) from None
         self._view(name, frame)
         return types
 

@@ -31,26 +31,80 @@ SPARK = "spark"
 DIALECTS = (DUCKDB, SPARK)
 
 #: The node types a warehouse query may contain.
-ALLOWED: frozenset[type[exp.Expression]] = frozenset({
-    # structure
-    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Order, exp.Ordered, exp.Union,
-    exp.Subquery, exp.Table, exp.TableAlias, exp.Alias, exp.Identifier, exp.Column, exp.Star,
-    exp.Values, exp.Tuple, exp.Paren, exp.Window, exp.Distinct, exp.Limit,
-    # values and types
-    exp.Literal, exp.Null, exp.Boolean, exp.Cast, exp.TryCast, exp.DataType, exp.DataTypeParam,
-    # arithmetic and logic (no division)
-    exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
-    exp.And, exp.Or, exp.Not, exp.Is, exp.In, exp.Case, exp.If, exp.Coalesce, exp.Greatest,
-    exp.Least, exp.Floor, exp.Round,
-    # strings: only what validation needs
-    exp.RegexpLike, exp.Trim, exp.Length,
-    # aggregates and windows
-    exp.Sum, exp.Min, exp.Max, exp.Count, exp.RowNumber,
-    # time: a parsed time as microseconds, and the UTC year and month of microseconds
-    exp.UnixMicros, exp.UnixToTime, exp.Year, exp.Month,
-    # the dialect-specific functions of FUNCTIONS
-    exp.Anonymous,
-})
+ALLOWED: frozenset[type[exp.Expression]] = frozenset(
+    {
+        # structure
+        exp.Select,
+        exp.From,
+        exp.Join,
+        exp.Where,
+        exp.Group,
+        exp.Order,
+        exp.Ordered,
+        exp.Union,
+        exp.Subquery,
+        exp.Table,
+        exp.TableAlias,
+        exp.Alias,
+        exp.Identifier,
+        exp.Column,
+        exp.Star,
+        exp.Values,
+        exp.Tuple,
+        exp.Paren,
+        exp.Window,
+        exp.Distinct,
+        exp.Limit,
+        # values and types
+        exp.Literal,
+        exp.Null,
+        exp.Boolean,
+        exp.Cast,
+        exp.TryCast,
+        exp.DataType,
+        exp.DataTypeParam,
+        # arithmetic and logic (no division)
+        exp.Add,
+        exp.Sub,
+        exp.Mul,
+        exp.Neg,
+        exp.EQ,
+        exp.NEQ,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.And,
+        exp.Or,
+        exp.Not,
+        exp.Is,
+        exp.In,
+        exp.Case,
+        exp.If,
+        exp.Coalesce,
+        exp.Greatest,
+        exp.Least,
+        exp.Floor,
+        exp.Round,
+        # strings: only what validation needs
+        exp.RegexpLike,
+        exp.Trim,
+        exp.Length,
+        # aggregates and windows
+        exp.Sum,
+        exp.Min,
+        exp.Max,
+        exp.Count,
+        exp.RowNumber,
+        # time: a parsed time as microseconds, and the UTC year and month of microseconds
+        exp.UnixMicros,
+        exp.UnixToTime,
+        exp.Year,
+        exp.Month,
+        # the dialect-specific functions of FUNCTIONS
+        exp.Anonymous,
+    }
+)
 
 #: Functions written by name, per engine: half-even rounding.
 FUNCTIONS: dict[str, frozenset[str]] = {
@@ -58,11 +112,18 @@ FUNCTIONS: dict[str, frozenset[str]] = {
     SPARK: frozenset({"BROUND"}),
 }
 
-_TYPES = frozenset({
-    exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGINT, exp.DataType.Type.INT,
-    exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.Type.BOOLEAN,
-    exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ,
-})
+_TYPES = frozenset(
+    {
+        exp.DataType.Type.DECIMAL,
+        exp.DataType.Type.BIGINT,
+        exp.DataType.Type.INT,
+        exp.DataType.Type.VARCHAR,
+        exp.DataType.Type.TEXT,
+        exp.DataType.Type.BOOLEAN,
+        exp.DataType.Type.TIMESTAMP,
+        exp.DataType.Type.TIMESTAMPTZ,
+    }
+)
 
 MAX_PRECISION = 38
 #: Sentinels for the open ends of a segment: before and after any instant the engine reads.
@@ -102,12 +163,16 @@ def check_operations(tree: exp.Expression, dialect: str) -> None:
         if isinstance(node, exp.Literal) and node.is_number:
             text = node.name.lstrip("-")
             if not text.isdigit():
-                raise OperationError(f"numeric literal `{node.name}` must be a whole number; "
-                                     "decimals are cast from strings to a declared DECIMAL")
+                raise OperationError(
+                    f"numeric literal `{node.name}` must be a whole number; "
+                    "decimals are cast from strings to a declared DECIMAL"
+                )
         if isinstance(node, exp.Literal) and node.is_string:
             parent = node.parent
-            if (isinstance(parent, exp.Cast | exp.TryCast)
-                    and parent.to.this == exp.DataType.Type.DECIMAL):
+            if (
+                isinstance(parent, exp.Cast | exp.TryCast)
+                and parent.to.this == exp.DataType.Type.DECIMAL
+            ):
                 Decimal(node.name)  # a decimal literal must be one
 
 
@@ -115,8 +180,10 @@ def decimal_type(scale: int, precision: int = MAX_PRECISION) -> exp.DataType:
     """`DECIMAL(precision, scale)`."""
     return exp.DataType(
         this=exp.DataType.Type.DECIMAL,
-        expressions=[exp.DataTypeParam(this=exp.Literal.number(precision)),
-                     exp.DataTypeParam(this=exp.Literal.number(scale))],
+        expressions=[
+            exp.DataTypeParam(this=exp.Literal.number(precision)),
+            exp.DataTypeParam(this=exp.Literal.number(scale)),
+        ],
     )
 
 
@@ -304,20 +371,31 @@ class Operations:
             to = exp.DataType(this=exp.DataType.Type.TIMESTAMP)
         return exp.UnixMicros(this=self.try_cast(text, to))
 
+    def timestamp_micros(self, value: exp.Expression, instant: bool) -> exp.Expression:
+        """Microseconds since the epoch of a timestamp column: an instant's, or a wall-clock
+        time's counted as if it were UTC (in a UTC session, as the engines run)."""
+        if self.dialect == SPARK and not instant:
+            value = self.cast(value, exp.DataType(this=exp.DataType.Type.TIMESTAMP))
+        return exp.UnixMicros(this=value)
+
     @staticmethod
     def utc_month_ord(micros: exp.Expression) -> exp.Expression:
         """The month ordinal (year × 12 + month − 1) of microseconds read as UTC."""
         moment = exp.UnixToTime(this=micros, scale=exp.UnixToTime.MICROS)
         year = exp.Year(this=moment)
         month = exp.Month(this=moment.copy())
-        return exp.Sub(this=exp.Add(this=exp.Mul(this=year, expression=exp.Literal.number(12)),
-                                    expression=month),
-                       expression=exp.Literal.number(1))
+        return exp.Sub(
+            this=exp.Add(
+                this=exp.Mul(this=year, expression=exp.Literal.number(12)), expression=month
+            ),
+            expression=exp.Literal.number(1),
+        )
 
     # --- rounding: the one place where SQL rounds -----------------------------------------------
 
-    def round_to(self, value: exp.Expression, exponent: int, mode: str,
-                 scale: int) -> exp.Expression:
+    def round_to(
+        self, value: exp.Expression, exponent: int, mode: str, scale: int
+    ) -> exp.Expression:
         """`value` rounded to a multiple of 10^exponent the way the rules say, as
         DECIMAL(38, scale): `ROUND` (half-up, away from zero at .5, like Python's
         ROUND_HALF_UP), the engine's half-even function, or, for the other modes, FLOOR of the
@@ -329,15 +407,18 @@ class Operations:
         if mode == "half_even" and places >= 0:
             name = "ROUND_EVEN" if self.dialect == DUCKDB else "BROUND"
             return self.cast(
-                exp.Anonymous(this=name, expressions=[value, exp.Literal.number(places)]), out)
+                exp.Anonymous(this=name, expressions=[value, exp.Literal.number(places)]), out
+            )
         positive = self._round_magnitude(value, places, mode, scale)
         flipped = {"ceiling": "floor", "floor": "ceiling"}.get(mode, mode)
         negative = self._round_magnitude(exp.Neg(this=value.copy()), places, flipped, scale)
-        return self.case([(self.lt(value.copy(), self.integer(0)), exp.Neg(this=negative))],
-                         positive)
+        return self.case(
+            [(self.lt(value.copy(), self.integer(0)), exp.Neg(this=negative))], positive
+        )
 
-    def _round_magnitude(self, value: exp.Expression, places: int, mode: str,
-                         scale: int) -> exp.Expression:
+    def _round_magnitude(
+        self, value: exp.Expression, places: int, mode: str, scale: int
+    ) -> exp.Expression:
         """A non-negative value rounded to `places` decimals (negative: tens, hundreds...)."""
         shift = self.decimal(Decimal(1).scaleb(places), max(0, -places))
         back = self.decimal(Decimal(1).scaleb(-places), max(0, places))
@@ -359,11 +440,14 @@ class Operations:
             # `whole` is even when whole − 2·FLOOR(whole · 0.5) is 0: parity with no division.
             halved = self.floor(self.mul(whole.copy(), half.copy()))
             parity = self.sub(whole.copy(), self.mul(self.integer(2), halved))
-            units = self.case([
-                (self.gt(rest, half), up),
-                (self.lt(rest.copy(), half.copy()), whole.copy()),
-                (self.eq(parity, self.integer(0)), whole.copy()),
-            ], up.copy())
+            units = self.case(
+                [
+                    (self.gt(rest, half), up),
+                    (self.lt(rest.copy(), half.copy()), whole.copy()),
+                    (self.eq(parity, self.integer(0)), whole.copy()),
+                ],
+                up.copy(),
+            )
         else:
             raise ValueError(f"unknown rounding mode `{mode}`")
         return self.cast(self.mul(units, back), decimal_type(scale))
@@ -394,13 +478,15 @@ class Operations:
         return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
     @staticmethod
-    def values(rows: Sequence[Sequence[exp.Expression]], alias: str,
-               columns: Sequence[str]) -> exp.Values:
+    def values(
+        rows: Sequence[Sequence[exp.Expression]], alias: str, columns: Sequence[str]
+    ) -> exp.Values:
         """An inline table: `(VALUES (...), ...) AS alias(columns)`."""
         return exp.Values(
             expressions=[exp.Tuple(expressions=list(row)) for row in rows],
-            alias=exp.TableAlias(this=exp.to_identifier(alias),
-                                 columns=[exp.to_identifier(c) for c in columns]),
+            alias=exp.TableAlias(
+                this=exp.to_identifier(alias), columns=[exp.to_identifier(c) for c in columns]
+            ),
         )
 
     @staticmethod
@@ -411,13 +497,15 @@ class Operations:
         return result
 
     @staticmethod
-    def row_number(partition: Sequence[exp.Expression],
-                   order: Sequence[exp.Expression]) -> exp.Window:
+    def row_number(
+        partition: Sequence[exp.Expression], order: Sequence[exp.Expression]
+    ) -> exp.Window:
         return exp.Window(
             this=exp.RowNumber(),
             partition_by=list(partition),
-            order=exp.Order(expressions=[exp.Ordered(this=o, desc=False, nulls_first=False)
-                                         for o in order]),
+            order=exp.Order(
+                expressions=[exp.Ordered(this=o, desc=False, nulls_first=False) for o in order]
+            ),
         )
 
     @staticmethod

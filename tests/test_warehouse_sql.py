@@ -1,0 +1,649 @@
+"""The warehouse's SQL: only the allowed operations, snapshots per engine, times read and amounts
+rounded exactly as Python does; input schemas, bad rows, outputs and the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+pytest.importorskip("duckdb")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from sqlglot import exp  # noqa: E402
+
+import ratecard  # noqa: E402
+from ratecard.cli import main  # noqa: E402
+from ratecard.engine.clock import TimeError, month_label, month_of, parse_time  # noqa: E402
+from ratecard.engine.money import ROUNDING_MODES  # noqa: E402
+from ratecard.engine.pricebook import PriceBook  # noqa: E402
+from ratecard.warehouse import (  # noqa: E402
+    InvalidInputError,
+    SchemaError,
+    bill_warehouse,
+)
+from ratecard.warehouse.months import calendar_rows, wall_micros  # noqa: E402
+from ratecard.warehouse.probe import read_times, round_values  # noqa: E402
+from ratecard.warehouse.queries import Queries, UsagePlan  # noqa: E402
+from ratecard.warehouse.sql import (  # noqa: E402
+    DIALECTS,
+    OperationError,
+    Operations,
+    check_operations,
+    render,
+)
+from tests.conftest import BDA_RULES, RULES  # noqa: E402
+
+# --- the set of operations -----------------------------------------------------------------------
+
+
+def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
+    """Every query the warehouse builds for a book, for the plans an input may lead to."""
+    q = Queries(book, dialect)
+    plan = UsagePlan(
+        count_kind="string",
+        account_kind="string",
+        time_kind="string",
+        id_kind="string",
+        has_cuts=True,
+        late=True,
+    )
+    plain = UsagePlan(
+        count_kind="integer",
+        account_kind="integer",
+        time_kind="instant",
+        id_kind=None,
+        has_cuts=False,
+        late=False,
+    )
+    ladders = [(i, p.ladder) for i, p in enumerate(book.meters) if p.ladder is not None]
+    shared = {book.meters[0].pool: [0, len(book.meters) - 1]}
+    return {
+        "usage_groups": q.usage_groups(plan),
+        "usage_groups_plain": q.usage_groups(plain),
+        "problem_samples": q.problem_samples(plan, 5),
+        "detail_keys": q.detail_keys(shared, book),
+        "detail": q.detail(plan, [0]),
+        "plain_quantities": q.plain_quantities(),
+        "plain_period": q.plain_period(),
+        "plain_ranges": q.plain_ranges(),
+        "eventful_groups": q.eventful_groups(False),
+        "postpaid_lines": q.postpaid_lines(ladders, 4, 4),
+        "contact_sales": q.contact_sales(),
+        "bill_lines": q.bill_lines(2, True, True),
+        "bill_months": q.bill_months(True),
+        "output_bills": q.output_bills(2, True, None),
+        "output_lines": q.output_lines(True, 24322),
+    }
+
+
+BOOKS = ("tencent-bda.rules", "aws-lambda.rules", "google-geocoding.rules")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("name", BOOKS)
+def test_every_query_uses_only_the_operations(name: str, dialect: str) -> None:
+    book = ratecard.load(RULES / name)
+    for query in all_queries(book, dialect).values():
+        check_operations(query, dialect)
+        text = render(query, dialect)
+        assert "/" not in text.replace("'", "")  # no division anywhere outside strings
+        assert "DOUBLE" not in text and "FLOAT" not in text
+
+
+@pytest.mark.parametrize(
+    ("tree", "why"),
+    [
+        (exp.Div(this=exp.column("a"), expression=exp.Literal.number(2)), "Div"),
+        (exp.Cast(this=exp.column("a"), to=exp.DataType.build("DOUBLE")), "DOUBLE"),
+        (exp.Literal.number("0.5"), "whole number"),
+        (exp.Cast(this=exp.column("a"), to=exp.DataType.build("DECIMAL")), "declared DECIMAL"),
+        (exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[exp.column("a")]), "CONVERT_TIMEZONE"),
+        (exp.CurrentTimestamp(), "CurrentTimestamp"),
+    ],
+)
+def test_constructs_outside_the_set_are_rejected(tree: exp.Expression, why: str) -> None:
+    query = exp.select(tree).from_("t")
+    with pytest.raises(OperationError, match=why):
+        check_operations(query, "duckdb")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_generated_sql_snapshot(dialect: str, snapshot: object) -> None:
+    """The BDA sheet's SQL per engine: a change to the SQL is a reviewed snapshot update."""
+    book = ratecard.load(BDA_RULES)
+    texts = {name: render(query, dialect) for name, query in all_queries(book, dialect).items()}
+    assert texts == snapshot
+
+
+# --- exact rounding ------------------------------------------------------------------------------
+
+HALVES = [
+    Decimal(s)
+    for s in (
+        "0.125",
+        "-0.125",
+        "0.135",
+        "-0.135",
+        "2.5",
+        "-2.5",
+        "3.5",
+        "0.005",
+        "-0.005",
+        "1.0049999",
+        "0",
+        "123456789.995",
+        "0.005000000000000001",
+        "-7.25",
+        "7.245",
+    )
+]
+
+
+@pytest.mark.parametrize("mode", sorted(ROUNDING_MODES))
+@pytest.mark.parametrize("exponent", [-2, 0, -3, 1])
+def test_duckdb_rounds_like_python(mode: str, exponent: int) -> None:
+    increment = Decimal(1).scaleb(exponent)
+    expected = [v.quantize(increment, rounding=ROUNDING_MODES[mode]) for v in HALVES]
+    assert round_values(HALVES, exponent, mode) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.decimals(
+            min_value=-(10**9), max_value=10**9, places=6, allow_nan=False, allow_infinity=False
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from(sorted(ROUNDING_MODES)),
+    st.sampled_from([-2, -1, 0, 1]),
+)
+def test_duckdb_rounds_any_decimal_like_python(
+    values: list[Decimal], mode: str, exponent: int
+) -> None:
+    increment = Decimal(1).scaleb(exponent)
+    expected = [v.quantize(increment, rounding=ROUNDING_MODES[mode]) for v in values]
+    assert round_values(values, exponent, mode) == expected
+
+
+def test_half_even_is_not_half_up() -> None:
+    """The engine's half-even function differs from ROUND exactly on .5."""
+    assert (
+        round_values([Decimal("0.125")], -2, "half_even")
+        == [Decimal("0.125").quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)]
+        == [Decimal("0.12")]
+    )
+
+
+# --- times ---------------------------------------------------------------------------------------
+
+ZONES = ("UTC", "Asia/Shanghai", "America/Los_Angeles", "Europe/Berlin", "Australia/Lord_Howe")
+OFFSETS = ("Z", "+08:00", "-05:00", "+0530", "+01", "-00:00", "+23:59", "-10:30")
+
+
+@st.composite
+def written_times(draw: st.DrawFn, zone: str) -> str:
+    """A time in the forms the warehouse reads, around month ends and offset changes."""
+    base = draw(
+        st.sampled_from(
+            (
+                datetime(2026, 3, 8, tzinfo=UTC),
+                datetime(2026, 11, 1, tzinfo=UTC),
+                datetime(2026, 3, 29, tzinfo=UTC),
+                datetime(2026, 10, 4, tzinfo=UTC),
+                datetime(1949, 5, 1, tzinfo=UTC),
+                datetime(2099, 12, 31, tzinfo=UTC),
+                datetime(1900, 1, 1, tzinfo=UTC),
+            )
+        )
+    )
+    moment = base + timedelta(seconds=draw(st.integers(-3 * 86400, 3 * 86400)))
+    moment = moment.replace(microsecond=draw(st.sampled_from((0, 1, 500000, 999999))))
+    sep = draw(st.sampled_from(("T", " ")))
+    spec = draw(st.sampled_from(("minutes", "seconds", "milliseconds", "microseconds", "auto")))
+    if draw(st.booleans()):
+        wall = moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        if draw(st.integers(0, 2)) == 0:  # on the hour: skipped and repeated times included
+            wall = wall.replace(minute=draw(st.sampled_from((0, 30))), second=0, microsecond=0)
+        return (
+            wall.date().isoformat()
+            if spec == "auto" and draw(st.booleans())
+            else wall.isoformat(sep=sep, timespec=spec)
+        )
+    offset = draw(st.sampled_from(OFFSETS))
+    sign = -1 if offset.startswith("-") else 1
+    digits = offset[1:].replace(":", "") if offset != "Z" else "0000"
+    delta = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return (moment + delta).replace(tzinfo=None).isoformat(sep=sep, timespec=spec) + offset
+
+
+def mutated(text: str, draw: st.DrawFn) -> str:
+    """A near miss: a character changed, dropped or added."""
+    position = draw(st.integers(0, len(text)))
+    change = draw(st.sampled_from(("drop", "swap", "add")))
+    char = draw(st.sampled_from(" T:-+.Z0129atz/"))
+    if change == "drop" and position < len(text):
+        return text[:position] + text[position + 1 :]
+    if change == "swap" and position < len(text):
+        return text[:position] + char + text[position + 1 :]
+    return text[:position] + char + text[position:]
+
+
+def engine_reading(text: str, zone: str) -> tuple[int, str] | None:
+    try:
+        moment = parse_time(text, ZoneInfo(zone))
+    except TimeError:
+        return None
+    return moment, month_label(month_of(moment, ZoneInfo(zone)))
+
+
+def zone_book(zone: str) -> PriceBook:
+    return ratecard.loads(f"""
+        rules t "T" / "T"
+        currency USD, rounding half_up 0.01, timezone {zone}
+        meter m "M" / "M" counts Call
+        ladder volume by total per month on m {{ (0, ∞) 1 }}
+        deduct postpaid
+    """)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(ZONES).flatmap(
+        lambda zone: st.tuples(
+            st.just(zone), st.lists(written_times(zone), min_size=1, max_size=60)
+        )
+    )
+)
+def test_times_are_read_as_the_engine_reads_them(case: tuple[str, list[str]]) -> None:
+    """Every time of the documented forms: the engine's instant and month, to the microsecond."""
+    zone, texts = case
+    read = read_times(zone_book(zone), texts, full_calendar=True)
+    for text, (instant, label, problem) in zip(texts, read, strict=True):
+        expected = engine_reading(text, zone)
+        if expected is None:  # before 1900: the engine refuses it too
+            assert problem == "time out of range", text
+        else:
+            assert problem is None, text
+            assert (instant, label) == expected, text
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(ZONES), st.data())
+def test_a_time_the_warehouse_accepts_is_the_engines(zone: str, data: st.DataObject) -> None:
+    """Near misses: whatever the warehouse reads, the engine reads the same; the rest is
+    reported (the engine may accept more spellings, e.g. `2026-11-02T10`)."""
+    texts = [mutated(data.draw(written_times(zone)), data.draw) for _ in range(40)]
+    for text, (instant, label, problem) in zip(
+        texts, read_times(zone_book(zone), texts, full_calendar=True), strict=True
+    ):
+        if problem is None:
+            assert (instant, label) == engine_reading(text, zone), text
+        else:
+            assert problem in ("bad time", "time out of range", "missing time"), text
+
+
+def test_bad_times_are_named() -> None:
+    texts = [
+        "",
+        None,
+        "yesterday",
+        "2026-02-30T10:00:00Z",
+        "2026-11-02T24:00:00Z",
+        "1899-12-31T10:00:00Z",
+        "2026-11-02t10:00:00Z",
+        "2026-11-02T10:00:00.1234567Z",
+        "2026-11-02T10:00:00+24:00",
+        " 2026-11-02T10:00:00Z",
+        "2026-11-02T10:00:00Z\n",
+    ]
+    problems = [p for _, _, p in read_times(zone_book("UTC"), texts)]
+    assert problems == [
+        "missing time",
+        "missing time",
+        "bad time",
+        "bad time",
+        "bad time",
+        "time out of range",
+        "bad time",
+        "bad time",
+        "bad time",
+        "bad time",
+        "bad time",
+    ]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_calendar_reads_wall_times_as_python_does(zone: str) -> None:
+    """Around every offset change of 2026 and 1949: the calendar's offset for a wall time is
+    Python's (`fold=0`: a skipped time before the change, a repeated one the first)."""
+    tz = ZoneInfo(zone)
+    rows = {r.ord: r for r in calendar_rows(zone, 1)}
+    start = datetime(1949, 1, 1)
+    walls = [start + timedelta(minutes=15 * k) for k in range(0, 4 * 24 * 366)]
+    walls += [datetime(2026, 1, 1) + timedelta(minutes=15 * k) for k in range(4 * 24 * 366)]
+    for wall in walls:
+        row = rows[wall.year * 12 + wall.month - 1]
+        micros = wall_micros(wall)
+        offset = row.off0
+        if row.sw1 is not None and micros >= row.sw1:
+            offset = row.off1
+        if row.sw2 is not None and micros >= row.sw2:
+            offset = row.off2
+        expected = tz.utcoffset(wall)
+        assert expected is not None
+        assert offset == expected // timedelta(microseconds=1), (zone, wall)
+
+
+# --- inputs, bad rows and outputs ----------------------------------------------------------------
+
+BDA_ROWS = [
+    ("a1", "2026-11-02T10:00:00+08:00", "DetectBody", 600000),
+    ("a1", "2026-11-03T10:00:00+08:00", "DetectBodyJoints", 400000),
+    ("a1", "2026-11-30T20:00:00Z", "SearchTrace", 5000),  # 2026-12-01 04:00 in Shanghai
+    ("a2", "2026-11-05", "SegmentPortraitPic", 20000),
+    ("a2", "2026-11-05 10:00", "GetGroupList", 3),
+]
+
+
+def usage_file(path: Path, rows: list[tuple[str, str, str, object]], count: object = None) -> str:
+    counts = [r[3] for r in rows]
+    table = pa.table(
+        {
+            "account": [r[0] for r in rows],
+            "time": [r[1] for r in rows],
+            "action": [r[2] for r in rows],
+            "count": pa.array(counts, count) if count is not None else counts,
+        }
+    )
+    pq.write_table(table, path)
+    return str(path)
+
+
+def purchase_file(path: Path) -> str:
+    pq.write_table(
+        pa.table(
+            {
+                "account": ["a1"],
+                "time": ["2026-11-02T12:00:00+08:00"],
+                "meter": ["detection"],
+                "size": ["10万"],
+            }
+        ),
+        path,
+    )
+    return str(path)
+
+
+def test_worked_bda_month(tmp_path: Path) -> None:
+    """a1: DetectBody 600,000 on Nov 2 (before the 10万 pack, bought at 12:00): 1,000 from the
+    allowance, 599,000 postpaid; Joints 400,000 on Nov 3: 100,000 from the pack, 300,000
+    postpaid. Postpaid 899,000 × 0.002 = 1,798.00. SearchTrace at 20:00Z on Nov 30 is Dec 1 in
+    Shanghai: 1,000 free, 4,000 × 0.002 = 8.00 in December. a2: segmentation 20,000 − 1,000 free
+    = 19,000 in (1万, 10万] at 0.009 = 171.00; GetGroupList is free."""
+    book = ratecard.load(BDA_RULES)
+    result = bill_warehouse(
+        book,
+        usage_file(tmp_path / "u.parquet", BDA_ROWS),
+        purchases=purchase_file(tmp_path / "p.parquet"),
+    )
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("a1", "2026-11", Decimal("1798.00")),
+        ("a1", "2026-12", Decimal("8.00")),
+        ("a2", "2026-11", Decimal("171.00")),
+    ]
+    lines = [
+        (
+            r["account"],
+            r["month"],
+            r["line"],
+            r["meter"],
+            r["source"],
+            r["quantity"],
+            r["amount"],
+            r["pack"],
+        )
+        for r in result.lines.to_pylist()
+    ]
+    assert lines[:3] == [
+        ("a1", "2026-11", 1, "detection", "allowance", "1000", Decimal("0.00"), None),
+        ("a1", "2026-11", 2, "detection", "pack", "100000", Decimal("0.00"), "detection:100000#1"),
+        ("a1", "2026-11", 3, "detection", "postpaid", "899000", Decimal("1798.00"), None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "column", "message"),
+    [
+        (
+            {"account": ["a"], "time": ["2026-11-02"], "action": ["DetectBody"]},
+            "count",
+            "is missing",
+        ),
+        (
+            {"account": ["a"], "time": ["2026-11-02"], "action": ["DetectBody"], "count": [1.5]},
+            "count",
+            "has type DOUBLE; it must be a whole number, a decimal or a string",
+        ),
+        (
+            {"account": ["a"], "time": [1], "action": ["DetectBody"], "count": [1]},
+            "time",
+            "must be a string",
+        ),
+        (
+            {"Account": ["a"], "time": ["2026-11-02"], "action": ["DetectBody"], "count": [1]},
+            "account",
+            "names are lower case",
+        ),
+    ],
+)
+def test_a_schema_mismatch_names_the_column(
+    tmp_path: Path, columns: dict[str, list[object]], column: str, message: str
+) -> None:
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.table(columns), path)
+    with pytest.raises(SchemaError, match=message) as info:
+        bill_warehouse(ratecard.load(BDA_RULES), str(path))
+    assert info.value.column == column
+    assert f"column `{column}`" in str(info.value)
+
+
+def test_cli_schema_mismatch_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "u.parquet"
+    pq.write_table(
+        pa.table({"account": ["a"], "time": ["2026-11-02"], "action": ["X"], "count": [1.5]}), path
+    )
+    assert main(["warehouse", str(BDA_RULES), "--usage", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "column `count` has type DOUBLE" in err
+    assert "Traceback" not in err
+
+
+BAD_ROWS = [
+    *BDA_ROWS,
+    ("a3", "yesterday", "DetectBody", 5),
+    ("a3", "2026-11-05T10:00:00+08:00", "DetectBodyX", 5),
+    ("a3", "2026-11-05T10:00:00+08:00", "DetectBody", -5),
+    ("a3", "2026-11-05T10:00:00+08:00", "DetectBody", "1.5"),
+    ("a3", "2026-11-05T10:00:00+08:00", "SegmentCustomizedPortraitPic", 1),
+    ("", "2026-11-05T10:00:00+08:00", "DetectBody", 1),
+    ("a3", "2026-11-05T10:00:00+08:00", "DetectBody", "1e3"),
+    ("a3", None, "DetectBody", 1),
+]
+
+
+def test_bad_rows_are_counted_by_kind_with_samples(tmp_path: Path) -> None:
+    rows = [(a, t, ac, str(c)) for a, t, ac, c in BAD_ROWS]
+    result = bill_warehouse(ratecard.load(BDA_RULES), usage_file(tmp_path / "u.parquet", rows))
+    found = {i.problem: (i.count, [s["time"] for s in i.samples]) for i in result.invalid}
+    assert found == {
+        "missing account": (1, ["2026-11-05T10:00:00+08:00"]),
+        "missing time": (1, [None]),
+        "bad time": (1, ["yesterday"]),
+        "unknown action": (1, ["2026-11-05T10:00:00+08:00"]),
+        "unpriced action": (1, ["2026-11-05T10:00:00+08:00"]),
+        "bad count": (1, ["2026-11-05T10:00:00+08:00"]),
+        "negative count": (1, ["2026-11-05T10:00:00+08:00"]),
+        "fractional count": (1, ["2026-11-05T10:00:00+08:00"]),
+    }
+    sample = next(i for i in result.invalid if i.problem == "unknown action").samples[0]
+    assert (sample["action"], sample["_row"]) == ("DetectBodyX", 7)
+    # The good rows are billed as without the bad ones (no pack: 999,000 × 0.002 = 1,998.00).
+    assert [b["total"] for b in result.bills.to_pylist()] == [
+        Decimal("1998.00"),
+        Decimal("8.00"),
+        Decimal("171.00"),
+    ]
+
+
+def test_on_invalid_stop_bills_nothing(tmp_path: Path) -> None:
+    rows = [(a, t, ac, str(c)) for a, t, ac, c in BAD_ROWS]
+    out = tmp_path / "bills.csv"
+    with pytest.raises(InvalidInputError, match="8 invalid input rows") as info:
+        bill_warehouse(
+            ratecard.load(BDA_RULES),
+            usage_file(tmp_path / "u.parquet", rows),
+            output=str(out),
+            on_invalid="stop",
+        )
+    assert {i.problem for i in info.value.invalid} >= {"bad time", "negative count"}
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_outputs(tmp_path: Path, fmt: str) -> None:
+    book = ratecard.load(BDA_RULES)
+    bills = tmp_path / f"bills.{fmt}"
+    lines = tmp_path / f"lines.{fmt}"
+    result = bill_warehouse(
+        book,
+        usage_file(tmp_path / "u.parquet", BDA_ROWS),
+        purchases=purchase_file(tmp_path / "p.parquet"),
+        output=str(bills),
+        lines=str(lines),
+    )
+    assert result.bills is None and result.stats["bills"] == 3 and result.stats["lines"] == 7
+    if fmt == "parquet":
+        table = pq.read_table(bills)
+        assert table.schema.field("total").type == pa.decimal128(38, 2)
+        assert table.column("total").to_pylist() == [
+            Decimal("1798.00"),
+            Decimal("8.00"),
+            Decimal("171.00"),
+        ]
+        assert pq.read_table(lines).num_rows == 7
+    elif fmt == "csv":
+        assert bills.read_text().splitlines() == [
+            "account,month,total",
+            "a1,2026-11,1798.00",
+            "a1,2026-12,8.00",
+            "a2,2026-11,171.00",
+        ]
+        assert lines.read_text().splitlines()[0] == (
+            "account,month,line,meter,source,quantity,unit_price,amount,precise_amount,bracket,"
+            "pack,blocks,period"
+        )
+    else:
+        first = json.loads(bills.read_text().splitlines()[0])
+        assert first == {"account": "a1", "month": "2026-11", "total": "1798.00"}
+        line = json.loads(lines.read_text().splitlines()[2])
+        assert (line["source"], line["quantity"], line["amount"], line["bracket"]) == (
+            "postpaid",
+            "899000",
+            "1798.00",
+            "(0, 3000000]",
+        )
+
+
+def test_month_selects_that_months_bills(tmp_path: Path) -> None:
+    result = bill_warehouse(
+        ratecard.load(BDA_RULES),
+        usage_file(tmp_path / "u.parquet", BDA_ROWS),
+        purchases=purchase_file(tmp_path / "p.parquet"),
+        month="2026-12",
+    )
+    assert [(b["account"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("a1", Decimal("8.00"))
+    ]
+    assert {r["month"] for r in result.lines.to_pylist()} == {"2026-12"}
+
+
+def test_timestamp_columns_bill_like_strings(tmp_path: Path) -> None:
+    """An instant (timestamp with time zone) and a wall-clock time (without) are read like
+    `...Z` and like a time without an offset."""
+    book = ratecard.load(BDA_RULES)
+    texts = [r[1] for r in BDA_ROWS]
+    instants = [
+        datetime.fromisoformat(t)
+        .replace(tzinfo=datetime.fromisoformat(t).tzinfo or ZoneInfo("Asia/Shanghai"))
+        .astimezone(UTC)
+        for t in texts
+    ]
+    base = {
+        "account": [r[0] for r in BDA_ROWS],
+        "action": [r[2] for r in BDA_ROWS],
+        "count": [r[3] for r in BDA_ROWS],
+    }
+    tz_path = tmp_path / "tz.parquet"
+    pq.write_table(
+        pa.table({**base, "time": pa.array(instants, pa.timestamp("us", tz="UTC"))}), tz_path
+    )
+    walls = [i.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None) for i in instants]
+    wall_path = tmp_path / "wall.parquet"
+    pq.write_table(pa.table({**base, "time": pa.array(walls, pa.timestamp("us"))}), wall_path)
+    expected = bill_warehouse(book, usage_file(tmp_path / "u.parquet", BDA_ROWS)).bills
+    assert bill_warehouse(book, str(tz_path)).bills.equals(expected)
+    assert bill_warehouse(book, str(wall_path)).bills.equals(expected)
+
+
+def test_cli_prints_bills_and_reports_skipped_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [(a, t, ac, str(c)) for a, t, ac, c in BAD_ROWS]
+    usage = usage_file(tmp_path / "u.csv.parquet", rows)
+    code = main(
+        ["warehouse", str(BDA_RULES), "--usage", usage, "--lines", str(tmp_path / "lines.csv")]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines() == [
+        "account,month,total",
+        "a1,2026-11,1998.00",
+        "a1,2026-12,8.00",
+        "a2,2026-11,171.00",
+    ]
+    assert "skipped usage: 1 row with bad time" in err and "e.g. " in err
+    assert main(["warehouse", str(BDA_RULES), "--usage", usage, "--on-invalid", "stop"]) == 2
+    assert "8 invalid input rows; nothing was billed" in capsys.readouterr().err
+
+
+def test_daily_ladders_are_refused_clearly(tmp_path: Path) -> None:
+    book = ratecard.loads("""
+        rules d "D" / "D"
+        currency USD, rounding half_up 0.01, timezone UTC
+        meter m "M" / "M" counts Call
+        ladder volume by total per day on m { (0, ∞) 1 }
+        deduct postpaid
+    """)
+    path = usage_file(tmp_path / "u.parquet", [("a", "2026-11-02", "Call", 1)])
+    with pytest.raises(ratecard.UsageError, match="daily ladder"):
+        bill_warehouse(book, path)
+
+
+def test_operations_render_per_engine() -> None:
+    o = Operations("spark")
+    query = o.select(("x", o.try_cast(o.col("t"), exp.DataType.build("TIMESTAMP")))).from_(
+        o.table("s")
+    )
+    assert "TRY_CAST(t AS TIMESTAMP)" in render(query, "spark")
