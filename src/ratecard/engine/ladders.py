@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import NamedTuple
 
 import attrs
 
@@ -48,6 +49,17 @@ class Bracket:
     flat: Decimal = ZERO
     block: Decimal | None = None
     block_rounding: str = BLOCK_UP
+    # Derived once: what every charge in this bracket reads.
+    unit_price: Decimal = attrs.field(init=False, eq=False, repr=False)
+    label: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        price = ZERO if self.price is None else self.price
+        unit = CONTEXT.divide(price, self.per) if self.per != 1 else price
+        hi = "∞)" if self.hi is None else f"{format_plain(self.hi)}]"
+        # The price of one unit (`price / per`), of one block with blocks; 0 if contact sales.
+        object.__setattr__(self, "unit_price", unit)
+        object.__setattr__(self, "label", f"({format_plain(self.lo)}, {hi}")
 
     def blocks(self, quantity: Decimal) -> Decimal:
         """How many blocks a quantity makes in this bracket."""
@@ -63,21 +75,8 @@ class Bracket:
     def contact_sales(self) -> bool:
         return self.price is None
 
-    @property
-    def unit_price(self) -> Decimal:
-        """The price of one unit (`price / per`), of one block with blocks; 0 if contact sales."""
-        if self.price is None:
-            return ZERO
-        return CONTEXT.divide(self.price, self.per) if self.per != 1 else self.price
 
-    @property
-    def label(self) -> str:
-        hi = "∞)" if self.hi is None else f"{format_plain(self.hi)}]"
-        return f"({format_plain(self.lo)}, {hi}"
-
-
-@attrs.frozen
-class Charge:
+class Charge(NamedTuple):
     """Postpaid units priced in one bracket: quantity × unit price (+ the bracket's flat fee)."""
 
     bracket: Bracket

@@ -34,7 +34,11 @@ class Rounding:
 
     mode: str
     increment: Decimal
+    mode_constant: str = attrs.field(init=False, repr=False, eq=False)  # decimal.ROUND_...
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "mode_constant", ROUNDING_MODES[self.mode])
 
     def round(self, amount: Decimal) -> Decimal:
         """The rounded amount, exact to the increment (a power of ten)."""
-        return amount.quantize(self.increment, rounding=ROUNDING_MODES[self.mode], context=CONTEXT)
+        return amount.quantize(self.increment, self.mode_constant, CONTEXT)

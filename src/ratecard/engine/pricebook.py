@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ratecard.diagnostics import Diagnostic, did_you_mean
+from ratecard.engine import quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine
 from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
+from ratecard.engine.quoteplan import QuotePlan
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
@@ -132,9 +134,41 @@ class PriceBook:
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     _meters_by_name: Mapping[str, MeterPlan] = attrs.field(init=False, repr=False, eq=False)
+    # Precomputed for quotes: each known action's meter (None: free), and whether a whole count
+    # passes through the meter's quantity rounding unchanged.
+    _action_plans: Mapping[str, MeterPlan | None] = attrs.field(
+        init=False, repr=False, eq=False
+    )
+    _whole_counts: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
+    _plan: QuotePlan | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_meters_by_name", {m.name: m for m in self.meters})
+        by_name = {m.name: m for m in self.meters}
+        object.__setattr__(self, "_meters_by_name", by_name)
+        object.__setattr__(self, "_action_plans", {
+            action: None if route == FREE else by_name[route]
+            for action, route in self.routes.items()
+        })
+        object.__setattr__(self, "_whole_counts", frozenset(
+            action
+            for action, route in self.routes.items()
+            if route == FREE
+            or by_name[route].quantity_rounding is None
+            or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
+        ))
+        shared = any(plan.allowance_pool for plan in self.meters)
+        object.__setattr__(self, "_plan", None if shared else quoteplan.build(
+            self.currency,
+            self.rounding,
+            tuple(
+                (plan.name, plan.allowance, plan.ladder,
+                 all(action in self._whole_counts for action in plan.actions))
+                for plan in self.meters
+            ),
+            {action: None if plan is None else plan.name
+             for action, plan in self._action_plans.items()},
+            "allowance" in self.deduct_order,
+        ))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -188,27 +222,59 @@ class PriceBook:
         allowance is the full monthly allowance of an active account. A quote has totals, not
         their days: a daily ladder prices them as one day (bill a journal for day by day).
         """
+        if not packs and self._plan is not None:
+            fast = self._plan.quote(usage)
+            if fast is not None:
+                return fast
+        return self.quote_general(usage, packs)
+
+    def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
+        """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
+        no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
+        if type(quantity) is int and quantity >= 0 and self._plan is not None:
+            fast = self._plan.price(meter, quantity)
+            if fast is not None:
+                return fast
+        plan = self.meter(meter)
+        units = plan.count(meter, quantity)
+        with decimal.localcontext(CONTEXT):
+            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)})
+
+    def quote_general(
+        self,
+        usage: Mapping[str, int | Decimal | str],
+        packs: Sequence[HeldPack] = (),
+    ) -> Bill:
+        """`quote` by the general path, which defines it (quote plans are held to it)."""
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
-            lots_by_meter = self._lots(packs)
+            lots_by_meter = self._lots(packs) if packs else {}
             allowances = self.new_allowances()
-            lines: list[BillLine] = []
+            prepaid: dict[str, list[BillLine]] = {}
             alerts: list[Alert] = []
             period: dict[str, MeterUsage] = {}
             for plan in self.meters:
-                quantity = totals.get(plan.name, ZERO)
-                if quantity <= 0:
+                quantity = totals.get(plan.name)
+                if not quantity:
                     continue
-                lots = lots_by_meter.get(plan.name, [])
-                drawn = deduct(quantity, allowances[plan.pool], lots, self.deduct_order)
+                lots = lots_by_meter.get(plan.name, ())
+                drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order)
                 allowances[plan.pool] -= drawn.allowance
-                lines.extend(self.prepaid_lines(plan, drawn))
-                period[plan.name] = MeterUsage(quantity, drawn.allowance, drawn.postpaid)
-                alerts.extend(
-                    lot_alerts(lots, self.alerts.low_threshold, self.alerts.exhausted, None)
-                )
-            lines.extend(self.postpaid_period(period))
-            return self.make_bill(self.ordered(lines), alerts)
+                prepaid[plan.name] = self.prepaid_lines(plan, drawn)
+                period[plan.name] = MeterUsage(Decimal(quantity), drawn.allowance, drawn.postpaid)
+                if lots:
+                    alerts.extend(
+                        lot_alerts(lots, self.alerts.low_threshold, self.alerts.exhausted, None)
+                    )
+            postpaid: dict[str, list[BillLine]] = {}
+            for line in self.postpaid_period(period):
+                postpaid.setdefault(line.meter, []).append(line)
+            # Per meter in declaration order: what the allowance and packs paid, then postpaid.
+            lines: list[BillLine] = []
+            for plan in self.meters:
+                lines.extend(prepaid.get(plan.name, ()))
+                lines.extend(postpaid.get(plan.name, ()))
+            return self.make_bill(lines, alerts)
 
     def new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
@@ -290,15 +356,25 @@ class PriceBook:
 
         return bill_journal(self, journal, month, on_invalid)
 
-    def _meter_totals(self, usage: Mapping[str, int | Decimal | str]) -> dict[str, Decimal]:
-        totals: dict[str, Decimal] = {}
+    def _meter_totals(self, usage: Mapping[str, int | Decimal | str]) -> dict[str, int | Decimal]:
+        """Each meter's total from counts per action (whole counts stay ints: the common case)."""
+        totals: dict[str, int | Decimal] = {}
+        plans = self._action_plans
+        whole = self._whole_counts
         for action, raw in usage.items():
-            route = self.route(action)
-            if route == FREE:
+            if action not in plans:
+                self.route(action)  # raises the error naming the action
+            plan = plans[action]
+            count: int | Decimal
+            if type(raw) is int and raw >= 0 and action in whole:
+                count = raw
+            elif plan is None:
                 parse_count(action, raw, whole=False)
                 continue
-            count = self.meter(route).count(action, raw)
-            totals[route] = totals.get(route, ZERO) + count
+            else:
+                count = plan.count(action, raw)
+            if plan is not None:
+                totals[plan.name] = totals.get(plan.name, 0) + count
         return totals
 
     def _lots(self, packs: Sequence[HeldPack]) -> dict[str, list[Lot]]:

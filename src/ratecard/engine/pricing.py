@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import NamedTuple
 
 import attrs
 
@@ -23,8 +24,7 @@ from ratecard.engine.ladders import (
 from ratecard.engine.money import ZERO, Rounding
 
 
-@attrs.frozen
-class MeterUsage:
+class MeterUsage(NamedTuple):
     """One meter's units in one period: all of them, those the allowance paid, those postpaid."""
 
     total: Decimal

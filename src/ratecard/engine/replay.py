@@ -356,7 +356,7 @@ class Replay:
             lines.extend(book.postpaid_period(period, "month"))
             for day in sorted(month.days):
                 lines.extend(
-                    attrs.evolve(line, period=day)
+                    line._replace(period=day)
                     for line in book.postpaid_period(month.days[day], "day")
                 )
         except UsageError as exc:

@@ -1,0 +1,314 @@
+"""ratecard's benchmark: the compiled evaluator against a hand-written baseline, in one run.
+
+    .venv/bin/python bench/run.py            # the full table (a few minutes)
+    .venv/bin/python bench/run.py --quick    # smaller journals, fewer repeats
+
+The yardstick for quotes is `handwritten_quote`, the function a careful engineer would write for
+the BDA sheet without ratecard: exact Decimal, half-up to 0.01, the same line items. Every figure
+is the median of several repeats, measured in this process (or in fresh processes where a cold
+start is the point), so ratios compare like with like on whatever machine runs this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import ratecard
+from ratecard import Usage
+
+ROOT = Path(__file__).resolve().parents[1]
+BDA = ROOT / "rules" / "tencent-bda.rules"
+
+# --- the hand-written baseline --------------------------------------------------------------
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+FREE_QUOTA = 1000
+STANDARD = (
+    (3_000_000, Decimal("0.002"), "(0, 3000000]"),
+    (15_000_000, Decimal("0.0018"), "(3000000, 15000000]"),
+    (None, Decimal("0.0015"), "(15000000, ∞)"),
+)
+SEGMENTATION = (
+    (10_000, Decimal("0.01"), "(0, 10000]"),
+    (100_000, Decimal("0.009"), "(10000, 100000]"),
+    (1_000_000, Decimal("0.008"), "(100000, 1000000]"),
+    (None, Decimal("0.007"), "(1000000, ∞)"),
+)
+LADDERS = {"segmentation": SEGMENTATION, "detection": STANDARD, "library": STANDARD,
+           "search": STANDARD}
+ACTIONS = {
+    "SegmentPortraitPic": "segmentation",
+    "DetectBody": "detection", "DetectBodyJoints": "detection",
+    "CreatePerson": "library", "CreateTrace": "library",
+    "SearchTrace": "search",
+}
+FREE_ACTIONS = frozenset({"CreateGroup", "DeleteGroup", "GetGroupList", "ModifyGroup",
+                          "DeletePerson", "GetPersonList", "ModifyPersonInfo"})
+
+class Line(NamedTuple):
+    """A bill line as a careful engineer would return it: the cheapest named record."""
+
+    meter: str
+    source: str
+    quantity: int
+    unit_price: Decimal
+    precise_amount: Decimal
+    amount: Decimal
+    bracket: str | None
+
+
+
+
+def handwritten_charge(meter: str, postpaid: int) -> Line:
+    """One meter's postpaid charge: the all-units bracket, precise and rounded amounts."""
+    for hi, price, label in LADDERS[meter]:
+        if hi is None or postpaid <= hi:
+            precise = price * postpaid
+            amount = precise.quantize(CENT, ROUND_HALF_UP)
+            return Line(meter, "postpaid", postpaid, price, precise, amount, label)
+    raise AssertionError("the last bracket is open-ended")
+
+
+def handwritten_quote(usage: dict[str, int]) -> tuple[Decimal, list[Line]]:
+    """A month of BDA usage totals → (total, lines), written by hand for this one sheet."""
+    totals = dict.fromkeys(LADDERS, 0)
+    for action, count in usage.items():
+        if type(count) is not int or count < 0:
+            raise ValueError(f"{action}: the count must be a whole number ≥ 0, not {count!r}")
+        meter = ACTIONS.get(action)
+        if meter is None:
+            if action in FREE_ACTIONS:
+                continue
+            raise ValueError(f"unknown action {action}")
+        totals[meter] += count
+    lines: list[Line] = []
+    total = ZERO
+    for meter, count in totals.items():
+        if not count:
+            continue
+        free = min(count, FREE_QUOTA)
+        lines.append(Line(meter, "allowance", free, ZERO, ZERO, ZERO, None))
+        postpaid = count - free
+        if postpaid:
+            for hi, price, label in LADDERS[meter]:
+                if hi is None or postpaid <= hi:
+                    precise = price * postpaid
+                    amount = precise.quantize(CENT, ROUND_HALF_UP)
+                    lines.append(Line(meter, "postpaid", postpaid, price, precise, amount, label))
+                    total += amount
+                    break
+    return total, lines
+
+
+MONTH = {
+    "SegmentPortraitPic": 50_000, "DetectBody": 600_000, "DetectBodyJoints": 400_000,
+    "CreatePerson": 500, "CreateTrace": 800, "CreateGroup": 10_000, "SearchTrace": 3_001_001,
+}
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def median_seconds(call: Callable[[], object], number: int, repeat: int) -> float:
+    """The median time of one call, over `repeat` runs of `number` calls."""
+    timer = timeit.Timer(call)
+    return statistics.median(t / number for t in timer.repeat(repeat=repeat, number=number))
+
+
+def journal_entries(count: int, packs: bool = True) -> Iterator[dict[str, Any]]:
+    """A month of BDA usage in time order, spread over November 2026, with pack purchases."""
+    start = datetime(2026, 11, 1, tzinfo=timezone(timedelta(hours=8)))
+    step = timedelta(days=29) / count
+    actions = ("DetectBody", "DetectBodyJoints", "SearchTrace", "CreatePerson",
+               "SegmentPortraitPic", "GetGroupList")
+    if packs:
+        yield {"time": start.isoformat(), "type": "purchase", "meter": "detection",
+               "size": "100万"}
+        yield {"time": start.isoformat(), "type": "purchase", "meter": "search", "size": "10万"}
+    for i in range(count):
+        yield {"time": (start + step * i).isoformat(timespec="microseconds"), "type": "usage",
+               "action": actions[i % len(actions)], "count": 1 + i % 7}
+
+
+def typed_entries(count: int) -> list[Any]:
+    """The same journal as typed entries with parsed times (what a service holds in memory)."""
+    typed: list[Any] = []
+    for entry in journal_entries(count):
+        moment = datetime.fromisoformat(entry["time"])
+        if entry["type"] == "usage":
+            typed.append(Usage(moment, entry["action"], entry["count"]))
+        else:
+            typed.append(ratecard.Purchase(moment, entry["meter"], entry["size"]))
+    return typed
+
+
+def write_jsonl(path: Path, count: int) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for entry in journal_entries(count):
+            out.write(json.dumps(entry) + "\n")
+
+
+def write_csv(path: Path, count: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["time", "action", "count"])
+        for entry in journal_entries(count, packs=False):
+            writer.writerow([entry["time"], entry["action"], entry["count"]])
+
+
+def timed(call: Callable[[], object], repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        gc.collect()
+        began = time.perf_counter()
+        call()
+        runs.append(time.perf_counter() - began)
+    return statistics.median(runs)
+
+
+def peak_memory_of_replay(path: Path) -> int:
+    """Peak resident memory (KiB) of a fresh process that bills a journal file."""
+    code = (
+        "import resource, sys, ratecard\n"
+        f"book = ratecard.load({str(BDA)!r})\n"
+        "book.bill(sys.argv[1])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                            text=True, check=True)
+    return int(result.stdout.strip())
+
+
+def process_seconds(argv: list[str], repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        subprocess.run(argv, capture_output=True, check=False)
+        runs.append(time.perf_counter() - began)
+    return statistics.median(runs)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, what: str, figure: str, versus: str = "", verdict: str = "") -> None:
+        self.rows.append((what, figure, versus, verdict))
+        print(f"  {what}: {figure} {versus} {verdict}".rstrip(), file=sys.stderr, flush=True)
+
+    def render(self) -> str:
+        head = ("measure", "ratecard", "baseline / ratio", "target")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(4)]
+        lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+                 "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+                  for row in self.rows]
+        return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller journals, fewer repeats")
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 7
+    entries = 100_000 if args.quick else 1_000_000
+    table = Table()
+    book = ratecard.load(BDA)
+
+    # 1. A month quote for the four meters.
+    mine = book.quote(MONTH)
+    theirs = handwritten_quote(MONTH)
+    assert mine.total == theirs[0], (mine.total, theirs[0])
+    assert [(x.meter, x.source, x.quantity, x.amount) for x in mine.lines] == [
+        (x.meter, x.source, x.quantity, x.amount) for x in theirs[1]]
+    q_mine = median_seconds(lambda: book.quote(MONTH), 2000, repeat)
+    q_base = median_seconds(lambda: handwritten_quote(MONTH), 2000, repeat)
+    table.add("month quote, 4 meters (µs)", f"{q_mine * 1e6:.2f}",
+              f"{q_base * 1e6:.2f} / {q_mine / q_base:.2f}",
+              f"ratio ≤ 1.0: {verdict(q_mine <= q_base)}")
+
+    # 2. One meter's postpaid charge for a quantity.
+    (line,) = book.price("search", 3_000_001)
+    base_line = handwritten_charge("search", 3_000_001)
+    assert (line.precise_amount, line.amount) == (base_line.precise_amount, base_line.amount)
+    c_mine = median_seconds(lambda: book.price("search", 3_000_001), 20000, repeat)
+    c_base = median_seconds(lambda: handwritten_charge("search", 3_000_001), 20000, repeat)
+    table.add("one meter's postpaid charge (µs)", f"{c_mine * 1e6:.2f}",
+              f"{c_base * 1e6:.2f} / {c_mine / c_base:.2f}",
+              f"ratio ≤ 1.0: {verdict(c_mine <= c_base)}")
+
+    # 3. Journal replay.
+    typed = typed_entries(entries)
+    seconds = timed(lambda: book.bill(typed), repeat)
+    rate = entries / seconds
+    table.add(f"replay {entries:,} entries in memory (entries/s)", f"{rate:,.0f}", "",
+              f"≥ 1,000,000: {verdict(rate >= 1_000_000)}")
+    typed.clear()  # free the memory before the file runs
+    with tempfile.TemporaryDirectory() as folder:
+        jsonl = Path(folder) / "journal.jsonl"
+        write_jsonl(jsonl, entries)
+        seconds = timed(lambda: book.bill(jsonl), repeat)
+        rate = entries / seconds
+        table.add(f"replay {entries:,} entries from JSONL (entries/s)", f"{rate:,.0f}", "",
+                  f"≥ 300,000: {verdict(rate >= 300_000)}")
+        table_csv = Path(folder) / "journal.csv"
+        write_csv(table_csv, entries)
+        seconds = timed(lambda: book.bill(table_csv), repeat)
+        rate = entries / seconds
+        table.add(f"replay {entries:,} entries from CSV (entries/s)", f"{rate:,.0f}", "",
+                  f"≥ 300,000: {verdict(rate >= 300_000)}")
+        small, large = entries, entries * 4
+        write_jsonl(jsonl, small)
+        small_kib = peak_memory_of_replay(jsonl)
+        write_jsonl(jsonl, large)
+        large_kib = peak_memory_of_replay(jsonl)
+        table.add(f"peak memory, {small:,} vs {large:,} entries (MiB)",
+                  f"{small_kib / 1024:.0f} vs {large_kib / 1024:.0f}", "",
+                  f"flat: {verdict(large_kib < small_kib * 1.25)}")
+
+    # 4. Checking and compiling.
+    check = process_seconds([sys.executable, "-m", "ratecard", "check", str(BDA)], repeat)
+    ratecard_bin = Path(sys.executable).with_name("ratecard")
+    if ratecard_bin.exists():
+        check = min(check, process_seconds([str(ratecard_bin), "check", str(BDA)], repeat))
+    table.add("`ratecard check` BDA, whole process (ms)", f"{check * 1e3:.0f}", "",
+              f"< 300: {verdict(check < 0.3)}")
+    cold = process_seconds([sys.executable, "-c", f"import ratecard; ratecard.load({str(BDA)!r})"],
+                           repeat)
+    table.add("import + compile BDA, fresh process (ms)", f"{cold * 1e3:.0f}")
+    text = BDA.read_text(encoding="utf-8")
+    warm = median_seconds(lambda: ratecard.loads(text, "bda"), 20, repeat)
+    table.add("compile BDA in-process, warm (ms)", f"{warm * 1e3:.2f}")
+
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '?'}; "
+          f"Python {platform.python_version()}; medians of {repeat} runs")
+    print(table.render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Quote plans: each meter's pricing compiled into a small closure, for the common quote.
+
+A quote in a request path is usually whole counts per action and no packs. For that case the
+compiler precomputes, per meter, everything a quote reads (its allowance, its ladder's bracket
+bounds, prices and labels, how its basis is chosen) and closes over it, so that pricing a month
+is a handful of integer comparisons and one exact Decimal product per bracket, with no lookups
+by name and no intermediate objects. The general path in `PriceBook.quote` remains the
+definition: a property test holds every plan to it, bill for bill.
+
+A plan is built only for sheets whose mechanics it covers (per-unit and per-N prices, flat fees,
+contact sales, volume and graduated ladders on their own meters, own allowances); any other
+sheet, and any quote with packs or with counts that are not plain non-negative ints, takes the
+general path.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from decimal import ROUND_CEILING, Decimal, getcontext
+from typing import Any
+
+from ratecard.engine.bills import Bill, BillLine
+from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder
+from ratecard.engine.money import CONTEXT, ZERO, Rounding
+from ratecard.errors import ContactSalesError
+from ratecard.literals import format_plain
+
+# The precision of Python's default decimal context, which the plan's exactness relies on.
+EXACT_DIGITS = 28
+
+# A meter's compiled pricing: (units of the month, lines to append to) → the rounded charge.
+MeterPricer = Callable[[int, list[BillLine]], Decimal]
+# Its postpaid part: (postpaid units, basis quantity, lines to append to) → the rounded charge.
+PostpaidPricer = Callable[[int, int, list[BillLine]], Decimal]
+
+_new = tuple.__new__  # builds a BillLine without the keyword-handling constructor
+
+
+class QuotePlan:
+    """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
+
+    __slots__ = ("_currency", "_limit", "_nothing", "_postpaid", "_pricers", "_routes")
+
+    def __init__(
+        self,
+        currency: str,
+        routes: Mapping[str, int | None],
+        pricers: tuple[MeterPricer, ...],
+        postpaid: Mapping[str, PostpaidPricer],
+        rounding: Rounding,
+        limit: int,
+    ) -> None:
+        self._currency = currency
+        self._postpaid = postpaid
+        # Free actions (None) count into a slot past the meters', which nothing prices.
+        self._routes = {
+            action: len(pricers) if index is None else index for action, index in routes.items()
+        }
+        self._pricers = pricers
+        # The sum of amounts rounded to the increment is on it: it only needs the exponent of
+        # a zero on the increment to print as one (0.00).
+        self._nothing = rounding.round(ZERO)
+        self._limit = limit
+
+    def quote(self, usage: Mapping[str, Any]) -> Bill | None:
+        """The month's bill, or None where the general path must price it: an unknown action, a
+        count that is not a plain int ≥ 0, a total at or past the plan's limit, or a decimal
+        context narrower than the default's 28 digits.
+
+        Within the limit every product and sum this plan makes with Decimal operators fits in 28
+        digits, so it is exact in any context at least that precise; rounding is done in
+        ratecard's own context.
+        """
+        if getcontext().prec < EXACT_DIGITS:
+            return None
+        routes = self._routes
+        totals = [0] * (len(self._pricers) + 1)  # the last slot counts free actions
+        for action, count in usage.items():
+            index = routes.get(action)
+            if index is None or type(count) is not int or count < 0:
+                return None  # the general path takes it, and names any error
+            totals[index] += count
+        if max(totals) >= self._limit:
+            return None
+        lines: list[BillLine] = []
+        total = self._nothing
+        for pricer, quantity in zip(self._pricers, totals, strict=False):
+            if quantity:
+                total += pricer(quantity, lines)
+        return Bill.quoted(self._currency, total, tuple(lines))
+
+    def price(self, meter: str, quantity: int) -> list[BillLine] | None:
+        """The postpaid lines of `quantity` units of one meter, all postpaid (the basis is the
+        quantity), or None where the general path must price them."""
+        postpaid = self._postpaid.get(meter)
+        if postpaid is None or quantity >= self._limit or getcontext().prec < EXACT_DIGITS:
+            return None
+        lines: list[BillLine] = []
+        if quantity > 0:
+            postpaid(quantity, quantity, lines)
+        return lines
+
+
+def build(
+    currency: str,
+    rounding: Rounding,
+    meters: tuple[tuple[str, Decimal, Ladder | None, bool], ...],
+    routes: Mapping[str, str | None],
+    allowance_first: bool,
+) -> QuotePlan | None:
+    """A plan for these meters (name, allowance, ladder, whether it can take a whole count as
+    it is), or None if one of them needs the general path."""
+    index = {name: position for position, (name, _, _, _) in enumerate(meters)}
+    pricers = []
+    postpaid: dict[str, PostpaidPricer] = {}
+    for name, allowance, ladder, whole in meters:
+        if (
+            ladder is None
+            or not whole
+            or not _covered(ladder)
+            or allowance != allowance.to_integral_value()
+        ):
+            return None
+        price, postpaid[name] = _pricer(
+            name, int(allowance) if allowance_first else 0, ladder, rounding
+        )
+        pricers.append(price)
+    plan_routes = {
+        action: None if meter is None else index[meter] for action, meter in routes.items()
+    }
+    return QuotePlan(currency, plan_routes, tuple(pricers), postpaid, rounding,
+                     _limit([ladder for _, _, ladder, _ in meters if ladder], rounding))
+
+
+def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
+    """The meter total below which every price × quantity, each rounded amount and their sum
+    fit in 28 digits: a product's coefficient is the quantity times the price's coefficient, and
+    an amount's is at most the quantity times the price scaled to the rounding increment."""
+    prices = [b.price for ladder in ladders for b in ladder.brackets if b.price is not None]
+    coefficients = [int("".join(map(str, p.as_tuple().digits)) or "0") for p in prices]
+    exponent = rounding.increment.as_tuple().exponent
+    assert isinstance(exponent, int), "the increment is a finite power of ten"
+    scaled = [int(p.scaleb(-exponent).to_integral_value(ROUND_CEILING)) for p in prices]
+    widest = max([1, *coefficients, *scaled])
+    return int(10**EXACT_DIGITS // (widest * 10 * max(len(ladders), 1)))
+
+
+def _covered(ladder: Ladder) -> bool:
+    return not (
+        ladder.combined
+        or ladder.flat_at_zero
+        or ladder.minimum is not None
+        or ladder.maximum is not None
+        or any(bracket.block is not None for bracket in ladder.brackets)
+    )
+
+
+def _pricer(
+    name: str, allowance: int, ladder: Ladder, rounding: Rounding
+) -> tuple[MeterPricer, PostpaidPricer]:
+    nothing = rounding.round(ZERO)
+    increment = rounding.increment
+    mode = rounding.mode_constant
+    multiply = CONTEXT.multiply
+    divide = CONTEXT.divide
+    add = CONTEXT.add
+    uppers = [b.hi for b in ladder.brackets if b.hi is not None]
+    # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, unit
+    # price, label, the bracket).
+    table = [
+        (b.price, b.per if b.per != 1 else None, b.flat or None, b.unit_price, b.label, b)
+        for b in ladder.brackets
+    ]
+    brackets = ladder.brackets
+    volume = ladder.mode == VOLUME
+    by_total = ladder.basis == BASIS_TOTAL
+    # The line of a month that uses the whole allowance is the same in every such quote; lines
+    # are immutable, so bills can share it.
+    whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
+                                           nothing, None, None, None, None))
+
+    def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
+        price, per, flat, unit_price, label, bracket = table[index]
+        if price is None:
+            raise ContactSalesError(
+                f"{format_plain(Decimal(units))} units reach the bracket {bracket.label}, "
+                "which has no published price (contact sales)"
+            )
+        precise = multiply(price, units)
+        if per is not None:
+            precise = divide(precise, per)
+        if flat is not None:
+            precise = add(precise, flat)
+        amount = precise.quantize(increment, mode, CONTEXT)
+        lines.append(_new(BillLine, (name, "postpaid", Decimal(units), unit_price, precise,
+                                     amount, label, None, None, None)))
+        return amount
+
+    def postpaid_charge(postpaid: int, basis: int, lines: list[BillLine]) -> Decimal:
+        """Price `postpaid` units whose basis quantity is `basis`; the charged amount."""
+        if volume:
+            return charge(bisect_left(uppers, basis), postpaid, lines)
+        charged = ZERO
+        start = basis - postpaid
+        for index, bracket in enumerate(brackets):
+            lo = bracket.lo if bracket.lo > start else start
+            hi = basis if bracket.hi is None or bracket.hi > basis else bracket.hi
+            if hi > lo:
+                charged = add(charged, charge(index, hi - lo, lines))
+            if bracket.hi is None or bracket.hi >= basis:
+                break
+        return charged
+
+    def price(quantity: int, lines: list[BillLine]) -> Decimal:
+        if quantity < allowance:
+            lines.append(_new(BillLine, (name, "allowance", Decimal(quantity), ZERO, ZERO,
+                                         nothing, None, None, None, None)))
+            return ZERO
+        if allowance:
+            lines.append(whole_allowance_line)
+        postpaid = quantity - allowance
+        if not postpaid:
+            return ZERO
+        # Without packs, what is left after the allowance is what is postpaid.
+        basis = quantity if by_total else postpaid
+        if volume:
+            # `charge` inlined for a plain unit price: this is the quote's hottest line. The
+            # product is exact: the plan keeps quantities under its limit and runs in a context
+            # of 28 digits or more.
+            price, per, flat, unit_price, label, _ = table[bisect_left(uppers, basis)]
+            if price is not None and per is None and flat is None:
+                precise = price * postpaid
+                amount = precise.quantize(increment, mode, CONTEXT)
+                lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
+                                             precise, amount, label, None, None, None)))
+                return amount
+        return postpaid_charge(postpaid, basis, lines)
+
+    return price, postpaid_charge

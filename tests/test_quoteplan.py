@@ -1,0 +1,124 @@
+"""Quote plans (the compiled fast quote) are held to the general path, bill for bill."""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ratecard
+from ratecard.engine.pricebook import PriceBook
+
+PRICES = st.decimals(min_value=0, max_value=100, places=4, allow_nan=False)
+
+
+@st.composite
+def books(draw: st.DrawFn) -> PriceBook:
+    """A sheet of two or three meters, each with its own random ladder and allowance."""
+    meters = draw(st.integers(1, 3))
+    text = ['rules r "R" / "R"', "currency USD, rounding half_up 0.01, timezone UTC"]
+    for m in range(meters):
+        text.append(f'meter m{m} "M{m}" / "M{m}" counts A{m}, B{m}' + (
+            f" free F{m}" if draw(st.booleans()) else ""))
+        allowance = draw(st.sampled_from([0, 0, 10, 1000, 1_000_000]))
+        if allowance:
+            text.append(f"allowance {allowance} per month on m{m}")
+        mode = draw(st.sampled_from(["volume", "graduated"]))
+        basis = draw(st.sampled_from(["postpaid", "total", "after_allowance"]))
+        bounds = sorted(set(draw(st.lists(st.integers(1, 5_000_000), max_size=4))))
+        lows = [0, *bounds]
+        brackets = []
+        for i, lo in enumerate(lows):
+            hi = "∞)" if i == len(lows) - 1 else f"{lows[i + 1]}]"
+            kind = draw(st.sampled_from(["unit", "unit", "unit", "per", "flat", "contact"]))
+            price = draw(PRICES)
+            if kind == "unit":
+                term = f"{price}"
+            elif kind == "per":
+                term = f"{price} per {draw(st.sampled_from([1000, 10_000, 1_000_000]))}"
+            elif kind == "flat":
+                term = f"{price} + {draw(PRICES)} flat"
+            else:
+                term = "contact sales"
+            brackets.append(f"  ({lo}, {hi} {term}")
+        text.append(f"ladder {mode} by {basis} per month on m{m} {{")
+        text.extend(brackets)
+        text.append("}")
+    text.append("deduct allowance, postpaid")
+    return ratecard.loads("\n".join(text))
+
+
+def same(book: PriceBook, call: str, *args: object) -> None:
+    """The plan's answer equals the general path's (or both fail with the same error)."""
+    general = book.quote_general if call == "quote" else _general_price(book)
+    try:
+        expected = general(*args)  # type: ignore[operator]
+    except ratecard.ContactSalesError as exc:
+        with pytest.raises(ratecard.ContactSalesError) as raised:
+            getattr(book, call)(*args)
+        assert str(raised.value) == str(exc)
+        return
+    assert getattr(book, call)(*args) == expected
+
+
+def _general_price(book: PriceBook) -> object:
+    def price(meter: str, quantity: int) -> object:
+        with decimal.localcontext(decimal.Context(prec=60)):
+            from ratecard.engine.money import ZERO
+            from ratecard.engine.pricing import MeterUsage
+
+            units = Decimal(quantity)
+            return book.postpaid_period({meter: MeterUsage(units, ZERO, units)})
+    return price
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(), st.data())
+def test_plan_quotes_exactly_as_the_general_path(book: PriceBook, data: st.DataObject) -> None:
+    assert book._plan is not None  # these sheets are the plan's to price
+    actions = [a for m in book.meters for a in (*m.actions, *m.free_actions)]
+    usage = data.draw(st.dictionaries(
+        st.sampled_from(actions),
+        st.one_of(st.integers(0, 20_000_000), st.sampled_from([0, 1, 999, 1000, 1001])),
+    ))
+    same(book, "quote", usage)
+
+
+@settings(max_examples=200, deadline=None)
+@given(books(), st.integers(0, 20_000_000))
+def test_plan_prices_a_meter_exactly_as_the_general_path(book: PriceBook, quantity: int) -> None:
+    same(book, "price", book.meters[0].name, quantity)
+
+
+def test_plan_steps_aside_for_a_narrow_decimal_context() -> None:
+    """Under a 6-digit context the plan declines; the general path still bills exactly."""
+    book = ratecard.load("rules/tencent-bda.rules")
+    with decimal.localcontext(decimal.Context(prec=6)):
+        bill = book.quote({"SearchTrace": 3_001_001})
+    assert bill.lines[-1].precise_amount == Decimal("5400.0018")
+    assert bill.total == Decimal("5400.00")
+
+
+def test_plan_steps_aside_for_huge_quantities() -> None:
+    """Past the plan's limit (about 10^25 calls here) the general path takes the quote.
+
+    (10^30 − 1,000) × 0.0015 = 1,499,999,999,999,999,999,999,999,998.5, exact to its 29 digits.
+    """
+    book = ratecard.load("rules/tencent-bda.rules")
+    bill = book.quote({"SearchTrace": 10**30})
+    assert bill.lines[-1].precise_amount == Decimal("1499999999999999999999999998.5")
+
+
+def test_plan_covers_the_shipped_sheets() -> None:
+    for name in ("tencent-bda", "google-geocoding", "aws-lambda"):
+        assert ratecard.load(f"rules/{name}.rules")._plan is not None, name
+
+
+def test_sheets_the_plan_does_not_cover() -> None:
+    """Shared allowances, combined ladders, blocks and minimums take the general path."""
+    for path in ("tests/conformance/lago-l7-minimum.rules",
+                 "tests/conformance/stripe-s3-blocks-up.rules"):
+        assert ratecard.load(path)._plan is None, path
