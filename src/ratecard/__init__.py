@@ -6,17 +6,18 @@
     Decimal('1998.00')
 """
 
+import importlib
 from typing import TYPE_CHECKING
 
 from ratecard.api import load, loads
 from ratecard.diagnostics import Diagnostic, Severity
-from ratecard.engine.bills import Alert, Bill, BillLine
-from ratecard.engine.journal import JournalError, Purchase, Reopen, Suspend, Topup, Usage
-from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.errors import ContactSalesError, RulesError, UsageError
 
 if TYPE_CHECKING:
     from ratecard.engine.account import Account, AccountError, LateEntryError
+    from ratecard.engine.bills import Alert, Bill, BillLine
+    from ratecard.engine.journal import JournalError, Purchase, Reopen, Suspend, Topup, Usage
+    from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.engine.snapshot import SnapshotError
     from ratecard.render import RenderedSheet
     from ratecard.render import render as render_sheet
@@ -27,7 +28,19 @@ _RENDERER = {"render_sheet": "render", "RenderedSheet": "RenderedSheet"}
 _ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 
 
+# The evaluator's classes, loaded on first use too: `ratecard check` needs none of them.
+_ENGINE = {
+    "Alert": "bills", "Bill": "bills", "BillLine": "bills",
+    "JournalError": "journal", "Purchase": "journal", "Reopen": "journal",
+    "Suspend": "journal", "Topup": "journal", "Usage": "journal",
+    "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
+}
+
+
 def __getattr__(name: str) -> object:
+    if name in _ENGINE:
+        module = importlib.import_module(f"ratecard.engine.{_ENGINE[name]}")
+        return getattr(module, name)
     if name in _RENDERER:
         from ratecard import render
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ratecard.check import check
-from ratecard.compile import compile_rules
 from ratecard.diagnostics import Diagnostic
-from ratecard.engine.pricebook import PriceBook
 from ratecard.errors import RulesError
 from ratecard.nodes import Rules
 from ratecard.parser import parse
 from ratecard.source import SourceFile
 from ratecard.transform import to_nodes
+
+if TYPE_CHECKING:
+    from ratecard.engine.pricebook import PriceBook
 
 
 def analyze(source: SourceFile) -> tuple[Rules | None, list[Diagnostic]]:
@@ -26,6 +28,8 @@ def analyze(source: SourceFile) -> tuple[Rules | None, list[Diagnostic]]:
 
 def loads(text: str, name: str = "<rules>") -> PriceBook:
     """Compile rules text; RulesError lists every problem if there is any error."""
+    from ratecard.compile import compile_rules  # the evaluator: not needed to check
+
     rules, diagnostics = analyze(SourceFile(name, text))
     if rules is None or any(d.is_error for d in diagnostics):
         raise RulesError(diagnostics)

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ratecard.api import analyze, read_rules_text
-from ratecard.compile import compile_rules
 from ratecard.diagnostics import Diagnostic, render_all, summary
-from ratecard.engine.bills import Bill
-from ratecard.engine.journal import JournalError
-from ratecard.engine.pricebook import HeldPack, PriceBook
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 from ratecard.source import SourceFile
 
 if TYPE_CHECKING:
+    # The evaluator is imported where a command needs it: `ratecard check` never loads it.
     from ratecard.engine.account import Account
+    from ratecard.engine.bills import Bill
+    from ratecard.engine.journal import JournalError
+    from ratecard.engine.pricebook import HeldPack, PriceBook
 
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
@@ -67,6 +67,8 @@ def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
     if rules is None or errors:
         _report(diagnostics, source, fmt)
         return None
+    from ratecard.compile import compile_rules
+
     return compile_rules(rules, tuple(diagnostics))
 
 
@@ -173,6 +175,8 @@ def _usage_arguments(items: Sequence[str]) -> dict[str, str]:
 
 
 def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
+    from ratecard.engine.pricebook import HeldPack
+
     held = []
     for item in items:
         parts = item.split(":")
@@ -251,6 +255,8 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
 
 def cmd_bill(args: argparse.Namespace) -> int:
     """Replay an account journal: the bill of every month it touches, or of `--month`."""
+    from ratecard.engine.bills import Bill
+
     book = compile_file(args.file)
     if book is None:
         return EXIT_DIAGNOSTICS
