@@ -144,7 +144,9 @@ class EntryReader:
         self.meters = {plan.name: plan for plan in book.meters}
         self.increment = book.rounding.increment
         self._fromisoformat = datetime.fromisoformat
-        self._last_text = ""
+        # The last time read and its instant (from text, or from a datetime object).
+        self._last_text: str | None = ""
+        self._last_moment: datetime | None = None
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
@@ -178,6 +180,26 @@ class EntryReader:
             return None
         at = instant(moment, self.zone)
         self._last_text = text
+        self._last_moment = None
+        self._last_instant = at
+        return (at, line, USAGE, action, count, entry_id)
+
+    def quick_typed_usage(
+        self, moment: Any, action: Any, count: Any, entry_id: Any, line: int
+    ) -> Record | None:
+        """`quick_usage` for a typed entry whose time is a datetime already (a journal a service
+        holds in memory): no text to parse, and the same datetime object is converted once."""
+        if (type(action) is not str or type(count) is not int or count < 0
+                or action not in self.whole_actions
+                or (entry_id is not None and type(entry_id) is not str)):
+            return None
+        if moment is self._last_moment:
+            return (self._last_instant, line, USAGE, action, count, entry_id)
+        if type(moment) is not datetime or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            return None
+        at = instant(moment, self.zone)
+        self._last_moment = moment
+        self._last_text = None
         self._last_instant = at
         return (at, line, USAGE, action, count, entry_id)
 
@@ -527,6 +549,7 @@ class EntrySequence(Source):
 
     def records(self) -> Generator[Record, None, None]:
         quick = self.reader.quick_usage
+        quick_typed = self.reader.quick_typed_usage
         from_mapping = self.reader.from_mapping
         from_entry = self.reader.from_entry
         line = 0
@@ -537,7 +560,10 @@ class EntrySequence(Source):
                                    entry.get("id"), line) if entry.get("type") == "usage" else None
                     yield from_mapping(entry, line) if record is None else record
                 elif type(entry) is Usage:
-                    record = quick(entry.time, entry.action, entry.count, entry.id, line)
+                    time = entry.time
+                    record = (quick(time, entry.action, entry.count, entry.id, line)
+                              if type(time) is str else
+                              quick_typed(time, entry.action, entry.count, entry.id, line))
                     yield from_entry(entry, line) if record is None else record
                 elif isinstance(entry, Mapping):
                     yield from_mapping(entry, line)

@@ -17,7 +17,7 @@ from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
-from ratecard.engine.quoteplan import QuotePlan
+from ratecard.engine.quoteplan import PostpaidPricer, QuotePlan
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
@@ -141,6 +141,9 @@ class PriceBook:
     )
     _whole_counts: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
     _plan: QuotePlan | None = attrs.field(init=False, repr=False, eq=False)
+    _postpaid_pricers: Mapping[str, PostpaidPricer] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         by_name = {m.name: m for m in self.meters}
@@ -169,6 +172,8 @@ class PriceBook:
              for action, plan in self._action_plans.items()},
             "allowance" in self.deduct_order,
         ))
+        object.__setattr__(self, "_postpaid_pricers", {} if self._plan is None
+                           else self._plan.postpaid)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -231,10 +236,11 @@ class PriceBook:
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
         no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
-        if type(quantity) is int and quantity >= 0 and self._plan is not None:
-            fast = self._plan.price(meter, quantity)
-            if fast is not None:
-                return fast
+        pricer = self._postpaid_pricers.get(meter)
+        if pricer is not None and type(quantity) is int and quantity > 0:
+            lines: list[BillLine] = []
+            pricer(quantity, quantity, lines)
+            return lines
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):

@@ -90,16 +90,11 @@ class QuotePlan:
                 total += pricer(quantity, lines)
         return Bill.quoted(self._currency, total, tuple(lines))
 
-    def price(self, meter: str, quantity: int) -> list[BillLine] | None:
-        """The postpaid lines of `quantity` units of one meter, all postpaid (the basis is the
-        quantity), or None where the general path must price them."""
-        postpaid = self._postpaid.get(meter)
-        if postpaid is None or quantity >= self._limit or getcontext().prec < EXACT_DIGITS:
-            return None
-        lines: list[BillLine] = []
-        if quantity > 0:
-            postpaid(quantity, quantity, lines)
-        return lines
+    @property
+    def postpaid(self) -> Mapping[str, PostpaidPricer]:
+        """Each meter's postpaid pricing (exact in any decimal context: it computes in ratecard's
+        own), for pricing one meter's quantity on its own."""
+        return self._postpaid
 
 
 def build(
@@ -200,7 +195,15 @@ def _pricer(
     def postpaid_charge(postpaid: int, basis: int, lines: list[BillLine]) -> Decimal:
         """Price `postpaid` units whose basis quantity is `basis`; the charged amount."""
         if volume:
-            return charge(bisect_left(uppers, basis), postpaid, lines)
+            index = bisect_left(uppers, basis)
+            price, per, flat, unit_price, label, _ = table[index]
+            if price is None or per is not None or flat is not None:
+                return charge(index, postpaid, lines)
+            precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
+            amount = precise.quantize(increment, mode, CONTEXT)
+            lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
+                                         precise, amount, label, None, None, None)))
+            return amount
         charged = ZERO
         start = basis - postpaid
         for index, bracket in enumerate(brackets):
