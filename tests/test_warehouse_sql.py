@@ -49,6 +49,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
     q = Queries(book, dialect)
     plan = UsagePlan(
         count_kind="string",
+        count_scale=None,
         account_kind="string",
         time_kind="string",
         id_kind="string",
@@ -57,6 +58,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
     )
     plain = UsagePlan(
         count_kind="integer",
+        count_scale=None,
         account_kind="integer",
         time_kind="instant",
         id_kind=None,
@@ -187,7 +189,8 @@ def test_half_even_is_not_half_up() -> None:
 # --- times ---------------------------------------------------------------------------------------
 
 ZONES = ("UTC", "Asia/Shanghai", "America/Los_Angeles", "Europe/Berlin", "Australia/Lord_Howe")
-OFFSETS = ("Z", "+08:00", "-05:00", "+0530", "+01", "-00:00", "+23:59", "-10:30")
+OFFSETS = ("Z", "+08:00", "-05:00", "+0530", "+01", "-00:00", "+14:00", "-10:30", "+18:00",
+           "-1745")
 
 
 @st.composite
@@ -290,6 +293,15 @@ def test_a_time_the_warehouse_accepts_is_the_engines(zone: str, data: st.DataObj
             assert (instant, label) == engine_reading(text, zone), text
         else:
             assert problem in ("bad time", "time out of range", "missing time"), text
+
+
+def test_offsets_beyond_18_hours_are_reported() -> None:
+    """Python reads offsets up to ±23:59, Java (so Spark) up to ±18:00: the warehouse reads the
+    range both do and reports the rest rather than bill them differently per engine."""
+    texts = ["2026-03-08T12:00+18:00", "2026-03-08T12:00:00-18", "2026-03-08T12:00+18:01",
+             "2026-03-08T12:00:00-2359"]
+    problems = [p for _, _, p in read_times(zone_book("UTC"), texts)]
+    assert problems == [None, None, "bad time", "bad time"]
 
 
 def test_bad_times_are_named() -> None:

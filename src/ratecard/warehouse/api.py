@@ -63,6 +63,7 @@ from ratecard.warehouse.schema import (
     InvalidRows,
     UnbillableError,
     check_columns,
+    decimal_scale,
     output_format,
 )
 from ratecard.warehouse.sql import (
@@ -213,6 +214,7 @@ class _Run:
         self.excluded: set[tuple[str, int]] = set()
         self.full_calendar = False
         self.return_lines = True
+        self.count_scale: int | None = None
         self.sql_meters = [
             index
             for index, plan in enumerate(book.meters)
@@ -246,6 +248,7 @@ class _Run:
             self._cuts(histories)
         plan = UsagePlan(
             count_kind=kinds[USAGE]["count"],
+            count_scale=self.count_scale,
             time_kind=kinds[USAGE]["time"],
             account_kind=kinds[USAGE]["account"],
             id_kind=kinds[USAGE].get("id"),
@@ -299,6 +302,8 @@ class _Run:
 
     def _read(self, name: str, paths: list[str], fmt: str) -> dict[str, str]:
         columns = self.engine.read(f"{name}_src", paths, fmt)
+        if name == USAGE and "count" in columns:
+            self.count_scale = decimal_scale(columns["count"])
         return check_columns(name, ", ".join(paths), columns, self.engine.dialect)
 
     def _calendar(self) -> None:

@@ -38,6 +38,7 @@ from ratecard.warehouse.schema import (
 from ratecard.warehouse.sql import (
     BIGINT,
     BOOLEAN,
+    MAX_PRECISION,
     NEVER_AFTER,
     NEVER_BEFORE,
     TEXT,
@@ -52,7 +53,8 @@ _YEAR = "(?:19[0-9]{2}|[2-8][0-9]{3}|9000)"
 _ANY_YEAR = "[0-9]{4}"
 _DATE = "-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _CLOCK = "[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,6})?)?"
-_OFFSET = "(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
+# Offsets up to ±18:00, the range every engine reads (Java's, hence Spark's, ends there).
+_OFFSET = "(?:Z|[+-](?:(?:0[0-9]|1[0-7])(?::?[0-5][0-9])?|18(?::?00)?))"
 #: A time with an offset; a time or date without one; either, in any year.
 WITH_OFFSET = _YEAR + _DATE + _CLOCK + _OFFSET
 WITHOUT_OFFSET = _YEAR + _DATE + f"(?:{_CLOCK})?"
@@ -65,10 +67,11 @@ _T_MISSING, _T_OFFSET, _T_LOCAL, _T_RANGE, _T_BAD = 0, 1, 2, 3, 4
 ROUTE_FREE = -1
 ROUTE_UNPRICED = -2
 
-_NUMBER = "-?[0-9]{1,20}(?:[.][0-9]{1,18})?"
+_NUMBER = "-?[0-9]{1,26}(?:[.][0-9]{1,12})?"
 # Group key of a bad row: this base minus its problem code (meters are ≥ -2).
 _PROBLEM_BASE = -1000
-_INPUT_SCALE = 18
+# A decimal count is read as DECIMAL(38, 12): 26 digits before the point, 12 after.
+INPUT_SCALE = 12
 
 
 def problem(name: str) -> int:
@@ -80,6 +83,7 @@ class UsagePlan:
     """What the usage queries need to know about the input and the rules."""
 
     count_kind: str  # INTEGER, DECIMAL or STRING
+    count_scale: int | None
     account_kind: str  # STRING or INTEGER
     time_kind: str  # STRING, INSTANT or WALL
     id_kind: str | None  # None: no id column
@@ -289,7 +293,7 @@ class Queries:
         qs = self.quantity_scale
         if plan.count_kind == STRING:
             text = o.trim(count)
-            number = o.try_cast(text.copy(), decimal_type(_INPUT_SCALE))
+            number = o.try_cast(text.copy(), decimal_type(INPUT_SCALE))
             count_problem: exp.Expression = o.case(
                 [
                     (
@@ -307,13 +311,17 @@ class Queries:
             )
             value: exp.Expression = number
         elif plan.count_kind == DECIMAL:
-            count_problem = o.case(
-                [
-                    (o.is_null(count.copy()), o.integer(problem("missing count"))),
-                    (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
-                ]
-            )
+            whens: list[tuple[exp.Expression, exp.Expression]] = [
+                (o.is_null(count.copy()), o.integer(problem("missing count"))),
+                (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
+            ]
             value = count.copy()
+            if plan.count_scale is not None and plan.count_scale > INPUT_SCALE:
+                # More decimals than the warehouse keeps: the rows that use them are refused.
+                value = o.cast(count.copy(), decimal_type(INPUT_SCALE))
+                lost = o.ne(o.sub(count.copy(), value.copy()), o.integer(0))
+                whens.append((lost, o.integer(problem("bad count"))))
+            count_problem = o.case(whens)
         else:
             count_problem = o.case(
                 [
@@ -327,7 +335,9 @@ class Queries:
         if plan.count_kind != INTEGER and whole_meters:
             fractional = o.all_of(
                 o.in_(route.copy(), [o.integer(i) for i in whole_meters]),
-                o.ne(o.col("value"), o.floor(o.col("value"))),
+                # value − FLOOR(value) keeps value's scale in every engine (a comparison of the
+                # two might not in Spark, see `Operations.decimal`).
+                o.gt(o.sub(o.col("value"), o.floor(o.col("value"))), o.integer(0)),
             )
             count_problem = o.coalesce(
                 count_problem, o.case([(fractional, o.integer(problem("fractional count")))])
@@ -767,14 +777,14 @@ class Queries:
                         o.integer(index),
                         o.integer(0 if ladder.mode == VOLUME else 1),
                         o.integer(basis),
-                        o.decimal(bracket.lo, qs),
+                        o.decimal(bracket.lo, qs, MAX_PRECISION),
                         o.cast(o.null(), decimal_type(qs))
                         if bracket.hi is None
-                        else o.decimal(bracket.hi, qs),
+                        else o.decimal(bracket.hi, qs, MAX_PRECISION),
                         o.cast(o.null(), decimal_type(price_scale))
                         if bracket.price is None
-                        else o.decimal(bracket.unit_price, price_scale),
-                        o.decimal(bracket.flat, flat_scale),
+                        else o.decimal(bracket.unit_price, price_scale, MAX_PRECISION),
+                        o.decimal(bracket.flat, flat_scale, MAX_PRECISION),
                         o.text(bracket.label),
                         o.true() if bracket.price is None else o.false(),
                     ]

@@ -195,7 +195,7 @@ class RowProblem:
     message: str
 
 
-TIME_FORMS = "YYYY-MM-DD[(T| )HH:MM[:SS[.ffffff]]][Z|±HH[[:]MM]]"
+TIME_FORMS = "YYYY-MM-DD[(T| )HH:MM[:SS[.ffffff]]][Z|±HH[[:]MM]] (offsets up to ±18:00)"
 
 ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(1, "missing account", "the row has no account"),

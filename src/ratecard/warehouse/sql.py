@@ -4,12 +4,13 @@ engine (DuckDB, Spark SQL).
 Every query is built by `Operations` from a few kinds of node: columns, string and whole-number
 literals, decimal literals cast to a declared `DECIMAL(p, s)`, casts to declared types, `+ - *`,
 comparisons, `AND/OR/NOT`, `CASE`, `COALESCE`, `GREATEST/LEAST`, `FLOOR`, `ROUND` (half-up) and
-its half-even sibling, `SUM/MIN/MAX/COUNT`, `ROW_NUMBER`, a regular-expression match, and the
-handful of time functions listed in `FUNCTIONS`; joins, `GROUP BY`, `UNION ALL` and inline
-`VALUES`. `check_operations` walks a tree and rejects anything else: a division, a float or
-double type, a numeric literal with a fraction or an exponent not cast to a DECIMAL, a time zone
-function. The tests run it over every generated query; `render` runs it too, so no query outside
-the set reaches a database.
+its half-even sibling (`FUNCTIONS`), `SUM/MIN/MAX/COUNT`, `ROW_NUMBER`, a regular-expression match,
+`TRIM`, `SUBSTRING` and `CONCAT`, a text or timestamp as microseconds since the epoch
+(`EPOCH_US`/`UNIX_MICROS`) and the UTC year and month of microseconds; joins, `GROUP BY`,
+`UNION ALL` and inline `VALUES`. `check_operations` walks a tree and rejects anything else: a
+division, a float or double type, a numeric literal with a fraction or an exponent not cast to a
+DECIMAL, a time zone function. The tests run it over every generated query; `render` runs it too,
+so no query outside the set reaches a database.
 
 Money is exact because every amount is a DECIMAL of declared scale built from integers and exact
 decimal literals by `+ - *` only, and rounded in one place (`Operations.round_to`). Times are
@@ -86,8 +87,10 @@ ALLOWED: frozenset[type[exp.Expression]] = frozenset(
         exp.Least,
         exp.Floor,
         exp.Round,
-        # strings: only what validation needs
+        # strings: only what validation and reading times need (Spark: seconds put in)
         exp.RegexpLike,
+        exp.Substring,
+        exp.Concat,
         exp.Trim,
         exp.Length,
         # aggregates and windows
@@ -223,9 +226,16 @@ class Operations:
         return exp.Neg(this=literal) if value < 0 else literal
 
     @staticmethod
-    def decimal(value: Decimal, scale: int, precision: int = MAX_PRECISION) -> exp.Cast:
-        """An exact decimal literal: `CAST('0.0018' AS DECIMAL(38, 4))`."""
+    def decimal(value: Decimal, scale: int, precision: int | None = None) -> exp.Cast:
+        """An exact decimal literal: `CAST('0.0018' AS DECIMAL(5, 4))`.
+
+        The type is as narrow as the value unless a precision is given: Spark compares two
+        DECIMALs in a type that keeps their integer digits first, so a wide literal (38, 1)
+        next to a (38, 18) column would drop the column's last decimals before comparing."""
         text = format(value.quantize(Decimal(1).scaleb(-scale)), "f")
+        if precision is None:
+            whole = text.lstrip("-").split(".")[0].lstrip("0")
+            precision = max(len(whole) + scale, 1)
         return exp.Cast(this=exp.Literal.string(text), to=decimal_type(scale, precision))
 
     @staticmethod
@@ -363,13 +373,22 @@ class Operations:
         """Microseconds since the epoch of an ISO 8601 text (NULL if the engine cannot read it).
 
         With an offset, the instant; without one, the wall-clock time counted as if it were
-        UTC. The engines read it so only in a UTC session: the engine modules set one.
+        UTC. The engines read it so only in a UTC session: the engine modules set one. Spark
+        does not read a time with minutes but no seconds before an offset (`08:00+08:00`): for
+        it, such a text is read again with `:00` seconds put in.
         """
         if self.dialect == DUCKDB:
             to = exp.DataType(this=exp.DataType.Type.TIMESTAMPTZ)
-        else:
-            to = exp.DataType(this=exp.DataType.Type.TIMESTAMP)
-        return exp.UnixMicros(this=self.try_cast(text, to))
+            return exp.UnixMicros(this=self.try_cast(text, to))
+        to = exp.DataType(this=exp.DataType.Type.TIMESTAMP)
+        with_seconds = exp.Concat(expressions=[
+            exp.Substring(this=text.copy(), start=exp.Literal.number(1),
+                          length=exp.Literal.number(16)),
+            exp.Literal.string(":00"),
+            exp.Substring(this=text.copy(), start=exp.Literal.number(17)),
+        ])
+        return self.coalesce(exp.UnixMicros(this=self.try_cast(text, to)),
+                             exp.UnixMicros(this=self.try_cast(with_seconds, to.copy())))
 
     def timestamp_micros(self, value: exp.Expression, instant: bool) -> exp.Expression:
         """Microseconds since the epoch of a timestamp column: an instant's, or a wall-clock

@@ -1,0 +1,341 @@
+"""The warehouse benchmark: a month of usage for many accounts, billed on DuckDB and on Spark.
+
+    .venv/bin/python bench/warehouse.py                     # 100M rows, 1M accounts (DuckDB)
+    .venv/bin/python bench/warehouse.py --rows 10M --accounts 100k --repeat 1
+    .venv/bin/python bench/run.py --warehouse               # the same, from the main benchmark
+
+The usage is generated inside DuckDB (never in Python) into Parquet files under `--data` (kept
+for the next run): `--rows` rows over `--accounts` accounts in November 2026, BDA actions (a free
+one among them), counts 1–20, times as ISO 8601 strings with an offset. Purchases: one detection
+pack for 1% of the accounts ("few packs"), or one pack for every account ("every account"), bought
+in October or November. Each measured run is a fresh process (its wall time and peak memory);
+figures are medians. A sample of accounts is billed by the Python engine too: its rows per second,
+and a check that the warehouse's bills for them are the engine's to the fen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BDA = ROOT / "rules" / "tencent-bda.rules"
+ACTIONS = (
+    "DetectBody",
+    "DetectBodyJoints",
+    "SegmentPortraitPic",
+    "CreatePerson",
+    "CreateTrace",
+    "SearchTrace",
+    "GetGroupList",
+)
+
+
+def number(text: str) -> int:
+    from ratecard.literals import parse_number
+
+    return int(parse_number(text))
+
+
+# --- data, generated in DuckDB -------------------------------------------------------------------
+
+
+def generate(data: Path, rows: int, accounts: int) -> dict[str, Path]:
+    """Usage and purchase files for `rows` and `accounts` (made once, then reused)."""
+    import duckdb
+
+    folder = data / f"r{rows}-a{accounts}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{name}.parquet" for name in ("usage", "few", "every")}
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    account = "'acct-' || lpad(CAST({n} AS VARCHAR), 7, '0')"
+    actions = "[" + ", ".join(f"'{a}'" for a in ACTIONS) + "]"
+    if not paths["usage"].exists():
+        started = time.perf_counter()
+        con.execute(f"""
+            COPY (
+              SELECT {account.format(n=f"hash(i) % {accounts}")} AS account,
+                     CAST(TIMESTAMPTZ '2026-11-01 00:00:00+08'
+                          + to_microseconds(CAST(hash(i + 7919) % 2592000000000 AS BIGINT))
+                          AS VARCHAR) AS time,
+                     {actions}[1 + CAST(hash(i * 3) % {len(ACTIONS)} AS INTEGER)] AS action,
+                     CAST(1 + hash(i * 5) % 20 AS BIGINT) AS count
+              FROM range({rows}) t(i)
+            ) TO '{paths["usage"]}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
+        """)
+        print(
+            f"generated {rows:,} usage rows in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
+    for name, share in (("few", 100), ("every", 1)):
+        if paths[name].exists():
+            continue
+        con.execute(f"""
+            COPY (
+              SELECT {account.format(n="a")} AS account,
+                     CAST(TIMESTAMPTZ '2026-10-15 00:00:00+08'
+                          + to_microseconds(CAST(hash(a + 17) % 2592000000000 AS BIGINT))
+                          AS VARCHAR) AS time,
+                     CASE WHEN a % 2 = 0 THEN 'detection' ELSE 'segmentation' END AS meter,
+                     '10万' AS size
+              FROM range(0, {accounts}, {share}) t(a)
+            ) TO '{paths[name]}' (FORMAT parquet)
+        """)
+    con.close()
+    return paths
+
+
+# --- one measured run, in a fresh process --------------------------------------------------------
+
+
+def run_once(engine: str, usage: str, purchases: str, out: str) -> dict[str, Any]:
+    """Bill the data (in this process) and report the wall time and the peak memory."""
+    import resource
+
+    import ratecard
+    from ratecard.warehouse import bill_warehouse
+
+    book = ratecard.load(BDA)
+    spark = None
+    if engine == "spark":
+        from ratecard.warehouse.spark_engine import local_session
+
+        spark = local_session(2)
+        spark.sparkContext.setLogLevel("ERROR")
+    started = time.perf_counter()
+    result = bill_warehouse(
+        book,
+        usage,
+        purchases=purchases,
+        engine=engine,
+        spark=spark,
+        output=f"{out}/bills.parquet",
+        lines=f"{out}/lines.parquet",
+        threads=2 if engine == "duckdb" else None,
+    )
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if spark is not None:  # the JVM is a child of this process
+        peak += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"seconds": seconds, "peak_bytes": peak, "stats": result.stats}
+
+
+def measured(engine: str, usage: Path, purchases: Path, repeat: int) -> dict[str, Any]:
+    """Median wall time and peak memory of `repeat` fresh-process runs."""
+    runs = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="ratecard-bench-") as out:
+            done = subprocess.run(
+                [sys.executable, __file__, "--run-once", engine, str(usage), str(purchases), out],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak_bytes": statistics.median(r["peak_bytes"] for r in runs),
+        "stats": runs[-1]["stats"],
+    }
+
+
+# --- the Python engine on a sample of the same data ----------------------------------------------
+
+
+def engine_sample(usage: Path, purchases: Path, accounts: int) -> dict[str, Any]:
+    """Rows per second of `PriceBook.bill` over `accounts` accounts' journals, and whether the
+    warehouse bills them identically."""
+    import duckdb
+
+    import ratecard
+    from ratecard.warehouse import bill_warehouse
+
+    book = ratecard.load(BDA)
+    con = duckdb.connect()
+    chosen = [f"acct-{n:07d}" for n in range(accounts)]
+    con.execute("CREATE TABLE chosen AS SELECT unnest(?) AS account", [chosen])
+    usage_rows = con.execute(
+        f"SELECT account, time, action, count FROM '{usage}' JOIN chosen USING (account)"
+    ).fetchall()
+    purchase_rows = con.execute(
+        f"SELECT account, time, meter, size FROM '{purchases}' JOIN chosen USING (account)"
+    ).fetchall()
+    with tempfile.TemporaryDirectory(prefix="ratecard-bench-") as folder:
+        sample_usage = f"{folder}/usage.parquet"
+        sample_purchases = f"{folder}/purchases.parquet"
+        con.execute(
+            f"COPY (SELECT u.* FROM '{usage}' u JOIN chosen USING (account)) "
+            f"TO '{sample_usage}' (FORMAT parquet)"
+        )
+        con.execute(
+            f"COPY (SELECT p.* FROM '{purchases}' p JOIN chosen USING (account)) "
+            f"TO '{sample_purchases}' (FORMAT parquet)"
+        )
+        warehouse = bill_warehouse(book, sample_usage, purchases=sample_purchases)
+    journals: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
+    from ratecard.engine.clock import parse_time
+
+    zone = book.zone
+    for order, (account, when, meter, size) in enumerate(purchase_rows):
+        journals.setdefault(account, []).append(
+            (
+                parse_time(when, zone),
+                order,
+                {"type": "purchase", "time": when, "meter": meter, "size": size},
+            )
+        )
+    for order, (account, when, action, count) in enumerate(usage_rows):
+        journals.setdefault(account, []).append(
+            (
+                parse_time(when, zone),
+                10**12 + order,
+                {"type": "usage", "time": when, "action": action, "count": count},
+            )
+        )
+    ordered = {
+        a: [e for *_, e in sorted(entries, key=lambda t: (t[0], t[1]))]
+        for a, entries in journals.items()
+    }
+    started = time.perf_counter()
+    bills = {account: book.bill(entries) for account, entries in ordered.items()}
+    seconds = time.perf_counter() - started
+    mine = {(b["account"], b["month"]): b["total"] for b in warehouse.bills.to_pylist()}
+    theirs = {(a, b.month): b.total for a, listed in bills.items() for b in listed}
+    return {
+        "rows": len(usage_rows),
+        "accounts": len(ordered),
+        "seconds": seconds,
+        "rows_per_second": len(usage_rows) / seconds,
+        "identical": mine == theirs,
+        "total": str(sum(theirs.values(), Decimal(0))),
+    }
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def versions() -> str:
+    import duckdb
+    import pyarrow
+    import sqlglot
+
+    parts = [
+        f"Python {platform.python_version()}",
+        f"DuckDB {duckdb.__version__}",
+        f"sqlglot {sqlglot.__version__}",
+        f"pyarrow {pyarrow.__version__}",
+    ]
+    try:
+        import pyspark
+
+        parts.append(f"PySpark {pyspark.__version__}")
+    except ImportError:
+        pass
+    return ", ".join(parts)
+
+
+def row(label: str, result: dict[str, Any], rows: int, target: str) -> str:
+    rate = rows / result["seconds"]
+    stats = result["stats"]
+    return (
+        f"| {label} | {result['seconds']:.1f} s | {result['peak_bytes'] / 2**30:.2f} GiB | "
+        f"{rate / 1e6:.2f} M rows/s | {stats.get('bills', 0):,} | {target} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="100M", help="usage rows (default 100M)")
+    parser.add_argument("--accounts", default="1M", help="accounts (default 1M)")
+    parser.add_argument("--spark-rows", default="10M", help="rows for Spark (default 10M)")
+    parser.add_argument("--spark-accounts", default="100k")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument(
+        "--sample", type=int, default=2000, help="accounts billed by the Python engine too"
+    )
+    parser.add_argument(
+        "--data", default=os.path.join(tempfile.gettempdir(), "ratecard-warehouse-bench")
+    )
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument(
+        "--run-once",
+        nargs=4,
+        metavar=("ENGINE", "USAGE", "PURCHASES", "OUT"),
+        help=argparse.SUPPRESS,
+    )
+    args = parser.parse_args(argv)
+    if args.run_once:
+        print(json.dumps(run_once(*args.run_once), default=str))
+        return 0
+    rows, accounts = number(args.rows), number(args.accounts)
+    data = Path(args.data)
+    paths = generate(data, rows, accounts)
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; {versions()}; "
+        f"medians of {args.repeat} runs, each a fresh process",
+        "",
+        "| run | wall | peak memory | throughput | bills | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    few = measured("duckdb", paths["usage"], paths["few"], args.repeat)
+    lines.append(
+        row(
+            f"DuckDB, {rows:,} rows, {accounts:,} accounts, 1% hold packs",
+            few,
+            rows,
+            "≤ 30 s, ≤ 4 GiB",
+        )
+    )
+    every = measured("duckdb", paths["usage"], paths["every"], args.repeat)
+    lines.append(
+        row(f"DuckDB, {rows:,} rows, {accounts:,} accounts, all hold packs", every, rows, "≤ 60 s")
+    )
+    if not args.skip_spark:
+        spark_rows, spark_accounts = number(args.spark_rows), number(args.spark_accounts)
+        spark_paths = generate(data, spark_rows, spark_accounts)
+        for name, label in (("few", "1% hold packs"), ("every", "all hold packs")):
+            result = measured(
+                "spark", spark_paths["usage"], spark_paths[name], max(1, args.repeat - 2)
+            )
+            lines.append(
+                row(
+                    f"Spark local[2], {spark_rows:,} rows, {spark_accounts:,} accounts, {label}",
+                    result,
+                    spark_rows,
+                    "(reported)",
+                )
+            )
+            duck = measured("duckdb", spark_paths["usage"], spark_paths[name], 1)
+            lines.append(
+                row(
+                    f"DuckDB, same {spark_rows:,} rows, {label}",
+                    duck,
+                    spark_rows,
+                    "(for comparison)",
+                )
+            )
+    sample = engine_sample(paths["usage"], paths["every"], args.sample)
+    lines.append(
+        f"| Python engine (`PriceBook.bill` per account), {sample['accounts']:,} accounts, "
+        f"{sample['rows']:,} rows of the same data, all hold packs | {sample['seconds']:.1f} s "
+        f"| | {sample['rows_per_second'] / 1e6:.2f} M rows/s | | warehouse bills identical: "
+        f"{'yes' if sample['identical'] else 'NO'} |"
+    )
+    print("\n".join(lines))
+    print(json.dumps({"few": few, "every": every, "sample": sample}, default=str), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The warehouse on Spark (local mode, one session for the whole test run): the same bills as the
+Python engine and as DuckDB, times and roundings as Python's, whatever the session's time zone."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java (17): `java` is not on the PATH", allow_module_level=True)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import ratecard  # noqa: E402
+from ratecard.engine.money import ROUNDING_MODES  # noqa: E402
+from ratecard.warehouse import bill_warehouse  # noqa: E402
+from ratecard.warehouse.probe import read_times, round_values  # noqa: E402
+from tests.conftest import BDA_RULES  # noqa: E402
+from tests.test_warehouse import _SHIPPED, SHIPPED, Row, Sheet, cases, compare, journals, run  # noqa: E402
+from tests.test_warehouse_sql import (  # noqa: E402
+    BDA_ROWS,
+    HALVES,
+    ZONES,
+    engine_reading,
+    purchase_file,
+    usage_file,
+    written_times,
+    zone_book,
+)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session (2 cores) for every Spark test."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("ratecard-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+SPARK_SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+
+
+@SPARK_SETTINGS
+@given(cases(shipped_share=2))
+def test_spark_bills_match_the_engine(spark: Any, case: tuple[Sheet, list[Row]]) -> None:
+    sheet, rows = case
+    compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
+
+
+@settings(SPARK_SETTINGS, max_examples=6)
+@given(
+    st.sampled_from(SHIPPED).flatmap(
+        lambda name: journals(_SHIPPED[name], accounts=5).map(lambda rows: (_SHIPPED[name], rows))
+    )
+)
+def test_spark_and_duckdb_write_the_same_tables(spark: Any, case: tuple[Sheet, list[Row]]) -> None:
+    sheet, rows = case
+    on_spark = run(sheet, rows, engine="spark", spark=spark, fmt="csv")
+    on_duckdb = run(sheet, rows, fmt="csv")
+    assert on_spark.bills.to_pylist() == on_duckdb.bills.to_pylist()
+    assert on_spark.lines.to_pylist() == on_duckdb.lines.to_pylist()
+    assert [(i.problem, i.count) for i in on_spark.invalid] == [
+        (i.problem, i.count) for i in on_duckdb.invalid
+    ]
+
+
+@pytest.mark.parametrize("mode", sorted(ROUNDING_MODES))
+def test_spark_rounds_like_python(spark: Any, mode: str) -> None:
+    """ROUND is half-up and BROUND half-even on .5, as Python's; the other modes by FLOOR."""
+    for exponent in (-2, 0, 1):
+        increment = Decimal(1).scaleb(exponent)
+        expected = [v.quantize(increment, rounding=ROUNDING_MODES[mode]) for v in HALVES]
+        assert round_values(HALVES, exponent, mode, engine="spark", spark=spark) == expected
+
+
+@settings(SPARK_SETTINGS, max_examples=4)
+@given(
+    st.sampled_from(ZONES).flatmap(
+        lambda zone: st.tuples(
+            st.just(zone), st.lists(written_times(zone), min_size=50, max_size=200)
+        )
+    )
+)
+def test_spark_reads_times_as_the_engine(spark: Any, case: tuple[str, list[str]]) -> None:
+    zone, texts = case
+    read = read_times(zone_book(zone), texts, engine="spark", spark=spark, full_calendar=True)
+    for text, (instant, label, problem) in zip(texts, read, strict=True):
+        expected = engine_reading(text, zone)
+        if expected is None:
+            assert problem == "time out of range", text
+        else:
+            assert (problem, instant, label) == (None, *expected), text
+
+
+def test_spark_session_time_zone_does_not_matter(spark: Any, tmp_path: Path) -> None:
+    """A session in another zone bills the same, and gets its zone back afterwards."""
+    book = ratecard.load(BDA_RULES)
+    usage = usage_file(tmp_path / "u.parquet", BDA_ROWS)
+    purchases = purchase_file(tmp_path / "p.parquet")
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        result = bill_warehouse(book, usage, purchases=purchases, engine="spark", spark=spark)
+        assert spark.conf.get("spark.sql.session.timeZone") == "America/Los_Angeles"
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("a1", "2026-11", Decimal("1798.00")),
+        ("a1", "2026-12", Decimal("8.00")),
+        ("a2", "2026-11", Decimal("171.00")),
+    ]
+
+
+def test_spark_keeps_every_digit_of_big_amounts(spark: Any, tmp_path: Path) -> None:
+    """10^15 units at 0.0000166667 is 16,666,700,000.0000000000 exactly: no precision lost to
+    Spark's DECIMAL(38) arithmetic (allowPrecisionLoss is off for the run)."""
+    book = ratecard.load(Path(__file__).resolve().parents[1] / "rules" / "aws-lambda.rules")
+    rows = [("big", "2026-11-02T00:00:00Z", "DurationGBs", str(10**15))]
+    usage = usage_file(tmp_path / "u.parquet", rows)
+    on_spark = bill_warehouse(book, usage, engine="spark", spark=spark)
+    expected = book.bill(
+        [
+            {
+                "type": "usage",
+                "time": "2026-11-02T00:00:00Z",
+                "action": "DurationGBs",
+                "count": str(10**15),
+            }
+        ]
+    )
+    assert [b["total"] for b in on_spark.bills.to_pylist()] == [b.total for b in expected]
+    assert on_spark.bills.to_pylist() == bill_warehouse(book, usage).bills.to_pylist()
