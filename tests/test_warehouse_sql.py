@@ -54,6 +54,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         time_kind="string",
         id_kind="string",
         has_cuts=True,
+        spans=True,
         late=True,
     )
     plain = UsagePlan(
@@ -63,6 +64,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         time_kind="instant",
         id_kind=None,
         has_cuts=False,
+        spans=False,
         late=False,
     )
     ladders = [(i, p.ladder) for i, p in enumerate(book.meters) if p.ladder is not None]

@@ -22,7 +22,7 @@ import itertools
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ from ratecard.warehouse.drawdown import (
     Line,
     PackPurchase,
     cuts,
+    expiry,
     plain_draws,
 )
 from ratecard.warehouse.engines import Engine, input_paths
@@ -253,6 +254,7 @@ class _Run:
             account_kind=kinds[USAGE]["account"],
             id_kind=kinds[USAGE].get("id"),
             has_cuts=bool(histories),
+            spans=bool(histories) or bool(self.shared),
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -367,46 +369,39 @@ class _Run:
         self,
         data: Mapping[str, list[Any]],
         table: str,
-        check: Callable[[dict[str, Any]], str | None],
-    ) -> Iterator[dict[str, Any]]:
-        """Rows of purchases or events with their problem checked, bad ones counted."""
-        bad: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        check: Callable[[int], str | None],
+    ) -> list[int]:
+        """The good rows (indexes) of purchases or events; bad ones counted, with samples."""
+        bad: dict[str, list[int]] = defaultdict(list)
         counts: dict[str, int] = defaultdict(int)
-        names = list(data)
-        for index in range(len(data["_row"])):
-            row = {name: data[name][index] for name in names}
-            row["_order"] = index
+        accounts = data["account"]
+        time_problems = data["time_problem"]
+        good: list[int] = []
+        for index in range(len(accounts)):
+            account = accounts[index]
             reason: str | None
-            if row.get("account") in (None, ""):
+            if account is None or account == "":
                 reason = "missing account"
-            elif row["time_problem"] is not None:
-                reason = PROBLEMS_BY_CODE[row["time_problem"]].name
+            elif time_problems[index] is not None:
+                reason = PROBLEMS_BY_CODE[time_problems[index]].name
             else:
-                reason = check(row)
+                reason = check(index)
             if reason is None:
-                yield row
+                good.append(index)
                 continue
             counts[reason] += 1
             if len(bad[reason]) < SAMPLES:
-                bad[reason].append(row)
-        for name in sorted(counts, key=lambda n: _problem_code(n)):
+                bad[reason].append(index)
+        hidden = ("instant", "ord", "time_problem")
+        for name in sorted(counts, key=_problem_code):
             samples = tuple(
-                {
-                    k: v
-                    for k, v in row.items()
-                    if k not in ("instant", "ord", "time_problem", "_order")
-                }
-                for row in bad[name]
+                _sample({k: v[index] for k, v in data.items() if k not in hidden})
+                for index in bad[name]
             )
             self.invalid.append(
-                InvalidRows(
-                    table,
-                    name,
-                    _problem_message(name),
-                    counts[name],
-                    tuple(_sample(s) for s in samples),
-                )
+                InvalidRows(table, name, _problem_message(name), counts[name], samples)
             )
+        return good
 
     def _purchases(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
         book = self.book
@@ -425,36 +420,39 @@ class _Run:
                     offers[key] = None
             return offers[key]
 
-        meters = {plan.name for plan in book.meters}
+        known = {plan.name for plan in book.meters}
+        meters, sizes = data["meter"], data["size"]
+        ids = data.get("id") or [None] * len(meters)
 
-        def check(row: dict[str, Any]) -> str | None:
-            meter = row.get("meter")
-            if meter in (None, ""):
+        def check(index: int) -> str | None:
+            meter = meters[index]
+            if meter is None or meter == "":
                 return "missing meter"
-            if meter not in meters:
+            if meter not in known:
                 return "unknown meter"
-            if row.get("size") in (None, "") or offer_of(meter, row["size"]) is None:
+            size = sizes[index]
+            if size is None or size == "" or offer_of(meter, size) is None:
                 return "bad size"
             return None
 
+        accounts, instants, ords = data["account"], data["instant"], data["ord"]
+        good = self._side_rows(data, PURCHASES, check)
+        good.sort(key=lambda i: (accounts[i], instants[i], i))
         seen: dict[str, set[str]] = defaultdict(set)
-        accepted = sorted(
-            self._side_rows(data, PURCHASES, check),
-            key=lambda r: (r["account"], r["instant"], r["_order"]),
-        )
-        for row in accepted:
-            purchase_id = row.get("id") or None
-            offer = offer_of(row["meter"], row["size"])
+        for index in good:
+            account = accounts[index]
+            purchase_id = ids[index] or None
+            offer = offer_of(meters[index], sizes[index])
             assert offer is not None
-            purchase = PackPurchase(
-                row["instant"], row["ord"], row["meter"], offer, purchase_id, row["_order"]
-            )
-            history = histories[row["account"]]
+            moment = instants[index]
+            purchase = PackPurchase(moment, ords[index], meters[index], offer, purchase_id,
+                                    index, expiry(book, moment))
+            history = histories[account]
             if purchase_id is not None:
-                if purchase_id in seen[row["account"]]:
+                if purchase_id in seen[account]:
                     history.repeats.append(purchase)  # ignored by the engine, as here
                     continue
-                seen[row["account"]].add(purchase_id)
+                seen[account].add(purchase_id)
             history.purchases.append(purchase)
 
     def _events(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
@@ -473,26 +471,30 @@ class _Run:
                 return None
             return amount
 
-        def check(row: dict[str, Any]) -> str | None:
-            kind = row.get("type")
+        kinds = data["type"]
+        given_reasons = data.get("reason") or [None] * len(kinds)
+        amounts = data.get("amount") or [None] * len(kinds)
+
+        def check(index: int) -> str | None:
+            kind = kinds[index]
             if kind not in (SUSPEND, REOPEN, TOPUP):
                 return "bad event"
-            if kind == SUSPEND and (not reasons or row.get("reason") not in reasons):
+            if kind == SUSPEND and (not reasons or given_reasons[index] not in reasons):
                 return "bad reason"
-            if kind == TOPUP and amount_of(row.get("amount")) is None:
+            if kind == TOPUP and amount_of(amounts[index]) is None:
                 return "bad amount"
             return None
 
-        for row in self._side_rows(data, EVENTS, check):
-            kind = row["type"]
-            histories[row["account"]].events.append(
+        for index in self._side_rows(data, EVENTS, check):
+            kind = kinds[index]
+            histories[data["account"][index]].events.append(
                 AccountEvent(
-                    row["instant"],
-                    row["ord"],
+                    data["instant"][index],
+                    data["ord"][index],
                     kind,
-                    row.get("reason") if kind == SUSPEND else None,
-                    amount_of(row.get("amount")) if kind == TOPUP else None,
-                    row["_order"],
+                    given_reasons[index] if kind == SUSPEND else None,
+                    amount_of(amounts[index]) if kind == TOPUP else None,
+                    index,
                 )
             )
 
@@ -504,7 +506,7 @@ class _Run:
         highs: list[int] = []
         segments: list[int] = []
         for account, history in histories.items():
-            points = [NEVER_BEFORE, *cuts(self.book, history), NEVER_AFTER]
+            points = [NEVER_BEFORE, *cuts(history), NEVER_AFTER]
             for index, (low, high) in enumerate(itertools.pairwise(points)):
                 accounts.append(account)
                 lows.append(low)
@@ -660,17 +662,17 @@ class _Run:
         o = q.ops
         qs = q.quantity_scale
         decimal_q = pa.decimal128(MAX_PRECISION, qs)
-        period = results.period
+        period: list[tuple[Any, ...]] = list(zip(*results.period, strict=True)) or [()] * 6
         self.engine.put(
             "period_py",
             pa.table(
                 {
-                    "account": pa.array([p[0] for p in period], pa.string()),
-                    "ord": pa.array([p[1] for p in period], pa.int64()),
-                    "meter": pa.array([p[2] for p in period], pa.int64()),
-                    "total": pa.array([p[3] for p in period], decimal_q),
-                    "allowance": pa.array([p[4] for p in period], decimal_q),
-                    "postpaid": pa.array([p[5] for p in period], decimal_q),
+                    "account": pa.array(period[0], pa.string()),
+                    "ord": pa.array(period[1], pa.int64()),
+                    "meter": pa.array(period[2], pa.int64()),
+                    "total": pa.array(period[3], decimal_q),
+                    "allowance": pa.array(period[4], decimal_q),
+                    "postpaid": pa.array(period[5], decimal_q),
                 }
             ),
         )
@@ -831,6 +833,23 @@ class _Run:
                     "bracket": pa.array([x.line.bracket for x in every], pa.string()),
                     "pack": pa.array([x.line.pack for x in every], pa.string()),
                     "blocks": text([x.line.blocks for x in every]),
+                }
+            ),
+        )
+        columns: list[tuple[Any, ...]] = list(zip(*results.prepaid, strict=True)) or [()] * 7
+        self.engine.put(
+            "prepaid_py",
+            pa.table(
+                {
+                    "account": pa.array(columns[0], pa.string()),
+                    "ord": pa.array(columns[1], pa.int64()),
+                    "meter": pa.array(columns[2], pa.int64()),
+                    "source": pa.array(columns[3], pa.string()),
+                    "seq": pa.array(columns[4], pa.int64()),
+                    "quantity": pa.array(
+                        columns[5], pa.decimal128(MAX_PRECISION, q.quantity_scale)
+                    ),
+                    "pack": pa.array(columns[6], pa.string()),
                 }
             ),
         )

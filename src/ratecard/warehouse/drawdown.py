@@ -28,7 +28,7 @@ import decimal
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -47,10 +47,9 @@ REOPEN = "reopen"
 TOPUP = "topup"
 
 
-@attrs.frozen
-class PackPurchase:
-    """A valid, first-seen purchase: when, which meter's pack offer, its id; `order` is its
-    position in the purchases file (ties in time keep it)."""
+class PackPurchase(NamedTuple):
+    """A valid purchase: when, which meter's pack offer, its id, when the pack expires; `order`
+    is its position in the purchases file (ties in time keep it)."""
 
     instant: int
     ord: int
@@ -58,6 +57,7 @@ class PackPurchase:
     offer: int
     id: str | None
     order: int
+    expires: int
 
 
 @attrs.frozen
@@ -72,22 +72,23 @@ class AccountEvent:
     order: int
 
 
-@attrs.define
 class History:
     """An account's purchases and events, in time order (then file order)."""
 
-    purchases: list[PackPurchase] = attrs.Factory(list)
-    events: list[AccountEvent] = attrs.Factory(list)
-    #: Purchases whose id was seen before: ignored, but entries of the journal all the same.
-    repeats: list[PackPurchase] = attrs.Factory(list)
+    __slots__ = ("events", "purchases", "repeats")
+
+    def __init__(self) -> None:
+        self.purchases: list[PackPurchase] = []
+        self.events: list[AccountEvent] = []
+        #: Purchases whose id was seen before: ignored, but entries of the journal all the same.
+        self.repeats: list[PackPurchase] = []
 
     def settles(self, book: PriceBook) -> bool:
         """Whether the account keeps a balance that bills settle from (it has a top-up)."""
         return book.billing.settle_from_balance and any(e.kind == TOPUP for e in self.events)
 
 
-@attrs.frozen
-class Group:
+class Group(NamedTuple):
     """Usage of one account in one month, segment and meter (meter −1: free actions; `dup`:
     entries ignored as repeats); `first` and `last` are the instants of its first and last row."""
 
@@ -105,10 +106,10 @@ def expiry(book: PriceBook, moment: int) -> int:
     return add_period(moment, policy.valid_amount, policy.valid_unit, book.zone)
 
 
-def cuts(book: PriceBook, history: History) -> list[int]:
+def cuts(history: History) -> list[int]:
     """The instants that start a new segment of an account: purchases, expiries and events."""
     points = {p.instant for p in history.purchases}
-    points.update(expiry(book, p.instant) for p in history.purchases)
+    points.update(p.expires for p in history.purchases)
     points.update(e.instant for e in history.events)
     return sorted(points)
 
@@ -129,8 +130,7 @@ def plain_draws(
     return out
 
 
-@attrs.frozen
-class Line:
+class Line(NamedTuple):
     """A prepaid line (allowance or pack) made by the drawdown, or any line of an account that
     Python priced: where it goes and its place among the month's lines of its meter and source."""
 
@@ -146,6 +146,10 @@ class Results:
     """What the drawdown hands back to the database."""
 
     period: list[tuple[str, int, int, Decimal, Decimal, Decimal]] = attrs.Factory(list)
+    #: Allowance and pack lines: (account, ord, meter, source, seq, quantity, pack); they cost
+    #: nothing, so their prices and amounts are zeros the database writes.
+    prepaid: list[tuple[str, int, int, str, int, Decimal, str | None]] = attrs.Factory(list)
+    #: Whole lines of accounts the engine billed itself.
     lines: list[Line] = attrs.Factory(list)
     months: list[tuple[str, int]] = attrs.Factory(list)
     failed: list[tuple[str, int | None, str]] = attrs.Factory(list)
@@ -157,11 +161,16 @@ _NEVER = 1 << 126
 
 @attrs.define
 class _Month:
-    allowance: dict[str, Decimal] = attrs.Factory(dict)
-    packs: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)
-    postpaid: dict[str, Decimal] = attrs.Factory(dict)
+    """What a month collects per meter (by index): allowance, pack lots in the order first
+    drawn, postpaid."""
 
-    def add(self, meter: str, drawn: Deduction) -> None:
+    allowance: dict[int, Decimal] = attrs.Factory(dict)
+    packs: dict[int, dict[str, list[Any]]] = attrs.Factory(dict)
+    postpaid: dict[int, Decimal] = attrs.Factory(dict)
+    touched: set[int] = attrs.Factory(set)
+
+    def add(self, meter: int, drawn: Deduction) -> None:
+        self.touched.add(meter)
         if drawn.allowance:
             self.allowance[meter] = self.allowance.get(meter, ZERO) + drawn.allowance
         if drawn.packs:
@@ -174,6 +183,10 @@ class _Month:
                     held[1] += taken
         if drawn.postpaid:
             self.postpaid[meter] = self.postpaid.get(meter, ZERO) + drawn.postpaid
+
+
+def _record_key(record: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return record[0], record[1], record[2]
 
 
 class Drawdown:
@@ -211,13 +224,15 @@ class Drawdown:
         """Draw down an account: its purchases and events, and its usage groups (`detail`:
         month → (instant, meter, quantity) entries replacing the groups of a shared pool's meters
         in that month)."""
-        ords = [g.ord for g in groups]
-        ords += [p.ord for p in (*history.purchases, *history.repeats)]
-        ords += [e.ord for e in history.events]
+        ords = [g[0] for g in groups]
+        if history.purchases or history.events or history.repeats:
+            ords += [p.ord for p in history.purchases]
+            ords += [p.ord for p in history.repeats]
+            ords += [e.ord for e in history.events]
         if not ords:
             return
         first, last = min(ords), max(ords)
-        if history.settles(self.book):
+        if history.events and history.settles(self.book):
             self._replay(account, history, groups, detail, first, last)
             return
         records: list[tuple[int, int, int, Any]] = []
@@ -225,18 +240,19 @@ class Drawdown:
             records.append((event.instant, 0, event.order, event))
         for purchase in history.purchases:
             records.append((purchase.instant, 1, purchase.order, purchase))
-        pooled = self._pooled(detail)
-        for index, group in enumerate(groups):
-            if group.dup or group.meter < 0 or not group.qty:
+        pooled = self._pooled(detail) if detail else None
+        for index, (ordinal, meter, dup, qty, moment, _) in enumerate(groups):
+            if dup or meter < 0 or not qty:
                 continue
-            if detail and group.ord in detail and group.meter in pooled:
+            if pooled and ordinal in detail and meter in pooled:  # type: ignore[operator]
                 continue
-            records.append((group.first, 2, index, (group.meter, group.qty)))
+            records.append((moment, 2, index, (meter, qty)))
         if detail:
             for entries in detail.values():
                 for index, (moment, meter, quantity) in enumerate(entries):
                     records.append((moment, 2, index - len(entries), (meter, quantity)))
-        records.sort(key=lambda r: (r[0], r[1], r[2]))
+        if len(records) > 1:
+            records.sort(key=_record_key)
         self._simulate(account, records, first, last)
 
     def _pooled(self, detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None) -> set[int]:
@@ -248,7 +264,10 @@ class Drawdown:
         self, account: str, records: Sequence[tuple[int, int, int, Any]], first: int, last: int
     ) -> None:
         book = self.book
-        lots: dict[str, list[Lot]] = {name: [] for name in self.names}
+        names = self.names
+        pools = self.pools
+        order = self.order
+        lots: dict[str, list[Lot]] = {}
         expiries: list[tuple[int, int, Lot]] = []
         ordinal = first
         end = self.month_end(ordinal)
@@ -261,7 +280,7 @@ class Drawdown:
         keys: dict[int, tuple[int, int]] = {}
         with decimal.localcontext(CONTEXT):
             for moment, _, _, item in records:
-                while True:
+                while end <= moment or (expiries and expiries[0][0] <= moment):
                     soonest = expiries[0][0] if expiries else _NEVER
                     if end <= moment and end <= soonest:
                         self._close(account, ordinal, month)
@@ -270,37 +289,34 @@ class Drawdown:
                         month = _Month()
                         granted = not self.while_active or active
                         left = book.new_allowances() if granted else dict.fromkeys(left, ZERO)
-                    elif soonest <= moment:
+                    else:
                         _, _, lot = heapq.heappop(expiries)
                         held = lots[lot.meter]
                         lots[lot.meter] = [other for other in held if other is not lot]
-                    else:
-                        break
-                if isinstance(item, tuple):
+                if type(item) is tuple:
                     if not active:
                         continue
                     meter, quantity = item
-                    name = self.names[meter]
-                    pool = self.pools[meter]
-                    drawn = deduct(quantity, left[pool], lots[name], self.order)
+                    name = names[meter]
+                    pool = pools[meter]
+                    drawn = deduct(quantity, left[pool], lots.get(name, ()), order)
                     if drawn.allowance:
                         left[pool] -= drawn.allowance
-                    month.add(name, drawn)
-                elif isinstance(item, PackPurchase):
+                    month.add(meter, drawn)
+                elif type(item) is PackPurchase:
                     bought += 1
-                    plan = self.plans[item.meter]
-                    offer = plan.packs[item.offer]
-                    expires = expiry(book, moment)
+                    offer = self.plans[item.meter].packs[item.offer]
                     lot_id = item.id or f"{item.meter}:{format_plain(offer.size)}#{bought}"
                     lot = Lot(lot_id, item.meter, offer.size, offer.size, offer.price)
-                    keys[id(lot)] = (expires, moment)
-                    held = lots[item.meter]
+                    keys[id(lot)] = (item.expires, moment)
+                    held = lots.setdefault(item.meter, [])
                     held.append(lot)
-                    if self.by_expiry:
-                        held.sort(key=lambda other: keys[id(other)])
-                    else:
-                        held.sort(key=lambda other: keys[id(other)][1])
-                    heapq.heappush(expiries, (expires, bought, lot))
+                    if len(held) > 1:
+                        if self.by_expiry:
+                            held.sort(key=lambda other: keys[id(other)])
+                        else:
+                            held.sort(key=lambda other: keys[id(other)][1])
+                    heapq.heappush(expiries, (item.expires, bought, lot))
                 elif item.kind == SUSPEND:
                     active = False
                 elif item.kind == REOPEN:
@@ -315,20 +331,30 @@ class Drawdown:
             self._close(account, ordinal, month)
 
     def _close(self, account: str, ordinal: int, month: _Month) -> None:
-        book = self.book
+        """The month's allowance and pack lines (as the engine's `prepaid_lines` makes them),
+        and its quantities per meter for pricing."""
         results = self.results
         results.months.append((account, ordinal))
-        for index, name in enumerate(self.names):
-            allowance = month.allowance.get(name, ZERO)
-            packs = tuple((lot, taken) for lot, taken in month.packs.get(name, {}).values())
-            postpaid = month.postpaid.get(name, ZERO)
-            total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
-            if total <= 0:
-                continue
-            drawn = Deduction(allowance, packs, postpaid)
-            for seq, line in enumerate(book.prepaid_lines(self.plans[name], drawn)):
-                results.lines.append(Line(account, ordinal, index, seq, line))
-            results.period.append((account, ordinal, index, total, allowance, postpaid))
+        if not month.touched:
+            return
+        prepaid = results.prepaid
+        period = results.period
+        for index in sorted(month.touched):
+            allowance = month.allowance.get(index, ZERO)
+            postpaid = month.postpaid.get(index, ZERO)
+            total = allowance + postpaid
+            seq = 0
+            if allowance:
+                prepaid.append((account, ordinal, index, "allowance", seq, allowance, None))
+                seq += 1
+            by_lot = month.packs.get(index)
+            if by_lot:
+                for lot, taken in by_lot.values():
+                    total += taken
+                    prepaid.append((account, ordinal, index, "pack", seq, taken, lot.id))
+                    seq += 1
+            if total > 0:
+                period.append((account, ordinal, index, total, allowance, postpaid))
 
     # --- accounts that settle from a balance: the engine's own replay ---------------------------
 

@@ -88,6 +88,7 @@ class UsagePlan:
     time_kind: str  # STRING, INSTANT or WALL
     id_kind: str | None  # None: no id column
     has_cuts: bool  # whether any account has purchases or events
+    spans: bool  # whether groups need their first and last instants (drawn down in Python)
     late: bool  # whether groups are split at the previous month's bill issue instant
 
 
@@ -498,7 +499,7 @@ class Queries:
             constants.append(("dup", o.false()))
         spans: list[tuple[str, exp.Expression]] = (
             [("first", o.min(o.col("instant"))), ("last", o.max(o.col("instant")))]
-            if plan.has_cuts
+            if plan.spans
             else [("first", o.cast(o.null(), BIGINT)), ("last", o.cast(o.null(), BIGINT))]
         )
         grouped = (
@@ -939,6 +940,21 @@ class Queries:
         per 3 units divides with 60)."""
         o = self.ops
         parts: list[exp.Select] = [self._line_part(o.table("lines_py"), amount_scale)]
+        prepaid = o.select(
+            o.col("account"),
+            o.col("ord"),
+            o.col("meter"),
+            o.col("source"),
+            o.col("seq"),
+            ("quantity", o.cast(o.col("quantity"), TEXT)),
+            ("unit_price", o.text("0")),
+            ("precise_amount", o.text("0")),
+            ("amount", o.decimal(Decimal(0), amount_scale)),
+            ("bracket", o.cast(o.null(), TEXT)),
+            ("pack", o.col("pack")),
+            ("blocks", o.cast(o.null(), TEXT)),
+        ).from_(o.table("prepaid_py"), copy=False)
+        parts.append(self._line_part(o.subquery(prepaid, "d"), amount_scale))
         if with_plain:
             allowance = (
                 o.select(
