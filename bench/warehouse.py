@@ -126,9 +126,40 @@ def run_once(engine: str, usage: str, purchases: str, out: str) -> dict[str, Any
     )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if spark is not None:  # the JVM is a child of this process
-        peak += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    if spark is not None:  # the JVM runs in a child process, still alive
+        peak += sum(_peak_of(pid) for pid in _descendants(os.getpid()))
     return {"seconds": seconds, "peak_bytes": peak, "stats": result.stats}
+
+
+def _descendants(root: int) -> list[int]:
+    """The processes started (directly or not) by `root`, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def _peak_of(pid: int) -> int:
+    """A process's peak resident memory (VmHWM), in bytes."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def measured(engine: str, usage: Path, purchases: Path, repeat: int) -> dict[str, Any]:

@@ -580,3 +580,11 @@ def test_duckdb_bills_match_the_engine_whatever_the_file_and_count_type(
 def test_shipped_sheets_many_accounts(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows))
+
+
+@settings(SETTINGS, max_examples=15)
+@given(cases())
+def test_drawdown_in_worker_processes_bills_the_same(case: tuple[Sheet, list[Row]]) -> None:
+    """The drawdown cut into two forked workers (as for a million accounts) changes nothing."""
+    sheet, rows = case
+    compare(sheet, rows, run(sheet, rows, workers=2))

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 pytest.importorskip("duckdb")
@@ -54,6 +55,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         time_kind="string",
         id_kind="string",
         has_cuts=True,
+        cut_columns=0,
         spans=True,
         late=True,
     )
@@ -64,6 +66,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         time_kind="instant",
         id_kind=None,
         has_cuts=False,
+        cut_columns=0,
         spans=False,
         late=False,
     )
@@ -72,6 +75,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
     return {
         "usage_groups": q.usage_groups(plan),
         "usage_groups_plain": q.usage_groups(plain),
+        "usage_groups_wide_cuts": q.usage_groups(attrs.evolve(plan, cut_columns=2)),
         "problem_samples": q.problem_samples(plan, 5),
         "detail_keys": q.detail_keys(shared, book),
         "detail": q.detail(plan, [0]),

@@ -17,12 +17,14 @@ The run, step by step (the queries are in `queries`, the drawdown in `drawdown`)
 
 from __future__ import annotations
 
+import contextlib
 import decimal
+import gc
 import itertools
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ import attrs
 from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import TimeError, parse_month
 from ratecard.engine.ladders import Ladder
-from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.errors import UsageError
@@ -42,8 +44,6 @@ from ratecard.warehouse.drawdown import (
     SUSPEND,
     TOPUP,
     AccountEvent,
-    Drawdown,
-    Group,
     History,
     Line,
     PackPurchase,
@@ -52,6 +52,7 @@ from ratecard.warehouse.drawdown import (
     plain_draws,
 )
 from ratecard.warehouse.engines import Engine, input_paths
+from ratecard.warehouse.parallel import Drawn, draw_all
 from ratecard.warehouse.queries import Queries, UsagePlan, rounding_exponent
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
@@ -80,6 +81,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PathSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+#: Accounts with at most this many cuts get their cuts as columns of one row (a plain join);
+#: with more, the cuts table has a row per segment (a range join).
+WIDE_CUTS = 6
 ON_INVALID = ("skip", "stop")
 SAMPLES = 5
 
@@ -112,6 +116,7 @@ def bill_warehouse(
     threads: int | None = None,
     memory_limit: str | None = None,
     return_lines: bool = True,
+    workers: int | None = None,
 ) -> WarehouseResult:
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
@@ -120,7 +125,8 @@ def bill_warehouse(
 
     Bills (`account, month, total`) go to `output` and their lines to `lines` (.parquet, .csv or
     .jsonl); without a path they are returned as Arrow tables (the lines unless `return_lines`
-    is False). Bad input rows are reported and
+    is False). The drawdown runs in `workers` processes (default: one, or two when there are
+    many accounts and the machine has two cores). Bad input rows are reported and
     skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
     the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
     session may be given).
@@ -154,6 +160,7 @@ def bill_warehouse(
     try:
         run = _Run(book, runner, on_invalid, wanted)
         run.return_lines = return_lines
+        run.workers = workers
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
     finally:
         runner.close()
@@ -216,6 +223,7 @@ class _Run:
         self.full_calendar = False
         self.return_lines = True
         self.count_scale: int | None = None
+        self.workers: int | None = None  # drawdown processes (None: by the work's size)
         self.sql_meters = [
             index
             for index, plan in enumerate(book.meters)
@@ -244,9 +252,9 @@ class _Run:
         with self._step("read"):
             kinds = {name: self._read(name, paths, fmt) for name, (paths, fmt) in inputs.items()}
             self._calendar()
-        with self._step("histories"):
+        with self._step("histories"), _no_cyclic_gc():
             histories = self._histories(kinds)
-            self._cuts(histories)
+            cut_columns = self._cuts(histories)
         plan = UsagePlan(
             count_kind=kinds[USAGE]["count"],
             count_scale=self.count_scale,
@@ -254,6 +262,7 @@ class _Run:
             account_kind=kinds[USAGE]["account"],
             id_kind=kinds[USAGE].get("id"),
             has_cuts=bool(histories),
+            cut_columns=cut_columns,
             spans=bool(histories) or bool(self.shared),
             late=(
                 self.book.billing.settle_from_balance
@@ -265,7 +274,7 @@ class _Run:
             self._meter(plan)
         if self.invalid and self.on_invalid == "stop":
             raise InvalidInputError(self.invalid)
-        with self._step("drawdown"):
+        with self._step("drawdown"), _no_cyclic_gc():
             plain = not self.shared
             if plain:
                 self._plain()
@@ -445,8 +454,9 @@ class _Run:
             offer = offer_of(meters[index], sizes[index])
             assert offer is not None
             moment = instants[index]
-            purchase = PackPurchase(moment, ords[index], meters[index], offer, purchase_id,
-                                    index, expiry(book, moment))
+            purchase = PackPurchase(
+                moment, ords[index], meters[index], offer, purchase_id, index, expiry(book, moment)
+            )
             history = histories[account]
             if purchase_id is not None:
                 if purchase_id in seen[account]:
@@ -498,33 +508,47 @@ class _Run:
                 )
             )
 
-    def _cuts(self, histories: Mapping[str, History]) -> None:
+    def _cuts(self, histories: Mapping[str, History]) -> int:
+        """Register the `cuts` table; the number of cut columns (0: one row per segment)."""
         import pyarrow as pa
 
+        self.stats["accounts_with_history"] = len(histories)
+        if not histories:
+            return 0
+        points = {account: cuts(history) for account, history in histories.items()}
+        widest = max(len(p) for p in points.values())
+        if 0 < widest <= WIDE_CUTS:
+            # One row per account, the cuts in columns (padded with an instant never reached).
+            columns: dict[str, Any] = {"account": pa.array(list(points), pa.string())}
+            for k in range(widest):
+                columns[f"c{k + 1}"] = pa.array(
+                    [p[k] if k < len(p) else NEVER_AFTER for p in points.values()], pa.int64()
+                )
+            self.engine.put("cuts", pa.table(columns))
+            return widest
         accounts: list[str] = []
         lows: list[int] = []
         highs: list[int] = []
         segments: list[int] = []
-        for account, history in histories.items():
-            points = [NEVER_BEFORE, *cuts(history), NEVER_AFTER]
-            for index, (low, high) in enumerate(itertools.pairwise(points)):
+        for account, cut in points.items():
+            bounds = [NEVER_BEFORE, *cut, NEVER_AFTER]
+            for index, (low, high) in enumerate(itertools.pairwise(bounds)):
                 accounts.append(account)
                 lows.append(low)
                 highs.append(high)
                 segments.append(index)
-        self.stats["accounts_with_history"] = len(histories)
-        if histories:
-            self.engine.put(
-                "cuts",
-                pa.table(
-                    {
-                        "account": pa.array(accounts, pa.string()),
-                        "lo": pa.array(lows, pa.int64()),
-                        "hi": pa.array(highs, pa.int64()),
-                        "seg": pa.array(segments, pa.int64()),
-                    }
-                ),
-            )
+        self.engine.put(
+            "cuts",
+            pa.table(
+                {
+                    "account": pa.array(accounts, pa.string()),
+                    "lo": pa.array(lows, pa.int64()),
+                    "hi": pa.array(highs, pa.int64()),
+                    "seg": pa.array(segments, pa.int64()),
+                }
+            ),
+        )
+        return 0
 
     # --- usage ----------------------------------------------------------------------------------
 
@@ -578,50 +602,26 @@ class _Run:
         self._create("plain_period", self.queries.plain_period())
         self._create("plain_ranges", self.queries.plain_ranges())
 
-    def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Any:
-        drawdown = Drawdown(self.book)
+    def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Drawn:
         detail = self._detail(plan) if self.shared else {}
-        seen: set[str] = set()
-        query = self._sql("eventful_groups", self.queries.eventful_groups(everyone))
-        empty = History()
-        current: str | None = None
-        groups: list[Group] = []
-        accounts = 0
-        for batch in self.engine.batches(query):
-            columns = batch.to_pydict()
-            for account, ordinal, meter, dup, qty, first, last in zip(
-                columns["account"],
-                columns["ord"],
-                columns["meter"],
-                columns["dup"],
-                columns["qty"],
-                columns["first"],
-                columns["last"],
-                strict=True,
-            ):
-                if account != current:
-                    if current is not None:
-                        drawdown.account(
-                            current, histories.get(current, empty), groups, detail.get(current)
-                        )
-                        accounts += 1
-                        seen.add(current)
-                    current = account
-                    groups = []
-                groups.append(Group(ordinal, meter, dup, qty, first, last))
-        if current is not None:
-            drawdown.account(current, histories.get(current, empty), groups, detail.get(current))
-            accounts += 1
-            seen.add(current)
-        for account, history in histories.items():
-            if account not in seen:
-                drawdown.account(account, history, [], None)
-                accounts += 1
-        self.stats["accounts_drawn_in_python"] = accounts
-        self.stats["accounts_replayed"] = len(drawdown.results.replayed)
-        for account, ordinal, message in drawdown.results.failed:
-            self._problem(account, ordinal, message, drawdown.results.months)
-        return drawdown.results
+        groups = self._fetch("eventful_groups", self.queries.eventful_groups(everyone))
+        drawn = draw_all(
+            self.book, groups, histories, detail, self.queries.quantity_scale, self.workers
+        )
+        self.stats["accounts_drawn_in_python"] = drawn.accounts
+        self.stats["drawdown_processes"] = drawn.workers
+        self.stats["accounts_replayed"] = len(drawn.replayed)
+        if drawn.failed:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            failing = pa.array(sorted({account for account, _, _ in drawn.failed}), pa.string())
+            mask = pc.is_in(drawn.months.column("account"), value_set=failing)
+            months = drawn.months.filter(mask).to_pylist()
+            listed = [(m["account"], m["ord"]) for m in months]
+            for account, ordinal, message in drawn.failed:
+                self._problem(account, ordinal, message, listed)
+        return drawn
 
     def _detail(self, plan: UsagePlan) -> dict[str, dict[int, list[tuple[int, int, Decimal]]]]:
         """Entry by entry usage of shared pools' meters in the months where who gets the pool's
@@ -655,27 +655,11 @@ class _Run:
 
     # --- pricing --------------------------------------------------------------------------------
 
-    def _price(self, results: Any, plain: bool) -> list[Line]:
-        import pyarrow as pa
-
+    def _price(self, drawn: Drawn, plain: bool) -> list[Line]:
         q = self.queries
         o = q.ops
         qs = q.quantity_scale
-        decimal_q = pa.decimal128(MAX_PRECISION, qs)
-        period: list[tuple[Any, ...]] = list(zip(*results.period, strict=True)) or [()] * 6
-        self.engine.put(
-            "period_py",
-            pa.table(
-                {
-                    "account": pa.array(period[0], pa.string()),
-                    "ord": pa.array(period[1], pa.int64()),
-                    "meter": pa.array(period[2], pa.int64()),
-                    "total": pa.array(period[3], decimal_q),
-                    "allowance": pa.array(period[4], decimal_q),
-                    "postpaid": pa.array(period[5], decimal_q),
-                }
-            ),
-        )
+        self.engine.put("period_py", drawn.period)
         columns = [o.col(c) for c in ("account", "ord", "meter", "total", "allowance", "postpaid")]
         parts = [o.select(*columns).from_(o.table("period_py"), copy=False)]
         if plain:
@@ -732,16 +716,14 @@ class _Run:
                 )
         else:
             self.precise_scale = 0
-        return self._python_prices(results.months, results.replayed, plain)
+        return self._python_prices(drawn.months, drawn.replayed, plain)
 
     def _ladder(self, meter: int) -> Ladder:
         ladder = self.book.meters[meter].ladder
         assert ladder is not None
         return ladder
 
-    def _python_prices(
-        self, months: Sequence[tuple[str, int]], replayed: set[str], plain: bool
-    ) -> list[Line]:
+    def _python_prices(self, months: pa.Table, replayed: set[str], plain: bool) -> list[Line]:
         """Lines of the ladders the SQL does not price, by the engine's `LadderGroup`."""
         if not self.python_groups:
             return []
@@ -788,8 +770,9 @@ class _Run:
         self.stats["months_priced_in_python"] = len(usage)
         return lines
 
-    def _all_months(self, months: Sequence[tuple[str, int]], plain: bool) -> list[tuple[str, int]]:
-        every = list(months)
+    def _all_months(self, months: pa.Table, plain: bool) -> list[tuple[str, int]]:
+        listed = months.to_pydict()
+        every = list(zip(listed["account"], listed["ord"], strict=True))
         if plain:
             ranges = self._fetch(
                 "plain_ranges_all",
@@ -805,11 +788,11 @@ class _Run:
 
     # --- lines and bills ------------------------------------------------------------------------
 
-    def _bills(self, results: Any, python_lines: list[Line], plain: bool) -> None:
+    def _bills(self, drawn: Drawn, python_lines: list[Line], plain: bool) -> None:
         import pyarrow as pa
 
         q = self.queries
-        every = [*results.lines, *python_lines]
+        every = [*drawn.lines, *python_lines]
 
         def text(values: list[Decimal | None]) -> pa.Array:
             return pa.array([None if v is None else format(v, "f") for v in values], pa.string())
@@ -836,40 +819,27 @@ class _Run:
                 }
             ),
         )
-        columns: list[tuple[Any, ...]] = list(zip(*results.prepaid, strict=True)) or [()] * 7
-        self.engine.put(
-            "prepaid_py",
-            pa.table(
-                {
-                    "account": pa.array(columns[0], pa.string()),
-                    "ord": pa.array(columns[1], pa.int64()),
-                    "meter": pa.array(columns[2], pa.int64()),
-                    "source": pa.array(columns[3], pa.string()),
-                    "seq": pa.array(columns[4], pa.int64()),
-                    "quantity": pa.array(
-                        columns[5], pa.decimal128(MAX_PRECISION, q.quantity_scale)
-                    ),
-                    "pack": pa.array(columns[6], pa.string()),
-                }
-            ),
-        )
+        self.engine.put("prepaid_py", drawn.prepaid)
         self._create("bill_lines", q.bill_lines(self.amount_scale, bool(self.sql_meters), plain))
-        months = list(results.months)
+        expanded: list[tuple[str, int]] = []
         if plain:
             multi = self._fetch("plain_multi_month", q.plain_multi_month()).to_pydict()
             for account, first, last in zip(
                 multi["account"], multi["first"], multi["last"], strict=True
             ):
-                months.extend((account, o) for o in range(first, last + 1))
-        self.engine.put(
-            "months_py",
-            pa.table(
-                {
-                    "account": pa.array([m[0] for m in months], pa.string()),
-                    "ord": pa.array([m[1] for m in months], pa.int64()),
-                }
-            ),
+                expanded.extend((account, o) for o in range(first, last + 1))
+        months = pa.concat_tables(
+            [
+                drawn.months,
+                pa.table(
+                    {
+                        "account": pa.array([m[0] for m in expanded], pa.string()),
+                        "ord": pa.array([m[1] for m in expanded], pa.int64()),
+                    }
+                ),
+            ]
         )
+        self.engine.put("months_py", months)
         self._create("bill_months", q.bill_months(plain), reuse=False)
         self.engine.put(
             "excluded",
@@ -930,6 +900,19 @@ def _calendar_table(book: PriceBook, full: bool) -> pa.Table:
     )
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while millions of small acyclic objects are made: the
+    collector would walk them again and again (reference counting still frees them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Timer:
     def __init__(self, name: str, into: dict[str, float]) -> None:
         self.name = name
@@ -977,6 +960,3 @@ def _sample(row: Mapping[str, Any]) -> dict[str, object]:
         else:
             out[key] = value
     return out
-
-
-_ = ZERO

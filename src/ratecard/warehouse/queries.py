@@ -88,6 +88,9 @@ class UsagePlan:
     time_kind: str  # STRING, INSTANT or WALL
     id_kind: str | None  # None: no id column
     has_cuts: bool  # whether any account has purchases or events
+    #: The `cuts` table: one row per account with its cut instants in columns c1..cN (N > 0),
+    #: or, for accounts with many (N = 0), one row per segment (lo, hi, seg).
+    cut_columns: int
     spans: bool  # whether groups need their first and last instants (drawn down in Python)
     late: bool  # whether groups are split at the previous month's bill issue instant
 
@@ -460,7 +463,31 @@ class Queries:
             ],
             ("seg", o.col("seg", "c") if plan.has_cuts else o.cast(o.null(), BIGINT)),
         ).from_(source, copy=False)
-        if plan.has_cuts:
+        if plan.has_cuts and plan.cut_columns:
+            # One row per account: a row's segment is the number of cuts at or before it.
+            count = plan.cut_columns
+            seg = o.case(
+                [(o.is_null(o.col("account", "c")), o.cast(o.null(), BIGINT))]
+                + [
+                    (o.ge(o.col("instant", "u"), o.col(f"c{k}", "c")), o.integer(k))
+                    for k in range(count, 0, -1)
+                ],
+                o.integer(0),
+            )
+            select_from = o.select(
+                *[
+                    o.col(c, "u")
+                    for c in ("account", "instant", "ord", "late", "route", "problem", "qty", "dup")
+                ],
+                ("seg", seg),
+            ).from_(source.copy(), copy=False)
+            select_from = select_from.join(
+                o.table("cuts", "c"),
+                on=o.eq(o.col("account", "c"), o.col("account", "u")),
+                join_type="left",
+                copy=False,
+            )
+        elif plan.has_cuts:
             select_from = select_from.join(
                 o.table("cuts", "c"),
                 on=o.all_of(
