@@ -6,7 +6,8 @@
 
 The usage is generated inside DuckDB (never in Python) into Parquet files under `--data` (kept
 for the next run): `--rows` rows over `--accounts` accounts in November 2026, BDA actions (a free
-one among them), counts 1–20, times as ISO 8601 strings with an offset. Purchases: one detection
+one among them), counts 1–2000 (so most accounts pass the free allowance and pay), times as
+ISO 8601 strings with an offset. Purchases: one detection
 pack for 1% of the accounts ("few packs"), or one pack for every account ("every account"), bought
 in October or November. Each measured run is a fresh process (its wall time and peak memory);
 figures are medians. A sample of accounts is billed by the Python engine too: its rows per second,
@@ -54,7 +55,7 @@ def generate(data: Path, rows: int, accounts: int) -> dict[str, Path]:
     """Usage and purchase files for `rows` and `accounts` (made once, then reused)."""
     import duckdb
 
-    folder = data / f"r{rows}-a{accounts}"
+    folder = data / f"r{rows}-a{accounts}-v2"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {name: folder / f"{name}.parquet" for name in ("usage", "few", "every")}
     con = duckdb.connect()
@@ -70,7 +71,7 @@ def generate(data: Path, rows: int, accounts: int) -> dict[str, Path]:
                           + to_microseconds(CAST(hash(i + 7919) % 2592000000000 AS BIGINT))
                           AS VARCHAR) AS time,
                      {actions}[1 + CAST(hash(i * 3) % {len(ACTIONS)} AS INTEGER)] AS action,
-                     CAST(1 + hash(i * 5) % 20 AS BIGINT) AS count
+                     CAST(1 + hash(i * 5) % 2000 AS BIGINT) AS count
               FROM range({rows}) t(i)
             ) TO '{paths["usage"]}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
         """)

@@ -33,6 +33,7 @@ from ratecard.warehouse import (  # noqa: E402
 from ratecard.warehouse.months import calendar_rows, wall_micros  # noqa: E402
 from ratecard.warehouse.probe import read_times, round_values  # noqa: E402
 from ratecard.warehouse.queries import Queries, UsagePlan  # noqa: E402
+from ratecard.warehouse.schema import BILL_COLUMNS, LINE_COLUMNS  # noqa: E402
 from ratecard.warehouse.sql import (  # noqa: E402
     DIALECTS,
     OperationError,
@@ -561,6 +562,8 @@ def test_outputs(tmp_path: Path, fmt: str) -> None:
             Decimal("171.00"),
         ]
         assert pq.read_table(lines).num_rows == 7
+        assert tuple(table.column_names) == BILL_COLUMNS
+        assert tuple(pq.read_table(lines).column_names) == LINE_COLUMNS
     elif fmt == "csv":
         assert bills.read_text().splitlines() == [
             "account,month,total",
@@ -665,3 +668,23 @@ def test_operations_render_per_engine() -> None:
         o.table("s")
     )
     assert "TRY_CAST(t AS TIMESTAMP)" in render(query, "spark")
+
+
+def test_input_paths_local_and_remote(tmp_path: Path) -> None:
+    """Local directories are listed in name order; remote paths go to the engine as they are
+    (a remote folder is read as Parquet); formats never mix."""
+    from ratecard.errors import UsageError
+    from ratecard.warehouse.engines import input_paths
+
+    for name in ("b.parquet", "a.parquet", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert input_paths(tmp_path, "usage") == (
+        [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")],
+        "parquet",
+    )
+    assert input_paths("s3://bucket/usage/", "usage") == (["s3://bucket/usage/"], "parquet")
+    assert input_paths("gs://b/u/*.csv", "usage") == (["gs://b/u/*.csv"], "csv")
+    with pytest.raises(UsageError, match="mixes Parquet and CSV"):
+        input_paths(["s3://b/u/x.csv", str(tmp_path / "a.parquet")], "usage")
+    with pytest.raises(UsageError, match="no such file"):
+        input_paths(tmp_path / "missing.parquet", "usage")

@@ -58,12 +58,16 @@ def input_paths(
     spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], what: str
 ) -> tuple[list[str], str]:
     """The files of an input (a file, a directory of .parquet or .csv files, a glob, or a list
-    of these), in name order, and their format; UsageError if there are none or formats mix."""
+    of these), in name order, and their format; UsageError if there are none or formats mix.
+    A remote path (`s3://…`, `hdfs://…`) is passed to the engine as it is; a remote directory
+    is read as Parquet."""
     specs = [spec] if isinstance(spec, str | os.PathLike) else list(spec)
     paths: list[str] = []
     for item in specs:
         text = os.fspath(item)
-        if os.path.isdir(text):
+        if "://" in text:  # s3://, hdfs://, gs://: listed by the engine itself
+            paths.append(text)
+        elif os.path.isdir(text):
             found = sorted(
                 os.path.join(text, name)
                 for name in os.listdir(text)
@@ -81,7 +85,10 @@ def input_paths(
             paths.append(text)
         else:
             raise UsageError(f"{text}: no such file ({what})")
-    formats = {input_format(p) for p in paths}
+    formats = {
+        "parquet" if "://" in p and "." not in p.rsplit("/", 1)[-1] else input_format(p)
+        for p in paths
+    }
     if len(formats) > 1:
         raise UsageError(f"{what}: mixes Parquet and CSV files; give one format")
     return paths, formats.pop()
