@@ -7,10 +7,11 @@ import random
 import tempfile
 import tracemalloc
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -374,3 +375,55 @@ def test_whole_counts_are_rounded_where_rounding_changes_them() -> None:
                       for count in (1, 12, "20")], "2026-11")
     assert [(line.quantity, line.amount) for line in bill.lines] == [(50, Decimal("25.00"))]
     assert book.quote({"Get": 1}).lines[0].quantity == 10
+
+
+_ZONES: dict[str, Any] = {
+    "+08:00": lambda: timezone(timedelta(hours=8)),  # a new object each time, as parsing makes
+    "-05:30": lambda: timezone(-timedelta(hours=5, minutes=30)),
+    "UTC": lambda: UTC,
+    "Asia/Shanghai": lambda: ZoneInfo("Asia/Shanghai"),
+    "America/New_York": lambda: ZoneInfo("America/New_York"),
+    "naive": lambda: None,
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(
+    st.one_of(  # minutes after Nov 1, 00:00 (wall clock): often within a day of a month's end
+        st.integers(0, 90 * 24 * 60),
+        st.builds(lambda days, minutes: days * 24 * 60 + minutes,
+                  st.sampled_from([30, 61]), st.integers(-24 * 60, 24 * 60)),
+    ),
+    st.sampled_from(sorted(_ZONES)),
+    st.sampled_from(["DetectBody", "SearchTrace", "CreateGroup", "SegmentPortraitPic", "Nope"]),
+    st.one_of(st.integers(-2, 3000), st.just(True), st.just(Decimal("1.5"))),
+    st.booleans(),
+    st.sampled_from([1800, 2026]),
+), max_size=40))
+def test_typed_datetimes_bill_like_their_text(
+    bda: PriceBook, rows: list[tuple[int, str, str, Any, bool, int]]
+) -> None:
+    """A journal of `Usage` entries holding datetimes (fixed offsets, zones, naive, the same
+    object reused, years out of range, bad counts and actions) bills, and names its bad entries,
+    exactly as the same journal written as text."""
+    typed: list[ratecard.Usage] = []
+    texts: list[dict[str, Any]] = []
+    previous: datetime | None = None
+    for minutes, zone, action, count, reuse, year in sorted(rows, key=lambda r: r[0]):
+        wall = datetime(year, 11, 1) + timedelta(minutes=minutes)
+        moment = previous if reuse and previous is not None else wall.replace(
+            tzinfo=_ZONES[zone]())
+        previous = moment
+        typed.append(ratecard.Usage(moment, action, count))
+        texts.append({"type": "usage", "time": moment.isoformat(), "action": action,
+                      "count": count})
+
+    def outcome(journal: list[Any]) -> tuple[list[Any], list[tuple[int, str]]]:
+        problems: list[JournalError] = []
+        try:
+            bills: list[Any] = bda.bill(journal, on_invalid=problems.append)
+        except JournalError as exc:  # out of time order: both must say so alike
+            bills = [str(exc)]
+        return bills, [(p.line, str(p)) for p in problems]
+
+    assert outcome(typed) == outcome(texts)

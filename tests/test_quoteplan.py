@@ -122,3 +122,19 @@ def test_sheets_the_plan_does_not_cover() -> None:
     for path in ("tests/conformance/lago-l7-minimum.rules",
                  "tests/conformance/stripe-s3-blocks-up.rules"):
         assert ratecard.load(path)._plan is None, path
+
+
+def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> None:
+    """`price` takes its shortcut only where the Decimal operator is exact.
+
+    Under a 6-digit context: 3,000,001 × 0.0018 = 5,400.0018 (8 digits), kept whole.
+    Past the limit: 10^30 × 0.0015 = 1.5 × 10^27, 10^30 being in (15,000,000, ∞).
+    """
+    book = ratecard.load("rules/tencent-bda.rules")
+    with decimal.localcontext(decimal.Context(prec=6)):
+        (line,) = book.price("search", 3_000_001)
+    assert (line.precise_amount, line.amount) == (Decimal("5400.0018"), Decimal("5400.00"))
+    (line,) = book.price("search", 10**30)
+    assert line.precise_amount == Decimal("1.5E+27")
+    assert line.unit_price == Decimal("0.0015")
+    assert line.quantity == Decimal(10**30)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-_EPOCH_DAY = EPOCH.toordinal()
+EPOCH_DAY = EPOCH.toordinal()
 _OFFSETS: dict[timedelta, int] = {}  # UTC offset → microseconds; there are few offsets
+# A fixed-offset tzinfo → its offset in microseconds (equal timezones hash alike, so the many
+# tzinfo objects that parsing `+08:00` makes share one entry).
+FIXED_SHIFTS: dict[timezone, int] = {}
 
 # Times a bill can be computed for: month ends, issue days and pack expiry stay in range.
 FIRST_YEAR = 1900
@@ -32,13 +35,19 @@ class TimeError(ValueError):
 def instant(moment: datetime, zone: ZoneInfo) -> int:
     """The instant of a datetime; one without an offset is read in `zone`."""
     # Field arithmetic: exact, and several times cheaper than subtracting aware datetimes.
-    offset = moment.utcoffset() if moment.tzinfo is not None else None
-    if offset is None:
-        offset = zone.utcoffset(moment.replace(tzinfo=None)) or timedelta(0)
-    shift = _OFFSETS.get(offset)
-    if shift is None:
-        shift = _OFFSETS[offset] = offset // MICROSECOND
-    seconds = ((moment.toordinal() - _EPOCH_DAY) * 86400
+    tz = moment.tzinfo
+    if type(tz) is timezone:  # a fixed offset (what fromisoformat gives): no utcoffset() call
+        shift = FIXED_SHIFTS.get(tz)
+        if shift is None:
+            shift = FIXED_SHIFTS[tz] = tz.utcoffset(None) // MICROSECOND
+    else:
+        offset = moment.utcoffset() if tz is not None else None
+        if offset is None:
+            offset = zone.utcoffset(moment.replace(tzinfo=None)) or timedelta(0)
+        shift = _OFFSETS.get(offset)
+        if shift is None:
+            shift = _OFFSETS[offset] = offset // MICROSECOND
+    seconds = ((moment.toordinal() - EPOCH_DAY) * 86400
                + moment.hour * 3600 + moment.minute * 60 + moment.second)
     return seconds * 1_000_000 + moment.microsecond - shift
 

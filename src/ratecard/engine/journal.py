@@ -19,7 +19,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,7 +28,9 @@ import attrs
 
 from ratecard.diagnostics import did_you_mean
 from ratecard.engine.clock import (
+    EPOCH_DAY,
     FIRST_YEAR,
+    FIXED_SHIFTS,
     LAST_YEAR,
     TimeError,
     checked_instant,
@@ -144,9 +146,8 @@ class EntryReader:
         self.meters = {plan.name: plan for plan in book.meters}
         self.increment = book.rounding.increment
         self._fromisoformat = datetime.fromisoformat
-        # The last time read and its instant (from text, or from a datetime object).
-        self._last_text: str | None = ""
-        self._last_moment: datetime | None = None
+        # The last time text read and its instant.
+        self._last_text = ""
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
@@ -180,26 +181,6 @@ class EntryReader:
             return None
         at = instant(moment, self.zone)
         self._last_text = text
-        self._last_moment = None
-        self._last_instant = at
-        return (at, line, USAGE, action, count, entry_id)
-
-    def quick_typed_usage(
-        self, moment: Any, action: Any, count: Any, entry_id: Any, line: int
-    ) -> Record | None:
-        """`quick_usage` for a typed entry whose time is a datetime already (a journal a service
-        holds in memory): no text to parse, and the same datetime object is converted once."""
-        if (type(action) is not str or type(count) is not int or count < 0
-                or action not in self.whole_actions
-                or (entry_id is not None and type(entry_id) is not str)):
-            return None
-        if moment is self._last_moment:
-            return (self._last_instant, line, USAGE, action, count, entry_id)
-        if type(moment) is not datetime or not FIRST_YEAR <= moment.year <= LAST_YEAR:
-            return None
-        at = instant(moment, self.zone)
-        self._last_moment = moment
-        self._last_text = None
         self._last_instant = at
         return (at, line, USAGE, action, count, entry_id)
 
@@ -514,6 +495,7 @@ class CsvFile(Source):
 
     def records(self) -> Generator[Record, None, None]:
         convert = self.reader.from_csv
+        quick = self.reader.quick_usage
         line = 0
         with open(self._file, "rb") as stream:
             for line, raw in enumerate(stream, start=1):
@@ -528,6 +510,13 @@ class CsvFile(Source):
                     if not text or text.isspace():
                         continue
                     fields = next(csv.reader([text])) if '"' in text else text.split(",")
+                    if len(fields) == 3:  # the common row: `quick_usage`, or the checking path
+                        count = fields[2]
+                        if count.isdigit() and count.isascii():
+                            record = quick(fields[0], fields[1], int(count), None, line)
+                            if record is not None:
+                                yield record
+                                continue
                     if line == 1 and [f.strip().lower() for f in fields] in _CSV_HEADERS:
                         continue
                     yield convert(fields, line)
@@ -548,23 +537,53 @@ class EntrySequence(Source):
         self._entries = entries
 
     def records(self) -> Generator[Record, None, None]:
-        quick = self.reader.quick_usage
-        quick_typed = self.reader.quick_typed_usage
-        from_mapping = self.reader.from_mapping
-        from_entry = self.reader.from_entry
+        reader = self.reader
+        quick = reader.quick_usage
+        from_mapping = reader.from_mapping
+        from_entry = reader.from_entry
+        whole = reader.whole_actions
+        zone = reader.zone
+        shifts = FIXED_SHIFTS
+        # The last datetime object converted and its instant (services reuse one for a batch).
+        last_moment: object = None
+        last_instant = 0
         line = 0
         for line, entry in enumerate(self._entries, start=1):
             try:
-                if type(entry) is dict:
+                if type(entry) is Usage:
+                    # The shortcut of a well-formed entry (`quick_usage` for a datetime already
+                    # parsed, inlined: a journal in memory is mostly these); anything unusual,
+                    # valid or not, takes `from_entry`, which checks and names the problem.
+                    moment, action, count, entry_id = (
+                        entry.time, entry.action, entry.count, entry.id)
+                    if (type(count) is int and count >= 0 and type(action) is str
+                            and action in whole and (entry_id is None or type(entry_id) is str)):
+                        if moment is last_moment:
+                            yield (last_instant, line, USAGE, action, count, entry_id)
+                            continue
+                        if type(moment) is datetime and FIRST_YEAR <= moment.year <= LAST_YEAR:
+                            tz = moment.tzinfo
+                            shift = shifts.get(tz) if type(tz) is timezone else None
+                            if shift is None:
+                                last_instant = instant(moment, zone)
+                            else:  # `instant` itself, for a fixed offset seen before
+                                last_instant = (
+                                    ((moment.toordinal() - EPOCH_DAY) * 86400
+                                     + moment.hour * 3600 + moment.minute * 60 + moment.second)
+                                    * 1_000_000 + moment.microsecond - shift)
+                            last_moment = moment
+                            yield (last_instant, line, USAGE, action, count, entry_id)
+                            continue
+                        if type(moment) is str:
+                            record = quick(moment, action, count, entry_id, line)
+                            if record is not None:
+                                yield record
+                                continue
+                    yield from_entry(entry, line)
+                elif type(entry) is dict:
                     record = quick(entry.get("time"), entry.get("action"), entry.get("count"),
                                    entry.get("id"), line) if entry.get("type") == "usage" else None
                     yield from_mapping(entry, line) if record is None else record
-                elif type(entry) is Usage:
-                    time = entry.time
-                    record = (quick(time, entry.action, entry.count, entry.id, line)
-                              if type(time) is str else
-                              quick_typed(time, entry.action, entry.count, entry.id, line))
-                    yield from_entry(entry, line) if record is None else record
                 elif isinstance(entry, Mapping):
                     yield from_mapping(entry, line)
                 else:

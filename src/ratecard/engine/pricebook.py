@@ -17,7 +17,7 @@ from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
-from ratecard.engine.quoteplan import PostpaidPricer, QuotePlan
+from ratecard.engine.quoteplan import AlonePricer, QuotePlan
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
@@ -141,7 +141,7 @@ class PriceBook:
     )
     _whole_counts: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
     _plan: QuotePlan | None = attrs.field(init=False, repr=False, eq=False)
-    _postpaid_pricers: Mapping[str, PostpaidPricer] = attrs.field(
+    _alone_pricers: Mapping[str, AlonePricer] = attrs.field(
         init=False, repr=False, eq=False
     )
 
@@ -172,8 +172,8 @@ class PriceBook:
              for action, plan in self._action_plans.items()},
             "allowance" in self.deduct_order,
         ))
-        object.__setattr__(self, "_postpaid_pricers", {} if self._plan is None
-                           else self._plan.postpaid)
+        object.__setattr__(self, "_alone_pricers", {} if self._plan is None
+                           else self._plan.alone)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -236,11 +236,9 @@ class PriceBook:
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
         no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
-        pricer = self._postpaid_pricers.get(meter)
-        if pricer is not None and type(quantity) is int and quantity > 0:
-            lines: list[BillLine] = []
-            pricer(quantity, quantity, lines)
-            return lines
+        alone = self._alone_pricers.get(meter)
+        if alone is not None and type(quantity) is int and quantity > 0:
+            return alone(quantity)
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):

@@ -31,8 +31,9 @@ EXACT_DIGITS = 28
 
 # A meter's compiled pricing: (units of the month, lines to append to) → the rounded charge.
 MeterPricer = Callable[[int, list[BillLine]], Decimal]
-# Its postpaid part: (postpaid units, basis quantity, lines to append to) → the rounded charge.
-PostpaidPricer = Callable[[int, int, list[BillLine]], Decimal]
+# What its ladder charges for a quantity on its own (all of it postpaid, the basis itself): the
+# lines, exact in any decimal context.
+AlonePricer = Callable[[int], list[BillLine]]
 
 _new = tuple.__new__  # builds a BillLine without the keyword-handling constructor
 
@@ -40,19 +41,19 @@ _new = tuple.__new__  # builds a BillLine without the keyword-handling construct
 class QuotePlan:
     """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
 
-    __slots__ = ("_currency", "_limit", "_nothing", "_postpaid", "_pricers", "_routes")
+    __slots__ = ("_alone", "_currency", "_limit", "_nothing", "_pricers", "_routes")
 
     def __init__(
         self,
         currency: str,
         routes: Mapping[str, int | None],
         pricers: tuple[MeterPricer, ...],
-        postpaid: Mapping[str, PostpaidPricer],
+        alone: Mapping[str, AlonePricer],
         rounding: Rounding,
         limit: int,
     ) -> None:
         self._currency = currency
-        self._postpaid = postpaid
+        self._alone = alone
         # Free actions (None) count into a slot past the meters', which nothing prices.
         self._routes = {
             action: len(pricers) if index is None else index for action, index in routes.items()
@@ -91,10 +92,9 @@ class QuotePlan:
         return Bill.quoted(self._currency, total, tuple(lines))
 
     @property
-    def postpaid(self) -> Mapping[str, PostpaidPricer]:
-        """Each meter's postpaid pricing (exact in any decimal context: it computes in ratecard's
-        own), for pricing one meter's quantity on its own."""
-        return self._postpaid
+    def alone(self) -> Mapping[str, AlonePricer]:
+        """Each meter's pricing of a quantity on its own (`PriceBook.price`)."""
+        return self._alone
 
 
 def build(
@@ -108,7 +108,8 @@ def build(
     it is), or None if one of them needs the general path."""
     index = {name: position for position, (name, _, _, _) in enumerate(meters)}
     pricers = []
-    postpaid: dict[str, PostpaidPricer] = {}
+    alone: dict[str, AlonePricer] = {}
+    limit = _limit([ladder for _, _, ladder, _ in meters if ladder], rounding)
     for name, allowance, ladder, whole in meters:
         if (
             ladder is None
@@ -117,15 +118,14 @@ def build(
             or allowance != allowance.to_integral_value()
         ):
             return None
-        price, postpaid[name] = _pricer(
-            name, int(allowance) if allowance_first else 0, ladder, rounding
+        price, alone[name] = _pricer(
+            name, int(allowance) if allowance_first else 0, ladder, rounding, limit
         )
         pricers.append(price)
     plan_routes = {
         action: None if meter is None else index[meter] for action, meter in routes.items()
     }
-    return QuotePlan(currency, plan_routes, tuple(pricers), postpaid, rounding,
-                     _limit([ladder for _, _, ladder, _ in meters if ladder], rounding))
+    return QuotePlan(currency, plan_routes, tuple(pricers), alone, rounding, limit)
 
 
 def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
@@ -152,8 +152,8 @@ def _covered(ladder: Ladder) -> bool:
 
 
 def _pricer(
-    name: str, allowance: int, ladder: Ladder, rounding: Rounding
-) -> tuple[MeterPricer, PostpaidPricer]:
+    name: str, allowance: int, ladder: Ladder, rounding: Rounding, limit: int
+) -> tuple[MeterPricer, AlonePricer]:
     nothing = rounding.round(ZERO)
     increment = rounding.increment
     mode = rounding.mode_constant
@@ -240,4 +240,19 @@ def _pricer(
                 return amount
         return postpaid_charge(postpaid, basis, lines)
 
-    return price, postpaid_charge
+    def price_alone(units: int) -> list[BillLine]:
+        """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
+        if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
+            # As in `price`: a plain unit price, an exact product with the Decimal operator.
+            price, per, flat, unit_price, label, _ = table[bisect_left(uppers, units)]
+            if price is not None and per is None and flat is None:
+                quantity = Decimal(units)
+                precise = price * quantity
+                return [_new(BillLine, (name, "postpaid", quantity, unit_price, precise,
+                                        precise.quantize(increment, mode, CONTEXT), label,
+                                        None, None, None))]
+        lines: list[BillLine] = []
+        postpaid_charge(units, units, lines)
+        return lines
+
+    return price, price_alone
