@@ -31,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BDA = ROOT / "rules" / "tencent-bda.rules"
+MEMORY_LIMIT = "3GB"  # DuckDB's own limit (it takes 80% of the machine's memory by default)
 ACTIONS = (
     "DetectBody",
     "DetectBodyJoints",
@@ -124,12 +125,17 @@ def run_once(engine: str, usage: str, purchases: str, out: str) -> dict[str, Any
         output=f"{out}/bills.parquet",
         lines=f"{out}/lines.parquet",
         threads=2 if engine == "duckdb" else None,
+        memory_limit=MEMORY_LIMIT if engine == "duckdb" else None,
     )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if spark is not None:  # the JVM runs in a child process, still alive
         peak += sum(_peak_of(pid) for pid in _descendants(os.getpid()))
-    return {"seconds": seconds, "peak_bytes": peak, "stats": result.stats}
+    # The drawdown's forked workers (ended by now): the biggest one's peak. They share the
+    # parent's pages until they write, so parent + workers overstates what was resident.
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"seconds": seconds, "peak_bytes": peak, "worker_peak_bytes": worker,
+            "stats": result.stats}
 
 
 def _descendants(root: int) -> list[int]:
@@ -178,6 +184,7 @@ def measured(engine: str, usage: Path, purchases: Path, repeat: int) -> dict[str
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
         "peak_bytes": statistics.median(r["peak_bytes"] for r in runs),
+        "worker_peak_bytes": statistics.median(r.get("worker_peak_bytes", 0) for r in runs),
         "stats": runs[-1]["stats"],
     }
 
@@ -280,8 +287,13 @@ def versions() -> str:
 def row(label: str, result: dict[str, Any], rows: int, target: str) -> str:
     rate = rows / result["seconds"]
     stats = result["stats"]
+    workers = ""
+    if stats.get("drawdown_processes", 1) > 1 and result.get("worker_peak_bytes"):
+        workers = (f" (+ {stats['drawdown_processes']} drawdown workers, "
+                   f"≤ {result['worker_peak_bytes'] / 2**30:.2f} GiB each)")
     return (
-        f"| {label} | {result['seconds']:.1f} s | {result['peak_bytes'] / 2**30:.2f} GiB | "
+        f"| {label} | {result['seconds']:.1f} s | {result['peak_bytes'] / 2**30:.2f} GiB"
+        f"{workers} | "
         f"{rate / 1e6:.2f} M rows/s | {stats.get('bills', 0):,} | {target} |"
     )
 
@@ -299,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", default=os.path.join(tempfile.gettempdir(), "ratecard-warehouse-bench")
     )
-    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument(
+        "--parts",
+        default="few,every,spark,python",
+        help="what to measure, comma-separated: few, every (DuckDB, 100M rows), spark, python",
+    )
     parser.add_argument(
         "--run-once",
         nargs=4,
@@ -311,36 +327,51 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_once(*args.run_once), default=str))
         return 0
     rows, accounts = number(args.rows), number(args.accounts)
+    parts = set(args.parts.split(","))
     data = Path(args.data)
     paths = generate(data, rows, accounts)
-    lines = [
+
+    def emit(line: str) -> None:  # each row as soon as it is measured
+        print(line, flush=True)
+
+    emit(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; {versions()}; "
-        f"medians of {args.repeat} runs, each a fresh process",
-        "",
-        "| run | wall | peak memory | throughput | bills | target |",
-        "|---|---|---|---|---|---|",
-    ]
-    few = measured("duckdb", paths["usage"], paths["few"], args.repeat)
-    lines.append(
-        row(
-            f"DuckDB, {rows:,} rows, {accounts:,} accounts, 1% hold packs",
-            few,
-            rows,
-            "≤ 30 s, ≤ 4 GiB",
+        f"medians of {args.repeat} runs, each a fresh process; DuckDB with 2 threads and "
+        f"memory_limit {MEMORY_LIMIT}; peak memory is the whole process tree's"
+    )
+    emit("")
+    emit("| run | wall | peak memory | throughput | bills | target |")
+    emit("|---|---|---|---|---|---|")
+    figures: dict[str, Any] = {}
+    if "few" in parts:
+        figures["few"] = few = measured("duckdb", paths["usage"], paths["few"], args.repeat)
+        emit(
+            row(
+                f"DuckDB, {rows:,} rows, {accounts:,} accounts, 1% hold packs",
+                few,
+                rows,
+                "≤ 30 s, ≤ 4 GiB",
+            )
         )
-    )
-    every = measured("duckdb", paths["usage"], paths["every"], args.repeat)
-    lines.append(
-        row(f"DuckDB, {rows:,} rows, {accounts:,} accounts, all hold packs", every, rows, "≤ 60 s")
-    )
-    if not args.skip_spark:
+    if "every" in parts:
+        figures["every"] = every = measured("duckdb", paths["usage"], paths["every"], args.repeat)
+        emit(
+            row(
+                f"DuckDB, {rows:,} rows, {accounts:,} accounts, all hold packs",
+                every,
+                rows,
+                "≤ 60 s",
+            )
+        )
+    if "spark" in parts:
         spark_rows, spark_accounts = number(args.spark_rows), number(args.spark_accounts)
         spark_paths = generate(data, spark_rows, spark_accounts)
         for name, label in (("few", "1% hold packs"), ("every", "all hold packs")):
             result = measured(
                 "spark", spark_paths["usage"], spark_paths[name], max(1, args.repeat - 2)
             )
-            lines.append(
+            figures[f"spark-{name}"] = result
+            emit(
                 row(
                     f"Spark local[2], {spark_rows:,} rows, {spark_accounts:,} accounts, {label}",
                     result,
@@ -349,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             duck = measured("duckdb", spark_paths["usage"], spark_paths[name], 1)
-            lines.append(
+            figures[f"duckdb-{name}-small"] = duck
+            emit(
                 row(
                     f"DuckDB, same {spark_rows:,} rows, {label}",
                     duck,
@@ -357,15 +389,15 @@ def main(argv: list[str] | None = None) -> int:
                     "(for comparison)",
                 )
             )
-    sample = engine_sample(paths["usage"], paths["every"], args.sample)
-    lines.append(
-        f"| Python engine (`PriceBook.bill` per account), {sample['accounts']:,} accounts, "
-        f"{sample['rows']:,} rows of the same data, all hold packs | {sample['seconds']:.1f} s "
-        f"| | {sample['rows_per_second'] / 1e6:.2f} M rows/s | | warehouse bills identical: "
-        f"{'yes' if sample['identical'] else 'NO'} |"
-    )
-    print("\n".join(lines))
-    print(json.dumps({"few": few, "every": every, "sample": sample}, default=str), file=sys.stderr)
+    if "python" in parts:
+        figures["sample"] = sample = engine_sample(paths["usage"], paths["every"], args.sample)
+        emit(
+            f"| Python engine (`PriceBook.bill` per account), {sample['accounts']:,} accounts, "
+            f"{sample['rows']:,} rows of the same data, all hold packs | "
+            f"{sample['seconds']:.1f} s | | {sample['rows_per_second'] / 1e6:.2f} M rows/s | | "
+            f"warehouse bills identical: {'yes' if sample['identical'] else 'NO'} |"
+        )
+    print(json.dumps(figures, default=str), file=sys.stderr)
     return 0
 
 

@@ -156,3 +156,22 @@ def test_spark_keeps_every_digit_of_big_amounts(spark: Any, tmp_path: Path) -> N
     )
     assert [b["total"] for b in on_spark.bills.to_pylist()] == [b.total for b in expected]
     assert on_spark.bills.to_pylist() == bill_warehouse(book, usage).bills.to_pylist()
+
+
+def test_spark_draws_down_in_one_process(spark: Any, tmp_path: Path) -> None:
+    """Asked for two drawdown workers, a Spark run stays in one process (a forked worker would
+    share the session's connection to the JVM), bills as before, and the session still
+    answers afterwards."""
+    book = ratecard.load(BDA_RULES)
+    usage = usage_file(tmp_path / "u.parquet", BDA_ROWS)
+    purchases = purchase_file(tmp_path / "p.parquet")
+    result = bill_warehouse(
+        book, usage, purchases=purchases, engine="spark", spark=spark, workers=2
+    )
+    assert result.stats["drawdown_processes"] == 1
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("a1", "2026-11", Decimal("1798.00")),
+        ("a1", "2026-12", Decimal("8.00")),
+        ("a2", "2026-11", Decimal("171.00")),
+    ]
+    assert spark.range(3).count() == 3

@@ -73,6 +73,7 @@ from ratecard.warehouse.sql import (
     MAX_PRECISION,
     NEVER_AFTER,
     NEVER_BEFORE,
+    SPARK,
     render,
     scale_of,
 )
@@ -126,7 +127,8 @@ def bill_warehouse(
     Bills (`account, month, total`) go to `output` and their lines to `lines` (.parquet, .csv or
     .jsonl); without a path they are returned as Arrow tables (the lines unless `return_lines`
     is False). The drawdown runs in `workers` processes (default: one, or two when there are
-    many accounts and the machine has two cores). Bad input rows are reported and
+    many accounts and the machine has two cores; always one with Spark, whose connection a
+    forked process must not share). Bad input rows are reported and
     skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
     the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
     session may be given).
@@ -605,8 +607,11 @@ class _Run:
     def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Drawn:
         detail = self._detail(plan) if self.shared else {}
         groups = self._fetch("eventful_groups", self.queries.eventful_groups(everyone))
+        # Forking a process that runs py4j's threads and holds its sockets to Spark's JVM
+        # copies their locks but not the threads: with Spark the drawdown stays in-process.
+        workers = 1 if self.engine.dialect == SPARK else self.workers
         drawn = draw_all(
-            self.book, groups, histories, detail, self.queries.quantity_scale, self.workers
+            self.book, groups, histories, detail, self.queries.quantity_scale, workers
         )
         self.stats["accounts_drawn_in_python"] = drawn.accounts
         self.stats["drawdown_processes"] = drawn.workers

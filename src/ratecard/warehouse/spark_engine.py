@@ -33,8 +33,11 @@ SETTINGS = {
 }
 
 
-def local_session(cores: int = 2) -> Any:
-    """A local Spark session (`local[cores]`) for a run on this machine."""
+def local_session(cores: int = 2, memory: str = "3g") -> Any:
+    """A local Spark session (`local[cores]`) for a run on this machine, its JVM given `memory`
+    (Spark's default of 1g runs out on a month of 100,000 accounts that all hold packs, and a
+    driver out of heap hangs rather than fails). The setting only takes effect when this call
+    starts the JVM."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(f"local[{cores}]").appName("ratecard-warehouse")
@@ -42,6 +45,7 @@ def local_session(cores: int = 2) -> Any:
         **SETTINGS,
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": str(max(2, cores * 2)),
+        "spark.driver.memory": memory,
     }.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
