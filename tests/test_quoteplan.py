@@ -138,3 +138,31 @@ def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> 
     assert line.precise_amount == Decimal("1.5E+27")
     assert line.unit_price == Decimal("0.0015")
     assert line.quantity == Decimal(10**30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(books(), st.integers(0, 20_000_000))
+def test_a_meter_s_charge_is_the_sum_of_its_priced_lines(book: PriceBook, quantity: int) -> None:
+    """`charge` (the plan's shortcut) is what the general path's lines add up to."""
+    meter = book.meters[0].name
+    try:
+        lines = _general_price(book)(meter, quantity)  # type: ignore[operator]
+    except ratecard.ContactSalesError as exc:
+        with pytest.raises(ratecard.ContactSalesError) as raised:
+            book.charge(meter, quantity)
+        assert str(raised.value) == str(exc)
+        return
+    assert book.charge(meter, quantity) == sum((line.amount for line in lines), Decimal(0))
+
+
+def test_charge_of_the_bda_search_meter_and_of_a_minimum() -> None:
+    """Search, 3,000,001 calls: all in (3,000,000, 15,000,000] at 0.0018 = 5,400.0018 → 5,400.00.
+    Lago's L7 (a 10.00 minimum on 1.00 a unit): 7 units → 7.00 + a 3.00 true-up = 10.00.
+    No units at all: the minimum alone, 10.00 (priced on its own, the period has a charge of 0);
+    the BDA sheet charges 0.00 for none."""
+    assert ratecard.load("rules/tencent-bda.rules").charge("search", 3_000_001) == Decimal(
+        "5400.00")
+    minimum = ratecard.load("tests/conformance/lago-l7-minimum.rules")
+    assert minimum.charge("use", 7) == Decimal("10.00")
+    assert minimum.charge("use", 0) == Decimal("10.00")
+    assert str(ratecard.load("rules/tencent-bda.rules").charge("search", 0)) == "0.00"

@@ -17,7 +17,7 @@ from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
-from ratecard.engine.quoteplan import AlonePricer, QuotePlan
+from ratecard.engine.quoteplan import AloneCharger, AlonePricer, QuotePlan
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
@@ -141,6 +141,9 @@ class PriceBook:
     )
     _whole_counts: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
     _plan: QuotePlan | None = attrs.field(init=False, repr=False, eq=False)
+    _alone_charges: Mapping[str, AloneCharger] = attrs.field(
+        init=False, repr=False, eq=False
+    )
     _alone_pricers: Mapping[str, AlonePricer] = attrs.field(
         init=False, repr=False, eq=False
     )
@@ -174,6 +177,8 @@ class PriceBook:
         ))
         object.__setattr__(self, "_alone_pricers", {} if self._plan is None
                            else self._plan.alone)
+        object.__setattr__(self, "_alone_charges", {} if self._plan is None
+                           else self._plan.charges)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -243,6 +248,17 @@ class PriceBook:
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):
             return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)})
+
+    def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
+        """What `price` charges for `quantity` units of one meter: the sum of its lines'
+        amounts, on the rounding increment (`0.00` for none)."""
+        alone = self._alone_charges.get(meter)
+        if alone is not None and type(quantity) is int and quantity > 0:
+            return alone(quantity)
+        total = self.rounding.round(ZERO)
+        for line in self.price(meter, quantity):
+            total = CONTEXT.add(total, line.amount)
+        return total
 
     def quote_general(
         self,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from decimal import ROUND_CEILING, Decimal, getcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, getcontext
 from typing import Any
 
 from ratecard.engine.bills import Bill, BillLine
@@ -34,6 +34,8 @@ MeterPricer = Callable[[int, list[BillLine]], Decimal]
 # What its ladder charges for a quantity on its own (all of it postpaid, the basis itself): the
 # lines, exact in any decimal context.
 AlonePricer = Callable[[int], list[BillLine]]
+# The same, its rounded charge alone (the sum of those lines' amounts).
+AloneCharger = Callable[[int], Decimal]
 
 _new = tuple.__new__  # builds a BillLine without the keyword-handling constructor
 
@@ -41,7 +43,7 @@ _new = tuple.__new__  # builds a BillLine without the keyword-handling construct
 class QuotePlan:
     """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
 
-    __slots__ = ("_alone", "_currency", "_limit", "_nothing", "_pricers", "_routes")
+    __slots__ = ("_alone", "_charges", "_currency", "_limit", "_nothing", "_pricers", "_routes")
 
     def __init__(
         self,
@@ -49,11 +51,13 @@ class QuotePlan:
         routes: Mapping[str, int | None],
         pricers: tuple[MeterPricer, ...],
         alone: Mapping[str, AlonePricer],
+        charges: Mapping[str, AloneCharger],
         rounding: Rounding,
         limit: int,
     ) -> None:
         self._currency = currency
         self._alone = alone
+        self._charges = charges
         # Free actions (None) count into a slot past the meters', which nothing prices.
         self._routes = {
             action: len(pricers) if index is None else index for action, index in routes.items()
@@ -96,6 +100,11 @@ class QuotePlan:
         """Each meter's pricing of a quantity on its own (`PriceBook.price`)."""
         return self._alone
 
+    @property
+    def charges(self) -> Mapping[str, AloneCharger]:
+        """Each meter's charge for a quantity on its own (`PriceBook.charge`)."""
+        return self._charges
+
 
 def build(
     currency: str,
@@ -109,6 +118,7 @@ def build(
     index = {name: position for position, (name, _, _, _) in enumerate(meters)}
     pricers = []
     alone: dict[str, AlonePricer] = {}
+    charges: dict[str, AloneCharger] = {}
     limit = _limit([ladder for _, _, ladder, _ in meters if ladder], rounding)
     for name, allowance, ladder, whole in meters:
         if (
@@ -118,14 +128,14 @@ def build(
             or allowance != allowance.to_integral_value()
         ):
             return None
-        price, alone[name] = _pricer(
+        price, alone[name], charges[name] = _pricer(
             name, int(allowance) if allowance_first else 0, ladder, rounding, limit
         )
         pricers.append(price)
     plan_routes = {
         action: None if meter is None else index[meter] for action, meter in routes.items()
     }
-    return QuotePlan(currency, plan_routes, tuple(pricers), alone, rounding, limit)
+    return QuotePlan(currency, plan_routes, tuple(pricers), alone, charges, rounding, limit)
 
 
 def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
@@ -153,14 +163,16 @@ def _covered(ladder: Ladder) -> bool:
 
 def _pricer(
     name: str, allowance: int, ladder: Ladder, rounding: Rounding, limit: int
-) -> tuple[MeterPricer, AlonePricer]:
+) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
     nothing = rounding.round(ZERO)
     increment = rounding.increment
     mode = rounding.mode_constant
     multiply = CONTEXT.multiply
     divide = CONTEXT.divide
     add = CONTEXT.add
-    uppers = [b.hi for b in ladder.brackets if b.hi is not None]
+    # Bracket upper bounds for `bisect_left` with the whole quantities a plan prices: an int
+    # compares several times faster than a Decimal, and for a whole n, n ≤ hi ⇔ n ≤ ⌊hi⌋.
+    uppers = [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets if b.hi is not None]
     # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, unit
     # price, label, the bracket).
     table = [
@@ -255,4 +267,12 @@ def _pricer(
         postpaid_charge(units, units, lines)
         return lines
 
-    return price, price_alone
+    def charge_alone(units: int) -> Decimal:
+        """`price_alone`'s charge, without making its lines."""
+        if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
+            price, per, flat, _, _, _ = table[bisect_left(uppers, units)]
+            if price is not None and per is None and flat is None:
+                return (price * units).quantize(increment, mode, CONTEXT)
+        return postpaid_charge(units, units, [])
+
+    return price, price_alone, charge_alone
