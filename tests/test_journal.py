@@ -427,3 +427,41 @@ def test_typed_datetimes_bill_like_their_text(
         return bills, [(p.line, str(p)) for p in problems]
 
     assert outcome(typed) == outcome(texts)
+
+
+_LINE_PARTS = st.sampled_from([
+    '{"time": "2026-11-02T10:00:00+08:00", "type": "usage", "action": "DetectBody", "count": 1}',
+    '{"time": "2026-11-02T10:00:01+08:00", "type": "usage", "action": "SearchTrace", '
+    '"count": 2.50}',
+    '{"time": "2026-11-02T10:00:02+08:00", "type": "usage", "action": "DetectBody", '
+    '"count": NaN}',
+    '[1, 2]', '"text"', "{", "}", "null", " ", "\t", "\r", "x", ",", '{"a": 1}', "1e400",
+    '{"time": "2026-11-02T10:00:03+08:00", "type": "purchase", "meter": "detection", '
+    '"size": "1万"}',
+])
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(_LINE_PARTS, min_size=1, max_size=3).map("".join), max_size=8))
+def test_jsonl_lines_read_as_json_decode_reads_them(
+    bda: PriceBook, tmp_path: Path, lines: list[str]
+) -> None:
+    """The JSON Lines reader scans each line with the C scanner and falls back to
+    `JSONDecoder.decode` for anything it does not read whole: records and the problems it
+    reports are those of decoding every line with `decode`."""
+    from ratecard.engine.journal import EntryReader, JsonLinesFile
+
+    path = tmp_path / "journal.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+    def read(scan_first: bool) -> tuple[list[Any], list[str]]:
+        problems: list[JournalError] = []
+        source = JsonLinesFile(path, EntryReader(bda), problems.append)
+        if not scan_first:
+            def nothing(text: str, index: int) -> tuple[Any, int]:
+                raise StopIteration(index)
+            source._scan = nothing
+        return list(source.records()), [str(p) for p in problems]
+
+    assert read(scan_first=True) == read(scan_first=False)
