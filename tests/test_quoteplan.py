@@ -28,7 +28,10 @@ def books(draw: st.DrawFn) -> PriceBook:
             text.append(f"allowance {allowance} per month on m{m}")
         mode = draw(st.sampled_from(["volume", "graduated"]))
         basis = draw(st.sampled_from(["postpaid", "total", "after_allowance"]))
-        bounds = sorted(set(draw(st.lists(st.integers(1, 5_000_000), max_size=4))))
+        bounds = sorted(set(draw(st.lists(st.one_of(  # whole bounds, and some like 1234.5
+            st.integers(1, 5_000_000),
+            st.integers(1, 5_000_000).map(lambda n: Decimal(n) + Decimal("0.5")),
+        ), max_size=4))))
         lows = [0, *bounds]
         brackets = []
         for i, lo in enumerate(lows):
@@ -166,3 +169,21 @@ def test_charge_of_the_bda_search_meter_and_of_a_minimum() -> None:
     assert minimum.charge("use", 7) == Decimal("10.00")
     assert minimum.charge("use", 0) == Decimal("10.00")
     assert str(ratecard.load("rules/tencent-bda.rules").charge("search", 0)) == "0.00"
+
+
+def test_decimal_bounds_in_a_plan() -> None:
+    """A volume ladder with a decimal bound, (0, 100.5] at 1 and (100.5, ∞) at 0.5: 100 units
+    are in the first bracket (100.00), 101 in the second (50.50); the plan (which compares whole
+    quantities with ⌊100.5⌋ = 100) agrees with the general path."""
+    book = ratecard.loads(
+        'rules r "R" / "R"\ncurrency USD, rounding half_up 0.01, timezone UTC\n'
+        'meter m "M" / "M" counts A\n'
+        "ladder volume by postpaid per month on m {\n  (0, 100.5] 1\n  (100.5, ∞) 0.5\n}\n"
+        "deduct postpaid\n"
+    )
+    assert book._plan is not None
+    assert book.charge("m", 100) == Decimal("100.00")
+    assert book.charge("m", 101) == Decimal("50.50")
+    for units in (100, 101):
+        same(book, "price", "m", units)
+        same(book, "quote", {"A": units})
