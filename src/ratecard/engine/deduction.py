@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import attrs
 
@@ -18,6 +19,8 @@ from ratecard.engine.money import ZERO
 ALLOWANCE = "allowance"
 PACKS = "packs"
 POSTPAID = "postpaid"
+
+K = TypeVar("K", str, int)  # a meter's key: its name (the engine) or its index (the warehouse)
 
 
 @attrs.define
@@ -49,6 +52,29 @@ class Deduction:
     allowance: Decimal
     packs: tuple[tuple[Lot, Decimal], ...]
     postpaid: Decimal
+
+
+def tally(
+    allowance: dict[K, Decimal],
+    packs: dict[K, dict[str, list[Any]]],
+    postpaid: dict[K, Decimal],
+    meter: K,
+    drawn: Deduction,
+) -> None:
+    """Add a draw to a period's totals of one meter: units the allowance paid, units each lot
+    paid (lot id → [lot, units], in the order lots were first drawn), units postpaid."""
+    if drawn.allowance:
+        allowance[meter] = allowance.get(meter, ZERO) + drawn.allowance
+    if drawn.packs:
+        by_lot = packs.setdefault(meter, {})
+        for lot, taken in drawn.packs:
+            held = by_lot.get(lot.id)
+            if held is None:
+                by_lot[lot.id] = [lot, taken]
+            else:
+                held[1] += taken
+    if drawn.postpaid:
+        postpaid[meter] = postpaid.get(meter, ZERO) + drawn.postpaid
 
 
 def deduct(

@@ -52,7 +52,15 @@ from ratecard.engine.clock import (
     next_month,
     parse_month,
 )
-from ratecard.engine.deduction import ALLOWANCE, PACKS, Deduction, Lot, deduct, lot_alerts
+from ratecard.engine.deduction import (
+    ALLOWANCE,
+    PACKS,
+    Deduction,
+    Lot,
+    deduct,
+    lot_alerts,
+    tally,
+)
 from ratecard.engine.journal import (
     PURCHASE,
     REOPEN,
@@ -120,18 +128,7 @@ class _Month:
                                          held.postpaid + drawn.postpaid)
 
     def add(self, meter: str, drawn: Deduction) -> None:
-        if drawn.allowance:
-            self.allowance[meter] = self.allowance.get(meter, ZERO) + drawn.allowance
-        if drawn.packs:
-            by_lot = self.packs.setdefault(meter, {})
-            for lot, taken in drawn.packs:
-                held = by_lot.get(lot.id)
-                if held is None:
-                    by_lot[lot.id] = [lot, taken]
-                else:
-                    held[1] += taken
-        if drawn.postpaid:
-            self.postpaid[meter] = self.postpaid.get(meter, ZERO) + drawn.postpaid
+        tally(self.allowance, self.packs, self.postpaid, meter, drawn)
 
 
 @attrs.frozen

@@ -34,7 +34,7 @@ import attrs
 
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.clock import add_period, local, month_start
-from ratecard.engine.deduction import Deduction, Lot, deduct
+from ratecard.engine.deduction import Deduction, Lot, deduct, tally
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.replay import bill_journal
@@ -171,18 +171,7 @@ class _Month:
 
     def add(self, meter: int, drawn: Deduction) -> None:
         self.touched.add(meter)
-        if drawn.allowance:
-            self.allowance[meter] = self.allowance.get(meter, ZERO) + drawn.allowance
-        if drawn.packs:
-            by_lot = self.packs.setdefault(meter, {})
-            for lot, taken in drawn.packs:
-                held = by_lot.get(lot.id)
-                if held is None:
-                    by_lot[lot.id] = [lot, taken]
-                else:
-                    held[1] += taken
-        if drawn.postpaid:
-            self.postpaid[meter] = self.postpaid.get(meter, ZERO) + drawn.postpaid
+        tally(self.allowance, self.packs, self.postpaid, meter, drawn)
 
 
 def _record_key(record: tuple[int, int, int, Any]) -> tuple[int, int, int]:
