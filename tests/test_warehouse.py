@@ -588,3 +588,22 @@ def test_drawdown_in_worker_processes_bills_the_same(case: tuple[Sheet, list[Row
     """The drawdown cut into two forked workers (as for a million accounts) changes nothing."""
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows, workers=2))
+
+
+@settings(SETTINGS, max_examples=40)
+@given(cases())
+def test_bills_alone_total_as_the_engine(case: tuple[Sheet, list[Row]]) -> None:
+    """A run that returns no lines (their numbering and text left out) bills the same totals."""
+    sheet, rows = case
+    result = run(sheet, rows, return_lines=False)
+    assert result.lines is None
+    expected = oracle(sheet, rows)
+    failed = {p.account for p in result.problems}
+    got: dict[str, list[tuple[str, Decimal]]] = {}
+    for row in result.bills.to_pylist():
+        got.setdefault(row["account"], []).append((row["month"], row["total"]))
+    for account, bills in expected.items():
+        if isinstance(bills, str):
+            assert account in failed, (account, bills)
+            continue
+        assert got.get(account, []) == [(month, total) for month, total, _ in bills], account

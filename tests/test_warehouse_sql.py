@@ -688,3 +688,21 @@ def test_input_paths_local_and_remote(tmp_path: Path) -> None:
         input_paths(["s3://b/u/x.csv", str(tmp_path / "a.parquet")], "usage")
     with pytest.raises(UsageError, match="no such file"):
         input_paths(tmp_path / "missing.parquet", "usage")
+
+
+def test_a_run_without_lines_skips_their_numbering(tmp_path: Path) -> None:
+    """Bills alone (no --lines): the same totals (a1: 1798.00 and 8.00, a2: 171.00), and the
+    lines are not numbered, a sort of every line saved; with lines, they are."""
+    book = ratecard.load(BDA_RULES)
+    usage = usage_file(tmp_path / "u.parquet", BDA_ROWS)
+    purchases = purchase_file(tmp_path / "p.parquet")
+    alone = bill_warehouse(book, usage, purchases=purchases, output=str(tmp_path / "b.csv"))
+    assert (tmp_path / "b.csv").read_text().splitlines()[1:] == [
+        "a1,2026-11,1798.00",
+        "a1,2026-12,8.00",
+        "a2,2026-11,171.00",
+    ]
+    assert "ROW_NUMBER" not in alone.queries["bill_lines"].upper()
+    both = bill_warehouse(book, usage, purchases=purchases)
+    assert "ROW_NUMBER" in both.queries["bill_lines"].upper()
+    assert [r["line"] for r in both.lines.to_pylist() if r["account"] == "a2"] == [1, 2]

@@ -286,7 +286,8 @@ class _Run:
         if self.problems and self.on_invalid == "stop":
             raise UnbillableError(self.problems)
         with self._step("bills"):
-            self._bills(results, python_lines, plain)
+            numbered = lines is not None or (output is None and self.return_lines)
+            self._bills(results, python_lines, plain, numbered)
         with self._step("write"):
             bills_table, lines_table = self._write(output, output_fmt, lines, lines_fmt)
         self.stats["seconds"] = dict(self.timings)
@@ -793,7 +794,7 @@ class _Run:
 
     # --- lines and bills ------------------------------------------------------------------------
 
-    def _bills(self, drawn: Drawn, python_lines: list[Line], plain: bool) -> None:
+    def _bills(self, drawn: Drawn, python_lines: list[Line], plain: bool, numbered: bool) -> None:
         import pyarrow as pa
 
         q = self.queries
@@ -825,7 +826,9 @@ class _Run:
             ),
         )
         self.engine.put("prepaid_py", drawn.prepaid)
-        self._create("bill_lines", q.bill_lines(self.amount_scale, bool(self.sql_meters), plain))
+        self._create(
+            "bill_lines", q.bill_lines(self.amount_scale, bool(self.sql_meters), plain, numbered)
+        )
         expanded: list[tuple[str, int]] = []
         if plain:
             multi = self._fetch("plain_multi_month", q.plain_multi_month()).to_pydict()

@@ -958,9 +958,13 @@ class Queries:
 
     # --- lines and bills ------------------------------------------------------------------------
 
-    def bill_lines(self, amount_scale: int, with_sql_lines: bool, with_plain: bool) -> exp.Select:
+    def bill_lines(
+        self, amount_scale: int, with_sql_lines: bool, with_plain: bool, numbered: bool = True
+    ) -> exp.Select:
         """Every line of every bill, numbered in the engine's order: meter, then source
         (allowance, pack, postpaid, minimum or maximum), then the order they were made in.
+        Without `numbered` (a run that writes no lines) only what the bills' totals read is
+        kept: no numbering (a sort of every line), no numbers written as text.
 
         `amount` is a DECIMAL; quantity, unit price, precise amount and blocks are exact
         decimals written as text, because the engine's can need more than 38 digits (a price
@@ -1019,6 +1023,10 @@ class Queries:
             ).from_(o.table("postpaid_sql"), copy=False)
             parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale))
         union = o.union_all(parts)
+        if not numbered:  # what the bills' totals read, and nothing else
+            return o.select(o.col("account"), o.col("ord"), o.col("amount")).from_(
+                o.subquery(union, "l"), copy=False
+            )
         source_rank = o.case(
             [
                 (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
@@ -1027,30 +1035,25 @@ class Queries:
             ],
             o.integer(3),
         )
-        return o.select(
-            *[
-                o.col(c)
-                for c in (
-                    "account",
-                    "ord",
-                    "meter",
-                    "source",
-                    "quantity",
-                    "unit_price",
-                    "amount",
-                    "precise_amount",
-                    "bracket",
-                    "pack",
-                    "blocks",
-                )
-            ],
-            (
-                "line",
-                o.row_number(
-                    [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
-                ),
-            ),
-        ).from_(o.subquery(union, "l"), copy=False)
+        line = o.row_number(
+            [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
+        )
+        columns = (
+            "account",
+            "ord",
+            "meter",
+            "source",
+            "quantity",
+            "unit_price",
+            "amount",
+            "precise_amount",
+            "bracket",
+            "pack",
+            "blocks",
+        )
+        return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
+            o.subquery(union, "l"), copy=False
+        )
 
     def _line_part(self, source: exp.Expression, amount_scale: int) -> exp.Select:
         o = self.ops
