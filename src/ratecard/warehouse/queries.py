@@ -31,6 +31,7 @@ from ratecard.warehouse.schema import (
     DECIMAL,
     INSTANT,
     INTEGER,
+    LINE_FIELDS,
     PROBLEM_CODES,
     STRING,
     WALL,
@@ -1038,19 +1039,7 @@ class Queries:
         line = o.row_number(
             [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
         )
-        columns = (
-            "account",
-            "ord",
-            "meter",
-            "source",
-            "quantity",
-            "unit_price",
-            "amount",
-            "precise_amount",
-            "bracket",
-            "pack",
-            "blocks",
-        )
+        columns = ("account", "ord", *LINE_FIELDS)
         return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
             o.subquery(union, "l"), copy=False
         )

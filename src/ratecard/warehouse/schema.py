@@ -297,10 +297,8 @@ class UnbillableError(UsageError):
 # --- outputs ------------------------------------------------------------------------------------
 
 BILL_COLUMNS = ("account", "month", "total")
-LINE_COLUMNS = (
-    "account",
-    "month",
-    "line",
+# What a line says, in the order the lines output gives it (after account, month and line).
+LINE_FIELDS = (
     "meter",
     "source",
     "quantity",
@@ -310,8 +308,8 @@ LINE_COLUMNS = (
     "bracket",
     "pack",
     "blocks",
-    "period",
 )
+LINE_COLUMNS = ("account", "month", "line", *LINE_FIELDS, "period")
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 
 
