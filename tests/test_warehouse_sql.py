@@ -82,7 +82,9 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         "detail": q.detail(plan, [0]),
         "plain_quantities": q.plain_quantities(),
         "plain_period": q.plain_period(),
-        "plain_ranges": q.plain_ranges(),
+        "plain_ranges": q.plain_ranges(True),
+        "plain_ranges_no_history": q.plain_ranges(False),
+        "held_ranges": q.held_ranges(),
         "eventful_groups": q.eventful_groups(False),
         "postpaid_lines": q.postpaid_lines(ladders, 4, 4),
         "contact_sales": q.contact_sales(),
@@ -438,6 +440,52 @@ def test_worked_bda_month(tmp_path: Path) -> None:
         ("a1", "2026-11", 2, "detection", "pack", "100000", Decimal("0.00"), "detection:100000#1"),
         ("a1", "2026-11", 3, "detection", "postpaid", "899000", Decimal("1798.00"), None),
     ]
+
+
+def test_worked_pack_holder_with_meters_drawn_in_the_database(tmp_path: Path) -> None:
+    """a1 buys a detection 10万 pack on Sep 20: DetectBody 3,000 on Oct 10, SegmentPortraitPic
+    5,000 on Nov 5. Its segmentation holds no lots, so it is drawn down in the database with the
+    plain accounts (one distinct quantity), its detection in Python; its months run from the
+    purchase to the last entry, which Python does not see: September 0.00; October: detection
+    1,000 free + 2,000 from the pack = 0.00; November: segmentation 1,000 free + 4,000 × 0.01 =
+    40.00. The engine bills the same journal alike."""
+    book = ratecard.load(BDA_RULES)
+    rows = [
+        ("a1", "2026-10-10T09:00:00+08:00", "DetectBody", 3000),
+        ("a1", "2026-11-05T09:00:00+08:00", "SegmentPortraitPic", 5000),
+    ]
+    pq.write_table(
+        pa.table({"account": ["a1"], "time": ["2026-09-20T10:00:00+08:00"],
+                  "meter": ["detection"], "size": ["10万"]}),
+        tmp_path / "p.parquet",
+    )
+    result = bill_warehouse(
+        book, usage_file(tmp_path / "u.parquet", rows), purchases=str(tmp_path / "p.parquet")
+    )
+    bills = [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()]
+    assert bills == [
+        ("a1", "2026-09", Decimal("0.00")),
+        ("a1", "2026-10", Decimal("0.00")),
+        ("a1", "2026-11", Decimal("40.00")),
+    ]
+    lines = [
+        (r["month"], r["line"], r["meter"], r["source"], r["quantity"], r["amount"], r["pack"])
+        for r in result.lines.to_pylist()
+    ]
+    assert lines == [
+        ("2026-10", 1, "detection", "allowance", "1000", Decimal("0.00"), None),
+        ("2026-10", 2, "detection", "pack", "2000", Decimal("0.00"), "detection:100000#1"),
+        ("2026-11", 1, "segmentation", "allowance", "1000", Decimal("0.00"), None),
+        ("2026-11", 2, "segmentation", "postpaid", "4000", Decimal("40.00"), None),
+    ]
+    assert result.stats["plain_distinct_quantities"] == 1
+    assert result.stats["accounts_drawn_in_python"] == 1
+    engine = book.bill([
+        {"type": "purchase", "time": "2026-09-20T10:00:00+08:00", "meter": "detection",
+         "size": "10万"},
+        *({"type": "usage", "time": t, "action": a, "count": c} for _, t, a, c in rows),
+    ])
+    assert [(b.month, b.total) for b in engine] == [(m, t) for _, m, t in bills]
 
 
 @pytest.mark.parametrize(

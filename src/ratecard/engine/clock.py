@@ -41,8 +41,8 @@ def instant(moment: datetime, zone: ZoneInfo) -> int:
         if shift is None:
             shift = FIXED_SHIFTS[tz] = tz.utcoffset(None) // MICROSECOND
     else:
-        offset = moment.utcoffset() if tz is not None else None
-        if offset is None:
+        offset = moment.utcoffset() if tz is not None else zone.utcoffset(moment)
+        if offset is None:  # a tzinfo that gives no offset: the time is read in `zone`
             offset = zone.utcoffset(moment.replace(tzinfo=None)) or timedelta(0)
         shift = _OFFSETS.get(offset)
         if shift is None:
@@ -137,14 +137,19 @@ def add_period(moment: int, amount: int, unit: str, zone: ZoneInfo) -> int:
     A day of the month that the target month lacks falls back to its last day, so
     Feb 29 + 1 year is Feb 28 and Jan 31 + 1 month is Feb 28 (or 29).
     """
-    wall = local(moment, zone).replace(tzinfo=None)
+    wall = local(moment, zone)
     if unit == "day":
-        shifted = wall + timedelta(days=amount)
+        shifted = wall.replace(tzinfo=None) + timedelta(days=amount)
     else:
         months = amount * 12 if unit == "year" else amount
         index = wall.year * 12 + (wall.month - 1) + months
         year, number = divmod(index, 12)
         number += 1
-        day = min(wall.day, calendar.monthrange(year, number)[1])
-        shifted = wall.replace(year=year, month=number, day=day)
+        day = wall.day
+        if day > 28:
+            day = min(day, calendar.monthrange(year, number)[1])
+        # The same wall time on the new date, naive, keeping `fold` (which of two repeated
+        # wall times it is) as `replace` would.
+        shifted = datetime(year, number, day, wall.hour, wall.minute, wall.second,
+                           wall.microsecond, fold=wall.fold)
     return instant(shifted, zone)

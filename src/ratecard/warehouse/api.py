@@ -24,14 +24,14 @@ import itertools
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ratecard.engine.bills import BillLine
-from ratecard.engine.clock import TimeError, parse_month
+from ratecard.engine.clock import TimeError, add_period, parse_month
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import PriceBook
@@ -48,7 +48,6 @@ from ratecard.warehouse.drawdown import (
     Line,
     PackPurchase,
     cuts,
-    expiry,
     plain_draws,
 )
 from ratecard.warehouse.engines import Engine, input_paths
@@ -279,7 +278,7 @@ class _Run:
         with self._step("drawdown"), _no_cyclic_gc():
             plain = not self.shared
             if plain:
-                self._plain()
+                self._plain(held=bool(histories))
             results = self._drawdown(plan, histories, everyone=not plain)
         with self._step("price"):
             python_lines = self._price(results, plain)
@@ -343,8 +342,10 @@ class _Run:
             else:
                 self._events(data, histories)
         for history in histories.values():
-            history.purchases.sort(key=lambda p: (p.instant, p.order))
-            history.events.sort(key=lambda e: (e.instant, e.order))
+            if len(history.purchases) > 1:
+                history.purchases.sort(key=lambda p: (p.instant, p.order))
+            if len(history.events) > 1:
+                history.events.sort(key=lambda e: (e.instant, e.order))
         return {
             account: h for account, h in histories.items() if h.purchases or h.events or h.repeats
         }
@@ -451,6 +452,7 @@ class _Run:
         good = self._side_rows(data, PURCHASES, check)
         good.sort(key=lambda i: (accounts[i], instants[i], i))
         seen: dict[str, set[str]] = defaultdict(set)
+        valid = book.packs.valid_amount, book.packs.valid_unit, book.zone
         for index in good:
             account = accounts[index]
             purchase_id = ids[index] or None
@@ -458,7 +460,8 @@ class _Run:
             assert offer is not None
             moment = instants[index]
             purchase = PackPurchase(
-                moment, ords[index], meters[index], offer, purchase_id, index, expiry(book, moment)
+                moment, ords[index], meters[index], offer, purchase_id, index,
+                add_period(moment, *valid),
             )
             history = histories[account]
             if purchase_id is not None:
@@ -512,39 +515,74 @@ class _Run:
             )
 
     def _cuts(self, histories: Mapping[str, History]) -> int:
-        """Register the `cuts` table; the number of cut columns (0: one row per segment)."""
+        """Register the `cuts` table, keyed by account and meter (route); the number of cut
+        columns (0: one row per segment).
+
+        An account with events (or any account, when meters share an allowance pool) is cut
+        for every route, free actions too: a suspension changes every meter. An account with
+        purchases alone is cut only for the meters it bought packs of: the others' months meet
+        a fresh allowance and no lots, as a plain account's do, and are drawn down with them
+        (`plain_draws`), so Python draws only the meters that hold lots."""
         import pyarrow as pa
 
         self.stats["accounts_with_history"] = len(histories)
         if not histories:
             return 0
-        points = {account: cuts(history) for account, history in histories.items()}
-        widest = max(len(p) for p in points.values())
+        every = range(-1, len(self.book.meters))
+        index = {plan.name: i for i, plan in enumerate(self.book.meters)}
+        rows: list[tuple[str, int, list[int]]] = []
+        for account, history in histories.items():
+            bought = history.purchases
+            if len(bought) == 1 and not history.events and not self.shared:
+                # The common case, a pack and no events, without building sets.
+                purchase = bought[0]
+                rows.append((account, index[purchase.meter], [purchase.instant, purchase.expires]
+                             if purchase.expires > purchase.instant else [purchase.instant]))
+                continue
+            cut = cuts(history)
+            if not cut:
+                continue
+            if self.shared or history.events:
+                meters: Iterable[int] = every
+            else:
+                meters = sorted({index[p.meter] for p in bought})
+            rows.extend((account, meter, cut) for meter in meters)
+        self.engine.put(
+            "history_accounts", pa.table({"account": pa.array(list(histories), pa.string())})
+        )
+        widest = max((len(cut) for _, _, cut in rows), default=0)
         if 0 < widest <= WIDE_CUTS:
-            # One row per account, the cuts in columns (padded with an instant never reached).
-            columns: dict[str, Any] = {"account": pa.array(list(points), pa.string())}
+            # One row per account and route, the cuts in columns (padded with an instant never
+            # reached).
+            columns: dict[str, Any] = {
+                "account": pa.array([r[0] for r in rows], pa.string()),
+                "meter": pa.array([r[1] for r in rows], pa.int64()),
+            }
             for k in range(widest):
                 columns[f"c{k + 1}"] = pa.array(
-                    [p[k] if k < len(p) else NEVER_AFTER for p in points.values()], pa.int64()
+                    [cut[k] if k < len(cut) else NEVER_AFTER for _, _, cut in rows], pa.int64()
                 )
             self.engine.put("cuts", pa.table(columns))
             return widest
         accounts: list[str] = []
+        meter_of: list[int] = []
         lows: list[int] = []
         highs: list[int] = []
         segments: list[int] = []
-        for account, cut in points.items():
+        for account, meter, cut in rows:
             bounds = [NEVER_BEFORE, *cut, NEVER_AFTER]
-            for index, (low, high) in enumerate(itertools.pairwise(bounds)):
+            for position, (low, high) in enumerate(itertools.pairwise(bounds)):
                 accounts.append(account)
+                meter_of.append(meter)
                 lows.append(low)
                 highs.append(high)
-                segments.append(index)
+                segments.append(position)
         self.engine.put(
             "cuts",
             pa.table(
                 {
                     "account": pa.array(accounts, pa.string()),
+                    "meter": pa.array(meter_of, pa.int64()),
                     "lo": pa.array(lows, pa.int64()),
                     "hi": pa.array(highs, pa.int64()),
                     "seg": pa.array(segments, pa.int64()),
@@ -584,7 +622,7 @@ class _Run:
             )
         self.stats["invalid_rows"] = sum(i.count for i in self.invalid)
 
-    def _plain(self) -> None:
+    def _plain(self, held: bool) -> None:
         import pyarrow as pa
 
         distinct = self._fetch("plain_quantities", self.queries.plain_quantities()).to_pydict()
@@ -603,16 +641,22 @@ class _Run:
             ),
         )
         self._create("plain_period", self.queries.plain_period())
-        self._create("plain_ranges", self.queries.plain_ranges())
+        self._create("plain_ranges", self.queries.plain_ranges(held))
 
     def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Drawn:
         detail = self._detail(plan) if self.shared else {}
         groups = self._fetch("eventful_groups", self.queries.eventful_groups(everyone))
+        bounds: dict[str, tuple[int, int]] = {}
+        if histories and not everyone:
+            # Months of plain rows (meters without lots) of accounts drawn here.
+            held = self._fetch("held_ranges", self.queries.held_ranges()).to_pydict()
+            bounds = dict(zip(held["account"], zip(held["first"], held["last"], strict=True),
+                              strict=True))
         # Forking a process that runs py4j's threads and holds its sockets to Spark's JVM
         # copies their locks but not the threads: with Spark the drawdown stays in-process.
         workers = 1 if self.engine.dialect == SPARK else self.workers
         drawn = draw_all(
-            self.book, groups, histories, detail, self.queries.quantity_scale, workers
+            self.book, groups, histories, detail, self.queries.quantity_scale, workers, bounds
         )
         self.stats["accounts_drawn_in_python"] = drawn.accounts
         self.stats["drawdown_processes"] = drawn.workers
@@ -782,9 +826,9 @@ class _Run:
         if plain:
             ranges = self._fetch(
                 "plain_ranges_all",
-                self.queries.ops.select(exp_star()).from_(
-                    self.queries.ops.table("plain_ranges"), copy=False
-                ),
+                self.queries.ops.select(exp_star())
+                .from_(self.queries.ops.table("plain_ranges"), copy=False)
+                .where(self.queries.ops.not_(self.queries.ops.col("held")), copy=False),
             ).to_pydict()
             for account, first, last in zip(
                 ranges["account"], ranges["first"], ranges["last"], strict=True

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from ratecard.engine.bills import Bill, BillLine
-from ratecard.engine.clock import add_period, local, month_start
+from ratecard.engine.clock import local, month_start
 from ratecard.engine.deduction import Deduction, Lot, deduct, tally
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import PriceBook
@@ -98,12 +98,6 @@ class Group(NamedTuple):
     qty: Decimal | None
     first: int
     last: int
-
-
-def expiry(book: PriceBook, moment: int) -> int:
-    """The instant a pack bought at `moment` expires (exclusive)."""
-    policy = book.packs
-    return add_period(moment, policy.valid_amount, policy.valid_unit, book.zone)
 
 
 def cuts(history: History) -> list[int]:
@@ -193,6 +187,8 @@ class Drawdown:
         self.while_active = book.billing.allowance_while_active
         self.by_expiry = book.packs.order != "purchase"
         self._starts: dict[int, int] = {}
+        self._fresh = book.new_allowances()  # copied for each month (Decimals are immutable)
+        self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
 
     def month_end(self, ordinal: int) -> int:
@@ -209,11 +205,15 @@ class Drawdown:
         history: History,
         groups: Sequence[Group],
         detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None = None,
+        bounds: tuple[int, int] | None = None,
     ) -> None:
         """Draw down an account: its purchases and events, and its usage groups (`detail`:
         month → (instant, meter, quantity) entries replacing the groups of a shared pool's meters
-        in that month)."""
+        in that month; `bounds`: the first and last month of its usage of meters drawn down in
+        the database, which its months span too)."""
         ords = [g[0] for g in groups]
+        if bounds is not None:
+            ords += bounds
         if history.purchases or history.events or history.repeats:
             ords += [p.ord for p in history.purchases]
             ords += [p.ord for p in history.repeats]
@@ -252,7 +252,6 @@ class Drawdown:
     def _simulate(
         self, account: str, records: Sequence[tuple[int, int, int, Any]], first: int, last: int
     ) -> None:
-        book = self.book
         names = self.names
         pools = self.pools
         order = self.order
@@ -260,7 +259,8 @@ class Drawdown:
         expiries: list[tuple[int, int, Lot]] = []
         ordinal = first
         end = self.month_end(ordinal)
-        left = book.new_allowances()
+        fresh = self._fresh
+        left = dict(fresh)
         granted = True
         active = True
         month = _Month()
@@ -277,7 +277,7 @@ class Drawdown:
                         end = self.month_end(ordinal)
                         month = _Month()
                         granted = not self.while_active or active
-                        left = book.new_allowances() if granted else dict.fromkeys(left, ZERO)
+                        left = dict(fresh) if granted else dict.fromkeys(left, ZERO)
                     else:
                         _, _, lot = heapq.heappop(expiries)
                         held = lots[lot.meter]
@@ -295,7 +295,9 @@ class Drawdown:
                 elif type(item) is PackPurchase:
                     bought += 1
                     offer = self.plans[item.meter].packs[item.offer]
-                    lot_id = item.id or f"{item.meter}:{format_plain(offer.size)}#{bought}"
+                    lot_id = item.id or (
+                        self._label(item.meter, item.offer, offer.size) + str(bought)
+                    )
                     lot = Lot(lot_id, item.meter, offer.size, offer.size, offer.price)
                     keys[id(lot)] = (item.expires, moment)
                     held = lots.setdefault(item.meter, [])
@@ -312,12 +314,19 @@ class Drawdown:
                     active = True
                     if not granted:
                         granted = True
-                        left = book.new_allowances()
+                        left = dict(fresh)
             while ordinal < last:
                 self._close(account, ordinal, month)
                 ordinal += 1
                 month = _Month()
             self._close(account, ordinal, month)
+
+    def _label(self, meter: str, offer: int, size: Decimal) -> str:
+        """`meter:size#`, the engine's lot id of a purchase without an id, less its number."""
+        label = self._labels.get((meter, offer))
+        if label is None:
+            label = self._labels[(meter, offer)] = f"{meter}:{format_plain(size)}#"
+        return label
 
     def _close(self, account: str, ordinal: int, month: _Month) -> None:
         """The month's allowance and pack lines (as the engine's `prepaid_lines` makes them),
@@ -468,6 +477,5 @@ __all__ = [
     "PackPurchase",
     "Results",
     "cuts",
-    "expiry",
     "plain_draws",
 ]

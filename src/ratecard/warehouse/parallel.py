@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 PARALLEL_ROWS = 200_000
 
 Detail = Mapping[str, Mapping[int, Sequence[tuple[int, int, Decimal]]]]
+Bounds = Mapping[str, tuple[int, int]]
 
 
 @attrs.define
@@ -48,8 +49,11 @@ class Drawn:
 
 
 def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
-             quantity_scale: int, workers: int | None = None) -> Drawn:
-    """Draw down every account of `groups` (sorted by account) and of `histories`."""
+             quantity_scale: int, workers: int | None = None,
+             bounds: Bounds | None = None) -> Drawn:
+    """Draw down every account of `groups` (sorted by account) and of `histories`; `bounds`
+    gives accounts' first and last month of usage drawn down elsewhere (plain meters)."""
+    bounds = bounds or {}
     import pyarrow as pa
 
     count = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -60,7 +64,7 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
     seen = set(groups.column("account").unique().to_pylist()) if groups.num_rows else set()
     others = [account for account in histories if account not in seen]
     if count == 1:
-        results, accounts = _draw(book, groups, histories, detail, others)
+        results, accounts = _draw(book, groups, histories, detail, bounds, others)
         period, prepaid, months = _tables(results, quantity_scale)
         return Drawn(period, prepaid, months, results.lines, results.failed, results.replayed,
                      accounts, 1)
@@ -71,11 +75,11 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         processes = []
         for index, piece in enumerate(slices):
             process = context.Process(target=_worker, args=(
-                book, piece, histories, detail, quantity_scale, folder, index))
+                book, piece, histories, detail, bounds, quantity_scale, folder, index))
             process.start()
             processes.append(process)
         # This process draws the accounts that have no usage, meanwhile.
-        results, accounts = _draw(book, groups.slice(0, 0), histories, detail, others)
+        results, accounts = _draw(book, groups.slice(0, 0), histories, detail, bounds, others)
         period, prepaid, months = _tables(results, quantity_scale)
         parts.append(Drawn(period, prepaid, months, results.lines, results.failed,
                            results.replayed, accounts, 1))
@@ -116,7 +120,7 @@ def _slices(groups: pa.Table, count: int) -> list[pa.Table]:
 
 
 def _draw(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
-          others: Iterable[str]) -> tuple[Results, int]:
+          bounds: Bounds, others: Iterable[str]) -> tuple[Results, int]:
     """The sequential drawdown of the accounts of `groups` and of `others` (no usage)."""
     drawdown = Drawdown(book)
     empty = History()
@@ -132,16 +136,17 @@ def _draw(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], d
             if account != current:
                 if current is not None:
                     drawdown.account(current, histories.get(current, empty), listed,
-                                     detail.get(current))
+                                     detail.get(current), bounds.get(current))
                     accounts += 1
                 current = account
                 listed = []
             listed.append(Group(ordinal, meter, dup, qty, first, last))
     if current is not None:
-        drawdown.account(current, histories.get(current, empty), listed, detail.get(current))
+        drawdown.account(current, histories.get(current, empty), listed, detail.get(current),
+                         bounds.get(current))
         accounts += 1
     for account in others:
-        drawdown.account(account, histories[account], [], None)
+        drawdown.account(account, histories[account], [], None, bounds.get(account))
         accounts += 1
     return drawdown.results, accounts
 
@@ -180,11 +185,11 @@ def _tables(results: Results, quantity_scale: int) -> tuple[pa.Table, pa.Table, 
 
 
 def _worker(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
-            quantity_scale: int, folder: str, index: int) -> None:
+            bounds: Bounds, quantity_scale: int, folder: str, index: int) -> None:
     """A forked worker: draw a slice down and write the results into `folder`."""
     import pyarrow as pa
 
-    results, accounts = _draw(book, groups, histories, detail, ())
+    results, accounts = _draw(book, groups, histories, detail, bounds, ())
     for name, table in zip(("period", "prepaid", "months"),
                            _tables(results, quantity_scale), strict=True):
         with pa.OSFile(os.path.join(folder, f"{index}-{name}.arrow"), "wb") as sink, \

@@ -89,8 +89,8 @@ class UsagePlan:
     time_kind: str  # STRING, INSTANT or WALL
     id_kind: str | None  # None: no id column
     has_cuts: bool  # whether any account has purchases or events
-    #: The `cuts` table: one row per account with its cut instants in columns c1..cN (N > 0),
-    #: or, for accounts with many (N = 0), one row per segment (lo, hi, seg).
+    #: The `cuts` table: one row per account and meter (route) with its cut instants in columns
+    #: c1..cN (N > 0), or, for accounts with many (N = 0), one row per segment (lo, hi, seg).
     cut_columns: int
     spans: bool  # whether groups need their first and last instants (drawn down in Python)
     late: bool  # whether groups are split at the previous month's bill issue instant
@@ -452,8 +452,8 @@ class Queries:
     def usage_groups(self, plan: UsagePlan) -> exp.Select:
         """Valid rows added up per account, month, segment and meter; invalid rows per problem.
 
-        Columns: problem, account, ord, seg (NULL: the account has no cuts), late, meter, dup,
-        qty, n, first, last.
+        Columns: problem, account, ord, seg (NULL: the account has no cuts for that meter),
+        late, meter, dup, qty, n, first, last.
         """
         o = self.ops
         source: exp.Expression = o.subquery(self.parsed_usage(plan), "u")
@@ -465,7 +465,8 @@ class Queries:
             ("seg", o.col("seg", "c") if plan.has_cuts else o.cast(o.null(), BIGINT)),
         ).from_(source, copy=False)
         if plan.has_cuts and plan.cut_columns:
-            # One row per account: a row's segment is the number of cuts at or before it.
+            # One row per account and meter: a row's segment is the number of cuts at or before
+            # it.
             count = plan.cut_columns
             seg = o.case(
                 [(o.is_null(o.col("account", "c")), o.cast(o.null(), BIGINT))]
@@ -484,7 +485,10 @@ class Queries:
             ).from_(source.copy(), copy=False)
             select_from = select_from.join(
                 o.table("cuts", "c"),
-                on=o.eq(o.col("account", "c"), o.col("account", "u")),
+                on=o.all_of(
+                    o.eq(o.col("account", "c"), o.col("account", "u")),
+                    o.eq(o.col("meter", "c"), o.col("route", "u")),
+                ),
                 join_type="left",
                 copy=False,
             )
@@ -493,6 +497,7 @@ class Queries:
                 o.table("cuts", "c"),
                 on=o.all_of(
                     o.eq(o.col("account", "c"), o.col("account", "u")),
+                    o.eq(o.col("meter", "c"), o.col("route", "u")),
                     o.ge(o.col("instant", "u"), o.col("lo", "c")),
                     o.lt(o.col("instant", "u"), o.col("hi", "c")),
                 ),
@@ -676,18 +681,38 @@ class Queries:
             )
         )
 
-    def plain_ranges(self) -> exp.Select:
-        """Each plain account's first and last month (of any valid row, free and repeated too)."""
+    def plain_ranges(self, held: bool) -> exp.Select:
+        """Each account's first and last month of plain rows (any valid row not cut into
+        segments, free and repeated too), and whether the account has purchases or events
+        (`held`; the table `history_accounts` lists those accounts): the months of such an
+        account are listed by the drawdown, which takes these bounds into account."""
+        o = self.ops
+        query = o.select(
+            o.col("account", "g"),
+            ("first", o.min(o.col("ord", "g"))),
+            ("last", o.max(o.col("ord", "g"))),
+            ("held", o.not_null(o.col("account", "h")) if held else o.false()),
+        ).from_(o.table("usage_groups", "g"), copy=False)
+        keys = [o.col("account", "g")]
+        if held:
+            query = query.join(
+                o.table("history_accounts", "h"),
+                on=o.eq(o.col("account", "h"), o.col("account", "g")),
+                join_type="left",
+                copy=False,
+            )
+            keys.append(o.col("account", "h"))
+        return query.where(
+            o.all_of(o.is_null(o.col("problem", "g")), o.is_null(o.col("seg", "g"))), copy=False
+        ).group_by(*keys, copy=False)
+
+    def held_ranges(self) -> exp.Select:
+        """The plain rows' first and last month of accounts with purchases or events."""
         o = self.ops
         return (
-            o.select(
-                o.col("account"),
-                ("first", o.min(o.col("ord"))),
-                ("last", o.max(o.col("ord"))),
-            )
-            .from_(o.table("usage_groups"), copy=False)
-            .where(self.plain(), copy=False)
-            .group_by(o.col("account"), copy=False)
+            o.select(o.col("account"), o.col("first"), o.col("last"))
+            .from_(o.table("plain_ranges"), copy=False)
+            .where(o.col("held"), copy=False)
         )
 
     def eventful_groups(self, everyone: bool) -> exp.Select:
@@ -776,7 +801,7 @@ class Queries:
         return (
             o.select(o.col("account"), o.col("first"), o.col("last"))
             .from_(o.table("plain_ranges"), copy=False)
-            .where(o.lt(o.col("first"), o.col("last")), copy=False)
+            .where(o.all_of(o.lt(o.col("first"), o.col("last")), o.not_(o.col("held"))), copy=False)
         )
 
     def problem_counts(self) -> exp.Select:
@@ -1167,7 +1192,7 @@ class Queries:
         single = (
             o.select(o.col("account"), ("ord", o.col("first")))
             .from_(o.table("plain_ranges"), copy=False)
-            .where(o.eq(o.col("first"), o.col("last")), copy=False)
+            .where(o.all_of(o.eq(o.col("first"), o.col("last")), o.not_(o.col("held"))), copy=False)
         )
         return o.union_all([single, listed])
 
