@@ -60,6 +60,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         spans=True,
         late=True,
     )
+    cut_spans = attrs.evolve(plan, spans_of_cut_only=True)
     plain = UsagePlan(
         count_kind="integer",
         count_scale=None,
@@ -77,6 +78,7 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         "usage_groups": q.usage_groups(plan),
         "usage_groups_plain": q.usage_groups(plain),
         "usage_groups_wide_cuts": q.usage_groups(attrs.evolve(plan, cut_columns=2)),
+        "usage_groups_spans_of_cut_only": q.usage_groups(cut_spans),
         "problem_samples": q.problem_samples(plan, 5),
         "detail_keys": q.detail_keys(shared, book),
         "detail": q.detail(plan, [0]),

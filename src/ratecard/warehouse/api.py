@@ -265,6 +265,7 @@ class _Run:
             has_cuts=bool(histories),
             cut_columns=cut_columns,
             spans=bool(histories) or bool(self.shared),
+            spans_of_cut_only=not self.shared,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1

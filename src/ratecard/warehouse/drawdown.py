@@ -153,15 +153,17 @@ class Results:
 _NEVER = 1 << 126
 
 
-@attrs.define
 class _Month:
     """What a month collects per meter (by index): allowance, pack lots in the order first
-    drawn, postpaid."""
+    drawn, postpaid; made when the month's first usage is drawn."""
 
-    allowance: dict[int, Decimal] = attrs.Factory(dict)
-    packs: dict[int, dict[str, list[Any]]] = attrs.Factory(dict)
-    postpaid: dict[int, Decimal] = attrs.Factory(dict)
-    touched: set[int] = attrs.Factory(set)
+    __slots__ = ("allowance", "packs", "postpaid", "touched")
+
+    def __init__(self) -> None:
+        self.allowance: dict[int, Decimal] = {}
+        self.packs: dict[int, dict[str, list[Any]]] = {}
+        self.postpaid: dict[int, Decimal] = {}
+        self.touched: set[int] = set()
 
     def add(self, meter: int, drawn: Deduction) -> None:
         self.touched.add(meter)
@@ -263,7 +265,7 @@ class Drawdown:
         left = dict(fresh)
         granted = True
         active = True
-        month = _Month()
+        month: _Month | None = None
         bought = 0
         # The engine orders lots by (expiry, purchase); here the same, as instants.
         keys: dict[int, tuple[int, int]] = {}
@@ -275,7 +277,7 @@ class Drawdown:
                         self._close(account, ordinal, month)
                         ordinal += 1
                         end = self.month_end(ordinal)
-                        month = _Month()
+                        month = None
                         granted = not self.while_active or active
                         left = dict(fresh) if granted else dict.fromkeys(left, ZERO)
                     else:
@@ -291,6 +293,8 @@ class Drawdown:
                     drawn = deduct(quantity, left[pool], lots.get(name, ()), order)
                     if drawn.allowance:
                         left[pool] -= drawn.allowance
+                    if month is None:
+                        month = _Month()
                     month.add(meter, drawn)
                 elif type(item) is PackPurchase:
                     bought += 1
@@ -318,7 +322,7 @@ class Drawdown:
             while ordinal < last:
                 self._close(account, ordinal, month)
                 ordinal += 1
-                month = _Month()
+                month = None
             self._close(account, ordinal, month)
 
     def _label(self, meter: str, offer: int, size: Decimal) -> str:
@@ -328,12 +332,12 @@ class Drawdown:
             label = self._labels[(meter, offer)] = f"{meter}:{format_plain(size)}#"
         return label
 
-    def _close(self, account: str, ordinal: int, month: _Month) -> None:
+    def _close(self, account: str, ordinal: int, month: _Month | None) -> None:
         """The month's allowance and pack lines (as the engine's `prepaid_lines` makes them),
-        and its quantities per meter for pricing."""
+        and its quantities per meter for pricing (None: no usage drawn)."""
         results = self.results
         results.months.append((account, ordinal))
-        if not month.touched:
+        if month is None:
             return
         prepaid = results.prepaid
         period = results.period

@@ -94,6 +94,9 @@ class UsagePlan:
     cut_columns: int
     spans: bool  # whether groups need their first and last instants (drawn down in Python)
     late: bool  # whether groups are split at the previous month's bill issue instant
+    #: Whether only groups cut into segments are drawn down in Python (the others join the
+    #: plain accounts): only they need their first and last instants.
+    spans_of_cut_only: bool = False
 
 
 class Queries:
@@ -530,8 +533,13 @@ class Queries:
             keys.append(("dup", o.col("dup")))
         else:
             constants.append(("dup", o.false()))
+        instant: exp.Expression = o.col("instant")
+        if plan.spans_of_cut_only:
+            # An instant per row for the few groups that need it, NULL (skipped by MIN and
+            # MAX, cheaply) for the rest.
+            instant = o.case([(o.not_null(o.col("seg")), instant)])
         spans: list[tuple[str, exp.Expression]] = (
-            [("first", o.min(o.col("instant"))), ("last", o.max(o.col("instant")))]
+            [("first", o.min(instant)), ("last", o.max(instant.copy()))]
             if plan.spans
             else [("first", o.cast(o.null(), BIGINT)), ("last", o.cast(o.null(), BIGINT))]
         )
