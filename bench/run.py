@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --quick    # smaller journals, fewer repeats
 
 The yardstick for quotes is `handwritten_quote`, the function a careful engineer would write for
-the BDA sheet without ratecard: exact Decimal, half-up to 0.01, the same line items. Every figure
+the BDA sheet without ratecard: exact Decimal, half-up to 0.01, the same line items; for one
+meter's charge it is `handwritten_amount`. Both check their input, as ratecard does. Every figure
 is the median of several repeats, measured in this process (or in fresh processes where a cold
 start is the point), so ratios compare like with like on whatever machine runs this.
 """
@@ -87,11 +88,28 @@ def handwritten_charge(meter: str, postpaid: int) -> Line:
 
 
 def handwritten_amount(meter: str, postpaid: int) -> Decimal:
-    """One meter's postpaid charge alone: the all-units bracket's price × units, rounded."""
+    """One meter's postpaid charge alone: the all-units bracket's price × units, rounded; the
+    quantity checked as `handwritten_quote` checks counts (in a request path, a float or a
+    negative number must not become a price)."""
+    if type(postpaid) is not int or postpaid < 0:
+        raise ValueError(f"{meter}: the quantity must be a whole number ≥ 0, not {postpaid!r}")
     for hi, price, _ in LADDERS[meter]:
         if hi is None or postpaid <= hi:
             return (price * postpaid).quantize(CENT, ROUND_HALF_UP)
     raise AssertionError("the last bracket is open-ended")
+
+
+def unchecked_amount(meter: str, postpaid: int) -> Decimal:
+    """`handwritten_amount` without the check of its input."""
+    for hi, price, _ in LADDERS[meter]:
+        if hi is None or postpaid <= hi:
+            return (price * postpaid).quantize(CENT, ROUND_HALF_UP)
+    raise AssertionError("the last bracket is open-ended")
+
+
+def arithmetic_alone(price: Decimal, postpaid: int) -> Decimal:
+    """The floor of any exact charge: the product and its rounding, the bracket already known."""
+    return (price * postpaid).quantize(CENT, ROUND_HALF_UP)
 
 
 def handwritten_quote(usage: dict[str, int]) -> tuple[Decimal, list[Line]]:
@@ -284,6 +302,17 @@ def main() -> int:
     table.add("one meter's postpaid charge, the amount (µs)", f"{c_mine * 1e6:.2f}",
               f"{c_base * 1e6:.2f} / {c_mine / c_base:.2f}",
               f"ratio ≤ 1.0: {verdict(c_mine <= c_base)}")
+    # What the baseline costs without checking its input, and the floor under both: the exact
+    # product and its rounding alone.
+    u_mine, u_base = compare(lambda: book.charge("search", 3_000_001),
+                             lambda: unchecked_amount("search", 3_000_001), 10000, repeat * 5)
+    table.add("  the same, baseline not checking its input (µs)", f"{u_mine * 1e6:.2f}",
+              f"{u_base * 1e6:.2f} / {u_mine / u_base:.2f}", "(reported)")
+    price = STANDARD[1][1]
+    f_mine, f_base = compare(lambda: book.charge("search", 3_000_001),
+                             lambda: arithmetic_alone(price, 3_000_001), 10000, repeat * 5)
+    table.add("  the same, against price × units rounded alone (µs)", f"{f_mine * 1e6:.2f}",
+              f"{f_base * 1e6:.2f} / {f_mine / f_base:.2f}", "(reported)")
     (line,) = book.price("search", 3_000_001)
     base_line = handwritten_charge("search", 3_000_001)
     assert (line.precise_amount, line.amount) == (base_line.precise_amount, base_line.amount)

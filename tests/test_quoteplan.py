@@ -143,6 +143,16 @@ def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> 
     assert line.quantity == Decimal(10**30)
 
 
+def test_one_meter_s_charge_is_exact_in_a_narrow_context() -> None:
+    """Search, 3,002,225 calls at 0.0018 = 5,404.005 exactly, half-up: 5,404.01. A 6-digit
+    context would have rounded the product to 5,404.00 (half-even) first: `charge` computes it
+    inline only in a context of 28 digits or more."""
+    book = ratecard.load("rules/tencent-bda.rules")
+    assert book.charge("search", 3_002_225) == Decimal("5404.01")
+    with decimal.localcontext(decimal.Context(prec=6)):
+        assert book.charge("search", 3_002_225) == Decimal("5404.01")
+
+
 @settings(max_examples=200, deadline=None)
 @given(books(), st.integers(0, 20_000_000))
 def test_a_meter_s_charge_is_the_sum_of_its_priced_lines(book: PriceBook, quantity: int) -> None:

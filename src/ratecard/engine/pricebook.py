@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import decimal
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, getcontext
 from typing import TYPE_CHECKING, overload
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,13 @@ from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
-from ratecard.engine.quoteplan import AloneCharger, AlonePricer, QuotePlan
+from ratecard.engine.quoteplan import (
+    EXACT_DIGITS,
+    AloneCharger,
+    AlonePricer,
+    ChargeTable,
+    QuotePlan,
+)
 from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
@@ -144,6 +151,7 @@ class PriceBook:
     _alone_charges: Mapping[str, AloneCharger] = attrs.field(
         init=False, repr=False, eq=False
     )
+    _charge_tables: Mapping[str, ChargeTable] = attrs.field(init=False, repr=False, eq=False)
     _alone_pricers: Mapping[str, AlonePricer] = attrs.field(
         init=False, repr=False, eq=False
     )
@@ -179,6 +187,8 @@ class PriceBook:
                            else self._plan.alone)
         object.__setattr__(self, "_alone_charges", {} if self._plan is None
                            else self._plan.charges)
+        object.__setattr__(self, "_charge_tables", {} if self._plan is None
+                           else self._plan.charge_tables)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -252,6 +262,14 @@ class PriceBook:
     def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
         """What `price` charges for `quantity` units of one meter: the sum of its lines'
         amounts, on the rounding increment (`0.00` for none)."""
+        # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
+        # a bracket with a plain unit price, is one exact product (28 digits suffice, and the
+        # context has them) rounded in ratecard's context.
+        table = self._charge_tables.get(meter)
+        if table is not None and type(quantity) is int and 0 < quantity < table[2]:
+            price = table[1][bisect_left(table[0], quantity)]
+            if price is not None and getcontext().prec >= EXACT_DIGITS:
+                return (price * quantity).quantize(table[3], table[4], CONTEXT)
         alone = self._alone_charges.get(meter)
         if alone is not None and type(quantity) is int and quantity > 0:
             return alone(quantity)

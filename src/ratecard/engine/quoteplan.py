@@ -36,6 +36,10 @@ MeterPricer = Callable[[int, list[BillLine]], Decimal]
 AlonePricer = Callable[[int], list[BillLine]]
 # The same, its rounded charge alone (the sum of those lines' amounts).
 AloneCharger = Callable[[int], Decimal]
+#: What `PriceBook.charge` reads, inline, for a volume ladder: the brackets' whole upper bounds
+#: (for `bisect_left`), each bracket's plain unit price (None where a per-N price, a flat fee or
+#: contact sales needs the general charge), the plan's limit, the rounding increment and mode.
+ChargeTable = tuple[list[int], list[Decimal | None], int, Decimal, str]
 
 _new = tuple.__new__  # builds a BillLine without the keyword-handling constructor
 
@@ -43,7 +47,8 @@ _new = tuple.__new__  # builds a BillLine without the keyword-handling construct
 class QuotePlan:
     """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
 
-    __slots__ = ("_alone", "_charges", "_currency", "_limit", "_nothing", "_pricers", "_routes")
+    __slots__ = ("_alone", "_charges", "_currency", "_limit", "_nothing", "_pricers", "_routes",
+                 "_tables")
 
     def __init__(
         self,
@@ -54,10 +59,12 @@ class QuotePlan:
         charges: Mapping[str, AloneCharger],
         rounding: Rounding,
         limit: int,
+        tables: Mapping[str, ChargeTable],
     ) -> None:
         self._currency = currency
         self._alone = alone
         self._charges = charges
+        self._tables = tables
         # Free actions (None) count into a slot past the meters', which nothing prices.
         self._routes = {
             action: len(pricers) if index is None else index for action, index in routes.items()
@@ -105,6 +112,11 @@ class QuotePlan:
         """Each meter's charge for a quantity on its own (`PriceBook.charge`)."""
         return self._charges
 
+    @property
+    def charge_tables(self) -> Mapping[str, ChargeTable]:
+        """The volume-ladder meters' tables that `PriceBook.charge` reads inline."""
+        return self._tables
+
 
 def build(
     currency: str,
@@ -119,6 +131,7 @@ def build(
     pricers = []
     alone: dict[str, AlonePricer] = {}
     charges: dict[str, AloneCharger] = {}
+    tables: dict[str, ChargeTable] = {}
     limit = _limit([ladder for _, _, ladder, _ in meters if ladder], rounding)
     for name, allowance, ladder, whole in meters:
         if (
@@ -132,10 +145,21 @@ def build(
             name, int(allowance) if allowance_first else 0, ladder, rounding, limit
         )
         pricers.append(price)
+        if ladder.mode == VOLUME:
+            tables[name] = (
+                [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets
+                 if b.hi is not None],
+                [b.price if b.per == 1 and not b.flat else None for b in ladder.brackets],
+                limit,
+                rounding.increment,
+                rounding.mode_constant,
+            )
     plan_routes = {
         action: None if meter is None else index[meter] for action, meter in routes.items()
     }
-    return QuotePlan(currency, plan_routes, tuple(pricers), alone, charges, rounding, limit)
+    return QuotePlan(
+        currency, plan_routes, tuple(pricers), alone, charges, rounding, limit, tables
+    )
 
 
 def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
