@@ -146,7 +146,7 @@ def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> 
 def test_one_meter_s_charge_is_exact_in_a_narrow_context() -> None:
     """Search, 3,002,225 calls at 0.0018 = 5,404.005 exactly, half-up: 5,404.01. A 6-digit
     context would have rounded the product to 5,404.00 (half-even) first: `charge` computes it
-    inline only in a context of 28 digits or more."""
+    in ratecard's own context, whatever the caller's."""
     book = ratecard.load("rules/tencent-bda.rules")
     assert book.charge("search", 3_002_225) == Decimal("5404.01")
     with decimal.localcontext(decimal.Context(prec=6)):

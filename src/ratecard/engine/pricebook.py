@@ -5,7 +5,7 @@ from __future__ import annotations
 import decimal
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, getcontext
+from decimal import Decimal
 from typing import TYPE_CHECKING, overload
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,6 @@ from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
 from ratecard.engine.quoteplan import (
-    EXACT_DIGITS,
     AloneCharger,
     AlonePricer,
     ChargeTable,
@@ -118,6 +117,7 @@ class BillingPolicy:
 
 
 FREE = "free"
+_multiply = CONTEXT.multiply  # exact: ratecard's context holds 60 digits
 
 
 @attrs.frozen
@@ -263,13 +263,14 @@ class PriceBook:
         """What `price` charges for `quantity` units of one meter: the sum of its lines'
         amounts, on the rounding increment (`0.00` for none)."""
         # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
-        # a bracket with a plain unit price, is one exact product (28 digits suffice, and the
-        # context has them) rounded in ratecard's context.
+        # a bracket with a plain unit price, is one product and its rounding, both in ratecard's
+        # context (exact, whatever the caller's context).
         table = self._charge_tables.get(meter)
         if table is not None and type(quantity) is int and 0 < quantity < table[2]:
-            price = table[1][bisect_left(table[0], quantity)]
-            if price is not None and getcontext().prec >= EXACT_DIGITS:
-                return (price * quantity).quantize(table[3], table[4], CONTEXT)
+            uppers, prices, _, increment, mode = table
+            price = prices[bisect_left(uppers, quantity)]
+            if price is not None:
+                return _multiply(price, quantity).quantize(increment, mode, CONTEXT)
         alone = self._alone_charges.get(meter)
         if alone is not None and type(quantity) is int and quantity > 0:
             return alone(quantity)
