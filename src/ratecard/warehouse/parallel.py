@@ -53,9 +53,9 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
              bounds: Bounds | None = None) -> Drawn:
     """Draw down every account of `groups` (sorted by account) and of `histories`; `bounds`
     gives accounts' first and last month of usage drawn down elsewhere (plain meters)."""
-    bounds = bounds or {}
     import pyarrow as pa
 
+    bounds = bounds or {}
     count = workers if workers is not None else min(2, os.cpu_count() or 1)
     if groups.num_rows < PARALLEL_ROWS and workers is None:
         count = 1
