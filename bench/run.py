@@ -100,7 +100,8 @@ def handwritten_amount(meter: str, postpaid: int) -> Decimal:
 
 
 def unchecked_amount(meter: str, postpaid: int) -> Decimal:
-    """`handwritten_amount` without the check of its input."""
+    """`handwritten_amount` without the check of its input (a copy, not a call: a baseline
+    that called the other would pay for a call the hand-written one does not make)."""
     for hi, price, _ in LADDERS[meter]:
         if hi is None or postpaid <= hi:
             return (price * postpaid).quantize(CENT, ROUND_HALF_UP)

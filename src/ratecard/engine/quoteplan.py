@@ -292,11 +292,8 @@ def _pricer(
         return lines
 
     def charge_alone(units: int) -> Decimal:
-        """`price_alone`'s charge, without making its lines."""
-        if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
-            price, per, flat, _, _, _ = table[bisect_left(uppers, units)]
-            if price is not None and per is None and flat is None:
-                return (price * units).quantize(increment, mode, CONTEXT)
+        """`price_alone`'s charge, without making its lines. (A volume ladder's plain bracket
+        under the limit never gets here: `PriceBook.charge` reads `ChargeTable` inline.)"""
         return postpaid_charge(units, units, [])
 
     return price, price_alone, charge_alone

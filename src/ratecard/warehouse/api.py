@@ -533,18 +533,14 @@ class _Run:
         index = {plan.name: i for i, plan in enumerate(self.book.meters)}
         rows: list[tuple[str, int, list[int]]] = []
         for account, history in histories.items():
-            bought = history.purchases
-            if len(bought) == 1 and not history.events and not self.shared:
-                # The common case, a pack and no events, without building sets.
-                purchase = bought[0]
-                rows.append((account, index[purchase.meter], [purchase.instant, purchase.expires]
-                             if purchase.expires > purchase.instant else [purchase.instant]))
-                continue
             cut = cuts(history)
             if not cut:
                 continue
+            bought = history.purchases
             if self.shared or history.events:
                 meters: Iterable[int] = every
+            elif len(bought) == 1:
+                meters = (index[bought[0].meter],)
             else:
                 meters = sorted({index[p.meter] for p in bought})
             rows.extend((account, meter, cut) for meter in meters)

@@ -102,7 +102,11 @@ class Group(NamedTuple):
 
 def cuts(history: History) -> list[int]:
     """The instants that start a new segment of an account: purchases, expiries and events."""
-    points = {p.instant for p in history.purchases}
+    bought = history.purchases
+    if len(bought) == 1 and not history.events:  # the common case, without building a set
+        only = bought[0]
+        return [only.instant, only.expires] if only.expires > only.instant else [only.instant]
+    points = {p.instant for p in bought}
     points.update(p.expires for p in history.purchases)
     points.update(e.instant for e in history.events)
     return sorted(points)
