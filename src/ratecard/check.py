@@ -10,16 +10,28 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
+import re
+import unicodedata
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from decimal import Decimal
+from importlib import resources
 from typing import TypeVar, cast
 
 import attrs
 
 from ratecard import nodes as n
 from ratecard.currencies import CODES as CURRENCIES
-from ratecard.diagnostics import Diagnostic, did_you_mean, error, warning
+from ratecard.diagnostics import (
+    BIDI_CONTROLS,
+    Diagnostic,
+    did_you_mean,
+    error,
+    is_control,
+    warning,
+)
+from ratecard.engine.clock import LAST_YEAR
 from ratecard.engine.ladders import BASES, MODES, VOLUME
 from ratecard.engine.money import ROUNDING_MODES
 from ratecard.literals import format_plain
@@ -36,6 +48,25 @@ DEDUCT_SOURCES = ("allowance", "packs", "postpaid")
 PACK_ORDERS = ("expiry", "purchase")
 SUSPEND_REASONS = ("arrears", "violation")
 ALERT_FORMS = ("pack remaining below N%", "pack exhausted", "pack expired")
+
+#: Every warning, by code (docs/errors.md describes each): what `# allow:` and `--ignore` take.
+WARNINGS = {
+    "W001": "bigger pack dearer per unit than a smaller one",
+    "W002": "pack dearer per unit than postpaid at any volume",
+    "W003": "volume cliff",
+    "W004": "bracket dearer per unit than the one below it",
+    "W005": "`# allow:` that acknowledges nothing",
+}
+
+# A journal holds times up to the end of LAST_YEAR; a pack bought then must expire by the end of
+# LAST_EXPIRY_YEAR, a year short of the last one Python's dates hold (9999), so that the expiry
+# in any zone's offset, its month and the day that month's bill is issued are all computable.
+LAST_EXPIRY_YEAR = 9998
+MAX_VALIDITY = {
+    "year": LAST_EXPIRY_YEAR - LAST_YEAR,
+    "month": (LAST_EXPIRY_YEAR - LAST_YEAR) * 12,
+    "day": (date(LAST_EXPIRY_YEAR, 12, 31) - date(LAST_YEAR, 12, 31)).days,
+}
 
 T = TypeVar("T")
 
@@ -132,7 +163,10 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
                         "not an ISO 4217 currency code", hint)
     for tz in s.of(n.TimezoneSetting):
         zone = tz.zone.value
-        if not _is_zone(zone):
+        host = _host_zone(tz.zone)
+        if host is not None:
+            yield host
+        elif zone not in _zones() or not _is_zone(zone):
             hint = did_you_mean(zone, _zones()) or "use an IANA zone such as `Asia/Shanghai`"
             yield error("E104", f"unknown timezone `{zone}`", tz.zone.span,
                         "not an IANA timezone", hint)
@@ -171,10 +205,42 @@ def _is_zone(name: str) -> bool:
     return True
 
 
+# Names a machine's tz directory may hold besides the zones: they mean different things on
+# different machines (or none), so a bill computed with them would depend on where it runs.
+_HOST_ONLY = {
+    "localtime": "the zone of whatever machine runs ratecard",
+    "posixrules": "the default rules file of whatever machine runs ratecard",
+    "Factory": "the tz database's placeholder for a zone that was never set",
+}
+
+
+def _host_zone(name: n.Name) -> Diagnostic | None:
+    """E113 for a zone name whose meaning depends on the machine, else None."""
+    zone = name.value
+    example = "name the zone the bills are computed in, e.g. `timezone Asia/Shanghai` or " \
+              "`timezone UTC`"
+    if zone in _HOST_ONLY:
+        return error("E113", f"timezone `{zone}` is not the same zone on every machine",
+                     name.span, _HOST_ONLY[zone],
+                     f"bills would differ from machine to machine: {example}")
+    prefix, _, rest = zone.partition("/")
+    if prefix in ("posix", "right") and rest:
+        what = "a copy" if prefix == "posix" else "a variant counting leap seconds"
+        canonical = f"write `timezone {rest}`" if rest in _zones() else example
+        return error("E113", f"timezone `{zone}` is not the same zone on every machine",
+                     name.span, f"{what} of `{rest}` that only some machines have", canonical)
+    return None
+
+
 @functools.cache
 def _zones() -> frozenset[str]:
-    """Every zone name (slow: it scans the tz database), for suggestions only."""
-    return frozenset(zoneinfo.available_timezones())
+    """The IANA zone names: those of the tzdata package (a dependency), else the host's."""
+    try:
+        listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+        names = frozenset(listed.split())
+    except (ModuleNotFoundError, OSError):
+        names = frozenset(zoneinfo.available_timezones())
+    return names - set(_HOST_ONLY)
 
 
 def _is_power_of_ten(value: Decimal) -> bool:
@@ -199,6 +265,71 @@ def check_labels(s: Symbols) -> Iterator[Diagnostic]:
                 if not text.value.strip():
                     yield error("E111", "empty display name", text.span, "nothing to show",
                                 "write the name people read, or leave the language out")
+                yield from _check_characters(text)
+
+
+_CHARACTER_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab",
+                    "\x00": "a NUL character", "\u2028": "a line separator",
+                    "\u2029": "a paragraph separator"}
+# One character or escape of a string literal's body: `\n`, `\x07`, `\u202e`, `\N{...}`, `\101`.
+_ESCAPE = re.compile(r"\\(N\{[^}]*\}|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)")
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _decode_escape(body: str) -> str:
+    """The text of one escape's body (after the backslash), as a Python string literal reads it."""
+    try:
+        if body[0] in "xuU":
+            return chr(int(body[1:], 16))
+        if body[0] == "N":
+            return unicodedata.lookup(body[2:-1])
+        if body[0] in "01234567":
+            return chr(int(body, 8))
+    except (KeyError, ValueError):
+        return "\\" + body
+    return _SIMPLE_ESCAPES.get(body, body if body in "\\'\"" else "\\" + body)
+
+
+def _characters(raw: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, text) of each character or escape in a string literal's body."""
+    at, end = 1, len(raw) - 1
+    while at < end:
+        escape = _ESCAPE.match(raw, at, end)
+        if escape is not None:
+            yield at, escape.end(), _decode_escape(escape.group(1))
+            at = escape.end()
+        else:
+            yield at, at + 1, raw[at]
+            at += 1
+
+
+def _describe(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    if char in _CHARACTER_NAMES:
+        return f"{_CHARACTER_NAMES[char]} ({code})"
+    if char in BIDI_CONTROLS:
+        return f"the bidirectional control {code} ({unicodedata.name(char)})"
+    if unicodedata.category(char) == "Cs":
+        return f"a lone surrogate {code}"
+    return f"the control character {code}"
+
+
+def _check_characters(text: n.Text) -> Iterator[Diagnostic]:
+    """E112 at the first control character of a display name (written raw or as an escape)."""
+    bad = next((char for char in text.value if is_control(char)), None)
+    if bad is None:
+        return
+    span = text.span  # the whole string, unless the character is found where it was written
+    for start, end, chars in _characters(text.raw):
+        if bad in chars:
+            span = Span(text.span.file, text.span.start + start, text.span.start + end,
+                        text.span.line, text.span.column + start)
+            break
+    label = ("reorders the text around it when shown" if bad in BIDI_CONTROLS
+             else "not visible text")
+    yield error("E112", f"display name contains {_describe(bad)}", span, label,
+                "a display name is one line of visible text: remove it (a space separates "
+                "words)")
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -349,6 +480,9 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
                 yield error("E304", f"validity `{valid.amount.text}` must be a whole number "
                             "above zero", valid.amount.span, "packs would never be usable",
                             "write `valid 1 year`")
+            if (unit is not None and amount is not None and amount > MAX_VALIDITY[unit]
+                    and amount == amount.to_integral_value()):
+                yield _too_long(valid, unit)
             current = (amount, unit or "")
             if validity is not None and current != validity:
                 yield error("E507", "pack tables disagree on validity", valid.span,
@@ -392,6 +526,16 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
                             "no size above this price",
                             f"the table has {len(packs.sizes)} sizes: remove this price or "
                             "add its size to the `size` row")
+
+
+def _too_long(valid: n.PackValid, unit: str) -> Diagnostic:
+    years, months, days = (f"{MAX_VALIDITY[u]:,} {u}s" for u in ("year", "month", "day"))
+    limits = f"{years}, {months} or {days}"
+    return error("E508", f"pack validity `{valid.amount.text} {valid.unit.value}` is too long",
+                 valid.amount.span, f"a pack bought at the end of {LAST_YEAR} would expire after "
+                 f"the year {LAST_EXPIRY_YEAR}",
+                 f"journals hold times up to {LAST_YEAR} and expiry dates must stay within "
+                 f"{LAST_EXPIRY_YEAR}: a validity is at most {limits}")
 
 
 # --- ladders ---------------------------------------------------------------------------------
@@ -798,8 +942,55 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[Diagnostic]:
+    """The diagnostics less the warnings an `# allow:` comment on their line acknowledges, plus a
+    W005 for each code of an `# allow:` that acknowledges nothing (so stale ones do not pile up).
+
+    Errors cannot be acknowledged, and neither can W005 itself (`--ignore W005` can hide it).
+    """
+    allowed: dict[tuple[int, str], n.Name] = {}
+    problems: list[Diagnostic] = []
+    for allow in allows:
+        if not allow.codes:
+            problems.append(warning(
+                "W005", "`# allow:` names no warning", allow.span, "no code here",
+                "write the codes it acknowledges, e.g. `# allow: W003 as on the page`"))
+        for code in allow.codes:
+            if code.value == "W005" or code.value.upper().startswith("E"):
+                is_error = code.value.upper().startswith("E")
+                problems.append(warning(
+                    "W005", f"`{code.value}` cannot be allowed", code.span,
+                    "errors are fixed, not acknowledged" if is_error else
+                    "W005 reports a stale `# allow:`",
+                    f"fix what {code.value.upper()} reports and remove it here" if is_error else
+                    "remove the stale `# allow:` instead; `check --ignore W005` hides them all"))
+            elif code.value not in WARNINGS:
+                hint = did_you_mean(code.value.upper(), WARNINGS) or (
+                    "warnings are " + ", ".join(f"`{w}`" for w in WARNINGS))
+                problems.append(warning("W005", f"unknown warning `{code.value}`", code.span,
+                                        "not a warning code", hint))
+            else:
+                allowed.setdefault((allow.line, code.value), code)
+    used: set[tuple[int, str]] = set()
+    kept: list[Diagnostic] = []
+    for d in found:
+        key = (d.span.line, d.code)
+        if not d.is_error and key in allowed:
+            used.add(key)
+        else:
+            kept.append(d)
+    for key, code in allowed.items():
+        if key not in used:
+            problems.append(warning(
+                "W005", f"`# allow: {code.value}` acknowledges nothing", code.span,
+                f"no {code.value} on line {key[0]}",
+                f"remove `{code.value}` here, or move it to the end of the line that "
+                f"{code.value} points at"))
+    return kept + problems
+
+
 def check(rules: n.Rules) -> list[Diagnostic]:
-    """Every diagnostic of a syntax tree, in source order."""
+    """Every diagnostic of a syntax tree, in source order, less the acknowledged warnings."""
     table = symbols(rules)
     found = [d for run in CHECKS for d in run(table)]
-    return sorted(found, key=Diagnostic.sort_key)
+    return sorted(acknowledge(found, rules.allows), key=Diagnostic.sort_key)

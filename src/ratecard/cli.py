@@ -74,8 +74,27 @@ def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
 
 # --- check --------------------------------------------------------------------------------
 
+def _ignored_codes(items: Sequence[str]) -> set[str]:
+    """The warning codes of `--ignore W003,W004` (repeatable); CommandError for anything else."""
+    from ratecard.check import WARNINGS
+
+    codes: set[str] = set()
+    for item in items:
+        for code in filter(None, (part.strip() for part in item.split(","))):
+            if code.upper().startswith("E"):
+                raise CommandError(f"--ignore {code}: errors cannot be ignored; fix them")
+            if code not in WARNINGS:
+                raise CommandError(f"--ignore {code}: not a warning code; warnings are "
+                                   + ", ".join(WARNINGS))
+            codes.add(code)
+    return codes
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check rules files: every diagnostic of every file; exit 1 if any has an error."""
+    """Check rules files: every diagnostic of every file; exit 1 if any has an error (or, with
+    `--deny warnings`, a warning). `--ignore` leaves warnings out of the report."""
+    ignored = _ignored_codes(args.ignore)
+    deny = args.deny is not None
     failed = False
     collected: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
@@ -83,8 +102,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         source = _read(path)
         sources[path] = source
         _, diagnostics = analyze(source)
+        diagnostics = [d for d in diagnostics if d.is_error or d.code not in ignored]
         collected.extend(diagnostics)
-        failed = failed or any(d.is_error for d in diagnostics)
+        failed = failed or any(d.is_error or deny for d in diagnostics)
     if args.format == "json":
         print(render_all(collected, sources, "json"))
     else:
@@ -92,7 +112,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(render_all(collected, sources, args.format), file=sys.stderr)
         for path in args.files:
             own = [d for d in collected if d.span.file == path]
-            verdict = "failed" if any(d.is_error for d in own) else "ok"
+            verdict = "failed" if any(d.is_error or deny for d in own) else "ok"
             details = f" ({summary(own)})" if own else ""
             print(f"{path}: {verdict}{details}")
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
@@ -486,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("full", "concise", "json"), default="full",
                        help="diagnostics as rustc-style blocks, one line each, or JSON")
+    check.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                       help="leave these warnings out, e.g. W003,W004 (repeatable); errors "
+                       "cannot be ignored")
+    check.add_argument("--deny", choices=("warnings",),
+                       help="`--deny warnings`: any warning left makes the check fail (exit 1), "
+                       "for CI")
     check.set_defaults(run=cmd_check)
 
     fmt = commands.add_parser(

@@ -63,6 +63,36 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+#: Bidirectional formatting characters: they reorder the text around them when it is shown, so
+#: a line can read differently from what it holds ("Trojan Source", CVE-2021-42574).
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_control(char: str) -> bool:
+    """A character that is not visible text: a control character (C0 with tab and line breaks,
+    DEL, C1), a line or paragraph separator, a bidirectional control, a lone surrogate."""
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS
+
+
+def _visible(text: str) -> str:
+    """A source line as a terminal can show it: a tab as a space, C0 controls as their symbols
+    (␇), other control characters as �; one column each, so carets stay aligned."""
+    if not any(is_control(ch) for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if ch == "\t":
+            out.append(" ")
+        elif ord(ch) < 0x20 or ch == "\x7f":
+            out.append(chr(0x2400 + (ord(ch) if ch != "\x7f" else 0x21)))
+        elif is_control(ch):
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def render(diagnostic: Diagnostic, source: SourceFile | None) -> str:
     """rustc-style rendering: header, location, source line, carets under the token, help."""
     d = diagnostic
@@ -72,14 +102,14 @@ def render(diagnostic: Diagnostic, source: SourceFile | None) -> str:
         if d.help:
             lines.append(f"  = help: {d.help}")
         return "\n".join(lines)
-    line_text = source.line_text(d.span.line).replace("\t", " ")
+    line_text = _visible(source.line_text(d.span.line))
     gutter = " " * len(str(d.span.line))
     lines.append(f"{gutter}--> {d.span}")
     lines.append(f"{gutter} |")
     lines.append(f"{d.span.line} | {line_text}")
     before = line_text[: d.span.column - 1]
     # Underline the token, cut at the end of its first line; at least one caret.
-    token = source.text[d.span.start : d.span.end].split("\n", 1)[0].rstrip("\r")
+    token = _visible(source.text[d.span.start : d.span.end].split("\n", 1)[0].rstrip("\r"))
     carets = "^" * max(1, _width(token))
     label = f" {d.label}" if d.label else ""
     lines.append(f"{gutter} | {' ' * _width(before)}{carets}{label}")

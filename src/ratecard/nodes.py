@@ -25,9 +25,10 @@ class Name:
 
 @attrs.frozen
 class Text:
-    """A string literal, unquoted and unescaped."""
+    """A string literal, unquoted and unescaped; `raw` is the token as written, quotes and all."""
 
     value: str
+    raw: str = attrs.field(eq=False, repr=False)
     span: Span = attrs.field(eq=False, repr=False)
 
 
@@ -360,11 +361,25 @@ Statement = (
 
 
 @attrs.frozen
+class Allow:
+    """`# allow: W003 reason`: a comment that acknowledges warnings on its own line.
+
+    `codes` are the codes as written (checked by `check.py`), `reason` the text after them.
+    """
+
+    codes: tuple[Name, ...]
+    reason: str
+    line: int
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Rules:
-    """A whole rules file: its statements in source order."""
+    """A whole rules file: its statements in source order, and its `# allow:` comments."""
 
     file: str
     statements: tuple[Statement, ...]
+    allows: tuple[Allow, ...] = ()
 
 
 def dump(node: object, indent: int = 0) -> str:

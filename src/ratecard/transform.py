@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 import decimal
+import re
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import lark
 from lark import Token, v_args
 
@@ -52,9 +55,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                 value = ast.literal_eval(str(token))
             except (ValueError, SyntaxError):
                 value = str(token)[1:-1]
-            return n.Text(str(value), self._token_span(token))
+            return n.Text(str(value), str(token), self._token_span(token))
         if token.type in ("OPEN", "CLOSE"):
-            return n.Text(str(token), self._token_span(token))
+            return n.Text(str(token), str(token), self._token_span(token))
         if token.type == "PERCENT":
             # Exact for any length of digits (a plain division could round or overflow).
             digits = Decimal(str(token)[:-1])
@@ -305,5 +308,49 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
 
 def to_nodes(tree: lark.Tree, source: SourceFile) -> n.Rules:  # type: ignore[type-arg]
-    """The syntax tree of a parsed rules file."""
-    return ToNodes(source).transform(tree)
+    """The syntax tree of a parsed rules file, with its `# allow:` comments."""
+    rules = ToNodes(source).transform(tree)
+    return attrs.evolve(rules, allows=tuple(_allows(source, tree)))
+
+
+# --- `# allow:` comments ----------------------------------------------------------------------
+
+# `# allow: W003, W004 the page prices all units alike`: codes, then an optional reason. A word
+# that looks like a code (`W03`, `w003`) is taken as one, so that `check` can say it is wrong.
+_ALLOW = re.compile(r"#\s*allow\s*:")
+_CODE = re.compile(r"[\s,]*([A-Za-z]\d+)\b")
+
+
+def comment_spans(text: str, tokens: Iterable[Token]) -> Iterator[tuple[int, int]]:
+    """(start, end) of every comment of a parsed file: `#` to the end of its line.
+
+    Between two tokens there is only whitespace and comments, so a `#` there starts one.
+    """
+    position = 0
+    for token in [*tokens, None]:
+        stop = len(text) if token is None else token.start_pos or 0
+        at = text.find("#", position, stop)
+        while at != -1:
+            end = text.find("\n", at, stop)
+            end = stop if end == -1 else end
+            yield at, end
+            at = text.find("#", end, stop)
+        if token is not None:
+            position = token.end_pos if token.end_pos is not None else stop + len(token)
+
+
+def _allows(source: SourceFile, tree: lark.Tree) -> Iterator[n.Allow]:  # type: ignore[type-arg]
+    text = source.text
+    tokens = tree.scan_values(lambda value: isinstance(value, Token))
+    for start, end in comment_spans(text, tokens):
+        head = _ALLOW.match(text, start, end)
+        if head is None:
+            continue
+        codes: list[n.Name] = []
+        at = head.end()
+        while (code := _CODE.match(text, at, end)) is not None:
+            codes.append(n.Name(code.group(1), source.span(code.start(1), code.end(1))))
+            at = code.end()
+        reason = text[at:end].strip().lstrip(",:;-—–").strip()
+        written = start + len(text[start:end].rstrip())
+        yield n.Allow(tuple(codes), reason, source.position(start)[0], source.span(start, written))
