@@ -27,6 +27,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 from lark.lexer import PatternStr
 
+from ratecard.diagnostics import BIDI_CONTROLS
 from ratecard.engine.money import ROUNDING_MODES
 from ratecard.literals import SUFFIXES, format_plain, parse_number
 from ratecard.parser import lark_parser
@@ -97,7 +98,10 @@ def separator(rnd: random.Random, required: bool) -> str:
 
 def strings() -> st.SearchStrategy[str]:
     """A display name as a quoted string literal, never blank, with escapes now and then."""
-    chars = st.characters(codec="utf-8", exclude_characters='\n"\\') | st.sampled_from("人体 é")
+    # Visible text only: control characters, separators and bidi controls are E112.
+    chars = st.characters(codec="utf-8", exclude_characters='\n"\\',
+                          exclude_categories=("Cc", "Cs", "Zl", "Zp")).filter(
+        lambda ch: ch not in BIDI_CONTROLS) | st.sampled_from("人体 é")
     shown = st.sampled_from(("人", "体", "检测", "A", "Body", "é", "0", "\\\"", "\\\\"))
     body = st.builds(lambda a, b, c: a + b + c, st.text(chars, max_size=5), shown,
                      st.text(chars, max_size=6))
