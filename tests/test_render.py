@@ -186,6 +186,116 @@ def test_md_escape() -> None:
     assert md_escape("<script>") == "\\<script>"
 
 
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("# heading", "\\# heading"),
+    ("price #1", "price \\#1"),
+    ("- item", "\\- item"),
+    ("+ item", "\\+ item"),
+    ("* item", "\\* item"),
+    ("> quote", "\\> quote"),
+    ("1. first", "1\\. first"),
+    ("12) first", "12\\) first"),
+    ("    code", "code"),
+    ("~~struck~~", "\\~\\~struck\\~\\~"),
+    ("`code`", "\\`code\\`"),
+    ("[link](x)", "\\[link\\](x)"),
+    ("&amp; &#124; &#x7C; & co", "\\&amp; \\&\\#124; \\&\\#x7C; & co"),
+    ("a\nb", "a b"), ("a\r\nb", "a  b"), ("a\tb", "a b"), ("a\x00b\x07", "a b "),
+    ("a\u2028b\u2029c\x85d", "a b c d"), ("a\u202eb", "a b"),
+    # Text that only looks like a marker is left alone: no space after it, or mid-line.
+    ("-1", "-1"), ("1.5万", "1.5万"), ("0.002元/次", "0.002元/次"), ("a - b", "a - b"),
+])
+def test_md_escape_keeps_every_line_one_line_of_text(text: str, escaped: str) -> None:
+    assert md_escape(text) == escaped
+    assert "\n" not in md_escape(text) and "\r" not in md_escape(text)
+
+
+def test_md_escape_mid_line_keeps_markers_and_spaces() -> None:
+    """Inside a sentence (after a code span), a leading `- ` or space is no block marker."""
+    assert md_escape(" - and # more", starts_line=False) == " - and \\# more"
+
+
+def cells(line: str) -> list[str]:
+    """A Markdown table row's cells, split at the pipes that are not escaped (as GFM does)."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+
+
+def structure(markdown: str) -> list[tuple[str, int]]:
+    """What a Markdown sheet is made of, line by line: headings by level, table rows by their
+    number of cells, bullets, quotes, numbered items, rules and paragraphs."""
+    shape: list[tuple[str, int]] = []
+    for line in markdown.splitlines():
+        if not line:
+            continue
+        if heading := re.match(r"#{1,6}(?= )", line):
+            shape.append(("heading", len(heading.group())))
+        elif line.startswith("|"):
+            shape.append(("row", len(cells(line))))
+        elif re.match(r"[-+*] ", line):
+            shape.append(("bullet", 0))
+        elif re.match(r">|[0-9]+[.)] ", line):
+            shape.append(("block", 0))
+        elif re.fullmatch(r"[-*_]{3,}", line):
+            shape.append(("rule", 0))
+        else:
+            shape.append(("paragraph", 0))
+    return shape
+
+
+HOSTILE = [
+    "x | y | z", "# 标题", "## Heading #", "- item", "1. one", "> quote", "**bold** _it_",
+    "`code`", "<b>bold</b>", "&lt;b&gt;", "[link](https://x)", "===", "~~x~~", "|", "---",
+]
+
+
+def named(label: str) -> str:
+    """The BDA sheet with `label` as the product's, `detection`'s and `search`'s unit's names."""
+    quoted = label.replace("\\", "\\\\").replace('"', '\\"')
+    text = (BDA_RULES.read_text(encoding="utf-8")
+            .replace('"Body detection"', f'"{quoted}"')
+            .replace('"人体检测"', f'"{quoted}"')
+            .replace('"人体分析" / "Body Analysis"', f'"{quoted}" / "{quoted}"')
+            .replace('  unit "次" / "call"\n  counts SearchTrace',
+                     f'  unit "{quoted}" / "{quoted}"\n  counts SearchTrace'))
+    assert text.count(quoted) == 6
+    return text
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("lang", LANGS)
+def test_labels_cannot_change_the_markdown_sheets_structure(hostile: str, lang: str) -> None:
+    """A display name with Markdown syntax (`|` and `#` above all) as the product's, a meter's
+    and a unit's name: the sheet has exactly the headings, tables (rows × columns), bullets and
+    paragraphs it has with a plain name there, and the name reads back as written."""
+    markdown = sheet(ratecard.loads(named(hostile), "hostile.rules"), "md", lang)
+    baseline = sheet(ratecard.loads(named("plain"), "plain.rules"), "md", lang)
+    assert structure(markdown) == structure(baseline)
+    assert len(tables(baseline)) >= 4
+    unescaped = re.sub(r"\\(.)", r"\1", markdown)
+    assert hostile in unescaped
+
+
+def test_a_line_break_in_an_unchecked_book_adds_no_row_or_heading() -> None:
+    """Check refuses control characters in names (E112); the renderer does not rely on it: a
+    book compiled without the checker still renders one line per cell and per heading."""
+    from ratecard.api import analyze
+    from ratecard.compile import compile_rules
+    from ratecard.source import SourceFile
+
+    text = (named("plain")
+            .replace('rules bda "plain" / "plain"', 'rules bda "甲\\n# 乙" / "A\\n- b\\r\\n> c"')
+            .replace('meter detection "plain" / "plain"',
+                     'meter detection "a\\n| x | y |\\n# injected" / "\\u202e|\\t|"'))
+    rules, diagnostics = analyze(SourceFile("raw.rules", text))
+    assert rules is not None and {d.code for d in diagnostics if d.is_error} == {"E112"}
+    book = compile_rules(rules, ())
+    for lang in LANGS:
+        markdown = sheet(book, "md", lang)
+        baseline = sheet(ratecard.loads(named("plain"), "plain.rules"), "md", lang)
+        assert structure(markdown) == structure(baseline)
+        assert "# injected" not in markdown.splitlines()
+
+
 def test_sheet_file_names() -> None:
     assert sheet_filename("tencent-bda", "zh", "md") == "tencent-bda.zh.md"
     assert sheet_kind("tencent-bda.en.html") == ("html", "en")
@@ -589,6 +699,20 @@ def test_html_escapes_what_the_rules_say() -> None:
     assert "<b>" not in html
     markdown = render(book, "md", "en").text
     assert "| \\<b>Search\\</b> & co | CNY 18 |" in markdown
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_html_escapes_hostile_names_everywhere(lang: str) -> None:
+    """Autoescape covers the title, headings, cells and sentences: no tag or entity from a name
+    reaches the page, and the page has the same elements as with a plain name."""
+    hostile = "<script>alert(1)</script> & <b>&amp;</b> | # x"
+    html = render(ratecard.loads(named(hostile), "h.rules"), "html", lang).text
+    plain = render(ratecard.loads(named("plain"), "p.rules"), "html", lang).text
+    assert "<script" not in html and "<b>" not in html
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;&amp;amp;&lt;/b&gt; | # x"
+    assert f"<title>{escaped}" in html
+    elements = re.compile(r"<(?!wbr)[a-z0-9]+")  # a cell may break after any `/`
+    assert elements.findall(html) == elements.findall(plain)
 
 
 def test_html_tables_match_markdown_tables(bda: PriceBook) -> None:

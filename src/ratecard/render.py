@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import string
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 import attrs
 import markupsafe
 
+from ratecard.diagnostics import is_control
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.ladders import (
     BASIS_AFTER_ALLOWANCE,
@@ -167,17 +169,37 @@ def format_percent(fraction: Decimal) -> str:
     return _plain(CONTEXT.multiply(fraction, Decimal(100))) + "%"
 
 
-def md_escape(text: str) -> str:
-    """Plain text safe inside Markdown (and a table cell): `|`, `*`, `_`, brackets, tags."""
+# Markdown that can change a sheet's structure: inline marks everywhere, and at the start of a
+# line a heading, list item, quote or thematic break (only where a paragraph or bullet starts).
+_MD_PUNCTUATION = frozenset("\\`*_[]|#~")
+_ENTITY = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_BLOCK_START = re.compile(r"[-+*=](?=\s|$)|[0-9]{1,9}(?=[.)](\s|$))|>")
+
+
+def md_escape(text: str, starts_line: bool = True) -> str:
+    """Plain text safe as one Markdown line, in a table cell or a paragraph: no line break or
+    control character (each becomes a space), `|`, `*`, `_`, `#`, `~`, backticks, brackets, tags
+    and entities escaped, and, if the text starts a line, no list, quote or heading marker and
+    no indent there."""
     out = []
     for index, char in enumerate(text):
         following = text[index + 1 : index + 2]
         tag = char == "<" and (following.isalpha() or following in "/!?")
-        if char in "\\`*_[]|" or tag:
+        if is_control(char):
+            out.append(" ")
+        elif char in _MD_PUNCTUATION or tag or (char == "&" and _ENTITY.match(text, index)):
             out.append("\\" + char)
         else:
             out.append(char)
-    return "".join(out)
+    escaped = "".join(out)
+    if not starts_line:
+        return escaped
+    escaped = escaped.lstrip(" ")
+    start = _BLOCK_START.match(escaped)
+    if start is not None:
+        at = start.end() if start.group().isdigit() else start.start()
+        escaped = escaped[:at] + "\\" + escaped[at:]
+    return escaped
 
 
 # --- the message catalogue -------------------------------------------------------------------
@@ -1033,7 +1055,14 @@ def build_sheet(book: PriceBook, lang: str) -> tuple[SheetView, tuple[str, ...]]
 # --- the environment -------------------------------------------------------------------------
 
 def _md_rich(rich: Rich) -> str:
-    return "".join(f"`{p.text}`" if p.code else md_escape(p.text) for p in rich)
+    return "".join(f"`{p.text}`" if p.code and _code_span_safe(p.text)
+                   else md_escape(p.text, starts_line=not i) for i, p in enumerate(rich))
+
+
+def _code_span_safe(text: str) -> bool:
+    """Whether `text` can stand in a code span as it is: identifiers always can; a backtick
+    would end the span and a line break would end the line."""
+    return "`" not in text and not any(is_control(ch) for ch in text)
 
 
 def _html_rich(rich: Rich) -> markupsafe.Markup:
