@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lark import Token
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from ratecard.api import analyze
 from ratecard.cli import main
 from ratecard.diagnostics import Diagnostic
-from ratecard.fmt import WIDTH, display_width, format_source
+from ratecard.fmt import WIDTH, comments, display_width, format_source
 from ratecard.nodes import Rules
+from ratecard.parser import parse
 from ratecard.source import SourceFile
 from tests.conftest import BDA_RULES, ROOT
 from tests.strategies import mutated, rules_statements, rules_texts
@@ -55,12 +57,24 @@ def comment_texts(text: str) -> list[str]:
     return [m.group(1).rstrip() for m in COMMENT.finditer(text) if m.group(1)]
 
 
+def places(text: str) -> list[tuple[str, str, bool]]:
+    """Each comment, the token before it (empty at the start) and whether it has a line of its
+    own (else it ends a line of code)."""
+    parsed = parse(SourceFile("x.rules", text))
+    assert not isinstance(parsed, Diagnostic), parsed
+    tokens = list(parsed.scan_values(lambda v: isinstance(v, Token)))
+    return [(c.text, str(tokens[c.after]) if c.after >= 0 else "", c.own_line)
+            for c in comments(text, tokens)]
+
+
 def assert_canonical(text: str) -> str:
-    """fmt is idempotent, keeps the syntax tree and every comment; returns fmt(text)."""
+    """fmt is idempotent, keeps the syntax tree and every comment where it was (after the same
+    token, at the end of a line or on a line of its own); returns fmt(text)."""
     once = fmt(text)
     assert fmt(once) == once
     assert tree(once) == tree(text)
     assert comment_texts(once) == comment_texts(text)
+    assert places(once) == places(text)
     return once
 
 
@@ -71,16 +85,37 @@ def test_every_sheet_formats_idempotently_and_keeps_its_tree(path: Path) -> None
     assert_canonical(path.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "cases" / "invalid").glob("*.rules")),
-                         ids=lambda p: p.stem)
+INVALID = sorted((ROOT / "tests" / "cases" / "invalid").glob("*.rules"))
+
+# The syntax error fmt reports for each syntax case: (code, line, column, message).
+SYNTAX_ERRORS = {
+    "syntax-end-of-file": ("E002", 5, 20, "unexpected end of file"),
+    "syntax-missing-label": (
+        "E001", 3, 16, 'expected a quoted name such as `"人体检测"`, found `counts`'),
+    "syntax-unexpected-token": ("E001", 3, 43, "unexpected `count`"),
+    "syntax-unknown-character": ("E003", 2, 13, "unexpected character `，`"),
+    "syntax-unterminated-string": ("E004", 1, 20, "unterminated string"),
+}
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
 def test_invalid_cases_format_or_give_their_syntax_error(path: Path) -> None:
-    """Semantic mistakes are formatted like anything else; a syntax error stops formatting."""
+    """Semantic mistakes are formatted like anything else; a syntax error stops formatting, and
+    it is the one `check` reports (the code marked in the case file, at its position)."""
     text = path.read_text(encoding="utf-8")
     result = format_source(SourceFile(path.name, text))
     if path.stem.startswith("syntax-"):
         assert isinstance(result, Diagnostic)
+        found = (result.code, result.span.line, result.span.column, result.message)
+        assert found == SYNTAX_ERRORS[path.stem]
+        assert f"# error: {result.code}" in text.splitlines()[result.span.line - 1]
     else:
+        assert path.stem not in SYNTAX_ERRORS
         assert_canonical(text)
+
+
+def test_every_syntax_case_has_its_expected_error() -> None:
+    assert sorted(SYNTAX_ERRORS) == sorted(p.stem for p in INVALID if p.stem.startswith("syntax-"))
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "rules").glob("*.rules")), ids=lambda p: p.stem)
@@ -185,8 +220,8 @@ def test_comments_stay_with_their_items() -> None:
         "# a meter\n"
         'meter a "A"\n'
         "  # what it counts\n"
-        "  # the first\n"
-        "  counts A1, A2  # the second\n"
+        "  counts A1,  # the first\n"
+        "         A2  # the second\n"
         "ladder volume by total per month on a {  # prices\n"
         "  # first bracket\n"
         "  (0, 10]  1  # cheap\n"
@@ -199,9 +234,229 @@ def test_comments_stay_with_their_items() -> None:
     assert_canonical(text)
 
 
-def test_a_comment_inside_a_joined_line_moves_before_it() -> None:
-    text = HEADER + 'unpriced A,\n  # B is new\n  B "x"   # why\n'
-    assert fmt(text) == HEADER + '# B is new\nunpriced A, B "x"  # why\n'
+# Every place a comment can end a line, and what fmt makes of it: the comment stays after the
+# same token at the end of a line; the item goes on below (a list of actions under its first
+# action, a table row at its next cell's column, anything else four spaces further in).
+M = 'meter a "A" counts A\n'
+MF = 'meter a "A"\n  counts A\n'
+L = "ladder volume by total per month on a {\n  (0, ∞)  1\n}\n"
+H = HEADER
+P = "packs valid 1 year {\n"
+D = "}\ndeduct packs by expiry, postpaid\n"
+LH = "ladder volume by total per month on a {\n"
+S = "currency CNY, rounding half_up 0.01, timezone UTC\n"
+
+TRAILING = [
+    ("after rules NAME",
+     'rules odd  # c\n  "X" / "X"\n' + S + M + L,
+     'rules odd  # c\n    "X" / "X"\n' + S + MF + L),
+    ("after a label's first name",
+     'rules x "X"  # c\n  / "X"\n' + S + M + L,
+     'rules x "X"  # c\n    / "X"\n' + S + MF + L),
+    ("after the header's label",
+     'rules x "X" / "X"  # c\n' + S + M + L,
+     'rules x "X" / "X"  # c\n' + S + MF + L),
+    ("after currency CNY,",
+     'rules x "X" / "X"\ncurrency CNY,  # c\n  rounding half_up 0.01, timezone UTC\n' + M + L,
+     'rules x "X" / "X"\ncurrency CNY,  # c\n    rounding half_up 0.01, timezone UTC\n' + MF + L),
+    ("after rounding's mode",
+     'rules x "X" / "X"\ncurrency CNY, rounding half_up  # c\n  0.01, timezone UTC\n' + M + L,
+     'rules x "X" / "X"\ncurrency CNY, rounding half_up  # c\n    0.01, timezone UTC\n' + MF + L),
+    ("after the settings",
+     'rules x "X" / "X"\ncurrency CNY, rounding half_up 0.01, timezone UTC  # c\n' + M + L,
+     'rules x "X" / "X"\ncurrency CNY, rounding half_up 0.01, timezone UTC  # c\n' + MF + L),
+    ("after meter NAME",
+     H + 'meter a  # c\n  "A" counts A\n' + L,
+     H + 'meter a  # c\n    "A"\n  counts A\n' + L),
+    ("after a meter's label",
+     H + 'meter a "A"  # c\n  counts A\n' + L,
+     H + 'meter a "A"  # c\n  counts A\n' + L),
+    ("after counts",
+     H + 'meter a "A" counts  # c\n  A, B\n' + L,
+     H + 'meter a "A"\n  counts  # c\n         A, B\n' + L),
+    ("after counts A",
+     H + 'meter a "A" counts A  # c\n' + L,
+     H + 'meter a "A"\n  counts A  # c\n' + L),
+    ("between two actions",
+     H + 'meter a "A" counts A,  # c\n  B\n' + L,
+     H + 'meter a "A"\n  counts A,  # c\n         B\n' + L),
+    ("before a comma",
+     H + 'meter a "A" counts A  # c\n  , B\n' + L,
+     H + 'meter a "A"\n  counts A  # c\n         , B\n' + L),
+    ("after a unit's first name",
+     H + 'meter a "A" unit "次"  # c\n  / "call" counts A\n' + L,
+     H + 'meter a "A"\n  unit "次"  # c\n      / "call"\n  counts A\n' + L),
+    ("after quantity rounded",
+     H + 'meter a "A" counts A quantity rounded  # c\n up to 1\n' + L,
+     H + MF + "  quantity rounded  # c\n      up to 1\n" + L),
+    ("after unpriced A,",
+     H + M + 'unpriced A2,  # c\n  B2 "x" / "y"\n' + L,
+     H + MF + 'unpriced A2,  # c\n         B2 "x" / "y"\n' + L),
+    ("before unpriced's reason",
+     H + M + 'unpriced A2, B2  # c\n  "x" / "y"\n' + L,
+     H + MF + 'unpriced A2, B2  # c\n  "x" / "y"\n' + L),
+    ("inside unpriced's reason",
+     H + M + 'unpriced A2, B2 "x"  # c\n  / "y"\n' + L,
+     H + MF + 'unpriced A2, B2 "x"  # c\n  / "y"\n' + L),
+    ("after allowance N",
+     H + M + "allowance 1000  # c\n per month on a\n" + L,
+     H + MF + "allowance 1000  # c\n    per month on a\n" + L),
+    ("after packs valid 1 year,",
+     H + M + L + "packs valid 1 year,  # c\n  no refund {\n  size 1万\n  a 18\n" + D,
+     H + MF + L + "packs valid 1 year,  # c\n    no refund {\n  size  1万\n  a     18\n" + D),
+    ("after a pack table's {",
+     H + M + L + "packs valid 1 year {  # c\n  size 1万\n  a 18\n" + D,
+     H + MF + L + "packs valid 1 year {  # c\n  size  1万\n  a     18\n" + D),
+    ("after size",
+     H + M + L + P + "  size  # c\n  1万 10万\n  a 18 190\n" + D,
+     H + MF + L + P + "  size  # c\n        1万  10万\n  a     18   190\n" + D),
+    ("after size 1万",
+     H + M + L + P + "  size 1万  # c\n  10万\n  a 18 190\n" + D,
+     H + MF + L + P + "  size  1万  # c\n             10万\n  a     18   190\n" + D),
+    ("after the size row",
+     H + M + L + P + "  size 1万 10万  # c\n  a 18 190\n" + D,
+     H + MF + L + P + "  size  1万  10万  # c\n  a     18   190\n" + D),
+    ("after a pack row's meter",
+     H + M + L + P + "  size 1万 10万\n  a  # c\n  18 190\n" + D,
+     H + MF + L + P + "  size  1万  10万\n  a  # c\n        18   190\n" + D),
+    ("inside a pack row",
+     H + M + L + P + "  size 1万 10万\n  a 18  # c\n  190\n" + D,
+     H + MF + L + P + "  size  1万  10万\n  a     18  # c\n             190\n" + D),
+    ("after a pack row",
+     H + M + L + P + "  size 1万 10万\n  a 18 190  # c\n" + D,
+     H + MF + L + P + "  size  1万  10万\n  a     18   190  # c\n" + D),
+    ("after a pack table's }",
+     H + M + L + P + "  size 1万\n  a 18\n}  # c\ndeduct packs by expiry, postpaid\n",
+     H + MF + L + P + "  size  1万\n  a     18\n}  # c\ndeduct packs by expiry, postpaid\n"),
+    ("inside a ladder's header",
+     H + M + "ladder volume by total  # c\n  per month on a {\n  (0, ∞)  1\n}\n",
+     H + MF + "ladder volume by total  # c\n    per month on a {\n  (0, ∞)  1\n}\n"),
+    ("after a ladder's {",
+     H + M + "ladder volume by total per month on a {  # c\n  (0, ∞)  1\n}\n",
+     H + MF + "ladder volume by total per month on a {  # c\n  (0, ∞)  1\n}\n"),
+    ("after a bracket's (",
+     H + M + LH + "  (  # c\n  0, 10] 2\n  (10, ∞) 1\n}\n",
+     H + MF + LH + "  (  # c\n    0, 10]  2\n  (10, ∞)  1\n}\n"),
+    ("after a bracket's lower bound",
+     H + M + LH + "  (0,  # c\n  10] 2\n  (10, ∞) 1\n}\n",
+     H + MF + LH + "  (0,  # c\n    10]    2\n  (10, ∞)  1\n}\n"),
+    ("after a bracket",
+     H + M + LH + "  (0, 10]  # c\n  2\n  (10, ∞) 1\n}\n",
+     H + MF + LH + "  (0, 10]  # c\n           2\n  (10, ∞)  1\n}\n"),
+    ("inside a price",
+     H + M + LH + "  (0, 10] 2 +  # c\n  3 flat\n  (10, ∞) 1\n}\n",
+     H + MF + LH + "  (0, 10]  2 +  # c\n             3 flat\n  (10, ∞)  1\n}\n"),
+    ("after a bracket's price",
+     H + M + LH + "  (0, 10] 2  # c\n  (10, ∞) 1\n}\n",
+     H + MF + LH + "  (0, 10]  2  # c\n  (10, ∞)  1\n}\n"),
+    ("after minimum",
+     H + M + LH + "  (0, ∞) 1\n  minimum  # c\n  5\n}\n",
+     H + MF + LH + "  (0, ∞)  1\n  minimum  # c\n      5\n}\n"),
+    ("after a ladder's }",
+     H + M + LH + "  (0, ∞) 1\n}  # c\n",
+     H + MF + LH + "  (0, ∞)  1\n}  # c\n"),
+    ("after deduct allowance,",
+     H + M + L + "allowance 10 per month on a\ndeduct allowance,  # c\n  postpaid\n",
+     H + MF + L + "allowance 10 per month on a\ndeduct allowance,  # c\n    postpaid\n"),
+    ("after an alert",
+     H + M + L + "alert pack exhausted,  # c\n  pack expired\n",
+     H + MF + L + "alert pack exhausted,  # c\n    pack expired\n"),
+    ("after bill per month,",
+     H + M + L + "bill per month,  # c\n  issued on day 1\n",
+     H + MF + L + "bill per month,  # c\n    issued on day 1\n"),
+    ("after suspend for",
+     H + M + L + "suspend for  # c\n  arrears\n",
+     H + MF + L + "suspend for  # c\n    arrears\n"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [case[1:] for case in TRAILING],
+                         ids=[case[0] for case in TRAILING])
+def test_a_comment_at_the_end_of_a_line_stays_there(text: str, expected: str) -> None:
+    assert fmt(text) == expected
+    assert assert_canonical(text) == expected
+    (place,) = places(expected)
+    assert place[0] == "# c" and not place[2]
+
+
+OWN_LINE = [
+    ("between two actions",
+     H + 'unpriced A,\n  # B is new\n  B "x"   # why\n',
+     H + 'unpriced A,\n         # B is new\n         B "x"  # why\n'),
+    ("after a comment, between two actions",
+     H + 'meter a "A" counts A,  # one\n  # two\n  B\n' + L,
+     H + 'meter a "A"\n  counts A,  # one\n         # two\n         B\n' + L),
+    ("before unpriced's reason",
+     H + M + 'unpriced A2, B2\n  # why\n  "x" / "y"\n' + L,
+     H + MF + 'unpriced A2, B2\n  # why\n  "x" / "y"\n' + L),
+    ("inside a header",
+     'rules x\n# its name\n"X" / "X"\n' + S + M + L,
+     'rules x\n    # its name\n    "X" / "X"\ncurrency CNY, rounding half_up 0.01, timezone UTC\n'
+     + MF + L),
+    ("inside a pack row",
+     H + M + L + "packs valid 1 year {\n  size 1万 10万\n  a 18\n# 10万\n 190\n}\n"
+     "deduct packs by expiry, postpaid\n",
+     H + MF + L + "packs valid 1 year {\n  size  1万  10万\n  a     18\n             # 10万\n"
+     "             190\n}\ndeduct packs by expiry, postpaid\n"),
+    ("inside a bracket",
+     H + M + "ladder volume by total per month on a {\n  (0, 10]\n  # price\n  2\n  (10, ∞) 1\n}\n",
+     H + MF + "ladder volume by total per month on a {\n  (0, 10]\n           # price\n"
+     "           2\n  (10, ∞)  1\n}\n"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [case[1:] for case in OWN_LINE],
+                         ids=[case[0] for case in OWN_LINE])
+def test_a_comment_on_a_line_of_its_own_inside_an_item_stays_there(
+    text: str, expected: str
+) -> None:
+    assert fmt(text) == expected
+    assert assert_canonical(text) == expected
+
+
+def test_every_comment_of_the_issue_stays_on_its_line() -> None:
+    """The repro of issue 13, item 22: comments after `rules odd`, a label, `currency CNY,`,
+    `counts A`, `size 1万` and a pack row."""
+    text = (
+        "rules odd  # after rules odd\n"
+        '  "X" / "Y"  # after a label\n'
+        "currency CNY,  # after currency CNY,\n"
+        "  rounding half_up 0.01, timezone UTC\n"
+        'meter a "A"\n'
+        "  counts A  # after counts A\n"
+        "packs valid 1 year {\n"
+        "  size 1万  # after size 1万\n"
+        "    10万\n"
+        "  a 18 190  # after a pack row\n"
+        "}\n"
+    )
+    assert fmt(text) == (
+        "rules odd  # after rules odd\n"
+        '    "X" / "Y"  # after a label\n'
+        "currency CNY,  # after currency CNY,\n"
+        "    rounding half_up 0.01, timezone UTC\n"
+        'meter a "A"\n'
+        "  counts A  # after counts A\n"
+        "packs valid 1 year {\n"
+        "  size  1万  # after size 1万\n"
+        "             10万\n"
+        "  a     18   190  # after a pack row\n"
+        "}\n"
+    )
+    assert_canonical(text)
+
+
+def test_a_comment_forces_a_break_in_a_wrapped_list_which_still_wraps() -> None:
+    actions = [f"Action{i:02}" for i in range(12)]
+    text = HEADER + f'meter a "A" counts {", ".join(actions[:2])},  # first two\n' \
+        f'{", ".join(actions[2:])}\n' + L
+    assert fmt(text) == HEADER + (
+        'meter a "A"\n'
+        "  counts Action00, Action01,  # first two\n"
+        "         Action02, Action03, Action04, Action05, Action06, Action07, Action08,\n"
+        "         Action09, Action10, Action11\n"
+    ) + L
+    assert_canonical(text)
 
 
 def test_line_breaks_tabs_and_a_bom_become_canonical() -> None:

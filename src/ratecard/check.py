@@ -970,7 +970,7 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
                 problems.append(warning("W005", f"unknown warning `{code.value}`", code.span,
                                         "not a warning code", hint))
             else:
-                allowed.setdefault((allow.line, code.value), code)
+                allowed.setdefault((allow.span.line, code.value), code)
     used: set[tuple[int, str]] = set()
     kept: list[Diagnostic] = []
     for d in found:

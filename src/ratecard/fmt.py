@@ -12,11 +12,13 @@ so the formatted file means exactly what the original meant. The layout (docs/la
   digits such as 万 line up);
 - lists of actions wrapped at 80 columns, continued under the first action;
 - single spaces between tokens, none before `,`, `)`, `]` or after `(`, `[`;
-- comments stay where they were: a comment on its own line before a statement, clause, row or
-  bracket stays before it; a comment at the end of a line stays at the end of that line's item.
-  A comment that sat inside an item that is now one line moves to just before the item.
+- comments stay where they were: each stays after the same token, at the end of a line if it
+  was at the end of one, on a line of its own if it was on one. A comment inside an item ends
+  the item's line there; the item goes on below: a list of actions under its first action, a
+  table row with its next cell at that cell's column, anything else four spaces further in.
 
-The output is checked before it is returned: the same tokens and the same comments, in order.
+The output is checked before it is returned: the same tokens and the same comments, in order,
+each after the same token and in the same place on its line (end of a line, or a line of its own).
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ def _end(token: Token) -> int:
 
 # --- the layout -----------------------------------------------------------------------------
 
+Range = tuple[int, int]  # the indices of a run's first and last tokens
+
+
 @attrs.define
 class _Unit:
     """One item of the layout (a statement's line, a clause, a row, a bracket, a `}`)."""
@@ -136,11 +141,10 @@ class _Unit:
     last: int  # index of its last token
     indent: int
     top: bool  # the first line of a top-level statement
-    text: str = ""  # a plain line
-    head: str = ""  # a wrapped list: head, items, and an optional tail (unpriced's label)
-    items: tuple[str, ...] = ()
-    tail: str = ""
-    cells: tuple[str, ...] = ()  # a row of an aligned table
+    head: int = -1  # a wrapped list: its keyword's token, its items and its tail (a label)
+    items: tuple[Range, ...] = ()
+    tail: Range | None = None
+    cells: tuple[Range, ...] = ()  # a row of an aligned table
     table: int = -1
     closing: bool = False  # a `}`: comments before it sit at the block's indent
 
@@ -154,38 +158,41 @@ class _Layout:
         self.index = {_start(t): i for i, t in enumerate(self.tokens)}
         self.units: list[_Unit] = []
         self.tables = 0
+        # Comments between two tokens of one unit, by the index of the token before them: the
+        # unit's line ends after that token (with the comment, if it was at the end of a line).
+        self.inside: dict[int, list[Comment]] = {}
         for statement in tree.children:
             if isinstance(statement, lark.Tree):
                 self._statement(statement)
 
     # --- units -------------------------------------------------------------------------------
-    def _range(self, nodes: Sequence[lark.Tree | Token | None]) -> tuple[int, int]:  # type: ignore[type-arg]
+    def _range(self, nodes: Sequence[lark.Tree | Token | None]) -> Range:  # type: ignore[type-arg]
         tokens = [t for node in nodes for t in _tokens(node)]
         return self.index[_start(tokens[0])], self.index[_start(tokens[-1])]
 
     def _plain(self, nodes: Sequence[lark.Tree | Token | None], indent: int,  # type: ignore[type-arg]
                top: bool = False, closing: bool = False) -> None:
         first, last = self._range(nodes)
-        text = _join(self.tokens[first:last + 1])
-        self.units.append(_Unit(first, last, indent, top, text=text, closing=closing))
+        self.units.append(_Unit(first, last, indent, top, closing=closing))
 
     def _wrapped(self, keyword: Token, names: lark.Tree, tail: lark.Tree | None,  # type: ignore[type-arg]
                  indent: int, top: bool) -> None:
         first, last = self._range([keyword, names, tail])
-        items: list[str] = []
+        items: list[Range] = []
         for token in _tokens(names):
+            at = self.index[_start(token)]
             if token.type == "COMMA":
-                items[-1] += ","
+                items[-1] = (items[-1][0], at)
             else:
-                items.append(str(token))
-        label = _join(list(_tokens(tail))) if tail is not None else ""
-        self.units.append(_Unit(first, last, indent, top, head=str(keyword), items=tuple(items),
+                items.append((at, at))
+        label = self._range([tail]) if tail is not None else None
+        self.units.append(_Unit(first, last, indent, top, head=first, items=tuple(items),
                                 tail=label))
 
     def _row(self, cells: Sequence[Sequence[lark.Tree | Token | None]]) -> None:  # type: ignore[type-arg]
-        first, last = self._range([node for cell in cells for node in cell])
-        texts = tuple(_join([t for node in cell for t in _tokens(node)]) for cell in cells)
-        self.units.append(_Unit(first, last, INDENT, False, cells=texts, table=self.tables))
+        ranges = tuple(self._range(cell) for cell in cells)
+        self.units.append(_Unit(ranges[0][0], ranges[-1][1], INDENT, False, cells=ranges,
+                                table=self.tables))
 
     def _statement(self, tree: lark.Tree) -> None:  # type: ignore[type-arg]
         children = tree.children
@@ -226,27 +233,28 @@ class _Layout:
 
     # --- rendering ---------------------------------------------------------------------------
     def _place(self, notes: Sequence[Comment]) -> tuple[
-        dict[int, list[tuple[Comment, bool]]], dict[int, list[Comment]], list[Comment]
+        dict[int, list[Comment]], dict[int, Comment], list[Comment]
     ]:
-        """Each comment's unit: before it (and whether before its first token), after it, or
-        at the end of the file."""
+        """Each comment's place: before a unit, at the end of a unit's last line, inside a unit
+        (`self.inside`), or at the end of the file."""
         unit_of = [0] * len(self.tokens)
         for number, unit in enumerate(self.units):
             for i in range(unit.first, unit.last + 1):
                 unit_of[i] = number
-        leading: dict[int, list[tuple[Comment, bool]]] = {}
-        trailing: dict[int, list[Comment]] = {}
+        leading: dict[int, list[Comment]] = {}
+        trailing: dict[int, Comment] = {}
         ending: list[Comment] = []
+        self.inside = {}
         for note in notes:
             following = note.after + 1
-            if not note.own_line:
-                trailing.setdefault(unit_of[note.after], []).append(note)
+            if note.after >= 0 and note.after < self.units[unit_of[note.after]].last:
+                self.inside.setdefault(note.after, []).append(note)
+            elif not note.own_line:
+                trailing[unit_of[note.after]] = note
             elif following >= len(self.tokens):
                 ending.append(note)
             else:
-                owner = unit_of[following]
-                natural = following == self.units[owner].first
-                leading.setdefault(owner, []).append((note, natural))
+                leading.setdefault(unit_of[following], []).append(note)
         return leading, trailing, ending
 
     def render(self) -> str:
@@ -263,24 +271,14 @@ class _Layout:
             out.append(line.rstrip())
 
         for number, unit in enumerate(self.units):
-            before = leading.get(number, [])
-            natural_notes = [note for note, natural in before if natural]
-            # Comments inside an item that is now one line go before it, in their order; the
-            # last one stays at the end of the line if it was at the end of one.
-            extras = sorted([note for note, natural in before if not natural]
-                            + trailing.get(number, []), key=lambda note: note.start)
-            after = extras[-1:] if extras and not extras[-1].own_line else []
-            extras = extras[:len(extras) - len(after)]
             blank = unit.top and self._blank_before(unit.first, notes, starts)
             pad = " " * (unit.indent + (INDENT if unit.closing else 0))
-            for note in natural_notes:
+            for note in leading.get(number, []):
                 emit(pad + note.text, unit.top and note.blank_before)
-            for i, note in enumerate(extras):
-                emit(pad + note.text, blank and i == 0)
             lines = self._lines(unit, widths)
-            if after:
-                lines[-1] += "  " + after[0].text
-            emit(lines[0], blank and not extras)
+            if number in trailing:
+                lines[-1] += "  " + trailing[number].text
+            emit(lines[0], blank)
             for line in lines[1:]:
                 emit(line, False)
         for note in ending:
@@ -297,6 +295,9 @@ class _Layout:
             previous = start if end == -1 else end
         return self.text.count("\n", previous, start) >= 2
 
+    def _text(self, run: Range) -> str:
+        return _join(self.tokens[run[0]:run[1] + 1])
+
     def _table_widths(self) -> dict[int, list[int]]:
         widths: dict[int, list[int]] = {}
         for unit in self.units:
@@ -306,48 +307,111 @@ class _Layout:
             for i, cell in enumerate(unit.cells):
                 if i == len(column):
                     column.append(0)
-                column[i] = max(column[i], display_width(cell))
+                column[i] = max(column[i], display_width(self._text(cell)))
         return widths
 
+    def _pieces(self, run: Range) -> list[Range]:
+        """A run of tokens cut after each token that a comment follows inside the unit."""
+        pieces: list[Range] = []
+        first = run[0]
+        for index in range(run[0], run[1]):
+            if index in self.inside:
+                pieces.append((first, index))
+                first = index + 1
+        pieces.append((first, run[1]))
+        return pieces
+
+    def _end_line(self, lines: list[str], index: int, column: int) -> None:
+        """The line ends after token `index`: its comment at the end of the line, if it was at
+        the end of one, and the comments on lines of their own below it, at `column`."""
+        for note in self.inside[index]:
+            if note.own_line:
+                lines.append(" " * column + note.text)
+            else:
+                lines[-1] += "  " + note.text
+
     def _lines(self, unit: _Unit, widths: dict[int, list[int]]) -> list[str]:
-        pad = " " * unit.indent
         if unit.table >= 0:
-            column = widths[unit.table]
-            parts = [cell + " " * (column[i] - display_width(cell) + 2)
-                     for i, cell in enumerate(unit.cells)]
-            return [pad + "".join(parts).rstrip()]
-        if not unit.head:
-            return [pad + unit.text]
+            return self._row_lines(unit, widths[unit.table])
+        if unit.head >= 0:
+            return self._wrapped_lines(unit)
         lines: list[str] = []
-        line = f"{pad}{unit.head} "
-        hanging = " " * display_width(line)
-        for i, item in enumerate(unit.items):
-            if i and display_width(line) + 1 + display_width(item) > WIDTH:
-                lines.append(line)
-                line = hanging + item
+        continued = unit.indent + 2 * INDENT
+        for number, piece in enumerate(self._pieces((unit.first, unit.last))):
+            lines.append(" " * (continued if number else unit.indent) + self._text(piece))
+            if piece[1] != unit.last:
+                self._end_line(lines, piece[1], continued)
+        return lines
+
+    def _wrapped_lines(self, unit: _Unit) -> list[str]:
+        """A list of actions: wrapped before WIDTH, and after a comment, under its first action;
+        the tail (unpriced's reason) on the same line if it fits, else on its own line."""
+        pad = " " * unit.indent
+        hanging = display_width(f"{pad}{self.tokens[unit.head]} ")
+        words = [(run, hanging) for run in [(unit.head, unit.head), *unit.items]]
+        if unit.tail is not None:
+            words.append((unit.tail, unit.indent + INDENT))
+        pieces = [(piece, column, number == 0) for run, column in words
+                  for number, piece in enumerate(self._pieces(run))]
+        lines: list[str] = []
+        line = pad
+        broken = True  # the line has ended: the next piece starts a new one
+        for at, (piece, column, starts_word) in enumerate(pieces):
+            text = self._text(piece)
+            if broken:
+                line = (" " * column if lines else pad) + text
+            elif starts_word and display_width(line) + 1 + display_width(text) <= WIDTH:
+                line += " " + text
             else:
-                line += (" " if i else "") + item
-        if unit.tail:
-            if display_width(line) + 1 + display_width(unit.tail) > WIDTH:
                 lines.append(line)
-                line = pad + " " * INDENT + unit.tail
-            else:
-                line += " " + unit.tail
-        lines.append(line)
+                line = " " * column + text
+            broken = piece[1] in self.inside and piece[1] != unit.last
+            if broken:
+                lines.append(line)
+                self._end_line(lines, piece[1], pieces[at + 1][1])
+        if not broken:
+            lines.append(line)
+        return lines
+
+    def _row_lines(self, unit: _Unit, widths: Sequence[int]) -> list[str]:
+        """A table row: each cell at its column; after a comment, the row goes on below, the
+        next cell at its own column (or the rest of a cell two columns further in)."""
+        columns = [unit.indent]
+        for width in widths:
+            columns.append(columns[-1] + width + 2)
+        lines: list[str] = []
+        line = ""
+        fresh = True
+        for i, cell in enumerate(unit.cells):
+            for number, piece in enumerate(self._pieces(cell)):
+                target = columns[i] + (INDENT if number else 0)
+                text = self._text(piece)
+                if fresh:
+                    line = " " * target + text
+                else:
+                    line += " " * max(2, target - display_width(line)) + text
+                fresh = piece[1] in self.inside and piece[1] != unit.last
+                if fresh:
+                    lines.append(line)
+                    following = columns[i + 1] if piece[1] == cell[1] else columns[i] + INDENT
+                    self._end_line(lines, piece[1], following)
+        if not fresh:
+            lines.append(line)
         return lines
 
 
 # --- the safety check ------------------------------------------------------------------------
 
 def _verify(source: SourceFile, before: Sequence[Token], formatted: str) -> None:
-    """The formatted text has the same tokens and the same comments, in the same order."""
+    """The formatted text has the same tokens and the same comments, in the same order, each
+    after the same token, and at the end of a line or on a line of its own as it was."""
     again = parse(SourceFile(source.name, formatted))
     if isinstance(again, Diagnostic):
         raise FormatError(f"{source.name}: the formatted text does not parse")
     after = list(_tokens(again))
     if [(t.type, str(t)) for t in before] != [(t.type, str(t)) for t in after]:
         raise FormatError(f"{source.name}: formatting would change the tokens")
-    old_notes = [c.text for c in comments(source.text, before)]
-    new_notes = [c.text for c in comments(formatted, after)]
+    old_notes = [(c.text, c.after, c.own_line) for c in comments(source.text, before)]
+    new_notes = [(c.text, c.after, c.own_line) for c in comments(formatted, after)]
     if old_notes != new_notes:
-        raise FormatError(f"{source.name}: formatting would lose or reorder a comment")
+        raise FormatError(f"{source.name}: formatting would lose or move a comment")

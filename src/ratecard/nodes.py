@@ -362,14 +362,13 @@ Statement = (
 
 @attrs.frozen
 class Allow:
-    """`# allow: W003 reason`: a comment that acknowledges warnings on its own line.
+    """`# allow: W003 reason`: a comment that acknowledges warnings on its line (`span.line`).
 
     `codes` are the codes as written (checked by `check.py`), `reason` the text after them.
     """
 
     codes: tuple[Name, ...]
     reason: str
-    line: int
     span: Span = attrs.field(eq=False, repr=False)
 
 

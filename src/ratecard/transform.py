@@ -353,4 +353,4 @@ def _allows(source: SourceFile, tree: lark.Tree) -> Iterator[n.Allow]:  # type: 
             at = code.end()
         reason = text[at:end].strip().lstrip(",:;-—–").strip()
         written = start + len(text[start:end].rstrip())
-        yield n.Allow(tuple(codes), reason, source.position(start)[0], source.span(start, written))
+        yield n.Allow(tuple(codes), reason, source.span(start, written))
