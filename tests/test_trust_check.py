@@ -333,7 +333,7 @@ def test_cli_ignore_leaves_warnings_out(capsys: pytest.CaptureFixture[str], clif
     assert (code, out) == (0, f"{cliff}: ok (1 warning)\n")
     assert "warning[W003]" not in err and "warning[W004]" in err
     for flags in (["--ignore", "W003,W004"], ["--ignore", "W003", "--ignore", "W004"],
-                  ["--ignore", " W004 , W003 "]):
+                  ["--ignore", " W004 , W003 "], ["--ignore", "w003,w004"]):
         assert run(capsys, "check", *flags, str(cliff)) == (0, f"{cliff}: ok\n", "")
     code, out, _ = run(capsys, "check", "--ignore", "W003", "--format", "json", str(cliff))
     assert (code, [d["code"] for d in json.loads(out)]) == (0, ["W004"])
@@ -368,3 +368,55 @@ def test_cli_deny_takes_warnings_only(capsys: pytest.CaptureFixture[str], cliff:
         main(["check", "--deny", "W003", str(cliff)])
     assert exited.value.code == 2
     assert "invalid choice: 'W003' (choose from 'warnings')" in capsys.readouterr().err
+
+
+# --- W003 and W004 say what the ladder does ------------------------------------------------------
+
+def ladder_warnings(mode: str, brackets: str) -> list[tuple[str, int, str, str]]:
+    text = HEADER + 'meter a "A" counts A\n' + (
+        f"ladder {mode} by total per month on a {{\n{brackets}}}\n")
+    return [(d.code, d.span.line, d.message, d.label) for d in diagnose(text)]
+
+
+def test_a_cliff_names_only_quantities_of_its_bracket() -> None:
+    """Lago's L6: 10 units cost 10 × 5 + 100 = 150, 11 cost 11 × 2 + 50 = 72; solving
+    5q + 100 > 72 gives q > -5.6, but the bracket's quantities start at 1."""
+    assert ladder_warnings("volume", "  (0, 10]  5 + 100 flat\n  (10, ∞)  2 + 50 flat\n") == [
+        ("W003", 5, "volume cliff: 1 to 10 units cost more than 11",
+         "10 units cost 150, 11 cost 72")]
+
+
+def test_a_cliff_of_one_quantity_is_said_so() -> None:
+    """Stripe's S2: 15 units cost 15 × 3 + 30 = 75, 16 cost 16 × 2 + 40 = 72; 14 cost
+    14 × 3 + 30 = 72, not more: only 15 does."""
+    brackets = "  (10, 15]  3 + 30 flat\n  (15, ∞)  2 + 40 flat\n"
+    assert ladder_warnings("volume", "  (0, 10]  3 + 30 flat\n" + brackets)[-1] == (
+        "W003", 6, "volume cliff: 15 units cost more than 16", "15 units cost 75, 16 cost 72")
+
+
+def test_a_cliff_after_a_flat_fee_alone_is_found() -> None:
+    """OpenMeter's O1: 10 units cost the flat 150, 11 cost 11 × 10 = 110: all of (5, 10]."""
+    assert ladder_warnings("volume", "  (0, 5]  100 flat\n  (5, 10]  150 flat\n"
+                           "  (10, ∞)  10\n") == [
+        ("W003", 6, "volume cliff: 6 to 10 units cost more than 11",
+         "10 units cost 150, 11 cost 110")]
+
+
+@pytest.mark.parametrize("first", ["0", "0 + 5 flat", "5 flat"])
+@pytest.mark.parametrize("mode", ["graduated", "volume"])
+def test_a_price_after_a_bracket_without_one_is_no_w004(first: str, mode: str) -> None:
+    """Free units, or units a flat fee includes, then a price: a free tier, not a misordering
+    (a volume cliff is still one: 1,000 units cost 5, 1,001 cost 0.1001)."""
+    found_codes = [code for code, *_ in ladder_warnings(
+        mode, f"  (0, 1k]  {first}\n  (1k, ∞)  0.10 per 1000\n")]
+    assert found_codes == (["W003"] if mode == "volume" and "flat" in first else [])
+
+
+def test_a_dearer_bracket_after_a_priced_one_is_still_w004() -> None:
+    assert ladder_warnings("graduated", "  (0, 100]  0.01\n  (100, ∞)  0.02\n") == [
+        ("W004", 6, "bracket is dearer per unit than the one below it",
+         "0.02 per unit after 0.01")]
+
+
+def test_contact_sales_is_not_compared() -> None:
+    assert ladder_warnings("volume", "  (0, 100]  0.01\n  (100, ∞)  contact sales\n") == []

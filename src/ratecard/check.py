@@ -855,9 +855,14 @@ def check_ladder_prices(s: Symbols) -> Iterator[Diagnostic]:
             assert lower is not None and upper is not None
             lo_price, lo_flat, hi_bound = lower
             up_price, up_flat, _ = upper
-            if lo_price is None or up_price is None or hi_bound is None:
-                continue
-            if up_price > lo_price:
+            if below.contact_sales or above.contact_sales or hi_bound is None:
+                continue  # no published price to compare
+            # A bracket of a flat fee alone has no unit price: 0 a unit.
+            lo_price = Decimal(0) if lo_price is None else lo_price
+            up_price = Decimal(0) if up_price is None else up_price
+            if up_price > lo_price > 0:
+                # After a bracket with no unit price (free, or a flat fee only), a price is the
+                # end of the units it includes, not a misordering.
                 yield warning("W004", "bracket is dearer per unit than the one below it",
                               above.span, f"{format_plain(up_price)} per unit after "
                               f"{format_plain(lo_price)}", "ladders usually fall as volume "
@@ -896,16 +901,20 @@ def _cliff(
     below: n.Bracket, above: n.Bracket, bound: Decimal,
     price: Decimal, flat: Decimal, next_price: Decimal, next_flat: Decimal,
 ) -> Iterator[Diagnostic]:
-    """Volume: quantities just under `bound` that cost more than `bound + 1` does."""
+    """Volume: whole quantities of the bracket (up to `bound`) that cost more than `bound + 1`."""
     next_cost = (bound + 1) * next_price + next_flat
-    if bound * price + flat <= next_cost or price == 0:
+    if bound * price + flat <= next_cost:
         return
-    # Smallest whole q with q × price + flat > next_cost.
-    first = ((next_cost - flat) / price).to_integral_value(rounding="ROUND_FLOOR") + 1
+    # The bracket's smallest whole quantity, and the smallest with q × price + flat > next_cost.
+    lowest = (below.lo.value if isinstance(below.lo, n.Number) and below.lo.value is not None
+              else Decimal(0)).to_integral_value(rounding="ROUND_FLOOR") + 1
+    first = lowest if price == 0 else max(
+        lowest, ((next_cost - flat) / price).to_integral_value(rounding="ROUND_FLOOR") + 1)
+    which = (f"{_grouped(bound)} units cost" if first == bound
+             else f"{_grouped(first)} to {_grouped(bound)} units cost")
     yield warning(
         "W003",
-        f"volume cliff: {_grouped(first)} to {_grouped(bound)} units cost more than "
-        f"{_grouped(bound + 1)}",
+        f"volume cliff: {which} more than {_grouped(bound + 1)}",
         below.hi.span,
         f"{_grouped(bound)} units cost {_amount(bound * price + flat)}, "
         f"{_grouped(bound + 1)} cost {_amount(next_cost)}",

@@ -83,10 +83,10 @@ def _ignored_codes(items: Sequence[str]) -> set[str]:
         for code in filter(None, (part.strip() for part in item.split(","))):
             if code.upper().startswith("E"):
                 raise CommandError(f"--ignore {code}: errors cannot be ignored; fix them")
-            if code not in WARNINGS:
+            if code.upper() not in WARNINGS:
                 raise CommandError(f"--ignore {code}: not a warning code; warnings are "
                                    + ", ".join(WARNINGS))
-            codes.add(code)
+            codes.add(code.upper())
     return codes
 
 
