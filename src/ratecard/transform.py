@@ -316,9 +316,10 @@ def to_nodes(tree: lark.Tree, source: SourceFile) -> n.Rules:  # type: ignore[ty
 # --- `# allow:` comments ----------------------------------------------------------------------
 
 # `# allow: W003, W004 the page prices all units alike`: codes, then an optional reason. A word
-# that looks like a code (`W03`, `w003`) is taken as one, so that `check` can say it is wrong.
+# that looks like a code (`W03`, `w003`, `E203`) is taken as one, so that `check` can say it is
+# wrong; the reason starts at the first word that does not.
 _ALLOW = re.compile(r"#\s*allow\s*:")
-_CODE = re.compile(r"[\s,]*([A-Za-z]\d+)\b")
+_CODE = re.compile(r"[\s,]*([EWew]\d{2,4})\b")
 
 
 def comment_spans(text: str, tokens: Iterable[Token]) -> Iterator[tuple[int, int]]:
