@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.errors import ContactSalesError
 from ratecard.literals import format_plain
 
@@ -159,10 +159,21 @@ class Ladder:
             amount = CONTEXT.add(amount, bracket.flat)
         return Charge(bracket, quantity, bracket.unit_price, amount, blocks)
 
-    def adjustment(self, charged: Decimal) -> tuple[str, Decimal] | None:
-        """A minimum-spend true-up or a cap for a period's postpaid charge, if one applies."""
-        if self.minimum is not None and charged < self.minimum:
-            return "minimum", self.minimum - charged
-        if self.maximum is not None and charged > self.maximum:
-            return "maximum", self.maximum - charged
+    def adjustment(self, charged: Decimal, rounding: Rounding) -> tuple[str, Decimal] | None:
+        """The minimum-spend true-up or the cap of a period whose postpaid lines are billed
+        `charged` (the sum of their rounded amounts), if one applies.
+
+        The adjustment is the difference that makes the period's charge exactly the minimum (or
+        the maximum), so it is on the rounding increment and needs no rounding of its own. A
+        minimum or maximum that is not on the increment is billed as the nearest amount on it
+        that keeps its promise: a minimum rounded up, a maximum rounded down.
+        """
+        if self.minimum is not None:
+            least = rounding.at_least(self.minimum)
+            if charged < least:
+                return "minimum", CONTEXT.subtract(least, charged)
+        if self.maximum is not None:
+            most = rounding.at_most(self.maximum)
+            if charged > most:
+                return "maximum", CONTEXT.subtract(most, charged)
         return None

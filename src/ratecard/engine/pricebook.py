@@ -257,7 +257,7 @@ class PriceBook:
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):
-            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)})
+            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
 
     def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
         """What `price` charges for `quantity` units of one meter: the sum of its lines'
@@ -332,15 +332,22 @@ class PriceBook:
         return lines
 
     def postpaid_period(
-        self, usage: Mapping[str, MeterUsage], ladder_period: str | None = None
+        self,
+        usage: Mapping[str, MeterUsage],
+        ladder_period: str | None = None,
+        *,
+        alone: bool = False,
     ) -> list[BillLine]:
         """The postpaid lines of one period, from each meter's units in it by source.
 
         With `ladder_period` (`month`, `day`), only the ladders priced over such periods; without
-        it every ladder prices `usage` as one of its periods (what a quote does).
+        it every ladder prices `usage` as one of its periods (what a quote does). `alone`: only
+        the ladders of the meters in `usage` (not another ladder's minimum).
         """
         lines: list[BillLine] = []
         for group in self.ladder_groups:
+            if alone and not any(meter in usage for meter in group.meters):
+                continue
             if ladder_period is None or group.ladder.period == ladder_period:
                 lines.extend(group.lines(usage, self.rounding))
         for name, meter_usage in usage.items():

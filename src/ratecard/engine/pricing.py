@@ -21,7 +21,7 @@ from ratecard.engine.ladders import (
     Charge,
     Ladder,
 )
-from ratecard.engine.money import ZERO, Rounding
+from ratecard.engine.money import CONTEXT, ZERO, Rounding
 
 
 class MeterUsage(NamedTuple):
@@ -113,8 +113,14 @@ def _lines(
         )
         for meter, charge in charges
     ]
-    adjustment = ladder.adjustment(sum((c.precise_amount for _, c in charges), ZERO))
+    if ladder.minimum is None and ladder.maximum is None:
+        return lines
+    # The minimum or maximum holds for what is billed: the sum of the rounded lines.
+    billed = rounding.round(ZERO)
+    for line in lines:
+        billed = CONTEXT.add(billed, line.amount)
+    adjustment = ladder.adjustment(billed, rounding)
     if adjustment is not None:
         source, amount = adjustment
-        lines.append(BillLine(owner, source, ZERO, ZERO, amount, rounding.round(amount)))
+        lines.append(BillLine(owner, source, ZERO, ZERO, amount, amount))
     return lines

@@ -8,7 +8,8 @@ by name and no intermediate objects. The general path in `PriceBook.quote` remai
 definition: a property test holds every plan to it, bill for bill.
 
 A plan is built only for sheets whose mechanics it covers (per-unit and per-N prices, flat fees,
-contact sales, volume and graduated ladders on their own meters, own allowances); any other
+contact sales, volume and graduated ladders on their own meters, own allowances, minimums and
+maximums); any other
 sheet, and any quote with packs or with counts that are not plain non-negative ints, takes the
 general path.
 """
@@ -47,8 +48,8 @@ _new = tuple.__new__  # builds a BillLine without the keyword-handling construct
 class QuotePlan:
     """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
 
-    __slots__ = ("_alone", "_charges", "_currency", "_limit", "_nothing", "_pricers", "_routes",
-                 "_tables")
+    __slots__ = ("_alone", "_always", "_charges", "_currency", "_limit", "_nothing", "_pricers",
+                 "_routes", "_tables")
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class QuotePlan:
         rounding: Rounding,
         limit: int,
         tables: Mapping[str, ChargeTable],
+        always: tuple[bool, ...] = (),
     ) -> None:
         self._currency = currency
         self._alone = alone
@@ -74,6 +76,9 @@ class QuotePlan:
         # a zero on the increment to print as one (0.00).
         self._nothing = rounding.round(ZERO)
         self._limit = limit
+        # Per meter, whether a month without its usage still has a line (a minimum); empty if
+        # no meter's has.
+        self._always = always if any(always) else ()
 
     def quote(self, usage: Mapping[str, Any]) -> Bill | None:
         """The month's bill, or None where the general path must price it: an unknown action, a
@@ -97,9 +102,15 @@ class QuotePlan:
             return None
         lines: list[BillLine] = []
         total = self._nothing
-        for pricer, quantity in zip(self._pricers, totals, strict=False):
-            if quantity:
-                total += pricer(quantity, lines)
+        if self._always:
+            for pricer, quantity, always in zip(self._pricers, totals, self._always,
+                                                strict=False):
+                if quantity or always:
+                    total += pricer(quantity, lines)
+        else:
+            for pricer, quantity in zip(self._pricers, totals, strict=False):
+                if quantity:
+                    total += pricer(quantity, lines)
         return Bill.quoted(self._currency, total, tuple(lines))
 
     @property
@@ -129,6 +140,7 @@ def build(
     it is), or None if one of them needs the general path."""
     index = {name: position for position, (name, _, _, _) in enumerate(meters)}
     pricers = []
+    always = []
     alone: dict[str, AlonePricer] = {}
     charges: dict[str, AloneCharger] = {}
     tables: dict[str, ChargeTable] = {}
@@ -137,7 +149,7 @@ def build(
         if (
             ladder is None
             or not whole
-            or not _covered(ladder)
+            or not _covered(ladder, rounding)
             or allowance != allowance.to_integral_value()
         ):
             return None
@@ -145,7 +157,8 @@ def build(
             name, int(allowance) if allowance_first else 0, ladder, rounding, limit
         )
         pricers.append(price)
-        if ladder.mode == VOLUME:
+        always.append(ladder.minimum is not None)
+        if ladder.mode == VOLUME and ladder.minimum is None and ladder.maximum is None:
             tables[name] = (
                 [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets
                  if b.hi is not None],
@@ -158,7 +171,8 @@ def build(
         action: None if meter is None else index[meter] for action, meter in routes.items()
     }
     return QuotePlan(
-        currency, plan_routes, tuple(pricers), alone, charges, rounding, limit, tables
+        currency, plan_routes, tuple(pricers), alone, charges, rounding, limit, tables,
+        tuple(always),
     )
 
 
@@ -175,14 +189,20 @@ def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
     return int(10**EXACT_DIGITS // (widest * 10 * max(len(ladders), 1)))
 
 
-def _covered(ladder: Ladder) -> bool:
+def _covered(ladder: Ladder, rounding: Rounding) -> bool:
+    # A minimum or maximum is added to sums made in the caller's context: keep it well inside
+    # the 28 digits the plan relies on.
+    bounds = [b for b in (ladder.minimum, ladder.maximum) if b is not None]
     return not (
         ladder.combined
         or ladder.flat_at_zero
-        or ladder.minimum is not None
-        or ladder.maximum is not None
         or any(bracket.block is not None for bracket in ladder.brackets)
+        or any(abs(b) >= rounding.increment.scaleb(_BOUND_DIGITS) for b in bounds)
     )
+
+
+# How many digits, counted in rounding increments, a minimum or maximum a plan takes may have.
+_BOUND_DIGITS = 20
 
 
 def _pricer(
@@ -296,4 +316,54 @@ def _pricer(
         under the limit never gets here: `PriceBook.charge` reads `ChargeTable` inline.)"""
         return postpaid_charge(units, units, [])
 
-    return price, price_alone, charge_alone
+    if ladder.minimum is None and ladder.maximum is None:
+        return price, price_alone, charge_alone
+    return _adjusted(name, ladder, rounding, price, price_alone, charge_alone)
+
+
+def _adjusted(
+    name: str,
+    ladder: Ladder,
+    rounding: Rounding,
+    price: MeterPricer,
+    price_alone: AlonePricer,
+    charge_alone: AloneCharger,
+) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
+    """A meter's pricers with its ladder's minimum or maximum, as `Ladder.adjustment` makes it:
+    the difference between the bound (on the increment) and the sum of the rounded lines."""
+    nothing = rounding.round(ZERO)
+    least = None if ladder.minimum is None else rounding.at_least(ladder.minimum)
+    most = None if ladder.maximum is None else rounding.at_most(ladder.maximum)
+    subtract = CONTEXT.subtract
+    add = CONTEXT.add
+
+    def adjust(charged: Decimal, lines: list[BillLine]) -> Decimal:
+        """Append the minimum or maximum line of a meter charged `charged`; its amount."""
+        if least is not None and charged < least:
+            source, amount = "minimum", subtract(least, charged)
+        elif most is not None and charged > most:
+            source, amount = "maximum", subtract(most, charged)
+        else:
+            return ZERO
+        lines.append(_new(BillLine, (name, source, ZERO, ZERO, amount, amount, None, None,
+                                     None, None)))
+        return amount
+
+    def price_adjusted(quantity: int, lines: list[BillLine]) -> Decimal:
+        # A month without usage has no allowance line, only the minimum's.
+        charged = price(quantity, lines) if quantity else nothing
+        return add(charged, adjust(charged, lines))
+
+    def price_alone_adjusted(units: int) -> list[BillLine]:
+        lines = price_alone(units)
+        charged = nothing
+        for line in lines:
+            charged = add(charged, line.amount)
+        adjust(charged, lines)
+        return lines
+
+    def charge_alone_adjusted(units: int) -> Decimal:
+        charged = add(nothing, charge_alone(units))
+        return add(charged, adjust(charged, []))
+
+    return price_adjusted, price_alone_adjusted, charge_alone_adjusted

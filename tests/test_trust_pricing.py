@@ -1,0 +1,151 @@
+"""Pricing found wrong by a hostile tester (issue 13, items 23-25), fixed at the root.
+
+- A minimum or maximum holds for what is billed: the adjustment is computed from the sum of the
+  rounded lines it covers, so the total is exactly the minimum (or the maximum), on every path
+  (the general quote, the quote plan, one meter's price and charge, a journal, the warehouse).
+- The contact-sales error names the meter and the quantity, with the right grammar, and every
+  path names the same meter.
+- A price written `P per N` is shown as written (`3.2 per 3,600`), never as a 60-digit quotient.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import ratecard
+from ratecard.engine.pricebook import PriceBook
+
+# --- minimums and maximums --------------------------------------------------------------------
+
+
+def sheet(body: str, currency: str = "USD", rounding: str = "half_up 0.01",
+          meter_clause: str = "") -> PriceBook:
+    return ratecard.loads(
+        f'rules t "T" / "T"\ncurrency {currency}, rounding {rounding}, timezone UTC\n'
+        f'meter use "U" / "U" counts Use{meter_clause}\n'
+        f"{body}\ndeduct postpaid\n"
+    )
+
+
+def yen_minimum() -> PriceBook:
+    return sheet("ladder volume by total per month on use {\n  (0, ∞) 1\n  minimum 10000\n}",
+                 currency="JPY", rounding="half_up 1",
+                 meter_clause=" quantity rounded half_up to 0.1")
+
+
+def third_of_a_cent(bound: str) -> PriceBook:
+    return sheet("ladder graduated by total per month on use {\n"
+                 "  (0, 1] 0.005\n  (1, 2] 0.005\n  (2, ∞) 0.005\n"
+                 f"  {bound}\n}}")
+
+
+def sources(bill: ratecard.Bill) -> list[tuple[str, Decimal]]:
+    return [(line.source, line.amount) for line in bill.lines]
+
+
+def test_a_yen_minimum_bills_exactly_the_minimum() -> None:
+    """A 10,000 JPY minimum, 8,500.5 units at 1 JPY, rounded half up to 1 JPY.
+
+    The usage line is 8,500.5 → 8,501; the minimum tops up what is billed: 10,000 − 8,501 =
+    1,499, and the total is 10,000 (the adjustment rounded on its own, 1,499.5 → 1,500, made
+    it 10,001).
+    """
+    book = yen_minimum()
+    for bill in (book.quote({"Use": "8500.5"}), book.quote_general({"Use": "8500.5"})):
+        assert sources(bill) == [("postpaid", Decimal(8501)), ("minimum", Decimal(1499))]
+        assert bill.lines[-1].precise_amount == Decimal(1499)
+        assert bill.total == Decimal(10000)
+
+
+def test_a_graduated_minimum_tops_up_the_rounded_lines() -> None:
+    """Graduated at 0.005 a unit in three brackets of one unit; 3 units, one in each.
+
+    Each line is 0.005 → 0.01 (half up), billed 0.03; a minimum of 1 adds 1.00 − 0.03 = 0.97,
+    so the total is 1.00 (from the precise 0.015 the top-up was 0.985 → 0.99: 1.02).
+    """
+    bill = third_of_a_cent("minimum 1").quote({"Use": 3})
+    assert sources(bill) == [("postpaid", Decimal("0.01"))] * 3 + [("minimum", Decimal("0.97"))]
+    assert bill.total == Decimal("1.00")
+
+
+def test_a_graduated_maximum_caps_the_rounded_lines() -> None:
+    """The same three lines billed 0.03 under a maximum of 0.01: the cap takes off 0.03 − 0.01
+    = 0.02 and the total is 0.01 (capping the precise 0.015 took off 0.005 → 0.01: 0.02, over
+    the cap)."""
+    bill = third_of_a_cent("maximum 0.01").quote({"Use": 3})
+    assert sources(bill) == [("postpaid", Decimal("0.01"))] * 3 + [("maximum", Decimal("-0.02"))]
+    assert bill.total == Decimal("0.01")
+
+
+def test_a_bound_between_two_steps_of_the_increment_keeps_its_promise() -> None:
+    """A minimum of 1.005 is billed as 1.01 (the least cent not below it): 3 units billed 0.03
+    get 0.98. A maximum of 0.015 is billed as 0.01 (the greatest cent not above it): −0.02."""
+    low = third_of_a_cent("minimum 1.005").quote({"Use": 3})
+    assert (low.lines[-1].amount, low.total) == (Decimal("0.98"), Decimal("1.01"))
+    high = third_of_a_cent("maximum 0.015").quote({"Use": 3})
+    assert (high.lines[-1].amount, high.total) == (Decimal("-0.02"), Decimal("0.01"))
+
+
+def test_a_combined_minimum_covers_the_rounded_lines_of_every_meter() -> None:
+    """Two meters on one combined ladder at 0.005 a unit: 1 unit each, two lines of 0.005 →
+    0.01, billed 0.02; a minimum of 0.05 adds 0.03 on the first meter; total 0.05."""
+    book = ratecard.loads(
+        'rules t "T" / "T"\ncurrency USD, rounding half_up 0.01, timezone UTC\n'
+        'meter a "A" / "A" counts A\nmeter b "B" / "B" counts B\n'
+        "ladder volume by total per month on a, b combined {\n  (0, ∞) 0.005\n"
+        "  minimum 0.05\n}\ndeduct postpaid\n")
+    bill = book.quote({"A": 1, "B": 1})
+    assert [(line.meter, line.source, line.amount) for line in bill.lines] == [
+        ("a", "postpaid", Decimal("0.01")), ("a", "minimum", Decimal("0.03")),
+        ("b", "postpaid", Decimal("0.01"))]
+    assert bill.total == Decimal("0.05")
+
+
+def test_every_path_bills_the_minimum_alike() -> None:
+    """The quote plan, the general quote, one meter's price and charge and a journal's bill
+    all make the 1.00 of `test_a_graduated_minimum_tops_up_the_rounded_lines`."""
+    book = third_of_a_cent("minimum 1")
+    assert book._plan is not None
+    assert book.quote({"Use": 3}) == book.quote_general({"Use": 3})
+    assert [line.amount for line in book.price("use", 3)][-1] == Decimal("0.97")
+    assert book.charge("use", 3) == Decimal("1.00")
+    bill = book.bill([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
+                       "count": 3}], "2026-11")
+    assert (sources(bill)[-1], bill.total) == (("minimum", Decimal("0.97")), Decimal("1.00"))
+
+
+def test_one_meter_s_price_has_no_other_meter_s_minimum() -> None:
+    """`price("a", 2)` is what a's ladder charges (2 × 1.00); b's minimum of 5 is not in it."""
+    book = ratecard.loads(
+        'rules t "T" / "T"\ncurrency USD, rounding half_up 0.01, timezone UTC\n'
+        'meter a "A" / "A" counts A\nmeter b "B" / "B" counts B\n'
+        "ladder volume by total per month on a {\n  (0, ∞) 1\n}\n"
+        "ladder volume by total per month on b {\n  (0, ∞) 1\n  minimum 5\n}\n"
+        "deduct postpaid\n")
+    assert [(line.meter, line.amount) for line in book.price("a", 2)] == [("a", Decimal("2.00"))]
+    assert [(line.meter, line.amount) for line in book.price("a", "2")] == [
+        ("a", Decimal("2.00"))]
+    assert book.charge("a", 2) == Decimal("2.00")
+
+
+def test_the_warehouse_bills_the_minimum_exactly(tmp_path: Path) -> None:
+    """The yen sheet through the warehouse: a1 uses 8,500.5 (8,501 + 1,499 = 10,000), a2 uses
+    3 (3 + 9,997 = 10,000), as the engine bills their journals."""
+    pytest.importorskip("duckdb")
+    pytest.importorskip("sqlglot")
+    from ratecard.warehouse import bill_warehouse
+
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count\n"
+                     "a1,2026-11-02T10:00:00Z,Use,8500.5\n"
+                     "a2,2026-11-03T10:00:00Z,Use,3\n", encoding="utf-8")
+    result = bill_warehouse(yen_minimum(), str(usage))
+    assert [(b["account"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("a1", Decimal(10000)), ("a2", Decimal(10000))]
+    assert [(line["account"], line["source"], line["amount"])
+            for line in result.lines.to_pylist()] == [
+        ("a1", "postpaid", Decimal(8501)), ("a1", "minimum", Decimal(1499)),
+        ("a2", "postpaid", Decimal(3)), ("a2", "minimum", Decimal(9997))]
