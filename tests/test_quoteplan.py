@@ -24,9 +24,11 @@ BOUNDS = st.one_of(st.integers(0, 50_000).map(Decimal),
 def books(draw: st.DrawFn) -> PriceBook:
     """A sheet of one to three meters, each with its own random ladder and allowance, and some
     with a minimum, a maximum or both (on the rounding increment or between two of its steps,
-    near the charges that small counts make)."""
+    near the charges that small counts make). The ladders are declared in any order, not
+    necessarily their meters'."""
     meters = draw(st.integers(1, 3))
     text = ['rules r "R" / "R"', "currency USD, rounding half_up 0.01, timezone UTC"]
+    ladders: list[list[str]] = []
     for m in range(meters):
         text.append(f'meter m{m} "M{m}" / "M{m}" counts A{m}, B{m}' + (
             f" free F{m}" if draw(st.booleans()) else ""))
@@ -54,15 +56,16 @@ def books(draw: st.DrawFn) -> PriceBook:
             else:
                 term = "contact sales"
             brackets.append(f"  ({lo}, {hi} {term}")
-        text.append(f"ladder {mode} by {basis} per month on m{m} {{")
-        text.extend(brackets)
+        ladder = [f"ladder {mode} by {basis} per month on m{m} {{", *brackets]
         bounds_drawn = draw(st.sampled_from(["", "", "minimum", "maximum", "both"]))
         low = draw(BOUNDS)
         if bounds_drawn in ("minimum", "both"):
-            text.append(f"  minimum {low}")
+            ladder.append(f"  minimum {low}")
         if bounds_drawn in ("maximum", "both"):
-            text.append(f"  maximum {low + draw(BOUNDS)}")
-        text.append("}")
+            ladder.append(f"  maximum {low + draw(BOUNDS)}")
+        ladders.append([*ladder, "}"])
+    for ladder in draw(st.permutations(ladders)):
+        text.extend(ladder)
     text.append("deduct allowance, postpaid")
     return ratecard.loads("\n".join(text))
 

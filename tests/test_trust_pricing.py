@@ -149,3 +149,91 @@ def test_the_warehouse_bills_the_minimum_exactly(tmp_path: Path) -> None:
             for line in result.lines.to_pylist()] == [
         ("a1", "postpaid", Decimal(8501)), ("a1", "minimum", Decimal(1499)),
         ("a2", "postpaid", Decimal(3)), ("a2", "minimum", Decimal(9997))]
+
+
+# --- contact sales ----------------------------------------------------------------------------
+
+# Two meters whose ladders are declared in the other order than the meters.
+CONTACT = """rules cs "询价" / "Contact"
+currency USD, rounding half_up 0.01, timezone UTC
+meter detection "检测" / "Detection" counts DetectBody
+meter search "搜索" / "Search" counts SearchTrace
+ladder graduated by total per month on search {
+  (0, 10]  0.01
+  (10, ∞)  contact sales
+}
+ladder graduated by total per month on detection {
+  (0, 5000000]  0.002
+  (5000000, ∞)  contact sales
+}
+deduct postpaid
+"""
+DETECTION_1 = ("meter `detection`: 1 unit reaches the bracket (5000000, ∞), which has no "
+               "published price (contact sales)")
+
+
+def contact_error(call: object, *args: object) -> ratecard.ContactSalesError:
+    with pytest.raises(ratecard.ContactSalesError) as raised:
+        call(*args)  # type: ignore[operator]
+    return raised.value
+
+
+def test_contact_sales_names_the_meter_first_declared_on_every_path() -> None:
+    """5,000,001 detections (one past 5,000,000, graduated) and 12 searches (two past 10) both
+    reach a bracket with no price. The quote plan prices meter by meter and the general path
+    ladder by ladder (search's is declared first): both name detection, the meter declared
+    first, and its one unit in that bracket."""
+    book = ratecard.loads(CONTACT)
+    assert book._plan is not None
+    usage = {"DetectBody": 5_000_001, "SearchTrace": 12}
+    for call in (book.quote, book.quote_general):
+        error = contact_error(call, usage)
+        assert str(error) == DETECTION_1
+        assert (error.meter, error.quantity, error.bracket) == (
+            "detection", Decimal(1), "(5000000, ∞)")
+    assert str(contact_error(book.quote, {"DetectBody": "5000001", "SearchTrace": "12"})) == (
+        DETECTION_1)
+    for call in (book.price, book.charge):
+        assert str(contact_error(call, "detection", 5_000_001)) == DETECTION_1
+        assert str(contact_error(call, "detection", "5000001")) == DETECTION_1
+    journal = [{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": action,
+                "count": count} for action, count in usage.items()]
+    assert str(contact_error(book.bill, journal)) == f"2026-11: {DETECTION_1}"
+
+
+def test_contact_sales_counts_units_with_the_right_grammar() -> None:
+    """Two searches past 10 are `2 units reach`; on a volume ladder every postpaid unit is in
+    the bracket: 1,000,001 units; a decimal quantity is written as it is (2.5 units)."""
+    book = ratecard.loads(CONTACT)
+    assert str(contact_error(book.quote, {"SearchTrace": 12})) == (
+        "meter `search`: 2 units reach the bracket (10, ∞), which has no published price "
+        "(contact sales)")
+    volume = sheet("ladder volume by total per month on use {\n  (0, 1M] 0.001\n"
+                   "  (1M, ∞) contact sales\n}", meter_clause=" quantity rounded up to 0.1")
+    for call in (volume.quote, volume.quote_general):
+        assert str(contact_error(call, {"Use": 1_000_001})) == (
+            "meter `use`: 1000001 units reach the bracket (1000000, ∞), which has no published "
+            "price (contact sales)")
+    graduated = sheet("ladder graduated by total per month on use {\n  (0, 10] 0.001\n"
+                      "  (10, ∞) contact sales\n}", meter_clause=" quantity rounded up to 0.1")
+    assert str(contact_error(graduated.quote, {"Use": "12.50"})) == (
+        "meter `use`: 2.5 units reach the bracket (10, ∞), which has no published price "
+        "(contact sales)")
+
+
+def test_the_warehouse_names_the_meter_and_the_units_as_the_engine(tmp_path: Path) -> None:
+    """The same month in the warehouse: not billed, with the engine's message for each meter."""
+    pytest.importorskip("duckdb")
+    pytest.importorskip("sqlglot")
+    from ratecard.warehouse import bill_warehouse
+
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count\n"
+                     "a1,2026-11-02T10:00:00Z,DetectBody,5000001\n"
+                     "a1,2026-11-02T10:00:00Z,SearchTrace,12\n", encoding="utf-8")
+    result = bill_warehouse(ratecard.loads(CONTACT), str(usage))
+    assert result.bills.num_rows == 0
+    assert [(p.account, p.month, p.message) for p in result.problems] == [
+        ("a1", "2026-11", DETECTION_1),
+        ("a1", "2026-11", "meter `search`: 2 units reach the bracket (10, ∞), which has no "
+                          "published price (contact sales)")]

@@ -34,6 +34,20 @@ BLOCK_DOWN = "down"
 BLOCK_PRORATED = "prorated"
 
 
+def contact_sales_error(meter: str, quantity: Decimal, bracket: str) -> ContactSalesError:
+    """The error of `quantity` units of `meter` reaching a bracket with no published price:
+    the one message of every path that prices (quotes, charges, journals, the warehouse)."""
+    count = format_plain(quantity.normalize(CONTEXT)) if quantity else "0"
+    reach = "1 unit reaches" if quantity == 1 else f"{count} units reach"
+    return ContactSalesError(
+        f"meter `{meter}`: {reach} the bracket {bracket}, which has no published price "
+        "(contact sales)",
+        meter=meter,
+        quantity=quantity,
+        bracket=bracket,
+    )
+
+
 @attrs.frozen
 class Bracket:
     """One bracket `(lo, hi]` (hi None: open-ended) and its price.
@@ -108,8 +122,9 @@ class Ladder:
         """The bracket a quantity falls in: lo < quantity ≤ hi (0 falls in the first)."""
         return self.brackets[bisect.bisect_left(self._uppers, quantity)]
 
-    def charges(self, quantity: Decimal, basis: Decimal) -> tuple[Charge, ...]:
-        """The charges for `quantity` postpaid units when the basis quantity is `basis`.
+    def charges(self, quantity: Decimal, basis: Decimal, meter: str) -> tuple[Charge, ...]:
+        """The charges for `quantity` postpaid units of `meter` when the basis quantity is
+        `basis`.
 
         On a graduated ladder the units take positions (basis - quantity, basis]. A period with
         no postpaid units pays the first bracket's flat fee only if the ladder says
@@ -121,32 +136,33 @@ class Ladder:
                 return (Charge(first, ZERO, first.unit_price, first.flat),)
             return ()
         if self.mode == VOLUME:
-            return (self.charge(self.bracket_for(basis), quantity),)
-        return self.graduated(basis - quantity, basis, set())
+            return (self.charge(self.bracket_for(basis), quantity, meter),)
+        return self.graduated(basis - quantity, basis, set(), meter)
 
     def graduated(
-        self, start: Decimal, end: Decimal, flat_charged: set[int]
+        self, start: Decimal, end: Decimal, flat_charged: set[int], meter: str
     ) -> tuple[Charge, ...]:
-        """Graduated charges for the positions (start, end]; `flat_charged` holds the indexes
-        of brackets whose flat fee was already charged (a combined ladder shares them)."""
+        """Graduated charges for the positions (start, end] of `meter`'s units; `flat_charged`
+        holds the indexes of brackets whose flat fee was already charged (a combined ladder
+        shares them)."""
         charges = []
         for index, bracket in enumerate(self.brackets):
             lo = max(bracket.lo, start)
             hi = end if bracket.hi is None else min(bracket.hi, end)
             if hi > lo:
-                charges.append(self.charge(bracket, hi - lo, index not in flat_charged))
+                charges.append(self.charge(bracket, hi - lo, meter, index not in flat_charged))
                 flat_charged.add(index)
             if bracket.hi is None or bracket.hi >= end:
                 break
         return tuple(charges)
 
-    def charge(self, bracket: Bracket, quantity: Decimal, with_flat: bool = True) -> Charge:
-        """`quantity` units priced in `bracket` (plus its flat fee unless already charged)."""
+    def charge(
+        self, bracket: Bracket, quantity: Decimal, meter: str, with_flat: bool = True
+    ) -> Charge:
+        """`quantity` units of `meter` priced in `bracket` (plus its flat fee unless already
+        charged); ContactSalesError if the bracket has no price."""
         if bracket.price is None:
-            raise ContactSalesError(
-                f"{format_plain(quantity)} units reach the bracket {bracket.label}, "
-                "which has no published price (contact sales)"
-            )
+            raise contact_sales_error(meter, quantity, bracket.label)
         blocks: Decimal | None = None
         if bracket.block is not None:
             blocks = bracket.blocks(quantity)

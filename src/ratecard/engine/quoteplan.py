@@ -22,10 +22,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, getcontext
 from typing import Any
 
 from ratecard.engine.bills import Bill, BillLine
-from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder
+from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
-from ratecard.errors import ContactSalesError
-from ratecard.literals import format_plain
 
 # The precision of Python's default decimal context, which the plan's exactness relies on.
 EXACT_DIGITS = 28
@@ -218,9 +216,9 @@ def _pricer(
     # compares several times faster than a Decimal, and for a whole n, n ≤ hi ⇔ n ≤ ⌊hi⌋.
     uppers = [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets if b.hi is not None]
     # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, unit
-    # price, label, the bracket).
+    # price, label).
     table = [
-        (b.price, b.per if b.per != 1 else None, b.flat or None, b.unit_price, b.label, b)
+        (b.price, b.per if b.per != 1 else None, b.flat or None, b.unit_price, b.label)
         for b in ladder.brackets
     ]
     brackets = ladder.brackets
@@ -232,12 +230,9 @@ def _pricer(
                                            nothing, None, None, None, None))
 
     def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
-        price, per, flat, unit_price, label, bracket = table[index]
+        price, per, flat, unit_price, label = table[index]
         if price is None:
-            raise ContactSalesError(
-                f"{format_plain(Decimal(units))} units reach the bracket {bracket.label}, "
-                "which has no published price (contact sales)"
-            )
+            raise contact_sales_error(name, Decimal(units), label)
         precise = multiply(price, units)
         if per is not None:
             precise = divide(precise, per)
@@ -252,7 +247,7 @@ def _pricer(
         """Price `postpaid` units whose basis quantity is `basis`; the charged amount."""
         if volume:
             index = bisect_left(uppers, basis)
-            price, per, flat, unit_price, label, _ = table[index]
+            price, per, flat, unit_price, label = table[index]
             if price is None or per is not None or flat is not None:
                 return charge(index, postpaid, lines)
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
@@ -287,7 +282,7 @@ def _pricer(
             # `charge` inlined for a plain unit price: this is the quote's hottest line. The
             # product is exact: the plan keeps quantities under its limit and runs in a context
             # of 28 digits or more.
-            price, per, flat, unit_price, label, _ = table[bisect_left(uppers, basis)]
+            price, per, flat, unit_price, label = table[bisect_left(uppers, basis)]
             if price is not None and per is None and flat is None:
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
@@ -300,7 +295,7 @@ def _pricer(
         """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
         if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
             # As in `price`: a plain unit price, an exact product with the Decimal operator.
-            price, per, flat, unit_price, label, _ = table[bisect_left(uppers, units)]
+            price, per, flat, unit_price, label = table[bisect_left(uppers, units)]
             if price is not None and per is None and flat is None:
                 quantity = Decimal(units)
                 precise = price * quantity

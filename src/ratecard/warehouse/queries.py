@@ -966,10 +966,13 @@ class Queries:
         ).from_(o.subquery(priced, "a"), copy=False)
 
     def contact_sales(self) -> exp.Select:
-        """Months whose postpaid units reach a bracket without a price."""
+        """Months whose postpaid units reach a bracket without a price: which meter, how many
+        units, which bracket."""
         o = self.ops
         return (
-            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("bracket"))
+            o.select(
+                o.col("account"), o.col("ord"), o.col("meter"), o.col("quantity"), o.col("bracket")
+            )
             .from_(o.table("postpaid_sql"), copy=False)
             .where(o.col("contact"), copy=False)
             .order_by(o.col("account"), o.col("ord"), o.col("meter"), copy=False)
