@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import ratecard
+from ratecard.cli import main
+from ratecard.engine.account import Account
 from ratecard.engine.pricebook import PriceBook
 
 # --- minimums and maximums --------------------------------------------------------------------
@@ -237,3 +240,114 @@ def test_the_warehouse_names_the_meter_and_the_units_as_the_engine(tmp_path: Pat
         ("a1", "2026-11", DETECTION_1),
         ("a1", "2026-11", "meter `search`: 2 units reach the bracket (10, ∞), which has no "
                           "published price (contact sales)")]
+
+
+# --- prices per N units -----------------------------------------------------------------------
+
+HOURS = """rules hours "计时" / "Hours"
+currency USD, rounding half_up 0.01, timezone UTC
+meter compute "计算" / "Compute"
+  unit "秒" / "second"
+  counts Run
+ladder volume by postpaid per month on compute {
+  (0, 10000]  3.2 per 3600
+  (10000, ∞)  2.9 per 3600
+}
+deduct postpaid
+bill per month, issued on day 5
+"""
+# 7,201 × 3.2 / 3,600 = 6.4008 (8 recurring), to the evaluator's 60 significant digits.
+SEVENTY_TWO_HUNDRED_ONE = Decimal("6.40088888888888888888888888888888888888888888888888888888889")
+
+
+def test_a_price_per_n_keeps_its_form_in_a_line() -> None:
+    """7,201 seconds at 3.2 per 3,600: the line says 3.2 per 3600; its amount is 7,201 × 3.2 /
+    3,600 = 6.4008 (8 recurring) exactly to 60 digits, billed 6.40. Both quote paths agree."""
+    book = ratecard.loads(HOURS)
+    for bill in (book.quote({"Run": 7201}), book.quote_general({"Run": 7201}),
+                 book.quote({"Run": "7201"})):
+        (line,) = bill.lines
+        assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))
+        assert line.precise_amount == SEVENTY_TWO_HUNDRED_ONE
+        assert (line.amount, bill.total) == (Decimal("6.40"), Decimal("6.40"))
+    (line,) = book.price("compute", 7201)
+    assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))
+
+
+def test_the_json_line_has_the_price_as_written_and_per() -> None:
+    """JSON: `unit_price` "3.2" and `per` "3600"; a price per unit has no `per` key, so its
+    lines are as they were."""
+    data = ratecard.loads(HOURS).quote({"Run": 7201}).to_dict()
+    (line,) = data["lines"]
+    assert (line["unit_price"], line["per"]) == ("3.2", "3600")
+    assert list(line) == ["meter", "source", "quantity", "unit_price", "per", "amount",
+                          "precise_amount", "bracket", "pack", "blocks", "period"]
+    plain = ratecard.load("rules/tencent-bda.rules").quote({"DetectBody": 2000}).to_dict()
+    assert all("per" not in line for line in plain["lines"])
+    assert plain["lines"][-1]["unit_price"] == "0.002"
+
+
+def test_the_bill_table_shows_the_price_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ratecard quote`: the unit price column reads `2.9 per 3,600`, as narrow as the price
+    (it was a 65-character quotient); `--json` prints `unit_price` and `per`."""
+    rules = tmp_path / "hours.rules"
+    rules.write_text(HOURS, encoding="utf-8")
+    assert main(["quote", str(rules), "Run=17201"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].split() == ["meter", "source", "quantity", "bracket", "unit", "price",
+                                "amount"]
+    assert table[4].split() == ["compute", "postpaid", "17,201", "(10000,", "∞)", "2.9", "per",
+                                "3,600", "13.86"]
+    assert max(len(row) for row in table) < 70
+    assert main(["quote", str(rules), "Run=17201", "--json"]) == 0
+    (line,) = json.loads(capsys.readouterr().out)["lines"]
+    assert (line["unit_price"], line["per"], line["amount"]) == ("2.9", "3600", "13.86")
+
+
+def test_a_saved_account_keeps_the_per_of_its_closed_bills() -> None:
+    """A November bill closed but not issued (issued on day 5) is saved in the snapshot with
+    its `per`, and the restored account issues it as the running one would."""
+    book = ratecard.loads(HOURS)
+    account = Account(book)
+    assert account.feed([
+        {"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Run", "count": 7201},
+        {"time": "2026-12-02T10:00:00Z", "type": "usage", "action": "Run", "count": 1},
+    ]) == []
+    restored = Account.restore(book, json.loads(json.dumps(account.snapshot())))
+    later = [{"time": "2026-12-06T10:00:00Z", "type": "usage", "action": "Run", "count": 1}]
+    (bill,) = restored.feed(later)
+    assert bill == account.feed(later)[0]
+    assert (bill.lines[0].unit_price, bill.lines[0].per) == (Decimal("3.2"), Decimal(3600))
+
+
+def test_the_warehouse_lines_show_the_price_as_written(tmp_path: Path) -> None:
+    """The warehouse's lines have the engine's `unit_price` and `per`: 3.2 per 3600 (priced in
+    Python: the quotient does not end), 0.10 per 1000 (priced in SQL: 0.0001 a unit), and a
+    plain 0.002 with no `per`."""
+    pytest.importorskip("duckdb")
+    pytest.importorskip("sqlglot")
+    from ratecard.warehouse import bill_warehouse
+
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count\na1,2026-11-02T10:00:00Z,Run,7201\n"
+                     "a2,2026-11-02T10:00:00Z,Run,17201\n", encoding="utf-8")
+    hours = bill_warehouse(ratecard.loads(HOURS), str(usage)).lines.to_pylist()
+    assert [(row["unit_price"], row["per"], row["amount"]) for row in hours] == [
+        ("3.2", "3600", Decimal("6.40")), ("2.9", "3600", Decimal("13.86"))]
+    exact = ratecard.loads(HOURS.replace("3.2 per 3600", "0.10 per 1000")
+                           .replace("2.9 per 3600", "0.002"))
+    rows = bill_warehouse(exact, str(usage)).lines.to_pylist()
+    assert [(Decimal(row["unit_price"]), row["per"], row["amount"]) for row in rows] == [
+        (Decimal("0.10"), "1000", Decimal("0.72")), (Decimal("0.002"), None, Decimal("34.40"))]
+    engine = [exact.quote({"Run": n}).lines[0] for n in (7201, 17201)]
+    assert [(line.unit_price, line.per) for line in engine] == [
+        (Decimal("0.10"), Decimal(1000)), (Decimal("0.002"), None)]
+
+
+def test_the_rendered_sheet_shows_the_price_as_written() -> None:
+    """The English sheet writes USD 3.2/3.6K seconds, never the quotient."""
+    sheet_text = ratecard.render_sheet(ratecard.loads(HOURS), "md", "en").text
+    assert "USD 3.2/3.6K seconds" in sheet_text
+    assert "0.000888" not in sheet_text

@@ -65,14 +65,20 @@ class Bracket:
     block_rounding: str = BLOCK_UP
     # Derived once: what every charge in this bracket reads.
     unit_price: Decimal = attrs.field(init=False, eq=False, repr=False)
+    shown_price: Decimal = attrs.field(init=False, eq=False, repr=False)
+    shown_per: Decimal | None = attrs.field(init=False, eq=False, repr=False)
     label: str = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         price = ZERO if self.price is None else self.price
         unit = CONTEXT.divide(price, self.per) if self.per != 1 else price
         hi = "∞)" if self.hi is None else f"{format_plain(self.hi)}]"
-        # The price of one unit (`price / per`), of one block with blocks; 0 if contact sales.
+        # The price of one unit (`price / per`, exact to 60 digits: for the arithmetic), of one
+        # block with blocks; 0 if contact sales.
         object.__setattr__(self, "unit_price", unit)
+        # The price as a bill line shows it: as written, per `per` units (None: per unit).
+        object.__setattr__(self, "shown_price", price)
+        object.__setattr__(self, "shown_per", self.per if self.per != 1 else None)
         object.__setattr__(self, "label", f"({format_plain(self.lo)}, {hi}")
 
     def blocks(self, quantity: Decimal) -> Decimal:
@@ -91,13 +97,15 @@ class Bracket:
 
 
 class Charge(NamedTuple):
-    """Postpaid units priced in one bracket: quantity × unit price (+ the bracket's flat fee)."""
+    """Postpaid units priced in one bracket: quantity × unit price / per (+ the bracket's flat
+    fee); the unit price as written, `per` None for a price per unit."""
 
     bracket: Bracket
     quantity: Decimal
     unit_price: Decimal
     precise_amount: Decimal
     blocks: Decimal | None = None
+    per: Decimal | None = None
 
 
 @attrs.frozen
@@ -133,7 +141,8 @@ class Ladder:
         if quantity <= 0:
             if self.flat_at_zero and self.brackets[0].flat:
                 first = self.brackets[0]
-                return (Charge(first, ZERO, first.unit_price, first.flat),)
+                return (Charge(first, ZERO, first.shown_price, first.flat, None,
+                               first.shown_per),)
             return ()
         if self.mode == VOLUME:
             return (self.charge(self.bracket_for(basis), quantity, meter),)
@@ -173,7 +182,7 @@ class Ladder:
                 amount = CONTEXT.divide(amount, bracket.per)
         if bracket.flat and with_flat:
             amount = CONTEXT.add(amount, bracket.flat)
-        return Charge(bracket, quantity, bracket.unit_price, amount, blocks)
+        return Charge(bracket, quantity, bracket.shown_price, amount, blocks, bracket.shown_per)
 
     def adjustment(self, charged: Decimal, rounding: Rounding) -> tuple[str, Decimal] | None:
         """The minimum-spend true-up or the cap of a period whose postpaid lines are billed

@@ -116,6 +116,7 @@ def _lines(
             rounding.round(charge.precise_amount),
             bracket=charge.bracket.label,
             blocks=charge.blocks,
+            per=charge.per,
         )
         for meter, charge in charges
     ]

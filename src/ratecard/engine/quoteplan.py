@@ -215,10 +215,11 @@ def _pricer(
     # Bracket upper bounds for `bisect_left` with the whole quantities a plan prices: an int
     # compares several times faster than a Decimal, and for a whole n, n ≤ hi ⇔ n ≤ ⌊hi⌋.
     uppers = [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets if b.hi is not None]
-    # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, unit
-    # price, label).
+    # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, the
+    # price and per as a line shows them, label).
     table = [
-        (b.price, b.per if b.per != 1 else None, b.flat or None, b.unit_price, b.label)
+        (b.price, b.per if b.per != 1 else None, b.flat or None, b.shown_price, b.shown_per,
+         b.label)
         for b in ladder.brackets
     ]
     brackets = ladder.brackets
@@ -227,10 +228,10 @@ def _pricer(
     # The line of a month that uses the whole allowance is the same in every such quote; lines
     # are immutable, so bills can share it.
     whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
-                                           nothing, None, None, None, None))
+                                           nothing, None, None, None, None, None))
 
     def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
-        price, per, flat, unit_price, label = table[index]
+        price, per, flat, unit_price, shown_per, label = table[index]
         if price is None:
             raise contact_sales_error(name, Decimal(units), label)
         precise = multiply(price, units)
@@ -240,20 +241,20 @@ def _pricer(
             precise = add(precise, flat)
         amount = precise.quantize(increment, mode, CONTEXT)
         lines.append(_new(BillLine, (name, "postpaid", Decimal(units), unit_price, precise,
-                                     amount, label, None, None, None)))
+                                     amount, label, None, None, None, shown_per)))
         return amount
 
     def postpaid_charge(postpaid: int, basis: int, lines: list[BillLine]) -> Decimal:
         """Price `postpaid` units whose basis quantity is `basis`; the charged amount."""
         if volume:
             index = bisect_left(uppers, basis)
-            price, per, flat, unit_price, label = table[index]
+            price, per, flat, unit_price, _, label = table[index]
             if price is None or per is not None or flat is not None:
                 return charge(index, postpaid, lines)
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
             amount = precise.quantize(increment, mode, CONTEXT)
             lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
-                                         precise, amount, label, None, None, None)))
+                                         precise, amount, label, None, None, None, None)))
             return amount
         charged = ZERO
         start = basis - postpaid
@@ -269,7 +270,7 @@ def _pricer(
     def price(quantity: int, lines: list[BillLine]) -> Decimal:
         if quantity < allowance:
             lines.append(_new(BillLine, (name, "allowance", Decimal(quantity), ZERO, ZERO,
-                                         nothing, None, None, None, None)))
+                                         nothing, None, None, None, None, None)))
             return ZERO
         if allowance:
             lines.append(whole_allowance_line)
@@ -282,12 +283,12 @@ def _pricer(
             # `charge` inlined for a plain unit price: this is the quote's hottest line. The
             # product is exact: the plan keeps quantities under its limit and runs in a context
             # of 28 digits or more.
-            price, per, flat, unit_price, label = table[bisect_left(uppers, basis)]
+            price, per, flat, unit_price, _, label = table[bisect_left(uppers, basis)]
             if price is not None and per is None and flat is None:
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
                 lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
-                                             precise, amount, label, None, None, None)))
+                                             precise, amount, label, None, None, None, None)))
                 return amount
         return postpaid_charge(postpaid, basis, lines)
 
@@ -295,13 +296,13 @@ def _pricer(
         """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
         if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
             # As in `price`: a plain unit price, an exact product with the Decimal operator.
-            price, per, flat, unit_price, label = table[bisect_left(uppers, units)]
+            price, per, flat, unit_price, _, label = table[bisect_left(uppers, units)]
             if price is not None and per is None and flat is None:
                 quantity = Decimal(units)
                 precise = price * quantity
                 return [_new(BillLine, (name, "postpaid", quantity, unit_price, precise,
                                         precise.quantize(increment, mode, CONTEXT), label,
-                                        None, None, None))]
+                                        None, None, None, None))]
         lines: list[BillLine] = []
         postpaid_charge(units, units, lines)
         return lines
@@ -341,7 +342,7 @@ def _adjusted(
         else:
             return ZERO
         lines.append(_new(BillLine, (name, source, ZERO, ZERO, amount, amount, None, None,
-                                     None, None)))
+                                     None, None, None)))
         return amount
 
     def price_adjusted(quantity: int, lines: list[BillLine]) -> Decimal:

@@ -860,6 +860,7 @@ class _Run:
                     "bracket": pa.array([x.line.bracket for x in every], pa.string()),
                     "pack": pa.array([x.line.pack for x in every], pa.string()),
                     "blocks": text([x.line.blocks for x in every]),
+                    "per": text([x.line.per for x in every]),
                 }
             ),
         )
