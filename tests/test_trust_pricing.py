@@ -201,7 +201,9 @@ def test_contact_sales_names_the_meter_first_declared_on_every_path() -> None:
         assert str(contact_error(call, "detection", "5000001")) == DETECTION_1
     journal = [{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": action,
                 "count": count} for action, count in usage.items()]
-    assert str(contact_error(book.bill, journal)) == f"2026-11: {DETECTION_1}"
+    error = contact_error(book.bill, journal)
+    assert str(error) == f"2026-11: {DETECTION_1}"
+    assert (error.meter, error.quantity, error.bracket) == ("detection", 1, "(5000000, ∞)")
 
 
 def test_contact_sales_counts_units_with_the_right_grammar() -> None:
