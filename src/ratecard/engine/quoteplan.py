@@ -9,9 +9,8 @@ definition: a property test holds every plan to it, bill for bill.
 
 A plan is built only for sheets whose mechanics it covers (per-unit and per-N prices, flat fees,
 contact sales, volume and graduated ladders on their own meters, own allowances, minimums and
-maximums); any other
-sheet, and any quote with packs or with counts that are not plain non-negative ints, takes the
-general path.
+maximums); any other sheet, and any quote with packs or with counts that are not plain
+non-negative ints, takes the general path.
 """
 
 from __future__ import annotations
@@ -325,22 +324,17 @@ def _adjusted(
     price_alone: AlonePricer,
     charge_alone: AloneCharger,
 ) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
-    """A meter's pricers with its ladder's minimum or maximum, as `Ladder.adjustment` makes it:
-    the difference between the bound (on the increment) and the sum of the rounded lines."""
+    """A meter's pricers with its ladder's minimum or maximum (`Ladder.adjustment`: the
+    difference between the bound, on the increment, and the sum of the rounded lines)."""
     nothing = rounding.round(ZERO)
-    least = None if ladder.minimum is None else rounding.at_least(ladder.minimum)
-    most = None if ladder.maximum is None else rounding.at_most(ladder.maximum)
-    subtract = CONTEXT.subtract
     add = CONTEXT.add
 
     def adjust(charged: Decimal, lines: list[BillLine]) -> Decimal:
         """Append the minimum or maximum line of a meter charged `charged`; its amount."""
-        if least is not None and charged < least:
-            source, amount = "minimum", subtract(least, charged)
-        elif most is not None and charged > most:
-            source, amount = "maximum", subtract(most, charged)
-        else:
+        adjustment = ladder.adjustment(charged, rounding)
+        if adjustment is None:
             return ZERO
+        source, amount = adjustment
         lines.append(_new(BillLine, (name, source, ZERO, ZERO, amount, amount, None, None,
                                      None, None, None)))
         return amount
