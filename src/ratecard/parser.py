@@ -243,7 +243,7 @@ def _fraction(found: _Found) -> Diagnostic | None:
     """`quantity rounded up to 1/3600`, `size 1/2`: a fraction where a number is expected."""
     if found.text != "/" or not found.recent or found.recent[-1] not in _NUMBERS:
         return None
-    if found.recent[-2] == "TO" and "QUANTITY" in found.recent[-5:]:
+    if found.recent[-2:-1] == ("TO",) and "QUANTITY" in found.recent[-5:]:
         per = found.word_after() or "N"
         return error(found.code, found.message, found.span,
                      "a quantity is rounded to a number, not a fraction",
@@ -306,7 +306,7 @@ def _currency_sign(found: _Found) -> Diagnostic | None:
 def _unit_after_price(found: _Found) -> Diagnostic | None:
     """`(0, ∞) 0.002 元`, `0.001 per 1000 units`: a currency or unit written after a price."""
     if (found.kind not in ("", *_WORDS) or "OPEN" not in found.accepts
-            or "CLOSE" not in found.recent[-8:]):
+            or "CLOSE" not in found.recent[-8:] or found.first_on_line()):
         return None
     keywords = [describe_terminal(n).strip("`") for n in found.accepts
                 if describe_terminal(n).startswith("`")]
