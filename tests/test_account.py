@@ -367,7 +367,8 @@ def test_an_account_stopped_by_an_error_must_be_restored() -> None:
     account = Account(book)
     account.feed([use("2026-11-02", "Geocode", 600_000)])
     saved = account.snapshot()
-    with pytest.raises(ratecard.ContactSalesError, match=r"^2026-11: 100000 units reach"):
+    with pytest.raises(ratecard.ContactSalesError,
+                       match=r"^2026-11: meter `geocoding`: 100000 units reach"):
         account.close_through("2026-11")
     with pytest.raises(AccountError, match="restore it from a snapshot taken before"):
         account.feed([use("2026-12-02", "Geocode", 1)])

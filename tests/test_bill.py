@@ -306,8 +306,8 @@ def test_a_month_reaching_contact_sales_is_an_error() -> None:
     one month is an error naming the month, not a number."""
     book = ratecard.load(BDA_RULES.parent / "google-geocoding.rules")
     with pytest.raises(ratecard.ContactSalesError,
-                       match=r"^2026-11: 100000 units reach the bracket \(500000, ∞\), which "
-                       r"has no published price \(contact sales\)$"):
+                       match=r"^2026-11: meter `geocoding`: 100000 units reach the bracket "
+                       r"\(500000, ∞\), which has no published price \(contact sales\)$"):
         book.bill([use("2026-11-02", "Geocode", 300_000), use("2026-11-03", "Geocode", 300_000)])
 
 

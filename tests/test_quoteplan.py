@@ -13,13 +13,22 @@ import ratecard
 from ratecard.engine.pricebook import PriceBook
 
 PRICES = st.decimals(min_value=0, max_value=100, places=4, allow_nan=False)
+# Minimums and maximums: whole, on the cent, or between two cents (billed as the cent above
+# for a minimum, below for a maximum).
+BOUNDS = st.one_of(st.integers(0, 50_000).map(Decimal),
+                   st.decimals(min_value=0, max_value=100, places=2, allow_nan=False),
+                   st.decimals(min_value=0, max_value=1, places=3, allow_nan=False))
 
 
 @st.composite
 def books(draw: st.DrawFn) -> PriceBook:
-    """A sheet of two or three meters, each with its own random ladder and allowance."""
+    """A sheet of one to three meters, each with its own random ladder and allowance, and some
+    with a minimum, a maximum or both (on the rounding increment or between two of its steps,
+    near the charges that small counts make). The ladders are declared in any order, not
+    necessarily their meters'."""
     meters = draw(st.integers(1, 3))
     text = ['rules r "R" / "R"', "currency USD, rounding half_up 0.01, timezone UTC"]
+    ladders: list[list[str]] = []
     for m in range(meters):
         text.append(f'meter m{m} "M{m}" / "M{m}" counts A{m}, B{m}' + (
             f" free F{m}" if draw(st.booleans()) else ""))
@@ -47,9 +56,16 @@ def books(draw: st.DrawFn) -> PriceBook:
             else:
                 term = "contact sales"
             brackets.append(f"  ({lo}, {hi} {term}")
-        text.append(f"ladder {mode} by {basis} per month on m{m} {{")
-        text.extend(brackets)
-        text.append("}")
+        ladder = [f"ladder {mode} by {basis} per month on m{m} {{", *brackets]
+        bounds_drawn = draw(st.sampled_from(["", "", "minimum", "maximum", "both"]))
+        low = draw(BOUNDS)
+        if bounds_drawn in ("minimum", "both"):
+            ladder.append(f"  minimum {low}")
+        if bounds_drawn in ("maximum", "both"):
+            ladder.append(f"  maximum {low + draw(BOUNDS)}")
+        ladders.append([*ladder, "}"])
+    for ladder in draw(st.permutations(ladders)):
+        text.extend(ladder)
     text.append("deduct allowance, postpaid")
     return ratecard.loads("\n".join(text))
 
@@ -74,7 +90,8 @@ def _general_price(book: PriceBook) -> object:
             from ratecard.engine.pricing import MeterUsage
 
             units = Decimal(quantity)
-            return book.postpaid_period({meter: MeterUsage(units, ZERO, units)})
+            (group,) = [g for g in book.ladder_groups if meter in g.meters]
+            return group.lines({meter: MeterUsage(units, ZERO, units)}, book.rounding)
     return price
 
 
@@ -85,13 +102,14 @@ def test_plan_quotes_exactly_as_the_general_path(book: PriceBook, data: st.DataO
     actions = [a for m in book.meters for a in (*m.actions, *m.free_actions)]
     usage = data.draw(st.dictionaries(
         st.sampled_from(actions),
-        st.one_of(st.integers(0, 20_000_000), st.sampled_from([0, 1, 999, 1000, 1001])),
+        st.one_of(st.integers(0, 20_000_000), st.sampled_from([0, 1, 999, 1000, 1001]),
+                  st.integers(0, 5000)),
     ))
     same(book, "quote", usage)
 
 
 @settings(max_examples=200, deadline=None)
-@given(books(), st.integers(0, 20_000_000))
+@given(books(), st.one_of(st.integers(0, 20_000_000), st.integers(0, 5000)))
 def test_plan_prices_a_meter_exactly_as_the_general_path(book: PriceBook, quantity: int) -> None:
     same(book, "price", book.meters[0].name, quantity)
 
@@ -121,10 +139,24 @@ def test_plan_covers_the_shipped_sheets() -> None:
 
 
 def test_sheets_the_plan_does_not_cover() -> None:
-    """Shared allowances, combined ladders, blocks and minimums take the general path."""
-    for path in ("tests/conformance/lago-l7-minimum.rules",
+    """Blocks and a flat fee charged at zero usage take the general path."""
+    for path in ("tests/conformance/openmeter-o1-minimum.rules",
                  "tests/conformance/stripe-s3-blocks-up.rules"):
         assert ratecard.load(path)._plan is None, path
+
+
+def test_plan_covers_minimums_and_maximums() -> None:
+    """Lago's L7 (a 10.00 minimum on 1.00 a unit) is priced by the plan: 7 units are 7.00 and
+    a 3.00 true-up; no usage at all is the minimum alone (no allowance line); 12 units are
+    12.00 with no adjustment."""
+    book = ratecard.load("tests/conformance/lago-l7-minimum.rules")
+    assert book._plan is not None
+    for usage in ({"Use": 7}, {}, {"Use": 0}, {"Use": 12}):
+        assert book.quote(usage) == book.quote_general(usage), usage
+    assert [(line.source, line.amount) for line in book.quote({}).lines] == [
+        ("minimum", Decimal("10.00"))]
+    assert book.quote({"Use": 7}).total == Decimal("10.00")
+    assert book.quote({"Use": 12}).total == Decimal("12.00")
 
 
 def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> None:

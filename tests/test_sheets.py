@@ -58,11 +58,12 @@ def test_lambda_decimal_durations_round_up(lambda_book: ratecard.PriceBook) -> N
 
 
 def test_geocoding_graduated_per_thousand(geocoding: ratecard.PriceBook) -> None:
-    """150,000 requests: 100,000 × 5.00/1000 = 500.00; 50,000 × 4.00/1000 = 200.00; 700.00."""
+    """150,000 requests: 100,000 × 5.00/1000 = 500.00; 50,000 × 4.00/1000 = 200.00; 700.00.
+    The lines show the prices as the sheet writes them: 5.00 and 4.00 per 1000."""
     bill = geocoding.quote({"Geocode": 100_000, "GeocoderGeocode": 50_000})
-    assert [(line.bracket, line.unit_price, line.amount) for line in bill.lines] == [
-        ("(0, 100000]", Decimal("0.005"), Decimal("500.00")),
-        ("(100000, 500000]", Decimal("0.004"), Decimal("200.00")),
+    assert [(line.bracket, line.unit_price, line.per, line.amount) for line in bill.lines] == [
+        ("(0, 100000]", Decimal("5.00"), Decimal(1000), Decimal("500.00")),
+        ("(100000, 500000]", Decimal("4.00"), Decimal(1000), Decimal("200.00")),
     ]
     assert bill.total == Decimal("700.00")
 

@@ -623,7 +623,7 @@ def test_outputs(tmp_path: Path, fmt: str) -> None:
         ]
         assert lines.read_text().splitlines()[0] == (
             "account,month,line,meter,source,quantity,unit_price,amount,precise_amount,bracket,"
-            "pack,blocks,period"
+            "pack,blocks,period,per"
         )
     else:
         first = json.loads(bills.read_text().splitlines()[0])

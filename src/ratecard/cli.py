@@ -21,7 +21,7 @@ from ratecard.source import SourceFile
 if TYPE_CHECKING:
     # The evaluator is imported where a command needs it: `ratecard check` never loads it.
     from ratecard.engine.account import Account
-    from ratecard.engine.bills import Bill
+    from ratecard.engine.bills import Bill, BillLine
     from ratecard.engine.journal import JournalError
     from ratecard.engine.pricebook import HeldPack, PriceBook
 
@@ -236,6 +236,13 @@ def _grouped(value: Decimal) -> str:
     return format_plain(value)
 
 
+def _unit_price(line: BillLine) -> str:
+    """A line's price as the rules write it: `0.002`, or `3.2 per 3,600` for a price per N."""
+    if line.per is None:
+        return format_plain(line.unit_price)
+    return f"{format_plain(line.unit_price)} per {_grouped(line.per)}"
+
+
 def format_bill(book: PriceBook, bill: Bill) -> str:
     """A bill as an aligned text table for a terminal."""
     title = " / ".join(book.labels) or book.name
@@ -246,7 +253,7 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
             line.source if line.pack is None else f"pack {line.pack}",
             _grouped(line.quantity),
             line.bracket or "",
-            format_plain(line.unit_price) if line.source == "postpaid" else "",
+            _unit_price(line) if line.source == "postpaid" else "",
             format_plain(line.amount),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

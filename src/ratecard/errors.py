@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from ratecard.diagnostics import Diagnostic
 
@@ -24,4 +25,20 @@ class UsageError(ValueError):
 
 
 class ContactSalesError(UsageError):
-    """A quantity that reaches a bracket with no published price (`contact sales`)."""
+    """A quantity that reaches a bracket with no published price (`contact sales`).
+
+    `meter`, `quantity` and `bracket` (its label, `(5000000, ∞)`) say which; the message names
+    them too.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        meter: str | None = None,
+        quantity: Decimal | None = None,
+        bracket: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.meter = meter
+        self.quantity = quantity
+        self.bracket = bracket

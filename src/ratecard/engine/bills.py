@@ -22,6 +22,10 @@ class BillLine(NamedTuple):
     the bracket and unit price (per block, with `blocks`, when the bracket prices blocks);
     `minimum` and `maximum` lines adjust a period's postpaid charge. `period` names the day
     a line of a daily ladder prices (None for the whole month).
+
+    A price written `P per N` keeps its form: `unit_price` is P and `per` is N (None for a
+    price per unit), so that 3.2 per 3600 is never shown as a 60-digit quotient; the amount is
+    quantity × P / N, exactly.
     """
 
     meter: str
@@ -34,20 +38,27 @@ class BillLine(NamedTuple):
     pack: str | None = None
     blocks: Decimal | None = None
     period: str | None = None
+    per: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The JSON form; `per` only for a price per N units (as lines always were without)."""
+        data: dict[str, Any] = {
             "meter": self.meter,
             "source": self.source,
             "quantity": format_plain(self.quantity),
             "unit_price": format_plain(self.unit_price),
+        }
+        if self.per is not None:
+            data["per"] = format_plain(self.per)
+        data.update({
             "amount": format_plain(self.amount),
             "precise_amount": format_plain(self.precise_amount),
             "bracket": self.bracket,
             "pack": self.pack,
             "blocks": None if self.blocks is None else format_plain(self.blocks),
             "period": self.period,
-        }
+        })
+        return data
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.errors import ContactSalesError
 from ratecard.literals import format_plain
 
@@ -34,6 +34,20 @@ BLOCK_DOWN = "down"
 BLOCK_PRORATED = "prorated"
 
 
+def contact_sales_error(meter: str, quantity: Decimal, bracket: str) -> ContactSalesError:
+    """The error of `quantity` units of `meter` reaching a bracket with no published price:
+    the one message of every path that prices (quotes, charges, journals, the warehouse)."""
+    count = format_plain(quantity.normalize(CONTEXT)) if quantity else "0"
+    reach = "1 unit reaches" if quantity == 1 else f"{count} units reach"
+    return ContactSalesError(
+        f"meter `{meter}`: {reach} the bracket {bracket}, which has no published price "
+        "(contact sales)",
+        meter=meter,
+        quantity=quantity,
+        bracket=bracket,
+    )
+
+
 @attrs.frozen
 class Bracket:
     """One bracket `(lo, hi]` (hi None: open-ended) and its price.
@@ -51,14 +65,20 @@ class Bracket:
     block_rounding: str = BLOCK_UP
     # Derived once: what every charge in this bracket reads.
     unit_price: Decimal = attrs.field(init=False, eq=False, repr=False)
+    shown_price: Decimal = attrs.field(init=False, eq=False, repr=False)
+    shown_per: Decimal | None = attrs.field(init=False, eq=False, repr=False)
     label: str = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         price = ZERO if self.price is None else self.price
         unit = CONTEXT.divide(price, self.per) if self.per != 1 else price
         hi = "∞)" if self.hi is None else f"{format_plain(self.hi)}]"
-        # The price of one unit (`price / per`), of one block with blocks; 0 if contact sales.
+        # The price of one unit (`price / per`, exact to 60 digits: for the arithmetic), of one
+        # block with blocks; 0 if contact sales.
         object.__setattr__(self, "unit_price", unit)
+        # The price as a bill line shows it: as written, per `per` units (None: per unit).
+        object.__setattr__(self, "shown_price", price)
+        object.__setattr__(self, "shown_per", self.per if self.per != 1 else None)
         object.__setattr__(self, "label", f"({format_plain(self.lo)}, {hi}")
 
     def blocks(self, quantity: Decimal) -> Decimal:
@@ -77,13 +97,15 @@ class Bracket:
 
 
 class Charge(NamedTuple):
-    """Postpaid units priced in one bracket: quantity × unit price (+ the bracket's flat fee)."""
+    """Postpaid units priced in one bracket: quantity × unit price / per (+ the bracket's flat
+    fee); the unit price as written, `per` None for a price per unit."""
 
     bracket: Bracket
     quantity: Decimal
     unit_price: Decimal
     precise_amount: Decimal
     blocks: Decimal | None = None
+    per: Decimal | None = None
 
 
 @attrs.frozen
@@ -108,8 +130,9 @@ class Ladder:
         """The bracket a quantity falls in: lo < quantity ≤ hi (0 falls in the first)."""
         return self.brackets[bisect.bisect_left(self._uppers, quantity)]
 
-    def charges(self, quantity: Decimal, basis: Decimal) -> tuple[Charge, ...]:
-        """The charges for `quantity` postpaid units when the basis quantity is `basis`.
+    def charges(self, quantity: Decimal, basis: Decimal, meter: str) -> tuple[Charge, ...]:
+        """The charges for `quantity` postpaid units of `meter` when the basis quantity is
+        `basis`.
 
         On a graduated ladder the units take positions (basis - quantity, basis]. A period with
         no postpaid units pays the first bracket's flat fee only if the ladder says
@@ -118,35 +141,37 @@ class Ladder:
         if quantity <= 0:
             if self.flat_at_zero and self.brackets[0].flat:
                 first = self.brackets[0]
-                return (Charge(first, ZERO, first.unit_price, first.flat),)
+                return (Charge(first, ZERO, first.shown_price, first.flat, None,
+                               first.shown_per),)
             return ()
         if self.mode == VOLUME:
-            return (self.charge(self.bracket_for(basis), quantity),)
-        return self.graduated(basis - quantity, basis, set())
+            return (self.charge(self.bracket_for(basis), quantity, meter),)
+        return self.graduated(basis - quantity, basis, set(), meter)
 
     def graduated(
-        self, start: Decimal, end: Decimal, flat_charged: set[int]
+        self, start: Decimal, end: Decimal, flat_charged: set[int], meter: str
     ) -> tuple[Charge, ...]:
-        """Graduated charges for the positions (start, end]; `flat_charged` holds the indexes
-        of brackets whose flat fee was already charged (a combined ladder shares them)."""
+        """Graduated charges for the positions (start, end] of `meter`'s units; `flat_charged`
+        holds the indexes of brackets whose flat fee was already charged (a combined ladder
+        shares them)."""
         charges = []
         for index, bracket in enumerate(self.brackets):
             lo = max(bracket.lo, start)
             hi = end if bracket.hi is None else min(bracket.hi, end)
             if hi > lo:
-                charges.append(self.charge(bracket, hi - lo, index not in flat_charged))
+                charges.append(self.charge(bracket, hi - lo, meter, index not in flat_charged))
                 flat_charged.add(index)
             if bracket.hi is None or bracket.hi >= end:
                 break
         return tuple(charges)
 
-    def charge(self, bracket: Bracket, quantity: Decimal, with_flat: bool = True) -> Charge:
-        """`quantity` units priced in `bracket` (plus its flat fee unless already charged)."""
+    def charge(
+        self, bracket: Bracket, quantity: Decimal, meter: str, with_flat: bool = True
+    ) -> Charge:
+        """`quantity` units of `meter` priced in `bracket` (plus its flat fee unless already
+        charged); ContactSalesError if the bracket has no price."""
         if bracket.price is None:
-            raise ContactSalesError(
-                f"{format_plain(quantity)} units reach the bracket {bracket.label}, "
-                "which has no published price (contact sales)"
-            )
+            raise contact_sales_error(meter, quantity, bracket.label)
         blocks: Decimal | None = None
         if bracket.block is not None:
             blocks = bracket.blocks(quantity)
@@ -157,12 +182,23 @@ class Ladder:
                 amount = CONTEXT.divide(amount, bracket.per)
         if bracket.flat and with_flat:
             amount = CONTEXT.add(amount, bracket.flat)
-        return Charge(bracket, quantity, bracket.unit_price, amount, blocks)
+        return Charge(bracket, quantity, bracket.shown_price, amount, blocks, bracket.shown_per)
 
-    def adjustment(self, charged: Decimal) -> tuple[str, Decimal] | None:
-        """A minimum-spend true-up or a cap for a period's postpaid charge, if one applies."""
-        if self.minimum is not None and charged < self.minimum:
-            return "minimum", self.minimum - charged
-        if self.maximum is not None and charged > self.maximum:
-            return "maximum", self.maximum - charged
+    def adjustment(self, charged: Decimal, rounding: Rounding) -> tuple[str, Decimal] | None:
+        """The minimum-spend true-up or the cap of a period whose postpaid lines are billed
+        `charged` (the sum of their rounded amounts), if one applies.
+
+        The adjustment is the difference that makes the period's charge exactly the minimum (or
+        the maximum), so it is on the rounding increment and needs no rounding of its own. A
+        minimum or maximum that is not on the increment is billed as the nearest amount on it
+        that keeps its promise: a minimum rounded up, a maximum rounded down.
+        """
+        if self.minimum is not None:
+            least = rounding.at_least(self.minimum)
+            if charged < least:
+                return "minimum", CONTEXT.subtract(least, charged)
+        if self.maximum is not None:
+            most = rounding.at_most(self.maximum)
+            if charged > most:
+                return "maximum", CONTEXT.subtract(most, charged)
         return None

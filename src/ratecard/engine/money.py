@@ -42,3 +42,11 @@ class Rounding:
     def round(self, amount: Decimal) -> Decimal:
         """The rounded amount, exact to the increment (a power of ten)."""
         return amount.quantize(self.increment, self.mode_constant, CONTEXT)
+
+    def at_least(self, amount: Decimal) -> Decimal:
+        """The least amount on the increment that is not below `amount` (a minimum billed)."""
+        return amount.quantize(self.increment, decimal.ROUND_CEILING, CONTEXT)
+
+    def at_most(self, amount: Decimal) -> Decimal:
+        """The greatest amount on the increment that is not above `amount` (a cap billed)."""
+        return amount.quantize(self.increment, decimal.ROUND_FLOOR, CONTEXT)

@@ -24,7 +24,7 @@ from ratecard.engine.quoteplan import (
     ChargeTable,
     QuotePlan,
 )
-from ratecard.errors import UsageError
+from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ class PriceBook:
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):
-            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)})
+            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
 
     def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
         """What `price` charges for `quantity` units of one meter: the sum of its lines'
@@ -332,17 +332,35 @@ class PriceBook:
         return lines
 
     def postpaid_period(
-        self, usage: Mapping[str, MeterUsage], ladder_period: str | None = None
+        self,
+        usage: Mapping[str, MeterUsage],
+        ladder_period: str | None = None,
+        *,
+        alone: bool = False,
     ) -> list[BillLine]:
         """The postpaid lines of one period, from each meter's units in it by source.
 
         With `ladder_period` (`month`, `day`), only the ladders priced over such periods; without
-        it every ladder prices `usage` as one of its periods (what a quote does).
+        it every ladder prices `usage` as one of its periods (what a quote does). `alone`: only
+        the ladders of the meters in `usage` (not another ladder's minimum).
+
+        Where units of several meters reach brackets with no price, the error names the meter
+        declared first, whatever the order of the ladders (as the quote plan, which prices
+        meter by meter, does).
         """
         lines: list[BillLine] = []
+        unpriced: ContactSalesError | None = None
         for group in self.ladder_groups:
+            if alone and not any(meter in usage for meter in group.meters):
+                continue
             if ladder_period is None or group.ladder.period == ladder_period:
-                lines.extend(group.lines(usage, self.rounding))
+                try:
+                    lines.extend(group.lines(usage, self.rounding))
+                except ContactSalesError as exc:
+                    if unpriced is None or self._rank(exc) < self._rank(unpriced):
+                        unpriced = exc
+        if unpriced is not None:
+            raise unpriced
         for name, meter_usage in usage.items():
             plan = self.meter(name)
             if plan.ladder is None and meter_usage.postpaid > 0:
@@ -352,6 +370,13 @@ class PriceBook:
                     "allowance or packs"
                 )
         return lines
+
+    def _rank(self, error: ContactSalesError) -> int:
+        """Where the meter an error names is declared."""
+        for index, plan in enumerate(self.meters):
+            if plan.name == error.meter:
+                return index
+        return len(self.meters)
 
     def ordered(self, lines: Sequence[BillLine]) -> list[BillLine]:
         """Lines grouped by meter in declaration order, then by source (stable otherwise)."""

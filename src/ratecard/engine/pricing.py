@@ -21,7 +21,7 @@ from ratecard.engine.ladders import (
     Charge,
     Ladder,
 )
-from ratecard.engine.money import ZERO, Rounding
+from ratecard.engine.money import CONTEXT, ZERO, Rounding
 
 
 class MeterUsage(NamedTuple):
@@ -59,7 +59,9 @@ class LadderGroup:
             lines: list[BillLine] = []
             for meter in self.meters if self.always_priced else used:
                 meter_usage = usage.get(meter, NO_USAGE)
-                charges = ladder.charges(meter_usage.postpaid, basis_of(ladder, meter_usage))
+                charges = ladder.charges(
+                    meter_usage.postpaid, basis_of(ladder, meter_usage), meter
+                )
                 lines.extend(_lines(meter, [(meter, c) for c in charges], ladder, rounding))
             return lines
         return _lines(self.meters[0], self._combined(usage), ladder, rounding)
@@ -70,20 +72,24 @@ class LadderGroup:
         basis = sum((basis_of(ladder, u) for _, u in parts), ZERO)
         postpaid = sum((u.postpaid for _, u in parts), ZERO)
         if postpaid <= 0:
-            return [(self.meters[0], c) for c in ladder.charges(ZERO, basis)]
+            return [(self.meters[0], c) for c in ladder.charges(ZERO, basis, self.meters[0])]
         charged: list[tuple[str, Charge]] = []
         if ladder.mode == VOLUME:
             bracket = ladder.bracket_for(basis)
             for meter, part in parts:
                 if part.postpaid > 0:
-                    charged.append((meter, ladder.charge(bracket, part.postpaid, not charged)))
+                    charged.append(
+                        (meter, ladder.charge(bracket, part.postpaid, meter, not charged))
+                    )
             return charged
         start = basis - postpaid
         flat_charged: set[int] = set()
         for meter, part in parts:
             if part.postpaid > 0:
                 end = start + part.postpaid
-                charged.extend((meter, c) for c in ladder.graduated(start, end, flat_charged))
+                charged.extend(
+                    (meter, c) for c in ladder.graduated(start, end, flat_charged, meter)
+                )
                 start = end
         return charged
 
@@ -110,11 +116,18 @@ def _lines(
             rounding.round(charge.precise_amount),
             bracket=charge.bracket.label,
             blocks=charge.blocks,
+            per=charge.per,
         )
         for meter, charge in charges
     ]
-    adjustment = ladder.adjustment(sum((c.precise_amount for _, c in charges), ZERO))
+    if ladder.minimum is None and ladder.maximum is None:
+        return lines
+    # The minimum or maximum holds for what is billed: the sum of the rounded lines.
+    billed = rounding.round(ZERO)
+    for line in lines:
+        billed = CONTEXT.add(billed, line.amount)
+    adjustment = ladder.adjustment(billed, rounding)
     if adjustment is not None:
         source, amount = adjustment
-        lines.append(BillLine(owner, source, ZERO, ZERO, amount, rounding.round(amount)))
+        lines.append(BillLine(owner, source, ZERO, ZERO, amount, amount))
     return lines

@@ -8,9 +8,9 @@ by name and no intermediate objects. The general path in `PriceBook.quote` remai
 definition: a property test holds every plan to it, bill for bill.
 
 A plan is built only for sheets whose mechanics it covers (per-unit and per-N prices, flat fees,
-contact sales, volume and graduated ladders on their own meters, own allowances); any other
-sheet, and any quote with packs or with counts that are not plain non-negative ints, takes the
-general path.
+contact sales, volume and graduated ladders on their own meters, own allowances, minimums and
+maximums); any other sheet, and any quote with packs or with counts that are not plain
+non-negative ints, takes the general path.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, getcontext
 from typing import Any
 
 from ratecard.engine.bills import Bill, BillLine
-from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder
+from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
-from ratecard.errors import ContactSalesError
-from ratecard.literals import format_plain
 
 # The precision of Python's default decimal context, which the plan's exactness relies on.
 EXACT_DIGITS = 28
@@ -47,8 +45,8 @@ _new = tuple.__new__  # builds a BillLine without the keyword-handling construct
 class QuotePlan:
     """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
 
-    __slots__ = ("_alone", "_charges", "_currency", "_limit", "_nothing", "_pricers", "_routes",
-                 "_tables")
+    __slots__ = ("_alone", "_always", "_charges", "_currency", "_limit", "_nothing", "_pricers",
+                 "_routes", "_tables")
 
     def __init__(
         self,
@@ -60,6 +58,7 @@ class QuotePlan:
         rounding: Rounding,
         limit: int,
         tables: Mapping[str, ChargeTable],
+        always: tuple[bool, ...] = (),
     ) -> None:
         self._currency = currency
         self._alone = alone
@@ -74,6 +73,9 @@ class QuotePlan:
         # a zero on the increment to print as one (0.00).
         self._nothing = rounding.round(ZERO)
         self._limit = limit
+        # Per meter, whether a month without its usage still has a line (a minimum); empty if
+        # no meter's has.
+        self._always = always if any(always) else ()
 
     def quote(self, usage: Mapping[str, Any]) -> Bill | None:
         """The month's bill, or None where the general path must price it: an unknown action, a
@@ -97,9 +99,15 @@ class QuotePlan:
             return None
         lines: list[BillLine] = []
         total = self._nothing
-        for pricer, quantity in zip(self._pricers, totals, strict=False):
-            if quantity:
-                total += pricer(quantity, lines)
+        if self._always:
+            for pricer, quantity, always in zip(self._pricers, totals, self._always,
+                                                strict=False):
+                if quantity or always:
+                    total += pricer(quantity, lines)
+        else:
+            for pricer, quantity in zip(self._pricers, totals, strict=False):
+                if quantity:
+                    total += pricer(quantity, lines)
         return Bill.quoted(self._currency, total, tuple(lines))
 
     @property
@@ -129,6 +137,7 @@ def build(
     it is), or None if one of them needs the general path."""
     index = {name: position for position, (name, _, _, _) in enumerate(meters)}
     pricers = []
+    always = []
     alone: dict[str, AlonePricer] = {}
     charges: dict[str, AloneCharger] = {}
     tables: dict[str, ChargeTable] = {}
@@ -137,7 +146,7 @@ def build(
         if (
             ladder is None
             or not whole
-            or not _covered(ladder)
+            or not _covered(ladder, rounding)
             or allowance != allowance.to_integral_value()
         ):
             return None
@@ -145,7 +154,8 @@ def build(
             name, int(allowance) if allowance_first else 0, ladder, rounding, limit
         )
         pricers.append(price)
-        if ladder.mode == VOLUME:
+        always.append(ladder.minimum is not None)
+        if ladder.mode == VOLUME and ladder.minimum is None and ladder.maximum is None:
             tables[name] = (
                 [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets
                  if b.hi is not None],
@@ -158,7 +168,8 @@ def build(
         action: None if meter is None else index[meter] for action, meter in routes.items()
     }
     return QuotePlan(
-        currency, plan_routes, tuple(pricers), alone, charges, rounding, limit, tables
+        currency, plan_routes, tuple(pricers), alone, charges, rounding, limit, tables,
+        tuple(always),
     )
 
 
@@ -175,14 +186,20 @@ def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
     return int(10**EXACT_DIGITS // (widest * 10 * max(len(ladders), 1)))
 
 
-def _covered(ladder: Ladder) -> bool:
+def _covered(ladder: Ladder, rounding: Rounding) -> bool:
+    # A minimum or maximum is added to sums made in the caller's context: keep it well inside
+    # the 28 digits the plan relies on.
+    bounds = [b for b in (ladder.minimum, ladder.maximum) if b is not None]
     return not (
         ladder.combined
         or ladder.flat_at_zero
-        or ladder.minimum is not None
-        or ladder.maximum is not None
         or any(bracket.block is not None for bracket in ladder.brackets)
+        or any(abs(b) >= rounding.increment.scaleb(_BOUND_DIGITS) for b in bounds)
     )
+
+
+# How many digits, counted in rounding increments, a minimum or maximum a plan takes may have.
+_BOUND_DIGITS = 20
 
 
 def _pricer(
@@ -197,10 +214,11 @@ def _pricer(
     # Bracket upper bounds for `bisect_left` with the whole quantities a plan prices: an int
     # compares several times faster than a Decimal, and for a whole n, n ≤ hi ⇔ n ≤ ⌊hi⌋.
     uppers = [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets if b.hi is not None]
-    # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, unit
-    # price, label, the bracket).
+    # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, the
+    # price and per as a line shows them, label).
     table = [
-        (b.price, b.per if b.per != 1 else None, b.flat or None, b.unit_price, b.label, b)
+        (b.price, b.per if b.per != 1 else None, b.flat or None, b.shown_price, b.shown_per,
+         b.label)
         for b in ladder.brackets
     ]
     brackets = ladder.brackets
@@ -209,15 +227,12 @@ def _pricer(
     # The line of a month that uses the whole allowance is the same in every such quote; lines
     # are immutable, so bills can share it.
     whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
-                                           nothing, None, None, None, None))
+                                           nothing, None, None, None, None, None))
 
     def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
-        price, per, flat, unit_price, label, bracket = table[index]
+        price, per, flat, unit_price, shown_per, label = table[index]
         if price is None:
-            raise ContactSalesError(
-                f"{format_plain(Decimal(units))} units reach the bracket {bracket.label}, "
-                "which has no published price (contact sales)"
-            )
+            raise contact_sales_error(name, Decimal(units), label)
         precise = multiply(price, units)
         if per is not None:
             precise = divide(precise, per)
@@ -225,20 +240,20 @@ def _pricer(
             precise = add(precise, flat)
         amount = precise.quantize(increment, mode, CONTEXT)
         lines.append(_new(BillLine, (name, "postpaid", Decimal(units), unit_price, precise,
-                                     amount, label, None, None, None)))
+                                     amount, label, None, None, None, shown_per)))
         return amount
 
     def postpaid_charge(postpaid: int, basis: int, lines: list[BillLine]) -> Decimal:
         """Price `postpaid` units whose basis quantity is `basis`; the charged amount."""
         if volume:
             index = bisect_left(uppers, basis)
-            price, per, flat, unit_price, label, _ = table[index]
+            price, per, flat, unit_price, _, label = table[index]
             if price is None or per is not None or flat is not None:
                 return charge(index, postpaid, lines)
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
             amount = precise.quantize(increment, mode, CONTEXT)
             lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
-                                         precise, amount, label, None, None, None)))
+                                         precise, amount, label, None, None, None, None)))
             return amount
         charged = ZERO
         start = basis - postpaid
@@ -254,7 +269,7 @@ def _pricer(
     def price(quantity: int, lines: list[BillLine]) -> Decimal:
         if quantity < allowance:
             lines.append(_new(BillLine, (name, "allowance", Decimal(quantity), ZERO, ZERO,
-                                         nothing, None, None, None, None)))
+                                         nothing, None, None, None, None, None)))
             return ZERO
         if allowance:
             lines.append(whole_allowance_line)
@@ -267,12 +282,12 @@ def _pricer(
             # `charge` inlined for a plain unit price: this is the quote's hottest line. The
             # product is exact: the plan keeps quantities under its limit and runs in a context
             # of 28 digits or more.
-            price, per, flat, unit_price, label, _ = table[bisect_left(uppers, basis)]
+            price, per, flat, unit_price, _, label = table[bisect_left(uppers, basis)]
             if price is not None and per is None and flat is None:
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
                 lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
-                                             precise, amount, label, None, None, None)))
+                                             precise, amount, label, None, None, None, None)))
                 return amount
         return postpaid_charge(postpaid, basis, lines)
 
@@ -280,13 +295,13 @@ def _pricer(
         """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
         if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
             # As in `price`: a plain unit price, an exact product with the Decimal operator.
-            price, per, flat, unit_price, label, _ = table[bisect_left(uppers, units)]
+            price, per, flat, unit_price, _, label = table[bisect_left(uppers, units)]
             if price is not None and per is None and flat is None:
                 quantity = Decimal(units)
                 precise = price * quantity
                 return [_new(BillLine, (name, "postpaid", quantity, unit_price, precise,
                                         precise.quantize(increment, mode, CONTEXT), label,
-                                        None, None, None))]
+                                        None, None, None, None))]
         lines: list[BillLine] = []
         postpaid_charge(units, units, lines)
         return lines
@@ -296,4 +311,49 @@ def _pricer(
         under the limit never gets here: `PriceBook.charge` reads `ChargeTable` inline.)"""
         return postpaid_charge(units, units, [])
 
-    return price, price_alone, charge_alone
+    if ladder.minimum is None and ladder.maximum is None:
+        return price, price_alone, charge_alone
+    return _adjusted(name, ladder, rounding, price, price_alone, charge_alone)
+
+
+def _adjusted(
+    name: str,
+    ladder: Ladder,
+    rounding: Rounding,
+    price: MeterPricer,
+    price_alone: AlonePricer,
+    charge_alone: AloneCharger,
+) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
+    """A meter's pricers with its ladder's minimum or maximum (`Ladder.adjustment`: the
+    difference between the bound, on the increment, and the sum of the rounded lines)."""
+    nothing = rounding.round(ZERO)
+    add = CONTEXT.add
+
+    def adjust(charged: Decimal, lines: list[BillLine]) -> Decimal:
+        """Append the minimum or maximum line of a meter charged `charged`; its amount."""
+        adjustment = ladder.adjustment(charged, rounding)
+        if adjustment is None:
+            return ZERO
+        source, amount = adjustment
+        lines.append(_new(BillLine, (name, source, ZERO, ZERO, amount, amount, None, None,
+                                     None, None, None)))
+        return amount
+
+    def price_adjusted(quantity: int, lines: list[BillLine]) -> Decimal:
+        # A month without usage has no allowance line, only the minimum's.
+        charged = price(quantity, lines) if quantity else nothing
+        return add(charged, adjust(charged, lines))
+
+    def price_alone_adjusted(units: int) -> list[BillLine]:
+        lines = price_alone(units)
+        charged = nothing
+        for line in lines:
+            charged = add(charged, line.amount)
+        adjust(charged, lines)
+        return lines
+
+    def charge_alone_adjusted(units: int) -> Decimal:
+        charged = add(nothing, charge_alone(units))
+        return add(charged, adjust(charged, []))
+
+    return price_adjusted, price_alone_adjusted, charge_alone_adjusted

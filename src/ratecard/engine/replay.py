@@ -77,7 +77,7 @@ from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.ordering import sorted_records
 from ratecard.engine.pricebook import FREE, PriceBook
 from ratecard.engine.pricing import MeterUsage
-from ratecard.errors import UsageError
+from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
 
 # A trigger no pending quantity reaches: the meter has no alert left to watch for.
@@ -356,6 +356,9 @@ class Replay:
                     line._replace(period=day)
                     for line in book.postpaid_period(month.days[day], "day")
                 )
+        except ContactSalesError as exc:  # the month named, and which meter, units, bracket
+            raise ContactSalesError(f"{month_label(month.key)}: {exc}", exc.meter, exc.quantity,
+                                    exc.bracket) from None
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
         bill = book.make_bill(book.ordered(lines), month.alerts, month_label(month.key))

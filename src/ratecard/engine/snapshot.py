@@ -608,6 +608,8 @@ def _line(value: Any, where: str) -> BillLine:
         amount=f.decimal("amount"), bracket=f.optional_string("bracket"),
         pack=f.optional_string("pack"), blocks=f.optional_decimal("blocks"),
         period=f.optional_string("period"),
+        # Only a price per N units has it (a line without it is priced per unit).
+        per=f.optional_decimal("per") if "per" in f.data else None,
     )
 
 

@@ -32,7 +32,7 @@ import attrs
 
 from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import TimeError, add_period, parse_month
-from ratecard.engine.ladders import Ladder
+from ratecard.engine.ladders import Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.pricing import MeterUsage
@@ -756,10 +756,7 @@ class _Run:
                 self._problem(
                     row["account"],
                     row["ord"],
-                    (
-                        f"meter `{name}`: units reach the bracket {row['bracket']}, which has no "
-                        "published price (contact sales)"
-                    ),
+                    str(contact_sales_error(name, Decimal(row["quantity"]), row["bracket"])),
                 )
         else:
             self.precise_scale = 0
@@ -863,6 +860,7 @@ class _Run:
                     "bracket": pa.array([x.line.bracket for x in every], pa.string()),
                     "pack": pa.array([x.line.pack for x in every], pa.string()),
                     "blocks": text([x.line.blocks for x in every]),
+                    "per": text([x.line.per for x in every]),
                 }
             ),
         )

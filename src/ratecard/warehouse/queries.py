@@ -825,7 +825,9 @@ class Queries:
     # --- pricing --------------------------------------------------------------------------------
 
     def brackets(self, ladders: Sequence[tuple[int, Ladder]], price_scale: int) -> exp.Values:
-        """The SQL-priced ladders' brackets, one row per meter and bracket."""
+        """The SQL-priced ladders' brackets, one row per meter and bracket: `unit` is the price
+        of one unit (what the arithmetic reads); a price per N units is also kept as the rules
+        write it (`shown`, `per`), which is what its lines show."""
         o = self.ops
         qs = self.quantity_scale
         flat_scale = max([scale_of(b.flat) for _, ladder in ladders for b in ladder.brackets] + [0])
@@ -849,12 +851,19 @@ class Queries:
                         o.decimal(bracket.flat, flat_scale, MAX_PRECISION),
                         o.text(bracket.label),
                         o.true() if bracket.price is None else o.false(),
+                        o.cast(o.null(), TEXT)
+                        if bracket.shown_per is None
+                        else o.text(format(bracket.shown_price, "f")),
+                        o.cast(o.null(), TEXT)
+                        if bracket.shown_per is None
+                        else o.text(format(bracket.shown_per, "f")),
                     ]
                 )
         return o.values(
             rows,
             "b",
-            ["meter", "idx", "mode", "basis", "lo", "hi", "unit", "flat", "label", "contact"],
+            ["meter", "idx", "mode", "basis", "lo", "hi", "unit", "flat", "label", "contact",
+             "shown", "per"],
         )
 
     def postpaid_lines(
@@ -863,8 +872,9 @@ class Queries:
         """Postpaid lines of the `period` table's months for the SQL-priced meters: the bracket
         (volume) or brackets (graduated) each quantity reaches, priced and rounded.
 
-        Columns: account, ord, meter, seq (the bracket), quantity, unit_price, precise_amount,
-        amount, bracket, contact (the bracket has no price: the month cannot be billed).
+        Columns: account, ord, meter, seq (the bracket), quantity, unit_price (of one unit),
+        precise_amount, amount, bracket, contact (the bracket has no price: the month cannot be
+        billed), shown and per (a price per N units as written, else NULL).
         """
         o = self.ops
         rounding = self.book.rounding
@@ -884,7 +894,8 @@ class Queries:
                 *[o.col(c, "p") for c in ("account", "ord", "meter", "postpaid")],
                 *[
                     o.col(c, "b")
-                    for c in ("idx", "mode", "lo", "hi", "unit", "flat", "label", "contact")
+                    for c in ("idx", "mode", "lo", "hi", "unit", "flat", "label", "contact",
+                              "shown", "per")
                 ],
                 ("basis_qty", basis),
             )
@@ -928,7 +939,8 @@ class Queries:
             o.select(
                 *[
                     o.col(c)
-                    for c in ("account", "ord", "meter", "unit", "flat", "label", "contact")
+                    for c in ("account", "ord", "meter", "unit", "flat", "label", "contact",
+                              "shown", "per")
                 ],
                 ("seq", o.col("idx")),
                 ("quantity", o.cast(quantity, decimal_type(self.quantity_scale))),
@@ -941,7 +953,8 @@ class Queries:
             decimal_type(amount_scale),
         )
         priced = o.select(
-            *[o.col(c) for c in ("account", "ord", "meter", "seq", "quantity", "contact")],
+            *[o.col(c) for c in ("account", "ord", "meter", "seq", "quantity", "contact",
+                                 "shown", "per")],
             ("unit_price", o.coalesce(o.col("unit"), o.decimal(Decimal(0), price_scale))),
             ("precise_amount", precise),
             ("bracket", o.col("label")),
@@ -963,13 +976,18 @@ class Queries:
             ("amount", o.round_to(o.col("precise_amount"), places, rounding.mode, max(0, -places))),
             o.col("bracket"),
             o.col("contact"),
+            o.col("shown"),
+            o.col("per"),
         ).from_(o.subquery(priced, "a"), copy=False)
 
     def contact_sales(self) -> exp.Select:
-        """Months whose postpaid units reach a bracket without a price."""
+        """Months whose postpaid units reach a bracket without a price: which meter, how many
+        units, which bracket."""
         o = self.ops
         return (
-            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("bracket"))
+            o.select(
+                o.col("account"), o.col("ord"), o.col("meter"), o.col("quantity"), o.col("bracket")
+            )
             .from_(o.table("postpaid_sql"), copy=False)
             .where(o.col("contact"), copy=False)
             .order_by(o.col("account"), o.col("ord"), o.col("meter"), copy=False)
@@ -1018,6 +1036,7 @@ class Queries:
             ("bracket", o.cast(o.null(), TEXT)),
             ("pack", o.col("pack")),
             ("blocks", o.cast(o.null(), TEXT)),
+            ("per", o.cast(o.null(), TEXT)),
         ).from_(o.table("prepaid_py"), copy=False)
         parts.append(self._line_part(o.subquery(prepaid, "d"), amount_scale))
         if with_plain:
@@ -1035,6 +1054,7 @@ class Queries:
                     ("bracket", o.cast(o.null(), TEXT)),
                     ("pack", o.cast(o.null(), TEXT)),
                     ("blocks", o.cast(o.null(), TEXT)),
+                    ("per", o.cast(o.null(), TEXT)),
                 )
                 .from_(o.table("plain_period"), copy=False)
                 .where(o.gt(o.col("allowance"), o.integer(0)), copy=False)
@@ -1048,12 +1068,14 @@ class Queries:
                 ("source", o.text("postpaid")),
                 o.col("seq"),
                 ("quantity", o.cast(o.col("quantity"), TEXT)),
-                ("unit_price", o.cast(o.col("unit_price"), TEXT)),
+                # A price per N units as written, with its N; a unit price as computed.
+                ("unit_price", o.coalesce(o.col("shown"), o.cast(o.col("unit_price"), TEXT))),
                 ("precise_amount", o.cast(o.col("precise_amount"), TEXT)),
                 o.col("amount"),
                 o.col("bracket"),
                 ("pack", o.cast(o.null(), TEXT)),
                 ("blocks", o.cast(o.null(), TEXT)),
+                o.col("per"),
             ).from_(o.table("postpaid_sql"), copy=False)
             parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale))
         union = o.union_all(parts)
@@ -1072,7 +1094,7 @@ class Queries:
         line = o.row_number(
             [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
         )
-        columns = ("account", "ord", *LINE_FIELDS)
+        columns = ("account", "ord", *LINE_FIELDS, "per")
         return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
             o.subquery(union, "l"), copy=False
         )
@@ -1087,7 +1109,7 @@ class Queries:
             o.col("seq"),
             *[(c, o.cast(o.col(c), TEXT)) for c in ("quantity", "unit_price", "precise_amount")],
             ("amount", o.cast(o.col("amount"), decimal_type(amount_scale))),
-            *[(c, o.cast(o.col(c), TEXT)) for c in ("bracket", "pack", "blocks")],
+            *[(c, o.cast(o.col(c), TEXT)) for c in ("bracket", "pack", "blocks", "per")],
         ).from_(source, copy=False)
 
     def output_lines(self, text_numbers: bool, wanted: int | None) -> exp.Select:
@@ -1120,6 +1142,8 @@ class Queries:
                 ("blocks", number("blocks")),
                 # The day a daily ladder's line prices; the warehouse prices months only.
                 ("period", o.cast(o.null(), TEXT)),
+                # A price per N units: its N (the unit price is then the price as written).
+                o.col("per", "l"),
             )
             .from_(o.table("bill_lines", "l"), copy=False)
             .join(

@@ -309,7 +309,8 @@ LINE_FIELDS = (
     "pack",
     "blocks",
 )
-LINE_COLUMNS = ("account", "month", "line", *LINE_FIELDS, "period")
+# `per` comes last, after the columns lines had before it: N of a price per N units, else null.
+LINE_COLUMNS = ("account", "month", "line", *LINE_FIELDS, "period", "per")
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 
 
