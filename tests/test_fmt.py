@@ -89,10 +89,23 @@ INVALID = sorted((ROOT / "tests" / "cases" / "invalid").glob("*.rules"))
 
 # The syntax error fmt reports for each syntax case: (code, line, column, message).
 SYNTAX_ERRORS = {
+    "syntax-adverb-for-period": ("E001", 4, 16, "unexpected `monthly`"),
+    "syntax-bracket-line": ("E001", 6, 3, "unexpected `100`"),
+    "syntax-bracket-unclosed": ("E001", 6, 15, "unexpected `0.001`"),
+    "syntax-bracket-without-price": (
+        "E001", 5, 11, "expected `contact sales` or a number, found `(`"),
+    "syntax-currency-sign": ("E003", 5, 11, "unexpected character `¥`"),
+    "syntax-en-dash": ("E003", 6, 16, "unexpected character `–`"),
     "syntax-end-of-file": ("E002", 5, 20, "unexpected end of file"),
+    "syntax-fraction-increment": ("E001", 5, 27, "unexpected `/`"),
     "syntax-missing-label": (
         "E001", 3, 16, 'expected a quoted name such as `"人体检测"`, found `counts`'),
+    "syntax-missing-per": ("E001", 4, 16, "unexpected `month`"),
+    "syntax-scale-without-number": ("E003", 5, 19, "unexpected character `万`"),
+    "syntax-slash-for-per": ("E001", 4, 15, "unexpected `/`"),
+    "syntax-slash-in-price": ("E001", 5, 15, "unexpected `/`"),
     "syntax-unexpected-token": ("E001", 3, 43, "unexpected `count`"),
+    "syntax-unit-after-price": ("E003", 5, 21, "unexpected character `元`"),
     "syntax-unknown-character": ("E003", 2, 13, "unexpected character `，`"),
     "syntax-unterminated-string": ("E004", 1, 20, "unterminated string"),
 }
