@@ -96,6 +96,21 @@ def test_unwritable_stdout_is_one_line_and_exit_2(
     assert "Traceback" not in err
 
 
+def test_help_to_unwritable_stdout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ratecard --help > /dev/full`: argparse's own output is flushed inside the guard too
+    (exit 2, the one line); with a working stdout, --help exits 0 as argparse does."""
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "stdout", BrokenOutput(errno.ENOSPC, at_flush=True))
+        code, _, err = run(capsys, "--help")
+    assert (code, err) == (2, f"ratecard: error: {NO_SPACE}\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: ratecard")
+
+
 def test_warehouse_to_unwritable_stdout(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, usage_csv: str
 ) -> None:

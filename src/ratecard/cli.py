@@ -259,6 +259,23 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
 
 def cmd_bill(args: argparse.Namespace) -> int:
     """Replay an account journal: the bill of every month it touches, or of `--month`."""
+    with contextlib.ExitStack() as held:
+        state = None if args.state is None else _lock_state(args, held)
+        return _bill(args, state)
+
+
+def _lock_state(args: argparse.Namespace, held: contextlib.ExitStack) -> Path:
+    """`bill --state`: take the state file's lock (statefile.py) for the whole run, into `held`:
+    from before the state is read until after it is saved. The state's real path."""
+    from ratecard import statefile
+
+    try:
+        return held.enter_context(statefile.locked(args.state, args.lock_timeout))
+    except statefile.StateFileError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _bill(args: argparse.Namespace, state: Path | None) -> int:
     from ratecard.engine.bills import Bill
 
     book = compile_file(args.file)
@@ -272,69 +289,63 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
     on_invalid = skip if args.skip_invalid else None
     account = None
-    with contextlib.ExitStack() as held:  # with --state: the state's lock, until it is saved
-        save: Callable[[], None] | None = None
-        try:
-            if args.state is not None:
-                account, issued, save = _resume(args, book, on_invalid, held)
-                result: list[Bill] | Bill = issued
-            elif args.close_through is not None:
-                raise CommandError("--close-through needs --state: a journal billed whole "
-                                   "closes every month it reaches")
-            else:
-                result = book.bill(args.journal, args.month, on_invalid=on_invalid)
-        except UsageError as exc:
-            raise CommandError(str(exc)) from None
-        except FileNotFoundError:
-            raise CommandError(f"{args.journal}: no such file") from None
-        except OSError as exc:
-            raise CommandError(f"{args.journal}: {exc.strerror or exc}") from None
-        bills = [result] if isinstance(result, Bill) else result
-        if args.json:
-            data = result.to_dict() if isinstance(result, Bill) else {
-                "bills": [bill.to_dict() for bill in bills]}
-            text = json.dumps(data, ensure_ascii=False, indent=2)
+    save: Callable[[], None] | None = None
+    try:
+        if state is not None:
+            account, issued, save = _resume(args, book, on_invalid, state)
+            result: list[Bill] | Bill = issued
+        elif args.close_through is not None:
+            raise CommandError("--close-through needs --state: a journal billed whole closes "
+                               "every month it reaches")
         else:
-            text = "\n\n".join(format_statement(book, bill) for bill in bills)
-        if skipped:
-            print(f"ratecard: skipped {len(skipped)} invalid journal entries", file=sys.stderr)
-        if not text and account is not None:
-            text = ("(no bill issued: the account has no entries yet)" if account.month is None
-                    else f"(no bill issued: the account is in {account.month}, at "
-                    f"{account.last_time})")
-        if save is None:
-            print(text or "(the journal has no entries)")
-            return EXIT_OK
-        # The bills reach stdout before the state moves past them: if they cannot be written,
-        # the state is left as it was and the next run prints them again.
-        try:
-            print(text)
-            sys.stdout.flush()
-        except OutputError as exc:
-            raise CommandError(f"cannot write the bills to standard output ({exc.reason}): "
-                               f"{args.state} is left as it was, and a run whose output can be "
-                               "written prints them again") from None
-        save()
+            result = book.bill(args.journal, args.month, on_invalid=on_invalid)
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
+    except FileNotFoundError:
+        raise CommandError(f"{args.journal}: no such file") from None
+    except OSError as exc:
+        raise CommandError(f"{args.journal}: {exc.strerror or exc}") from None
+    bills = [result] if isinstance(result, Bill) else result
+    if args.json:
+        data = result.to_dict() if isinstance(result, Bill) else {
+            "bills": [bill.to_dict() for bill in bills]}
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+    else:
+        text = "\n\n".join(format_statement(book, bill) for bill in bills)
+    if skipped:
+        print(f"ratecard: skipped {len(skipped)} invalid journal entries", file=sys.stderr)
+    if not text and account is not None:
+        text = ("(no bill issued: the account has no entries yet)" if account.month is None
+                else f"(no bill issued: the account is in {account.month}, at "
+                f"{account.last_time})")
+    if save is None:
+        print(text or "(the journal has no entries)")
+        return EXIT_OK
+    # The bills reach stdout before the state moves past them: if they cannot be written, the
+    # state is left as it was and the next run prints them again.
+    try:
+        print(text)
+        sys.stdout.flush()
+    except OutputError as exc:
+        raise CommandError(f"cannot write the bills to standard output ({exc.reason}): "
+                           f"{args.state} is left as it was, and a run whose output can be "
+                           "written prints them again") from None
+    save()
     return EXIT_OK
 
 
 def _resume(args: argparse.Namespace, book: PriceBook,
             on_invalid: Callable[[JournalError], None] | None,
-            held: contextlib.ExitStack) -> tuple[Account, list[Bill], Callable[[], None]]:
-    """`bill --state`: the account saved in the state file (a new one if the file does not
-    exist) fed the journal and its months closed through `--close-through`; the bills issued on
-    the way, and the function that saves the account back. The state's lock is taken (into
-    `held`) before the state is read and held until the caller is done with it."""
+            path: Path) -> tuple[Account, list[Bill], Callable[[], None]]:
+    """`bill --state`: the account saved in the state file `path` (a new one if the file does
+    not exist) fed the journal and its months closed through `--close-through`; the bills issued
+    on the way, and the function that saves the account back (the caller holds the lock)."""
     if args.month is not None:
         raise CommandError("--month cannot be combined with --state: the bills printed are "
                            "those the journal makes due (close a month with --close-through)")
     from ratecard import statefile
     from ratecard.engine.account import Account
 
-    try:
-        path = held.enter_context(statefile.locked(args.state, args.lock_timeout))
-    except statefile.StateFileError as exc:
-        raise CommandError(str(exc)) from None
     try:
         saved: bytes | None = path.read_bytes()
     except FileNotFoundError:
@@ -627,10 +638,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     output = _GuardedOutput(sys.stdout)
     try:
         with contextlib.redirect_stdout(cast(TextIO, output)):
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit:  # argparse's own exit (--help): its output must arrive too
+                sys.stdout.flush()
+                raise
             code: int = args.run(args)
             sys.stdout.flush()  # inside the guard: the last of the output can fail too
     except CommandError as exc:
