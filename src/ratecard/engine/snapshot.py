@@ -886,6 +886,12 @@ class _Invariants:
             if bill.total < 0 or not _multiple(bill.total, self.increment):
                 _fail(f"{where}.total", f"{format_plain(bill.total)} is not an amount billed "
                       f"(≥ 0, a whole number of {format_plain(self.increment)})")
+            summed = self.book.rounding.round(sum((line.amount for line in bill.lines), ZERO))
+            if bill.total != summed:
+                _fail(f"{where}.total", f"{format_plain(bill.total)}, but the bill's lines "
+                      f"add up to {format_plain(summed)}")
+            for j, line in enumerate(bill.lines):
+                self.loader.meter(line.meter, f"{where}.lines[{j}].meter")
 
 
 def _daily(book: PriceBook) -> bool:
