@@ -261,7 +261,7 @@ def test_two_runs_on_one_state_file_keep_both_journals(held: HeldLock, tmp_path:
                               "--state", str(state), "--lock-timeout", "30"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
             for path in journals]
-    time.sleep(0.4)  # both start and wait at the lock
+    time.sleep(0.2)  # both start and wait at the lock (or, if slower, find it held)
     held.release()
     results = [process.communicate(timeout=60) for process in runs]
     assert [process.returncode for process in runs] == [0, 0], results
@@ -300,9 +300,9 @@ def test_a_run_waits_for_the_lock_and_reads_the_state_only_then(
 ) -> None:
     """A run of the account journal's last six entries (December's) starts while another holds
     the lock and waits, without touching the state. Meanwhile the holder saves the account fed
-    the first three (November's). Let go, the waiting run reads that state, not the missing
-    one it found when it started: its entries make November's bill due (2,000 calls: 1,000
-    from the allowance, 1,000 × 0.002 = 2.00), and the state counts all nine entries."""
+    the first three (November's). Let go, the waiting run reads that state (there was none when
+    it started): its entries make November's bill due (2,000 calls: 1,000 from the allowance,
+    1,000 × 0.002 = 2.00), and the state counts all nine entries."""
     state = held.state
     lines = Path(ACCOUNT).read_text(encoding="utf-8").splitlines(keepends=True)
     later = tmp_path / "later.jsonl"
@@ -310,7 +310,7 @@ def test_a_run_waits_for_the_lock_and_reads_the_state_only_then(
     process = subprocess.Popen(
         [sys.executable, "-m", "ratecard", "bill", BDA, "--journal", str(later), "--state",
          str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    time.sleep(0.4)
+    time.sleep(0.2)
     assert process.poll() is None and not state.exists()
     account = ratecard.Account(ratecard.load(BDA_RULES))
     account.feed([json.loads(line) for line in lines[:3]])

@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "it and issue its bill")
     bill.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT, metavar="SECONDS",
                       help="with --state: how long to wait for another run to release the "
-                      f"state's lock STATE.lock (default {LOCK_TIMEOUT:g})")
+                      f"state's lock STATE.json.lock (default {LOCK_TIMEOUT:g})")
     bill.set_defaults(run=cmd_bill)
 
     render = commands.add_parser(
