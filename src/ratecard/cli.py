@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -10,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO, cast
 
 from ratecard.api import analyze, read_rules_text
 from ratecard.diagnostics import Diagnostic, render_all, summary
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
+LOCK_TIMEOUT = 60.0  # seconds `bill --state` waits for another run on the same state file
 
 
 class CommandError(Exception):
@@ -35,7 +38,8 @@ class CommandError(Exception):
 
 
 def _fail(message: str) -> int:
-    print(f"ratecard: error: {message}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # stderr gone too: the exit status still tells
+        print(f"ratecard: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -282,6 +286,23 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
 
 def cmd_bill(args: argparse.Namespace) -> int:
     """Replay an account journal: the bill of every month it touches, or of `--month`."""
+    with contextlib.ExitStack() as held:
+        state = None if args.state is None else _lock_state(args, held)
+        return _bill(args, state)
+
+
+def _lock_state(args: argparse.Namespace, held: contextlib.ExitStack) -> Path:
+    """`bill --state`: take the state file's lock (statefile.py) for the whole run, into `held`:
+    from before the state is read until after it is saved. The state's real path."""
+    from ratecard import statefile
+
+    try:
+        return held.enter_context(statefile.locked(args.state, args.lock_timeout))
+    except statefile.StateFileError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _bill(args: argparse.Namespace, state: Path | None) -> int:
     from ratecard.engine.bills import Bill
 
     book = compile_file(args.file)
@@ -295,9 +316,10 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
     on_invalid = skip if args.skip_invalid else None
     account = None
+    save: Callable[[], None] | None = None
     try:
-        if args.state is not None:
-            account, issued = _resume(args, book, on_invalid)
+        if state is not None:
+            account, issued, save = _resume(args, book, on_invalid, state)
             result: list[Bill] | Bill = issued
         elif args.close_through is not None:
             raise CommandError("--close-through needs --state: a journal billed whole closes "
@@ -323,21 +345,34 @@ def cmd_bill(args: argparse.Namespace) -> int:
         text = ("(no bill issued: the account has no entries yet)" if account.month is None
                 else f"(no bill issued: the account is in {account.month}, at "
                 f"{account.last_time})")
-    print(text or "(the journal has no entries)")
+    if save is None:
+        print(text or "(the journal has no entries)")
+        return EXIT_OK
+    # The bills reach stdout before the state moves past them: if they cannot be written, the
+    # state is left as it was and the next run prints them again.
+    try:
+        print(text)
+        sys.stdout.flush()
+    except OutputError as exc:
+        raise CommandError(f"cannot write the bills to standard output ({exc.reason}): "
+                           f"{args.state} is left as it was, and a run whose output can be "
+                           "written prints them again") from None
+    save()
     return EXIT_OK
 
 
 def _resume(args: argparse.Namespace, book: PriceBook,
-            on_invalid: Callable[[JournalError], None] | None) -> tuple[Account, list[Bill]]:
-    """`bill --state`: the account saved in the state file (a new one if the file does not
-    exist) fed the journal, months closed through `--close-through`, and saved back; the bills
-    issued on the way. The file is replaced only once everything succeeded."""
+            on_invalid: Callable[[JournalError], None] | None,
+            path: Path) -> tuple[Account, list[Bill], Callable[[], None]]:
+    """`bill --state`: the account saved in the state file `path` (a new one if the file does
+    not exist) fed the journal and its months closed through `--close-through`; the bills issued
+    on the way, and the function that saves the account back (the caller holds the lock)."""
     if args.month is not None:
         raise CommandError("--month cannot be combined with --state: the bills printed are "
                            "those the journal makes due (close a month with --close-through)")
+    from ratecard import statefile
     from ratecard.engine.account import Account
 
-    path = Path(args.state)
     try:
         saved: bytes | None = path.read_bytes()
     except FileNotFoundError:
@@ -352,14 +387,15 @@ def _resume(args: argparse.Namespace, book: PriceBook,
     if args.close_through is not None:
         issued += account.close_through(args.close_through)
     text = json.dumps(account.snapshot(), ensure_ascii=False, indent=1) + "\n"
-    temporary = path.with_name(f".{path.name}.ratecard-state")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise CommandError(f"cannot write {args.state}: {exc.strerror or exc}") from None
-    return account, issued
+
+    def save() -> None:
+        try:
+            statefile.replace(path, text.encode("utf-8"), args.state)
+        except statefile.StateFileError as exc:
+            raise CommandError(f"{exc}; the bills above are printed but not saved: the next "
+                               "run prints them again") from None
+
+    return account, issued, save
 
 
 def format_statement(book: PriceBook, bill: Bill) -> str:
@@ -437,6 +473,44 @@ def _render_targets(args: argparse.Namespace) -> list[tuple[str, Path | None, st
             for path in args.files for fmt in formats for lang in langs]
 
 
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same file on disk (through symlinks, `./`, `..`
+    or a hard link) where both exist, else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _refuse_collisions(files: Sequence[str], targets: Sequence[tuple[str, Path | None, str, str]],
+                       checking: bool) -> None:
+    """Before anything is written (or checked): a rules file given twice, two sheets bound for
+    one path (`a/x.rules b/x.rules --out-dir d`), or a sheet bound for one of the rules files
+    (`-o x.rules`) is a CommandError naming the inputs and the path."""
+    verb, done = ("be checked against", "checked") if checking else ("be written to", "written")
+    for i, path in enumerate(files):
+        for other in files[:i]:
+            if _same_file(path, other):
+                shown = f"`{path}`" if path == other else f"`{other}` and `{path}`"
+                raise CommandError(f"{shown}: the same rules file is given twice")
+    written: list[tuple[str, Path]] = []
+    for source, out, _, _ in targets:
+        if out is None:
+            continue
+        for rules in files:
+            if _same_file(out, rules):
+                raise CommandError(f"the sheet of `{source}` would {verb} `{out}`, which is the "
+                                   f"rules file `{rules}`: choose another output path; nothing "
+                                   f"was {done}")
+        for earlier, before in written:
+            if _same_file(out, before):
+                place = f"`{out}`" if out == before else f"`{before}` and `{out}` (one file)"
+                raise CommandError(f"the sheets of `{earlier}` and `{source}` would both {verb} "
+                                   f"{place}: render them to separate --out-dir directories, or "
+                                   f"rename one; nothing was {done}")
+        written.append((source, out))
+
+
 def _sheet_state(path: Path, data: bytes) -> str:
     try:
         return "up to date" if path.read_bytes() == data else "stale"
@@ -467,6 +541,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ratecard.render import render as render_sheet
 
     targets = _render_targets(args)
+    _refuse_collisions(args.files, targets, args.check)
     books: dict[str, PriceBook | None] = {}
     warned: set[tuple[str, str]] = set()
     failed = False
@@ -560,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     bill.add_argument("--close-through", metavar="YYYY-MM",
                       help="with --state: the journal is complete through this month; close "
                       "it and issue its bill")
+    bill.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT, metavar="SECONDS",
+                      help="with --state: how long to wait for another run to release the "
+                      f"state's lock STATE.json.lock (default {LOCK_TIMEOUT:g})")
     bill.set_defaults(run=cmd_bill)
 
     render = commands.add_parser(
@@ -593,14 +671,70 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    output = _GuardedOutput(sys.stdout)
     try:
-        code: int = args.run(args)
+        with contextlib.redirect_stdout(cast(TextIO, output)):
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit:  # argparse's own exit (--help): its output must arrive too
+                sys.stdout.flush()
+                raise
+            code: int = args.run(args)
+            sys.stdout.flush()  # inside the guard: the last of the output can fail too
     except CommandError as exc:
         return _fail(str(exc))
-    except BrokenPipeError:
-        return EXIT_OK
+    except OutputError as exc:
+        return _fail(str(exc))
     return code
+
+
+# --- standard output that cannot be written ---------------------------------------------------
+
+class OutputError(Exception):
+    """Standard output cannot be written: a full device (`> /dev/full`) or a pipe whose reader
+    has gone (`| head -c1`). One line on stderr and exit 2, from every command."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"cannot write to standard output: {reason}")
+        self.reason = reason
+
+
+class _GuardedOutput:
+    """Standard output for the length of a command: a failed write or flush is an OutputError.
+
+    A closed pipe is reported like a full disk (one line, exit 2) rather than ignored: a
+    command whose output did not arrive never exits 0, and `bill --state` does not save.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+    def _failed(self, exc: OSError) -> OutputError:
+        # What is still buffered for the real stdout would fail again when Python flushes it
+        # at exit, with a second report: point the descriptor at /dev/null to drop it.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+        reason = ("the reading end of the pipe was closed" if exc.errno == errno.EPIPE
+                  else exc.strerror or str(exc))
+        return OutputError(reason)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ the problem instead of resuming silently wrong. The format is documented in docs
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
 import re
@@ -45,9 +46,13 @@ from ratecard.engine.bills import (
     VoidUnits,
 )
 from ratecard.engine.clock import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    add_period,
     day_start,
     format_instant,
     instant,
+    issue_date,
     local,
     month_label,
     month_start,
@@ -56,7 +61,8 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
-from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.pricebook import FREE, MeterPlan, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
 from ratecard.errors import UsageError
@@ -68,6 +74,12 @@ VERSION = 1
 # Fields that only name or present things: renaming a meter's display name must not orphan
 # every saved account.
 _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings"})
+
+# What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
+_ALERT_KINDS = ("low", "exhausted", "expired")
+_EVENT_KINDS = ("suspend", "reopen", "topup")
+_STATUSES = ("active", "suspended")
+_IGNORED_TYPES = ("usage", "purchase")
 
 
 class SnapshotError(UsageError):
@@ -291,7 +303,8 @@ def load(book: PriceBook, snapshot: Mapping[str, Any] | str | bytes) -> Restored
             f"`{book.name}` (fingerprint {fingerprint(book)[:12]}): restore it with the rules it "
             "was taken under, or bill the account's journal again under the new rules")
     try:
-        return _Loader(book).load(document)
+        with decimal.localcontext(CONTEXT):  # exact whatever the caller's context
+            return _Loader(book).load(document)
     except SnapshotError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, OverflowError) as exc:
@@ -325,6 +338,7 @@ class _Loader:
         for meter, value in pending.items():
             self.meter(meter, f"pending.{meter}")
             replay.pending[meter] = _quantity(value, f"pending.{meter}")
+            self.units(meter, value, f"pending.{meter}")
 
         lots = [self.lot(item, f"lots[{i}]") for i, item in enumerate(
             _array(_get(document, "lots", ""), "lots"))]
@@ -360,14 +374,22 @@ class _Loader:
                 _fail(f"account.suspensions[{i}]", f"`{reason}` is not a reason to suspend in "
                       f"rules `{book.name}`")
         replay.manual = dict.fromkeys(reasons)
+        if len(replay.manual) != len(reasons):
+            _fail("account.suspensions", "a reason is listed twice")
         replay.in_debt = _boolean(_get(account, "in_debt", "account"), "account.in_debt")
         replay.active = not replay.manual and not replay.in_debt
         balance = _get(account, "balance", "account")
         replay.balance = None if balance is None else _decimal(balance, "account.balance")
 
         seen = _object(_get(document, "seen", ""), "seen")
-        replay.seen_usage = set(self.strings(_get(seen, "usage", "seen"), "seen.usage"))
-        replay.seen_purchases = set(self.strings(_get(seen, "purchase", "seen"), "seen.purchase"))
+        for kind in ("usage", "purchase"):
+            ids = self.strings(_get(seen, kind, "seen"), f"seen.{kind}")
+            if len(set(ids)) != len(ids):
+                _fail(f"seen.{kind}", "an id is listed twice")
+            if kind == "usage":
+                replay.seen_usage = set(ids)
+            else:
+                replay.seen_purchases = set(ids)
         replay.purchases = _integer(_get(document, "purchases", ""), "purchases")
         if seen_numbers and max(seen_numbers) > replay.purchases:
             _fail("purchases", f"{replay.purchases} purchases, but a lot has number "
@@ -377,8 +399,9 @@ class _Loader:
         if month is not None:
             replay.started = True
             replay.month = self.month(_object(month, "month"), lots)
-            if replay.last != -NEVER and not (
-                    replay.month.start <= replay.last < replay.month.end):
+            if replay.last == -NEVER:
+                _fail("last", "null, but the account has a month under construction")
+            if not replay.month.start <= replay.last < replay.month.end:
                 _fail("last", "the latest instant reached is not in the month under "
                       "construction")
         for i, value in enumerate(_array(_get(document, "closed", ""), "closed")):
@@ -392,26 +415,27 @@ class _Loader:
             replay.closings.append(_Closing(bill, issue))
 
         _rederive(replay)
+        _Invariants(self, replay, lots, entries).check()
         return Restored(replay, entries, issued)
 
     # --- parts ----------------------------------------------------------------------------
 
     def month(self, data: dict[str, Any], lots: list[tuple[Lot, int | None]]) -> _Month:
-        label = _string(_get(data, "month", "month"), "month.month")
-        try:
-            key = parse_month(label)
-        except ValueError:
-            _fail("month.month", f"expected a month YYYY-MM, found {_shown(label)}")
+        key = _month(_get(data, "month", "month"), "month.month")
         month = _Month(key, month_start(key, self.zone), month_start(next_month(key), self.zone))
         day = _get(data, "day", "month")
         if day is not None:
-            month.day = _date(day, "month.day").isoformat()
+            if not _daily(self.book):
+                _fail("month.day", f"{_shown(day)}, but the rules price no meter by day")
+            current = _date(day, "month.day")
+            if (current.year, current.month) != key:
+                _fail("month.day", f"{current.isoformat()} is not a day of {month_label(key)}")
+            month.day = current.isoformat()
         elif _daily(self.book):
             _fail("month.day", "missing: the rules price some meters by day")
-        for meter, value in self.decimals(_get(data, "allowance", "month"),
-                                          "month.allowance").items():
+        for meter, value in _object(_get(data, "allowance", "month"), "month.allowance").items():
             self.meter(meter, f"month.allowance.{meter}")
-            month.allowance[meter] = value
+            month.allowance[meter] = self.units(meter, value, f"month.allowance.{meter}")
         for i, item in enumerate(_array(_get(data, "packs", "month"), "month.packs")):
             where = f"month.packs[{i}]"
             part = _object(item, where)
@@ -420,29 +444,49 @@ class _Loader:
             lot, _ = self.ref(_get(part, "lot", where), lots, f"{where}.lot")
             if lot.meter != meter:
                 _fail(f"{where}.lot", f"lot `{lot.id}` is not a lot of `{meter}`")
-            taken = _decimal(_get(part, "quantity", where), f"{where}.quantity", minimum=0)
-            month.packs.setdefault(meter, {})[lot.id] = [lot, taken]
-        for meter, value in self.decimals(_get(data, "postpaid", "month"),
-                                          "month.postpaid").items():
+            taken = self.units(meter, _get(part, "quantity", where), f"{where}.quantity")
+            drawn = lot.size - lot.remaining
+            if not 0 < taken <= drawn:
+                _fail(f"{where}.quantity", f"{format_plain(taken)} units drawn this month from "
+                      f"lot `{lot.id}`, which has given {format_plain(drawn)} in all")
+            by_lot = month.packs.setdefault(meter, {})
+            if lot.id in by_lot:
+                _fail(f"{where}.lot", f"lot `{lot.id}` is listed twice")
+            by_lot[lot.id] = [lot, taken]
+        for meter, value in _object(_get(data, "postpaid", "month"), "month.postpaid").items():
             self.meter(meter, f"month.postpaid.{meter}")
-            month.postpaid[meter] = value
+            month.postpaid[meter] = self.units(meter, value, f"month.postpaid.{meter}")
         for i, item in enumerate(_array(_get(data, "days", "month"), "month.days")):
             where = f"month.days[{i}]"
             part = _object(item, where)
-            day_text = _date(_get(part, "day", where), f"{where}.day").isoformat()
+            day = _date(_get(part, "day", where), f"{where}.day")
+            if (day.year, day.month) != key or day.isoformat() > month.day:
+                _fail(f"{where}.day", f"{day.isoformat()} is not a day of {month_label(key)} up to "
+                      f"the current day ({month.day or 'none'})")
             meter = self.meter(_string(_get(part, "meter", where), f"{where}.meter"),
                                f"{where}.meter")
-            month.days.setdefault(day_text, {})[meter] = MeterUsage(
-                *(_decimal(_get(part, key, where), f"{where}.{key}", minimum=0)
-                  for key in ("total", "allowance", "postpaid")))
+            if not any(meter in group.meters for group in self.book.ladder_groups
+                       if group.ladder.period == "day"):
+                _fail(f"{where}.meter", f"`{meter}` is not priced by day")
+            usage = MeterUsage(*(self.units(meter, _get(part, field, where), f"{where}.{field}")
+                                 for field in ("total", "allowance", "postpaid")))
+            if usage.allowance + usage.postpaid > usage.total:
+                _fail(f"{where}.total", f"{format_plain(usage.total)} units in all, fewer than "
+                      f"the {format_plain(usage.allowance + usage.postpaid)} from the allowance "
+                      "and postpaid")
+            by_meter = month.days.setdefault(day.isoformat(), {})
+            if meter in by_meter:
+                _fail(where, f"`{meter}` on {day.isoformat()} is listed twice")
+            by_meter[meter] = usage
         for i, item in enumerate(_array(_get(data, "rejected", "month"), "month.rejected")):
             where = f"month.rejected[{i}]"
             part = _object(item, where)
             action = self.action(_get(part, "action", where), f"{where}.action")
+            count = _integer(_get(part, "entries", where), f"{where}.entries")
+            if count == 0:
+                _fail(f"{where}.entries", "0: usage rejected comes from at least one entry")
             month.rejected[action] = [
-                _quantity(_get(part, "quantity", where), f"{where}.quantity"),
-                _integer(_get(part, "entries", where), f"{where}.entries"),
-            ]
+                _quantity(_get(part, "quantity", where), f"{where}.quantity"), count]
         for i, item in enumerate(_array(_get(data, "free", "month"), "month.free")):
             where = f"month.free[{i}]"
             part = _object(item, where)
@@ -475,18 +519,80 @@ class _Loader:
             _fail(f"{where}.remaining", f"{format_plain(remaining)} units left in a lot of "
                   f"{format_plain(size)}")
         number = _get(data, "number", where)
+        if number is not None and _integer(number, f"{where}.number") == 0:
+            _fail(f"{where}.number", "0: purchases are numbered from 1")
+        price = _decimal(_get(data, "price", where), f"{where}.price", minimum=0)
+        self.offer(self.meters[meter], size, price, where)
+        if self.whole(meter) and remaining != remaining.to_integral_value():
+            _fail(f"{where}.remaining", f"{format_plain(remaining)} units left: `{meter}` counts "
+                  "whole units")
+        purchased = self.instant(_get(data, "purchased", where), f"{where}.purchased")
+        expires = self.instant(_get(data, "expires", where), f"{where}.expires")
+        self.expiry(purchased, expires, f"{where}.expires")
         lot = Lot(
             _string(_get(data, "id", where), f"{where}.id"),
             meter,
             size,
             remaining,
-            _decimal(_get(data, "price", where), f"{where}.price", minimum=0),
-            local(self.instant(_get(data, "purchased", where), f"{where}.purchased"), self.zone),
-            local(self.instant(_get(data, "expires", where), f"{where}.expires"), self.zone),
+            price,
+            local(purchased, self.zone),
+            local(expires, self.zone),
             _boolean(_get(data, "alerted_low", where), f"{where}.alerted_low"),
             _boolean(_get(data, "alerted_exhausted", where), f"{where}.alerted_exhausted"),
         )
-        return lot, None if number is None else _integer(number, f"{where}.number")
+        low = self.book.alerts.low_threshold
+        if lot.alerted_low and (low is None or not remaining < size * low):
+            _fail(f"{where}.alerted_low", "true, but " + (
+                "the rules raise no `low` alert" if low is None else
+                f"{format_plain(remaining)} of {format_plain(size)} left is not below "
+                f"{format_plain((low * 100).normalize())}%"))
+        if lot.alerted_exhausted and (not self.book.alerts.exhausted or remaining > 0):
+            _fail(f"{where}.alerted_exhausted", "true, but " + (
+                "the rules raise no `exhausted` alert" if not self.book.alerts.exhausted
+                else f"{format_plain(remaining)} units are left"))
+        return lot, number
+
+    def offer(self, plan: MeterPlan, size: Decimal, price: Decimal, where: str) -> None:
+        """A pack of `size` at `price` is on sale for the meter."""
+        offer = plan.pack(size)
+        if offer is None:
+            sizes = ", ".join(format_plain(o.size) for o in plan.packs) or "none"
+            _fail(f"{where}.size", f"`{plan.name}` sells no pack of {format_plain(size)} units "
+                  f"(its sizes: {sizes})")
+        if offer.price != price:
+            _fail(f"{where}.price", f"{format_plain(price)}, but the pack of "
+                  f"{format_plain(size)} `{plan.name}` costs {format_plain(offer.price)}")
+
+    def expiry(self, bought: int, expires: int, where: str) -> None:
+        """A pack bought at `bought` expires when the rules' validity says."""
+        policy = self.book.packs
+        try:
+            due = add_period(bought, policy.valid_amount, policy.valid_unit, self.zone)
+        except (ValueError, OverflowError):
+            due = None
+        if expires != due:
+            valid = f"{policy.valid_amount} {policy.valid_unit}" + (
+                "s" if policy.valid_amount != 1 else "")
+            _fail(where, f"{format_instant(expires, self.zone)} is not {valid} after the "
+                  f"purchase at {format_instant(bought, self.zone)}" + (
+                      "" if due is None else f" ({format_instant(due, self.zone)})"))
+
+    def whole(self, meter: str) -> bool:
+        """Whether every quantity of the meter is a whole number of units: it counts whole
+        units and so does every meter it shares its allowance with, a whole allowance."""
+        pool = self.meters[meter].pool
+        members = [plan for plan in self.book.meters if plan.pool == pool]
+        fresh = self.book.new_allowances()[pool]
+        return (all(plan.quantity_rounding is None for plan in members)
+                and fresh == fresh.to_integral_value())
+
+    def units(self, meter: str, value: Any, where: str) -> Decimal:
+        """A quantity of the meter's units: ≥ 0, and whole where the meter counts whole."""
+        number = _decimal(value, where, minimum=0)
+        if self.whole(meter) and number != number.to_integral_value():
+            _fail(where, f"{format_plain(number)} is not a whole number of units: `{meter}` "
+                  "counts whole units")
+        return number
 
     @staticmethod
     def ref(value: Any, lots: list[tuple[Lot, int | None]], where: str) -> tuple[Lot, int | None]:
@@ -516,6 +622,276 @@ class _Loader:
     @staticmethod
     def strings(value: Any, where: str) -> list[str]:
         return [_string(item, f"{where}[{i}]") for i, item in enumerate(_array(value, where))]
+
+
+class _Invariants:
+    """What holds between the fields of every state a replay can reach. A snapshot whose
+    checksum matches can still have been edited (and the checksum computed again): each check
+    refuses a state no journal leads to, naming the field that breaks it."""
+
+    def __init__(self, loader: _Loader, replay: Replay, lots: list[tuple[Lot, int | None]],
+                 entries: int) -> None:
+        self.loader = loader
+        self.book = loader.book
+        self.zone = loader.zone
+        self.replay = replay
+        self.lots = lots
+        self.entries = entries
+        self.increment = self.book.rounding.increment
+
+    def check(self) -> None:
+        replay = self.replay
+        if replay.purchases > self.entries:
+            _fail("purchases", f"more purchases ({replay.purchases}) than entries taken "
+                  f"({self.entries})")
+        ids = len(replay.seen_usage) + len(replay.seen_purchases)
+        if ids > self.entries:
+            _fail("seen", f"more ids seen ({ids}) than entries taken ({self.entries})")
+        if not replay.started:
+            self.empty()
+            return
+        self.allowance()
+        self.held_lots()
+        self.account()
+        self.pending()
+        self.month()
+        self.closed()
+
+    def shown(self, moment: int) -> str:
+        return format_instant(moment, self.zone)
+
+    def empty(self) -> None:
+        """Before its first entry an account holds nothing but the time it was told."""
+        replay = self.replay
+        held = {
+            "lots": bool(self.lots),
+            "closed": bool(replay.closings),
+            "allowance.granted": replay.granted,
+            "seen": bool(replay.seen_usage or replay.seen_purchases),
+            "purchases": bool(replay.purchases),
+            "account.suspensions": bool(replay.manual),
+            "account.in_debt": replay.in_debt,
+            "account.balance": replay.balance is not None,
+        }
+        held.update({f"pending.{meter}": bool(q) for meter, q in replay.pending.items()})
+        held.update({f"allowance.left.{pool}": bool(left)
+                     for pool, left in replay.allowance_left.items()})
+        for field, present in held.items():
+            if present:
+                _fail(field, "the account has taken no entry yet (`month` is null), so it can "
+                      "hold nothing here")
+
+    def allowance(self) -> None:
+        """Granted once a month: what is left and what the month drew make the grant."""
+        replay = self.replay
+        fresh = self.book.new_allowances()
+        drawn = dict.fromkeys(fresh, ZERO)
+        for meter, units in replay.month.allowance.items():
+            drawn[self.loader.meters[meter].pool] += units
+        for pool, left in replay.allowance_left.items():
+            where = f"allowance.left.{pool}"
+            if not replay.granted:
+                if left:
+                    _fail(where, f"{format_plain(left)} left, but this month's allowance is not "
+                          "granted yet (`allowance.granted` is false)")
+                if drawn[pool]:
+                    _fail("month.allowance", f"units drawn from the allowance of `{pool}`, "
+                          "which is not granted yet this month")
+                continue
+            if left > fresh[pool]:
+                _fail(where, f"{format_plain(left)} left of an allowance of "
+                      f"{format_plain(fresh[pool])} a month")
+            if left + drawn[pool] != fresh[pool]:
+                _fail(where, f"{format_plain(left)} left and {format_plain(drawn[pool])} drawn "
+                      f"this month (`month.allowance`) make {format_plain(left + drawn[pool])}, "
+                      f"not the {format_plain(fresh[pool])} granted a month")
+
+    def held_lots(self) -> None:
+        """Lots bought by the latest instant; expired ones hold nothing; the others expire
+        later, are held while they have units left, in the order they are drawn."""
+        replay = self.replay
+        last = replay.last
+        held = {id(lot) for lots in replay.lots.values() for lot in lots}
+        for index, (lot, number) in enumerate(self.lots):
+            where = f"lots[{index}]"
+            assert lot.purchased is not None and lot.expires is not None
+            purchased = instant(lot.purchased, self.zone)
+            expires = instant(lot.expires, self.zone)
+            if purchased > last:
+                _fail(f"{where}.purchased", f"{self.shown(purchased)} is after the latest "
+                      f"instant reached ({self.shown(last)})")
+            if number is None:
+                if expires > last:
+                    _fail(f"{where}.number", f"null (an expired lot), but the lot expires "
+                          f"{self.shown(expires)}, after the latest instant reached")
+                if lot.remaining:
+                    _fail(f"{where}.remaining", f"{format_plain(lot.remaining)} units left in "
+                          "an expired lot (its units are void at expiry)")
+                continue
+            if expires <= last:
+                _fail(f"{where}.expires", f"{self.shown(expires)} is not after the latest "
+                      f"instant reached ({self.shown(last)}): the lot would have expired")
+            if lot.remaining > 0 and id(lot) not in held:
+                _fail(where, f"lot `{lot.id}` has {format_plain(lot.remaining)} units left and "
+                      f"has not expired, but is not held (`held.{lot.meter}`)")
+            generated = f"{lot.meter}:{format_plain(lot.size)}#{number}"
+            if lot.id != generated and lot.id not in replay.seen_purchases:
+                _fail(f"{where}.id", f"`{lot.id}` is neither the id of a purchase seen "
+                      f"(`seen.purchase`) nor `{generated}`, the id of purchase {number}")
+        by_purchase = self.book.packs.order == "purchase"
+        for meter, lots in replay.lots.items():
+            for position, lot in enumerate(lots):
+                if lot.remaining <= 0:
+                    _fail(f"held.{meter}[{position}]", f"lot `{lot.id}` is held with no units "
+                          "left")
+            keys = [lot.order_key()[1:] if by_purchase else lot.order_key() for lot in lots]
+            if keys != sorted(keys):
+                _fail(f"held.{meter}", "the lots are not in the order they are drawn ("
+                      + ("purchase" if by_purchase else "expiry, then purchase") + ")")
+
+    def account(self) -> None:
+        """The balance moves by whole top-ups and rounded bills; negative is in arrears."""
+        replay = self.replay
+        balance = replay.balance
+        currency = self.book.currency
+        if balance is not None and not _multiple(balance, self.increment):
+            _fail("account.balance", f"{format_plain(balance)} {currency} is not a whole "
+                  f"number of {format_plain(self.increment)}")
+        if replay.in_debt:
+            if not self.book.billing.settle_from_balance:
+                _fail("account.in_debt", "true, but the rules do not settle bills from a "
+                      "balance")
+            if balance is None or balance >= 0:
+                shown = "no balance" if balance is None else f"a balance of {balance}"
+                _fail("account.in_debt", f"true (suspended for arrears) with {shown}: only a "
+                      "negative balance is in arrears")
+        elif balance is not None and balance < 0:
+            _fail("account.in_debt", f"false with a balance of {format_plain(balance)}: a "
+                  "negative balance suspends the account for arrears")
+
+    def pending(self) -> None:
+        """Usage waits undrawn only while nothing depends on where it falls."""
+        replay = self.replay
+        for meter, quantity in replay.pending.items():
+            if not quantity:
+                continue
+            where = f"pending.{meter}"
+            if not replay.active:
+                _fail(where, f"{format_plain(Decimal(quantity))} units pending while the account "
+                      "is suspended (usage is rejected then, not recorded)")
+            trigger = replay.trigger[meter]
+            if quantity >= trigger:
+                _fail(where, f"{format_plain(Decimal(quantity))} units pending, but the meter "
+                      + ("draws each entry at once (its allowance pool is shared)" if not trigger
+                         else f"draws as soon as {trigger} are pending (its next alert)"))
+
+    def month(self) -> None:
+        """The month's records are of its own instants, up to the latest one reached."""
+        replay = self.replay
+        month = replay.month
+        last = replay.last
+        label = month_label(month.key)
+        if replay.daily and month.day != local(last, self.zone).date().isoformat():
+            _fail("month.day", f"{month.day}, but the latest instant reached is "
+                  f"{self.shown(last)}")
+
+        def within(text: str | None, where: str) -> int:
+            if text is None:
+                _fail(where, "missing: a record of a replay has its time")
+            moment = _instant(text, where, self.zone)
+            if not month.start <= moment <= last:
+                _fail(where, f"{text} is not in {label} up to the latest instant reached "
+                      f"({self.shown(last)})")
+            return moment
+
+        meters = self.loader.meters
+        for i, alert in enumerate(month.alerts):
+            where = f"month.alerts[{i}]"
+            self.loader.meter(alert.meter, f"{where}.meter")
+            within(alert.time, f"{where}.time")
+            if not 0 <= alert.remaining <= alert.size:
+                _fail(f"{where}.remaining", f"{format_plain(alert.remaining)} units left of "
+                      f"{format_plain(alert.size)}")
+        for i, bought in enumerate(month.prepaid):
+            where = f"month.prepaid[{i}]"
+            plan = meters[self.loader.meter(bought.meter, f"{where}.meter")]
+            self.loader.offer(plan, bought.size, bought.price, where)
+            self.loader.expiry(within(bought.time, f"{where}.time"),
+                               _instant(bought.expires, f"{where}.expires", self.zone),
+                               f"{where}.expires")
+        for i, void in enumerate(month.void):
+            where = f"month.void[{i}]"
+            self.loader.meter(void.meter, f"{where}.meter")
+            within(void.time, f"{where}.time")
+            if not 0 < void.quantity <= void.size:
+                _fail(f"{where}.quantity", f"{format_plain(void.quantity)} units void of a lot "
+                      f"of {format_plain(void.size)}")
+        for i, ignored in enumerate(month.ignored):
+            where = f"month.ignored[{i}]"
+            seen = replay.seen_usage if ignored.type == "usage" else replay.seen_purchases
+            if ignored.id not in seen:
+                _fail(f"{where}.id", f"`{ignored.id}` is not a {ignored.type} id seen "
+                      f"(`seen.{ignored.type}`): only a resend is ignored")
+            if not 1 <= ignored.line <= self.entries:
+                _fail(f"{where}.line", f"{ignored.line} is not one of the {self.entries} "
+                      "entries taken")
+            if _instant(ignored.time, f"{where}.time", self.zone) > last:
+                _fail(f"{where}.time", f"{ignored.time} is after the latest instant reached")
+        previous = month.start
+        for i, event in enumerate(month.events):
+            where = f"month.events[{i}]"
+            moment = within(event.time, f"{where}.time")
+            if moment < previous:
+                _fail(f"{where}.time", f"{event.time} is earlier than the event before it")
+            previous = moment
+            if (event.kind == "topup") != (event.amount is not None):
+                _fail(f"{where}.amount", "a top-up has an amount, and only a top-up")
+            for field, value in (("amount", event.amount), ("balance", event.balance)):
+                if value is not None and not _multiple(value, self.increment):
+                    _fail(f"{where}.{field}", f"{format_plain(value)} is not a whole number of "
+                          f"{format_plain(self.increment)}")
+            if event.amount is not None and event.amount <= 0:
+                _fail(f"{where}.amount", f"{format_plain(event.amount)}: a top-up is positive")
+        if month.events:
+            status = "active" if replay.active else "suspended"
+            if month.events[-1].status != status:
+                _fail(f"month.events[{len(month.events) - 1}].status",
+                      f"{month.events[-1].status}, but the account is {status} now "
+                      "(`account`)")
+
+    def closed(self) -> None:
+        """Bills of earlier months, in order, waiting for an issue day not reached yet."""
+        replay = self.replay
+        billing = self.book.billing
+        before: tuple[int, int] | None = None
+        for i, closing in enumerate(replay.closings):
+            where = f"closed[{i}]"
+            bill = closing.bill
+            if bill.currency != self.book.currency:
+                _fail(f"{where}.currency", f"{bill.currency}, but the rules bill in "
+                      f"{self.book.currency}")
+            assert bill.month is not None
+            key = _month(bill.month, f"{where}.month")
+            if key >= replay.month.key or (before is not None and key <= before):
+                _fail(f"{where}.month", f"{bill.month}: closed bills are of successive months "
+                      f"before the month under construction ({month_label(replay.month.key)})")
+            before = key
+            due = issue_date(key, billing.issued_day).isoformat()
+            if bill.issued != due:
+                _fail(f"{where}.issued", f"{bill.issued}, but the bill of {bill.month} is "
+                      f"issued on {due}")
+            if closing.issue <= replay.last:
+                _fail(f"{where}.issued", f"{bill.issued} is reached already (the latest "
+                      f"instant is {self.shown(replay.last)}): the bill would have been issued")
+            if bill.total < 0 or not _multiple(bill.total, self.increment):
+                _fail(f"{where}.total", f"{format_plain(bill.total)} is not an amount billed "
+                      f"(≥ 0, a whole number of {format_plain(self.increment)})")
+            summed = self.book.rounding.round(sum((line.amount for line in bill.lines), ZERO))
+            if bill.total != summed:
+                _fail(f"{where}.total", f"{format_plain(bill.total)}, but the bill's lines "
+                      f"add up to {format_plain(summed)}")
+            for j, line in enumerate(bill.lines):
+                self.loader.meter(line.meter, f"{where}.lines[{j}].meter")
 
 
 def _daily(book: PriceBook) -> bool:
@@ -596,6 +972,13 @@ class _Fields:
     def integer(self, key: str) -> int:
         return _integer(self.get(key), f"{self.where}.{key}")
 
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.string(key)
+        if value not in choices:
+            _fail(f"{self.where}.{key}", f"{_shown(value)} is not one of "
+                  + ", ".join(f'"{choice}"' for choice in choices))
+        return value
+
     def boolean(self, key: str) -> bool:
         return _boolean(self.get(key), f"{self.where}.{key}")
 
@@ -615,8 +998,8 @@ def _line(value: Any, where: str) -> BillLine:
 
 def _alert(value: Any, where: str) -> Alert:
     f = _Fields(value, where)
-    return Alert(f.string("kind"), f.string("meter"), f.string("pack"), f.decimal("size"),
-                 f.decimal("remaining"), f.optional_string("time"))
+    return Alert(f.choice("kind", _ALERT_KINDS), f.string("meter"), f.string("pack"),
+                 f.decimal("size"), f.decimal("remaining"), f.optional_string("time"))
 
 
 def _prepaid(value: Any, where: str) -> PrepaidPurchase:
@@ -650,12 +1033,14 @@ def _free(value: Any, where: str) -> FreeUsage:
 
 def _ignored(value: Any, where: str) -> IgnoredEntry:
     f = _Fields(value, where)
-    return IgnoredEntry(f.string("type"), f.string("id"), f.string("time"), f.integer("line"))
+    return IgnoredEntry(f.choice("type", _IGNORED_TYPES), f.string("id"), f.string("time"),
+                        f.integer("line"))
 
 
 def _event(value: Any, where: str) -> AccountEvent:
     f = _Fields(value, where)
-    return AccountEvent(f.string("time"), f.string("kind"), f.string("status"),
+    return AccountEvent(f.string("time"), f.choice("kind", _EVENT_KINDS),
+                        f.choice("status", _STATUSES),
                         f.optional_string("reason"), f.optional_decimal("amount"),
                         f.optional_decimal("balance"), f.boolean("automatic"))
 
@@ -723,6 +1108,14 @@ def _decimal(value: Any, where: str, minimum: int | None = None) -> Decimal:
     return number
 
 
+def _multiple(value: Decimal, step: Decimal) -> bool:
+    """Whether `value` is a whole number of `step`s, exactly whatever their size."""
+    if not value:
+        return True
+    digits = max(value.adjusted() - step.adjusted() + 2, 1)
+    return decimal.Context(prec=digits).remainder(value, step) == 0
+
+
 def _quantity(value: Any, where: str) -> Quantity:
     number = _decimal(value, where, minimum=0)
     return int(number) if "." not in value else number
@@ -731,9 +1124,26 @@ def _quantity(value: Any, where: str) -> Quantity:
 def _date(value: Any, where: str) -> date:
     text = _string(value, where)
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         _fail(where, f"expected a date YYYY-MM-DD, found {_shown(text)}")
+    _in_range(day.year, text, where)
+    return day
+
+
+def _month(value: Any, where: str) -> tuple[int, int]:
+    text = _string(value, where)
+    try:
+        key = parse_month(text)
+    except ValueError:
+        _fail(where, f"expected a month YYYY-MM, found {_shown(text)}")
+    _in_range(key[0], text, where)
+    return key
+
+
+def _in_range(year: int, text: str, where: str) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        _fail(where, f"{text} is out of range: times are from {FIRST_YEAR} to {LAST_YEAR}")
 
 
 def _instant(value: Any, where: str, zone: Any) -> int:
@@ -744,6 +1154,7 @@ def _instant(value: Any, where: str, zone: Any) -> int:
         _fail(where, f"expected an ISO 8601 time, found {_shown(text)}")
     if moment.tzinfo is None:
         _fail(where, f"{_shown(text)} has no UTC offset")
+    _in_range(moment.year, text, where)
     return instant(moment, zone)
 
 
