@@ -91,6 +91,10 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         "held_ranges": q.held_ranges(),
         "eventful_groups": q.eventful_groups(False),
         "postpaid_lines": q.postpaid_lines(ladders, 4, 4),
+        "postpaid_lines_limited": q.postpaid_lines(
+            ladders, 4, 4, {0: Decimal("1E+27"), 1: Decimal("5E+26")}
+        ),
+        "too_large": q.too_large({0: Decimal("1E+27"), 1: Decimal("5E+26")}),
         "contact_sales": q.contact_sales(),
         "bill_lines": q.bill_lines(2, True, True),
         "bill_months": q.bill_months(True),

@@ -162,6 +162,10 @@ def bill_warehouse(
         inputs[PURCHASES] = input_paths(purchases, "purchases")
     if events is not None:
         inputs[EVENTS] = input_paths(events, "events")
+    check_collisions(
+        {name: paths for name, (paths, _) in inputs.items()},
+        {"bills (output)": output, "lines": lines},
+    )
     runner = _open_engine(engine, spark, threads, memory_limit)
     try:
         run = _Run(book, runner, on_invalid, wanted)
@@ -170,6 +174,44 @@ def bill_warehouse(
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
     finally:
         runner.close()
+
+
+def check_collisions(
+    inputs: Mapping[str, Sequence[str]], outputs: Mapping[str, str | os.PathLike[str] | None]
+) -> None:
+    """UsageError if an output is an input file or another output (the same path, however
+    written, or the same file through a link): writing it would lose the data. Checked before
+    anything is read or written."""
+    given = [(what, os.fspath(path)) for what, path in outputs.items() if path is not None]
+    for index, (what, path) in enumerate(given):
+        for other, other_path in given[:index]:
+            if same_file(path, other_path):
+                raise UsageError(
+                    f"{path}: the {other} and the {what} would be written to the same file; "
+                    "give each its own"
+                )
+        for table, paths in inputs.items():
+            for read in paths:
+                if same_file(path, read):
+                    raise UsageError(
+                        f"{path}: writing the {what} there would replace the {table} input "
+                        f"{read}; write it to another file"
+                    )
+
+
+def same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file: equal resolved paths (links, `..` and relative paths
+    resolved), or, for files that exist, the same file (`os.path.samefile`: a hard link, or
+    another spelling on a case-insensitive file system). Remote paths (`s3://…`) are compared as
+    written."""
+    if "://" in first or "://" in second:
+        return first == second
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _open_engine(name: str, spark: Any, threads: int | None, memory_limit: str | None) -> Engine:
@@ -492,9 +534,10 @@ class _Run:
                 return None
             try:
                 amount = value if isinstance(value, Decimal) else parse_number(str(value).strip())
-            except (NumberError, ValueError):
-                return None
-            if not amount.is_finite() or amount <= 0 or amount % increment != 0:
+                if not amount.is_finite() or amount <= 0 or amount % increment != 0:
+                    return None
+            except (NumberError, ValueError, decimal.InvalidOperation):
+                # (an amount too large for the engine's check of its increment: as the engine)
                 return None
             return amount
 
@@ -612,9 +655,13 @@ class _Run:
             break
         samples: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if found:
-            for row in self._fetch(
-                "problem_samples", self.queries.problem_samples(plan, SAMPLES)
-            ).to_pylist():
+            table = self._fetch("problem_samples", self.queries.problem_samples(plan, SAMPLES))
+            if "_time_text" in table.column_names:  # a timestamp, shown as the engine writes it
+                at = table.column_names.index("time")
+                table = table.set_column(at, "time", table.column("_time_text")).drop_columns(
+                    ["_time_text"]
+                )
+            for row in table.to_pylist():
                 samples[row.pop("_problem")].append(row)
         beyond = found.pop(BEYOND_CALENDAR, 0)
         if beyond:  # beyond even the full calendar: a time the engine does not read

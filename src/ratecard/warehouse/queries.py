@@ -164,9 +164,10 @@ class Queries:
             micros_col = o.col("micros")
             typed_kind = o.case(
                 [
-                    (o.is_null(micros_col), o.integer(_T_MISSING)),
+                    (o.is_null(o.col("time")), o.integer(_T_MISSING)),
                     (
                         o.any_of(
+                            o.is_null(micros_col.copy()),  # DuckDB's ±infinity
                             o.lt(micros_col.copy(), o.integer(FIRST_MICROS)),
                             o.ge(micros_col.copy(), o.integer(LAST_MICROS)),
                         ),
@@ -653,10 +654,13 @@ class Queries:
             .from_(o.subquery(ranked, "r"), copy=False)
             .where(o.le(o.col("place"), o.integer(limit)), copy=False)
         )
+        typed = plan.time_kind in (INSTANT, WALL)
         return (
             o.select(
                 exp.Column(this=exp.Star(), table=exp.to_identifier("s")),
                 ("_problem", o.col("problem", "k")),
+                # A timestamp as the engine writes it: Python's datetime holds years 1 to 9999.
+                *([("_time_text", o.cast(o.col("time", "s"), TEXT))] if typed else []),
             )
             .from_(o.table("usage_src", "s"), copy=False)
             .join(

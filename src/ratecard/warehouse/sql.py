@@ -315,6 +315,9 @@ class Operations:
 
     @staticmethod
     def not_(condition: exp.Expression) -> exp.Not:
+        # NOT binds tighter than AND and OR: a compound condition is put in parentheses.
+        if isinstance(condition, exp.And | exp.Or):
+            condition = exp.Paren(this=condition)
         return exp.Not(this=condition)
 
     @staticmethod
