@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
             f"(pip install 'ratecard[warehouse]'): {exc}"
         ) from None
     try:
-        check_collisions({"rules": [args.file]}, {"bills (output)": args.output, "lines": args.lines})
+        check_collisions(
+            {"rules": [args.file]}, {"bills (output)": args.output, "lines": args.lines}
+        )
         result = bill_warehouse(
             book,
             args.usage,

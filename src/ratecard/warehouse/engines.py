@@ -69,9 +69,9 @@ def input_paths(
     paths: list[str] = []
     for item in specs:
         text = os.fspath(item)
-        if "://" in text:  # s3://, hdfs://, gs://: listed by the engine itself
-            paths.append(text)
-        elif os.path.isfile(text):  # a file is the file it names, `[ab].csv` too
+        # s3://, hdfs://, gs://: listed by the engine itself; a file is the file it names,
+        # `[ab].csv` too
+        if "://" in text or os.path.isfile(text):
             paths.append(text)
         elif os.path.isdir(text):
             found = sorted(
