@@ -842,3 +842,42 @@ def test_paths_are_made_literal_for_each_engine() -> None:
     assert spark_literal("/d/[ab]*?{c}\\.csv") == "/d/\\[ab\\]\\*\\?\\{c\\}\\\\.csv"
     assert literal("s3://b/u/*.parquet") == "s3://b/u/*.parquet"
     assert spark_literal("s3://b/u/*.parquet") == "s3://b/u/*.parquet"
+
+
+def test_a_replayed_account_gives_the_engine_entries_within_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account that settles from a balance (it tops up) is replayed by the engine over its
+    groups' quantities; a group of twenty rows at the limit (2 × 10^21 calls) reaches the engine
+    as twenty entries of 10^20, each within the engine's limit for one entry, drawn one after
+    another as their sum would be. November: 2 × 10^21 × 0.01 = 20000000000000000000.00."""
+    from ratecard.warehouse import drawdown
+
+    seen: list[Any] = []
+    original = drawdown.bill_journal
+
+    def recording(book: PriceBook, journal: list[dict[str, Any]]) -> Any:
+        seen.extend(e["count"] for e in journal if e["type"] == "usage")
+        return original(book, journal)
+
+    monkeypatch.setattr(drawdown, "bill_journal", recording)
+    book = book_of(PLAIN + "bill per month, issued on day 1, settle from balance\n")
+    pq.write_table(
+        usage_table([("a", "2026-11-02T10:00:00Z", "Call", 10**20)] * 20),
+        tmp_path / "u.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "account": ["a"],
+                "time": ["2026-11-01T00:00:00Z"],
+                "type": ["topup"],
+                "amount": ["1000"],
+            }
+        ),
+        tmp_path / "e.parquet",
+    )
+    result = bill_warehouse(book, str(tmp_path / "u.parquet"), events=str(tmp_path / "e.parquet"))
+    assert result.stats["accounts_replayed"] == 1
+    assert bills(result) == [("a", "2026-11", D("20000000000000000000.00"))]
+    assert max(seen) == MAX_COUNT and sum(seen) == 20 * MAX_COUNT
