@@ -864,8 +864,7 @@ class _Run:
                 account,
                 ordinal,
                 f"a line of this month costs {_limit_text(int(room))} or more, more than the "
-                "warehouse adds up "
-                "exactly; bill this account with `ratecard bill`",
+                "warehouse adds up exactly; bill this account with `ratecard bill`",
             )
         return [x for x in lines if (x.account, x.ord) not in over]
 
