@@ -30,7 +30,12 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
-from ratecard.engine.clock import parse_time  # noqa: E402
+from ratecard.engine.clock import (  # noqa: E402
+    add_period,
+    month_start,
+    next_month,
+    parse_time,
+)
 from ratecard.engine.pricebook import PriceBook  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
@@ -199,11 +204,13 @@ SHIPPED = ("tencent-bda.rules", "aws-lambda.rules", "google-geocoding.rules")
 
 # --- generated journals --------------------------------------------------------------------------
 
-#: Windows around month ends and daylight-saving changes (spring: March; autumn: Oct/Nov).
+#: Windows around month ends and daylight-saving changes (spring: March; autumn: Oct/Nov), and
+#: a leap day (a pack bought on Feb 29 for a year expires on Feb 28).
 WINDOWS = (
     (datetime(2026, 2, 24, tzinfo=UTC), 45),
     (datetime(2026, 10, 20, tzinfo=UTC), 45),
     (datetime(2027, 3, 28, tzinfo=UTC), 10),
+    (datetime(2028, 2, 27, tzinfo=UTC), 5),
 )
 OFFSETS = ("+08:00", "-05:00", "Z", "+0530", "+01", "-10:00", "+00:00")
 
@@ -254,6 +261,52 @@ def _time_text(draw: st.DrawFn, zone: str, start: datetime, days: int) -> str:
     return text + offset
 
 
+def _instant_text(draw: st.DrawFn, zone: str, moment: int) -> str:
+    """An exact instant (microseconds) written in one of the forms the warehouse reads: on the
+    rules' wall clock without an offset (a date alone at midnight), or with an offset."""
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=moment)
+    form = draw(st.integers(0, 2))
+    if form == 0:
+        wall = at.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        if wall.time() == datetime.min.time() and draw(st.booleans()):
+            return wall.date().isoformat()
+        return wall.isoformat(sep=draw(st.sampled_from(("T", " "))))
+    offset = draw(st.sampled_from(OFFSETS))
+    if offset == "Z":
+        delta = timedelta(0)
+    else:
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        delta = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return (at + delta).replace(tzinfo=None).isoformat() + offset
+
+
+def _aimed_time(
+    draw: st.DrawFn, sheet: Sheet, start: datetime, days: int, changes: Sequence[int]
+) -> str:
+    """A time in the window, or, as often, exactly at (or a microsecond before) an instant where
+    what the rules do changes: one of the account's purchases or events, a pack's expiry
+    (`changes`), or a month's start in the rules' timezone."""
+    aim = draw(st.integers(0, 5))
+    if aim <= 2:
+        return _time_text(draw, sheet.zone, start, days)
+    if aim <= 4 and changes:
+        moment = draw(st.sampled_from(changes))
+    else:
+        day = start + timedelta(days=draw(st.integers(0, days)))
+        local = day.astimezone(ZoneInfo(sheet.zone))
+        moment = month_start((local.year, local.month), sheet.book.zone)
+        if draw(st.booleans()):
+            moment = month_start(next_month((local.year, local.month)), sheet.book.zone)
+    return _instant_text(draw, sheet.zone, moment - draw(st.sampled_from((0, 0, 0, 1))))
+
+
+def _expiry(sheet: Sheet, moment: int) -> int:
+    """When a pack bought at `moment` expires (the rules' validity on their wall clock)."""
+    packs = sheet.book.packs
+    return add_period(moment, packs.valid_amount, packs.valid_unit, sheet.book.zone)
+
+
 def _count(draw: st.DrawFn, decimal_meter: bool) -> Any:
     big = draw(st.integers(0, 6)) == 0
     whole = draw(st.integers(0, 20000 if big else 400))
@@ -277,30 +330,22 @@ def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3, bad_rows: bool = 
     rows: list[Row] = []
     actions = sorted(sheet.actions)
     ids = ("u1", "u2", "u3")
+    zone = ZoneInfo(sheet.zone)
     for account in names:
-        for _ in range(draw(st.integers(0, 14))):
-            action = (
-                draw(st.sampled_from(actions + sheet.free))
-                if sheet.free
-                else draw(st.sampled_from(actions))
-            )
-            meter = sheet.actions.get(action)
-            fields: dict[str, Any] = {
-                "account": account,
-                "time": _time_text(draw, sheet.zone, start, days),
-                "action": action,
-                "count": _count(draw, meter in sheet.decimal_meters),
-                "id": draw(st.sampled_from((None, None, None, *ids))),
-            }
-            rows.append(Row("usage", fields))
+        # The instants where what the rules do changes for this account: its purchases, their
+        # expiries and its events. Usage (and later events) aim at them as often as not.
+        changes: list[int] = []
         for _ in range(draw(st.integers(0, 3)) if sheet.packs else 0):
             meter = draw(st.sampled_from(sorted(sheet.packs)))
+            when = _aimed_time(draw, sheet, start, days, changes)
+            moment = parse_time(when, zone)
+            changes.extend((moment, _expiry(sheet, moment)))
             rows.append(
                 Row(
                     "purchases",
                     {
                         "account": account,
-                        "time": _time_text(draw, sheet.zone, start, days),
+                        "time": when,
                         "meter": meter,
                         "size": draw(st.sampled_from(sheet.packs[meter])),
                         "id": draw(st.sampled_from((None, None, "p1", "p2"))),
@@ -309,9 +354,9 @@ def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3, bad_rows: bool = 
             )
         for _ in range(draw(st.integers(0, 3))):
             kind = draw(st.sampled_from(("suspend", "reopen", "topup")))
-            fields = {
+            fields: dict[str, Any] = {
                 "account": account,
-                "time": _time_text(draw, sheet.zone, start, days),
+                "time": _aimed_time(draw, sheet, start, days, changes),
                 "type": kind,
                 "reason": None,
                 "amount": None,
@@ -322,7 +367,23 @@ def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3, bad_rows: bool = 
                 fields["reason"] = draw(st.sampled_from(sheet.reasons))
             if kind == "topup":
                 fields["amount"] = str(draw(st.sampled_from((1, 5, 50, 500))))
+            changes.append(parse_time(fields["time"], zone))
             rows.append(Row("events", fields))
+        for _ in range(draw(st.integers(0, 14))):
+            action = (
+                draw(st.sampled_from(actions + sheet.free))
+                if sheet.free
+                else draw(st.sampled_from(actions))
+            )
+            meter = sheet.actions.get(action)
+            fields = {
+                "account": account,
+                "time": _aimed_time(draw, sheet, start, days, changes),
+                "action": action,
+                "count": _count(draw, meter in sheet.decimal_meters),
+                "id": draw(st.sampled_from((None, None, None, "", *ids))),
+            }
+            rows.append(Row("usage", fields))
     if bad_rows and draw(st.integers(0, 2)) == 0:
         for _ in range(draw(st.integers(1, 3))):
             kind = draw(st.sampled_from(("time", "action", "negative", "unpriced", "fraction")))

@@ -71,12 +71,14 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         cut_columns=0,
         spans=False,
         late=False,
+        count_largest=2**63 - 1,  # BIGINT: never over the count limit, never checked
     )
     ladders = [(i, p.ladder) for i, p in enumerate(book.meters) if p.ladder is not None]
     shared = {book.meters[0].pool: [0, len(book.meters) - 1]}
     return {
         "usage_groups": q.usage_groups(plan),
         "usage_groups_plain": q.usage_groups(plain),
+        "usage_groups_huge_integers": q.usage_groups(attrs.evolve(plain, count_largest=2**127 - 1)),
         "usage_groups_wide_cuts": q.usage_groups(attrs.evolve(plan, cut_columns=2)),
         "usage_groups_spans_of_cut_only": q.usage_groups(cut_spans),
         "problem_samples": q.problem_samples(plan, 5),
@@ -89,6 +91,10 @@ def all_queries(book: PriceBook, dialect: str) -> dict[str, exp.Expression]:
         "held_ranges": q.held_ranges(),
         "eventful_groups": q.eventful_groups(False),
         "postpaid_lines": q.postpaid_lines(ladders, 4, 4),
+        "postpaid_lines_limited": q.postpaid_lines(
+            ladders, 4, 4, {0: Decimal("1E+27"), 1: Decimal("5E+26")}
+        ),
+        "too_large": q.too_large({0: Decimal("1E+27"), 1: Decimal("5E+26")}),
         "contact_sales": q.contact_sales(),
         "bill_lines": q.bill_lines(2, True, True),
         "bill_months": q.bill_months(True),

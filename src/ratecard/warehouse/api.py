@@ -18,6 +18,7 @@ The run, step by step (the queries are in `queries`, the drawdown in `drawdown`)
 from __future__ import annotations
 
 import contextlib
+import datetime
 import decimal
 import gc
 import itertools
@@ -65,6 +66,7 @@ from ratecard.warehouse.schema import (
     UnbillableError,
     check_columns,
     decimal_scale,
+    largest_value,
     output_format,
 )
 from ratecard.warehouse.sql import (
@@ -86,6 +88,9 @@ PathSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 WIDE_CUTS = 6
 ON_INVALID = ("skip", "stop")
 SAMPLES = 5
+#: A bill adds up to 10^LINES_DIGITS lines of the largest amount the SQL prices and still fits
+#: its DECIMAL(38, s) (see `_Run._priceable`).
+LINES_DIGITS = 6
 
 
 @attrs.frozen
@@ -157,6 +162,10 @@ def bill_warehouse(
         inputs[PURCHASES] = input_paths(purchases, "purchases")
     if events is not None:
         inputs[EVENTS] = input_paths(events, "events")
+    check_collisions(
+        {name: paths for name, (paths, _) in inputs.items()},
+        {"bills (output)": output, "lines": lines},
+    )
     runner = _open_engine(engine, spark, threads, memory_limit)
     try:
         run = _Run(book, runner, on_invalid, wanted)
@@ -165,6 +174,44 @@ def bill_warehouse(
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
     finally:
         runner.close()
+
+
+def check_collisions(
+    inputs: Mapping[str, Sequence[str]], outputs: Mapping[str, str | os.PathLike[str] | None]
+) -> None:
+    """UsageError if an output is an input file or another output (the same path, however
+    written, or the same file through a link): writing it would lose the data. Checked before
+    anything is read or written."""
+    given = [(what, os.fspath(path)) for what, path in outputs.items() if path is not None]
+    for index, (what, path) in enumerate(given):
+        for other, other_path in given[:index]:
+            if same_file(path, other_path):
+                raise UsageError(
+                    f"{path}: the {other} and the {what} would be written to the same file; "
+                    "give each its own"
+                )
+        for table, paths in inputs.items():
+            for read in paths:
+                if same_file(path, read):
+                    raise UsageError(
+                        f"{path}: writing the {what} there would replace the {table} input "
+                        f"{read}; write it to another file"
+                    )
+
+
+def same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file: equal resolved paths (links, `..` and relative paths
+    resolved), or, for files that exist, the same file (`os.path.samefile`: a hard link, or
+    another spelling on a case-insensitive file system). Remote paths (`s3://…`) are compared as
+    written."""
+    if "://" in first or "://" in second:
+        return first == second
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _open_engine(name: str, spark: Any, threads: int | None, memory_limit: str | None) -> Engine:
@@ -224,6 +271,7 @@ class _Run:
         self.full_calendar = False
         self.return_lines = True
         self.count_scale: int | None = None
+        self.count_largest: int | None = None
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
         self.sql_meters = [
             index
@@ -259,6 +307,7 @@ class _Run:
         plan = UsagePlan(
             count_kind=kinds[USAGE]["count"],
             count_scale=self.count_scale,
+            count_largest=self.count_largest,
             time_kind=kinds[USAGE]["time"],
             account_kind=kinds[USAGE]["account"],
             id_kind=kinds[USAGE].get("id"),
@@ -318,6 +367,7 @@ class _Run:
         columns = self.engine.read(f"{name}_src", paths, fmt)
         if name == USAGE and "count" in columns:
             self.count_scale = decimal_scale(columns["count"])
+            self.count_largest = largest_value(columns["count"])
         return check_columns(name, ", ".join(paths), columns, self.engine.dialect)
 
     def _calendar(self) -> None:
@@ -396,6 +446,8 @@ class _Run:
             reason: str | None
             if account is None or account == "":
                 reason = "missing account"
+            elif time_problems[index] == BEYOND_CALENDAR:  # even beyond the full calendar
+                reason = "time out of range"
             elif time_problems[index] is not None:
                 reason = PROBLEMS_BY_CODE[time_problems[index]].name
             else:
@@ -482,9 +534,10 @@ class _Run:
                 return None
             try:
                 amount = value if isinstance(value, Decimal) else parse_number(str(value).strip())
-            except (NumberError, ValueError):
-                return None
-            if not amount.is_finite() or amount <= 0 or amount % increment != 0:
+                if not amount.is_finite() or amount <= 0 or amount % increment != 0:
+                    return None
+            except (NumberError, ValueError, decimal.InvalidOperation):
+                # (an amount too large for the engine's check of its increment: as the engine)
                 return None
             return amount
 
@@ -602,22 +655,40 @@ class _Run:
             break
         samples: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if found:
-            for row in self._fetch(
-                "problem_samples", self.queries.problem_samples(plan, SAMPLES)
-            ).to_pylist():
+            table = self._fetch("problem_samples", self.queries.problem_samples(plan, SAMPLES))
+            if "_time_text" in table.column_names:  # a timestamp, shown as the engine writes it
+                at = table.column_names.index("time")
+                table = table.set_column(at, "time", table.column("_time_text")).drop_columns(
+                    ["_time_text"]
+                )
+            for row in table.to_pylist():
                 samples[row.pop("_problem")].append(row)
+        beyond = found.pop(BEYOND_CALENDAR, 0)
+        if beyond:  # beyond even the full calendar: a time the engine does not read
+            out_of_range = _problem_code("time out of range")
+            found[out_of_range] = found.get(out_of_range, 0) + beyond
+            merged = samples[out_of_range] + samples.pop(BEYOND_CALENDAR, [])
+            merged.sort(key=lambda row: (row["_file"], row["_row"]))
+            samples[out_of_range] = merged[:SAMPLES]
         for code, count in sorted(found.items()):
             problem = PROBLEMS_BY_CODE[code]
             self.invalid.append(
                 InvalidRows(
                     USAGE,
                     problem.name,
-                    problem.message,
+                    self._message(problem.name),
                     int(count),
                     tuple(_sample(s) for s in samples[code]),
                 )
             )
         self.stats["invalid_rows"] = sum(i.count for i in self.invalid)
+
+    def _message(self, name: str) -> str:
+        """What is wrong with a bad row of a kind, as reported."""
+        message = _problem_message(name)
+        if name == "count too large":
+            return message.format(limit=_limit_text(self.queries.count_limit))
+        return message
 
     def _plain(self, held: bool) -> None:
         import pyarrow as pa
@@ -747,8 +818,23 @@ class _Run:
             self.precise_scale = max(qs + self.price_scale, flat_scale)
             if self.precise_scale > MAX_PRECISION:
                 raise UsageError("prices and quantities need more than 38 decimal places")
+            limits = self._priceable(ladders)
+            if limits:
+                for row in self._fetch("too_large", q.too_large(limits)).to_pylist():
+                    name = self.book.meters[row["meter"]].name
+                    self._problem(
+                        row["account"],
+                        row["ord"],
+                        (
+                            f"meter `{name}`: {format(row['postpaid'], 'f')} postpaid units cost "
+                            "more than the warehouse adds up exactly (at most "
+                            f"{format(limits[row['meter']], 'f')} units at these prices); bill "
+                            "this account with `ratecard bill`"
+                        ),
+                    )
             self._create(
-                "postpaid_sql", q.postpaid_lines(ladders, self.price_scale, self.precise_scale)
+                "postpaid_sql",
+                q.postpaid_lines(ladders, self.price_scale, self.precise_scale, limits),
             )
             contact = self._fetch("contact_sales", q.contact_sales()).to_pylist()
             for row in contact:
@@ -760,7 +846,45 @@ class _Run:
                 )
         else:
             self.precise_scale = 0
-        return self._python_prices(drawn.months, drawn.replayed, plain)
+        drawn.lines[:] = self._fitting(drawn.lines)
+        return self._fitting(self._python_prices(drawn.months, drawn.replayed, plain))
+
+    def _fitting(self, lines: list[Line]) -> list[Line]:
+        """Lines priced in Python whose amounts the SQL can add up exactly; the months of the
+        others are reported and get no bill."""
+        room = Decimal(10) ** (MAX_PRECISION - self.amount_scale - LINES_DIGITS)
+        over = {(x.account, x.ord) for x in lines if abs(x.line.amount) >= room}
+        if not over:
+            return lines
+        for account, ordinal in sorted(over):
+            self._problem(
+                account,
+                ordinal,
+                f"a line of this month costs {_limit_text(int(room))} or more, more than the "
+                "warehouse adds up exactly; bill this account with `ratecard bill`",
+            )
+        return [x for x in lines if (x.account, x.ord) not in over]
+
+    def _priceable(self, ladders: Sequence[tuple[int, Ladder]]) -> dict[int, Decimal]:
+        """The most postpaid units of each SQL-priced meter whose lines the SQL computes exactly:
+        quantity × unit price + flat fee within DECIMAL(38, s), with room for a bill to add up
+        10^LINES_DIGITS such lines (meters whose brackets are all free have no such bound)."""
+        qs = self.queries.quantity_scale
+        room = Decimal(10) ** (
+            MAX_PRECISION - max(self.precise_scale, self.amount_scale) - LINES_DIGITS
+        )
+        limits: dict[int, Decimal] = {}
+        with decimal.localcontext(CONTEXT):
+            for meter, ladder in ladders:
+                units = [b.unit_price for b in ladder.brackets if b.price is not None]
+                top = max(units, default=Decimal(0))
+                if top <= 0:
+                    continue
+                flat = max((b.flat for b in ladder.brackets), default=Decimal(0))
+                most = ((room - flat) / top).quantize(Decimal(1).scaleb(-qs), decimal.ROUND_FLOOR)
+                if most < Decimal(10) ** (MAX_PRECISION - qs):  # else any quantity is priced
+                    limits[meter] = max(most, Decimal(0))
+        return limits
 
     def _ladder(self, meter: int) -> Ladder:
         ladder = self.book.meters[meter].ladder
@@ -996,6 +1120,14 @@ def _problem_message(name: str) -> str:
     return PROBLEMS_BY_CODE[PROBLEM_CODES[name]].message
 
 
+def _limit_text(limit: int) -> str:
+    """A count limit as written in messages: 10^20, or its digits."""
+    text = str(limit)
+    if text == "1" + "0" * (len(text) - 1) and len(text) > 4:
+        return f"10^{len(text) - 1}"
+    return text
+
+
 def _sample(row: Mapping[str, Any]) -> dict[str, object]:
     """A bad row as reported: its fields as read, and its place (file, 1-based row)."""
     out: dict[str, object] = {}
@@ -1004,6 +1136,8 @@ def _sample(row: Mapping[str, Any]) -> dict[str, object]:
             out[key] = int(value) + 1
         elif isinstance(value, Decimal):
             out[key] = format(value, "f")
+        elif isinstance(value, datetime.datetime):  # a timestamp column's value, as ISO 8601
+            out[key] = value.isoformat()
         else:
             out[key] = value
     return out

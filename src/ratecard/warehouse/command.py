@@ -76,13 +76,16 @@ def run(args: argparse.Namespace) -> int:
     if book is None:
         return EXIT_DIAGNOSTICS
     try:
-        from ratecard.warehouse.api import bill_warehouse
+        from ratecard.warehouse.api import bill_warehouse, check_collisions
     except ImportError as exc:
         raise CommandError(
             f"`ratecard warehouse` needs the warehouse extra "
             f"(pip install 'ratecard[warehouse]'): {exc}"
         ) from None
     try:
+        check_collisions(
+            {"rules": [args.file]}, {"bills (output)": args.output, "lines": args.lines}
+        )
         result = bill_warehouse(
             book,
             args.usage,

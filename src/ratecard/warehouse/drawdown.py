@@ -41,6 +41,7 @@ from ratecard.engine.replay import bill_journal
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
+from ratecard.warehouse.schema import MAX_COUNT
 
 SUSPEND = "suspend"
 REOPEN = "reopen"
@@ -435,14 +436,18 @@ class Drawdown:
             billable = not group.dup and group.meter >= 0 and group.qty
             if billable and not (detail and group.ord in detail and group.meter in pooled):
                 assert group.qty is not None
-                timed.append(
-                    (
-                        group.first,
-                        2,
-                        index,
-                        self._usage(group.first, self.actions[group.meter], _count(group.qty)),
+                # One entry per MAX_COUNT units at most, as the engine takes them; drawn one
+                # after another at one instant, they draw as their sum would (`deduct` is
+                # greedy).
+                for part in _parts(group.qty):
+                    timed.append(
+                        (
+                            group.first,
+                            2,
+                            index,
+                            self._usage(group.first, self.actions[group.meter], _count(part)),
+                        )
                     )
-                )
             # Entries at the group's first and last instants keep the months the journal spans:
             # a repeated or free entry is an entry of the engine's journal too.
             marker = self.free_action or self.actions[max(group.meter, 0)]
@@ -464,6 +469,16 @@ class Drawdown:
 
     def _usage(self, moment: int, action: str, count: int | Decimal) -> dict[str, Any]:
         return {"type": "usage", "time": local(moment, self.zone), "action": action, "count": count}
+
+
+def _parts(quantity: Decimal) -> Iterator[Decimal]:
+    """A group's quantity as entries of at most MAX_COUNT units (the engine's limit for one
+    entry): the whole ones first, then what is left."""
+    limit = Decimal(MAX_COUNT)
+    while quantity > limit:
+        yield limit
+        quantity = CONTEXT.subtract(quantity, limit)  # exact, whatever the caller's context
+    yield quantity
 
 
 def _count(quantity: Decimal) -> int | Decimal:

@@ -7,6 +7,8 @@ never asked about the rules' timezone.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -46,7 +48,7 @@ class DuckDBEngine:
         self._views: list[str] = []
 
     def read(self, name: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
-        listed = "[" + ", ".join(_quote(p) for p in paths) + "]"
+        listed = "[" + ", ".join(_quote(literal(p)) for p in paths) + "]"
         try:
             if fmt == "parquet":
                 self.con.execute(
@@ -79,10 +81,24 @@ class DuckDBEngine:
 
     def create(self, name: str, sql: str, reuse: bool = True) -> None:
         # DuckDB keeps every intermediate result: a table is cheap, recomputing is not.
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        with self._values():
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
     def fetch(self, sql: str) -> pa.Table:
-        return self.con.sql(sql).to_arrow_table()
+        with self._values():
+            return self.con.sql(sql).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _values(self) -> Iterator[None]:
+        """An input value DuckDB cannot read (a Parquet timestamp in milliseconds beyond the
+        year 294246 fails the whole scan) is a usage error: one line, never a traceback. (The
+        queries check the values they compute with; this is the guard behind them.)"""
+        try:
+            yield
+        except (self._duckdb.ConversionException, self._duckdb.OutOfRangeException) as exc:
+            raise UsageError(
+                f"an input holds a value DuckDB cannot read: {str(exc).splitlines()[0]}"
+            ) from None
 
     def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
         yield from self.con.sql(sql).to_arrow_reader(256_000)
@@ -94,13 +110,28 @@ class DuckDBEngine:
             "jsonl": "FORMAT json",
         }[fmt]
         try:
-            written = self.con.execute(f"COPY ({sql}) TO {_quote(path)} ({options})").fetchone()
+            with self._values():
+                written = self.con.execute(
+                    f"COPY ({sql}) TO {_quote(path)} ({options})"
+                ).fetchone()
         except self._duckdb.IOException as exc:
             raise UsageError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
         return int(written[0]) if written else 0
 
     def close(self) -> None:
         self.con.close()
+
+
+def literal(path: str) -> str:
+    """A local file's path as DuckDB reads it literally: DuckDB reads every path as a glob, so
+    `*`, `?` and `[` are each put in a class of their own (`[ab].csv` → `[[]ab].csv`). A remote
+    path is the engine's to list, as it is."""
+    if "://" in path:
+        return path
+    return _GLOB.sub(r"[\1]", path)
+
+
+_GLOB = re.compile(r"([*?\[])")
 
 
 def _quote(text: str) -> str:

@@ -60,12 +60,18 @@ def input_paths(
     """The files of an input (a file, a directory of .parquet or .csv files, a glob, or a list
     of these), in name order, and their format; UsageError if there are none or formats mix.
     A remote path (`s3://…`, `hdfs://…`) is passed to the engine as it is; a remote directory
-    is read as Parquet."""
+    is read as Parquet.
+
+    A local path that names a file is that file, whatever its name holds (`[ab].csv`, `*`, `?`,
+    `{`, quotes, spaces); only a path that names no file is a pattern. The paths returned are
+    files, which the engines read literally (`duckdb_engine.literal`, `spark_engine.literal`)."""
     specs = [spec] if isinstance(spec, str | os.PathLike) else list(spec)
     paths: list[str] = []
     for item in specs:
         text = os.fspath(item)
-        if "://" in text:  # s3://, hdfs://, gs://: listed by the engine itself
+        # s3://, hdfs://, gs://: listed by the engine itself; a file is the file it names,
+        # `[ab].csv` too
+        if "://" in text or os.path.isfile(text):
             paths.append(text)
         elif os.path.isdir(text):
             found = sorted(
@@ -77,12 +83,10 @@ def input_paths(
                 raise UsageError(f"{text}: no .parquet or .csv files in this directory")
             paths.extend(found)
         elif any(ch in text for ch in "*?["):
-            found = sorted(glob.glob(text))
+            found = sorted(p for p in glob.glob(text) if os.path.isfile(p))
             if not found:
-                raise UsageError(f"{text}: no file matches")
+                raise UsageError(f"{text}: no such file, and no file matches it as a pattern")
             paths.extend(found)
-        elif os.path.isfile(text):
-            paths.append(text)
         else:
             raise UsageError(f"{text}: no such file ({what})")
     formats = {

@@ -85,6 +85,13 @@ def wall_micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
+#: The range of a timestamp column's microseconds (read as UTC digits) that the engine reads:
+#: from 1900-01-01 up to, not including, 9001-01-01, as the engine reads a time's year, that of
+#: the time as written (an instant's in UTC, a wall-clock time's on the wall).
+FIRST_MICROS = wall_micros(datetime(FIRST_YEAR, 1, 1))
+LAST_MICROS = wall_micros(datetime(LAST_YEAR + 1, 1, 1))
+
+
 @functools.lru_cache(maxsize=8)
 def calendar_rows(zone_name: str, issued_day: int, full: bool = False) -> tuple[MonthRow, ...]:
     """The calendar table of a timezone and issue day, to 2200-12 or, if `full`, to 9001-01

@@ -26,12 +26,14 @@ from sqlglot import exp
 
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
 from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.warehouse.months import FIRST_MICROS, LAST_MICROS
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
     DECIMAL,
     INSTANT,
     INTEGER,
     LINE_FIELDS,
+    MAX_COUNT,
     PROBLEM_CODES,
     STRING,
     WALL,
@@ -39,6 +41,7 @@ from ratecard.warehouse.schema import (
 from ratecard.warehouse.sql import (
     BIGINT,
     BOOLEAN,
+    DUCKDB,
     MAX_PRECISION,
     NEVER_AFTER,
     NEVER_BEFORE,
@@ -73,6 +76,9 @@ _NUMBER = "-?[0-9]{1,26}(?:[.][0-9]{1,12})?"
 _PROBLEM_BASE = -1000
 # A decimal count is read as DECIMAL(38, 12): 26 digits before the point, 12 after.
 INPUT_SCALE = 12
+#: A group adds up to 10^GROUP_DIGITS rows of the largest count a row may hold and still fits
+#: its DECIMAL(38, s): a trillion rows of one account, month, segment and meter.
+GROUP_DIGITS = 12
 
 
 def problem(name: str) -> int:
@@ -97,6 +103,9 @@ class UsagePlan:
     #: Whether only groups cut into segments are drawn down in Python (the others join the
     #: plain accounts): only they need their first and last instants.
     spans_of_cut_only: bool = False
+    #: The largest whole count the count column's type can hold (None: text, no bound): rows
+    #: are checked against the count limit only when the type can pass it.
+    count_largest: int | None = None
 
 
 class Queries:
@@ -112,6 +121,13 @@ class Queries:
             + [scale_of(a) for a in book.allowance_pools.values()]
             + [scale_of(o.size) for p in book.meters for o in p.packs]
             + [0]
+        )
+        #: The most units one row may count: the engine's limit, or less when quantities have
+        #: many decimals, so that a group's sum of 10^GROUP_DIGITS such rows fits DECIMAL(38, s)
+        #: and a count times a rounding increment's power of ten fits DECIMAL(38, 12). Over it,
+        #: a row is bad ("count too large"); no sum of good rows can overflow.
+        self.count_limit = min(
+            MAX_COUNT, 10 ** (MAX_PRECISION - GROUP_DIGITS - self.quantity_scale) - 1
         )
 
     # --- shared pieces --------------------------------------------------------------------------
@@ -138,37 +154,58 @@ class Queries:
         timestamp without one)."""
         o = self.ops
         time = o.col("time")
-        if time_kind == INSTANT:
-            t_kind: exp.Expression = o.case(
-                [(o.is_null(time), o.integer(_T_MISSING))], o.integer(_T_OFFSET)
-            )
-        elif time_kind == WALL:
-            t_kind = o.case([(o.is_null(time), o.integer(_T_MISSING))], o.integer(_T_LOCAL))
-        else:
-            t_kind = o.case(
+        if time_kind in (INSTANT, WALL):
+            # A timestamp is read as it is; the engine reads the years 1900 to 9000 of it (an
+            # instant's in UTC, a wall-clock time's on the wall): outside them, out of range.
+            read = o.select(
+                *[o.col(c) for c in columns],
+                ("micros", o.timestamp_micros(o.col("time"), time_kind == INSTANT)),
+            ).from_(source, copy=False)
+            micros_col = o.col("micros")
+            typed_kind = o.case(
                 [
+                    (o.is_null(o.col("time")), o.integer(_T_MISSING)),
                     (
-                        o.any_of(o.is_null(time), o.eq(time.copy(), o.text(""))),
-                        o.integer(_T_MISSING),
+                        o.any_of(
+                            o.is_null(micros_col.copy()),  # DuckDB's ±infinity
+                            o.lt(micros_col.copy(), o.integer(FIRST_MICROS)),
+                            o.ge(micros_col.copy(), o.integer(LAST_MICROS)),
+                        ),
+                        o.integer(_T_RANGE),
                     ),
-                    (o.full_match(time.copy(), WITH_OFFSET), o.integer(_T_OFFSET)),
-                    (o.full_match(time.copy(), WITHOUT_OFFSET), o.integer(_T_LOCAL)),
-                    (o.full_match(time.copy(), ANY_YEAR), o.integer(_T_RANGE)),
                 ],
-                o.integer(_T_BAD),
+                o.integer(_T_OFFSET if time_kind == INSTANT else _T_LOCAL),
             )
+            checked = o.select(
+                *[o.col(c) for c in columns], ("t_kind", typed_kind), o.col("micros")
+            ).from_(o.subquery(read, "t0"), copy=False)
+            return o.select(
+                *[o.col(c) for c in columns],
+                o.col("t_kind"),
+                o.col("micros"),
+                ("m_key", o.utc_month_ord(o.col("micros"))),
+            ).from_(o.subquery(checked, "t1"), copy=False)
+        t_kind = o.case(
+            [
+                (
+                    o.any_of(o.is_null(time), o.eq(time.copy(), o.text(""))),
+                    o.integer(_T_MISSING),
+                ),
+                (o.full_match(time.copy(), WITH_OFFSET), o.integer(_T_OFFSET)),
+                (o.full_match(time.copy(), WITHOUT_OFFSET), o.integer(_T_LOCAL)),
+                (o.full_match(time.copy(), ANY_YEAR), o.integer(_T_RANGE)),
+            ],
+            o.integer(_T_BAD),
+        )
         inner = o.select(*[o.col(c) for c in columns], ("t_kind", t_kind)).from_(source, copy=False)
-        if time_kind == STRING:
-            micros: exp.Expression = o.case(
-                [
-                    (
-                        o.in_(o.col("t_kind"), [o.integer(_T_OFFSET), o.integer(_T_LOCAL)]),
-                        o.time_micros(o.col("time")),
-                    )
-                ]
-            )
-        else:
-            micros = o.timestamp_micros(o.col("time"), time_kind == INSTANT)
+        micros = o.case(
+            [
+                (
+                    o.in_(o.col("t_kind"), [o.integer(_T_OFFSET), o.integer(_T_LOCAL)]),
+                    o.time_micros(o.col("time")),
+                )
+            ]
+        )
         middle = o.select(*[o.col(c) for c in columns], o.col("t_kind"), ("micros", micros)).from_(
             o.subquery(inner, "t0"), copy=False
         )
@@ -299,6 +336,24 @@ class Queries:
         rows = self.instants(timed, passed)
         count = o.col("count")
         qs = self.quantity_scale
+        # Rows counting more than a row may are bad; a type that cannot hold more is not checked.
+        limit = self.count_limit
+        bounded = plan.count_largest is not None and plan.count_largest <= limit
+        too_large: list[tuple[exp.Expression, exp.Expression]] = (
+            []
+            if bounded
+            else [
+                (
+                    o.gt(
+                        o.col("value"),
+                        o.integer(limit)
+                        if plan.count_kind == INTEGER
+                        else o.decimal(Decimal(limit), 0),
+                    ),
+                    o.integer(problem("count too large")),
+                )
+            ]
+        )
         if plan.count_kind == STRING:
             text = o.trim(count)
             number = o.try_cast(text.copy(), decimal_type(INPUT_SCALE))
@@ -315,6 +370,7 @@ class Queries:
                         o.integer(problem("bad count")),
                     ),
                     (o.lt(number.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                    *too_large,
                 ]
             )
             value: exp.Expression = number
@@ -329,12 +385,13 @@ class Queries:
                 value = o.cast(count.copy(), decimal_type(INPUT_SCALE))
                 lost = o.ne(o.sub(count.copy(), value.copy()), o.integer(0))
                 whens.append((lost, o.integer(problem("bad count"))))
-            count_problem = o.case(whens)
+            count_problem = o.case(whens + too_large)
         else:
             count_problem = o.case(
                 [
                     (o.is_null(count.copy()), o.integer(problem("missing count"))),
                     (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                    *too_large,
                 ]
             )
             value = count.copy()
@@ -391,11 +448,23 @@ class Queries:
                 o.cast(o.col("value"), decimal_type(qs)),
             )
             if rounded
-            # Whole counts of whole meters are added up as they are and cast once, after.
+            # Whole counts of whole meters are added up as they are and cast once, after: DuckDB
+            # adds integers up to 38 digits (HUGEINT), but a UHUGEINT into a DOUBLE, and Spark
+            # BIGINTs into a BIGINT, which a month of counts may pass: those add DECIMAL(38, 0)s.
             else o.col("value")
+            if plan.count_kind == INTEGER
+            and self.ops.dialect == DUCKDB
+            and plan.count_largest is not None
+            and plan.count_largest < 2**127
+            else o.cast(o.col("value"), decimal_type(0))
             if plan.count_kind == INTEGER
             else o.cast(o.col("value"), decimal_type(qs))
         )
+        # Only a good count is made a quantity: a count over the limit could overflow its cast
+        # or rounding (CASE evaluates a branch only for the rows that take it).
+        quantity_wanted: exp.Expression = o.ge(route.copy(), o.integer(0))
+        if not bounded:
+            quantity_wanted = o.all_of(quantity_wanted, o.not_(too_large[0][0].copy()))
         keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row"]
         stage = o.select(
             *[o.col(c) for c in keep],
@@ -410,7 +479,7 @@ class Queries:
             *([o.col("id")] if plan.id_kind else []),
             ("route", route.copy()),
             ("problem", row_problem),
-            ("qty", o.case([(o.ge(route.copy(), o.integer(0)), qty_of)])),
+            ("qty", o.case([(quantity_wanted, qty_of)])),
         ).from_(o.subquery(stage, "s"), copy=False)
         if plan.id_kind is None:
             dup: exp.Expression = o.false()
@@ -585,10 +654,13 @@ class Queries:
             .from_(o.subquery(ranked, "r"), copy=False)
             .where(o.le(o.col("place"), o.integer(limit)), copy=False)
         )
+        typed = plan.time_kind in (INSTANT, WALL)
         return (
             o.select(
                 exp.Column(this=exp.Star(), table=exp.to_identifier("s")),
                 ("_problem", o.col("problem", "k")),
+                # A timestamp as the engine writes it: Python's datetime holds years 1 to 9999.
+                *([("_time_text", o.cast(o.col("time", "s"), TEXT))] if typed else []),
             )
             .from_(o.table("usage_src", "s"), copy=False)
             .join(
@@ -866,8 +938,39 @@ class Queries:
              "shown", "per"],
         )
 
+    def beyond_limits(
+        self, limits: Mapping[int, Decimal], table: str | None = None
+    ) -> exp.Expression:
+        """Whether a `period` row's postpaid units pass its meter's limit (`limits`: meter → the
+        most units the SQL prices exactly)."""
+        o = self.ops
+        qs = self.quantity_scale
+        return o.any_of(
+            *[
+                o.all_of(
+                    o.eq(o.col("meter", table), o.integer(meter)),
+                    o.gt(o.col("postpaid", table), o.decimal(most, qs, MAX_PRECISION)),
+                )
+                for meter, most in sorted(limits.items())
+            ]
+        )
+
+    def too_large(self, limits: Mapping[int, Decimal]) -> exp.Select:
+        """Months whose postpaid units cost more than the SQL adds up exactly."""
+        o = self.ops
+        return (
+            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("postpaid"))
+            .from_(o.table("period"), copy=False)
+            .where(self.beyond_limits(limits), copy=False)
+            .order_by(o.col("account"), o.col("ord"), o.col("meter"), copy=False)
+        )
+
     def postpaid_lines(
-        self, ladders: Sequence[tuple[int, Ladder]], price_scale: int, amount_scale: int
+        self,
+        ladders: Sequence[tuple[int, Ladder]],
+        price_scale: int,
+        amount_scale: int,
+        limits: Mapping[int, Decimal] | None = None,
     ) -> exp.Select:
         """Postpaid lines of the `period` table's months for the SQL-priced meters: the bracket
         (volume) or brackets (graduated) each quantity reaches, priced and rounded.
@@ -907,7 +1010,10 @@ class Queries:
             )
             .where(
                 o.all_of(
-                    o.gt(o.col("postpaid", "p"), o.integer(0)), o.in_(o.col("meter", "p"), meters)
+                    o.gt(o.col("postpaid", "p"), o.integer(0)),
+                    o.in_(o.col("meter", "p"), meters),
+                    # Months beyond the limits are reported (`too_large`), never priced.
+                    *([o.not_(self.beyond_limits(limits, "p"))] if limits else []),
                 ),
                 copy=False,
             )

@@ -152,6 +152,34 @@ def decimal_scale(type_name: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
+_INTEGER_MAX = {
+    **dict.fromkeys(("tinyint", "byte", "int8"), 2**7 - 1),
+    **dict.fromkeys(("smallint", "short", "int16"), 2**15 - 1),
+    **dict.fromkeys(("integer", "int", "int32"), 2**31 - 1),
+    **dict.fromkeys(("bigint", "long", "int64"), 2**63 - 1),
+    "hugeint": 2**127 - 1,
+    "utinyint": 2**8 - 1,
+    "usmallint": 2**16 - 1,
+    "uinteger": 2**32 - 1,
+    "ubigint": 2**64 - 1,
+    "uhugeint": 2**128 - 1,
+}
+
+
+def largest_value(type_name: str) -> int | None:
+    """The largest whole part a column of a number type can hold (a DECIMAL(p, s): 10^(p-s) - 1),
+    or None for a type without a bound (text)."""
+    name = type_name.strip().lower()
+    if name in _INTEGER_MAX:
+        return _INTEGER_MAX[name]
+    match = _DECIMAL.fullmatch(name)
+    if match:
+        return int(10 ** (int(match.group(1)) - int(match.group(2))) - 1)
+    if name in ("decimal", "numeric"):  # DuckDB's default DECIMAL(18, 3)
+        return 10**15 - 1
+    return None
+
+
 def check_columns(
     table: str, path: str, columns: Mapping[str, str], dialect: str = "duckdb"
 ) -> dict[str, str]:
@@ -215,10 +243,15 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(
         10,
         "bad count",
-        "the count is not a plain decimal number (at most 20 digits before the point and 18 after)",
+        "the count is not a plain decimal number (at most 26 digits before the point and 12 after)",
     ),
     RowProblem(11, "negative count", "the count is negative"),
     RowProblem(12, "fractional count", "the meter counts whole units and the count has a fraction"),
+    RowProblem(
+        13,
+        "count too large",
+        "the count is above {limit}, the most units one row may count",
+    ),
     RowProblem(20, "missing meter", "the purchase has no meter"),
     RowProblem(21, "unknown meter", "the meter is not one of the rules"),
     RowProblem(22, "bad size", "the size is not a pack size on sale for the meter"),
@@ -226,6 +259,11 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(31, "bad reason", "the suspension has no reason, or one the rules do not list"),
     RowProblem(32, "bad amount", "the top-up amount is not a positive amount of money"),
 )
+
+#: The most units one usage entry may count: the engine's limit for an entry, whichever way it
+#: is read. The warehouse holds a row to it, or to less when the rules' quantities have more than
+#: six decimals (see `queries.Queries.count_limit`).
+MAX_COUNT = 10**20
 
 PROBLEMS_BY_CODE = {p.code: p for p in ROW_PROBLEMS}
 PROBLEM_CODES = {p.name: p.code for p in ROW_PROBLEMS}

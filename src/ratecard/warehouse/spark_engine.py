@@ -16,6 +16,7 @@ grows with the row's position within a file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,18 @@ def local_session(cores: int = 2, memory: str = "3g") -> Any:
     return builder.getOrCreate()
 
 
+def literal(path: str) -> str:
+    """A local file's path as Spark (Hadoop) reads it literally: Hadoop reads a path with any of
+    `\\ { } [ ] * ?` as a glob, in which a backslash makes the next character literal. A remote
+    path is the engine's to list, as it is."""
+    if "://" in path:
+        return path
+    return _GLOB.sub(r"\\\1", path)
+
+
+_GLOB = re.compile(r"([\\{}\[\]*?])")
+
+
 class SparkEngine:
     """A Spark session's temporary views for one warehouse run."""
 
@@ -70,11 +83,12 @@ class SparkEngine:
 
         try:
             reader = self.spark.read
+            listed = [literal(p) for p in paths]
             if fmt == "parquet":
-                frame = reader.parquet(*paths)
+                frame = reader.parquet(*listed)
             else:
                 frame = (
-                    reader.option("header", "true").option("inferSchema", "false").csv(list(paths))
+                    reader.option("header", "true").option("inferSchema", "false").csv(listed)
                 )
             types = {field.name: field.dataType.simpleString() for field in frame.schema.fields}
             frame = frame.select(

@@ -20,6 +20,7 @@ calendar questions are answered by comparing it with the calendar table (see `mo
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -129,6 +130,8 @@ _TYPES = frozenset(
 )
 
 MAX_PRECISION = 38
+# Enough digits for any literal of a DECIMAL(38, s), whatever the caller's context.
+_WIDE = decimal.Context(prec=2 * MAX_PRECISION, traps=[decimal.InvalidOperation])
 #: Sentinels for the open ends of a segment: before and after any instant the engine reads.
 NEVER_BEFORE = -(1 << 62)
 NEVER_AFTER = 1 << 62
@@ -232,7 +235,7 @@ class Operations:
         The type is as narrow as the value unless a precision is given: Spark compares two
         DECIMALs in a type that keeps their integer digits first, so a wide literal (38, 1)
         next to a (38, 18) column would drop the column's last decimals before comparing."""
-        text = format(value.quantize(Decimal(1).scaleb(-scale)), "f")
+        text = format(value.quantize(Decimal(1).scaleb(-scale), context=_WIDE), "f")
         if precision is None:
             whole = text.lstrip("-").split(".")[0].lstrip("0")
             precision = max(len(whole) + scale, 1)
@@ -312,6 +315,9 @@ class Operations:
 
     @staticmethod
     def not_(condition: exp.Expression) -> exp.Not:
+        # NOT binds tighter than AND and OR: a compound condition is put in parentheses.
+        if isinstance(condition, exp.And | exp.Or):
+            condition = exp.Paren(this=condition)
         return exp.Not(this=condition)
 
     @staticmethod
