@@ -187,10 +187,12 @@ def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
         if len(parts) not in (2, 3) or not all(parts):
             raise CommandError(f"--pack `{item}`: write METER:SIZE or METER:SIZE:REMAINING")
         try:
-            held.append(book.held(HeldPack(parts[0], parts[1],
-                                           parts[2] if len(parts) == 3 else None)))
+            meter = book.meter(parts[0])
+            offer = book.parse_pack_size(meter, parts[1])
         except UsageError as exc:
             raise CommandError(f"--pack `{item}`: {exc}") from None
+        # REMAINING is checked by the quote, by the count's rule (`PriceBook.held`).
+        held.append(HeldPack(meter.name, offer.size, parts[2] if len(parts) == 3 else None))
     return held
 
 

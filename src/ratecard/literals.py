@@ -143,7 +143,7 @@ def shown_number(value: Decimal) -> str:
 
 
 def shorten(text: str, limit: int = 48) -> str:
-    """Text for a message, its middle left out if it is long: `99999999999999…99999 (5000 digits)`."""
+    """Text for a message, its middle left out if long: `99999999999999…99999 (5000 digits)`."""
     if len(text) <= limit:
         return text
     what = "digits" if text.isdigit() else "characters"

@@ -3,7 +3,8 @@
 A journal is JSON Lines (one object per line, each with `time` and `type`), a usage-only CSV
 (`time,action,count[,id]`), or, from Python, an iterable of such dicts or of the typed entries
 below. A file or stream is read once: what a first pass reads is kept in a private temporary
-file, so that a second pass (to sort a journal out of time order) never reads the input again. Every entry is checked against the price book as it is read and turned into a `Record`, the
+file, so that a second pass (to sort a journal out of time order) never reads the input again.
+Every entry is checked against the price book as it is read and turned into a `Record`, the
 compact tuple the replay consumes; a bad entry becomes a `JournalError` naming where it is and
 which field is wrong.
 
@@ -46,7 +47,6 @@ from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import FREE
 from ratecard.errors import UsageError
 from ratecard.literals import (
-    MAX_COUNT,
     MAX_DIGITS,
     NumberError,
     count_value,
@@ -117,6 +117,11 @@ class Topup:
 
 
 Entry = Usage | Purchase | Suspend | Reopen | Topup
+
+#: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
+#: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
+#: an int) takes the checking path, which applies the whole rule (`literals.count_value`).
+QUICK_LIMIT = (1 << 30) - 1
 
 # --- errors ---------------------------------------------------------------------------------
 
@@ -191,11 +196,11 @@ class EntryReader:
 
         Most of a journal is usage; this is its shortcut (one call, no error handling), and
         anything unusual, valid or not, goes to `from_mapping` or `from_entry`: a count that is
-        not an int from 0 to MAX_COUNT, an id that is not ASCII text (it may hold a lone
+        not an int from 0 to QUICK_LIMIT, an id that is not ASCII text (it may hold a lone
         surrogate, which the checking path refuses).
         """
         if (type(text) is not str or type(action) is not str or type(count) is not int
-                or not 0 <= count <= MAX_COUNT or action not in self.whole_actions
+                or count < 0 or count > QUICK_LIMIT or action not in self.whole_actions
                 or (entry_id is not None
                     and (type(entry_id) is not str or not entry_id.isascii()))):
             return None
@@ -265,7 +270,7 @@ class EntryReader:
         moment = self.time(time)
         if type(action) is not str or action not in self.routes:
             self._bad_action(action)
-        if (type(count) is not int or not 0 <= count <= MAX_COUNT
+        if (type(count) is not int or count < 0 or count > QUICK_LIMIT
                 or action not in self.whole_actions):
             count = self._count(count, action)  # (a whole count too, where rounding changes it)
         if entry_id is not None:
@@ -529,7 +534,7 @@ class ReadOnce:
             return
         stream = self._input()
         if self._keep and copy is None:
-            copy = self._copy = tempfile.TemporaryFile(prefix="ratecard-journal-")
+            copy = self._copy = tempfile.TemporaryFile(prefix="ratecard-journal-")  # noqa: SIM115
         if copy is not None:
             copy.seek(0, os.SEEK_END)
         read = stream.read
@@ -684,8 +689,12 @@ class CsvFile(LinesFile):
                 fields = next(csv.reader([text])) if '"' in text else text.split(",")
                 if len(fields) == 3:  # the common row: `quick_usage`, or the checking path
                     count = fields[2]
-                    if count.isdigit() and count.isascii() and len(count) < 19:
-                        record = quick(fields[0], fields[1], int(count), None, line)
+                    if count.isdigit() and count.isascii():
+                        try:
+                            number = int(count)
+                        except ValueError:  # past Python's digits: the checking path says
+                            number = -1
+                        record = quick(fields[0], fields[1], number, None, line)
                         if record is not None:
                             yield record
                             continue
@@ -719,7 +728,7 @@ class EntrySequence(Source):
         whole = reader.whole_actions
         zone = reader.zone
         shifts = FIXED_SHIFTS
-        largest = MAX_COUNT
+        limit = QUICK_LIMIT
         # The last datetime object converted and its instant (services reuse one for a batch).
         last_moment: object = _NOTHING
         last_instant = 0
@@ -732,7 +741,7 @@ class EntrySequence(Source):
                     # valid or not, takes `from_entry`, which checks and names the problem.
                     moment, action, count, entry_id = (
                         entry.time, entry.action, entry.count, entry.id)
-                    if (type(count) is int and 0 <= count <= largest and type(action) is str
+                    if (type(count) is int and 0 <= count <= limit and type(action) is str
                             and action in whole
                             and (entry_id is None
                                  or (type(entry_id) is str and entry_id.isascii()))):
@@ -803,7 +812,7 @@ def open_journal(
     if isinstance(journal, io.IOBase):
         name = getattr(journal, "name", None)
         shown = name if isinstance(name, str) else "<stream>"
-        data = ReadOnce(None, journal, reread)  # type: ignore[arg-type]
+        data = ReadOnce(None, journal, reread)
         kind = CsvFile if shown.lower().endswith(".csv") else JsonLinesFile
         return kind(shown, data, reader, on_invalid)
     if isinstance(journal, Mapping) or attrs.has(type(journal)):

@@ -60,7 +60,7 @@ def sorted_records(
 
 
 def _write_run(run: list[Record]) -> IO[bytes]:
-    stream = tempfile.TemporaryFile(prefix="ratecard-sort-")
+    stream = tempfile.TemporaryFile(prefix="ratecard-sort-")  # noqa: SIM115 - closed by the caller
     _dump(run, stream)
     return stream
 
@@ -112,7 +112,8 @@ class Spooled(Source):
             if not batch:
                 break
             if copy is None:
-                copy = self._copy = tempfile.TemporaryFile(prefix="ratecard-spool-")
+                copy = self._copy = tempfile.TemporaryFile(  # noqa: SIM115 - see `close`
+                    prefix="ratecard-spool-")
             pickle.dump(batch, copy, protocol=pickle.HIGHEST_PROTOCOL)
             self._batches += 1
             yield from batch

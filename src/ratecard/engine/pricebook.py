@@ -89,12 +89,12 @@ class MeterPlan:
 class HeldPack:
     """A pack held at the start of a quoted month: meter, size, units left (default: all).
 
-    `size` is one of the meter's pack sizes in any number form (`Decimal(100000)`, `"10万"`);
-    `remaining` is a count (int, Decimal or str), whole on a meter of whole units.
+    `size` is one of the meter's pack sizes (a str in any number form, `"10万"`, is read too);
+    `remaining` is a count (Decimal, int or str), whole on a meter of whole units.
     """
 
     meter: str
-    size: Decimal | int | str
+    size: Decimal
     remaining: Decimal | int | str | None = None
 
 
