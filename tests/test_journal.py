@@ -65,7 +65,7 @@ T = '"time": "2026-11-02T10:00:00+08:00"'
     (f'{{{T}, "type": "usage", "action": "DetectBody", "count": "many"}}',
      "count", "`many` is not a number"),
     (f'{{{T}, "type": "usage", "action": "DetectBody", "count": true}}',
-     "count", "a count is a whole number ≥ 0, not true"),
+     "count", "true is not a number"),
     (f'{{{T}, "type": "usage", "action": "DetectBody", "count": 1, "id": {{"a": 1}}}}',
      "id", 'an id is a string (or a whole number), not {"a": 1}'),
     ('{"time": "10:30:00", "type": "usage", "action": "DetectBody", "count": 1}',

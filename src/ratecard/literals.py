@@ -103,7 +103,7 @@ def count_value(value: object, shown: Callable[[object], str] = repr) -> Decimal
         raise CountError(f"{shown(value)} is a float: pass a count as an int, a Decimal or a "
                          "str (counts are exact, never binary floats)")
     else:
-        raise CountError(f"a count is a whole number ≥ 0, not {shorten(shown(value))}")
+        raise CountError(f"{shorten(shown(value))} is not a number")
     if not number.is_finite():
         raise CountError(f"{shown_number(number)} is not a finite number")
     if number < 0:

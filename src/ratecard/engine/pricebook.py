@@ -338,10 +338,10 @@ class PriceBook:
             raise UsageError("usage is a mapping of actions to counts, such as "
                              f"{{\"{next(iter(self.routes), 'Call')}\": 5000}}, not "
                              f"{_shown(usage)}")
-        if isinstance(packs, HeldPack) or not isinstance(packs, Sequence) or isinstance(
-                packs, str | bytes):
-            raise UsageError("packs is a list of ratecard.HeldPack, not "
-                             f"{_shown(packs)}")
+        if isinstance(packs, HeldPack):
+            raise UsageError("packs is a list of ratecard.HeldPack, not one: write [pack]")
+        if not isinstance(packs, Sequence) or isinstance(packs, str | bytes):
+            raise UsageError(f"packs is a list of ratecard.HeldPack, not {_shown(packs)}")
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs) if packs else {}

@@ -24,7 +24,7 @@ from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.errors import ContactSalesError
-from ratecard.literals import format_plain
+from ratecard.literals import MAX_COUNT, format_plain
 
 # The precision of Python's default decimal context, which the plan's exactness relies on.
 EXACT_DIGITS = 28
@@ -132,7 +132,9 @@ def build(
     alone: dict[str, AlonePricer] = {}
     charges: dict[str, AloneCharger] = {}
     tables: dict[str, ChargeTable] = {}
-    limit = _limit([ladder for _, _, ladder, _ in meters if ladder], rounding)
+    # Never past the largest count, so that a count beyond it takes the general path, which
+    # refuses it (and `PriceBook.charge`, reading the limit inline, does not take it either).
+    limit = min(_limit([ladder for _, _, ladder, _ in meters if ladder], rounding), MAX_COUNT + 1)
     for name, allowance, ladder, whole in meters:
         if (
             ladder is None
