@@ -122,7 +122,18 @@ def _count_text(text: str) -> Decimal:
     """A count's text: a number of the language, or a decimal in exponent form."""
     match = _EXPONENT.fullmatch(text)
     if match is None:
-        return parse_number(text)
+        try:
+            return parse_number(text)
+        except NumberError:
+            plain = _NUMBER.fullmatch(text)
+            if plain is None or len(plain.group(2).replace("_", "").lstrip("0")) <= 19:
+                raise
+            # Too many digits for a number, but first, by its value, too large for a count
+            # (or negative): said as a count of 5000 digits is said in every other form.
+            if plain.group(1):
+                raise CountError(f"{shorten(text)} is negative") from None
+            raise CountError(f"{shorten(text)} is more than the largest count, {MAX_COUNT} "
+                             "(10^18)") from None
     sign, mantissa, exponent_sign, exponent = match.groups()
     if len(exponent.lstrip("0")) > 6:  # far beyond any count, or any digit, either way
         if Decimal(mantissa) == 0:
