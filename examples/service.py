@@ -16,9 +16,11 @@ at a time (a lock per account); different accounts run in parallel.
     GET  /accounts/ID/bills                                 → every bill issued
 
 Money is a string in every response and request numbers are read as exact decimals. Errors are
-JSON too: 400 for a bad request or entry (with the entry's `line` and `field`), 409 for an
-entry earlier than the account has reached, 422 for usage that reaches a `contact sales`
-bracket, 500 for an account whose saved state cannot be restored.
+JSON too, and every request gets an answer: 400 for a bad request or entry (a body that is not
+JSON, a field missing or of the wrong kind, a count ratecard refuses; with the entry's `line`
+and `field`), 409 for an entry earlier than the account has reached, 422 for usage that reaches
+a `contact sales` bracket, 500 for an account whose saved state cannot be restored (or a fault
+of the service itself).
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ from ratecard import (
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_BODY = 16 << 20  # bytes: a request larger than this is refused
+
+
+class RequestError(Exception):
+    """A request the service cannot read: answered 400 with the message."""
+
+
+class StoreError(Exception):
+    """An account file the service cannot read back: answered 500."""
 
 
 class Store:
@@ -73,8 +84,12 @@ class Store:
         path = self.directory / f"{account_id}.json"
         if not path.exists():
             return Account(self.book), []
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        return Account.restore(self.book, saved["snapshot"]), saved["bills"]
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            snapshot, bills = saved["snapshot"], saved["bills"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"account {account_id}: its file cannot be read: {exc}") from None
+        return Account.restore(self.book, snapshot), bills
 
     def save(self, account_id: str, account: Account, bills: list[dict[str, Any]]) -> None:
         """The account's snapshot and bills, replaced in one step."""
@@ -89,6 +104,7 @@ class Handler(BaseHTTPRequestHandler):
     """One request: parse, call ratecard, answer JSON."""
 
     store: Store  # set on the subclass the server is built with
+    timeout = 60  # seconds a client may take to send its request
 
     def do_POST(self) -> None:  # the name http.server calls
         self._answer("POST")
@@ -99,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, method: str) -> None:
         try:
             status, body = self._route(method, self.path.strip("/").split("/"))
+        except RequestError as exc:
+            status, body = HTTPStatus.BAD_REQUEST, _error(exc)
         except LateEntryError as exc:
             status, body = HTTPStatus.CONFLICT, _error(exc, line=exc.line, time=exc.time,
                                                        reached=exc.reached)
@@ -108,11 +126,16 @@ class Handler(BaseHTTPRequestHandler):
             status, body = HTTPStatus.INTERNAL_SERVER_ERROR, _error(exc)
         except ContactSalesError as exc:
             status, body = HTTPStatus.UNPROCESSABLE_ENTITY, _error(exc)
-        except (UsageError, ValueError) as exc:
+        except UsageError as exc:
             status, body = HTTPStatus.BAD_REQUEST, _error(exc)
-        except (KeyError, TypeError, AttributeError) as exc:
-            status, body = HTTPStatus.BAD_REQUEST, {"error": f"malformed request: {exc!r}"}
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except StoreError as exc:
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, _error(exc)
+        except Exception as exc:  # a fault of the service: still an answer, never a dropped line
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {
+                "error": f"internal error: {type(exc).__name__}", "type": "InternalError"}
+        # A lone surrogate (a `\\ud800` escape in a request, echoed in a message) has no UTF-8:
+        # it is written as its JSON escape again.
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -122,10 +145,18 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, parts: list[str]) -> tuple[HTTPStatus, Any]:
         book = self.store.book
         if method == "POST" and parts == ["quote"]:
-            request = self._json()
-            packs = [HeldPack(p["meter"], p["size"], p.get("remaining"))
-                     for p in request.get("packs", [])]
-            return HTTPStatus.OK, book.quote(request["usage"], packs).to_dict()
+            request = _object(self._json(), "the request")
+            packs = request.get("packs", [])
+            if not isinstance(packs, list):
+                raise RequestError("`packs` is a list of {\"meter\", \"size\", \"remaining\"}")
+            held = []
+            for number, pack in enumerate(packs, start=1):
+                pack = _object(pack, f"pack {number}")
+                held.append(HeldPack(_field(pack, "meter", f"pack {number}"),
+                                     _field(pack, "size", f"pack {number}"),
+                                     pack.get("remaining")))
+            usage = _field(request, "usage", "the request")
+            return HTTPStatus.OK, book.quote(usage, held).to_dict()
         if len(parts) == 3 and parts[0] == "accounts" and ACCOUNT_ID.fullmatch(parts[1]):
             account_id, action = parts[1], (method, parts[2])
             with self.store.lock(account_id):
@@ -138,7 +169,8 @@ class Handler(BaseHTTPRequestHandler):
                 if action == ("POST", "entries"):
                     issued = account.feed(self._json())
                 elif action == ("POST", "advance"):
-                    issued = account.advance(self._json()["time"])
+                    issued = account.advance(_field(_object(self._json(), "the request"), "time",
+                                                    "the request"))
                 else:
                     return HTTPStatus.NOT_FOUND, {"error": f"no such request: {self.path}"}
                 new = [bill.to_dict() for bill in issued]
@@ -148,9 +180,21 @@ class Handler(BaseHTTPRequestHandler):
         return HTTPStatus.NOT_FOUND, {"error": f"no such request: {self.path}"}
 
     def _json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        # Numbers with a fraction become Decimal, never float.
-        return json.loads(self.rfile.read(length) or b"null", parse_float=Decimal)
+        """The request's JSON body: numbers with a fraction as Decimal (never float), integers
+        of any length, no NaN or Infinity; RequestError saying what is wrong otherwise."""
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isascii() or not text.isdigit():
+            raise RequestError(f"Content-Length {text[:40]!r} is not a number of bytes")
+        length = int(text) if len(text) <= 12 else MAX_BODY + 1
+        if length > MAX_BODY:
+            raise RequestError(f"the request body is larger than {MAX_BODY} bytes")
+        try:
+            return json.loads(self.rfile.read(length) or b"null", parse_float=Decimal,
+                              parse_int=_integer, parse_constant=_no_constant)
+        except RecursionError:
+            raise RequestError("the request body nests arrays or objects too deeply") from None
+        except ValueError as exc:  # (json.JSONDecodeError and UnicodeDecodeError are ValueErrors)
+            raise RequestError(f"the request body is not valid JSON: {exc}") from None
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a real service logs through its own logging."""
@@ -158,6 +202,28 @@ class Handler(BaseHTTPRequestHandler):
 
 def _error(exc: Exception, **details: Any) -> dict[str, Any]:
     return {"error": str(exc), "type": type(exc).__name__, **details}
+
+
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer; past Python's limit on digits a Decimal, which ratecard then refuses by
+    its value (a count's limit) rather than Python by its length."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RequestError(f"{what} must be a JSON object")
+    return value
+
+
+def _field(value: dict[str, Any], name: str, what: str) -> Any:
+    if name not in value:
+        raise RequestError(f"{what} needs `{name}`")
+    return value[name]
 
 
 def serve(book: PriceBook, directory: Path, port: int) -> ThreadingHTTPServer:

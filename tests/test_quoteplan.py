@@ -123,14 +123,28 @@ def test_plan_steps_aside_for_a_narrow_decimal_context() -> None:
     assert bill.total == Decimal("5400.00")
 
 
-def test_plan_steps_aside_for_huge_quantities() -> None:
-    """Past the plan's limit (about 10^25 calls here) the general path takes the quote.
+# A price of 13 digits on the cent: the plan's limit is 10^28 // (1,234,567,890,123 × 10) =
+# 810,000,007,290,299 calls, under the largest count (10^18), so a count can pass it.
+DEAR = """rules dear "D" / "D"
+currency USD, rounding half_up 0.01, timezone UTC
+meter m "M" / "M" counts A
+ladder volume by postpaid per month on m {
+  (0, ∞)  12345678901.23
+}
+deduct postpaid
+"""
 
-    (10^30 − 1,000) × 0.0015 = 1,499,999,999,999,999,999,999,999,998.5, exact to its 29 digits.
+
+def test_plan_steps_aside_for_huge_quantities() -> None:
+    """Past the plan's limit the general path takes the quote.
+
+    10^15 × 12,345,678,901.23 = 12,345,678,901,230,000,000,000,000, exact to its 26 digits.
     """
-    book = ratecard.load("rules/tencent-bda.rules")
-    bill = book.quote({"SearchTrace": 10**30})
-    assert bill.lines[-1].precise_amount == Decimal("1499999999999999999999999998.5")
+    book = ratecard.loads(DEAR)
+    assert book._plan is not None and book._plan._limit == 810_000_007_290_299
+    bill = book.quote({"A": 10**15})
+    assert bill.lines[-1].precise_amount == Decimal("12345678901230000000000000.00")
+    assert bill.total == Decimal("12345678901230000000000000.00")
 
 
 def test_plan_covers_the_shipped_sheets() -> None:
@@ -163,16 +177,18 @@ def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> 
     """`price` takes its shortcut only where the Decimal operator is exact.
 
     Under a 6-digit context: 3,000,001 × 0.0018 = 5,400.0018 (8 digits), kept whole.
-    Past the limit: 10^30 × 0.0015 = 1.5 × 10^27, 10^30 being in (15,000,000, ∞).
+    Past the limit (sheet DEAR): 10^15 × 12,345,678,901.23 = 12,345,678,901,230,000,000,000,000.
     """
     book = ratecard.load("rules/tencent-bda.rules")
     with decimal.localcontext(decimal.Context(prec=6)):
         (line,) = book.price("search", 3_000_001)
     assert (line.precise_amount, line.amount) == (Decimal("5400.0018"), Decimal("5400.00"))
-    (line,) = book.price("search", 10**30)
-    assert line.precise_amount == Decimal("1.5E+27")
-    assert line.unit_price == Decimal("0.0015")
-    assert line.quantity == Decimal(10**30)
+    dear = ratecard.loads(DEAR)
+    with decimal.localcontext(decimal.Context(prec=6)):
+        (line,) = dear.price("m", 10**15)
+    assert line.precise_amount == Decimal("12345678901230000000000000")
+    assert line.amount == Decimal("12345678901230000000000000.00")
+    assert line.quantity == Decimal(10**15)
 
 
 def test_one_meter_s_charge_is_exact_in_a_narrow_context() -> None:

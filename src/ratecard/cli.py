@@ -8,16 +8,19 @@ import errno
 import json
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, cast
+from types import FrameType
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO, cast
 
 from ratecard.api import analyze, read_rules_text
 from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.errors import UsageError
-from ratecard.literals import NumberError, format_plain, parse_number
+from ratecard.literals import format_plain
 from ratecard.source import SourceFile
 
 if TYPE_CHECKING:
@@ -209,10 +212,10 @@ def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
         try:
             meter = book.meter(parts[0])
             offer = book.parse_pack_size(meter, parts[1])
-            remaining = parse_number(parts[2]) if len(parts) == 3 else None
-        except (UsageError, NumberError) as exc:
+        except UsageError as exc:
             raise CommandError(f"--pack `{item}`: {exc}") from None
-        held.append(HeldPack(meter.name, offer.size, remaining))
+        # REMAINING is checked by the quote, by the count's rule (`PriceBook.held`).
+        held.append(HeldPack(meter.name, offer.size, parts[2] if len(parts) == 3 else None))
     return held
 
 
@@ -325,7 +328,7 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
             raise CommandError("--close-through needs --state: a journal billed whole closes "
                                "every month it reaches")
         else:
-            result = book.bill(args.journal, args.month, on_invalid=on_invalid)
+            result = book.bill(_journal(args), args.month, on_invalid=on_invalid)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except FileNotFoundError:
@@ -361,6 +364,11 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
     return EXIT_OK
 
 
+def _journal(args: argparse.Namespace) -> str | BinaryIO:
+    """`--journal`: a path, or `-` for standard input (read once, as a file would be)."""
+    return sys.stdin.buffer if args.journal == STDIN else str(args.journal)
+
+
 def _resume(args: argparse.Namespace, book: PriceBook,
             on_invalid: Callable[[JournalError], None] | None,
             path: Path) -> tuple[Account, list[Bill], Callable[[], None]]:
@@ -383,7 +391,7 @@ def _resume(args: argparse.Namespace, book: PriceBook,
         account = Account(book) if saved is None else Account.restore(book, saved)
     except UsageError as exc:
         raise CommandError(f"{args.state}: {exc}") from None
-    issued = account.feed(args.journal, on_invalid=on_invalid)
+    issued = account.feed(_journal(args), on_invalid=on_invalid)
     if args.close_through is not None:
         issued += account.close_through(args.close_through)
     text = json.dumps(account.snapshot(), ensure_ascii=False, indent=1) + "\n"
@@ -624,7 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     bill = commands.add_parser("bill", help="replay an account journal into monthly bills")
     bill.add_argument("file", metavar="FILE")
     bill.add_argument("--journal", required=True, metavar="PATH",
-                      help="the account's journal: JSON Lines, or a usage CSV (.csv)")
+                      help="the account's journal: JSON Lines, or a usage CSV (.csv); `-` reads "
+                      "JSON Lines from standard input")
     bill.add_argument("--month", metavar="YYYY-MM", help="only this month's bill")
     bill.add_argument("--json", action="store_true", help="print the bills as JSON")
     bill.add_argument("--skip-invalid", action="store_true",
@@ -668,12 +677,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_signal(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _signals_end_cleanly() -> Iterator[None]:
+    """SIGTERM, SIGINT and SIGHUP end the command as `sys.exit(128 + signal)` would, so that
+    `finally` blocks and context managers run (temporary files are removed) and no traceback
+    is printed. Only in the main thread, where Python lets a handler be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGTERM", "SIGINT", "SIGHUP")
+    wanted = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    before = {number: signal.signal(number, _exit_on_signal) for number in wanted}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     output = _GuardedOutput(sys.stdout)
     try:
-        with contextlib.redirect_stdout(cast(TextIO, output)):
+        with _signals_end_cleanly(), contextlib.redirect_stdout(cast(TextIO, output)):
             try:
                 args = parser.parse_args(argv)
             except SystemExit:  # argparse's own exit (--help): its output must arrive too

@@ -142,7 +142,8 @@ class Account:
         replay = self._replay
         source = open_journal(self.book, entries, on_invalid, reread=False)
         try:
-            records = list(source.records())
+            with decimal.localcontext(CONTEXT):  # checked as `PriceBook.bill` checks them
+                records = list(source.records())
         finally:
             source.close()
         base = self._entries
@@ -158,7 +159,7 @@ class Account:
             moment, line, kind, _, _, entry_id = record
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
                     if kind == PURCHASE else ())
-            if entry_id is not None and entry_id in seen:
+            if entry_id and entry_id in seen:
                 resent.append(record)
                 continue
             error = LateEntryError(source.path, line - base, format_instant(moment, replay.zone),

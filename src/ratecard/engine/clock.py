@@ -12,6 +12,8 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from ratecard.literals import shorten
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 EPOCH_DAY = EPOCH.toordinal()
@@ -26,6 +28,7 @@ LAST_YEAR = 9000
 
 _NO_DATE = re.compile(r"\s*T?\d{1,2}(:\d{2}){1,2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?\s*$")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+_OFFSET = re.compile(r"[+-]\d{2}(:?\d{2}(:?\d{2}(\.\d+)?)?)?$")
 
 
 class TimeError(ValueError):
@@ -55,7 +58,8 @@ def instant(moment: datetime, zone: ZoneInfo) -> int:
 def parse_time(text: str, zone: ZoneInfo) -> int:
     """The instant of an ISO 8601 time; one without an offset is read in `zone`.
 
-    A date alone is midnight of that day; a time of day without a date is an error.
+    A date alone is midnight of that day; a time of day without a date is an error, and so is
+    an empty time (never the epoch).
     """
     try:
         moment = datetime.fromisoformat(text)
@@ -74,11 +78,18 @@ def checked_instant(moment: datetime, zone: ZoneInfo) -> int:
 
 def _why_not_a_time(text: str, reason: str) -> str:
     example = "write e.g. 2026-11-02T10:00:00+08:00"
+    if not text or text.isspace():
+        return f"the time is {'empty' if not text else 'blank'}; {example}"
+    shown = shorten(text)
     if _NO_DATE.match(text):
-        return f"`{text}` is a time without a date; {example}"
+        return f"`{shown}` is a time without a date; {example}"
+    if reason.startswith("offset must be a timedelta"):  # Python's words: a timedelta's repr
+        offset = _OFFSET.search(text)
+        written = f"offset {offset.group(0)}" if offset else "its offset"
+        return f"`{shown}` is not a valid time: {written} is out of range (-23:59..+23:59)"
     if not reason.startswith("Invalid isoformat"):
-        return f"`{text}` is not a valid time: {reason}"
-    return f"`{text}` is not an ISO 8601 time; {example}"
+        return f"`{shown}` is not a valid time: {reason}"
+    return f"`{shown}` is not an ISO 8601 time; {example}"
 
 
 def local(moment: int, zone: ZoneInfo) -> datetime:
@@ -104,9 +115,12 @@ def month_label(month: tuple[int, int]) -> str:
 
 def parse_month(text: str) -> tuple[int, int]:
     """(year, month) of `YYYY-MM`; TimeError otherwise."""
+    if not isinstance(text, str):
+        raise TimeError(f"a month is a string YYYY-MM such as \"2026-11\", not "
+                        f"{shorten(repr(text))} ({type(text).__name__})")
     match = _MONTH.fullmatch(text)
     if match is None or not 1 <= int(match.group(2)) <= 12:
-        raise TimeError(f"month `{text}` must be written YYYY-MM, e.g. 2026-11")
+        raise TimeError(f"month `{shorten(text)}` must be written YYYY-MM, e.g. 2026-11")
     return int(match.group(1)), int(match.group(2))
 
 

@@ -2,7 +2,9 @@
 
 A journal is JSON Lines (one object per line, each with `time` and `type`), a usage-only CSV
 (`time,action,count[,id]`), or, from Python, an iterable of such dicts or of the typed entries
-below. Every entry is checked against the price book as it is read and turned into a `Record`, the
+below. A file or stream is read once: what a first pass reads is kept in a private temporary
+file, so that a second pass (to sort a journal out of time order) never reads the input again.
+Every entry is checked against the price book as it is read and turned into a `Record`, the
 compact tuple the replay consumes; a bad entry becomes a `JournalError` naming where it is and
 which field is wrong.
 
@@ -10,19 +12,23 @@ Record layout: `(instant, line, kind, name, count, id)`. `instant` is microsecon
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
 time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP. By kind, `name` is the
 action, the meter, the suspension reason, "" or the top-up amount; `count` is the usage count or
-the index of the pack offer bought; `id` is the usage or purchase id, or None.
+the index of the pack offer bought; `id` is the usage or purchase id, or None (an empty id
+may stand for None: the replay takes neither as an id).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-from collections.abc import Callable, Generator, Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import attrs
 
@@ -37,9 +43,17 @@ from ratecard.engine.clock import (
     instant,
     parse_time,
 )
+from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import FREE
 from ratecard.errors import UsageError
-from ratecard.literals import NumberError, format_plain, parse_number
+from ratecard.literals import (
+    MAX_DIGITS,
+    NumberError,
+    count_value,
+    format_plain,
+    shorten,
+    shown_number,
+)
 
 if TYPE_CHECKING:
     from ratecard.engine.pricebook import PriceBook
@@ -65,7 +79,7 @@ class Usage:
 
     time: str | datetime
     action: str
-    count: int
+    count: int | Decimal | str
     id: str | None = None
 
 
@@ -104,6 +118,11 @@ class Topup:
 
 Entry = Usage | Purchase | Suspend | Reopen | Topup
 
+#: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
+#: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
+#: an int) takes the checking path, which applies the whole rule (`literals.count_value`).
+QUICK_LIMIT = (1 << 30) - 1
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -120,6 +139,8 @@ class JournalError(UsageError):
     """A bad journal entry: the file (None for an iterable), the line or entry number, the field."""
 
     def __init__(self, path: str | None, line: int, field: str | None, message: str) -> None:
+        path = None if path is None else printable(path)
+        message = printable(message)
         self.path = path
         self.line = line
         self.field = field
@@ -131,6 +152,14 @@ class JournalError(UsageError):
 
 def _bad(field: str | None, message: str) -> NoReturn:
     raise FieldError(field, message)
+
+
+def printable(text: str) -> str:
+    """Text that can be written as UTF-8: a lone surrogate (half of a UTF-16 pair, which a JSON
+    `\\ud800` escape can make) is shown as its escape."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # --- checking entries -------------------------------------------------------------------------
@@ -146,8 +175,9 @@ class EntryReader:
         self.meters = {plan.name: plan for plan in book.meters}
         self.increment = book.rounding.increment
         self._fromisoformat = datetime.fromisoformat
-        # The last time text read and its instant.
-        self._last_text = ""
+        # The last time text read and its instant (None: nothing read yet; an empty text is
+        # never a time, so no text can hit a cache that holds none).
+        self._last_text: str | None = None
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
@@ -165,11 +195,14 @@ class EntryReader:
         """The record of a well-formed usage entry, or None to take the checking path.
 
         Most of a journal is usage; this is its shortcut (one call, no error handling), and
-        anything unusual, valid or not, goes to `from_mapping` or `from_entry`.
+        anything unusual, valid or not, goes to `from_mapping` or `from_entry`: a count that is
+        not an int from 0 to QUICK_LIMIT, an id that is not ASCII text (it may hold a lone
+        surrogate, which the checking path refuses).
         """
         if (type(text) is not str or type(action) is not str or type(count) is not int
-                or count < 0 or action not in self.whole_actions
-                or (entry_id is not None and type(entry_id) is not str)):
+                or count < 0 or count > QUICK_LIMIT or action not in self.whole_actions
+                or (entry_id is not None
+                    and (type(entry_id) is not str or not entry_id.isascii()))):
             return None
         if text == self._last_text:  # busy journals write many entries a second
             return (self._last_instant, line, USAGE, action, count, entry_id)
@@ -228,8 +261,8 @@ class EntryReader:
         entry_id = fields[3].strip() if len(fields) == 4 else ""
         count = fields[2].strip()
         return self.usage(fields[0].strip(), fields[1].strip(),
-                          int(count) if count.isdigit() and count.isascii() else count,
-                          entry_id or None, line)
+                          int(count) if count.isdigit() and count.isascii() and len(count) < 19
+                          else count, entry_id or None, line)
 
     # --- one function per entry type ----------------------------------------------------------
 
@@ -237,9 +270,10 @@ class EntryReader:
         moment = self.time(time)
         if type(action) is not str or action not in self.routes:
             self._bad_action(action)
-        if type(count) is not int or count < 0 or action not in self.whole_actions:
+        if (type(count) is not int or count < 0 or count > QUICK_LIMIT
+                or action not in self.whole_actions):
             count = self._count(count, action)  # (a whole count too, where rounding changes it)
-        if entry_id is not None and type(entry_id) is not str:
+        if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, USAGE, action, count, entry_id)
 
@@ -263,7 +297,7 @@ class EntryReader:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
             _bad("size", str(exc))
-        if entry_id is not None and type(entry_id) is not str:
+        if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, PURCHASE, plan.name, plan.packs.index(offer), entry_id)
 
@@ -275,26 +309,37 @@ class EntryReader:
         if not reasons:
             _bad("type", f"rules `{self.book.name}` declare no reason to suspend an account")
         if reason not in reasons:
-            hint = did_you_mean(str(reason), reasons)
-            _bad("reason", f"`{reason}` is not a reason to suspend in rules `{self.book.name}`"
-                 + (f"; {hint}" if hint else _choices(reasons)))
+            if type(reason) is not str:
+                _bad("reason", f"a reason is a name such as {reasons[0]}, not {_shown(reason)}")
+            hint = did_you_mean(reason, reasons)
+            _bad("reason", f"`{shorten(reason)}` is not a reason to suspend in rules "
+                 f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(reasons)))
         return (moment, line, SUSPEND, str(reason), 0, None)
 
     def topup(self, time: Any, amount: Any, line: int) -> Record:
+        """A top-up: a positive amount of at most MAX_DIGITS digits, on the currency's increment,
+        checked in ratecard's own decimal context (the same whatever the caller's)."""
         moment = self.time(time)
         if amount is None:
             _bad("amount", "missing field `amount`")
         if isinstance(amount, bool) or not isinstance(amount, int | str | Decimal):
             _bad("amount", f"an amount is a number such as 100 or \"100.00\", not {_shown(amount)}")
-        try:
-            value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
-            valid = value.is_finite() and value > 0
-            exact = valid and value % self.increment == 0
-        except (InvalidOperation, ValueError):
-            _bad("amount", f"`{amount}` is not an amount of money")
-        if not valid:
-            _bad("amount", f"a top-up must be a positive amount, not {amount}")
-        if not exact:
+        if isinstance(amount, Decimal):
+            value = amount
+        elif isinstance(amount, int):
+            value = Decimal(amount)  # no str(): an int of 5000 digits has none
+        else:
+            try:
+                value = Decimal(amount.strip())
+            except InvalidOperation:
+                _bad("amount", f"`{shorten(amount)}` is not an amount of money")
+        if not value.is_finite() or value <= 0:
+            _bad("amount", f"a top-up must be a positive amount, not {shown_number(value)}")
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int), "a finite number"
+        if max(value.adjusted() + 1, 0) - min(exponent, 0) > MAX_DIGITS:
+            _bad("amount", f"{shown_number(value)} has more than {MAX_DIGITS} digits")
+        if CONTEXT.remainder(value, self.increment) != 0:
             _bad("amount", f"{format_plain(value)} {self.book.currency} is not a whole number of "
                  f"{format_plain(self.increment)}")
         return (moment, line, TOPUP, format_plain(value), 0, None)
@@ -338,6 +383,9 @@ class EntryReader:
             _bad("action", "missing field `action`")
         if type(action) is not str:
             _bad("action", f"an action is a name such as DetectBody, not {_shown(action)}")
+        if not action.isascii() and _has_surrogate(action):
+            _bad("action", f"`{printable(shorten(action))}` is not text: it holds a lone "
+                 "surrogate")
         try:
             self.book.route(action)
         except UsageError as exc:
@@ -345,46 +393,63 @@ class EntryReader:
         _bad("action", f"unknown action `{action}`")  # pragma: no cover
 
     def _count(self, value: Any, action: str) -> Quantity:
-        """A usage count: whole units, unless the action is free or its meter rounds quantities."""
+        """A usage count: whole units, unless the action is free or its meter rounds quantities.
+        The number rule itself is `literals.count_value`, the same on every path."""
         if value is None:
             _bad("count", "missing field `count`")
-        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-            _bad("count", f"a count is a whole number ≥ 0, not {_shown(value)}")
-        if isinstance(value, Decimal):
-            number = value
-        elif isinstance(value, int):
-            number = Decimal(value)
-        else:
-            try:
-                number = parse_number(value.strip())
-            except NumberError as exc:
-                _bad("count", str(exc))
-        if not number.is_finite():
-            _bad("count", f"{value} is not a number of units")
-        if number < 0:
-            _bad("count", f"{format_plain(number)} is negative")
+        try:
+            number = count_value(value, _shown)
+        except NumberError as exc:
+            _bad("count", str(exc))
         whole = number == number.to_integral_value()
         route = self.routes[action]
         rounding = None if route == FREE else self.meters[route].quantity_rounding
         if rounding is not None:
             return rounding.round(number)
         if not whole and route != FREE:
-            _bad("count", f"{format_plain(number)} is not a whole number of units")
+            _bad("count", f"{shown_number(number)} is not a whole number of units")
         return int(number) if whole else number
 
     @staticmethod
-    def _id(value: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool):
+    def _id(value: Any) -> str | None:
+        """An id: a string (an empty one is no id), or a whole number taken as its digits."""
+        if isinstance(value, str):
+            if not value:
+                return None
+            if not value.isascii() and _has_surrogate(value):
+                _bad("id", f"`{printable(shorten(value))}` is not text: it holds a lone "
+                     "surrogate (a \\ud800-\\udfff escape that is not half of a pair)")
             return str(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if -10**_ID_DIGITS < value < 10**_ID_DIGITS:
+                return str(value)
+            _bad("id", f"an id number has at most {_ID_DIGITS} digits, not "
+                 f"{shown_number(Decimal(value))}")
         _bad("id", f"an id is a string (or a whole number), not {_shown(value)}")
 
 
-def _shown(value: Any) -> str:
-    """A value as the journal wrote it (JSON: `true`, `[1]`), whatever type it has."""
+_ID_DIGITS = 64
+
+
+def _has_surrogate(text: str) -> bool:
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except ValueError:
-        return repr(value)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown(value: Any) -> str:
+    """A value as the journal wrote it (JSON: `true`, `[1]`), whatever type it has, shortened."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return shown_number(Decimal(value))  # no str(): an int of 5000 digits has none
+    if isinstance(value, Decimal):
+        return shown_number(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        text = f"a {type(value).__name__}"
+    return printable(shorten(text))
 
 
 def _choices(options: Iterable[str]) -> str:
@@ -395,7 +460,7 @@ def _choices(options: Iterable[str]) -> str:
 # --- sources ------------------------------------------------------------------------------------
 
 OnInvalid = Callable[[JournalError], None]
-JournalInput = str | os.PathLike[str] | Iterable[Mapping[str, Any] | Entry]
+JournalInput = str | os.PathLike[str] | BinaryIO | Iterable[Mapping[str, Any] | Entry]
 
 
 class Source:
@@ -419,7 +484,7 @@ class Source:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release what reading held (temporary files)."""
+        """Release what reading held (temporary files, a file it opened)."""
 
     def invalid(self, line: int, exc: FieldError) -> None:
         """Raise or report a bad entry."""
@@ -431,18 +496,115 @@ class Source:
             self.on_invalid(error)
 
 
-_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 16  # bytes read from the input at a time
 
 
-class JsonLinesFile(Source):
-    """A JSON Lines journal file, read line by line (blank lines are skipped)."""
+class ReadOnce:
+    """The bytes of a journal file or stream, read from the input once.
 
-    def __init__(self, path: Path, reader: EntryReader, on_invalid: OnInvalid | None) -> None:
+    Each pass reads what earlier passes read from a private copy, then the rest of the input,
+    copying it as it goes (with `keep`), so a pipe, a FIFO or standard input bills as the same
+    bytes in a file would, and a file that changes while it is billed is billed as it was read.
+    The copy is an anonymous temporary file: nothing of it is left in the temporary directory,
+    whatever ends the process.
+    """
+
+    def __init__(self, path: Path | None, stream: IO[bytes] | None, keep: bool) -> None:
+        self._path = path
+        self._stream = stream
+        self._opened = False  # the stream is a file this object opened (and closes)
+        self._keep = keep
+        self._copy: IO[bytes] | None = None
+        self._copied = 0
+        self._done = False
+
+    def chunks(self) -> Iterator[bytes]:
+        """The input's bytes, in chunks, from the start."""
+        copy = self._copy
+        if copy is not None and self._copied:
+            copy.seek(0)
+            left = self._copied
+            while left > 0:
+                chunk = copy.read(min(_CHUNK, left))
+                if not chunk:  # pragma: no cover - the copy holds what was written to it
+                    break
+                left -= len(chunk)
+                yield chunk
+        if self._done:
+            return
+        stream = self._input()
+        if self._keep and copy is None:
+            copy = self._copy = tempfile.TemporaryFile(prefix="ratecard-journal-")  # noqa: SIM115
+        if copy is not None:
+            copy.seek(0, os.SEEK_END)
+        read = stream.read
+        while True:
+            chunk = read(_CHUNK)
+            if not chunk:
+                break
+            if copy is not None:
+                copy.write(chunk)
+                self._copied += len(chunk)
+            yield chunk
+        self._done = True
+
+    def _input(self) -> IO[bytes]:
+        if self._stream is None:
+            assert self._path is not None
+            self._stream = open(self._path, "rb")  # noqa: SIM115 - closed by `close`
+            self._opened = True
+        return self._stream
+
+    def close(self) -> None:
+        if self._copy is not None:
+            self._copy.close()
+            self._copy = None
+        if self._opened and self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[list[bytes]]:
+    """The lines of a byte stream, without their `\\n`, a list per chunk read."""
+    rest = b""
+    for chunk in chunks:
+        parts = chunk.split(b"\n")
+        if rest:
+            parts[0] = rest + parts[0]
+        rest = parts.pop()
+        yield parts
+    if rest:
+        yield [rest]
+
+
+class LinesFile(Source):
+    """A journal of lines (JSON Lines or CSV) in a file or a binary stream, read once."""
+
+    def __init__(self, name: str, data: ReadOnce, reader: EntryReader,
+                 on_invalid: OnInvalid | None) -> None:
         super().__init__(reader, on_invalid)
-        self.path = str(path)
-        self._file = path
+        self.path = name
+        self._data = data
+
+    def raw_lines(self) -> Iterator[bytes]:
+        """Every line's bytes, from the first."""
+        return chain.from_iterable(_lines(self._data.chunks()))
+
+    def close(self) -> None:
+        self._data.close()
+
+
+class JsonLinesFile(LinesFile):
+    """A JSON Lines journal, read line by line (blank lines are skipped)."""
+
+    def __init__(self, name: str, data: ReadOnce, reader: EntryReader,
+                 on_invalid: OnInvalid | None) -> None:
+        super().__init__(name, data, reader, on_invalid)
         decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
-        self._decode = decoder.decode
+        # The decoder of the checking path also reads an integer of any length (as a Decimal,
+        # which the count's rule then refuses by its value, not by Python's digit limit).
+        self._decode = json.JSONDecoder(parse_float=Decimal, parse_int=_integer,
+                                        parse_constant=_no_constant).decode
         # The C scanner alone: `decode` also runs two whitespace regexes a line, which cost as
         # much as the scan. A line it does not read whole goes to `decode`, for the error.
         self._scan: Callable[[str, int], tuple[Any, int]] = vars(decoder)["scan_once"]
@@ -453,6 +615,8 @@ class JsonLinesFile(Source):
             return self._decode(text)
         except json.JSONDecodeError as exc:
             _bad(None, _json_error(exc, text))
+        except RecursionError:
+            _bad(None, "the JSON nests arrays or objects too deeply to be read")
         except ValueError as exc:
             _bad(None, f"not valid JSON: {exc}")
 
@@ -462,30 +626,29 @@ class JsonLinesFile(Source):
         quick = self.reader.quick_usage
         convert = self.reader.from_mapping
         line = 0
-        with open(self._file, "rb") as stream:
-            for line, raw in enumerate(stream, start=1):
+        for line, raw in enumerate(self.raw_lines(), start=1):
+            try:
                 try:
-                    try:
-                        text = raw.decode()
-                    except UnicodeDecodeError as exc:
-                        _bad(None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
-                    if line == 1 and text.startswith("\ufeff"):
-                        text = text[1:]
-                    if not text or text.isspace():
-                        continue
-                    try:
-                        obj, end = scan(text, 0)
-                    except (StopIteration, ValueError):  # leading blanks, or not JSON
-                        obj = decoded(text)
-                    else:
-                        if end != len(text) and not text[end:].isspace():
-                            obj = decoded(text)  # something after the value
-                    record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
-                                   obj.get("id"), line) if (
-                        type(obj) is dict and obj.get("type") == "usage") else None
-                    yield convert(obj, line) if record is None else record
-                except FieldError as exc:
-                    self.invalid(line, exc)
+                    text = raw.decode()
+                except UnicodeDecodeError as exc:
+                    _bad(None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
+                if line == 1 and text.startswith("\ufeff"):
+                    text = text[1:]
+                if not text or text.isspace():
+                    continue
+                try:
+                    obj, end = scan(text, 0)
+                except (StopIteration, ValueError, RecursionError):  # blanks first, or not JSON
+                    obj = decoded(text)
+                else:
+                    if end != len(text) and not text[end:].isspace():
+                        obj = decoded(text)  # something after the value
+                record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
+                               obj.get("id"), line) if (
+                    type(obj) is dict and obj.get("type") == "usage") else None
+                yield convert(obj, line) if record is None else record
+            except FieldError as exc:
+                self.invalid(line, exc)
         self.positions = line
 
 
@@ -500,47 +663,53 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number")
 
 
-class CsvFile(Source):
-    """A usage-only CSV journal: `time,action,count[,id]`, one row per line, optional header."""
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer: an int, or past Python's limit on digits a Decimal (no limit)."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
 
-    def __init__(self, path: Path, reader: EntryReader, on_invalid: OnInvalid | None) -> None:
-        super().__init__(reader, on_invalid)
-        self.path = str(path)
-        self._file = path
+
+class CsvFile(LinesFile):
+    """A usage-only CSV journal: `time,action,count[,id]`, one row per line, optional header."""
 
     def records(self) -> Generator[Record, None, None]:
         convert = self.reader.from_csv
         quick = self.reader.quick_usage
         line = 0
-        with open(self._file, "rb") as stream:
-            for line, raw in enumerate(stream, start=1):
+        for line, raw in enumerate(self.raw_lines(), start=1):
+            try:
                 try:
-                    try:
-                        text = raw.decode()
-                    except UnicodeDecodeError as exc:
-                        _bad(None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
-                    if line == 1 and text.startswith("\ufeff"):
-                        text = text[1:]
-                    text = text.rstrip("\r\n")
-                    if not text or text.isspace():
-                        continue
-                    fields = next(csv.reader([text])) if '"' in text else text.split(",")
-                    if len(fields) == 3:  # the common row: `quick_usage`, or the checking path
-                        count = fields[2]
-                        if count.isdigit() and count.isascii():
-                            record = quick(fields[0], fields[1], int(count), None, line)
-                            if record is not None:
-                                yield record
-                                continue
-                    if line == 1 and [f.strip().lower() for f in fields] in _CSV_HEADERS:
-                        continue
-                    yield convert(fields, line)
-                except FieldError as exc:
-                    self.invalid(line, exc)
+                    text = raw.decode()
+                except UnicodeDecodeError as exc:
+                    _bad(None, f"not UTF-8 text (byte {exc.start + 1} of the line)")
+                if line == 1 and text.startswith("\ufeff"):
+                    text = text[1:]
+                text = text.rstrip("\r\n")
+                if not text or text.isspace():
+                    continue
+                fields = next(csv.reader([text])) if '"' in text else text.split(",")
+                if len(fields) == 3:  # the common row: `quick_usage`, or the checking path
+                    count = fields[2]
+                    if count.isdigit() and count.isascii():
+                        try:
+                            number = int(count)
+                        except ValueError:  # past Python's digits: the checking path says
+                            number = -1
+                        record = quick(fields[0], fields[1], number, None, line)
+                        if record is not None:
+                            yield record
+                            continue
+                if line == 1 and [f.strip().lower() for f in fields] in _CSV_HEADERS:
+                    continue
+                yield convert(fields, line)
+            except FieldError as exc:
+                self.invalid(line, exc)
         self.positions = line
 
 
 _CSV_HEADERS = (["time", "action", "count"], ["time", "action", "count", "id"])
+
+# A one-off object that no entry's time is: the in-memory reader's cache starts empty with it.
+_NOTHING = object()
 
 
 class EntrySequence(Source):
@@ -559,8 +728,9 @@ class EntrySequence(Source):
         whole = reader.whole_actions
         zone = reader.zone
         shifts = FIXED_SHIFTS
+        limit = QUICK_LIMIT
         # The last datetime object converted and its instant (services reuse one for a batch).
-        last_moment: object = None
+        last_moment: object = _NOTHING
         last_instant = 0
         line = 0
         for line, entry in enumerate(self._entries, start=1):
@@ -571,8 +741,10 @@ class EntrySequence(Source):
                     # valid or not, takes `from_entry`, which checks and names the problem.
                     moment, action, count, entry_id = (
                         entry.time, entry.action, entry.count, entry.id)
-                    if (type(count) is int and count >= 0 and type(action) is str
-                            and action in whole and (entry_id is None or type(entry_id) is str)):
+                    if (type(count) is int and 0 <= count <= limit and type(action) is str
+                            and action in whole
+                            and (entry_id is None
+                                 or (type(entry_id) is str and entry_id.isascii()))):
                         if moment is last_moment:
                             yield (last_instant, line, USAGE, action, count, entry_id)
                             continue
@@ -615,17 +787,39 @@ def open_journal(
     *,
     reread: bool = True,
 ) -> Source:
-    """The source of a journal: a path (`.csv`: usage CSV, otherwise JSON Lines) or an iterable.
+    """The source of a journal: a path (`.csv`: usage CSV, otherwise JSON Lines), a binary
+    stream (standard input, an open file: CSV if its name ends in `.csv`), or an iterable of
+    entries; UsageError for anything else.
 
-    A list or tuple is read again if the replay needs a second pass; any other iterable is read
-    once and, with `reread`, spooled (see `ordering.Spooled`) so that it can be read again.
+    A file or a stream is read once; with `reread`, what it reads is kept so that a second pass
+    reads that (see `ReadOnce`). A list or tuple is read again as it is; any other iterable is
+    read once and, with `reread`, spooled (see `ordering.Spooled`).
     """
+    if on_invalid is not None and not callable(on_invalid):
+        raise UsageError(f"on_invalid is a function that takes a JournalError, not "
+                         f"{type(on_invalid).__name__}")
     reader = EntryReader(book)
     if isinstance(journal, str | os.PathLike):
         path = Path(journal)
-        if path.suffix.lower() == ".csv":
-            return CsvFile(path, reader, on_invalid)
-        return JsonLinesFile(path, reader, on_invalid)
+        data = ReadOnce(path, None, reread)
+        kind: type[LinesFile] = CsvFile if path.suffix.lower() == ".csv" else JsonLinesFile
+        return kind(str(path), data, reader, on_invalid)
+    if isinstance(journal, io.TextIOBase):
+        buffer = getattr(journal, "buffer", None)
+        if not isinstance(buffer, io.IOBase):
+            raise UsageError("a journal stream is read as bytes: open it in binary mode ('rb')")
+        journal = buffer
+    if isinstance(journal, io.IOBase):
+        name = getattr(journal, "name", None)
+        shown = name if isinstance(name, str) else "<stream>"
+        data = ReadOnce(None, journal, reread)
+        kind = CsvFile if shown.lower().endswith(".csv") else JsonLinesFile
+        return kind(shown, data, reader, on_invalid)
+    if isinstance(journal, Mapping) or attrs.has(type(journal)):
+        raise UsageError("a journal is a list of entries, not one entry: write [entry]")
+    if isinstance(journal, bytes | bytearray | memoryview) or not isinstance(journal, Iterable):
+        raise UsageError("a journal is a path, a binary stream or an iterable of entries, not "
+                         f"{type(journal).__name__}")
     if isinstance(journal, list | tuple) or not reread:
         return EntrySequence(journal, reader, on_invalid)
     from ratecard.engine.ordering import Spooled

@@ -25,7 +25,15 @@ from ratecard.engine.quoteplan import (
     QuotePlan,
 )
 from ratecard.errors import ContactSalesError, UsageError
-from ratecard.literals import NumberError, format_plain, parse_number
+from ratecard.literals import (
+    MAX_COUNT,
+    CountError,
+    NumberError,
+    count_value,
+    format_plain,
+    shorten,
+    shown_number,
+)
 
 if TYPE_CHECKING:
     from ratecard.engine.journal import JournalInput, OnInvalid
@@ -79,11 +87,15 @@ class MeterPlan:
 
 @attrs.frozen
 class HeldPack:
-    """A pack held at the start of a quoted month: meter, size, units left (default: all)."""
+    """A pack held at the start of a quoted month: meter, size, units left (default: all).
+
+    `size` is one of the meter's pack sizes (a str in any number form, `"10万"`, is read too);
+    `remaining` is a count (Decimal, int or str), whole on a meter of whole units.
+    """
 
     meter: str
     size: Decimal
-    remaining: Decimal | None = None
+    remaining: Decimal | int | str | None = None
 
 
 @attrs.frozen
@@ -196,14 +208,21 @@ class PriceBook:
 
     def meter(self, name: str) -> MeterPlan:
         """The meter of that name, or UsageError naming the nearest one."""
+        if not isinstance(name, str):
+            raise UsageError(f"a meter is a name such as {self.meters[0].name}, not "
+                             f"{_shown(name)}")
         try:
             return self._meters_by_name[name]
         except KeyError:
             hint = did_you_mean(name, self._meters_by_name)
-            raise UsageError(f"unknown meter `{name}`" + (f"; {hint}" if hint else "")) from None
+            raise UsageError(f"unknown meter `{_text(name)}`"
+                             + (f"; {hint}" if hint else "")) from None
 
     def route(self, action: str) -> str:
         """The meter an action counts into, or FREE; UsageError for unknown or unpriced actions."""
+        if not isinstance(action, str):
+            raise UsageError(f"an action is a name such as {next(iter(self.routes), 'Call')}, "
+                             f"not {_shown(action)}")
         route = self.routes.get(action)
         if route is not None:
             return route
@@ -213,22 +232,52 @@ class PriceBook:
             raise UsageError(f"action `{action}` is not priced by rules `{self.name}`{why}")
         hint = did_you_mean(action, list(self.routes) + list(self.unpriced))
         raise UsageError(
-            f"unknown action `{action}` in rules `{self.name}`" + (f"; {hint}" if hint else "")
+            f"unknown action `{_text(action)}` in rules `{self.name}`"
+            + (f"; {hint}" if hint else "")
         )
 
     def parse_pack_size(self, meter: MeterPlan, text: str | Decimal | int) -> PackOffer:
         """The pack offer for a size in any number form of the language (100000, 100k, 10万)."""
         try:
-            size = text if isinstance(text, Decimal) else parse_number(str(text))
+            size = count_value(text)
         except NumberError as exc:
             raise UsageError(f"pack size: {exc}") from None
         offer = meter.pack(size)
         if offer is None:
             sizes = ", ".join(format_plain(p.size) for p in meter.packs) or "none"
             raise UsageError(
-                f"meter `{meter.name}` has no pack of size {format_plain(size)} (sizes: {sizes})"
+                f"meter `{meter.name}` has no pack of size {shown_number(size)} (sizes: {sizes})"
             )
         return offer
+
+    def held(self, pack: HeldPack) -> HeldPack:
+        """A held pack checked against the rules: its meter, a size on sale for it and the units
+        left, from 0 to the size, whole on a meter of whole units (on its increment on a meter
+        that rounds quantities). The pack with its size and units left as Decimals."""
+        if not isinstance(pack, HeldPack):
+            raise UsageError(f"a held pack is a ratecard.HeldPack(meter, size, remaining), not "
+                             f"{_shown(pack)}")
+        plan = self.meter(pack.meter)
+        offer = self.parse_pack_size(plan, pack.size)
+        if pack.remaining is None:
+            return HeldPack(plan.name, offer.size, None)
+        where = f"pack {plan.name}:{format_plain(offer.size)}: remaining"
+        try:
+            remaining = count_value(pack.remaining)
+        except NumberError as exc:
+            raise UsageError(f"{where} {exc}") from None
+        if remaining > offer.size:
+            raise UsageError(f"{where} {shown_number(remaining)} must be between 0 and the "
+                             "pack's size")
+        rounding = plan.quantity_rounding
+        if rounding is None and remaining != remaining.to_integral_value():
+            raise UsageError(f"{where} {shown_number(remaining)} is not a whole number of units "
+                             f"(meter `{plan.name}` counts whole units)")
+        if rounding is not None and rounding.round(remaining) != remaining:
+            raise UsageError(f"{where} {shown_number(remaining)} is not a whole number of "
+                             f"{format_plain(rounding.increment)} (meter `{plan.name}` rounds "
+                             "its quantities so)")
+        return HeldPack(plan.name, offer.size, remaining)
 
     # --- quoting -----------------------------------------------------------------
     def quote(
@@ -242,7 +291,7 @@ class PriceBook:
         allowance is the full monthly allowance of an active account. A quote has totals, not
         their days: a daily ladder prices them as one day (bill a journal for day by day).
         """
-        if not packs and self._plan is not None:
+        if not packs and self._plan is not None and type(usage) is dict:
             fast = self._plan.quote(usage)
             if fast is not None:
                 return fast
@@ -251,8 +300,8 @@ class PriceBook:
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
         no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
-        alone = self._alone_pricers.get(meter)
-        if alone is not None and type(quantity) is int and quantity > 0:
+        alone = self._alone_pricers.get(meter) if type(meter) is str else None
+        if alone is not None and type(quantity) is int and 0 < quantity <= MAX_COUNT:
             return alone(quantity)
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
@@ -265,14 +314,14 @@ class PriceBook:
         # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
         # a bracket with a plain unit price, is one product and its rounding, both in ratecard's
         # context (exact, whatever the caller's context).
-        table = self._charge_tables.get(meter)
+        table = self._charge_tables.get(meter) if type(meter) is str else None
         if table is not None and type(quantity) is int and 0 < quantity < table[2]:
             uppers, prices, _, increment, mode = table
             price = prices[bisect_left(uppers, quantity)]
             if price is not None:
                 return _multiply(price, quantity).quantize(increment, mode, CONTEXT)
-        alone = self._alone_charges.get(meter)
-        if alone is not None and type(quantity) is int and quantity > 0:
+        alone = self._alone_charges.get(meter) if type(meter) is str else None
+        if alone is not None and type(quantity) is int and 0 < quantity <= MAX_COUNT:
             return alone(quantity)
         total = self.rounding.round(ZERO)
         for line in self.price(meter, quantity):
@@ -285,6 +334,14 @@ class PriceBook:
         packs: Sequence[HeldPack] = (),
     ) -> Bill:
         """`quote` by the general path, which defines it (quote plans are held to it)."""
+        if not isinstance(usage, Mapping):
+            raise UsageError("usage is a mapping of actions to counts, such as "
+                             f"{{\"{next(iter(self.routes), 'Call')}\": 5000}}, not "
+                             f"{_shown(usage)}")
+        if isinstance(packs, HeldPack):
+            raise UsageError("packs is a list of ratecard.HeldPack, not one: write [pack]")
+        if not isinstance(packs, Sequence) or isinstance(packs, str | bytes):
+            raise UsageError(f"packs is a list of ratecard.HeldPack, not {_shown(packs)}")
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs) if packs else {}
@@ -426,11 +483,11 @@ class PriceBook:
         plans = self._action_plans
         whole = self._whole_counts
         for action, raw in usage.items():
-            if action not in plans:
+            if type(action) is not str or action not in plans:
                 self.route(action)  # raises the error naming the action
             plan = plans[action]
             count: int | Decimal
-            if type(raw) is int and raw >= 0 and action in whole:
+            if type(raw) is int and 0 <= raw <= MAX_COUNT and action in whole:
                 count = raw
             elif plan is None:
                 parse_count(action, raw, whole=False)
@@ -443,15 +500,11 @@ class PriceBook:
 
     def _lots(self, packs: Sequence[HeldPack]) -> dict[str, list[Lot]]:
         lots: dict[str, list[Lot]] = {}
-        for number, held in enumerate(packs, start=1):
+        for number, pack in enumerate(packs, start=1):
+            held = self.held(pack)
             plan = self.meter(held.meter)
             offer = self.parse_pack_size(plan, held.size)
-            remaining = offer.size if held.remaining is None else held.remaining
-            if not 0 <= remaining <= offer.size:
-                raise UsageError(
-                    f"pack {plan.name}:{format_plain(offer.size)}: remaining "
-                    f"{format_plain(remaining)} must be between 0 and the pack's size"
-                )
+            remaining = offer.size if held.remaining is None else Decimal(held.remaining)
             lot_id = f"{plan.name}:{format_plain(offer.size)}#{number}"
             lots.setdefault(plan.name, []).append(
                 Lot(lot_id, plan.name, offer.size, remaining, offer.price)
@@ -463,15 +516,29 @@ _SOURCE_RANK = {"allowance": 0, "pack": 1, "postpaid": 2, "minimum": 3, "maximum
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:
-    """A usage count ≥ 0 (whole unless `whole` is False), in any number form of the language."""
-    if isinstance(raw, bool):
-        raise UsageError(f"{action}: count must be a whole number, not {raw!r}")
+    """A usage count (whole unless `whole` is False): `literals.count_value`'s rule, the same on
+    every path, as a UsageError naming the action."""
     try:
-        count = raw if isinstance(raw, Decimal) else parse_number(str(raw))
+        count = count_value(raw)
+    except CountError as exc:
+        raise UsageError(f"{action}: count {exc}") from None
     except NumberError as exc:
         raise UsageError(f"{action}: {exc}") from None
-    if count < 0:
-        raise UsageError(f"{action}: count {format_plain(count)} is negative")
     if whole and count != count.to_integral_value():
-        raise UsageError(f"{action}: count {format_plain(count)} is not a whole number")
+        raise UsageError(f"{action}: count {shown_number(count)} is not a whole number")
     return count
+
+
+def _shown(value: object) -> str:
+    """A value of the wrong kind, for a message: its repr, shortened, and its type."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, a deep list
+        text = "…"
+    return f"{_text(shorten(text))} ({type(value).__name__})"
+
+
+def _text(text: str) -> str:
+    """Text for a message, shortened, a lone surrogate shown as its escape (it has no UTF-8)."""
+    text = shorten(text)
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode()

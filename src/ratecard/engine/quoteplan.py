@@ -23,6 +23,7 @@ from typing import Any
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
+from ratecard.literals import MAX_COUNT
 
 # The precision of Python's default decimal context, which the plan's exactness relies on.
 EXACT_DIGITS = 28
@@ -141,7 +142,9 @@ def build(
     alone: dict[str, AlonePricer] = {}
     charges: dict[str, AloneCharger] = {}
     tables: dict[str, ChargeTable] = {}
-    limit = _limit([ladder for _, _, ladder, _ in meters if ladder], rounding)
+    # Never past the largest count, so that a count beyond it takes the general path, which
+    # refuses it (and `PriceBook.charge`, reading the limit inline, does not take it either).
+    limit = min(_limit([ladder for _, _, ladder, _ in meters if ladder], rounding), MAX_COUNT + 1)
     for name, allowance, ladder, whole in meters:
         if (
             ladder is None

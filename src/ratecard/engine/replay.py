@@ -220,7 +220,7 @@ class Replay:
                 active = self.active
                 month = self.month
             if kind == USAGE:
-                if entry_id is not None:
+                if entry_id:  # an empty id is no id, as None is
                     if entry_id in seen:
                         self._ignore("usage", entry_id, moment, line)
                         continue
@@ -431,7 +431,7 @@ class Replay:
     def _purchase(
         self, moment: int, line: int, meter: str, offer_index: int, entry_id: str | None
     ) -> None:
-        if entry_id is not None:
+        if entry_id:
             if entry_id in self.seen_purchases:
                 self._ignore("purchase", entry_id, moment, line)
                 return
@@ -602,7 +602,7 @@ def bill_journal(
     one bill of `month` (`YYYY-MM`; UsageError if the journal does not reach it)."""
     wanted: str | None = None
     if month is not None:
-        try:
+        try:  # (a month that is not a string is a TimeError too)
             wanted = month_label(parse_month(month))
         except TimeError as exc:
             raise UsageError(str(exc)) from None
