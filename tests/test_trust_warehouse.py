@@ -523,13 +523,14 @@ def test_typed_time_out_of_range_on_the_command_line(
 
 
 def test_counts_over_the_limit_are_bad_rows_and_sums_never_overflow(tmp_path: Path) -> None:
-    """A DECIMAL(38, 0) count: 10^38 − 1 (x), twenty rows of 10^37 (y) and 10^20 + 1 (z) are over
-    the limit of 10^20 units a row: 22 rows of `count too large`, reported, skipped. At the
-    limit: c, 10^20 calls × 0.01 = 10^18 = 1000000000000000000.00; d, twenty rows of 10^20 add
-    up to 2 × 10^21 calls × 0.01 = 20000000000000000000.00."""
-    assert MAX_COUNT == 10**20
-    rows = [("x", 10**38 - 1), *[("y", 10**37)] * 20, ("c", 10**20), ("z", 10**20 + 1)]
-    rows += [("d", 10**20)] * 20
+    """A DECIMAL(38, 0) count: 10^38 − 1 (x), twenty rows of 10^37 (y) and 10^18 + 1 (z) are over
+    the limit of 10^18 units a row (the engine's one limit for a count): 22 rows of `count too
+    large`, reported, skipped. At the limit: c, 10^18 calls × 0.01 = 10^16 =
+    10000000000000000.00; d, twenty rows of 10^18 add up to 2 × 10^19 calls × 0.01 =
+    200000000000000000.00."""
+    assert MAX_COUNT == 10**18
+    rows = [("x", 10**38 - 1), *[("y", 10**37)] * 20, ("c", 10**18), ("z", 10**18 + 1)]
+    rows += [("d", 10**18)] * 20
     path = tmp_path / "counts.parquet"
     pq.write_table(
         pa.table(
@@ -545,7 +546,7 @@ def test_counts_over_the_limit_are_bad_rows_and_sums_never_overflow(tmp_path: Pa
     result = bill_warehouse(book_of(PLAIN), str(path))
     assert [(i.problem, i.count) for i in result.invalid] == [("count too large", 22)]
     invalid = result.invalid[0]
-    assert invalid.message == "the count is above 10^20, the most units one row may count"
+    assert invalid.message == "the count is above 10^18, the most units one row may count"
     assert [(s["account"], s["_row"]) for s in invalid.samples] == [
         ("x", 1),
         ("y", 2),
@@ -555,46 +556,47 @@ def test_counts_over_the_limit_are_bad_rows_and_sums_never_overflow(tmp_path: Pa
     ]
     assert invalid.samples[0]["count"] == "9" * 38
     assert bills(result) == [
-        ("c", "2026-11", D("1000000000000000000.00")),
-        ("d", "2026-11", D("20000000000000000000.00")),
+        ("c", "2026-11", D("10000000000000000.00")),
+        ("d", "2026-11", D("200000000000000000.00")),
     ]
 
 
 def test_text_and_unsigned_counts_at_and_over_the_limit(tmp_path: Path) -> None:
-    """Counts as text (a CSV file): 100000000000000000001 is over the limit, 10^20 is at it
-    (a: 10^18.00). An unsigned 64-bit column holds at most 2^64 − 1 < 10^20: twenty such rows
-    add up exactly, 20 × 18446744073709551615 = 368934881474191032300 calls × 0.01 =
-    3689348814741910323.00."""
+    """Counts as text (a CSV file): 1000000000000000001 is over the limit, 10^18 is at it
+    (a: 10^18 × 0.01 = 10000000000000000.00). An unsigned 64-bit column may pass the limit
+    (2^64 − 1 is a bad row) and twenty rows just under it add up exactly, never through a
+    double: 20 × 999999999999999999 = 19999999999999999980 calls × 0.01 =
+    199999999999999999.80."""
     csv_path = tmp_path / "counts.csv"
     csv_path.write_text(
         "account,time,action,count\n"
-        "a,2026-11-02T10:00:00Z,Call,100000000000000000000\n"
-        "z,2026-11-02T10:00:00Z,Call,100000000000000000001\n",
+        "a,2026-11-02T10:00:00Z,Call,1000000000000000000\n"
+        "z,2026-11-02T10:00:00Z,Call,1000000000000000001\n",
         encoding="utf-8",
     )
     book = book_of(PLAIN)
     result = bill_warehouse(book, str(csv_path))
     assert [(i.problem, i.count) for i in result.invalid] == [("count too large", 1)]
-    assert bills(result) == [("a", "2026-11", D("1000000000000000000.00"))]
+    assert bills(result) == [("a", "2026-11", D("10000000000000000.00"))]
     path = tmp_path / "unsigned.parquet"
     pq.write_table(
         pa.table(
             {
-                "account": ["u"] * 20,
-                "time": ["2026-11-02T10:00:00Z"] * 20,
-                "action": ["Call"] * 20,
-                "count": pa.array([2**64 - 1] * 20, pa.uint64()),
+                "account": ["u"] * 20 + ["v"],
+                "time": ["2026-11-02T10:00:00Z"] * 21,
+                "action": ["Call"] * 21,
+                "count": pa.array([10**18 - 1] * 20 + [2**64 - 1], pa.uint64()),
             }
         ),
         path,
     )
     result = bill_warehouse(book, str(path))
-    assert result.invalid == ()
-    assert bills(result) == [("u", "2026-11", D("3689348814741910323.00"))]
+    assert [(i.problem, i.count) for i in result.invalid] == [("count too large", 1)]
+    assert bills(result) == [("u", "2026-11", D("199999999999999999.80"))]
 
 
 def test_a_month_too_costly_for_the_sql_is_reported_with_its_account(tmp_path: Path) -> None:
-    """At 10^15 a call, rounded to 0.0001, twenty rows of 10^20 calls cost 2 × 10^36: more than
+    """At 10^15 a call, rounded to 0.0001, twenty rows of 10^18 calls cost 2 × 10^34: more than
     a DECIMAL(38, 4) holds. Account a's month is reported (naming the meter and its units) and
     gets no bill; b's 3 calls cost 3 × 10^15 = 3000000000000000.0000."""
     book = ratecard.loads(
@@ -610,14 +612,14 @@ def test_a_month_too_costly_for_the_sql_is_reported_with_its_account(tmp_path: P
                 "account": ["a"] * 20 + ["b"],
                 "time": ["2026-11-02T10:00:00Z"] * 21,
                 "action": ["Call"] * 21,
-                "count": pa.array([D(10**20)] * 20 + [D(3)], pa.decimal128(38, 0)),
+                "count": pa.array([D(10**18)] * 20 + [D(3)], pa.decimal128(38, 0)),
             }
         ),
         path,
     )
     result = bill_warehouse(book, str(path))
     assert [p.describe() for p in result.problems] == [
-        "account a 2026-11: meter `calls`: 2000000000000000000000 postpaid units cost more "
+        "account a 2026-11: meter `calls`: 20000000000000000000 postpaid units cost more "
         "than the warehouse adds up exactly (at most 10000000000000 units at these prices); "
         "bill this account with `ratecard bill`"
     ]
@@ -848,9 +850,9 @@ def test_a_replayed_account_gives_the_engine_entries_within_its_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An account that settles from a balance (it tops up) is replayed by the engine over its
-    groups' quantities; a group of twenty rows at the limit (2 × 10^21 calls) reaches the engine
-    as twenty entries of 10^20, each within the engine's limit for one entry, drawn one after
-    another as their sum would be. November: 2 × 10^21 × 0.01 = 20000000000000000000.00."""
+    groups' quantities; a group of twenty rows at the limit (2 × 10^19 calls) reaches the engine
+    as twenty entries of 10^18, each within the engine's limit for one entry, drawn one after
+    another as their sum would be. November: 2 × 10^19 × 0.01 = 200000000000000000.00."""
     from ratecard.warehouse import drawdown
 
     seen: list[Any] = []
@@ -863,7 +865,7 @@ def test_a_replayed_account_gives_the_engine_entries_within_its_limit(
     monkeypatch.setattr(drawdown, "bill_journal", recording)
     book = book_of(PLAIN + "bill per month, issued on day 1, settle from balance\n")
     pq.write_table(
-        usage_table([("a", "2026-11-02T10:00:00Z", "Call", 10**20)] * 20),
+        usage_table([("a", "2026-11-02T10:00:00Z", "Call", 10**18)] * 20),
         tmp_path / "u.parquet",
     )
     pq.write_table(
@@ -879,5 +881,5 @@ def test_a_replayed_account_gives_the_engine_entries_within_its_limit(
     )
     result = bill_warehouse(book, str(tmp_path / "u.parquet"), events=str(tmp_path / "e.parquet"))
     assert result.stats["accounts_replayed"] == 1
-    assert bills(result) == [("a", "2026-11", D("20000000000000000000.00"))]
+    assert bills(result) == [("a", "2026-11", D("200000000000000000.00"))]
     assert max(seen) == MAX_COUNT and sum(seen) == 20 * MAX_COUNT

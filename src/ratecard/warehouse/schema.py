@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from ratecard import literals
 from ratecard.errors import UsageError
 
 STRING = "string"
@@ -260,10 +261,10 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(32, "bad amount", "the top-up amount is not a positive amount of money"),
 )
 
-#: The most units one usage entry may count: the engine's limit for an entry, whichever way it
-#: is read. The warehouse holds a row to it, or to less when the rules' quantities have more than
-#: six decimals (see `queries.Queries.count_limit`).
-MAX_COUNT = 10**20
+#: The most units one usage entry may count: the engine's one limit for a count, whichever way
+#: it is read (`literals.MAX_COUNT`, 10^18). The warehouse holds a row to it, or to less when the
+#: rules' quantities have many decimals (see `queries.Queries.count_limit`).
+MAX_COUNT = literals.MAX_COUNT
 
 PROBLEMS_BY_CODE = {p.code: p for p in ROW_PROBLEMS}
 PROBLEM_CODES = {p.name: p.code for p in ROW_PROBLEMS}
