@@ -155,7 +155,7 @@ def sheets(draw: st.DrawFn) -> str:
     if with_packs:
         sizes = draw(st.lists(st.integers(10, 1500), min_size=1, max_size=3, unique=True))
         amount = draw(st.integers(1, 3))
-        unit = draw(st.sampled_from(["day", "day", "month", "year"]))
+        unit = draw(st.sampled_from(["day", "month", "year"]))
         if unit == "day":
             amount = draw(st.integers(1, 40))
         options = [f"valid {amount} {unit}{'s' if amount > 1 else ''}"]
@@ -310,14 +310,15 @@ def purchase_targets(book: PriceBook, moment: datetime) -> list[datetime]:
     amount, unit = book.packs.valid_amount, book.packs.valid_unit
     wall = moment.astimezone(zone)
     found = []
-    for year in range(wall.year, wall.year + 5):
-        if calendar.isleap(year):
-            found.append(datetime(year, 2, 29, 13, 30, tzinfo=zone))
-            break
-    for ahead in (0, 1):
-        year, month = wall.year + (wall.month - 1 + ahead) // 12, (wall.month - 1 + ahead) % 12 + 1
-        for day in range(29, calendar.monthrange(year, month)[1] + 1):
-            found.append(datetime(year, month, day, 23, 59, 59, tzinfo=zone))
+    if unit == "year":
+        leap = next(year for year in range(wall.year, wall.year + 8) if calendar.isleap(year))
+        found.append(datetime(leap, 2, 29, 13, 30, tzinfo=zone))
+    elif unit == "month":
+        for ahead in (0, 1):
+            year, month = (wall.year + (wall.month - 1 + ahead) // 12,
+                           (wall.month - 1 + ahead) % 12 + 1)
+            found += [datetime(year, month, day, 23, 59, 59, tzinfo=zone)
+                      for day in range(29, calendar.monthrange(year, month)[1] + 1)]
     for change in (*transitions(zone.key, wall.year), *transitions(zone.key, wall.year + 1)):
         # The wall times the change skips or repeats: from the earlier of the wall clock
         # just before and at the change, for as long as the offset moves.
@@ -388,16 +389,18 @@ def journals(draw: st.DrawFn, book: PriceBook, scale: tuple[int, ...] = ()) -> l
     month_usage: Counter[tuple[tuple[int, int], str]] = Counter()
     for _ in range(draw(st.integers(1, 36))):
         kind = draw(st.sampled_from(kinds))
-        step = draw(st.integers(0, 5))
+        step = draw(st.integers(0, 6))
+        ahead = [t for t in expiries if t >= moment]
+        targets = purchase_targets(book, moment) if kind == "purchase" else []
         if step == 0 and entries:
             pass  # the same instant as the entry before (a purchase, a month's start, ...)
         elif step == 1:
             edge = draw(st.sampled_from(edges(book, moment, expiries)))
             moment = max(moment, edge + draw(st.sampled_from(NUDGES)))
-        elif step == 2 and kind == "purchase":
-            targets = purchase_targets(book, moment)
-            if targets:
-                moment = draw(st.sampled_from(targets))
+        elif step == 2 and ahead:  # a lot's expiry, the instant its units are void
+            moment = max(moment, draw(st.sampled_from(ahead)) + draw(st.sampled_from(NUDGES)))
+        elif step in (2, 3) and targets:
+            moment = draw(st.sampled_from(targets))
         else:
             moment += timedelta(minutes=draw(st.integers(1, 6 * 24 * 60)))
         if kind == "resend":

@@ -1,4 +1,4 @@
-"""README.md is true: its tour shows the shipped file, and its test commands are the ones CI runs."""
+"""README.md is true: its tour shows the shipped file; its test commands are the ones CI runs."""
 
 from __future__ import annotations
 
@@ -20,3 +20,23 @@ def test_the_tour_shows_the_real_file() -> None:
     tour = text[text.index("## A tour of the language"):]
     assert tour.split("\n", 3)[2].startswith("`rules/tencent-bda.rules` is")
     assert blocks(tour)[0] == BDA_RULES.read_text(encoding="utf-8")
+
+
+def test_the_test_commands_are_the_ones_ci_runs() -> None:
+    """The README's test commands are `.ci/run`'s, in its order, and the default run leaves out
+    exactly the markers the slow commands select."""
+    text = README.read_text(encoding="utf-8")
+    commands = [line for block in blocks(text) for line in block.splitlines()
+                if "-m pytest" in line]
+    assert commands == [
+        ".venv/bin/python -m pytest",
+        'RATECARD_PROFILE=long .venv/bin/python -m pytest -m "slow or hypothesis"',
+        "RATECARD_PROFILE=long .venv/bin/python -m pytest -m spark",
+    ]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    runs = [line.strip() for line in ci.splitlines()
+            if re.match(r"\s*(RATECARD_PROFILE=\w+ )?tests\b", line)]
+    assert runs == ["tests", 'RATECARD_PROFILE=long tests -m "slow or hypothesis"',
+                    "RATECARD_PROFILE=long tests -m spark"]
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'addopts = ["-ra", "--strict-markers", "-m", "not spark and not slow"]' in pyproject

@@ -1,5 +1,6 @@
 """Price sheets: the formatting filters, the view models, the templates, the CLI, and the
-Chinese sheet against the real Tencent Cloud page (a copy in `tests/pages/tencent-bda-pricing.md`)."""
+Chinese sheet against the real Tencent Cloud page (a copy: `tests/pages/tencent-bda-pricing.md`).
+"""
 
 from __future__ import annotations
 
