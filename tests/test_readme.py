@@ -35,7 +35,7 @@ def test_the_test_commands_are_the_ones_ci_runs() -> None:
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     runs = [line.strip() for line in ci.splitlines()
-            if re.match(r"\s*(RATECARD_PROFILE=\w+ )?tests\b", line)]
+            if re.fullmatch(r"\s*(RATECARD_PROFILE=\w+ )?tests( .*)?", line)]
     assert runs == ["tests", 'RATECARD_PROFILE=long tests -m "slow or hypothesis"',
                     "RATECARD_PROFILE=long tests -m spark"]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
