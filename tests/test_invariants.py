@@ -8,17 +8,26 @@ with unit prices, `per N`, blocks, flat fees, minimums and maximums; alert thres
 issued on any day and settled from the balance or not; suspension reasons. Sound sheets from
 the fuzzing generator (tests/strategies.py) are billed too, with counts scaled to their numbers.
 
-Journals span three months around month ends, in the rules' timezone and in others, with usage
-(whole and decimal counts, free actions), purchases, suspensions, reopenings, top-ups, entries
-at the same instant, ids that collide and exact resends of earlier entries.
+Journals start at a month's start and span about three months (more when they aim at a pack's
+expiry a year on), in the rules' timezone and in others, with usage (whole and decimal counts,
+free actions), purchases, suspensions, reopenings, top-ups, entries at the same instant, ids
+that collide and exact resends of earlier entries. They aim at the instants where the rules
+change what an entry does: on, a microsecond before and after a day's and a month's start, a
+bill's issue, a DST change (Berlin, Los Angeles, Lord Howe's half hour) and every lot's expiry;
+the instant of a purchase; purchases on Feb 29 (years of validity), on the 29th to 31st
+(months), and where the expiry falls on a wall time that a DST change skips or repeats; counts
+near the rules' numbers and that bring a meter's month to a bracket bound or one either side.
 
 The invariants:
 - every unit recorded is on the bill once: allowance + pack + postpaid + rejected for a meter's
   actions, free + rejected for free actions;
-- each line's amount is its precise amount rounded as the rules say, and each total is the
-  sum of the rounded lines;
-- every unit of a pack is drawn, void at expiry or still held; no lot is held below zero or
-  past its expiry, and none is drawn in a month after the one it expired in;
+- each line's amount is its precise amount rounded as the rules say (the modes written out
+  here, `ROUNDING_MODES`), and each total is the sum of the rounded lines;
+- every lot expires when its validity says, computed here apart from the engine (`expiry_of`:
+  Feb 29 + 1 year is Feb 28); every unit of a pack is drawn, void at its expiry or still held;
+  no lot is held below zero or past its expiry, none is drawn in a month after the one it
+  expired in, and no usage alert comes at or after its expiry; entries at a lot's expiry
+  instant bill as they would a microsecond later (expiry is exclusive);
 - the same journal billed twice, shuffled (entries at one instant keeping their order), or with
   resends of random earlier entries gives the same bills (the resends listed as ignored);
 - an account fed the journal entry by entry, saved to JSON and restored after every entry
@@ -26,9 +35,10 @@ The invariants:
   advanced between them, issues exactly the bills of one replay;
 - the aggregated replay equals the entry-by-entry reference (`aggregate=False`).
 
-Example counts are sized for CI (the whole module in well under 40 s). Hypothesis profiles:
-`invariants-ci` (the default) and `invariants-long` (`RATECARD_INVARIANTS=long`, ten times
-the examples). The module prints how many examples each property ran.
+Example counts: each property asks for the long profile's; the default (quick) profile runs a
+tenth of them (tests/conftest.py), `RATECARD_PROFILE=long` all. The module prints how many
+examples each property ran. Planted in the engine, an inclusive expiry or Feb 29 + 1 year =
+Mar 1 fails several of these properties in the quick profile, without the worked tests.
 """
 
 from __future__ import annotations
