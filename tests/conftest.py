@@ -11,7 +11,7 @@ Independently, pyproject's `addopts` leaves out the tests marked `spark` (a loca
 and `slow`: big inputs and runs, too slow for a change-test loop (`SLOW` below marks the ones
 in modules that do not mark them themselves). CI runs them after the default run:
 
-    RATECARD_PROFILE=long python -m pytest -m "slow or hypothesis"
+    RATECARD_PROFILE=long python -m pytest -m "(slow or hypothesis) and not spark"
     RATECARD_PROFILE=long python -m pytest -m spark
 """
 

@@ -30,13 +30,14 @@ def test_the_test_commands_are_the_ones_ci_runs() -> None:
                 if "-m pytest" in line]
     assert commands == [
         ".venv/bin/python -m pytest",
-        'RATECARD_PROFILE=long .venv/bin/python -m pytest -m "slow or hypothesis"',
+        'RATECARD_PROFILE=long .venv/bin/python -m pytest -m "(slow or hypothesis) and not spark"',
         "RATECARD_PROFILE=long .venv/bin/python -m pytest -m spark",
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     runs = [line.strip() for line in ci.splitlines()
             if re.fullmatch(r"\s*(RATECARD_PROFILE=\w+ )?tests( .*)?", line)]
-    assert runs == ["tests", 'RATECARD_PROFILE=long tests -m "slow or hypothesis"',
+    assert runs == ["tests",
+                    'RATECARD_PROFILE=long tests -m "(slow or hypothesis) and not spark"',
                     "RATECARD_PROFILE=long tests -m spark"]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'addopts = ["-ra", "--strict-markers", "-m", "not spark and not slow"]' in pyproject
