@@ -586,10 +586,15 @@ def check_packs(book: PriceBook, bills: list[Bill]) -> None:
 
 def moved_off_expiries(book: PriceBook, journal: list[Entry], bills: list[Bill]) -> list[Entry]:
     """The journal with the entries at a lot's expiry instant moved a microsecond later (where
-    no purchase is at that instant: a purchase moved would move its own lot's expiry)."""
+    no purchase is at that instant: a purchase moved would move its own lot's expiry; and where
+    the next microsecond is still the same day: one that starts a day starts a month, or the
+    day of a daily ladder, or the day a bill is issued)."""
     zone = book.zone
     expiries = {instant_of(p.expires, zone) for bill in bills for p in bill.prepaid}
     expiries -= {instant_of(e["time"], zone) for e in journal if e["type"] == "purchase"}
+    expiries = {t for t in expiries
+                if (EPOCH + t * MICROSECOND).astimezone(zone).date()
+                == (EPOCH + (t + 1) * MICROSECOND).astimezone(zone).date()}
     moved = []
     for entry in journal:
         moment = instant_of(entry["time"], zone)
