@@ -1,10 +1,28 @@
-"""Shared fixtures: the repository's paths and the compiled BDA price book."""
+"""Shared fixtures (the repository's paths, the compiled BDA price book) and the test profiles.
+
+Two profiles, chosen by the environment variable `RATECARD_PROFILE`:
+
+- `quick` (the default, the README's test command): every property (a Hypothesis test) runs a
+  tenth of the examples its `@settings` asks for, at least 3, so that each property of each
+  module still runs, fast enough for a change-test loop;
+- `long` (CI's slow run, `.ci/run`): every property runs the examples its `@settings` asks for.
+
+Independently, pyproject's `addopts` leaves out the tests marked `spark` (a local Spark session)
+and `slow`: big inputs and runs, too slow for a change-test loop (`SLOW` below marks the ones
+in modules that do not mark them themselves). CI runs them after the default run:
+
+    RATECARD_PROFILE=long python -m pytest -m "(slow or hypothesis) and not spark"
+    RATECARD_PROFILE=long python -m pytest -m spark
+"""
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, is_hypothesis_test, settings
 
 import ratecard
 from ratecard.engine.pricebook import PriceBook
@@ -12,6 +30,59 @@ from ratecard.engine.pricebook import PriceBook
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "rules"
 BDA_RULES = RULES / "tencent-bda.rules"
+
+PROFILES = ("quick", "long")
+PROFILE = os.environ.get("RATECARD_PROFILE") or "quick"
+if PROFILE not in PROFILES:
+    raise pytest.UsageError(f"RATECARD_PROFILE={PROFILE}: use one of {', '.join(PROFILES)}")
+#: The quick profile's share of each property's examples (1 in QUICK_SHARE), and its floor.
+QUICK_SHARE = 10
+QUICK_FLOOR = 3
+
+# A property without its own `max_examples` gets the profile's.
+_COMMON = settings(deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+settings.register_profile("long", _COMMON, max_examples=100)
+settings.register_profile("quick", _COMMON, max_examples=100 // QUICK_SHARE)
+settings.load_profile(PROFILE)
+
+
+#: Tests of big inputs (a million lines, megabytes of text, thousands of meters, forked
+#: workers): marked `slow`, run by CI's slow run, left out of the default one.
+SLOW = frozenset({
+    "tests/test_journal.py::test_one_bad_line_in_a_million",
+    "tests/test_journal.py::test_memory_is_flat_in_the_number_of_entries",
+    "tests/test_fuzz_rules.py::test_a_ten_megabyte_comment",
+    "tests/test_fuzz_rules.py::test_a_megabyte_long_line",
+    "tests/test_fuzz_rules.py::test_thousands_of_meters",
+    "tests/test_fmt.py::test_a_big_file_with_comments_everywhere",
+    "tests/test_warehouse.py::test_drawdown_in_worker_processes_bills_the_same",
+})
+
+
+def quick_examples(written: int) -> int:
+    """The examples a property that asks for `written` runs in the quick profile."""
+    return min(written, max(QUICK_FLOOR, math.ceil(written / QUICK_SHARE)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the `SLOW` tests; in the quick profile, cut every property's examples to
+    `quick_examples`."""
+    for item in items:
+        if item.nodeid.split("[")[0] in SLOW:
+            item.add_marker(pytest.mark.slow)
+    if PROFILE != "quick":
+        return
+    done: set[int] = set()
+    for item in items:
+        test = getattr(item, "obj", None)
+        if not is_hypothesis_test(test) or id(test) in done:
+            continue
+        done.add(id(test))
+        # Where @given keeps the test's settings (read when the test runs).
+        written: settings = test._hypothesis_internal_use_settings  # type: ignore[union-attr]
+        test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
+            written, max_examples=quick_examples(written.max_examples))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Price sheets: the formatting filters, the view models, the templates, the CLI, and the
-Chinese sheet against the real Tencent Cloud page (`../shared/seed/tencent-bda-pricing.md`)."""
+Chinese sheet against the real Tencent Cloud page (a copy: `tests/pages/tencent-bda-pricing.md`).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from ratecard.render import (
 )
 from tests.conftest import BDA_RULES, ROOT, RULES
 
-SEED = ROOT.parent / "shared" / "seed" / "tencent-bda-pricing.md"
+SEED = ROOT / "tests" / "pages" / "tencent-bda-pricing.md"
 SHEETS = ROOT / "docs" / "price-sheets"
 RULES_FILES = sorted(RULES.glob("*.rules"))
 SHAPES = sorted((ROOT / "tests" / "cases" / "valid").glob("*.rules")) + sorted(

@@ -11,6 +11,7 @@ Skipped, saying why, only where no chromium can be found: `.ci/run` installs it.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
@@ -131,12 +132,119 @@ def test_nothing_overflows(measured: list[dict[str, Any]]) -> None:
                 assert table["width"] <= table["room"], (where, table["rows"][0])
 
 
+_COMPARE = """
+<script>
+function pixels(img, scale, mark) {
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(img.naturalWidth / scale));
+  canvas.height = Math.max(1, Math.round(img.naturalHeight / scale));
+  const context = canvas.getContext("2d");
+  context.imageSmoothingQuality = "high";
+  context.drawImage(img, 0, 0, canvas.width, canvas.height);
+  if (mark) {  // a change the comparison must see: a box over a tenth of the top
+    context.fillStyle = "#e0301e";
+    context.fillRect(0, 0, canvas.width / 3, canvas.height / 10);
+  }
+  return context.getImageData(0, 0, canvas.width, canvas.height).data;
+}
+function compare(a, b, scale, mark) {
+  if (a.naturalWidth !== b.naturalWidth || a.naturalHeight !== b.naturalHeight) {
+    return {size: [b.naturalWidth, b.naturalHeight], mean: null, changed: null};
+  }
+  const x = pixels(a, scale, false), y = pixels(b, scale, mark);
+  let total = 0, changed = 0;
+  for (let i = 0; i < x.length; i += 4) {
+    let worst = 0;
+    for (let c = 0; c < 3; c++) {
+      const d = Math.abs(x[i + c] - y[i + c]);
+      total += d;
+      worst = Math.max(worst, d);
+    }
+    if (worst > 32) changed++;
+  }
+  const count = x.length / 4;
+  return {size: [b.naturalWidth, b.naturalHeight], mean: total / (3 * count),
+          changed: changed / count};
+}
+window.addEventListener("load", () => {
+  const [kept, taken] = document.querySelectorAll("img");
+  const out = document.createElement("pre");
+  out.id = "compared";
+  out.textContent = JSON.stringify({
+    kept: [kept.naturalWidth, kept.naturalHeight],
+    taken: compare(kept, taken, SCALE, false),
+    marked: compare(kept, kept, SCALE, true),
+  });
+  document.body.appendChild(out);
+});
+</script>
+"""
+#: Pixels averaged into one before comparing (anti-aliasing and hinting blur away).
+SCALE = 4
+#: The environment a screenshot depends on beyond the sheet: the browser and its fonts.
+ENVIRONMENT = ROOT / "tests" / "screenshots.json"
+
+
+def environment() -> dict[str, Any]:
+    """The browser's major version and the font files it draws the sheet with (fontconfig's
+    choice for the families of sheet.css), or what could not be found."""
+    assert BROWSER is not None
+    version = subprocess.run([BROWSER, "--version"], capture_output=True, text=True,
+                             timeout=60, check=False).stdout
+    major = re.search(r"(\w+) (\d+)\.", version)
+    fonts: dict[str, str] = {}
+    for family in ("sans-serif", "sans-serif:lang=zh-cn", "monospace"):
+        try:
+            found = subprocess.run(["fc-match", "-f", "%{file}", family], capture_output=True,
+                                   text=True, timeout=60, check=False).stdout
+        except FileNotFoundError:
+            found = ""
+        path = Path(found)
+        fonts[family] = f"{path.name} {path.stat().st_size}" if found and path.is_file() else "?"
+    return {"browser": f"{major[1]} {major[2]}" if major else "?", "fonts": fonts}
+
+
+def compared(tmp: Path, kept: Path, taken: Path) -> dict[str, Any]:
+    """The kept and the new screenshot compared in the browser: their sizes, the mean colour
+    difference (0-255) and the share of pixels off by more than 32, after averaging SCALE×SCALE
+    pixels; and the same for the kept image against itself with a box drawn over it."""
+    images = "".join(
+        f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        for p in (kept, taken))
+    harness = tmp / "compare.html"
+    harness.write_text(f"<!DOCTYPE html><html><body>{images}"
+                       f"{_COMPARE.replace('SCALE', str(SCALE))}</body></html>", encoding="utf-8")
+    result = chromium(tmp, harness, "--dump-dom")
+    found = re.search(r'<pre id="compared">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found, f"the browser printed no comparison: {result.stderr[-2000:]}"
+    data: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return data
+
+
 def test_screenshots(
     sheets: dict[str, str], measured: list[dict[str, Any]], tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    """A desktop screenshot of the Chinese sheet and a phone one of the English sheet."""
+    """A desktop screenshot of the Chinese sheet and a phone one of the English sheet, compared
+    with the ones kept in docs/.
+
+    Where the browser's major version and the font files are those the kept images were taken
+    with (tests/screenshots.json), the new screenshot has the kept one's size and, pixels
+    averaged 4×4, a mean colour difference below 0.02 (of 255) and under 0.02% of its pixels off
+    by more than 32: the same browser and fonts draw an unchanged sheet identically (a
+    difference of 0 here), so this leaves room only for rounding noise, while a change of
+    layout, spacing or colour fails (a heading colour alone moves 0.23% of the pixels). The text
+    itself is checked by the DOM and snapshot tests. With other fonts or another browser the
+    page reflows line by line, so pixels cannot be compared: then the width must be the kept
+    one's and the height within 5% of it (the same content, laid out alike), and the test says
+    what it could not compare. `pytest --snapshot-update` takes new screenshots and records this
+    machine's environment."""
     update = bool(request.config.getoption("update_snapshots", default=False))
+    here = environment()
+    if update:
+        ENVIRONMENT.write_text(json.dumps(here, indent=2) + "\n", encoding="utf-8")
+    recorded = json.loads(ENVIRONMENT.read_text(encoding="utf-8"))
+    same = recorded == here
     for lang, (kept, width) in SCREENSHOTS.items():
         height = next(p["height"] for p in measured if p["lang"] == lang and p["width"] == width)
         page = tmp_path / f"shot-{lang}.html"
@@ -151,3 +259,18 @@ def test_screenshots(
         if update:
             shutil.copyfile(shot, kept)
         assert kept.is_file(), f"{kept} is missing: run `pytest --snapshot-update`"
+        result = compared(tmp_path, kept, shot)
+        # the comparison sees a change: a box over a tenth of the kept image's top
+        assert result["marked"]["changed"] > 0.02, result["marked"]
+        where = f"{kept.name} against a new screenshot ({lang}, {width} px)"
+        if same:
+            assert result["taken"]["size"] == result["kept"], where
+            assert result["taken"]["mean"] < 0.02, (where, result["taken"])
+            assert result["taken"]["changed"] < 0.0002, (where, result["taken"])
+        else:
+            kept_width, kept_height = result["kept"]
+            assert kept_width == width, where
+            assert abs(height - kept_height) <= 0.05 * kept_height, (where, height, kept_height)
+    if not same:
+        pytest.skip(f"pixels not compared: the screenshots were taken with {recorded}, this "
+                    f"machine has {here} (sizes compared; `pytest --snapshot-update` retakes them)")

@@ -3,6 +3,8 @@
 The tutorial is replayed in an empty folder, top to bottom, as a reader would type it:
 
 - a code block after `<!-- file: NAME -->` is saved as NAME;
+- any other ```rules block shows part of a file as it stands at that point: it must be there,
+  word for word;
 - `<!-- replace in NAME: "OLD" with "NEW" -->` is an edit the text asks the reader to make
   (`\n` in OLD and NEW is a line break);
 - in a ```console block, each `$ ratecard ...` line is run, and what it prints (stderr, then
@@ -10,6 +12,10 @@ The tutorial is replayed in an empty folder, top to bottom, as a reader would ty
   the output is left out.
 
 The directives are HTML comments, so a reader of the rendered page does not see them.
+
+Every ```rules block is also read by the parser on its own: a snippet a reader copies has no
+syntax error (the first draft's mistakes are the checker's, not the parser's). And the page says
+how to put `ratecard` on the PATH before its first command.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ TUTORIAL = ROOT / "docs" / "tutorial.md"
 _STEP = re.compile(
     r"<!-- file: (?P<file>\S+) -->\s*```[a-z]*\n(?P<content>.*?)```"
     r'|<!-- replace in (?P<edited>\S+): "(?P<old>[^"]*)" with "(?P<new>[^"]*)" -->'
-    r"|```console\n(?P<console>.*?)```",
+    r"|```console\n(?P<console>.*?)```"
+    r"|```rules\n(?P<shown>.*?)```",
     re.DOTALL,
 )
 
@@ -44,7 +51,10 @@ def steps(text: str) -> Iterator[re.Match[str]]:
 def run(argv: list[str]) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # `--help`
+            code = int(exit.code or 0)
     return code, err.getvalue() + out.getvalue()
 
 
@@ -66,9 +76,14 @@ def commands(console: str) -> Iterator[tuple[str, list[str]]]:
 def replay(folder: Path) -> Iterator[tuple[str, list[str], list[str]]]:
     """Replay the tutorial in `folder`: (command, expected lines, printed lines) of each command."""
     text = TUTORIAL.read_text(encoding="utf-8")
+    written: set[str] = set()
     for step in steps(text):
         if step["file"]:
             (folder / step["file"]).write_text(step["content"], encoding="utf-8")
+            written.add(step["file"])
+        elif step["shown"] is not None:
+            current = [(folder / name).read_text(encoding="utf-8") for name in sorted(written)]
+            assert any(step["shown"] in content for content in current), step["shown"]
         elif step["edited"]:
             path = folder / step["edited"]
             content = path.read_text(encoding="utf-8")
@@ -113,3 +128,38 @@ def test_the_final_sheet_quotes_as_the_tutorial_says(folder: Path) -> None:
     assert [line.amount for line in bill.lines if line.source == "postpaid"] == [
         Decimal("214.80"), Decimal("300.00"), Decimal("47.50")]
     assert bill.total == Decimal("562.30")
+
+
+def test_every_rules_snippet_parses() -> None:
+    """Each ```rules block, on its own, has no syntax error (E0xx): none misses a `}`."""
+    text = TUTORIAL.read_text(encoding="utf-8")
+    snippets = [step["content"] or step["shown"] for step in steps(text)
+                if step["file"] or step["shown"] is not None]
+    assert len(snippets) == text.count("```rules\n") == 3
+    for snippet in snippets:
+        try:
+            ratecard.loads(snippet, "snippet.rules")
+        except ratecard.RulesError as error:
+            syntax = [d for d in error.diagnostics if d.code.startswith("E0")]
+            assert syntax == [], (snippet, [str(d) for d in syntax])
+
+
+def test_a_missing_brace_is_caught() -> None:
+    """The parse check above fails on a snippet without its closing `}`."""
+    with pytest.raises(ratecard.RulesError) as caught:
+        ratecard.loads("ladder volume by postpaid per month on pages {\n  (0, ∞) 0.0012\n"
+                       "deduct allowance, postpaid\n", "snippet.rules")
+    assert [d.code for d in caught.value.diagnostics if d.code.startswith("E0")] != []
+
+
+def test_the_command_is_on_the_path_before_the_first_command() -> None:
+    """A reader who does not program learns how to install ratecard and put it on the PATH
+    (activate the venv, or type `.venv/bin/ratecard`) before the first `$ ratecard`."""
+    text = TUTORIAL.read_text(encoding="utf-8")
+    first = text.index("$ ratecard")
+    before = text[:first]
+    for needed in (".venv/bin/pip install", "source .venv/bin/activate", ".venv\\Scripts",
+                   "command not found", "/.venv/bin/ratecard"):
+        assert needed in before, needed
+    code, printed = run(["--help"])
+    assert code == 0 and printed.startswith("usage: ratecard")

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
-from ratecard.engine.money import ROUNDING_MODES  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
 from ratecard.warehouse.probe import read_times, round_values  # noqa: E402
 from tests.conftest import BDA_RULES  # noqa: E402
@@ -29,6 +28,7 @@ from tests.test_warehouse import _SHIPPED, SHIPPED, Row, Sheet, cases, compare, 
 from tests.test_warehouse_sql import (  # noqa: E402
     BDA_ROWS,
     HALVES,
+    ROUNDING_MODES,
     ZONES,
     engine_reading,
     purchase_file,

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_DOWN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+)
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,7 +32,6 @@ from sqlglot import exp  # noqa: E402
 import ratecard  # noqa: E402
 from ratecard.cli import main  # noqa: E402
 from ratecard.engine.clock import TimeError, month_label, month_of, parse_time  # noqa: E402
-from ratecard.engine.money import ROUNDING_MODES  # noqa: E402
 from ratecard.engine.pricebook import PriceBook  # noqa: E402
 from ratecard.warehouse import (  # noqa: E402
     InvalidInputError,
@@ -164,6 +172,52 @@ HALVES = [
         "7.245",
     )
 ]
+
+
+#: How each rounding mode of the language rounds (docs/language.md), written out here: the
+#: expected values are not taken from the engine's own table.
+ROUNDING_MODES = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "half_down": ROUND_HALF_DOWN,
+    "up": ROUND_UP,
+    "down": ROUND_DOWN,
+    "ceiling": ROUND_CEILING,
+    "floor": ROUND_FLOOR,
+}
+
+
+def test_the_modes_are_the_language_s() -> None:
+    """Every mode above compiles in a rules file, and a mode not above does not."""
+    for mode in ROUNDING_MODES:
+        book = ratecard.loads(RULES_WITH_ROUNDING.format(mode=mode), "modes.rules")
+        assert book.rounding.mode == mode
+    with pytest.raises(ratecard.RulesError, match="E105"):
+        ratecard.loads(RULES_WITH_ROUNDING.format(mode="half_odd"), "modes.rules")
+
+
+RULES_WITH_ROUNDING = """rules modes "M" / "M"
+currency CNY, rounding {mode} 0.01, timezone UTC
+meter m "M" / "M" counts A
+ladder volume by total per month on m {{
+  (0, ∞) 0.001
+}}
+"""
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("half_up", ["0.13", "-0.13", "0.14", "-0.14", "0.00", "0.00"]),
+    ("half_even", ["0.12", "-0.12", "0.14", "-0.14", "0.00", "0.00"]),
+    ("half_down", ["0.12", "-0.12", "0.13", "-0.13", "0.00", "0.00"]),
+    ("up", ["0.13", "-0.13", "0.14", "-0.14", "0.01", "-0.01"]),
+    ("down", ["0.12", "-0.12", "0.13", "-0.13", "0.00", "0.00"]),
+    ("ceiling", ["0.13", "-0.12", "0.14", "-0.13", "0.01", "0.00"]),
+    ("floor", ["0.12", "-0.13", "0.13", "-0.14", "0.00", "-0.01"]),
+])
+def test_duckdb_rounds_the_worked_values(mode: str, expected: list[str]) -> None:
+    """0.125, -0.125, 0.135, -0.135, 0.001 and -0.001 to 0.01 in each mode, worked by hand."""
+    values = [Decimal(v) for v in ("0.125", "-0.125", "0.135", "-0.135", "0.001", "-0.001")]
+    assert round_values(values, -2, mode) == [Decimal(e) for e in expected]
 
 
 @pytest.mark.parametrize("mode", sorted(ROUNDING_MODES))

@@ -1,0 +1,53 @@
+"""README.md is true: its tour shows the shipped file; its test commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import BDA_RULES, ROOT
+
+README = ROOT / "README.md"
+
+
+def blocks(text: str) -> list[str]:
+    """The contents of every fenced code block."""
+    return re.findall(r"^```[a-z]*\n(.*?)^```", text, re.M | re.S)
+
+
+def test_the_tour_shows_the_real_file() -> None:
+    """The tour is headed by `rules/tencent-bda.rules` and shows that file, whole and unchanged."""
+    text = README.read_text(encoding="utf-8")
+    tour = text[text.index("## A tour of the language"):]
+    assert tour.split("\n", 3)[2].startswith("`rules/tencent-bda.rules` is")
+    assert blocks(tour)[0] == BDA_RULES.read_text(encoding="utf-8")
+
+
+def test_the_test_commands_are_the_ones_ci_runs() -> None:
+    """The README's test commands are `.ci/run`'s, in its order, and the default run leaves out
+    exactly the markers the slow commands select."""
+    text = README.read_text(encoding="utf-8")
+    commands = [line for block in blocks(text) for line in block.splitlines()
+                if "-m pytest" in line]
+    assert commands == [
+        ".venv/bin/python -m pytest",
+        'RATECARD_PROFILE=long .venv/bin/python -m pytest -m "(slow or hypothesis) and not spark"',
+        "RATECARD_PROFILE=long .venv/bin/python -m pytest -m spark",
+    ]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    runs = [line.strip() for line in ci.splitlines()
+            if re.fullmatch(r"\s*(RATECARD_PROFILE=\w+ )?tests( .*)?", line)]
+    assert runs == ["tests",
+                    'RATECARD_PROFILE=long tests -m "(slow or hypothesis) and not spark"',
+                    "RATECARD_PROFILE=long tests -m spark"]
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'addopts = ["-ra", "--strict-markers", "-m", "not spark and not slow"]' in pyproject
+
+
+def test_the_slow_tests_named_in_conftest_exist() -> None:
+    """Each test that conftest marks `slow` by name is still there (a renamed one would be left
+    in the quick run without a word)."""
+    from tests.conftest import SLOW
+
+    for name in SLOW:
+        path, function = name.split("::")
+        assert f"def {function}(" in (ROOT / path).read_text(encoding="utf-8"), name
