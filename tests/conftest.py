@@ -8,8 +8,8 @@ Two profiles, chosen by the environment variable `RATECARD_PROFILE`:
 - `long` (CI's slow run, `.ci/run`): every property runs the examples its `@settings` asks for.
 
 Independently, pyproject's `addopts` leaves out the tests marked `spark` (a local Spark session)
-and `slow`: big inputs and runs, too slow for a change-test loop (`SLOW` below marks the ones
-in modules that do not mark them themselves). CI runs them after the default run:
+and `slow`: big inputs and runs, too slow for a change-test loop (each marked `@pytest.mark.slow`
+where it is defined). CI runs them after the default run:
 
     RATECARD_PROFILE=long python -m pytest -m "(slow or hypothesis) and not spark"
     RATECARD_PROFILE=long python -m pytest -m spark
@@ -49,28 +49,13 @@ settings.load_profile(PROFILE)
 
 #: Tests of big inputs (a million lines, megabytes of text, thousands of meters, forked
 #: workers): marked `slow`, run by CI's slow run, left out of the default one.
-SLOW = frozenset({
-    "tests/test_journal.py::test_one_bad_line_in_a_million",
-    "tests/test_journal.py::test_memory_is_flat_in_the_number_of_entries",
-    "tests/test_fuzz_rules.py::test_a_ten_megabyte_comment",
-    "tests/test_fuzz_rules.py::test_a_megabyte_long_line",
-    "tests/test_fuzz_rules.py::test_thousands_of_meters",
-    "tests/test_fmt.py::test_a_big_file_with_comments_everywhere",
-    "tests/test_warehouse.py::test_drawdown_in_worker_processes_bills_the_same",
-})
-
-
 def quick_examples(written: int) -> int:
     """The examples a property that asks for `written` runs in the quick profile."""
     return min(written, max(QUICK_FLOOR, math.ceil(written / QUICK_SHARE)))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the `SLOW` tests; in the quick profile, cut every property's examples to
-    `quick_examples`."""
-    for item in items:
-        if item.nodeid.split("[")[0] in SLOW:
-            item.add_marker(pytest.mark.slow)
+    """In the quick profile, cut every property's examples to `quick_examples`."""
     if PROFILE != "quick":
         return
     done: set[int] = set()

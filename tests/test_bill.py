@@ -737,7 +737,7 @@ def test_cli_bad_journal_exit_2_nothing_on_stdout(
     assert err.splitlines() == [
         f"ratecard: skipped {path}:2: field `type`: a refund cannot be billed: prepaid packs are "
         "non-refundable (rules `bda`: `packs valid 1 year, no refund, no freeze`)",
-        "ratecard: skipped 1 invalid journal entries",
+        "ratecard: skipped 1 invalid journal entry",
     ]
 
 

@@ -485,6 +485,7 @@ def test_empty_and_comment_only_files() -> None:
     assert fmt("# only\n\n\n# comments   \n") == "# only\n\n# comments\n"
 
 
+@pytest.mark.slow
 def test_a_big_file_with_comments_everywhere() -> None:
     meters = "".join(f'# meter {i}\n\n\nmeter m{i} "M"   counts A{i}  # counted\n'
                      for i in range(1_000))

@@ -222,6 +222,7 @@ def test_invalid_utf8_in_a_real_process(tmp_path: Path) -> None:
 BDA = SEED_TEXTS["tencent-bda.rules"]
 
 
+@pytest.mark.slow
 def test_a_ten_megabyte_comment() -> None:
     CASES["big inputs"] += 1
     text = BDA + "# " + "人体分析 billing notes " * 500_000 + "\n"
@@ -231,6 +232,7 @@ def test_a_ten_megabyte_comment() -> None:
     assert shape(big) == shape(plain)
 
 
+@pytest.mark.slow
 def test_thousands_of_meters() -> None:
     CASES["big inputs"] += 1
     count = 2_000 * SCALE
@@ -246,6 +248,7 @@ def test_thousands_of_meters() -> None:
         ("E002", count + 3, 65)]
 
 
+@pytest.mark.slow
 def test_a_megabyte_long_line() -> None:
     CASES["big inputs"] += 1
     text = 'rules long "长" ' + "   " * 350_000 + "meter"

@@ -272,6 +272,7 @@ def test_ties_keep_the_journal_s_order(bda: PriceBook) -> None:
 # --- memory -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["file", "generator"])
 def test_memory_is_flat_in_the_number_of_entries(
     bda: PriceBook, tmp_path: Path, form: str
@@ -301,6 +302,7 @@ def test_memory_is_flat_in_the_number_of_entries(
 # --- a million entries ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_bad_line_in_a_million(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The replay stops at the bad line, names it, exits 2 and prints nothing on stdout."""
     good = USAGE + "\n"

@@ -41,13 +41,3 @@ def test_the_test_commands_are_the_ones_ci_runs() -> None:
                     "RATECARD_PROFILE=long tests -m spark"]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'addopts = ["-ra", "--strict-markers", "-m", "not spark and not slow"]' in pyproject
-
-
-def test_the_slow_tests_named_in_conftest_exist() -> None:
-    """Each test that conftest marks `slow` by name is still there (a renamed one would be left
-    in the quick run without a word)."""
-    from tests.conftest import SLOW
-
-    for name in SLOW:
-        path, function = name.split("::")
-        assert f"def {function}(" in (ROOT / path).read_text(encoding="utf-8"), name

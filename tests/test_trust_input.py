@@ -245,7 +245,7 @@ def test_skip_invalid_reports_a_huge_count_and_bills_the_rest(
     assert code == 0
     assert json.loads(out)["bills"][0]["total"] == "22.00"
     assert err == (f"ratecard: skipped {path}:2: field `count`: 1E+100 {LIMIT}\n"
-                   "ratecard: skipped 1 invalid journal entries\n")
+                   "ratecard: skipped 1 invalid journal entry\n")
 
 
 def test_a_csv_count_takes_the_same_rule(bda: PriceBook, tmp_path: Path) -> None:

@@ -643,6 +643,7 @@ def test_shipped_sheets_many_accounts(case: tuple[Sheet, list[Row]]) -> None:
     compare(sheet, rows, run(sheet, rows))
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=15)
 @given(cases())
 def test_drawdown_in_worker_processes_bills_the_same(case: tuple[Sheet, list[Row]]) -> None:

@@ -343,7 +343,8 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
     else:
         text = "\n\n".join(format_statement(book, bill) for bill in bills)
     if skipped:
-        print(f"ratecard: skipped {len(skipped)} invalid journal entries", file=sys.stderr)
+        entries = "entry" if len(skipped) == 1 else "entries"
+        print(f"ratecard: skipped {len(skipped)} invalid journal {entries}", file=sys.stderr)
     if not text and account is not None:
         text = ("(no bill issued: the account has no entries yet)" if account.month is None
                 else f"(no bill issued: the account is in {account.month}, at "
