@@ -167,3 +167,55 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total"] == "441.00"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ratecard --version`: `ratecard X.Y.Z` on stdout, exit 0; `ratecard.__version__` is
+    pyproject's version."""
+    import tomllib
+
+    import ratecard
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert ratecard.__version__ == pyproject["project"]["version"]
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr() == (f"ratecard {ratecard.__version__}\n", "")
+
+
+def test_version_falls_back_to_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without installed metadata (sources on the path only), the version is `__version__`."""
+    from importlib import metadata
+
+    import ratecard
+    from ratecard import cli
+
+    def missing(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    assert cli.version() == ratecard.__version__
+
+
+def test_no_command_prints_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ratecard` alone: the whole help, with every command, on stderr; exit 2 (a usage error)."""
+    code, out, err = run(capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: ratecard [-h] [--version] COMMAND ...\n")
+    for command in ("check", "fmt", "quote", "bill", "render", "warehouse"):
+        assert re.search(rf"^    {command}\b", err, re.MULTILINE), command
+    assert err.endswith("`ratecard COMMAND --help` describes a command.\n")
+    assert "Traceback" not in err
+
+
+def test_no_command_as_a_process() -> None:
+    """The same from the installed entry point's module, with no traceback."""
+    result = subprocess.run([sys.executable, "-m", "ratecard"], capture_output=True, text=True,
+                            check=False)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "    check     check rules files and report every problem\n" in result.stderr
+    version = subprocess.run([sys.executable, "-m", "ratecard", "--version"],
+                             capture_output=True, text=True, check=False)
+    assert (version.returncode, version.stderr) == (0, "")
+    assert re.fullmatch(r"ratecard \d+\.\d+\.\d+\n", version.stdout)

@@ -13,6 +13,10 @@ from ratecard.api import load, loads
 from ratecard.diagnostics import Diagnostic, Severity
 from ratecard.errors import ContactSalesError, RulesError, UsageError
 
+# The release, as in pyproject.toml (a test keeps them equal); `ratecard --version` prefers the
+# installed package's metadata and falls back to this.
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from ratecard.engine.account import Account, AccountError, LateEntryError
     from ratecard.engine.bills import Alert, Bill, BillLine
@@ -74,6 +78,7 @@ __all__ = [
     "Topup",
     "Usage",
     "UsageError",
+    "__version__",
     "load",
     "loads",
     "render_sheet",

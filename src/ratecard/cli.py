@@ -586,12 +586,41 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 # --- the parser -------------------------------------------------------------------------------
 
+def version() -> str:
+    """The installed package's version (its metadata), else `ratecard.__version__`."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ratecard")
+    except metadata.PackageNotFoundError:
+        from ratecard import __version__
+
+        return __version__
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: `ratecard X.Y.Z` on stdout, exit 0; the metadata is read only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"ratecard {version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ratecard",
         description="Check, quote, bill and render pricing rules.",
+        epilog="`ratecard COMMAND --help` describes a command.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print ratecard's version and exit")
+    # Not required: `ratecard` alone prints the whole help, with the commands (main).
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = commands.add_parser("check", help="check rules files and report every problem")
     check.add_argument("files", nargs="+", metavar="FILE")
@@ -711,6 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SystemExit:  # argparse's own exit (--help): its output must arrive too
                 sys.stdout.flush()
                 raise
+            if args.command is None:  # `ratecard` alone: the commands, on stderr, exit 2
+                parser.print_help(sys.stderr)
+                return EXIT_USAGE
             code: int = args.run(args)
             sys.stdout.flush()  # inside the guard: the last of the output can fail too
     except CommandError as exc:
