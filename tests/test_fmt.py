@@ -577,13 +577,19 @@ def test_cli_prints_the_formatted_file(messy: Path) -> None:
 def test_cli_check_lists_files_not_formatted(messy: Path, tmp_path: Path) -> None:
     tidy = tmp_path / "tidy.rules"
     tidy.write_text(TIDY, encoding="utf-8")
-    assert run("fmt", "--check", str(tidy)) == (0, "", "")
-    assert run("fmt", "--check", str(messy), str(tidy)) == (1, f"{messy}\n", "")
+    assert run("fmt", "--check", str(tidy)) == (0, "1 file already formatted\n", "")
+    assert run("fmt", "--check", str(tidy), str(tidy)) == (0, "2 files already formatted\n", "")
+    assert run("fmt", "--check", str(messy), str(tidy)) == (
+        1, f"would reformat {messy}\n1 file would be reformatted, 1 file already formatted\n", "")
     crlf = tmp_path / "crlf.rules"
     crlf.write_bytes(TIDY.replace("\n", "\r\n").encode())
     bom = tmp_path / "bom.rules"
     bom.write_bytes(b"\xef\xbb\xbf" + TIDY.encode())
-    assert run("fmt", "--check", str(crlf), str(bom)) == (1, f"{crlf}\n{bom}\n", "")
+    assert run("fmt", "--check", str(crlf), str(bom)) == (
+        1, f"would reformat {crlf}\nwould reformat {bom}\n2 files would be reformatted\n", "")
+    assert run("fmt", "--check", str(crlf), str(messy), str(tidy), str(tidy)) == (
+        1, f"would reformat {crlf}\nwould reformat {messy}\n"
+        "2 files would be reformatted, 2 files already formatted\n", "")
 
 
 def test_cli_write_rewrites_in_place(messy: Path, tmp_path: Path) -> None:
@@ -600,7 +606,7 @@ def test_cli_syntax_error_prints_the_diagnostic_and_changes_nothing(tmp_path: Pa
     bad.write_text(HEADER + "meter a {\n", encoding="utf-8")
     for flags in ((), ("--check",), ("--write",)):
         code, out, err = run("fmt", *flags, str(bad))
-        assert (code, out) == (1, "")
+        assert (code, out) == (1, "1 file with a syntax error\n" if flags == ("--check",) else "")
         assert err.startswith("error[E001]: unexpected `{`\n")
         assert f"--> {bad}:3:9" in err
         assert bad.read_text(encoding="utf-8") == HEADER + "meter a {\n"
@@ -618,8 +624,9 @@ def test_cli_io_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_cli_reads_standard_input() -> None:
     assert run("fmt", "-", stdin=MESSY) == (0, TIDY, "")
-    assert run("fmt", "--check", "-", stdin=TIDY) == (0, "", "")
-    assert run("fmt", "--check", "-", stdin=MESSY) == (1, "-\n", "")
+    assert run("fmt", "--check", "-", stdin=TIDY) == (0, "1 file already formatted\n", "")
+    assert run("fmt", "--check", "-", stdin=MESSY) == (
+        1, "would reformat -\n1 file would be reformatted\n", "")
 
 
 def test_cli_check_and_write_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
@@ -634,3 +641,12 @@ def test_the_documented_example_is_canonical() -> None:
     section = doc[doc.index("## Canonical layout"):]
     example = section.split("```\n")[1]
     assert fmt(example) == example
+
+
+def test_cli_check_counts_syntax_errors_apart(messy: Path, tmp_path: Path) -> None:
+    """A file with a syntax error is neither formatted nor to be reformatted: counted apart."""
+    bad = tmp_path / "bad.rules"
+    bad.write_text(HEADER + "meter a {\n", encoding="utf-8")
+    code, out, _ = run("fmt", "--check", str(bad), str(messy), str(bad))
+    assert (code, out) == (
+        1, f"would reformat {messy}\n1 file would be reformatted, 2 files with syntax errors\n")

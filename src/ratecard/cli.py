@@ -165,6 +165,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     if args.write and STDIN in args.files:
         raise CommandError("--write cannot rewrite standard input")
     failed = False
+    unformatted = formatted_already = with_errors = 0
     for path in args.files:
         source, data = _read_for_fmt(path)
         try:
@@ -174,17 +175,41 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if isinstance(formatted, Diagnostic):
             _report([formatted], source, "full")
             failed = True
+            with_errors += 1
         elif args.check:
             if formatted.encode("utf-8") != data:
-                print(path)
+                print(f"would reformat {path}")
                 failed = True
+                unformatted += 1
+            else:
+                formatted_already += 1
         elif args.write:
             if formatted.encode("utf-8") != data:
                 _rewrite(path, formatted)
                 print(f"{path}: reformatted")
         else:
             sys.stdout.write(formatted)
+    if args.check:
+        print(_fmt_check_summary(unformatted, formatted_already, with_errors))
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _fmt_check_summary(unformatted: int, formatted: int, with_errors: int) -> str:
+    """`1 file would be reformatted, 2 files already formatted` (as ruff says it); each
+    count only when it is not 0, and a file with a syntax error counted apart."""
+    parts = []
+    if unformatted:
+        parts.append(f"{_files(unformatted)} would be reformatted")
+    if formatted or not (unformatted or with_errors):
+        parts.append(f"{_files(formatted)} already formatted")
+    if with_errors:
+        parts.append(f"{_files(with_errors)} with a syntax error" if with_errors == 1
+                     else f"{_files(with_errors)} with syntax errors")
+    return ", ".join(parts)
 
 
 # --- quote --------------------------------------------------------------------------------
@@ -643,8 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("files", nargs="+", metavar="FILE")
     fmt_mode = fmt.add_mutually_exclusive_group()
     fmt_mode.add_argument("--check", action="store_true",
-                          help="only list the files that are not in canonical layout; exit 1 "
-                          "if there are any")
+                          help="say `would reformat FILE` for each file not in canonical "
+                          "layout, then how many are; exit 1 if there are any")
     fmt_mode.add_argument("-w", "--write", action="store_true",
                           help="rewrite the files that are not in canonical layout, in place")
     fmt.set_defaults(run=cmd_fmt)
