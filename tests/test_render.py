@@ -753,7 +753,7 @@ def test_generated_sheets_are_fresh(
     code = cli.main(["render", *(f"rules/{p.name}" for p in RULES_FILES), "--check"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert out.count(": up to date") == len(RULES_FILES) * len(FORMATS) * len(LANGS)
+    assert out == f"{len(RULES_FILES) * len(FORMATS) * len(LANGS)} sheets up to date\n"
     expected = {sheet_filename(p.stem, lang, fmt)
                 for p in RULES_FILES for lang in LANGS for fmt in FORMATS}
     assert {p.name for p in SHEETS.iterdir() if p.suffix in (".md", ".html")} == expected
@@ -778,13 +778,14 @@ def test_cli_writes_and_checks_a_file(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out, _ = run(["render", str(BDA_RULES), "-o", str(target)], capsys)
     assert (code, out) == (0, f"{target}: written\n")
     assert target.read_text(encoding="utf-8") == sheet(ratecard.load(BDA_RULES), "html", "en")
-    assert run(["render", str(BDA_RULES), "-o", str(target), "--check"], capsys)[:2] == (
-        0, f"{target}: up to date\n")
+    assert run(["render", str(BDA_RULES), "-o", str(target), "--check"], capsys) == (
+        0, "1 sheet up to date\n", "")
     target.write_text(target.read_text(encoding="utf-8").replace("CNY 88", "CNY 89"),
                       encoding="utf-8")
     code, out, err = run(["render", str(BDA_RULES), "-o", str(target), "--check"], capsys)
-    assert (code, out) == (1, f"{target}: stale\n")
-    assert f"regenerate with `ratecard render {BDA_RULES} -o {target}`" in err
+    assert (code, out) == (1, f"stale: {target}\n1 sheet stale\n")
+    assert err == ("ratecard: 1 price sheet is out of date with the rules; regenerate with "
+                   f"`ratecard render {BDA_RULES} -o {target}`\n")
 
 
 def test_cli_out_dir_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -796,9 +797,15 @@ def test_cli_out_dir_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code, out, err = run(["render", str(BDA_RULES), "--out-dir", str(tmp_path), "--check"],
                          capsys)
     assert code == 1
-    assert f"{tmp_path / 'tencent-bda.zh.html'}: missing" in out
-    assert out.count("up to date") == 3
-    assert "1 price sheet(s) out of date" in err
+    assert out == f"missing: {tmp_path / 'tencent-bda.zh.html'}\n1 sheet missing, 3 up to date\n"
+    assert "ratecard: 1 price sheet is out of date with the rules" in err
+    (tmp_path / "tencent-bda.en.md").write_text("old\n", encoding="utf-8")
+    code, out, err = run(["render", str(BDA_RULES), "--out-dir", str(tmp_path), "--check"],
+                         capsys)
+    assert (code, out) == (1, f"stale: {tmp_path / 'tencent-bda.en.md'}\n"
+                              f"missing: {tmp_path / 'tencent-bda.zh.html'}\n"
+                              "1 sheet stale, 1 missing, 2 up to date\n")
+    assert err.startswith("ratecard: 2 price sheets are out of date with the rules; ")
 
 
 def test_cli_rules_with_errors_render_nothing(

@@ -579,7 +579,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     books: dict[str, PriceBook | None] = {}
     warned: set[tuple[str, str]] = set()
     failed = False
-    stale = 0
+    states = {"stale": 0, "missing": 0, "up to date": 0}
     for path, out, fmt, lang in targets:
         if path not in books:
             books[path] = compile_file(path)
@@ -598,15 +598,30 @@ def cmd_render(args: argparse.Namespace) -> int:
         data = sheet.text.encode("utf-8")
         if args.check:
             state = _sheet_state(out, data)
-            stale += state != "up to date"
-            print(f"{out}: {state}")
+            states[state] += 1
+            if state != "up to date":
+                print(f"{state}: {out}")
         else:
             _write_sheet(out, data, make_dir=args.output is None)
             print(f"{out}: written")
+    stale = states["stale"] + states["missing"]
+    if args.check and any(states.values()):
+        print(_render_check_summary(states))
     if stale:
-        print(f"ratecard: {stale} price sheet(s) out of date with the rules; regenerate with "
+        sheets = "1 price sheet is" if stale == 1 else f"{stale} price sheets are"
+        print(f"ratecard: {sheets} out of date with the rules; regenerate with "
               f"`{_regenerate_hint(args)}`", file=sys.stderr)
     return EXIT_DIAGNOSTICS if failed or stale else EXIT_OK
+
+
+def _render_check_summary(states: dict[str, int]) -> str:
+    """`12 sheets up to date`, `1 sheet stale, 1 missing, 10 up to date`: the counts that are
+    not 0, the first one naming the sheets."""
+    parts = [f"{count} {state}" for state, count in states.items() if count]
+    first, _, rest = parts[0].partition(" ")
+    noun = "sheet" if first == "1" else "sheets"
+    parts[0] = f"{first} {noun} {rest}"
+    return ", ".join(parts)
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -720,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write (or --check) DIR/<stem>.<lang>.<format> for every format "
                         "and language")
     render.add_argument("--check", action="store_true",
-                        help="compare the generated files with fresh renders; exit 1 if stale")
+                        help="compare the generated files with fresh renders; print those stale "
+                        "or missing and a count; exit 1 if any")
     render.set_defaults(run=cmd_render)
 
     from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
