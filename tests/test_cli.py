@@ -57,8 +57,30 @@ def test_check_concise_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     code, out, _ = run(capsys, "check", "--format", "json", str(bad))
     data = json.loads(out)
     assert code == 1
-    assert [(d["code"], d["line"], d["column"]) for d in data] == [
+    assert list(data) == ["schema", "diagnostics"]
+    assert data["schema"] == "ratecard.check/1"
+    assert [(d["code"], d["line"], d["column"]) for d in data["diagnostics"]] == [
         ("E107", 1, 7), ("E107", 1, 7), ("E103", 2, 10)]
+
+
+def test_check_json_counts_code_points(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Columns and offsets in check's JSON count code points, not UTF-8 bytes (a BOM dropped)."""
+    text = 'rules x "人体" / "X"\ncurrency XYZ\n'
+    bad = tmp_path / "bad.rules"
+    bad.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    code, out, err = run(capsys, "check", "--format", "json", str(bad))
+    assert (code, err) == (1, "")
+    last = json.loads(out)["diagnostics"][-1]
+    assert (last["code"], last["line"], last["column"]) == ("E103", 2, 10)
+    assert (last["start"], last["end"]) == (text.index("XYZ"), text.index("XYZ") + 3)
+    assert text.index("XYZ") == 28 != len(text[:28].encode("utf-8"))
+
+
+def test_check_json_with_nothing_to_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "check", "--format", "json", BDA) == (
+        0, '{\n  "schema": "ratecard.check/1",\n  "diagnostics": []\n}\n', "")
 
 
 def test_check_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -337,7 +337,7 @@ def test_cli_ignore_leaves_warnings_out(capsys: pytest.CaptureFixture[str], clif
                   ["--ignore", " W004 , W003 "], ["--ignore", "w003,w004"]):
         assert run(capsys, "check", *flags, str(cliff)) == (0, f"{cliff}: ok\n", "")
     code, out, _ = run(capsys, "check", "--ignore", "W003", "--format", "json", str(cliff))
-    assert (code, [d["code"] for d in json.loads(out)]) == (0, ["W004"])
+    assert (code, [d["code"] for d in json.loads(out)["diagnostics"]]) == (0, ["W004"])
 
 
 def test_cli_deny_warnings_fails_on_a_warning_left(
@@ -349,7 +349,7 @@ def test_cli_deny_warnings_fails_on_a_warning_left(
     assert run(capsys, "check", "--deny", "warnings", "--ignore", "W003,W004", str(cliff)) == (
         0, f"{cliff}: ok\n", "")
     code, out, _ = run(capsys, "check", "--deny", "warnings", "--format", "json", str(cliff))
-    assert (code, len(json.loads(out))) == (1, 2)
+    assert (code, len(json.loads(out)["diagnostics"])) == (1, 2)
 
 
 @pytest.mark.parametrize(("value", "message"), [

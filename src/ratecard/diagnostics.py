@@ -125,10 +125,19 @@ def render_concise(diagnostic: Diagnostic) -> str:
     return f"{d.span}: {d.severity.value}[{d.code}] {d.message}"
 
 
+# The version of `check --format json`'s shape; a change that breaks a reader gets a new one.
+JSON_SCHEMA = "ratecard.check/1"
+
+
 def to_json(diagnostics: Sequence[Diagnostic]) -> str:
-    """A JSON array of diagnostics, for editors and CI annotations."""
+    """`{"schema": "ratecard.check/1", "diagnostics": [...]}`, for editors and CI annotations.
+
+    Positions count Unicode code points, not UTF-8 bytes: `start` and `end` are offsets into
+    the file's text (a leading BOM dropped, line breaks kept as they are, so `\r\n` is two),
+    `line` and `column` are 1-based, the column counting code points from the line's start.
+    """
     return json.dumps(
-        [
+        {"schema": JSON_SCHEMA, "diagnostics": [
             {
                 "code": d.code,
                 "severity": d.severity.value,
@@ -142,7 +151,7 @@ def to_json(diagnostics: Sequence[Diagnostic]) -> str:
                 "help": d.help,
             }
             for d in diagnostics
-        ],
+        ]},
         ensure_ascii=False,
         indent=2,
     )
