@@ -16,6 +16,7 @@ from ratecard import Account, SnapshotError
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.snapshot import checksum
 from tests.conftest import BDA_RULES
+from tests.test_daily import RULES as DAILY_CAPPED
 
 JOURNALS = Path(__file__).parent / "journals"
 Entry = dict[str, Any]
@@ -23,22 +24,8 @@ Document = dict[str, Any]
 DELETE = object()
 
 BDA_TEXT = BDA_RULES.read_text(encoding="utf-8")
-# Daily ladders (tests/test_daily.py): sms priced day by day, mms by month.
-DAILY_RULES = """
-rules sms "短信" / "SMS"
-currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
-meter sms "短信" / "Messages" unit "条" / "message" counts Send
-meter mms "彩信" / "MMS" unit "条" / "message" counts SendMms
-allowance 100 per month on sms
-deduct allowance, postpaid
-ladder volume by total per day on sms {
-  (0, 1000]   0.05
-  (1000, ∞)   0.04
-}
-ladder volume by total per month on mms {
-  (0, ∞)   0.10
-}
-"""
+# The daily ladders of tests/test_daily.py (sms priced day by day, mms by month), uncapped.
+DAILY_RULES = DAILY_CAPPED.replace("  maximum 100\n", "")
 
 
 def read(name: str) -> list[Entry]:
