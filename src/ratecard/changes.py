@@ -11,7 +11,7 @@ What a record's `old` and `new` hold depends on `what`:
 
 | what | meter | key | old, new |
 |---|---|---|---|
-| `allowance` | the meter, or a shared pool `a+b` | — | monthly free units (`Decimal`); `None` where the pool does not exist |
+| `allowance` | the meter, or a shared pool `a+b` | — | monthly free units; `None`: no such pool |
 | `pack_price` | the meter | the size | the price of a size on sale in both |
 | `pack_added` | the meter | the size | `None`, the price |
 | `pack_withdrawn` | the meter | the size | the price, `None` |
