@@ -570,21 +570,25 @@ class _Sheet:
         self, found: Sequence[Change], book: PriceBook
     ) -> tuple[tuple[str, ...], ...]:
         """A row per change (service, item, before, after); the same change of several
-        meters is one row naming them all (every meter: `全部服务` / `All services`)."""
-        rows: dict[tuple[str, str, str], list[str]] = {}
+        meters is one row naming them all (every meter: `全部服务` / `All services`), and a
+        shared allowance's row names its meters as shared."""
+        rows: dict[tuple[bool, str, str, str], list[str]] = {}
         for change in found:
             meters = self.change_meters(change, book)
             plan = _plan_of(book, self.book, meters[0]) if meters else None
-            cells = self.change_cells(change, plan)
-            covered = rows.setdefault(cells, [])
+            shared = change.what == ALLOWANCE and len(meters) > 1
+            covered = rows.setdefault((shared, *self.change_cells(change, plan)), [])
             covered.extend(m for m in meters if m not in covered)
-        everyone = [plan.name for plan in self.book.meters]
+        everyone = sorted(plan.name for plan in self.book.meters)
         out = []
-        for (item, old, new), meters in rows.items():
-            if not meters or sorted(meters) == sorted(everyone):
+        for (shared, item, old, new), meters in rows.items():
+            names = self.join([self.names.get(m, m) for m in meters])
+            if shared:
+                who = self.text("free_shared", meters=names)
+            elif not meters or sorted(meters) == everyone:
                 who = self.m["change_all"]
             else:
-                who = plain_text(self.join([self.names.get(m, m) for m in meters]))
+                who = plain_text(names)
             out.append((who, item, old, new))
         return tuple(out)
 
