@@ -3,7 +3,7 @@ change and under a contract, and the diagnostics of a contract against its sheet
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,8 +45,8 @@ def test_a_versioned_sheet_has_one_segment_per_version(bda: PriceBook) -> None:
     assert bda.at("2026-12-31").version is None
     assert bda.at(date(2027, 1, 1)).version == date(2027, 1, 1)
     # 2027-01-01 00:00 in Shanghai is 2026-12-31 16:00 UTC: the day is read in the rules' zone.
-    assert bda.at(datetime(2026, 12, 31, 16, 0, tzinfo=timezone.utc)).version == date(2027, 1, 1)
-    assert bda.at(datetime(2026, 12, 31, 15, 59, tzinfo=timezone.utc)).version is None
+    assert bda.at(datetime(2026, 12, 31, 16, 0, tzinfo=UTC)).version == date(2027, 1, 1)
+    assert bda.at(datetime(2026, 12, 31, 15, 59, tzinfo=UTC)).version is None
 
 
 def test_each_version_holds_the_whole_sheet(bda: PriceBook) -> None:
