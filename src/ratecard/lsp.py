@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import decimal
 import functools
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -423,18 +424,20 @@ def _quote_section(analysis: Analysis, meter: str, action: str) -> list[str]:
 
 
 def _bill_table(bill: Bill) -> list[str]:
-    rows = ["| source | quantity | bracket | price | amount |", "|---|--:|---|--:|--:|"]
+    """A bill's lines as a Markdown table, then its total."""
+    rows = [["source", "quantity", "bracket", "price", "amount"],
+            ["---", "--:", "---", "--:", "--:"]]
     for line in bill.lines:
         price = ""
         if line.source == "postpaid":
             price = format_plain(line.unit_price)
             if line.per is not None:
                 price += f" per {_grouped(line.per)}"
-        source = line.source if line.pack is None else f"pack {line.pack}"
-        rows.append(f"| {source} | {_grouped(line.quantity)} | {line.bracket or ''} | {price} | "
-                    f"{format_plain(line.amount)} |")
-    rows.append(f"| **total** | | | | **{bill.currency} {format_plain(bill.total)}** |")
-    return rows
+        rows.append([line.source if line.pack is None else f"pack {line.pack}",
+                     _grouped(line.quantity), line.bracket or "", price,
+                     format_plain(line.amount)])
+    rows.append(["**total**", "", "", "", f"**{bill.currency} {format_plain(bill.total)}**"])
+    return ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def action_hover(analysis: Analysis, action: str) -> str | None:
@@ -973,6 +976,9 @@ def build_server() -> RatecardServer:
 def serve() -> int:
     """Run the server on standard input and output until the client says `exit`."""
     server = build_server()
-    server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+    # pygls closes the stream it writes to at `exit`: give it its own descriptor, so that
+    # standard output itself stays open for the command line's last flush.
+    with os.fdopen(os.dup(sys.stdout.fileno()), "wb") as output:
+        server.start_io(sys.stdin.buffer, output)
     return 0
 
