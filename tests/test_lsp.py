@@ -17,6 +17,8 @@ from decimal import Decimal as D  # noqa: N817
 from typing import IO, Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pygls", reason="`ratecard lsp` needs pygls: pip install 'ratecard[lsp]'")
 
@@ -24,9 +26,19 @@ from lsprotocol.types import Position, Range
 
 from ratecard.api import analyze
 from ratecard.cli import main
-from ratecard.lsp import Analysis, LineIndex, example_quantity
+from ratecard.lsp import (
+    Analysis,
+    LineIndex,
+    Names,
+    completion_items,
+    document_symbols,
+    example_quantity,
+    formatting,
+    hover,
+)
 from ratecard.source import SourceFile
 from tests.conftest import ROOT
+from tests.strategies import mutated
 
 URI = "file:///work/demo.rules"
 TIMEOUT = 10.0
@@ -546,3 +558,30 @@ def test_example_quantities_are_round_and_in_the_bracket() -> None:
     assert example_quantity(D(0), None) == D(1000)
     assert example_quantity(D(15_000_000), None) == D(100_000_000)
     assert example_quantity(D(0), None, beyond=D(1_000_000)) == D(10_000_000)
+
+
+@settings(max_examples=100)
+@given(text=mutated(), data=st.data())
+def test_every_feature_answers_on_broken_files(text: str, data: st.DataObject) -> None:
+    """Shipped files with tokens deleted, repeated or swapped (mostly broken), as they are and
+    with a BOM and CRLF line breaks: every feature answers without an exception, each
+    diagnostic's range maps back to its span's offsets, each completion replaces text that
+    ends at the cursor, and the formatting edit, applied, gives `fmt`'s layout."""
+    for variant in (text, "\ufeff" + text.replace("\n", "\r\n")):
+        analysis = Analysis(URI, variant)
+        for diagnostic in analysis.diagnostics:
+            where = analysis.range(diagnostic.span)
+            assert (analysis.offset(where.start), analysis.offset(where.end)) == (
+                diagnostic.span.start, diagnostic.span.end)
+        document_symbols(analysis)
+        for edit in formatting(analysis):
+            assert analysis.offset(edit.range.start) == 0
+            assert analysis.offset(edit.range.end) == len(analysis.source.text)
+            assert analyze(SourceFile("f", edit.new_text))[0] is not None
+        offset = data.draw(st.integers(0, len(analysis.source.text)))
+        assume(analysis.source.text[offset - 1:offset] != "\r")  # inside a line break
+        hover(analysis, offset)
+        names = Names.of(analysis.rules, analysis.source) if analysis.rules else Names()
+        for item in completion_items(analysis, offset, names):
+            assert item.text_edit is not None
+            assert analysis.offset(item.text_edit.range.end) == offset
