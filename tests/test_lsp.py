@@ -204,6 +204,19 @@ def test_an_open_file_without_problems_gets_no_diagnostics(server: Client) -> No
     published = server.notification("textDocument/publishDiagnostics", uri=URI, version=1)
     assert published["diagnostics"] == []
     assert change(server, DEMO) == []
+    server.notify("textDocument/didSave", {"textDocument": {"uri": URI}})
+    assert server.notification("textDocument/publishDiagnostics", uri=URI)["diagnostics"] == []
+
+
+def test_closing_a_file_clears_its_diagnostics(server: Client) -> None:
+    other = "file:///work/other.rules"
+    server.notify("textDocument/didOpen", {"textDocument": {
+        "uri": other, "languageId": "ratecard", "version": 1, "text": "rules x"}})
+    [found] = server.notification("textDocument/publishDiagnostics", uri=other)["diagnostics"]
+    assert (found["code"], found["range"]) == ("E002", span(0, 7, 7))
+    server.notify("textDocument/didClose", {"textDocument": {"uri": other}})
+    assert server.notification("textDocument/publishDiagnostics", uri=other) == {
+        "uri": other, "diagnostics": []}
 
 
 def test_a_mistake_gets_its_diagnostic_and_the_fix_clears_it(server: Client) -> None:
@@ -461,6 +474,15 @@ def test_references_of_a_meter(server: Client) -> None:
     found = server.request("textDocument/references",
                            {**at(10, 30), "context": {"includeDeclaration": False}})
     assert found == [{"uri": URI, "range": r} for r in everywhere[1:]]
+
+
+def test_references_of_an_action(server: Client) -> None:
+    """An action is named once, where it gets its meaning: that is its declaration."""
+    found = server.request("textDocument/references",
+                           {**at(5, 10), "context": {"includeDeclaration": True}})
+    assert found == [{"uri": URI, "range": span(5, 9, 13)}]
+    assert server.request("textDocument/references",
+                          {**at(5, 10), "context": {"includeDeclaration": False}}) == []
 
 
 # --- formatting -------------------------------------------------------------------------------
