@@ -427,6 +427,15 @@ def test_completion_of_choice_words(server: Client) -> None:
         "volume", "graduated"]
     assert labels(complete(server, DEMO.replace("packs by expiry", "packs by |"))) == [
         "expiry", "purchase"]
+    assert labels(complete(server, DEMO.replace("  (100万, ∞)  0.0015",
+                                                "  (100万, ∞)  1 per block of 5 rounded |"))) == [
+        "up", "down"]
+    assert labels(complete(server, DEMO.replace("allowance 1000 per month",
+                                                "allowance 1000 per |"))) == ["month"]
+    assert labels(complete(server, DEMO.replace("postpaid per month", "postpaid per |"))) == [
+        "month", "day"]
+    languages = DEMO.replace("currency CNY,", "languages zh / |\ncurrency CNY,")
+    assert labels(complete(server, languages)) == ["zh", "en"]
     currencies = labels(complete(server, DEMO.replace("currency CNY", "currency |")))
     assert currencies[:7] == ["CNY", "USD", "EUR", "JPY", "GBP", "HKD", "SGD"]
     assert len(currencies) > 100

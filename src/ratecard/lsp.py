@@ -42,6 +42,7 @@ from pygls.lsp.server import LanguageServer
 from ratecard import nodes as n
 from ratecard.api import analyze
 from ratecard.check import (
+    ALERT_FORMS,
     BLOCK_ROUNDINGS,
     DEDUCT_SOURCES,
     LADDER_PERIODS,
@@ -128,7 +129,9 @@ class Analysis:
     """A document's text as the editor holds it, and what the pipeline makes of it: the syntax
     tree (None on a syntax error), every diagnostic, and the price book if there is no error."""
 
-    def __init__(self, uri: str, text: str, encoding: str = lsp.PositionEncodingKind.Utf16):
+    def __init__(
+        self, uri: str, text: str, encoding: str = lsp.PositionEncodingKind.Utf16
+    ) -> None:
         self.uri = uri
         self.text = text
         self.source = SourceFile(uri, text)
@@ -613,7 +616,8 @@ COMMON_ZONES = (
     "America/Denver", "America/Los_Angeles", "America/Sao_Paulo", "Australia/Sydney",
 )
 COMMON_CURRENCIES = ("CNY", "USD", "EUR", "JPY", "GBP", "HKD", "SGD")
-ALERT_WORDS = ("pack", "remaining", "below", "exhausted", "expired")
+ALERT_WORDS = tuple(dict.fromkeys(
+    word for form in ALERT_FORMS for word in form.split() if word.isalpha()))
 # Suffixes offered after digits, smallest first (K is accepted as k; not offered twice).
 NUMBER_SUFFIXES = ("k", "千", "万", "M", "亿", "B")
 DEFAULT_UNITS = ('"次" / "call"',)
@@ -694,14 +698,15 @@ def _name_candidates(stack: Sequence[str], names: Names) -> list[Candidate]:
         case "ROUNDING":
             return words(ROUNDING_MODES, "rounding mode")
         case "ROUNDED":
-            return words(BLOCK_ROUNDINGS[:2] if statement == "LADDER" else ROUNDING_MODES,
-                         "rounding")
+            # A block's `rounded up` or `rounded down` (`prorated` is a keyword of its own).
+            blocks = [r for r in BLOCK_ROUNDINGS if r.upper() not in keyword_terminals()]
+            return words(blocks if statement == "LADDER" else ROUNDING_MODES, "rounding")
         case "CURRENCY":
             common = [c for c in COMMON_CURRENCIES if c in CURRENCIES]
             rest = [c for c in CURRENCIES if c not in common]
             return [Candidate(c, lsp.CompletionItemKind.Constant, "currency")
                     for c in (*common, *rest)]
-        case "LANGUAGES" | "SLASH":
+        case "LANGUAGES":
             return words(LANGUAGES, "language")
         case "LADDER":
             return words(MODES, "ladder mode")
@@ -719,7 +724,7 @@ def _name_candidates(stack: Sequence[str], names: Names) -> list[Candidate]:
 
 
 def _zone_candidates(fragment: str) -> list[Candidate]:
-    from ratecard.check import _zones
+    from ratecard.check import _zones  # the zones the checker accepts, and no others
 
     zones = list(COMMON_ZONES)
     if fragment:
