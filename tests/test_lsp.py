@@ -7,6 +7,7 @@ encoding; the client here offers no other).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -140,25 +141,37 @@ class Client:
             self._pending.append(message)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Client]:
+@contextlib.contextmanager
+def running(capabilities: dict[str, Any], text: str) -> Iterator[Client]:
+    """`python -m ratecard lsp`, initialized with these client capabilities, `text` open at
+    URI (version 1); shut down and exited cleanly (status 0) at the end."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ratecard", "lsp"], cwd=ROOT,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    client = Client(process)
-    client.initialize_result = client.request(  # type: ignore[attr-defined]
-        "initialize", {"processId": None, "rootUri": None, "capabilities": {}})
-    client.notify("initialized", {})
-    client.notify("textDocument/didOpen", {"textDocument": {
-        "uri": URI, "languageId": "ratecard", "version": 1, "text": DEMO}})
-    yield client
-    assert client.request("shutdown", None) is None
-    client.notify("exit", {})
-    assert process.wait(timeout=TIMEOUT) == 0
-    assert process.stderr is not None
-    process.stderr.close()
-    process.stdin.close()  # type: ignore[union-attr]
-    process.stdout.close()  # type: ignore[union-attr]
+    try:
+        client = Client(process)
+        client.initialize_result = client.request(  # type: ignore[attr-defined]
+            "initialize", {"processId": None, "rootUri": None, "capabilities": capabilities})
+        client.notify("initialized", {})
+        client.notify("textDocument/didOpen", {"textDocument": {
+            "uri": URI, "languageId": "ratecard", "version": 1, "text": text}})
+        yield client
+        assert client.request("shutdown", None) is None
+        client.notify("exit", {})
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            assert stream is not None
+            stream.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Client]:
+    with running({}, DEMO) as client:
+        yield client
 
 
 _version = iter(range(2, 10_000))
@@ -246,6 +259,24 @@ def test_ranges_count_utf16_code_units(server: Client) -> None:
     assert diagnostic["range"] == span(4, 24, 31)
     assert diagnostic["message"] == "\n".join([found.message, found.label, f"help: {found.help}"])
     assert change(server, DEMO) == []
+
+
+def test_a_client_that_prefers_utf8_gets_byte_positions() -> None:
+    """The same E110 as above, in UTF-8 code units: 次 is three bytes and 😀 four, so `"extra"`
+    starts at byte 7 + 9 + 3 + 6 + 3 = 28 and ends at 35."""
+    broken = DEMO.replace('unit "次" / "call"', 'unit "次😀" / "call" / "extra"').replace(
+        'meter calls "调用" / "Calls"\n', 'meter calls "调用" / "Calls" free Probe\n')
+    with running({"general": {"positionEncodings": ["utf-8", "utf-16"]}}, broken) as client:
+        assert client.initialize_result[  # type: ignore[attr-defined]
+            "capabilities"]["positionEncoding"] == "utf-8"
+        published = client.notification("textDocument/publishDiagnostics", uri=URI, version=1)
+        [diagnostic] = published["diagnostics"]
+        assert (diagnostic["code"], diagnostic["range"]) == ("E110", span(4, 28, 35))
+        # Positions from the client are bytes too: after `meter calls "调用" / "Calls" free `
+        # (12 + 8 + 3 + 7 + 6 bytes, 29 characters), `Probe` is bytes 36 to 41.
+        found = client.request("textDocument/references",
+                               {**at(3, 38), "context": {"includeDeclaration": True}})
+        assert found == [{"uri": URI, "range": span(3, 36, 41)}]
 
 
 def test_warnings_are_warnings_and_allow_comments_are_honoured(server: Client) -> None:
