@@ -15,12 +15,13 @@ set cpo&vim
 syn iskeyword @,48-57,_
 
 " BEGIN KEYWORDS (editors/generate.py)
-syn keyword ratecardStatement alert allowance bill currency deduct ladder languages meter
-syn keyword ratecardStatement packs rounding rules suspend timezone unpriced
-syn keyword ratecardKeyword active at balance block by charge combined contact counts day
-syn keyword ratecardKeyword every flat for free from issued maximum minimum no of on per
-syn keyword ratecardKeyword prorated quantity rounded sales settle shared size to unit
-syn keyword ratecardKeyword valid while zero
+syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
+syn keyword ratecardStatement discount extra from ladder languages meter minimum packs
+syn keyword ratecardStatement rounding rules suspend timezone unpriced
+syn keyword ratecardKeyword active at balance before block by charge combined contact
+syn keyword ratecardKeyword counts day every extends flat for free issued keep maximum no
+syn keyword ratecardKeyword of on opened per prorated quantity rounded sales settle shared
+syn keyword ratecardKeyword size spend to unit until valid while zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor refund freeze expiry purchase arrears violation zh en
