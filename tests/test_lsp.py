@@ -431,12 +431,14 @@ def labels(items: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
 
 def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client) -> None:
     """After a meter's clause: the meter's own clause keywords (kind 14, keyword) first, then
-    the statements; replacing the word begun (`co`, characters 2 to 4)."""
+    the statements of a rules file (`from`, a dated version, among them; a contract's
+    `accounts`, `discount`, `extra`, `minimum` not); replacing the word begun (`co`,
+    characters 2 to 4)."""
     items = complete(server, DEMO.replace("  free Health\n", "  free Health\n  co|\n"))
     assert labels(items) == [
         "counts", "free", "quantity", "unit",
-        "alert", "allowance", "bill", "currency", "deduct", "ladder", "languages", "meter",
-        "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "alert", "allowance", "bill", "currency", "deduct", "from", "ladder", "languages",
+        "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
     assert {kind for _, kind, _ in items} == {14}
     assert {str(where) for _, _, where in items} == {str(span(7, 2, 4))}
 
