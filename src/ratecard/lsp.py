@@ -721,11 +721,11 @@ def _pack_change(old: MeterPlan | None, new: MeterPlan) -> str:
         was, now = before.get(size), after.get(size)
         if was == now:
             continue
-        if now is not None and was is None:
+        if was is None and now is not None:
             changes.append(f"{_grouped(size)} for {format_plain(now)} (new)")
         elif was is not None and now is None:
             changes.append(f"{_grouped(size)} withdrawn (was {format_plain(was)})")
-        else:
+        elif was is not None and now is not None:
             changes.append(f"{_grouped(size)} for {format_plain(was)} → {format_plain(now)}")
     return ", ".join(changes)
 
