@@ -782,7 +782,7 @@ def version_hover(analysis: Analysis, version: n.Version) -> str:
     its day, by the compiled sheets (the statements it restates while the file has errors)."""
     assert analysis.rules is not None
     dated = versions.versions(analysis.rules)
-    number = dated.index(version) + 1
+    number = _index(dated, version) + 1
     lines = [f"**from {version.start.text}** — version {number} of {len(dated)}: what changes "
              "on this day", ""]
     if version.keep is not None:
@@ -903,9 +903,14 @@ def _version_book(analysis: Analysis, version: n.Version) -> PriceBook | None:
     """The compiled sheet in effect from a version's day (None while the file has errors)."""
     book = analysis.book
     dated = versions.versions(analysis.rules) if analysis.rules is not None else []
-    if book is None or version not in dated or len(book.books) != len(dated) + 1:
+    if book is None or len(book.books) != len(dated) + 1:
         return None
-    return book.books[dated.index(version) + 1]
+    return book.books[_index(dated, version) + 1]
+
+
+def _index(dated: Sequence[n.Version], version: n.Version) -> int:
+    """Where a version is among the file's (itself: two may be written alike)."""
+    return next(i for i, v in enumerate(dated) if v is version)
 
 
 def _statement_hover(
