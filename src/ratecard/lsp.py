@@ -699,9 +699,11 @@ def _ladder_change(old: Ladder | None, new: Ladder | None) -> str:
     if (old is not None and new is not None
             and _compiled_ladder_head(old) == _compiled_ladder_head(new)
             and [b.label for b in old.brackets] == [b.label for b in new.brackets]):
-        return ", ".join(f"{a.label} {_price_terms(a)} → {_price_terms(b)}"
-                         for a, b in zip(old.brackets, new.brackets, strict=True)
-                         if _price_terms(a) != _price_terms(b))
+        changed = ", ".join(f"{a.label} {_price_terms(a)} → {_price_terms(b)}"
+                            for a, b in zip(old.brackets, new.brackets, strict=True)
+                            if _price_terms(a) != _price_terms(b))
+        if changed:
+            return changed
     return f"{_compiled_ladder(old)} → {_compiled_ladder(new)}"
 
 
