@@ -215,6 +215,7 @@ CLAUSE_SCOPE = "keyword.other.clause.ratecard"
 SCOPES = {
     "NUMBER": "constant.numeric.ratecard",
     "PERCENT": "constant.numeric.percent.ratecard",
+    "DATE": "constant.other.date.ratecard",
     "STRING": "string.quoted.double.ratecard",
     "ZONE": "constant.other.timezone.ratecard",
     "INFINITY": "constant.language.infinity.ratecard",
@@ -271,6 +272,22 @@ def test_tmlanguage_highlights_every_token_as_the_parser_reads_it(path: Path) ->
         assert {"NUMBER", "STRING", "ZONE", "INFINITY"} <= kinds and notes
 
 
+def test_tmlanguage_marks_days_and_malformed_days() -> None:
+    """A day is one token, before the number rules could split it at its dashes; four digits
+    and a dash that do not make a day are one malformed token."""
+    scanner = TextMate(tm_grammar())
+    date = "constant.other.date.ratecard"
+    assert scanner.tokens("from 2027-07-01 keep accounts opened before 2027-07-01 until "
+                          "2028-01-01 {") == [
+        (0, 4, STATEMENT_SCOPE), (5, 15, date), (16, 20, CLAUSE_SCOPE),
+        (21, 29, STATEMENT_SCOPE), (30, 36, CLAUSE_SCOPE), (37, 43, CLAUSE_SCOPE),
+        (44, 54, date), (55, 60, CLAUSE_SCOPE), (61, 71, date),
+        (72, 73, "punctuation.section.block.ratecard")]
+    assert scanner.tokens("from 2027-1-01 until 2027-01-01-02") == [
+        (0, 4, STATEMENT_SCOPE), (5, 14, "invalid.illegal.date.ratecard"),
+        (15, 20, CLAUSE_SCOPE), (21, 34, "invalid.illegal.date.ratecard")]
+
+
 def test_tmlanguage_marks_a_malformed_number_and_an_unclosed_string() -> None:
     scanner = TextMate(tm_grammar())
     assert scanner.tokens('size 1万次 "open') == [
@@ -287,7 +304,8 @@ def test_tmlanguage_marks_a_malformed_number_and_an_unclosed_string() -> None:
 
 VIM = shutil.which("vim")
 VIM_GROUPS = {
-    "NUMBER": "ratecardNumber", "PERCENT": "ratecardNumber", "STRING": "ratecardString",
+    "NUMBER": "ratecardNumber", "PERCENT": "ratecardNumber", "DATE": "ratecardDate",
+    "STRING": "ratecardString",
     "ZONE": "ratecardZone", "INFINITY": "ratecardInfinity", "SLASH": "ratecardOperator",
     "PLUS": "ratecardOperator", "DASH": "ratecardOperator",
 }
@@ -299,13 +317,31 @@ def _byte_column(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, len(text[line_start:offset].encode("utf-8")) + 1
 
 
+def vim_groups(path: Path, probes: list[tuple[int, int]], tmp_path: Path) -> list[str]:
+    """Vim itself, headless, with editors/vim on its runtime path, editing `path`: the file
+    type it detects, then the syntax group at each (line, byte column) probe."""
+    assert VIM is not None
+    script = tmp_path / "probe.vim"
+    out = tmp_path / "probe.out"
+    script.write_text(
+        f"let s:out = [&filetype]\nfor [s:l, s:c] in {json.dumps(probes)}\n"
+        "  call add(s:out, synIDattr(synID(s:l, s:c, 1), 'name'))\nendfor\n"
+        f"call writefile(s:out, '{out}')\nqa!\n", encoding="utf-8")
+    subprocess.run(
+        [VIM, "-N", "-u", "NONE", "-i", "NONE", "-n", "-es", "--cmd",
+         f"set rtp^={EDITORS / 'vim'}", "-c", "filetype on", "-c", "syntax on",
+         "-c", f"edit {path}", "-c", f"source {script}"],
+        check=True, timeout=30, stdin=subprocess.DEVNULL, capture_output=True)
+    return out.read_text(encoding="utf-8").splitlines()
+
+
 @pytest.mark.skipif(VIM is None, reason="no vim on this machine")
 @pytest.mark.parametrize("path", [p for p in SHEETS if p.parent.name != "conformance"],
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_vim_highlights_every_token_as_the_parser_reads_it(path: Path, tmp_path: Path) -> None:
-    """Vim itself, headless, with editors/vim on its runtime path: the file type is detected
-    (over Vim's own `*.rules` types) and each token's first and last character have the
-    syntax group its kind has (none for plain names and punctuation)."""
+    """The file type is detected (over Vim's own `*.rules` types; a contract by its `contract`
+    header) and each token's first and last character have the syntax group its kind has (none
+    for plain names and punctuation)."""
     text = path.read_text(encoding="utf-8")
     statement, clause = vim_keywords("ratecardStatement"), vim_keywords("ratecardKeyword")
     choices = vim_keywords("ratecardChoice")
@@ -320,22 +356,25 @@ def test_vim_highlights_every_token_as_the_parser_reads_it(path: Path, tmp_path:
         wanted += [(token.start_pos, group), (token.end_pos - 1, group)]
     wanted += [(start, "ratecardComment") for start, _ in notes]
     probes = [_byte_column(text, offset) for offset, _ in wanted]
-    script = tmp_path / "probe.vim"
-    out = tmp_path / "probe.out"
-    script.write_text(
-        f"let s:out = [&filetype]\nfor [s:l, s:c] in {json.dumps(probes)}\n"
-        "  call add(s:out, synIDattr(synID(s:l, s:c, 1), 'name'))\nendfor\n"
-        f"call writefile(s:out, '{out}')\nqa!\n", encoding="utf-8")
-    subprocess.run(
-        [VIM, "-N", "-u", "NONE", "-i", "NONE", "-n", "-es", "--cmd",
-         f"set rtp^={EDITORS / 'vim'}", "-c", "filetype on", "-c", "syntax on",
-         "-c", f"edit {path}", "-c", f"source {script}"],
-        check=True, timeout=30, stdin=subprocess.DEVNULL, capture_output=True)
-    filetype, *groups = out.read_text(encoding="utf-8").splitlines()
+    filetype, *groups = vim_groups(path, probes, tmp_path)
     assert filetype == "ratecard"
     mismatches = [(text[offset:offset + 12], group, got)
                   for (offset, group), got in zip(wanted, groups, strict=True) if group != got]
     assert mismatches == []
+
+
+@pytest.mark.skipif(VIM is None, reason="no vim on this machine")
+def test_vim_detects_a_contract_and_marks_days(tmp_path: Path) -> None:
+    """A contract after its comments is `ratecard`; its days are ratecardDate (Constant), a
+    malformed day an error, through its last character."""
+    path = tmp_path / "acme.rules"
+    path.write_text('# Acme\n\ncontract acme extends "bda.rules"\n'
+                    "from 2027-01-01 until 2027-1-01\n", encoding="utf-8")
+    assert vim_groups(path, [(4, 6), (4, 15), (4, 23), (4, 31)], tmp_path) == [
+        "ratecard", "ratecardDate", "ratecardDate", "ratecardError", "ratecardError"]
+    udev = tmp_path / "99-usb.rules"
+    udev.write_text('SUBSYSTEM=="usb", ATTR{idVendor}=="0bda", MODE="0666"\n', encoding="utf-8")
+    assert vim_groups(udev, [], tmp_path)[0] != "ratecard"
 
 
 # --- the VS Code extension ---------------------------------------------------------------------

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal as D  # noqa: N817
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
@@ -32,6 +34,7 @@ from ratecard.lsp import (
     LineIndex,
     Names,
     completion_items,
+    definitions,
     document_symbols,
     example_quantity,
     formatting,
@@ -177,19 +180,33 @@ def server() -> Iterator[Client]:
 _version = iter(range(2, 10_000))
 
 
-def change(client: Client, text: str) -> list[dict[str, Any]]:
-    """Replace the document's text (full sync); the diagnostics published for that version."""
+def change(client: Client, text: str, uri: str = URI) -> list[dict[str, Any]]:
+    """Replace a document's text (full sync); the diagnostics published for that version."""
     version = next(_version)
     client.notify("textDocument/didChange", {
-        "textDocument": {"uri": URI, "version": version},
+        "textDocument": {"uri": uri, "version": version},
         "contentChanges": [{"text": text}]})
-    published = client.notification("textDocument/publishDiagnostics", uri=URI, version=version)
+    published = client.notification("textDocument/publishDiagnostics", uri=uri, version=version)
     diagnostics: list[dict[str, Any]] = published["diagnostics"]
     return diagnostics
 
 
-def at(line: int, character: int) -> dict[str, Any]:
-    return {"textDocument": {"uri": URI}, "position": {"line": line, "character": character}}
+@contextlib.contextmanager
+def opened(client: Client, uri: str, text: str) -> Iterator[list[dict[str, Any]]]:
+    """Another document open beside URI: the diagnostics published when it opens; closed (and
+    its diagnostics cleared) at the end."""
+    client.notify("textDocument/didOpen", {"textDocument": {
+        "uri": uri, "languageId": "ratecard", "version": 1, "text": text}})
+    try:
+        yield client.notification("textDocument/publishDiagnostics", uri=uri,
+                                   version=1)["diagnostics"]
+    finally:
+        client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        client.notification("textDocument/publishDiagnostics", uri=uri, diagnostics=[])
+
+
+def at(line: int, character: int, uri: str = URI) -> dict[str, Any]:
+    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}
 
 
 def span(line: int, start: int, end: int, end_line: int | None = None) -> dict[str, Any]:
@@ -317,8 +334,10 @@ def test_a_syntax_error_is_one_diagnostic(server: Client) -> None:
 
 # --- hover --------------------------------------------------------------------------------------
 
-def hover_text(server: Client, line: int, character: int) -> tuple[str, dict[str, Any]]:
-    result = server.request("textDocument/hover", at(line, character))
+def hover_text(
+    server: Client, line: int, character: int, uri: str = URI
+) -> tuple[str, dict[str, Any]]:
+    result = server.request("textDocument/hover", at(line, character, uri))
     assert result["contents"]["kind"] == "markdown"
     return result["contents"]["value"], result["range"]
 
@@ -413,12 +432,14 @@ def test_hover_elsewhere_is_empty(server: Client) -> None:
 
 # --- completion ---------------------------------------------------------------------------------
 
-def complete(server: Client, text: str) -> list[tuple[str, int, dict[str, Any]]]:
+def complete(
+    server: Client, text: str, uri: str = URI
+) -> list[tuple[str, int, dict[str, Any]]]:
     """Completion at the `|` in `text`: (label, kind, edit range) of each item, in order."""
     line = text[: text.index("|")].count("\n")
     character = len(text[: text.index("|")].rsplit("\n", 1)[-1])
-    change(server, text.replace("|", ""))
-    result = server.request("textDocument/completion", at(line, character))
+    change(server, text.replace("|", ""), uri)
+    result = server.request("textDocument/completion", at(line, character, uri))
     assert result["isIncomplete"] is False
     items = [(i["label"], i["kind"], i["textEdit"]["range"]) for i in result["items"]]
     assert all(i["textEdit"]["newText"] == i["label"] for i in result["items"])
@@ -431,12 +452,14 @@ def labels(items: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
 
 def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client) -> None:
     """After a meter's clause: the meter's own clause keywords (kind 14, keyword) first, then
-    the statements; replacing the word begun (`co`, characters 2 to 4)."""
+    the statements of a rules file (`from`, a dated version, among them; a contract's
+    `accounts`, `discount`, `extra`, `minimum` not); replacing the word begun (`co`,
+    characters 2 to 4)."""
     items = complete(server, DEMO.replace("  free Health\n", "  free Health\n  co|\n"))
     assert labels(items) == [
         "counts", "free", "quantity", "unit",
-        "alert", "allowance", "bill", "currency", "deduct", "ladder", "languages", "meter",
-        "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "alert", "allowance", "bill", "currency", "deduct", "from", "ladder", "languages",
+        "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
     assert {kind for _, kind, _ in items} == {14}
     assert {str(where) for _, _, where in items} == {str(span(7, 2, 4))}
 
@@ -547,13 +570,14 @@ def test_formatting_is_fmt_s_layout(server: Client) -> None:
 
 # --- document symbols ---------------------------------------------------------------------------
 
+def outline(items: list[dict[str, Any]]) -> list[Any]:
+    """Document symbols as (name, kind, detail, children)."""
+    return [(s["name"], s["kind"], s.get("detail"), outline(s.get("children") or []))
+            for s in items]
+
+
 def test_document_symbols_are_the_outline(server: Client) -> None:
     symbols = server.request("textDocument/documentSymbol", {"textDocument": {"uri": URI}})
-
-    def outline(items: list[dict[str, Any]]) -> list[Any]:
-        return [(s["name"], s["kind"], s.get("detail"), outline(s.get("children") or []))
-                for s in items]
-
     assert outline(symbols) == [
         ("calls", 5, "调用 / Calls", [
             ("Call", 6, "counted", []), ("Ping", 6, "counted", []), ("Health", 6, "free", [])]),
@@ -568,6 +592,308 @@ def test_document_symbols_are_the_outline(server: Client) -> None:
     ladder = symbols[3]
     assert (ladder["range"], ladder["selectionRange"]) == (span(17, 0, 1, end_line=20),
                                                            span(17, 0, 6))
+
+
+# --- dated versions -----------------------------------------------------------------------------
+
+# DEMO and two versions: from 2027-01-01 the allowance is 2,000 and the packs cheaper
+# (16 / 10,000 = 0.0016, 150 / 100,000 = 0.0015, 1300 / 1,000,000 = 0.0013 per unit, dearer
+# for smaller packs as W001 wants); from 2027-07-01 the first bracket is 0.0018, accounts opened
+# before that day keeping 0.002 until 2028-01-01. No diagnostic (the cliff at 100万 acknowledged).
+VERSIONED = DEMO + """
+from 2027-01-01 {
+  allowance 2000 per month on calls
+
+  packs {
+    size   1万  10万  100万
+    calls  16   150   1300
+  }
+}
+
+from 2027-07-01 keep accounts opened before 2027-07-01 until 2028-01-01 {
+  ladder volume by postpaid per month on calls {
+    (0, 100万]  0.0018  # allow: W003 as on the page
+    (100万, ∞)  0.0015
+  }
+}
+"""
+
+
+def test_hover_on_a_version_shows_what_changes_that_day(server: Client) -> None:
+    """By the compiled sheets before and from the day: the allowance 1,000 → 2,000, the packs
+    1万 18 → 16, 10万 170 → 150 and a new 100万 at 1300; then the first bracket 0.002 → 0.0018,
+    with the grandfathering in words. The range is `from DAY` and its clauses, up to `{`."""
+    assert change(server, VERSIONED) == []
+    text, where = hover_text(server, 24, 7)
+    assert where == span(24, 0, 15)
+    assert text == """\
+**from 2027-01-01** — version 1 of 2: what changes on this day
+
+- allowance of `calls`: 1,000 → 2,000 per month
+- packs of `calls`: 10,000 for 18 → 16, 100,000 for 170 → 150, 1,000,000 for 1300 (new)"""
+    text, where = hover_text(server, 33, 50)
+    assert where == span(33, 0, 71)
+    assert text == """\
+**from 2027-07-01** — version 2 of 2: what changes on this day
+
+Accounts opened before 2027-07-01 keep the previous prices until 2028-01-01.
+
+- ladder of `calls`: (0, 1000000] 0.002 → 0.0018"""
+    # While the file has errors there are no compiled sheets: what the version restates.
+    change(server, VERSIONED.replace("half_up", "half_upp"))
+    assert hover_text(server, 24, 2)[0] == """\
+**from 2027-01-01** — version 1 of 2: what changes on this day
+
+- restates allowance 2000 per month on `calls`
+- restates packs of `calls`"""
+    assert change(server, DEMO) == []
+
+
+def test_hover_in_a_version_prices_by_that_version(server: Client) -> None:
+    """A bracket of the 2027-07-01 ladder: 1,000,000 × 0.0018 = 1,800.00 (the sheet as first
+    written charges 2,000.00). A meter lists its changes by version; its quote is by the prices
+    before the first version, whatever today is: 999,000 × 0.002 = 1,998.00."""
+    change(server, VERSIONED)
+    text, where = hover_text(server, 35, 8)
+    assert where == span(35, 4, 21)
+    assert text.endswith("**Price** — 1,000,000 units of `calls`, all postpaid: CNY 1800.00")
+    text, where = hover_text(server, 25, 32)  # `calls` in the version's allowance
+    assert where == span(25, 30, 35)
+    lines = text.split("\n")
+    assert lines[10:14] == [
+        "- from 2027-01-01: allowance 1,000 → 2,000 per month; packs 10,000 for 18 → 16, "
+        "100,000 for 170 → 150, 1,000,000 for 1300 (new)",
+        "- from 2027-07-01: ladder (0, 1000000] 0.002 → 0.0018",
+        "",
+        "**Quote** — 1,000,000 `Call` in a month, by the prices before 2027-01-01 "
+        "(`ratecard quote`):"]
+    assert lines[-2:] == ["| postpaid | 999,000 | (0, 1000000] | 0.002 | 1998.00 |",
+                          "| **total** |  |  |  | **CNY 1998.00** |"]
+    assert change(server, DEMO) == []
+
+
+def test_a_version_in_the_outline_holds_what_it_restates(server: Client) -> None:
+    change(server, VERSIONED)
+    symbols = server.request("textDocument/documentSymbol", {"textDocument": {"uri": URI}})
+    assert outline(symbols[4:]) == [
+        ("from 2027-01-01", 24, None, [
+            ("allowance 2000", 14, "per month on calls", []),
+            ("packs", 23, None, [("calls", 8, "1万 for 16, 10万 for 150, 100万 for 1300", [])]),
+        ]),
+        ("from 2027-07-01", 24, "keep accounts opened before 2027-07-01 until 2028-01-01", [
+            ("ladder volume by postpaid per month", 10, "on calls", [
+                ("(0, 100万]", 22, "0.0018", []), ("(100万, ∞)", 22, "0.0015", [])]),
+        ]),
+    ]
+    assert (symbols[5]["range"], symbols[5]["selectionRange"]) == (
+        span(33, 0, 1, end_line=38), span(33, 0, 71))
+    assert change(server, DEMO) == []
+
+
+def test_references_include_the_versions(server: Client) -> None:
+    change(server, VERSIONED)
+    found = server.request("textDocument/references",
+                           {**at(3, 8), "context": {"includeDeclaration": False}})
+    assert [r["range"] for r in found] == [
+        span(10, 28, 33), span(14, 2, 7), span(17, 39, 44),
+        span(25, 30, 35), span(29, 4, 9), span(34, 41, 46)]
+    assert change(server, DEMO) == []
+
+
+def test_completion_of_a_version(server: Client) -> None:
+    """After `from `, a day: nothing until a year is typed, then its months' first days;
+    `keep` after the day (a rules file's version has no `until`); in the block, only what a
+    version restates; after the block, the statements again."""
+    end = DEMO + "\nfrom |"
+    assert complete(server, end) == []
+    items = complete(server, end.replace("|", "2027|"))
+    assert labels(items) == [f"2027-{m:02d}-01" for m in range(1, 13)]
+    assert {kind for _, kind, _ in items} == {21}  # constant
+    assert items[0][2] == span(24, 5, 9)
+    items = complete(server, end.replace("|", "2027-1|"))
+    assert (labels(items), items[0][2]) == (
+        ["2027-10-01", "2027-11-01", "2027-12-01"], span(24, 5, 11))
+    assert labels(complete(server, end.replace("|", "2027-01-01 |"))) == ["keep"]
+    assert labels(complete(server, end.replace("|", "2027-01-01 {\n  |"))) == [
+        "allowance", "ladder", "packs"]
+    assert labels(complete(server, end.replace(
+        "|", "2027-01-01 {\n  ladder volume by postpaid per |"))) == ["month", "day"]
+    assert labels(complete(server, end.replace("|", "2027-01-01 {\n  ladder |"))) == [
+        "volume", "graduated"]
+    after = labels(complete(server, VERSIONED + "|"))
+    assert after == ["alert", "allowance", "bill", "currency", "deduct", "from", "ladder",
+                     "languages", "meter", "packs", "rounding", "rules", "suspend", "timezone",
+                     "unpriced"]
+    assert change(server, DEMO) == []
+
+
+# --- contracts ----------------------------------------------------------------------------------
+
+CONTRACT = """\
+contract acme "Acme 合同" / "Acme contract" extends "sheet.rules"
+accounts acme, "acme-eu"
+from 2027-01-01 until 2028-01-01
+
+discount 20% on calls
+minimum spend 500 per month
+extra allowance 500 per month on calls
+packs {
+  size   10万
+  calls  150
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the rules file `sheet.rules` (VERSIONED) and the contract `acme.rules`."""
+    folder = tmp_path_factory.mktemp("contracts")
+    (folder / "sheet.rules").write_text(VERSIONED, encoding="utf-8")
+    (folder / "acme.rules").write_text(CONTRACT, encoding="utf-8")
+    return folder
+
+
+def test_a_contract_is_checked_against_the_rules_file_it_extends(
+        server: Client, folder: Path) -> None:
+    """The rules file is read next to the contract, by its path on disk: a clean contract has
+    no diagnostic, a meter the sheet does not have is E203, a missing sheet E711 whose label
+    is the path that was read."""
+    uri = (folder / "acme.rules").as_uri()
+    with opened(server, uri, CONTRACT) as published:
+        assert published == []
+        assert change(server, CONTRACT.replace("on calls\nminimum", "on callz\nminimum"),
+                      uri) == [{
+            "range": span(4, 16, 21), "severity": 1, "code": "E203", "source": "ratecard",
+            "message": "unknown meter `callz`\nnot a meter of the sheet this contract extends\n"
+                       "help: did you mean `calls`?"}]
+        [missing] = change(server, CONTRACT.replace("sheet.rules", "sheet2.rules"), uri)
+        assert (missing["code"], missing["range"]) == ("E711", span(0, 50, 64))
+        assert missing["message"] == (
+            f"cannot read the rules file `sheet2.rules`\n{folder / 'sheet2.rules'}: No such "
+            "file or directory\nhelp: give the path of the rules file this contract extends, "
+            "relative to the contract's directory")
+
+
+def test_an_unsaved_contract_has_no_directory_to_read_from(server: Client) -> None:
+    """An untitled document: E711 on the path, and nothing is read (not from the server's
+    working directory either); its terms still hover, without the sheet's currency."""
+    uri = "untitled:Untitled-1"
+    with opened(server, uri, CONTRACT) as published:
+        assert published == [{
+            "range": span(0, 50, 63), "severity": 1, "code": "E711", "source": "ratecard",
+            "message": "cannot read the rules file `sheet.rules`\n"
+                       "this contract is not saved: it has no directory to read the rules file "
+                       "from\nhelp: save the contract; `extends` names the rules file relative "
+                       "to the contract's directory"}]
+        text, _ = hover_text(server, 5, 3, uri)
+        assert "- minimum spend: 500 per month" in text.split("\n")
+
+
+def test_saving_a_rules_file_rechecks_the_contracts_that_extend_it(
+        server: Client, folder: Path) -> None:
+    """The checker reads the sheet from disk: when it is saved with an error, the open
+    contract gets E711 at once; saved fixed, the E711 goes."""
+    sheet = folder / "sheet.rules"
+    contract_uri = (folder / "acme.rules").as_uri()
+    with opened(server, contract_uri, CONTRACT) as published, \
+            opened(server, sheet.as_uri(), VERSIONED):
+        assert published == []
+        try:
+            sheet.write_text(VERSIONED.replace("half_up", "half_upp"), encoding="utf-8")
+            server.notify("textDocument/didSave", {"textDocument": {"uri": sheet.as_uri()}})
+            [found] = server.notification("textDocument/publishDiagnostics",
+                                          uri=contract_uri)["diagnostics"]
+            assert (found["code"], found["message"].split("\n")[0]) == (
+                "E711", "the rules file `sheet.rules` has 1 error")
+        finally:
+            sheet.write_text(VERSIONED, encoding="utf-8")
+        server.notify("textDocument/didSave", {"textDocument": {"uri": sheet.as_uri()}})
+        assert server.notification("textDocument/publishDiagnostics",
+                                   uri=contract_uri)["diagnostics"] == []
+
+
+def test_hover_in_a_contract_shows_its_terms(server: Client, folder: Path) -> None:
+    """Anywhere on its statements: accounts, the term (its last day: `until` is exclusive),
+    discounts, minimum spend in the sheet's currency, extra allowance, its own prices. On a
+    meter: the meter's name in the sheet and the contract's terms for it."""
+    uri = (folder / "acme.rules").as_uri()
+    with opened(server, uri, CONTRACT):
+        text, where = hover_text(server, 1, 3, uri)
+        assert where == span(1, 0, 24)
+        assert text == """\
+**contract `acme`** — Acme 合同 / Acme contract, extends `sheet.rules`
+
+- accounts: `acme`, `acme-eu`
+- term: from 2027-01-01 through 2027-12-31 (until 2028-01-01)
+- discount: 20% on `calls`
+- minimum spend: CNY 500 per month
+- extra allowance: 500 per month on `calls`
+- own prices: packs of `calls`"""
+        assert hover_text(server, 2, 20, uri) == (text, span(2, 0, 32))
+        text, where = hover_text(server, 4, 18, uri)
+        assert where == span(4, 16, 21)
+        assert text == """\
+**meter `calls`** — 调用 / Calls, of `sheet.rules`
+
+Under contract `acme`:
+
+- discount: 20%
+- extra allowance: 500 per month
+- packs: 10万 for 150"""
+        assert hover_text(server, 9, 3, uri) == (text, span(9, 2, 7))
+
+
+def test_definition_from_a_contract_is_in_the_rules_file_it_extends(
+        server: Client, folder: Path) -> None:
+    """A meter of the contract goes to `meter calls` in sheet.rules (line 3, characters 6 to
+    11); the `extends` path to the top of that file."""
+    uri = (folder / "acme.rules").as_uri()
+    sheet_uri = (folder / "sheet.rules").as_uri()
+    with opened(server, uri, CONTRACT):
+        for line, character in ((4, 18), (6, 34), (9, 3)):
+            assert server.request("textDocument/definition", at(line, character, uri)) == [
+                {"uri": sheet_uri, "range": span(3, 6, 11)}]
+        assert server.request("textDocument/definition", at(0, 55, uri)) == [
+            {"uri": sheet_uri, "range": span(0, 0, 0)}]
+        assert server.request("textDocument/definition", at(1, 3, uri)) == []
+
+
+def test_a_contract_in_the_outline(server: Client, folder: Path) -> None:
+    uri = (folder / "acme.rules").as_uri()
+    with opened(server, uri, CONTRACT):
+        symbols = server.request("textDocument/documentSymbol", {"textDocument": {"uri": uri}})
+    assert outline(symbols) == [
+        ("contract acme", 4, "Acme 合同 / Acme contract, extends sheet.rules", []),
+        ("accounts", 18, "acme, acme-eu", []),
+        ("from 2027-01-01 until 2028-01-01", 24, "term", []),
+        ("discount 20%", 16, "on calls", []),
+        ("minimum spend 500", 16, "per month", []),
+        ("extra allowance 500", 14, "per month on calls", []),
+        ("packs", 23, None, [("calls", 8, "10万 for 150", [])]),
+    ]
+    assert [s["selectionRange"] for s in symbols] == [
+        span(0, 9, 13), span(1, 0, 8), span(2, 0, 32), span(4, 0, 8), span(5, 0, 7),
+        span(6, 0, 5), span(7, 0, 5)]
+
+
+def test_completion_in_a_contract(server: Client, folder: Path) -> None:
+    """A contract's statements (not a rules file's, nor `allowance` without `extra`); after
+    its day, `until` (a contract's term has no `keep`); the sheet's meters in a target."""
+    uri = (folder / "acme.rules").as_uri()
+    statements = ["accounts", "discount", "extra", "from", "ladder", "minimum", "packs"]
+    with opened(server, uri, CONTRACT):
+        assert labels(complete(server, CONTRACT + "|", uri)) == statements
+        assert labels(complete(server, CONTRACT.replace("2027-01-01 until 2028-01-01",
+                                                        "2027-01-01 |"), uri)) == [
+            "until", *statements]
+        assert labels(complete(server, CONTRACT.replace("20% on calls", "20% on |"),
+                               uri)) == ["calls", "every"]
+        assert labels(complete(server, CONTRACT + "minimum |", uri)) == ["spend"]
+    # At the start of a file, a rules file's statements and `contract`.
+    assert labels(complete(server, "|")) == [
+        "alert", "allowance", "bill", "contract", "currency", "deduct", "from", "ladder",
+        "languages", "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+    assert change(server, DEMO) == []
 
 
 # --- without the server -------------------------------------------------------------------
@@ -645,5 +971,47 @@ def test_every_feature_answers_on_broken_files(text: str, data: st.DataObject) -
         hover(analysis, offset)
         names = Names.of(analysis.rules, analysis.source) if analysis.rules else Names()
         for item in completion_items(analysis, offset, names):
+            assert item.text_edit is not None
+            assert analysis.offset(item.text_edit.range.end) == offset
+
+
+_PIECE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\w.%-]+|\s+|.', re.DOTALL)
+
+
+@st.composite
+def broken(draw: st.DrawFn, text: str) -> str:
+    """`text` with a few of its words, strings, comments and spaces deleted, repeated or
+    swapped (days are one word)."""
+    pieces = _PIECE.findall(text)
+    for _ in range(draw(st.integers(1, 3))):
+        i, j = draw(st.integers(0, len(pieces) - 1)), draw(st.integers(0, len(pieces) - 1))
+        operation = draw(st.sampled_from(["delete", "duplicate", "swap"]))
+        if operation == "delete" and len(pieces) > 1:
+            del pieces[i]
+        elif operation == "duplicate":
+            pieces.insert(j, pieces[i])
+        else:
+            pieces[i], pieces[j] = pieces[j], pieces[i]
+    return "".join(pieces)
+
+
+@settings(max_examples=60)
+@given(text=st.one_of(broken(VERSIONED), broken(CONTRACT)), data=st.data())
+def test_every_feature_answers_on_broken_versions_and_contracts(
+        folder: Path, text: str, data: st.DataObject) -> None:
+    """Versions and contracts with tokens deleted, repeated or swapped, saved beside the rules
+    file and unsaved: every feature answers, and each completion ends at the cursor."""
+    for uri in ((folder / "acme.rules").as_uri(), "untitled:Untitled-1"):
+        analysis = Analysis(uri, text)
+        for diagnostic in analysis.diagnostics:
+            where = analysis.range(diagnostic.span)
+            assert (analysis.offset(where.start), analysis.offset(where.end)) == (
+                diagnostic.span.start, diagnostic.span.end)
+        document_symbols(analysis)
+        formatting(analysis)
+        offset = data.draw(st.integers(0, len(analysis.source.text)))
+        hover(analysis, offset)
+        definitions(analysis, offset, analysis.sheet)
+        for item in completion_items(analysis, offset, analysis.names()):
             assert item.text_edit is not None
             assert analysis.offset(item.text_edit.range.end) == offset

@@ -6,14 +6,20 @@ from the pipeline the command line runs, on the text in the editor (docs/editors
 - diagnostics as you type: `ratecard check`'s codes, messages, labels and help, `# allow:`
   comments honoured as `check` honours them;
 - hover on a meter, an action, a pack row, a ladder or a bracket: what the rules say of it, and,
-  when the file compiles, a worked quote by the compiled price book;
+  when the file compiles, a worked quote by the compiled price book; on a version's `from DAY`,
+  what changes that day; in a contract, the contract's terms;
 - completion: the keywords the grammar accepts where the cursor is, meter and action names,
   choice words (rounding modes, ladder modes, periods, ...), currencies, timezones, unit labels,
   and the scale suffixes of a number (`300` → `300万`);
-- go to definition and find references of meters and actions;
+- go to definition and find references of meters and actions (from a contract, into the rules
+  file it extends);
 - formatting by `ratecard fmt` (a file with a syntax error is left as it is);
 - document symbols for the outline: meters and their actions, allowances, pack tables and
-  their rows, ladders and their brackets.
+  their rows, ladders and their brackets, dated versions and what they restate, a contract's
+  header, accounts, term and terms.
+
+A contract file is checked against the rules file it extends, read from disk relative to the
+contract's own path (as `ratecard check` reads it).
 
 Positions: ratecard counts code points from the text without a leading BOM; LSP counts code
 units of the negotiated encoding (UTF-16 unless the client offers another) on lines split at
@@ -28,18 +34,22 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import lark
 from lark.lexer import PatternStr
 from lsprotocol import types as lsp
+from pygls import uris
 from pygls.lsp.server import LanguageServer
 
 from ratecard import nodes as n
+from ratecard import versions
 from ratecard.api import analyze
 from ratecard.check import (
     ALERT_FORMS,
@@ -55,17 +65,19 @@ from ratecard.check import (
     symbols,
 )
 from ratecard.currencies import CODES as CURRENCIES
-from ratecard.diagnostics import Diagnostic, Severity
+from ratecard.diagnostics import Diagnostic, Severity, error
 from ratecard.engine.ladders import BASES, MODES
 from ratecard.engine.money import ROUNDING_MODES
 from ratecard.errors import UsageError
 from ratecard.literals import SUFFIXES, format_plain
-from ratecard.parser import lark_parser
+from ratecard.parser import lark_parser, parse
 from ratecard.source import SourceFile, Span
+from ratecard.transform import to_nodes
 
 if TYPE_CHECKING:
     from ratecard.engine.bills import Bill
-    from ratecard.engine.pricebook import PriceBook
+    from ratecard.engine.ladders import Bracket, Ladder
+    from ratecard.engine.pricebook import MeterPlan, PriceBook
 
 SERVER_NAME = "ratecard"
 
@@ -125,28 +137,108 @@ class LineIndex:
 # --- one version of a document --------------------------------------------------------------
 
 
+def fs_path(uri: str) -> Path | None:
+    """The file a `file:` URI names; None for another scheme (an untitled, unsaved document)."""
+    if not uri.startswith("file:"):
+        return None
+    path = uris.to_fs_path(uri)
+    return Path(path) if path else None
+
+
+def file_uri(path: Path) -> str:
+    return uris.from_fs_path(str(path)) or path.as_uri()
+
+
+# A contract starts with `contract` (after comments and blank lines).
+_CONTRACT_START = re.compile(r"\A(?:[ \t\f\r\n\u3000\ufeff]+|#[^\n]*)*contract(?![A-Za-z0-9_])")
+
+
+def _unsaved_contract(source: SourceFile) -> tuple[n.Rules | None, list[Diagnostic]]:
+    """A contract in a document with no path: the rules file it extends is named relative to
+    the contract's directory, and there is none, so E711 says so (and nothing is read)."""
+    tree = parse(source)
+    if isinstance(tree, Diagnostic):
+        return None, [tree]
+    rules = to_nodes(tree, source)
+    if not versions.is_contract(rules):  # `contract` ... then not a header: the checker's
+        return analyze(source)
+    extends = versions.contract_parts(rules).header.extends
+    return rules, [error(
+        "E711", f"cannot read the rules file `{extends.value}`", extends.span,
+        "this contract is not saved: it has no directory to read the rules file from",
+        "save the contract; `extends` names the rules file relative to the contract's "
+        "directory")]
+
+
 class Analysis:
     """A document's text as the editor holds it, and what the pipeline makes of it: the syntax
-    tree (None on a syntax error), every diagnostic, and the price book if there is no error."""
+    tree (None on a syntax error), every diagnostic, and the price book if there is no error.
+
+    The source is named by the document's path on disk (its URI for an unsaved document), as
+    `ratecard check` names a file: a contract's `extends` is read relative to that path.
+    """
 
     def __init__(
         self, uri: str, text: str, encoding: str = lsp.PositionEncodingKind.Utf16
     ) -> None:
         self.uri = uri
         self.text = text
-        self.source = SourceFile(uri, text)
+        self.path = fs_path(uri)
+        self.source = SourceFile(uri if self.path is None else str(self.path), text)
         # SourceFile drops a leading BOM: its offsets start after it, the editor's before it.
         self.shift = len(text) - len(self.source.text)
         self.index = LineIndex(text, encoding)
-        self.rules, self.diagnostics = analyze(self.source)
+        if self.path is None and _CONTRACT_START.match(self.source.text):
+            self.rules, self.diagnostics = _unsaved_contract(self.source)
+        else:
+            directory = None if self.path is None else self.path.parent
+            self.rules, self.diagnostics = analyze(self.source, directory)
+
+    @cached_property
+    def contract(self) -> bool:
+        """Whether the document is a contract (it starts with a `contract` header)."""
+        return self.rules is not None and versions.is_contract(self.rules)
+
+    @cached_property
+    def extended_path(self) -> Path | None:
+        """The path of the rules file a contract extends (None: not a contract, or unsaved)."""
+        if not self.contract or self.path is None:
+            return None
+        assert self.rules is not None
+        extends = versions.contract_parts(self.rules).header.extends.value
+        return Path(os.path.normpath(self.path.parent / extends))
+
+    @cached_property
+    def sheet(self) -> Analysis | None:
+        """The analysis of the rules file a contract extends, as saved on disk; None when the
+        contract's E711 says there is none to use."""
+        where = self.extended_path
+        if where is None or any(d.code == "E711" for d in self.diagnostics):
+            return None
+        try:
+            text = where.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        return Analysis(file_uri(where), text, self.index.encoding)
 
     @cached_property
     def book(self) -> PriceBook | None:
-        if self.rules is None or any(d.is_error for d in self.diagnostics):
+        """The compiled sheet (with its dated versions in its timeline); None while the file
+        has errors. A contract's figures are not worked out: its hover shows its terms."""
+        if self.rules is None or self.contract or any(d.is_error for d in self.diagnostics):
             return None
         from ratecard.compile import compile_rules
 
         return compile_rules(self.rules, tuple(self.diagnostics))
+
+    def names(self) -> Names:
+        """The names completion offers: a rules file's own; a contract's sheet's."""
+        if self.contract:
+            sheet = self.sheet
+            if sheet is None or sheet.rules is None:
+                return Names()
+            return Names.of(sheet.rules, sheet.source)
+        return Names() if self.rules is None else Names.of(self.rules, self.source)
 
     def range(self, span: Span) -> lsp.Range:
         return self.index.range(span.start + self.shift, span.end + self.shift)
@@ -194,10 +286,19 @@ class Occurrence:
     span: Span
 
 
+def all_statements(statements: Iterable[n.Statement]) -> Iterator[n.Statement]:
+    """Statements in source order, those of each dated version's block after the version."""
+    for statement in statements:
+        yield statement
+        if isinstance(statement, n.Version):
+            yield from all_statements(statement.body or ())
+
+
 def occurrences(rules: n.Rules) -> list[Occurrence]:
-    """Every place a meter or an action is named, in source order."""
+    """Every place a meter or an action is named, in source order (versions' blocks and a
+    contract's terms included)."""
     found: list[Occurrence] = []
-    for statement in rules.statements:
+    for statement in all_statements(rules.statements):
         if isinstance(statement, n.Meter):
             found.append(Occurrence(METER, statement.name.value, "declaration",
                                     statement.name.span))
@@ -206,7 +307,7 @@ def occurrences(rules: n.Rules) -> list[Occurrence]:
         elif isinstance(statement, n.Unpriced):
             found.extend(Occurrence(ACTION, a.value, "unpriced", a.span)
                          for a in statement.actions)
-        elif isinstance(statement, n.Allowance | n.Ladder):
+        elif isinstance(statement, n.Allowance | n.Ladder | n.Discount):
             found.extend(Occurrence(METER, m.value, "target", m.span)
                          for m in statement.target.meters)
         elif isinstance(statement, n.Packs):
@@ -230,6 +331,28 @@ def definition(rules: n.Rules, kind: str, name: str) -> Occurrence | None:
                 kind == ACTION or found.role == "declaration"):
             return found
     return None
+
+
+def definitions(analysis: Analysis, offset: int, sheet: Analysis | None) -> list[lsp.Location]:
+    """Where the meter or action at an offset is defined. In a contract, a meter is defined in
+    the rules file it extends (`sheet`), and the `extends` path leads to that file."""
+    rules = analysis.rules
+    if rules is None:
+        return []
+    if analysis.contract and sheet is not None:
+        extends = versions.contract_parts(rules).header.extends
+        if _contains(extends.span, offset):
+            return [lsp.Location(uri=sheet.uri, range=sheet.range(sheet.source.span(0, 0)))]
+    found = occurrence_at(rules, offset)
+    if found is None:
+        return []
+    if analysis.contract:
+        if sheet is None or sheet.rules is None:
+            return []
+        target = definition(sheet.rules, found.kind, found.name)
+        return [sheet.location(target.span)] if target is not None else []
+    target = definition(rules, found.kind, found.name)
+    return [analysis.location(target.span)] if target is not None else []
 
 
 def references(rules: n.Rules, kind: str, name: str, declaration: bool) -> list[Occurrence]:
@@ -382,6 +505,7 @@ def meter_hover(analysis: Analysis, meter: n.Meter) -> str:
         shared = (" (with " + ", ".join(f"`{m}`" for m in others) + ")") if others else ""
         lines.append(f"- {_ladder_head(ladder)}{shared}:")
         lines.extend(_ladder_lines(analysis.source, ladder))
+    lines.extend(_version_lines(analysis, name))
     if meter.counts:
         lines.extend(_quote_section(analysis, name, meter.counts[0].value))
     return "\n".join(lines)
@@ -418,9 +542,12 @@ def _quote_section(analysis: Analysis, meter: str, action: str) -> list[str]:
     if book is None:
         return []
     quantity = _first_quantity(analysis, meter)
-    head = f"**Quote** — {_grouped(quantity)} `{action}` in a month (`ratecard quote`):"
+    when = ""
+    if book.timeline:  # the prices as first written, whatever today is
+        when = f", by the prices before {book.timeline[0].start.isoformat()}"
+    head = f"**Quote** — {_grouped(quantity)} `{action}` in a month{when} (`ratecard quote`):"
     try:
-        bill = book.quote({action: int(quantity)})
+        bill = book.at(date.min).quote({action: int(quantity)})
     except UsageError as exc:
         return ["", head, "", f"{exc}"]
     return ["", head, "", *_bill_table(bill)]
@@ -492,9 +619,12 @@ def _bracket_range(bracket: n.Bracket) -> str:
     return f"{lower} {upper}"
 
 
-def bracket_hover(analysis: Analysis, ladder: n.Ladder, bracket: n.Bracket) -> str:
-    """A ladder's bracket: its range and price, and, when the file compiles, what one of its
-    round quantities costs postpaid."""
+def bracket_hover(
+    analysis: Analysis, ladder: n.Ladder, bracket: n.Bracket, book: PriceBook | None
+) -> str:
+    """A ladder's bracket: its range and price, and, with the compiled sheet the ladder is in
+    (`book`: the first sheet, or a version's), what one of its round quantities costs
+    postpaid."""
     assert analysis.rules is not None
     table = symbols(analysis.rules)
     meters = _meters_of(table.meters, ladder.target)
@@ -504,7 +634,6 @@ def bracket_hover(analysis: Analysis, ladder: n.Ladder, bracket: n.Bracket) -> s
              f"- quantity per {ladder.period.unit.value}: {_bracket_range(bracket)}",
              f"- {ladder.mode.value}: {how}",
              f"- of {_ladder_head(ladder)} on {_target(ladder.target)}"]
-    book = analysis.book
     lo = bracket.lo.value if isinstance(bracket.lo, n.Number) else None
     if book is None or lo is None or not meters:
         return "\n".join(lines)
@@ -527,31 +656,310 @@ def ladder_hover(analysis: Analysis, ladder: n.Ladder) -> str:
     return "\n".join(lines)
 
 
-def hover(analysis: Analysis, offset: int) -> tuple[str, Span] | None:
-    """The hover text at an offset and the span it describes, or None."""
-    rules = analysis.rules
-    if rules is None:
-        return None
-    found = occurrence_at(rules, offset)
-    if found is not None and found.kind == METER:
-        meter = symbols(rules).meters.get(found.name)
-        return (meter_hover(analysis, meter), found.span) if meter is not None else None
-    if found is not None:
-        text = action_hover(analysis, found.name)
-        return (text, found.span) if text is not None else None
+# --- hover: versions and contracts -------------------------------------------------------------
+
+
+def _price_terms(bracket: Bracket) -> str:
+    """A compiled bracket's price, as a ladder writes it: `0.0016`, `5 per 1000 + 10 flat`."""
+    from ratecard.engine.ladders import BLOCK_PRORATED
+
+    if bracket.price is None:
+        return "contact sales"
+    terms = []
+    if bracket.block is not None:
+        counted = ("prorated" if bracket.block_rounding == BLOCK_PRORATED
+                   else f"rounded {bracket.block_rounding}")
+        terms.append(f"{format_plain(bracket.price)} per block of "
+                     f"{format_plain(bracket.block)} {counted}")
+    elif bracket.price or not bracket.flat:
+        per = f" per {format_plain(bracket.per)}" if bracket.per != 1 else ""
+        terms.append(format_plain(bracket.price) + per)
+    if bracket.flat:
+        terms.append(f"{format_plain(bracket.flat)} flat")
+    return " + ".join(terms)
+
+
+def _compiled_ladder_head(ladder: Ladder) -> str:
+    head = f"{ladder.mode} by {ladder.basis} per {ladder.period}"
+    head += " combined" if ladder.combined else ""
+    head += f", minimum {format_plain(ladder.minimum)}" if ladder.minimum is not None else ""
+    head += f", maximum {format_plain(ladder.maximum)}" if ladder.maximum is not None else ""
+    return head + (", charge flat at zero" if ladder.flat_at_zero else "")
+
+
+def _compiled_ladder(ladder: Ladder | None) -> str:
+    if ladder is None:
+        return "none"
+    brackets = ", ".join(f"{b.label} {_price_terms(b)}" for b in ladder.brackets)
+    return f"{_compiled_ladder_head(ladder)}: {brackets}"
+
+
+def _ladder_change(old: Ladder | None, new: Ladder | None) -> str:
+    """`(0, 3000000] 0.002 → 0.0016` when only prices change; the whole ladders otherwise."""
+    if (old is not None and new is not None
+            and _compiled_ladder_head(old) == _compiled_ladder_head(new)
+            and [b.label for b in old.brackets] == [b.label for b in new.brackets]):
+        changed = ", ".join(f"{a.label} {_price_terms(a)} → {_price_terms(b)}"
+                            for a, b in zip(old.brackets, new.brackets, strict=True)
+                            if _price_terms(a) != _price_terms(b))
+        if changed:
+            return changed
+    return f"{_compiled_ladder(old)} → {_compiled_ladder(new)}"
+
+
+def _allowance_of(book: PriceBook, plan: MeterPlan) -> str:
+    if plan.allowance_pool is not None:
+        amount = book.allowance_pools.get(plan.allowance_pool, Decimal(0))
+        return f"{_grouped(amount)} shared"
+    return _grouped(plan.allowance)
+
+
+def _pack_change(old: MeterPlan | None, new: MeterPlan) -> str:
+    """`10,000 for 18 → 16, 1,000,000 for 1300 (new), 100,000 withdrawn (was 170)`."""
+    before = {offer.size: offer.price for offer in (old.packs if old else ())}
+    after = {offer.size: offer.price for offer in new.packs}
+    changes = []
+    for size in sorted({*before, *after}):
+        was, now = before.get(size), after.get(size)
+        if was == now:
+            continue
+        if was is None and now is not None:
+            changes.append(f"{_grouped(size)} for {format_plain(now)} (new)")
+        elif was is not None and now is None:
+            changes.append(f"{_grouped(size)} withdrawn (was {format_plain(was)})")
+        elif was is not None and now is not None:
+            changes.append(f"{_grouped(size)} for {format_plain(was)} → {format_plain(now)}")
+    return ", ".join(changes)
+
+
+def meter_changes(before: PriceBook, after: PriceBook, meter: str) -> list[tuple[str, str]]:
+    """What changes for a meter from one compiled sheet to the next: (what, how) pairs for
+    its allowance, packs and ladder, those that change."""
+    new = after.meter(meter)
+    old = next((plan for plan in before.meters if plan.name == meter), None)
+    found = []
+    allowance = _allowance_of(after, new)
+    if old is None or _allowance_of(before, old) != allowance:
+        was = "none" if old is None else _allowance_of(before, old)
+        found.append(("allowance", f"{was} → {allowance} per month"))
+    packs = _pack_change(old, new)
+    if packs:
+        found.append(("packs", packs))
+    if (old.ladder if old else None) != new.ladder:
+        found.append(("ladder", _ladder_change(old.ladder if old else None, new.ladder)))
+    return found
+
+
+def _policy(book: PriceBook) -> str:
+    policy = book.packs
+    unit = policy.valid_unit + ("s" if policy.valid_amount != 1 else "")
+    text = f"valid {policy.valid_amount} {unit}"
+    text += "" if policy.refundable else ", no refund"
+    return text + ("" if policy.frozen_after_expiry else ", no freeze")
+
+
+def version_head(version: n.Version) -> Span:
+    """`from DAY`, with its `until` and `keep` clauses: the part of a version before `{`."""
+    end = version.start.span.end
+    for part in (version.until, version.keep):
+        if part is not None:
+            end = max(end, part.span.end)
+    return attrs.evolve(version.span, end=end)
+
+
+def _restated(statement: n.Statement) -> str:
+    """A restated statement in a few words: `allowance 200 per month on calls`."""
+    if isinstance(statement, n.Allowance):
+        return (f"allowance {statement.amount.text} per {statement.period.unit.value} on "
+                f"{_target(statement.target)}")
+    if isinstance(statement, n.Packs):
+        return "packs of " + ", ".join(f"`{row.meter.value}`" for row in statement.rows)
+    if isinstance(statement, n.Ladder):
+        return f"{_ladder_head(statement)} on {_target(statement.target)}"
+    return f"`{versions.keyword(statement)}`"
+
+
+def version_hover(analysis: Analysis, version: n.Version) -> str:
+    """What a dated version changes: each meter's allowance, packs and ladder before and from
+    its day, by the compiled sheets (the statements it restates while the file has errors)."""
+    assert analysis.rules is not None
+    dated = versions.versions(analysis.rules)
+    number = _index(dated, version) + 1
+    lines = [f"**from {version.start.text}** — version {number} of {len(dated)}: what changes "
+             "on this day", ""]
+    if version.keep is not None:
+        lines[1:1] = ["", f"Accounts opened before {version.keep.before.text} keep the previous "
+                      f"prices until {version.keep.until.text}."]
+    book = analysis.book
+    if book is None or len(book.books) != len(dated) + 1:
+        lines.extend(f"- restates {_restated(s)}" for s in version.body or ())
+        return "\n".join(lines)
+    before, after = book.books[number - 1], book.books[number]
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for plan in after.meters:
+        for what, how in meter_changes(before, after, plan.name):
+            grouped.setdefault((what, how), []).append(plan.name)
+    for (what, how), meters in grouped.items():
+        lines.append(f"- {what} of " + ", ".join(f"`{m}`" for m in meters) + f": {how}")
+    if _policy(before) != _policy(after):
+        lines.append(f"- packs bought from this day: {_policy(before)} → {_policy(after)}")
+    if len(lines) == 2 + (2 if version.keep is not None else 0):
+        lines.append("- no price changes")
+    return "\n".join(lines)
+
+
+def _version_lines(analysis: Analysis, meter: str) -> list[str]:
+    """A meter's changes in each dated version: `- from 2027-01-01: allowance 1,000 → 2,000 per
+    month`."""
+    book = analysis.book
+    if book is None or not book.timeline:
+        return []
+    lines = []
+    for before, segment in zip(book.books, book.timeline, strict=False):
+        changes = meter_changes(before, segment.book, meter)
+        if changes:
+            lines.append(f"- from {segment.start.isoformat()}: "
+                         + "; ".join(f"{what} {how}" for what, how in changes))
+    return lines
+
+
+def _currency(rules: n.Rules) -> str:
     for statement in rules.statements:
+        if isinstance(statement, n.CurrencySetting):
+            return statement.code.value + " "
+    return ""
+
+
+def contract_hover(analysis: Analysis) -> str:
+    """A contract's terms: whose, when, and what they change of the sheet it extends."""
+    assert analysis.rules is not None
+    parts = versions.contract_parts(analysis.rules)
+    header = parts.header
+    label = f" — {_label(header.label)}" if header.label is not None and header.label.texts else ""
+    lines = [f"**contract `{header.name.value}`**{label}, extends `{header.extends.value}`", ""]
+    accounts = ", ".join(f"`{a.value}`" for a in parts.accounts)
+    lines.append(f"- accounts: {accounts or 'none'}")
+    term = parts.term
+    if term is None:
+        lines.append("- term: none")
+    elif term.until is None:
+        lines.append(f"- term: from {term.start.text}, with no end")
+    elif term.until.value is not None:
+        last = term.until.value - timedelta(days=1)
+        lines.append(f"- term: from {term.start.text} through {last.isoformat()} "
+                     f"(until {term.until.text})")
+    else:
+        lines.append(f"- term: from {term.start.text} until {term.until.text}")
+    if parts.discounts:
+        lines.append("- discount: " + "; ".join(
+            f"{d.percent.text} on {_target(d.target)}" for d in parts.discounts))
+    sheet = analysis.sheet
+    currency = _currency(sheet.rules) if sheet is not None and sheet.rules is not None else ""
+    if parts.minimum is not None:
+        lines.append(f"- minimum spend: {currency}{parts.minimum.amount.text} per "
+                     f"{parts.minimum.period.unit.value}")
+    for extra in parts.extra:
+        lines.append(f"- extra allowance: {_number(extra.amount)} per "
+                     f"{extra.period.unit.value} on {_target(extra.target)}")
+    for change in parts.changes:
+        lines.append(f"- own prices: {_restated(change)}")
+    return "\n".join(lines)
+
+
+def contract_meter_hover(analysis: Analysis, meter: str) -> str:
+    """A meter named in a contract: its name in the sheet, and the contract's terms for it."""
+    assert analysis.rules is not None
+    parts = versions.contract_parts(analysis.rules)
+    sheet = analysis.sheet
+    declared = symbols(sheet.rules).meters.get(meter) if sheet and sheet.rules else None
+    title = f"**meter `{meter}`**"
+    if declared is not None and declared.label.texts:
+        title += f" — {_label(declared.label)}"
+    lines = [f"{title}, of `{parts.header.extends.value}`", "",
+             f"Under contract `{parts.header.name.value}`:", ""]
+    sheet_meters = symbols(sheet.rules).meters if sheet and sheet.rules else {}
+
+    def names(target: n.Target) -> list[str]:
+        return _meters_of(sheet_meters, target)
+
+    for discount in parts.discounts:
+        if meter in names(discount.target):
+            lines.append(f"- discount: {discount.percent.text}")
+    for extra in parts.extra:
+        if meter in names(extra.target):
+            lines.append(f"- extra allowance: {_number(extra.amount)} per "
+                         f"{extra.period.unit.value}")
+    for change in parts.changes:
+        if isinstance(change, n.Packs):
+            lines.extend(f"- packs: {_pack_offers(change, row)}"
+                         for row in change.rows if row.meter.value == meter)
+        elif isinstance(change, n.Ladder) and meter in names(change.target):
+            lines.append(f"- {_ladder_head(change)}:")
+            lines.extend(_ladder_lines(analysis.source, change))
+    if len(lines) == 4:
+        lines.append("- no terms of its own: the sheet's prices")
+    return "\n".join(lines)
+
+
+def _version_book(analysis: Analysis, version: n.Version) -> PriceBook | None:
+    """The compiled sheet in effect from a version's day (None while the file has errors)."""
+    book = analysis.book
+    dated = versions.versions(analysis.rules) if analysis.rules is not None else []
+    if book is None or len(book.books) != len(dated) + 1:
+        return None
+    return book.books[_index(dated, version) + 1]
+
+
+def _index(dated: Sequence[n.Version], version: n.Version) -> int:
+    """Where a version is among the file's (itself: two may be written alike)."""
+    return next(i for i, v in enumerate(dated) if v is version)
+
+
+def _statement_hover(
+    analysis: Analysis, statements: Sequence[n.Statement], offset: int, book: PriceBook | None
+) -> tuple[str, Span] | None:
+    """The hover of the statement at an offset: a pack row, a bracket, a ladder, a version's
+    `from DAY` (or what its block restates), a contract's terms."""
+    for statement in statements:
         if not _contains(statement.span, offset):
             continue
         if isinstance(statement, n.Packs):
             for row in statement.rows:
                 if _contains(row.span, offset):
                     return pack_row_hover(statement, row), row.span
-        if isinstance(statement, n.Ladder):
+        elif isinstance(statement, n.Ladder):
             for bracket in statement.brackets:
                 if _contains(bracket.span, offset):
-                    return bracket_hover(analysis, statement, bracket), bracket.span
+                    return bracket_hover(analysis, statement, bracket, book), bracket.span
             return ladder_hover(analysis, statement), statement.span
+        elif isinstance(statement, n.Version) and not analysis.contract:
+            head = version_head(statement)
+            if _contains(head, offset):
+                return version_hover(analysis, statement), head
+            return _statement_hover(analysis, statement.body or (), offset,
+                                    _version_book(analysis, statement))
+        if analysis.contract:
+            return contract_hover(analysis), statement.span
     return None
+
+
+def hover(analysis: Analysis, offset: int) -> tuple[str, Span] | None:
+    """The hover text at an offset and the span it describes, or None."""
+    rules = analysis.rules
+    if rules is None:
+        return None
+    found = occurrence_at(rules, offset)
+    if found is not None and found.kind == METER and analysis.contract:
+        return contract_meter_hover(analysis, found.name), found.span
+    if found is not None and found.kind == METER:
+        meter = symbols(rules).meters.get(found.name)
+        return (meter_hover(analysis, meter), found.span) if meter is not None else None
+    if found is not None:
+        text = action_hover(analysis, found.name)
+        return (text, found.span) if text is not None else None
+    book = analysis.book
+    return _statement_hover(analysis, rules.statements, offset,
+                            None if book is None else book.at(date.min))
 
 
 # --- completion ------------------------------------------------------------------------------
@@ -607,8 +1015,33 @@ def statement_keywords() -> frozenset[str]:
 # Rules whose tree on the parser's stack is a finished statement: what precedes the cursor's.
 _STATEMENT_RULES = frozenset({
     "rules_decl", "settings", "meter_decl", "unpriced_decl", "allowance_decl", "packs_decl",
-    "ladder_decl", "deduct_decl", "alert_decl", "bill_decl", "suspend_decl",
+    "ladder_decl", "deduct_decl", "alert_decl", "bill_decl", "suspend_decl", "version_decl",
+    "contract_decl", "accounts_decl", "discount_decl", "minimum_spend_decl",
 })
+
+
+def _keyword_terminals(statements: Iterable[type[object]]) -> frozenset[str]:
+    """The terminals of the keywords that statements of these kinds start with."""
+    by_word = {word: name for name, word in keyword_terminals().items()}
+    return frozenset(by_word[versions.KEYWORDS[kind].split()[0]] for kind in statements)
+
+
+@functools.cache
+def statement_starts() -> dict[str, frozenset[str]]:
+    """The statements offered at a statement's start, by where it is: in a rules file (not
+    the contract-only ones), at the start of a file (those and `contract`), in a contract
+    (its header's statements: accounts, term, terms; `extra allowance`, not `allowance`), and
+    in a dated version's block (what a version restates)."""
+    contract_only = _keyword_terminals(versions.CONTRACT_ONLY) | {"EXTRA"}
+    rules = statement_keywords() - contract_only
+    contract = (_keyword_terminals(versions.CONTRACT_STATEMENTS) - {"ALLOWANCE"}) | {
+        "EXTRA", *_keyword_terminals((n.Accounts, n.Version))}
+    return {
+        "rules": rules,
+        "start": rules | _keyword_terminals((n.ContractDecl,)),
+        "contract": contract,
+        "version": _keyword_terminals(versions.VERSION_STATEMENTS),
+    }
 
 COMMON_ZONES = (
     "UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Singapore", "Asia/Tokyo", "Asia/Kolkata",
@@ -639,36 +1072,95 @@ def _lexical_state(line: str) -> str:
 
 
 _ZONE_FRAGMENT = re.compile(r"\btimezone\s+([A-Za-z][A-Za-z0-9_+\-/]*)\Z")
+_DATE_FRAGMENT = re.compile(r"(?<![\w.])([0-9]{4}-[0-9-]*)\Z")
 _NUMBER_FRAGMENT = re.compile(r"(?<![\w.])(-?[0-9][0-9_]*(?:\.[0-9_]*)?)\Z")
 _WORD_FRAGMENT = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\Z")
 
 
 def _fragment(before: str) -> str:
     """The part of a word already typed before the cursor."""
-    for pattern in (_ZONE_FRAGMENT, _NUMBER_FRAGMENT, _WORD_FRAGMENT):
+    for pattern in (_ZONE_FRAGMENT, _DATE_FRAGMENT, _NUMBER_FRAGMENT, _WORD_FRAGMENT):
         match = pattern.search(before)
         if match:
             return match.group(1)
     return ""
 
 
-def _parser_state(prefix: str) -> tuple[set[str], list[str]] | None:
-    """What the parser accepts after `prefix`, and the current statement's stack (terminal
-    or rule names, oldest first); None if the prefix has a syntax error."""
+@attrs.frozen
+class ParserState:
+    """Where the parser is after the text before the cursor: the terminals it accepts, the
+    current statement's stack (terminal or rule names, oldest first), and its place: at the
+    start of the file, in a contract, in a dated version's block."""
+
+    accepts: frozenset[str]
+    stack: tuple[str, ...]
+    at_start: bool
+    contract: bool
+    in_version: bool
+
+
+def _first_token(value: object) -> str:
+    """The type of the first token of a value on the parser's stack (a token or a tree)."""
+    if isinstance(value, lark.Token):
+        return value.type
+    if isinstance(value, lark.Tree):
+        for child in value.children:
+            found = _first_token(child)
+            if found:
+                return found
+    return ""
+
+
+def _parser_state(prefix: str) -> ParserState | None:
+    """The parser's state after `prefix`; None if the prefix has a syntax error."""
     # Lark's interactive parser is untyped.
     interactive: Any = lark_parser().parse_interactive(prefix)
     try:
         interactive.exhaust_lexer()
-        accepts = set(interactive.accepts())
+        accepts = frozenset(interactive.accepts())
     except lark.LarkError:
         return None
+    values = interactive.parser_state.value_stack
     stack = [item.type if isinstance(item, lark.Token) else str(getattr(item, "data", ""))
-             for item in interactive.parser_state.value_stack]
-    for i in range(len(stack) - 1, -1, -1):
+             for item in values]
+    contract = bool(values) and _first_token(values[0]) == "CONTRACT"
+    # A version whose block is open: `from DAY ... {` and fewer `}` after it (a statement of
+    # the block is reduced, braces and all, when the next one starts).
+    block = -1
+    for i in range(len(stack) - 1):
+        rest = stack[i + 2:]
+        if (stack[i:i + 2] == ["FROM", "DATE"] and "LBRACE" in rest
+                and rest.count("LBRACE") > rest.count("RBRACE")):
+            block = i + 2 + rest.index("LBRACE")
+    cut = block
+    for i in range(len(stack) - 1, block, -1):
         if stack[i].startswith("__start") or stack[i] in _STATEMENT_RULES:
-            stack = stack[i + 1:]
+            cut = i
             break
-    return accepts, stack
+    return ParserState(accepts, tuple(stack[cut + 1:]), not stack, contract, block >= 0)
+
+
+def _keywords_here(state: ParserState) -> list[str]:
+    """The keyword terminals to offer: those the grammar accepts, less the statements that
+    do not belong where the cursor is (a contract's in a rules file, a rules file's in a
+    contract, any but allowances, packs and ladders in a version's block), and less a version
+    header's clause of the other kind of file (`until` is a contract's term, `keep` a
+    version's)."""
+    keywords = keyword_terminals()
+    accepted = {t for t in state.accepts if t in keywords}
+    if "RULES" in state.accepts:  # a statement may start here
+        where = ("version" if state.in_version else "contract" if state.contract
+                 else "start" if state.at_start else "rules")
+        allowed = statement_starts()[where]
+        accepted = {t for t in accepted if t not in statement_keywords() or t in allowed}
+    if state.stack[:2] == ("FROM", "DATE") and "LBRACE" not in state.stack:
+        if state.contract:
+            accepted.discard("KEEP")
+        elif "KEEP" not in state.stack:
+            accepted.discard("UNTIL")
+        if not state.contract:  # a version needs its block: nothing more to offer but `{`
+            accepted -= statement_keywords()
+    return list(accepted)
 
 
 def _name_candidates(stack: Sequence[str], names: Names) -> list[Candidate]:
@@ -734,6 +1226,18 @@ def _zone_candidates(fragment: str) -> list[Candidate]:
     return [Candidate(z, lsp.CompletionItemKind.Value, "timezone") for z in zones]
 
 
+def _date_candidates(fragment: str) -> list[Candidate]:
+    """Once a year is typed, the first days of its months (a version's day, a contract's term
+    and a grandfathering end are all a month's first day) that begin with what is typed."""
+    match = re.fullmatch(r"([0-9]{4})(?:-[0-9-]*)?", fragment)
+    if match is None or int(match.group(1)) == 0:
+        return []
+    year = int(match.group(1))
+    days = [date(year, month, 1).isoformat() for month in range(1, 13)]
+    return [Candidate(day, lsp.CompletionItemKind.Constant, "a month's first day")
+            for day in days if day.startswith(fragment)]
+
+
 def _number_candidates(fragment: str) -> list[Candidate]:
     from ratecard.literals import parse_number
 
@@ -763,8 +1267,10 @@ def completions(analysis: Analysis, offset: int, names: Names) -> tuple[list[Can
         found += [Candidate(m, lsp.CompletionItemKind.Class, "meter") for m in names.meters]
         found += [Candidate(a, lsp.CompletionItemKind.Method, "action") for a in names.actions]
         return found, start
-    accepts, stack = state
+    accepts, stack = state.accepts, state.stack
     found = []
+    if "DATE" in accepts:
+        return _date_candidates(fragment), start
     if "NUMBER" in accepts and _NUMBER_FRAGMENT.fullmatch(fragment):
         return _number_candidates(fragment), start
     if "ZONE" in accepts:
@@ -775,7 +1281,8 @@ def completions(analysis: Analysis, offset: int, names: Names) -> tuple[list[Can
         found.extend(Candidate(u, lsp.CompletionItemKind.Text, "unit")
                      for u in dict.fromkeys((*names.units, *DEFAULT_UNITS)))
     # The current statement's own keywords first, then those that start a new one.
-    words = sorted((t in statement_keywords(), keywords[t]) for t in accepts if t in keywords)
+    starts = statement_keywords() if "RULES" in accepts else frozenset()
+    words = sorted((t in starts, keywords[t]) for t in _keywords_here(state))
     found.extend(Candidate(word, lsp.CompletionItemKind.Keyword) for _, word in words)
     return found, start
 
@@ -808,14 +1315,20 @@ def _keyword_span(source: SourceFile, span: Span, keyword: str) -> Span:
 
 
 def document_symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
-    """The outline: meters (their actions inside), allowances, pack tables (a row per meter)
-    and ladders (a bracket each)."""
-    rules = analysis.rules
-    if rules is None:
+    """The outline: meters (their actions inside), allowances, pack tables (a row per meter),
+    ladders (a bracket each), dated versions (what each restates inside), and a contract's
+    header, accounts, term, discounts and minimum spend."""
+    if analysis.rules is None:
         return []
+    return _statement_symbols(analysis, analysis.rules.statements)
+
+
+def _statement_symbols(
+    analysis: Analysis, statements: Sequence[n.Statement]
+) -> list[lsp.DocumentSymbol]:
     source = analysis.source
     found: list[lsp.DocumentSymbol] = []
-    for st in rules.statements:
+    for st in statements:
         if isinstance(st, n.Meter):
             actions = [
                 _symbol(analysis, a.value, lsp.SymbolKind.Method, a.span, a.span, role)
@@ -824,8 +1337,10 @@ def document_symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
                                  st.name.span, _label(st.label), actions))
         elif isinstance(st, n.Allowance):
             detail = f"per {st.period.unit.value} on {_target(st.target).replace('`', '')}"
-            found.append(_symbol(analysis, f"allowance {st.amount.text}", lsp.SymbolKind.Constant,
-                                 st.span, _keyword_span(source, st.span, "allowance"), detail))
+            word = "allowance" if st.extra is None else "extra allowance"
+            found.append(_symbol(analysis, f"{word} {st.amount.text}", lsp.SymbolKind.Constant,
+                                 st.span, _keyword_span(source, st.span, word.split()[0]),
+                                 detail))
         elif isinstance(st, n.Packs):
             rows = [_symbol(analysis, row.meter.value, lsp.SymbolKind.Field, row.span,
                             row.meter.span, _pack_offers(st, row)) for row in st.rows]
@@ -840,6 +1355,34 @@ def document_symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
             detail = f"on {_target(st.target).replace('`', '')}"
             found.append(_symbol(analysis, _ladder_head(st), lsp.SymbolKind.Enum, st.span,
                                  _keyword_span(source, st.span, "ladder"), detail, brackets))
+        elif isinstance(st, n.Version):
+            name = f"from {st.start.text}"
+            if st.until is not None:
+                name += f" until {st.until.text}"
+            detail = "term" if analysis.contract else ""
+            if st.keep is not None:
+                detail = (f"keep accounts opened before {st.keep.before.text} until "
+                          f"{st.keep.until.text}")
+            found.append(_symbol(analysis, name, lsp.SymbolKind.Event, st.span,
+                                 version_head(st), detail,
+                                 _statement_symbols(analysis, st.body or ())))
+        elif isinstance(st, n.ContractDecl):
+            label = f"{_label(st.label)}, " if st.label is not None and st.label.texts else ""
+            found.append(_symbol(analysis, f"contract {st.name.value}", lsp.SymbolKind.Package,
+                                 st.span, st.name.span, f"{label}extends {st.extends.value}"))
+        elif isinstance(st, n.Accounts):
+            found.append(_symbol(analysis, "accounts", lsp.SymbolKind.Array, st.span,
+                                 _keyword_span(source, st.span, "accounts"),
+                                 ", ".join(a.value for a in st.accounts)))
+        elif isinstance(st, n.Discount):
+            found.append(_symbol(analysis, f"discount {st.percent.text}", lsp.SymbolKind.Number,
+                                 st.span, _keyword_span(source, st.span, "discount"),
+                                 f"on {_target(st.target).replace('`', '')}"))
+        elif isinstance(st, n.MinimumSpend):
+            found.append(_symbol(analysis, f"minimum spend {st.amount.text}",
+                                 lsp.SymbolKind.Number, st.span,
+                                 _keyword_span(source, st.span, "minimum"),
+                                 f"per {st.period.unit.value}"))
     return found
 
 
@@ -876,22 +1419,44 @@ class RatecardServer(LanguageServer):
         self.analyses: dict[str, Analysis] = {}
         self.names: dict[str, Names] = {}
 
-    def analysis(self, uri: str) -> Analysis:
-        """The analysis of a document's current text (made anew when the text changed)."""
+    def analysis(self, uri: str, fresh: bool = False) -> Analysis:
+        """The analysis of a document's current text (made anew when the text changed, or
+        when `fresh`: a contract's, once the rules file it extends is saved)."""
         text = self.workspace.get_text_document(uri).source
         encoding = str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
         cached = self.analyses.get(uri)
-        if cached is not None and cached.text == text and cached.index.encoding == encoding:
+        if (not fresh and cached is not None and cached.text == text
+                and cached.index.encoding == encoding):
             return cached
-        fresh = Analysis(uri, text, encoding)
-        self.analyses[uri] = fresh
-        if fresh.rules is not None:
-            self.names[uri] = Names.of(fresh.rules, fresh.source)
-        return fresh
+        made = Analysis(uri, text, encoding)
+        self.analyses[uri] = made
+        if made.rules is not None:
+            self.names[uri] = made.names()
+        return made
 
-    def publish(self, uri: str, version: int | None) -> None:
+    def sheet(self, analysis: Analysis) -> Analysis | None:
+        """The analysis of the rules file a contract extends: the editor's text if it is open
+        (its positions are the editor's), else the file as saved."""
+        where = analysis.extended_path
+        if where is None or analysis.sheet is None:
+            return None
+        for uri in list(self.analyses):
+            if fs_path(uri) == where:
+                return self.analysis(uri)
+        return analysis.sheet
+
+    def publish(self, uri: str, version: int | None, fresh: bool = False) -> None:
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, diagnostics=diagnostics(self.analysis(uri)), version=version))
+            uri=uri, diagnostics=diagnostics(self.analysis(uri, fresh)), version=version))
+
+    def saved(self, uri: str) -> None:
+        """A file was saved: its diagnostics, and those of the open contracts that extend it
+        (the checker reads the rules file a contract extends from disk)."""
+        self.publish(uri, None)
+        path = fs_path(uri)
+        for other, analysis in list(self.analyses.items()):
+            if other != uri and path is not None and analysis.extended_path == path:
+                self.publish(other, None, fresh=True)
 
     def forget(self, uri: str) -> None:
         self.analyses.pop(uri, None)
@@ -914,7 +1479,7 @@ def build_server() -> RatecardServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(params: lsp.DidSaveTextDocumentParams) -> None:
-        server.publish(params.text_document.uri, None)
+        server.saved(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
@@ -949,13 +1514,10 @@ def build_server() -> RatecardServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     def on_definition(params: lsp.DefinitionParams) -> list[lsp.Location]:
-        named = named_at(params.text_document, params.position)
-        if named is None:
-            return []
-        analysis, found = named
-        assert analysis.rules is not None
-        target = definition(analysis.rules, found.kind, found.name)
-        return [analysis.location(target.span)] if target is not None else []
+        analysis = server.analysis(params.text_document.uri)
+        offset = analysis.offset(params.position)
+        sheet = server.sheet(analysis) if analysis.contract else None
+        return definitions(analysis, offset, sheet)
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     def on_references(params: lsp.ReferenceParams) -> list[lsp.Location]:

@@ -39,6 +39,10 @@ syn match ratecardError /\v(\w|\.)@<!-?\d[^ \t,()\[\]{}\/+#]*/
 syn match ratecardNumber /\v(\w|\.)@<!-?\d+(_\d+)*(\.\d+(_\d+)*)?[kKMB千万亿]?([ \t,()\[\]{}\/+#]|$)@=/
 syn match ratecardNumber /\v(\w|\.)@<!\d+(\.\d+)?\%/
 
+" A day, `2027-01-01` (a version's or a contract's), over the number and error matches above;
+" a malformed one (2027-1-01, 2027-01-01-02) stays an error.
+syn match ratecardDate /\v(\w|\.)@<!\d{4}-\d{2}-\d{2}(\w|[.-])@!/
+
 " The zone after `timezone`, slashes and all.
 syn match ratecardZone /\v(<timezone\s+)@<=\a[A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*/
 
@@ -54,6 +58,7 @@ hi def link ratecardChoice    Constant
 hi def link ratecardInfinity  Constant
 hi def link ratecardNumber    Number
 hi def link ratecardError     Error
+hi def link ratecardDate      Constant
 hi def link ratecardZone      Special
 hi def link ratecardString    String
 hi def link ratecardEscape    SpecialChar
