@@ -397,15 +397,15 @@ class PriceBook:
         A sheet with dated versions or a contract quotes the prices in effect `at` that day
         (default: today in the rules' timezone); other sheets ignore `at`.
         """
-        if self.timeline:
-            return self.at(at).quote(usage, packs)
-        if not packs and self._plan is not None and type(usage) is dict:
-            fast = self._plan.quote(usage)
+        # The sheet in effect (before a timeline's first later version, this book itself).
+        book = self.at(at) if self.timeline else self
+        if not packs and book._plan is not None and type(usage) is dict:
+            fast = book._plan.quote(usage)
             if fast is not None:
-                if self.contract is not None or self.version is not None:
-                    return self.make_bill(fast.lines, fast.alerts)
+                if book.contract is not None or book.version is not None:
+                    return book.make_bill(fast.lines, fast.alerts)
                 return fast
-        return self.quote_general(usage, packs)
+        return book.quote_general(usage, packs)
 
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
@@ -588,7 +588,8 @@ class PriceBook:
             spent = sum((line.amount for line in out), ZERO)
             if spent < contract.minimum:
                 short = contract.minimum - spent
-                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, short))
+                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short,
+                                    self.rounding.round(short)))
         return out
 
     # --- billing a journal ---------------------------------------------------------------
