@@ -999,7 +999,77 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
 
 
 def check(rules: n.Rules) -> list[Diagnostic]:
-    """Every diagnostic of a syntax tree, in source order, less the acknowledged warnings."""
-    table = symbols(rules)
-    found = [d for run in CHECKS for d in run(table)]
-    return sorted(acknowledge(found, rules.allows), key=Diagnostic.sort_key)
+    """Every diagnostic of a syntax tree, in source order, less the acknowledged warnings.
+
+    A sheet with dated versions is checked as a whole sheet on each version's day (so a version
+    that creates a cliff warns, as the first sheet would); a problem seen in several versions is
+    reported once. A contract file is checked by `check_contract_file`, against its sheet.
+    """
+    from ratecard import versions
+
+    found: list[Diagnostic] = []
+    for version, sheet in versions.timeline(rules):
+        table = symbols(sheet)
+        found.extend(_in_version(version, [d for run in CHECKS for d in run(table)], found))
+    found.extend(versions.check_versions(rules))
+    for version in versions.versions(rules):
+        found.extend(_body_structure(version.body or ()))
+    return sorted(acknowledge(_unique(found), rules.allows), key=Diagnostic.sort_key)
+
+
+def check_contract(contract: n.Rules, sheet: n.Rules) -> list[Diagnostic]:
+    """Every diagnostic of a contract file against the (error-free) sheet it extends: its own
+    statements, and each version of the sheet with the contract's prices restated, as a whole
+    sheet (only what points into the contract is reported: the sheet is checked on its own)."""
+    from ratecard import versions
+
+    parts = versions.contract_parts(contract)
+    found: list[Diagnostic] = list(versions.check_contract(contract, sheet))
+    for _, version_sheet in versions.timeline(sheet):
+        merged, problems = versions.contract_sheet(version_sheet, parts)
+        found.extend(problems)
+        table = symbols(merged)
+        found.extend(d for run in CHECKS for d in run(table) if d.span.file == contract.file)
+    found.extend(_body_structure(parts.changes))
+    table = symbols(attrs.evolve(contract, statements=tuple(
+        s for s in contract.statements if isinstance(s, n.MinimumSpend | n.Allowance))))
+    found.extend(check_numbers(table))
+    return sorted(acknowledge(_unique(found), contract.allows), key=Diagnostic.sort_key)
+
+
+def _in_version(
+    version: n.Version | None, found: list[Diagnostic], before: list[Diagnostic]
+) -> list[Diagnostic]:
+    """A version's diagnostics, those not seen in an earlier version saying which version they
+    are about (`from 2027-01-01: ...`), since they may point at a line the version keeps."""
+    if version is None:
+        return found
+    seen = {(d.code, d.message, d.span.start) for d in before}
+    return [
+        d if (d.code, d.message, d.span.start) in seen
+        else attrs.evolve(d, message=f"from {version.start.text}: {d.message}")
+        for d in found
+    ]
+
+
+def _body_structure(statements: Iterable[n.Statement]) -> Iterator[Diagnostic]:
+    """Checks of restated pack tables as written (the merged sheet hides a missing or surplus
+    cell): everything `check_packs` says of a table but that it states no validity."""
+    tables = [s for s in statements if isinstance(s, n.Packs)]
+    if not tables:
+        return
+    alone = n.Rules(tables[0].span.file, tuple(tables))
+    for found in check_packs(symbols(alone)):
+        if not (found.code == "E505" and found.message == "packs without a validity"):
+            yield found
+
+
+def _unique(found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, str, str, int, int]] = set()
+    out: list[Diagnostic] = []
+    for d in found:
+        key = (d.code, d.message, d.span.file, d.span.start, d.span.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

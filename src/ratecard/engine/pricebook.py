@@ -7,6 +7,7 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, overload
 from zoneinfo import ZoneInfo
 
@@ -197,6 +198,8 @@ class PriceBook:
     contract: ContractTerms | None = None
     timeline: tuple[Segment, ...] = ()
     _meters_by_name: Mapping[str, MeterPlan] = attrs.field(init=False, repr=False, eq=False)
+    # The sheet of the timeline's first days, without the timeline (`at` returns it).
+    _first: PriceBook | None = attrs.field(init=False, repr=False, eq=False)
     # Precomputed for quotes: each known action's meter (None: free), and whether a whole count
     # passes through the meter's quantity rounding unchanged.
     _action_plans: Mapping[str, MeterPlan | None] = attrs.field(
@@ -213,6 +216,8 @@ class PriceBook:
     )
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_first",
+                           attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
         object.__setattr__(self, "_meters_by_name", by_name)
         object.__setattr__(self, "_action_plans", {
@@ -255,10 +260,11 @@ class PriceBook:
         """The sheet in effect on a day: `date`, aware `datetime` (read in the rules' timezone),
         or `YYYY-MM-DD`; default: today in the rules' timezone. A book without dated versions
         or a contract is in effect on every day: it returns itself."""
-        if not self.timeline:
+        if self._first is None:
             return self
         day = self._day(when)
-        current = self
+        current = self._first
+        assert current is not None
         for segment in self.timeline:
             if segment.start > day:
                 break
@@ -286,6 +292,13 @@ class PriceBook:
             else:
                 ordered.append(segment)
         return attrs.evolve(self, timeline=tuple(ordered))
+
+    def with_contract(self, path: str | Path) -> PriceBook:
+        """This sheet billed under the contract file at `path` (which must extend this very
+        sheet; RulesError otherwise, or when the contract has errors)."""
+        from ratecard.api import load_contract
+
+        return load_contract(path, self)
 
     @property
     def books(self) -> tuple[PriceBook, ...]:
