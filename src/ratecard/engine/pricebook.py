@@ -589,8 +589,8 @@ class PriceBook:
         for line in lines:
             out.append(line)
             fraction = contract.discounts.get(line.meter)
-            if fraction is None or line.source != "postpaid" or not line.precise_amount:
-                continue
+            if not fraction or line.source != "postpaid" or not line.precise_amount:
+                continue  # (a discount of 0% adds no line: it changes nothing)
             discounted = self.rounding.round(_multiply(line.precise_amount, 1 - fraction))
             out.append(BillLine(
                 line.meter, "discount", line.quantity, ZERO,
