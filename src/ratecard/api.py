@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from ratecard.engine.pricebook import PriceBook
 
 
-def analyze(source: SourceFile) -> tuple[Rules | None, list[Diagnostic]]:
+def analyze(
+    source: SourceFile, directory: Path | None = None
+) -> tuple[Rules | None, list[Diagnostic]]:
     """The syntax tree of a rules file (None on a syntax error) and every diagnostic.
 
     A contract file (it starts with `contract`) is checked against the rules file it extends,
-    read from a path relative to the contract's own directory.
+    read from a path relative to `directory` (default: the directory of `source.name`).
     """
     tree = parse(source)
     if isinstance(tree, Diagnostic):
@@ -32,7 +34,7 @@ def analyze(source: SourceFile) -> tuple[Rules | None, list[Diagnostic]]:
     rules = to_nodes(tree, source)
     if not is_contract(rules):
         return rules, check(rules)
-    sheet, problem = _extended(rules, Path(source.name).parent)
+    sheet, problem = _extended(rules, directory or Path(source.name).parent)
     if sheet is None:
         assert problem is not None
         return rules, [problem]

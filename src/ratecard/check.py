@@ -1008,9 +1008,10 @@ def check(rules: n.Rules) -> list[Diagnostic]:
     from ratecard import versions
 
     found: list[Diagnostic] = []
+    seen: set[tuple[str, str, int]] = set()
     for version, sheet in versions.timeline(rules):
         table = symbols(sheet)
-        found.extend(_in_version(version, [d for run in CHECKS for d in run(table)], found))
+        found.extend(_in_version(version, [d for run in CHECKS for d in run(table)], seen))
     found.extend(versions.check_versions(rules))
     for version in versions.versions(rules):
         found.extend(_body_structure(version.body or ()))
@@ -1038,18 +1039,20 @@ def check_contract(contract: n.Rules, sheet: n.Rules) -> list[Diagnostic]:
 
 
 def _in_version(
-    version: n.Version | None, found: list[Diagnostic], before: list[Diagnostic]
+    version: n.Version | None, found: list[Diagnostic], seen: set[tuple[str, str, int]]
 ) -> list[Diagnostic]:
-    """A version's diagnostics, those not seen in an earlier version saying which version they
-    are about (`from 2027-01-01: ...`), since they may point at a line the version keeps."""
-    if version is None:
-        return found
-    seen = {(d.code, d.message, d.span.start) for d in before}
-    return [
-        d if (d.code, d.message, d.span.start) in seen
-        else attrs.evolve(d, message=f"from {version.start.text}: {d.message}")
-        for d in found
-    ]
+    """The diagnostics of one version's whole sheet that no earlier version had; those of a
+    dated version say which it is (`from 2027-01-01: ...`), since they may point at a line the
+    version keeps from the sheet before it."""
+    new: list[Diagnostic] = []
+    for d in found:
+        key = (d.code, d.message, d.span.start)
+        if key in seen:
+            continue
+        seen.add(key)
+        new.append(d if version is None
+                   else attrs.evolve(d, message=f"from {version.start.text}: {d.message}"))
+    return new
 
 
 def _body_structure(statements: Iterable[n.Statement]) -> Iterator[Diagnostic]:

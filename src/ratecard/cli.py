@@ -685,6 +685,17 @@ def _render_check_summary(states: dict[str, int]) -> str:
 
 # --- the parser -------------------------------------------------------------------------------
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """The language server (pygls, the optional extra `lsp`), until the editor closes it."""
+    try:
+        from ratecard.lsp import serve
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] not in ("pygls", "lsprotocol", "cattrs"):
+            raise
+        raise CommandError("`ratecard lsp` needs pygls: pip install 'ratecard[lsp]'") from None
+    return serve()
+
+
 def version() -> str:
     """The installed package's version (its metadata), else `ratecard.__version__`."""
     from importlib import metadata
@@ -804,6 +815,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compare the generated files with fresh renders; print those stale "
                         "or missing and a count; exit 1 if any")
     render.set_defaults(run=cmd_render)
+
+    lsp = commands.add_parser(
+        "lsp", help="run the language server for editors, on stdin and stdout (docs/editors.md)")
+    lsp.add_argument("--stdio", action="store_true",
+                     help="talk over standard input and output (the default, and the only way)")
+    lsp.set_defaults(run=cmd_lsp)
 
     from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
 

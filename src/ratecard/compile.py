@@ -84,7 +84,7 @@ def compile_contract(
         start=start,
         end=end,
         discounts={
-            meter: discount.percent.value
+            meter: discount.percent.value.normalize()
             for discount in parts.discounts
             for meter in versions.targets(discount.target, meters)
         },

@@ -119,8 +119,7 @@ def _replace(
                 f"the {what} at line {statement.span.line} is over "
                 + ", ".join(f"`{m}`" for m in own),
                 f"restate the {what} as a whole: on {', '.join(own)}"))
-            out.append(statement)
-            continue
+            return statements, problems
         if kept:
             target = statement.target
             out.append(attrs.evolve(statement, target=n.Target(
