@@ -261,7 +261,7 @@ def test_worked_bills_under_the_acme_contract(acme: PriceBook) -> None:
     assert (data["version"], data["contract"]) == ("2027-01-01", "acme")
     assert data["lines"][4] == {
         "meter": "detection", "source": "discount", "quantity": "245000", "unit_price": "0",
-        "rate": "0.20", "amount": "-78.40", "precise_amount": "-78.400000",
+        "rate": "0.2", "amount": "-78.40", "precise_amount": "-78.40000",
         "bracket": "(0, 3000000]", "pack": None, "blocks": None, "period": None,
     }
     assert data["lines"][-1] == {
@@ -533,7 +533,7 @@ def test_cli_quote_at_a_day_and_under_a_contract(capsys: pytest.CaptureFixture[s
                        "--contract", str(CONTRACT), "--json")
     data = json.loads(out)
     assert (data["version"], data["contract"], data["total"]) == ("2027-01-01", "acme", "765.44")
-    assert data["lines"][2]["source"] == "discount" and data["lines"][2]["rate"] == "0.20"
+    assert data["lines"][2]["source"] == "discount" and data["lines"][2]["rate"] == "0.2"
 
 
 def test_cli_quote_refuses_a_bad_day_and_a_contract_of_another_sheet(
@@ -759,3 +759,26 @@ def test_random_journals_of_the_example_bill_alike_through_every_path() -> None:
         account = Account.restore(book, account.snapshot())
     issued += account.close_through(account.month or "")
     assert issued == expected
+
+
+def test_the_billing_doc_shows_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/billing.md's example of a bill under the contract is the command's output (up to
+    its `...`), run from the repository's root."""
+    text = (ROOT / "docs" / "billing.md").read_text(encoding="utf-8")
+    section = text.split("## Versions and contracts on a bill", 1)[1]
+    block = section.split("```\n$ ", 1)[1].split("...\n```", 1)[0]
+    command, shown = block.split("\n", 1)
+    argv = command.split()
+    assert argv[0] == "ratecard"
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, *argv[1:])
+    assert (code, err) == (0, "")
+    assert out.startswith(shown)
+    data = section.split("```json\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    bill = ratecard.load(SHEET).with_contract(CONTRACT).bill(
+        str(EXAMPLE / "acme.jsonl"), "2027-01")
+    shown_lines = [json.loads(line) for line in data.replace("\n ", " ").splitlines()]
+    assert shown_lines == [bill.to_dict()["lines"][4], bill.to_dict()["lines"][-1]]
