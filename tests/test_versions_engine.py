@@ -782,3 +782,19 @@ def test_the_billing_doc_shows_what_the_command_prints(
         str(EXAMPLE / "acme.jsonl"), "2027-01")
     shown_lines = [json.loads(line) for line in data.replace("\n ", " ").splitlines()]
     assert shown_lines == [bill.to_dict()["lines"][4], bill.to_dict()["lines"][-1]]
+
+
+@pytest.mark.parametrize("count", [2001, 3010, 2_999_999, 10**18 - 7, 10**18])
+def test_a_contract_quote_is_exact_in_any_context(acme: PriceBook, count: int) -> None:
+    """Up to the largest count, in a caller's context of 28 digits rounding down, the quote's
+    discount lines are those of the general path (exact in ratecard's own context)."""
+    import decimal
+
+    sheet = acme.at("2027-03-01")
+    usage = {"SearchTrace": count, "DetectBody": count // 3}
+    expected = sheet.quote_general(usage)
+    with decimal.localcontext(decimal.Context(prec=28, rounding=decimal.ROUND_DOWN)):
+        assert sheet.quote(usage) == expected
+    assert [line.to_dict() for line in sheet.quote(usage).lines] == [
+        line.to_dict() for line in expected.lines]
+    assert "discount" in [line.source for line in expected.lines]

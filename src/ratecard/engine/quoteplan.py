@@ -148,7 +148,16 @@ def build(
     tables: dict[str, ChargeTable] = {}
     # Never past the largest count, so that a count beyond it takes the general path, which
     # refuses it (and `PriceBook.charge`, reading the limit inline, does not take it either).
-    limit = min(_limit([ladder for _, _, ladder, _ in meters if ladder], rounding), MAX_COUNT + 1)
+    # A contract's discounted amounts are products too: p × kept and p × off (exact below the
+    # limit, so the month's pricer takes them with the Decimal operators).
+    products = [
+        CONTEXT.multiply(bracket.price, factor)
+        for name, _, ladder, _ in meters if ladder and discounts and name in discounts
+        for bracket in ladder.brackets if bracket.price is not None
+        for factor in discounts[name][1:]
+    ]
+    limit = min(_limit([ladder for _, _, ladder, _ in meters if ladder], rounding, products),
+                MAX_COUNT + 1)
     for name, allowance, ladder, whole in meters:
         if (
             ladder is None
@@ -186,11 +195,13 @@ def build(
     )
 
 
-def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
+def _limit(ladders: list[Ladder], rounding: Rounding, products: list[Decimal]) -> int:
     """The meter total below which every price × quantity, each rounded amount and their sum
     fit in 28 digits: a product's coefficient is the quantity times the price's coefficient, and
-    an amount's is at most the quantity times the price scaled to the rounding increment."""
+    an amount's is at most the quantity times the price scaled to the rounding increment.
+    `products`: other prices quantities are multiplied by (a contract's discounted prices)."""
     prices = [b.price for ladder in ladders for b in ladder.brackets if b.price is not None]
+    prices += [abs(product) for product in products]
     coefficients = [int("".join(map(str, p.as_tuple().digits)) or "0") for p in prices]
     exponent = rounding.increment.as_tuple().exponent
     assert isinstance(exponent, int), "the increment is a finite power of ten"
@@ -241,7 +252,6 @@ def _pricer(
     brackets = ladder.brackets
     volume = ladder.mode == VOLUME
     by_total = ladder.basis == BASIS_TOTAL
-    subtract = CONTEXT.subtract
     fraction, kept, off = discount if discount is not None else (ZERO, ZERO, ZERO)
     discounted = _discounter(discount, rounding) if discount is not None else None
     # The line of a month that uses the whole allowance is the same in every such quote; lines
@@ -312,11 +322,12 @@ def _pricer(
                 if discount is None or not precise:
                     return amount
                 # A contract's discount (`PriceBook._contract_lines` defines it): the line
-                # nets round(p × kept); the month's charge is that net.
-                net = multiply(precise, kept).quantize(increment, mode, CONTEXT)
-                lines.append(_new(BillLine, (name, "discount", units, ZERO,
-                                             multiply(precise, off), subtract(net, amount),
-                                             label, None, None, None, None, fraction)))
+                # nets round(p × kept); the month's charge is that net. Exact with the
+                # operators: the plan's limit counts the products p × kept and p × off.
+                net = (precise * kept).quantize(increment, mode, CONTEXT)
+                lines.append(_new(BillLine, (name, "discount", units, ZERO, precise * off,
+                                             net - amount, label, None, None, None, None,
+                                             fraction)))
                 return net
         if discounted is None:
             return postpaid_charge(postpaid, basis, lines)
