@@ -183,6 +183,8 @@ class EntryReader:
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
+        # Under dated versions: the timelines accounts may be billed by (`_dated_offer`).
+        self._timelines: list[PriceBook] | None = None
 
     def _keeps_whole(self, route: str) -> bool:
         """Whether a whole count into this route is taken as it is (no rounding changes it)."""
@@ -313,9 +315,11 @@ class EntryReader:
         versions, the sheet in effect then, or, for an account kept on earlier prices
         (grandfathering), the sheet it is kept on. The replay picks the account's own."""
         day = local(moment, self.zone).date()
+        if self._timelines is None:  # (made once: a timeline of kept accounts is a new book)
+            self._timelines = [self.book.for_account(opened) for opened in _openings(self.book)]
         sheets: list[PriceBook] = []
-        for opened in _openings(self.book):
-            sheet = self.book.for_account(opened).at(day)
+        for timeline in self._timelines:
+            sheet = timeline.at(day)
             if all(sheet is not other for other in sheets):
                 sheets.append(sheet)
         try:
