@@ -540,8 +540,7 @@ def test_cli_quote_refuses_a_bad_day_and_a_contract_of_another_sheet(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run(capsys, "quote", str(SHEET), "DetectBody=1", "--at", "2027-13-01") == (
-        2, "", "ratecard: error: --at 2027-13-01: not a day; write YYYY-MM-DD, e.g. "
-        "2027-01-01\n")
+        2, "", "ratecard: error: --at 2027-13-01: a day is YYYY-MM-DD, e.g. 2027-01-01\n")
     code, out, err = run(capsys, "quote", str(BDA_RULES), "DetectBody=1", "--contract",
                          str(CONTRACT))
     assert (code, out) == (1, "")
