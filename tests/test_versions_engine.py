@@ -444,6 +444,12 @@ def test_a_snapshot_names_its_timeline_and_opening_day(acme: PriceBook) -> None:
     assert saved["rules"]["fingerprint"] == fingerprint(ratecard.load(SHEET))
     assert saved["rules"]["timeline"]["versions"] == ["2027-01-01", "2028-01-01"]
     assert saved["rules"]["timeline"]["contracts"] == ["acme"]
+    account.feed(ACME_JOURNAL[4:6])
+    preview = account.preview()  # January so far: the worked bill's lines, true-up included
+    assert preview is not None
+    assert (preview.version, preview.contract, preview.total) == ("2027-01-01", "acme",
+                                                                   D("500.00"))
+    assert preview.lines[-1].source == "true_up"
 
 
 def test_a_snapshot_of_a_sheet_without_versions_is_as_it_was(bda: PriceBook) -> None:
