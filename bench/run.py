@@ -35,6 +35,11 @@ from ratecard import Usage
 
 ROOT = Path(__file__).resolve().parents[1]
 BDA = ROOT / "rules" / "tencent-bda.rules"
+# The shipped example of a price change and a contract (examples/price-change).
+PRICE_CHANGE = ROOT / "examples" / "price-change" / "bda-2027.rules"
+CONTRACT = ROOT / "examples" / "price-change" / "acme.rules"
+# A day in the contract's term: its discounts, minimum spend and pack price apply.
+CONTRACT_DAY = "2027-03-01"
 
 # --- the hand-written baseline --------------------------------------------------------------
 
@@ -167,9 +172,11 @@ def compare(mine: Callable[[], object], theirs: Callable[[], object], number: in
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def journal_entries(count: int, packs: bool = True) -> Iterator[dict[str, Any]]:
-    """A month of BDA usage in time order, spread over November 2026, with pack purchases."""
-    start = datetime(2026, 11, 1, tzinfo=timezone(timedelta(hours=8)))
+def journal_entries(count: int, packs: bool = True,
+                    start: datetime = datetime(2026, 11, 1, tzinfo=timezone(timedelta(hours=8))),
+                    ) -> Iterator[dict[str, Any]]:
+    """A month of BDA usage in time order, spread over November 2026 (or the month of
+    `start`), with pack purchases."""
     step = timedelta(days=29) / count
     actions = ("DetectBody", "DetectBodyJoints", "SearchTrace", "CreatePerson",
                "SegmentPortraitPic", "GetGroupList")
@@ -182,10 +189,10 @@ def journal_entries(count: int, packs: bool = True) -> Iterator[dict[str, Any]]:
                "action": actions[i % len(actions)], "count": 1 + i % 7}
 
 
-def typed_entries(count: int) -> list[Any]:
+def typed_entries(count: int, **options: Any) -> list[Any]:
     """The same journal as typed entries with parsed times (what a service holds in memory)."""
     typed: list[Any] = []
-    for entry in journal_entries(count):
+    for entry in journal_entries(count, **options):
         moment = datetime.fromisoformat(entry["time"])
         if entry["type"] == "usage":
             typed.append(Usage(moment, entry["action"], entry["count"]))
@@ -351,7 +358,32 @@ def main() -> int:
                   f"{small_kib / 1024:.0f} vs {large_kib / 1024:.0f}", "",
                   f"flat: {verdict(large_kib < small_kib * 1.25)}")
 
-    # 4. Checking and compiling.
+    # 4. Under a contract: the same quote and the same journal, on the example sheet with its
+    # 2027 version, with and without the acme contract (discounts on two of the four meters, a
+    # minimum spend, a pack price), on a day and in a month of the contract's term.
+    sheet = ratecard.load(PRICE_CHANGE)
+    contracted = sheet.with_contract(CONTRACT)
+    plain_quote = sheet.quote(MONTH, at=CONTRACT_DAY)
+    contract_quote = contracted.quote(MONTH, at=CONTRACT_DAY)
+    assert contract_quote.contract == "acme" and plain_quote.contract is None
+    assert [line.source for line in contract_quote.lines].count("discount") == 2
+    k_mine, k_base = compare(lambda: contracted.quote(MONTH, at=CONTRACT_DAY),
+                             lambda: sheet.quote(MONTH, at=CONTRACT_DAY), 1000, repeat * 5)
+    table.add("month quote under a contract (µs)", f"{k_mine * 1e6:.2f}",
+              f"{k_base * 1e6:.2f} / {k_mine / k_base:.2f}",
+              f"ratio ≤ 1.2: {verdict(k_mine <= k_base * 1.2)}")
+    march = typed_entries(entries, start=datetime(2027, 3, 1, tzinfo=timezone(timedelta(hours=8))))
+    assert contracted.bill(march)[0].contract == "acme"
+    runs = [(timed(lambda: contracted.bill(march), 1), timed(lambda: sheet.bill(march), 1))
+            for _ in range(repeat)]
+    r_mine = statistics.median(run[0] for run in runs)
+    r_base = statistics.median(run[1] for run in runs)
+    table.add(f"replay {entries:,} entries under a contract (entries/s)",
+              f"{entries / r_mine:,.0f}", f"{entries / r_base:,.0f} / {r_mine / r_base:.2f}",
+              f"ratio ≤ 1.2: {verdict(r_mine <= r_base * 1.2)}")
+    march.clear()
+
+    # 5. Checking and compiling.
     check = process_seconds([sys.executable, "-m", "ratecard", "check", str(BDA)], repeat)
     ratecard_bin = Path(sys.executable).with_name("ratecard")
     if ratecard_bin.exists():

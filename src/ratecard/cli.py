@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ratecard.engine.pricebook import HeldPack, PriceBook
     from ratecard.nodes import Rules
 
+ZERO_AMOUNT = Decimal(0)
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
@@ -247,14 +248,20 @@ def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
 
 
 def cmd_quote(args: argparse.Namespace) -> int:
-    """Quote one month of usage totals per action, with packs held at the month's start."""
+    """Quote one month of usage totals per action, with packs held at the month's start, at
+    the prices in effect on `--at` (default: today in the rules' timezone)."""
     book = compile_file(args.file)
     if book is None:
         return EXIT_DIAGNOSTICS
+    if args.contract is not None:
+        book = _with_contract(book, args.contract)
+        if book is None:
+            return EXIT_DIAGNOSTICS
     usage = _usage_arguments(args.usage)
-    packs = _pack_arguments(args.pack, book)
+    sheet = book.at(_day_option(args.at))
+    packs = _pack_arguments(args.pack, sheet)
     try:
-        bill = book.quote(usage, packs)
+        bill = sheet.quote(usage, packs)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -262,6 +269,19 @@ def cmd_quote(args: argparse.Namespace) -> int:
     else:
         print(format_bill(book, bill))
     return EXIT_OK
+
+
+def _with_contract(book: PriceBook, path: str) -> PriceBook | None:
+    """`--contract FILE`: the book billed under the contract, which must extend the rules file
+    given; None (its diagnostics printed) if the contract has errors."""
+    from ratecard.errors import RulesError
+
+    source = _read(path)
+    try:
+        return book.with_contract(path)
+    except RulesError as exc:
+        _report(exc.diagnostics, source, "full")
+        return None
 
 
 def _grouped(value: Decimal) -> str:
@@ -277,15 +297,32 @@ def _unit_price(line: BillLine) -> str:
     return f"{format_plain(line.unit_price)} per {_grouped(line.per)}"
 
 
+def _source(line: BillLine) -> str:
+    """A line's source column: `pack ID`, `discount 20%` (a contract's), `true-up`, or the
+    source's name."""
+    if line.pack is not None:
+        return f"pack {line.pack}"
+    if line.source == "discount" and line.rate is not None:
+        return f"discount {format_plain((line.rate * 100).normalize())}%"
+    if line.source == "true_up":
+        return "true-up"
+    return line.source
+
+
 def format_bill(book: PriceBook, bill: Bill) -> str:
-    """A bill as an aligned text table for a terminal."""
+    """A bill as an aligned text table for a terminal. A bill of a dated version or under a
+    contract names them under the title; a contract's discount lines follow the lines they
+    discount, and a true-up to its minimum spend comes last and is explained under the total."""
     title = " / ".join(book.labels) or book.name
     rows = [("meter", "source", "quantity", "bracket", "unit price", "amount")]
+    true_up = ZERO_AMOUNT
     for line in bill.lines:
+        if line.source == "true_up":
+            true_up += line.amount
         rows.append((
             line.meter,
-            line.source if line.pack is None else f"pack {line.pack}",
-            _grouped(line.quantity),
+            _source(line),
+            "" if line.source == "true_up" else _grouped(line.quantity),
             line.bracket or "",
             _unit_price(line) if line.source == "postpaid" else "",
             format_plain(line.amount),
@@ -298,13 +335,23 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
                  for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         return "  ".join(cells).rstrip()
 
-    out = [f"{title} ({book.currency})", "", fmt(rows[0])]
+    out = [f"{title} ({book.currency})"]
+    terms = [f"version from {bill.version}"] if bill.version is not None else []
+    if bill.contract is not None:
+        terms.append(f"contract {bill.contract}")
+    if terms:
+        out.append(", ".join(terms))
+    out.extend(("", fmt(rows[0])))
     out.append("  ".join("-" * w for w in widths))
     out.extend(fmt(row) for row in rows[1:])
     if len(rows) == 1:
         out.append("(no billable usage)")
     out.append("")
     out.append(f"total {bill.currency} {format_plain(bill.total)}")
+    if true_up:
+        out.append(f"true-up {format_plain(true_up)}: the lines come to "
+                   f"{format_plain(bill.total - true_up)}, under the contract's minimum spend "
+                   f"of {format_plain(bill.total)}")
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
                    f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"
@@ -338,6 +385,10 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
     book = compile_file(args.file)
     if book is None:
         return EXIT_DIAGNOSTICS
+    if args.contract is not None:
+        book = _with_contract(book, args.contract)
+        if book is None:
+            return EXIT_DIAGNOSTICS
     skipped: list[JournalError] = []
 
     def skip(error: JournalError) -> None:
@@ -573,8 +624,8 @@ def _regenerate_hint(args: argparse.Namespace) -> str:
     return f"ratecard render {' '.join(args.files)}{where}{flags}{at}"
 
 
-def _render_day(text: str | None) -> date | None:
-    """The day of `--at YYYY-MM-DD` (None without it)."""
+def _day_option(text: str | None) -> date | None:
+    """The day of `--at YYYY-MM-DD` (None without it), for `quote` and `render`."""
     if text is None:
         return None
     try:
@@ -629,7 +680,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Render price sheets; with --check, exit 1 if a generated sheet is missing or stale."""
     from ratecard.render import render as render_sheet
 
-    at = _render_day(args.at)
+    at = _day_option(args.at)
     targets = _render_targets(args)
     _refuse_collisions(args.files, targets, args.check)
     analyzed = _sheet_sources(args.files)
@@ -769,6 +820,11 @@ def build_parser() -> argparse.ArgumentParser:
     quote.add_argument("--pack", action="append", default=[], metavar="METER:SIZE[:REMAINING]",
                        help="a pack held at the month's start (repeatable); SIZE as 100000, "
                        "100k or 10万")
+    quote.add_argument("--at", metavar="YYYY-MM-DD",
+                       help="quote the prices in effect on this day, for rules with dated "
+                       "versions or a contract (default: today in the rules' timezone)")
+    quote.add_argument("--contract", metavar="FILE",
+                       help="quote under this contract file (it extends the rules FILE)")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 
@@ -778,6 +834,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the account's journal: JSON Lines, or a usage CSV (.csv); `-` reads "
                       "JSON Lines from standard input")
     bill.add_argument("--month", metavar="YYYY-MM", help="only this month's bill")
+    bill.add_argument("--contract", metavar="FILE",
+                      help="bill under this contract file (it extends the rules FILE)")
     bill.add_argument("--json", action="store_true", help="print the bills as JSON")
     bill.add_argument("--skip-invalid", action="store_true",
                       help="report each bad journal entry on stderr and bill the rest")

@@ -12,8 +12,9 @@ Record layout: `(instant, line, kind, name, count, id)`. `instant` is microsecon
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
 time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP. By kind, `name` is the
 action, the meter, the suspension reason, "" or the top-up amount; `count` is the usage count or
-the index of the pack offer bought; `id` is the usage or purchase id, or None (an empty id
-may stand for None: the replay takes neither as an id).
+the index of the pack offer bought (under dated versions, `PriceBook.timeline`, the pack's size:
+the replay takes its offer from the sheet in effect when it is bought); `id` is the usage or
+purchase id, or None (an empty id may stand for None: the replay takes neither as an id).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from itertools import chain
 from pathlib import Path
@@ -41,6 +42,7 @@ from ratecard.engine.clock import (
     TimeError,
     checked_instant,
     instant,
+    local,
     parse_time,
 )
 from ratecard.engine.money import CONTEXT
@@ -56,7 +58,7 @@ from ratecard.literals import (
 )
 
 if TYPE_CHECKING:
-    from ratecard.engine.pricebook import PriceBook
+    from ratecard.engine.pricebook import PackOffer, PriceBook
 
 USAGE = 0
 PURCHASE = 1
@@ -181,6 +183,8 @@ class EntryReader:
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
+        # Under dated versions: the timelines accounts may be billed by (`_dated_offer`).
+        self._timelines: list[PriceBook] | None = None
 
     def _keeps_whole(self, route: str) -> bool:
         """Whether a whole count into this route is taken as it is (no rounding changes it)."""
@@ -293,6 +297,11 @@ class EntryReader:
         if isinstance(size, bool) or not isinstance(size, int | str | Decimal):
             _bad("size", "a pack size is a number such as 100000, 100k or 10万, "
                  f"not {_shown(size)}")
+        if self.book.timeline:
+            offer = self._dated_offer(plan.name, size, moment)
+            if entry_id is not None:
+                entry_id = self._id(entry_id)
+            return (moment, line, PURCHASE, plan.name, offer.size, entry_id)
         try:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
@@ -300,6 +309,30 @@ class EntryReader:
         if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, PURCHASE, plan.name, plan.packs.index(offer), entry_id)
+
+    def _dated_offer(self, meter: str, size: Any, moment: int) -> PackOffer:
+        """The pack of `size` on sale on the purchase's day for some account: under dated
+        versions, the sheet in effect then, or, for an account kept on earlier prices
+        (grandfathering), the sheet it is kept on. The replay picks the account's own."""
+        day = local(moment, self.zone).date()
+        if self._timelines is None:  # (made once: a timeline of kept accounts is a new book)
+            self._timelines = [self.book.for_account(opened) for opened in _openings(self.book)]
+        sheets: list[PriceBook] = []
+        for timeline in self._timelines:
+            sheet = timeline.at(day)
+            if all(sheet is not other for other in sheets):
+                sheets.append(sheet)
+        try:
+            units = count_value(size)
+        except NumberError as exc:
+            _bad("size", f"pack size: {exc}")
+        for sheet in sheets:
+            offer = sheet.meter(meter).pack(units)
+            if offer is not None:
+                return offer
+        sizes = ", ".join(format_plain(p.size) for p in sheets[0].meter(meter).packs) or "none"
+        _bad("size", f"meter `{meter}` has no pack of size {shown_number(units)} on sale on "
+             f"{day.isoformat()} (sizes then: {sizes})")
 
     def suspend(self, time: Any, reason: Any, line: int) -> Record:
         moment = self.time(time)
@@ -429,6 +462,16 @@ class EntryReader:
 
 
 _ID_DIGITS = 64
+
+
+def _openings(book: PriceBook) -> list[date]:
+    """Opening days that between them give every timeline `book.for_account` can: one before
+    all, one on each grandfathering version's `keep_before` day (then not kept)."""
+    days = [date.min]
+    for segment in book.timeline:
+        if segment.keep_before is not None and segment.keep_before not in days:
+            days.append(segment.keep_before)
+    return days
 
 
 def _has_surrogate(text: str) -> bool:

@@ -169,6 +169,10 @@ class Segment:
 FREE = "free"
 TRUE_UP_METER = "*"  # the meter named by a contract's true-up line: the whole bill
 _multiply = CONTEXT.multiply  # exact: ratecard's context holds 60 digits
+_add = CONTEXT.add
+_subtract = CONTEXT.subtract
+_minus = CONTEXT.minus
+_new_line = tuple.__new__  # a BillLine of all its fields, without the keyword constructor
 
 
 @attrs.frozen
@@ -214,8 +218,20 @@ class PriceBook:
     _alone_pricers: Mapping[str, AlonePricer] = attrs.field(
         init=False, repr=False, eq=False
     )
+    # A contract's discounts (meter → fraction off, fraction kept, minus the fraction off; 0%
+    # left out: it changes nothing) and the version's day as a bill names it.
+    _discounts: Mapping[str, tuple[Decimal, Decimal, Decimal]] = attrs.field(
+        init=False, repr=False, eq=False
+    )
+    _version_text: str | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_discounts", {} if self.contract is None else {
+            meter: (fraction, CONTEXT.subtract(1, fraction), CONTEXT.minus(fraction))
+            for meter, fraction in self.contract.discounts.items() if fraction
+        })
+        object.__setattr__(self, "_version_text",
+                           None if self.version is None else self.version.isoformat())
         object.__setattr__(self, "_first",
                            attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
@@ -243,6 +259,7 @@ class PriceBook:
             {action: None if plan is None else plan.name
              for action, plan in self._action_plans.items()},
             "allowance" in self.deduct_order,
+            self._discounts,
         ))
         object.__setattr__(self, "_alone_pricers", {} if self._plan is None
                            else self._plan.alone)
@@ -410,15 +427,15 @@ class PriceBook:
         A sheet with dated versions or a contract quotes the prices in effect `at` that day
         (default: today in the rules' timezone); other sheets ignore `at`.
         """
-        if self.timeline:
-            return self.at(at).quote(usage, packs)
-        if not packs and self._plan is not None and type(usage) is dict:
-            fast = self._plan.quote(usage)
+        # The sheet in effect (before a timeline's first later version, this book itself).
+        book = self.at(at) if self.timeline else self
+        if not packs and book._plan is not None and type(usage) is dict:
+            fast = book._plan.quote(usage)
             if fast is not None:
-                if self.contract is not None or self.version is not None:
-                    return self.make_bill(fast.lines, fast.alerts)
+                if book.contract is not None or book.version is not None:
+                    return book._dated_quote(fast)
                 return fast
-        return self.quote_general(usage, packs)
+        return book.quote_general(usage, packs)
 
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
@@ -568,41 +585,83 @@ class PriceBook:
     ) -> Bill:
         """A bill whose total is the sum of its rounded lines."""
         if self.contract is not None:
-            lines = self._contract_lines(lines, self.contract)
+            _, lines = self._contract_lines(lines, self.contract)
         total = self.rounding.round(sum((line.amount for line in lines), ZERO))
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
-                    version=None if self.version is None else self.version.isoformat(),
+                    version=self._version_text,
                     contract=None if self.contract is None else self.contract.name)
+
+    def _dated_quote(self, fast: Bill) -> Bill:
+        """The quote plan's bill (its lines carry a contract's discounts already) as
+        `make_bill` makes it for a dated version or under a contract: with the true-up to a
+        minimum spend, and naming version and contract. `fast` is the plan's own new bill:
+        it is completed in place, without the general constructor (a quote is on a request
+        path)."""
+        contract = self.contract
+        fields = fast.__dict__
+        if contract is not None:
+            minimum = contract.minimum
+            total = fast.total
+            if minimum is not None and total < minimum:
+                short = _subtract(minimum, total)
+                true_up = self.rounding.round(short)
+                fields["lines"] = (*fast.lines, _new_line(BillLine, (
+                    TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up, None, None, None,
+                    None, None, None)))
+                # On the increment, as the sum of rounded lines `make_bill` rounds.
+                fields["total"] = _add(total, true_up)
+            fields["contract"] = contract.name
+        fields["version"] = self._version_text
+        return fast
 
     def _contract_lines(
         self, lines: Sequence[BillLine], contract: ContractTerms
-    ) -> list[BillLine]:
+    ) -> tuple[Decimal, list[BillLine]]:
         """The lines with a `discount` line after each discounted postpaid line and, under a
-        minimum spend, a `true_up` line at the end.
+        minimum spend, a `true_up` line at the end; and the sum of the lines added.
 
         A discount of fraction f on a line of precise amount p: the discounted line costs
         round(p × (1 − f)), so the discount line's amount is that less the line's rounded
         amount (never more than the line: f ≤ 1), and its precise amount is −p × f. The
         true-up is the minimum less the sum of the rounded lines, when that is positive.
         """
-        out: list[BillLine] = []
-        for line in lines:
-            out.append(line)
-            fraction = contract.discounts.get(line.meter)
-            if fraction is None or line.source != "postpaid" or not line.precise_amount:
-                continue
-            discounted = self.rounding.round(_multiply(line.precise_amount, 1 - fraction))
-            out.append(BillLine(
-                line.meter, "discount", line.quantity, ZERO,
-                -_multiply(line.precise_amount, fraction), discounted - line.amount,
-                bracket=line.bracket, period=line.period, rate=fraction,
-            ))
-        if contract.minimum is not None:
-            spent = sum((line.amount for line in out), ZERO)
-            if spent < contract.minimum:
-                short = contract.minimum - spent
-                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, short))
-        return out
+        # Exact in ratecard's context whatever the caller's. The quote plan adds the discount
+        # lines itself (`quoteplan._discounted`), as here.
+        discounts = self._discounts
+        added = ZERO
+        out: list[BillLine]
+        if discounts:
+            out = []
+            append = out.append
+            increment = self.rounding.increment
+            mode = self.rounding.mode_constant
+            for line in lines:
+                append(line)
+                terms = discounts.get(line[0])  # line.meter, line.source, line.precise_amount
+                if terms is None or line[1] != "postpaid" or not line[4]:
+                    continue
+                fraction, kept, off = terms
+                precise = line[4]
+                amount = _subtract(_multiply(precise, kept).quantize(increment, mode, CONTEXT),
+                                   line[5])
+                added = _add(added, amount)
+                append(_new_line(BillLine, (
+                    line[0], "discount", line[2], ZERO, _multiply(precise, off), amount,
+                    line[6], None, None, line[9], None, fraction,
+                )))
+        else:
+            out = list(lines)
+        minimum = contract.minimum
+        if minimum is not None:
+            spent = ZERO
+            for line in out:
+                spent = _add(spent, line[5])
+            if spent < minimum:
+                short = _subtract(minimum, spent)
+                true_up = self.rounding.round(short)
+                added = _add(added, true_up)
+                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up))
+        return added, out
 
     # --- billing a journal ---------------------------------------------------------------
     @overload

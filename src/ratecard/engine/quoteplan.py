@@ -35,6 +35,8 @@ MeterPricer = Callable[[int, list[BillLine]], Decimal]
 AlonePricer = Callable[[int], list[BillLine]]
 # The same, its rounded charge alone (the sum of those lines' amounts).
 AloneCharger = Callable[[int], Decimal]
+# A contract's discount on a meter: the fraction off, the fraction kept (1 − off) and −off.
+Discount = tuple[Decimal, Decimal, Decimal]
 #: What `PriceBook.charge` reads, inline, for a volume ladder: the brackets' whole upper bounds
 #: (for `bisect_left`), each bracket's plain unit price (None where a per-N price, a flat fee or
 #: contact sales needs the general charge), the plan's limit, the rounding increment and mode.
@@ -133,9 +135,11 @@ def build(
     meters: tuple[tuple[str, Decimal, Ladder | None, bool], ...],
     routes: Mapping[str, str | None],
     allowance_first: bool,
+    discounts: Mapping[str, Discount] | None = None,
 ) -> QuotePlan | None:
     """A plan for these meters (name, allowance, ladder, whether it can take a whole count as
-    it is), or None if one of them needs the general path."""
+    it is), or None if one of them needs the general path. `discounts`: a contract's, per
+    meter (`PriceBook._contract_lines` defines them; the month's lines get them here)."""
     index = {name: position for position, (name, _, _, _) in enumerate(meters)}
     pricers = []
     always = []
@@ -144,7 +148,16 @@ def build(
     tables: dict[str, ChargeTable] = {}
     # Never past the largest count, so that a count beyond it takes the general path, which
     # refuses it (and `PriceBook.charge`, reading the limit inline, does not take it either).
-    limit = min(_limit([ladder for _, _, ladder, _ in meters if ladder], rounding), MAX_COUNT + 1)
+    # A contract's discounted amounts are products too: p × kept and p × off (exact below the
+    # limit, so the month's pricer takes them with the Decimal operators).
+    products = [
+        CONTEXT.multiply(bracket.price, factor)
+        for name, _, ladder, _ in meters if ladder and discounts and name in discounts
+        for bracket in ladder.brackets if bracket.price is not None
+        for factor in discounts[name][1:]
+    ]
+    limit = min(_limit([ladder for _, _, ladder, _ in meters if ladder], rounding, products),
+                MAX_COUNT + 1)
     for name, allowance, ladder, whole in meters:
         if (
             ladder is None
@@ -153,9 +166,15 @@ def build(
             or allowance != allowance.to_integral_value()
         ):
             return None
+        discount = discounts.get(name) if discounts else None
+        adjusted = ladder.minimum is not None or ladder.maximum is not None
         price, alone[name], charges[name] = _pricer(
-            name, int(allowance) if allowance_first else 0, ladder, rounding, limit
+            name, int(allowance) if allowance_first else 0, ladder, rounding, limit,
+            None if adjusted else discount,
         )
+        if discount is not None and adjusted:
+            # A minimum or maximum adjusts the charge before the discount: around it.
+            price = _discounted(price, discount, rounding)
         pricers.append(price)
         always.append(ladder.minimum is not None)
         if ladder.mode == VOLUME and ladder.minimum is None and ladder.maximum is None:
@@ -176,11 +195,13 @@ def build(
     )
 
 
-def _limit(ladders: list[Ladder], rounding: Rounding) -> int:
+def _limit(ladders: list[Ladder], rounding: Rounding, products: list[Decimal]) -> int:
     """The meter total below which every price × quantity, each rounded amount and their sum
     fit in 28 digits: a product's coefficient is the quantity times the price's coefficient, and
-    an amount's is at most the quantity times the price scaled to the rounding increment."""
+    an amount's is at most the quantity times the price scaled to the rounding increment.
+    `products`: other prices quantities are multiplied by (a contract's discounted prices)."""
     prices = [b.price for ladder in ladders for b in ladder.brackets if b.price is not None]
+    prices += [abs(product) for product in products]
     coefficients = [int("".join(map(str, p.as_tuple().digits)) or "0") for p in prices]
     exponent = rounding.increment.as_tuple().exponent
     assert isinstance(exponent, int), "the increment is a finite power of ten"
@@ -206,8 +227,12 @@ _BOUND_DIGITS = 20
 
 
 def _pricer(
-    name: str, allowance: int, ladder: Ladder, rounding: Rounding, limit: int
+    name: str, allowance: int, ladder: Ladder, rounding: Rounding, limit: int,
+    discount: Discount | None = None,
 ) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
+    """A meter's pricers: the month's (`discount`: a contract's, whose lines the month's
+    pricer adds after its postpaid lines, its charge net of them), and alone (never
+    discounted: `PriceBook.price` and `charge` price the sheet's lines)."""
     nothing = rounding.round(ZERO)
     increment = rounding.increment
     mode = rounding.mode_constant
@@ -227,6 +252,8 @@ def _pricer(
     brackets = ladder.brackets
     volume = ladder.mode == VOLUME
     by_total = ladder.basis == BASIS_TOTAL
+    fraction, kept, off = discount if discount is not None else (ZERO, ZERO, ZERO)
+    discounted = _discounter(discount, rounding) if discount is not None else None
     # The line of a month that uses the whole allowance is the same in every such quote; lines
     # are immutable, so bills can share it.
     whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
@@ -289,10 +316,23 @@ def _pricer(
             if price is not None and per is None and flat is None:
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
-                lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
+                units = Decimal(postpaid)
+                lines.append(_new(BillLine, (name, "postpaid", units, unit_price,
                                              precise, amount, label, None, None, None, None, None)))
-                return amount
-        return postpaid_charge(postpaid, basis, lines)
+                if discount is None or not precise:
+                    return amount
+                # A contract's discount (`PriceBook._contract_lines` defines it): the line
+                # nets round(p × kept); the month's charge is that net. Exact with the
+                # operators: the plan's limit counts the products p × kept and p × off.
+                net = (precise * kept).quantize(increment, mode, CONTEXT)
+                lines.append(_new(BillLine, (name, "discount", units, ZERO, precise * off,
+                                             net - amount, label, None, None, None, None,
+                                             fraction)))
+                return net
+        if discounted is None:
+            return postpaid_charge(postpaid, basis, lines)
+        start = len(lines)
+        return discounted(postpaid_charge(postpaid, basis, lines), lines, start)
 
     def price_alone(units: int) -> list[BillLine]:
         """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
@@ -317,6 +357,51 @@ def _pricer(
     if ladder.minimum is None and ladder.maximum is None:
         return price, price_alone, charge_alone
     return _adjusted(name, ladder, rounding, price, price_alone, charge_alone)
+
+
+# Adds a contract's discount lines after the postpaid lines from `start` of a meter's month
+# charged `charged`; the charge net of them.
+Discounter = Callable[[Decimal, list[BillLine], int], Decimal]
+
+
+def _discounter(discount: Discount, rounding: Rounding) -> Discounter:
+    """A discount line after each postpaid line (from `start`): its amount makes the line net
+    round(p × kept), its precise amount is p × off (−p × fraction); the charge is less the
+    discounts. As `PriceBook._contract_lines`, which defines it."""
+    fraction, kept, off = discount
+    increment = rounding.increment
+    mode = rounding.mode_constant
+    multiply = CONTEXT.multiply
+    subtract = CONTEXT.subtract
+    add = CONTEXT.add
+
+    def discounted(charged: Decimal, lines: list[BillLine], start: int) -> Decimal:
+        added = lines[start:]
+        del lines[start:]
+        for line in added:
+            lines.append(line)
+            precise = line[4]
+            if line[1] != "postpaid" or not precise:
+                continue
+            amount = subtract(multiply(precise, kept).quantize(increment, mode, CONTEXT), line[5])
+            lines.append(_new(BillLine, (line[0], "discount", line[2], ZERO,
+                                         multiply(precise, off), amount, line[6], None, None,
+                                         line[9], None, fraction)))
+            charged = add(charged, amount)
+        return charged
+
+    return discounted
+
+
+def _discounted(price: MeterPricer, discount: Discount, rounding: Rounding) -> MeterPricer:
+    """A month pricer (with a minimum or maximum) with a contract's discount lines."""
+    discounted = _discounter(discount, rounding)
+
+    def price_discounted(quantity: int, lines: list[BillLine]) -> Decimal:
+        start = len(lines)
+        return discounted(price(quantity, lines), lines, start)
+
+    return price_discounted
 
 
 def _adjusted(

@@ -75,7 +75,7 @@ from ratecard.engine.journal import (
 )
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.ordering import sorted_records
-from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.engine.pricebook import FREE, PackOffer, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
@@ -147,7 +147,15 @@ class Replay:
     """
 
     def __init__(self, book: PriceBook, aggregate: bool = True) -> None:
+        # `top` is the book the replay was given; `book` the sheet of the month being built: the
+        # same book, unless `top` has dated versions or a contract (`PriceBook.timeline`), when
+        # each month is billed by `top.for_account(opened).at(its first day)`, `opened` being
+        # the day of the account's earliest entry.
+        self.top = book
         self.book = book
+        self.timeline = bool(book.timeline)
+        self.opened: date | None = None
+        self.account_book = book
         self.zone = book.zone
         self.aggregate = aggregate
         self.order = book.deduct_order
@@ -160,10 +168,7 @@ class Replay:
         }
         self.owner = {a: p.name for p in book.meters for a in (*p.actions, *p.free_actions)}
         self.pool_of = {plan.name: plan.pool for plan in book.meters}
-        members: dict[str, int] = {}
-        for pool in self.pool_of.values():
-            members[pool] = members.get(pool, 0) + 1
-        self.shared_pools = {p for p, n in members.items() if n > 1} | set(book.allowance_pools)
+        self.shared_pools = _shared_pools(book)
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
         self.expiries: list[tuple[int, int, Lot]] = []
@@ -179,11 +184,7 @@ class Replay:
         self.seen_purchases: set[str] = set()
         self.purchases = 0
         # Meters on daily ladders are drawn up at every day's end, so each day prices its own.
-        self.daily = {
-            meter
-            for group in book.ladder_groups if group.ladder.period == "day"
-            for meter in group.meters
-        }
+        self.daily = _daily_meters(book)
         self.day_end = NEVER
 
         self.started = False
@@ -260,6 +261,7 @@ class Replay:
         then expiries (a lot expiring as a month starts is reported in the month it expires)."""
         if not self.started:
             self.started = True
+            self.open_account(local(moment, self.zone).date())
             self._open(month_of(moment, self.zone))
             self._grant()
             if self.daily:
@@ -291,9 +293,39 @@ class Replay:
         day = self.month.day
         self.month = _Month(key, month_start(key, self.zone),
                             month_start(next_month(key), self.zone), day=day)
+        if self.timeline:
+            self.use_month_book(key)
         self.allowance_left = dict.fromkeys(self.allowance_left, ZERO)
         self.granted = False
         self._retrigger()
+
+    # --- dated versions and contracts ------------------------------------------------------------
+
+    def open_account(self, opened: date) -> None:
+        """The account's opening day (its earliest entry's, in the rules' timezone): it picks
+        the timeline the account is billed by (grandfathering, `PriceBook.for_account`)."""
+        self.opened = opened
+        self.account_book = self.top.for_account(opened)
+
+    def sheet(self, day: date) -> PriceBook:
+        """The sheet in effect for the account on a day."""
+        return self.account_book.at(day)
+
+    def use_month_book(self, key: tuple[int, int]) -> None:
+        """Bill the month `key` by the sheet in effect on its first day: its allowances,
+        ladders (and which meters are priced by day) and its contract's lines."""
+        book = self.sheet(date(key[0], key[1], 1))
+        if book is self.book:
+            return
+        self.book = book
+        self.shared_pools = _shared_pools(book)
+        daily = _daily_meters(book)
+        if daily != self.daily:
+            self.daily = daily
+            if not daily:
+                self.day_end = NEVER
+            elif self.day_end == NEVER:  # the first month of this sheet priced by day
+                self._start_day(date(key[0], key[1], 1))
 
     def _roll(self) -> None:
         """End the month: close its bill, open the next, settle bills issued at its start."""
@@ -413,7 +445,7 @@ class Replay:
         self, moment: int, line: int, kind: int, name: str, count: Quantity, entry_id: str | None
     ) -> None:
         if kind == PURCHASE:
-            self._purchase(moment, line, name, int(count), entry_id)
+            self._purchase(moment, line, name, count, entry_id)
         elif kind == SUSPEND:
             self._flush_all()
             self.manual[name] = None
@@ -429,18 +461,25 @@ class Replay:
             self._topup(moment, Decimal(name))
 
     def _purchase(
-        self, moment: int, line: int, meter: str, offer_index: int, entry_id: str | None
+        self, moment: int, line: int, meter: str, offer_index: Quantity, entry_id: str | None
     ) -> None:
+        """A pack bought: `offer_index` is the offer's index in the meter's packs, or, for a
+        book with a timeline, the pack's size (see journal.EntryReader.purchase)."""
         if entry_id:
             if entry_id in self.seen_purchases:
                 self._ignore("purchase", entry_id, moment, line)
                 return
             self.seen_purchases.add(entry_id)
         self._flush(meter, None)
-        offer = self.plans[meter].packs[offer_index]
+        if self.timeline:  # the pack's size, price and validity of the day it is bought
+            sheet = self.sheet(local(moment, self.zone).date())
+            offer = self._offer(sheet, meter, offer_index, moment, line)
+            policy = sheet.packs
+        else:
+            offer = self.plans[meter].packs[int(offer_index)]
+            policy = self.book.packs
         self.purchases += 1
         lot_id = entry_id or f"{meter}:{format_plain(offer.size)}#{self.purchases}"
-        policy = self.book.packs
         try:
             expires = add_period(moment, policy.valid_amount, policy.valid_unit, self.zone)
         except (ValueError, OverflowError):
@@ -461,6 +500,22 @@ class Replay:
             format_instant(moment, self.zone), format_instant(expires, self.zone),
         ))
         self.trigger[meter] = self._trigger(meter)
+
+    def _offer(
+        self, sheet: PriceBook, meter: str, size: Quantity, moment: int, line: int
+    ) -> PackOffer:
+        """The offer of `size` on sale for the account when it buys: the reader checked that
+        some sheet sells it; an account kept on earlier prices may still be on one that does
+        not."""
+        plan = sheet.meter(meter)
+        offer = plan.pack(Decimal(size))
+        if offer is None:
+            sizes = ", ".join(format_plain(o.size) for o in plan.packs) or "none"
+            raise UsageError(
+                f"line {line}: meter `{meter}` has no pack of size {format_plain(Decimal(size))} "
+                f"on sale on {local(moment, self.zone).date().isoformat()} for this account "
+                f"(sizes then: {sizes})")
+        return offer
 
     def _topup(self, moment: int, amount: Decimal) -> None:
         self._flush_all()
@@ -588,6 +643,23 @@ class Replay:
         """An amount shown to the currency's minor unit when that loses nothing (18 → 18.00)."""
         shown = amount.quantize(self.book.rounding.increment, context=CONTEXT)
         return shown if shown == amount else amount
+
+
+def _shared_pools(book: PriceBook) -> set[str]:
+    """The allowance pools several meters draw from (drawn entry by entry while they last)."""
+    members: dict[str, int] = {}
+    for plan in book.meters:
+        members[plan.pool] = members.get(plan.pool, 0) + 1
+    return {p for p, n in members.items() if n > 1} | set(book.allowance_pools)
+
+
+def _daily_meters(book: PriceBook) -> set[str]:
+    """The meters priced by daily ladders."""
+    return {
+        meter
+        for group in book.ladder_groups if group.ladder.period == "day"
+        for meter in group.meters
+    }
 
 
 def bill_journal(

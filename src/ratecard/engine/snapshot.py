@@ -62,7 +62,7 @@ from ratecard.engine.clock import (
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
 from ratecard.engine.money import CONTEXT, ZERO
-from ratecard.engine.pricebook import FREE, MeterPlan, PriceBook
+from ratecard.engine.pricebook import FREE, TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
 from ratecard.errors import UsageError
@@ -72,8 +72,11 @@ FORMAT = "ratecard-account"
 VERSION = 1
 
 # Fields that only name or present things: renaming a meter's display name must not orphan
-# every saved account.
-_PRESENTATION = frozenset({"labels", "languages", "unit", "warnings"})
+# every saved account (nor moving a contract's file).
+_PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file"})
+# A book's place in time (its version, contract and later versions): fingerprinted apart, by
+# `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
+_TIME = frozenset({"version", "contract", "timeline"})
 
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
 _ALERT_KINDS = ("low", "exhausted", "expired")
@@ -90,7 +93,7 @@ class SnapshotError(UsageError):
 
 # --- the rules' identity ------------------------------------------------------------------
 
-_FINGERPRINTS: dict[int, str] = {}
+_FINGERPRINTS: dict[tuple[int, bool], str | None] = {}
 
 
 def fingerprint(book: PriceBook) -> str:
@@ -98,17 +101,71 @@ def fingerprint(book: PriceBook) -> str:
 
     Two rules files that compile to the same book share it whatever their spacing, comments or
     statement order; any change that can change a bill changes it. Display names and languages
-    are left out: they never reach a bill.
+    are left out: they never reach a bill. So are the book's dated versions and contract: they
+    have a fingerprint of their own (`timeline_fingerprint`).
     """
-    key = id(book)
-    known = _FINGERPRINTS.get(key)
-    if known is None:
-        text = json.dumps(_canonical(book), sort_keys=True, ensure_ascii=False,
-                          separators=(",", ":"))
-        known = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        _FINGERPRINTS[key] = known
-        weakref.finalize(book, _FINGERPRINTS.pop, key, None)
+    known = _remembered(book, False)
+    assert known is not None
     return known
+
+
+def timeline_fingerprint(book: PriceBook) -> str | None:
+    """A SHA-256 of a book's place in time, in hex: its version and contract and the sheets of
+    its later versions (each with its own, and the grandfathering rule), or None for a book
+    with neither versions nor a contract (whose snapshots say nothing about time)."""
+    return _remembered(book, True)
+
+
+def _remembered(book: PriceBook, time: bool) -> str | None:
+    key = (id(book), time)
+    if key in _FINGERPRINTS:
+        return _FINGERPRINTS[key]
+    data: Any
+    if not time:
+        data = _canonical(book)
+    elif not book.timeline and book.contract is None and book.version is None:
+        data = None
+    else:
+        data = {
+            "version": _canonical(book.version),
+            "contract": _canonical(book.contract),
+            "timeline": [
+                {"start": _canonical(segment.start),
+                 "keep_before": _canonical(segment.keep_before),
+                 "keep_until": _canonical(segment.keep_until),
+                 "book": _canonical(segment.book),
+                 "version": _canonical(segment.book.version),
+                 "contract": _canonical(segment.book.contract)}
+                for segment in book.timeline
+            ],
+        }
+    known = None if data is None else hashlib.sha256(json.dumps(
+        data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
+    if (id(book), not time) not in _FINGERPRINTS:  # the first of the two: forget both with it
+        weakref.finalize(book, _forget, id(book))
+    _FINGERPRINTS[key] = known
+    return known
+
+
+def _forget(key: int) -> None:
+    _FINGERPRINTS.pop((key, False), None)
+    _FINGERPRINTS.pop((key, True), None)
+
+
+def _terms(book: PriceBook) -> dict[str, Any] | None:
+    """What a snapshot records of a book's place in time: the fingerprint, and for messages
+    the days of its later versions and the contracts it bills under."""
+    known = timeline_fingerprint(book)
+    if known is None:
+        return None
+    contracts: list[str] = []
+    for sheet in book.books:
+        if sheet.contract is not None and sheet.contract.name not in contracts:
+            contracts.append(sheet.contract.name)
+    return {"fingerprint": known,
+            "versions": [segment.start.isoformat() for segment in book.timeline],
+            "contracts": contracts}
 
 
 def _canonical(value: Any) -> Any:
@@ -117,10 +174,13 @@ def _canonical(value: Any) -> Any:
         return value
     if isinstance(value, Decimal):
         return "d:" + str(value)
+    if isinstance(value, date):
+        return "t:" + value.isoformat()
     if attrs.has(type(value)):
         data: dict[str, Any] = {"@": type(value).__name__}
+        skipped = _PRESENTATION | _TIME if isinstance(value, PriceBook) else _PRESENTATION
         for field in attrs.fields(type(value)):
-            if field.eq and field.name not in _PRESENTATION:
+            if field.eq and field.name not in skipped:
                 data[field.name] = _canonical(getattr(value, field.name))
         return data
     if isinstance(value, Enum):
@@ -158,10 +218,13 @@ def dump(replay: Replay, *, entries: int, issued: int) -> dict[str, Any]:
     month: dict[str, Any] | None = None
     if replay.started:
         month = _dump_month(replay, ref)
+    top = replay.top
+    rules: dict[str, Any] = {"name": top.name, "fingerprint": fingerprint(top)}
+    terms = _terms(top)
     document: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "rules": {"name": replay.book.name, "fingerprint": fingerprint(replay.book)},
+        "rules": rules,
         "entries": entries,
         "bills_issued": issued,
         "last": None if replay.last == -NEVER else format_instant(replay.last, zone),
@@ -182,6 +245,9 @@ def dump(replay: Replay, *, entries: int, issued: int) -> dict[str, Any]:
         "purchases": replay.purchases,
         "closed": [closing.bill.to_dict() for closing in replay.closings],
     }
+    if terms is not None:  # (only then: a snapshot without them is as it always was)
+        rules["timeline"] = terms
+        document["opened"] = None if replay.opened is None else replay.opened.isoformat()
     document["checksum"] = checksum(document)
     return document
 
@@ -302,6 +368,7 @@ def load(book: PriceBook, snapshot: Mapping[str, Any] | str | bytes) -> Restored
             f"snapshot was taken under {what} (`{name}`, fingerprint {taken[:12]}), not "
             f"`{book.name}` (fingerprint {fingerprint(book)[:12]}): restore it with the rules it "
             "was taken under, or bill the account's journal again under the new rules")
+    _same_terms(rules, book)
     try:
         with decimal.localcontext(CONTEXT):  # exact whatever the caller's context
             return _Loader(book).load(document)
@@ -311,21 +378,99 @@ def load(book: PriceBook, snapshot: Mapping[str, Any] | str | bytes) -> Restored
         raise SnapshotError(f"snapshot cannot be restored: {type(exc).__name__}: {exc}") from None
 
 
+def _same_terms(rules: dict[str, Any], book: PriceBook) -> None:
+    """The snapshot was taken under the book's dated versions and contract (or, like the book,
+    under neither): SnapshotError naming both otherwise."""
+    expected = _terms(book)
+    saved = rules.get("timeline")
+    if saved is None and expected is None:
+        return
+    taken: dict[str, Any] | None = None
+    if saved is not None:
+        data = _object(saved, "rules.timeline")
+        taken = {
+            "fingerprint": _string(_get(data, "fingerprint", "rules.timeline"),
+                                   "rules.timeline.fingerprint"),
+            "versions": _strings(_get(data, "versions", "rules.timeline"),
+                                 "rules.timeline.versions"),
+            "contracts": _strings(_get(data, "contracts", "rules.timeline"),
+                                  "rules.timeline.contracts"),
+        }
+        if expected is not None and taken["fingerprint"] == expected["fingerprint"]:
+            return
+    if (taken is not None and expected is not None
+            and taken["contracts"] == expected["contracts"]
+            and taken["versions"] == expected["versions"]):
+        what = "other prices or contract terms"
+    elif taken is not None and expected is not None and taken["contracts"] != expected["contracts"]:
+        what = "another contract"
+    else:
+        what = "another timeline"
+    raise SnapshotError(
+        f"snapshot was taken under {what} (taken under: {_described(taken)}; given: "
+        f"{_described(expected)}): restore it with the rules and contract it was taken under, "
+        "or bill the account's journal again under the new ones")
+
+
+def _described(terms: dict[str, Any] | None) -> str:
+    """A book's place in time for a message: its later versions and its contracts."""
+    if terms is None:
+        return "no dated versions, no contract"
+    versions = terms["versions"]
+    contracts = terms["contracts"]
+    return ", ".join((
+        "versions from " + ", ".join(versions) if versions else "no later version",
+        "contract " + ", ".join(f"`{c}`" for c in contracts) if contracts else "no contract",
+        f"fingerprint {terms['fingerprint'][:12]}",
+    ))
+
+
 class _Loader:
     """Reads a snapshot document field by field into a fresh replay, checking each value."""
 
     def __init__(self, book: PriceBook) -> None:
-        self.book = book
+        self.book = book  # the rules the snapshot is restored under (the top of a timeline)
         self.zone = book.zone
         self.meters = {plan.name: plan for plan in book.meters}
+        self.replay = Replay(book)
+        # The sheet of the month under construction (`book` itself without a timeline).
+        self.sheet = book
+
+    def at(self, moment: int) -> PriceBook:
+        """The sheet in effect for the account at an instant (its pack offers and validity)."""
+        if not self.replay.timeline:
+            return self.book
+        return self.replay.sheet(local(moment, self.zone).date())
 
     def load(self, document: dict[str, Any]) -> Restored:
         book = self.book
-        replay = Replay(book)
+        replay = self.replay
         entries = _integer(_get(document, "entries", ""), "entries")
         issued = _integer(_get(document, "bills_issued", ""), "bills_issued")
         last = _get(document, "last", "")
         replay.last = -NEVER if last is None else self.instant(last, "last")
+        month = _get(document, "month", "")
+        if timeline_fingerprint(book) is not None:
+            opened = _get(document, "opened", "")
+            if (opened is None) != (month is None):
+                _fail("opened", f"{_shown(opened)}, but the account has "
+                      + ("no month under construction" if month is None else
+                         "a month under construction: it was opened on its earliest entry's day"))
+            if opened is not None:
+                day = _date(opened, "opened")
+                if replay.last != -NEVER and day > local(replay.last, self.zone).date():
+                    _fail("opened", f"{day.isoformat()} is after the latest instant reached")
+                replay.open_account(day)
+            if month is not None:
+                key = _month(_get(_object(month, "month"), "month", "month"), "month.month")
+                if replay.opened is not None and key < (replay.opened.year, replay.opened.month):
+                    _fail("month.month", f"{month_label(key)} is before the month the account "
+                          f"was opened in (`opened`: {replay.opened.isoformat()})")
+                replay.use_month_book(key)
+                self.sheet = replay.book
+        elif "opened" in document:
+            _fail("opened", "the rules have no dated versions and no contract: a snapshot "
+                  "taken under them has no opening day")
 
         allowance = _object(_get(document, "allowance", ""), "allowance")
         replay.granted = _boolean(_get(allowance, "granted", "allowance"), "allowance.granted")
@@ -395,7 +540,6 @@ class _Loader:
             _fail("purchases", f"{replay.purchases} purchases, but a lot has number "
                   f"{max(seen_numbers)}")
 
-        month = _get(document, "month", "")
         if month is not None:
             replay.started = True
             replay.month = self.month(_object(month, "month"), lots)
@@ -425,13 +569,13 @@ class _Loader:
         month = _Month(key, month_start(key, self.zone), month_start(next_month(key), self.zone))
         day = _get(data, "day", "month")
         if day is not None:
-            if not _daily(self.book):
+            if not _daily(self.sheet):
                 _fail("month.day", f"{_shown(day)}, but the rules price no meter by day")
             current = _date(day, "month.day")
             if (current.year, current.month) != key:
                 _fail("month.day", f"{current.isoformat()} is not a day of {month_label(key)}")
             month.day = current.isoformat()
-        elif _daily(self.book):
+        elif _daily(self.sheet):
             _fail("month.day", "missing: the rules price some meters by day")
         for meter, value in _object(_get(data, "allowance", "month"), "month.allowance").items():
             self.meter(meter, f"month.allowance.{meter}")
@@ -465,7 +609,7 @@ class _Loader:
                       f"the current day ({month.day or 'none'})")
             meter = self.meter(_string(_get(part, "meter", where), f"{where}.meter"),
                                f"{where}.meter")
-            if not any(meter in group.meters for group in self.book.ladder_groups
+            if not any(meter in group.meters for group in self.sheet.ladder_groups
                        if group.ladder.period == "day"):
                 _fail(f"{where}.meter", f"`{meter}` is not priced by day")
             usage = MeterUsage(*(self.units(meter, _get(part, field, where), f"{where}.{field}")
@@ -522,11 +666,11 @@ class _Loader:
         if number is not None and _integer(number, f"{where}.number") == 0:
             _fail(f"{where}.number", "0: purchases are numbered from 1")
         price = _decimal(_get(data, "price", where), f"{where}.price", minimum=0)
-        self.offer(self.meters[meter], size, price, where)
         if self.whole(meter) and remaining != remaining.to_integral_value():
             _fail(f"{where}.remaining", f"{format_plain(remaining)} units left: `{meter}` counts "
                   "whole units")
         purchased = self.instant(_get(data, "purchased", where), f"{where}.purchased")
+        self.offer(meter, size, price, purchased, where)
         expires = self.instant(_get(data, "expires", where), f"{where}.expires")
         self.expiry(purchased, expires, f"{where}.expires")
         lot = Lot(
@@ -552,20 +696,28 @@ class _Loader:
                 else f"{format_plain(remaining)} units are left"))
         return lot, number
 
-    def offer(self, plan: MeterPlan, size: Decimal, price: Decimal, where: str) -> None:
-        """A pack of `size` at `price` is on sale for the meter."""
+    def offer(self, meter: str, size: Decimal, price: Decimal, bought: int, where: str) -> None:
+        """A pack of `size` at `price` is on sale for the meter when it is bought."""
+        plan = self.at(bought).meter(meter)
         offer = plan.pack(size)
         if offer is None:
             sizes = ", ".join(format_plain(o.size) for o in plan.packs) or "none"
             _fail(f"{where}.size", f"`{plan.name}` sells no pack of {format_plain(size)} units "
-                  f"(its sizes: {sizes})")
+                  f"(its sizes: {sizes})" + self.when(bought))
         if offer.price != price:
             _fail(f"{where}.price", f"{format_plain(price)}, but the pack of "
-                  f"{format_plain(size)} `{plan.name}` costs {format_plain(offer.price)}")
+                  f"{format_plain(size)} `{plan.name}` costs {format_plain(offer.price)}"
+                  + self.when(bought))
+
+    def when(self, bought: int) -> str:
+        """For a message under dated versions: the day of a purchase."""
+        if not self.replay.timeline:
+            return ""
+        return f" on {local(bought, self.zone).date().isoformat()}"
 
     def expiry(self, bought: int, expires: int, where: str) -> None:
-        """A pack bought at `bought` expires when the rules' validity says."""
-        policy = self.book.packs
+        """A pack bought at `bought` expires when the rules' validity (then) says."""
+        policy = self.at(bought).packs
         try:
             due = add_period(bought, policy.valid_amount, policy.valid_unit, self.zone)
         except (ValueError, OverflowError):
@@ -582,9 +734,9 @@ class _Loader:
         units and so does every meter it shares its allowance with, a whole allowance."""
         pool = self.meters[meter].pool
         members = [plan for plan in self.book.meters if plan.pool == pool]
-        fresh = self.book.new_allowances()[pool]
+        fresh = [sheet.new_allowances()[pool] for sheet in self.book.books]
         return (all(plan.quantity_rounding is None for plan in members)
-                and fresh == fresh.to_integral_value())
+                and all(amount == amount.to_integral_value() for amount in fresh))
 
     def units(self, meter: str, value: Any, where: str) -> Decimal:
         """A quantity of the meter's units: ≥ 0, and whole where the meter counts whole."""
@@ -684,7 +836,7 @@ class _Invariants:
     def allowance(self) -> None:
         """Granted once a month: what is left and what the month drew make the grant."""
         replay = self.replay
-        fresh = self.book.new_allowances()
+        fresh = self.loader.sheet.new_allowances()
         drawn = dict.fromkeys(fresh, ZERO)
         for meter, units in replay.month.allowance.items():
             drawn[self.loader.meters[meter].pool] += units
@@ -804,7 +956,6 @@ class _Invariants:
                       f"({self.shown(last)})")
             return moment
 
-        meters = self.loader.meters
         for i, alert in enumerate(month.alerts):
             where = f"month.alerts[{i}]"
             self.loader.meter(alert.meter, f"{where}.meter")
@@ -814,10 +965,10 @@ class _Invariants:
                       f"{format_plain(alert.size)}")
         for i, bought in enumerate(month.prepaid):
             where = f"month.prepaid[{i}]"
-            plan = meters[self.loader.meter(bought.meter, f"{where}.meter")]
-            self.loader.offer(plan, bought.size, bought.price, where)
-            self.loader.expiry(within(bought.time, f"{where}.time"),
-                               _instant(bought.expires, f"{where}.expires", self.zone),
+            meter = self.loader.meter(bought.meter, f"{where}.meter")
+            moment = within(bought.time, f"{where}.time")
+            self.loader.offer(meter, bought.size, bought.price, moment, where)
+            self.loader.expiry(moment, _instant(bought.expires, f"{where}.expires", self.zone),
                                f"{where}.expires")
         for i, void in enumerate(month.void):
             where = f"month.void[{i}]"
@@ -891,6 +1042,8 @@ class _Invariants:
                 _fail(f"{where}.total", f"{format_plain(bill.total)}, but the bill's lines "
                       f"add up to {format_plain(summed)}")
             for j, line in enumerate(bill.lines):
+                if line.source == "true_up" and line.meter == TRUE_UP_METER:
+                    continue
                 self.loader.meter(line.meter, f"{where}.lines[{j}].meter")
 
 
@@ -942,6 +1095,10 @@ def _bill(value: Any, where: str) -> Bill:
         settlement=None if settlement is None else _settlement(
             settlement, f"{where}.account.settlement"),
         prepaid_total=_decimal(_get(data, "prepaid_total", where), f"{where}.prepaid_total"),
+        # Only a bill of a dated version or under a contract has them.
+        version=(_string(data["version"], f"{where}.version") if "version" in data else None),
+        contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
+                  else None),
     )
 
 
@@ -993,6 +1150,7 @@ def _line(value: Any, where: str) -> BillLine:
         period=f.optional_string("period"),
         # Only a price per N units has it (a line without it is priced per unit).
         per=f.optional_decimal("per") if "per" in f.data else None,
+        rate=f.optional_decimal("rate") if "rate" in f.data else None,  # a contract's discount
     )
 
 
@@ -1072,6 +1230,10 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if type(value) is not dict:
         _fail(where, f"expected an object, found {_shown(value)}")
     return value
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    return [_string(item, f"{where}[{i}]") for i, item in enumerate(_array(value, where))]
 
 
 def _array(value: Any, where: str) -> list[Any]:
