@@ -179,8 +179,8 @@ def check_pools(terms: Terms) -> None:
         if [plan.pool for plan in sheet.meters] != pools or set(sheet.allowance_pools) != named:
             raise UsageError(
                 f"{_sheet_name(sheet)} shares allowances between other meters than the rules' "
-                "first version: the warehouse bills one grouping of shared allowances; bill "
-                "these accounts with `ratecard bill`"
+                "first version: the warehouse draws a shared allowance by one grouping of "
+                "meters in every month"
             )
 
 
