@@ -316,9 +316,16 @@ def _count(draw: st.DrawFn, decimal_meter: bool) -> Any:
 
 
 @st.composite
-def journals(draw: st.DrawFn, sheet: Sheet, accounts: int = 3, bad_rows: bool = True) -> list[Row]:
-    """Rows of usage, purchases and events for a few accounts, in file order."""
-    start, days = draw(st.sampled_from(WINDOWS))
+def journals(
+    draw: st.DrawFn,
+    sheet: Sheet,
+    accounts: int = 3,
+    bad_rows: bool = True,
+    window: tuple[datetime, int] | None = None,
+) -> list[Row]:
+    """Rows of usage, purchases and events for a few accounts, in file order, in one of the
+    WINDOWS (or in `window`)."""
+    start, days = window if window is not None else draw(st.sampled_from(WINDOWS))
     names = draw(
         st.lists(
             st.sampled_from(("acct-1", "acct-2", "acct-3", "b", "42")),

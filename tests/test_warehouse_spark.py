@@ -4,6 +4,7 @@ Python engine and as DuckDB, times and roundings as Python's, whatever the sessi
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +37,10 @@ from tests.test_warehouse_sql import (  # noqa: E402
     written_times,
     zone_book,
 )
+from tests.test_warehouse_versions import Versioned, materialise  # noqa: E402
+from tests.test_warehouse_versions import cases as versioned_cases  # noqa: E402
+from tests.test_warehouse_versions import compare as compare_versioned  # noqa: E402
+from tests.test_warehouse_versions import run as run_versioned  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +94,19 @@ def test_spark_and_duckdb_write_the_same_tables(spark: Any, case: tuple[Sheet, l
     assert [(i.problem, i.count) for i in on_spark.invalid] == [
         (i.problem, i.count) for i in on_duckdb.invalid
     ]
+
+
+@settings(SPARK_SETTINGS, max_examples=8)
+@given(versioned_cases())
+def test_spark_bills_across_versions_and_contracts_as_the_engine(
+    spark: Any, generated: tuple[Versioned, list[Row]]
+) -> None:
+    """Dated versions and contracts run the same queries and drawdown on Spark: the engine's
+    bills, versions, contracts, discounts and true-ups."""
+    versioned, rows = generated
+    with tempfile.TemporaryDirectory(prefix="ratecard-whv-") as directory:
+        case = materialise(versioned, rows, Path(directory))
+        compare_versioned(case, run_versioned(case, engine="spark", spark=spark))
 
 
 @pytest.mark.parametrize("mode", sorted(ROUNDING_MODES))

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
         SchemaError,
         UnbillableError,
     )
+    from ratecard.warehouse.terms import ContractError
 
 _NAMES = {
     "WarehouseResult": "ratecard.warehouse.api",
     "bill_warehouse": "ratecard.warehouse.api",
     "BillProblem": "ratecard.warehouse.schema",
+    "ContractError": "ratecard.warehouse.terms",
     "InvalidInputError": "ratecard.warehouse.schema",
     "InvalidRows": "ratecard.warehouse.schema",
     "SchemaError": "ratecard.warehouse.schema",
@@ -43,6 +45,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BillProblem",
+    "ContractError",
     "InvalidInputError",
     "InvalidRows",
     "SchemaError",

@@ -13,6 +13,11 @@ The run, step by step (the queries are in `queries`, the drawdown in `drawdown`)
 5. price the months' postpaid quantities in the database (ladders the SQL does not price are
    priced by the engine's `LadderGroup` in Python), number the lines, add up the bills;
 6. write the bills and lines, or return them as Arrow tables.
+
+Dated versions and contracts (`terms`): a month is priced by the version in effect on its first
+day (the SQL keys draws and brackets by version), a pack keeps the terms of the sheet in effect
+when it was bought, and accounts under a contract are drawn down and billed in Python by their
+contract's sheets (see `drawdown`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ratecard.engine.bills import BillLine
-from ratecard.engine.clock import TimeError, add_period, parse_month
+from ratecard.engine.clock import TimeError, add_period, local, parse_month
 from ratecard.engine.ladders import Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import PriceBook
@@ -53,7 +58,7 @@ from ratecard.warehouse.drawdown import (
 )
 from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
-from ratecard.warehouse.queries import Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
     EVENTS,
@@ -78,6 +83,7 @@ from ratecard.warehouse.sql import (
     render,
     scale_of,
 )
+from ratecard.warehouse.terms import ContractSpec, Terms, check_pools, load_contracts
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -122,11 +128,17 @@ def bill_warehouse(
     memory_limit: str | None = None,
     return_lines: bool = True,
     workers: int | None = None,
+    contracts: ContractSpec | None = None,
 ) -> WarehouseResult:
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
     account's first entry to that of its last, as `PriceBook.bill` would make it from the
     account's journal; or, with `month` (`YYYY-MM`), that month's bills only.
+
+    A month is billed by the rules' version in effect on its first day. `contracts` maps
+    accounts to contracts: a contracts table (CSV or Parquet: `account, contract`, a contract
+    file's path relative to the table's directory) or a mapping of accounts to contract files
+    or books (`PriceBook.with_contract`); each such account is billed under its own.
 
     Bills (`account, month, total`) go to `output` and their lines to `lines` (.parquet, .csv or
     .jsonl); without a path they are returned as Arrow tables (the lines unless `return_lines`
@@ -146,12 +158,15 @@ def bill_warehouse(
         except TimeError as exc:
             raise UsageError(str(exc)) from None
         wanted = calendar.ord_of(year, number)
-    for group in book.ladder_groups:
-        if group.ladder.period != "month":
-            raise UsageError(
-                f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
-                "monthly ladders only; bill these accounts with `ratecard bill`"
-            )
+    terms = Terms(book, load_contracts(book, contracts))
+    for sheet in terms.books:
+        for group in sheet.ladder_groups:
+            if group.ladder.period != "month":
+                raise UsageError(
+                    f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
+                    "monthly ladders only; bill these accounts with `ratecard bill`"
+                )
+    check_pools(terms)
     formats = {
         "output": output_format(output) if output else None,
         "lines": output_format(lines) if lines else None,
@@ -168,7 +183,7 @@ def bill_warehouse(
     )
     runner = _open_engine(engine, spark, threads, memory_limit)
     try:
-        run = _Run(book, runner, on_invalid, wanted)
+        run = _Run(book, runner, on_invalid, wanted, terms)
         run.return_lines = return_lines
         run.workers = workers
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
@@ -232,7 +247,7 @@ def _open_engine(name: str, spark: Any, threads: int | None, memory_limit: str |
     raise UsageError(f"unknown engine `{name}` (duckdb or spark)")
 
 
-def _ladder_in_sql(ladder: Ladder, book: PriceBook) -> bool:
+def _ladder_in_sql(ladder: Ladder) -> bool:
     """Whether the SQL prices this ladder: one meter at a time, no blocks, no minimum, maximum
     or flat fee at zero, and per-N prices that are exact decimals."""
     if ladder.combined or ladder.minimum is not None or ladder.maximum is not None:
@@ -255,13 +270,19 @@ class _Run:
     """One warehouse run: the state passed between its steps."""
 
     def __init__(
-        self, book: PriceBook, engine: Engine, on_invalid: str, wanted: int | None
+        self,
+        book: PriceBook,
+        engine: Engine,
+        on_invalid: str,
+        wanted: int | None,
+        terms: Terms | None = None,
     ) -> None:
         self.book = book
+        self.terms = terms = terms if terms is not None else Terms(book)
         self.engine = engine
         self.on_invalid = on_invalid
         self.wanted = wanted
-        self.queries = Queries(book, engine.dialect)
+        self.queries = Queries(book, engine.dialect, terms.books)
         self.texts: dict[str, str] = {}
         self.stats: dict[str, Any] = {"engine": engine.dialect}
         self.timings: dict[str, float] = {}
@@ -273,14 +294,21 @@ class _Run:
         self.count_scale: int | None = None
         self.count_largest: int | None = None
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
-        self.sql_meters = [
-            index
-            for index, plan in enumerate(book.meters)
-            if plan.ladder is not None and _ladder_in_sql(plan.ladder, book)
+        # Per version of the rules (`ver`): the meters whose ladders the SQL prices, and the
+        # ladder groups priced in Python.
+        self.versions = terms.books[: terms.versions]
+        self.sql_ladders: list[tuple[int, int, Ladder]] = [
+            (version, index, plan.ladder)
+            for version, sheet in enumerate(self.versions)
+            for index, plan in enumerate(sheet.meters)
+            if plan.ladder is not None and _ladder_in_sql(plan.ladder)
         ]
-        self.python_groups = [
-            group for group in book.ladder_groups if not _ladder_in_sql(group.ladder, book)
+        self.sql_meters = sorted({index for _, index, _ in self.sql_ladders})
+        self.python_groups_of = [
+            [group for group in sheet.ladder_groups if not _ladder_in_sql(group.ladder)]
+            for sheet in self.versions
         ]
+        self.python_groups = [g for groups in self.python_groups_of for g in groups]
         pools: dict[str, list[int]] = defaultdict(list)
         for index, plan in enumerate(book.meters):
             pools[plan.pool].append(index)
@@ -300,6 +328,7 @@ class _Run:
     ) -> WarehouseResult:
         with self._step("read"):
             kinds = {name: self._read(name, paths, fmt) for name, (paths, fmt) in inputs.items()}
+            self.kinds = kinds
             self._calendar()
         with self._step("histories"), _no_cyclic_gc():
             histories = self._histories(kinds)
@@ -313,8 +342,8 @@ class _Run:
             id_kind=kinds[USAGE].get("id"),
             has_cuts=bool(histories),
             cut_columns=cut_columns,
-            spans=bool(histories) or bool(self.shared),
-            spans_of_cut_only=not self.shared,
+            spans=bool(histories) or bool(self.shared) or self.terms.grandfathering,
+            spans_of_cut_only=not self.shared and not self.terms.grandfathering,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -326,7 +355,9 @@ class _Run:
         if self.invalid and self.on_invalid == "stop":
             raise InvalidInputError(self.invalid)
         with self._step("drawdown"), _no_cyclic_gc():
-            plain = not self.shared
+            # Under grandfathering, which version bills a month depends on the account's
+            # opening day: every account is drawn down in Python, by its own timeline.
+            plain = not self.shared and not self.terms.grandfathering
             if plain:
                 self._plain(held=bool(histories))
             results = self._drawdown(plan, histories, everyone=not plain)
@@ -377,7 +408,10 @@ class _Run:
 
     def _histories(self, kinds: Mapping[str, Mapping[str, str]]) -> dict[str, History]:
         histories: dict[str, History] = defaultdict(History)
-        for table in (PURCHASES, EVENTS):
+        grandfathering = self.terms.grandfathering
+        # Under grandfathering a purchase's terms depend on the day its account opened, which
+        # its events may decide: they are read first.
+        for table in (EVENTS, PURCHASES) if grandfathering else (PURCHASES, EVENTS):
             if table not in kinds:
                 continue
             while True:
@@ -392,14 +426,20 @@ class _Run:
                 self._purchases(data, histories)
             else:
                 self._events(data, histories)
+        if grandfathering and PURCHASES not in kinds:
+            self._open_accounts(histories, {})
         for history in histories.values():
             if len(history.purchases) > 1:
                 history.purchases.sort(key=lambda p: (p.instant, p.order))
             if len(history.events) > 1:
                 history.events.sort(key=lambda e: (e.instant, e.order))
+        # Accounts under a contract are drawn down and billed in Python, whatever they did.
+        contracted = self.terms.contracts
         return {
-            account: h for account, h in histories.items() if h.purchases or h.events or h.repeats
-        }
+            account: h
+            for account, h in histories.items()
+            if h.purchases or h.events or h.repeats or account in contracted
+        } | {account: History() for account in contracted if account not in histories}
 
     def _side_query(self, table: str, kinds: Mapping[str, str]) -> Any:
         q = self.queries
@@ -471,14 +511,19 @@ class _Run:
 
     def _purchases(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
         book = self.book
-        offers: dict[tuple[str, str], int | None] = {}
+        terms = self.terms
+        single = len(terms.books) == 1
+        offers: dict[tuple[int, str, str], int | None] = {}
 
-        def offer_of(meter: str, size: Any) -> int | None:
-            key = (meter, str(size))
+        def offer_of(sheet: int, meter: str, size: Any) -> int | None:
+            """The offer's place among the meter's packs in the sheet in effect (None: no
+            pack of that size is on sale then)."""
+            key = (sheet, meter, str(size))
             if key not in offers:
-                plan = book.meter(meter)
+                seller = terms.books[sheet]
+                plan = seller.meter(meter)
                 try:
-                    offer = book.parse_pack_size(
+                    offer = seller.parse_pack_size(
                         plan, size if isinstance(size, int | Decimal) else str(size).strip()
                     )
                     offers[key] = plan.packs.index(offer)
@@ -489,6 +534,23 @@ class _Run:
         known = {plan.name for plan in book.meters}
         meters, sizes = data["meter"], data["size"]
         ids = data.get("id") or [None] * len(meters)
+        accounts, instants, ords = data["account"], data["instant"], data["ord"]
+
+        def sheet_of(index: int) -> int:
+            """The sheet in effect when the pack was bought: its price, size and validity."""
+            if single:
+                return 0
+            return terms.at(terms.timeline(accounts[index]), instants[index])
+
+        def on_sale(index: int) -> bool:
+            """Whether the pack is on sale when bought (under grandfathering, for an account
+            opened on some day, as the engine reads a journal)."""
+            if terms.grandfathering:
+                return any(
+                    offer_of(sheet, meters[index], sizes[index]) is not None
+                    for sheet in terms.sellers(accounts[index], instants[index])
+                )
+            return offer_of(sheet_of(index), meters[index], sizes[index]) is not None
 
         def check(index: int) -> str | None:
             meter = meters[index]
@@ -497,24 +559,35 @@ class _Run:
             if meter not in known:
                 return "unknown meter"
             size = sizes[index]
-            if size is None or size == "" or offer_of(meter, size) is None:
+            if size is None or size == "" or not on_sale(index):
                 return "bad size"
             return None
 
-        accounts, instants, ords = data["account"], data["instant"], data["ord"]
         good = self._side_rows(data, PURCHASES, check)
         good.sort(key=lambda i: (accounts[i], instants[i], i))
+        if terms.grandfathering:  # the purchases are entries: they may open their account
+            bought: dict[str, int] = {}
+            for index in good:
+                bought.setdefault(accounts[index], instants[index])  # the first (sorted)
+            self._open_accounts(histories, bought)
         seen: dict[str, set[str]] = defaultdict(set)
-        valid = book.packs.valid_amount, book.packs.valid_unit, book.zone
+        valid = [(b.packs.valid_amount, b.packs.valid_unit, b.zone) for b in terms.books]
         for index in good:
             account = accounts[index]
             purchase_id = ids[index] or None
-            offer = offer_of(meters[index], sizes[index])
-            assert offer is not None
+            sheet = sheet_of(index)
+            offer = offer_of(sheet, meters[index], sizes[index])
             moment = instants[index]
+            if offer is None:  # not on sale for this account (kept on earlier prices)
+                day = local(moment, book.zone).date().isoformat()
+                histories[account].refused = (
+                    f"a purchase on {day}: meter `{meters[index]}` has no pack of size "
+                    f"{sizes[index]} on sale then for this account"
+                )
+                continue
             purchase = PackPurchase(
                 moment, ords[index], meters[index], offer, purchase_id, index,
-                add_period(moment, *valid),
+                add_period(moment, *valid[sheet]), sheet,
             )
             history = histories[account]
             if purchase_id is not None:
@@ -523,6 +596,50 @@ class _Run:
                     continue
                 seen[account].add(purchase_id)
             history.purchases.append(purchase)
+
+    def _open_accounts(self, histories: Mapping[str, History], bought: Mapping[str, int]) -> None:
+        """Tell the terms every account's opening day, the day (in the rules' timezone) of its
+        earliest entry: valid usage (repeated and free too), purchase or event, as the engine
+        opens an account at its journal's first entry."""
+        while True:
+            rows = self._fetch("openings", self.queries.openings(self._base_plan())).to_pydict()
+            if any(rows["beyond"]) and not self.full_calendar:
+                self.full_calendar = True
+                self._calendar()
+                continue
+            break
+        firsts: dict[str, int] = {
+            account: first
+            for account, first in zip(rows["account"], rows["first"], strict=True)
+            if account is not None and first is not None
+        }
+        for account, history in histories.items():
+            for event in history.events:
+                if account not in firsts or event.instant < firsts[account]:
+                    firsts[account] = event.instant
+        for account, moment in bought.items():
+            if account not in firsts or moment < firsts[account]:
+                firsts[account] = moment
+        zone = self.book.zone
+        for account, moment in firsts.items():
+            self.terms.open(account, local(moment, zone).date())
+        self.stats["accounts_opened"] = len(firsts)
+
+    def _base_plan(self) -> UsagePlan:
+        """The usage plan of what reading a usage row needs (no cuts, no spans)."""
+        usage = self.kinds[USAGE]
+        return UsagePlan(
+            count_kind=usage["count"],
+            count_scale=self.count_scale,
+            count_largest=self.count_largest,
+            time_kind=usage["time"],
+            account_kind=usage["account"],
+            id_kind=usage.get("id"),
+            has_cuts=False,
+            cut_columns=0,
+            spans=False,
+            late=False,
+        )
 
     def _events(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
         book = self.book
@@ -585,12 +702,15 @@ class _Run:
         every = range(-1, len(self.book.meters))
         index = {plan.name: i for i, plan in enumerate(self.book.meters)}
         rows: list[tuple[str, int, list[int]]] = []
+        contracted = self.terms.contracts
         for account, history in histories.items():
             cut = cuts(history)
-            if not cut:
+            if not cut and account not in contracted:
                 continue
             bought = history.purchases
-            if self.shared or history.events:
+            if self.shared or history.events or account in contracted:
+                # (an account under a contract: all its usage is drawn in Python, in one
+                # segment when it has no cut)
                 meters: Iterable[int] = every
             elif len(bought) == 1:
                 meters = (index[bought[0].meter],)
@@ -694,20 +814,22 @@ class _Run:
         import pyarrow as pa
 
         distinct = self._fetch("plain_quantities", self.queries.plain_quantities()).to_pydict()
-        draws = plain_draws(self.book, zip(distinct["meter"], distinct["qty"], strict=True))
+        versions = distinct["ver"] if "ver" in distinct else itertools.repeat(0)
+        draws = plain_draws(
+            self.versions, zip(versions, distinct["meter"], distinct["qty"], strict=False)
+        )
         qs = self.queries.quantity_scale
         self.stats["plain_distinct_quantities"] = len(draws)
-        self.engine.put(
-            "draws",
-            pa.table(
-                {
-                    "meter": pa.array([d[0] for d in draws], pa.int64()),
-                    "qty": pa.array([d[1] for d in draws], pa.decimal128(MAX_PRECISION, qs)),
-                    "allowance": pa.array([d[2] for d in draws], pa.decimal128(MAX_PRECISION, qs)),
-                    "postpaid": pa.array([d[3] for d in draws], pa.decimal128(MAX_PRECISION, qs)),
-                }
-            ),
-        )
+        quantity = pa.decimal128(MAX_PRECISION, qs)
+        columns = {
+            "meter": pa.array([d[1] for d in draws], pa.int64()),
+            "qty": pa.array([d[2] for d in draws], quantity),
+            "allowance": pa.array([d[3] for d in draws], quantity),
+            "postpaid": pa.array([d[4] for d in draws], quantity),
+        }
+        if self.queries.versioned:
+            columns["ver"] = pa.array([d[0] for d in draws], pa.int64())
+        self.engine.put("draws", pa.table(columns))
         self._create("plain_period", self.queries.plain_period())
         self._create("plain_ranges", self.queries.plain_ranges(held))
 
@@ -724,7 +846,8 @@ class _Run:
         # copies their locks but not the threads: with Spark the drawdown stays in-process.
         workers = 1 if self.engine.dialect == SPARK else self.workers
         drawn = draw_all(
-            self.book, groups, histories, detail, self.queries.quantity_scale, workers, bounds
+            self.book, groups, histories, detail, self.queries.quantity_scale, workers, bounds,
+            self.terms,
         )
         self.stats["accounts_drawn_in_python"] = drawn.accounts
         self.stats["drawdown_processes"] = drawn.workers
@@ -735,7 +858,7 @@ class _Run:
 
             failing = pa.array(sorted({account for account, _, _ in drawn.failed}), pa.string())
             mask = pc.is_in(drawn.months.column("account"), value_set=failing)
-            months = drawn.months.filter(mask).to_pylist()
+            months = drawn.months.filter(mask).select(["account", "ord"]).to_pylist()
             listed = [(m["account"], m["ord"]) for m in months]
             for account, ordinal, message in drawn.failed:
                 self._problem(account, ordinal, message, listed)
@@ -777,8 +900,10 @@ class _Run:
         q = self.queries
         o = q.ops
         qs = q.quantity_scale
+        versioned = q.versioned
         self.engine.put("period_py", drawn.period)
-        columns = [o.col(c) for c in ("account", "ord", "meter", "total", "allowance", "postpaid")]
+        names = ("account", "ord", "meter", "total", "allowance", "postpaid")
+        columns = [o.col(c) for c in (*names, *(("ver",) if versioned else ()))]
         parts = [o.select(*columns).from_(o.table("period_py"), copy=False)]
         if plain:
             parts.append(
@@ -787,8 +912,17 @@ class _Run:
         self._create("period", o.union_all(parts), reuse=False)
 
         unpriced = [i for i, plan in enumerate(self.book.meters) if plan.ladder is None]
-        if unpriced:
-            rows = self._fetch("unpriced_postpaid", q.unpriced_postpaid(unpriced)).to_pylist()
+        query = q.unpriced_postpaid(unpriced) if unpriced else None
+        if versioned:  # a meter may have a ladder in one version and none in another
+            by_version = [
+                (i, version)
+                for version, sheet in enumerate(self.versions)
+                for i, plan in enumerate(sheet.meters)
+                if plan.ladder is None
+            ]
+            query = q.unpriced_postpaid([], by_version) if by_version else None
+        if query is not None:
+            rows = self._fetch("unpriced_postpaid", query).to_pylist()
             for row in rows:
                 name = self.book.meters[row["meter"]].name
                 self._problem(
@@ -803,17 +937,20 @@ class _Run:
         self.price_scale = max(
             [
                 scale_of(b.unit_price)
-                for i in self.sql_meters
-                for b in _brackets(self.book, i)
+                for _, _, ladder in self.sql_ladders
+                for b in ladder.brackets
                 if b.price is not None
             ]
             + [0]
         )
         self.amount_scale = max(0, -rounding_exponent(self.book.rounding.increment))
-        if self.sql_meters:
-            ladders = [(i, self._ladder(i)) for i in self.sql_meters]
+        if self.sql_ladders:
+            ladders: list[PricedLadder] = [
+                (i, ladder, version) if versioned else (i, ladder)
+                for version, i, ladder in self.sql_ladders
+            ]
             flat_scale = max(
-                [scale_of(b.flat) for _, ladder in ladders for b in ladder.brackets] + [0]
+                [scale_of(b.flat) for item in ladders for b in item[1].brackets] + [0]
             )
             self.precise_scale = max(qs + self.price_scale, flat_scale)
             if self.precise_scale > MAX_PRECISION:
@@ -822,13 +959,14 @@ class _Run:
             if limits:
                 for row in self._fetch("too_large", q.too_large(limits)).to_pylist():
                     name = self.book.meters[row["meter"]].name
+                    key: LimitKey = (row["meter"], row["ver"]) if versioned else row["meter"]
                     self._problem(
                         row["account"],
                         row["ord"],
                         (
                             f"meter `{name}`: {format(row['postpaid'], 'f')} postpaid units cost "
                             "more than the warehouse adds up exactly (at most "
-                            f"{format(limits[row['meter']], 'f')} units at these prices); bill "
+                            f"{format(limits[key], 'f')} units at these prices); bill "
                             "this account with `ratecard bill`"
                         ),
                     )
@@ -865,17 +1003,20 @@ class _Run:
             )
         return [x for x in lines if (x.account, x.ord) not in over]
 
-    def _priceable(self, ladders: Sequence[tuple[int, Ladder]]) -> dict[int, Decimal]:
-        """The most postpaid units of each SQL-priced meter whose lines the SQL computes exactly:
-        quantity × unit price + flat fee within DECIMAL(38, s), with room for a bill to add up
-        10^LINES_DIGITS such lines (meters whose brackets are all free have no such bound)."""
+    def _priceable(self, ladders: Sequence[PricedLadder]) -> dict[LimitKey, Decimal]:
+        """The most postpaid units of each SQL-priced meter (of each version) whose lines the
+        SQL computes exactly: quantity × unit price + flat fee within DECIMAL(38, s), with room
+        for a bill to add up 10^LINES_DIGITS such lines (meters whose brackets are all free
+        have no such bound)."""
         qs = self.queries.quantity_scale
         room = Decimal(10) ** (
             MAX_PRECISION - max(self.precise_scale, self.amount_scale) - LINES_DIGITS
         )
-        limits: dict[int, Decimal] = {}
+        limits: dict[LimitKey, Decimal] = {}
         with decimal.localcontext(CONTEXT):
-            for meter, ladder in ladders:
+            for item in ladders:
+                ladder = item[1]
+                meter: LimitKey = (item[0], item[2]) if len(item) > 2 else item[0]
                 units = [b.unit_price for b in ladder.brackets if b.price is not None]
                 top = max(units, default=Decimal(0))
                 if top <= 0:
@@ -885,11 +1026,6 @@ class _Run:
                 if most < Decimal(10) ** (MAX_PRECISION - qs):  # else any quantity is priced
                     limits[meter] = max(most, Decimal(0))
         return limits
-
-    def _ladder(self, meter: int) -> Ladder:
-        ladder = self.book.meters[meter].ladder
-        assert ladder is not None
-        return ladder
 
     def _python_prices(self, months: pa.Table, replayed: set[str], plain: bool) -> list[Line]:
         """Lines of the ladders the SQL does not price, by the engine's `LadderGroup`."""
@@ -918,17 +1054,23 @@ class _Run:
             usage[(account, ordinal)][self.book.meters[meter].name] = MeterUsage(
                 total, allowance, postpaid
             )
+        contracted = self.terms.contracts  # billed whole in the drawdown
         if any(g.always_priced for g in self.python_groups):
             for key in self._all_months(months, plain):
-                if key[0] not in replayed:
+                if key[0] not in replayed and key[0] not in contracted:
                     usage.setdefault(key, {})
         lines: list[Line] = []
         rounding = self.book.rounding
+        single = len(self.versions) == 1
         with decimal.localcontext(CONTEXT):
             for (account, ordinal), period in usage.items():
                 made: list[BillLine] = []
+                # The ladders of the version in effect for the account in the month.
+                groups = self.python_groups_of[
+                    0 if single else self.terms.month(self.terms.timeline(account), ordinal)
+                ]
                 try:
-                    for group in self.python_groups:
+                    for group in groups:
                         made.extend(group.lines(period, rounding))
                 except UsageError as exc:
                     self._problem(account, ordinal, str(exc))
@@ -961,6 +1103,8 @@ class _Run:
 
         q = self.queries
         every = [*drawn.lines, *python_lines]
+        contracts = bool(self.terms.contracts)
+        labelled = self.terms.labelled
 
         def text(values: list[Decimal | None]) -> pa.Array:
             return pa.array([None if v is None else format(v, "f") for v in values], pa.string())
@@ -985,12 +1129,14 @@ class _Run:
                     "pack": pa.array([x.line.pack for x in every], pa.string()),
                     "blocks": text([x.line.blocks for x in every]),
                     "per": text([x.line.per for x in every]),
+                    **({"rate": text([x.line.rate for x in every])} if contracts else {}),
                 }
             ),
         )
         self.engine.put("prepaid_py", drawn.prepaid)
         self._create(
-            "bill_lines", q.bill_lines(self.amount_scale, bool(self.sql_meters), plain, numbered)
+            "bill_lines",
+            q.bill_lines(self.amount_scale, bool(self.sql_meters), plain, numbered, contracts),
         )
         expanded: list[tuple[str, int]] = []
         if plain:
@@ -999,19 +1145,17 @@ class _Run:
                 multi["account"], multi["first"], multi["last"], strict=True
             ):
                 expanded.extend((account, o) for o in range(first, last + 1))
-        months = pa.concat_tables(
-            [
-                drawn.months,
-                pa.table(
-                    {
-                        "account": pa.array([m[0] for m in expanded], pa.string()),
-                        "ord": pa.array([m[1] for m in expanded], pa.int64()),
-                    }
-                ),
-            ]
-        )
+        listed = {
+            "account": pa.array([m[0] for m in expanded], pa.string()),
+            "ord": pa.array([m[1] for m in expanded], pa.int64()),
+        }
+        if labelled:  # a plain account's month: the version in effect
+            listed["book"] = pa.array(
+                [self.terms.month(self.book, m[1]) for m in expanded], pa.int64()
+            )
+        months = pa.concat_tables([drawn.months, pa.table(listed)])
         self.engine.put("months_py", months)
-        self._create("bill_months", q.bill_months(plain), reuse=False)
+        self._create("bill_months", q.bill_months(plain, labelled), reuse=False)
         self.engine.put(
             "excluded",
             pa.table(
@@ -1027,22 +1171,28 @@ class _Run:
     ) -> tuple[pa.Table | None, pa.Table | None]:
         q = self.queries
         bills_table = lines_table = None
+        labels = self.terms.labels() or None
+        contracts = bool(self.terms.contracts)
         if output is not None and output_fmt is not None:
             query = self._sql(
                 "output_bills",
-                q.output_bills(self.amount_scale, output_fmt != "parquet", self.wanted),
+                q.output_bills(self.amount_scale, output_fmt != "parquet", self.wanted, labels),
             )
             self.stats["bills"] = self.engine.write(query, output, output_fmt)
         else:
             bills_table = self._fetch(
-                "output_bills", q.output_bills(self.amount_scale, False, self.wanted)
+                "output_bills", q.output_bills(self.amount_scale, False, self.wanted, labels)
             )
             self.stats["bills"] = bills_table.num_rows
         if lines is not None and lines_fmt is not None:
-            query = self._sql("output_lines", q.output_lines(lines_fmt != "parquet", self.wanted))
+            query = self._sql(
+                "output_lines", q.output_lines(lines_fmt != "parquet", self.wanted, contracts)
+            )
             self.stats["lines"] = self.engine.write(query, lines, lines_fmt)
         elif output is None and self.return_lines:
-            lines_table = self._fetch("output_lines", q.output_lines(False, self.wanted))
+            lines_table = self._fetch(
+                "output_lines", q.output_lines(False, self.wanted, contracts)
+            )
             self.stats["lines"] = lines_table.num_rows
         return bills_table, lines_table
 
@@ -1101,11 +1251,6 @@ def exp_star() -> Any:
     from sqlglot import exp
 
     return exp.Star()
-
-
-def _brackets(book: PriceBook, meter: int) -> tuple[Any, ...]:
-    ladder = book.meters[meter].ladder
-    return ladder.brackets if ladder is not None else ()
 
 
 def _problem_code(name: str) -> int:

@@ -39,6 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="account events: account, time, type (suspend, reopen, topup), reason, amount",
     )
+    parser.add_argument(
+        "--contracts",
+        metavar="FILE",
+        help="accounts billed under contracts: a CSV or Parquet table with the columns "
+        "account, contract (a contract file, relative to the table's directory)",
+    )
     parser.add_argument("--month", metavar="YYYY-MM", help="only this month's bills")
     parser.add_argument(
         "--engine",
@@ -82,9 +88,12 @@ def run(args: argparse.Namespace) -> int:
             f"`ratecard warehouse` needs the warehouse extra "
             f"(pip install 'ratecard[warehouse]'): {exc}"
         ) from None
+    from ratecard.warehouse.terms import ContractError
+
     try:
         check_collisions(
-            {"rules": [args.file]}, {"bills (output)": args.output, "lines": args.lines}
+            {"rules": [args.file], **({"contracts": [args.contracts]} if args.contracts else {})},
+            {"bills (output)": args.output, "lines": args.lines},
         )
         result = bill_warehouse(
             book,
@@ -99,7 +108,11 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             memory_limit=args.memory_limit,
             return_lines=False,
+            contracts=args.contracts,
         )
+    except ContractError as exc:
+        _print_diagnostics(exc.diagnostics)
+        raise CommandError(str(exc)) from None
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except ImportError as exc:
@@ -122,13 +135,38 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_diagnostics(diagnostics: Any) -> None:
+    """A contract file's diagnostics, as `ratecard check` prints them (on stderr)."""
+    if not diagnostics:
+        return
+    from pathlib import Path
+
+    from ratecard.api import read_rules_text
+    from ratecard.diagnostics import render_all
+    from ratecard.source import SourceFile
+
+    sources = {}
+    for diagnostic in diagnostics:
+        name = diagnostic.span.file
+        if name not in sources:
+            try:
+                sources[name] = SourceFile(name, read_rules_text(Path(name)))
+            except (OSError, UnicodeDecodeError):
+                continue
+    print(render_all(diagnostics, sources), file=sys.stderr)
+
+
 def _print_bills(table: Any) -> None:
+    """The bills as CSV: account, month, total, and, when the run has them, the version and
+    contract each bill names."""
     columns = table.to_pydict()
-    print("account,month,total")
-    for account, month, total in zip(
-        columns["account"], columns["month"], columns["total"], strict=True
+    named = [c for c in ("version", "contract") if c in columns]
+    print(",".join(["account", "month", "total", *named]))
+    for index, (account, month, total) in enumerate(
+        zip(columns["account"], columns["month"], columns["total"], strict=True)
     ):
-        print(f"{_csv(account)},{month},{format(total, 'f')}")
+        extra = ["" if columns[c][index] is None else _csv(columns[c][index]) for c in named]
+        print(",".join([_csv(account), month, format(total, "f"), *extra]))
 
 
 def _csv(text: str) -> str:

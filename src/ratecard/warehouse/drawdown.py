@@ -18,8 +18,14 @@ a month are the engine's lines. Two things need more than a segment's sum, and g
 
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
-alone; `plain_draws` runs it once for each distinct (meter, quantity) and the database joins the
-result.
+alone; `plain_draws` runs it once for each distinct (version, meter, quantity) and the database
+joins the result.
+
+Dated versions and contracts (`terms.Terms`): each month is drawn with the allowance of the sheet
+in effect on its first day, each pack with the terms of the sheet in effect when it was bought.
+An account under a contract is priced here too, month by month, by its month's sheet
+(`postpaid_period` and `make_bill`, which adds the contract's discount and true-up lines), and
+its whole bills go to the database as lines.
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.clock import local, month_start
 from ratecard.engine.deduction import Deduction, Lot, deduct, tally
 from ratecard.engine.money import CONTEXT, ZERO
-from ratecard.engine.pricebook import PriceBook
+from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
+from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import bill_journal
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
 from ratecard.warehouse.schema import MAX_COUNT
+from ratecard.warehouse.terms import Terms
 
 SUSPEND = "suspend"
 REOPEN = "reopen"
@@ -59,6 +67,7 @@ class PackPurchase(NamedTuple):
     id: str | None
     order: int
     expires: int
+    book: int = 0  # the sheet in effect when it was bought (`Terms.books`): the pack's terms
 
 
 @attrs.frozen
@@ -76,13 +85,16 @@ class AccountEvent:
 class History:
     """An account's purchases and events, in time order (then file order)."""
 
-    __slots__ = ("events", "purchases", "repeats")
+    __slots__ = ("events", "purchases", "refused", "repeats")
 
     def __init__(self) -> None:
         self.purchases: list[PackPurchase] = []
         self.events: list[AccountEvent] = []
         #: Purchases whose id was seen before: ignored, but entries of the journal all the same.
         self.repeats: list[PackPurchase] = []
+        #: Why the engine refuses the account's journal (a pack its own sheet does not sell,
+        #: under grandfathering), or None.
+        self.refused: str | None = None
 
     def settles(self, book: PriceBook) -> bool:
         """Whether the account keeps a balance that bills settle from (it has a top-up)."""
@@ -114,18 +126,20 @@ def cuts(history: History) -> list[int]:
 
 
 def plain_draws(
-    book: PriceBook,
-    quantities: Iterable[tuple[int, Decimal]],
-) -> list[tuple[int, Decimal, Decimal, Decimal]]:
-    """(meter, quantity, allowance, postpaid) for each distinct quantity of a meter in a month of
-    an account with no lots: `deduct` with the month's fresh allowance and no lots."""
-    fresh = book.new_allowances()
-    pools = [plan.pool for plan in book.meters]
+    books: Sequence[PriceBook],
+    quantities: Iterable[tuple[int, int, Decimal]],
+) -> list[tuple[int, int, Decimal, Decimal, Decimal]]:
+    """(version, meter, quantity, allowance, postpaid) for each distinct quantity of a meter in
+    a month of an account with no lots: `deduct` with the fresh allowance of the month's sheet
+    (`books[version]`) and no lots."""
+    fresh = [book.new_allowances() for book in books]
+    pools = [[plan.pool for plan in book.meters] for book in books]
+    order = books[0].deduct_order
     out = []
     with decimal.localcontext(CONTEXT):
-        for meter, quantity in quantities:
-            drawn = deduct(quantity, fresh[pools[meter]], (), book.deduct_order)
-            out.append((meter, quantity, drawn.allowance, drawn.postpaid))
+        for version, meter, quantity in quantities:
+            drawn = deduct(quantity, fresh[version][pools[version][meter]], (), order)
+            out.append((version, meter, quantity, drawn.allowance, drawn.postpaid))
     return out
 
 
@@ -144,13 +158,15 @@ class Line(NamedTuple):
 class Results:
     """What the drawdown hands back to the database."""
 
-    period: list[tuple[str, int, int, Decimal, Decimal, Decimal]] = attrs.Factory(list)
+    #: Each month's units per meter: (account, ord, meter, total, allowance, postpaid, version).
+    period: list[tuple[str, int, int, Decimal, Decimal, Decimal, int]] = attrs.Factory(list)
     #: Allowance and pack lines: (account, ord, meter, source, seq, quantity, pack); they cost
     #: nothing, so their prices and amounts are zeros the database writes.
     prepaid: list[tuple[str, int, int, str, int, Decimal, str | None]] = attrs.Factory(list)
-    #: Whole lines of accounts the engine billed itself.
+    #: Whole lines of accounts the engine billed itself, or priced here (contracts).
     lines: list[Line] = attrs.Factory(list)
-    months: list[tuple[str, int]] = attrs.Factory(list)
+    #: Every month billed: (account, ord, the sheet that bills it, `Terms.books`).
+    months: list[tuple[str, int, int]] = attrs.Factory(list)
     failed: list[tuple[str, int | None, str]] = attrs.Factory(list)
     replayed: set[str] = attrs.Factory(set)  # accounts the engine billed itself
 
@@ -182,12 +198,19 @@ def _record_key(record: tuple[int, int, int, Any]) -> tuple[int, int, int]:
 class Drawdown:
     """Draws down accounts one at a time, in the engine's order of events, with `deduct`."""
 
-    def __init__(self, book: PriceBook) -> None:
+    def __init__(self, book: PriceBook, terms: Terms | None = None) -> None:
         self.book = book
+        self.terms = terms = terms if terms is not None else Terms(book)
+        self.books = terms.books
+        self.single = len(self.books) == 1  # no versions, no contracts: one sheet
         self.zone = book.zone
         self.names = [plan.name for plan in book.meters]
+        self.rank = {name: index for index, name in enumerate(self.names)}
+        self.rank[TRUE_UP_METER] = len(self.names)  # a contract's true-up: after every meter
         self.pools = [plan.pool for plan in book.meters]
         self.plans = {plan.name: plan for plan in book.meters}
+        self.plans_of = [{plan.name: plan for plan in sheet.meters} for sheet in self.books]
+        self.fresh_of = [sheet.new_allowances() for sheet in self.books]
         self.actions = [(plan.actions or plan.free_actions or ("",))[0] for plan in book.meters]
         self.free_action = next((a for p in book.meters for a in p.free_actions), None)
         self.order = book.deduct_order
@@ -228,8 +251,15 @@ class Drawdown:
         if not ords:
             return
         first, last = min(ords), max(ords)
+        timeline = self.terms.timeline(account) if not self.single else self.book
+        if history.refused is not None:
+            self.results.failed.append((account, None, history.refused))
+            self.results.months.extend(
+                (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
+            )
+            return
         if history.events and history.settles(self.book):
-            self._replay(account, history, groups, detail, first, last)
+            self._replay(account, history, groups, detail, first, last, timeline)
             return
         records: list[tuple[int, int, int, Any]] = []
         for event in history.events:
@@ -249,15 +279,24 @@ class Drawdown:
                     records.append((moment, 2, index - len(entries), (meter, quantity)))
         if len(records) > 1:
             records.sort(key=_record_key)
-        self._simulate(account, records, first, last)
+        self._simulate(account, records, first, last, timeline)
 
     def _pooled(self, detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None) -> set[int]:
         if not detail:
             return set()
         return {meter for entries in detail.values() for _, meter, _ in entries}
 
+    def _sheet(self, timeline: PriceBook, ordinal: int) -> int:
+        """The sheet that bills a month of an account on `timeline` (its number)."""
+        return 0 if self.single else self.terms.month(timeline, ordinal)
+
     def _simulate(
-        self, account: str, records: Sequence[tuple[int, int, int, Any]], first: int, last: int
+        self,
+        account: str,
+        records: Sequence[tuple[int, int, int, Any]],
+        first: int,
+        last: int,
+        timeline: PriceBook,
     ) -> None:
         names = self.names
         pools = self.pools
@@ -266,7 +305,7 @@ class Drawdown:
         expiries: list[tuple[int, int, Lot]] = []
         ordinal = first
         end = self.month_end(ordinal)
-        fresh = self._fresh
+        fresh = self._fresh if self.single else self.fresh_of[self._sheet(timeline, ordinal)]
         left = dict(fresh)
         granted = True
         active = True
@@ -279,12 +318,14 @@ class Drawdown:
                 while end <= moment or (expiries and expiries[0][0] <= moment):
                     soonest = expiries[0][0] if expiries else _NEVER
                     if end <= moment and end <= soonest:
-                        self._close(account, ordinal, month)
+                        self._close(account, ordinal, month, timeline)
                         ordinal += 1
                         end = self.month_end(ordinal)
                         month = None
+                        if not self.single:
+                            fresh = self.fresh_of[self._sheet(timeline, ordinal)]
                         granted = not self.while_active or active
-                        left = dict(fresh) if granted else dict.fromkeys(left, ZERO)
+                        left = dict(fresh) if granted else dict.fromkeys(fresh, ZERO)
                     else:
                         _, _, lot = heapq.heappop(expiries)
                         held = lots[lot.meter]
@@ -303,7 +344,7 @@ class Drawdown:
                     month.add(meter, drawn)
                 elif type(item) is PackPurchase:
                     bought += 1
-                    offer = self.plans[item.meter].packs[item.offer]
+                    offer = self.plans_of[item.book][item.meter].packs[item.offer]
                     lot_id = item.id or (
                         self._label(item.meter, item.offer, offer.size) + str(bought)
                     )
@@ -325,10 +366,10 @@ class Drawdown:
                         granted = True
                         left = dict(fresh)
             while ordinal < last:
-                self._close(account, ordinal, month)
+                self._close(account, ordinal, month, timeline)
                 ordinal += 1
                 month = None
-            self._close(account, ordinal, month)
+            self._close(account, ordinal, month, timeline)
 
     def _label(self, meter: str, offer: int, size: Decimal) -> str:
         """`meter:size#`, the engine's lot id of a purchase without an id, less its number."""
@@ -337,11 +378,18 @@ class Drawdown:
             label = self._labels[(meter, offer)] = f"{meter}:{format_plain(size)}#"
         return label
 
-    def _close(self, account: str, ordinal: int, month: _Month | None) -> None:
+    def _close(
+        self, account: str, ordinal: int, month: _Month | None, timeline: PriceBook
+    ) -> None:
         """The month's allowance and pack lines (as the engine's `prepaid_lines` makes them),
-        and its quantities per meter for pricing (None: no usage drawn)."""
+        and its quantities per meter for pricing (None: no usage drawn); under a contract, the
+        month's whole bill."""
         results = self.results
-        results.months.append((account, ordinal))
+        sheet = self._sheet(timeline, ordinal)
+        results.months.append((account, ordinal, sheet))
+        if sheet >= self.terms.versions:  # a contract's sheet: billed here
+            self._bill_month(account, ordinal, month, sheet)
+            return
         if month is None:
             return
         prepaid = results.prepaid
@@ -361,7 +409,35 @@ class Drawdown:
                     prepaid.append((account, ordinal, index, "pack", seq, taken, lot.id))
                     seq += 1
             if total > 0:
-                period.append((account, ordinal, index, total, allowance, postpaid))
+                period.append((account, ordinal, index, total, allowance, postpaid, sheet))
+
+    def _bill_month(self, account: str, ordinal: int, month: _Month | None, sheet: int) -> None:
+        """A month's bill by its sheet, as the engine's replay closes a month: the allowance and
+        pack lines, the postpaid lines of its ladders, then `make_bill` (a contract's discount
+        lines after the lines they discount, its true-up last)."""
+        book = self.books[sheet]
+        lines: list[BillLine] = []
+        period: dict[str, MeterUsage] = {}
+        if month is not None:
+            for index in sorted(month.touched):
+                plan = book.meters[index]
+                allowance = month.allowance.get(index, ZERO)
+                by_lot = month.packs.get(index)
+                packs = tuple((lot, taken) for lot, taken in by_lot.values()) if by_lot else ()
+                postpaid = month.postpaid.get(index, ZERO)
+                total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
+                if total <= 0:
+                    continue
+                lines.extend(book.prepaid_lines(plan, Deduction(allowance, packs, postpaid)))
+                period[plan.name] = MeterUsage(total, allowance, postpaid)
+        try:
+            with decimal.localcontext(CONTEXT):
+                lines.extend(book.postpaid_period(period, "month"))
+                bill = book.make_bill(book.ordered(lines), ())
+        except UsageError as exc:
+            self.results.failed.append((account, ordinal, str(exc)))
+            return
+        self._bill_lines(account, ordinal, bill)
 
     # --- accounts that settle from a balance: the engine's own replay ---------------------------
 
@@ -373,25 +449,30 @@ class Drawdown:
         detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
         first: int,
         last: int,
+        timeline: PriceBook,
     ) -> None:
         """Bill an account through the engine's replay, its usage given as one entry per group
         (or per detailed entry), at the group's first instant."""
         journal = list(self._journal(history, groups, detail))
         self.results.replayed.add(account)
+        # The engine opens the account at the journal's first entry, as `Terms.open` did.
+        base = self.terms.contracts.get(account, self.book)
         try:
-            bills = bill_journal(self.book, journal)
+            bills = bill_journal(base, journal)
         except UsageError as exc:
             self.results.failed.append((account, None, str(exc)))
-            self.results.months.extend((account, o) for o in range(first, last + 1))
+            self.results.months.extend(
+                (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
+            )
             return
         assert isinstance(bills, list)
         for bill in bills:
             ordinal = _ord_of_label(bill.month)
-            self.results.months.append((account, ordinal))
+            self.results.months.append((account, ordinal, self._sheet(timeline, ordinal)))
             self._bill_lines(account, ordinal, bill)
 
     def _bill_lines(self, account: str, ordinal: int, bill: Bill) -> None:
-        rank = {name: index for index, name in enumerate(self.names)}
+        rank = self.rank
         for seq, line in enumerate(bill.lines):
             self.results.lines.append(Line(account, ordinal, rank[line.meter], seq, line))
 
@@ -416,7 +497,7 @@ class Drawdown:
         for purchase in sorted(
             (*history.purchases, *history.repeats), key=lambda p: (p.instant, p.order)
         ):
-            offer = self.plans[purchase.meter].packs[purchase.offer]
+            offer = self.plans_of[purchase.book][purchase.meter].packs[purchase.offer]
             timed.append(
                 (
                     purchase.instant,

@@ -22,6 +22,7 @@ import attrs
 from ratecard.engine.pricebook import PriceBook
 from ratecard.warehouse.drawdown import Drawdown, Group, History, Line, Results
 from ratecard.warehouse.sql import MAX_PRECISION
+from ratecard.warehouse.terms import Terms
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,12 +51,15 @@ class Drawn:
 
 def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
              quantity_scale: int, workers: int | None = None,
-             bounds: Bounds | None = None) -> Drawn:
+             bounds: Bounds | None = None, terms: Terms | None = None) -> Drawn:
     """Draw down every account of `groups` (sorted by account) and of `histories`; `bounds`
-    gives accounts' first and last month of usage drawn down elsewhere (plain meters)."""
+    gives accounts' first and last month of usage drawn down elsewhere (plain meters); `terms`
+    the sheets by version and contract (default: the rules' own)."""
     import pyarrow as pa
 
     bounds = bounds or {}
+    terms = terms if terms is not None else Terms(book)
+    shape = _Shape(quantity_scale, terms.versioned, terms.labelled)
     count = workers if workers is not None else min(2, os.cpu_count() or 1)
     if groups.num_rows < PARALLEL_ROWS and workers is None:
         count = 1
@@ -64,8 +68,8 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
     seen = set(groups.column("account").unique().to_pylist()) if groups.num_rows else set()
     others = [account for account in histories if account not in seen]
     if count == 1:
-        results, accounts = _draw(book, groups, histories, detail, bounds, others)
-        period, prepaid, months = _tables(results, quantity_scale)
+        results, accounts = _draw(book, terms, groups, histories, detail, bounds, others)
+        period, prepaid, months = _tables(results, shape)
         return Drawn(period, prepaid, months, results.lines, results.failed, results.replayed,
                      accounts, 1)
     slices = _slices(groups, count)
@@ -75,12 +79,13 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         processes = []
         for index, piece in enumerate(slices):
             process = context.Process(target=_worker, args=(
-                book, piece, histories, detail, bounds, quantity_scale, folder, index))
+                book, terms, piece, histories, detail, bounds, shape, folder, index))
             process.start()
             processes.append(process)
         # This process draws the accounts that have no usage, meanwhile.
-        results, accounts = _draw(book, groups.slice(0, 0), histories, detail, bounds, others)
-        period, prepaid, months = _tables(results, quantity_scale)
+        results, accounts = _draw(book, terms, groups.slice(0, 0), histories, detail, bounds,
+                                  others)
+        period, prepaid, months = _tables(results, shape)
         parts.append(Drawn(period, prepaid, months, results.lines, results.failed,
                            results.replayed, accounts, 1))
         for index, process in enumerate(processes):
@@ -119,10 +124,10 @@ def _slices(groups: pa.Table, count: int) -> list[pa.Table]:
     return [groups.slice(start, end - start) for start, end in zip(starts, ends, strict=True)]
 
 
-def _draw(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
-          bounds: Bounds, others: Iterable[str]) -> tuple[Results, int]:
+def _draw(book: PriceBook, terms: Terms, groups: pa.Table, histories: Mapping[str, History],
+          detail: Detail, bounds: Bounds, others: Iterable[str]) -> tuple[Results, int]:
     """The sequential drawdown of the accounts of `groups` and of `others` (no usage)."""
-    drawdown = Drawdown(book)
+    drawdown = Drawdown(book, terms)
     empty = History()
     accounts = 0
     current: str | None = None
@@ -151,23 +156,42 @@ def _draw(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], d
     return drawdown.results, accounts
 
 
-def _tables(results: Results, quantity_scale: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+@attrs.frozen
+class _Shape:
+    """The columns of the drawdown's tables: the quantities' scale, and whether period rows say
+    their version (`ver`) and months their sheet (`book`)."""
+
+    quantity_scale: int
+    versioned: bool
+    labelled: bool
+
+
+def _tables(results: Results, shape: _Shape) -> tuple[pa.Table, pa.Table, pa.Table]:
     """The drawdown's period rows, prepaid lines and months as Arrow tables."""
     import pyarrow as pa
 
-    quantity = pa.decimal128(MAX_PRECISION, quantity_scale)
-    period: list[Sequence[Any]] = list(zip(*results.period, strict=True)) or [()] * 6
+    quantity = pa.decimal128(MAX_PRECISION, shape.quantity_scale)
+    period: list[Sequence[Any]] = list(zip(*results.period, strict=True)) or [()] * 7
     prepaid: list[Sequence[Any]] = list(zip(*results.prepaid, strict=True)) or [()] * 7
-    months: list[Sequence[Any]] = list(zip(*results.months, strict=True)) or [()] * 2
+    months: list[Sequence[Any]] = list(zip(*results.months, strict=True)) or [()] * 3
+    period_columns = {
+        "account": pa.array(period[0], pa.string()),
+        "ord": pa.array(period[1], pa.int64()),
+        "meter": pa.array(period[2], pa.int64()),
+        "total": pa.array(period[3], quantity),
+        "allowance": pa.array(period[4], quantity),
+        "postpaid": pa.array(period[5], quantity),
+    }
+    if shape.versioned:
+        period_columns["ver"] = pa.array(period[6], pa.int64())
+    month_columns = {
+        "account": pa.array(months[0], pa.string()),
+        "ord": pa.array(months[1], pa.int64()),
+    }
+    if shape.labelled:
+        month_columns["book"] = pa.array(months[2], pa.int64())
     return (
-        pa.table({
-            "account": pa.array(period[0], pa.string()),
-            "ord": pa.array(period[1], pa.int64()),
-            "meter": pa.array(period[2], pa.int64()),
-            "total": pa.array(period[3], quantity),
-            "allowance": pa.array(period[4], quantity),
-            "postpaid": pa.array(period[5], quantity),
-        }),
+        pa.table(period_columns),
         pa.table({
             "account": pa.array(prepaid[0], pa.string()),
             "ord": pa.array(prepaid[1], pa.int64()),
@@ -177,21 +201,18 @@ def _tables(results: Results, quantity_scale: int) -> tuple[pa.Table, pa.Table, 
             "quantity": pa.array(prepaid[5], quantity),
             "pack": pa.array(prepaid[6], pa.string()),
         }),
-        pa.table({
-            "account": pa.array(months[0], pa.string()),
-            "ord": pa.array(months[1], pa.int64()),
-        }),
+        pa.table(month_columns),
     )
 
 
-def _worker(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
-            bounds: Bounds, quantity_scale: int, folder: str, index: int) -> None:
+def _worker(book: PriceBook, terms: Terms, groups: pa.Table, histories: Mapping[str, History],
+            detail: Detail, bounds: Bounds, shape: _Shape, folder: str, index: int) -> None:
     """A forked worker: draw a slice down and write the results into `folder`."""
     import pyarrow as pa
 
-    results, accounts = _draw(book, groups, histories, detail, bounds, ())
+    results, accounts = _draw(book, terms, groups, histories, detail, bounds, ())
     for name, table in zip(("period", "prepaid", "months"),
-                           _tables(results, quantity_scale), strict=True):
+                           _tables(results, shape), strict=True):
         with pa.OSFile(os.path.join(folder, f"{index}-{name}.arrow"), "wb") as sink, \
                 pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)

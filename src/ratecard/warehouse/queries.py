@@ -14,11 +14,17 @@ The database meters and prices; Python draws down (see `drawdown`). In order:
 4. `postpaid_lines`: each month's postpaid quantities priced by the ladders' brackets (an inline
    table of exact decimals), with `round_to` applied to every line.
 5. `bill_lines` and `bills`: every line in the engine's order, and one total per account month.
+
+Dated versions: a month is priced by the version in effect on its first day (`version_of`, a
+`CASE` on the month's ordinal), so the draws, the ladders' brackets and their limits are keyed
+by version (`ver`) as well as meter. A sheet without versions has no `ver` anywhere: its SQL is
+that of before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 
 import attrs
@@ -26,7 +32,7 @@ from sqlglot import exp
 
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
 from ratecard.engine.pricebook import FREE, PriceBook
-from ratecard.warehouse.months import FIRST_MICROS, LAST_MICROS
+from ratecard.warehouse.months import FIRST_MICROS, LAST_MICROS, ord_of
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
     DECIMAL,
@@ -85,6 +91,18 @@ def problem(name: str) -> int:
     return PROBLEM_CODES[name]
 
 
+#: A ladder the SQL prices: (meter, ladder), or (meter, ladder, version) for a sheet with dated
+#: versions.
+PricedLadder = tuple[int, Ladder] | tuple[int, Ladder, int]
+#: A limit's key: a meter, or (meter, version).
+LimitKey = int | tuple[int, int]
+
+
+def first_month(day: date) -> int:
+    """The ordinal of the first month whose first day is `day` or later."""
+    return ord_of(day.year, day.month) + (1 if day.day > 1 else 0)
+
+
 @attrs.frozen
 class UsagePlan:
     """What the usage queries need to know about the input and the rules."""
@@ -111,15 +129,28 @@ class UsagePlan:
 class Queries:
     """The queries of one price book on one engine."""
 
-    def __init__(self, book: PriceBook, dialect: str) -> None:
+    def __init__(
+        self, book: PriceBook, dialect: str, books: Sequence[PriceBook] | None = None
+    ) -> None:
+        """`books`: every sheet the run bills by (the rules' versions and the contracts'
+        sheets; default the rules' versions), whose quantities the SQL must hold."""
         self.book = book
         self.ops = Operations(dialect)
         self.meter_index = {plan.name: index for index, plan in enumerate(book.meters)}
+        #: The rules' versions, by `ver`: the first, then one per later version.
+        self.versions = book.books
+        self.versioned = len(self.versions) > 1
+        self.books = tuple(books) if books is not None else self.versions
         self.quantity_scale = max(
-            [scale_of(p.quantity_rounding.increment) for p in book.meters if p.quantity_rounding]
-            + [scale_of(p.allowance) for p in book.meters]
-            + [scale_of(a) for a in book.allowance_pools.values()]
-            + [scale_of(o.size) for p in book.meters for o in p.packs]
+            [
+                scale_of(p.quantity_rounding.increment)
+                for b in self.books
+                for p in b.meters
+                if p.quantity_rounding
+            ]
+            + [scale_of(p.allowance) for b in self.books for p in b.meters]
+            + [scale_of(a) for b in self.books for a in b.allowance_pools.values()]
+            + [scale_of(o.size) for b in self.books for p in b.meters for o in p.packs]
             + [0]
         )
         #: The most units one row may count: the engine's limit, or less when quantities have
@@ -131,6 +162,16 @@ class Queries:
         )
 
     # --- shared pieces --------------------------------------------------------------------------
+
+    def version_of(self, ordinal: exp.Expression) -> exp.Expression:
+        """The version (`ver`) in effect in a month, by the month's ordinal: the last whose
+        first day is the month's first day or earlier."""
+        o = self.ops
+        whens = [
+            (o.ge(ordinal.copy(), o.integer(first_month(segment.start))), o.integer(index))
+            for index, segment in reversed(list(enumerate(self.book.timeline, start=1)))
+        ]
+        return o.case(whens, o.integer(0)) if whens else o.integer(0)
 
     def route(self, action: exp.Expression) -> exp.Expression:
         """The meter index an action counts into, ROUTE_FREE, ROUTE_UNPRICED, or NULL."""
@@ -635,6 +676,23 @@ class Queries:
             *[o.col(name) for name in names],
         ).from_(o.subquery(grouped, "k"), copy=False)
 
+    def openings(self, plan: UsagePlan) -> exp.Select:
+        """Each account's first valid usage instant (`first`; repeated and free rows count: they
+        are entries of its journal), and whether a row's time is beyond the calendar table
+        (`beyond`: 1, the table is then built in full and this asked again)."""
+        o = self.ops
+        valid = o.is_null(o.col("problem"))
+        beyond = o.eq(o.col("problem"), o.integer(BEYOND_CALENDAR))
+        return (
+            o.select(
+                o.col("account"),
+                ("first", o.min(o.case([(valid, o.col("instant"))]))),
+                ("beyond", o.max(o.case([(beyond, o.integer(1))], o.integer(0)))),
+            )
+            .from_(o.subquery(self.parsed_usage(plan), "u"), copy=False)
+            .group_by(o.col("account"), copy=False)
+        )
+
     def problem_samples(self, plan: UsagePlan, limit: int) -> exp.Select:
         """The first rows (in file order) of each problem, as they were read, with the problem;
         run only when there are bad rows."""
@@ -719,8 +777,9 @@ class Queries:
     def plain_quantities(self) -> exp.Select:
         """The distinct (meter, quantity) of plain account months: the inputs `deduct` needs."""
         o = self.ops
+        versions = [("ver", self.version_of(o.col("ord")))] if self.versioned else []
         query = (
-            o.select(o.col("meter"), o.col("qty"))
+            o.select(*versions, o.col("meter"), o.col("qty"))
             .from_(o.table("usage_groups"), copy=False)
             .where(
                 o.all_of(self.plain(), o.ge(o.col("meter"), o.integer(0)), o.not_(o.col("dup"))),
@@ -730,8 +789,10 @@ class Queries:
         return query.distinct(copy=False)
 
     def plain_period(self) -> exp.Select:
-        """Plain account months per meter: total, allowance and postpaid units."""
+        """Plain account months per meter: total, allowance and postpaid units (and, with
+        versions, the month's version)."""
         o = self.ops
+        version = self.version_of(o.col("ord", "g"))
         return (
             o.select(
                 o.col("account", "g"),
@@ -740,6 +801,7 @@ class Queries:
                 ("total", o.col("qty", "g")),
                 o.col("allowance", "d"),
                 o.col("postpaid", "d"),
+                *([("ver", version)] if self.versioned else []),
             )
             .from_(o.table("usage_groups", "g"), copy=False)
             .join(
@@ -747,6 +809,7 @@ class Queries:
                 on=o.all_of(
                     o.eq(o.col("meter", "d"), o.col("meter", "g")),
                     o.eq(o.col("qty", "d"), o.col("qty", "g")),
+                    *([o.eq(o.col("ver", "d"), version.copy())] if self.versioned else []),
                 ),
                 copy=False,
             )
@@ -827,7 +890,13 @@ class Queries:
         than the pool holds: there, who gets its last units depends on the order of entries."""
         o = self.ops
         pools = sorted(shared)
+        # The smallest pool of any sheet: months detailed by it are drawn exactly whatever
+        # sheet bills them (detailing more months than needed changes nothing but time).
         fresh = book.new_allowances()
+        for sheet in self.books:
+            for pool, amount in sheet.new_allowances().items():
+                if pool in fresh:
+                    fresh[pool] = min(fresh[pool], amount)
         pool_of = o.case(
             [
                 (o.in_(o.col("meter"), [o.integer(m) for m in shared[pool]]), o.integer(index))
@@ -896,19 +965,25 @@ class Queries:
 
     # --- pricing --------------------------------------------------------------------------------
 
-    def brackets(self, ladders: Sequence[tuple[int, Ladder]], price_scale: int) -> exp.Values:
-        """The SQL-priced ladders' brackets, one row per meter and bracket: `unit` is the price
-        of one unit (what the arithmetic reads); a price per N units is also kept as the rules
-        write it (`shown`, `per`), which is what its lines show."""
+    def brackets(self, ladders: Sequence[PricedLadder], price_scale: int) -> exp.Values:
+        """The SQL-priced ladders' brackets, one row per meter and bracket (and version, when
+        the rules have versions): `unit` is the price of one unit (what the arithmetic reads);
+        a price per N units is also kept as the rules write it (`shown`, `per`), which is what
+        its lines show."""
         o = self.ops
         qs = self.quantity_scale
-        flat_scale = max([scale_of(b.flat) for _, ladder in ladders for b in ladder.brackets] + [0])
+        flat_scale = max(
+            [scale_of(b.flat) for item in ladders for b in item[1].brackets] + [0]
+        )
         rows = []
-        for meter, ladder in ladders:
+        for item in ladders:
+            meter, ladder = item[0], item[1]
+            version = [o.integer(item[2] if len(item) > 2 else 0)] if self.versioned else []
             basis = {BASIS_TOTAL: 1, BASIS_AFTER_ALLOWANCE: 2}.get(ladder.basis, 0)
             for index, bracket in enumerate(ladder.brackets):
                 rows.append(
                     [
+                        *version,
                         o.integer(meter),
                         o.integer(index),
                         o.integer(0 if ladder.mode == VOLUME else 1),
@@ -934,32 +1009,40 @@ class Queries:
         return o.values(
             rows,
             "b",
-            ["meter", "idx", "mode", "basis", "lo", "hi", "unit", "flat", "label", "contact",
+            [*(["ver"] if self.versioned else []),
+             "meter", "idx", "mode", "basis", "lo", "hi", "unit", "flat", "label", "contact",
              "shown", "per"],
         )
 
     def beyond_limits(
-        self, limits: Mapping[int, Decimal], table: str | None = None
+        self, limits: Mapping[LimitKey, Decimal], table: str | None = None
     ) -> exp.Expression:
-        """Whether a `period` row's postpaid units pass its meter's limit (`limits`: meter → the
-        most units the SQL prices exactly)."""
+        """Whether a `period` row's postpaid units pass its meter's limit (`limits`: meter, or
+        (meter, version), → the most units the SQL prices exactly)."""
         o = self.ops
         qs = self.quantity_scale
-        return o.any_of(
-            *[
+        conditions = []
+        for key, most in sorted(limits.items(), key=lambda item: _key_order(item[0])):
+            meter, version = (key, None) if isinstance(key, int) else key
+            conditions.append(
                 o.all_of(
                     o.eq(o.col("meter", table), o.integer(meter)),
+                    *(
+                        [o.eq(o.col("ver", table), o.integer(version))]
+                        if version is not None
+                        else []
+                    ),
                     o.gt(o.col("postpaid", table), o.decimal(most, qs, MAX_PRECISION)),
                 )
-                for meter, most in sorted(limits.items())
-            ]
-        )
+            )
+        return o.any_of(*conditions)
 
-    def too_large(self, limits: Mapping[int, Decimal]) -> exp.Select:
+    def too_large(self, limits: Mapping[LimitKey, Decimal]) -> exp.Select:
         """Months whose postpaid units cost more than the SQL adds up exactly."""
         o = self.ops
+        version = [o.col("ver")] if self.versioned else []
         return (
-            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("postpaid"))
+            o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("postpaid"), *version)
             .from_(o.table("period"), copy=False)
             .where(self.beyond_limits(limits), copy=False)
             .order_by(o.col("account"), o.col("ord"), o.col("meter"), copy=False)
@@ -967,10 +1050,10 @@ class Queries:
 
     def postpaid_lines(
         self,
-        ladders: Sequence[tuple[int, Ladder]],
+        ladders: Sequence[PricedLadder],
         price_scale: int,
         amount_scale: int,
-        limits: Mapping[int, Decimal] | None = None,
+        limits: Mapping[LimitKey, Decimal] | None = None,
     ) -> exp.Select:
         """Postpaid lines of the `period` table's months for the SQL-priced meters: the bracket
         (volume) or brackets (graduated) each quantity reaches, priced and rounded.
@@ -981,7 +1064,9 @@ class Queries:
         """
         o = self.ops
         rounding = self.book.rounding
-        meters = [o.integer(m) for m, _ in ladders]
+        meters = [o.integer(m) for m in sorted({item[0] for item in ladders})]
+        if not self.versioned:
+            meters = [o.integer(item[0]) for item in ladders]
         basis = o.case(
             [
                 (o.eq(o.col("basis", "b"), o.integer(1)), o.col("total", "p")),
@@ -1005,7 +1090,10 @@ class Queries:
             .from_(o.table("period", "p"), copy=False)
             .join(
                 o.subquery(o.select(exp.Star()).from_(self.brackets(ladders, price_scale)), "b"),
-                on=o.eq(o.col("meter", "b"), o.col("meter", "p")),
+                on=o.all_of(
+                    o.eq(o.col("meter", "b"), o.col("meter", "p")),
+                    *([o.eq(o.col("ver", "b"), o.col("ver", "p"))] if self.versioned else []),
+                ),
                 copy=False,
             )
             .where(
@@ -1099,36 +1187,53 @@ class Queries:
             .order_by(o.col("account"), o.col("ord"), o.col("meter"), copy=False)
         )
 
-    def unpriced_postpaid(self, meters: Sequence[int]) -> exp.Select:
-        """Months with postpaid units of meters that have no ladder: the engine refuses them."""
+    def unpriced_postpaid(
+        self, meters: Sequence[int], by_version: Sequence[tuple[int, int]] | None = None
+    ) -> exp.Select:
+        """Months with postpaid units of meters that have no ladder: the engine refuses them
+        (`by_version`: (meter, version) pairs instead, for a sheet with versions)."""
         o = self.ops
+        which: exp.Expression = o.in_(o.col("meter"), [o.integer(m) for m in meters])
+        if by_version is not None:
+            which = o.any_of(
+                *[
+                    o.all_of(
+                        o.eq(o.col("meter"), o.integer(meter)),
+                        o.eq(o.col("ver"), o.integer(version)),
+                    )
+                    for meter, version in by_version
+                ]
+            )
         return (
             o.select(o.col("account"), o.col("ord"), o.col("meter"), o.col("postpaid"))
             .from_(o.table("period"), copy=False)
-            .where(
-                o.all_of(
-                    o.gt(o.col("postpaid"), o.integer(0)),
-                    o.in_(o.col("meter"), [o.integer(m) for m in meters]),
-                ),
-                copy=False,
-            )
+            .where(o.all_of(o.gt(o.col("postpaid"), o.integer(0)), which), copy=False)
         )
 
     # --- lines and bills ------------------------------------------------------------------------
 
     def bill_lines(
-        self, amount_scale: int, with_sql_lines: bool, with_plain: bool, numbered: bool = True
+        self,
+        amount_scale: int,
+        with_sql_lines: bool,
+        with_plain: bool,
+        numbered: bool = True,
+        contracts: bool = False,
     ) -> exp.Select:
         """Every line of every bill, numbered in the engine's order: meter, then source
         (allowance, pack, postpaid, minimum or maximum), then the order they were made in.
         Without `numbered` (a run that writes no lines) only what the bills' totals read is
         kept: no numbering (a sort of every line), no numbers written as text.
 
+        With `contracts`, lines have a `rate` (a discount's fraction off), a discount line
+        follows the postpaid line it discounts (they rank alike, in the order made), and a
+        true-up's meter (`*`, numbered after every meter) puts it last.
+
         `amount` is a DECIMAL; quantity, unit price, precise amount and blocks are exact
         decimals written as text, because the engine's can need more than 38 digits (a price
         per 3 units divides with 60)."""
         o = self.ops
-        parts: list[exp.Select] = [self._line_part(o.table("lines_py"), amount_scale)]
+        parts: list[exp.Select] = [self._line_part(o.table("lines_py"), amount_scale, contracts)]
         prepaid = o.select(
             o.col("account"),
             o.col("ord"),
@@ -1144,7 +1249,7 @@ class Queries:
             ("blocks", o.cast(o.null(), TEXT)),
             ("per", o.cast(o.null(), TEXT)),
         ).from_(o.table("prepaid_py"), copy=False)
-        parts.append(self._line_part(o.subquery(prepaid, "d"), amount_scale))
+        parts.append(self._line_part(o.subquery(prepaid, "d"), amount_scale, contracts))
         if with_plain:
             allowance = (
                 o.select(
@@ -1165,7 +1270,7 @@ class Queries:
                 .from_(o.table("plain_period"), copy=False)
                 .where(o.gt(o.col("allowance"), o.integer(0)), copy=False)
             )
-            parts.append(self._line_part(o.subquery(allowance, "a"), amount_scale))
+            parts.append(self._line_part(o.subquery(allowance, "a"), amount_scale, contracts))
         if with_sql_lines:
             postpaid = o.select(
                 o.col("account"),
@@ -1183,7 +1288,7 @@ class Queries:
                 ("blocks", o.cast(o.null(), TEXT)),
                 o.col("per"),
             ).from_(o.table("postpaid_sql"), copy=False)
-            parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale))
+            parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale, contracts))
         union = o.union_all(parts)
         if not numbered:  # what the bills' totals read, and nothing else
             return o.select(o.col("account"), o.col("ord"), o.col("amount")).from_(
@@ -1194,19 +1299,29 @@ class Queries:
                 (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
                 (o.eq(o.col("source"), o.text("pack")), o.integer(1)),
                 (o.eq(o.col("source"), o.text("postpaid")), o.integer(2)),
+                *(
+                    [(o.eq(o.col("source"), o.text("discount")), o.integer(2))]
+                    if contracts
+                    else []
+                ),
             ],
             o.integer(3),
         )
         line = o.row_number(
             [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
         )
-        columns = ("account", "ord", *LINE_FIELDS, "per")
+        columns = ("account", "ord", *LINE_FIELDS, "per", *(("rate",) if contracts else ()))
         return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
             o.subquery(union, "l"), copy=False
         )
 
-    def _line_part(self, source: exp.Expression, amount_scale: int) -> exp.Select:
+    def _line_part(
+        self, source: exp.Expression, amount_scale: int, rates: bool = False
+    ) -> exp.Select:
+        """A part of `bill_lines`, its columns cast alike; `rates`: with a `rate` column (only
+        Python's lines, `lines_py`, have rates)."""
         o = self.ops
+        from_python = isinstance(source, exp.Table) and source.name == "lines_py"
         return o.select(
             o.col("account"),
             o.col("ord"),
@@ -1216,10 +1331,18 @@ class Queries:
             *[(c, o.cast(o.col(c), TEXT)) for c in ("quantity", "unit_price", "precise_amount")],
             ("amount", o.cast(o.col("amount"), decimal_type(amount_scale))),
             *[(c, o.cast(o.col(c), TEXT)) for c in ("bracket", "pack", "blocks", "per")],
+            *(
+                [("rate", o.cast(o.col("rate") if from_python else o.null(), TEXT))]
+                if rates
+                else []
+            ),
         ).from_(source, copy=False)
 
-    def output_lines(self, text_numbers: bool, wanted: int | None) -> exp.Select:
-        """The lines as written: meter names, month labels, and numbers as text for CSV/JSONL."""
+    def output_lines(
+        self, text_numbers: bool, wanted: int | None, contracts: bool = False
+    ) -> exp.Select:
+        """The lines as written: meter names, month labels, and numbers as text for CSV/JSONL;
+        with `contracts`, a true-up line's meter `*` and each line's `rate`."""
         o = self.ops
 
         def number(name: str) -> exp.Expression:
@@ -1231,6 +1354,11 @@ class Queries:
                 (o.eq(o.col("meter", "l"), o.integer(i)), o.text(p.name))
                 for i, p in enumerate(self.book.meters)
             ]
+            + (
+                [(o.eq(o.col("meter", "l"), o.integer(len(self.book.meters))), o.text("*"))]
+                if contracts
+                else []
+            )
         )
         query = (
             o.select(
@@ -1250,6 +1378,8 @@ class Queries:
                 ("period", o.cast(o.null(), TEXT)),
                 # A price per N units: its N (the unit price is then the price as written).
                 o.col("per", "l"),
+                # A contract's discount: the fraction it takes off.
+                *([o.col("rate", "l")] if contracts else []),
             )
             .from_(o.table("bill_lines", "l"), copy=False)
             .join(
@@ -1261,8 +1391,9 @@ class Queries:
             o.col("account", "l"), o.col("ord", "l"), o.col("line", "l"), copy=False
         )
 
-    def bills(self) -> exp.Select:
-        """One row per account month: the sum of its lines' rounded amounts (0 without lines)."""
+    def bills(self, labelled: bool = False) -> exp.Select:
+        """One row per account month: the sum of its lines' rounded amounts (0 without lines);
+        `labelled`: and the sheet that bills it (`book`, see `terms.Terms.books`)."""
         o = self.ops
         totals = (
             o.select(o.col("account"), o.col("ord"), ("total", o.sum(o.col("amount"))))
@@ -1274,6 +1405,7 @@ class Queries:
                 o.col("account", "r"),
                 o.col("ord", "r"),
                 ("total", o.coalesce(o.col("total", "t"), o.integer(0))),
+                *([o.col("book", "r")] if labelled else []),
             )
             .from_(o.table("bill_months", "r"), copy=False)
             .join(
@@ -1288,16 +1420,33 @@ class Queries:
         )
         return query
 
-    def output_bills(self, amount_scale: int, text_numbers: bool, wanted: int | None) -> exp.Select:
+    def output_bills(
+        self,
+        amount_scale: int,
+        text_numbers: bool,
+        wanted: int | None,
+        labels: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> exp.Select:
+        """The bills as written; `labels` adds columns (`version`, `contract`) naming, for each
+        sheet by its number (`book`), what a bill of that sheet says (NULL: nothing)."""
         o = self.ops
         total = o.cast(o.col("total", "b"), decimal_type(amount_scale))
+        named: list[tuple[str, exp.Expression]] = []
+        for column, by_book in (labels or {}).items():
+            whens = [
+                (o.eq(o.col("book", "b"), o.integer(index)), o.text(text))
+                for index, text in enumerate(by_book)
+                if text is not None
+            ]
+            named.append((column, o.case(whens, o.cast(o.null(), TEXT))))
         query = (
             o.select(
                 o.col("account", "b"),
                 ("month", o.col("label", "m")),
                 ("total", o.cast(total, TEXT) if text_numbers else total),
+                *named,
             )
-            .from_(o.subquery(self.bills(), "b"), copy=False)
+            .from_(o.subquery(self.bills(labels is not None), "b"), copy=False)
             .join(
                 o.table("calendar", "m"), on=o.eq(o.col("ord", "m"), o.col("ord", "b")), copy=False
             )
@@ -1320,19 +1469,28 @@ class Queries:
             copy=False,
         ).where(kept, copy=False)
 
-    def bill_months(self, plain: bool) -> exp.Select | exp.Union:
+    def bill_months(self, plain: bool, labelled: bool = False) -> exp.Select | exp.Union:
         """Every account month to bill: plain accounts' single months, and the others listed
-        by Python (months of accounts drawn there, and plain accounts spanning several)."""
+        by Python (months of accounts drawn there, and plain accounts spanning several);
+        `labelled`: with the sheet that bills each (`book`: a plain month's version)."""
         o = self.ops
-        listed = o.select(o.col("account"), o.col("ord")).from_(o.table("months_py"), copy=False)
+        book = [o.col("book")] if labelled else []
+        listed = o.select(o.col("account"), o.col("ord"), *book).from_(
+            o.table("months_py"), copy=False
+        )
         if not plain:
             return listed
+        version = [("book", self.version_of(o.col("first")))] if labelled else []
         single = (
-            o.select(o.col("account"), ("ord", o.col("first")))
+            o.select(o.col("account"), ("ord", o.col("first")), *version)
             .from_(o.table("plain_ranges"), copy=False)
             .where(o.all_of(o.eq(o.col("first"), o.col("last")), o.not_(o.col("held"))), copy=False)
         )
         return o.union_all([single, listed])
+
+
+def _key_order(key: LimitKey) -> tuple[int, int]:
+    return (key, -1) if isinstance(key, int) else key
 
 
 def _exponent(increment: Decimal) -> int:
