@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ratecard.cli import main
-from tests.conftest import BDA_RULES
+from tests.conftest import BDA_RULES, ROOT
 
 BDA = str(BDA_RULES)
 
@@ -23,8 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_check_ok_reports_warnings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """The shipped sheet acknowledges its 8 warnings (`# allow:`); without those, they show."""
-    assert run(capsys, "check", BDA) == (0, f"{BDA}: ok\n", "")
+    """The shipped sheet acknowledges its 8 warnings (`# allow:`), so its check says nothing;
+    without those, they show."""
+    assert run(capsys, "check", BDA) == (0, "", "")
     bare = tmp_path / "bda.rules"
     bare.write_text(re.sub(r"  # allow: .*", "", BDA_RULES.read_text(encoding="utf-8")),
                     encoding="utf-8")
@@ -35,6 +36,24 @@ def test_check_ok_reports_warnings(capsys: pytest.CaptureFixture[str], tmp_path:
         "warning[W003]: volume cliff: 2,700,001 to 3,000,000 units cost more than 3,000,001"
         in err
     )
+
+
+def test_check_verbose_gives_every_file_its_verdict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--verbose`: a clean file's verdict too, with the warnings acknowledged counted; a file
+    with warnings left counts both (one `# allow: W003` removed of the sheet's eight)."""
+    assert run(capsys, "check", "--verbose", BDA) == (
+        0, f"{BDA}: ok (8 warnings acknowledged)\n", "")
+    one_left = tmp_path / "bda.rules"
+    one_left.write_text(BDA_RULES.read_text(encoding="utf-8").replace(
+        "0.0018  # allow: W003 as on the page", "0.0018"), encoding="utf-8")
+    code, out, err = run(capsys, "check", "-v", str(one_left))
+    assert (code, out) == (0, f"{one_left}: ok (1 warning, 7 acknowledged)\n")
+    assert err.count("warning[W003]") == 1
+    lambda_rules = str(ROOT / "rules" / "aws-lambda.rules")  # no warning to acknowledge
+    assert run(capsys, "check", "--verbose", lambda_rules) == (0, f"{lambda_rules}: ok\n", "")
+    assert run(capsys, "check", lambda_rules) == (0, "", "")
 
 
 def test_check_every_file_and_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ratecard.check import check
+from ratecard.check import check_acknowledged
 from ratecard.diagnostics import Diagnostic
 from ratecard.errors import RulesError
 from ratecard.nodes import Rules
@@ -19,11 +19,19 @@ if TYPE_CHECKING:
 
 def analyze(source: SourceFile) -> tuple[Rules | None, list[Diagnostic]]:
     """The syntax tree of a rules file (None on a syntax error) and every diagnostic."""
+    rules, diagnostics, _ = analyze_acknowledged(source)
+    return rules, diagnostics
+
+
+def analyze_acknowledged(
+    source: SourceFile,
+) -> tuple[Rules | None, list[Diagnostic], list[Diagnostic]]:
+    """`analyze`, and the warnings the file acknowledges (`# allow:`), left out of the rest."""
     tree = parse(source)
     if isinstance(tree, Diagnostic):
-        return None, [tree]
+        return None, [tree], []
     rules = to_nodes(tree, source)
-    return rules, check(rules)
+    return (rules, *check_acknowledged(rules))
 
 
 def loads(text: str, name: str = "<rules>") -> PriceBook:

@@ -957,6 +957,13 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
 
     Errors cannot be acknowledged, and neither can W005 itself (`--ignore W005` can hide it).
     """
+    return _acknowledge(found, allows)[0]
+
+
+def _acknowledge(
+    found: Iterable[Diagnostic], allows: Iterable[n.Allow]
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`acknowledge`'s diagnostics, and the warnings it left out."""
     allowed: dict[tuple[int, str], n.Name] = {}
     problems: list[Diagnostic] = []
     for allow in allows:
@@ -982,10 +989,12 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
                 allowed.setdefault((allow.span.line, code.value), code)
     used: set[tuple[int, str]] = set()
     kept: list[Diagnostic] = []
+    acknowledged: list[Diagnostic] = []
     for d in found:
         key = (d.span.line, d.code)
         if not d.is_error and key in allowed:
             used.add(key)
+            acknowledged.append(d)
         else:
             kept.append(d)
     for key, code in allowed.items():
@@ -995,11 +1004,19 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
                 f"no {code.value} on line {key[0]}",
                 f"remove `{code.value}` here, or move it to the end of the line that "
                 f"{code.value} points at"))
-    return kept + problems
+    return kept + problems, acknowledged
 
 
 def check(rules: n.Rules) -> list[Diagnostic]:
     """Every diagnostic of a syntax tree, in source order, less the acknowledged warnings."""
+    return check_acknowledged(rules)[0]
+
+
+def check_acknowledged(rules: n.Rules) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`check`'s diagnostics, and the warnings the file's `# allow:` comments acknowledge (in
+    source order), which `check --verbose` counts."""
     table = symbols(rules)
     found = [d for run in CHECKS for d in run(table)]
-    return sorted(acknowledge(found, rules.allows), key=Diagnostic.sort_key)
+    kept, acknowledged = _acknowledge(found, rules.allows)
+    return (sorted(kept, key=Diagnostic.sort_key),
+            sorted(acknowledged, key=Diagnostic.sort_key))

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO, cast
 
-from ratecard.api import analyze, read_rules_text
+from ratecard.api import analyze, analyze_acknowledged, read_rules_text
 from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
@@ -99,18 +99,26 @@ def _ignored_codes(items: Sequence[str]) -> set[str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check rules files: every diagnostic of every file; exit 1 if any has an error (or, with
-    `--deny warnings`, a warning). `--ignore` leaves warnings out of the report."""
+    `--deny warnings`, a warning). `--ignore` leaves warnings out of the report.
+
+    A file with nothing to report (its warnings acknowledged by `# allow:` or ignored) prints
+    nothing, as a compiler says nothing of a clean file; the others end with a verdict line,
+    `x.rules: ok (2 warnings)` or `x.rules: failed (1 error)`. `--verbose` gives every file its
+    verdict line, with the warnings its `# allow:` comments acknowledge counted.
+    """
     ignored = _ignored_codes(args.ignore)
     deny = args.deny is not None
     failed = False
     collected: list[Diagnostic] = []
+    acknowledged: dict[str, int] = {}
     sources: dict[str, SourceFile] = {}
     for path in args.files:
         source = _read(path)
         sources[path] = source
-        _, diagnostics = analyze(source)
+        _, diagnostics, allowed = analyze_acknowledged(source)
         diagnostics = [d for d in diagnostics if d.is_error or d.code not in ignored]
         collected.extend(diagnostics)
+        acknowledged[path] = len(allowed)
         failed = failed or any(d.is_error or deny for d in diagnostics)
     if args.format == "json":
         print(render_all(collected, sources, "json"))
@@ -120,8 +128,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         for path in args.files:
             own = [d for d in collected if d.span.file == path]
             verdict = "failed" if any(d.is_error or deny for d in own) else "ok"
-            details = f" ({summary(own)})" if own else ""
-            print(f"{path}: {verdict}{details}")
+            details = [summary(own)] if own else []
+            if args.verbose and acknowledged[path]:
+                count = acknowledged[path]
+                details.append(f"{count} acknowledged" if own else
+                               f"{count} warning{'s' if count != 1 else ''} acknowledged")
+            if own or args.verbose:
+                shown = f" ({', '.join(details)})" if details else ""
+                print(f"{path}: {verdict}{shown}")
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
 
 
@@ -672,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--deny", choices=("warnings",),
                        help="`--deny warnings`: any warning left makes the check fail (exit 1), "
                        "for CI")
+    check.add_argument("-v", "--verbose", action="store_true",
+                       help="a verdict line for every file, clean ones too, counting the "
+                       "warnings acknowledged by `# allow:` comments")
     check.set_defaults(run=cmd_check)
 
     fmt = commands.add_parser(
