@@ -142,12 +142,16 @@ def test_quote_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "quote", BDA, "SearchTrace=3001001", "--json")
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {"currency", "total", "lines", "alerts"}
+    # DESIGN.md's four keys, and the version of the shape first.
+    assert list(data) == ["schema", "currency", "total", "lines", "alerts"]
+    assert data["schema"] == "ratecard.quote/1"
     assert data["total"] == "5400.00"
     postpaid = data["lines"][-1]
     assert postpaid == {
         "meter": "search", "source": "postpaid", "quantity": "3000001", "unit_price": "0.0018",
         "amount": "5400.00", "precise_amount": "5400.0018", "bracket": "(3000000, 15000000]",
+        "bracket_bounds": {"lo": "3000000", "hi": "15000000", "lo_closed": False,
+                           "hi_closed": True},
         "pack": None, "blocks": None, "period": None,
     }
 

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from ratecard.engine.journal import JournalError
     from ratecard.engine.pricebook import HeldPack, PriceBook
 
+# The versions of the `--json` shapes (docs/api.md, "JSON output"; a JSON Schema for each in
+# docs/schemas/). A key added keeps the version; a key removed or changed gets a new one.
+QUOTE_SCHEMA = "ratecard.quote/1"  # quote --json: one bill, DESIGN.md's four keys
+BILL_SCHEMA = "ratecard.bill/1"  # bill --month --json: that month's bill
+BILLS_SCHEMA = "ratecard.bills/1"  # bill --json (and --state): {"bills": [...]}
+
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
@@ -270,7 +276,8 @@ def cmd_quote(args: argparse.Namespace) -> int:
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
-        print(json.dumps(bill.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps({"schema": QUOTE_SCHEMA, **bill.to_dict()}, ensure_ascii=False,
+                         indent=2))
     else:
         print(format_bill(book, bill))
     return EXIT_OK
@@ -376,8 +383,8 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
         raise CommandError(f"{args.journal}: {exc.strerror or exc}") from None
     bills = [result] if isinstance(result, Bill) else result
     if args.json:
-        data = result.to_dict() if isinstance(result, Bill) else {
-            "bills": [bill.to_dict() for bill in bills]}
+        data = {"schema": BILL_SCHEMA, **result.to_dict()} if isinstance(result, Bill) else {
+            "schema": BILLS_SCHEMA, "bills": [bill.to_dict() for bill in bills]}
         text = json.dumps(data, ensure_ascii=False, indent=2)
     else:
         text = "\n\n".join(format_statement(book, bill) for bill in bills)
