@@ -247,7 +247,7 @@ def test_no_command_prints_the_commands(capsys: pytest.CaptureFixture[str]) -> N
     """`ratecard` alone: the whole help, with every command, on stderr; exit 2 (a usage error)."""
     code, out, err = run(capsys)
     assert (code, out) == (2, "")
-    assert err.startswith("usage: ratecard [-h] [--version] COMMAND ...\n")
+    assert err.startswith("usage: ratecard [-h] [--version] [--color WHEN] COMMAND ...\n")
     for command in ("check", "fmt", "quote", "bill", "render", "warehouse"):
         assert re.search(rf"^    {command}\b", err, re.MULTILINE), command
     assert err.endswith("`ratecard COMMAND --help` describes a command.\n")
@@ -259,7 +259,7 @@ def test_no_command_as_a_process() -> None:
     result = subprocess.run([sys.executable, "-m", "ratecard"], capture_output=True, text=True,
                             check=False)
     assert (result.returncode, result.stdout) == (2, "")
-    assert "    check     check rules files and report every problem\n" in result.stderr
+    assert "    check       check rules files and report every problem\n" in result.stderr
     version = subprocess.run([sys.executable, "-m", "ratecard", "--version"],
                              capture_output=True, text=True, check=False)
     assert (version.returncode, version.stderr) == (0, "")

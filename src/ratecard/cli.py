@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -22,6 +23,7 @@ from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.source import SourceFile
+from ratecard.terminal import COLOR_MODES, PLAIN, Palette, palette
 
 if TYPE_CHECKING:
     # The evaluator is imported where a command needs it: `ratecard check` never loads it.
@@ -46,9 +48,23 @@ class CommandError(Exception):
     """A usage or I/O problem: printed as one line, exit 2."""
 
 
+#: `--color` of the command running (main sets it): whether stdout and stderr get colour is
+#: decided for each stream when it is written to (terminal.use_color).
+_COLOR: ContextVar[str] = ContextVar("ratecard_color", default="auto")
+
+
+def _stdout_palette() -> Palette:
+    return palette(sys.stdout, _COLOR.get())
+
+
+def _stderr_palette() -> Palette:
+    return palette(sys.stderr, _COLOR.get())
+
+
 def _fail(message: str) -> int:
     with contextlib.suppress(OSError):  # stderr gone too: the exit status still tells
-        print(f"ratecard: error: {message}", file=sys.stderr)
+        print(f"ratecard: {_stderr_palette().paint('error', 'error')}: {message}",
+              file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -68,8 +84,11 @@ def _read(path: str) -> SourceFile:
 def _report(diagnostics: Sequence[Diagnostic], source: SourceFile, fmt: str) -> None:
     if not diagnostics:
         return
-    text = render_all(diagnostics, {source.name: source}, fmt)
-    print(text, file=sys.stdout if fmt == "json" else sys.stderr)
+    if fmt == "json":
+        print(render_all(diagnostics, {source.name: source}, fmt))
+    else:
+        print(render_all(diagnostics, {source.name: source}, fmt, _stderr_palette()),
+              file=sys.stderr)
 
 
 def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
@@ -130,7 +149,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(render_all(collected, sources, "json"))
     else:
         if collected:
-            print(render_all(collected, sources, args.format), file=sys.stderr)
+            print(render_all(collected, sources, args.format, _stderr_palette()),
+                  file=sys.stderr)
         for path in args.files:
             own = [d for d in collected if d.span.file == path]
             verdict = "failed" if any(d.is_error or deny for d in own) else "ok"
@@ -279,7 +299,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
         print(json.dumps({"schema": QUOTE_SCHEMA, **bill.to_dict()}, ensure_ascii=False,
                          indent=2))
     else:
-        print(format_bill(book, bill))
+        print(format_bill(book, bill, _stdout_palette()))
     return EXIT_OK
 
 
@@ -296,8 +316,8 @@ def _unit_price(line: BillLine) -> str:
     return f"{format_plain(line.unit_price)} per {_grouped(line.per)}"
 
 
-def format_bill(book: PriceBook, bill: Bill) -> str:
-    """A bill as an aligned text table for a terminal."""
+def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
+    """A bill as an aligned text table for a terminal (with colour, its total line bold)."""
     title = " / ".join(book.labels) or book.name
     rows = [("meter", "source", "quantity", "bracket", "unit price", "amount")]
     for line in bill.lines:
@@ -323,7 +343,7 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
     if len(rows) == 1:
         out.append("(no billable usage)")
     out.append("")
-    out.append(f"total {bill.currency} {format_plain(bill.total)}")
+    out.append(palette.paint("bold", f"total {bill.currency} {format_plain(bill.total)}"))
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
                    f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"
@@ -387,7 +407,8 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
             "schema": BILLS_SCHEMA, "bills": [bill.to_dict() for bill in bills]}
         text = json.dumps(data, ensure_ascii=False, indent=2)
     else:
-        text = "\n\n".join(format_statement(book, bill) for bill in bills)
+        shown = _stdout_palette()
+        text = "\n\n".join(format_statement(book, bill, shown) for bill in bills)
     if skipped:
         entries = "entry" if len(skipped) == 1 else "entries"
         print(f"ratecard: skipped {len(skipped)} invalid journal {entries}", file=sys.stderr)
@@ -453,9 +474,9 @@ def _resume(args: argparse.Namespace, book: PriceBook,
     return account, issued, save
 
 
-def format_statement(book: PriceBook, bill: Bill) -> str:
+def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
     """A monthly bill from a journal as text: the bill's table, then what it lists apart."""
-    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill)]
+    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill, palette)]
     for p in bill.prepaid:
         out.append(f"prepaid: pack {p.pack} ({_grouped(p.size)} {p.meter}) {format_plain(p.price)}"
                    f", bought {p.time}, expires {p.expires}")
@@ -672,6 +693,16 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+_COLOR_HELP = ("colour diagnostics and totals: auto (the default: on a terminal, unless "
+               "NO_COLOR is set or FORCE_COLOR forces it), always, or never")
+
+
+def _color_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--color", choices=COLOR_MODES, default=default, metavar="WHEN",
+                        help=_COLOR_HELP if default != argparse.SUPPRESS else
+                        "as `ratecard --color`: auto, always or never")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ratecard",
@@ -680,10 +711,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction,
                         help="print ratecard's version and exit")
+    _color_option(parser, "auto")
+    # `--color` is taken after the command too (`ratecard check --color never x.rules`); left
+    # out there (SUPPRESS), it does not overwrite the value given before the command.
+    after = argparse.ArgumentParser(add_help=False)
+    _color_option(after, argparse.SUPPRESS)
     # Not required: `ratecard` alone prints the whole help, with the commands (main).
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = commands.add_parser("check", help="check rules files and report every problem")
+    check = commands.add_parser("check", parents=[after],
+                                help="check rules files and report every problem")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("full", "concise", "json"), default="full",
                        help="diagnostics as rustc-style blocks, one line each, or JSON")
@@ -699,7 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=cmd_check)
 
     fmt = commands.add_parser(
-        "fmt", help="print rules files in canonical layout, or check or rewrite them",
+        "fmt", parents=[after],
+        help="print rules files in canonical layout, or check or rewrite them",
         description="Print rules files in canonical layout (docs/language.md, \"Canonical "
         "layout\"): the same tokens and comments, only the spacing changes. `-` reads standard "
         "input. A file with a syntax error gets its diagnostic and is left as it is.",
@@ -713,7 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="rewrite the files that are not in canonical layout, in place")
     fmt.set_defaults(run=cmd_fmt)
 
-    quote = commands.add_parser("quote", help="price one month of usage totals")
+    quote = commands.add_parser("quote", parents=[after], help="price one month of usage totals")
     quote.add_argument("file", metavar="FILE")
     quote.add_argument("usage", nargs="*", metavar="ACTION=N",
                        help="calls per action in the month, e.g. DetectBody=600000 or 60万")
@@ -723,7 +761,8 @@ def build_parser() -> argparse.ArgumentParser:
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 
-    bill = commands.add_parser("bill", help="replay an account journal into monthly bills")
+    bill = commands.add_parser("bill", parents=[after],
+                               help="replay an account journal into monthly bills")
     bill.add_argument("file", metavar="FILE")
     bill.add_argument("--journal", required=True, metavar="PATH",
                       help="the account's journal: JSON Lines, or a usage CSV (.csv); `-` reads "
@@ -744,7 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
     bill.set_defaults(run=cmd_bill)
 
     render = commands.add_parser(
-        "render", help="render price sheets (Markdown, HTML; Chinese, English) from rules",
+        "render", parents=[after],
+        help="render price sheets (Markdown, HTML; Chinese, English) from rules",
         description="Render the price sheet of rules files. Without -o or --out-dir the sheet "
         f"goes to stdout; --check compares instead of writing (by default with {SHEETS_DIR}/"
         "<stem>.<lang>.<md|html>) and exits 1 if a sheet is missing or stale.",
@@ -766,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
 
     warehouse = commands.add_parser(
-        "warehouse", help="bill a usage table of many accounts on DuckDB or Spark")
+        "warehouse", parents=[after], help="bill a usage table of many accounts on DuckDB or Spark")
     warehouse_command.configure(warehouse)
     warehouse.set_defaults(run=warehouse_command.run)
     return parser
@@ -798,6 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     output = _GuardedOutput(sys.stdout)
+    color = None
     try:
         with _signals_end_cleanly(), contextlib.redirect_stdout(cast(TextIO, output)):
             try:
@@ -805,6 +846,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SystemExit:  # argparse's own exit (--help): its output must arrive too
                 sys.stdout.flush()
                 raise
+            color = _COLOR.set(args.color)
             if args.command is None:  # `ratecard` alone: the commands, on stderr, exit 2
                 parser.print_help(sys.stderr)
                 return EXIT_USAGE
@@ -814,6 +856,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except OutputError as exc:
         return _fail(str(exc))
+    finally:
+        if color is not None:
+            _COLOR.reset(color)
     return code
 
 
