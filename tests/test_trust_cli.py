@@ -74,6 +74,7 @@ COMMANDS = {
     "quote": ["quote", BDA, "DetectBody=5000"],
     "bill": ["bill", BDA, "--journal", ACCOUNT],
     "render": ["render", BDA],
+    "completion": ["completion", "bash"],
 }
 
 

@@ -666,6 +666,38 @@ def _render_check_summary(states: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
+# --- completion ---------------------------------------------------------------------------
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """`ratecard completion SHELL`: the shell's completion script for every command and option,
+    generated from this parser by shtab (docs: README, "Shell completion")."""
+    import shtab
+
+    parser = build_parser()
+    _completion_hints(parser, shtab.glob("*.rules"), shtab.FILE, shtab.DIRECTORY)
+    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    return EXIT_OK
+
+
+def _completion_hints(parser: argparse.ArgumentParser, rules: object, path: object,
+                      directory: object) -> None:
+    """What each argument completes to, from its metavar: a rules file (`FILE`), any file
+    (`PATH`, `STATE.json`) or a directory (`DIR`); other arguments complete their choices."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                _completion_hints(command, rules, path, directory)
+        elif action.metavar == "FILE" and not action.option_strings:
+            action.complete = rules  # type: ignore[attr-defined]
+        elif action.metavar in ("PATH", "STATE.json"):
+            action.complete = path  # type: ignore[attr-defined]
+        elif action.metavar == "DIR":
+            action.complete = directory  # type: ignore[attr-defined]
+
+
 # --- the parser -------------------------------------------------------------------------------
 
 def version() -> str:
@@ -802,6 +834,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compare the generated files with fresh renders; print those stale "
                         "or missing and a count; exit 1 if any")
     render.set_defaults(run=cmd_render)
+
+    completion = commands.add_parser(
+        "completion", parents=[after], help="print the shell completion script (bash, zsh, fish)",
+        description="Print the completion script of SHELL for every ratecard command and option "
+        "(README, \"Shell completion\", says where to put it), e.g. `ratecard completion bash > "
+        "~/.local/share/bash-completion/completions/ratecard`.",
+    )
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
+    completion.set_defaults(run=cmd_completion)
 
     from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
 
