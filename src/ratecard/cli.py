@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +25,7 @@ from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.source import SourceFile
-from ratecard.terminal import COLOR_MODES, PLAIN, Palette, palette
+from ratecard.terminal import COLOR_MODES, PLAIN, Palette, journal_progress, palette, progress
 
 if TYPE_CHECKING:
     # The evaluator is imported where a command needs it: `ratecard check` never loads it.
@@ -378,23 +380,30 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
     if book is None:
         return EXIT_DIAGNOSTICS
     skipped: list[JournalError] = []
+    # A line on stderr while the journal is read (above its progress bar, if it has one).
+    notice: Callable[[str], None] = _to_stderr
 
     def skip(error: JournalError) -> None:
         skipped.append(error)
-        print(f"ratecard: skipped {error}", file=sys.stderr)
+        notice(f"ratecard: skipped {error}")
 
     on_invalid = skip if args.skip_invalid else None
     account = None
     save: Callable[[], None] | None = None
     try:
-        if state is not None:
-            account, issued, save = _resume(args, book, on_invalid, state)
-            result: list[Bill] | Bill = issued
-        elif args.close_through is not None:
+        if args.close_through is not None and state is None:
             raise CommandError("--close-through needs --state: a journal billed whole closes "
                                "every month it reaches")
-        else:
-            result = book.bill(_journal(args), args.month, on_invalid=on_invalid)
+        # The journal is open (and its progress bar shown) for the replay only: the bar is
+        # cleared before the bills are printed.
+        with contextlib.ExitStack() as reading:
+            journal, notice = _journal(args, reading)
+            if state is not None:
+                account, issued, save = _resume(args, book, journal, on_invalid, state)
+                result: list[Bill] | Bill = issued
+            else:
+                result = book.bill(journal, args.month, on_invalid=on_invalid)
+        notice = _to_stderr
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except FileNotFoundError:
@@ -432,12 +441,54 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
     return EXIT_OK
 
 
-def _journal(args: argparse.Namespace) -> str | BinaryIO:
-    """`--journal`: a path, or `-` for standard input (read once, as a file would be)."""
-    return sys.stdin.buffer if args.journal == STDIN else str(args.journal)
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
-def _resume(args: argparse.Namespace, book: PriceBook,
+def _journal(args: argparse.Namespace,
+             reading: contextlib.ExitStack) -> tuple[str | BinaryIO, Callable[[str], None]]:
+    """`--journal`: a path, or `-` for standard input (read once, as a file would be); and how
+    to print a line on stderr while it is read.
+
+    A journal over terminal.PROGRESS_BYTES billed with a terminal on stderr shows a progress
+    bar, counting its bytes as they are read; it is opened here, and the bar and the file are
+    closed when `reading` ends. Anywhere else (a pipe, a small file, standard input that is not
+    a file), nothing is shown and the journal goes to the engine as it is.
+    """
+    if args.journal == STDIN:
+        journal: str | BinaryIO = sys.stdin.buffer
+        size = _size_left(sys.stdin.buffer)
+        name = getattr(sys.stdin.buffer, "name", None)
+        name = name if isinstance(name, str) else "<stdin>"
+    else:
+        journal = name = str(args.journal)
+        try:
+            status = os.stat(journal)
+        except OSError:  # the engine reports it, as always
+            status = None
+        size = status.st_size if status is not None and stat.S_ISREG(status.st_mode) else None
+    if size is None or not journal_progress(size, sys.stderr):
+        return journal, _to_stderr
+    if isinstance(journal, str):
+        journal = reading.enter_context(open(journal, "rb"))  # noqa: SIM115 - `reading` closes it
+    bar = reading.enter_context(progress(size, Path(name).name, sys.stderr))
+    return cast(BinaryIO, bar.reading(journal, name)), bar.write
+
+
+def _size_left(stream: BinaryIO) -> int | None:
+    """The bytes left to read in a stream that is a regular file (None for a pipe, a
+    terminal, or anything without a file descriptor)."""
+    try:
+        fd = stream.fileno()
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return max(0, status.st_size - os.lseek(fd, 0, os.SEEK_CUR))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
             on_invalid: Callable[[JournalError], None] | None,
             path: Path) -> tuple[Account, list[Bill], Callable[[], None]]:
     """`bill --state`: the account saved in the state file `path` (a new one if the file does
@@ -459,7 +510,7 @@ def _resume(args: argparse.Namespace, book: PriceBook,
         account = Account(book) if saved is None else Account.restore(book, saved)
     except UsageError as exc:
         raise CommandError(f"{args.state}: {exc}") from None
-    issued = account.feed(_journal(args), on_invalid=on_invalid)
+    issued = account.feed(journal, on_invalid=on_invalid)
     if args.close_through is not None:
         issued += account.close_through(args.close_through)
     text = json.dumps(account.snapshot(), ensure_ascii=False, indent=1) + "\n"

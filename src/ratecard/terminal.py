@@ -17,9 +17,11 @@ Whether a stream gets colour (`use_color`), in this order:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
-from collections.abc import Mapping
-from typing import TextIO
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, TextIO
 
 import attrs
 
@@ -79,3 +81,88 @@ def use_color(stream: TextIO, mode: str = "auto", env: Mapping[str, str] | None 
 def palette(stream: TextIO, mode: str = "auto") -> Palette:
     """COLOR for a stream that gets colour, PLAIN otherwise."""
     return COLOR if use_color(stream, mode) else PLAIN
+
+
+# --- progress -------------------------------------------------------------------------------
+
+#: A journal bigger than this (about 13,000 entries of JSON Lines) gets a progress bar when it
+#: is billed with a terminal on stderr; a smaller one is read before a bar would be seen.
+PROGRESS_BYTES = 1 << 20
+
+
+class Counted(io.RawIOBase):
+    """A binary stream whose reads report how many bytes they read: what the progress bar of
+    `bill` counts. Reads go straight to the stream; the journal reader reads 64 KiB at a time,
+    so the count costs one call per 64 KiB, nothing per entry."""
+
+    def __init__(self, stream: IO[bytes], name: str, advance: Callable[[int], object]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._advance = advance
+        self.name = name  # the journal's name in messages, and `.csv` decides its format
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._advance(len(data))
+        return data
+
+
+class Progress:
+    """A progress bar on a terminal (tqdm), counting the bytes of a journal as they are read."""
+
+    def __init__(self, total: int, label: str, out: TextIO) -> None:
+        from tqdm import tqdm  # only when a bar is shown
+
+        self._tqdm = tqdm
+        self._out = out
+        # Redrawn at most 5 times a second; cleared when done, so the bills print on a clean
+        # line; counted in bytes, shown as KiB/MiB; as wide as the terminal, or 80 by 24
+        # where the terminal says it is 0 by 0 (a pseudo-terminal nobody sized: tqdm would
+        # hide the bar as off the screen).
+        sized = _columns(out) > 0
+        self.bar = tqdm(total=total, desc=label, file=out, unit="B", unit_scale=True,
+                        unit_divisor=1024, leave=False, mininterval=0.2, dynamic_ncols=sized,
+                        ncols=None if sized else 80, nrows=None if sized else 24)
+
+    def reading(self, stream: IO[bytes], name: str) -> Counted:
+        """`stream`, its reads advancing the bar."""
+        return Counted(stream, name, self.bar.update)
+
+    def write(self, message: str) -> None:
+        """A line for the terminal above the bar (the bar is redrawn below it)."""
+        self._tqdm.write(message, file=self._out)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _columns(out: TextIO) -> int:
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def journal_progress(size: int | None, out: TextIO) -> bool:
+    """Whether billing a journal of `size` bytes (None: not known) shows a progress bar on `out`:
+    only on a terminal, and only for a journal over PROGRESS_BYTES."""
+    if size is None or size <= PROGRESS_BYTES:
+        return False
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str, out: TextIO) -> Iterator[Progress]:
+    """A `Progress` for the length of a `with`, closed (and cleared) at its end."""
+    bar = Progress(total, label, out)
+    try:
+        yield bar
+    finally:
+        bar.close()
