@@ -438,11 +438,13 @@ def _tail(draw: st.DrawFn, allowance: bool, packs: bool, valid: bool) -> list[To
 # --- mutated files ------------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The seeds of `mutated()`: every shipped sheet and every valid golden case.
+#: The seeds of `mutated()`: every shipped sheet and every valid golden case but contracts (a
+#: contract is read with the rules file it extends, from its directory).
 SEED_TEXTS = {
-    p.name: p.read_text(encoding="utf-8")
+    p.name: text
     for p in sorted([*(ROOT / "rules").glob("*.rules"),
                      *(ROOT / "tests" / "cases" / "valid").glob("*.rules")])
+    if not (text := p.read_text(encoding="utf-8")).startswith("contract ")
 }
 
 # Strings, comments, words and numbers, punctuation and whitespace: good enough to cut a file

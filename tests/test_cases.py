@@ -26,6 +26,13 @@ INVALID = sorted((CASES / "invalid").glob("*.rules"))
 MARKER = re.compile(r"#\s*(error|warning):\s*((?:[EW]\d{3}\s*)+)")
 
 
+@pytest.fixture(autouse=True)
+def _in_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cases are named `valid/x.rules` and `invalid/x.rules`: a contract case's `extends` path
+    resolves from there, as it would for `ratecard check invalid/x.rules` run in tests/cases."""
+    monkeypatch.chdir(CASES)
+
+
 def _source(path: Path) -> SourceFile:
     return SourceFile(f"{path.parent.name}/{path.name}", path.read_text(encoding="utf-8"))
 

@@ -12,6 +12,7 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,32 @@ def test_check_json_validates(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert {d["severity"] for d in data["diagnostics"]} == {"error", "warning"}
     assert {d["file"] for d in data["diagnostics"]} == {str(bare), str(broken), str(syntax)}
     assert_valid(data)
+
+
+def test_versions_and_contracts_keys_validate() -> None:
+    """What `Bill.to_dict()` adds for dated versions and contracts (`version`, `contract`, a
+    `discount` line with its `rate`, a `true_up` line) is in the schemas: a real quote and a
+    real monthly bill given those fields, through the same `to_dict`."""
+    import attrs
+
+    from ratecard.engine.bills import BillLine
+
+    book = ratecard.load(BDA_RULES)
+    extra = (BillLine("detection", "discount", Decimal(0), Decimal(0), Decimal("-0.4"),
+                      Decimal("-0.40"), rate=Decimal("0.2")),
+             BillLine("contract", "true_up", Decimal(0), Decimal(0), Decimal("498.40"),
+                      Decimal("498.40")))
+    quote = book.quote({"DetectBody": 1200})
+    quote = attrs.evolve(quote, lines=quote.lines + extra, version="from 2027-01-01",
+                         contract="acme")
+    data = {"schema": QUOTE_SCHEMA, **quote.to_dict()}
+    assert {"version", "contract"} <= set(data) and data["lines"][-2]["rate"] == "0.2"
+    assert_valid(data)
+    (month,) = book.bill(JOURNALS / "worked-1.jsonl")
+    month = attrs.evolve(month, lines=month.lines + extra, version="from 2027-01-01",
+                         contract="acme")
+    assert_valid({"schema": BILL_SCHEMA, **month.to_dict()})
+    assert_valid({"schema": BILLS_SCHEMA, "bills": [month.to_dict()]})
 
 
 # --- the schemas can fail -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ratecard.render import (
     FORMATS,
     LANGS,
     build_sheet,
+    change_days,
     environment,
     format_bracket,
     format_count,
@@ -569,15 +570,21 @@ def test_graduated_example_lists_each_bracket(shaped: PriceBook) -> None:
 
 @pytest.mark.parametrize("path", RULES_FILES + SHAPES, ids=lambda p: p.stem)
 def test_every_rules_file_renders_without_blank_cells(path: Path) -> None:
+    """Every sheet, on every day it changes (rules with dated versions), has full tables; a
+    contract is a customer's terms, not a sheet, and is not rendered."""
     book = ratecard.load(path)
-    for lang in LANGS:
-        result = render(book, "md", lang)
+    if any(b.contract is not None for b in book.books):
+        with pytest.raises(ValueError, match="billed under contract"):
+            render(book, "md", "zh")
+        return
+    for day, lang in itertools.product((None, *change_days(book)), LANGS):
+        result = render(book, "md", lang, day)
         assert result.text.endswith("\n") and not result.text.endswith("\n\n")
         for table in tables(result.text):
             widths = {len(row) for row in table}
             assert len(widths) == 1, table
             assert all(cell and cell != "None" for row in table for cell in row), table
-        html = render(book, "html", lang).text
+        html = render(book, "html", lang, day).text
         assert html.count("<table>") == len(tables(result.text))
 
 

@@ -9,7 +9,7 @@
 import importlib
 from typing import TYPE_CHECKING
 
-from ratecard.api import load, loads
+from ratecard.api import load, load_contract, loads
 from ratecard.diagnostics import Diagnostic, Severity
 from ratecard.errors import ContactSalesError, RulesError, UsageError
 
@@ -80,6 +80,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "load",
+    "load_contract",
     "loads",
     "render_sheet",
 ]

@@ -5,49 +5,147 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ratecard.check import check_acknowledged
-from ratecard.diagnostics import Diagnostic
+import attrs
+
+from ratecard.check import check_acknowledged, check_contract_acknowledged
+from ratecard.diagnostics import Diagnostic, error
 from ratecard.errors import RulesError
 from ratecard.nodes import Rules
 from ratecard.parser import parse
-from ratecard.source import SourceFile
+from ratecard.source import SourceFile, Span
 from ratecard.transform import to_nodes
+from ratecard.versions import contract_parts, is_contract
 
 if TYPE_CHECKING:
     from ratecard.engine.pricebook import PriceBook
 
 
-def analyze(source: SourceFile) -> tuple[Rules | None, list[Diagnostic]]:
-    """The syntax tree of a rules file (None on a syntax error) and every diagnostic."""
-    rules, diagnostics, _ = analyze_acknowledged(source)
+def analyze(
+    source: SourceFile, directory: Path | None = None
+) -> tuple[Rules | None, list[Diagnostic]]:
+    """The syntax tree of a rules file (None on a syntax error) and every diagnostic.
+
+    A contract file (it starts with `contract`) is checked against the rules file it extends,
+    read from a path relative to `directory` (default: the directory of `source.name`).
+    """
+    rules, diagnostics, _ = analyze_acknowledged(source, directory)
     return rules, diagnostics
 
 
 def analyze_acknowledged(
-    source: SourceFile,
+    source: SourceFile, directory: Path | None = None
 ) -> tuple[Rules | None, list[Diagnostic], list[Diagnostic]]:
     """`analyze`, and the warnings the file acknowledges (`# allow:`), left out of the rest."""
     tree = parse(source)
     if isinstance(tree, Diagnostic):
         return None, [tree], []
     rules = to_nodes(tree, source)
-    return (rules, *check_acknowledged(rules))
+    if not is_contract(rules):
+        return (rules, *check_acknowledged(rules))
+    sheet, problem = _extended(rules, directory or Path(source.name).parent)
+    if sheet is None:
+        assert problem is not None
+        return rules, [problem], []
+    return (rules, *check_contract_acknowledged(rules, sheet))
+
+
+def _extended(contract: Rules, directory: Path) -> tuple[Rules | None, Diagnostic | None]:
+    """The checked, error-free syntax tree of the rules file a contract extends, or the E711
+    diagnostic that says why there is none."""
+    header = contract_parts(contract).header
+    where = header.extends
+    path = directory / where.value
+    try:
+        text = read_rules_text(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, error("E711", f"cannot read the rules file `{where.value}`", where.span,
+                           f"{path}: {reason}", "give the path of the rules file this "
+                           "contract extends, relative to the contract's directory")
+    sheet, diagnostics = analyze(SourceFile(str(path), text))
+    errors = [d for d in diagnostics if d.is_error]
+    if sheet is None or errors or is_contract(sheet):
+        what = ("is a contract, not a rules file" if sheet is not None and is_contract(sheet)
+                else f"has {len(errors) or 1} error{'s' if len(errors) > 1 else ''}")
+        return None, error("E711", f"the rules file `{where.value}` {what}", where.span,
+                           "a contract extends a rules file without errors",
+                           f"run `ratecard check {path}` and fix it first")
+    return sheet, None
 
 
 def loads(text: str, name: str = "<rules>") -> PriceBook:
-    """Compile rules text; RulesError lists every problem if there is any error."""
-    from ratecard.compile import compile_rules  # the evaluator: not needed to check
+    """Compile rules text; RulesError lists every problem if there is any error.
 
-    rules, diagnostics = analyze(SourceFile(name, text))
+    Contract text (`contract ... extends "x.rules"`) compiles to the sheet it extends billed
+    under the contract (the path is read relative to `name`'s directory).
+    """
+    from ratecard.compile import compile_contract, compile_rules  # not needed to check
+
+    source = SourceFile(name, text)
+    rules, diagnostics = analyze(source)
     if rules is None or any(d.is_error for d in diagnostics):
         raise RulesError(diagnostics)
-    return compile_rules(rules, tuple(diagnostics))
+    if not is_contract(rules):
+        return compile_rules(rules, tuple(diagnostics))
+    sheet, _ = _extended(rules, Path(name).parent)
+    assert sheet is not None
+    return compile_contract(rules, sheet, tuple(diagnostics))
 
 
 def load(path: str | Path) -> PriceBook:
-    """Compile a rules file (UTF-8, an optional BOM is ignored)."""
+    """Compile a rules file (UTF-8, an optional BOM is ignored); a contract file compiles to
+    the sheet it extends under its terms (see `load_contract`)."""
     path = Path(path)
     return loads(read_rules_text(path), str(path))
+
+
+def load_contract(path: str | Path, book: PriceBook | None = None) -> PriceBook:
+    """The sheet a contract file extends, billed under the contract: from the contract's start
+    to its end, its discounts, minimum spend, prices and extra allowance apply.
+
+    With `book`, the contract must extend that very sheet (the same compiled rules): a
+    contract written for another sheet, or for an older text of this one, raises RulesError.
+    RulesError when the file is not a contract.
+    """
+    from ratecard.compile import compile_rules
+
+    path = Path(path)
+    source = SourceFile(str(path), read_rules_text(path))
+    rules, diagnostics = analyze(source)
+    if rules is None or any(d.is_error for d in diagnostics):
+        raise RulesError(diagnostics)
+    if not is_contract(rules):
+        raise RulesError([error(
+            "E712", "not a contract", _start(source), "this is a rules file",
+            'a contract starts with `contract NAME extends "sheet.rules"`')])
+    contracted = loads(source.text, source.name)
+    if book is not None:
+        sheet, _ = _extended(rules, path.parent)
+        assert sheet is not None
+        extended = compile_rules(sheet)
+        if _plain(extended) != _plain(book):
+            header = contract_parts(rules).header
+            raise RulesError([error(
+                "E711", f"contract `{header.name.value}` extends another sheet",
+                header.extends.span,
+                f"`{header.extends.value}` is rules `{extended.name}`, not the sheet given"
+                + (f" (rules `{book.name}`)" if book.name != extended.name else
+                   " (its prices differ)"),
+                "bill the contract with the rules file it extends, or point `extends` at "
+                "this one")])
+    return contracted
+
+
+def _plain(book: PriceBook) -> tuple[object, ...]:
+    """What identifies a sheet's prices: every version's book, without warnings."""
+    return tuple(
+        (segment.start, segment.keep_before, segment.keep_until)
+        for segment in book.timeline
+    ) + tuple(attrs.evolve(b, timeline=()) for b in book.books)
+
+
+def _start(source: SourceFile) -> Span:
+    return source.span(0, 0)
 
 
 def read_rules_text(path: Path) -> str:

@@ -1008,15 +1008,101 @@ def _acknowledge(
 
 
 def check(rules: n.Rules) -> list[Diagnostic]:
-    """Every diagnostic of a syntax tree, in source order, less the acknowledged warnings."""
+    """Every diagnostic of a syntax tree, in source order, less the acknowledged warnings.
+
+    A sheet with dated versions is checked as a whole sheet on each version's day (so a version
+    that creates a cliff warns, as the first sheet would); a problem seen in several versions is
+    reported once. A contract file is checked by `check_contract_file`, against its sheet.
+    """
     return check_acknowledged(rules)[0]
 
 
 def check_acknowledged(rules: n.Rules) -> tuple[list[Diagnostic], list[Diagnostic]]:
     """`check`'s diagnostics, and the warnings the file's `# allow:` comments acknowledge (in
     source order), which `check --verbose` counts."""
-    table = symbols(rules)
-    found = [d for run in CHECKS for d in run(table)]
-    kept, acknowledged = _acknowledge(found, rules.allows)
+    from ratecard import versions
+
+    found: list[Diagnostic] = []
+    seen: set[tuple[str, str, int]] = set()
+    for version, sheet in versions.timeline(rules):
+        table = symbols(sheet)
+        found.extend(_in_version(version, [d for run in CHECKS for d in run(table)], seen))
+    found.extend(versions.check_versions(rules))
+    for version in versions.versions(rules):
+        found.extend(_body_structure(version.body or ()))
+    return _sorted(_acknowledge(_unique(found), rules.allows))
+
+
+def check_contract(contract: n.Rules, sheet: n.Rules) -> list[Diagnostic]:
+    """Every diagnostic of a contract file against the (error-free) sheet it extends: its own
+    statements, and each version of the sheet with the contract's prices restated, as a whole
+    sheet (only what points into the contract is reported: the sheet is checked on its own)."""
+    return check_contract_acknowledged(contract, sheet)[0]
+
+
+def check_contract_acknowledged(
+    contract: n.Rules, sheet: n.Rules
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`check_contract`'s diagnostics, and the warnings the contract acknowledges."""
+    from ratecard import versions
+
+    parts = versions.contract_parts(contract)
+    found: list[Diagnostic] = list(versions.check_contract(contract, sheet))
+    for _, version_sheet in versions.timeline(sheet):
+        merged, problems = versions.contract_sheet(version_sheet, parts)
+        found.extend(problems)
+        table = symbols(merged)
+        found.extend(d for run in CHECKS for d in run(table) if d.span.file == contract.file)
+    found.extend(_body_structure(parts.changes))
+    table = symbols(attrs.evolve(contract, statements=tuple(
+        s for s in contract.statements if isinstance(s, n.MinimumSpend | n.Allowance))))
+    found.extend(check_numbers(table))
+    return _sorted(_acknowledge(_unique(found), contract.allows))
+
+
+def _sorted(
+    kept_and_acknowledged: tuple[list[Diagnostic], list[Diagnostic]],
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    kept, acknowledged = kept_and_acknowledged
     return (sorted(kept, key=Diagnostic.sort_key),
             sorted(acknowledged, key=Diagnostic.sort_key))
+
+
+def _in_version(
+    version: n.Version | None, found: list[Diagnostic], seen: set[tuple[str, str, int]]
+) -> list[Diagnostic]:
+    """The diagnostics of one version's whole sheet that no earlier version had; those of a
+    dated version say which it is (`from 2027-01-01: ...`), since they may point at a line the
+    version keeps from the sheet before it."""
+    new: list[Diagnostic] = []
+    for d in found:
+        key = (d.code, d.message, d.span.start)
+        if key in seen:
+            continue
+        seen.add(key)
+        new.append(d if version is None
+                   else attrs.evolve(d, message=f"from {version.start.text}: {d.message}"))
+    return new
+
+
+def _body_structure(statements: Iterable[n.Statement]) -> Iterator[Diagnostic]:
+    """Checks of restated pack tables as written (the merged sheet hides a missing or surplus
+    cell): everything `check_packs` says of a table but that it states no validity."""
+    tables = [s for s in statements if isinstance(s, n.Packs)]
+    if not tables:
+        return
+    alone = n.Rules(tables[0].span.file, tuple(tables))
+    for found in check_packs(symbols(alone)):
+        if not (found.code == "E505" and found.message == "packs without a validity"):
+            yield found
+
+
+def _unique(found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, str, str, int, int]] = set()
+    out: list[Diagnostic] = []
+    for d in found:
+        key = (d.code, d.message, d.span.file, d.span.start, d.span.end)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

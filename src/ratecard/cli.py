@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ratecard.engine.bills import Bill, BillLine
     from ratecard.engine.journal import JournalError
     from ratecard.engine.pricebook import HeldPack, PriceBook
+    from ratecard.nodes import Rules
 
 # The versions of the `--json` shapes (docs/api.md, "JSON output"; a JSON Schema for each in
 # docs/schemas/). A key added keeps the version; a key removed or changed gets a new one.
@@ -660,27 +662,83 @@ def _regenerate_hint(args: argparse.Namespace) -> str:
     flags = "".join(f" --{name} {value}" for name, value in
                     (("format", args.format), ("lang", args.lang)) if value)
     where = f" -o {args.output}" if args.output else f" --out-dir {args.out_dir or SHEETS_DIR}"
-    return f"ratecard render {' '.join(args.files)}{where}{flags}"
+    at = f" --at {args.at}" if args.at else ""
+    return f"ratecard render {' '.join(args.files)}{where}{flags}{at}"
+
+
+def _render_day(text: str | None) -> date | None:
+    """The day of `--at YYYY-MM-DD` (None without it)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(f"--at {text}: a day is YYYY-MM-DD, e.g. 2027-01-01") from None
+
+
+def _sheet_sources(files: Sequence[str]) -> dict[str, tuple[SourceFile, Rules | None,
+                                                             list[Diagnostic]]]:
+    """Each rules file read and checked, before anything is rendered: a contract file is a
+    CommandError (a contract is a customer's terms, not a published price sheet)."""
+    from ratecard.versions import contract_parts, is_contract
+
+    analyzed = {}
+    for path in files:
+        source = _read(path)
+        rules, diagnostics = analyze(source)
+        if rules is not None and is_contract(rules):
+            header = contract_parts(rules).header
+            raise CommandError(
+                f"{path} is contract `{header.name.value}`: a customer's terms, not a published "
+                f"price sheet; render the rules file it extends (`{header.extends.value}`)")
+        analyzed[path] = (source, rules, diagnostics)
+    return analyzed
+
+
+def _sheet_book(source: SourceFile, rules: Rules | None,
+                diagnostics: Sequence[Diagnostic]) -> PriceBook | None:
+    """The compiled book of a checked rules file, or None (its diagnostics printed)."""
+    if rules is None or any(d.is_error for d in diagnostics):
+        _report(diagnostics, source, "full")
+        return None
+    from ratecard.compile import compile_rules
+
+    return compile_rules(rules, tuple(diagnostics))
+
+
+def _versions_note(path: str, book: PriceBook, day: date) -> str:
+    """Why the sheet of a rules file with dated versions can go stale without an edit."""
+    from ratecard.render import change_days
+
+    days = change_days(book)
+    later = [d for d in days if d > day]
+    when = (f"changes next on {later[0].isoformat()}" if later
+            else f"last changed on {[d for d in days if d <= day][-1].isoformat()}")
+    return (f"ratecard: note: {path} has dated versions: its sheet is the one in effect today, "
+            f"{day.isoformat()}, and {when}; pass --at YYYY-MM-DD to render a given day's sheet")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render price sheets; with --check, exit 1 if a generated sheet is missing or stale."""
     from ratecard.render import render as render_sheet
 
+    at = _render_day(args.at)
     targets = _render_targets(args)
     _refuse_collisions(args.files, targets, args.check)
+    analyzed = _sheet_sources(args.files)
     books: dict[str, PriceBook | None] = {}
     warned: set[tuple[str, str]] = set()
+    noted: set[str] = set()
     failed = False
     states = {"stale": 0, "missing": 0, "up to date": 0}
     for path, out, fmt, lang in targets:
         if path not in books:
-            books[path] = compile_file(path)
+            books[path] = _sheet_book(*analyzed[path])
         book = books[path]
         if book is None:
             failed = True
             continue
-        sheet = render_sheet(book, fmt, lang)
+        sheet = render_sheet(book, fmt, lang, at)
         for warning in sheet.warnings:
             if (path, warning) not in warned:
                 warned.add((path, warning))
@@ -694,6 +752,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             states[state] += 1
             if state != "up to date":
                 print(f"{state}: {out}")
+                if book.timeline and at is None and path not in noted:
+                    noted.add(path)
+                    today = datetime.now(book.zone).date()
+                    print(_versions_note(path, book, today), file=sys.stderr)
         else:
             _write_sheet(out, data, make_dir=args.output is None)
             print(f"{out}: written")
@@ -750,6 +812,17 @@ def _completion_hints(parser: argparse.ArgumentParser, rules: object, path: obje
 
 
 # --- the parser -------------------------------------------------------------------------------
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """The language server (pygls, the optional extra `lsp`), until the editor closes it."""
+    try:
+        from ratecard.lsp import serve
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] not in ("pygls", "lsprotocol", "cattrs"):
+            raise
+        raise CommandError("`ratecard lsp` needs pygls: pip install 'ratecard[lsp]'") from None
+    return serve()
+
 
 def version() -> str:
     """The installed package's version (its metadata), else `ratecard.__version__`."""
@@ -884,6 +957,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--check", action="store_true",
                         help="compare the generated files with fresh renders; print those stale "
                         "or missing and a count; exit 1 if any")
+    render.add_argument("--at", metavar="YYYY-MM-DD",
+                        help="rules with dated versions: the sheet in effect on this day, with "
+                        "the changes announced after it (default: today in the rules' "
+                        "timezone); rules without versions render the same on every day")
     render.set_defaults(run=cmd_render)
 
     completion = commands.add_parser(
@@ -894,6 +971,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
     completion.set_defaults(run=cmd_completion)
+
+    lsp = commands.add_parser(
+        "lsp", parents=[after],
+        help="run the language server for editors, on stdin and stdout (docs/editors.md)")
+    lsp.add_argument("--stdio", action="store_true",
+                     help="talk over standard input and output (the default, and the only way)")
+    lsp.set_defaults(run=cmd_lsp)
 
     from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
+import attrs
+
 from ratecard import nodes as n
+from ratecard import versions
 from ratecard.check import VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
@@ -13,10 +17,12 @@ from ratecard.engine.pricebook import (
     FREE,
     AlertPolicy,
     BillingPolicy,
+    ContractTerms,
     MeterPlan,
     PackOffer,
     PackPolicy,
     PriceBook,
+    Segment,
 )
 from ratecard.engine.pricing import LadderGroup
 
@@ -34,7 +40,106 @@ def _texts(label: n.Label | None) -> tuple[str, ...]:
 
 
 def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> PriceBook:
-    """The PriceBook of a tree that `check` found no errors in."""
+    """The PriceBook of a tree that `check` found no errors in: the sheet as first written, with
+    the sheets of its dated versions in its timeline."""
+    sheets = versions.timeline(rules)
+    first = _compile_sheet(sheets[0][1], warnings)
+    segments = []
+    for version, sheet in sheets[1:]:
+        assert version is not None and version.start.value is not None
+        segments.append(_segment(version, _compile_sheet(sheet, warnings, version.start.value)))
+    return attrs.evolve(first, timeline=tuple(segments)) if segments else first
+
+
+def _segment(version: n.Version, book: PriceBook) -> Segment:
+    keep = version.keep
+    assert version.start.value is not None
+    return Segment(
+        version.start.value, book,
+        None if keep is None else keep.before.value,
+        None if keep is None else keep.until.value,
+    )
+
+
+def compile_contract(
+    contract: n.Rules, sheet: n.Rules, warnings: tuple[Diagnostic, ...] = ()
+) -> PriceBook:
+    """The PriceBook of a sheet billed under a contract (both checked, without errors): the
+    sheet's timeline, with the days inside the contract's term priced by the sheet of that day
+    with the contract's prices restated, its extra allowance added and its terms attached."""
+    parts = versions.contract_parts(contract)
+    assert parts.term is not None and parts.term.start.value is not None
+    start = parts.term.start.value
+    end = None if parts.term.until is None else parts.term.until.value
+    sheet_days = versions.timeline(sheet)
+    plain = [
+        _compile_sheet(tree, warnings, None if version is None else version.start.value)
+        for version, tree in sheet_days
+    ]
+    meters = versions.meter_names(sheet)
+    terms = ContractTerms(
+        name=parts.header.name.value,
+        labels=_texts(parts.header.label),
+        accounts=tuple(a.value for a in parts.accounts),
+        start=start,
+        end=end,
+        discounts={
+            meter: discount.percent.value.normalize()
+            for discount in parts.discounts
+            for meter in versions.targets(discount.target, meters)
+        },
+        minimum=None if parts.minimum is None else _value(parts.minimum.amount),
+        file=contract.file,
+    )
+    extra: dict[str, Decimal] = {}
+    for allowance in parts.extra:
+        for meter in versions.targets(allowance.target, meters):
+            extra[meter] = extra.get(meter, ZERO) + _value(allowance.amount)
+
+    def on(index: int, day: date | None) -> PriceBook:
+        version, tree = sheet_days[index]
+        if day is None or day < start or (end is not None and day >= end):
+            return plain[index]
+        merged, _ = versions.contract_sheet(tree, parts)
+        book = _compile_sheet(merged, warnings,
+                              None if version is None else version.start.value)
+        return attrs.evolve(_with_extra(book, extra), contract=terms)
+
+    version_days = [version.start.value for version, _ in sheet_days[1:]
+                    if version is not None and version.start.value is not None]
+    days = sorted({*version_days, start, *(() if end is None else (end,))})
+    segments: list[Segment] = []
+    for day in days:
+        index = sum(1 for v in version_days if v <= day)
+        version = sheet_days[index][0]
+        keep = version.keep if version is not None and version.start.value == day else None
+        segments.append(Segment(day, on(index, day),
+                                None if keep is None else keep.before.value,
+                                None if keep is None else keep.until.value))
+    return attrs.evolve(on(0, None), timeline=tuple(segments))
+
+
+def _with_extra(book: PriceBook, extra: dict[str, Decimal]) -> PriceBook:
+    """A book whose meters have `extra` units of allowance each month (a meter in a shared
+    allowance adds them to the pool)."""
+    if not extra:
+        return book
+    pools = dict(book.allowance_pools)
+    meters = []
+    for plan in book.meters:
+        units = extra.get(plan.name, ZERO)
+        if plan.allowance_pool is not None and plan.allowance_pool in pools:
+            pools[plan.allowance_pool] += units
+            meters.append(plan)
+        else:
+            meters.append(attrs.evolve(plan, allowance=plan.allowance + units))
+    return attrs.evolve(book, meters=tuple(meters), allowance_pools=pools)
+
+
+def _compile_sheet(
+    rules: n.Rules, warnings: tuple[Diagnostic, ...], version: date | None = None
+) -> PriceBook:
+    """The PriceBook of one whole sheet (no versions)."""
     table = symbols(rules)
     header = table.of(n.RulesDecl)[0]
     currency = table.of(n.CurrencySetting)[0].code.value
@@ -121,6 +226,7 @@ def compile_rules(rules: n.Rules, warnings: tuple[Diagnostic, ...] = ()) -> Pric
         ladder_groups=groups,
         allowance_pools=pools,
         warnings=warnings,
+        version=version,
     )
 
 

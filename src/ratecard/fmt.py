@@ -189,47 +189,57 @@ class _Layout:
         self.units.append(_Unit(first, last, indent, top, head=first, items=tuple(items),
                                 tail=label))
 
-    def _row(self, cells: Sequence[Sequence[lark.Tree | Token | None]]) -> None:  # type: ignore[type-arg]
+    def _row(self, cells: Sequence[Sequence[lark.Tree | Token | None]],  # type: ignore[type-arg]
+             indent: int) -> None:
         ranges = tuple(self._range(cell) for cell in cells)
-        self.units.append(_Unit(ranges[0][0], ranges[-1][1], INDENT, False, cells=ranges,
+        self.units.append(_Unit(ranges[0][0], ranges[-1][1], indent, False, cells=ranges,
                                 table=self.tables))
 
-    def _statement(self, tree: lark.Tree) -> None:  # type: ignore[type-arg]
+    def _statement(self, tree: lark.Tree, at: int = 0) -> None:  # type: ignore[type-arg]
+        """A statement's units; `at` is its indent (a version's statements are indented)."""
         children = tree.children
         if tree.data == "meter_decl":
-            self._plain(children[:3], 0, top=True)
+            self._plain(children[:3], at, top=True)
             for clause in children[3:]:
                 assert isinstance(clause, lark.Tree)
                 if clause.data in _WRAPPED_CLAUSES:
                     keyword, names = clause.children
                     assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
-                    self._wrapped(keyword, names, None, INDENT, False)
+                    self._wrapped(keyword, names, None, at + INDENT, False)
                 else:
-                    self._plain([clause], INDENT)
+                    self._plain([clause], at + INDENT)
         elif tree.data == "unpriced_decl":
             keyword, names, label = children
             assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
             assert label is None or isinstance(label, lark.Tree)
-            self._wrapped(keyword, names, label, 0, True)
+            self._wrapped(keyword, names, label, at, True)
         elif tree.data in ("packs_decl", "ladder_decl"):
-            self._block(children)
+            self._block(children, at)
+        elif tree.data == "version_decl" and isinstance(children[-1], lark.Tree):
+            body = children[-1]
+            self._plain([*children[:-1], body.children[0]], at, top=True)
+            for statement in body.children[1:-1]:
+                if isinstance(statement, lark.Tree):
+                    self._statement(statement, at + INDENT)
+            self._plain(body.children[-1:], at, closing=True)
         else:
-            self._plain([tree], 0, top=True)
+            self._plain([tree], at, top=True)
 
-    def _block(self, children: list[lark.Tree | Token | None]) -> None:  # type: ignore[type-arg]
+    def _block(self, children: list[lark.Tree | Token | None],  # type: ignore[type-arg]
+               at: int = 0) -> None:
         brace = next(i for i, c in enumerate(children)
                      if isinstance(c, Token) and c.type == "LBRACE")
-        self._plain(children[:brace + 1], 0, top=True)
+        self._plain(children[:brace + 1], at, top=True)
         self.tables += 1
         for item in children[brace + 1:-1]:
             assert isinstance(item, lark.Tree)
             if item.data in ("pack_sizes", "pack_row"):
-                self._row([[child] for child in item.children])
+                self._row([[child] for child in item.children], at + INDENT)
             elif item.data == "bracket":
-                self._row([item.children[:5], item.children[5:]])
+                self._row([item.children[:5], item.children[5:]], at + INDENT)
             else:
-                self._plain([item], INDENT)
-        self._plain(children[-1:], 0, closing=True)
+                self._plain([item], at + INDENT)
+        self._plain(children[-1:], at, closing=True)
 
     # --- rendering ---------------------------------------------------------------------------
     def _place(self, notes: Sequence[Comment]) -> tuple[

@@ -24,6 +24,7 @@ from pygments.token import (
     Comment,
     Error,
     Keyword,
+    Literal,
     Name,
     Number,
     Operator,
@@ -36,13 +37,13 @@ from pygments.token import (
 # a statement or a setting, and those inside one.
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
-    "packs", "ladder", "deduct", "alert", "bill", "suspend",
+    "packs", "ladder", "deduct", "alert", "bill", "suspend", "contract", "accounts", "discount",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
     "prorated", "at", "charge", "zero", "every", "per", "on", "while", "active", "valid", "no",
     "size", "by", "flat", "contact", "sales", "minimum", "maximum", "issued", "day", "settle",
-    "from", "balance", "for",
+    "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.
@@ -78,6 +79,7 @@ class RatecardLexer(RegexLexer):
             (r'"', String.Double, "string"),
             (words(("timezone",), prefix=_WORD_START, suffix=_WORD_END), Keyword.Declaration,
              "zone"),
+            (r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?![\w-])", Literal.Date),
             (rf"{_DIGITS}(?:\.{_DIGITS})?%", Number),
             (rf"-?{_DIGITS}\.{_DIGITS}{_SUFFIX}?{_WORD_END}(?!\.)", Number.Float),
             (rf"-?{_DIGITS}{_SUFFIX}?{_WORD_END}(?!\.)", Number.Integer),

@@ -7,6 +7,7 @@ those into diagnostics; `compile.py` turns a clean tree into evaluator objects.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import cast
 
@@ -159,6 +160,7 @@ class Allowance:
     shared: bool
     while_active: bool
     span: Span = attrs.field(eq=False, repr=False)
+    extra: Name | None = None  # `extra allowance ...` (contracts: added to the sheet's)
 
 
 @attrs.frozen
@@ -353,10 +355,77 @@ class Suspend:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class Day:
+    """A day literal, `2027-01-01`: its text and value; if not a real day, no value and why."""
+
+    text: str
+    value: date | None
+    problem: str
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Keep:
+    """`keep accounts opened before D1 until D2`: grandfathering of a version."""
+
+    before: Day
+    until: Day
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Version:
+    """`from 2027-01-01 { ... }`: what changes from a day; in a contract, without a block and
+    with `until`, the contract's term (`body` is None when there is no block)."""
+
+    start: Day
+    until: Day | None
+    keep: Keep | None
+    body: tuple[Statement, ...] | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class ContractDecl:
+    """`contract acme "Acme" extends "bda-2027.rules"`: a contract file's header."""
+
+    name: Name
+    label: Label | None
+    extends: Text
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Accounts:
+    """`accounts acme, "acme-eu"`: the accounts a contract applies to."""
+
+    accounts: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Discount:
+    """`discount 20% on detection, search`: a contract's discount on postpaid lines."""
+
+    percent: Percent
+    target: Target
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class MinimumSpend:
+    """`minimum spend 500 per month`: a contract's least bill per period."""
+
+    amount: Number
+    period: Period
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Setting = CurrencySetting | RoundingSetting | TimezoneSetting | LanguagesSetting
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
-    | Suspend
+    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend
 )
 
 
@@ -391,6 +460,8 @@ def dump(node: object, indent: int = 0) -> str:
         return f"{pad}Number {shown}" + (f" ({node.problem})" if node.problem else "")
     if isinstance(node, Percent):
         return f"{pad}Percent {node.text}"
+    if isinstance(node, Day):
+        return f"{pad}Day {node.text}" + (f" ({node.problem})" if node.problem else "")
     if isinstance(node, bool):
         return f"{pad}{node}"
     if not attrs.has(type(node)):

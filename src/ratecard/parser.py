@@ -92,7 +92,14 @@ def describe_terminal(name: str) -> str:
     return _terminal_names().get(name, name.lower())
 
 
+# Statements of contract files (and `extra allowance`): named in an "expected ..." list only
+# when nothing else fits, so that a rules file's mistakes list the rules file's own words.
+_CONTRACT_WORDS = frozenset({"ACCOUNTS", "CONTRACT", "DISCOUNT", "EXTRA"})
+
+
 def _expected(names: set[str]) -> str:
+    if names - _CONTRACT_WORDS:
+        names = names - _CONTRACT_WORDS
     # Closers first: at the end of a block, `}` is what is most likely missing.
     words = sorted({describe_terminal(n) for n in names}, key=lambda w: (w != "`}`", w))
     if len(words) > 6:

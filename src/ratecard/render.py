@@ -4,10 +4,13 @@ Three layers, each testable alone:
 
 - filters: `format_quantity`, `format_count`, `format_money`, `format_unit_price`,
   `format_bracket`, `format_percent` turn exact Decimals into the strings a sheet shows
-  (1万次 / 10K calls, 88元 / CNY 88, 0.002元/次 / CNY 0.002/call, 0 < 调用量 ≤ 300万);
+  (1万次 / 10K calls, 88元 / CNY 88, 0.002元/次 / CNY 0.002/call, 0 < 调用量 ≤ 300万), and
+  `format_date` a day (2027年1月1日 / 1 January 2027);
 - view models: `SheetView` and its parts hold only strings (and `Piece`s, text marked as code);
   `build_sheet` fills them from a PriceBook and the message catalogue `templates/messages.toml`,
-  and computes the worked example with the evaluator itself (`PriceBook.quote`);
+  and computes the worked example with the evaluator itself (`PriceBook.quote`); a sheet with
+  dated versions shows the version in effect on a day, says from when, and announces the later
+  versions' changes (`ratecard.changes`);
 - the one Environment (`environment()`) with the templates `sheet.md` and `sheet.html`.
 
 A display name missing in the requested language falls back to another language (or the
@@ -22,6 +25,7 @@ import re
 import string
 import tomllib
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -29,6 +33,22 @@ from typing import TYPE_CHECKING
 import attrs
 import markupsafe
 
+from ratecard.changes import (
+    ALLOWANCE,
+    BRACKET_BOUND,
+    BRACKET_PRICE,
+    LADDER,
+    LADDER_MAXIMUM,
+    LADDER_MINIMUM,
+    PACK_ADDED,
+    PACK_FREEZE,
+    PACK_PRICE,
+    PACK_REFUND,
+    PACK_VALIDITY,
+    PACK_WITHDRAWN,
+    Change,
+    changes,
+)
 from ratecard.diagnostics import is_control
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.ladders import (
@@ -41,7 +61,7 @@ from ratecard.engine.ladders import (
     Ladder,
 )
 from ratecard.engine.money import CONTEXT, ZERO
-from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
+from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook, Segment
 from ratecard.engine.pricing import LadderGroup
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
@@ -169,6 +189,17 @@ def format_percent(fraction: Decimal) -> str:
     return _plain(CONTEXT.multiply(fraction, Decimal(100))) + "%"
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def format_date(day: date, lang: str) -> str:
+    """A day as a sheet writes it: 2027年1月1日, 1 January 2027."""
+    if lang == "zh":
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
 # Markdown that can change a sheet's structure: inline marks everywhere, and at the start of a
 # line a heading, list item, quote or thematic break (only where a paragraph or bullet starts).
 _MD_PUNCTUATION = frozenset("\\`*_[]|#~")
@@ -263,6 +294,8 @@ class SheetView:
     intro: Rich
     parts: tuple[Part, ...]
     footer: Rich
+    # A sheet with dated versions: from (and until) when its prices are in effect.
+    effective: tuple[Rich, ...] = ()
 
 
 @attrs.frozen
@@ -462,12 +495,15 @@ class _Sheet:
         return self.duration("validity", self.book.packs.valid_amount, self.book.packs.valid_unit)
 
     # the sheet -----------------------------------------------------------------------------
-    def build(self) -> SheetView:
+    def build(self, dated: Dated | None = None) -> SheetView:
         intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
                      (False, True): "intro_postpaid", (False, False): "intro_none"}
         details = [b for b in (self.free_block(), self.prepaid_block(), self.postpaid_block(),
                                self.notes_block()) if b is not None]
         parts = [Part("prices", self.m["details"], tuple(details))]
+        upcoming = None if dated is None else self.upcoming_part(dated)
+        if upcoming is not None:
+            parts.append(upcoming)
         modes = self.modes_part()
         if modes is not None:
             parts.append(modes)
@@ -481,7 +517,150 @@ class _Sheet:
             intro=self.fmt(intro_key[self.has_packs, self.has_ladders]),
             parts=tuple(parts),
             footer=self.fmt("footer", rules=_code(self.book.name)),
+            effective=() if dated is None else self.effective(dated),
         )
+
+    # dated versions ------------------------------------------------------------------------
+    def date(self, day: date) -> str:
+        return format_date(day, self.lang)
+
+    def effective(self, dated: Dated) -> tuple[Rich, ...]:
+        """From (and until) when the prices shown are in effect, and who keeps older ones."""
+        last = None if dated.until is None else self.date(dated.until - _ONE_DAY)
+        if dated.start is None:
+            sentence = self.fmt("effective_until", last=last or "")
+        elif last is None:
+            sentence = self.fmt("effective_from", day=self.date(dated.start))
+        else:
+            sentence = self.fmt("effective_between", day=self.date(dated.start), last=last)
+        kept = dated.kept
+        if kept is not None and kept.keep_before is not None and kept.keep_until is not None:
+            sentence = self.paragraph([sentence, self.fmt(
+                "effective_kept", before=self.date(kept.keep_before),
+                last=self.date(kept.keep_until - _ONE_DAY), until=self.date(kept.keep_until))])
+        return (sentence,)
+
+    def upcoming_part(self, dated: Dated) -> Part | None:
+        """The announcement of later versions: for each, its day, who keeps the previous
+        prices for a while, and a table of what changes (old → new)."""
+        blocks = []
+        for segment, found in dated.upcoming:
+            keeps = segment.keep_before is not None and segment.keep_until is not None
+            if not found and not keeps:
+                continue
+            lead = [self.fmt("upcoming_lead", day=self.date(segment.start))]
+            if segment.keep_before is not None and segment.keep_until is not None:
+                lead.append(self.fmt("upcoming_kept", before=self.date(segment.keep_before),
+                                     last=self.date(segment.keep_until - _ONE_DAY)))
+            if any(change.what.startswith("pack") for change in found):
+                lead.append(self.fmt("upcoming_packs"))
+            tables: tuple[Table, ...] = ()
+            if found:
+                header = tuple(self.m[f"change_{column}"]
+                               for column in ("meter", "item", "old", "new"))
+                tables = (Table(header, self.change_rows(found, segment.book)),)
+            blocks.append(Block("upcoming", self.text("upcoming_from",
+                                                      day=self.date(segment.start)),
+                                (self.paragraph(lead),), tables))
+        if not blocks:
+            return None
+        return Part("upcoming", self.m["upcoming"], tuple(blocks))
+
+    def change_rows(
+        self, found: Sequence[Change], book: PriceBook
+    ) -> tuple[tuple[str, ...], ...]:
+        """A row per change (service, item, before, after); the same change of several
+        meters is one row naming them all (every meter: `全部服务` / `All services`), and a
+        shared allowance's row names its meters as shared."""
+        rows: dict[tuple[bool, str, str, str], list[str]] = {}
+        for change in found:
+            meters = self.change_meters(change, book)
+            plan = _plan_of(book, self.book, meters[0]) if meters else None
+            shared = change.what == ALLOWANCE and len(meters) > 1
+            covered = rows.setdefault((shared, *self.change_cells(change, plan)), [])
+            covered.extend(m for m in meters if m not in covered)
+        everyone = sorted(plan.name for plan in self.book.meters)
+        out = []
+        for (shared, item, old, new), meters in rows.items():
+            names = self.join([self.names.get(m, m) for m in meters])
+            if shared:
+                who = self.text("free_shared", meters=names)
+            elif not meters or sorted(meters) == everyone:
+                who = self.m["change_all"]
+            else:
+                who = plain_text(names)
+            out.append((who, item, old, new))
+        return tuple(out)
+
+    def change_meters(self, change: Change, book: PriceBook) -> list[str]:
+        """The meters a change is about: its meter, a shared pool's members, none (all)."""
+        if change.meter is None:
+            return []
+        if change.what == ALLOWANCE:
+            members = [plan.name for plan in (*book.meters, *self.book.meters)
+                       if plan.pool == change.meter]
+            if members:
+                return list(dict.fromkeys(members))
+        return [change.meter]
+
+    def change_cells(self, change: Change, plan: MeterPlan | None) -> tuple[str, str, str]:
+        """What a change is about, and its value before and after, as a sheet writes them."""
+        none = self.m["none"]
+        what, old, new = change.what, change.old, change.new
+        if what == PACK_VALIDITY:
+            assert isinstance(old, tuple) and isinstance(new, tuple)
+            return (self.m["item_pack_validity"], self.duration("validity", *old),
+                    self.duration("validity", *new))
+        if what in (PACK_REFUND, PACK_FREEZE):
+            word = "refund" if what == PACK_REFUND else "freeze"
+            return (self.text(f"item_pack_{word}"), self.m[f"{word}_{'yes' if old else 'no'}"],
+                    self.m[f"{word}_{'yes' if new else 'no'}"])
+        assert plan is not None
+        if what == ALLOWANCE:
+            return (self.m["item_allowance"], self.count_or(old, plan), self.count_or(new, plan))
+        if what in (PACK_PRICE, PACK_ADDED, PACK_WITHDRAWN):
+            assert isinstance(change.key, Decimal)
+            item = self.text("item_pack", size=self.quantity(change.key, plan))
+            return (item, self.money_or(old, none),
+                    self.money_or(new, self.m["pack_withdrawn"]))
+        if what == BRACKET_PRICE:
+            assert isinstance(old, Bracket) and isinstance(new, Bracket)
+            assert isinstance(change.key, int)
+            return (self.text("item_bracket", bracket=self.bracket_header(new, plan)),
+                    self.price_cell(old, plan), self.price_cell(new, plan))
+        if what == BRACKET_BOUND:
+            assert isinstance(change.key, int)
+            return (self.text("item_bound", n=str(change.key + 1)),
+                    self.quantity_or(old, plan), self.quantity_or(new, plan))
+        if what in (LADDER_MINIMUM, LADDER_MAXIMUM):
+            ladder = plan.ladder
+            period = self.period_words(ladder) if ladder is not None else {
+                "period": self.m["period_month"]}
+            key = "item_minimum" if what == LADDER_MINIMUM else "item_maximum"
+            return (self.text(key, **period), self.money_or(old, none),
+                    self.money_or(new, none))
+        assert what == LADDER, what
+        return (self.m["item_ladder"], self.ladder_or(old, plan), self.ladder_or(new, plan))
+
+    def count_or(self, value: object, plan: MeterPlan) -> str:
+        return self.count(value, plan) if isinstance(value, Decimal) else self.m["none"]
+
+    def quantity_or(self, value: object, plan: MeterPlan) -> str:
+        if isinstance(value, Decimal):
+            return self.quantity(value, plan)
+        return "∞"
+
+    def money_or(self, value: object, otherwise: str) -> str:
+        return self.money(value) if isinstance(value, Decimal) else otherwise
+
+    def ladder_or(self, value: object, plan: MeterPlan) -> str:
+        """A whole ladder in one cell: each bracket and its price."""
+        if not isinstance(value, Ladder):
+            return self.m["ladder_none"]
+        return self.m["ladder_sep"].join(
+            self.text("ladder_bracket", bracket=self.bracket_header(b, plan),
+                      price=self.price_cell(b, plan))
+            for b in value.brackets)
 
     # free quota ----------------------------------------------------------------------------
     def free_block(self) -> Block | None:
@@ -968,6 +1147,65 @@ class _Sheet:
         return phrase
 
 
+_ONE_DAY = timedelta(days=1)
+
+
+@attrs.frozen
+class Dated:
+    """Where the sheet shown sits on its book's timeline: the day it is rendered for (None for
+    a single version's book), the first day of the version shown (None: the sheet as first
+    written) and of the next one, the shown version's segment while it still keeps older
+    accounts on the previous prices, and each later segment with its changes."""
+
+    day: date | None
+    start: date | None
+    until: date | None
+    kept: Segment | None
+    upcoming: tuple[tuple[Segment, tuple[Change, ...]], ...]
+
+
+def dated(book: PriceBook, at: date | datetime | str | None = None
+          ) -> tuple[PriceBook, Dated | None]:
+    """The sheet in effect on the day `at` (default: today in the rules' timezone) and where
+    it sits on the timeline; a book without versions is itself, with None."""
+    if not book.timeline:
+        if book.version is None:
+            return book, None
+        return book, Dated(None, book.version, None, None, ())
+    day = book._day(at)  # the day `PriceBook.at` reads
+    segments = book.timeline
+    index = sum(1 for segment in segments if segment.start <= day)
+    books = book.books
+    kept = None
+    if index:
+        current = segments[index - 1]
+        if current.keep_until is not None and day < current.keep_until:
+            kept = current
+    upcoming = tuple((segments[j], tuple(changes(books[j], books[j + 1])))
+                     for j in range(index, len(segments)))
+    until = segments[index].start if index < len(segments) else None
+    shown = book.at(day)
+    return shown, Dated(day, shown.version, until, kept, upcoming)
+
+
+def change_days(book: PriceBook) -> tuple[date, ...]:
+    """The days on which a book's rendered sheet changes (in order): each version's first day,
+    and the day a version stops keeping older accounts on the previous prices. Empty for
+    a book without versions: its sheet is the same on every day."""
+    days = {segment.start for segment in book.timeline}
+    days.update(segment.keep_until for segment in book.timeline
+                if segment.keep_until is not None)
+    return tuple(sorted(days))
+
+
+def _plan_of(book: PriceBook, other: PriceBook, name: str) -> MeterPlan | None:
+    for source in (book, other):
+        for plan in source.meters:
+            if plan.name == name:
+                return plan
+    return None
+
+
 def _plain_decimal(value: Decimal) -> Decimal:
     return value.normalize() if value != value.to_integral_value() else value.quantize(
         Decimal(1))
@@ -1043,12 +1281,22 @@ def _split(actions: Sequence[str], total: Decimal) -> dict[str, Decimal]:
             for action, share in zip(actions, _EXAMPLE_SPLIT, strict=False)}
 
 
-def build_sheet(book: PriceBook, lang: str) -> tuple[SheetView, tuple[str, ...]]:
-    """The view model of a book's price sheet in one language, and the fallback warnings."""
+def build_sheet(
+    book: PriceBook, lang: str, at: date | datetime | str | None = None
+) -> tuple[SheetView, tuple[str, ...]]:
+    """The view model of a book's price sheet in one language, and the fallback warnings.
+
+    A book with dated versions shows the version in effect on the day `at` (see `render`)."""
     if lang not in LANGS:
         raise ValueError(f"unknown language `{lang}`; use one of {', '.join(LANGS)}")
-    sheet = _Sheet(book, lang)
-    view = sheet.build()
+    contract = next((b.contract for b in book.books if b.contract is not None), None)
+    if contract is not None:
+        raise ValueError(f"this book is billed under contract `{contract.name}`: a contract is "
+                         "a customer's terms, not a published price sheet; render the sheet "
+                         "it extends")
+    shown, where = dated(book, at)
+    sheet = _Sheet(shown, lang)
+    view = sheet.build(where)
     return view, tuple(dict.fromkeys(sheet.warnings))
 
 
@@ -1102,6 +1350,7 @@ def environment() -> jinja2.Environment:
         "unit_price": format_unit_price,
         "bracket": format_bracket,
         "percent": format_percent,
+        "date": format_date,
         "md": md_escape,
         "md_rich": _md_rich,
         "html_rich": _html_rich,
@@ -1110,15 +1359,23 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(book: PriceBook, fmt: str = "md", lang: str = "zh") -> RenderedSheet:
+def render(
+    book: PriceBook, fmt: str = "md", lang: str = "zh",
+    at: date | datetime | str | None = None,
+) -> RenderedSheet:
     """A book's price sheet as Markdown or HTML, in Chinese or English.
 
-    ValueError for an unknown format or language; names missing in `lang` fall back to the
-    other language and are listed in `.warnings`.
+    A sheet with dated versions shows the prices in effect on the day `at` (a `date`, an aware
+    `datetime` or `YYYY-MM-DD`; default: today in the rules' timezone), says from when, and
+    announces the later versions' changes; a sheet without versions ignores `at`.
+
+    ValueError for an unknown format or language, or a book billed under a contract;
+    UsageError for a day that is not one. Names missing in `lang` fall back to the other
+    language and are listed in `.warnings`.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format `{fmt}`; use one of {', '.join(FORMATS)}")
-    view, warnings = build_sheet(book, lang)
+    view, warnings = build_sheet(book, lang, at)
     text = environment().get_template(TEMPLATES[fmt]).render(sheet=view)
     return RenderedSheet(text, warnings)
 

@@ -6,6 +6,7 @@ import ast
 import decimal
 import re
 from collections.abc import Iterable, Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +59,13 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             return n.Text(str(value), str(token), self._token_span(token))
         if token.type in ("OPEN", "CLOSE"):
             return n.Text(str(token), str(token), self._token_span(token))
+        if token.type == "DATE":
+            try:
+                day: date | None = date.fromisoformat(str(token))
+                problem = ""
+            except ValueError:
+                day, problem = None, "not a day of the calendar"
+            return n.Day(str(token), day, problem, self._token_span(token))
         if token.type == "PERCENT":
             # Exact for any length of digits (a plain division could round or overflow).
             digits = Decimal(str(token)[:-1])
@@ -67,13 +75,7 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     # --- the file --------------------------------------------------------------
     def start(self, meta: Any, *statements: Any) -> n.Rules:
-        flat: list[n.Statement] = []
-        for statement in statements:
-            if isinstance(statement, tuple):
-                flat.extend(statement)
-            else:
-                flat.append(statement)
-        return n.Rules(self._source.name, tuple(flat))
+        return n.Rules(self._source.name, _flat(statements))
 
     def number(self, meta: Any, token: Token) -> n.Number:
         try:
@@ -164,11 +166,13 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     # --- allowance and packs ----------------------------------------------------------
     def allowance_decl(
-        self, meta: Any, _kw: Token, amount: n.Number, period: n.Period, _on: Token,
-        target: n.Target, shared: Token | None, while_kw: Token | None, _active: Token | None,
+        self, meta: Any, extra: Token | None, _kw: Token, amount: n.Number, period: n.Period,
+        _on: Token, target: n.Target, shared: Token | None, while_kw: Token | None,
+        _active: Token | None,
     ) -> n.Allowance:
         return n.Allowance(
-            amount, period, target, shared is not None, while_kw is not None, self._span(meta)
+            amount, period, target, shared is not None, while_kw is not None, self._span(meta),
+            None if extra is None else self._name(extra),
         )
 
     def packs_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Packs:
@@ -305,6 +309,55 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         self, meta: Any, _kw: Token, _for: Token, reasons: tuple[n.Name, ...]
     ) -> n.Suspend:
         return n.Suspend(reasons, self._span(meta))
+
+
+    # --- versions and contracts ----------------------------------------------------------
+    def version_decl(
+        self, meta: Any, _kw: Token, start: n.Day, _until: Token | None, until: n.Day | None,
+        keep: n.Keep | None, body: tuple[n.Statement, ...] | None,
+    ) -> n.Version:
+        return n.Version(start, until, keep, body, self._span(meta))
+
+    def version_body(self, meta: Any, _open: Token, *parts: Any) -> tuple[n.Statement, ...]:
+        return _flat(parts[:-1])
+
+    def keep_clause(self, meta: Any, *parts: Any) -> n.Keep:
+        days = [p for p in parts if isinstance(p, n.Day)]
+        return n.Keep(days[0], days[1], self._span(meta))
+
+    def contract_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None, _extends: Token,
+        path: n.Text,
+    ) -> n.ContractDecl:
+        return n.ContractDecl(name, label, path, self._span(meta))
+
+    def accounts_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Accounts:
+        accounts = tuple(
+            p if isinstance(p, n.Name) else n.Name(p.value, p.span)
+            for p in parts if isinstance(p, n.Name | n.Text)
+        )
+        return n.Accounts(accounts, self._span(meta))
+
+    def discount_decl(
+        self, meta: Any, _kw: Token, percent: n.Percent, _on: Token, target: n.Target
+    ) -> n.Discount:
+        return n.Discount(percent, target, self._span(meta))
+
+    def minimum_spend_decl(
+        self, meta: Any, _kw: Token, _spend: Token, amount: n.Number, period: n.Period
+    ) -> n.MinimumSpend:
+        return n.MinimumSpend(amount, period, self._span(meta))
+
+
+def _flat(statements: Iterable[Any]) -> tuple[n.Statement, ...]:
+    """Statements, with the settings of one line (a tuple) spread out."""
+    flat: list[n.Statement] = []
+    for statement in statements:
+        if isinstance(statement, tuple):
+            flat.extend(statement)
+        else:
+            flat.append(statement)
+    return tuple(flat)
 
 
 def to_nodes(tree: lark.Tree, source: SourceFile) -> n.Rules:  # type: ignore[type-arg]

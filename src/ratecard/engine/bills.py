@@ -9,7 +9,8 @@ import attrs
 
 from ratecard.literals import format_plain
 
-SOURCES = ("allowance", "pack", "postpaid", "minimum", "maximum")
+# `discount` and `true_up` lines come from a customer contract (`PriceBook.contract`).
+SOURCES = ("allowance", "pack", "postpaid", "minimum", "maximum", "discount", "true_up")
 
 
 class BillLine(NamedTuple):
@@ -39,6 +40,7 @@ class BillLine(NamedTuple):
     blocks: Decimal | None = None
     period: str | None = None
     per: Decimal | None = None
+    rate: Decimal | None = None  # a contract discount's fraction off (0.2 for 20%)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; `per` only for a price per N units (as lines always were without);
@@ -51,6 +53,8 @@ class BillLine(NamedTuple):
         }
         if self.per is not None:
             data["per"] = format_plain(self.per)
+        if self.rate is not None:
+            data["rate"] = format_plain(self.rate)
         data.update({
             "amount": format_plain(self.amount),
             "precise_amount": format_plain(self.precise_amount),
@@ -284,6 +288,8 @@ class Bill:
     events: tuple[AccountEvent, ...] = ()
     settlement: Settlement | None = None
     prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
+    version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
+    contract: str | None = None  # the customer contract billed under, if any
 
     @classmethod
     def quoted(cls, currency: str, total: Decimal, lines: tuple[BillLine, ...]) -> Bill:
@@ -304,6 +310,10 @@ class Bill:
             data["month"] = self.month
         if self.issued is not None:
             data["issued"] = self.issued
+        if self.version is not None:
+            data["version"] = self.version
+        if self.contract is not None:
+            data["contract"] = self.contract
         data["total"] = format_plain(self.total)
         data["lines"] = [line.to_dict() for line in self.lines]
         data["alerts"] = [alert.to_dict() for alert in self.alerts]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import decimal
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, overload
 from zoneinfo import ZoneInfo
 
@@ -128,7 +130,44 @@ class BillingPolicy:
     allowance_while_active: bool = False
 
 
+@attrs.frozen
+class ContractTerms:
+    """A customer contract in effect for a book's periods (see `PriceBook.with_contract`).
+
+    `discounts` maps a meter to the fraction taken off each of its postpaid lines (0.2 for 20%
+    off: the line's precise amount times 0.8, then rounded; the difference is a `discount`
+    line). `minimum` is the least a month's bill comes to: a `true_up` line makes up the
+    difference from the sum of the rounded lines. The contract's other terms (prices, ladders,
+    pack prices, allowances) are already in the book it is attached to.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    accounts: tuple[str, ...]
+    start: date
+    end: date | None  # exclusive; None: open-ended
+    discounts: Mapping[str, Decimal] = attrs.field(factory=dict)
+    minimum: Decimal | None = None
+    file: str = ""
+
+
+@attrs.frozen
+class Segment:
+    """A later part of a book's timeline: the sheet `book` is in effect from the day `start`
+    (in the rules' timezone, always a period start) until the next segment's.
+
+    Grandfathering: with `keep_before`, an account opened before that day keeps the previous
+    segment's sheet until `keep_until` (see `PriceBook.for_account`).
+    """
+
+    start: date
+    book: PriceBook
+    keep_before: date | None = None
+    keep_until: date | None = None
+
+
 FREE = "free"
+TRUE_UP_METER = "*"  # the meter named by a contract's true-up line: the whole bill
 _multiply = CONTEXT.multiply  # exact: ratecard's context holds 60 digits
 
 
@@ -152,7 +191,15 @@ class PriceBook:
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
+    # Time and contracts: the day this version takes effect (None: the sheet as first written),
+    # the customer contract it bills under, and the sheets in effect from later days. Only the
+    # book `load` returns has a timeline; the books in it have none.
+    version: date | None = None
+    contract: ContractTerms | None = None
+    timeline: tuple[Segment, ...] = ()
     _meters_by_name: Mapping[str, MeterPlan] = attrs.field(init=False, repr=False, eq=False)
+    # The sheet of the timeline's first days, without the timeline (`at` returns it).
+    _first: PriceBook | None = attrs.field(init=False, repr=False, eq=False)
     # Precomputed for quotes: each known action's meter (None: free), and whether a whole count
     # passes through the meter's quantity rounding unchanged.
     _action_plans: Mapping[str, MeterPlan | None] = attrs.field(
@@ -169,6 +216,8 @@ class PriceBook:
     )
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_first",
+                           attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
         object.__setattr__(self, "_meters_by_name", by_name)
         object.__setattr__(self, "_action_plans", {
@@ -205,6 +254,73 @@ class PriceBook:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    # --- time and contracts ------------------------------------------------------------------
+    def at(self, when: date | datetime | str | None = None) -> PriceBook:
+        """The sheet in effect on a day: `date`, aware `datetime` (read in the rules' timezone),
+        or `YYYY-MM-DD`; default: today in the rules' timezone. A book without dated versions
+        or a contract is in effect on every day: it returns itself."""
+        if self._first is None:
+            return self
+        day = self._day(when)
+        current = self._first
+        assert current is not None
+        for segment in self.timeline:
+            if segment.start > day:
+                break
+            current = segment.book
+        return current
+
+    def for_account(self, opened: date) -> PriceBook:
+        """The timeline an account opened on `opened` is billed by: a version that keeps
+        existing accounts on the previous prices starts, for an account opened before its
+        `keep_before` day, on its `keep_until` day instead."""
+        if not any(s.keep_before is not None for s in self.timeline):
+            return self
+        shifted: list[Segment] = []
+        for segment in self.timeline:
+            if (segment.keep_before is not None and segment.keep_until is not None
+                    and opened < segment.keep_before):
+                segment = attrs.evolve(segment, start=segment.keep_until, keep_before=None,
+                                       keep_until=None)
+            shifted.append(segment)
+        # A kept segment may now start after later ones: the later start wins its days.
+        ordered: list[Segment] = []
+        for segment in sorted(shifted, key=lambda s: s.start):
+            if ordered and ordered[-1].start == segment.start:
+                ordered[-1] = segment
+            else:
+                ordered.append(segment)
+        return attrs.evolve(self, timeline=tuple(ordered))
+
+    def with_contract(self, path: str | Path) -> PriceBook:
+        """This sheet billed under the contract file at `path` (which must extend this very
+        sheet; RulesError otherwise, or when the contract has errors)."""
+        from ratecard.api import load_contract
+
+        return load_contract(path, self)
+
+    @property
+    def books(self) -> tuple[PriceBook, ...]:
+        """Every sheet of the timeline, in order: this book, then each later one."""
+        return (self, *(segment.book for segment in self.timeline))
+
+    def _day(self, when: date | datetime | str | None) -> date:
+        if when is None:
+            return datetime.now(self.zone).date()
+        if isinstance(when, datetime):
+            if when.tzinfo is None:
+                raise UsageError(f"`{when.isoformat()}` has no offset: pass an aware datetime, "
+                                 "a date or YYYY-MM-DD")
+            return when.astimezone(self.zone).date()
+        if isinstance(when, date):
+            return when
+        if isinstance(when, str):
+            try:
+                return date.fromisoformat(when.strip())
+            except ValueError:
+                pass
+        raise UsageError(f"a day is YYYY-MM-DD, not {_shown(when)}")
 
     def meter(self, name: str) -> MeterPlan:
         """The meter of that name, or UsageError naming the nearest one."""
@@ -284,16 +400,23 @@ class PriceBook:
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
+        at: date | datetime | str | None = None,
     ) -> Bill:
         """Price one month of usage given as totals per action, with packs held at its start.
 
         Packs are drawn in the order given (a quote has no purchase or expiry dates); the
         allowance is the full monthly allowance of an active account. A quote has totals, not
         their days: a daily ladder prices them as one day (bill a journal for day by day).
+        A sheet with dated versions or a contract quotes the prices in effect `at` that day
+        (default: today in the rules' timezone); other sheets ignore `at`.
         """
+        if self.timeline:
+            return self.at(at).quote(usage, packs)
         if not packs and self._plan is not None and type(usage) is dict:
             fast = self._plan.quote(usage)
             if fast is not None:
+                if self.contract is not None or self.version is not None:
+                    return self.make_bill(fast.lines, fast.alerts)
                 return fast
         return self.quote_general(usage, packs)
 
@@ -444,8 +567,42 @@ class PriceBook:
         self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: str | None = None
     ) -> Bill:
         """A bill whose total is the sum of its rounded lines."""
+        if self.contract is not None:
+            lines = self._contract_lines(lines, self.contract)
         total = self.rounding.round(sum((line.amount for line in lines), ZERO))
-        return Bill(self.currency, total, tuple(lines), tuple(alerts), month)
+        return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
+                    version=None if self.version is None else self.version.isoformat(),
+                    contract=None if self.contract is None else self.contract.name)
+
+    def _contract_lines(
+        self, lines: Sequence[BillLine], contract: ContractTerms
+    ) -> list[BillLine]:
+        """The lines with a `discount` line after each discounted postpaid line and, under a
+        minimum spend, a `true_up` line at the end.
+
+        A discount of fraction f on a line of precise amount p: the discounted line costs
+        round(p × (1 − f)), so the discount line's amount is that less the line's rounded
+        amount (never more than the line: f ≤ 1), and its precise amount is −p × f. The
+        true-up is the minimum less the sum of the rounded lines, when that is positive.
+        """
+        out: list[BillLine] = []
+        for line in lines:
+            out.append(line)
+            fraction = contract.discounts.get(line.meter)
+            if fraction is None or line.source != "postpaid" or not line.precise_amount:
+                continue
+            discounted = self.rounding.round(_multiply(line.precise_amount, 1 - fraction))
+            out.append(BillLine(
+                line.meter, "discount", line.quantity, ZERO,
+                -_multiply(line.precise_amount, fraction), discounted - line.amount,
+                bracket=line.bracket, period=line.period, rate=fraction,
+            ))
+        if contract.minimum is not None:
+            spent = sum((line.amount for line in out), ZERO)
+            if spent < contract.minimum:
+                short = contract.minimum - spent
+                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, short))
+        return out
 
     # --- billing a journal ---------------------------------------------------------------
     @overload

@@ -230,7 +230,7 @@ def _pricer(
     # The line of a month that uses the whole allowance is the same in every such quote; lines
     # are immutable, so bills can share it.
     whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
-                                           nothing, None, None, None, None, None))
+                                           nothing, None, None, None, None, None, None))
 
     def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
         price, per, flat, unit_price, shown_per, label = table[index]
@@ -243,7 +243,7 @@ def _pricer(
             precise = add(precise, flat)
         amount = precise.quantize(increment, mode, CONTEXT)
         lines.append(_new(BillLine, (name, "postpaid", Decimal(units), unit_price, precise,
-                                     amount, label, None, None, None, shown_per)))
+                                     amount, label, None, None, None, shown_per, None)))
         return amount
 
     def postpaid_charge(postpaid: int, basis: int, lines: list[BillLine]) -> Decimal:
@@ -256,7 +256,7 @@ def _pricer(
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
             amount = precise.quantize(increment, mode, CONTEXT)
             lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
-                                         precise, amount, label, None, None, None, None)))
+                                         precise, amount, label, None, None, None, None, None)))
             return amount
         charged = ZERO
         start = basis - postpaid
@@ -272,7 +272,7 @@ def _pricer(
     def price(quantity: int, lines: list[BillLine]) -> Decimal:
         if quantity < allowance:
             lines.append(_new(BillLine, (name, "allowance", Decimal(quantity), ZERO, ZERO,
-                                         nothing, None, None, None, None, None)))
+                                         nothing, None, None, None, None, None, None)))
             return ZERO
         if allowance:
             lines.append(whole_allowance_line)
@@ -290,7 +290,7 @@ def _pricer(
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
                 lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
-                                             precise, amount, label, None, None, None, None)))
+                                             precise, amount, label, None, None, None, None, None)))
                 return amount
         return postpaid_charge(postpaid, basis, lines)
 
@@ -304,7 +304,7 @@ def _pricer(
                 precise = price * quantity
                 return [_new(BillLine, (name, "postpaid", quantity, unit_price, precise,
                                         precise.quantize(increment, mode, CONTEXT), label,
-                                        None, None, None, None))]
+                                        None, None, None, None, None))]
         lines: list[BillLine] = []
         postpaid_charge(units, units, lines)
         return lines
@@ -339,7 +339,7 @@ def _adjusted(
             return ZERO
         source, amount = adjustment
         lines.append(_new(BillLine, (name, source, ZERO, ZERO, amount, amount, None, None,
-                                     None, None, None)))
+                                     None, None, None, None)))
         return amount
 
     def price_adjusted(quantity: int, lines: list[BillLine]) -> Decimal:
