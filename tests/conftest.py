@@ -70,6 +70,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             written, max_examples=quick_examples(written.max_examples))
 
 
+@pytest.fixture(autouse=True)
+def _no_colour_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests compare the command line's plain output: a `FORCE_COLOR` (or `NO_COLOR`) in the
+    shell that runs them must not change it. Tests of colour set what they test."""
+    for name in ("FORCE_COLOR", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def bda() -> PriceBook:
     """The shipped Tencent Cloud Body Analysis price book."""

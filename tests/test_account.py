@@ -540,7 +540,7 @@ def test_cli_state_resumes_across_runs(capsys: pytest.CaptureFixture[str], tmp_p
     assert "ignored: usage id `x` seen before (line 5)" in december
     code, out, _ = run(capsys, "bill", str(BDA_RULES), "--journal", str(empty), "--state",
                        str(state), "--json")
-    assert (code, json.loads(out)) == (0, {"bills": []})
+    assert (code, json.loads(out)) == (0, {"schema": "ratecard.bills/1", "bills": []})
 
 
 def test_cli_state_errors_leave_the_state_file_alone(

@@ -486,8 +486,9 @@ def test_json_form_money_as_strings(bda: PriceBook) -> None:
     assert (data["currency"], data["total"], data["prepaid_total"]) == ("CNY", "1.20", "18.00")
     assert data["lines"][2] == {
         "meter": "detection", "source": "postpaid", "quantity": "600", "unit_price": "0.002",
-        "amount": "1.20", "precise_amount": "1.200", "bracket": "(0, 3000000]", "pack": None,
-        "blocks": None, "period": None}
+        "amount": "1.20", "precise_amount": "1.200", "bracket": "(0, 3000000]",
+        "bracket_bounds": {"lo": "0", "hi": "3000000", "lo_closed": False, "hi_closed": True},
+        "pack": None, "blocks": None, "period": None}
     assert data["alerts"][0] == {
         "kind": "low", "meter": "detection", "pack": "p-1", "size": "10000",
         "remaining": "1400", "time": "2026-11-02T10:00:00+08:00"}
@@ -696,7 +697,8 @@ def test_cli_bill_json_every_month(capsys: pytest.CaptureFixture[str]) -> None:
                        str(JOURNALS / "worked-2.jsonl"), "--json")
     assert code == 0
     data = json.loads(out)
-    assert list(data) == ["bills"]
+    assert list(data) == ["schema", "bills"]
+    assert data["schema"] == "ratecard.bills/1"
     assert [b["month"] for b in data["bills"]][::12] == ["2025-11", "2026-11"]
     assert data["bills"][-1]["total"] == "50.00"
     assert data["bills"][-1]["void"][0]["quantity"] == "6000"
@@ -707,6 +709,9 @@ def test_cli_bill_json_one_month(capsys: pytest.CaptureFixture[str]) -> None:
                        str(JOURNALS / "worked-4-resent.jsonl"), "--month", "2026-11", "--json")
     assert code == 0
     data = json.loads(out)
+    # One month: that bill's object (DESIGN.md's keys and the journal's), its shape versioned.
+    assert list(data)[:4] == ["schema", "currency", "month", "issued"]
+    assert data["schema"] == "ratecard.bill/1"
     assert (data["month"], data["total"], data["ignored"][0]["id"]) == ("2026-11", "4.00", "b")
 
 

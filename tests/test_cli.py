@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ratecard.cli import main
-from tests.conftest import BDA_RULES
+from tests.conftest import BDA_RULES, ROOT
 
 BDA = str(BDA_RULES)
 
@@ -23,8 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_check_ok_reports_warnings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """The shipped sheet acknowledges its 8 warnings (`# allow:`); without those, they show."""
-    assert run(capsys, "check", BDA) == (0, f"{BDA}: ok\n", "")
+    """The shipped sheet acknowledges its 8 warnings (`# allow:`), so its check says nothing;
+    without those, they show."""
+    assert run(capsys, "check", BDA) == (0, "", "")
     bare = tmp_path / "bda.rules"
     bare.write_text(re.sub(r"  # allow: .*", "", BDA_RULES.read_text(encoding="utf-8")),
                     encoding="utf-8")
@@ -35,6 +36,24 @@ def test_check_ok_reports_warnings(capsys: pytest.CaptureFixture[str], tmp_path:
         "warning[W003]: volume cliff: 2,700,001 to 3,000,000 units cost more than 3,000,001"
         in err
     )
+
+
+def test_check_verbose_gives_every_file_its_verdict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--verbose`: a clean file's verdict too, with the warnings acknowledged counted; a file
+    with warnings left counts both (one `# allow: W003` removed of the sheet's eight)."""
+    assert run(capsys, "check", "--verbose", BDA) == (
+        0, f"{BDA}: ok (8 warnings acknowledged)\n", "")
+    one_left = tmp_path / "bda.rules"
+    one_left.write_text(BDA_RULES.read_text(encoding="utf-8").replace(
+        "0.0018  # allow: W003 as on the page", "0.0018"), encoding="utf-8")
+    code, out, err = run(capsys, "check", "-v", str(one_left))
+    assert (code, out) == (0, f"{one_left}: ok (1 warning, 7 acknowledged)\n")
+    assert err.count("warning[W003]") == 1
+    lambda_rules = str(ROOT / "rules" / "aws-lambda.rules")  # no warning to acknowledge
+    assert run(capsys, "check", "--verbose", lambda_rules) == (0, f"{lambda_rules}: ok\n", "")
+    assert run(capsys, "check", lambda_rules) == (0, "", "")
 
 
 def test_check_every_file_and_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -123,12 +142,16 @@ def test_quote_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "quote", BDA, "SearchTrace=3001001", "--json")
     data = json.loads(out)
     assert code == 0
-    assert set(data) == {"currency", "total", "lines", "alerts"}
+    # DESIGN.md's four keys, and the version of the shape first.
+    assert list(data) == ["schema", "currency", "total", "lines", "alerts"]
+    assert data["schema"] == "ratecard.quote/1"
     assert data["total"] == "5400.00"
     postpaid = data["lines"][-1]
     assert postpaid == {
         "meter": "search", "source": "postpaid", "quantity": "3000001", "unit_price": "0.0018",
         "amount": "5400.00", "precise_amount": "5400.0018", "bracket": "(3000000, 15000000]",
+        "bracket_bounds": {"lo": "3000000", "hi": "15000000", "lo_closed": False,
+                           "hi_closed": True},
         "pack": None, "blocks": None, "period": None,
     }
 
@@ -224,7 +247,7 @@ def test_no_command_prints_the_commands(capsys: pytest.CaptureFixture[str]) -> N
     """`ratecard` alone: the whole help, with every command, on stderr; exit 2 (a usage error)."""
     code, out, err = run(capsys)
     assert (code, out) == (2, "")
-    assert err.startswith("usage: ratecard [-h] [--version] COMMAND ...\n")
+    assert err.startswith("usage: ratecard [-h] [--version] [--color WHEN] COMMAND ...\n")
     for command in ("check", "fmt", "quote", "bill", "render", "warehouse"):
         assert re.search(rf"^    {command}\b", err, re.MULTILINE), command
     assert err.endswith("`ratecard COMMAND --help` describes a command.\n")
@@ -236,7 +259,7 @@ def test_no_command_as_a_process() -> None:
     result = subprocess.run([sys.executable, "-m", "ratecard"], capture_output=True, text=True,
                             check=False)
     assert (result.returncode, result.stdout) == (2, "")
-    assert "    check     check rules files and report every problem\n" in result.stderr
+    assert "    check       check rules files and report every problem\n" in result.stderr
     version = subprocess.run([sys.executable, "-m", "ratecard", "--version"],
                              capture_output=True, text=True, check=False)
     assert (version.returncode, version.stderr) == (0, "")

@@ -69,11 +69,12 @@ def usage_csv(tmp_path: Path) -> str:
 # --- item 9: output that cannot be written, from every command ------------------------------
 
 COMMANDS = {
-    "check": ["check", BDA],
+    "check": ["check", "--verbose", BDA],  # a clean file has a verdict line only with -v
     "fmt": ["fmt", BDA],
     "quote": ["quote", BDA, "DetectBody=5000"],
     "bill": ["bill", BDA, "--journal", ACCOUNT],
     "render": ["render", BDA],
+    "completion": ["completion", "bash"],
 }
 
 

@@ -283,7 +283,8 @@ def test_the_json_line_has_the_price_as_written_and_per() -> None:
     (line,) = data["lines"]
     assert (line["unit_price"], line["per"]) == ("3.2", "3600")
     assert list(line) == ["meter", "source", "quantity", "unit_price", "per", "amount",
-                          "precise_amount", "bracket", "pack", "blocks", "period"]
+                          "precise_amount", "bracket", "bracket_bounds", "pack", "blocks",
+                          "period"]
     plain = ratecard.load("rules/tencent-bda.rules").quote({"DetectBody": 2000}).to_dict()
     assert all("per" not in line for line in plain["lines"])
     assert plain["lines"][-1]["unit_price"] == "0.002"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ratecard.check import check, check_contract
+from ratecard.check import check_acknowledged, check_contract_acknowledged
 from ratecard.diagnostics import Diagnostic, error
 from ratecard.errors import RulesError
 from ratecard.nodes import Rules
@@ -28,17 +28,25 @@ def analyze(
     A contract file (it starts with `contract`) is checked against the rules file it extends,
     read from a path relative to `directory` (default: the directory of `source.name`).
     """
+    rules, diagnostics, _ = analyze_acknowledged(source, directory)
+    return rules, diagnostics
+
+
+def analyze_acknowledged(
+    source: SourceFile, directory: Path | None = None
+) -> tuple[Rules | None, list[Diagnostic], list[Diagnostic]]:
+    """`analyze`, and the warnings the file acknowledges (`# allow:`), left out of the rest."""
     tree = parse(source)
     if isinstance(tree, Diagnostic):
-        return None, [tree]
+        return None, [tree], []
     rules = to_nodes(tree, source)
     if not is_contract(rules):
-        return rules, check(rules)
+        return (rules, *check_acknowledged(rules))
     sheet, problem = _extended(rules, directory or Path(source.name).parent)
     if sheet is None:
         assert problem is not None
-        return rules, [problem]
-    return rules, check_contract(rules, sheet)
+        return rules, [problem], []
+    return (rules, *check_contract_acknowledged(rules, sheet))
 
 
 def _extended(contract: Rules, directory: Path) -> tuple[Rules | None, Diagnostic | None]:

@@ -957,6 +957,13 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
 
     Errors cannot be acknowledged, and neither can W005 itself (`--ignore W005` can hide it).
     """
+    return _acknowledge(found, allows)[0]
+
+
+def _acknowledge(
+    found: Iterable[Diagnostic], allows: Iterable[n.Allow]
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`acknowledge`'s diagnostics, and the warnings it left out."""
     allowed: dict[tuple[int, str], n.Name] = {}
     problems: list[Diagnostic] = []
     for allow in allows:
@@ -982,10 +989,12 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
                 allowed.setdefault((allow.span.line, code.value), code)
     used: set[tuple[int, str]] = set()
     kept: list[Diagnostic] = []
+    acknowledged: list[Diagnostic] = []
     for d in found:
         key = (d.span.line, d.code)
         if not d.is_error and key in allowed:
             used.add(key)
+            acknowledged.append(d)
         else:
             kept.append(d)
     for key, code in allowed.items():
@@ -995,7 +1004,7 @@ def acknowledge(found: Iterable[Diagnostic], allows: Iterable[n.Allow]) -> list[
                 f"no {code.value} on line {key[0]}",
                 f"remove `{code.value}` here, or move it to the end of the line that "
                 f"{code.value} points at"))
-    return kept + problems
+    return kept + problems, acknowledged
 
 
 def check(rules: n.Rules) -> list[Diagnostic]:
@@ -1005,6 +1014,12 @@ def check(rules: n.Rules) -> list[Diagnostic]:
     that creates a cliff warns, as the first sheet would); a problem seen in several versions is
     reported once. A contract file is checked by `check_contract_file`, against its sheet.
     """
+    return check_acknowledged(rules)[0]
+
+
+def check_acknowledged(rules: n.Rules) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`check`'s diagnostics, and the warnings the file's `# allow:` comments acknowledge (in
+    source order), which `check --verbose` counts."""
     from ratecard import versions
 
     found: list[Diagnostic] = []
@@ -1015,13 +1030,20 @@ def check(rules: n.Rules) -> list[Diagnostic]:
     found.extend(versions.check_versions(rules))
     for version in versions.versions(rules):
         found.extend(_body_structure(version.body or ()))
-    return sorted(acknowledge(_unique(found), rules.allows), key=Diagnostic.sort_key)
+    return _sorted(_acknowledge(_unique(found), rules.allows))
 
 
 def check_contract(contract: n.Rules, sheet: n.Rules) -> list[Diagnostic]:
     """Every diagnostic of a contract file against the (error-free) sheet it extends: its own
     statements, and each version of the sheet with the contract's prices restated, as a whole
     sheet (only what points into the contract is reported: the sheet is checked on its own)."""
+    return check_contract_acknowledged(contract, sheet)[0]
+
+
+def check_contract_acknowledged(
+    contract: n.Rules, sheet: n.Rules
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """`check_contract`'s diagnostics, and the warnings the contract acknowledges."""
     from ratecard import versions
 
     parts = versions.contract_parts(contract)
@@ -1035,7 +1057,15 @@ def check_contract(contract: n.Rules, sheet: n.Rules) -> list[Diagnostic]:
     table = symbols(attrs.evolve(contract, statements=tuple(
         s for s in contract.statements if isinstance(s, n.MinimumSpend | n.Allowance))))
     found.extend(check_numbers(table))
-    return sorted(acknowledge(_unique(found), contract.allows), key=Diagnostic.sort_key)
+    return _sorted(_acknowledge(_unique(found), contract.allows))
+
+
+def _sorted(
+    kept_and_acknowledged: tuple[list[Diagnostic], list[Diagnostic]],
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    kept, acknowledged = kept_and_acknowledged
+    return (sorted(kept, key=Diagnostic.sort_key),
+            sorted(acknowledged, key=Diagnostic.sort_key))
 
 
 def _in_version(

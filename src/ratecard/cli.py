@@ -5,24 +5,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO, cast
 
-from ratecard.api import analyze, read_rules_text
+from ratecard.api import analyze, analyze_acknowledged, read_rules_text
 from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.source import SourceFile
+from ratecard.terminal import COLOR_MODES, PLAIN, Palette, journal_progress, palette, progress
 
 if TYPE_CHECKING:
     # The evaluator is imported where a command needs it: `ratecard check` never loads it.
@@ -33,6 +37,12 @@ if TYPE_CHECKING:
     from ratecard.nodes import Rules
 
 ZERO_AMOUNT = Decimal(0)
+# The versions of the `--json` shapes (docs/api.md, "JSON output"; a JSON Schema for each in
+# docs/schemas/). A key added keeps the version; a key removed or changed gets a new one.
+QUOTE_SCHEMA = "ratecard.quote/1"  # quote --json: one bill, DESIGN.md's four keys
+BILL_SCHEMA = "ratecard.bill/1"  # bill --month --json: that month's bill
+BILLS_SCHEMA = "ratecard.bills/1"  # bill --json (and --state): {"bills": [...]}
+
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
@@ -43,9 +53,23 @@ class CommandError(Exception):
     """A usage or I/O problem: printed as one line, exit 2."""
 
 
+#: `--color` of the command running (main sets it): whether stdout and stderr get colour is
+#: decided for each stream when it is written to (terminal.use_color).
+_COLOR: ContextVar[str] = ContextVar("ratecard_color", default="auto")
+
+
+def _stdout_palette() -> Palette:
+    return palette(sys.stdout, _COLOR.get())
+
+
+def _stderr_palette() -> Palette:
+    return palette(sys.stderr, _COLOR.get())
+
+
 def _fail(message: str) -> int:
     with contextlib.suppress(OSError):  # stderr gone too: the exit status still tells
-        print(f"ratecard: error: {message}", file=sys.stderr)
+        print(f"ratecard: {_stderr_palette().paint('error', 'error')}: {message}",
+              file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -65,8 +89,11 @@ def _read(path: str) -> SourceFile:
 def _report(diagnostics: Sequence[Diagnostic], source: SourceFile, fmt: str) -> None:
     if not diagnostics:
         return
-    text = render_all(diagnostics, {source.name: source}, fmt)
-    print(text, file=sys.stdout if fmt == "json" else sys.stderr)
+    if fmt == "json":
+        print(render_all(diagnostics, {source.name: source}, fmt))
+    else:
+        print(render_all(diagnostics, {source.name: source}, fmt, _stderr_palette()),
+              file=sys.stderr)
 
 
 def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
@@ -102,29 +129,44 @@ def _ignored_codes(items: Sequence[str]) -> set[str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Check rules files: every diagnostic of every file; exit 1 if any has an error (or, with
-    `--deny warnings`, a warning). `--ignore` leaves warnings out of the report."""
+    `--deny warnings`, a warning). `--ignore` leaves warnings out of the report.
+
+    A file with nothing to report (its warnings acknowledged by `# allow:` or ignored) prints
+    nothing, as a compiler says nothing of a clean file; the others end with a verdict line,
+    `x.rules: ok (2 warnings)` or `x.rules: failed (1 error)`. `--verbose` gives every file its
+    verdict line, with the warnings its `# allow:` comments acknowledge counted.
+    """
     ignored = _ignored_codes(args.ignore)
     deny = args.deny is not None
     failed = False
     collected: list[Diagnostic] = []
+    acknowledged: dict[str, int] = {}
     sources: dict[str, SourceFile] = {}
     for path in args.files:
         source = _read(path)
         sources[path] = source
-        _, diagnostics = analyze(source)
+        _, diagnostics, allowed = analyze_acknowledged(source)
         diagnostics = [d for d in diagnostics if d.is_error or d.code not in ignored]
         collected.extend(diagnostics)
+        acknowledged[path] = len(allowed)
         failed = failed or any(d.is_error or deny for d in diagnostics)
     if args.format == "json":
         print(render_all(collected, sources, "json"))
     else:
         if collected:
-            print(render_all(collected, sources, args.format), file=sys.stderr)
+            print(render_all(collected, sources, args.format, _stderr_palette()),
+                  file=sys.stderr)
         for path in args.files:
             own = [d for d in collected if d.span.file == path]
             verdict = "failed" if any(d.is_error or deny for d in own) else "ok"
-            details = f" ({summary(own)})" if own else ""
-            print(f"{path}: {verdict}{details}")
+            details = [summary(own)] if own else []
+            if args.verbose and acknowledged[path]:
+                count = acknowledged[path]
+                details.append(f"{count} acknowledged" if own else
+                               f"{count} warning{'s' if count != 1 else ''} acknowledged")
+            if own or args.verbose:
+                shown = f" ({', '.join(details)})" if details else ""
+                print(f"{path}: {verdict}{shown}")
     return EXIT_DIAGNOSTICS if failed else EXIT_OK
 
 
@@ -265,9 +307,10 @@ def cmd_quote(args: argparse.Namespace) -> int:
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
-        print(json.dumps(bill.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps({"schema": QUOTE_SCHEMA, **bill.to_dict()}, ensure_ascii=False,
+                         indent=2))
     else:
-        print(format_bill(book, bill))
+        print(format_bill(book, bill, _stdout_palette()))
     return EXIT_OK
 
 
@@ -309,10 +352,11 @@ def _source(line: BillLine) -> str:
     return line.source
 
 
-def format_bill(book: PriceBook, bill: Bill) -> str:
-    """A bill as an aligned text table for a terminal. A bill of a dated version or under a
-    contract names them under the title; a contract's discount lines follow the lines they
-    discount, and a true-up to its minimum spend comes last and is explained under the total."""
+def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
+    """A bill as an aligned text table for a terminal (with colour, its total line bold). A bill
+    of a dated version or under a contract names them under the title; a contract's discount
+    lines follow the lines they discount, and a true-up to its minimum spend comes last and is
+    explained under the total."""
     title = " / ".join(book.labels) or book.name
     rows = [("meter", "source", "quantity", "bracket", "unit price", "amount")]
     true_up = ZERO_AMOUNT
@@ -347,7 +391,7 @@ def format_bill(book: PriceBook, bill: Bill) -> str:
     if len(rows) == 1:
         out.append("(no billable usage)")
     out.append("")
-    out.append(f"total {bill.currency} {format_plain(bill.total)}")
+    out.append(palette.paint("bold", f"total {bill.currency} {format_plain(bill.total)}"))
     if true_up:
         out.append(f"true-up {format_plain(true_up)}: the lines come to "
                    f"{format_plain(bill.total - true_up)}, under the contract's minimum spend "
@@ -390,23 +434,30 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
         if book is None:
             return EXIT_DIAGNOSTICS
     skipped: list[JournalError] = []
+    # A line on stderr while the journal is read (above its progress bar, if it has one).
+    notice: Callable[[str], None] = _to_stderr
 
     def skip(error: JournalError) -> None:
         skipped.append(error)
-        print(f"ratecard: skipped {error}", file=sys.stderr)
+        notice(f"ratecard: skipped {error}")
 
     on_invalid = skip if args.skip_invalid else None
     account = None
     save: Callable[[], None] | None = None
     try:
-        if state is not None:
-            account, issued, save = _resume(args, book, on_invalid, state)
-            result: list[Bill] | Bill = issued
-        elif args.close_through is not None:
+        if args.close_through is not None and state is None:
             raise CommandError("--close-through needs --state: a journal billed whole closes "
                                "every month it reaches")
-        else:
-            result = book.bill(_journal(args), args.month, on_invalid=on_invalid)
+        # The journal is open (and its progress bar shown) for the replay only: the bar is
+        # cleared before the bills are printed.
+        with contextlib.ExitStack() as reading:
+            journal, notice = _journal(args, reading)
+            if state is not None:
+                account, issued, save = _resume(args, book, journal, on_invalid, state)
+                result: list[Bill] | Bill = issued
+            else:
+                result = book.bill(journal, args.month, on_invalid=on_invalid)
+        notice = _to_stderr
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except FileNotFoundError:
@@ -415,11 +466,12 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
         raise CommandError(f"{args.journal}: {exc.strerror or exc}") from None
     bills = [result] if isinstance(result, Bill) else result
     if args.json:
-        data = result.to_dict() if isinstance(result, Bill) else {
-            "bills": [bill.to_dict() for bill in bills]}
+        data = {"schema": BILL_SCHEMA, **result.to_dict()} if isinstance(result, Bill) else {
+            "schema": BILLS_SCHEMA, "bills": [bill.to_dict() for bill in bills]}
         text = json.dumps(data, ensure_ascii=False, indent=2)
     else:
-        text = "\n\n".join(format_statement(book, bill) for bill in bills)
+        shown = _stdout_palette()
+        text = "\n\n".join(format_statement(book, bill, shown) for bill in bills)
     if skipped:
         entries = "entry" if len(skipped) == 1 else "entries"
         print(f"ratecard: skipped {len(skipped)} invalid journal {entries}", file=sys.stderr)
@@ -443,12 +495,54 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
     return EXIT_OK
 
 
-def _journal(args: argparse.Namespace) -> str | BinaryIO:
-    """`--journal`: a path, or `-` for standard input (read once, as a file would be)."""
-    return sys.stdin.buffer if args.journal == STDIN else str(args.journal)
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
-def _resume(args: argparse.Namespace, book: PriceBook,
+def _journal(args: argparse.Namespace,
+             reading: contextlib.ExitStack) -> tuple[str | BinaryIO, Callable[[str], None]]:
+    """`--journal`: a path, or `-` for standard input (read once, as a file would be); and how
+    to print a line on stderr while it is read.
+
+    A journal over terminal.PROGRESS_BYTES billed with a terminal on stderr shows a progress
+    bar, counting its bytes as they are read; it is opened here, and the bar and the file are
+    closed when `reading` ends. Anywhere else (a pipe, a small file, standard input that is not
+    a file), nothing is shown and the journal goes to the engine as it is.
+    """
+    if args.journal == STDIN:
+        journal: str | BinaryIO = sys.stdin.buffer
+        size = _size_left(sys.stdin.buffer)
+        name = getattr(sys.stdin.buffer, "name", None)
+        name = name if isinstance(name, str) else "<stdin>"
+    else:
+        journal = name = str(args.journal)
+        try:
+            status = os.stat(journal)
+        except OSError:  # the engine reports it, as always
+            status = None
+        size = status.st_size if status is not None and stat.S_ISREG(status.st_mode) else None
+    if size is None or not journal_progress(size, sys.stderr):
+        return journal, _to_stderr
+    if isinstance(journal, str):
+        journal = reading.enter_context(open(journal, "rb"))  # noqa: SIM115 - `reading` closes it
+    bar = reading.enter_context(progress(size, Path(name).name, sys.stderr))
+    return cast(BinaryIO, bar.reading(journal, name)), bar.write
+
+
+def _size_left(stream: BinaryIO) -> int | None:
+    """The bytes left to read in a stream that is a regular file (None for a pipe, a
+    terminal, or anything without a file descriptor)."""
+    try:
+        fd = stream.fileno()
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return max(0, status.st_size - os.lseek(fd, 0, os.SEEK_CUR))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
             on_invalid: Callable[[JournalError], None] | None,
             path: Path) -> tuple[Account, list[Bill], Callable[[], None]]:
     """`bill --state`: the account saved in the state file `path` (a new one if the file does
@@ -470,7 +564,7 @@ def _resume(args: argparse.Namespace, book: PriceBook,
         account = Account(book) if saved is None else Account.restore(book, saved)
     except UsageError as exc:
         raise CommandError(f"{args.state}: {exc}") from None
-    issued = account.feed(_journal(args), on_invalid=on_invalid)
+    issued = account.feed(journal, on_invalid=on_invalid)
     if args.close_through is not None:
         issued += account.close_through(args.close_through)
     text = json.dumps(account.snapshot(), ensure_ascii=False, indent=1) + "\n"
@@ -485,9 +579,9 @@ def _resume(args: argparse.Namespace, book: PriceBook,
     return account, issued, save
 
 
-def format_statement(book: PriceBook, bill: Bill) -> str:
+def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
     """A monthly bill from a journal as text: the bill's table, then what it lists apart."""
-    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill)]
+    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill, palette)]
     for p in bill.prepaid:
         out.append(f"prepaid: pack {p.pack} ({_grouped(p.size)} {p.meter}) {format_plain(p.price)}"
                    f", bought {p.time}, expires {p.expires}")
@@ -737,6 +831,38 @@ def _render_check_summary(states: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
+# --- completion ---------------------------------------------------------------------------
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """`ratecard completion SHELL`: the shell's completion script for every command and option,
+    generated from this parser by shtab (docs: README, "Shell completion")."""
+    import shtab
+
+    parser = build_parser()
+    _completion_hints(parser, shtab.glob("*.rules"), shtab.FILE, shtab.DIRECTORY)
+    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    return EXIT_OK
+
+
+def _completion_hints(parser: argparse.ArgumentParser, rules: object, path: object,
+                      directory: object) -> None:
+    """What each argument completes to, from its metavar: a rules file (`FILE`), any file
+    (`PATH`, `STATE.json`) or a directory (`DIR`); other arguments complete their choices."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                _completion_hints(command, rules, path, directory)
+        elif action.metavar == "FILE" and not action.option_strings:
+            action.complete = rules  # type: ignore[attr-defined]
+        elif action.metavar in ("PATH", "STATE.json"):
+            action.complete = path  # type: ignore[attr-defined]
+        elif action.metavar == "DIR":
+            action.complete = directory  # type: ignore[attr-defined]
+
+
 # --- the parser -------------------------------------------------------------------------------
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -775,6 +901,16 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+_COLOR_HELP = ("colour diagnostics and totals: auto (the default: on a terminal, unless "
+               "NO_COLOR is set or FORCE_COLOR forces it), always, or never")
+
+
+def _color_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--color", choices=COLOR_MODES, default=default, metavar="WHEN",
+                        help=_COLOR_HELP if default != argparse.SUPPRESS else
+                        "as `ratecard --color`: auto, always or never")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ratecard",
@@ -783,10 +919,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction,
                         help="print ratecard's version and exit")
+    _color_option(parser, "auto")
+    # `--color` is taken after the command too (`ratecard check --color never x.rules`); left
+    # out there (SUPPRESS), it does not overwrite the value given before the command.
+    after = argparse.ArgumentParser(add_help=False)
+    _color_option(after, argparse.SUPPRESS)
     # Not required: `ratecard` alone prints the whole help, with the commands (main).
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = commands.add_parser("check", help="check rules files and report every problem")
+    check = commands.add_parser("check", parents=[after],
+                                help="check rules files and report every problem")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("full", "concise", "json"), default="full",
                        help="diagnostics as rustc-style blocks, one line each, or JSON")
@@ -796,10 +938,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--deny", choices=("warnings",),
                        help="`--deny warnings`: any warning left makes the check fail (exit 1), "
                        "for CI")
+    check.add_argument("-v", "--verbose", action="store_true",
+                       help="a verdict line for every file, clean ones too, counting the "
+                       "warnings acknowledged by `# allow:` comments")
     check.set_defaults(run=cmd_check)
 
     fmt = commands.add_parser(
-        "fmt", help="print rules files in canonical layout, or check or rewrite them",
+        "fmt", parents=[after],
+        help="print rules files in canonical layout, or check or rewrite them",
         description="Print rules files in canonical layout (docs/language.md, \"Canonical "
         "layout\"): the same tokens and comments, only the spacing changes. `-` reads standard "
         "input. A file with a syntax error gets its diagnostic and is left as it is.",
@@ -813,7 +959,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="rewrite the files that are not in canonical layout, in place")
     fmt.set_defaults(run=cmd_fmt)
 
-    quote = commands.add_parser("quote", help="price one month of usage totals")
+    quote = commands.add_parser("quote", parents=[after], help="price one month of usage totals")
     quote.add_argument("file", metavar="FILE")
     quote.add_argument("usage", nargs="*", metavar="ACTION=N",
                        help="calls per action in the month, e.g. DetectBody=600000 or 60万")
@@ -828,7 +974,8 @@ def build_parser() -> argparse.ArgumentParser:
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 
-    bill = commands.add_parser("bill", help="replay an account journal into monthly bills")
+    bill = commands.add_parser("bill", parents=[after],
+                               help="replay an account journal into monthly bills")
     bill.add_argument("file", metavar="FILE")
     bill.add_argument("--journal", required=True, metavar="PATH",
                       help="the account's journal: JSON Lines, or a usage CSV (.csv); `-` reads "
@@ -851,7 +998,8 @@ def build_parser() -> argparse.ArgumentParser:
     bill.set_defaults(run=cmd_bill)
 
     render = commands.add_parser(
-        "render", help="render price sheets (Markdown, HTML; Chinese, English) from rules",
+        "render", parents=[after],
+        help="render price sheets (Markdown, HTML; Chinese, English) from rules",
         description="Render the price sheet of rules files. Without -o or --out-dir the sheet "
         f"goes to stdout; --check compares instead of writing (by default with {SHEETS_DIR}/"
         "<stem>.<lang>.<md|html>) and exits 1 if a sheet is missing or stale.",
@@ -874,8 +1022,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "timezone); rules without versions render the same on every day")
     render.set_defaults(run=cmd_render)
 
+    completion = commands.add_parser(
+        "completion", parents=[after], help="print the shell completion script (bash, zsh, fish)",
+        description="Print the completion script of SHELL for every ratecard command and option "
+        "(README, \"Shell completion\", says where to put it), e.g. `ratecard completion bash > "
+        "~/.local/share/bash-completion/completions/ratecard`.",
+    )
+    completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
+    completion.set_defaults(run=cmd_completion)
+
     lsp = commands.add_parser(
-        "lsp", help="run the language server for editors, on stdin and stdout (docs/editors.md)")
+        "lsp", parents=[after],
+        help="run the language server for editors, on stdin and stdout (docs/editors.md)")
     lsp.add_argument("--stdio", action="store_true",
                      help="talk over standard input and output (the default, and the only way)")
     lsp.set_defaults(run=cmd_lsp)
@@ -883,7 +1041,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ratecard.warehouse import command as warehouse_command  # light: no engine loaded
 
     warehouse = commands.add_parser(
-        "warehouse", help="bill a usage table of many accounts on DuckDB or Spark")
+        "warehouse", parents=[after], help="bill a usage table of many accounts on DuckDB or Spark")
     warehouse_command.configure(warehouse)
     warehouse.set_defaults(run=warehouse_command.run)
     return parser
@@ -915,6 +1073,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     output = _GuardedOutput(sys.stdout)
+    color = None
     try:
         with _signals_end_cleanly(), contextlib.redirect_stdout(cast(TextIO, output)):
             try:
@@ -922,6 +1081,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SystemExit:  # argparse's own exit (--help): its output must arrive too
                 sys.stdout.flush()
                 raise
+            color = _COLOR.set(args.color)
             if args.command is None:  # `ratecard` alone: the commands, on stderr, exit 2
                 parser.print_help(sys.stderr)
                 return EXIT_USAGE
@@ -931,6 +1091,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except OutputError as exc:
         return _fail(str(exc))
+    finally:
+        if color is not None:
+            _COLOR.reset(color)
     return code
 
 

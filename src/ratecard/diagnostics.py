@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from ratecard.source import SourceFile, Span
+from ratecard.terminal import PLAIN, Palette
 
 
 class Severity(enum.Enum):
@@ -93,36 +94,47 @@ def _visible(text: str) -> str:
     return "".join(out)
 
 
-def render(diagnostic: Diagnostic, source: SourceFile | None) -> str:
-    """rustc-style rendering: header, location, source line, carets under the token, help."""
+def render(diagnostic: Diagnostic, source: SourceFile | None, palette: Palette = PLAIN) -> str:
+    """rustc-style rendering: header, location, source line, carets under the token, help.
+
+    With a colour palette, in rustc's colours: the severity and code, and the carets with
+    their label, bold red (error) or yellow (warning); the message bold; ` --> `, the line
+    number, `|` and `=` bold blue; `help` bold cyan. PLAIN gives the same text uncoloured.
+    """
     d = diagnostic
-    lines = [f"{d.severity.value}[{d.code}]: {d.message}"]
+    p = palette
+    tone = "error" if d.is_error else "warning"
+    lines = [p.paint(tone, f"{d.severity.value}[{d.code}]") + p.paint("bold", f": {d.message}")]
+    arrow, bar, equals = p.paint("gutter", "-->"), p.paint("gutter", "|"), p.paint("gutter", "=")
+    help_line = f"{equals} {p.paint('help', 'help')}: {d.help}"
     if source is None:
-        lines.append(f" --> {d.span}")
+        lines.append(f" {arrow} {d.span}")
         if d.help:
-            lines.append(f"  = help: {d.help}")
+            lines.append(f"  {help_line}")
         return "\n".join(lines)
     line_text = _visible(source.line_text(d.span.line))
     gutter = " " * len(str(d.span.line))
-    lines.append(f"{gutter}--> {d.span}")
-    lines.append(f"{gutter} |")
-    lines.append(f"{d.span.line} | {line_text}")
+    lines.append(f"{gutter}{arrow} {d.span}")
+    lines.append(f"{gutter} {bar}")
+    lines.append(f"{p.paint('gutter', f'{d.span.line} |')} {line_text}")
     before = line_text[: d.span.column - 1]
     # Underline the token, cut at the end of its first line; at least one caret.
     token = _visible(source.text[d.span.start : d.span.end].split("\n", 1)[0].rstrip("\r"))
     carets = "^" * max(1, _width(token))
     label = f" {d.label}" if d.label else ""
-    lines.append(f"{gutter} | {' ' * _width(before)}{carets}{label}")
+    lines.append(f"{gutter} {bar} {' ' * _width(before)}{p.paint(tone, carets + label)}")
     if d.help:
-        lines.append(f"{gutter} |")
-        lines.append(f"{gutter} = help: {d.help}")
+        lines.append(f"{gutter} {bar}")
+        lines.append(f"{gutter} {help_line}")
     return "\n".join(lines)
 
 
-def render_concise(diagnostic: Diagnostic) -> str:
-    """One line: `file:line:col: error[E203] message`."""
+def render_concise(diagnostic: Diagnostic, palette: Palette = PLAIN) -> str:
+    """One line: `file:line:col: error[E203] message` (with colour, `error[E203]` as in
+    `render`)."""
     d = diagnostic
-    return f"{d.span}: {d.severity.value}[{d.code}] {d.message}"
+    kind = palette.paint("error" if d.is_error else "warning", f"{d.severity.value}[{d.code}]")
+    return f"{d.span}: {kind} {d.message}"
 
 
 # The version of `check --format json`'s shape; a change that breaks a reader gets a new one.
@@ -157,26 +169,30 @@ def to_json(diagnostics: Sequence[Diagnostic]) -> str:
     )
 
 
-def summary(diagnostics: Sequence[Diagnostic]) -> str:
-    """The closing count line: `2 errors, 1 warning`."""
+def summary(diagnostics: Sequence[Diagnostic], palette: Palette = PLAIN) -> str:
+    """The closing count line: `2 errors, 1 warning` (with colour: each count in its own)."""
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     parts = []
     if errors:
-        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+        parts.append(palette.paint("error", f"{errors} error{'s' if errors != 1 else ''}"))
     if warnings:
-        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+        parts.append(palette.paint("warning",
+                                   f"{warnings} warning{'s' if warnings != 1 else ''}"))
     return ", ".join(parts) if parts else "no problems"
 
 
 def render_all(
-    diagnostics: Sequence[Diagnostic], sources: Mapping[str, SourceFile], fmt: str = "full"
+    diagnostics: Sequence[Diagnostic], sources: Mapping[str, SourceFile], fmt: str = "full",
+    palette: Palette = PLAIN,
 ) -> str:
-    """Every diagnostic in position order, then the count line (full) or nothing more (concise)."""
+    """Every diagnostic in position order, then the count line (full) or nothing more (concise).
+
+    `palette` colours the full and concise forms; JSON never has colour."""
     ordered = sorted(diagnostics, key=Diagnostic.sort_key)
     if fmt == "json":
         return to_json(ordered)
     if fmt == "concise":
-        return "\n".join(render_concise(d) for d in ordered)
-    blocks = [render(d, sources.get(d.span.file)) for d in ordered]
-    return "\n\n".join(blocks) + f"\n\n{summary(ordered)}"
+        return "\n".join(render_concise(d, palette) for d in ordered)
+    blocks = [render(d, sources.get(d.span.file), palette) for d in ordered]
+    return "\n\n".join(blocks) + f"\n\n{summary(ordered, palette)}"

@@ -43,7 +43,8 @@ class BillLine(NamedTuple):
     rate: Decimal | None = None  # a contract discount's fraction off (0.2 for 20%)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form; `per` only for a price per N units (as lines always were without)."""
+        """The JSON form; `per` only for a price per N units (as lines always were without);
+        `bracket_bounds` the bracket's label as numbers (`bracket_bounds`)."""
         data: dict[str, Any] = {
             "meter": self.meter,
             "source": self.source,
@@ -58,11 +59,28 @@ class BillLine(NamedTuple):
             "amount": format_plain(self.amount),
             "precise_amount": format_plain(self.precise_amount),
             "bracket": self.bracket,
+            "bracket_bounds": bracket_bounds(self.bracket),
             "pack": self.pack,
             "blocks": None if self.blocks is None else format_plain(self.blocks),
             "period": self.period,
         })
         return data
+
+
+def bracket_bounds(label: str | None) -> dict[str, Any] | None:
+    """A bracket's label, `(0, 3000000]` or `(15000000, ∞)` (`ladders.Bracket.label`), as the
+    JSON of a line gives it for a program: `{"lo": "0", "hi": "3000000", "lo_closed": false,
+    "hi_closed": true}`, `hi` None for an open end. Brackets are half-open `(lo, hi]`, so the
+    flags are constant today; they are there so that a reader never has to know it. None for no
+    bracket, or a label not in that form (a state file edited by hand)."""
+    if label is None or len(label) < 6 or label[0] != "(" or label[-1] not in ")]":
+        return None
+    lo, sep, hi = label[1:-1].partition(", ")
+    if not sep or not lo or not hi:
+        return None
+    if hi == "∞":
+        return {"lo": lo, "hi": None, "lo_closed": False, "hi_closed": False}
+    return {"lo": lo, "hi": hi, "lo_closed": False, "hi_closed": label[-1] == "]"}
 
 
 @attrs.frozen
