@@ -262,11 +262,14 @@ def test_worked_bills_under_the_acme_contract(acme: PriceBook) -> None:
     assert data["lines"][4] == {
         "meter": "detection", "source": "discount", "quantity": "245000", "unit_price": "0",
         "rate": "0.2", "amount": "-78.40", "precise_amount": "-78.40000",
-        "bracket": "(0, 3000000]", "pack": None, "blocks": None, "period": None,
+        "bracket": "(0, 3000000]",
+        "bracket_bounds": {"lo": "0", "hi": "3000000", "lo_closed": False, "hi_closed": True},
+        "pack": None, "blocks": None, "period": None,
     }
     assert data["lines"][-1] == {
         "meter": "*", "source": "true_up", "quantity": "0", "unit_price": "0",
-        "amount": "185.11", "precise_amount": "185.11", "bracket": None, "pack": None,
+        "amount": "185.11", "precise_amount": "185.11", "bracket": None, "bracket_bounds": None,
+        "pack": None,
         "blocks": None, "period": None,
     }
 
