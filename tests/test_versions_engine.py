@@ -436,6 +436,47 @@ def test_a_version_that_prices_a_meter_by_day() -> None:
     resumed_everywhere(book, journal)
 
 
+SHARING = """\
+rules share "共享" / "Share"
+currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
+meter a "甲" / "A" counts A
+meter b "乙" / "B" counts B
+allowance 100 per month on a, b{before}
+ladder graduated by total per month on a, b {{
+  (0, ∞)  0.01
+}}
+deduct allowance, postpaid
+
+from 2027-01-01 {{
+  allowance 200 per month on a, b{after}
+}}
+"""
+
+
+@pytest.mark.parametrize("before, after", [(" shared", ""), ("", " shared")])
+def test_a_version_that_shares_the_allowance_otherwise(before: str, after: str) -> None:
+    """150 A in December, 150 A and 150 B in January. Shared 100 then 200 each: December
+    100 free, 50 × 0.01 = 0.50; January 150 + 150 free, 0.00. Each 100 then a shared 200:
+    December 100 free, 0.50; January the pool's 200 free (150 A, 50 B), 100 B × 0.01 = 1.00."""
+    book = ratecard.loads(SHARING.format(before=before, after=after), "share.rules")
+    journal = [
+        use("2026-12-05T09:00:00+08:00", "A", 150),
+        use("2027-01-05T09:00:00+08:00", "A", 150),
+        use("2027-01-06T09:00:00+08:00", "B", 150),
+    ]
+    december, january = book.bill(journal)
+    assert lines(december) == [("a", "allowance", 100, D("0.00")),
+                               ("a", "postpaid", 50, D("0.50"))]
+    if before:
+        assert lines(january) == [("a", "allowance", 150, D("0.00")),
+                                  ("b", "allowance", 150, D("0.00"))]
+    else:
+        assert lines(january) == [("a", "allowance", 150, D("0.00")),
+                                  ("b", "allowance", 50, D("0.00")),
+                                  ("b", "postpaid", 100, D("1.00"))]
+    resumed_everywhere(book, journal)
+
+
 # --- snapshots ----------------------------------------------------------------------------
 
 
@@ -554,6 +595,16 @@ def test_cli_quote_refuses_a_bad_day_and_a_contract_of_another_sheet(
                          str(CONTRACT))
     assert (code, out) == (1, "")
     assert "error[E711]: contract `acme` extends another sheet" in err
+
+
+@pytest.mark.parametrize("command", [["quote", "DetectBody=1"], ["bill", "--journal", "x.jsonl"]])
+def test_cli_refuses_a_contract_given_as_the_rules_file(
+    capsys: pytest.CaptureFixture[str], command: list[str],
+) -> None:
+    code, out, err = run(capsys, command[0], str(CONTRACT), *command[1:])
+    assert (code, out) == (2, "")
+    assert err == (f"ratecard: error: {CONTRACT}: is a contract, not a rules file; give the "
+                   f"rules file it extends and this file as --contract {CONTRACT}\n")
 
 
 def test_cli_bill_under_a_contract(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -104,6 +104,12 @@ def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
     if rules is None or errors:
         _report(diagnostics, source, fmt)
         return None
+    from ratecard.versions import is_contract
+
+    if is_contract(rules):
+        raise CommandError(
+            f"{path}: is a contract, not a rules file; give the rules file it extends and this "
+            f"file as --contract {path}")
     from ratecard.compile import compile_rules
 
     return compile_rules(rules, tuple(diagnostics))

@@ -295,7 +295,7 @@ class Replay:
                             month_start(next_month(key), self.zone), day=day)
         if self.timeline:
             self.use_month_book(key)
-        self.allowance_left = dict.fromkeys(self.allowance_left, ZERO)
+        self.allowance_left = dict.fromkeys(self.book.new_allowances(), ZERO)
         self.granted = False
         self._retrigger()
 
@@ -318,7 +318,8 @@ class Replay:
         if book is self.book:
             return
         self.book = book
-        self.shared_pools = _shared_pools(book)
+        self.pool_of = {plan.name: plan.pool for plan in book.meters}  # a version may share
+        self.shared_pools = _shared_pools(book)  # its allowance otherwise
         daily = _daily_meters(book)
         if daily != self.daily:
             self.daily = daily

@@ -475,10 +475,11 @@ class _Loader:
         allowance = _object(_get(document, "allowance", ""), "allowance")
         replay.granted = _boolean(_get(allowance, "granted", "allowance"), "allowance.granted")
         left = self.decimals(_get(allowance, "left", "allowance"), "allowance.left")
-        pools = set(book.new_allowances())
-        if set(left) != pools:
-            _fail("allowance.left", f"expected the pools {_listed(pools)}, found {_listed(left)}")
-        replay.allowance_left = {pool: left[pool] for pool in book.new_allowances()}
+        fresh = self.sheet.new_allowances()  # the month's sheet: a version may pool otherwise
+        if set(left) != set(fresh):
+            _fail("allowance.left",
+                  f"expected the pools {_listed(set(fresh))}, found {_listed(left)}")
+        replay.allowance_left = {pool: left[pool] for pool in fresh}
         pending = _object(_get(document, "pending", ""), "pending")
         for meter, value in pending.items():
             self.meter(meter, f"pending.{meter}")
@@ -732,11 +733,14 @@ class _Loader:
     def whole(self, meter: str) -> bool:
         """Whether every quantity of the meter is a whole number of units: it counts whole
         units and so does every meter it shares its allowance with, a whole allowance."""
-        pool = self.meters[meter].pool
-        members = [plan for plan in self.book.meters if plan.pool == pool]
-        fresh = [sheet.new_allowances()[pool] for sheet in self.book.books]
-        return (all(plan.quantity_rounding is None for plan in members)
-                and all(amount == amount.to_integral_value() for amount in fresh))
+        for sheet in self.book.books:  # under every version: one may pool the meter otherwise
+            pool = next(plan.pool for plan in sheet.meters if plan.name == meter)
+            members = [plan for plan in sheet.meters if plan.pool == pool]
+            if (any(plan.quantity_rounding is not None for plan in members)
+                    or sheet.new_allowances()[pool] != sheet.new_allowances()[pool]
+                    .to_integral_value()):
+                return False
+        return True
 
     def units(self, meter: str, value: Any, where: str) -> Decimal:
         """A quantity of the meter's units: ≥ 0, and whole where the meter counts whole."""
@@ -838,8 +842,9 @@ class _Invariants:
         replay = self.replay
         fresh = self.loader.sheet.new_allowances()
         drawn = dict.fromkeys(fresh, ZERO)
+        pool_of = {plan.name: plan.pool for plan in self.loader.sheet.meters}
         for meter, units in replay.month.allowance.items():
-            drawn[self.loader.meters[meter].pool] += units
+            drawn[pool_of[meter]] += units
         for pool, left in replay.allowance_left.items():
             where = f"allowance.left.{pool}"
             if not replay.granted:

@@ -180,7 +180,7 @@ def check_pools(terms: Terms) -> None:
             raise UsageError(
                 f"{_sheet_name(sheet)} shares allowances between other meters than the rules' "
                 "first version: the warehouse draws a shared allowance by one grouping of "
-                "meters in every month"
+                "meters in every month (`ratecard bill` bills such an account)"
             )
 
 
