@@ -28,18 +28,43 @@ A `ladder` record replaces the bracket records when the two ladders cannot be co
 by bracket: a meter gains or loses its ladder, or the number of brackets, the mode, the basis,
 the period, `combined` or `charge flat at zero` changes. A bracket record's key is its index, so
 that a moved bound and a new price of the same bracket are two records with the same key.
+
+`sheet_changes(old, new)` (used by `ratecard diff`, which compares two different rules files)
+adds to these everything else that changes what a sheet bills or what its rendered sheet says:
+
+| what | meter | key | old, new |
+|---|---|---|---|
+| `rules_name`, `rules_label` | `None` | — | the rules' name (`str`), display names (`tuple`) |
+| `languages` | `None` | — | the languages of the labels (`tuple`) |
+| `currency`, `timezone` | `None` | — | the code, the zone (`str`) |
+| `rounding` | `None` | — | the bill lines' `Rounding` |
+| `meter_added`, `meter_removed` | the meter | — | `None` or the meter's name |
+| `meter_label`, `meter_unit` | the meter | — | the display names (`tuple`) |
+| `quantity_rounding` | the meter | — | its `Rounding` (or `None`) |
+| `allowance_pool` | the meter | — | the shared pool it draws from (`None`: its own) |
+| `ladder_group` | the meter | — | the meters a `combined` ladder prices together |
+| `action` | its meter now (else before) | the action | its meter, `free`, `unpriced`, `None` |
+| `unpriced_reason` | `None` | the action | the reason's display names (`tuple`) |
+| `deduct_order`, `pack_order` | `None` | — | the sources in order (`tuple`), `expiry`... |
+| `alerts` | `None` | — | the `AlertPolicy` |
+| `bill_day`, `settle`, `suspend` | `None` | — | issue day (`int`), from balance, reasons |
+| `allowance_while_active` | `None` | — | whether the allowance is only for active accounts |
+
+Meters and actions are compared by name, so the order in which a file writes its statements,
+meters, actions or brackets' ladders is never a change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 
 import attrs
 
 from ratecard.engine.ladders import Bracket, Ladder
-from ratecard.engine.money import ZERO
-from ratecard.engine.pricebook import MeterPlan, PriceBook
+from ratecard.engine.money import ZERO, Rounding
+from ratecard.engine.pricebook import AlertPolicy, MeterPlan, PriceBook
 
 ALLOWANCE = "allowance"
 PACK_PRICE = "pack_price"
@@ -55,20 +80,50 @@ LADDER_MAXIMUM = "ladder_maximum"
 LADDER = "ladder"
 KINDS = (ALLOWANCE, PACK_PRICE, PACK_ADDED, PACK_WITHDRAWN, PACK_VALIDITY, PACK_REFUND,
          PACK_FREEZE, BRACKET_PRICE, BRACKET_BOUND, LADDER_MINIMUM, LADDER_MAXIMUM, LADDER)
+# What `sheet_changes` adds (two different rules files, not two versions of one).
+RULES_NAME = "rules_name"
+RULES_LABEL = "rules_label"
+LANGUAGES = "languages"
+CURRENCY = "currency"
+TIMEZONE = "timezone"
+ROUNDING = "rounding"
+METER_ADDED = "meter_added"
+METER_REMOVED = "meter_removed"
+METER_LABEL = "meter_label"
+METER_UNIT = "meter_unit"
+QUANTITY_ROUNDING = "quantity_rounding"
+ALLOWANCE_POOL = "allowance_pool"
+LADDER_GROUP = "ladder_group"
+ACTION = "action"
+UNPRICED_REASON = "unpriced_reason"
+DEDUCT_ORDER = "deduct_order"
+PACK_ORDER = "pack_order"
+ALERTS = "alerts"
+BILL_DAY = "bill_day"
+SETTLE = "settle"
+SUSPEND = "suspend"
+ALLOWANCE_WHILE_ACTIVE = "allowance_while_active"
+SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
+               METER_REMOVED, METER_LABEL, METER_UNIT, QUANTITY_ROUNDING, ALLOWANCE_POOL,
+               LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER, ALERTS, BILL_DAY,
+               SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE)
+UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
-Value = Decimal | bool | tuple[int, str] | Bracket | Ladder | None
+Value = (Decimal | bool | int | str | tuple[int, str] | tuple[str, ...] | Bracket | Ladder
+         | Rounding | AlertPolicy | date | None)
 
 
 @attrs.frozen
 class Change:
     """One difference between two sheets: `what` changed for `meter` (None: every meter),
-    from `old` to `new`; `key` says which pack size (a `Decimal`) or bracket (its index)."""
+    from `old` to `new`; `key` says which pack size (a `Decimal`), bracket (its index) or
+    action (its name)."""
 
     what: str
     meter: str | None
     old: Value
     new: Value
-    key: Decimal | int | None = None
+    key: Decimal | int | str | None = None
 
 
 def changes(old: PriceBook, new: PriceBook) -> list[Change]:
@@ -170,3 +225,83 @@ def _pack_terms(old: PriceBook, new: PriceBook) -> Iterator[Change]:
         yield Change(PACK_REFUND, None, was.refundable, now.refundable)
     if was.frozen_after_expiry != now.frozen_after_expiry:
         yield Change(PACK_FREEZE, None, was.frozen_after_expiry, now.frozen_after_expiry)
+
+
+def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
+    """Every difference from `old` to `new` that changes what the sheet bills or what its
+    rendered sheet says (the module's two tables): the sheet's settings first, then each
+    meter's records (in the new book's meter order, then the meters only the old book has),
+    then the terms of every meter (pack terms, deduction, alerts, billing)."""
+    found: list[Change] = []
+    settings: tuple[tuple[str, Value, Value], ...] = (
+        (RULES_NAME, old.name, new.name), (RULES_LABEL, old.labels, new.labels),
+        (LANGUAGES, old.languages, new.languages), (CURRENCY, old.currency, new.currency),
+        (TIMEZONE, old.timezone, new.timezone), (ROUNDING, old.rounding, new.rounding),
+    )
+    found.extend(Change(what, None, was, now) for what, was, now in settings if was != now)
+    old_meters = {plan.name: plan for plan in old.meters}
+    new_meters = {plan.name: plan for plan in new.meters}
+    per_meter: dict[str | None, list[Change]] = {}
+    for change in changes(old, new):
+        per_meter.setdefault(change.meter, []).append(change)
+    names = [plan.name for plan in new.meters]
+    names += [name for name in old_meters if name not in new_meters]
+    old_groups, new_groups = _combined_groups(old), _combined_groups(new)
+    old_routes, new_routes = _routes(old), _routes(new)
+    moved: dict[str, list[Change]] = {}
+    for action in sorted({*old_routes, *new_routes}):
+        was, now = old_routes.get(action), new_routes.get(action)
+        if was != now:
+            meter = now if now in new_meters else was if was in old_meters else None
+            moved.setdefault(meter or "", []).append(Change(ACTION, meter, was, now, action))
+    for name in names:
+        before, after = old_meters.get(name), new_meters.get(name)
+        if before is None:
+            found.append(Change(METER_ADDED, name, None, name))
+        elif after is None:
+            found.append(Change(METER_REMOVED, name, name, None))
+        else:
+            own: tuple[tuple[str, Value, Value], ...] = (
+                (METER_LABEL, before.labels, after.labels), (METER_UNIT, before.unit, after.unit),
+                (QUANTITY_ROUNDING, before.quantity_rounding, after.quantity_rounding),
+                (ALLOWANCE_POOL, before.allowance_pool, after.allowance_pool),
+                (LADDER_GROUP, old_groups.get(name), new_groups.get(name)),
+            )
+            found.extend(Change(what, name, was, now) for what, was, now in own if was != now)
+        found.extend(moved.pop(name, []))
+        found.extend(per_meter.pop(name, []))
+    for rest in (*per_meter.values(), *moved.values()):  # shared pools, pack terms, free actions
+        found.extend(rest)
+    for action in sorted({*old.unpriced, *new.unpriced}):
+        was_reason, now_reason = old.unpriced.get(action), new.unpriced.get(action)
+        if was_reason is not None and now_reason is not None and was_reason != now_reason:
+            found.append(Change(UNPRICED_REASON, None, was_reason, now_reason, action))
+    policies: tuple[tuple[str, Value, Value], ...] = (
+        (DEDUCT_ORDER, old.deduct_order, new.deduct_order),
+        (PACK_ORDER, old.packs.order, new.packs.order),
+        (ALERTS, old.alerts, new.alerts),
+        (BILL_DAY, old.billing.issued_day, new.billing.issued_day),
+        (SETTLE, old.billing.settle_from_balance, new.billing.settle_from_balance),
+        (SUSPEND, old.billing.suspend_reasons, new.billing.suspend_reasons),
+        (ALLOWANCE_WHILE_ACTIVE, old.billing.allowance_while_active,
+         new.billing.allowance_while_active),
+    )
+    found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
+    return found
+
+
+def _routes(book: PriceBook) -> dict[str, str]:
+    """Each action's meter, `free`, or `unpriced`."""
+    routes = dict(book.routes)  # a meter's name, or FREE
+    routes.update(dict.fromkeys(book.unpriced, UNPRICED))
+    return routes
+
+
+def _combined_groups(book: PriceBook) -> dict[str, tuple[str, ...]]:
+    """For each meter a `combined` ladder prices with others, those meters (sorted)."""
+    groups: dict[str, tuple[str, ...]] = {}
+    for group in book.ladder_groups:
+        if group.ladder.combined:
+            members = tuple(sorted(group.meters))
+            groups.update(dict.fromkeys(members, members))
+    return groups

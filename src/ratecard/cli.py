@@ -842,6 +842,35 @@ def _render_check_summary(states: dict[str, int]) -> str:
 SHELLS = ("bash", "zsh", "fish")
 
 
+# --- diff ---------------------------------------------------------------------------------
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """What changes from the rules OLD to NEW (docs/ci.md, "ratecard diff"): exit 0 when the two
+    bill alike, 1 when they differ, 2 when a side cannot be read or has errors."""
+    from ratecard.diff import DiffError, compare, compile_side, read_side, render
+
+    books = []
+    failed = False
+    for spec in (args.old, args.new):
+        try:
+            source = read_side(spec)
+            book, diagnostics = compile_side(source)
+        except DiffError as exc:
+            raise CommandError(str(exc)) from None
+        if book is None:
+            _report(diagnostics, source, "full")
+            failed = True
+        books.append(book)
+    old, new = books
+    if failed or old is None or new is None:
+        print(f"ratecard: {_stderr_palette().paint('error', 'error')}: no diff: fix the errors "
+              "above first", file=sys.stderr)
+        return EXIT_USAGE
+    diff = compare(old, new, args.old, args.new)
+    print(render(diff, args.format))
+    return EXIT_OK if diff.same else EXIT_DIAGNOSTICS
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     """`ratecard completion SHELL`: the shell's completion script for every command and option,
     generated from this parser by shtab (docs: README, "Shell completion")."""
@@ -1027,6 +1056,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "the changes announced after it (default: today in the rules' "
                         "timezone); rules without versions render the same on every day")
     render.set_defaults(run=cmd_render)
+
+    diff = commands.add_parser(
+        "diff", parents=[after],
+        help="what a change to a rules file changes: prices, rules, quotes before and after",
+        description="Compare two rules files as sheets: every changed price, bound, allowance, "
+        "pack, rule and wording, old beside new, grouped by meter, and quotes of each changed "
+        "meter at representative volumes before and after. OLD or NEW may be REV:PATH, the "
+        "file at a git revision (PATH relative to the current directory). Exit 0 when the "
+        "two bill alike, 1 when they differ, 2 on errors.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the rules before: a file, or REV:PATH")
+    diff.add_argument("new", metavar="NEW", help="the rules after: a file, or REV:PATH")
+    diff.add_argument("--format", choices=("text", "md", "json"), default="text",
+                      help="text for a terminal (the default), md for a pull-request comment, "
+                      "or json")
+    diff.set_defaults(run=cmd_diff)
 
     completion = commands.add_parser(
         "completion", parents=[after], help="print the shell completion script (bash, zsh, fish)",
