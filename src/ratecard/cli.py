@@ -158,6 +158,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         failed = failed or any(d.is_error or deny for d in diagnostics)
     if args.format == "json":
         print(render_all(collected, sources, "json"))
+    elif args.format in ("github", "sarif"):
+        from ratecard.annotations import to_github, to_sarif
+
+        if args.format == "sarif":
+            print(to_sarif(collected, sources, version()))
+        elif collected:
+            print(to_github(collected, sources))
     else:
         if collected:
             print(render_all(collected, sources, args.format, _stderr_palette()),
@@ -965,8 +972,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", parents=[after],
                                 help="check rules files and report every problem")
     check.add_argument("files", nargs="+", metavar="FILE")
-    check.add_argument("--format", choices=("full", "concise", "json"), default="full",
-                       help="diagnostics as rustc-style blocks, one line each, or JSON")
+    check.add_argument("--format", choices=("full", "concise", "json", "github", "sarif"),
+                       default="full",
+                       help="diagnostics as rustc-style blocks, one line each, JSON, GitHub "
+                       "Actions annotations (on stdout), or a SARIF 2.1.0 log (docs/ci.md)")
     check.add_argument("--ignore", action="append", default=[], metavar="CODES",
                        help="leave these warnings out, e.g. W003,W004 (repeatable); errors "
                        "cannot be ignored")
