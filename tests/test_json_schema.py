@@ -24,6 +24,7 @@ referencing = pytest.importorskip("referencing")
 import ratecard  # noqa: E402
 from ratecard.cli import BILL_SCHEMA, BILLS_SCHEMA, QUOTE_SCHEMA, main  # noqa: E402
 from ratecard.diagnostics import JSON_SCHEMA as CHECK_SCHEMA  # noqa: E402
+from ratecard.diff import SCHEMA as DIFF_SCHEMA  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
 from tests.conftest import BDA_RULES, ROOT, RULES  # noqa: E402
 
@@ -33,7 +34,7 @@ JOURNALS = ROOT / "tests" / "journals"
 SHIPPED = sorted(RULES.glob("*.rules"))
 #: The file of each shape's schema, by the version its `schema` key names.
 FILES = {CHECK_SCHEMA: "check.json", QUOTE_SCHEMA: "quote.json", BILL_SCHEMA: "bill.json",
-         BILLS_SCHEMA: "bills.json"}
+         BILLS_SCHEMA: "bills.json", DIFF_SCHEMA: "diff.json"}
 
 # Every kind of bill line: a price per N units (`per`), blocks, a flat fee, a daily ladder with
 # a maximum (its line negative), a monthly one with a minimum, a pack, an allowance.
