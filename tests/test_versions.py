@@ -276,6 +276,26 @@ def test_a_contract_that_extends_a_contract_is_refused(tmp_path: Path, extends: 
         ratecard.load(tmp_path / "self.rules")
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_contract_that_extends_no_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    """`extends` naming a FIFO (whose read would block until a writer came) or a directory:
+    E711 at once, naming the path."""
+    import os
+
+    target = tmp_path / "sheet.rules"
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this platform")
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    text = 'contract s "S" / "S" extends "sheet.rules"\naccounts s\nfrom 2027-01-01\n'
+    _, diagnostics = analyze(SourceFile(str(tmp_path / "c.rules"), text))
+    assert [(d.code, d.message, d.label) for d in diagnostics] == [
+        ("E711", "cannot read the rules file `sheet.rules`", f"{target}: not a regular file"),
+    ]
+
+
 def d_help() -> str:
     return ("all-units ladders charge less for a little more usage here; this is legal (and on "
             "many real sheets), but say so on the sheet or use `graduated`")

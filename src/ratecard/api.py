@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +58,8 @@ def _extended(contract: Rules, directory: Path) -> tuple[Rules | None, Diagnosti
     where = header.extends
     path = directory / where.value
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+            raise IsADirectoryError(errno.EISDIR, "not a regular file")
         text = read_rules_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
