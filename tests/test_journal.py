@@ -93,6 +93,16 @@ T = '"time": "2026-11-02T10:00:00+08:00"'
     (f'{{{T}, "type": "topup", "amount": 1.001}}',
      "amount", "1.001 CNY is not a whole number of 0.01"),
     (f'{{{T}, "type": "topup", "amount": "lots"}}', "amount", "`lots` is not an amount of money"),
+    (f'{{{T}, "type": "purchase", "meter": "detection", "size": "1万", "price": "-1"}}',
+     "price", "a pack price must be an amount of 0 or more, not -1"),
+    (f'{{{T}, "type": "purchase", "meter": "detection", "size": "1万", "price": "NaN"}}',
+     "price", "a pack price must be an amount of 0 or more, not NaN"),
+    (f'{{{T}, "type": "purchase", "meter": "detection", "size": "1万", "price": 8.005}}',
+     "price", "8.005 CNY is not a whole number of 0.01"),
+    (f'{{{T}, "type": "purchase", "meter": "detection", "size": "1万", "price": true}}',
+     "price", 'an amount is a number such as 100 or "100.00", not true'),
+    (f'{{{T}, "type": "purchase", "meter": "detection", "size": "1万", "price": "cheap"}}',
+     "price", "`cheap` is not an amount of money"),
 ])
 def test_bad_entry_names_line_and_field(
     bda: PriceBook, tmp_path: Path, line: str, field: str | None, message: str

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import BDA_RULES, ROOT
 
 README = ROOT / "README.md"
@@ -41,3 +43,48 @@ def test_the_test_commands_are_the_ones_ci_runs() -> None:
                     "RATECARD_PROFILE=long tests -m spark"]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'addopts = ["-ra", "--strict-markers", "-m", "not spark and not slow"]' in pyproject
+
+
+def test_no_file_keeps_a_merge_conflict() -> None:
+    """No tracked text file holds a line of a merge conflict's markers."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:  # not a git checkout (an sdist): nothing to check
+        return
+    marker = re.compile(r"^(<{7} |>{7} |={7}$)", re.M)
+    found = []
+    for name in listed.stdout.splitlines():
+        path = ROOT / name
+        if path.suffix in {".ambr", ".png", ".parquet"} or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [f"{name}:{text.count(chr(10), 0, m.start()) + 1}"
+                  for m in marker.finditer(text)]
+    assert found == []
+
+
+def test_the_price_change_example_runs_as_shown(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's price-change commands run from the root; January 2027 under acme's contract
+    is 392.00 − 78.40 + 1.62 − 0.33 = 314.89 of lines, trued up by 185.11 to the minimum 500."""
+    import shlex
+
+    from ratecard.cli import main
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Price changes and contracts"):]
+    commands = blocks(section)[0].replace("\\\n", " ").splitlines()
+    monkeypatch.chdir(ROOT)
+    outputs = []
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "ratecard"
+        assert main(argv[1:]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0].endswith("total CNY 396.80\n")
+    assert "*          true-up                                           185.11\n" in outputs[1]
+    assert "total CNY 500.00\n" in outputs[1]

@@ -135,7 +135,7 @@ def test_every_rules_snippet_parses() -> None:
     text = TUTORIAL.read_text(encoding="utf-8")
     snippets = [step["content"] or step["shown"] for step in steps(text)
                 if step["file"] or step["shown"] is not None]
-    assert len(snippets) == text.count("```rules\n") == 3
+    assert len(snippets) == text.count("```rules\n") == 5
     for snippet in snippets:
         try:
             ratecard.loads(snippet, "snippet.rules")

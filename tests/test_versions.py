@@ -257,6 +257,45 @@ def test_contract_diagnostics_point_into_the_contract(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("extends", ["self.rules", "other.rules"])
+def test_a_contract_that_extends_a_contract_is_refused(tmp_path: Path, extends: str) -> None:
+    """A contract extending itself (or another contract) is E711, not an endless recursion."""
+    (tmp_path / "sheet.rules").write_bytes((EXAMPLE / "bda-2027.rules").read_bytes())
+    (tmp_path / "other.rules").write_text(
+        'contract o "O" / "O" extends "sheet.rules"\naccounts o\nfrom 2027-01-01\n',
+        encoding="utf-8")
+    text = f'contract s "S" / "S" extends "{extends}"\naccounts s\nfrom 2027-01-01\n'
+    (tmp_path / "self.rules").write_text(text, encoding="utf-8")
+    _, diagnostics = analyze(SourceFile(str(tmp_path / "self.rules"), text))
+    assert [(d.code, d.span.line, d.span.column, d.message, d.help) for d in diagnostics] == [
+        ("E711", 1, 30, f"the rules file `{extends}` is a contract, not a rules file",
+         "extend the rules file (it starts with `rules`) that the other contract extends; "
+         "contracts do not extend contracts"),
+    ]
+    with pytest.raises(ratecard.RulesError, match="E711"):
+        ratecard.load(tmp_path / "self.rules")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_contract_that_extends_no_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    """`extends` naming a FIFO (whose read would block until a writer came) or a directory:
+    E711 at once, naming the path."""
+    import os
+
+    target = tmp_path / "sheet.rules"
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this platform")
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    text = 'contract s "S" / "S" extends "sheet.rules"\naccounts s\nfrom 2027-01-01\n'
+    _, diagnostics = analyze(SourceFile(str(tmp_path / "c.rules"), text))
+    assert [(d.code, d.message, d.label) for d in diagnostics] == [
+        ("E711", "cannot read the rules file `sheet.rules`", f"{target}: not a regular file"),
+    ]
+
+
 def d_help() -> str:
     return ("all-units ladders charge less for a little more usage here; this is legal (and on "
             "many real sheets), but say so on the sheet or use `graduated`")

@@ -648,7 +648,8 @@ def test_a_contract_on_another_sheet_is_refused_with_its_diagnostic(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """acme's contract on the 2026 sheet (rules/tencent-bda.rules, without the 2027 version)
-    billed with the 2027 sheet: E711 with its caret, exit 2, nothing billed."""
+    billed with the 2027 sheet: E711 with its caret, exit 1 (diagnostics, as `quote
+    --contract`), nothing billed."""
     (tmp_path / "tencent-bda.rules").write_text(
         (ROOT / "rules" / "tencent-bda.rules").read_text(encoding="utf-8"), encoding="utf-8"
     )
@@ -657,7 +658,7 @@ def test_a_contract_on_another_sheet_is_refused_with_its_diagnostic(
             '"bda-2027.rules"', '"tencent-bda.rules"'), encoding="utf-8"
     )
     table = _table(tmp_path, [("acme", "acme.rules")])
-    assert main(_cli(tmp_path, table)) == 2
+    assert main(_cli(tmp_path, table)) == 1
     err = capsys.readouterr().err
     assert "error[E711]" in err and "^" in err and "Traceback" not in err
     assert err.splitlines()[-1].startswith(f"ratecard: error: {table}:2: contract file ")
@@ -677,7 +678,7 @@ def test_a_contract_with_errors_is_refused_with_its_diagnostics(
         encoding="utf-8",
     )
     table = _table(tmp_path, [("acme", "acme.rules")])
-    assert main(_cli(tmp_path, table)) == 2
+    assert main(_cli(tmp_path, table)) == 1
     err = capsys.readouterr().err
     assert "unknown meter `detecton`" in err and "did you mean `detection`?" in err
     assert "Traceback" not in err and err.splitlines()[-1].startswith("ratecard: error: ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,17 +58,27 @@ def _extended(contract: Rules, directory: Path) -> tuple[Rules | None, Diagnosti
     where = header.extends
     path = directory / where.value
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+            raise IsADirectoryError(errno.EISDIR, "not a regular file")
         text = read_rules_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return None, error("E711", f"cannot read the rules file `{where.value}`", where.span,
                            f"{path}: {reason}", "give the path of the rules file this "
                            "contract extends, relative to the contract's directory")
-    sheet, diagnostics = analyze(SourceFile(str(path), text))
-    errors = [d for d in diagnostics if d.is_error]
-    if sheet is None or errors or is_contract(sheet):
-        what = ("is a contract, not a rules file" if sheet is not None and is_contract(sheet)
-                else f"has {len(errors) or 1} error{'s' if len(errors) > 1 else ''}")
+    extended = SourceFile(str(path), text)
+    tree = parse(extended)
+    sheet = None if isinstance(tree, Diagnostic) else to_nodes(tree, extended)
+    errors: list[Diagnostic] = []
+    if sheet is not None and not is_contract(sheet):  # (never a contract's own extension:
+        errors = [d for d in check_acknowledged(sheet)[0] if d.is_error]  # it may be this one)
+    if sheet is not None and is_contract(sheet):
+        return None, error("E711", f"the rules file `{where.value}` is a contract, not a rules "
+                           "file", where.span, "a contract extends a price sheet",
+                           "extend the rules file (it starts with `rules`) that the other "
+                           "contract extends; contracts do not extend contracts")
+    if sheet is None or errors:
+        what = f"has {len(errors) or 1} error{'s' if len(errors) > 1 else ''}"
         return None, error("E711", f"the rules file `{where.value}` {what}", where.span,
                            "a contract extends a rules file without errors",
                            f"run `ratecard check {path}` and fix it first")

@@ -596,8 +596,9 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     """A monthly bill from a journal as text: the bill's table, then what it lists apart."""
     out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill, palette)]
     for p in bill.prepaid:
+        listed = "" if p.list_price is None else f" (list price {format_plain(p.list_price)})"
         out.append(f"prepaid: pack {p.pack} ({_grouped(p.size)} {p.meter}) {format_plain(p.price)}"
-                   f", bought {p.time}, expires {p.expires}")
+                   f"{listed}, bought {p.time}, expires {p.expires}")
     if bill.prepaid:
         out.append(f"prepaid total {bill.currency} {format_plain(bill.prepaid_total)} "
                    "(already paid, not in the total)")

@@ -107,7 +107,9 @@ class Alert:
 
 @attrs.frozen
 class PrepaidPurchase:
-    """A pack bought in the month: already paid, so listed apart from the bill's total."""
+    """A pack bought in the month: already paid, so listed apart from the bill's total.
+    `price` is what was paid: the sheet's price, or the purchase entry's own `price`, in which
+    case `list_price` is the sheet's (None otherwise; the key is in the JSON only then)."""
 
     pack: str
     meter: str
@@ -115,9 +117,10 @@ class PrepaidPurchase:
     price: Decimal
     time: str
     expires: str
+    list_price: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "pack": self.pack,
             "meter": self.meter,
             "size": format_plain(self.size),
@@ -125,6 +128,9 @@ class PrepaidPurchase:
             "time": self.time,
             "expires": self.expires,
         }
+        if self.list_price is not None:
+            data["list_price"] = format_plain(self.list_price)
+        return data
 
 
 @attrs.frozen

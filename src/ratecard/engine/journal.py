@@ -11,7 +11,8 @@ which field is wrong.
 Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
 time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP. By kind, `name` is the
-action, the meter, the suspension reason, "" or the top-up amount; `count` is the usage count or
+action, the meter (then a space and the price paid, when the purchase gives one: `detection 84`),
+the suspension reason, "" or the top-up amount; `count` is the usage count or
 the index of the pack offer bought (under dated versions, `PriceBook.timeline`, the pack's size:
 the replay takes its offer from the sheet in effect when it is bought); `id` is the usage or
 purchase id, or None (an empty id may stand for None: the replay takes neither as an id).
@@ -87,12 +88,15 @@ class Usage:
 
 @attrs.frozen
 class Purchase:
-    """A prepaid pack bought: the meter and one of its declared sizes (100000, 100k, 10万)."""
+    """A prepaid pack bought: the meter and one of its declared sizes (100000, 100k, 10万).
+    `price`, when given, is what the account paid for it instead of the sheet's price (a
+    negotiated or promotional price); the bill's prepaid line shows both."""
 
     time: str | datetime
     meter: str
     size: int | str | Decimal
     id: str | None = None
+    price: int | str | Decimal | None = None
 
 
 @attrs.frozen
@@ -234,7 +238,7 @@ class EntryReader:
                               line)
         if kind == "purchase":
             return self.purchase(obj.get("time"), obj.get("meter"), obj.get("size"),
-                                 obj.get("id"), line)
+                                 obj.get("id"), line, obj.get("price"))
         if kind == "suspend":
             return self.suspend(obj.get("time"), obj.get("reason"), line)
         if kind == "reopen":
@@ -248,8 +252,8 @@ class EntryReader:
         match entry:
             case Usage(time, action, count, entry_id):
                 return self.usage(time, action, count, entry_id, line)
-            case Purchase(time, meter, size, entry_id):
-                return self.purchase(time, meter, size, entry_id, line)
+            case Purchase(time, meter, size, entry_id, price):
+                return self.purchase(time, meter, size, entry_id, line, price)
             case Suspend(time, reason):
                 return self.suspend(time, reason, line)
             case Reopen(time):
@@ -281,7 +285,9 @@ class EntryReader:
             entry_id = self._id(entry_id)
         return (moment, line, USAGE, action, count, entry_id)
 
-    def purchase(self, time: Any, meter: Any, size: Any, entry_id: Any, line: int) -> Record:
+    def purchase(
+        self, time: Any, meter: Any, size: Any, entry_id: Any, line: int, price: Any = None
+    ) -> Record:
         moment = self.time(time)
         plan = self.meters.get(meter) if type(meter) is str else None
         if plan is None:
@@ -301,14 +307,21 @@ class EntryReader:
             offer = self._dated_offer(plan.name, size, moment)
             if entry_id is not None:
                 entry_id = self._id(entry_id)
-            return (moment, line, PURCHASE, plan.name, offer.size, entry_id)
+            return (moment, line, PURCHASE, self._paid(plan.name, price), offer.size, entry_id)
         try:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
             _bad("size", str(exc))
         if entry_id is not None:
             entry_id = self._id(entry_id)
-        return (moment, line, PURCHASE, plan.name, plan.packs.index(offer), entry_id)
+        return (moment, line, PURCHASE, self._paid(plan.name, price), plan.packs.index(offer),
+                entry_id)
+
+    def _paid(self, meter: str, price: Any) -> str:
+        """A purchase record's `name`: the meter, then the price paid when the entry gives one."""
+        if price is None:
+            return meter
+        return f"{meter} {format_plain(self._money('price', price, 'a pack price', zero=True))}"
 
     def _dated_offer(self, meter: str, size: Any, moment: int) -> PackOffer:
         """The pack of `size` on sale on the purchase's day for some account: under dated
@@ -350,13 +363,18 @@ class EntryReader:
         return (moment, line, SUSPEND, str(reason), 0, None)
 
     def topup(self, time: Any, amount: Any, line: int) -> Record:
-        """A top-up: a positive amount of at most MAX_DIGITS digits, on the currency's increment,
-        checked in ratecard's own decimal context (the same whatever the caller's)."""
         moment = self.time(time)
+        value = self._money("amount", amount, "a top-up", zero=False)
+        return (moment, line, TOPUP, format_plain(value), 0, None)
+
+    def _money(self, field: str, amount: Any, what: str, *, zero: bool) -> Decimal:
+        """An amount of money in `field`: positive (or 0 where `zero`), of at most MAX_DIGITS
+        digits, on the currency's increment, checked in ratecard's own decimal context (the same
+        whatever the caller's)."""
         if amount is None:
-            _bad("amount", "missing field `amount`")
+            _bad(field, f"missing field `{field}`")
         if isinstance(amount, bool) or not isinstance(amount, int | str | Decimal):
-            _bad("amount", f"an amount is a number such as 100 or \"100.00\", not {_shown(amount)}")
+            _bad(field, f"an amount is a number such as 100 or \"100.00\", not {_shown(amount)}")
         if isinstance(amount, Decimal):
             value = amount
         elif isinstance(amount, int):
@@ -365,17 +383,18 @@ class EntryReader:
             try:
                 value = Decimal(amount.strip())
             except InvalidOperation:
-                _bad("amount", f"`{shorten(amount)}` is not an amount of money")
-        if not value.is_finite() or value <= 0:
-            _bad("amount", f"a top-up must be a positive amount, not {shown_number(value)}")
+                _bad(field, f"`{shorten(amount)}` is not an amount of money")
+        if not value.is_finite() or value < 0 or (value == 0 and not zero):
+            _bad(field, f"{what} must be a{' positive' if not zero else 'n'} amount"
+                 f"{'' if not zero else ' of 0 or more'}, not {shown_number(value)}")
         exponent = value.as_tuple().exponent
         assert isinstance(exponent, int), "a finite number"
         if max(value.adjusted() + 1, 0) - min(exponent, 0) > MAX_DIGITS:
-            _bad("amount", f"{shown_number(value)} has more than {MAX_DIGITS} digits")
+            _bad(field, f"{shown_number(value)} has more than {MAX_DIGITS} digits")
         if CONTEXT.remainder(value, self.increment) != 0:
-            _bad("amount", f"{format_plain(value)} {self.book.currency} is not a whole number of "
+            _bad(field, f"{format_plain(value)} {self.book.currency} is not a whole number of "
                  f"{format_plain(self.increment)}")
-        return (moment, line, TOPUP, format_plain(value), 0, None)
+        return value
 
     def time(self, value: Any) -> int:
         """The instant of an entry's `time`."""

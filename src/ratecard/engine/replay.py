@@ -462,10 +462,12 @@ class Replay:
             self._topup(moment, Decimal(name))
 
     def _purchase(
-        self, moment: int, line: int, meter: str, offer_index: Quantity, entry_id: str | None
+        self, moment: int, line: int, name: str, offer_index: Quantity, entry_id: str | None
     ) -> None:
-        """A pack bought: `offer_index` is the offer's index in the meter's packs, or, for a
-        book with a timeline, the pack's size (see journal.EntryReader.purchase)."""
+        """A pack bought: `name` is the meter, and the price paid if the entry gave one;
+        `offer_index` is the offer's index in the meter's packs, or, for a book with a
+        timeline, the pack's size (see journal.EntryReader.purchase)."""
+        meter, _, paid = name.partition(" ")
         if entry_id:
             if entry_id in self.seen_purchases:
                 self._ignore("purchase", entry_id, moment, line)
@@ -496,9 +498,11 @@ class Replay:
             lots.sort(key=Lot.order_key)
         heapq.heappush(self.expiries, (expires, self.purchases, lot))
         self.next_event = min(self.next_event, expires)
+        listed = self._money(offer.price)
         self.month.prepaid.append(PrepaidPurchase(
-            lot_id, meter, offer.size, self._money(offer.price),
+            lot_id, meter, offer.size, self._money(Decimal(paid)) if paid else listed,
             format_instant(moment, self.zone), format_instant(expires, self.zone),
+            list_price=listed if paid else None,
         ))
         self.trigger[meter] = self._trigger(meter)
 

@@ -697,8 +697,10 @@ class _Loader:
                 else f"{format_plain(remaining)} units are left"))
         return lot, number
 
-    def offer(self, meter: str, size: Decimal, price: Decimal, bought: int, where: str) -> None:
-        """A pack of `size` at `price` is on sale for the meter when it is bought."""
+    def offer(self, meter: str, size: Decimal, price: Decimal, bought: int, where: str,
+              field: str = "price") -> None:
+        """A pack of `size` at `price` (the record's `field`) is on sale for the meter when it
+        is bought."""
         plan = self.at(bought).meter(meter)
         offer = plan.pack(size)
         if offer is None:
@@ -706,7 +708,7 @@ class _Loader:
             _fail(f"{where}.size", f"`{plan.name}` sells no pack of {format_plain(size)} units "
                   f"(its sizes: {sizes})" + self.when(bought))
         if offer.price != price:
-            _fail(f"{where}.price", f"{format_plain(price)}, but the pack of "
+            _fail(f"{where}.{field}", f"{format_plain(price)}, but the pack of "
                   f"{format_plain(size)} `{plan.name}` costs {format_plain(offer.price)}"
                   + self.when(bought))
 
@@ -972,7 +974,13 @@ class _Invariants:
             where = f"month.prepaid[{i}]"
             meter = self.loader.meter(bought.meter, f"{where}.meter")
             moment = within(bought.time, f"{where}.time")
-            self.loader.offer(meter, bought.size, bought.price, moment, where)
+            if bought.list_price is None:
+                self.loader.offer(meter, bought.size, bought.price, moment, where)
+            else:
+                self.loader.offer(meter, bought.size, bought.list_price, moment, where,
+                                  "list_price")
+            if bought.price < 0:
+                _fail(f"{where}.price", f"{format_plain(bought.price)}: a price paid is 0 or more")
             self.loader.expiry(moment, _instant(bought.expires, f"{where}.expires", self.zone),
                                f"{where}.expires")
         for i, void in enumerate(month.void):
@@ -1131,6 +1139,12 @@ class _Fields:
         value = self.get(key)
         return None if value is None else _decimal(value, f"{self.where}.{key}")
 
+    def absent_or_decimal(self, key: str) -> Decimal | None:
+        """A key written only when it has a value (a prepaid purchase's `list_price`)."""
+        if key not in self.data:
+            return None
+        return _decimal(self.data[key], f"{self.where}.{key}", minimum=0)
+
     def integer(self, key: str) -> int:
         return _integer(self.get(key), f"{self.where}.{key}")
 
@@ -1168,7 +1182,8 @@ def _alert(value: Any, where: str) -> Alert:
 def _prepaid(value: Any, where: str) -> PrepaidPurchase:
     f = _Fields(value, where)
     return PrepaidPurchase(f.string("pack"), f.string("meter"), f.decimal("size"),
-                           f.decimal("price"), f.string("time"), f.string("expires"))
+                           f.decimal("price"), f.string("time"), f.string("expires"),
+                           f.absent_or_decimal("list_price"))
 
 
 def _pack_balance(value: Any, where: str) -> PackBalance:

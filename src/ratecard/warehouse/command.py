@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ContractError as exc:
         _print_diagnostics(exc.diagnostics)
+        if exc.diagnostics:  # a contract with errors: exit 1, as a rules file with errors
+            print(f"ratecard: error: {exc}", file=sys.stderr)
+            return EXIT_DIAGNOSTICS
         raise CommandError(str(exc)) from None
     except UsageError as exc:
         raise CommandError(str(exc)) from None
