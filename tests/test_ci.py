@@ -174,3 +174,43 @@ def test_the_hooks_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
     assert run_hook("ratecard-render-check", "rules/bda.rules") == 1  # stale
     (tmp_path / "rules" / "x.rules").write_text(BROKEN, encoding="utf-8")
     assert run_hook("ratecard-check", "rules/x.rules") == 1
+
+
+# --- docs/ci.md ---------------------------------------------------------------------------------
+
+CI_DOC = ROOT / "docs" / "ci.md"
+
+
+def test_the_doc_example_is_the_real_output(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/ci.md's console example is what `ratecard diff` prints (its start, up to `...`)."""
+    monkeypatch.chdir(ROOT)
+    text = CI_DOC.read_text(encoding="utf-8")
+    (command, shown), = re.findall(r"```console\n\$ ratecard (.*?)\n(.*?)```\n", text, re.S)
+    assert main(shlex.split(command)) == 1
+    out = capsys.readouterr().out
+    assert shown.endswith("...\n")
+    assert out.startswith(shown[:-len("...\n")])
+
+
+def test_the_doc_workflow_runs_only_real_commands(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `ratecard ...` of the example workflow and hooks parses with the real parser
+    (shell variables and globs given as plain words)."""
+    from ratecard.cli import build_parser
+
+    text = CI_DOC.read_text(encoding="utf-8")
+    workflow = text[text.index("# .github/workflows/pricing.yml"):]
+    workflow = workflow[:workflow.index("```")]
+    lines = [line.strip().removeprefix("run: ") for line in workflow.splitlines()]
+    commands = [line[line.index("ratecard "):] for line in lines if "ratecard " in line]
+    assert len(commands) == 4
+    parser = build_parser()
+    for command in commands:
+        words = shlex.split(command.split(" >>")[0].replace("$", "X"))
+        args = parser.parse_args(words[1:])
+        assert args.command in ("check", "fmt", "render", "diff"), command
+        if args.command == "check":
+            assert args.format == "github"
+        if args.command == "diff":
+            assert args.format == "md"
