@@ -43,7 +43,7 @@ adds to these everything else that changes what a sheet bills or what its render
 | `quantity_rounding` | the meter | — | its `Rounding` (or `None`) |
 | `allowance_pool` | the meter | — | the shared pool it draws from (`None`: its own) |
 | `ladder_group` | the meter | — | the meters a `combined` ladder prices together |
-| `action` | its meter now (else before) | the action | its meter, `free`, `unpriced`, `None` |
+| `action` | the meter it joins or leaves | the action | its meter, `free`, `unpriced`, `None` |
 | `unpriced_reason` | `None` | the action | the reason's display names (`tuple`) |
 | `deduct_order`, `pack_order` | `None` | — | the sources in order (`tuple`), `expiry`... |
 | `alerts` | `None` | — | the `AlertPolicy` |
@@ -252,7 +252,10 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
     for action in sorted({*old_routes, *new_routes}):
         was, now = old_routes.get(action), new_routes.get(action)
         if was != now:
-            meter = now if now in new_meters else was if was in old_meters else None
+            # Under the one meter it joins or leaves; between two meters, under every meter
+            # (so that swapping the sheets lists it in the same place).
+            sides = [m for m in (was, now) if m in new_meters or m in old_meters]
+            meter = sides[0] if len(sides) == 1 else None
             moved.setdefault(meter or "", []).append(Change(ACTION, meter, was, now, action))
     for name in names:
         before, after = old_meters.get(name), new_meters.get(name)

@@ -60,10 +60,12 @@ VERSION_ADDED = "version_added"
 VERSION_REMOVED = "version_removed"
 VERSION_KEEP = "version_keep"
 FORMATS = ("text", "md", "json")
-# Records whose meter has its prices changed: such a meter gets quotes before and after.
-PRICED = frozenset({ALLOWANCE, PACK_PRICE, PACK_ADDED, PACK_WITHDRAWN, BRACKET_PRICE,
-                    BRACKET_BOUND, LADDER, LADDER_MINIMUM, LADDER_MAXIMUM, METER_ADDED,
-                    METER_REMOVED, QUANTITY_ROUNDING, ALLOWANCE_POOL, LADDER_GROUP, ACTION})
+# Records that can change what a month of usage costs: such a meter gets quotes before and
+# after. A pack's price is what the pack costs, shown in its record; a month's quote holds no
+# packs, so pack records alone give none.
+PRICED = frozenset({ALLOWANCE, BRACKET_PRICE, BRACKET_BOUND, LADDER, LADDER_MINIMUM,
+                    LADDER_MAXIMUM, METER_ADDED, METER_REMOVED, QUANTITY_ROUNDING,
+                    ALLOWANCE_POOL, LADDER_GROUP, ACTION})
 _CENT = Decimal("0.01")
 
 
@@ -221,12 +223,11 @@ def _priced_meters(listed: Sequence[Change], old: PriceBook, new: PriceBook) -> 
     names += [plan.name for plan in old.meters if plan.name not in names]
     touched: set[str] = set()
     for change in listed:
-        if change.what not in PRICED or change.meter is None:
-            continue
-        for book in (old, new):
-            touched.update(p.name for p in book.meters if change.meter in (p.name, p.pool))
-        if change.what == ACTION:  # the meter it left is priced differently too
+        if change.what == ACTION:  # the meters it leaves and joins
             touched.update(str(side) for side in (change.old, change.new) if side is not None)
+        elif change.what in PRICED and change.meter is not None:
+            for book in (old, new):
+                touched.update(p.name for p in book.meters if change.meter in (p.name, p.pool))
     return [name for name in names if name in touched]
 
 
@@ -262,10 +263,6 @@ def volumes(sides: Sequence[tuple[MeterPlan, PriceBook]]) -> list[Decimal]:
     return sorted(point for point in points if point > 0)
 
 
-def _action(plan: MeterPlan | None) -> str | None:
-    return None if plan is None or not plan.actions else plan.actions[0]
-
-
 def _month(book: PriceBook, meter: str, action: str, quantity: Decimal) -> Decimal | None:
     """What a month of `quantity` units of `action` costs on `meter` (its lines only; the
     other meters' charges at zero usage are left out); None if not priced."""
@@ -282,9 +279,13 @@ def quotes(old: PriceBook, new: PriceBook, meter: str, day: date | None) -> Iter
     """The meter's month at representative volumes of both sheets, before and after."""
     old_plan = next((p for p in old.meters if p.name == meter), None)
     new_plan = next((p for p in new.meters if p.name == meter), None)
-    action = _action(new_plan) or _action(old_plan)
-    if action is None:
+    # An action both sheets count into the meter, else any (the first by name: the same
+    # whichever sheet is old).
+    actions = [set(() if plan is None else plan.actions) for plan in (old_plan, new_plan)]
+    common = sorted(actions[0] & actions[1]) or sorted(actions[0] | actions[1])
+    if not common:
         return
+    action = common[0]
     sides = [(plan, book) for plan, book in ((old_plan, old), (new_plan, new))
              if plan is not None]
     for quantity in volumes(sides):
