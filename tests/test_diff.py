@@ -443,3 +443,70 @@ def test_every_shipped_sheet_against_itself_and_its_layout(
     other.write_text("# a comment\n" * rnd.randint(1, 3) + formatted, encoding="utf-8")
     code, out, _ = run(capsys, str(path), str(other))
     assert (code, out) == (0, f"{path} → {other}: no changes (the two bill alike)\n")
+
+
+# --- dated versions --------------------------------------------------------------------------
+
+def _entries(diff: Diff) -> list[tuple[str | None, str, str | None, object, str | None,
+                                       str | None]]:
+    from ratecard.diff import shown
+
+    return [(None if e.version is None else e.version.isoformat(), e.change.what,
+             e.change.meter, e.change.key, shown(e.change, e.change.old),
+             shown(e.change, e.change.new)) for e in diff.entries]
+
+
+def test_versions_are_compared_day_by_day() -> None:
+    """A price changed in the sheet as first written, and restated by the 2027 version, is a
+    change until 2027 only; a version moved to another day is removed on its old day (the
+    prices there go back) and added on the new one (nothing else differs from then on)."""
+    text = PRICE_CHANGE.read_text(encoding="utf-8")
+    first = text.index("(1500万, ∞)      0.0015")
+    cheaper = text[:first] + "(1500万, ∞)      0.0014" + text[first + len("(1500万, ∞)      0.0015"):]
+    old = ratecard.loads(text, "old.rules")
+    diff = compare(old, ratecard.loads(cheaper, "new.rules"))
+    assert _entries(diff) == [
+        (None, "bracket_price", meter, 2, "(15000000, ∞) 0.0015", "(15000000, ∞) 0.0014")
+        for meter in ("detection", "library", "search")]
+    moved = compare(old, ratecard.loads(text.replace("from 2027-01-01 {", "from 2027-02-01 {"),
+                                        "new.rules"))
+    records = _entries(moved)
+    assert records[0] == ("2027-01-01", "version_removed", None, None, "2027-01-01", None)
+    assert ("2027-01-01", "pack_price", "detection", Decimal(10000), "16", "18") in records
+    assert ("2027-01-01", "allowance", "search", None, "2000", "1000") in records
+    assert len(records) == 11 and records[-1] == (
+        "2027-02-01", "version_added", None, None, None, "2027-02-01")
+    # January 2027 quotes: the old sheet's 2027 prices against the new sheet's first ones.
+    cliff = next(x for x in moved.examples if x.meter == "detection"
+                 and x.quantity == 15_002_000)
+    assert (cliff.version, cliff.old, cliff.new) == (
+        old.timeline[0].start, Decimal("27000.00"), Decimal("22501.50"))
+    kept = compare(old, ratecard.loads(text.replace(
+        "from 2027-01-01 {",
+        "from 2027-01-01 keep accounts opened before 2027-01-01 until 2027-07-01 {"), "new.rules"))
+    assert _entries(kept) == [(
+        "2027-01-01", "version_keep", None, None, None,
+        "accounts opened before 2027-01-01 keep the previous prices until 2027-07-01")]
+
+
+def test_every_field_of_a_sheet_is_compared() -> None:
+    """The fields `sheet_changes` and the version comparison read: a field added to the
+    compiled sheet fails here until the diff compares it (or says why it need not)."""
+    import attrs
+
+    from ratecard.engine.pricebook import BillingPolicy, MeterPlan, PackPolicy, PriceBook
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in attrs.fields(cls) if f.init}
+
+    assert names(PriceBook) == {
+        "name", "labels", "languages", "currency", "rounding", "timezone", "meters", "routes",
+        "unpriced", "deduct_order", "packs", "alerts", "billing", "ladder_groups",
+        "allowance_pools", "warnings", "version", "contract", "timeline"}
+    assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
+                                "allowance", "ladder", "packs", "quantity_rounding",
+                                "allowance_pool"}
+    assert names(PackPolicy) == {"valid_amount", "valid_unit", "order", "refundable",
+                                 "frozen_after_expiry"}
+    assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",
+                                    "allowance_while_active"}
