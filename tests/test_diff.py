@@ -461,8 +461,7 @@ def test_versions_are_compared_day_by_day() -> None:
     change until 2027 only; a version moved to another day is removed on its old day (the
     prices there go back) and added on the new one (nothing else differs from then on)."""
     text = PRICE_CHANGE.read_text(encoding="utf-8")
-    first = text.index("(1500万, ∞)      0.0015")
-    cheaper = text[:first] + "(1500万, ∞)      0.0014" + text[first + len("(1500万, ∞)      0.0015"):]
+    cheaper = text.replace("(1500万, ∞)      0.0015", "(1500万, ∞)      0.0014", 1)
     old = ratecard.loads(text, "old.rules")
     diff = compare(old, ratecard.loads(cheaper, "new.rules"))
     assert _entries(diff) == [
