@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -341,41 +342,56 @@ def assert_symmetric(old: ratecard.PriceBook, new: ratecard.PriceBook) -> None:
     assert there.same == back.same
 
 
-def _numbers(rules: nodes.Rules) -> list[tuple[nodes.Number, str, tuple[str, ...], object]]:
-    """The editable money and allowance numbers of a file's top-level statements: (the number,
-    what changes, the meters it applies to, the key)."""
+Edit = tuple[nodes.Number, str, tuple[str, ...], object, "date | None"]
+
+
+def _numbers(rules: nodes.Rules) -> list[Edit]:
+    """The editable money and allowance numbers of a file, in the sheet as first written and in
+    each dated version: (the number, what changes, the meters it applies to, the key, the
+    version's day or None)."""
     meters = tuple(s.name.value for s in rules.statements if isinstance(s, nodes.Meter))
 
     def targets(target: nodes.Target) -> tuple[str, ...]:
         return meters if target.every else tuple(m.value for m in target.meters)
 
-    found: list[tuple[nodes.Number, str, tuple[str, ...], object]] = []
-    for statement in rules.statements:
+    found: list[Edit] = []
+    statements = [(s, None) for s in rules.statements]
+    statements += [(inner, s.start.value) for s in rules.statements
+                   if isinstance(s, nodes.Version) and s.body for inner in s.body]
+    for statement, day in statements:
         if isinstance(statement, nodes.Ladder):
             for index, bracket in enumerate(statement.brackets):
                 for term in bracket.terms:
-                    found.append((term.amount, BRACKET_PRICE, targets(statement.target), index))
+                    found.append((term.amount, BRACKET_PRICE, targets(statement.target), index,
+                                  day))
         elif isinstance(statement, nodes.Packs):
             for row in statement.rows:
                 for size, cell in zip(statement.sizes, row.cells, strict=True):
                     if isinstance(cell, nodes.Number):
-                        found.append((cell, PACK_PRICE, (row.meter.value,), size.value))
+                        found.append((cell, PACK_PRICE, (row.meter.value,), size.value, day))
         elif isinstance(statement, nodes.Allowance) and statement.extra is None:
-            found.append((statement.amount, ALLOWANCE, targets(statement.target), None))
+            found.append((statement.amount, ALLOWANCE, targets(statement.target), None, day))
     return found
 
 
+EditCase = tuple[str, str, str, tuple[str, ...], object, Decimal, "date | None"]
+
+
 @st.composite
-def edits(draw: st.DrawFn) -> tuple[str, str, str, tuple[str, ...], object, Decimal]:
+def edits(draw: st.DrawFn) -> EditCase:
     """A shipped or golden rules file, and that file with one of its prices or allowances
-    raised: (old text, new text, what changes, the meters, the key, the new value)."""
+    raised: (old text, new text, what changes, the meters, the key, the new value, the day of
+    the version edited or None)."""
     path = draw(st.sampled_from(SHEETS))
     text = path.read_text(encoding="utf-8")
     source = SourceFile(str(path), text)
     tree = parse(source)
     assert not isinstance(tree, ratecard.Diagnostic)
     numbers = _numbers(to_nodes(tree, source))
-    number, what, meters, key = draw(st.sampled_from(numbers))
+    versioned = [edit for edit in numbers if edit[4] is not None]
+    if versioned and draw(st.booleans()):  # as often in a version as in the first sheet
+        numbers = versioned
+    number, what, meters, key, day = draw(st.sampled_from(numbers))
     assert number.value is not None
     step = draw(st.sampled_from(["1", "0.5", "0.0001", "17", "1000"]))
     value = number.value + Decimal(step)
@@ -383,38 +399,41 @@ def edits(draw: st.DrawFn) -> tuple[str, str, str, tuple[str, ...], object, Deci
         value = value.to_integral_value() + 1
     span = number.span
     edited = text[:span.start] + format_plain(value) + text[span.end:]
-    return text, edited, what, meters, key, value
+    return text, edited, what, meters, key, value, day
 
 
 @PROPERTY
 @given(edits())
-def test_every_edited_price_is_named(edit: tuple[str, str, str, tuple[str, ...], object,
-                                                 Decimal]) -> None:
-    text, edited, what, meters, key, value = edit
+def test_every_edited_price_is_named(edit: EditCase) -> None:
+    """The edit is a record of the sheet it was made in (the first, or its version's), for
+    every meter it prices, and the diff is symmetric."""
+    text, edited, what, meters, key, value, day = edit
     try:
         new = ratecard.loads(edited, "edited.rules")
     except ratecard.RulesError:  # the raise broke an order the checker enforces
         assume(False)
     old = ratecard.loads(text, "old.rules")
     diff = compare(old, new)
-    first = [e.change for e in diff.entries if e.version is None]
-    assert first, "an edited price must be a change"
+    there = [e.change for e in diff.entries if e.version == day]
+    assert there, "an edited price must be a change"
+    sheet = old if day is None else old.at(day)
     for meter in meters:
-        plan = next(p for p in new.meters if p.name == meter)
+        plan = next(p for p in new.at(day).meters if p.name == meter)
         if what == ALLOWANCE:
-            assert any(c.what == ALLOWANCE and c.meter == plan.pool for c in first)
+            assert any(c.what == ALLOWANCE and c.meter == plan.pool for c in there)
         elif what == PACK_PRICE:
-            assert Change(PACK_PRICE, meter, next(
-                p.price for p in old.meters if p.name == meter for p in p.packs
-                if p.size == key), value, key) in first
+            price = next(o.price for p in sheet.at(day).meters if p.name == meter
+                         for o in p.packs if o.size == key)
+            assert Change(PACK_PRICE, meter, price, value, key) in there
         else:
-            named = [c for c in first if c.meter == meter and c.what in (BRACKET_PRICE, LADDER)]
+            named = [c for c in there if c.meter == meter and c.what in (BRACKET_PRICE, LADDER)]
             assert named and all(c.key in (key, None) for c in named)
     assert_symmetric(old, new)
-    if what != PACK_PRICE:  # a month's quote holds no packs: pack prices are not quoted
-        assert {x.meter for x in diff.examples} >= set(meters)
-    else:
-        assert not diff.examples
+    quoted = {x.meter for x in diff.examples if x.version == day}
+    if what != PACK_PRICE:
+        assert quoted >= set(meters)
+    else:  # a month's quote holds no packs: pack prices are not quoted
+        assert not quoted
 
 
 @PROPERTY
