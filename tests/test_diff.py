@@ -528,3 +528,20 @@ def test_every_field_of_a_sheet_is_compared() -> None:
                                  "frozen_after_expiry"}
     assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",
                                     "allowance_while_active"}
+
+
+def test_the_command_offers_every_format() -> None:
+    """cli.py spells the formats out (building the parser does not load the diff); they are
+    `ratecard.diff.FORMATS`, and each renders."""
+    import argparse
+
+    from ratecard.cli import build_parser
+    from ratecard.diff import FORMATS, render
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    (option,) = [a for a in commands.choices["diff"]._actions if "--format" in a.option_strings]
+    assert tuple(option.choices) == FORMATS
+    same = compare(ratecard.load(BDA_RULES), ratecard.load(BDA_RULES), "a", "b")
+    assert [render(same, fmt).splitlines()[-1] for fmt in FORMATS] == [
+        "a → b: no changes (the two bill alike)", "No changes: the two bill alike.", "}"]
