@@ -545,3 +545,26 @@ def test_the_command_offers_every_format() -> None:
     same = compare(ratecard.load(BDA_RULES), ratecard.load(BDA_RULES), "a", "b")
     assert [render(same, fmt).splitlines()[-1] for fmt in FORMATS] == [
         "a → b: no changes (the two bill alike)", "No changes: the two bill alike.", "}"]
+
+
+def test_a_pipe_is_read_as_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`ratecard diff <(git show ...) new.rules`: the shell passes a FIFO, read once."""
+    import os
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    fifo = tmp_path / "old.rules"
+    os.mkfifo(fifo)
+    text = BDA_RULES.read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as stream:
+            stream.write(text)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    code, out, err = run(capsys, str(fifo), str(BDA_RULES))
+    writer.join()
+    assert (code, err) == (0, "")
+    assert out == f"{fifo} → {BDA_RULES}: no changes (the two bill alike)\n"

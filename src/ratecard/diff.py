@@ -133,7 +133,7 @@ def read_side(spec: str, cwd: Path | None = None) -> SourceFile:
     revision REV (PATH relative to `cwd`). DiffError says why there is none."""
     where = cwd or Path.cwd()
     path = where / spec
-    if path.is_file():
+    if path.is_file() or (path.exists() and not path.is_dir()):  # a pipe too: <(git show ...)
         try:
             return SourceFile(spec, path.read_bytes().decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
