@@ -1412,7 +1412,7 @@ class RatecardServer(LanguageServer):
     version that parsed (for completion while it does not)."""
 
     def __init__(self) -> None:
-        from ratecard.cli import version
+        from ratecard.console import version
 
         super().__init__(SERVER_NAME, f"v{version()}",
                          text_document_sync_kind=lsp.TextDocumentSyncKind.Full)
