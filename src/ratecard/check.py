@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from importlib import resources
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import attrs
 
@@ -120,13 +120,18 @@ def _value(number: n.Number | None) -> Decimal | None:
     return None if number is None else number.value
 
 
-@functools.cache
+_CHILDREN: dict[type, tuple[str, ...]] = {}
+
+
 def _children(kind: type) -> tuple[str, ...]:
-    """The fields of a node type that hold other nodes (all but its spans)."""
-    if not attrs.has(kind):
-        return ()
-    return tuple(field.name for field in attrs.fields(cast("type[attrs.AttrsInstance]", kind))
-                 if field.name != "span" and not field.name.endswith("_span"))
+    """The fields of a node type that hold other nodes (all but its spans), once per type."""
+    found = _CHILDREN.get(kind)
+    if found is None:
+        found = _CHILDREN[kind] = tuple(
+            field.name for field in attrs.fields(kind)
+            if field.name != "span" and not field.name.endswith("_span")
+        ) if attrs.has(kind) else ()
+    return found
 
 
 def _walk(node: object) -> Iterator[object]:
