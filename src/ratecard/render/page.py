@@ -31,7 +31,8 @@ from ratecard.render.view import Piece, Rich, joined, merged, plain_text
 
 
 class Page:
-    """Builds the SheetView of one PriceBook in one language, collecting fallback warnings."""
+    """One PriceBook's sheet being written in one language: what every section reads, and the
+    fallback warnings collected while the sections are built."""
 
     def __init__(self, book: PriceBook, lang: str) -> None:
         self.book = book
@@ -64,6 +65,7 @@ class Page:
             "periodly": self.m["periodly_month"],
         }
 
+    # names and words -------------------------------------------------------------------------
     def label(self, labels: Sequence[str], what: str, fallback: str) -> str:
         """The display name in the sheet's language, else another one (with a warning)."""
         languages = self.book.languages
@@ -132,6 +134,7 @@ class Page:
             return self.m[f"{prefix}_{unit}_one"]
         return self.m[f"{prefix}_{unit}"].format(n=amount)
 
+    # facts about the book --------------------------------------------------------------------
     def allowances(self) -> list[tuple[list[MeterPlan], Decimal, bool]]:
         """Each free allowance: the meters it covers, its amount, whether they share it."""
         entries: list[tuple[list[MeterPlan], Decimal, bool]] = []
@@ -186,6 +189,7 @@ class Page:
     def date(self, day: date) -> str:
         return format_date(day, self.lang)
 
+    # prices and brackets ---------------------------------------------------------------------
     def group_plans(self, group: LadderGroup) -> list[MeterPlan]:
         return [self.book.meter(name) for name in group.meters]
 

@@ -14,7 +14,7 @@ LANGS = ("zh", "en")
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 
 
-def build(page: Page, dated: Dated | None = None) -> SheetView:
+def build(page: Page, where: Dated | None = None) -> SheetView:
     """The sheet's view: header, the prices (free quota, packs, ladders, notes), the versions
     to come, the billing modes and the worked example, each from its own section's module."""
     intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
@@ -22,7 +22,7 @@ def build(page: Page, dated: Dated | None = None) -> SheetView:
     details = [b for b in (allowance.free_block(page), packs.prepaid_block(page),
                            ladders.postpaid_block(page), notes.notes_block(page)) if b is not None]
     parts = [Part("prices", page.m["details"], tuple(details))]
-    upcoming = None if dated is None else versions.upcoming_part(page, dated)
+    upcoming = None if where is None else versions.upcoming_part(page, where)
     if upcoming is not None:
         parts.append(upcoming)
     billing_modes = modes.modes_part(page)
@@ -38,7 +38,7 @@ def build(page: Page, dated: Dated | None = None) -> SheetView:
         intro=page.fmt(intro_key[page.has_packs, page.has_ladders]),
         parts=tuple(parts),
         footer=page.fmt("footer", rules=code(page.book.name)),
-        effective=() if dated is None else versions.effective(page, dated),
+        effective=() if where is None else versions.effective(page, where),
     )
 
 
