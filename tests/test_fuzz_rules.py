@@ -11,6 +11,9 @@ with diagnostics, or in one syntax diagnostic at a real position; never an excep
   one-line error, never a traceback.
 - Big inputs: a 10 MB comment, thousands of meters, a megabyte-long line, deep brackets, a
   number with a million digits.
+- The language server: generated, mutated and spliced texts (any code point, lone surrogates
+  too) through the functions behind every handler of `ratecard lsp`, in each position encoding:
+  no exception, every range inside the document.
 
 The example counts are sized for CI. `RATECARD_FUZZ=N` multiplies them by N for a long local
 run (`RATECARD_FUZZ=50 pytest tests/test_fuzz_rules.py -s`); the module prints how many cases
@@ -277,6 +280,88 @@ def test_deeply_nested_brackets(opener: str) -> None:
     # At the second bracket, or just after the ladder's `{` when the first one cannot start here.
     line = line_of(BDA, "(0, 300万]")
     assert diagnostics[0].span.line in (line - 1, line, line + 1)
+
+
+# --- the language server ----------------------------------------------------------------------
+
+ANY_CHARACTER = st.characters(exclude_categories=())  # surrogates too (Hypothesis leaves them out)
+# Characters whose width differs between encodings, or that break lines for one reader and not
+# another, often enough to meet every handler; and any text at all.
+ODD_TEXT = st.one_of(
+    st.sampled_from(["\ud800", "\udfff", "\U0001f600", "é", "人", "\u2028", "\x85", "\r", "\x00",
+                     "\ufeff", "\t"]),
+    st.text(ANY_CHARACTER, min_size=1, max_size=4),
+)
+
+
+@st.composite
+def spliced(draw: st.DrawFn) -> str:
+    """A seed file with any text put in a few places: every code point an editor's buffer can
+    hold (controls, line and paragraph separators, characters beyond the BMP, lone surrogates,
+    which JSON's `\\ud800` escapes carry), so that positions in every encoding are tried."""
+    text = SEED_TEXTS[draw(st.sampled_from(sorted(SEED_TEXTS)))]
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(ODD_TEXT) + text[at:]
+    return text
+
+
+LSP_TEXTS = st.one_of(rules_texts(), rules_texts(valid=False), mutated(), spliced())
+ENCODINGS = ("utf-8", "utf-16", "utf-32")
+
+
+@fuzz(150)
+@given(text=LSP_TEXTS, encoding=st.sampled_from(ENCODINGS), data=st.data())
+def test_the_language_server_answers_every_fuzzed_text(
+    text: str, encoding: str, data: st.DataObject
+) -> None:
+    """The functions behind `ratecard lsp`'s handlers, called as the server calls them on a
+    document's text (didOpen/didChange, hover, completion, go to definition, references,
+    document symbols, formatting), in each position encoding a client may choose: none
+    raises, and every range they return lies within the document (its end not before its
+    start, on a line the document has)."""
+    pytest.importorskip("pygls", reason="`ratecard lsp` needs pygls: pip install 'ratecard[lsp]'")
+    from lsprotocol.types import Range
+
+    from ratecard import lsp
+
+    CASES["fuzzed texts through the language server"] += 1
+    analysis = lsp.Analysis("file:///fuzz/fuzz.rules", text, encoding)
+    lines = analysis.index.position(len(text)).line + 1
+
+    def inside(where: Range) -> None:
+        start, end = where.start, where.end
+        assert (start.line, start.character) <= (end.line, end.character), where
+        assert start.line >= 0 and end.line < lines, (where, lines)
+
+    for diagnostic in lsp.diagnostics(analysis):
+        inside(diagnostic.range)
+        assert diagnostic.code and diagnostic.message
+    for symbol in lsp.document_symbols(analysis):
+        inside(symbol.range)
+        inside(symbol.selection_range)
+    for edit in lsp.formatting(analysis):
+        inside(edit.range)
+    names = analysis.names()
+    offsets = data.draw(st.lists(st.integers(0, len(analysis.source.text)), min_size=1,
+                                 max_size=4))
+    if analysis.rules is not None:  # where a meter or an action is named, as a click would be
+        offsets += [o.span.start for o in lsp.occurrences(analysis.rules)[:5]]
+    for offset in offsets:
+        found = lsp.hover(analysis, offset)
+        if found is not None:
+            assert found[0]
+            inside(analysis.range(found[1]))
+        for item in lsp.completion_items(analysis, offset, names):
+            assert item.text_edit is not None
+            inside(item.text_edit.range)
+        for location in lsp.definitions(analysis, offset, None):
+            inside(location.range)
+        if analysis.rules is not None:
+            named = lsp.occurrence_at(analysis.rules, offset)
+            if named is not None:
+                for other in lsp.references(analysis.rules, named.kind, named.name, True):
+                    inside(analysis.range(other.span))
 
 
 # --- regressions found by the properties above --------------------------------------------------

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import ratecard
 from ratecard import JournalError
 from ratecard.cli import main
+from ratecard.engine import journal as journal_module
 from ratecard.engine import ordering
 from ratecard.engine.pricebook import PriceBook
 from tests.conftest import BDA_RULES
@@ -232,7 +233,7 @@ def _dicts(bills: list[ratecard.Bill]) -> list[dict[str, Any]]:
 def small_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Sort and spool in runs of 7 records, with temporary files under a directory we watch."""
     monkeypatch.setattr(ordering, "RUN_SIZE", 7)
-    monkeypatch.setattr(ordering, "SPOOL_SIZE", 5)
+    monkeypatch.setattr(journal_module, "SPOOL_SIZE", 5)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))

@@ -939,6 +939,22 @@ def test_a_byte_order_mark_is_one_more_unit_before_the_first_line() -> None:
     assert analysis.offset(Position(line=0, character=7)) == 6
 
 
+def test_a_lone_surrogate_is_three_utf8_bytes_and_one_utf16_unit() -> None:
+    """Found by the fuzzer (tests/test_fuzz_rules.py): a lone surrogate, which a didChange can
+    carry as JSON's `\\ud800` escape, made UTF-8 positions raise. It counts as the U+FFFD a
+    client writes in its place: 3 UTF-8 bytes, one UTF-16 unit, one code point. `XYZ` starts
+    after `rules x "a` (10), the surrogate and `b" currency ` (12)."""
+    text = 'rules x "a\ud800b" currency XYZ\n'
+    columns = {}
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        analysis = Analysis(URI, text, encoding)
+        (currency,) = [d for d in analysis.diagnostics if d.code == "E103"]
+        where = analysis.range(currency.span)
+        columns[encoding] = (where.start.character, where.end.character)
+        assert analysis.offset(where.start) == currency.span.start == 23
+    assert columns == {"utf-8": (25, 28), "utf-16": (23, 26), "utf-32": (23, 26)}
+
+
 def test_example_quantities_are_round_and_in_the_bracket() -> None:
     assert example_quantity(D(0), D(3_000_000)) == D(1_000_000)
     assert example_quantity(D(0), D(10_000)) == D(10_000)

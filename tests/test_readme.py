@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 
@@ -88,3 +89,21 @@ def test_the_price_change_example_runs_as_shown(capsys: pytest.CaptureFixture[st
     assert outputs[0].endswith("total CNY 396.80\n")
     assert "*          true-up                                           185.11\n" in outputs[1]
     assert "total CNY 500.00\n" in outputs[1]
+
+
+def test_spark_is_its_own_extra_installed_before_the_spark_run() -> None:
+    """pyspark is the `spark` extra, not in `dev`; `.ci/run` and the README install it (with
+    `dev`) right before the Spark run and not before."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"]["optional-dependencies"]
+    assert extras["spark"] == ["pyspark>=4.0"]
+    assert not [req for req in extras["dev"] if req.startswith("pyspark")]
+    install = "pip install --quiet -e '.[dev,spark]'"
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    spark_run = ci.index("RATECARD_PROFILE=long tests -m spark")
+    assert ci[spark_run - 1] == f".venv/bin/python -m {install}"
+    assert sum(install in line for line in ci) == 1
+    readme = [line for block in blocks(README.read_text(encoding="utf-8"))
+              for line in block.splitlines()]
+    spark_run = readme.index("RATECARD_PROFILE=long .venv/bin/python -m pytest -m spark")
+    assert readme[spark_run - 1] == ".venv/bin/pip install -q -e '.[dev,spark]'"

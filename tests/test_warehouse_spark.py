@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.spark
 
-pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev,spark]')")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java (17): `java` is not on the PATH", allow_module_level=True)
 

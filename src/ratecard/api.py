@@ -11,6 +11,7 @@ import attrs
 
 from ratecard.check import check_acknowledged, check_contract_acknowledged
 from ratecard.diagnostics import Diagnostic, error
+from ratecard.engine import contracts
 from ratecard.errors import RulesError
 from ratecard.nodes import Rules
 from ratecard.parser import parse
@@ -164,3 +165,7 @@ def read_rules_text(path: Path) -> str:
     """A rules file's text: UTF-8, with a leading BOM dropped and line breaks kept."""
     data = path.read_bytes()
     return data.decode("utf-8-sig")
+
+
+# `PriceBook.with_contract` compiles contracts with `load_contract` (see engine.contracts).
+contracts.install(load_contract)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from importlib import resources
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import attrs
 
@@ -83,6 +83,12 @@ class Symbols:
         return [s for s in self.rules.statements if isinstance(s, kind)]
 
     @functools.cached_property
+    def nodes(self) -> list[object]:
+        """Every node under the statements (`_walk`), listed once for the passes that look at
+        each node of a kind (labels, numbers, meter names)."""
+        return list(_walk(self.rules.statements))
+
+    @functools.cached_property
     def ladders_by_meter(self) -> dict[str, list[n.Ladder]]:
         by_meter: dict[str, list[n.Ladder]] = {}
         for ladder in self.of(n.Ladder):
@@ -114,15 +120,31 @@ def _value(number: n.Number | None) -> Decimal | None:
     return None if number is None else number.value
 
 
+_CHILDREN: dict[type, tuple[str, ...]] = {}
+
+
+def _children(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that hold other nodes (all but its spans), once per type."""
+    found = _CHILDREN.get(kind)
+    if found is None:
+        found = _CHILDREN[kind] = tuple(
+            field.name for field in attrs.fields(kind)
+            if field.name != "span" and not field.name.endswith("_span")
+        ) if attrs.has(kind) else ()
+    return found
+
+
 def _walk(node: object) -> Iterator[object]:
-    yield node
-    if isinstance(node, tuple):
-        for item in node:
-            yield from _walk(item)
-    elif attrs.has(type(node)):
-        for field in attrs.fields(cast("type[attrs.AttrsInstance]", type(node))):
-            if field.name != "span" and not field.name.endswith("_span"):
-                yield from _walk(getattr(node, field.name))
+    """The node and everything under it, depth first, parents before children and in field
+    order (with a stack: a recursive generator passes every node up through each level)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, tuple):
+            stack.extend(reversed(node))
+        else:
+            stack.extend(getattr(node, name) for name in reversed(_children(type(node))))
 
 
 # --- header -------------------------------------------------------------------------------
@@ -254,7 +276,7 @@ def _file_start(s: Symbols) -> Span:
 
 def check_labels(s: Symbols) -> Iterator[Diagnostic]:
     """A label has at most one name per declared language, and none is empty."""
-    for node in _walk(s.rules.statements):
+    for node in s.nodes:
         if isinstance(node, n.Label):
             for extra in node.texts[len(s.languages):]:
                 yield error("E110", "more display names than languages", extra.span,
@@ -336,7 +358,7 @@ def _check_characters(text: n.Text) -> Iterator[Diagnostic]:
 
 def check_numbers(s: Symbols) -> Iterator[Diagnostic]:
     """Every number literal is well formed and not negative."""
-    for node in _walk(s.rules.statements):
+    for node in s.nodes:
         if isinstance(node, n.Number):
             if node.value is None:
                 yield error("E301", f"malformed number `{node.text}`", node.span,
@@ -413,7 +435,7 @@ def _claim(
 def check_references(s: Symbols) -> Iterator[Diagnostic]:
     """Every meter named in a target or a pack row is declared."""
     names: list[n.Name] = []
-    for node in _walk(s.rules.statements):
+    for node in s.nodes:
         if isinstance(node, n.Target):
             names.extend(node.meters)
         elif isinstance(node, n.PackRow):

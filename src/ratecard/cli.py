@@ -14,19 +14,31 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO, cast
 
-from ratecard.api import analyze, analyze_acknowledged, read_rules_text
+from ratecard.api import analyze, analyze_acknowledged
+from ratecard.console import (
+    COLOR,
+    EXIT_DIAGNOSTICS,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    compile_file,
+    read_source,
+    report,
+    stderr_palette,
+    stdout_palette,
+    version,
+)
 from ratecard.diagnostics import Diagnostic, render_all, summary
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.source import SourceFile
-from ratecard.terminal import COLOR_MODES, PLAIN, Palette, journal_progress, palette, progress
+from ratecard.terminal import COLOR_MODES, PLAIN, Palette, journal_progress, progress
 
 if TYPE_CHECKING:
     # The evaluator is imported where a command needs it: `ratecard check` never loads it.
@@ -43,76 +55,14 @@ QUOTE_SCHEMA = "ratecard.quote/1"  # quote --json: one bill, DESIGN.md's four ke
 BILL_SCHEMA = "ratecard.bill/1"  # bill --month --json: that month's bill
 BILLS_SCHEMA = "ratecard.bills/1"  # bill --json (and --state): {"bills": [...]}
 
-EXIT_OK = 0
-EXIT_DIAGNOSTICS = 1
-EXIT_USAGE = 2
 LOCK_TIMEOUT = 60.0  # seconds `bill --state` waits for another run on the same state file
-
-
-class CommandError(Exception):
-    """A usage or I/O problem: printed as one line, exit 2."""
-
-
-#: `--color` of the command running (main sets it): whether stdout and stderr get colour is
-#: decided for each stream when it is written to (terminal.use_color).
-_COLOR: ContextVar[str] = ContextVar("ratecard_color", default="auto")
-
-
-def _stdout_palette() -> Palette:
-    return palette(sys.stdout, _COLOR.get())
-
-
-def _stderr_palette() -> Palette:
-    return palette(sys.stderr, _COLOR.get())
 
 
 def _fail(message: str) -> int:
     with contextlib.suppress(OSError):  # stderr gone too: the exit status still tells
-        print(f"ratecard: {_stderr_palette().paint('error', 'error')}: {message}",
+        print(f"ratecard: {stderr_palette().paint('error', 'error')}: {message}",
               file=sys.stderr)
     return EXIT_USAGE
-
-
-def _read(path: str) -> SourceFile:
-    try:
-        return SourceFile(path, read_rules_text(Path(path)))
-    except FileNotFoundError:
-        raise CommandError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CommandError(f"{path}: is a directory, not a rules file") from None
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise CommandError(f"{path}: {exc.strerror}") from None
-
-
-def _report(diagnostics: Sequence[Diagnostic], source: SourceFile, fmt: str) -> None:
-    if not diagnostics:
-        return
-    if fmt == "json":
-        print(render_all(diagnostics, {source.name: source}, fmt))
-    else:
-        print(render_all(diagnostics, {source.name: source}, fmt, _stderr_palette()),
-              file=sys.stderr)
-
-
-def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
-    """Compile a rules file, printing its diagnostics; None if it has errors."""
-    source = _read(path)
-    rules, diagnostics = analyze(source)
-    errors = [d for d in diagnostics if d.is_error]
-    if rules is None or errors:
-        _report(diagnostics, source, fmt)
-        return None
-    from ratecard.versions import is_contract
-
-    if is_contract(rules):
-        raise CommandError(
-            f"{path}: is a contract, not a rules file; give the rules file it extends and this "
-            f"file as --contract {path}")
-    from ratecard.compile import compile_rules
-
-    return compile_rules(rules, tuple(diagnostics))
 
 
 # --- check --------------------------------------------------------------------------------
@@ -149,7 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     acknowledged: dict[str, int] = {}
     sources: dict[str, SourceFile] = {}
     for path in args.files:
-        source = _read(path)
+        source = read_source(path)
         sources[path] = source
         _, diagnostics, allowed = analyze_acknowledged(source)
         diagnostics = [d for d in diagnostics if d.is_error or d.code not in ignored]
@@ -167,7 +117,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(to_github(collected, sources))
     else:
         if collected:
-            print(render_all(collected, sources, args.format, _stderr_palette()),
+            print(render_all(collected, sources, args.format, stderr_palette()),
                   file=sys.stderr)
         for path in args.files:
             own = [d for d in collected if d.span.file == path]
@@ -191,7 +141,7 @@ STDIN = "-"
 def _read_for_fmt(path: str) -> tuple[SourceFile, bytes]:
     """A file's text and its bytes as they are on disk (`-`: standard input)."""
     if path != STDIN:
-        source = _read(path)
+        source = read_source(path)
         try:
             return source, Path(path).read_bytes()
         except OSError as exc:
@@ -231,7 +181,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         except FormatError as exc:
             raise CommandError(f"cannot format {exc}; the file is left as it is") from None
         if isinstance(formatted, Diagnostic):
-            _report([formatted], source, "full")
+            report([formatted], source, "full")
             failed = True
             with_errors += 1
         elif args.check:
@@ -323,7 +273,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
         print(json.dumps({"schema": QUOTE_SCHEMA, **bill.to_dict()}, ensure_ascii=False,
                          indent=2))
     else:
-        print(format_bill(book, bill, _stdout_palette()))
+        print(format_bill(book, bill, stdout_palette()))
     return EXIT_OK
 
 
@@ -332,11 +282,11 @@ def _with_contract(book: PriceBook, path: str) -> PriceBook | None:
     given; None (its diagnostics printed) if the contract has errors."""
     from ratecard.errors import RulesError
 
-    source = _read(path)
+    source = read_source(path)
     try:
         return book.with_contract(path)
     except RulesError as exc:
-        _report(exc.diagnostics, source, "full")
+        report(exc.diagnostics, source, "full")
         return None
 
 
@@ -483,7 +433,7 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
             "schema": BILLS_SCHEMA, "bills": [bill.to_dict() for bill in bills]}
         text = json.dumps(data, ensure_ascii=False, indent=2)
     else:
-        shown = _stdout_palette()
+        shown = stdout_palette()
         text = "\n\n".join(format_statement(book, bill, shown) for bill in bills)
     if skipped:
         entries = "entry" if len(skipped) == 1 else "entries"
@@ -750,7 +700,7 @@ def _sheet_sources(files: Sequence[str]) -> dict[str, tuple[SourceFile, Rules | 
 
     analyzed = {}
     for path in files:
-        source = _read(path)
+        source = read_source(path)
         rules, diagnostics = analyze(source)
         if rules is not None and is_contract(rules):
             header = contract_parts(rules).header
@@ -765,7 +715,7 @@ def _sheet_book(source: SourceFile, rules: Rules | None,
                 diagnostics: Sequence[Diagnostic]) -> PriceBook | None:
     """The compiled book of a checked rules file, or None (its diagnostics printed)."""
     if rules is None or any(d.is_error for d in diagnostics):
-        _report(diagnostics, source, "full")
+        report(diagnostics, source, "full")
         return None
     from ratecard.compile import compile_rules
 
@@ -920,18 +870,6 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     return serve()
 
 
-def version() -> str:
-    """The installed package's version (its metadata), else `ratecard.__version__`."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("ratecard")
-    except metadata.PackageNotFoundError:
-        from ratecard import __version__
-
-        return __version__
-
-
 class _VersionAction(argparse.Action):
     """`--version`: `ratecard X.Y.Z` on stdout, exit 0; the metadata is read only when asked."""
 
@@ -946,7 +884,7 @@ class _VersionAction(argparse.Action):
 
 
 _COLOR_HELP = ("colour diagnostics and totals: auto (the default: on a terminal, unless "
-               "NO_COLOR is set or FORCE_COLOR forces it), always, or never")
+               "NOCOLOR is set or FORCECOLOR forces it), always, or never")
 
 
 def _color_option(parser: argparse.ArgumentParser, default: str) -> None:
@@ -1143,7 +1081,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SystemExit:  # argparse's own exit (--help): its output must arrive too
                 sys.stdout.flush()
                 raise
-            color = _COLOR.set(args.color)
+            color = COLOR.set(args.color)
             if args.command is None:  # `ratecard` alone: the commands, on stderr, exit 2
                 parser.print_help(sys.stderr)
                 return EXIT_USAGE
@@ -1155,7 +1093,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     finally:
         if color is not None:
-            _COLOR.reset(color)
+            COLOR.reset(color)
     return code
 
 

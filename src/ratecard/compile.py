@@ -13,13 +13,12 @@ from ratecard.check import VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
 from ratecard.engine.money import ZERO, Rounding
+from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.pricebook import (
-    FREE,
     AlertPolicy,
     BillingPolicy,
     ContractTerms,
     MeterPlan,
-    PackOffer,
     PackPolicy,
     PriceBook,
     Segment,

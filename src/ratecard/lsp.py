@@ -89,7 +89,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 def _units(char: str, encoding: str) -> int:
     """How many code units of `encoding` a character takes."""
     if encoding == lsp.PositionEncodingKind.Utf8:
-        return len(char.encode("utf-8"))
+        # A lone surrogate (JSON's `\ud800` escape) has no UTF-8 form: 3 bytes, as U+FFFD,
+        # which a client writes in its place, would have.
+        return len(char.encode("utf-8", "surrogatepass"))
     if encoding == lsp.PositionEncodingKind.Utf32:
         return 1
     return 2 if ord(char) > 0xFFFF else 1
@@ -1412,7 +1414,7 @@ class RatecardServer(LanguageServer):
     version that parsed (for completion while it does not)."""
 
     def __init__(self) -> None:
-        from ratecard.cli import version
+        from ratecard.console import version
 
         super().__init__(SERVER_NAME, f"v{version()}",
                          text_document_sync_kind=lsp.TextDocumentSyncKind.Full)

@@ -24,11 +24,12 @@ import csv
 import io
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn
 
@@ -47,7 +48,7 @@ from ratecard.engine.clock import (
     parse_time,
 )
 from ratecard.engine.money import CONTEXT
-from ratecard.engine.pricebook import FREE
+from ratecard.engine.offers import FREE
 from ratecard.errors import UsageError
 from ratecard.literals import (
     MAX_DIGITS,
@@ -59,7 +60,8 @@ from ratecard.literals import (
 )
 
 if TYPE_CHECKING:
-    from ratecard.engine.pricebook import PackOffer, PriceBook
+    from ratecard.engine.offers import PackOffer
+    from ratecard.engine.pricebook import PriceBook
 
 USAGE = 0
 PURCHASE = 1
@@ -855,7 +857,7 @@ def open_journal(
 
     A file or a stream is read once; with `reread`, what it reads is kept so that a second pass
     reads that (see `ReadOnce`). A list or tuple is read again as it is; any other iterable is
-    read once and, with `reread`, spooled (see `ordering.Spooled`).
+    read once and, with `reread`, spooled (see `Spooled`).
     """
     if on_invalid is not None and not callable(on_invalid):
         raise UsageError(f"on_invalid is a function that takes a JournalError, not "
@@ -884,6 +886,57 @@ def open_journal(
                          f"{type(journal).__name__}")
     if isinstance(journal, list | tuple) or not reread:
         return EntrySequence(journal, reader, on_invalid)
-    from ratecard.engine.ordering import Spooled
-
     return Spooled(EntrySequence(journal, reader, on_invalid))
+
+
+SPOOL_SIZE = 4096  # spooled records are only read back in order: small runs cost nothing
+
+
+class Spooled(Source):
+    """A one-shot journal whose records are kept in a temporary file so it can be read twice."""
+
+    def __init__(self, inner: Source, run_size: int | None = None) -> None:
+        super().__init__(inner.reader, inner.on_invalid)
+        self.inner = inner
+        self.path = inner.path
+        self._size = run_size or SPOOL_SIZE
+        self._live: Iterator[Record] | None = None
+        self._copy: IO[bytes] | None = None
+        self._batches = 0
+
+    def records(self) -> Generator[Record, None, None]:
+        if self._live is None:
+            self._live = self.inner.records()
+        return self._read(self._live)
+
+    def _read(self, live: Iterator[Record]) -> Generator[Record, None, None]:
+        """What earlier passes read, from the copy; then the rest, copied as it is read (a batch
+        is written before any of it is handed out, so the copy holds whatever a pass saw)."""
+        copy = self._copy
+        if copy is not None:
+            copy.seek(0)
+            for _ in range(self._batches):
+                yield from pickle.load(copy)
+            copy.seek(0, os.SEEK_END)
+        while True:
+            batch = list(islice(live, self._size))
+            if not batch:
+                break
+            if copy is None:
+                copy = self._copy = tempfile.TemporaryFile(  # noqa: SIM115 - see `close`
+                    prefix="ratecard-spool-")
+            pickle.dump(batch, copy, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batches += 1
+            yield from batch
+            del batch  # not held while the next batch is read
+        self.positions = self.inner.positions
+
+    def invalid(self, line: int, exc: FieldError) -> None:
+        self.inner.invalid(line, exc)
+
+    def close(self) -> None:
+        if self._copy is not None:
+            self._copy.close()
+            self._copy = None
+        self._batches = 0
+        self.inner.close()

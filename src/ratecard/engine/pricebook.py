@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ratecard.diagnostics import Diagnostic, did_you_mean
-from ratecard.engine import quoteplan
+from ratecard.engine import contracts, quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine
 from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
+from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
+from ratecard.engine.offers import PackOffer as PackOffer
 from ratecard.engine.pricing import LadderGroup, MeterUsage
 from ratecard.engine.quoteplan import (
     AloneCharger,
@@ -39,18 +41,6 @@ from ratecard.literals import (
 
 if TYPE_CHECKING:
     from ratecard.engine.journal import JournalInput, OnInvalid
-
-
-@attrs.frozen
-class PackOffer:
-    """A pack size on sale for a meter, and its price."""
-
-    size: Decimal
-    price: Decimal
-
-    @property
-    def unit_price(self) -> Decimal:
-        return CONTEXT.divide(self.price, self.size)
 
 
 @attrs.frozen
@@ -166,7 +156,6 @@ class Segment:
     keep_until: date | None = None
 
 
-FREE = "free"
 TRUE_UP_METER = "*"  # the meter named by a contract's true-up line: the whole bill
 _multiply = CONTEXT.multiply  # exact: ratecard's context holds 60 digits
 _add = CONTEXT.add
@@ -313,9 +302,7 @@ class PriceBook:
     def with_contract(self, path: str | Path) -> PriceBook:
         """This sheet billed under the contract file at `path` (which must extend this very
         sheet; RulesError otherwise, or when the contract has errors)."""
-        from ratecard.api import load_contract
-
-        return load_contract(path, self)
+        return contracts.load_contract(path, self)
 
     @property
     def books(self) -> tuple[PriceBook, ...]:

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Generator, Iterable, Mapping
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -74,11 +74,16 @@ from ratecard.engine.journal import (
     open_journal,
 )
 from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.ordering import sorted_records
-from ratecard.engine.pricebook import FREE, PackOffer, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
+
+if TYPE_CHECKING:
+    # A price book calls the replay (`PriceBook.bill`): the replay reads books, never imports
+    # their module (engine.offers holds what it needs of it at run time).
+    from ratecard.engine.pricebook import PriceBook
 
 # A trigger no pending quantity reaches: the meter has no alert left to watch for.
 NEVER = 1 << 126

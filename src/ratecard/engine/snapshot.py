@@ -62,7 +62,8 @@ from ratecard.engine.clock import (
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
 from ratecard.engine.money import CONTEXT, ZERO
-from ratecard.engine.pricebook import FREE, TRUE_UP_METER, PriceBook
+from ratecard.engine.offers import FREE
+from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
 from ratecard.errors import UsageError

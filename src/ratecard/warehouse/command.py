@@ -10,10 +10,8 @@ import argparse
 import sys
 from typing import Any
 
-#: The command's exit codes are the CLI's: 0 billed, 1 the rules have errors, 2 bad input.
-EXIT_OK = 0
-EXIT_DIAGNOSTICS = 1
-EXIT_USAGE = 2
+# The command's exit codes are the CLI's: 0 billed, 1 the rules have errors, 2 bad input.
+from ratecard.console import EXIT_DIAGNOSTICS, EXIT_OK, CommandError, compile_file
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +73,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `ratecard warehouse`: bills written or printed, problems reported on stderr."""
-    from ratecard.cli import CommandError, compile_file
     from ratecard.errors import UsageError
 
     book = compile_file(args.file)

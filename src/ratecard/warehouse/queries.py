@@ -31,7 +31,8 @@ import attrs
 from sqlglot import exp
 
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
-from ratecard.engine.pricebook import FREE, PriceBook
+from ratecard.engine.offers import FREE
+from ratecard.engine.pricebook import PriceBook
 from ratecard.warehouse.months import FIRST_MICROS, LAST_MICROS, ord_of
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,

@@ -1,0 +1,56 @@
+"""The billing modes part: prepaid and postpaid side by side (payment, cycle, products,
+when to choose it), then each mode in a paragraph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ratecard.engine.pricebook import MeterPlan
+from ratecard.render import ladders, packs
+from ratecard.render.page import Page
+from ratecard.render.view import Block, Part, Table, plain_text
+
+
+def modes_part(page: Page) -> Part | None:
+    columns = [mode for mode, present in (("prepaid", page.has_packs),
+                                          ("postpaid", page.has_ladders)) if present]
+    if not columns:
+        return None
+    policy = page.book.packs
+    cells = {
+        "prepaid": (
+            page.m["pay_prepaid"],
+            page.duration("cycle", policy.valid_amount, policy.valid_unit),
+            products(page, [p for p in page.book.meters if p.packs]),
+            page.text("scenario_prepaid", validity=page.validity),
+        ),
+        "postpaid": (
+            page.m["pay_postpaid"],
+            page.duration("cycle", 1, "month"),
+            products(page, [p for p in page.book.meters if p.ladder is not None]),
+            page.m["scenario_postpaid"],
+        ),
+    }
+    header = (page.m["modes_corner"], *(page.m[f"mode_{c}"] for c in columns))
+    rows = tuple(
+        (page.m[row], *(cells[c][index] for c in columns))
+        for index, row in enumerate(("row_payment", "row_cycle", "row_products",
+                                     "row_scenario"))
+    )
+    blocks = [Block("modes", tables=(Table(header, rows),))]
+    if page.has_packs:
+        blocks.append(Block("prepaid-detail", page.m["prepaid"], packs.prepaid_details(page)))
+    if page.has_ladders:
+        settle = page.m["postpaid_bill_settle"] if page.book.billing.settle_from_balance \
+            else ""
+        bill = page.fmt("postpaid_bill", day=str(page.book.billing.issued_day),
+                        settle=settle)
+        paragraph = page.paragraph([*ladders.mode_sentences(page), bill])
+        blocks.append(Block("postpaid-detail", page.m["postpaid"], (paragraph,)))
+    return Part("modes", page.m["modes"], tuple(blocks))
+
+
+def products(page: Page, plans: Sequence[MeterPlan]) -> str:
+    if len(plans) == len(page.book.meters):
+        return page.m["all_products"]
+    return plain_text(page.meter_list(plans))

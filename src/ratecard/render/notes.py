@@ -1,0 +1,86 @@
+"""The notes block of the prices part: actions that count together or for free, unpriced
+actions, the deduction order, suspension, the monthly bill, rounding and the timezone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ratecard.render import packs
+from ratecard.render.page import Page
+from ratecard.render.view import Block, Rich, code, joined
+
+
+def notes_block(page: Page) -> Block:
+    book = page.book
+    bullets: list[Rich] = []
+    for plan in book.meters:
+        actions = [code(a) for a in plan.actions]
+        name = page.names[plan.name]
+        count = _count_word(len(actions), page.lang)
+        if plan.free_actions:
+            free = page.join([code(a) for a in plan.free_actions])
+            key = "note_free_many" if len(actions) > 1 else "note_free_one"
+            bullets.append(page.fmt(key, meter=name, actions=page.join(actions),
+                                    count=count, free=free, noun=page.noun_for(plan)))
+        elif len(actions) > 1:
+            shared = []
+            if plan.ladder is not None:
+                shared.append(page.text("note_shared_ladder", noun=page.noun_for(plan)))
+            if plan.packs:
+                shared.append(page.m["note_shared_packs"])
+            bullets.append(page.fmt(
+                "note_shared", meter=name, actions=page.join(actions), count=count,
+                noun=page.noun_for(plan),
+                shared=page.join(shared) if shared else page.m["none"],
+            ))
+    reasons: dict[str, list[str]] = {}
+    for action, labels in book.unpriced.items():
+        reason = (page.label(labels, f"the reason `{action}` is unpriced", "")
+                  if labels else "") or page.m["unpriced_reason"]
+        reasons.setdefault(reason, []).append(action)
+    for reason, unpriced in reasons.items():
+        bullets.append(page.fmt("note_unpriced", actions=page.join(
+            [code(a) for a in unpriced]), reason=reason))
+    order = page.sources()
+    if len(order) > 1:
+        names = [page.m[f"source_{source}"] for source in order]
+        bullets.append(page.fmt("note_order", order=joined(names, page.m["order_sep"]),
+                                first=names[0]))
+    billing = book.billing
+    if billing.allowance_while_active and page.has_allowance:
+        why = [page.m[f"reason_{r}"] for r in billing.suspend_reasons
+               if f"reason_{r}" in page.m]
+        bullets.append(page.fmt("note_suspend", reasons=joined(why, page.m["or_sep"]))
+                       if why else page.fmt("note_suspend_plain"))
+    settle = page.m["note_bill_settle"] if billing.settle_from_balance else ""
+    bill = page.fmt("note_bill", day=str(billing.issued_day), settle=settle)
+    if billing.settle_from_balance and "arrears" in billing.suspend_reasons:
+        bill = page.paragraph([bill, page.fmt("note_arrears")])
+    bullets.append(bill)
+    if page.has_packs:
+        restriction = packs.pack_restriction(page, "note")
+        if restriction is not None:
+            bullets.append(restriction)
+    for plan in book.meters:
+        if plan.quantity_rounding is not None:
+            bullets.append(page.fmt(
+                "quantity_rounding", meter=page.names[plan.name],
+                mode=page.m[f"rounding_{plan.quantity_rounding.mode}"],
+                increment=page.count(plan.quantity_rounding.increment, plan)))
+    rounding = book.rounding
+    bullets.append(page.fmt("note_rounding", mode=page.m[f"rounding_{rounding.mode}"],
+                            increment=page.money(rounding.increment)))
+    bullets.append(page.fmt("note_timezone", zone=code(book.timezone)))
+    return Block("notes", page.m["notes"], bullets=tuple(bullets))
+
+
+_SMALL_NUMBERS: Mapping[str, tuple[str, ...]] = {
+    "zh": ("零", "一", "两", "三", "四", "五", "六", "七", "八", "九", "十"),
+    "en": ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+}
+
+
+def _count_word(number: int, lang: str) -> str:
+    """A small count in words: 两 / two; digits from eleven on."""
+    words = _SMALL_NUMBERS[lang]
+    return words[number] if 0 <= number < len(words) else str(number)

@@ -1,0 +1,61 @@
+"""A book's sheet as one view model: the sections' pieces put together in the sheet's order."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from ratecard.engine.pricebook import PriceBook
+from ratecard.render import allowance, example, ladders, modes, notes, packs, versions
+from ratecard.render.page import Page
+from ratecard.render.versions import Dated, dated
+from ratecard.render.view import Part, SheetView, code
+
+LANGS = ("zh", "en")
+HTML_LANG = {"zh": "zh-CN", "en": "en"}
+
+
+def build(page: Page, where: Dated | None = None) -> SheetView:
+    """The sheet's view: header, the prices (free quota, packs, ladders, notes), the versions
+    to come, the billing modes and the worked example, each from its own section's module."""
+    intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
+                 (False, True): "intro_postpaid", (False, False): "intro_none"}
+    details = [b for b in (allowance.free_block(page), packs.prepaid_block(page),
+                           ladders.postpaid_block(page), notes.notes_block(page)) if b is not None]
+    parts = [Part("prices", page.m["details"], tuple(details))]
+    upcoming = None if where is None else versions.upcoming_part(page, where)
+    if upcoming is not None:
+        parts.append(upcoming)
+    billing_modes = modes.modes_part(page)
+    if billing_modes is not None:
+        parts.append(billing_modes)
+    worked = example.example_part(page)
+    if worked is not None:
+        parts.append(worked)
+    return SheetView(
+        lang=page.lang,
+        html_lang=HTML_LANG[page.lang],
+        title=page.text("title"),
+        intro=page.fmt(intro_key[page.has_packs, page.has_ladders]),
+        parts=tuple(parts),
+        footer=page.fmt("footer", rules=code(page.book.name)),
+        effective=() if where is None else versions.effective(page, where),
+    )
+
+
+def build_sheet(
+    book: PriceBook, lang: str, at: date | datetime | str | None = None
+) -> tuple[SheetView, tuple[str, ...]]:
+    """The view model of a book's price sheet in one language, and the fallback warnings.
+
+    A book with dated versions shows the version in effect on the day `at` (see `render`)."""
+    if lang not in LANGS:
+        raise ValueError(f"unknown language `{lang}`; use one of {', '.join(LANGS)}")
+    contract = next((b.contract for b in book.books if b.contract is not None), None)
+    if contract is not None:
+        raise ValueError(f"this book is billed under contract `{contract.name}`: a contract is "
+                         "a customer's terms, not a published price sheet; render the sheet "
+                         "it extends")
+    shown, where = dated(book, at)
+    page = Page(shown, lang)
+    view = build(page, where)
+    return view, tuple(dict.fromkeys(page.warnings))
