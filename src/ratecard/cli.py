@@ -816,12 +816,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
         except DiffError as exc:
             raise CommandError(str(exc)) from None
         if book is None:
-            _report(diagnostics, source, "full")
+            report(diagnostics, source, "full")
             failed = True
         books.append(book)
     old, new = books
     if failed or old is None or new is None:
-        print(f"ratecard: {_stderr_palette().paint('error', 'error')}: no diff: fix the errors "
+        print(f"ratecard: {stderr_palette().paint('error', 'error')}: no diff: fix the errors "
               "above first", file=sys.stderr)
         return EXIT_USAGE
     diff = compare(old, new, args.old, args.new)
