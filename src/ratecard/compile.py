@@ -260,7 +260,8 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         assert isinstance(bracket.lo, n.Number)
         hi = _value(bracket.hi) if isinstance(bracket.hi, n.Number) else None
         brackets.append(
-            Bracket(_value(bracket.lo), hi, price, per, flat, block, block_rounding)
+            Bracket(_value(bracket.lo), hi, price, per, flat, block, block_rounding,
+                    closed_low=bracket.open.value == "[")
         )
     assert ladder.basis is not None
     return Ladder(

@@ -168,19 +168,24 @@ def format_unit_price(
     return f"{money}/{format_quantity(per, lang, unit)}"
 
 
-def format_bracket(lo: Decimal, hi: Decimal | None, lang: str, noun: str) -> str:
-    """A bracket `(lo, hi]` as the sheet's column header: 0 < 调用量 ≤ 300万, volume > 15M."""
-    return _bracket_text(lo, hi, lang, noun, messages(lang))
+def format_bracket(
+    lo: Decimal, hi: Decimal | None, lang: str, noun: str, closed_low: bool = False
+) -> str:
+    """A bracket `(lo, hi]` as the sheet's column header: 0 < 调用量 ≤ 300万, volume > 15M; a
+    bracket `[lo, hi)` (`closed_low`): 300 ≤ 用量 < 1000, volume ≥ 5K."""
+    return _bracket_text(lo, hi, lang, noun, messages(lang), closed_low)
 
 
 def _bracket_text(
-    lo: Decimal, hi: Decimal | None, lang: str, noun: str, m: Mapping[str, str]
+    lo: Decimal, hi: Decimal | None, lang: str, noun: str, m: Mapping[str, str],
+    closed_low: bool = False,
 ) -> str:
     low = format_quantity(lo, lang)
+    form = "_closed_low" if closed_low else ""
     if hi is None:
-        key = "bracket_all" if lo == 0 else "bracket_last"
+        key = "bracket_all" if lo == 0 else f"bracket_last{form}"
         return m[key].format(noun=noun, lo=low)
-    key = "bracket_first" if lo == 0 else "bracket_middle"
+    key = f"bracket_first{form}" if lo == 0 else f"bracket_middle{form}"
     return m[key].format(noun=noun, lo=low, hi=format_quantity(hi, lang))
 
 
@@ -773,7 +778,8 @@ class _Sheet:
         return self.m["price_plus"].join(parts) if parts else self.m["price_free"]
 
     def bracket_header(self, bracket: Bracket, plan: MeterPlan) -> str:
-        return _bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan), self.m)
+        return _bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan), self.m,
+                             bracket.closed_low)
 
     def basis_phrase(
         self, ladder: Ladder, words: Mapping[str, str], plans: Sequence[MeterPlan]
