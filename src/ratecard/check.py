@@ -92,9 +92,7 @@ class Symbols:
 
     def target_names(self, target: n.Target) -> list[str]:
         """Known meter names of a target (unknown ones are reported by `check_references`)."""
-        if target.every:
-            return list(self.meters)
-        return [m.value for m in target.meters if m.value in self.meters]
+        return target.of(self.meters)
 
 
 def symbols(rules: n.Rules) -> Symbols:
@@ -416,6 +414,11 @@ def check_references(s: Symbols) -> Iterator[Diagnostic]:
     for node in _walk(s.rules.statements):
         if isinstance(node, n.Target):
             names.extend(node.meters)
+            names.extend(node.excluded)
+            if node.excluded and s.meters and not node.of(s.meters):
+                yield error("E210", "`every meter except` leaves no meter", node.span,
+                            "every meter of these rules is excepted",
+                            "name the meters this applies to, or except fewer")
         elif isinstance(node, n.PackRow):
             names.append(node.meter)
     for name in names:

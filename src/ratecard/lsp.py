@@ -419,6 +419,8 @@ def _ladder_head(ladder: n.Ladder) -> str:
 
 
 def _target(target: n.Target) -> str:
+    if target.every and target.excluded:
+        return "every meter except " + ", ".join(f"`{m.value}`" for m in target.excluded)
     return "every meter" if target.every else ", ".join(f"`{m.value}`" for m in target.meters)
 
 
@@ -457,7 +459,7 @@ def _pack_offers(packs: n.Packs, row: n.PackRow) -> str:
 
 
 def _meters_of(table_meters: Iterable[str], target: n.Target) -> list[str]:
-    return list(table_meters) if target.every else [m.value for m in target.meters]
+    return target.of(table_meters) if target.every else [m.value for m in target.meters]
 
 
 def meter_hover(analysis: Analysis, meter: n.Meter) -> str:

@@ -7,6 +7,7 @@ those into diagnostics; `compile.py` turns a clean tree into evaluator objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import cast
@@ -135,11 +136,22 @@ class Unpriced:
 
 @attrs.frozen
 class Target:
-    """The meters a statement applies to: `every meter`, or a list of names."""
+    """The meters a statement applies to: `every meter` (less those `excluded`, from `every
+    meter except a, b`), or a list of names."""
 
     every: bool
     meters: tuple[Name, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    excluded: tuple[Name, ...] = ()
+
+    def of(self, meters: Iterable[str]) -> list[str]:
+        """The names this target applies to among `meters` (the sheet's, in its order): all
+        but the excluded for `every meter`, else the listed ones that are among them."""
+        known = list(meters)
+        if self.every:
+            out = {name.value for name in self.excluded}
+            return [m for m in known if m not in out]
+        return [m.value for m in self.meters if m.value in known]
 
 
 @attrs.frozen

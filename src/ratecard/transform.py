@@ -155,8 +155,11 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     ) -> n.Unpriced:
         return n.Unpriced(names, reason, self._span(meta))
 
-    def every_meter(self, meta: Any, _every: Token, _meter: Token) -> n.Target:
-        return n.Target(True, (), self._span(meta))
+    def every_meter(
+        self, meta: Any, _every: Token, _meter: Token, _except: Token | None,
+        excluded: tuple[n.Name, ...] | None,
+    ) -> n.Target:
+        return n.Target(True, (), self._span(meta), excluded or ())
 
     def named_meters(self, meta: Any, names: tuple[n.Name, ...]) -> n.Target:
         return n.Target(False, names, self._span(meta))
