@@ -369,6 +369,13 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
         for extra in meter.units[1:]:
             yield error("E208", f"meter `{name}` declares its unit twice", extra.span,
                         "second unit", "keep one `unit` clause")
+        for display in meter.display_units[:1]:
+            size = display.size.value
+            if size is not None and size <= 0:
+                yield error("E304", f"display unit of `{size}` metered units",
+                            display.size.span, "a display unit holds some units",
+                            "write how many metered units make one, e.g. "
+                            "`unit \"小时\" / \"hour\" = 3600 \"秒\" / \"second\"`")
         for second in meter.quantity_roundings[1:]:
             yield error("E208", f"meter `{name}` declares its quantity rounding twice",
                         second.span, "second rounding", "keep one `quantity rounded` clause")

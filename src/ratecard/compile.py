@@ -192,6 +192,9 @@ def _compile_sheet(
             packs=tuple(offers.get(meter.name.value, ())),
             quantity_rounding=_quantity_rounding(meter),
             allowance_pool=pool_of.get(meter.name.value),
+            display_unit=_texts(meter.display_units[0].label) if meter.display_units else (),
+            display_size=(_value(meter.display_units[0].size)
+                          if meter.display_units else None),
         )
         for meter in table.meters.values()
     )

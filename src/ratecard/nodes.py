@@ -113,6 +113,16 @@ class QuantityRounding:
 
 
 @attrs.frozen
+class DisplayUnit:
+    """`unit "小时" / "hour" = 3600 "秒" / "second"`: the unit a sheet shows quantities and
+    prices in (`label`), and how many metered units (`size`) make one."""
+
+    label: Label
+    size: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Meter:
     """A meter: the actions counted into it, those recorded but never billed, and its unit."""
 
@@ -123,6 +133,8 @@ class Meter:
     units: tuple[Label, ...]
     quantity_roundings: tuple[QuantityRounding, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    # The display units of `unit ... = N ...` clauses (the metered unit's label is in `units`).
+    display_units: tuple[DisplayUnit, ...] = ()
 
 
 @attrs.frozen

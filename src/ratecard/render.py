@@ -19,6 +19,7 @@ identifier) and is reported in `RenderedSheet.warnings`; a sheet never shows a b
 
 from __future__ import annotations
 
+import decimal
 import functools
 import itertools
 import re
@@ -168,6 +169,51 @@ def format_unit_price(
     return f"{money}/{format_quantity(per, lang, unit)}"
 
 
+def _exact_divide(value: Decimal, size: Decimal) -> Decimal | None:
+    """value / size if it is exact in ratecard's context (a finite decimal), else None."""
+    context = CONTEXT.copy()
+    context.clear_flags()
+    quotient = context.divide(value, size)
+    return None if context.flags[decimal.Inexact] else _plain_decimal(quotient)
+
+
+# How many decimals a quantity or price converted to a display unit keeps when the quotient is
+# not a finite decimal (shown with `≈`).
+_APPROXIMATE = Decimal("0.000001")
+
+
+def _in_display(value: Decimal, size: Decimal) -> tuple[Decimal, bool]:
+    """value / size, and whether it is approximate (rounded to six decimals)."""
+    exact = _exact_divide(value, size)
+    if exact is not None:
+        return exact, False
+    return _plain_decimal(CONTEXT.divide(value, size).quantize(_APPROXIMATE)), True
+
+
+def shown_quantity(value: Decimal, plan: MeterPlan) -> tuple[Decimal, bool]:
+    """A quantity of a meter in the unit the sheet shows it in, and whether that is rounded:
+    in its display unit (1,080,000 seconds are 300 hours), else as metered."""
+    if plan.display_size is None:
+        return value, False
+    return _in_display(value, plan.display_size)
+
+
+def shown_price(price: Decimal, per: Decimal, plan: MeterPlan) -> tuple[Decimal, Decimal, bool]:
+    """A price of `price` per `per` metered units as (price, per, approximate) in the unit the
+    sheet shows: with a display unit, per one of it (3.2 per 3600 seconds is 3.2 per hour,
+    0.001 per second 3.6 per hour), exact unless the quotient is not a finite decimal."""
+    if plan.display_size is None:
+        return price, per, False
+    if per == plan.display_size:
+        return price, Decimal(1), False
+    scaled, approximate = _in_display(CONTEXT.multiply(price, plan.display_size), per)
+    return scaled, Decimal(1), approximate
+
+
+def _approx(text: str, approximate: bool) -> str:
+    return f"≈{text}" if approximate else text
+
+
 def format_bracket(
     lo: Decimal, hi: Decimal | None, lang: str, noun: str, closed_low: bool = False
 ) -> str:
@@ -180,13 +226,23 @@ def _bracket_text(
     lo: Decimal, hi: Decimal | None, lang: str, noun: str, m: Mapping[str, str],
     closed_low: bool = False,
 ) -> str:
-    low = format_quantity(lo, lang)
+    high = None if hi is None else format_quantity(hi, lang)
+    return _bracket_words(lo == 0, hi is None, format_quantity(lo, lang), high, noun, m,
+                          closed_low)
+
+
+def _bracket_words(
+    first: bool, last: bool, low: str, high: str | None, noun: str, m: Mapping[str, str],
+    closed_low: bool,
+) -> str:
+    """A bracket's header from its bounds as shown (`first`: it starts at 0; `last`: it is
+    open-ended)."""
     form = "_closed_low" if closed_low else ""
-    if hi is None:
-        key = "bracket_all" if lo == 0 else f"bracket_last{form}"
+    if last:
+        key = "bracket_all" if first else f"bracket_last{form}"
         return m[key].format(noun=noun, lo=low)
-    key = f"bracket_first{form}" if lo == 0 else f"bracket_middle{form}"
-    return m[key].format(noun=noun, lo=low, hi=format_quantity(hi, lang))
+    key = f"bracket_first{form}" if first else f"bracket_middle{form}"
+    return m[key].format(noun=noun, lo=low, hi=high)
 
 
 def format_percent(fraction: Decimal) -> str:
@@ -362,7 +418,10 @@ class _Sheet:
         self.product = self.label(book.labels, f"rules `{book.name}`", book.name)
         self.names = {p.name: self.label(p.labels, f"meter `{p.name}`", p.name)
                       for p in book.meters}
-        self.units = {p.name: self.label(p.unit, f"the unit of meter `{p.name}`", "unit")
+        # The unit a sheet shows each meter's quantities and prices in: its display unit
+        # (`unit "小时" / "hour" = 3600 "秒" / "second"`) if it has one, else its unit.
+        self.units = {p.name: self.label(p.display_unit or p.unit,
+                                         f"the unit of meter `{p.name}`", "unit")
                       for p in book.meters}
         calls = bool(book.meters) and all(_is_calls(p) for p in book.meters)
         shared_units = set(self.units.values())
@@ -425,10 +484,17 @@ class _Sheet:
         return format_money(amount, self.book.currency, self.lang)
 
     def count(self, value: Decimal, plan: MeterPlan) -> str:
-        return format_count(value, self.lang, self.units[plan.name])
+        shown, approximate = shown_quantity(value, plan)
+        return _approx(format_count(shown, self.lang, self.units[plan.name]), approximate)
 
     def quantity(self, value: Decimal, plan: MeterPlan) -> str:
-        return format_quantity(value, self.lang, self.units[plan.name])
+        shown, approximate = shown_quantity(value, plan)
+        return _approx(format_quantity(shown, self.lang, self.units[plan.name]), approximate)
+
+    def bound(self, value: Decimal, plan: MeterPlan) -> str:
+        """A bracket bound as a column header writes it, in the display unit if any."""
+        shown, approximate = shown_quantity(value, plan)
+        return _approx(format_quantity(shown, self.lang), approximate)
 
     def noun_for(self, plan: MeterPlan) -> str:
         return self.m["quantity_noun_calls" if _is_calls(plan) else "quantity_noun"]
@@ -713,15 +779,16 @@ class _Sheet:
         restriction = self._restriction("prepaid")
         if restriction is not None:
             lead = (restriction,)
-        by_unit: dict[str, list[MeterPlan]] = {}
+        by_unit: dict[tuple[str, Decimal | None], list[MeterPlan]] = {}
         for plan in self.book.meters:
             if plan.packs:
-                by_unit.setdefault(self.units[plan.name], []).append(plan)
+                key = (self.units[plan.name], plan.display_size)
+                by_unit.setdefault(key, []).append(plan)
         tables = []
-        for unit, plans in by_unit.items():
+        for plans in by_unit.values():
             sizes = sorted({offer.size for plan in plans for offer in plan.packs})
             header = (self.m["pack_corner"],
-                      *(format_quantity(size, self.lang, unit) for size in sizes))
+                      *(self.quantity(size, plans[0]) for size in sizes))
             rows = []
             for plan in plans:
                 cells = []
@@ -766,20 +833,26 @@ class _Sheet:
             parts.append(self.text("price_flat", amount=self.money(bracket.flat)))
         if bracket.price:
             if bracket.block is not None:
-                price = format_unit_price(bracket.price, self.book.currency, self.lang, unit,
-                                          bracket.block)
+                block, approximate = shown_quantity(bracket.block, plan)
+                price = _approx(format_unit_price(bracket.price, self.book.currency, self.lang,
+                                                  unit, block), approximate)
                 if bracket.block_rounding in (BLOCK_UP, BLOCK_DOWN):
                     price = self.text(f"price_block_{bracket.block_rounding}", price=price,
                                       size=self.quantity(bracket.block, plan))
                 parts.append(price)
             else:
-                parts.append(format_unit_price(bracket.price, self.book.currency, self.lang,
-                                               unit, bracket.per))
+                amount, per, approximate = shown_price(bracket.price, bracket.per, plan)
+                parts.append(_approx(format_unit_price(amount, self.book.currency, self.lang,
+                                                       unit, per), approximate))
         return self.m["price_plus"].join(parts) if parts else self.m["price_free"]
 
     def bracket_header(self, bracket: Bracket, plan: MeterPlan) -> str:
-        return _bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan), self.m,
-                             bracket.closed_low)
+        if plan.display_size is None:
+            return _bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan),
+                                 self.m, bracket.closed_low)
+        return _bracket_words(bracket.lo == 0, bracket.hi is None, self.bound(bracket.lo, plan),
+                              None if bracket.hi is None else self.bound(bracket.hi, plan),
+                              self.noun_for(plan), self.m, bracket.closed_low)
 
     def basis_phrase(
         self, ladder: Ladder, words: Mapping[str, str], plans: Sequence[MeterPlan]
@@ -1142,12 +1215,24 @@ class _Sheet:
     def amount_phrase(self, line: BillLine, bracket: Bracket, plan: MeterPlan) -> str:
         """`899,000 × 0.002元 = 1798.00元` (with the billed amount when rounding changes it)."""
         rounded = self.money(line.amount)
-        if bracket.flat or bracket.per != 1 or bracket.block is not None or bracket.price is None:
+        if bracket.flat or bracket.block is not None or bracket.price is None:
             return rounded
+        if plan.display_size is not None:
+            # In the display unit: `300 × 3.2元 = 960.00元`, when both are exact there.
+            price, _, rough = shown_price(bracket.price, bracket.per, plan)
+            quantity, approximate = shown_quantity(line.quantity, plan)
+            if rough or approximate:
+                return rounded
+            return self._product(quantity, price, line, rounded)
+        if bracket.per != 1:
+            return rounded
+        return self._product(line.quantity, bracket.price, line, rounded)
+
+    def _product(self, quantity: Decimal, price: Decimal, line: BillLine, rounded: str) -> str:
         precise = line.precise_amount
         shown = rounded if precise == line.amount else self.money(_plain_decimal(precise))
-        phrase = (f"{format_count(line.quantity, self.lang)} × "
-                  f"{self.money(bracket.price)} = {shown}")
+        phrase = (f"{format_count(quantity, self.lang)} × "
+                  f"{self.money(price)} = {shown}")
         if precise != line.amount:
             phrase += self.text("example_rounded", amount=rounded)
         return phrase
@@ -1264,7 +1349,10 @@ def _example(
         free = plan.allowance
         if plan.allowance_pool is not None:
             free = book.allowance_pools.get(plan.allowance_pool, ZERO)
-        totals = [Decimal(t) for t in _EXAMPLE_TOTALS if t > free] or [free * 3]
+        # Round totals in the unit the sheet shows (hours for a meter counted in seconds).
+        scale = plan.display_size or Decimal(1)
+        totals = [t * scale for t in map(Decimal, _EXAMPLE_TOTALS) if t * scale > free] or [
+            free * 3]
         for total in totals:
             usage = _split(plan.actions, total)
             sizes = [offer.size for offer in plan.packs if offer.size * 2 <= total]

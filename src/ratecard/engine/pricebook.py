@@ -67,6 +67,10 @@ class MeterPlan:
     packs: tuple[PackOffer, ...]
     quantity_rounding: Rounding | None = None
     allowance_pool: str | None = None  # a pool `shared` with other meters, or its own
+    # A display unit (`unit "小时" / "hour" = 3600 "秒" / "second"`): its labels and how many
+    # metered units make one. Quantities stay metered; sheets show them and prices in it.
+    display_unit: tuple[str, ...] = ()
+    display_size: Decimal | None = None
 
     @property
     def pool(self) -> str:
