@@ -225,6 +225,7 @@ def _compile_sheet(
             settle_from_balance=any(b.settle_from_balance for b in table.of(n.Bill)),
             suspend_reasons=tuple(r.value for s in table.of(n.Suspend) for r in s.reasons),
             allowance_while_active=while_active,
+            skip_empty=any(b.skip_empty for b in table.of(n.Bill)),
         ),
         ladder_groups=groups,
         allowance_pools=pools,

@@ -45,6 +45,7 @@ CLAUSE_KEYWORDS = (
     "valid", "no",
     "size", "by", "flat", "contact", "sales", "minimum", "maximum", "issued", "day", "settle",
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
+    "skip", "empty",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.

@@ -363,12 +363,13 @@ class Alert:
 
 @attrs.frozen
 class Bill:
-    """`bill per month, issued on day 1, settle from balance`."""
+    """`bill per month, issued on day 1, settle from balance, skip empty`."""
 
     period: Period
     issued_day: Number | None
     settle_from_balance: bool
     span: Span = attrs.field(eq=False, repr=False)
+    skip_empty: bool = False
 
 
 @attrs.frozen

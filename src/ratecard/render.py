@@ -1003,6 +1003,8 @@ class _Sheet:
         bill = self.fmt("note_bill", day=str(billing.issued_day), settle=settle)
         if billing.settle_from_balance and "arrears" in billing.suspend_reasons:
             bill = self.paragraph([bill, self.fmt("note_arrears")])
+        if billing.skip_empty:
+            bill = self.paragraph([bill, self.fmt("note_skip_empty")])
         bullets.append(bill)
         if self.has_packs:
             restriction = self._restriction("note")

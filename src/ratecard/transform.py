@@ -303,12 +303,15 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     def bill_decl(self, meta: Any, _kw: Token, period: n.Period, *options: Any) -> n.Bill:
         issued: n.Number | None = None
         settle = False
+        skip_empty = False
         for option in options:
             if isinstance(option, n.Number):
                 issued = option
             elif option == "settle":
                 settle = True
-        return n.Bill(period, issued, settle, self._span(meta))
+            elif option == "skip_empty":
+                skip_empty = True
+        return n.Bill(period, issued, settle, self._span(meta), skip_empty)
 
     def bill_issued(
         self, meta: Any, _issued: Token, _on: Token, _day: Token, day: n.Number
@@ -317,6 +320,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def bill_settle(self, meta: Any, *_tokens: Token) -> str:
         return "settle"
+
+    def bill_skip_empty(self, meta: Any, *_tokens: Token) -> str:
+        return "skip_empty"
 
     def suspend_decl(
         self, meta: Any, _kw: Token, _for: Token, reasons: tuple[n.Name, ...]

@@ -298,6 +298,17 @@ class Bill:
     version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
     contract: str | None = None  # the customer contract billed under, if any
 
+    @property
+    def empty(self) -> bool:
+        """Nothing owed and nothing to report: no line, a zero total, and no purchase, alert,
+        void units, rejected, free or ignored usage or account event (`bill ..., skip empty`
+        issues no such bill)."""
+        return (
+            not self.lines and not self.total and not self.prepaid and not self.alerts
+            and not self.void and not self.rejected and not self.free and not self.ignored
+            and not self.events
+        )
+
     @classmethod
     def quoted(cls, currency: str, total: Decimal, lines: tuple[BillLine, ...]) -> Bill:
         """The bill of a quote, built without the general constructor (a quote is on a request

@@ -132,6 +132,8 @@ class BillingPolicy:
     settle_from_balance: bool = False
     suspend_reasons: tuple[str, ...] = ()
     allowance_while_active: bool = False
+    # `skip empty`: no bill for a month with nothing owed or reported (`Bill.empty`).
+    skip_empty: bool = False
 
 
 @attrs.frozen
