@@ -176,11 +176,6 @@ def test_brackets_render_as_inequalities_in_both_languages() -> None:
 
 # --- the warehouse at the edges -----------------------------------------------------------------
 
-pytest.importorskip("duckdb")
-pytest.importorskip("pyarrow")
-
-from tests.test_warehouse import Row, Sheet, compare, run  # noqa: E402
-
 WAREHOUSE = """
 rules edges "边界" / "Edges"
 currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
@@ -206,10 +201,14 @@ def test_warehouse_bills_the_edges_as_the_engine(basis: str) -> None:
     """One account per month-quantity: each bound (300, 1000), one below and one above, and
     the same plus the allowance of 10 (where a `by postpaid` or `after_allowance` basis puts
     the bound); each account's bills equal the engine's, line by line."""
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    from tests.test_warehouse import Row, Sheet, compare, run
+
     text = WAREHOUSE.format(basis=basis)
     book = ratecard.loads(text)
     sheet = Sheet(text, "Asia/Shanghai", {"V": "v", "G": "g"}, [], [], set(), {}, [])
-    rows: list[Row] = []
+    rows: list[Any] = []
     quantities = sorted({q + d + a for q in (300, 1000) for d in (-1, 0, 1) for a in (0, 10)})
     for index, quantity in enumerate(quantities):
         for action in ("V", "G"):
@@ -228,3 +227,11 @@ def test_warehouse_bills_the_edges_as_the_engine(basis: str) -> None:
                         "total": [("[300, 1000)", Decimal("813.00"))],
                         "after_allowance": [("[0, 300)", Decimal("928.00"))]}[basis]
     assert len(result.bills.to_pylist()) == len(quantities)
+
+
+def test_the_bracket_form_is_part_of_the_fingerprint() -> None:
+    """`[lo, hi)` bills otherwise than `(lo, hi]`: a snapshot taken under one is refused
+    under the other."""
+    from ratecard.engine.snapshot import fingerprint
+
+    assert fingerprint(ratecard.loads(CLOSED)) != fingerprint(ratecard.loads(OPEN))

@@ -105,3 +105,12 @@ def test_a_unit_and_a_display_unit_are_two_units() -> None:
         ratecard.loads(ASR.replace('  quantity rounded up to 1',
                                    '  quantity rounded up to 1\n  unit "秒" / "second"'))
     assert [d.code for d in raised.value.diagnostics if d.is_error] == ["E208"]
+
+
+def test_a_display_unit_does_not_change_what_snapshots_are_tied_to() -> None:
+    """The display unit never reaches a bill: the fingerprint is that of the same sheet
+    without it (a snapshot taken before the clause was added still restores)."""
+    from ratecard.engine.snapshot import fingerprint
+
+    plain = ASR.replace('unit "小时" / "hour" = 3600 "秒" / "second"', 'unit "秒" / "second"')
+    assert fingerprint(ratecard.loads(ASR)) == fingerprint(ratecard.loads(plain))
