@@ -235,3 +235,14 @@ def test_the_bracket_form_is_part_of_the_fingerprint() -> None:
     from ratecard.engine.snapshot import fingerprint
 
     assert fingerprint(ratecard.loads(CLOSED)) != fingerprint(ratecard.loads(OPEN))
+
+
+def test_the_language_server_prices_a_quantity_inside_a_closed_low_bracket() -> None:
+    """Hovers price a round quantity of the bracket: for [0, 1000) 100, not 1000 (which is in
+    the next bracket); for [300, 1000) 300, its first; (0, 1000] keeps 1000."""
+    from ratecard.lsp import example_quantity
+
+    assert example_quantity(Decimal(0), Decimal(1000), closed_low=True) == 100
+    assert example_quantity(Decimal(300), Decimal(1000), closed_low=True) == 300
+    assert example_quantity(Decimal(1000), None, closed_low=True) == 10000
+    assert example_quantity(Decimal(0), Decimal(1000)) == 1000
