@@ -1107,32 +1107,34 @@ class Queries:
             )
         )
         # Mode 0: volume, (lo, hi]; 1: graduated (either form: its units fill the same length
-        # of each bracket); 2: volume, [lo, hi) (a basis equal to hi is in the next bracket).
-        reached = o.any_of(
-            o.all_of(
-                o.lt(o.col("lo"), o.col("basis_qty")),
-                o.any_of(
-                    o.all_of(
-                        o.eq(o.col("mode"), o.integer(0)),
-                        o.any_of(o.is_null(o.col("hi")), o.le(o.col("basis_qty"), o.col("hi"))),
-                    ),
-                    o.all_of(
-                        o.eq(o.col("mode"), o.integer(1)),
-                        o.any_of(
-                            o.is_null(o.col("hi")),
-                            o.gt(o.col("hi"), o.sub(o.col("basis_qty"), o.col("postpaid"))),
-                        ),
+        # of each bracket); 2: volume, [lo, hi) (a basis equal to hi is in the next bracket),
+        # whose terms are written only when a ladder has such brackets.
+        reached: exp.Expression = o.all_of(
+            o.lt(o.col("lo"), o.col("basis_qty")),
+            o.any_of(
+                o.all_of(
+                    o.eq(o.col("mode"), o.integer(0)),
+                    o.any_of(o.is_null(o.col("hi")), o.le(o.col("basis_qty"), o.col("hi"))),
+                ),
+                o.all_of(
+                    o.eq(o.col("mode"), o.integer(1)),
+                    o.any_of(
+                        o.is_null(o.col("hi")),
+                        o.gt(o.col("hi"), o.sub(o.col("basis_qty"), o.col("postpaid"))),
                     ),
                 ),
             ),
-            o.all_of(
+        )
+        volume: exp.Expression = o.eq(o.col("mode"), o.integer(0))
+        if any(_mode_code(item[1]) == 2 for item in ladders):
+            reached = o.any_of(reached, o.all_of(
                 o.eq(o.col("mode"), o.integer(2)),
                 o.le(o.col("lo"), o.col("basis_qty")),
                 o.any_of(o.is_null(o.col("hi")), o.lt(o.col("basis_qty"), o.col("hi"))),
-            ),
-        )
+            ))
+            volume = o.ne(o.col("mode"), o.integer(1))
         quantity = o.case(
-            [(o.ne(o.col("mode"), o.integer(1)), o.col("postpaid"))],
+            [(volume, o.col("postpaid"))],
             o.sub(
                 o.least(o.coalesce(o.col("hi"), o.col("basis_qty")), o.col("basis_qty")),
                 o.greatest(o.col("lo"), o.sub(o.col("basis_qty"), o.col("postpaid"))),
