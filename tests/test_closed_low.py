@@ -196,25 +196,36 @@ ladder graduated by {basis} per month on g {{
 """
 
 
-@pytest.mark.parametrize("basis", ["postpaid", "total", "after_allowance"])
-def test_warehouse_bills_the_edges_as_the_engine(basis: str) -> None:
-    """One account per month-quantity: each bound (300, 1000), one below and one above, and
-    the same plus the allowance of 10 (where a `by postpaid` or `after_allowance` basis puts
-    the bound); each account's bills equal the engine's, line by line."""
-    pytest.importorskip("duckdb")
-    pytest.importorskip("pyarrow")
-    from tests.test_warehouse import Row, Sheet, compare, run
+def edge_case(basis: str) -> tuple[Any, list[Any]]:
+    """The sheet `WAREHOUSE` by `basis` and its journal rows: one account per month-quantity,
+    each bound (300, 1000), one below and one above, and the same plus the allowance of 10
+    (where a `by postpaid` or `after_allowance` basis puts the bound)."""
+    from tests.test_warehouse import Row, Sheet
 
     text = WAREHOUSE.format(basis=basis)
-    book = ratecard.loads(text)
     sheet = Sheet(text, "Asia/Shanghai", {"V": "v", "G": "g"}, [], [], set(), {}, [])
     rows: list[Any] = []
-    quantities = sorted({q + d + a for q in (300, 1000) for d in (-1, 0, 1) for a in (0, 10)})
-    for index, quantity in enumerate(quantities):
+    for index, quantity in enumerate(EDGE_QUANTITIES):
         for action in ("V", "G"):
             fields: dict[str, Any] = {"account": f"a{index}", "time": "2026-11-02T10:00:00+08:00",
                                       "action": action, "count": quantity, "id": None}
             rows.append(Row("usage", fields))
+    return sheet, rows
+
+
+EDGE_QUANTITIES = sorted({q + d + a for q in (300, 1000) for d in (-1, 0, 1) for a in (0, 10)})
+
+
+@pytest.mark.parametrize("basis", ["postpaid", "total", "after_allowance"])
+def test_warehouse_bills_the_edges_as_the_engine(basis: str) -> None:
+    """Each account's bills (`edge_case`) equal the engine's, line by line."""
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    from tests.test_warehouse import compare, run
+
+    sheet, rows = edge_case(basis)
+    book = sheet.book
+    quantities = EDGE_QUANTITIES
     result = run(sheet, rows)
     compare(sheet, rows, result)
     # The engine's own edges, so that the comparison cannot pass on two wrong answers: 300
