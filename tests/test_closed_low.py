@@ -107,6 +107,33 @@ ladder volume by total per month on m {
     assert book.quote({"A": 99}).total == Decimal("104.00")
 
 
+def test_block_prices_at_the_edges() -> None:
+    """Blocks of 100 rounded up. Volume: 999 units → [0, 1000): 10 blocks × 1 = 10.00;
+    1000 → [1000, ∞): 10 blocks × 0.5 = 5.00. Graduated, 1050 units: 1000 in [0, 1000) →
+    10 blocks × 1 = 10.00, 50 in [1000, ∞) → 1 block × 0.5 = 0.50; total 10.50."""
+    text = """
+rules b "B" / "B"
+currency CNY, rounding half_up 0.01, timezone UTC
+meter m "M" / "M" counts A
+ladder volume by total per month on m {
+  [0, 1000)   1 per block of 100 rounded up
+  [1000, ∞)   0.5 per block of 100 rounded up
+}
+"""
+    volume = ratecard.loads(text)
+    assert [(x.bracket, x.blocks, x.amount) for x in volume.quote({"A": 999}).lines] == [
+        ("[0, 1000)", Decimal(10), Decimal("10.00"))]
+    assert [(x.bracket, x.blocks, x.amount) for x in volume.quote({"A": 1000}).lines] == [
+        ("[1000, ∞)", Decimal(10), Decimal("5.00"))]
+    graduated = ratecard.loads(text.replace("ladder volume", "ladder graduated"))
+    bill = graduated.quote({"A": 1050})
+    assert [(x.bracket, x.blocks, x.amount) for x in bill.lines] == [
+        ("[0, 1000)", Decimal(10), Decimal("10.00")),
+        ("[1000, ∞)", Decimal(1), Decimal("0.50")),
+    ]
+    assert bill.total == Decimal("10.50")
+
+
 def test_a_combined_ladder_chooses_by_the_combined_quantity() -> None:
     """`on a, b combined`, volume `[lo, hi)`: 200 + 100 = 300 combined → [300, ∞) at 2.8:
     200 × 2.8 = 560.00 and 100 × 2.8 = 280.00; total 840.00."""
