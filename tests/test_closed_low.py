@@ -284,3 +284,13 @@ def test_the_language_server_prices_a_quantity_inside_a_closed_low_bracket() -> 
     assert example_quantity(Decimal(300), Decimal(1000), closed_low=True) == 300
     assert example_quantity(Decimal(1000), None, closed_low=True) == 10000
     assert example_quantity(Decimal(0), Decimal(1000)) == 1000
+
+
+def test_a_change_of_bracket_form_is_a_change_of_the_ladder() -> None:
+    """Same bounds and prices, `(lo, hi]` → `[lo, hi)`: 300 units bill 960.00 before and
+    840.00 after, so the comparison of the two sheets reports the whole ladder."""
+    from ratecard.changes import LADDER, changes
+
+    old, new = ratecard.loads(OPEN), ratecard.loads(CLOSED)
+    assert [(c.what, c.meter) for c in changes(old, new)] == [(LADDER, "realtime")]
+    assert changes(new, new) == []
