@@ -264,6 +264,10 @@ def _meter(draw: st.DrawFn, name: str, pool: list[str], n_lang: int, valid: bool
         clauses.append(["free", *_listed([pool.pop()])])
     if draw(st.booleans()):
         clauses.append(["unit", *_label(draw, n_lang)])
+        if draw(st.booleans()):  # a display unit of N metered units
+            size = _decimal(draw, 1, 10**4, 0) if valid else None
+            clauses[-1] += ["=", number_text(draw, size) if size is not None
+                            else _any_number(draw), *_label(draw, n_lang)]
     if draw(st.booleans()):
         mode = draw(st.sampled_from(sorted(ROUNDING_MODES)) if valid else NAMES)
         clauses.append(["quantity", "rounded", mode, "to",
@@ -287,6 +291,9 @@ def _partition(draw: st.DrawFn, items: list[str], max_parts: int) -> list[list[s
 def _target(draw: st.DrawFn, group: list[str], meters: list[str]) -> Tokens:
     if sorted(group) == sorted(meters) and draw(st.booleans()):
         return ["every", "meter"]
+    others = [m for m in meters if m not in group]
+    if others and draw(st.booleans()):
+        return ["every", "meter", "except", *_listed(others)]
     return _listed(group)
 
 
@@ -379,12 +386,14 @@ def _ladders(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
         decimals = draw(st.booleans())
         values = [Decimal(0)] + [Decimal(b).scaleb(-3) if decimals else Decimal(b) for b in bounds]
         items: list[Tokens] = []
+        # `(lo, hi]` or, all of the ladder, `[lo, hi)`.
+        closed_low = draw(st.booleans())
         for i, lo in enumerate(values):
             hi = (["∞"] if draw(st.booleans()) else ["inf"]) if i == len(values) - 1 else [
                 number_text(draw, values[i + 1])]
-            close = ")" if i == len(values) - 1 else "]"
+            close = ")" if i == len(values) - 1 or closed_low else "]"
             lo_text = number_text(draw, lo) if valid else _any_number(draw)
-            opener = "(" if valid else draw(st.sampled_from("(["))
+            opener = ("[" if closed_low else "(") if valid else draw(st.sampled_from("(["))
             if not valid:
                 close = draw(st.sampled_from(")]"))
             items.append([opener, lo_text, ",", *hi, close, *_price(draw, valid)])
@@ -426,6 +435,9 @@ def _tail(draw: st.DrawFn, allowance: bool, packs: bool, valid: bool) -> list[To
             options.append(["issued", "on", "day", str(draw(st.integers(1, 28)))])
         if draw(st.booleans()):
             options.append(["settle", "from", "balance"])
+        if draw(st.booleans()):
+            options.append(["skip", "empty"])
+        options = draw(st.permutations(options))
         out.append(["bill", "per", "month", *[t for o in options for t in [",", *o]]])
     if draw(st.booleans()):
         reasons = draw(st.lists(st.sampled_from(("arrears", "violation")), min_size=1, unique=True))

@@ -43,8 +43,10 @@ def books(draw: st.DrawFn) -> PriceBook:
         ), max_size=4))))
         lows = [0, *bounds]
         brackets = []
+        # Either form, `(lo, hi]` or `[lo, hi)` (a quantity equal to hi in the next bracket).
+        opening, closing = draw(st.sampled_from([("(", "]"), ("[", ")")]))
         for i, lo in enumerate(lows):
-            hi = "∞)" if i == len(lows) - 1 else f"{lows[i + 1]}]"
+            hi = "∞)" if i == len(lows) - 1 else f"{lows[i + 1]}{closing}"
             kind = draw(st.sampled_from(["unit", "unit", "unit", "per", "flat", "contact"]))
             price = draw(PRICES)
             if kind == "unit":
@@ -55,7 +57,7 @@ def books(draw: st.DrawFn) -> PriceBook:
                 term = f"{price} + {draw(PRICES)} flat"
             else:
                 term = "contact sales"
-            brackets.append(f"  ({lo}, {hi} {term}")
+            brackets.append(f"  {opening}{lo}, {hi} {term}")
         ladder = [f"ladder {mode} by {basis} per month on m{m} {{", *brackets]
         bounds_drawn = draw(st.sampled_from(["", "", "minimum", "maximum", "both"]))
         low = draw(BOUNDS)
@@ -106,6 +108,50 @@ def test_plan_quotes_exactly_as_the_general_path(book: PriceBook, data: st.DataO
                   st.integers(0, 5000)),
     ))
     same(book, "quote", usage)
+
+
+def _edges(book: PriceBook) -> list[int]:
+    """Whole quantities at and around every bracket bound of the book's ladders, and those
+    bounds plus each allowance (where a `by postpaid` basis reaches them)."""
+    bounds = {b.hi for g in book.ladder_groups for b in g.ladder.brackets if b.hi is not None}
+    allowances = {Decimal(0), *(m.allowance for m in book.meters)}
+    return sorted({
+        int(edge) + step
+        for bound in bounds
+        for allowance in allowances
+        for edge in (bound + allowance,
+                     (bound + allowance).to_integral_value(decimal.ROUND_CEILING))
+        for step in (-1, 0, 1)
+        if int(edge) + step >= 0
+    })
+
+
+@settings(max_examples=200, deadline=None)
+@given(books(), st.data())
+def test_plan_quotes_exactly_as_the_general_path_at_the_bracket_edges(
+    book: PriceBook, data: st.DataObject
+) -> None:
+    """Quantities equal to a bound, one below and one above: `(lo, hi]` keeps hi in its
+    bracket, `[lo, hi)` moves it to the next; the plan's whole-number bounds must agree."""
+    edges = _edges(book)
+    if not edges:
+        return
+    actions = [a for m in book.meters for a in m.actions]
+    usage = data.draw(st.dictionaries(st.sampled_from(actions), st.sampled_from(edges),
+                                      min_size=1))
+    same(book, "quote", usage)
+    meter = book.meters[0].name
+    quantity = data.draw(st.sampled_from(edges))
+    same(book, "price", meter, quantity)
+    if quantity > 0:
+        try:
+            lines = _general_price(book)(meter, quantity)  # type: ignore[operator]
+        except ratecard.ContactSalesError:
+            with pytest.raises(ratecard.ContactSalesError):
+                book.charge(meter, quantity)
+            return
+        assert book.charge(meter, quantity) == sum(
+            (line.amount for line in lines), book.rounding.round(Decimal(0)))
 
 
 @settings(max_examples=200, deadline=None)

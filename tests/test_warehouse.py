@@ -90,10 +90,12 @@ def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool) -> str:
     bounds = sorted(draw(st.sets(st.sampled_from((50, 100, 300, 1000, 2500, 10000)), max_size=3)))
     edges = [0, *bounds]
     rows = []
+    # Either form: `(lo, hi]`, or `[lo, hi)` (a quantity equal to hi is in the next bracket).
+    opening, closing = draw(st.sampled_from((("(", "]"), ("(", "]"), ("[", ")"))))
     for index, low in enumerate(edges):
         last = index == len(edges) - 1
-        high = "∞)" if last else f"{edges[index + 1]}]"
-        rows.append(f"  ({low}, {high} {_bracket_price(draw, last)}")
+        high = "∞)" if last else f"{edges[index + 1]}{closing}"
+        rows.append(f"  {opening}{low}, {high} {_bracket_price(draw, last)}")
     extra = []
     if draw(st.integers(0, 7)) == 0:
         extra.append(f"  minimum {draw(st.integers(1, 30))}")

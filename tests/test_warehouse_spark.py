@@ -79,6 +79,15 @@ def test_spark_bills_match_the_engine(spark: Any, case: tuple[Sheet, list[Row]])
     compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
 
 
+@pytest.mark.parametrize("basis", ["postpaid", "total", "after_allowance"])
+def test_spark_bills_closed_low_brackets_at_their_edges(spark: Any, basis: str) -> None:
+    """`[lo, hi)` brackets at each bound, one below and one above: Spark as the engine."""
+    from tests.test_closed_low import edge_case
+
+    sheet, rows = edge_case(basis)
+    compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
+
+
 @settings(SPARK_SETTINGS, max_examples=6)
 @given(
     st.sampled_from(SHIPPED).flatmap(

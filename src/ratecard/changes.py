@@ -203,10 +203,11 @@ def _ladder_changes(
 
 
 def _comparable(old: Ladder, new: Ladder) -> bool:
-    """Whether two ladders differ only in bounds, prices, minimum and maximum."""
+    """Whether two ladders differ only in bounds, prices, minimum and maximum (not in the
+    brackets' form, `(lo, hi]` or `[lo, hi)`: a change of form is a change of the ladder)."""
     def shape(ladder: Ladder) -> tuple[object, ...]:
         return (len(ladder.brackets), ladder.mode, ladder.basis, ladder.period,
-                ladder.combined, ladder.flat_at_zero)
+                ladder.combined, ladder.flat_at_zero, ladder.closed_low)
 
     return shape(old) == shape(new)
 

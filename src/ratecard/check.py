@@ -98,9 +98,7 @@ class Symbols:
 
     def target_names(self, target: n.Target) -> list[str]:
         """Known meter names of a target (unknown ones are reported by `check_references`)."""
-        if target.every:
-            return list(self.meters)
-        return [m.value for m in target.meters if m.value in self.meters]
+        return target.of(self.meters)
 
 
 def symbols(rules: n.Rules) -> Symbols:
@@ -393,6 +391,13 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
         for extra in meter.units[1:]:
             yield error("E208", f"meter `{name}` declares its unit twice", extra.span,
                         "second unit", "keep one `unit` clause")
+        for display in meter.display_units[:1]:
+            size = display.size.value
+            if size is not None and size <= 0:
+                yield error("E304", f"display unit of `{size}` metered units",
+                            display.size.span, "a display unit holds some units",
+                            "write how many metered units make one, e.g. "
+                            "`unit \"小时\" / \"hour\" = 3600 \"秒\" / \"second\"`")
         for second in meter.quantity_roundings[1:]:
             yield error("E208", f"meter `{name}` declares its quantity rounding twice",
                         second.span, "second rounding", "keep one `quantity rounded` clause")
@@ -438,6 +443,11 @@ def check_references(s: Symbols) -> Iterator[Diagnostic]:
     for node in s.nodes:
         if isinstance(node, n.Target):
             names.extend(node.meters)
+            names.extend(node.excluded)
+            if node.excluded and s.meters and not node.of(s.meters):
+                yield error("E210", "`every meter except` leaves no meter", node.span,
+                            "every meter of these rules is excepted",
+                            "name the meters this applies to, or except fewer")
         elif isinstance(node, n.PackRow):
             names.append(node.meter)
     for name in names:
@@ -610,16 +620,24 @@ def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
         return
     previous_hi: Decimal | None = None
     last = len(ladder.brackets) - 1
+    # The first bracket's opening sets the ladder's form: `(lo, hi]` or `[lo, hi)`.
+    first_open = ladder.brackets[0].open.value
+    closed_low = first_open == "["
+    form = "`[lo, hi)`" if closed_low else "`(lo, hi]`"
     for index, bracket in enumerate(ladder.brackets):
         lo = bracket.lo.value if isinstance(bracket.lo, n.Number) else None
         hi = bracket.hi.value if isinstance(bracket.hi, n.Number) else None
-        if bracket.open.value != "(":
-            yield error("E410", "brackets are open at the low end", bracket.open.span,
-                        "write `(` here", "a bracket is `(lo, hi]`: units above lo up to hi")
-        want = ")" if isinstance(bracket.hi, n.Unbounded) else "]"
-        if bracket.close.value != want:
+        mixed = index > 0 and bracket.open.value != first_open
+        if mixed:
+            yield error("E417", "brackets of both forms in one ladder", bracket.open.span,
+                        f"the first bracket (line {ladder.brackets[0].span.line}) is {form}",
+                        f"write every bracket of this ladder as {form}, with `{first_open}` here")
+        want_hi = "]" if not closed_low else ")"
+        want = ")" if isinstance(bracket.hi, n.Unbounded) else want_hi
+        if bracket.close.value != want and not mixed:
+            last_form = "`[lo, ∞)`" if closed_low else "`(lo, ∞)`"
             yield error("E410", f"this bracket should end with `{want}`", bracket.close.span,
-                        f"write `{want}` here", "a bracket is `(lo, hi]`, the last `(lo, ∞)`")
+                        f"write `{want}` here", f"a bracket is {form}, the last {last_form}")
         if isinstance(bracket.lo, n.Unbounded):
             yield error("E408", "a bracket cannot start at ∞", bracket.lo.span,
                         "lower bound", "brackets start at 0 and ascend")
@@ -629,7 +647,7 @@ def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
         if index == last and isinstance(bracket.hi, n.Number):
             yield error("E409", "the last bracket must be open-ended", bracket.hi.span,
                         "units above this would have no price",
-                        "end the ladder with `(lo, ∞)`")
+                        f"end the ladder with `{first_open}lo, ∞)`")
         if lo is not None and hi is not None and hi <= lo:
             yield error("E408", f"bracket `{bracket.open.value}{_bound(bracket.lo)}, "
                         f"{_bound(bracket.hi)}{bracket.close.value}` does not ascend",
@@ -638,15 +656,16 @@ def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
         if index == 0:
             if lo is not None and lo != 0:
                 yield error("E405", "the first bracket must start at 0", bracket.lo.span,
-                            "units up to here would have no price", "start it at `(0,`")
+                            "units up to here would have no price",
+                            f"start it at `{first_open}0,`")
         elif lo is not None and previous_hi is not None:
             if lo > previous_hi:
                 yield error("E406", "gap between brackets", bracket.lo.span,
-                            f"units in ({format_plain(previous_hi)}, {format_plain(lo)}] have "
+                            f"units in {_span_text(previous_hi, lo, closed_low)} have "
                             "no price", f"start this bracket at {format_plain(previous_hi)}")
             elif lo < previous_hi:
                 yield error("E407", "brackets overlap", bracket.lo.span,
-                            f"units in ({format_plain(lo)}, {format_plain(previous_hi)}] are "
+                            f"units in {_span_text(lo, previous_hi, closed_low)} are "
                             "in two brackets", f"start this bracket at "
                             f"{format_plain(previous_hi)}")
         previous_hi = hi if hi is not None else previous_hi
@@ -661,6 +680,13 @@ def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
                             "write `per 1000` or leave `per` out")
             if isinstance(term, n.BlockPrice):
                 yield from _check_block(term)
+
+
+def _span_text(lo: Decimal, hi: Decimal, closed_low: bool) -> str:
+    """An interval of units in the ladder's own form: `(lo, hi]` or `[lo, hi)`."""
+    if closed_low:
+        return f"[{format_plain(lo)}, {format_plain(hi)})"
+    return f"({format_plain(lo)}, {format_plain(hi)}]"
 
 
 def _check_block(term: n.BlockPrice) -> Iterator[Diagnostic]:
@@ -890,7 +916,8 @@ def check_ladder_prices(s: Symbols) -> Iterator[Diagnostic]:
                               f"{format_plain(lo_price)}", "ladders usually fall as volume "
                               "rises: check the order of the prices")
             elif ladder.mode.value == VOLUME:
-                yield from _cliff(below, above, hi_bound, lo_price, lo_flat, up_price, up_flat)
+                yield from _cliff(below, above, hi_bound, lo_price, lo_flat, up_price, up_flat,
+                                  below.open.value == "[")
 
 
 def _bracket_values(
@@ -922,24 +949,33 @@ def _bracket_values(
 def _cliff(
     below: n.Bracket, above: n.Bracket, bound: Decimal,
     price: Decimal, flat: Decimal, next_price: Decimal, next_flat: Decimal,
+    closed_low: bool = False,
 ) -> Iterator[Diagnostic]:
-    """Volume: whole quantities of the bracket (up to `bound`) that cost more than `bound + 1`."""
-    next_cost = (bound + 1) * next_price + next_flat
-    if bound * price + flat <= next_cost:
+    """Volume: whole quantities of the bracket that cost more than the next bracket's first
+    whole quantity. With `(lo, hi]` the bracket ends at `bound` and the next starts at
+    `bound + 1`; with `[lo, hi)` it ends at `⌈bound⌉ - 1` and the next starts at `⌈bound⌉`."""
+    low = (below.lo.value if isinstance(below.lo, n.Number) and below.lo.value is not None
+           else Decimal(0))
+    if closed_low:
+        upper = bound.to_integral_value(rounding="ROUND_CEILING")
+        bound, after, lowest = upper - 1, upper, low.to_integral_value(rounding="ROUND_CEILING")
+    else:
+        after = bound + 1
+        lowest = low.to_integral_value(rounding="ROUND_FLOOR") + 1
+    next_cost = after * next_price + next_flat
+    if bound < lowest or bound * price + flat <= next_cost:
         return
-    # The bracket's smallest whole quantity, and the smallest with q × price + flat > next_cost.
-    lowest = (below.lo.value if isinstance(below.lo, n.Number) and below.lo.value is not None
-              else Decimal(0)).to_integral_value(rounding="ROUND_FLOOR") + 1
+    # The smallest whole quantity of the bracket with q × price + flat > next_cost.
     first = lowest if price == 0 else max(
         lowest, ((next_cost - flat) / price).to_integral_value(rounding="ROUND_FLOOR") + 1)
     which = (f"{_grouped(bound)} units cost" if first == bound
              else f"{_grouped(first)} to {_grouped(bound)} units cost")
     yield warning(
         "W003",
-        f"volume cliff: {which} more than {_grouped(bound + 1)}",
+        f"volume cliff: {which} more than {_grouped(after)}",
         below.hi.span,
         f"{_grouped(bound)} units cost {_amount(bound * price + flat)}, "
-        f"{_grouped(bound + 1)} cost {_amount(next_cost)}",
+        f"{_grouped(after)} cost {_amount(next_cost)}",
         "all-units ladders charge less for a little more usage here; this is legal (and on "
         "many real sheets), but say so on the sheet or use `graduated`",
     )

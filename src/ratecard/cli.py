@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import decimal
 import errno
 import io
 import json
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from ratecard.engine.account import Account
     from ratecard.engine.bills import Bill, BillLine
     from ratecard.engine.journal import JournalError
-    from ratecard.engine.pricebook import HeldPack, PriceBook
+    from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.nodes import Rules
 
 ZERO_AMOUNT = Decimal(0)
@@ -296,11 +297,38 @@ def _grouped(value: Decimal) -> str:
     return format_plain(value)
 
 
-def _unit_price(line: BillLine) -> str:
-    """A line's price as the rules write it: `0.002`, or `3.2 per 3,600` for a price per N."""
+def _unit_price(line: BillLine, book: PriceBook | None = None) -> str:
+    """A line's price as the rules write it: `0.002`, or `3.2 per 3,600` for a price per N;
+    on a meter with a display unit, per one of it when that is exact (`3.2 per hour` for 3.2
+    per 3600 seconds)."""
+    plan = _display_plan(book, line.meter)
+    if plan is not None and plan.display_size is not None:
+        per = line.per if line.per is not None else Decimal(1)
+        context = decimal.Context(prec=60)
+        price = context.divide(context.multiply(line.unit_price, plan.display_size), per)
+        if not context.flags[decimal.Inexact] and book is not None:
+            return f"{format_plain(price.normalize(context))} per " \
+                   f"{_english(book, plan.display_unit)}"
     if line.per is None:
         return format_plain(line.unit_price)
     return f"{format_plain(line.unit_price)} per {_grouped(line.per)}"
+
+
+def _display_plan(book: PriceBook | None, meter: str) -> MeterPlan | None:
+    """The meter's plan if it has a display unit."""
+    if book is None:
+        return None
+    for plan in book.meters:
+        if plan.name == meter and plan.display_size is not None:
+            return plan
+    return None
+
+
+def _english(book: PriceBook, labels: Sequence[str]) -> str:
+    """A display name in English if the rules have one, else the first."""
+    if "en" in book.languages and book.languages.index("en") < len(labels):
+        return labels[book.languages.index("en")]
+    return labels[0] if labels else "unit"
 
 
 def _source(line: BillLine) -> str:
@@ -331,7 +359,7 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
             _source(line),
             "" if line.source == "true_up" else _grouped(line.quantity),
             line.bracket or "",
-            _unit_price(line) if line.source == "postpaid" else "",
+            _unit_price(line, book) if line.source == "postpaid" else "",
             format_plain(line.amount),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

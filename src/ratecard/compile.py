@@ -191,6 +191,9 @@ def _compile_sheet(
             packs=tuple(offers.get(meter.name.value, ())),
             quantity_rounding=_quantity_rounding(meter),
             allowance_pool=pool_of.get(meter.name.value),
+            display_unit=_texts(meter.display_units[0].label) if meter.display_units else (),
+            display_size=(_value(meter.display_units[0].size)
+                          if meter.display_units else None),
         )
         for meter in table.meters.values()
     )
@@ -221,6 +224,7 @@ def _compile_sheet(
             settle_from_balance=any(b.settle_from_balance for b in table.of(n.Bill)),
             suspend_reasons=tuple(r.value for s in table.of(n.Suspend) for r in s.reasons),
             allowance_while_active=while_active,
+            skip_empty=any(b.skip_empty for b in table.of(n.Bill)),
         ),
         ladder_groups=groups,
         allowance_pools=pools,
@@ -259,7 +263,8 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         assert isinstance(bracket.lo, n.Number)
         hi = _value(bracket.hi) if isinstance(bracket.hi, n.Number) else None
         brackets.append(
-            Bracket(_value(bracket.lo), hi, price, per, flat, block, block_rounding)
+            Bracket(_value(bracket.lo), hi, price, per, flat, block, block_rounding,
+                    closed_low=bracket.open.value == "[")
         )
     assert ladder.basis is not None
     return Ladder(

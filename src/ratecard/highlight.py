@@ -41,9 +41,11 @@ STATEMENT_KEYWORDS = (
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
-    "prorated", "at", "charge", "zero", "every", "per", "on", "while", "active", "valid", "no",
+    "prorated", "at", "charge", "zero", "every", "except", "per", "on", "while", "active",
+    "valid", "no",
     "size", "by", "flat", "contact", "sales", "minimum", "maximum", "issued", "day", "settle",
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
+    "skip", "empty",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.

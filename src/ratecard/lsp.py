@@ -421,6 +421,8 @@ def _ladder_head(ladder: n.Ladder) -> str:
 
 
 def _target(target: n.Target) -> str:
+    if target.every and target.excluded:
+        return "every meter except " + ", ".join(f"`{m.value}`" for m in target.excluded)
     return "every meter" if target.every else ", ".join(f"`{m.value}`" for m in target.meters)
 
 
@@ -459,7 +461,7 @@ def _pack_offers(packs: n.Packs, row: n.PackRow) -> str:
 
 
 def _meters_of(table_meters: Iterable[str], target: n.Target) -> list[str]:
-    return list(table_meters) if target.every else [m.value for m in target.meters]
+    return target.of(table_meters) if target.every else [m.value for m in target.meters]
 
 
 def meter_hover(analysis: Analysis, meter: n.Meter) -> str:
@@ -523,15 +525,24 @@ def _first_quantity(analysis: Analysis, meter: str) -> Decimal:
     if plan.ladder is None or not plan.ladder.brackets:
         return Decimal(1000)
     first = plan.ladder.brackets[0]
-    return example_quantity(first.lo, first.hi, plan.allowance)
+    return example_quantity(first.lo, first.hi, plan.allowance, first.closed_low)
 
 
-def example_quantity(lo: Decimal, hi: Decimal | None, beyond: Decimal = Decimal(0)) -> Decimal:
+def example_quantity(
+    lo: Decimal, hi: Decimal | None, beyond: Decimal = Decimal(0), closed_low: bool = False
+) -> Decimal:
     """A round quantity in the bracket (lo, hi]: the largest power of ten in it, else `hi`.
-    An unbounded bracket is taken up to ten times `lo` or `beyond`, and at least 1000."""
+    An unbounded bracket is taken up to ten times `lo` or `beyond`, and at least 1000. For a
+    bracket [lo, hi) (`closed_low`): the largest power of ten in it, else `lo`."""
     top = hi if hi is not None else max(lo * 10, beyond * 10, Decimal(1000))
     best: Decimal | None = None
     power = Decimal(1)
+    if closed_low and hi is not None:
+        while power < hi:
+            if power >= lo:
+                best = power
+            power *= 10
+        return best if best is not None else lo
     while power <= top:
         if power > lo:
             best = power
@@ -640,7 +651,7 @@ def bracket_hover(
     if book is None or lo is None or not meters:
         return "\n".join(lines)
     hi = bracket.hi.value if isinstance(bracket.hi, n.Number) else None
-    quantity = example_quantity(lo, hi)
+    quantity = example_quantity(lo, hi, closed_low=bracket.open.value == "[")
     meter = meters[0]
     try:
         amount = book.charge(meter, int(quantity))

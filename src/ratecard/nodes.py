@@ -7,6 +7,7 @@ those into diagnostics; `compile.py` turns a clean tree into evaluator objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import cast
@@ -112,6 +113,16 @@ class QuantityRounding:
 
 
 @attrs.frozen
+class DisplayUnit:
+    """`unit "小时" / "hour" = 3600 "秒" / "second"`: the unit a sheet shows quantities and
+    prices in (`label`), and how many metered units (`size`) make one."""
+
+    label: Label
+    size: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Meter:
     """A meter: the actions counted into it, those recorded but never billed, and its unit."""
 
@@ -122,6 +133,8 @@ class Meter:
     units: tuple[Label, ...]
     quantity_roundings: tuple[QuantityRounding, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    # The display units of `unit ... = N ...` clauses (the metered unit's label is in `units`).
+    display_units: tuple[DisplayUnit, ...] = ()
 
 
 @attrs.frozen
@@ -135,11 +148,22 @@ class Unpriced:
 
 @attrs.frozen
 class Target:
-    """The meters a statement applies to: `every meter`, or a list of names."""
+    """The meters a statement applies to: `every meter` (less those `excluded`, from `every
+    meter except a, b`), or a list of names."""
 
     every: bool
     meters: tuple[Name, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    excluded: tuple[Name, ...] = ()
+
+    def of(self, meters: Iterable[str]) -> list[str]:
+        """The names this target applies to among `meters` (the sheet's, in its order): all
+        but the excluded for `every meter`, else the listed ones that are among them."""
+        known = list(meters)
+        if self.every:
+            out = {name.value for name in self.excluded}
+            return [m for m in known if m not in out]
+        return [m.value for m in self.meters if m.value in known]
 
 
 @attrs.frozen
@@ -339,12 +363,13 @@ class Alert:
 
 @attrs.frozen
 class Bill:
-    """`bill per month, issued on day 1, settle from balance`."""
+    """`bill per month, issued on day 1, settle from balance, skip empty`."""
 
     period: Period
     issued_day: Number | None
     settle_from_balance: bool
     span: Span = attrs.field(eq=False, repr=False)
+    skip_empty: bool = False
 
 
 @attrs.frozen

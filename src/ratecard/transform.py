@@ -120,6 +120,7 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         counts: list[n.Name] = []
         free: list[n.Name] = []
         units: list[n.Label] = []
+        displays: list[n.DisplayUnit] = []
         roundings: list[n.QuantityRounding] = []
         for kind, value in clauses:
             if kind == "counts":
@@ -127,12 +128,15 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             elif kind == "free":
                 free.extend(value)
             elif kind == "unit":
-                units.append(value)
+                metered, display = value
+                units.append(metered)
+                if display is not None:
+                    displays.append(display)
             else:
                 roundings.append(value)
         return n.Meter(
             name, label, tuple(counts), tuple(free), tuple(units), tuple(roundings),
-            self._span(meta),
+            self._span(meta), tuple(displays),
         )
 
     def counts_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
@@ -141,8 +145,14 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     def free_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
         return ("free", names)
 
-    def unit_clause(self, meta: Any, _kw: Token, label: n.Label) -> Any:
-        return ("unit", label)
+    def unit_clause(
+        self, meta: Any, _kw: Token, label: n.Label, _equals: Token | None,
+        size: n.Number | None, metered: n.Label | None,
+    ) -> Any:
+        if size is None or metered is None:
+            return ("unit", (label, None))
+        # The metered unit's label is the meter's unit (E208 counts it); the display unit apart.
+        return ("unit", (metered, n.DisplayUnit(label, size, self._span(meta))))
 
     def quantity_clause(
         self, meta: Any, _kw: Token, _rounded: Token, mode: n.Name, _to: Token,
@@ -155,8 +165,11 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     ) -> n.Unpriced:
         return n.Unpriced(names, reason, self._span(meta))
 
-    def every_meter(self, meta: Any, _every: Token, _meter: Token) -> n.Target:
-        return n.Target(True, (), self._span(meta))
+    def every_meter(
+        self, meta: Any, _every: Token, _meter: Token, _except: Token | None,
+        excluded: tuple[n.Name, ...] | None,
+    ) -> n.Target:
+        return n.Target(True, (), self._span(meta), excluded or ())
 
     def named_meters(self, meta: Any, names: tuple[n.Name, ...]) -> n.Target:
         return n.Target(False, names, self._span(meta))
@@ -290,12 +303,15 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     def bill_decl(self, meta: Any, _kw: Token, period: n.Period, *options: Any) -> n.Bill:
         issued: n.Number | None = None
         settle = False
+        skip_empty = False
         for option in options:
             if isinstance(option, n.Number):
                 issued = option
             elif option == "settle":
                 settle = True
-        return n.Bill(period, issued, settle, self._span(meta))
+            elif option == "skip_empty":
+                skip_empty = True
+        return n.Bill(period, issued, settle, self._span(meta), skip_empty)
 
     def bill_issued(
         self, meta: Any, _issued: Token, _on: Token, _day: Token, day: n.Number
@@ -304,6 +320,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def bill_settle(self, meta: Any, *_tokens: Token) -> str:
         return "settle"
+
+    def bill_skip_empty(self, meta: Any, *_tokens: Token) -> str:
+        return "skip_empty"
 
     def suspend_decl(
         self, meta: Any, _kw: Token, _for: Token, reasons: tuple[n.Name, ...]

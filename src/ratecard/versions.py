@@ -58,9 +58,7 @@ def meter_names(rules: n.Rules) -> list[str]:
 
 def targets(target: n.Target, meters: Sequence[str]) -> list[str]:
     """The known meters a target names (unknown ones are the checker's to report)."""
-    if target.every:
-        return list(meters)
-    return [m.value for m in target.meters if m.value in meters]
+    return target.of(meters)
 
 
 def timeline(rules: n.Rules) -> list[tuple[n.Version | None, n.Rules]]:
@@ -391,7 +389,7 @@ def check_contract(contract: n.Rules, sheet: n.Rules) -> Iterator[Diagnostic]:
 
 def _named(target: n.Target, meters: Sequence[str]) -> list[n.Name]:
     if target.every:
-        return [n.Name(m, target.span) for m in meters]
+        return [n.Name(m, target.span) for m in target.of(meters)]
     return list(target.meters)
 
 

@@ -68,19 +68,20 @@ class BillLine(NamedTuple):
 
 
 def bracket_bounds(label: str | None) -> dict[str, Any] | None:
-    """A bracket's label, `(0, 3000000]` or `(15000000, ∞)` (`ladders.Bracket.label`), as the
-    JSON of a line gives it for a program: `{"lo": "0", "hi": "3000000", "lo_closed": false,
-    "hi_closed": true}`, `hi` None for an open end. Brackets are half-open `(lo, hi]`, so the
-    flags are constant today; they are there so that a reader never has to know it. None for no
-    bracket, or a label not in that form (a state file edited by hand)."""
-    if label is None or len(label) < 6 or label[0] != "(" or label[-1] not in ")]":
+    """A bracket's label, `(0, 3000000]`, `(15000000, ∞)` or `[0, 300)` (`ladders.Bracket.label`),
+    as the JSON of a line gives it for a program: `{"lo": "0", "hi": "3000000", "lo_closed":
+    false, "hi_closed": true}`, `hi` None for an open end. Brackets are `(lo, hi]` or `[lo, hi)`;
+    the flags say which, so that a reader never has to parse the label. None for no bracket, or a
+    label not in either form (a state file edited by hand)."""
+    if label is None or len(label) < 6 or label[0] not in "([" or label[-1] not in ")]":
         return None
     lo, sep, hi = label[1:-1].partition(", ")
     if not sep or not lo or not hi:
         return None
+    lo_closed = label[0] == "["
     if hi == "∞":
-        return {"lo": lo, "hi": None, "lo_closed": False, "hi_closed": False}
-    return {"lo": lo, "hi": hi, "lo_closed": False, "hi_closed": label[-1] == "]"}
+        return {"lo": lo, "hi": None, "lo_closed": lo_closed, "hi_closed": False}
+    return {"lo": lo, "hi": hi, "lo_closed": lo_closed, "hi_closed": label[-1] == "]"}
 
 
 @attrs.frozen
@@ -296,6 +297,17 @@ class Bill:
     prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
     version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
     contract: str | None = None  # the customer contract billed under, if any
+
+    @property
+    def empty(self) -> bool:
+        """Nothing owed and nothing to report: no line, a zero total, and no purchase, alert,
+        void units, rejected, free or ignored usage or account event (`bill ..., skip empty`
+        issues no such bill)."""
+        return (
+            not self.lines and not self.total and not self.prepaid and not self.alerts
+            and not self.void and not self.rejected and not self.free and not self.ignored
+            and not self.events
+        )
 
     @classmethod
     def quoted(cls, currency: str, total: Decimal, lines: tuple[BillLine, ...]) -> Bill:

@@ -1,4 +1,10 @@
-"""Postpaid ladders: brackets `(lo, hi]` and how a period's quantity is priced by them.
+"""Postpaid ladders: brackets `(lo, hi]` (or `[lo, hi)`) and how a period's quantity is priced
+by them.
+
+A ladder's brackets are all of one form. The form decides only where a quantity that equals a
+bound goes: with `(lo, hi]` it stays in the bracket that ends there, with `[lo, hi)` it goes to
+the next one. That matters to `volume`, which picks one bracket by the basis quantity; a graduated
+ladder's units fill the same length of each bracket in either form, so it prices alike.
 
 `volume` (all-units): every postpaid unit is priced at the bracket the basis quantity falls in.
 `graduated`: each unit is priced at the bracket its position falls in. With basis `postpaid` the
@@ -50,7 +56,8 @@ def contact_sales_error(meter: str, quantity: Decimal, bracket: str) -> ContactS
 
 @attrs.frozen
 class Bracket:
-    """One bracket `(lo, hi]` (hi None: open-ended) and its price.
+    """One bracket `(lo, hi]`, or `[lo, hi)` when `closed_low` (hi None: open-ended), and its
+    price.
 
     `price` is per `per` units (prorated), or, with `block`, per block of `block` units counted
     by `block_rounding`; `flat` is charged once when the bracket is reached.
@@ -63,6 +70,7 @@ class Bracket:
     flat: Decimal = ZERO
     block: Decimal | None = None
     block_rounding: str = BLOCK_UP
+    closed_low: bool = False
     # Derived once: what every charge in this bracket reads.
     unit_price: Decimal = attrs.field(init=False, eq=False, repr=False)
     shown_price: Decimal = attrs.field(init=False, eq=False, repr=False)
@@ -72,14 +80,16 @@ class Bracket:
     def __attrs_post_init__(self) -> None:
         price = ZERO if self.price is None else self.price
         unit = CONTEXT.divide(price, self.per) if self.per != 1 else price
-        hi = "∞)" if self.hi is None else f"{format_plain(self.hi)}]"
+        close = ")" if self.closed_low else "]"
+        hi = "∞)" if self.hi is None else f"{format_plain(self.hi)}{close}"
+        open_ = "[" if self.closed_low else "("
         # The price of one unit (`price / per`, exact to 60 digits: for the arithmetic), of one
         # block with blocks; 0 if contact sales.
         object.__setattr__(self, "unit_price", unit)
         # The price as a bill line shows it: as written, per `per` units (None: per unit).
         object.__setattr__(self, "shown_price", price)
         object.__setattr__(self, "shown_per", self.per if self.per != 1 else None)
-        object.__setattr__(self, "label", f"({format_plain(self.lo)}, {hi}")
+        object.__setattr__(self, "label", f"{open_}{format_plain(self.lo)}, {hi}")
 
     def blocks(self, quantity: Decimal) -> Decimal:
         """How many blocks a quantity makes in this bracket."""
@@ -126,8 +136,16 @@ class Ladder:
         uppers = tuple(b.hi for b in self.brackets if b.hi is not None)
         object.__setattr__(self, "_uppers", uppers)
 
+    @property
+    def closed_low(self) -> bool:
+        """Whether the brackets are `[lo, hi)` (all of a ladder's brackets share one form)."""
+        return self.brackets[0].closed_low
+
     def bracket_for(self, quantity: Decimal) -> Bracket:
-        """The bracket a quantity falls in: lo < quantity ≤ hi (0 falls in the first)."""
+        """The bracket a quantity falls in: lo < quantity ≤ hi, or lo ≤ quantity < hi for
+        `[lo, hi)` brackets (0 falls in the first either way)."""
+        if self.brackets[0].closed_low:
+            return self.brackets[bisect.bisect_right(self._uppers, quantity)]
         return self.brackets[bisect.bisect_left(self._uppers, quantity)]
 
     def charges(self, quantity: Decimal, basis: Decimal, meter: str) -> tuple[Charge, ...]:

@@ -57,6 +57,10 @@ class MeterPlan:
     packs: tuple[PackOffer, ...]
     quantity_rounding: Rounding | None = None
     allowance_pool: str | None = None  # a pool `shared` with other meters, or its own
+    # A display unit (`unit "小时" / "hour" = 3600 "秒" / "second"`): its labels and how many
+    # metered units make one. Quantities stay metered; sheets show them and prices in it.
+    display_unit: tuple[str, ...] = ()
+    display_size: Decimal | None = None
 
     @property
     def pool(self) -> str:
@@ -118,6 +122,8 @@ class BillingPolicy:
     settle_from_balance: bool = False
     suspend_reasons: tuple[str, ...] = ()
     allowance_while_active: bool = False
+    # `skip empty`: no bill for a month with nothing owed or reported (`Bill.empty`).
+    skip_empty: bool = False
 
 
 @attrs.frozen

@@ -179,8 +179,7 @@ def build(
         always.append(ladder.minimum is not None)
         if ladder.mode == VOLUME and ladder.minimum is None and ladder.maximum is None:
             tables[name] = (
-                [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets
-                 if b.hi is not None],
+                _whole_uppers(ladder),
                 [b.price if b.per == 1 and not b.flat else None for b in ladder.brackets],
                 limit,
                 rounding.increment,
@@ -208,6 +207,16 @@ def _limit(ladders: list[Ladder], rounding: Rounding, products: list[Decimal]) -
     scaled = [int(p.scaleb(-exponent).to_integral_value(ROUND_CEILING)) for p in prices]
     widest = max([1, *coefficients, *scaled])
     return int(10**EXACT_DIGITS // (widest * 10 * max(len(ladders), 1)))
+
+
+def _whole_uppers(ladder: Ladder) -> list[int]:
+    """Bracket upper bounds for `bisect_left` with the whole quantities a plan prices: an int
+    compares several times faster than a Decimal. For a whole n, n ≤ hi ⇔ n ≤ ⌊hi⌋ (`(lo, hi]`),
+    and n < hi ⇔ n ≤ ⌈hi⌉ - 1 (`[lo, hi)`: a quantity equal to hi is in the next bracket)."""
+    if ladder.closed_low:
+        return [int(b.hi.to_integral_value(ROUND_CEILING)) - 1 for b in ladder.brackets
+                if b.hi is not None]
+    return [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets if b.hi is not None]
 
 
 def _covered(ladder: Ladder, rounding: Rounding) -> bool:
@@ -239,9 +248,7 @@ def _pricer(
     multiply = CONTEXT.multiply
     divide = CONTEXT.divide
     add = CONTEXT.add
-    # Bracket upper bounds for `bisect_left` with the whole quantities a plan prices: an int
-    # compares several times faster than a Decimal, and for a whole n, n ≤ hi ⇔ n ≤ ⌊hi⌋.
-    uppers = [int(b.hi.to_integral_value(ROUND_FLOOR)) for b in ladder.brackets if b.hi is not None]
+    uppers = _whole_uppers(ladder)
     # Per bracket, what a charge reads: (price or None, divisor or None, flat or None, the
     # price and per as a line shows them, label).
     table = [

@@ -198,6 +198,8 @@ class Replay:
         self.next_event = -NEVER
         self.closings: deque[_Closing] = deque()
         self.bills: list[Bill] = []
+        # Months whose bill `skip empty` left out (nothing owed or reported), in order.
+        self.skipped: list[str] = []
 
     # --- the replay ---------------------------------------------------------------------------
 
@@ -443,6 +445,11 @@ class Replay:
                     self.month.events.append(AccountEvent(
                         time, "suspend", SUSPENDED, "arrears", balance=after, automatic=True
                     ))
+        if self.book.billing.skip_empty and bill.empty and (
+                bill.settlement is None or not bill.settlement.suspended):
+            if bill.month is not None:
+                self.skipped.append(bill.month)
+            return
         self.bills.append(bill)
 
     # --- entries other than usage ----------------------------------------------------------------
@@ -691,17 +698,21 @@ def bill_journal(
     source = open_journal(book, journal, on_invalid)
     try:
         with decimal.localcontext(CONTEXT):
-            bills = _replay(book, source.records(), aggregate)
-            if bills is None:
-                bills = _replay(book, sorted_records(source.records()), aggregate)
-                assert bills is not None, "a sorted journal is in order"
+            replayed = _replay(book, source.records(), aggregate)
+            if replayed is None:
+                replayed = _replay(book, sorted_records(source.records()), aggregate)
+                assert replayed is not None, "a sorted journal is in order"
     finally:
         source.close()
+    bills, skipped = replayed
     if wanted is None:
         return bills
     for bill in bills:
         if bill.month == wanted:
             return bill
+    if wanted in skipped:
+        raise UsageError(f"no bill for {wanted}: nothing was owed or reported that month, and "
+                         "the rules say `skip empty`")
     if not bills:
         raise UsageError(f"no bill for {wanted}: the journal has no entries")
     raise UsageError(f"no bill for {wanted}: the journal runs from {bills[0].month} "
@@ -710,10 +721,12 @@ def bill_journal(
 
 def _replay(
     book: PriceBook, records: Generator[Record, None, None], aggregate: bool
-) -> list[Bill] | None:
-    """The bills, or None if the records are not in time order."""
+) -> tuple[list[Bill], list[str]] | None:
+    """The bills and the months `skip empty` left out, or None if the records are not in time
+    order."""
     try:
-        return Replay(book, aggregate).run(records)
+        replay = Replay(book, aggregate)
+        return replay.run(records), replay.skipped
     except OutOfOrderError:
         return None
     finally:

@@ -74,7 +74,12 @@ VERSION = 1
 
 # Fields that only name or present things: renaming a meter's display name must not orphan
 # every saved account (nor moving a contract's file).
-_PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file"})
+_PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file", "display_unit",
+                           "display_size"})
+# Fields added to the book after snapshots were first written, with the value that bills as
+# before: left out at that value, so that the fingerprint of a book that does not use them (and
+# every snapshot tied to it) stays what it was.
+_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False}
 # A book's place in time (its version, contract and later versions): fingerprinted apart, by
 # `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
 _TIME = frozenset({"version", "contract", "timeline"})
@@ -182,7 +187,10 @@ def _canonical(value: Any) -> Any:
         skipped = _PRESENTATION | _TIME if isinstance(value, PriceBook) else _PRESENTATION
         for field in attrs.fields(type(value)):
             if field.eq and field.name not in skipped:
-                data[field.name] = _canonical(getattr(value, field.name))
+                item = getattr(value, field.name)
+                if field.name in _LATER_DEFAULTS and item == _LATER_DEFAULTS[field.name]:
+                    continue
+                data[field.name] = _canonical(item)
         return data
     if isinstance(value, Enum):
         return _canonical(value.value)

@@ -11,7 +11,7 @@ from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, GRADUATE
 from ratecard.engine.money import ZERO
 from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
 from ratecard.errors import UsageError
-from ratecard.render.filters import format_count, format_percent
+from ratecard.render.filters import format_count, format_percent, shown_price, shown_quantity
 from ratecard.render.page import Page, is_calls
 from ratecard.render.view import Block, Part, Rich, Table, code, joined
 
@@ -148,12 +148,24 @@ def example_explanation(
 def amount_phrase(page: Page, line: BillLine, bracket: Bracket, plan: MeterPlan) -> str:
     """`899,000 × 0.002元 = 1798.00元` (with the billed amount when rounding changes it)."""
     rounded = page.money(line.amount)
-    if bracket.flat or bracket.per != 1 or bracket.block is not None or bracket.price is None:
+    if bracket.flat or bracket.block is not None or bracket.price is None:
         return rounded
+    if plan.display_size is not None:
+        # In the display unit: `300 × 3.2元 = 960.00元`, when both are exact there.
+        price, _, rough = shown_price(bracket.price, bracket.per, plan)
+        quantity, approximate = shown_quantity(line.quantity, plan)
+        if rough or approximate:
+            return rounded
+        return _product(page, quantity, price, line, rounded)
+    if bracket.per != 1:
+        return rounded
+    return _product(page, line.quantity, bracket.price, line, rounded)
+
+
+def _product(page: Page, quantity: Decimal, price: Decimal, line: BillLine, rounded: str) -> str:
     precise = line.precise_amount
     shown = rounded if precise == line.amount else page.money(_plain_decimal(precise))
-    phrase = (f"{format_count(line.quantity, page.lang)} × "
-              f"{page.money(bracket.price)} = {shown}")
+    phrase = f"{format_count(quantity, page.lang)} × {page.money(price)} = {shown}"
     if precise != line.amount:
         phrase += page.text("example_rounded", amount=rounded)
     return phrase
@@ -177,7 +189,10 @@ def _example(
         free = plan.allowance
         if plan.allowance_pool is not None:
             free = book.allowance_pools.get(plan.allowance_pool, ZERO)
-        totals = [Decimal(t) for t in _EXAMPLE_TOTALS if t > free] or [free * 3]
+        # Round totals in the unit the sheet shows (hours for a meter counted in seconds).
+        scale = plan.display_size or Decimal(1)
+        totals = [t * scale for t in map(Decimal, _EXAMPLE_TOTALS) if t * scale > free] or [
+            free * 3]
         for total in totals:
             usage = _split(plan.actions, total)
             sizes = [offer.size for offer in plan.packs if offer.size * 2 <= total]

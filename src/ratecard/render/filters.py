@@ -8,6 +8,7 @@ reads `templates/messages.toml`. The templates use them as Jinja2 filters too.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import re
 import tomllib
@@ -15,10 +16,14 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from ratecard.diagnostics import is_control
 from ratecard.engine.money import CONTEXT
 from ratecard.literals import format_plain
+
+if TYPE_CHECKING:
+    from ratecard.engine.pricebook import MeterPlan
 
 # Quantities written with a scale suffix when that is exact to two decimals: 1万, 1.5万, 10K, 3M.
 _SCALES: Mapping[str, tuple[tuple[Decimal, str], ...]] = {
@@ -103,20 +108,87 @@ def format_unit_price(
     return f"{money}/{format_quantity(per, lang, unit)}"
 
 
-def format_bracket(lo: Decimal, hi: Decimal | None, lang: str, noun: str) -> str:
-    """A bracket `(lo, hi]` as the sheet's column header: 0 < 调用量 ≤ 300万, volume > 15M."""
-    return bracket_text(lo, hi, lang, noun, messages(lang))
+def format_bracket(
+    lo: Decimal, hi: Decimal | None, lang: str, noun: str, closed_low: bool = False
+) -> str:
+    """A bracket `(lo, hi]` as the sheet's column header: 0 < 调用量 ≤ 300万, volume > 15M; a
+    bracket `[lo, hi)` (`closed_low`): 300 ≤ 用量 < 1000, volume ≥ 5K."""
+    return bracket_text(lo, hi, lang, noun, messages(lang), closed_low)
 
 
 def bracket_text(
-    lo: Decimal, hi: Decimal | None, lang: str, noun: str, m: Mapping[str, str]
+    lo: Decimal, hi: Decimal | None, lang: str, noun: str, m: Mapping[str, str],
+    closed_low: bool = False,
 ) -> str:
-    low = format_quantity(lo, lang)
-    if hi is None:
-        key = "bracket_all" if lo == 0 else "bracket_last"
+    high = None if hi is None else format_quantity(hi, lang)
+    return bracket_words(lo == 0, hi is None, format_quantity(lo, lang), high, noun, m,
+                         closed_low)
+
+
+def bracket_words(
+    first: bool, last: bool, low: str, high: str | None, noun: str, m: Mapping[str, str],
+    closed_low: bool,
+) -> str:
+    """A bracket's header from its bounds as shown (`first`: it starts at 0; `last`: it is
+    open-ended)."""
+    form = "_closed_low" if closed_low else ""
+    if last:
+        key = "bracket_all" if first else f"bracket_last{form}"
         return m[key].format(noun=noun, lo=low)
-    key = "bracket_first" if lo == 0 else "bracket_middle"
-    return m[key].format(noun=noun, lo=low, hi=format_quantity(hi, lang))
+    key = f"bracket_first{form}" if first else f"bracket_middle{form}"
+    return m[key].format(noun=noun, lo=low, hi=high)
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """A Decimal without trailing zeros (1.50 → 1.5) and without an exponent (1E+2 → 100)."""
+    return value.normalize() if value != value.to_integral_value() else value.quantize(
+        Decimal(1))
+
+
+def _exact_divide(value: Decimal, size: Decimal) -> Decimal | None:
+    """value / size if it is exact in ratecard's context (a finite decimal), else None."""
+    context = CONTEXT.copy()
+    context.clear_flags()
+    quotient = context.divide(value, size)
+    return None if context.flags[decimal.Inexact] else plain_decimal(quotient)
+
+
+# How many decimals a quantity or price converted to a display unit keeps when the quotient is
+# not a finite decimal (shown with `≈`).
+_APPROXIMATE = Decimal("0.000001")
+
+
+def _in_display(value: Decimal, size: Decimal) -> tuple[Decimal, bool]:
+    """value / size, and whether it is approximate (rounded to six decimals)."""
+    exact = _exact_divide(value, size)
+    if exact is not None:
+        return exact, False
+    return plain_decimal(CONTEXT.divide(value, size).quantize(_APPROXIMATE)), True
+
+
+def shown_quantity(value: Decimal, plan: MeterPlan) -> tuple[Decimal, bool]:
+    """A quantity of a meter in the unit the sheet shows it in, and whether that is rounded:
+    in its display unit (1,080,000 seconds are 300 hours), else as metered."""
+    if plan.display_size is None:
+        return value, False
+    return _in_display(value, plan.display_size)
+
+
+def shown_price(price: Decimal, per: Decimal, plan: MeterPlan) -> tuple[Decimal, Decimal, bool]:
+    """A price of `price` per `per` metered units as (price, per, approximate) in the unit the
+    sheet shows: with a display unit, per one of it (3.2 per 3600 seconds is 3.2 per hour,
+    0.001 per second 3.6 per hour), exact unless the quotient is not a finite decimal."""
+    if plan.display_size is None:
+        return price, per, False
+    if per == plan.display_size:
+        return price, Decimal(1), False
+    scaled, approximate = _in_display(CONTEXT.multiply(price, plan.display_size), per)
+    return scaled, Decimal(1), approximate
+
+
+def approx(text: str, approximate: bool) -> str:
+    """`≈` before a shown number that is rounded."""
+    return f"≈{text}" if approximate else text
 
 
 def format_percent(fraction: Decimal) -> str:

@@ -56,6 +56,8 @@ def notes_block(page: Page) -> Block:
     bill = page.fmt("note_bill", day=str(billing.issued_day), settle=settle)
     if billing.settle_from_balance and "arrears" in billing.suspend_reasons:
         bill = page.paragraph([bill, page.fmt("note_arrears")])
+    if billing.skip_empty:
+        bill = page.paragraph([bill, page.fmt("note_skip_empty")])
     bullets.append(bill)
     if page.has_packs:
         restriction = packs.pack_restriction(page, "note")

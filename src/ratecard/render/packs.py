@@ -3,8 +3,10 @@ what they do not allow, and the prepaid detail of the billing modes part."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from ratecard.engine.pricebook import MeterPlan
-from ratecard.render.filters import format_percent, format_quantity
+from ratecard.render.filters import format_percent
 from ratecard.render.page import Page
 from ratecard.render.view import Block, Rich, Table, joined
 
@@ -17,15 +19,16 @@ def prepaid_block(page: Page) -> Block | None:
     restriction = pack_restriction(page, "prepaid")
     if restriction is not None:
         lead = (restriction,)
-    by_unit: dict[str, list[MeterPlan]] = {}
+    by_unit: dict[tuple[str, Decimal | None], list[MeterPlan]] = {}
     for plan in page.book.meters:
         if plan.packs:
-            by_unit.setdefault(page.units[plan.name], []).append(plan)
+            key = (page.units[plan.name], plan.display_size)
+            by_unit.setdefault(key, []).append(plan)
     tables = []
-    for unit, plans in by_unit.items():
+    for plans in by_unit.values():
         sizes = sorted({offer.size for plan in plans for offer in plan.packs})
         header = (page.m["pack_corner"],
-                  *(format_quantity(size, page.lang, unit) for size in sizes))
+                  *(page.quantity(size, plans[0]) for size in sizes))
         rows = []
         for plan in plans:
             cells = []

@@ -18,7 +18,9 @@ from ratecard.engine.money import ZERO
 from ratecard.engine.pricebook import MeterPlan, PriceBook
 from ratecard.engine.pricing import LadderGroup
 from ratecard.render.filters import (
+    approx,
     bracket_text,
+    bracket_words,
     format_count,
     format_date,
     format_money,
@@ -26,6 +28,8 @@ from ratecard.render.filters import (
     format_unit_price,
     messages,
     plural,
+    shown_price,
+    shown_quantity,
 )
 from ratecard.render.view import Piece, Rich, joined, merged, plain_text
 
@@ -49,7 +53,10 @@ class Page:
         self.product = self.label(book.labels, f"rules `{book.name}`", book.name)
         self.names = {p.name: self.label(p.labels, f"meter `{p.name}`", p.name)
                       for p in book.meters}
-        self.units = {p.name: self.label(p.unit, f"the unit of meter `{p.name}`", "unit")
+        # The unit a sheet shows each meter's quantities and prices in: its display unit
+        # (`unit "小时" / "hour" = 3600 "秒" / "second"`) if it has one, else its unit.
+        self.units = {p.name: self.label(p.display_unit or p.unit,
+                                         f"the unit of meter `{p.name}`", "unit")
                       for p in book.meters}
         calls = bool(book.meters) and all(is_calls(p) for p in book.meters)
         shared_units = set(self.units.values())
@@ -112,10 +119,17 @@ class Page:
         return format_money(amount, self.book.currency, self.lang)
 
     def count(self, value: Decimal, plan: MeterPlan) -> str:
-        return format_count(value, self.lang, self.units[plan.name])
+        shown, approximate = shown_quantity(value, plan)
+        return approx(format_count(shown, self.lang, self.units[plan.name]), approximate)
 
     def quantity(self, value: Decimal, plan: MeterPlan) -> str:
-        return format_quantity(value, self.lang, self.units[plan.name])
+        shown, approximate = shown_quantity(value, plan)
+        return approx(format_quantity(shown, self.lang, self.units[plan.name]), approximate)
+
+    def bound(self, value: Decimal, plan: MeterPlan) -> str:
+        """A bracket bound as a column header writes it, in the display unit if any."""
+        shown, approximate = shown_quantity(value, plan)
+        return approx(format_quantity(shown, self.lang), approximate)
 
     def noun_for(self, plan: MeterPlan) -> str:
         return self.m["quantity_noun_calls" if is_calls(plan) else "quantity_noun"]
@@ -208,19 +222,26 @@ class Page:
             parts.append(self.text("price_flat", amount=self.money(bracket.flat)))
         if bracket.price:
             if bracket.block is not None:
-                price = format_unit_price(bracket.price, self.book.currency, self.lang, unit,
-                                          bracket.block)
+                block, approximate = shown_quantity(bracket.block, plan)
+                price = approx(format_unit_price(bracket.price, self.book.currency, self.lang,
+                                                 unit, block), approximate)
                 if bracket.block_rounding in (BLOCK_UP, BLOCK_DOWN):
                     price = self.text(f"price_block_{bracket.block_rounding}", price=price,
                                       size=self.quantity(bracket.block, plan))
                 parts.append(price)
             else:
-                parts.append(format_unit_price(bracket.price, self.book.currency, self.lang,
-                                               unit, bracket.per))
+                amount, per, approximate = shown_price(bracket.price, bracket.per, plan)
+                parts.append(approx(format_unit_price(amount, self.book.currency, self.lang,
+                                                      unit, per), approximate))
         return self.m["price_plus"].join(parts) if parts else self.m["price_free"]
 
     def bracket_header(self, bracket: Bracket, plan: MeterPlan) -> str:
-        return bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan), self.m)
+        if plan.display_size is None:
+            return bracket_text(bracket.lo, bracket.hi, self.lang, self.noun_for(plan),
+                                self.m, bracket.closed_low)
+        return bracket_words(bracket.lo == 0, bracket.hi is None, self.bound(bracket.lo, plan),
+                             None if bracket.hi is None else self.bound(bracket.hi, plan),
+                             self.noun_for(plan), self.m, bracket.closed_low)
 
     def meter_list(self, plans: Sequence[MeterPlan]) -> Rich:
         return self.join([self.names[p.name] for p in plans])

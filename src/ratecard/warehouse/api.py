@@ -160,6 +160,12 @@ def bill_warehouse(
         wanted = calendar.ord_of(year, number)
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
+        if sheet.billing.skip_empty:
+            raise UsageError(
+                "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
+                "every month of an account's span and cannot leave out the empty ones; bill "
+                "these accounts with `ratecard bill`"
+            )
         for group in sheet.ladder_groups:
             if group.ladder.period != "month":
                 raise UsageError(

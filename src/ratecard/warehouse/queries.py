@@ -987,7 +987,7 @@ class Queries:
                         *version,
                         o.integer(meter),
                         o.integer(index),
-                        o.integer(0 if ladder.mode == VOLUME else 1),
+                        o.integer(_mode_code(ladder)),
                         o.integer(basis),
                         o.decimal(bracket.lo, qs, MAX_PRECISION),
                         o.cast(o.null(), decimal_type(qs))
@@ -1107,7 +1107,10 @@ class Queries:
                 copy=False,
             )
         )
-        reached = o.all_of(
+        # Mode 0: volume, (lo, hi]; 1: graduated (either form: its units fill the same length
+        # of each bracket); 2: volume, [lo, hi) (a basis equal to hi is in the next bracket),
+        # whose terms are written only when a ladder has such brackets.
+        reached: exp.Expression = o.all_of(
             o.lt(o.col("lo"), o.col("basis_qty")),
             o.any_of(
                 o.all_of(
@@ -1123,8 +1126,16 @@ class Queries:
                 ),
             ),
         )
+        volume: exp.Expression = o.eq(o.col("mode"), o.integer(0))
+        if any(_mode_code(item[1]) == 2 for item in ladders):
+            reached = o.any_of(reached, o.all_of(
+                o.eq(o.col("mode"), o.integer(2)),
+                o.le(o.col("lo"), o.col("basis_qty")),
+                o.any_of(o.is_null(o.col("hi")), o.lt(o.col("basis_qty"), o.col("hi"))),
+            ))
+            volume = o.ne(o.col("mode"), o.integer(1))
         quantity = o.case(
-            [(o.eq(o.col("mode"), o.integer(0)), o.col("postpaid"))],
+            [(volume, o.col("postpaid"))],
             o.sub(
                 o.least(o.coalesce(o.col("hi"), o.col("basis_qty")), o.col("basis_qty")),
                 o.greatest(o.col("lo"), o.sub(o.col("basis_qty"), o.col("postpaid"))),
@@ -1488,6 +1499,14 @@ class Queries:
             .where(o.all_of(o.eq(o.col("first"), o.col("last")), o.not_(o.col("held"))), copy=False)
         )
         return o.union_all([single, listed])
+
+
+def _mode_code(ladder: Ladder) -> int:
+    """A ladder's mode as the bracket table's `mode` column: 0 volume `(lo, hi]`, 1 graduated,
+    2 volume `[lo, hi)`."""
+    if ladder.mode != VOLUME:
+        return 1
+    return 2 if ladder.closed_low else 0
 
 
 def _key_order(key: LimitKey) -> tuple[int, int]:
