@@ -523,11 +523,11 @@ def test_every_field_of_a_sheet_is_compared() -> None:
         "allowance_pools", "warnings", "version", "contract", "timeline"}
     assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
                                 "allowance", "ladder", "packs", "quantity_rounding",
-                                "allowance_pool"}
+                                "allowance_pool", "display_unit", "display_size"}
     assert names(PackPolicy) == {"valid_amount", "valid_unit", "order", "refundable",
                                  "frozen_after_expiry"}
     assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",
-                                    "allowance_while_active"}
+                                    "allowance_while_active", "skip_empty"}
 
 
 def test_the_command_offers_every_format() -> None:
@@ -568,3 +568,25 @@ def test_a_pipe_is_read_as_a_file(capsys: pytest.CaptureFixture[str], tmp_path: 
     writer.join()
     assert (code, err) == (0, "")
     assert out == f"{fifo} → {BDA_RULES}: no changes (the two bill alike)\n"
+
+
+def test_a_display_unit_and_skip_empty_are_changes(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    """Showing seconds as hours changes no bill but changes the page; `skip empty` changes
+    which bills exist: both are listed, and the files differ (exit 1)."""
+    old = tmp_path / "old.rules"
+    old.write_text(
+        'rules asr "语音" / "ASR"\ncurrency CNY, rounding half_up 0.01, timezone Asia/Shanghai\n'
+        'meter rec "录音" / "Recording" counts Rec\n  unit "秒" / "second"\n'
+        "ladder graduated by total per month on rec {\n  (0, ∞)  3.2 per 3600\n}\n"
+        "deduct postpaid\nbill per month\n", encoding="utf-8")
+    new = tmp_path / "new.rules"
+    new.write_text(old.read_text(encoding="utf-8")
+                   .replace('unit "秒" / "second"', 'unit "小时" / "hour" = 3600 "秒" / "second"')
+                   .replace("bill per month", "bill per month, skip empty"), encoding="utf-8")
+    code, out, err = run(capsys, str(old), str(new), "--format", "json")
+    assert (code, err) == (1, "")
+    assert [(c["what"], c["meter"], c["old"], c["new"]) for c in json.loads(out)["changes"]] == [
+        ("meter_display_unit", "rec", None, "小时 / hour = 3600"),
+        ("skip_empty", None, "no", "yes"),
+    ]

@@ -40,6 +40,7 @@ adds to these everything else that changes what a sheet bills or what its render
 | `rounding` | `None` | — | the bill lines' `Rounding` |
 | `meter_added`, `meter_removed` | the meter | — | `None` or the meter's name |
 | `meter_label`, `meter_unit` | the meter | — | the display names (`tuple`) |
+| `meter_display_unit` | the meter | — | `小时 / hour = 3600`: the unit sheets show (`None`: none) |
 | `quantity_rounding` | the meter | — | its `Rounding` (or `None`) |
 | `allowance_pool` | the meter | — | the shared pool it draws from (`None`: its own) |
 | `ladder_group` | the meter | — | the meters a `combined` ladder prices together |
@@ -49,6 +50,7 @@ adds to these everything else that changes what a sheet bills or what its render
 | `alerts` | `None` | — | the `AlertPolicy` |
 | `bill_day`, `settle`, `suspend` | `None` | — | issue day (`int`), from balance, reasons |
 | `allowance_while_active` | `None` | — | whether the allowance is only for active accounts |
+| `skip_empty` | `None` | — | whether a month with nothing owed or reported has no bill |
 
 Meters and actions are compared by name, so the order in which a file writes its statements,
 meters, actions or brackets' ladders is never a change.
@@ -65,6 +67,7 @@ import attrs
 from ratecard.engine.ladders import Bracket, Ladder
 from ratecard.engine.money import ZERO, Rounding
 from ratecard.engine.pricebook import AlertPolicy, MeterPlan, PriceBook
+from ratecard.literals import format_plain
 
 ALLOWANCE = "allowance"
 PACK_PRICE = "pack_price"
@@ -91,6 +94,7 @@ METER_ADDED = "meter_added"
 METER_REMOVED = "meter_removed"
 METER_LABEL = "meter_label"
 METER_UNIT = "meter_unit"
+METER_DISPLAY_UNIT = "meter_display_unit"
 QUANTITY_ROUNDING = "quantity_rounding"
 ALLOWANCE_POOL = "allowance_pool"
 LADDER_GROUP = "ladder_group"
@@ -103,10 +107,11 @@ BILL_DAY = "bill_day"
 SETTLE = "settle"
 SUSPEND = "suspend"
 ALLOWANCE_WHILE_ACTIVE = "allowance_while_active"
+SKIP_EMPTY = "skip_empty"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
-               METER_REMOVED, METER_LABEL, METER_UNIT, QUANTITY_ROUNDING, ALLOWANCE_POOL,
-               LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER, ALERTS, BILL_DAY,
-               SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE)
+               METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
+               ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
+               ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 Value = (Decimal | bool | int | str | tuple[int, str] | tuple[str, ...] | Bracket | Ladder
@@ -267,6 +272,7 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
         else:
             own: tuple[tuple[str, Value, Value], ...] = (
                 (METER_LABEL, before.labels, after.labels), (METER_UNIT, before.unit, after.unit),
+                (METER_DISPLAY_UNIT, _display_unit(before), _display_unit(after)),
                 (QUANTITY_ROUNDING, before.quantity_rounding, after.quantity_rounding),
                 (ALLOWANCE_POOL, before.allowance_pool, after.allowance_pool),
                 (LADDER_GROUP, old_groups.get(name), new_groups.get(name)),
@@ -289,9 +295,17 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
         (SUSPEND, old.billing.suspend_reasons, new.billing.suspend_reasons),
         (ALLOWANCE_WHILE_ACTIVE, old.billing.allowance_while_active,
          new.billing.allowance_while_active),
+        (SKIP_EMPTY, old.billing.skip_empty, new.billing.skip_empty),
     )
     found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
     return found
+
+
+def _display_unit(plan: MeterPlan) -> str | None:
+    """A meter's display unit as the rules write it, `小时 / hour = 3600`, or None."""
+    if not plan.display_unit or plan.display_size is None:
+        return None
+    return f"{' / '.join(plan.display_unit)} = {format_plain(plan.display_size)}"
 
 
 def _routes(book: PriceBook) -> dict[str, str]:

@@ -380,6 +380,7 @@ _TITLES = {
     "pack_order": "packs drawn by", "bill_day": "bill issued on day",
     "settle": "settle from balance", "suspend": "suspend for",
     "allowance_while_active": "allowance only while active",
+    "meter_display_unit": "shown in", "skip_empty": "no bill when nothing is owed",
 }
 
 
