@@ -20,7 +20,15 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from ratecard.engine.account import Account, AccountError, LateEntryError
     from ratecard.engine.bills import Alert, Bill, BillLine
-    from ratecard.engine.journal import JournalError, Purchase, Reopen, Suspend, Topup, Usage
+    from ratecard.engine.journal import (
+        JournalError,
+        Purchase,
+        Refund,
+        Reopen,
+        Suspend,
+        Topup,
+        Usage,
+    )
     from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.engine.snapshot import SnapshotError
     from ratecard.render import RenderedSheet
@@ -35,7 +43,7 @@ _ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 # The evaluator's classes, loaded on first use too: `ratecard check` needs none of them.
 _ENGINE = {
     "Alert": "bills", "Bill": "bills", "BillLine": "bills",
-    "JournalError": "journal", "Purchase": "journal", "Reopen": "journal",
+    "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Reopen": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
 }
@@ -69,6 +77,7 @@ __all__ = [
     "MeterPlan",
     "PriceBook",
     "Purchase",
+    "Refund",
     "RenderedSheet",
     "Reopen",
     "RulesError",

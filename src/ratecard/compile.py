@@ -21,6 +21,7 @@ from ratecard.engine.pricebook import (
     MeterPlan,
     PackOffer,
     PackPolicy,
+    PackTerms,
     PriceBook,
     Segment,
 )
@@ -162,14 +163,18 @@ def _compile_sheet(
             allowances.update(dict.fromkeys(names, _value(allowance.amount)))
 
     offers: dict[str, list[PackOffer]] = {}
+    pack_terms: dict[str, PackTerms] = {}
     for packs in table.of(n.Packs):
         sizes = [_value(size) for size in packs.sizes]
+        terms = _pack_terms(packs)
         for row in packs.rows:
+            pack_terms[row.meter.value] = terms
             offers[row.meter.value] = sorted(
                 (
-                    PackOffer(size, _value(cell))
+                    PackOffer(size, None if isinstance(cell, n.ContactSalesCell)
+                              else _value(cell))
                     for size, cell in zip(sizes, row.cells, strict=False)
-                    if isinstance(cell, n.Number)
+                    if isinstance(cell, n.Number | n.ContactSalesCell)
                 ),
                 key=lambda offer: offer.size,
             )
@@ -192,6 +197,7 @@ def _compile_sheet(
             packs=tuple(offers.get(meter.name.value, ())),
             quantity_rounding=_quantity_rounding(meter),
             allowance_pool=pool_of.get(meter.name.value),
+            pack_terms=pack_terms.get(meter.name.value, PackTerms()),
         )
         for meter in table.meters.values()
     )
@@ -281,13 +287,27 @@ def _deduct_order(deducts: list[n.Deduct]) -> tuple[str, ...]:
     return tuple(step.source.value for step in deducts[0].steps)
 
 
+def _pack_terms(packs: n.Packs) -> PackTerms:
+    valid = packs.valid[0]
+    refund = packs.refunds[0] if packs.refunds else None
+    return PackTerms(
+        valid_amount=int(_value(valid.amount)),
+        valid_unit=VALIDITY_UNITS[valid.unit.value],
+        refund_amount=None if refund is None else int(_value(refund.amount)),
+        refund_unit="day" if refund is None else VALIDITY_UNITS[refund.unit.value],
+        stop_when_exhausted=bool(packs.stops),
+    )
+
+
 def _pack_policy(packs: list[n.Packs], deducts: list[n.Deduct]) -> PackPolicy:
     order = "expiry"
+    smallest = False
     for step in deducts[0].steps if deducts else ():
         if step.source.value == "packs" and step.order is not None:
             order = step.order.value
+            smallest = step.then is not None
     if not packs:
-        return PackPolicy(order=order)
+        return PackPolicy(order=order, smallest_first=smallest)
     valid = packs[0].valid[0]
     restrictions = {r.what.value for table in packs for r in table.restrictions}
     return PackPolicy(
@@ -296,6 +316,7 @@ def _pack_policy(packs: list[n.Packs], deducts: list[n.Deduct]) -> PackPolicy:
         order=order,
         refundable="refund" not in restrictions,
         frozen_after_expiry="freeze" not in restrictions,
+        smallest_first=smallest,
     )
 
 

@@ -44,6 +44,7 @@ CLAUSE_KEYWORDS = (
     "prorated", "at", "charge", "zero", "every", "per", "on", "while", "active", "valid", "no",
     "size", "by", "flat", "contact", "sales", "minimum", "maximum", "issued", "day", "settle",
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
+    "refundable", "within", "if", "unused", "stop", "when", "then",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.
@@ -51,7 +52,7 @@ CHOICE_WORDS = (
     "volume", "graduated", "postpaid", "total", "after_allowance", "month", "months", "year",
     "years", "days", "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor",
     "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below", "exhausted",
-    "expired", "arrears", "violation", "zh", "en",
+    "expired", "arrears", "violation", "zh", "en", "smallest",
 )
 
 _WORD_START = r"(?<![\w])"

@@ -598,6 +598,8 @@ def pack_row_hover(packs: n.Packs, row: n.PackRow) -> str:
     for size, cell in zip(packs.sizes, row.cells, strict=False):
         if isinstance(cell, n.NotOffered):
             lines.append(f"| {_number(size)} | not offered | |")
+        elif isinstance(cell, n.ContactSalesCell):
+            lines.append(f"| {_number(size)} | contact sales | |")
         elif size.value and cell.value is not None:
             lines.append(f"| {_number(size)} | {cell.text} | {_per_unit(cell.value, size.value)} |")
         else:

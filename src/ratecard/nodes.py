@@ -181,13 +181,37 @@ class PackNo:
 
 
 @attrs.frozen
+class PackRefund:
+    """`refundable within 7 days if unused`: an undrawn pack may be returned in that window."""
+
+    amount: Number
+    unit: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PackStop:
+    """`stop when exhausted`: usage past the allowance and these packs is rejected."""
+
+    word: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class NotOffered:
     """A `-` cell in a pack table: this size is not sold for this meter."""
 
     span: Span = attrs.field(eq=False, repr=False)
 
 
-PackCell = Number | NotOffered
+@attrs.frozen
+class ContactSalesCell:
+    """A `contact sales` cell in a pack table: sold by negotiation, at no published price."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+PackCell = Number | NotOffered | ContactSalesCell
 
 
 @attrs.frozen
@@ -209,6 +233,8 @@ class Packs:
     rows: tuple[PackRow, ...]
     sizes_span: Span = attrs.field(eq=False, repr=False)
     span: Span = attrs.field(eq=False, repr=False)
+    refunds: tuple[PackRefund, ...] = ()
+    stops: tuple[PackStop, ...] = ()
 
 
 @attrs.frozen
@@ -310,6 +336,7 @@ class DeductStep:
     source: Name
     order: Name | None
     span: Span = attrs.field(eq=False, repr=False)
+    then: Name | None = None  # `packs by purchase then smallest`: how ties are broken
 
 
 @attrs.frozen

@@ -722,7 +722,9 @@ class _Sheet:
                 cells = []
                 for size in sizes:
                     offer = plan.pack(size)
-                    cells.append(self.m["none"] if offer is None else self.money(offer.price))
+                    cells.append(self.m["none"] if offer is None
+                                 else self.m["price_contact"] if offer.price is None
+                                 else self.money(offer.price))
                 rows.append((self.names[plan.name], *cells))
             tables.append(Table(header, tuple(rows)))
         lost = "" if policy.frozen_after_expiry else self.text("pack_lost")

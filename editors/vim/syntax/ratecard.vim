@@ -19,9 +19,10 @@ syn keyword ratecardStatement accounts alert allowance bill contract currency de
 syn keyword ratecardStatement discount extra from ladder languages meter minimum packs
 syn keyword ratecardStatement rounding rules suspend timezone unpriced
 syn keyword ratecardKeyword active at balance before block by charge combined contact
-syn keyword ratecardKeyword counts day every extends flat for free issued keep maximum no
-syn keyword ratecardKeyword of on opened per prorated quantity rounded sales settle shared
-syn keyword ratecardKeyword size spend to unit until valid while zero
+syn keyword ratecardKeyword counts day every extends flat for free if issued keep maximum
+syn keyword ratecardKeyword no of on opened per prorated quantity refundable rounded sales
+syn keyword ratecardKeyword settle shared size spend stop then to unit until unused valid
+syn keyword ratecardKeyword when while within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor refund freeze expiry purchase arrears violation zh en

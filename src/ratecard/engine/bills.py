@@ -134,6 +134,29 @@ class PrepaidPurchase:
 
 
 @attrs.frozen
+class RefundedPack:
+    """A pack refunded in the month (a `refund` entry): its price paid back, off nothing on the
+    bill's total (packs are prepaid apart), listed with `refund_total`."""
+
+    pack: str
+    meter: str
+    size: Decimal
+    amount: Decimal
+    time: str
+    purchased: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "meter": self.meter,
+            "size": format_plain(self.size),
+            "amount": format_plain(self.amount),
+            "time": self.time,
+            "purchased": self.purchased,
+        }
+
+
+@attrs.frozen
 class PackBalance:
     """A pack still held at the end of the month, with the units left in it."""
 
@@ -177,20 +200,26 @@ class VoidUnits:
 
 @attrs.frozen
 class RejectedUsage:
-    """Usage of an action while the account was suspended: rejected, never billed."""
+    """Usage of an action rejected, never billed: while the account was suspended, or, with
+    `reason` "packs exhausted", past the allowance and packs of a meter whose packs stop
+    service when exhausted (the key `reason` is in the JSON only then)."""
 
     meter: str
     action: str
     quantity: Decimal
     entries: int
+    reason: str = "suspended"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "meter": self.meter,
             "action": self.action,
             "quantity": format_plain(self.quantity),
             "entries": self.entries,
         }
+        if self.reason != "suspended":
+            data["reason"] = self.reason
+        return data
 
 
 @attrs.frozen
@@ -296,6 +325,8 @@ class Bill:
     prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
     version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
     contract: str | None = None  # the customer contract billed under, if any
+    refunds: tuple[RefundedPack, ...] = ()  # packs refunded in the month
+    refund_total: Decimal = Decimal(0)  # what they paid back (apart from `total`, as prepaid)
 
     @classmethod
     def quoted(cls, currency: str, total: Decimal, lines: tuple[BillLine, ...]) -> Bill:
@@ -326,6 +357,9 @@ class Bill:
         if self.issued is not None:
             data["prepaid"] = [p.to_dict() for p in self.prepaid]
             data["prepaid_total"] = format_plain(self.prepaid_total)
+            if self.refunds:  # (only then: a bill without refunds is as it always was)
+                data["refunds"] = [r.to_dict() for r in self.refunds]
+                data["refund_total"] = format_plain(self.refund_total)
             data["packs"] = [p.to_dict() for p in self.packs]
             data["void"] = [v.to_dict() for v in self.void]
             data["rejected"] = [r.to_dict() for r in self.rejected]

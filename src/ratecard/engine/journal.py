@@ -10,9 +10,10 @@ which field is wrong.
 
 Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
-time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP. By kind, `name` is the
-action, the meter (then a space and the price paid, when the purchase gives one: `detection 84`),
-the suspension reason, "" or the top-up amount; `count` is the usage count or
+time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND. By kind,
+`name` is the action, the meter (then a space and the price paid, when the purchase gives one:
+`detection 84`), the suspension reason, "", the top-up amount or the refunded pack's id (which
+is the refund's `id` too); `count` is the usage count or
 the index of the pack offer bought (under dated versions, `PriceBook.timeline`, the pack's size:
 the replay takes its offer from the sheet in effect when it is bought); `id` is the usage or
 purchase id, or None (an empty id may stand for None: the replay takes neither as an id).
@@ -66,8 +67,9 @@ PURCHASE = 1
 SUSPEND = 2
 REOPEN = 3
 TOPUP = 4
+REFUND = 5
 
-TYPES = ("usage", "purchase", "suspend", "reopen", "topup")
+TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -122,7 +124,17 @@ class Topup:
     amount: Decimal | str | int
 
 
-Entry = Usage | Purchase | Suspend | Reopen | Topup
+@attrs.frozen
+class Refund:
+    """A pack returned for its price: `pack` is its id (the purchase's `id`, or the id the bill
+    gave it, `detection:10000#1`). Only where its table is `refundable within ...`, within that
+    window after the purchase, and while nothing has been drawn from it."""
+
+    time: str | datetime
+    pack: str
+
+
+Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -245,6 +257,8 @@ class EntryReader:
             return (self.time(obj.get("time")), line, REOPEN, "", 0, None)
         if kind == "topup":
             return self.topup(obj.get("time"), obj.get("amount"), line)
+        if kind == "refund":
+            return self.refund(obj.get("time"), obj.get("pack"), line)
         return self._bad_type(kind)
 
     def from_entry(self, entry: Entry, line: int) -> Record:
@@ -260,6 +274,8 @@ class EntryReader:
                 return (self.time(time), line, REOPEN, "", 0, None)
             case Topup(time, amount):
                 return self.topup(time, amount, line)
+            case Refund(time, pack):
+                return self.refund(time, pack, line)
         _bad(None, f"not a journal entry: {type(entry).__name__}")
 
     def from_csv(self, fields: list[str], line: int) -> Record:
@@ -305,6 +321,8 @@ class EntryReader:
                  f"not {_shown(size)}")
         if self.book.timeline:
             offer = self._dated_offer(plan.name, size, moment)
+            if offer.price is None and price is None:
+                self._negotiated(plan.name, offer)
             if entry_id is not None:
                 entry_id = self._id(entry_id)
             return (moment, line, PURCHASE, self._paid(plan.name, price), offer.size, entry_id)
@@ -312,10 +330,17 @@ class EntryReader:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
             _bad("size", str(exc))
+        if offer.price is None and price is None:
+            self._negotiated(plan.name, offer)
         if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, PURCHASE, self._paid(plan.name, price), plan.packs.index(offer),
                 entry_id)
+
+    @staticmethod
+    def _negotiated(meter: str, offer: PackOffer) -> NoReturn:
+        _bad("price", f"the pack of {format_plain(offer.size)} `{meter}` is sold by negotiation "
+             "(`contact sales`, no list price): give the price it was sold at in `price`")
 
     def _paid(self, meter: str, price: Any) -> str:
         """A purchase record's `name`: the meter, then the price paid when the entry gives one."""
@@ -366,6 +391,28 @@ class EntryReader:
         moment = self.time(time)
         value = self._money("amount", amount, "a top-up", zero=False)
         return (moment, line, TOPUP, format_plain(value), 0, None)
+
+    def refund(self, time: Any, pack: Any, line: int) -> Record:
+        """A refund: the pack named, under rules some pack table of which is refundable (the
+        replay checks the rest: the pack is held, undrawn, in its window)."""
+        moment = self.time(time)
+        if not any(plan.pack_terms.refund_amount is not None
+                   for sheet in self.book.books for plan in sheet.meters):
+            policy = self.book.packs
+            if not policy.refundable:
+                rule = f"packs valid {policy.valid_amount} {policy.valid_unit}" + (
+                    "s" if policy.valid_amount != 1 else "") + ", no refund" + (
+                    ", no freeze" if not policy.frozen_after_expiry else "")
+                _bad("type", "a refund cannot be billed: prepaid packs are non-refundable "
+                     f"(rules `{self.book.name}`: `{rule}`)")
+            _bad("type", f"a refund cannot be billed: no pack table of rules `{self.book.name}` "
+                 "says `refundable within ...`")
+        if pack is None:
+            _bad("pack", "missing field `pack` (the id of the pack refunded)")
+        if type(pack) is not str or not pack:
+            _bad("pack", f"a pack is named by its id, such as \"p-1\", not {_shown(pack)}")
+        pack = self._id(pack)
+        return (moment, line, REFUND, pack, 0, pack)
 
     def _money(self, field: str, amount: Any, what: str, *, zero: bool) -> Decimal:
         """An amount of money in `field`: positive (or 0 where `zero`), of at most MAX_DIGITS
@@ -418,15 +465,6 @@ class EntryReader:
     def _bad_type(self, kind: Any) -> NoReturn:
         if kind is None:
             _bad("type", "missing field `type`" + _choices(TYPES))
-        if kind == "refund":
-            policy = self.book.packs
-            if not policy.refundable:
-                rule = f"packs valid {policy.valid_amount} {policy.valid_unit}" + (
-                    "s" if policy.valid_amount != 1 else "") + ", no refund" + (
-                    ", no freeze" if not policy.frozen_after_expiry else "")
-                _bad("type", "a refund cannot be billed: prepaid packs are non-refundable "
-                     f"(rules `{self.book.name}`: `{rule}`)")
-            _bad("type", "refund entries are not supported by the billing engine")
         hint = did_you_mean(str(kind), TYPES)
         _bad("type", f"unknown entry type `{kind}`" + (f"; {hint}" if hint else _choices(TYPES)))
 

@@ -43,14 +43,24 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class PackOffer:
-    """A pack size on sale for a meter, and its price."""
+    """A pack size on sale for a meter, and its price (None: `contact sales`, sold only by
+    negotiation, so that a purchase must give the price it was sold at)."""
 
     size: Decimal
-    price: Decimal
+    price: Decimal | None
 
-    @property
-    def unit_price(self) -> Decimal:
-        return CONTEXT.divide(self.price, self.size)
+
+@attrs.frozen
+class PackTerms:
+    """The options of the pack table that holds a meter's packs: how long a pack lasts, how
+    long an undrawn one may be refunded (None: no refund entry is taken), and whether usage
+    past the allowance and the packs is rejected instead of postpaid."""
+
+    valid_amount: int = 1
+    valid_unit: str = "year"
+    refund_amount: int | None = None
+    refund_unit: str = "day"
+    stop_when_exhausted: bool = False
 
 
 @attrs.frozen
@@ -67,6 +77,7 @@ class MeterPlan:
     packs: tuple[PackOffer, ...]
     quantity_rounding: Rounding | None = None
     allowance_pool: str | None = None  # a pool `shared` with other meters, or its own
+    pack_terms: PackTerms = PackTerms()
 
     @property
     def pool(self) -> str:
@@ -113,11 +124,12 @@ class AlertPolicy:
 class PackPolicy:
     """How long packs last, how they are ordered when drawn, and what they do not allow."""
 
-    valid_amount: int = 1
+    valid_amount: int = 1  # the first table's (each meter's own: `MeterPlan.pack_terms`)
     valid_unit: str = "year"
     order: str = "expiry"
     refundable: bool = True
     frozen_after_expiry: bool = True
+    smallest_first: bool = False  # `by purchase then smallest`: packs bought together
 
 
 @attrs.frozen
@@ -723,7 +735,8 @@ class PriceBook:
             remaining = offer.size if held.remaining is None else Decimal(held.remaining)
             lot_id = f"{plan.name}:{format_plain(offer.size)}#{number}"
             lots.setdefault(plan.name, []).append(
-                Lot(lot_id, plan.name, offer.size, remaining, offer.price)
+                Lot(lot_id, plan.name, offer.size, remaining,
+                    ZERO if offer.price is None else offer.price)
             )
         return lots
 

@@ -348,7 +348,8 @@ class Drawdown:
                     lot_id = item.id or (
                         self._label(item.meter, item.offer, offer.size) + str(bought)
                     )
-                    lot = Lot(lot_id, item.meter, offer.size, offer.size, offer.price)
+                    lot = Lot(lot_id, item.meter, offer.size, offer.size,
+                              ZERO if offer.price is None else offer.price)
                     keys[id(lot)] = (item.expires, moment)
                     held = lots.setdefault(item.meter, [])
                     held.append(lot)
