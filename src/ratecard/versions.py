@@ -129,7 +129,13 @@ def _replace(
 
 
 def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.Statement]:
+    """The sheet's pack tables with a version's or contract's table merged in. One table
+    takes the change whole (as it always did); of several, each keeps its own options (its
+    validity, refund window, stop) and takes the change's rows of its meters, and a meter new
+    to every table goes to the first. Options the change gives apply to every table."""
     tables = [s for s in statements if isinstance(s, n.Packs)]
+    if len(tables) > 1:
+        return _merge_tables(statements, tables, change)
     cells: dict[str, dict[object, n.PackCell]] = {}
     sizes: dict[object, n.Number] = {}
     for table in (*tables, change):
@@ -140,7 +146,8 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
             for size, cell in zip(table.sizes, row.cells, strict=False):
                 row_cells[size.value if size.value is not None else size.text] = cell
     first = tables[0] if tables else change
-    options = change if (change.valid or change.restrictions) else first
+    options = change if (change.valid or change.restrictions or change.refunds
+                         or change.stops) else first
     ordered = sorted(sizes.items(), key=lambda item: (
         item[1].value is None, item[1].value or 0))
     rows = tuple(
@@ -152,7 +159,7 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
         for meter, row_cells in cells.items()
     )
     merged = n.Packs(options.valid, options.restrictions, tuple(s for _, s in ordered), rows,
-                     change.sizes_span, change.span)
+                     change.sizes_span, change.span, options.refunds, options.stops)
     out: list[n.Statement] = []
     placed = False
     for statement in statements:
@@ -164,6 +171,37 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
         out.append(statement)
     if not placed:
         out.append(merged)
+    return out
+
+
+def _merge_tables(
+    statements: list[n.Statement], tables: list[n.Packs], change: n.Packs
+) -> list[n.Statement]:
+    home = {row.meter.value: index for index, table in enumerate(tables) for row in table.rows}
+    parts: dict[int, list[n.PackRow]] = {}
+    for row in change.rows:
+        parts.setdefault(home.get(row.meter.value, 0), []).append(row)
+    optioned = bool(change.valid or change.restrictions or change.refunds or change.stops)
+    merged: list[n.Packs] = []
+    for index, table in enumerate(tables):
+        own = attrs.evolve(change, rows=tuple(parts.get(index, ())),
+                           valid=change.valid if optioned else table.valid,
+                           restrictions=change.restrictions if optioned else table.restrictions,
+                           refunds=change.refunds if optioned else table.refunds,
+                           stops=change.stops if optioned else table.stops)
+        if not own.rows and not optioned:
+            merged.append(table)
+            continue
+        (result,) = [s for s in _merge_packs([table], own) if isinstance(s, n.Packs)]
+        merged.append(result)
+    out: list[n.Statement] = []
+    position = 0
+    for statement in statements:
+        if isinstance(statement, n.Packs):
+            out.append(merged[position])
+            position += 1
+        else:
+            out.append(statement)
     return out
 
 
@@ -352,7 +390,8 @@ def check_contract(contract: n.Rules, sheet: n.Rules) -> Iterator[Diagnostic]:
             yield error("E717", "a contract's allowance is extra", _first_word(statement),
                         "it adds to the sheet's allowance",
                         "write `extra allowance ...`")
-        elif isinstance(statement, n.Packs) and (statement.valid or statement.restrictions):
+        elif isinstance(statement, n.Packs) and (statement.valid or statement.restrictions
+                                                 or statement.refunds or statement.stops):
             yield error("E713", "a contract cannot change pack validity or restrictions",
                         statement.span, "packs keep the sheet's terms",
                         "list only sizes and prices: `packs { size 10万 ... }`")

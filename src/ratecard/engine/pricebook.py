@@ -573,6 +573,12 @@ class PriceBook:
         for name, meter_usage in usage.items():
             plan = self.meter(name)
             if plan.ladder is None and meter_usage.postpaid > 0:
+                if plan.pack_terms.stop_when_exhausted:
+                    raise UsageError(
+                        f"meter `{name}` stops when its packs are exhausted: "
+                        f"{format_plain(meter_usage.postpaid)} units are not covered by the "
+                        "allowance or packs (a bill rejects them)"
+                    )
                 raise UsageError(
                     f"meter `{name}` has no postpaid price, and "
                     f"{format_plain(meter_usage.postpaid)} units are not covered by the "
