@@ -61,7 +61,7 @@ from ratecard.engine.ladders import (
     Ladder,
 )
 from ratecard.engine.money import CONTEXT, ZERO
-from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook, Segment
+from ratecard.engine.pricebook import HeldPack, MeterPlan, PackTerms, PriceBook, Segment
 from ratecard.engine.pricing import LadderGroup
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
@@ -728,17 +728,39 @@ class _Sheet:
                 rows.append((self.names[plan.name], *cells))
             tables.append(Table(header, tuple(rows)))
         lost = "" if policy.frozen_after_expiry else self.text("pack_lost")
-        bullets = (
-            self.fmt("pack_validity", validity=self.validity, lost=lost),
-            self.fmt("pack_order_expiry" if policy.order == "expiry" else "pack_order_purchase"),
-        )
+        order = self.fmt("pack_order_expiry" if policy.order == "expiry"
+                         else "pack_order_purchase_smallest" if policy.smallest_first
+                         else "pack_order_purchase")
+        groups: dict[PackTerms, list[MeterPlan]] = {}
+        for plan in self.book.meters:
+            if plan.packs:
+                groups.setdefault(plan.pack_terms, []).append(plan)
+        bullets: tuple[Rich, ...]
+        if len(groups) == 1 and not any(t.refund_amount or t.stop_when_exhausted
+                                        for t in groups):
+            bullets = (self.fmt("pack_validity", validity=self.validity, lost=lost), order)
+        else:  # each table's own terms, by the meters it sells packs of
+            bullets = (*(
+                self.fmt(
+                    "pack_terms", meters=self.meter_list(plans),
+                    validity=self.duration("validity", terms.valid_amount, terms.valid_unit),
+                    refund="" if terms.refund_amount is None else self.text(
+                        "pack_refund", window=self.duration(
+                            "validity", terms.refund_amount, terms.refund_unit)),
+                    stop=self.text("pack_stop") if terms.stop_when_exhausted else "",
+                    lost=lost)
+                for terms, plans in groups.items()
+            ), order)
         return Block("prepaid", self.m["prepaid"], lead, tuple(tables), bullets)
 
     def _restriction(self, prefix: str) -> Rich | None:
         policy = self.book.packs
-        if not policy.refundable and not policy.frozen_after_expiry:
+        # Some tables refundable within a window: each table's terms say which.
+        refundable = policy.refundable or any(
+            plan.pack_terms.refund_amount is not None for plan in self.book.meters)
+        if not refundable and not policy.frozen_after_expiry:
             return self.fmt(f"{prefix}_no_refund_freeze")
-        if not policy.refundable:
+        if not refundable:
             return self.fmt(f"{prefix}_no_refund")
         if not policy.frozen_after_expiry:
             return self.fmt(f"{prefix}_no_freeze")

@@ -185,6 +185,11 @@ class Replay:
         self.on_invalid: OnInvalid | None = None
         self.path: str | None = None
         self.line_base = 0  # an account's entries before this feed (its lines are after them)
+        # A journal read in the order given may turn out not to be in time order: a refund
+        # refused on the way may be of a pack bought later in the file, so refusals wait for
+        # the end of a pass that finished in order (`run`).
+        self.defer = False
+        self.refusals: list[JournalError] = []
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
         self.expiries: list[tuple[int, int, Lot]] = []
@@ -216,6 +221,10 @@ class Replay:
         """Replay the records (raises OutOfOrderError at the first one out of time order)."""
         self._consume(records)
         self._finish()
+        for error in self.refusals:  # the pass was in time order: they stand
+            if self.on_invalid is None:
+                raise error
+            self.on_invalid(error)
         return self.bills
 
     def _consume(self, records: Iterable[Record]) -> None:
@@ -556,9 +565,12 @@ class Replay:
         problem = self._refusal(moment, pack, lot)
         if problem is not None:
             error = JournalError(self.path, line - self.line_base, "pack", problem)
-            if self.on_invalid is None:
+            if self.defer:
+                self.refusals.append(error)
+            elif self.on_invalid is None:
                 raise error
-            self.on_invalid(error)
+            else:
+                self.on_invalid(error)
             return
         assert lot is not None and lot.purchased is not None
         lot.remaining = ZERO
@@ -840,6 +852,7 @@ def _replay(
     try:
         replay = Replay(book, aggregate)
         replay.path = path
+        replay.defer = True
         if refused is not None and refused.on_invalid is not None:
             replay.on_invalid = refused
         return replay.run(records)
