@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import random
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ratecard
 from ratecard import Account, HeldPack, JournalError, Refund, UsageError
+from ratecard.cli import main
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.replay import bill_journal
 from ratecard.engine.snapshot import checksum
+from tests.test_json_schema import assert_valid
 
 D = Decimal
 Entry = dict[str, Any]
@@ -440,3 +443,26 @@ def test_a_damaged_refund_or_stop_in_a_snapshot_is_refused(
     with pytest.raises(ratecard.SnapshotError, match=message.replace("[", r"\[")
                        .replace("]", r"\]")):
         Account.restore(book, json.dumps(document))
+
+
+# --- the bill's JSON and text ----------------------------------------------------------------
+
+def test_the_bills_validate_and_print(
+    book: PriceBook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refunds and usage rejected past packs that stop are in the JSON schema of a bill and in
+    the text bill."""
+    rules = tmp_path / "ocr.rules"
+    rules.write_text(SHEET, encoding="utf-8")
+    journal = tmp_path / "j.jsonl"
+    journal.write_text("".join(json.dumps(e) + "\n" for e in EVERYTHING), encoding="utf-8")
+    assert main(["bill", str(rules), "--journal", str(journal), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert_valid(data)
+    assert data["bills"][0]["refund_total"] == "120.00"
+    assert main(["bill", str(rules), "--journal", str(journal), "--month", "2026-11"]) == 0
+    out = capsys.readouterr().out
+    assert ("refunded: pack later (1,000 general_basic) 120.00 on 2026-11-05T09:00:00+08:00, "
+            "bought 2026-11-02T09:00:00+08:00\n") in out
+    assert "refund total CNY 120.00 (paid back, not in the total)\n" in out
+    assert "rejected (packs exhausted): SealOCR 250 (2 entries)\n" in out

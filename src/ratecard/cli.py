@@ -595,10 +595,17 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     if bill.prepaid:
         out.append(f"prepaid total {bill.currency} {format_plain(bill.prepaid_total)} "
                    "(already paid, not in the total)")
+    for back in bill.refunds:
+        out.append(f"refunded: pack {back.pack} ({_grouped(back.size)} {back.meter}) "
+                   f"{format_plain(back.amount)} on {back.time}, bought {back.purchased}")
+    if bill.refunds:
+        out.append(f"refund total {bill.currency} {format_plain(bill.refund_total)} "
+                   "(paid back, not in the total)")
     for v in bill.void:
         out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
     for r in bill.rejected:
-        out.append(f"rejected while suspended: {r.action} {_grouped(r.quantity)} "
+        why = "while suspended" if r.reason == "suspended" else f"({r.reason})"
+        out.append(f"rejected {why}: {r.action} {_grouped(r.quantity)} "
                    f"({r.entries} {'entry' if r.entries == 1 else 'entries'})")
     for f in bill.free:
         out.append(f"free: {f.action} {_grouped(f.quantity)}")

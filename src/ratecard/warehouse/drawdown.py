@@ -216,6 +216,7 @@ class Drawdown:
         self.order = book.deduct_order
         self.while_active = book.billing.allowance_while_active
         self.by_expiry = book.packs.order != "purchase"
+        self.smallest_first = book.packs.smallest_first  # `by purchase then smallest`
         self._starts: dict[int, int] = {}
         self._fresh = book.new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
@@ -356,6 +357,8 @@ class Drawdown:
                     if len(held) > 1:
                         if self.by_expiry:
                             held.sort(key=lambda other: keys[id(other)])
+                        elif self.smallest_first:
+                            held.sort(key=lambda other: (keys[id(other)][1], other.size))
                         else:
                             held.sort(key=lambda other: keys[id(other)][1])
                     heapq.heappush(expiries, (item.expires, bought, lot))
@@ -510,6 +513,9 @@ class Drawdown:
                         "meter": purchase.meter,
                         "size": offer.size,
                         "id": purchase.id,
+                        # A negotiated pack's price is not the warehouse's to know, and no
+                        # bill line depends on it.
+                        **({"price": 0} if offer.price is None else {}),
                     },
                 )
             )
