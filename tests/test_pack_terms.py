@@ -18,6 +18,7 @@ import pytest
 
 import ratecard
 from ratecard import Account, HeldPack, JournalError, Refund, UsageError
+from ratecard.changes import CONTACT_SALES, changes
 from ratecard.cli import main
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.replay import bill_journal
@@ -466,3 +467,43 @@ def test_the_bills_validate_and_print(
             "bought 2026-11-02T09:00:00+08:00\n") in out
     assert "refund total CNY 120.00 (paid back, not in the total)\n" in out
     assert "rejected (packs exhausted): SealOCR 250 (2 entries)\n" in out
+
+
+# --- dated versions ----------------------------------------------------------------------------
+
+VERSIONED = SHEET + """
+from 2027-01-01 {
+  packs valid 1 year, refundable within 7 days if unused {
+    size                     100万
+    bizlicense_verify_basic  220000
+  }
+}
+from 2027-07-01 {
+  packs valid 3 years, no refund, stop when exhausted {
+    size  1万
+    seal  700
+  }
+}
+"""
+
+
+def test_a_version_restates_one_table_and_keeps_the_others() -> None:
+    """From 2027-01-01 the 100万 licence pack has a list price (was 联系商务); from 2027-07-01
+    seal packs last 3 years: each version's rows stay in their own table, with its terms."""
+    book = ratecard.loads(VERSIONED, "v.rules")
+    first, listed, longer = book.books
+    assert [(p.name, p.pack_terms.valid_amount) for p in longer.meters if p.packs] == [
+        ("general_basic", 1), ("bizlicense_verify_basic", 1), ("seal", 3)]
+    assert listed.meter("bizlicense_verify_basic").pack(D(1_000_000)) is not None
+    assert [(c.what, c.meter, c.old, c.new, c.key) for c in changes(first, listed)] == [
+        ("pack_price", "bizlicense_verify_basic", CONTACT_SALES, D(220000), D(1_000_000))]
+    assert [(c.what, c.meter, c.old, c.new, c.key) for c in changes(listed, longer)] == [
+        ("pack_price", "seal", D(800), D(700), D(10000)),
+        ("pack_validity", "seal", (5, "year"), (3, "year"), None)]
+    bills = book.bill([
+        buy("2027-07-02T09:00:00+08:00", "seal", "1万", "s3"),
+        buy("2027-01-02T09:00:00+08:00", "bizlicense_verify_basic", "100万", "listed"),
+    ])
+    assert [(p.pack, p.price, p.expires) for b in bills for p in b.prepaid] == [
+        ("listed", D("220000.00"), "2028-01-02T09:00:00+08:00"),
+        ("s3", D("700.00"), "2030-07-02T09:00:00+08:00")]

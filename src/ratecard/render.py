@@ -37,6 +37,7 @@ from ratecard.changes import (
     ALLOWANCE,
     BRACKET_BOUND,
     BRACKET_PRICE,
+    CONTACT_SALES,
     LADDER,
     LADDER_MAXIMUM,
     LADDER_MINIMUM,
@@ -621,8 +622,10 @@ class _Sheet:
         if what in (PACK_PRICE, PACK_ADDED, PACK_WITHDRAWN):
             assert isinstance(change.key, Decimal)
             item = self.text("item_pack", size=self.quantity(change.key, plan))
-            return (item, self.money_or(old, none),
-                    self.money_or(new, self.m["pack_withdrawn"]))
+            contact = self.m["price_contact"]
+            withdrawn = self.m["pack_withdrawn"]
+            return (item, contact if old == CONTACT_SALES else self.money_or(old, none),
+                    contact if new == CONTACT_SALES else self.money_or(new, withdrawn))
         if what == BRACKET_PRICE:
             assert isinstance(old, Bracket) and isinstance(new, Bracket)
             assert isinstance(change.key, int)

@@ -132,7 +132,8 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
     """The sheet's pack tables with a version's or contract's table merged in. One table
     takes the change whole (as it always did); of several, each keeps its own options (its
     validity, refund window, stop) and takes the change's rows of its meters, and a meter new
-    to every table goes to the first. Options the change gives apply to every table."""
+    to every table goes to the first. Options the change gives replace those of the tables it
+    restates rows of (of every table, if it has no rows)."""
     tables = [s for s in statements if isinstance(s, n.Packs)]
     if len(tables) > 1:
         return _merge_tables(statements, tables, change)
@@ -184,12 +185,15 @@ def _merge_tables(
     optioned = bool(change.valid or change.restrictions or change.refunds or change.stops)
     merged: list[n.Packs] = []
     for index, table in enumerate(tables):
+        # The change's options are those of the tables it restates rows of (of every table
+        # when it restates none).
+        mine = optioned and (index in parts or not change.rows)
         own = attrs.evolve(change, rows=tuple(parts.get(index, ())),
-                           valid=change.valid if optioned else table.valid,
-                           restrictions=change.restrictions if optioned else table.restrictions,
-                           refunds=change.refunds if optioned else table.refunds,
-                           stops=change.stops if optioned else table.stops)
-        if not own.rows and not optioned:
+                           valid=change.valid if mine else table.valid,
+                           restrictions=change.restrictions if mine else table.restrictions,
+                           refunds=change.refunds if mine else table.refunds,
+                           stops=change.stops if mine else table.stops)
+        if not own.rows and not mine:
             merged.append(table)
             continue
         (result,) = [s for s in _merge_packs([table], own) if isinstance(s, n.Packs)]
