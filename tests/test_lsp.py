@@ -459,7 +459,7 @@ def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client)
     assert labels(items) == [
         "counts", "free", "quantity", "unit",
         "alert", "allowance", "bill", "currency", "deduct", "from", "ladder", "languages",
-        "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "meter", "order", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
     assert {kind for _, kind, _ in items} == {14}
     assert {str(where) for _, _, where in items} == {str(span(7, 2, 4))}
 
@@ -722,8 +722,8 @@ def test_completion_of_a_version(server: Client) -> None:
         "volume", "graduated"]
     after = labels(complete(server, VERSIONED + "|"))
     assert after == ["alert", "allowance", "bill", "currency", "deduct", "from", "ladder",
-                     "languages", "meter", "packs", "rounding", "rules", "suspend", "timezone",
-                     "unpriced"]
+                     "languages", "meter", "order", "packs", "rounding", "rules", "suspend",
+                     "timezone", "unpriced"]
     assert change(server, DEMO) == []
 
 
@@ -892,7 +892,8 @@ def test_completion_in_a_contract(server: Client, folder: Path) -> None:
     # At the start of a file, a rules file's statements and `contract`.
     assert labels(complete(server, "|")) == [
         "alert", "allowance", "bill", "contract", "currency", "deduct", "from", "ladder",
-        "languages", "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "languages", "meter", "order", "packs", "rounding", "rules", "suspend", "timezone",
+        "unpriced"]
     assert change(server, DEMO) == []
 
 

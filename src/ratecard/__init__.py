@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ratecard.engine.bills import Alert, Bill, BillLine
     from ratecard.engine.journal import (
         JournalError,
+        Order,
         Purchase,
         Refund,
         Reopen,
@@ -43,7 +44,8 @@ _ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 # The evaluator's classes, loaded on first use too: `ratecard check` needs none of them.
 _ENGINE = {
     "Alert": "bills", "Bill": "bills", "BillLine": "bills",
-    "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Reopen": "journal",
+    "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
+    "Reopen": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
 }
@@ -75,6 +77,7 @@ __all__ = [
     "JournalError",
     "LateEntryError",
     "MeterPlan",
+    "Order",
     "PriceBook",
     "Purchase",
     "Refund",

@@ -625,6 +625,38 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
                         f"add `{name}` to a ladder's `on` list")
 
 
+# --- orders ------------------------------------------------------------------------------------
+
+def check_orders(s: Symbols) -> Iterator[Diagnostic]:
+    """Orders: unique names, at most one minimum (a whole number above zero) and unit, and
+    sound brackets over the order's quantity."""
+    seen: dict[str, n.Order] = {}
+    for order in s.of(n.Order):
+        name = order.name.value
+        if name in seen:
+            yield error("E801", f"order `{name}` is declared twice", order.name.span,
+                        f"already declared at line {seen[name].span.line}",
+                        "give each product its own name")
+        seen.setdefault(name, order)
+        for extra in order.minimums[1:]:
+            yield error("E802", f"order `{name}` has two minimums", extra.span,
+                        "second minimum", "keep one `minimum N`")
+        for extra_unit in order.units[1:]:
+            yield error("E802", f"order `{name}` has two units", extra_unit.span,
+                        "second unit", "keep one `unit ...`")
+        for minimum in order.minimums[:1]:
+            amount = minimum.amount.value
+            if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):
+                yield error("E802", f"minimum order `{minimum.amount.text}` must be a whole "
+                            "number above zero", minimum.amount.span, "not a quantity to order",
+                            "write `minimum 50`, or leave the minimum out")
+        shape = n.Ladder(n.Name("volume", order.name.span), n.Name("total", order.name.span),
+                         n.Period(n.Name("month", order.name.span), order.span),
+                         n.Target(False, (), order.span), False, order.brackets, (), (), False,
+                         order.span)
+        yield from _check_brackets(shape)
+
+
 def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
     """The meters whose packs stop service when exhausted (no postpaid), and where it is said."""
     return {row.meter.value: packs.stops[0]
@@ -1008,6 +1040,7 @@ CHECKS: tuple[Check, ...] = (
     check_bill,
     check_pack_prices,
     check_ladder_prices,
+    check_orders,
 )
 
 

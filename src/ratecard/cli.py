@@ -601,6 +601,15 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     if bill.refunds:
         out.append(f"refund total {bill.currency} {format_plain(bill.refund_total)} "
                    "(paid back, not in the total)")
+    for o in bill.orders:
+        price = ("contact sales" if o.unit_price is None
+                 else f"{format_plain(o.unit_price)} each")
+        listed = "" if o.list_amount is None else f" (list {format_plain(o.list_amount)})"
+        out.append(f"order {o.order}: {_grouped(o.quantity)} {o.product} in {o.bracket} at "
+                   f"{price}: {format_plain(o.amount)}{listed}, {o.time}")
+    if bill.orders:
+        out.append(f"orders total {bill.currency} {format_plain(bill.orders_total)} "
+                   "(paid when ordered, not in the total)")
     for v in bill.void:
         out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
     for r in bill.rejected:

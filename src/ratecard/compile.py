@@ -19,6 +19,7 @@ from ratecard.engine.pricebook import (
     BillingPolicy,
     ContractTerms,
     MeterPlan,
+    OrderPlan,
     PackOffer,
     PackPolicy,
     PackTerms,
@@ -29,6 +30,8 @@ from ratecard.engine.pricing import LadderGroup
 
 # A meter without `unit` counts calls, named in each declared language.
 DEFAULT_UNIT = {"zh": "次", "en": "call"}
+# An order without `unit` buys units (licences, devices).
+ORDER_UNIT = {"zh": "个", "en": "unit"}
 
 
 def _value(number: n.Number) -> Decimal:
@@ -231,8 +234,24 @@ def _compile_sheet(
         ),
         ladder_groups=groups,
         allowance_pools=pools,
+        orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
         warnings=warnings,
         version=version,
+    )
+
+
+def _order(order: n.Order, languages: tuple[str, ...]) -> OrderPlan:
+    shape = n.Ladder(n.Name("volume", order.name.span), n.Name("total", order.name.span),
+                     n.Period(n.Name("month", order.name.span), order.span),
+                     n.Target(False, (), order.span), False, order.brackets, (), (), False,
+                     order.span)
+    return OrderPlan(
+        name=order.name.value,
+        labels=_texts(order.label),
+        unit=(_texts(order.units[0]) if order.units
+              else tuple(ORDER_UNIT.get(lang, "unit") for lang in languages)),
+        minimum=_value(order.minimums[0].amount) if order.minimums else Decimal(1),
+        ladder=_ladder(shape),
     )
 
 

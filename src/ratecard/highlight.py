@@ -38,6 +38,7 @@ from pygments.token import (
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
     "packs", "ladder", "deduct", "alert", "bill", "suspend", "contract", "accounts", "discount",
+    "order",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",

@@ -450,9 +450,30 @@ class MinimumSpend:
 
 
 Setting = CurrencySetting | RoundingSetting | TimezoneSetting | LanguagesSetting
+@attrs.frozen
+class OrderMinimum:
+    """`minimum 50`: the fewest units one order may buy."""
+
+    amount: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Order:
+    """`order NAME label, minimum N { brackets }`: a product bought once, N units at a time,
+    each order priced all-units by the bracket its own quantity falls in."""
+
+    name: Name
+    label: Label
+    minimums: tuple[OrderMinimum, ...]
+    units: tuple[Label, ...]
+    brackets: tuple[Bracket, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
-    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend
+    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
 )
 
 

@@ -500,7 +500,7 @@ class _Sheet:
         intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
                      (False, True): "intro_postpaid", (False, False): "intro_none"}
         details = [b for b in (self.free_block(), self.prepaid_block(), self.postpaid_block(),
-                               self.notes_block()) if b is not None]
+                               self.orders_block(), self.notes_block()) if b is not None]
         parts = [Part("prices", self.m["details"], tuple(details))]
         upcoming = None if dated is None else self.upcoming_part(dated)
         if upcoming is not None:
@@ -755,6 +755,31 @@ class _Sheet:
                 for terms, plans in groups.items()
             ), order)
         return Block("prepaid", self.m["prepaid"], lead, tuple(tables), bullets)
+
+    # one-time orders ---------------------------------------------------------------------------
+    def orders_block(self) -> Block | None:
+        """Each product sold by order: its price per unit by the order's quantity, and its
+        minimum order."""
+        if not self.book.orders:
+            return None
+        tables = []
+        bullets = []
+        for plan in self.book.orders:
+            name = self.label(plan.labels, f"order `{plan.name}`", plan.name)
+            unit = self.label(plan.unit, f"the unit of order `{plan.name}`", "unit")
+            brackets = plan.ladder.brackets
+            header = (self.m["order_corner"], *(
+                _bracket_text(b.lo, b.hi, self.lang, self.m["order_noun"], self.m)
+                for b in brackets))
+            cells = tuple(self.m["price_contact"] if b.price is None else
+                          format_unit_price(b.price, self.book.currency, self.lang, unit, b.per)
+                          for b in brackets)
+            tables.append(Table(header, ((name, *cells),)))
+            if plan.minimum > 1:
+                bullets.append(self.fmt("order_minimum", product=name,
+                                        minimum=format_quantity(plan.minimum, self.lang, unit)))
+        bullets.append(self.fmt("order_all_units"))
+        return Block("orders", self.m["orders"], (), tuple(tables), tuple(bullets))
 
     def _restriction(self, prefix: str) -> Rich | None:
         policy = self.book.packs

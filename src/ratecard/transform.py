@@ -233,6 +233,21 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             self._span(meta),
         )
 
+    def order_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, *items: Any
+    ) -> n.Order:
+        return n.Order(
+            name,
+            label,
+            tuple(i for i in items if isinstance(i, n.OrderMinimum)),
+            tuple(i[1] for i in items if isinstance(i, tuple) and i and i[0] == "unit"),
+            tuple(i for i in items if isinstance(i, n.Bracket)),
+            self._span(meta),
+        )
+
+    def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
+        return n.OrderMinimum(amount, self._span(meta))
+
     def bracket(
         self, meta: Any, open_: n.Text, lo: n.Bound, _comma: Token, hi: n.Bound,
         close: n.Text, price: Any,

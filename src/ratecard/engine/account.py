@@ -31,6 +31,7 @@ from ratecard.engine.clock import (
     parse_time,
 )
 from ratecard.engine.journal import (
+    ORDER,
     PURCHASE,
     REFUND,
     USAGE,
@@ -159,7 +160,8 @@ class Account:
             start += 1
             moment, line, kind, _, _, entry_id = record
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
-                    if kind == PURCHASE else replay.refunded_packs() if kind == REFUND else ())
+                    if kind in (PURCHASE, ORDER) else replay.refunded_packs() if kind == REFUND
+                    else ())
             if entry_id and entry_id in seen:
                 resent.append(record)
                 continue
@@ -181,7 +183,8 @@ class Account:
             for moment, line, kind, _, _, entry_id in resent:
                 assert entry_id is not None
                 replay._ignore("usage" if kind == USAGE else "purchase" if kind == PURCHASE
-                               else "refund", entry_id, moment, line)
+                               else "order" if kind == ORDER else "refund", entry_id, moment,
+                               line)
             replay._consume(todo)
         replay.on_invalid = None
         self._entries = base + source.positions

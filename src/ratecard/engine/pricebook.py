@@ -17,7 +17,7 @@ from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine
 from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
-from ratecard.engine.ladders import Ladder
+from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.pricing import LadderGroup, MeterUsage
 from ratecard.engine.quoteplan import (
@@ -96,6 +96,23 @@ class MeterPlan:
             if offer.size == size:
                 return offer
         return None
+
+
+@attrs.frozen
+class OrderPlan:
+    """A product bought once, `quantity` units at a time (device licences): at least
+    `minimum` units an order, every unit priced at the bracket the order's quantity falls in
+    (all-units); a bracket without a price (`contact sales`) needs the order's own price."""
+
+    name: str
+    labels: tuple[str, ...]
+    unit: tuple[str, ...]
+    minimum: Decimal
+    ladder: Ladder
+
+    def charge(self, quantity: Decimal) -> Charge:
+        """The order of `quantity` units priced (ContactSalesError in an unpriced bracket)."""
+        return self.ladder.charge(self.ladder.bracket_for(quantity), quantity, self.name)
 
 
 @attrs.frozen
@@ -206,6 +223,7 @@ class PriceBook:
     billing: BillingPolicy
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
+    orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the

@@ -33,6 +33,7 @@ from ratecard.engine.bills import (
     Bill,
     FreeUsage,
     IgnoredEntry,
+    OrderedUnits,
     PackBalance,
     PrepaidPurchase,
     RefundedPack,
@@ -64,6 +65,7 @@ from ratecard.engine.deduction import (
     tally,
 )
 from ratecard.engine.journal import (
+    ORDER,
     PURCHASE,
     REFUND,
     REOPEN,
@@ -114,6 +116,7 @@ class _Month:
     alerts: list[Alert] = attrs.Factory(list)
     prepaid: list[PrepaidPurchase] = attrs.Factory(list)
     refunds: list[RefundedPack] = attrs.Factory(list)
+    orders: list[OrderedUnits] = attrs.Factory(list)
     # Usage past the allowance and packs of meters whose packs stop service when exhausted:
     # action → [units, entries].
     stopped: dict[str, list[Quantity]] = attrs.Factory(dict)
@@ -439,6 +442,8 @@ class Replay:
             ),
             refunds=tuple(month.refunds),
             refund_total=self._money(sum((r.amount for r in month.refunds), ZERO)),
+            orders=tuple(month.orders),
+            orders_total=self._money(sum((o.amount for o in month.orders), ZERO)),
             free=tuple(
                 FreeUsage(self.owner[action], action, Decimal(units))
                 for action, units in self._by_meter(month.free)
@@ -494,6 +499,8 @@ class Replay:
             self._topup(moment, Decimal(name))
         elif kind == REFUND:
             self._refund(moment, line, name)
+        elif kind == ORDER:
+            self._order(moment, line, name, count, entry_id)
 
     def _purchase(
         self, moment: int, line: int, name: str, offer_index: Quantity, entry_id: str | None
@@ -580,6 +587,33 @@ class Replay:
         self.month.refunds.append(RefundedPack(
             lot.id, lot.meter, lot.size, self._money(lot.price_paid),
             format_instant(moment, self.zone), lot.purchased.isoformat()))
+
+    def _order(
+        self, moment: int, line: int, name: str, quantity: Quantity, entry_id: str | None
+    ) -> None:
+        """An order (checked by the reader: a product, at least its minimum, a price where its
+        bracket has none): priced by the sheet of the day, listed on the month's bill. Its id
+        is a purchase's (resent, it is ignored), or `PRODUCT#N` numbered with the purchases."""
+        product, _, paid = name.partition(" ")
+        if entry_id:
+            if entry_id in self.seen_purchases:
+                self._ignore("order", entry_id, moment, line)
+                return
+            self.seen_purchases.add(entry_id)
+        sheet = self.sheet(local(moment, self.zone).date()) if self.timeline else self.book
+        plan = next(plan for plan in sheet.orders if plan.name == product)
+        units = Decimal(quantity)
+        bracket = plan.ladder.bracket_for(units)
+        listed = None
+        if not bracket.contact_sales:
+            listed = sheet.rounding.round(plan.charge(units).precise_amount)
+        self.purchases += 1
+        amount = self._money(Decimal(paid)) if paid else listed
+        assert amount is not None, "an order in a contact-sales bracket gives its price"
+        self.month.orders.append(OrderedUnits(
+            entry_id or f"{product}#{self.purchases}", product, units, bracket.label,
+            bracket.price, amount, format_instant(moment, self.zone),
+            list_amount=listed if paid else None))
 
     def refunded_packs(self) -> set[str]:
         """The ids of the packs refunded and not yet expired (a refund of one is a resend)."""

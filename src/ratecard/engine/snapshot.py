@@ -39,6 +39,7 @@ from ratecard.engine.bills import (
     BillLine,
     FreeUsage,
     IgnoredEntry,
+    OrderedUnits,
     PackBalance,
     PrepaidPurchase,
     RefundedPack,
@@ -83,7 +84,7 @@ _TIME = frozenset({"version", "contract", "timeline"})
 _ALERT_KINDS = ("low", "exhausted", "expired")
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
-_IGNORED_TYPES = ("usage", "purchase", "refund")
+_IGNORED_TYPES = ("usage", "purchase", "refund", "order")
 
 
 class SnapshotError(UsageError):
@@ -283,6 +284,7 @@ def _dump_month(replay: Replay, ref: Any) -> dict[str, Any]:
         "events": [event.to_dict() for event in month.events],
         # Only when there are some: a snapshot without them is as it always was.
         **({"refunds": [item.to_dict() for item in month.refunds]} if month.refunds else {}),
+        **({"orders": [item.to_dict() for item in month.orders]} if month.orders else {}),
         **({"stopped": [
             {"action": action, "quantity": _num(units), "entries": int(count)}
             for action, (units, count) in month.stopped.items()
@@ -665,6 +667,8 @@ class _Loader:
                                                      "month.events"))]
         month.refunds = [_refunded(v, f"month.refunds[{i}]")
                          for i, v in enumerate(_array(data.get("refunds", []), "month.refunds"))]
+        month.orders = [self.order(_ordered(v, f"month.orders[{i}]"), f"month.orders[{i}]")
+                        for i, v in enumerate(_array(data.get("orders", []), "month.orders"))]
         for i, item in enumerate(_array(data.get("stopped", []), "month.stopped")):
             where = f"month.stopped[{i}]"
             part = _object(item, where)
@@ -679,6 +683,29 @@ class _Loader:
             month.stopped[action] = [
                 self.units(route, _get(part, "quantity", where), f"{where}.quantity"), count]
         return month
+
+    def order(self, order: OrderedUnits, where: str) -> OrderedUnits:
+        """An order of a product of the rules, of at least its minimum, in the bracket its
+        quantity falls in, costing what that bracket says unless it gave its own price."""
+        plan = next((p for p in self.sheet.orders if p.name == order.product), None)
+        if plan is None:
+            _fail(f"{where}.product", f"`{order.product}` is not a product of rules "
+                  f"`{self.book.name}`")
+        if order.quantity < plan.minimum or order.quantity != order.quantity.to_integral_value():
+            _fail(f"{where}.quantity", f"{format_plain(order.quantity)} is not a whole number "
+                  f"of at least the minimum order of {format_plain(plan.minimum)}")
+        bracket = plan.ladder.bracket_for(order.quantity)
+        listed = None if bracket.contact_sales else self.sheet.rounding.round(
+            plan.charge(order.quantity).precise_amount)
+        if (order.bracket, order.unit_price) != (bracket.label, bracket.price):
+            _fail(f"{where}.bracket", f"an order of {format_plain(order.quantity)} is in the "
+                  f"bracket {bracket.label} at {_shown(bracket.price)}")
+        if order.amount < 0 or (order.list_amount is None and listed is not None
+                                and order.amount != listed) or (
+                order.list_amount is not None and order.list_amount != listed):
+            _fail(f"{where}.amount", f"{format_plain(order.amount)}, but the order costs "
+                  f"{_shown(listed)} by the rules")
+        return order
 
     def lot(self, value: Any, where: str) -> tuple[Lot, int | None]:
         data = _object(value, where)
@@ -1041,6 +1068,7 @@ class _Invariants:
             where = f"month.ignored[{i}]"
             # (A refund resent names a refunded pack, which may have expired since.)
             seen = replay.seen_usage if ignored.type == "usage" else replay.seen_purchases
+            # (order ids are purchase ids)
             if ignored.type != "refund" and ignored.id not in seen:
                 _fail(f"{where}.id", f"`{ignored.id}` is not a {ignored.type} id seen "
                       f"(`seen.{ignored.type}`): only a resend is ignored")
@@ -1160,6 +1188,10 @@ def _bill(value: Any, where: str) -> Bill:
             _array(data["refunds"], f"{where}.refunds"))) if "refunds" in data else ()),
         refund_total=(_decimal(data["refund_total"], f"{where}.refund_total")
                       if "refund_total" in data else Decimal(0)),
+        orders=(tuple(_ordered(item, f"{where}.orders[{i}]") for i, item in enumerate(
+            _array(data["orders"], f"{where}.orders"))) if "orders" in data else ()),
+        orders_total=(_decimal(data["orders_total"], f"{where}.orders_total")
+                      if "orders_total" in data else Decimal(0)),
         # Only a bill of a dated version or under a contract has them.
         version=(_string(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
@@ -1251,6 +1283,14 @@ def _refunded(value: Any, where: str) -> RefundedPack:
         _fail(f"{where}.amount", f"{format_plain(amount)}: a refund is 0 or more")
     return RefundedPack(f.string("pack"), f.string("meter"), f.decimal("size"), amount,
                         f.string("time"), f.string("purchased"))
+
+
+def _ordered(value: Any, where: str) -> OrderedUnits:
+    f = _Fields(value, where)
+    return OrderedUnits(f.string("order"), f.string("product"), f.decimal("quantity"),
+                        f.string("bracket"), f.optional_decimal("unit_price"),
+                        f.decimal("amount"), f.string("time"),
+                        f.absent_or_decimal("list_amount"))
 
 
 def _void(value: Any, where: str) -> VoidUnits:
