@@ -399,6 +399,25 @@ def test_hover_on_a_pack_row(server: Client) -> None:
 | 10万 (100,000) | 170 | 0.0017 |"""
 
 
+def test_hover_on_a_pack_row_with_pack_terms(server: Client) -> None:
+    """A table's refund window and stop are among its options; a contact-sales cell reads so."""
+    terms = DEMO.replace("packs valid 1 year {", "packs valid 1 year, refundable within 7 days "
+                         "if unused, stop when exhausted {").replace(
+        "calls  18   170", "calls  18   contact sales")
+    ladder = terms.index("ladder volume")  # a meter that stops has no postpaid price
+    terms = terms[:ladder] + terms[terms.index("}", ladder) + 2:]
+    assert change(server, terms) == []
+    text, _ = hover_text(server, 14, 9)
+    change(server, DEMO)
+    assert text == """\
+**packs of `calls`** — valid 1 year, refundable within 7 days if unused, stop when exhausted
+
+| size | price | per unit |
+|--:|--:|--:|
+| 1万 (10,000) | 18 | 0.0018 |
+| 10万 (100,000) | contact sales | |"""
+
+
 def test_hover_on_a_bracket_prices_a_round_quantity_in_it(server: Client) -> None:
     """(100万, ∞): 10,000,000 (ten times its start), all postpaid, all at 0.0015 (volume):
     10,000,000 × 0.0015 = 15,000.00."""
