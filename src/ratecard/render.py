@@ -489,7 +489,23 @@ class _Sheet:
 
     def overflow_to_postpaid(self) -> bool:
         order = self.sources()
+        if not any(p.packs and not p.pack_terms.stop_when_exhausted for p in self.book.meters):
+            return False  # every table's packs stop service when exhausted
         return "packs" in order and "postpaid" in order[order.index("packs"):]
+
+    def pack_terms_groups(self) -> dict[PackTerms, list[MeterPlan]]:
+        """The meters with packs, by their pack table's terms."""
+        groups: dict[PackTerms, list[MeterPlan]] = {}
+        for plan in self.book.meters:
+            if plan.packs:
+                groups.setdefault(plan.pack_terms, []).append(plan)
+        return groups
+
+    def uniform_terms(self) -> bool:
+        """Whether every pack has the sheet's one validity, and none a refund window or stop."""
+        groups = self.pack_terms_groups()
+        return len(groups) <= 1 and not any(t.refund_amount or t.stop_when_exhausted
+                                            for t in groups)
 
     @property
     def validity(self) -> str:
@@ -734,27 +750,26 @@ class _Sheet:
         order = self.fmt("pack_order_expiry" if policy.order == "expiry"
                          else "pack_order_purchase_smallest" if policy.smallest_first
                          else "pack_order_purchase")
-        groups: dict[PackTerms, list[MeterPlan]] = {}
-        for plan in self.book.meters:
-            if plan.packs:
-                groups.setdefault(plan.pack_terms, []).append(plan)
         bullets: tuple[Rich, ...]
-        if len(groups) == 1 and not any(t.refund_amount or t.stop_when_exhausted
-                                        for t in groups):
+        if self.uniform_terms():
             bullets = (self.fmt("pack_validity", validity=self.validity, lost=lost), order)
-        else:  # each table's own terms, by the meters it sells packs of
-            bullets = (*(
-                self.fmt(
-                    "pack_terms", meters=self.meter_list(plans),
-                    validity=self.duration("validity", terms.valid_amount, terms.valid_unit),
-                    refund="" if terms.refund_amount is None else self.text(
-                        "pack_refund", window=self.duration(
-                            "validity", terms.refund_amount, terms.refund_unit)),
-                    stop=self.text("pack_stop") if terms.stop_when_exhausted else "",
-                    lost=lost)
-                for terms, plans in groups.items()
-            ), order)
+        else:
+            bullets = (*self.terms_sentences(lost), order)
         return Block("prepaid", self.m["prepaid"], lead, tuple(tables), bullets)
+
+    def terms_sentences(self, lost: str) -> list[Rich]:
+        """Each pack table's own terms, by the meters it sells packs of."""
+        return [
+            self.fmt(
+                "pack_terms", meters=self.meter_list(plans),
+                validity=self.duration("validity", terms.valid_amount, terms.valid_unit),
+                refund="" if terms.refund_amount is None else self.text(
+                    "pack_refund", window=self.duration(
+                        "validity", terms.refund_amount, terms.refund_unit)),
+                stop=self.text("pack_stop") if terms.stop_when_exhausted else "",
+                lost=lost)
+            for terms, plans in self.pack_terms_groups().items()
+        ]
 
     # one-time orders ---------------------------------------------------------------------------
     def orders_block(self) -> Block | None:
@@ -1003,7 +1018,11 @@ class _Sheet:
         cells = {
             "prepaid": (
                 self.m["pay_prepaid"],
-                self.duration("cycle", policy.valid_amount, policy.valid_unit),
+                self.m["list_sep"].join(dict.fromkeys(
+                    self.duration("cycle", terms.valid_amount, terms.valid_unit)
+                    for terms in self.pack_terms_groups()))
+                if not self.uniform_terms()
+                else self.duration("cycle", policy.valid_amount, policy.valid_unit),
                 self.products([p for p in self.book.meters if p.packs]),
                 self.text("scenario_prepaid", validity=self.validity),
             ),
@@ -1050,6 +1069,11 @@ class _Sheet:
             overflow=self.m["prepaid_detail_overflow"] if self.overflow_to_postpaid() else "",
         )
         sentences = [detail]
+        if not self.uniform_terms():  # tables of their own terms: each says its own
+            lost = "" if policy.frozen_after_expiry else self.text("pack_lost")
+            overflow = self.m["prepaid_detail_overflow"] if self.overflow_to_postpaid() else ""
+            sentences = [*self.terms_sentences(lost),
+                         *([self.fmt("prepaid_detail_overflow_alone")] if overflow else [])]
         conditions = []
         if alerts.low_threshold is not None:
             conditions.append(self.text("alert_low", percent=format_percent(alerts.low_threshold)))
