@@ -767,3 +767,18 @@ def test_the_warehouse_refuses_packs_that_stop_service() -> None:
     with pytest.raises(UsageError, match=r"meter `b`'s packs stop service when exhausted "
                                          r"\(`stop when exhausted`\): the warehouse bills"):
         run(sheet, rows)
+
+
+def test_a_sheet_with_orders_bills_its_usage_as_the_engine() -> None:
+    """Orders are not read by the warehouse (listed apart from a bill's lines, as pack
+    purchases are): the sheet's usage bills as the engine bills it. 1,000 searches at 0.0032
+    = 3.20."""
+    from tests.test_orders import SHEET as FACE
+
+    sheet = Sheet(FACE, "Asia/Shanghai", {"SearchFaces": "search"}, [], [], set(), {}, [])
+    rows = [Row("usage", {"account": "x", "time": "2026-11-03T09:00:00+08:00",
+                          "action": "SearchFaces", "count": "1000", "id": None})]
+    result = run(sheet, rows)
+    compare(sheet, rows, result)
+    assert [(month, total) for month, total, _ in actual(result)["x"]] == [
+        ("2026-11", Decimal("3.20"))]
