@@ -21,6 +21,8 @@ from ratecard import Account, JournalError, Order
 from ratecard.cli import main
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.snapshot import checksum
+from ratecard.fmt import format_source
+from ratecard.source import SourceFile
 from tests.test_json_schema import assert_valid
 
 D = Decimal
@@ -224,3 +226,16 @@ def test_the_bill_validates_and_prints(
     assert ("order o-4: 20,000 sdk_liveness in (10000, ∞) at contact sales: 1200000.00, "
             f"{at(4)}\n") in out
     assert "orders total CNY 1703095.00 (paid when ordered, not in the total)\n" in out
+
+
+def test_fmt_lays_an_order_out_as_a_ladder() -> None:
+    """One bracket a line, the prices aligned; formatting twice changes nothing."""
+    text = ('rules f "F" / "F"\ncurrency CNY, rounding half_up 0.01, timezone Asia/Shanghai\n'
+            'order sdk "SDK" / "SDK", minimum 50 { (0, 1000] 68 (1000, ∞) contact sales }\n')
+    out = format_source(SourceFile("f.rules", text))
+    assert isinstance(out, str)
+    assert out.endswith('order sdk "SDK" / "SDK", minimum 50 {\n'
+                        '  (0, 1000]  68\n'
+                        '  (1000, ∞)  contact sales\n'
+                        '}\n')
+    assert format_source(SourceFile("f.rules", out)) == out
