@@ -4,7 +4,8 @@
 every clause, unpriced actions, allowances (own, `shared`, `while active`), pack tables, ladders
 of every mode, basis, period and price-term form (unit, `per N`, blocks, flat fees, `contact
 sales`, `minimum`, `maximum`, `charge flat at zero`, `combined`), deduction, alerts, bills and
-suspension. Tokens are joined by random whitespace, line breaks and comments.
+suspension, pack terms (refund windows, `stop when exhausted`, `contact sales` cells, `then
+smallest`) and orders. Tokens are joined by random whitespace, line breaks and comments.
 
 With `valid=True` (the default) the sheet is also semantically sound, so it compiles without
 errors; with `valid=False` its names, choice words and numbers are arbitrary (the checker's
@@ -233,6 +234,7 @@ def rules_statements(draw: st.DrawFn, valid: bool = True) -> list[Tokens]:
     body += allowances + packs
     body += _ladders(draw, meters, valid)
     body += _tail(draw, bool(allowances), bool(packs), valid)
+    body += _orders(draw, n_lang, valid)
     if not valid:
         body = draw(st.lists(st.sampled_from(body), max_size=len(body) + 2)) if body else body
     return [header, *draw(st.permutations(body))]
@@ -326,6 +328,11 @@ def _packs(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
         options: list[Tokens] = [["valid", str(amount), unit]]
         options += [["no", what] for what in draw(
             st.lists(st.sampled_from(("refund", "freeze")), unique=True))]
+        if (not valid or ["no", "refund"] not in options) and draw(st.integers(0, 3)) == 0:
+            options.append(["refundable", "within", str(draw(st.integers(1, 30))),
+                            draw(st.sampled_from(("days", "day", "months"))), "if", "unused"])
+        if not valid and draw(st.integers(0, 3)) == 0:  # (a sound sheet prices them postpaid)
+            options.append(["stop", "when", draw(st.sampled_from(("exhausted", "empty")))])
         sizes = draw(st.lists(st.integers(1, 10**8), min_size=1, max_size=4, unique=True))
         table: Tokens = ["{", "size", *[number_text(draw, Decimal(s)) for s in sizes]]
         for meter in group:
@@ -333,6 +340,8 @@ def _packs(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
             for _ in sizes:
                 if draw(st.integers(0, 4)) == 0:
                     table.append("-")
+                elif draw(st.integers(0, 9)) == 0:
+                    table += ["contact", "sales"]
                 else:
                     table.append(number_text(draw, _decimal(draw, 0, 10**6, 2)) if valid
                                  else _any_number(draw))
@@ -363,6 +372,28 @@ def _price(draw: st.DrawFn, valid: bool) -> Tokens:
     if not valid and draw(st.booleans()):
         terms = [unit, block, flat, unit]
     return _joined(draw, terms, "+")
+
+
+def _orders(draw: st.DrawFn, n_lang: int, valid: bool) -> list[Tokens]:
+    """Products sold by order: brackets over the order's quantity, a minimum, a unit."""
+    out = []
+    for name in draw(st.lists(names("o"), max_size=2, unique=True)):
+        options: list[Tokens] = []
+        if draw(st.booleans()):
+            options.append(["minimum", number_text(draw, _decimal(draw, 1, 500, 0)) if valid
+                            else _any_number(draw)])
+        if draw(st.booleans()):
+            options.append(["unit", *_label(draw, n_lang)])
+        bounds = sorted(draw(st.sets(st.integers(1, 10**4), max_size=3)))
+        table: Tokens = ["{"]
+        for lo, hi in zip([0, *bounds], [*bounds, None], strict=True):
+            table += ["(", number_text(draw, Decimal(lo)), ",",
+                      "∞" if hi is None else number_text(draw, Decimal(hi)),
+                      ")" if hi is None else "]", *_price(draw, valid)]
+        table.append("}")
+        head = ["order", name, *_label(draw, n_lang)]
+        out.append([*head, *[t for option in options for t in [",", *option]], *table])
+    return out
 
 
 def _ladders(draw: st.DrawFn, meters: list[str], valid: bool) -> list[Tokens]:
@@ -418,7 +449,8 @@ def _tail(draw: st.DrawFn, allowance: bool, packs: bool, valid: bool) -> list[To
     if allowance:
         steps.append(["allowance"])
     if packs:
-        steps.append(["packs", "by", draw(st.sampled_from(("expiry", "purchase")))])
+        order = draw(st.sampled_from(("expiry", "purchase", "purchase then smallest")))
+        steps.append(["packs", "by", *order.split()])
     optional = draw(st.booleans())
     if steps or optional:
         ordered = [*draw(st.permutations(steps)), ["postpaid"]]

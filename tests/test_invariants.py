@@ -162,7 +162,12 @@ def sheets(draw: st.DrawFn) -> str:
     has_allowance = any(line.startswith("allowance") for line in lines)
 
     with_packs = draw(st.lists(st.sampled_from(meters), unique=True))
-    if with_packs:
+    stopping: list[str] = []  # meters whose packs `stop when exhausted`: in no ladder
+    # One pack table, or (pack terms) two, each with its own validity and options: a refund
+    # window, `stop when exhausted`, `contact sales` cells (bought at a price of their own).
+    split = len(with_packs) > 1 and draw(st.booleans())
+    for group in ([with_packs[:1], with_packs[1:]] if split else [with_packs] if with_packs
+                  else []):
         sizes = draw(st.lists(st.integers(10, 1500), min_size=1, max_size=3, unique=True))
         amount = draw(st.integers(1, 3))
         unit = draw(st.sampled_from(["day", "month", "year"]))
@@ -170,16 +175,21 @@ def sheets(draw: st.DrawFn) -> str:
             amount = draw(st.integers(1, 40))
         options = [f"valid {amount} {unit}{'s' if amount > 1 else ''}"]
         options += draw(st.lists(st.sampled_from(["no refund", "no freeze"]), unique=True))
+        if "no refund" not in options and draw(st.integers(0, 3)) == 0:
+            options.append(f"refundable within {draw(st.integers(1, 10))} days if unused")
+        if draw(st.integers(0, 4)) == 0:
+            options.append("stop when exhausted")
+            stopping += group
         table = [f"packs {', '.join(options)} {{", "  size " + " ".join(map(str, sizes))]
-        for row, meter in enumerate(with_packs):
-            cells = [_money(draw, 5000) if row == 0 or draw(st.integers(0, 3)) else "-"
-                     for _ in sizes]
+        for row, meter in enumerate(group):
+            cells = [(_money(draw, 5000) if draw(st.integers(0, 5)) else "contact sales")
+                     if row == 0 or draw(st.integers(0, 3)) else "-" for _ in sizes]
             if all(cell == "-" for cell in cells):
                 cells[0] = _money(draw, 5000)
             table.append(f"  {meter} " + " ".join(cells))
         lines += [*table, "}"]
 
-    rest = list(meters)
+    rest = [meter for meter in meters if meter not in stopping]
     while rest:
         size = draw(st.integers(1, len(rest)))
         group, rest = rest[:size], rest[size:]
@@ -208,7 +218,8 @@ def sheets(draw: st.DrawFn) -> str:
     if has_allowance:
         steps.append("allowance")
     if with_packs:
-        steps.append(f"packs by {draw(st.sampled_from(['expiry', 'purchase']))}")
+        order = draw(st.sampled_from(["expiry", "purchase", "purchase then smallest"]))
+        steps.append(f"packs by {order}")
     if steps:
         lines.append(f"deduct {', '.join([*draw(st.permutations(steps)), 'postpaid'])}")
     conditions = draw(st.lists(st.sampled_from(
@@ -390,7 +401,6 @@ def journals(draw: st.DrawFn, book: PriceBook, scale: tuple[int, ...] = ()) -> l
     with_packs = [plan for plan in book.meters if plan.packs]
     reasons = book.billing.suspend_reasons
     increment = book.rounding.increment
-    validity = (book.packs.valid_amount, book.packs.valid_unit)
     kinds = ["usage"] * 12 + ["purchase"] * (5 if with_packs else 0) + [
         "suspend"] * (1 if reasons else 0) + ["reopen", "topup", "resend", "resend"]
     near = [q for q in scale if q > 0] or [1]
@@ -438,11 +448,14 @@ def journals(draw: st.DrawFn, book: PriceBook, scale: tuple[int, ...] = ()) -> l
             entry = {"time": time, "type": "usage", "action": action, "count": count}
         elif kind == "purchase":
             plan = draw(st.sampled_from(with_packs))
-            size = draw(st.sampled_from(plan.packs)).size
+            offer = draw(st.sampled_from(plan.packs))
             entry = {"time": time, "type": "purchase", "meter": plan.name,
-                     "size": format_plain(size)}
+                     "size": format_plain(offer.size)}
+            if offer.price is None:  # `contact sales`: sold at a price of its own
+                entry["price"] = format_plain(Decimal(draw(st.integers(0, 3000))) * increment)
             entry_id = None if entry_id is None else "p" + entry_id
-            expiries.append(expiry_of(moment, *validity, zone))
+            terms = plan.pack_terms
+            expiries.append(expiry_of(moment, terms.valid_amount, terms.valid_unit, zone))
         elif kind == "suspend":
             entry = {"time": time, "type": "suspend", "reason": draw(st.sampled_from(reasons))}
             entry_id = None
@@ -545,12 +558,12 @@ def check_packs(book: PriceBook, bills: list[Bill]) -> None:
     its expiry or still held; nothing is drawn from it, and no alert is raised by usage, at or
     after its expiry (expiry is exclusive), nor in a month after the one it expired in."""
     zone = book.zone
-    validity = (book.packs.valid_amount, book.packs.valid_unit)
     bought: dict[str, tuple[Decimal, datetime, datetime]] = {}
     for bill in bills:
         for p in bill.prepaid:
             time, expires = datetime.fromisoformat(p.time), datetime.fromisoformat(p.expires)
-            assert expires == expiry_of(time, *validity, zone), p
+            terms = book.meter(p.meter).pack_terms  # its own table's validity
+            assert expires == expiry_of(time, terms.valid_amount, terms.valid_unit, zone), p
             bought[p.pack] = (p.size, time, expires)
     accounted: Counter[str] = Counter()
     for bill in bills:

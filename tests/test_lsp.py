@@ -399,6 +399,25 @@ def test_hover_on_a_pack_row(server: Client) -> None:
 | 10万 (100,000) | 170 | 0.0017 |"""
 
 
+def test_hover_on_a_pack_row_with_pack_terms(server: Client) -> None:
+    """A table's refund window and stop are among its options; a contact-sales cell reads so."""
+    terms = DEMO.replace("packs valid 1 year {", "packs valid 1 year, refundable within 7 days "
+                         "if unused, stop when exhausted {").replace(
+        "calls  18   170", "calls  18   contact sales")
+    ladder = terms.index("ladder volume")  # a meter that stops has no postpaid price
+    terms = terms[:ladder] + terms[terms.index("}", ladder) + 2:]
+    assert change(server, terms) == []
+    text, _ = hover_text(server, 14, 9)
+    change(server, DEMO)
+    assert text == """\
+**packs of `calls`** — valid 1 year, refundable within 7 days if unused, stop when exhausted
+
+| size | price | per unit |
+|--:|--:|--:|
+| 1万 (10,000) | 18 | 0.0018 |
+| 10万 (100,000) | contact sales | |"""
+
+
 def test_hover_on_a_bracket_prices_a_round_quantity_in_it(server: Client) -> None:
     """(100万, ∞): 10,000,000 (ten times its start), all postpaid, all at 0.0015 (volume):
     10,000,000 × 0.0015 = 15,000.00."""
@@ -459,7 +478,7 @@ def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client)
     assert labels(items) == [
         "counts", "free", "quantity", "unit",
         "alert", "allowance", "bill", "currency", "deduct", "from", "ladder", "languages",
-        "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "meter", "order", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
     assert {kind for _, kind, _ in items} == {14}
     assert {str(where) for _, _, where in items} == {str(span(7, 2, 4))}
 
@@ -722,8 +741,8 @@ def test_completion_of_a_version(server: Client) -> None:
         "volume", "graduated"]
     after = labels(complete(server, VERSIONED + "|"))
     assert after == ["alert", "allowance", "bill", "currency", "deduct", "from", "ladder",
-                     "languages", "meter", "packs", "rounding", "rules", "suspend", "timezone",
-                     "unpriced"]
+                     "languages", "meter", "order", "packs", "rounding", "rules", "suspend",
+                     "timezone", "unpriced"]
     assert change(server, DEMO) == []
 
 
@@ -892,7 +911,8 @@ def test_completion_in_a_contract(server: Client, folder: Path) -> None:
     # At the start of a file, a rules file's statements and `contract`.
     assert labels(complete(server, "|")) == [
         "alert", "allowance", "bill", "contract", "currency", "deduct", "from", "ladder",
-        "languages", "meter", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "languages", "meter", "order", "packs", "rounding", "rules", "suspend", "timezone",
+        "unpriced"]
     assert change(server, DEMO) == []
 
 

@@ -59,6 +59,7 @@ class Sheet:
     decimal_meters: set[str]
     packs: dict[str, list[str]]  # meter → sizes on sale, as written
     reasons: list[str]
+    negotiated: set[tuple[str, str]] = field(default_factory=set)  # `contact sales` (meter, size)
     book: PriceBook = field(init=False)
 
     def __post_init__(self) -> None:
@@ -144,19 +145,34 @@ def sheets(draw: st.DrawFn) -> Sheet:
         tail = (" shared" if shared else "") + (" while active" if while_active else "")
         lines.append(f"allowance {amount} per month on {', '.join(meters)}{tail}\n")
     packs: dict[str, list[str]] = {}
+    negotiated: set[tuple[str, str]] = set()
     has_packs = draw(st.booleans())
     if has_packs:
-        sizes = sorted(draw(st.sets(st.sampled_from((50, 200, 1000)), min_size=1, max_size=2)))
-        validity = draw(st.sampled_from(("1 month", "10 days", "1 year", "2 months")))
-        rows = ["  size " + " ".join(str(s) for s in sizes)]
-        for meter in meters:
-            if draw(st.integers(0, 3)) == 0:
-                continue
-            prices = [str(draw(st.integers(1, 9)) * s // 10) for s in sizes]
-            rows.append(f"  {meter} " + " ".join(prices))
-            packs[meter] = [str(s) for s in sizes]
-        if packs:
-            lines.append(f"packs valid {validity} {{\n" + "\n".join(rows) + "\n}\n")
+        # One table, or (pack terms) a table per meter, each with its own validity, some
+        # refundable, some cells `contact sales`.
+        split = draw(st.integers(0, 2)) == 0
+        tables = [[m] for m in meters] if split else [meters]
+        for table in tables:
+            sizes = sorted(draw(st.sets(st.sampled_from((50, 200, 1000)), min_size=1,
+                                        max_size=2)))
+            validity = draw(st.sampled_from(("1 month", "10 days", "1 year", "2 months")))
+            rows = ["  size " + " ".join(str(s) for s in sizes)]
+            for meter in table:
+                if draw(st.integers(0, 3)) == 0:
+                    continue
+                prices = []
+                for size in sizes:
+                    if draw(st.integers(0, 5)) == 0:
+                        prices.append("contact sales")
+                        negotiated.add((meter, str(size)))
+                    else:
+                        prices.append(str(draw(st.integers(1, 9)) * size // 10))
+                rows.append(f"  {meter} " + " ".join(prices))
+                packs[meter] = [str(s) for s in sizes]
+            if len(rows) > 1:
+                refund = ", refundable within 7 days if unused" if draw(st.booleans()) else ""
+                lines.append(f"packs valid {validity}{refund} {{\n" + "\n".join(rows)
+                             + "\n}\n")
         has_packs = bool(packs)
     if count > 1 and draw(st.integers(0, 3)) == 0:
         lines.append(_ladder(draw, meters, combined=True))
@@ -167,7 +183,8 @@ def sheets(draw: st.DrawFn) -> Sheet:
     if has_allowance:
         sources.append("allowance")
     if has_packs:
-        sources.append(f"packs by {draw(st.sampled_from(('expiry', 'purchase')))}")
+        order = draw(st.sampled_from(("expiry", "purchase", "purchase then smallest")))
+        sources.append(f"packs by {order}")
     if len(sources) == 2 and draw(st.integers(0, 3)) == 0:
         sources.reverse()
     lines.append(f"deduct {', '.join([*sources, 'postpaid'])}\n")
@@ -181,7 +198,8 @@ def sheets(draw: st.DrawFn) -> Sheet:
         reasons = ["arrears", "violation"]
         lines.append("suspend for arrears, violation\n")
     del shared, while_active
-    return Sheet("".join(lines), zone, actions, free, unpriced, decimal_meters, packs, reasons)
+    return Sheet("".join(lines), zone, actions, free, unpriced, decimal_meters, packs, reasons,
+                 negotiated)
 
 
 def shipped(name: str) -> Sheet:
@@ -303,10 +321,11 @@ def _aimed_time(
     return _instant_text(draw, sheet.zone, moment - draw(st.sampled_from((0, 0, 0, 1))))
 
 
-def _expiry(sheet: Sheet, moment: int) -> int:
-    """When a pack bought at `moment` expires (the rules' validity on their wall clock)."""
-    packs = sheet.book.packs
-    return add_period(moment, packs.valid_amount, packs.valid_unit, sheet.book.zone)
+def _expiry(sheet: Sheet, meter: str, moment: int) -> int:
+    """When a pack of `meter` bought at `moment` expires (its table's validity on the rules'
+    wall clock)."""
+    terms = sheet.book.meter(meter).pack_terms
+    return add_period(moment, terms.valid_amount, terms.valid_unit, sheet.book.zone)
 
 
 def _count(draw: st.DrawFn, decimal_meter: bool) -> Any:
@@ -348,7 +367,7 @@ def journals(
             meter = draw(st.sampled_from(sorted(sheet.packs)))
             when = _aimed_time(draw, sheet, start, days, changes)
             moment = parse_time(when, zone)
-            changes.extend((moment, _expiry(sheet, moment)))
+            changes.extend((moment, _expiry(sheet, meter, moment)))
             rows.append(
                 Row(
                     "purchases",
@@ -498,6 +517,8 @@ def oracle(sheet: Sheet, rows: Sequence[Row]) -> Expected:
             entry.update(type="purchase", meter=fields["meter"], size=fields["size"])
             if fields.get("id"):
                 entry["id"] = fields["id"]
+            if (fields["meter"], str(fields["size"])) in sheet.negotiated:
+                entry["price"] = "0"  # its price is on no warehouse bill
         else:
             entry["type"] = fields["type"]
             if fields["reason"] is not None:
@@ -678,3 +699,88 @@ def test_bills_alone_total_as_the_engine(case: tuple[Sheet, list[Row]]) -> None:
             assert account in failed, (account, bills)
             continue
         assert got.get(account, []) == [(month, total) for month, total, _ in bills], account
+
+
+# --- pack terms (per-table validity, then smallest, contact sales, refunds, stop) -------------
+
+PACK_TERMS = """\
+rules pt "资源包" / "Pack terms"
+currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
+meter a "甲" / "A" counts A1
+meter b "乙" / "B" counts B1
+packs valid 10 days, refundable within 7 days if unused {
+  size  100  1000
+  a     10   contact sales
+}
+packs valid 2 months {
+  size  100  1000
+  b     10   80
+}
+ladder volume by postpaid per month on a, b {
+  (0, ∞)  0.5
+}
+deduct packs by purchase then smallest, postpaid
+"""
+
+
+def test_pack_terms_bill_in_the_warehouse_as_in_the_engine() -> None:
+    """`a`'s packs last 10 days, `b`'s 2 months; `big` and `small` are bought at one instant
+    (the smaller drawn first); `deal` is a `contact sales` pack (no price in the warehouse's
+    purchases, none needed on its bills). By hand, account x: November, 150 of `a` from
+    `small` (100) and `big` (50), 100 of `b` from `bp`: 0.00. December: `big` and `deal`
+    expired on 11-11 and 11-12 (10 days), so 30 of `a` are postpaid at 0.5 = 15.00; `bp`
+    (2 months) gave all its 100 in November, so 120 of `b` are postpaid = 60.00; 75.00."""
+    sheet = Sheet(PACK_TERMS, "Asia/Shanghai", {"A1": "a", "B1": "b"}, [], [], set(),
+                  {"a": ["100", "1000"], "b": ["100", "1000"]}, [], {("a", "1000")})
+    rows = [
+        Row("purchases", {"account": "x", "time": "2026-11-01T09:00:00+08:00", "meter": "a",
+                          "size": "1000", "id": "big"}),
+        Row("purchases", {"account": "x", "time": "2026-11-01T09:00:00+08:00", "meter": "a",
+                          "size": "100", "id": "small"}),
+        Row("purchases", {"account": "x", "time": "2026-11-02T09:00:00+08:00", "meter": "a",
+                          "size": "1000", "id": "deal"}),
+        Row("purchases", {"account": "x", "time": "2026-11-01T09:00:00+08:00", "meter": "b",
+                          "size": "100", "id": "bp"}),
+        Row("usage", {"account": "x", "time": "2026-11-03T09:00:00+08:00", "action": "A1",
+                      "count": "150", "id": None}),
+        Row("usage", {"account": "x", "time": "2026-11-03T09:00:00+08:00", "action": "B1",
+                      "count": "100", "id": None}),
+        Row("usage", {"account": "x", "time": "2026-12-03T09:00:00+08:00", "action": "A1",
+                      "count": "30", "id": None}),
+        Row("usage", {"account": "x", "time": "2026-12-03T09:00:00+08:00", "action": "B1",
+                      "count": "120", "id": None}),
+    ]
+    result = run(sheet, rows)
+    compare(sheet, rows, result)
+    got = actual(result)["x"]
+    assert [(month, total) for month, total, _ in got] == [
+        ("2026-11", Decimal("0.00")), ("2026-12", Decimal("75.00"))]
+    assert [(line[0], line[1], line[2], line[7]) for line in got[0][2]] == [
+        ("a", "pack", Decimal(100), "small"), ("a", "pack", Decimal(50), "big"),
+        ("b", "pack", Decimal(100), "bp")]
+
+
+def test_the_warehouse_refuses_packs_that_stop_service() -> None:
+    text = PACK_TERMS.replace("packs valid 2 months {", "packs valid 2 months, stop when "
+                              "exhausted {").replace("on a, b {", "on a {")
+    sheet = Sheet(text, "Asia/Shanghai", {"A1": "a", "B1": "b"}, [], [], set(), {}, [])
+    rows = [Row("usage", {"account": "x", "time": "2026-11-03T09:00:00+08:00", "action": "A1",
+                          "count": "1", "id": None})]
+    with pytest.raises(UsageError, match=r"meter `b`'s packs stop service when exhausted "
+                                         r"\(`stop when exhausted`\): the warehouse bills"):
+        run(sheet, rows)
+
+
+def test_a_sheet_with_orders_bills_its_usage_as_the_engine() -> None:
+    """Orders are not read by the warehouse (listed apart from a bill's lines, as pack
+    purchases are): the sheet's usage bills as the engine bills it. 1,000 searches at 0.0032
+    = 3.20."""
+    from tests.test_orders import SHEET as FACE
+
+    sheet = Sheet(FACE, "Asia/Shanghai", {"SearchFaces": "search"}, [], [], set(), {}, [])
+    rows = [Row("usage", {"account": "x", "time": "2026-11-03T09:00:00+08:00",
+                          "action": "SearchFaces", "count": "1000", "id": None})]
+    result = run(sheet, rows)
+    compare(sheet, rows, result)
+    assert [(month, total) for month, total, _ in actual(result)["x"]] == [
+        ("2026-11", Decimal("3.20"))]

@@ -20,7 +20,16 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from ratecard.engine.account import Account, AccountError, LateEntryError
     from ratecard.engine.bills import Alert, Bill, BillLine
-    from ratecard.engine.journal import JournalError, Purchase, Reopen, Suspend, Topup, Usage
+    from ratecard.engine.journal import (
+        JournalError,
+        Order,
+        Purchase,
+        Refund,
+        Reopen,
+        Suspend,
+        Topup,
+        Usage,
+    )
     from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.engine.snapshot import SnapshotError
     from ratecard.render import RenderedSheet
@@ -35,7 +44,8 @@ _ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 # The evaluator's classes, loaded on first use too: `ratecard check` needs none of them.
 _ENGINE = {
     "Alert": "bills", "Bill": "bills", "BillLine": "bills",
-    "JournalError": "journal", "Purchase": "journal", "Reopen": "journal",
+    "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
+    "Reopen": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
 }
@@ -67,8 +77,10 @@ __all__ = [
     "JournalError",
     "LateEntryError",
     "MeterPlan",
+    "Order",
     "PriceBook",
     "Purchase",
+    "Refund",
     "RenderedSheet",
     "Reopen",
     "RulesError",

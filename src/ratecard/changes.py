@@ -12,10 +12,10 @@ What a record's `old` and `new` hold depends on `what`:
 | what | meter | key | old, new |
 |---|---|---|---|
 | `allowance` | the meter, or a shared pool `a+b` | — | monthly free units; `None`: no such pool |
-| `pack_price` | the meter | the size | the price of a size on sale in both |
+| `pack_price` | the meter | the size | the price of a size on sale in both (`CONTACT_SALES`) |
 | `pack_added` | the meter | the size | `None`, the price |
 | `pack_withdrawn` | the meter | the size | the price, `None` |
-| `pack_validity` | `None` | — | `(amount, unit)`: `(1, "year")` |
+| `pack_validity` | `None`, or a meter (see below) | — | `(amount, unit)`: `(1, "year")` |
 | `pack_refund` | `None` | — | whether packs can be refunded (`bool`) |
 | `pack_freeze` | `None` | — | whether units left at expiry are kept (`bool`) |
 | `bracket_price` | the meter | the bracket's index | the `Bracket`s (bounds included) |
@@ -23,6 +23,10 @@ What a record's `old` and `new` hold depends on `what`:
 | `ladder_minimum` | the meter | — | the period's minimum (`Decimal` or `None`) |
 | `ladder_maximum` | the meter | — | the period's maximum (`Decimal` or `None`) |
 | `ladder` | the meter | — | the whole `Ladder` (or `None`: no postpaid price) |
+
+A price is `CONTACT_SALES` for a `contact sales` cell. `pack_validity` of `None` is the
+validity of the sheet's first pack table; a meter whose own table's validity changes otherwise
+has a `pack_validity` record of its own.
 
 A `ladder` record replaces the bracket records when the two ladders cannot be compared bracket
 by bracket: a meter gains or loses its ladder, or the number of brackets, the mode, the basis,
@@ -114,6 +118,7 @@ SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING,
                ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
+CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
 Value = (Decimal | bool | int | str | tuple[int, str] | tuple[str, ...] | Bracket | Ladder
          | Rounding | AlertPolicy | date | None)
 
@@ -141,6 +146,8 @@ def changes(old: PriceBook, new: PriceBook) -> list[Change]:
     names += [name for name in old_meters if name not in names]
     new_meters = {plan.name: plan for plan in new.meters}
     old_pools, new_pools = _pools(old), _pools(new)
+    sheet_validity = ((old.packs.valid_amount, old.packs.valid_unit),
+                      (new.packs.valid_amount, new.packs.valid_unit))
     found: list[Change] = []
     seen_pools: set[str] = set()
     for name in names:
@@ -152,7 +159,7 @@ def changes(old: PriceBook, new: PriceBook) -> list[Change]:
             amount_before, amount_after = old_pools.get(pool), new_pools.get(pool)
             if amount_before != amount_after:
                 found.append(Change(ALLOWANCE, pool, amount_before, amount_after))
-        found.extend(_pack_changes(name, before, after))
+        found.extend(_pack_changes(name, before, after, sheet_validity))
         found.extend(_ladder_changes(name, before, after))
     found.extend(_pack_terms(old, new))
     return found
@@ -170,20 +177,32 @@ def _pools(book: PriceBook) -> dict[str, Decimal]:
 
 
 def _pack_changes(
-    meter: str, before: MeterPlan | None, after: MeterPlan | None
+    meter: str, before: MeterPlan | None, after: MeterPlan | None,
+    sheet_validity: tuple[tuple[int, str], tuple[int, str]],
 ) -> Iterator[Change]:
-    old_prices = {} if before is None else {offer.size: offer.price for offer in before.packs}
-    new_prices = {} if after is None else {offer.size: offer.price for offer in after.packs}
+    old_prices: dict[Decimal, Value] = {} if before is None else {
+        offer.size: CONTACT_SALES if offer.price is None else offer.price
+        for offer in before.packs}
+    new_prices: dict[Decimal, Value] = {} if after is None else {
+        offer.size: CONTACT_SALES if offer.price is None else offer.price
+        for offer in after.packs}
     for size in sorted({*old_prices, *new_prices}):
         price_before, price_after = old_prices.get(size), new_prices.get(size)
         if price_before == price_after:
             continue
-        if price_before is None:
+        if size not in old_prices:
             yield Change(PACK_ADDED, meter, None, price_after, size)
-        elif price_after is None:
+        elif size not in new_prices:
             yield Change(PACK_WITHDRAWN, meter, price_before, None, size)
         else:
             yield Change(PACK_PRICE, meter, price_before, price_after, size)
+    if before is not None and after is not None and before.packs and after.packs:
+        # A meter whose pack table's validity changes otherwise than the sheet's first table's
+        # (the `pack_validity` record of every meter).
+        was = (before.pack_terms.valid_amount, before.pack_terms.valid_unit)
+        now = (after.pack_terms.valid_amount, after.pack_terms.valid_unit)
+        if was != now and (was, now) != sheet_validity:
+            yield Change(PACK_VALIDITY, meter, was, now)
 
 
 def _ladder_changes(

@@ -46,6 +46,7 @@ VALIDITY_UNITS = {"year": "year", "years": "year", "month": "month", "months": "
 PACK_RESTRICTIONS = ("refund", "freeze")
 DEDUCT_SOURCES = ("allowance", "packs", "postpaid")
 PACK_ORDERS = ("expiry", "purchase")
+PACK_TIES = ("smallest",)
 SUSPEND_REASONS = ("arrears", "violation")
 ALERT_FORMS = ("pack remaining below N%", "pack exhausted", "pack expired")
 
@@ -491,9 +492,8 @@ def _check_period(period: n.Period, allowed: tuple[str, ...] = PERIODS) -> Itera
 # --- packs ----------------------------------------------------------------------------------
 
 def check_packs(s: Symbols) -> Iterator[Diagnostic]:
-    """Pack tables: one validity, known restrictions, positive unique sizes, a price per size."""
+    """Pack tables: each its validity and options, positive unique sizes, a price per size."""
     rows: dict[str, n.PackRow] = {}
-    validity: tuple[Decimal | None, str] | None = None
     for packs in s.of(n.Packs):
         if not packs.valid:
             yield error("E505", "packs without a validity", packs.span,
@@ -515,12 +515,7 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
             if (unit is not None and amount is not None and amount > MAX_VALIDITY[unit]
                     and amount == amount.to_integral_value()):
                 yield _too_long(valid, unit)
-            current = (amount, unit or "")
-            if validity is not None and current != validity:
-                yield error("E507", "pack tables disagree on validity", valid.span,
-                            "differs from the first pack table",
-                            "all packs of a sheet share one validity")
-            validity = validity or current
+        yield from _check_pack_options(packs)
         for restriction in packs.restrictions:
             if restriction.what.value not in PACK_RESTRICTIONS:
                 hint = did_you_mean(restriction.what.value, PACK_RESTRICTIONS) or (
@@ -558,6 +553,45 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
                             "no size above this price",
                             f"the table has {len(packs.sizes)} sizes: remove this price or "
                             "add its size to the `size` row")
+
+
+def _check_pack_options(packs: n.Packs) -> Iterator[Diagnostic]:
+    """A table's refund window (one, in days, months or years, not beside `no refund`) and its
+    `stop when exhausted`."""
+    for extra in packs.refunds[1:]:
+        yield error("E509", "packs declare their refund window twice", extra.span,
+                    "second refund window", "keep one `refundable within ...` option")
+    for refund in packs.refunds[:1]:
+        unit = VALIDITY_UNITS.get(refund.unit.value)
+        if unit is None:
+            hint = did_you_mean(refund.unit.value, VALIDITY_UNITS) or (
+                "write `refundable within 7 days if unused`")
+            yield error("E509", f"unknown refund window unit `{refund.unit.value}`",
+                        refund.unit.span, "a refund window is in days, months or years", hint)
+        amount = refund.amount.value
+        if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):
+            yield error("E304", f"refund window `{refund.amount.text}` must be a whole number "
+                        "above zero", refund.amount.span, "no refund could ever be made",
+                        "write `refundable within 7 days if unused`, or `no refund`")
+        elif (unit is not None and amount is not None and amount > MAX_VALIDITY[unit]):
+            yield error("E509", f"refund window `{refund.amount.text} {refund.unit.value}` is "
+                        "too long", refund.amount.span, "longer than any validity",
+                        "write the window the sheet gives, e.g. `7 days`")
+        for restriction in packs.restrictions:
+            if restriction.what.value == "refund":
+                yield error("E509", "packs are both refundable and `no refund`",
+                            restriction.span, f"the refund window is at line {refund.span.line}",
+                            "keep `refundable within ...` or `no refund`, not both")
+    for twice in packs.stops[1:]:
+        yield error("E510", "packs say `stop when exhausted` twice", twice.span,
+                    "second time", "keep one")
+    for stop_option in packs.stops:
+        if stop_option.word.value != "exhausted":
+            hint = did_you_mean(stop_option.word.value, ("exhausted",)) or (
+                "write `stop when exhausted`")
+            yield error("E510", f"unknown stop condition `{stop_option.word.value}`",
+                        stop_option.word.span,
+                        "service stops when the packs are exhausted", hint)
 
 
 def _too_long(valid: n.PackValid, unit: str) -> Diagnostic:
@@ -606,11 +640,59 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
         if ref.value not in s.meters
         for close in difflib.get_close_matches(ref.value, list(s.meters), n=1, cutoff=0.6)
     }
+    stopping = stop_meters(s)
+    for ladder in s.of(n.Ladder):
+        for ref in ladder.target.meters:
+            if ref.value in stopping:
+                yield error("E510", f"meter `{ref.value}` stops when its packs are exhausted: "
+                            "it has no postpaid price", ref.span,
+                            f"its packs say `stop when exhausted` at line "
+                            f"{stopping[ref.value].span.line}",
+                            f"remove `{ref.value}` from this ladder, or drop "
+                            "`stop when exhausted`")
     for name, meter in s.meters.items():
-        if name not in s.ladders_by_meter and name not in misspelt:
+        if name not in s.ladders_by_meter and name not in misspelt and name not in stopping:
             yield error("E206", f"meter `{name}` has no postpaid ladder", meter.name.span,
                         "usage past the allowance and packs would have no price",
                         f"add `{name}` to a ladder's `on` list")
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+def check_orders(s: Symbols) -> Iterator[Diagnostic]:
+    """Orders: unique names, at most one minimum (a whole number above zero) and unit, and
+    sound brackets over the order's quantity."""
+    seen: dict[str, n.Order] = {}
+    for order in s.of(n.Order):
+        name = order.name.value
+        if name in seen:
+            yield error("E801", f"order `{name}` is declared twice", order.name.span,
+                        f"already declared at line {seen[name].span.line}",
+                        "give each product its own name")
+        seen.setdefault(name, order)
+        for extra in order.minimums[1:]:
+            yield error("E802", f"order `{name}` has two minimums", extra.span,
+                        "second minimum", "keep one `minimum N`")
+        for extra_unit in order.units[1:]:
+            yield error("E802", f"order `{name}` has two units", extra_unit.span,
+                        "second unit", "keep one `unit ...`")
+        for minimum in order.minimums[:1]:
+            amount = minimum.amount.value
+            if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):
+                yield error("E802", f"minimum order `{minimum.amount.text}` must be a whole "
+                            "number above zero", minimum.amount.span, "not a quantity to order",
+                            "write `minimum 50`, or leave the minimum out")
+        shape = n.Ladder(n.Name("volume", order.name.span), n.Name("total", order.name.span),
+                         n.Period(n.Name("month", order.name.span), order.span),
+                         n.Target(False, (), order.span), False, order.brackets, (), (), False,
+                         order.span)
+        yield from _check_brackets(shape)
+
+
+def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
+    """The meters whose packs stop service when exhausted (no postpaid), and where it is said."""
+    return {row.meter.value: packs.stops[0]
+            for packs in s.of(n.Packs) if packs.stops for row in packs.rows}
 
 
 def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
@@ -777,6 +859,16 @@ def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
                     "write `packs by expiry` (earliest expiry first) or `packs by purchase`")
                 yield error("E604", f"unknown pack order `{step.order.value}`",
                             step.order.span, "not an order", hint)
+            elif step.then is not None and step.then.value not in PACK_TIES:
+                hint = did_you_mean(step.then.value, PACK_TIES) or (
+                    "write `packs by purchase then smallest`")
+                yield error("E604", f"unknown tie-break `then {step.then.value}`",
+                            step.then.span, "packs bought together are drawn smallest first",
+                            hint)
+            elif step.then is not None and step.order.value != "purchase":
+                yield error("E604", "`then smallest` follows `by purchase`", step.then.span,
+                            "packs with one expiry are drawn in order of purchase",
+                            "write `packs by purchase then smallest`")
         elif source == "packs":
             yield error("E604", "the deduction order does not say which pack goes first",
                         step.source.span, "which lot is drawn first?",
@@ -1006,6 +1098,7 @@ CHECKS: tuple[Check, ...] = (
     check_bill,
     check_pack_prices,
     check_ladder_prices,
+    check_orders,
 )
 
 

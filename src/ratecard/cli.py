@@ -580,10 +580,26 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     if bill.prepaid:
         out.append(f"prepaid total {bill.currency} {format_plain(bill.prepaid_total)} "
                    "(already paid, not in the total)")
+    for back in bill.refunds:
+        out.append(f"refunded: pack {back.pack} ({_grouped(back.size)} {back.meter}) "
+                   f"{format_plain(back.amount)} on {back.time}, bought {back.purchased}")
+    if bill.refunds:
+        out.append(f"refund total {bill.currency} {format_plain(bill.refund_total)} "
+                   "(paid back, not in the total)")
+    for o in bill.orders:
+        price = ("contact sales" if o.unit_price is None
+                 else f"{format_plain(o.unit_price)} each")
+        listed = "" if o.list_amount is None else f" (list {format_plain(o.list_amount)})"
+        out.append(f"order {o.order}: {_grouped(o.quantity)} {o.product} in {o.bracket} at "
+                   f"{price}: {format_plain(o.amount)}{listed}, {o.time}")
+    if bill.orders:
+        out.append(f"orders total {bill.currency} {format_plain(bill.orders_total)} "
+                   "(paid when ordered, not in the total)")
     for v in bill.void:
         out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
     for r in bill.rejected:
-        out.append(f"rejected while suspended: {r.action} {_grouped(r.quantity)} "
+        why = "while suspended" if r.reason == "suspended" else f"({r.reason})"
+        out.append(f"rejected {why}: {r.action} {_grouped(r.quantity)} "
                    f"({r.entries} {'entry' if r.entries == 1 else 'entries'})")
     for f in bill.free:
         out.append(f"free: {f.action} {_grouped(f.quantity)}")

@@ -19,7 +19,9 @@ from ratecard.engine.pricebook import (
     BillingPolicy,
     ContractTerms,
     MeterPlan,
+    OrderPlan,
     PackPolicy,
+    PackTerms,
     PriceBook,
     Segment,
 )
@@ -27,6 +29,8 @@ from ratecard.engine.pricing import LadderGroup
 
 # A meter without `unit` counts calls, named in each declared language.
 DEFAULT_UNIT = {"zh": "次", "en": "call"}
+# An order without `unit` buys units (licences, devices).
+ORDER_UNIT = {"zh": "个", "en": "unit"}
 
 
 def _value(number: n.Number) -> Decimal:
@@ -161,14 +165,18 @@ def _compile_sheet(
             allowances.update(dict.fromkeys(names, _value(allowance.amount)))
 
     offers: dict[str, list[PackOffer]] = {}
+    pack_terms: dict[str, PackTerms] = {}
     for packs in table.of(n.Packs):
         sizes = [_value(size) for size in packs.sizes]
+        terms = _pack_terms(packs)
         for row in packs.rows:
+            pack_terms[row.meter.value] = terms
             offers[row.meter.value] = sorted(
                 (
-                    PackOffer(size, _value(cell))
+                    PackOffer(size, None if isinstance(cell, n.ContactSalesCell)
+                              else _value(cell))
                     for size, cell in zip(sizes, row.cells, strict=False)
-                    if isinstance(cell, n.Number)
+                    if isinstance(cell, n.Number | n.ContactSalesCell)
                 ),
                 key=lambda offer: offer.size,
             )
@@ -194,6 +202,7 @@ def _compile_sheet(
             display_unit=_texts(meter.display_units[0].label) if meter.display_units else (),
             display_size=(_value(meter.display_units[0].size)
                           if meter.display_units else None),
+            pack_terms=pack_terms.get(meter.name.value, PackTerms()),
         )
         for meter in table.meters.values()
     )
@@ -228,8 +237,24 @@ def _compile_sheet(
         ),
         ladder_groups=groups,
         allowance_pools=pools,
+        orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
         warnings=warnings,
         version=version,
+    )
+
+
+def _order(order: n.Order, languages: tuple[str, ...]) -> OrderPlan:
+    shape = n.Ladder(n.Name("volume", order.name.span), n.Name("total", order.name.span),
+                     n.Period(n.Name("month", order.name.span), order.span),
+                     n.Target(False, (), order.span), False, order.brackets, (), (), False,
+                     order.span)
+    return OrderPlan(
+        name=order.name.value,
+        labels=_texts(order.label),
+        unit=(_texts(order.units[0]) if order.units
+              else tuple(ORDER_UNIT.get(lang, "unit") for lang in languages)),
+        minimum=_value(order.minimums[0].amount) if order.minimums else Decimal(1),
+        ladder=_ladder(shape),
     )
 
 
@@ -285,13 +310,27 @@ def _deduct_order(deducts: list[n.Deduct]) -> tuple[str, ...]:
     return tuple(step.source.value for step in deducts[0].steps)
 
 
+def _pack_terms(packs: n.Packs) -> PackTerms:
+    valid = packs.valid[0]
+    refund = packs.refunds[0] if packs.refunds else None
+    return PackTerms(
+        valid_amount=int(_value(valid.amount)),
+        valid_unit=VALIDITY_UNITS[valid.unit.value],
+        refund_amount=None if refund is None else int(_value(refund.amount)),
+        refund_unit="day" if refund is None else VALIDITY_UNITS[refund.unit.value],
+        stop_when_exhausted=bool(packs.stops),
+    )
+
+
 def _pack_policy(packs: list[n.Packs], deducts: list[n.Deduct]) -> PackPolicy:
     order = "expiry"
+    smallest = False
     for step in deducts[0].steps if deducts else ():
         if step.source.value == "packs" and step.order is not None:
             order = step.order.value
+            smallest = step.then is not None
     if not packs:
-        return PackPolicy(order=order)
+        return PackPolicy(order=order, smallest_first=smallest)
     valid = packs[0].valid[0]
     restrictions = {r.what.value for table in packs for r in table.restrictions}
     return PackPolicy(
@@ -300,6 +339,7 @@ def _pack_policy(packs: list[n.Packs], deducts: list[n.Deduct]) -> PackPolicy:
         order=order,
         refundable="refund" not in restrictions,
         frozen_after_expiry="freeze" not in restrictions,
+        smallest_first=smallest,
     )
 
 

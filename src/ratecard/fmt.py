@@ -7,9 +7,9 @@ so the formatted file means exactly what the original meant. The layout (docs/la
 
 - one statement per line group, starting at column 1; blank lines between statements are kept,
   several collapsed into one; none inside a statement;
-- a meter's clauses, a pack table's rows, a ladder's brackets and items each on their own line,
-  indented by two spaces; pack tables and bracket columns aligned (by display width, so CJK
-  digits such as 万 line up);
+- a meter's clauses, a pack table's rows, a ladder's (and an order's) brackets and items each
+  on their own line, indented by two spaces; pack tables and bracket columns aligned (by
+  display width, so CJK digits such as 万 line up);
 - lists of actions wrapped at 80 columns, continued under the first action;
 - single spaces between tokens, none before `,`, `)`, `]` or after `(`, `[`;
 - comments stay where they were: each stays after the same token, at the end of a line if it
@@ -213,7 +213,7 @@ class _Layout:
             assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
             assert label is None or isinstance(label, lark.Tree)
             self._wrapped(keyword, names, label, at, True)
-        elif tree.data in ("packs_decl", "ladder_decl"):
+        elif tree.data in ("packs_decl", "ladder_decl", "order_decl"):
             self._block(children, at)
         elif tree.data == "version_decl" and isinstance(children[-1], lark.Tree):
             body = children[-1]

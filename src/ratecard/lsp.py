@@ -449,6 +449,9 @@ def _per_unit(price: Decimal, size: Decimal) -> str:
 def _pack_options(packs: n.Packs) -> str:
     options = [f"valid {v.amount.text} {v.unit.value}" for v in packs.valid]
     options.extend(f"no {r.what.value}" for r in packs.restrictions)
+    options.extend(f"refundable within {r.amount.text} {r.unit.value} if unused"
+                   for r in packs.refunds)
+    options.extend(f"stop when {stop.word.value}" for stop in packs.stops)
     return ", ".join(options)
 
 
@@ -457,6 +460,8 @@ def _pack_offers(packs: n.Packs, row: n.PackRow) -> str:
     for size, cell in zip(packs.sizes, row.cells, strict=False):
         if isinstance(cell, n.Number):
             offers.append(f"{size.text} for {cell.text}")
+        elif isinstance(cell, n.ContactSalesCell):
+            offers.append(f"{size.text} by negotiation (contact sales)")
     return ", ".join(offers) if offers else "none on sale"
 
 
@@ -611,6 +616,8 @@ def pack_row_hover(packs: n.Packs, row: n.PackRow) -> str:
     for size, cell in zip(packs.sizes, row.cells, strict=False):
         if isinstance(cell, n.NotOffered):
             lines.append(f"| {_number(size)} | not offered | |")
+        elif isinstance(cell, n.ContactSalesCell):
+            lines.append(f"| {_number(size)} | contact sales | |")
         elif size.value and cell.value is not None:
             lines.append(f"| {_number(size)} | {cell.text} | {_per_unit(cell.value, size.value)} |")
         else:

@@ -205,13 +205,37 @@ class PackNo:
 
 
 @attrs.frozen
+class PackRefund:
+    """`refundable within 7 days if unused`: an undrawn pack may be returned in that window."""
+
+    amount: Number
+    unit: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PackStop:
+    """`stop when exhausted`: usage past the allowance and these packs is rejected."""
+
+    word: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class NotOffered:
     """A `-` cell in a pack table: this size is not sold for this meter."""
 
     span: Span = attrs.field(eq=False, repr=False)
 
 
-PackCell = Number | NotOffered
+@attrs.frozen
+class ContactSalesCell:
+    """A `contact sales` cell in a pack table: sold by negotiation, at no published price."""
+
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+PackCell = Number | NotOffered | ContactSalesCell
 
 
 @attrs.frozen
@@ -233,6 +257,8 @@ class Packs:
     rows: tuple[PackRow, ...]
     sizes_span: Span = attrs.field(eq=False, repr=False)
     span: Span = attrs.field(eq=False, repr=False)
+    refunds: tuple[PackRefund, ...] = ()
+    stops: tuple[PackStop, ...] = ()
 
 
 @attrs.frozen
@@ -334,6 +360,7 @@ class DeductStep:
     source: Name
     order: Name | None
     span: Span = attrs.field(eq=False, repr=False)
+    then: Name | None = None  # `packs by purchase then smallest`: how ties are broken
 
 
 @attrs.frozen
@@ -448,9 +475,30 @@ class MinimumSpend:
 
 
 Setting = CurrencySetting | RoundingSetting | TimezoneSetting | LanguagesSetting
+@attrs.frozen
+class OrderMinimum:
+    """`minimum 50`: the fewest units one order may buy."""
+
+    amount: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Order:
+    """`order NAME label, minimum N { brackets }`: a product bought once, N units at a time,
+    each order priced all-units by the bracket its own quantity falls in."""
+
+    name: Name
+    label: Label
+    minimums: tuple[OrderMinimum, ...]
+    units: tuple[Label, ...]
+    brackets: tuple[Bracket, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
-    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend
+    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
 )
 
 

@@ -193,13 +193,24 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         restrictions = tuple(p for p in parts if isinstance(p, n.PackNo))
         sizes_node = next(p for p in parts if isinstance(p, tuple) and p and p[0] == "sizes")
         rows = tuple(p for p in parts if isinstance(p, n.PackRow))
-        return n.Packs(valid, restrictions, sizes_node[1], rows, sizes_node[2], self._span(meta))
+        return n.Packs(valid, restrictions, sizes_node[1], rows, sizes_node[2], self._span(meta),
+                       tuple(p for p in parts if isinstance(p, n.PackRefund)),
+                       tuple(p for p in parts if isinstance(p, n.PackStop)))
 
     def pack_valid(self, meta: Any, _kw: Token, amount: n.Number, unit: n.Name) -> n.PackValid:
         return n.PackValid(amount, unit, self._span(meta))
 
     def pack_no(self, meta: Any, _kw: Token, what: n.Name) -> n.PackNo:
         return n.PackNo(what, self._span(meta))
+
+    def pack_refund(
+        self, meta: Any, _kw: Token, _within: Token, amount: n.Number, unit: n.Name, _if: Token,
+        _unused: Token,
+    ) -> n.PackRefund:
+        return n.PackRefund(amount, unit, self._span(meta))
+
+    def pack_stop(self, meta: Any, _kw: Token, _when: Token, word: n.Name) -> n.PackStop:
+        return n.PackStop(word, self._span(meta))
 
     def pack_sizes(self, meta: Any, _kw: Token, *sizes: n.Number) -> Any:
         return ("sizes", tuple(sizes), self._span(meta))
@@ -212,6 +223,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def not_offered(self, meta: Any, _dash: Token) -> n.NotOffered:
         return n.NotOffered(self._span(meta))
+
+    def contact_sales_cell(self, meta: Any, _contact: Token, _sales: Token) -> n.ContactSalesCell:
+        return n.ContactSalesCell(self._span(meta))
 
     # --- ladders ----------------------------------------------------------------------
     def ladder_decl(
@@ -231,6 +245,21 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             any(i == "flat_at_zero" for i in items),
             self._span(meta),
         )
+
+    def order_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, *items: Any
+    ) -> n.Order:
+        return n.Order(
+            name,
+            label,
+            tuple(i for i in items if isinstance(i, n.OrderMinimum)),
+            tuple(i[1] for i in items if isinstance(i, tuple) and i and i[0] == "unit"),
+            tuple(i for i in items if isinstance(i, n.Bracket)),
+            self._span(meta),
+        )
+
+    def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
+        return n.OrderMinimum(amount, self._span(meta))
 
     def bracket(
         self, meta: Any, open_: n.Text, lo: n.Bound, _comma: Token, hi: n.Bound,
@@ -287,9 +316,10 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         return n.Deduct(steps, self._span(meta))
 
     def deduct_step(
-        self, meta: Any, source: n.Name, _by: Token | None, order: n.Name | None
+        self, meta: Any, source: n.Name, _by: Token | None, order: n.Name | None,
+        _then: Token | None, then: n.Name | None,
     ) -> n.DeductStep:
-        return n.DeductStep(source, order, self._span(meta))
+        return n.DeductStep(source, order, self._span(meta), then)
 
     def alert_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Alert:
         conditions = tuple(p for p in parts if isinstance(p, n.AlertCondition))

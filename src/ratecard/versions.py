@@ -127,7 +127,14 @@ def _replace(
 
 
 def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.Statement]:
+    """The sheet's pack tables with a version's or contract's table merged in. One table
+    takes the change whole (as it always did); of several, each keeps its own options (its
+    validity, refund window, stop) and takes the change's rows of its meters, and a meter new
+    to every table goes to the first. Options the change gives replace those of the tables it
+    restates rows of (of every table, if it has no rows)."""
     tables = [s for s in statements if isinstance(s, n.Packs)]
+    if len(tables) > 1:
+        return _merge_tables(statements, tables, change)
     cells: dict[str, dict[object, n.PackCell]] = {}
     sizes: dict[object, n.Number] = {}
     for table in (*tables, change):
@@ -138,7 +145,8 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
             for size, cell in zip(table.sizes, row.cells, strict=False):
                 row_cells[size.value if size.value is not None else size.text] = cell
     first = tables[0] if tables else change
-    options = change if (change.valid or change.restrictions) else first
+    options = change if (change.valid or change.restrictions or change.refunds
+                         or change.stops) else first
     ordered = sorted(sizes.items(), key=lambda item: (
         item[1].value is None, item[1].value or 0))
     rows = tuple(
@@ -150,7 +158,7 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
         for meter, row_cells in cells.items()
     )
     merged = n.Packs(options.valid, options.restrictions, tuple(s for _, s in ordered), rows,
-                     change.sizes_span, change.span)
+                     change.sizes_span, change.span, options.refunds, options.stops)
     out: list[n.Statement] = []
     placed = False
     for statement in statements:
@@ -162,6 +170,40 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
         out.append(statement)
     if not placed:
         out.append(merged)
+    return out
+
+
+def _merge_tables(
+    statements: list[n.Statement], tables: list[n.Packs], change: n.Packs
+) -> list[n.Statement]:
+    home = {row.meter.value: index for index, table in enumerate(tables) for row in table.rows}
+    parts: dict[int, list[n.PackRow]] = {}
+    for row in change.rows:
+        parts.setdefault(home.get(row.meter.value, 0), []).append(row)
+    optioned = bool(change.valid or change.restrictions or change.refunds or change.stops)
+    merged: list[n.Packs] = []
+    for index, table in enumerate(tables):
+        # The change's options are those of the tables it restates rows of (of every table
+        # when it restates none).
+        mine = optioned and (index in parts or not change.rows)
+        own = attrs.evolve(change, rows=tuple(parts.get(index, ())),
+                           valid=change.valid if mine else table.valid,
+                           restrictions=change.restrictions if mine else table.restrictions,
+                           refunds=change.refunds if mine else table.refunds,
+                           stops=change.stops if mine else table.stops)
+        if not own.rows and not mine:
+            merged.append(table)
+            continue
+        (result,) = [s for s in _merge_packs([table], own) if isinstance(s, n.Packs)]
+        merged.append(result)
+    out: list[n.Statement] = []
+    position = 0
+    for statement in statements:
+        if isinstance(statement, n.Packs):
+            out.append(merged[position])
+            position += 1
+        else:
+            out.append(statement)
     return out
 
 
@@ -350,7 +392,8 @@ def check_contract(contract: n.Rules, sheet: n.Rules) -> Iterator[Diagnostic]:
             yield error("E717", "a contract's allowance is extra", _first_word(statement),
                         "it adds to the sheet's allowance",
                         "write `extra allowance ...`")
-        elif isinstance(statement, n.Packs) and (statement.valid or statement.restrictions):
+        elif isinstance(statement, n.Packs) and (statement.valid or statement.restrictions
+                                                 or statement.refunds or statement.stops):
             yield error("E713", "a contract cannot change pack validity or restrictions",
                         statement.span, "packs keep the sheet's terms",
                         "list only sizes and prices: `packs { size 10万 ... }`")

@@ -31,7 +31,9 @@ from ratecard.engine.clock import (
     parse_time,
 )
 from ratecard.engine.journal import (
+    ORDER,
     PURCHASE,
+    REFUND,
     USAGE,
     JournalError,
     JournalInput,
@@ -158,7 +160,8 @@ class Account:
             start += 1
             moment, line, kind, _, _, entry_id = record
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
-                    if kind == PURCHASE else ())
+                    if kind in (PURCHASE, ORDER) else replay.refunded_packs() if kind == REFUND
+                    else ())
             if entry_id and entry_id in seen:
                 resent.append(record)
                 continue
@@ -167,11 +170,23 @@ class Account:
             if on_invalid is None:
                 raise error
             on_invalid(error)
+        todo = records[start:] if start else records
+        if on_invalid is None and any(record[2] == REFUND for record in todo):
+            # A refund is checked against the account's state: try the batch on a copy first,
+            # so that a refused one leaves the account as it was.
+            trial = load(self.book, self.snapshot()).replay
+            trial.path, trial.line_base = source.path, base
+            with decimal.localcontext(CONTEXT):
+                trial._consume(todo)
+        replay.path, replay.line_base, replay.on_invalid = source.path, base, on_invalid
         with self._applying():
             for moment, line, kind, _, _, entry_id in resent:
                 assert entry_id is not None
-                replay._ignore("usage" if kind == USAGE else "purchase", entry_id, moment, line)
-            replay._consume(records[start:] if start else records)
+                replay._ignore("usage" if kind == USAGE else "purchase" if kind == PURCHASE
+                               else "order" if kind == ORDER else "refund", entry_id, moment,
+                               line)
+            replay._consume(todo)
+        replay.on_invalid = None
         self._entries = base + source.positions
         return self._take()
 

@@ -135,6 +135,61 @@ class PrepaidPurchase:
 
 
 @attrs.frozen
+class RefundedPack:
+    """A pack refunded in the month (a `refund` entry): its price paid back, off nothing on the
+    bill's total (packs are prepaid apart), listed with `refund_total`."""
+
+    pack: str
+    meter: str
+    size: Decimal
+    amount: Decimal
+    time: str
+    purchased: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "meter": self.meter,
+            "size": format_plain(self.size),
+            "amount": format_plain(self.amount),
+            "time": self.time,
+            "purchased": self.purchased,
+        }
+
+
+@attrs.frozen
+class OrderedUnits:
+    """An order of the month (an `order` entry): `quantity` units of `product`, every one at
+    the `unit_price` of the `bracket` the quantity falls in; `amount` is what the order costs,
+    the sheet's (rounded) or the entry's own `price`, in which case `list_amount` is the
+    sheet's (None otherwise, or in a `contact sales` bracket; the key is in the JSON only
+    then). Paid when ordered, apart from the bill's total."""
+
+    order: str
+    product: str
+    quantity: Decimal
+    bracket: str
+    unit_price: Decimal | None  # None: a `contact sales` bracket
+    amount: Decimal
+    time: str
+    list_amount: Decimal | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "order": self.order,
+            "product": self.product,
+            "quantity": format_plain(self.quantity),
+            "bracket": self.bracket,
+            "unit_price": None if self.unit_price is None else format_plain(self.unit_price),
+            "amount": format_plain(self.amount),
+            "time": self.time,
+        }
+        if self.list_amount is not None:
+            data["list_amount"] = format_plain(self.list_amount)
+        return data
+
+
+@attrs.frozen
 class PackBalance:
     """A pack still held at the end of the month, with the units left in it."""
 
@@ -178,20 +233,26 @@ class VoidUnits:
 
 @attrs.frozen
 class RejectedUsage:
-    """Usage of an action while the account was suspended: rejected, never billed."""
+    """Usage of an action rejected, never billed: while the account was suspended, or, with
+    `reason` "packs exhausted", past the allowance and packs of a meter whose packs stop
+    service when exhausted (the key `reason` is in the JSON only then)."""
 
     meter: str
     action: str
     quantity: Decimal
     entries: int
+    reason: str = "suspended"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "meter": self.meter,
             "action": self.action,
             "quantity": format_plain(self.quantity),
             "entries": self.entries,
         }
+        if self.reason != "suspended":
+            data["reason"] = self.reason
+        return data
 
 
 @attrs.frozen
@@ -297,6 +358,10 @@ class Bill:
     prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
     version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
     contract: str | None = None  # the customer contract billed under, if any
+    refunds: tuple[RefundedPack, ...] = ()  # packs refunded in the month
+    refund_total: Decimal = Decimal(0)  # what they paid back (apart from `total`, as prepaid)
+    orders: tuple[OrderedUnits, ...] = ()  # one-time orders of the month
+    orders_total: Decimal = Decimal(0)  # what they cost (paid when ordered, not in `total`)
 
     @property
     def empty(self) -> bool:
@@ -338,6 +403,12 @@ class Bill:
         if self.issued is not None:
             data["prepaid"] = [p.to_dict() for p in self.prepaid]
             data["prepaid_total"] = format_plain(self.prepaid_total)
+            if self.refunds:  # (only then: a bill without refunds is as it always was)
+                data["refunds"] = [r.to_dict() for r in self.refunds]
+                data["refund_total"] = format_plain(self.refund_total)
+            if self.orders:  # (likewise)
+                data["orders"] = [o.to_dict() for o in self.orders]
+                data["orders_total"] = format_plain(self.orders_total)
             data["packs"] = [p.to_dict() for p in self.packs]
             data["void"] = [v.to_dict() for v in self.void]
             data["rejected"] = [r.to_dict() for r in self.rejected]

@@ -39,6 +39,13 @@ class Lot:
     expires: datetime | None = None
     alerted_low: bool = False
     alerted_exhausted: bool = False
+    paid: Decimal | None = None  # the purchase entry's own price (None: the list price `price`)
+    refunded: bool = False  # returned by a `refund` entry: drawn no more
+
+    @property
+    def price_paid(self) -> Decimal:
+        """What the account paid for the pack (and a refund pays back)."""
+        return self.price if self.paid is None else self.paid
 
     def order_key(self) -> tuple[datetime, datetime]:
         """Earliest expiry first, then earliest purchase (lots without dates keep their order)."""

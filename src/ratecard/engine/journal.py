@@ -10,9 +10,11 @@ which field is wrong.
 
 Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
-time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP. By kind, `name` is the
-action, the meter (then a space and the price paid, when the purchase gives one: `detection 84`),
-the suspension reason, "" or the top-up amount; `count` is the usage count or
+time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND. By kind,
+`name` is the action, the meter (then a space and the price paid, when the purchase gives one:
+`detection 84`), the suspension reason, "", the top-up amount, the refunded pack's id (which
+is the refund's `id` too) or the product ordered (then a space and its price, when the order
+gives one); `count` is the usage count, the quantity ordered or
 the index of the pack offer bought (under dated versions, `PriceBook.timeline`, the pack's size:
 the replay takes its offer from the sheet in effect when it is bought); `id` is the usage or
 purchase id, or None (an empty id may stand for None: the replay takes neither as an id).
@@ -68,8 +70,10 @@ PURCHASE = 1
 SUSPEND = 2
 REOPEN = 3
 TOPUP = 4
+REFUND = 5
+ORDER = 6
 
-TYPES = ("usage", "purchase", "suspend", "reopen", "topup")
+TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -124,7 +128,31 @@ class Topup:
     amount: Decimal | str | int
 
 
-Entry = Usage | Purchase | Suspend | Reopen | Topup
+@attrs.frozen
+class Refund:
+    """A pack returned for its price: `pack` is its id (the purchase's `id`, or the id the bill
+    gave it, `detection:10000#1`). Only where its table is `refundable within ...`, within that
+    window after the purchase, and while nothing has been drawn from it."""
+
+    time: str | datetime
+    pack: str
+
+
+@attrs.frozen
+class Order:
+    """A one-time purchase of `quantity` units of a product the rules declare with `order`
+    (device licences): at least its minimum, priced by the bracket the quantity falls in;
+    `price` is the order's own total when it is not the sheet's (required in a `contact sales`
+    bracket)."""
+
+    time: str | datetime
+    product: str
+    quantity: int | str | Decimal
+    id: str | None = None
+    price: int | str | Decimal | None = None
+
+
+Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -247,6 +275,11 @@ class EntryReader:
             return (self.time(obj.get("time")), line, REOPEN, "", 0, None)
         if kind == "topup":
             return self.topup(obj.get("time"), obj.get("amount"), line)
+        if kind == "refund":
+            return self.refund(obj.get("time"), obj.get("pack"), line)
+        if kind == "order":
+            return self.order(obj.get("time"), obj.get("product"), obj.get("quantity"),
+                              obj.get("id"), line, obj.get("price"))
         return self._bad_type(kind)
 
     def from_entry(self, entry: Entry, line: int) -> Record:
@@ -262,6 +295,10 @@ class EntryReader:
                 return (self.time(time), line, REOPEN, "", 0, None)
             case Topup(time, amount):
                 return self.topup(time, amount, line)
+            case Refund(time, pack):
+                return self.refund(time, pack, line)
+            case Order(time, product, quantity, entry_id, price):
+                return self.order(time, product, quantity, entry_id, line, price)
         _bad(None, f"not a journal entry: {type(entry).__name__}")
 
     def from_csv(self, fields: list[str], line: int) -> Record:
@@ -307,6 +344,8 @@ class EntryReader:
                  f"not {_shown(size)}")
         if self.book.timeline:
             offer = self._dated_offer(plan.name, size, moment)
+            if offer.price is None and price is None:
+                self._negotiated(plan.name, offer)
             if entry_id is not None:
                 entry_id = self._id(entry_id)
             return (moment, line, PURCHASE, self._paid(plan.name, price), offer.size, entry_id)
@@ -314,10 +353,17 @@ class EntryReader:
             offer = self.book.parse_pack_size(plan, size)
         except UsageError as exc:
             _bad("size", str(exc))
+        if offer.price is None and price is None:
+            self._negotiated(plan.name, offer)
         if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, PURCHASE, self._paid(plan.name, price), plan.packs.index(offer),
                 entry_id)
+
+    @staticmethod
+    def _negotiated(meter: str, offer: PackOffer) -> NoReturn:
+        _bad("price", f"the pack of {format_plain(offer.size)} `{meter}` is sold by negotiation "
+             "(`contact sales`, no list price): give the price it was sold at in `price`")
 
     def _paid(self, meter: str, price: Any) -> str:
         """A purchase record's `name`: the meter, then the price paid when the entry gives one."""
@@ -368,6 +414,70 @@ class EntryReader:
         moment = self.time(time)
         value = self._money("amount", amount, "a top-up", zero=False)
         return (moment, line, TOPUP, format_plain(value), 0, None)
+
+    def refund(self, time: Any, pack: Any, line: int) -> Record:
+        """A refund: the pack named, under rules some pack table of which is refundable (the
+        replay checks the rest: the pack is held, undrawn, in its window)."""
+        moment = self.time(time)
+        if not any(plan.pack_terms.refund_amount is not None
+                   for sheet in self.book.books for plan in sheet.meters):
+            policy = self.book.packs
+            if not policy.refundable:
+                rule = f"packs valid {policy.valid_amount} {policy.valid_unit}" + (
+                    "s" if policy.valid_amount != 1 else "") + ", no refund" + (
+                    ", no freeze" if not policy.frozen_after_expiry else "")
+                _bad("type", "a refund cannot be billed: prepaid packs are non-refundable "
+                     f"(rules `{self.book.name}`: `{rule}`)")
+            _bad("type", f"a refund cannot be billed: no pack table of rules `{self.book.name}` "
+                 "says `refundable within ...`")
+        if pack is None:
+            _bad("pack", "missing field `pack` (the id of the pack refunded)")
+        if type(pack) is not str or not pack:
+            _bad("pack", f"a pack is named by its id, such as \"p-1\", not {_shown(pack)}")
+        pack = self._id(pack)
+        return (moment, line, REFUND, pack, 0, pack)
+
+    def order(
+        self, time: Any, product: Any, quantity: Any, entry_id: Any, line: int, price: Any
+    ) -> Record:
+        """An order: a product of the rules, a whole quantity of at least its minimum, and a
+        price of its own where its bracket has none."""
+        moment = self.time(time)
+        products = {plan.name: plan for plan in self.book.orders}
+        if product is None:
+            _bad("product", "missing field `product`" + _choices(products))
+        plan = products.get(product) if type(product) is str else None
+        if plan is None:
+            if not products:
+                _bad("type", f"rules `{self.book.name}` sell nothing by order")
+            hint = did_you_mean(str(product), products)
+            _bad("product", f"`{shorten(str(product))}` is not a product of rules "
+                 f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(products)))
+        if quantity is None:
+            _bad("quantity", "missing field `quantity`")
+        if isinstance(quantity, bool) or not isinstance(quantity, int | str | Decimal):
+            _bad("quantity", f"a quantity is a whole number such as 1000, not {_shown(quantity)}")
+        try:
+            units = count_value(quantity)
+        except NumberError as exc:
+            _bad("quantity", str(exc))
+        if units != units.to_integral_value() or units <= 0:
+            _bad("quantity", f"an order is of a whole number of units above 0, not "
+                 f"{shown_number(units)}")
+        if units < plan.minimum:
+            _bad("quantity", f"an order of {format_plain(units)} `{plan.name}` is below the "
+                 f"minimum order of {format_plain(plan.minimum)}")
+        paid = None if price is None else self._money("price", price, "an order's price",
+                                                      zero=True)
+        bracket = plan.ladder.bracket_for(units)
+        if bracket.contact_sales and paid is None:
+            _bad("price", f"an order of {format_plain(units)} `{plan.name}` is in the bracket "
+                 f"{bracket.label}, sold by negotiation (`contact sales`): give the price it "
+                 "was sold at in `price`")
+        if entry_id is not None:
+            entry_id = self._id(entry_id)
+        name = plan.name if paid is None else f"{plan.name} {format_plain(paid)}"
+        return (moment, line, ORDER, name, int(units), entry_id)
 
     def _money(self, field: str, amount: Any, what: str, *, zero: bool) -> Decimal:
         """An amount of money in `field`: positive (or 0 where `zero`), of at most MAX_DIGITS
@@ -420,15 +530,6 @@ class EntryReader:
     def _bad_type(self, kind: Any) -> NoReturn:
         if kind is None:
             _bad("type", "missing field `type`" + _choices(TYPES))
-        if kind == "refund":
-            policy = self.book.packs
-            if not policy.refundable:
-                rule = f"packs valid {policy.valid_amount} {policy.valid_unit}" + (
-                    "s" if policy.valid_amount != 1 else "") + ", no refund" + (
-                    ", no freeze" if not policy.frozen_after_expiry else "")
-                _bad("type", "a refund cannot be billed: prepaid packs are non-refundable "
-                     f"(rules `{self.book.name}`: `{rule}`)")
-            _bad("type", "refund entries are not supported by the billing engine")
         hint = did_you_mean(str(kind), TYPES)
         _bad("type", f"unknown entry type `{kind}`" + (f"; {hint}" if hint else _choices(TYPES)))
 

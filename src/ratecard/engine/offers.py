@@ -13,19 +13,14 @@ from decimal import Decimal
 
 import attrs
 
-from ratecard.engine.money import CONTEXT
-
 #: The route (`PriceBook.routes`) of an action that is free: no meter counts it.
 FREE = "free"
 
 
 @attrs.frozen
 class PackOffer:
-    """A pack size on sale for a meter, and its price."""
+    """A pack size on sale for a meter, and its price (None: `contact sales`, sold only by
+    negotiation, so that a purchase must give the price it was sold at)."""
 
     size: Decimal
-    price: Decimal
-
-    @property
-    def unit_price(self) -> Decimal:
-        return CONTEXT.divide(self.price, self.size)
+    price: Decimal | None

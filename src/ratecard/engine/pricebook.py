@@ -17,7 +17,7 @@ from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import contracts, quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine
 from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
-from ratecard.engine.ladders import Ladder
+from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
 from ratecard.engine.offers import PackOffer as PackOffer
@@ -44,6 +44,19 @@ if TYPE_CHECKING:
 
 
 @attrs.frozen
+class PackTerms:
+    """The options of the pack table that holds a meter's packs: how long a pack lasts, how
+    long an undrawn one may be refunded (None: no refund entry is taken), and whether usage
+    past the allowance and the packs is rejected instead of postpaid."""
+
+    valid_amount: int = 1
+    valid_unit: str = "year"
+    refund_amount: int | None = None
+    refund_unit: str = "day"
+    stop_when_exhausted: bool = False
+
+
+@attrs.frozen
 class MeterPlan:
     """Everything the evaluator needs about one meter, precomputed."""
 
@@ -61,6 +74,7 @@ class MeterPlan:
     # metered units make one. Quantities stay metered; sheets show them and prices in it.
     display_unit: tuple[str, ...] = ()
     display_size: Decimal | None = None
+    pack_terms: PackTerms = PackTerms()
 
     @property
     def pool(self) -> str:
@@ -79,6 +93,23 @@ class MeterPlan:
             if offer.size == size:
                 return offer
         return None
+
+
+@attrs.frozen
+class OrderPlan:
+    """A product bought once, `quantity` units at a time (device licences): at least
+    `minimum` units an order, every unit priced at the bracket the order's quantity falls in
+    (all-units); a bracket without a price (`contact sales`) needs the order's own price."""
+
+    name: str
+    labels: tuple[str, ...]
+    unit: tuple[str, ...]
+    minimum: Decimal
+    ladder: Ladder
+
+    def charge(self, quantity: Decimal) -> Charge:
+        """The order of `quantity` units priced (ContactSalesError in an unpriced bracket)."""
+        return self.ladder.charge(self.ladder.bracket_for(quantity), quantity, self.name)
 
 
 @attrs.frozen
@@ -107,11 +138,12 @@ class AlertPolicy:
 class PackPolicy:
     """How long packs last, how they are ordered when drawn, and what they do not allow."""
 
-    valid_amount: int = 1
+    valid_amount: int = 1  # the first table's (each meter's own: `MeterPlan.pack_terms`)
     valid_unit: str = "year"
     order: str = "expiry"
     refundable: bool = True
     frozen_after_expiry: bool = True
+    smallest_first: bool = False  # `by purchase then smallest`: packs bought together
 
 
 @attrs.frozen
@@ -189,6 +221,7 @@ class PriceBook:
     billing: BillingPolicy
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
+    orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -554,6 +587,12 @@ class PriceBook:
         for name, meter_usage in usage.items():
             plan = self.meter(name)
             if plan.ladder is None and meter_usage.postpaid > 0:
+                if plan.pack_terms.stop_when_exhausted:
+                    raise UsageError(
+                        f"meter `{name}` stops when its packs are exhausted: "
+                        f"{format_plain(meter_usage.postpaid)} units are not covered by the "
+                        "allowance or packs (a bill rejects them)"
+                    )
                 raise UsageError(
                     f"meter `{name}` has no postpaid price, and "
                     f"{format_plain(meter_usage.postpaid)} units are not covered by the "
@@ -716,7 +755,8 @@ class PriceBook:
             remaining = offer.size if held.remaining is None else Decimal(held.remaining)
             lot_id = f"{plan.name}:{format_plain(offer.size)}#{number}"
             lots.setdefault(plan.name, []).append(
-                Lot(lot_id, plan.name, offer.size, remaining, offer.price)
+                Lot(lot_id, plan.name, offer.size, remaining,
+                    ZERO if offer.price is None else offer.price)
             )
         return lots
 

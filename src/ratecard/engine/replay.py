@@ -33,8 +33,10 @@ from ratecard.engine.bills import (
     Bill,
     FreeUsage,
     IgnoredEntry,
+    OrderedUnits,
     PackBalance,
     PrepaidPurchase,
+    RefundedPack,
     RejectedUsage,
     Settlement,
     VoidUnits,
@@ -44,6 +46,7 @@ from ratecard.engine.clock import (
     add_period,
     day_start,
     format_instant,
+    instant,
     issue_date,
     local,
     month_label,
@@ -62,11 +65,14 @@ from ratecard.engine.deduction import (
     tally,
 )
 from ratecard.engine.journal import (
+    ORDER,
     PURCHASE,
+    REFUND,
     REOPEN,
     SUSPEND,
     TOPUP,
     USAGE,
+    JournalError,
     JournalInput,
     OnInvalid,
     Quantity,
@@ -114,6 +120,11 @@ class _Month:
     ignored: list[IgnoredEntry] = attrs.Factory(list)
     alerts: list[Alert] = attrs.Factory(list)
     prepaid: list[PrepaidPurchase] = attrs.Factory(list)
+    refunds: list[RefundedPack] = attrs.Factory(list)
+    orders: list[OrderedUnits] = attrs.Factory(list)
+    # Usage past the allowance and packs of meters whose packs stop service when exhausted:
+    # action → [units, entries].
+    stopped: dict[str, list[Quantity]] = attrs.Factory(dict)
     void: list[VoidUnits] = attrs.Factory(list)
     events: list[AccountEvent] = attrs.Factory(list)
     # Meters priced by daily ladders: the current day, and each day's units by source.
@@ -174,6 +185,19 @@ class Replay:
         self.owner = {a: p.name for p in book.meters for a in (*p.actions, *p.free_actions)}
         self.pool_of = {plan.name: plan.pool for plan in book.meters}
         self.shared_pools = _shared_pools(book)
+        # Meters whose packs stop service when exhausted: drawn entry by entry, so that units
+        # past them are rejected as the entry's own.
+        self.stopping = _stopping_meters(book)
+        # Refunds the replay refuses (journal.Source's `on_invalid`, and the journal's path for
+        # the error): without a callback, the first raises.
+        self.on_invalid: OnInvalid | None = None
+        self.path: str | None = None
+        self.line_base = 0  # an account's entries before this feed (its lines are after them)
+        # A journal read in the order given may turn out not to be in time order: a refund
+        # refused on the way may be of a pack bought later in the file, so refusals wait for
+        # the end of a pass that finished in order (`run`).
+        self.defer = False
+        self.refusals: list[JournalError] = []
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
         self.expiries: list[tuple[int, int, Lot]] = []
@@ -207,6 +231,10 @@ class Replay:
         """Replay the records (raises OutOfOrderError at the first one out of time order)."""
         self._consume(records)
         self._finish()
+        for error in self.refusals:  # the pass was in time order: they stand
+            if self.on_invalid is None:
+                raise error
+            self.on_invalid(error)
         return self.bills
 
     def _consume(self, records: Iterable[Record]) -> None:
@@ -244,7 +272,7 @@ class Replay:
                 quantity = pending[meter] + count
                 pending[meter] = quantity
                 if quantity >= trigger[meter]:
-                    self._flush(meter, moment)
+                    self._flush(meter, moment, name)
             else:
                 self._entry(moment, line, kind, name, count, entry_id)
                 next_event = self.next_event
@@ -327,6 +355,7 @@ class Replay:
         self.book = book
         self.pool_of = {plan.name: plan.pool for plan in book.meters}  # a version may share
         self.shared_pools = _shared_pools(book)  # its allowance otherwise
+        self.stopping = _stopping_meters(book)
         daily = _daily_meters(book)
         if daily != self.daily:
             self.daily = daily
@@ -413,7 +442,15 @@ class Replay:
             rejected=tuple(
                 RejectedUsage(self.owner[action], action, Decimal(units), int(entries))
                 for action, (units, entries) in self._by_meter(month.rejected)
+            ) + tuple(
+                RejectedUsage(self.owner[action], action, Decimal(units), int(entries),
+                              "packs exhausted")
+                for action, (units, entries) in self._by_meter(month.stopped)
             ),
+            refunds=tuple(month.refunds),
+            refund_total=self._money(sum((r.amount for r in month.refunds), ZERO)),
+            orders=tuple(month.orders),
+            orders_total=self._money(sum((o.amount for o in month.orders), ZERO)),
             free=tuple(
                 FreeUsage(self.owner[action], action, Decimal(units))
                 for action, units in self._by_meter(month.free)
@@ -472,6 +509,10 @@ class Replay:
             self._grant()
         elif kind == TOPUP:
             self._topup(moment, Decimal(name))
+        elif kind == REFUND:
+            self._refund(moment, line, name)
+        elif kind == ORDER:
+            self._order(moment, line, name, count, entry_id)
 
     def _purchase(
         self, moment: int, line: int, name: str, offer_index: Quantity, entry_id: str | None
@@ -489,34 +530,131 @@ class Replay:
         if self.timeline:  # the pack's size, price and validity of the day it is bought
             sheet = self.sheet(local(moment, self.zone).date())
             offer = self._offer(sheet, meter, offer_index, moment, line)
-            policy = sheet.packs
         else:
+            sheet = self.book
             offer = self.plans[meter].packs[int(offer_index)]
-            policy = self.book.packs
+        policy = sheet.packs
+        terms = sheet.meter(meter).pack_terms
+        if offer.price is None and not paid:  # (an account kept on a sheet that negotiates)
+            raise UsageError(f"line {line}: the pack of {format_plain(offer.size)} `{meter}` is "
+                             "sold by negotiation (`contact sales`): give its `price`")
         self.purchases += 1
         lot_id = entry_id or f"{meter}:{format_plain(offer.size)}#{self.purchases}"
         try:
-            expires = add_period(moment, policy.valid_amount, policy.valid_unit, self.zone)
+            expires = add_period(moment, terms.valid_amount, terms.valid_unit, self.zone)
         except (ValueError, OverflowError):
             raise UsageError(f"line {line}: a pack bought {format_instant(moment, self.zone)} "
                              "would expire after the year 9999") from None
-        lot = Lot(lot_id, meter, offer.size, offer.size, offer.price,
-                  local(moment, self.zone), local(expires, self.zone))
+        price_paid = Decimal(paid) if paid else None
+        listed = offer.price
+        lot = Lot(lot_id, meter, offer.size, offer.size,
+                  listed if listed is not None else price_paid or ZERO,
+                  local(moment, self.zone), local(expires, self.zone),
+                  paid=price_paid)
         lots = self.lots[meter]
         lots.append(lot)
-        if policy.order == "purchase":
+        if policy.order == "purchase" and policy.smallest_first:
+            lots.sort(key=lambda held: (held.order_key()[1], held.size))
+        elif policy.order == "purchase":
             lots.sort(key=lambda held: held.order_key()[1])
         else:
             lots.sort(key=Lot.order_key)
         heapq.heappush(self.expiries, (expires, self.purchases, lot))
         self.next_event = min(self.next_event, expires)
-        listed = self._money(offer.price)
+        shown = None if listed is None else self._money(listed)
+        price = self._money(price_paid) if price_paid is not None else shown
+        assert price is not None, "a negotiated pack's purchase gives its price"
         self.month.prepaid.append(PrepaidPurchase(
-            lot_id, meter, offer.size, self._money(Decimal(paid)) if paid else listed,
+            lot_id, meter, offer.size, price,
             format_instant(moment, self.zone), format_instant(expires, self.zone),
-            list_price=listed if paid else None,
+            list_price=shown if paid else None,
         ))
         self.trigger[meter] = self._trigger(meter)
+
+    def _refund(self, moment: int, line: int, pack: str) -> None:
+        """A pack returned: refused (the journal's error, or reported to `on_invalid` and
+        skipped) unless it is held, undrawn, and within its table's refund window; a second
+        refund of a refunded pack is a resend, ignored."""
+        lot = next((held for _, _, held in self.expiries if held.id == pack), None)
+        if lot is not None and lot.refunded:
+            self._ignore("refund", pack, moment, line)
+            return
+        if lot is not None:
+            self._flush(lot.meter, None)  # usage before the refund draws from the pack
+        problem = self._refusal(moment, pack, lot)
+        if problem is not None:
+            error = JournalError(self.path, line - self.line_base, "pack", problem)
+            if self.defer:
+                self.refusals.append(error)
+            elif self.on_invalid is None:
+                raise error
+            else:
+                self.on_invalid(error)
+            return
+        assert lot is not None and lot.purchased is not None
+        lot.remaining = ZERO
+        lot.refunded = True
+        self.lots[lot.meter] = [held for held in self.lots[lot.meter] if held is not lot]
+        self.trigger[lot.meter] = self._trigger(lot.meter)
+        self.month.refunds.append(RefundedPack(
+            lot.id, lot.meter, lot.size, self._money(lot.price_paid),
+            format_instant(moment, self.zone), lot.purchased.isoformat()))
+
+    def _order(
+        self, moment: int, line: int, name: str, quantity: Quantity, entry_id: str | None
+    ) -> None:
+        """An order (checked by the reader: a product, at least its minimum, a price where its
+        bracket has none): priced by the sheet of the day, listed on the month's bill. Its id
+        is a purchase's (resent, it is ignored), or `PRODUCT#N` numbered with the purchases."""
+        product, _, paid = name.partition(" ")
+        if entry_id:
+            if entry_id in self.seen_purchases:
+                self._ignore("order", entry_id, moment, line)
+                return
+            self.seen_purchases.add(entry_id)
+        sheet = self.sheet(local(moment, self.zone).date()) if self.timeline else self.book
+        plan = next(plan for plan in sheet.orders if plan.name == product)
+        units = Decimal(quantity)
+        bracket = plan.ladder.bracket_for(units)
+        listed = None
+        if not bracket.contact_sales:
+            listed = sheet.rounding.round(plan.charge(units).precise_amount)
+        self.purchases += 1
+        amount = self._money(Decimal(paid)) if paid else listed
+        assert amount is not None, "an order in a contact-sales bracket gives its price"
+        self.month.orders.append(OrderedUnits(
+            entry_id or f"{product}#{self.purchases}", product, units, bracket.label,
+            bracket.price, amount, format_instant(moment, self.zone),
+            list_amount=listed if paid else None))
+
+    def refunded_packs(self) -> set[str]:
+        """The ids of the packs refunded and not yet expired (a refund of one is a resend)."""
+        return {lot.id for _, _, lot in self.expiries if lot.refunded}
+
+    def _refusal(self, moment: int, pack: str, lot: Lot | None) -> str | None:
+        """Why pack `pack` cannot be refunded at `moment`, or None if it can."""
+        if lot is None:
+            return (f"no pack `{pack}` is held: a refund names a pack bought and not expired, "
+                    "by its purchase id (or the id the bill gives it)")
+        assert lot.purchased is not None
+        terms = self.sheet(lot.purchased.date()).meter(lot.meter).pack_terms \
+            if self.timeline else self.plans[lot.meter].pack_terms
+        if terms.refund_amount is None:
+            return (f"pack `{pack}` cannot be refunded: the packs of `{lot.meter}` are not "
+                    "refundable")
+        bought = instant(lot.purchased, self.zone)
+        closes = add_period(bought, terms.refund_amount, terms.refund_unit, self.zone)
+        window = f"{terms.refund_amount} {terms.refund_unit}" + (
+            "s" if terms.refund_amount != 1 else "")
+        if moment >= closes:
+            return (f"pack `{pack}` cannot be refunded: bought {lot.purchased.isoformat()}, its "
+                    f"refund window of {window} closed {format_instant(closes, self.zone)}")
+        if lot.remaining < lot.size:
+            used = format_plain(lot.size - lot.remaining)
+            return (f"pack `{pack}` cannot be refunded: {used} of its "
+                    f"{format_plain(lot.size)} units have been drawn (only an unused pack is "
+                    "refunded)")
+        return None
 
     def _offer(
         self, sheet: PriceBook, meter: str, size: Quantity, moment: int, line: int
@@ -566,6 +704,15 @@ class Replay:
             IgnoredEntry(kind, entry_id, format_instant(moment, self.zone), line)
         )
 
+    def _stop(self, action: str, units: Decimal) -> None:
+        """Units of an entry past the allowance and packs of a meter that stops: rejected."""
+        held = self.month.stopped.get(action)
+        if held is None:
+            self.month.stopped[action] = [units, 1]
+        else:
+            held[0] += units
+            held[1] += 1
+
     def _reject(self, action: str, count: Quantity) -> None:
         held = self.month.rejected.get(action)
         if held is None:
@@ -576,9 +723,10 @@ class Replay:
 
     # --- drawing usage ----------------------------------------------------------------------------
 
-    def _flush(self, meter: str, moment: int | None) -> None:
+    def _flush(self, meter: str, moment: int | None, action: str | None = None) -> None:
         """Draw the meter's pending units; `moment` is the entry that reached the trigger, whose
-        time the alerts raised now carry (None for a draw before a state change: none fire)."""
+        time the alerts raised now carry (None for a draw before a state change: none fire),
+        and `action` its action (units past the packs of a meter that stops are its own)."""
         quantity = self.pending[meter]
         self.pending[meter] = 0
         lots = self.lots[meter]
@@ -587,6 +735,11 @@ class Replay:
             drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order)
             if drawn.allowance:
                 self.allowance_left[pool] -= drawn.allowance
+            if drawn.postpaid and meter in self.stopping:
+                # Drawn entry by entry (trigger 0): the units past the packs are this entry's.
+                assert action is not None, "a meter that stops has nothing pending"
+                self._stop(action, drawn.postpaid)
+                drawn = Deduction(drawn.allowance, drawn.packs, ZERO)
             self.month.add(meter, drawn)
             if meter in self.daily:
                 self.month.add_day(meter, drawn)
@@ -609,7 +762,7 @@ class Replay:
 
     def _trigger(self, meter: str) -> int:
         """A pending quantity at or below the one at which the meter's next alert would fire."""
-        if not self.aggregate:
+        if not self.aggregate or meter in self.stopping:
             return 0
         left = self.allowance_left[self.pool_of[meter]]
         if left > 0 and self.pool_of[meter] in self.shared_pools:
@@ -670,6 +823,11 @@ def _shared_pools(book: PriceBook) -> set[str]:
     return {p for p, n in members.items() if n > 1} | set(book.allowance_pools)
 
 
+def _stopping_meters(book: PriceBook) -> frozenset[str]:
+    """The meters whose packs stop service when exhausted (`stop when exhausted`)."""
+    return frozenset(plan.name for plan in book.meters if plan.pack_terms.stop_when_exhausted)
+
+
 def _daily_meters(book: PriceBook) -> set[str]:
     """The meters priced by daily ladders."""
     return {
@@ -696,11 +854,13 @@ def bill_journal(
         except TimeError as exc:
             raise UsageError(str(exc)) from None
     source = open_journal(book, journal, on_invalid)
+    refused = _Refused(on_invalid)
     try:
         with decimal.localcontext(CONTEXT):
-            replayed = _replay(book, source.records(), aggregate)
+            replayed = _replay(book, source.records(), aggregate, source.path, refused)
             if replayed is None:
-                replayed = _replay(book, sorted_records(source.records()), aggregate)
+                replayed = _replay(book, sorted_records(source.records()), aggregate,
+                                   source.path, refused)
                 assert replayed is not None, "a sorted journal is in order"
     finally:
         source.close()
@@ -719,13 +879,33 @@ def bill_journal(
                      f"to {bills[-1].month}")
 
 
+class _Refused:
+    """Passes entries the replay refuses to `on_invalid`, each once, however many passes the
+    journal takes (one out of time order is read twice); None if there is no callback."""
+
+    def __init__(self, on_invalid: OnInvalid | None) -> None:
+        self.on_invalid = on_invalid
+        self.lines: set[int] = set()
+
+    def __call__(self, error: JournalError) -> None:
+        assert self.on_invalid is not None
+        if error.line not in self.lines:
+            self.lines.add(error.line)
+            self.on_invalid(error)
+
+
 def _replay(
-    book: PriceBook, records: Generator[Record, None, None], aggregate: bool
+    book: PriceBook, records: Generator[Record, None, None], aggregate: bool,
+    path: str | None = None, refused: _Refused | None = None,
 ) -> tuple[list[Bill], list[str]] | None:
     """The bills and the months `skip empty` left out, or None if the records are not in time
     order."""
     try:
         replay = Replay(book, aggregate)
+        replay.path = path
+        replay.defer = True
+        if refused is not None and refused.on_invalid is not None:
+            replay.on_invalid = refused
         return replay.run(records), replay.skipped
     except OutOfOrderError:
         return None

@@ -39,8 +39,10 @@ from ratecard.engine.bills import (
     BillLine,
     FreeUsage,
     IgnoredEntry,
+    OrderedUnits,
     PackBalance,
     PrepaidPurchase,
+    RefundedPack,
     RejectedUsage,
     Settlement,
     VoidUnits,
@@ -88,7 +90,7 @@ _TIME = frozenset({"version", "contract", "timeline"})
 _ALERT_KINDS = ("low", "exhausted", "expired")
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
-_IGNORED_TYPES = ("usage", "purchase")
+_IGNORED_TYPES = ("usage", "purchase", "refund", "order")
 
 
 class SnapshotError(UsageError):
@@ -289,6 +291,13 @@ def _dump_month(replay: Replay, ref: Any) -> dict[str, Any]:
         "prepaid": [item.to_dict() for item in month.prepaid],
         "void": [item.to_dict() for item in month.void],
         "events": [event.to_dict() for event in month.events],
+        # Only when there are some: a snapshot without them is as it always was.
+        **({"refunds": [item.to_dict() for item in month.refunds]} if month.refunds else {}),
+        **({"orders": [item.to_dict() for item in month.orders]} if month.orders else {}),
+        **({"stopped": [
+            {"action": action, "quantity": _num(units), "entries": int(count)}
+            for action, (units, count) in month.stopped.items()
+        ]} if month.stopped else {}),
     }
 
 
@@ -305,6 +314,9 @@ def _dump_lot(lot: Lot, number: int | None) -> dict[str, Any]:
         "alerted_low": lot.alerted_low,
         "alerted_exhausted": lot.alerted_exhausted,
         "number": number,
+        # Only when set: a snapshot without them is as it always was.
+        **({} if lot.paid is None else {"paid": _num(lot.paid)}),
+        **({"refunded": True} if lot.refunded else {}),
     }
 
 
@@ -662,7 +674,47 @@ class _Loader:
         month.events = [_event(v, f"month.events[{i}]")
                         for i, v in enumerate(_array(_get(data, "events", "month"),
                                                      "month.events"))]
+        month.refunds = [_refunded(v, f"month.refunds[{i}]")
+                         for i, v in enumerate(_array(data.get("refunds", []), "month.refunds"))]
+        month.orders = [self.order(_ordered(v, f"month.orders[{i}]"), f"month.orders[{i}]")
+                        for i, v in enumerate(_array(data.get("orders", []), "month.orders"))]
+        for i, item in enumerate(_array(data.get("stopped", []), "month.stopped")):
+            where = f"month.stopped[{i}]"
+            part = _object(item, where)
+            action = self.action(_get(part, "action", where), f"{where}.action")
+            route = self.book.routes[action]
+            if route == FREE or not self.sheet.meter(route).pack_terms.stop_when_exhausted:
+                _fail(f"{where}.action", f"`{action}` is not counted into a meter whose packs "
+                      "stop when exhausted")
+            count = _integer(_get(part, "entries", where), f"{where}.entries")
+            if count == 0:
+                _fail(f"{where}.entries", "0: usage rejected comes from at least one entry")
+            month.stopped[action] = [
+                self.units(route, _get(part, "quantity", where), f"{where}.quantity"), count]
         return month
+
+    def order(self, order: OrderedUnits, where: str) -> OrderedUnits:
+        """An order of a product of the rules, of at least its minimum, in the bracket its
+        quantity falls in, costing what that bracket says unless it gave its own price."""
+        plan = next((p for p in self.sheet.orders if p.name == order.product), None)
+        if plan is None:
+            _fail(f"{where}.product", f"`{order.product}` is not a product of rules "
+                  f"`{self.book.name}`")
+        if order.quantity < plan.minimum or order.quantity != order.quantity.to_integral_value():
+            _fail(f"{where}.quantity", f"{format_plain(order.quantity)} is not a whole number "
+                  f"of at least the minimum order of {format_plain(plan.minimum)}")
+        bracket = plan.ladder.bracket_for(order.quantity)
+        listed = None if bracket.contact_sales else self.sheet.rounding.round(
+            plan.charge(order.quantity).precise_amount)
+        if (order.bracket, order.unit_price) != (bracket.label, bracket.price):
+            _fail(f"{where}.bracket", f"an order of {format_plain(order.quantity)} is in the "
+                  f"bracket {bracket.label} at {_shown(bracket.price)}")
+        if order.amount < 0 or (order.list_amount is None and listed is not None
+                                and order.amount != listed) or (
+                order.list_amount is not None and order.list_amount != listed):
+            _fail(f"{where}.amount", f"{format_plain(order.amount)}, but the order costs "
+                  f"{_shown(listed)} by the rules")
+        return order
 
     def lot(self, value: Any, where: str) -> tuple[Lot, int | None]:
         data = _object(value, where)
@@ -682,7 +734,7 @@ class _Loader:
         purchased = self.instant(_get(data, "purchased", where), f"{where}.purchased")
         self.offer(meter, size, price, purchased, where)
         expires = self.instant(_get(data, "expires", where), f"{where}.expires")
-        self.expiry(purchased, expires, f"{where}.expires")
+        self.expiry(meter, purchased, expires, f"{where}.expires")
         lot = Lot(
             _string(_get(data, "id", where), f"{where}.id"),
             meter,
@@ -693,7 +745,13 @@ class _Loader:
             local(expires, self.zone),
             _boolean(_get(data, "alerted_low", where), f"{where}.alerted_low"),
             _boolean(_get(data, "alerted_exhausted", where), f"{where}.alerted_exhausted"),
+            (_decimal(data["paid"], f"{where}.paid", minimum=0) if "paid" in data else None),
+            (_boolean(data["refunded"], f"{where}.refunded") if "refunded" in data else False),
         )
+        if lot.refunded and (remaining or number is None):
+            _fail(f"{where}.refunded", "true, but " + (
+                f"{format_plain(remaining)} units are left (a refunded pack holds none)"
+                if remaining else "the lot has expired (a refund is of a pack still held)"))
         low = self.book.alerts.low_threshold
         if lot.alerted_low and (low is None or not remaining < size * low):
             _fail(f"{where}.alerted_low", "true, but " + (
@@ -716,7 +774,7 @@ class _Loader:
             sizes = ", ".join(format_plain(o.size) for o in plan.packs) or "none"
             _fail(f"{where}.size", f"`{plan.name}` sells no pack of {format_plain(size)} units "
                   f"(its sizes: {sizes})" + self.when(bought))
-        if offer.price != price:
+        if offer.price is not None and offer.price != price:
             _fail(f"{where}.{field}", f"{format_plain(price)}, but the pack of "
                   f"{format_plain(size)} `{plan.name}` costs {format_plain(offer.price)}"
                   + self.when(bought))
@@ -727,9 +785,10 @@ class _Loader:
             return ""
         return f" on {local(bought, self.zone).date().isoformat()}"
 
-    def expiry(self, bought: int, expires: int, where: str) -> None:
-        """A pack bought at `bought` expires when the rules' validity (then) says."""
-        policy = self.at(bought).packs
+    def expiry(self, meter: str, bought: int, expires: int, where: str) -> None:
+        """A pack of `meter` bought at `bought` expires when its table's validity (then)
+        says."""
+        policy = self.at(bought).meter(meter).pack_terms
         try:
             due = add_period(bought, policy.valid_amount, policy.valid_unit, self.zone)
         except (ValueError, OverflowError):
@@ -907,12 +966,15 @@ class _Invariants:
                 _fail(f"{where}.id", f"`{lot.id}` is neither the id of a purchase seen "
                       f"(`seen.purchase`) nor `{generated}`, the id of purchase {number}")
         by_purchase = self.book.packs.order == "purchase"
+        smallest = self.book.packs.smallest_first
         for meter, lots in replay.lots.items():
             for position, lot in enumerate(lots):
                 if lot.remaining <= 0:
                     _fail(f"held.{meter}[{position}]", f"lot `{lot.id}` is held with no units "
                           "left")
-            keys = [lot.order_key()[1:] if by_purchase else lot.order_key() for lot in lots]
+            keys: list[tuple[Any, ...]] = [
+                (lot.order_key()[1], lot.size) if by_purchase and smallest
+                else lot.order_key()[1:] if by_purchase else lot.order_key() for lot in lots]
             if keys != sorted(keys):
                 _fail(f"held.{meter}", "the lots are not in the order they are drawn ("
                       + ("purchase" if by_purchase else "expiry, then purchase") + ")")
@@ -990,8 +1052,20 @@ class _Invariants:
                                   "list_price")
             if bought.price < 0:
                 _fail(f"{where}.price", f"{format_plain(bought.price)}: a price paid is 0 or more")
-            self.loader.expiry(moment, _instant(bought.expires, f"{where}.expires", self.zone),
+            self.loader.expiry(meter, moment,
+                               _instant(bought.expires, f"{where}.expires", self.zone),
                                f"{where}.expires")
+        refunded = {lot.id: lot for _, _, lot in replay.expiries if lot.refunded}
+        for i, back in enumerate(month.refunds):
+            where = f"month.refunds[{i}]"
+            within(back.time, f"{where}.time")
+            lot = refunded.get(back.pack)
+            if lot is None:
+                _fail(f"{where}.pack", f"`{back.pack}` is not a held lot marked `refunded`")
+            if (back.meter, back.size, back.amount) != (lot.meter, lot.size, lot.price_paid):
+                _fail(where, f"the refund of `{back.pack}` is not of its lot (meter "
+                      f"`{lot.meter}`, {format_plain(lot.size)} units, paid "
+                      f"{format_plain(lot.price_paid)})")
         for i, void in enumerate(month.void):
             where = f"month.void[{i}]"
             self.loader.meter(void.meter, f"{where}.meter")
@@ -1001,8 +1075,10 @@ class _Invariants:
                       f"of {format_plain(void.size)}")
         for i, ignored in enumerate(month.ignored):
             where = f"month.ignored[{i}]"
+            # (A refund resent names a refunded pack, which may have expired since.)
             seen = replay.seen_usage if ignored.type == "usage" else replay.seen_purchases
-            if ignored.id not in seen:
+            # (order ids are purchase ids)
+            if ignored.type != "refund" and ignored.id not in seen:
                 _fail(f"{where}.id", f"`{ignored.id}` is not a {ignored.type} id seen "
                       f"(`seen.{ignored.type}`): only a resend is ignored")
             if not 1 <= ignored.line <= self.entries:
@@ -1117,6 +1193,14 @@ def _bill(value: Any, where: str) -> Bill:
         settlement=None if settlement is None else _settlement(
             settlement, f"{where}.account.settlement"),
         prepaid_total=_decimal(_get(data, "prepaid_total", where), f"{where}.prepaid_total"),
+        refunds=(tuple(_refunded(item, f"{where}.refunds[{i}]") for i, item in enumerate(
+            _array(data["refunds"], f"{where}.refunds"))) if "refunds" in data else ()),
+        refund_total=(_decimal(data["refund_total"], f"{where}.refund_total")
+                      if "refund_total" in data else Decimal(0)),
+        orders=(tuple(_ordered(item, f"{where}.orders[{i}]") for i, item in enumerate(
+            _array(data["orders"], f"{where}.orders"))) if "orders" in data else ()),
+        orders_total=(_decimal(data["orders_total"], f"{where}.orders_total")
+                      if "orders_total" in data else Decimal(0)),
         # Only a bill of a dated version or under a contract has them.
         version=(_string(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
@@ -1201,6 +1285,23 @@ def _pack_balance(value: Any, where: str) -> PackBalance:
                        f.decimal("remaining"), f.string("purchased"), f.string("expires"))
 
 
+def _refunded(value: Any, where: str) -> RefundedPack:
+    f = _Fields(value, where)
+    amount = f.decimal("amount")
+    if amount < 0:
+        _fail(f"{where}.amount", f"{format_plain(amount)}: a refund is 0 or more")
+    return RefundedPack(f.string("pack"), f.string("meter"), f.decimal("size"), amount,
+                        f.string("time"), f.string("purchased"))
+
+
+def _ordered(value: Any, where: str) -> OrderedUnits:
+    f = _Fields(value, where)
+    return OrderedUnits(f.string("order"), f.string("product"), f.decimal("quantity"),
+                        f.string("bracket"), f.optional_decimal("unit_price"),
+                        f.decimal("amount"), f.string("time"),
+                        f.absent_or_decimal("list_amount"))
+
+
 def _void(value: Any, where: str) -> VoidUnits:
     f = _Fields(value, where)
     return VoidUnits(f.string("pack"), f.string("meter"), f.decimal("size"),
@@ -1209,8 +1310,11 @@ def _void(value: Any, where: str) -> VoidUnits:
 
 def _rejected(value: Any, where: str) -> RejectedUsage:
     f = _Fields(value, where)
+    reason = "suspended"
+    if "reason" in f.data:  # (only usage past packs that stop service says why)
+        reason = f.choice("reason", ("packs exhausted",))
     return RejectedUsage(f.string("meter"), f.string("action"), f.decimal("quantity"),
-                         f.integer("entries"))
+                         f.integer("entries"), reason)
 
 
 def _free(value: Any, where: str) -> FreeUsage:

@@ -20,7 +20,11 @@ def modes_part(page: Page) -> Part | None:
     cells = {
         "prepaid": (
             page.m["pay_prepaid"],
-            page.duration("cycle", policy.valid_amount, policy.valid_unit),
+            page.m["list_sep"].join(dict.fromkeys(
+                page.duration("cycle", terms.valid_amount, terms.valid_unit)
+                for terms in page.pack_terms_groups()))
+            if not page.uniform_terms()
+            else page.duration("cycle", policy.valid_amount, policy.valid_unit),
             products(page, [p for p in page.book.meters if p.packs]),
             page.text("scenario_prepaid", validity=page.validity),
         ),

@@ -34,22 +34,46 @@ def prepaid_block(page: Page) -> Block | None:
             cells = []
             for size in sizes:
                 offer = plan.pack(size)
-                cells.append(page.m["none"] if offer is None else page.money(offer.price))
+                cells.append(page.m["none"] if offer is None
+                             else page.m["price_contact"] if offer.price is None
+                             else page.money(offer.price))
             rows.append((page.names[plan.name], *cells))
         tables.append(Table(header, tuple(rows)))
     lost = "" if policy.frozen_after_expiry else page.text("pack_lost")
-    bullets = (
-        page.fmt("pack_validity", validity=page.validity, lost=lost),
-        page.fmt("pack_order_expiry" if policy.order == "expiry" else "pack_order_purchase"),
-    )
+    order = page.fmt("pack_order_expiry" if policy.order == "expiry"
+                     else "pack_order_purchase_smallest" if policy.smallest_first
+                     else "pack_order_purchase")
+    bullets: tuple[Rich, ...]
+    if page.uniform_terms():
+        bullets = (page.fmt("pack_validity", validity=page.validity, lost=lost), order)
+    else:
+        bullets = (*terms_sentences(page, lost), order)
     return Block("prepaid", page.m["prepaid"], lead, tuple(tables), bullets)
+
+
+def terms_sentences(page: Page, lost: str) -> list[Rich]:
+    """Each pack table's own terms, by the meters it sells packs of."""
+    return [
+        page.fmt(
+            "pack_terms", meters=page.meter_list(plans),
+            validity=page.duration("validity", terms.valid_amount, terms.valid_unit),
+            refund="" if terms.refund_amount is None else page.text(
+                "pack_refund", window=page.duration(
+                    "validity", terms.refund_amount, terms.refund_unit)),
+            stop=page.text("pack_stop") if terms.stop_when_exhausted else "",
+            lost=lost)
+        for terms, plans in page.pack_terms_groups().items()
+    ]
 
 
 def pack_restriction(page: Page, prefix: str) -> Rich | None:
     policy = page.book.packs
-    if not policy.refundable and not policy.frozen_after_expiry:
+    # Some tables refundable within a window: each table's terms say which.
+    refundable = policy.refundable or any(
+        plan.pack_terms.refund_amount is not None for plan in page.book.meters)
+    if not refundable and not policy.frozen_after_expiry:
         return page.fmt(f"{prefix}_no_refund_freeze")
-    if not policy.refundable:
+    if not refundable:
         return page.fmt(f"{prefix}_no_refund")
     if not policy.frozen_after_expiry:
         return page.fmt(f"{prefix}_no_freeze")
@@ -69,6 +93,11 @@ def prepaid_details(page: Page) -> tuple[Rich, ...]:
         overflow=page.m["prepaid_detail_overflow"] if page.overflow_to_postpaid() else "",
     )
     sentences = [detail]
+    if not page.uniform_terms():  # tables of their own terms: each says its own
+        lost = "" if policy.frozen_after_expiry else page.text("pack_lost")
+        overflow = page.m["prepaid_detail_overflow"] if page.overflow_to_postpaid() else ""
+        sentences = [*terms_sentences(page, lost),
+                     *([page.fmt("prepaid_detail_overflow_alone")] if overflow else [])]
     conditions = []
     if alerts.low_threshold is not None:
         conditions.append(page.text("alert_low", percent=format_percent(alerts.low_threshold)))

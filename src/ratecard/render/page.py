@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from ratecard.engine.ladders import BLOCK_DOWN, BLOCK_UP, Bracket, Ladder
 from ratecard.engine.money import ZERO
-from ratecard.engine.pricebook import MeterPlan, PriceBook
+from ratecard.engine.pricebook import MeterPlan, PackTerms, PriceBook
 from ratecard.engine.pricing import LadderGroup
 from ratecard.render.filters import (
     approx,
@@ -194,7 +194,23 @@ class Page:
 
     def overflow_to_postpaid(self) -> bool:
         order = self.sources()
+        if not any(p.packs and not p.pack_terms.stop_when_exhausted for p in self.book.meters):
+            return False  # every table's packs stop service when exhausted
         return "packs" in order and "postpaid" in order[order.index("packs"):]
+
+    def pack_terms_groups(self) -> dict[PackTerms, list[MeterPlan]]:
+        """The meters with packs, by their pack table's terms."""
+        groups: dict[PackTerms, list[MeterPlan]] = {}
+        for plan in self.book.meters:
+            if plan.packs:
+                groups.setdefault(plan.pack_terms, []).append(plan)
+        return groups
+
+    def uniform_terms(self) -> bool:
+        """Whether every pack has the sheet's one validity, and none a refund window or stop."""
+        groups = self.pack_terms_groups()
+        return len(groups) <= 1 and not any(t.refund_amount or t.stop_when_exhausted
+                                            for t in groups)
 
     @property
     def validity(self) -> str:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from ratecard.engine.pricebook import PriceBook
-from ratecard.render import allowance, example, ladders, modes, notes, packs, versions
+from ratecard.render import (
+    allowance,
+    example,
+    ladders,
+    modes,
+    notes,
+    orders,
+    packs,
+    versions,
+)
 from ratecard.render.page import Page
 from ratecard.render.versions import Dated, dated
 from ratecard.render.view import Part, SheetView, code
@@ -20,7 +29,8 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
     intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
                  (False, True): "intro_postpaid", (False, False): "intro_none"}
     details = [b for b in (allowance.free_block(page), packs.prepaid_block(page),
-                           ladders.postpaid_block(page), notes.notes_block(page)) if b is not None]
+                           ladders.postpaid_block(page), orders.orders_block(page),
+                           notes.notes_block(page)) if b is not None]
     parts = [Part("prices", page.m["details"], tuple(details))]
     upcoming = None if where is None else versions.upcoming_part(page, where)
     if upcoming is not None:

@@ -14,6 +14,7 @@ from ratecard.changes import (
     ALLOWANCE,
     BRACKET_BOUND,
     BRACKET_PRICE,
+    CONTACT_SALES,
     LADDER,
     LADDER_MAXIMUM,
     LADDER_MINIMUM,
@@ -183,8 +184,10 @@ def change_cells(page: Page, change: Change, plan: MeterPlan | None) -> tuple[st
     if what in (PACK_PRICE, PACK_ADDED, PACK_WITHDRAWN):
         assert isinstance(change.key, Decimal)
         item = page.text("item_pack", size=page.quantity(change.key, plan))
-        return (item, money_or(page, old, none),
-                money_or(page, new, page.m["pack_withdrawn"]))
+        contact = page.m["price_contact"]
+        withdrawn = page.m["pack_withdrawn"]
+        return (item, contact if old == CONTACT_SALES else money_or(page, old, none),
+                contact if new == CONTACT_SALES else money_or(page, new, withdrawn))
     if what == BRACKET_PRICE:
         assert isinstance(old, Bracket) and isinstance(new, Bracket)
         assert isinstance(change.key, int)

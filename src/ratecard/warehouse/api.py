@@ -172,6 +172,14 @@ def bill_warehouse(
                     f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
                     "monthly ladders only; bill these accounts with `ratecard bill`"
                 )
+    for sheet in terms.books:
+        for plan in sheet.meters:
+            if plan.pack_terms.stop_when_exhausted:
+                raise UsageError(
+                    f"meter `{plan.name}`'s packs stop service when exhausted (`stop when "
+                    "exhausted`): the warehouse bills usage past the packs as postpaid only and "
+                    "rejects none; bill these accounts with `ratecard bill`"
+                )
     check_pools(terms)
     formats = {
         "output": output_format(output) if output else None,
@@ -577,7 +585,11 @@ class _Run:
                 bought.setdefault(accounts[index], instants[index])  # the first (sorted)
             self._open_accounts(histories, bought)
         seen: dict[str, set[str]] = defaultdict(set)
-        valid = [(b.packs.valid_amount, b.packs.valid_unit, b.zone) for b in terms.books]
+        valid = [  # each sheet's validity of each meter's packs (its pack table's)
+            {plan.name: (plan.pack_terms.valid_amount, plan.pack_terms.valid_unit, b.zone)
+             for plan in b.meters}
+            for b in terms.books
+        ]
         for index in good:
             account = accounts[index]
             purchase_id = ids[index] or None
@@ -593,7 +605,7 @@ class _Run:
                 continue
             purchase = PackPurchase(
                 moment, ords[index], meters[index], offer, purchase_id, index,
-                add_period(moment, *valid[sheet]), sheet,
+                add_period(moment, *valid[sheet][meters[index]]), sheet,
             )
             history = histories[account]
             if purchase_id is not None:

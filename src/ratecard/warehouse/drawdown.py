@@ -216,6 +216,7 @@ class Drawdown:
         self.order = book.deduct_order
         self.while_active = book.billing.allowance_while_active
         self.by_expiry = book.packs.order != "purchase"
+        self.smallest_first = book.packs.smallest_first  # `by purchase then smallest`
         self._starts: dict[int, int] = {}
         self._fresh = book.new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
@@ -348,13 +349,16 @@ class Drawdown:
                     lot_id = item.id or (
                         self._label(item.meter, item.offer, offer.size) + str(bought)
                     )
-                    lot = Lot(lot_id, item.meter, offer.size, offer.size, offer.price)
+                    lot = Lot(lot_id, item.meter, offer.size, offer.size,
+                              ZERO if offer.price is None else offer.price)
                     keys[id(lot)] = (item.expires, moment)
                     held = lots.setdefault(item.meter, [])
                     held.append(lot)
                     if len(held) > 1:
                         if self.by_expiry:
                             held.sort(key=lambda other: keys[id(other)])
+                        elif self.smallest_first:
+                            held.sort(key=lambda other: (keys[id(other)][1], other.size))
                         else:
                             held.sort(key=lambda other: keys[id(other)][1])
                     heapq.heappush(expiries, (item.expires, bought, lot))
@@ -509,6 +513,9 @@ class Drawdown:
                         "meter": purchase.meter,
                         "size": offer.size,
                         "id": purchase.id,
+                        # A negotiated pack's price is not the warehouse's to know, and no
+                        # bill line depends on it.
+                        **({"price": 0} if offer.price is None else {}),
                     },
                 )
             )
