@@ -520,12 +520,13 @@ def test_every_field_of_a_sheet_is_compared() -> None:
     assert names(PriceBook) == {
         "name", "labels", "languages", "currency", "rounding", "timezone", "meters", "routes",
         "unpriced", "deduct_order", "packs", "alerts", "billing", "ladder_groups",
-        "allowance_pools", "warnings", "version", "contract", "timeline"}
+        "allowance_pools", "warnings", "version", "contract", "timeline", "orders"}
     assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
                                 "allowance", "ladder", "packs", "quantity_rounding",
-                                "allowance_pool", "display_unit", "display_size"}
+                                "allowance_pool", "display_unit", "display_size",
+                                "pack_terms"}
     assert names(PackPolicy) == {"valid_amount", "valid_unit", "order", "refundable",
-                                 "frozen_after_expiry"}
+                                 "frozen_after_expiry", "smallest_first"}
     assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",
                                     "allowance_while_active", "skip_empty"}
 
@@ -590,3 +591,26 @@ def test_a_display_unit_and_skip_empty_are_changes(capsys: pytest.CaptureFixture
         ("meter_display_unit", "rec", None, "小时 / hour = 3600"),
         ("skip_empty", None, "no", "yes"),
     ]
+
+
+def test_orders_are_compared(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An order's minimum and a product withdrawn: each a change of its own, and swapping the
+    files swaps them."""
+    from tests.test_orders import SHEET
+
+    old = tmp_path / "old.rules"
+    old.write_text(SHEET, encoding="utf-8")
+    assert "minimum 50," in SHEET
+    edited = SHEET.replace("minimum 50,", "minimum 100,", 1)
+    start = edited.index("order sdk_recognition")
+    end = edited.index("}", start) + 2
+    new = tmp_path / "new.rules"
+    new.write_text(edited[:start] + edited[end:], encoding="utf-8")
+    code, out, err = run(capsys, str(old), str(new), "--format", "json")
+    assert (code, err) == (1, "")
+    found = [(c["what"], c["key"], c["old"], c["new"]) for c in json.loads(out)["changes"]]
+    assert found == [("order", "sdk_detect minimum", "50", "100"),
+                     ("order", "sdk_recognition", "sdk_recognition", None)]
+    code, out, _ = run(capsys, str(new), str(old), "--format", "json")
+    assert [(c["key"], c["old"], c["new"]) for c in json.loads(out)["changes"]] == [
+        ("sdk_detect minimum", "100", "50"), ("sdk_recognition", None, "sdk_recognition")]

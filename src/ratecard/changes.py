@@ -55,6 +55,7 @@ adds to these everything else that changes what a sheet bills or what its render
 | `bill_day`, `settle`, `suspend` | `None` | — | issue day (`int`), from balance, reasons |
 | `allowance_while_active` | `None` | — | whether the allowance is only for active accounts |
 | `skip_empty` | `None` | — | whether a month with nothing owed or reported has no bill |
+| `order` | `None` | the product (`P`), or `P label`, `P unit`... | `P`, or its changed part |
 
 Meters and actions are compared by name, so the order in which a file writes its statements,
 meters, actions or brackets' ladders is never a change.
@@ -112,10 +113,11 @@ SETTLE = "settle"
 SUSPEND = "suspend"
 ALLOWANCE_WHILE_ACTIVE = "allowance_while_active"
 SKIP_EMPTY = "skip_empty"
+ORDER = "order"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
                ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
-               ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY)
+               ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, ORDER)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
@@ -307,7 +309,7 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
             found.append(Change(UNPRICED_REASON, None, was_reason, now_reason, action))
     policies: tuple[tuple[str, Value, Value], ...] = (
         (DEDUCT_ORDER, old.deduct_order, new.deduct_order),
-        (PACK_ORDER, old.packs.order, new.packs.order),
+        (PACK_ORDER, _pack_order(old), _pack_order(new)),
         (ALERTS, old.alerts, new.alerts),
         (BILL_DAY, old.billing.issued_day, new.billing.issued_day),
         (SETTLE, old.billing.settle_from_balance, new.billing.settle_from_balance),
@@ -317,7 +319,31 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
         (SKIP_EMPTY, old.billing.skip_empty, new.billing.skip_empty),
     )
     found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
+    found.extend(_order_changes(old, new))
     return found
+
+
+def _pack_order(book: PriceBook) -> str:
+    """How packs are drawn: `expiry`, `purchase`, `purchase then smallest`."""
+    return book.packs.order + (" then smallest" if book.packs.smallest_first else "")
+
+
+def _order_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
+    """Products sold by order added, removed, or with other names, unit, minimum or prices."""
+    old_orders = {plan.name: plan for plan in old.orders}
+    new_orders = {plan.name: plan for plan in new.orders}
+    for name in [*new_orders, *(name for name in old_orders if name not in new_orders)]:
+        was, now = old_orders.get(name), new_orders.get(name)
+        if was is None or now is None:
+            yield Change(ORDER, None, None if was is None else name,
+                         None if now is None else name, name)
+            continue
+        parts: tuple[tuple[str, Value, Value], ...] = (
+            ("label", was.labels, now.labels), ("unit", was.unit, now.unit),
+            ("minimum", was.minimum, now.minimum), ("prices", was.ladder, now.ladder))
+        for part, before, after in parts:
+            if before != after:
+                yield Change(ORDER, None, before, after, f"{name} {part}")
 
 
 def _display_unit(plan: MeterPlan) -> str | None:

@@ -676,6 +676,10 @@ def check_orders(s: Symbols) -> Iterator[Diagnostic]:
         for extra_unit in order.units[1:]:
             yield error("E802", f"order `{name}` has two units", extra_unit.span,
                         "second unit", "keep one `unit ...`")
+        for display in order.display_units:
+            yield error("E802", f"order `{name}` shows another unit than it counts",
+                        display.span, "an order is priced and shown per unit it buys",
+                        "write the unit alone, e.g. `unit \"个\" / \"device\"`")
         for minimum in order.minimums[:1]:
             amount = minimum.amount.value
             if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):

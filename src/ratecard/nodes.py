@@ -494,6 +494,7 @@ class Order:
     units: tuple[Label, ...]
     brackets: tuple[Bracket, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    display_units: tuple[DisplayUnit, ...] = ()  # refused: an order counts what it shows
 
 
 Statement = (

@@ -253,9 +253,11 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             name,
             label,
             tuple(i for i in items if isinstance(i, n.OrderMinimum)),
-            tuple(i[1] for i in items if isinstance(i, tuple) and i and i[0] == "unit"),
+            tuple(i[1][0] for i in items if isinstance(i, tuple) and i and i[0] == "unit"),
             tuple(i for i in items if isinstance(i, n.Bracket)),
             self._span(meta),
+            tuple(i[1][1] for i in items
+                  if isinstance(i, tuple) and i and i[0] == "unit" and i[1][1] is not None),
         )
 
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
