@@ -182,7 +182,8 @@ svg { max-width: 100%; height: auto; }
 <h1>Price change simulation</h1>
 <p class="muted">{{ sim.old_file }} → {{ sim.new_file }} · {{ sim.accounts }} accounts ·
 {{ sim.currency }} · {{ sim.engine }},
-{% if sim.one_scan %}usage metered once{% else %}usage metered twice ({{ sim.two_scans_because }}){% endif %}</p>
+{% if sim.one_scan %}usage metered once{% else -%}
+usage metered twice ({{ sim.two_scans_because }}){% endif %}</p>
 <p class="note">Usage is assumed unchanged by the price change: every account's usage is billed
 as it was recorded, under both rules files. Customers who react to new prices are not modelled.</p>
 
@@ -190,7 +191,8 @@ as it was recorded, under both rules files. Customers who react to new prices ar
 <div class="headline">
   <div>old revenue<b>{{ sim.old_total | money }}</b></div>
   <div>new revenue<b>{{ sim.new_total | money }}</b></div>
-  <div>change<b class="{{ cls(sim.delta) }}">{{ sim.delta | signed }} ({{ sim.percent | pct }})</b></div>
+  <div>change<b class="{{ cls(sim.delta) }}">{{ sim.delta | signed }}
+    ({{ sim.percent | pct }})</b></div>
   <div>accounts up / down / unchanged<b>{{ sim.up }} / {{ sim.down }} / {{ sim.same }}</b></div>
 </div>
 {% if sim.from_zero %}<p>{{ sim.from_zero }} accounts billed nothing under the old rules are
@@ -237,13 +239,18 @@ change in percent over the accounts with an old total above zero (rounded to 0.0
 {% endfor %}</table>{% else %}<p class="muted">none</p>{% endif %}
 {% endfor %}
 
-{% set bad = sim.old.invalid|length + sim.new.invalid|length + sim.old.problems|length + sim.new.problems|length %}
+{% set bad = sim.old.invalid|length + sim.new.invalid|length
+   + sim.old.problems|length + sim.new.problems|length %}
 {% if bad %}<h2>Left out</h2>
 <ul>
-{% for i in sim.old.invalid %}<li>{% if not sim.one_scan %}{{ sim.old_file }}: {% endif %}{{ i.describe() }}</li>{% endfor %}
-{% if not sim.one_scan %}{% for i in sim.new.invalid %}<li>{{ sim.new_file }}: {{ i.describe() }}</li>{% endfor %}{% endif %}
-{% for p in sim.old.problems %}<li>{{ sim.old_file }}: not billed: {{ p.describe() }}</li>{% endfor %}
-{% for p in sim.new.problems %}<li>{{ sim.new_file }}: not billed: {{ p.describe() }}</li>{% endfor %}
+{% for i in sim.old.invalid %}<li>{% if not sim.one_scan %}{{ sim.old_file }}: {% endif %}
+{{- i.describe() }}</li>{% endfor %}
+{% if not sim.one_scan %}{% for i in sim.new.invalid %}<li>{{ sim.new_file }}:
+{{ i.describe() }}</li>{% endfor %}{% endif %}
+{% for p in sim.old.problems %}<li>{{ sim.old_file }}: not billed:
+{{ p.describe() }}</li>{% endfor %}
+{% for p in sim.new.problems %}<li>{{ sim.new_file }}: not billed:
+{{ p.describe() }}</li>{% endfor %}
 </ul>{% endif %}
 <p class="muted">Made by <code>ratecard simulate</code>: both rules files billed every account as
 <code>ratecard warehouse</code> bills it; money is exact.</p>

@@ -262,7 +262,7 @@ def contracts_on(
                 source = SourceFile(str(path), read_rules_text(path))
             except (OSError, UnicodeDecodeError) as exc:
                 raise ContractError(f"{where}: contract file {path}: {exc}") from None
-            rules, diagnostics = analyze(source)
+            rules, _ = analyze(source)
             if rules is None or not is_contract(rules):
                 return spec  # not a contract: load_contracts reports it as it does
             found, _ = check_contract_acknowledged(rules, sheet)
