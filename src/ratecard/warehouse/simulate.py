@@ -167,8 +167,8 @@ class Simulation:
             return out
 
         def invalid(rows: Sequence[InvalidRows]) -> list[dict[str, Any]]:
-            return [{"table": i.table, "problem": i.problem, "count": i.count,
-                     "samples": [dict(s) for s in i.samples]} for i in rows]
+            return [{"table": i.table, "problem": i.problem, "message": i.message,
+                     "count": i.count, "samples": [dict(s) for s in i.samples]} for i in rows]
 
         def problems(result: WarehouseResult) -> list[dict[str, Any]]:
             return [{"account": p.account, "month": p.month, "message": p.message}
