@@ -25,6 +25,7 @@ import ratecard  # noqa: E402
 from ratecard.cli import BILL_SCHEMA, BILLS_SCHEMA, QUOTE_SCHEMA, main  # noqa: E402
 from ratecard.diagnostics import JSON_SCHEMA as CHECK_SCHEMA  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
+from ratecard.warehouse.simulate_command import SCHEMA as SIMULATE_SCHEMA  # noqa: E402
 from tests.conftest import BDA_RULES, ROOT, RULES  # noqa: E402
 
 SCHEMAS = ROOT / "docs" / "schemas"
@@ -33,7 +34,7 @@ JOURNALS = ROOT / "tests" / "journals"
 SHIPPED = sorted(RULES.glob("*.rules"))
 #: The file of each shape's schema, by the version its `schema` key names.
 FILES = {CHECK_SCHEMA: "check.json", QUOTE_SCHEMA: "quote.json", BILL_SCHEMA: "bill.json",
-         BILLS_SCHEMA: "bills.json"}
+         BILLS_SCHEMA: "bills.json", SIMULATE_SCHEMA: "simulate.json"}
 
 # Every kind of bill line: a price per N units (`per`), blocks, a flat fee, a daily ladder with
 # a maximum (its line negative), a monthly one with a minimum, a pack, an allowance.

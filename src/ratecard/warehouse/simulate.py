@@ -39,14 +39,13 @@ from ratecard.warehouse.api import (
 )
 from ratecard.warehouse.engines import Engine
 from ratecard.warehouse.schema import InvalidRows
+from ratecard.warehouse.simulate_command import SCHEMA
 from ratecard.warehouse.sql import DUCKDB
 from ratecard.warehouse.terms import ContractError, ContractSpec, read_contracts_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: The version of the JSON shape `ratecard simulate --json` prints (docs/schemas/simulate.json).
-SCHEMA = "ratecard.simulate/1"
 #: The percentiles of the per-account change reported (nearest rank; 0 and 100: the least and
 #: the greatest).
 PERCENTILES = (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100)

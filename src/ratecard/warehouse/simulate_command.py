@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from ratecard.warehouse.simulate import Simulation
 
+#: The version of the JSON shape `ratecard simulate --json` prints (docs/schemas/simulate.json).
+SCHEMA = "ratecard.simulate/1"
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
@@ -141,8 +143,6 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     _report_problems(sim)
     if args.json:
-        from ratecard.warehouse.simulate import SCHEMA
-
         print(json.dumps({"schema": SCHEMA, **sim.to_dict()}, ensure_ascii=False, indent=2))
     else:
         print(format_summary(sim))
