@@ -45,6 +45,10 @@ ACME = (EXAMPLE / "acme.rules").read_text(encoding="utf-8")
 #: The 2027 price change made dearer: the first detection/library/search bracket from 0.0016
 #: to 0.0017 a call.
 DEARER = SHEET.replace("    (0, 300万]       0.0016\n", "    (0, 300万]       0.0017\n")
+#: The same, and a bigger 2027 allowance: metered once, drawn down twice.
+ROOMIER = DEARER.replace("  allowance 2000 per month on every meter while active\n",
+                         "  allowance 2500 per month on every meter while active\n")
+assert ROOMIER != DEARER
 #: A change that meters differently: CreateTrace is no longer an action of the sheet, and the
 #: 2027 segmentation price is cut.
 REROUTED = SHEET.replace("  counts CreatePerson, CreateTrace\n", "  counts CreatePerson\n").replace(
@@ -175,6 +179,7 @@ def test_metered_once_the_totals_are_the_warehouses_for_each_file(tmp_path: Path
     case = Case(tmp_path, DEARER, usage, purchases)
     sim = case.simulate()
     assert sim.one_scan and sim.two_scans_because is None
+    assert sim.shared == ("metering", "plain drawdown")
     assert sim.old.invalid == () and sim.old.problems == () and sim.new.problems == ()
     assert sim.old.stats["accounts_with_history"] == 12  # 10 + holder buy packs; acme
     assert sim.new.queries["usage_groups"] == sim.old.queries["usage_groups"]
@@ -183,11 +188,20 @@ def test_metered_once_the_totals_are_the_warehouses_for_each_file(tmp_path: Path
     assert sim.delta > 0 and sim.down == 0  # only a price went up
 
 
+def test_metered_once_and_drawn_down_twice_when_the_allowance_changes(tmp_path: Path) -> None:
+    usage, purchases = _generated(7)
+    case = Case(tmp_path, ROOMIER, usage, purchases)
+    sim = case.simulate()
+    assert sim.shared == ("metering",)
+    _assert_matches_warehouse(case, sim)
+    assert sim.new.queries["usage_groups"] == sim.old.queries["usage_groups"]
+
+
 def test_metered_twice_when_the_files_route_actions_differently(tmp_path: Path) -> None:
     usage, purchases = _generated(3)
     case = Case(tmp_path, REROUTED, usage, purchases)
     sim = case.simulate()
-    assert not sim.one_scan
+    assert not sim.one_scan and sim.shared == ()
     assert sim.two_scans_because == "the actions are counted by other meters"
     _assert_matches_warehouse(case, sim)
     # CreateTrace rows are bad rows of the new file only, counted with samples.

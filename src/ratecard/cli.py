@@ -855,13 +855,14 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 def _completion_hints(parser: argparse.ArgumentParser, rules: object, path: object,
                       directory: object) -> None:
-    """What each argument completes to, from its metavar: a rules file (`FILE`), any file
-    (`PATH`, `STATE.json`) or a directory (`DIR`); other arguments complete their choices."""
+    """What each argument completes to, from its metavar: a rules file (`FILE`, `OLD`, `NEW`),
+    any file (`PATH`, `STATE.json`) or a directory (`DIR`); other arguments complete their
+    choices."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for command in action.choices.values():
                 _completion_hints(command, rules, path, directory)
-        elif action.metavar == "FILE" and not action.option_strings:
+        elif action.metavar in ("FILE", "OLD", "NEW") and not action.option_strings:
             action.complete = rules  # type: ignore[attr-defined]
         elif action.metavar in ("PATH", "STATE.json"):
             action.complete = path  # type: ignore[attr-defined]

@@ -324,6 +324,8 @@ class _Run:
         # Whether to add up the bills' amounts per month and meter (`meter_totals`).
         self.by_meter = False
         self.meter_totals: pa.Table | None = None
+        # A run whose plain drawdown this one shares (see `plain_sql`), or None.
+        self.plain_from: _Run | None = None
         # Per version of the rules (`ver`): the meters whose ladders the SQL prices, and the
         # ladder groups priced in Python.
         self.versions = terms.books[: terms.versions]
@@ -413,6 +415,24 @@ class _Run:
         if self.invalid and self.on_invalid == "stop":
             raise InvalidInputError(self.invalid)
 
+    def plain_sql(self, held: bool) -> tuple[str, ...]:
+        """The SQL of the plain accounts' drawdown (`_plain`), and what its Python part
+        depends on, as text: two runs that metered alike and give the same draw it alike."""
+        versions = [(b.new_allowances(), [p.pool for p in b.meters]) for b in self.versions]
+        return (
+            render(self.queries.plain_quantities(), self.engine.dialect),
+            render(self.queries.plain_period(), self.engine.dialect),
+            render(self.queries.plain_ranges(held), self.engine.dialect),
+            repr((versions, self.book.deduct_order, self.queries.quantity_scale)),
+        )
+
+    def _plain_like(self, other: _Run) -> None:
+        """Take `other`'s plain drawdown (`draws`, `plain_period`, `plain_ranges`, still in the
+        engine) as this run's: same metering, same SQL, same allowances (see `plain_sql`)."""
+        for name in ("plain_quantities", "plain_period", "plain_ranges"):
+            self.texts[name] = other.texts[name]
+        self.stats["plain_distinct_quantities"] = other.stats["plain_distinct_quantities"]
+
     def finish(
         self,
         plan: UsagePlan,
@@ -427,7 +447,9 @@ class _Run:
             # Under grandfathering, which version bills a month depends on the account's
             # opening day: every account is drawn down in Python, by its own timeline.
             plain = not self.shared and not self.terms.grandfathering
-            if plain:
+            if plain and self.plain_from is not None:
+                self._plain_like(self.plain_from)
+            elif plain:
                 self._plain(held=bool(histories))
             results = self._drawdown(plan, histories, everyone=not plain)
         with self._step("price"):
