@@ -49,6 +49,11 @@ DEARER = SHEET.replace("    (0, 300万]       0.0016\n", "    (0, 300万]       
 ROOMIER = DEARER.replace("  allowance 2000 per month on every meter while active\n",
                          "  allowance 2500 per month on every meter while active\n")
 assert ROOMIER != DEARER
+#: The same, with no published price from 3,000,000 calls a month on in 2027.
+CLIFF = DEARER.replace(
+    "    (300万, 1500万]  0.0018  # allow: W003, W004 the first bracket is discounted in 2027\n",
+    "    (300万, 1500万]  contact sales\n")
+assert CLIFF != DEARER
 #: A change that meters differently: CreateTrace is no longer an action of the sheet, and the
 #: 2027 segmentation price is cut.
 REROUTED = SHEET.replace("  counts CreatePerson, CreateTrace\n", "  counts CreatePerson\n").replace(
@@ -210,6 +215,24 @@ def test_metered_twice_when_the_files_route_actions_differently(tmp_path: Path) 
     assert [(i.problem, i.count) for i in sim.new.invalid] == [("unknown action", creates)]
     assert sim.new.invalid[0].samples[0]["action"] == "CreateTrace"
     assert sim.old.invalid == ()
+
+
+def test_months_one_file_cannot_bill_are_left_out_of_the_comparison(tmp_path: Path) -> None:
+    """An account month that reaches `contact sales` under the new file is billed by neither
+    side of the comparison (it would be a spurious mover), and counted in `left_out`."""
+    usage, purchases = _generated(1)
+    case = Case(tmp_path, CLIFF, usage, purchases)
+    sim = case.simulate()
+    assert sim.old.problems == ()
+    cut = {(p.account, p.month) for p in sim.new.problems}
+    assert cut and all(month is not None and month >= "2027-01" for _, month in cut)
+    assert sim.left_out == len(cut)
+    got = _per_account_month(sim)
+    assert not cut & set(got)
+    old, new = case.alone("old"), case.alone("new")
+    assert set(got) == set(old) - cut == set(new)
+    assert all(got[key] == (old[key], new[key]) for key in got)
+    assert sim.to_dict()["left_out"] == len(cut)
 
 
 def test_one_month(tmp_path: Path) -> None:

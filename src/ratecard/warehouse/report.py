@@ -197,6 +197,8 @@ as it was recorded, under both rules files. Customers who react to new prices ar
 </div>
 {% if sim.from_zero %}<p>{{ sim.from_zero }} accounts billed nothing under the old rules are
 billed under the new ones.</p>{% endif %}
+{% if sim.left_out %}<p>{{ sim.left_out }} account months that one of the files cannot bill are
+left out of the comparison (listed at the end).</p>{% endif %}
 
 <h2>Change per account</h2>
 {% if charts.distribution %}{{ markup(charts.distribution) }}{% endif %}

@@ -120,6 +120,9 @@ class Simulation:
     same: int
     #: Accounts billed nothing under the old rules and something under the new.
     from_zero: int
+    #: Account months left out of the comparison: one of the files cannot bill them (see each
+    #: side's `problems`).
+    left_out: int
     percentiles: tuple[Percentile, ...]
     movers_up: tuple[Mover, ...]
     movers_down: tuple[Mover, ...]
@@ -192,6 +195,7 @@ class Simulation:
             "down": self.down,
             "same": self.same,
             "from_zero": self.from_zero,
+            "left_out": self.left_out,
             "percentiles": [
                 {"percentile": p.percentile, "delta": money(p.delta), "percent": pct(p.percent)}
                 for p in self.percentiles
@@ -496,6 +500,7 @@ def _compare(
         con.execute("SET threads TO 2")
         con.register("old_bills", old.bills)
         con.register("new_bills", new.bills)
+        con.register("left_out", _left_out(old, new))
         con.execute(
             "CREATE TEMP TABLE joined AS SELECT coalesce(o.account, n.account) AS account, "
             "coalesce(o.month, n.month) AS month, "
@@ -505,6 +510,18 @@ def _compare(
             "FROM old_bills o FULL OUTER JOIN new_bills n "
             "ON o.account = n.account AND o.month = n.month"
         )
+        # An account month one file cannot bill is compared under neither (nor, for an
+        # account that settles from a balance, any month of it: its months depend on it).
+        row = con.execute(
+            "SELECT count(*) FROM joined j WHERE EXISTS (SELECT 1 FROM left_out x WHERE "
+            "x.account = j.account AND (x.month IS NULL OR x.month = j.month))"
+        ).fetchone()
+        left_out = int(row[0]) if row is not None else 0
+        if left_out:
+            con.execute(
+                "DELETE FROM joined WHERE EXISTS (SELECT 1 FROM left_out x WHERE "
+                "x.account = joined.account AND (x.month IS NULL OR x.month = joined.month))"
+            )
         # Per account: its totals over the months, and its change in hundredths of a percent
         # (an integer, rounded half up; NULL when the old total is not above zero).
         units = 10**scale
@@ -516,15 +533,15 @@ def _compare(
             f"CAST(sum(delta) * {units} AS HUGEINT) AS d, "
             f"CAST(sum(old_total) * {units} AS HUGEINT) AS o FROM joined GROUP BY account)"
         )
-        row = con.execute(
+        totals = con.execute(
             "SELECT count(*), coalesce(sum(old_total), 0), coalesce(sum(new_total), 0), "
             "count(*) FILTER (WHERE delta > 0), count(*) FILTER (WHERE delta < 0), "
             "count(*) FILTER (WHERE delta = 0), "
             "count(*) FILTER (WHERE old_total <= 0 AND new_total > 0), count(bp) "
             "FROM per_account"
         ).fetchone()
-        assert row is not None
-        accounts, old_total, new_total, up, down, same, from_zero, with_bp = row
+        assert totals is not None
+        accounts, old_total, new_total, up, down, same, from_zero, with_bp = totals
         percentiles = _percentiles(con, int(accounts), int(with_bp))
         movers_up = _movers(con, "delta > 0 ORDER BY delta DESC, account")
         movers_down = _movers(con, "delta < 0 ORDER BY delta, account")
@@ -569,6 +586,7 @@ def _compare(
         down=int(down),
         same=int(same),
         from_zero=int(from_zero),
+        left_out=left_out,
         percentiles=percentiles,
         movers_up=movers_up,
         movers_down=movers_down,
@@ -580,6 +598,20 @@ def _compare(
         new=new,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _left_out(old: WarehouseResult, new: WarehouseResult) -> pa.Table:
+    """The account months either run reported as unbillable (month null: the whole account)."""
+    import pyarrow as pa
+
+    found = sorted(
+        {(p.account, p.month) for p in (*old.problems, *new.problems)},
+        key=lambda item: (item[0], item[1] or ""),
+    )
+    return pa.table({
+        "account": pa.array([a for a, _ in found], pa.string()),
+        "month": pa.array([m for _, m in found], pa.string()),
+    })
 
 
 def nearest_rank(percentile: int, count: int) -> int:

@@ -235,6 +235,11 @@ def format_summary(sim: Simulation) -> str:
         f"accounts: {sim.up} up, {sim.down} down, {sim.same} unchanged"
         + (f" ({sim.from_zero} billed nothing before)" if sim.from_zero else "")
     )
+    if sim.left_out:
+        out.append(
+            f"left out: {sim.left_out} account months that one of the files cannot bill "
+            "(reported above)"
+        )
     if sim.percentiles:
         out += ["", "change per account (percentile: money, percent of the old total)"]
         out += _table(
