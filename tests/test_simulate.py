@@ -36,7 +36,7 @@ from ratecard.warehouse.simulate import (  # noqa: E402
     nearest_rank,
     simulate_warehouse,
 )
-from ratecard.warehouse.simulate_command import _progress  # noqa: E402
+from ratecard.warehouse.simulate_command import progress  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "price-change"
@@ -370,14 +370,14 @@ def test_progress_on_a_terminal_only() -> None:
             return True
 
     shown = Terminal()
-    with _progress(shown, quiet=False) as step:
+    with progress(shown, quiet=False, steps=15) as step:
         assert step is not None
         step("old.rules: read")
         step("old.rules: meter")
     assert "old.rules: meter" in shown.getvalue()
-    with _progress(Terminal(), quiet=True) as step:
+    with progress(Terminal(), quiet=True, steps=15) as step:
         assert step is None
-    with _progress(io.StringIO(), quiet=False) as step:
+    with progress(io.StringIO(), quiet=False, steps=15) as step:
         assert step is None
 
 
@@ -468,3 +468,24 @@ def test_spark_simulates_as_duckdb(tmp_path: Path, spark: Any) -> None:
     assert _per_account_month(on_spark) == _per_account_month(on_duckdb)
     assert on_spark.to_dict() | {"engine": "duckdb"} == on_duckdb.to_dict()
     _assert_matches_warehouse(case, on_spark, engine="spark", spark=spark)
+
+
+@pytest.mark.parametrize("command", ["warehouse", "simulate"])
+def test_progress_of_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  command: str) -> None:
+    """On a terminal, `warehouse` and `simulate` show their steps on stderr; with `--quiet`
+    they do not."""
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    case = Case(tmp_path, DEARER, USAGE, PURCHASES)
+    files = [case.old] if command == "warehouse" else [case.old, case.new]
+    for quiet in (False, True):
+        shown = Terminal()
+        monkeypatch.setattr("sys.stderr", shown)
+        argv = [command, *files, "--usage", case.usage, "--purchases", case.purchases,
+                *(["-q"] if quiet else [])]
+        assert main(argv) == 0
+        text = shown.getvalue()
+        assert ("meter" in text and "drawdown" in text) is not quiet, (quiet, text)

@@ -129,6 +129,7 @@ def bill_warehouse(
     return_lines: bool = True,
     workers: int | None = None,
     contracts: ContractSpec | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> WarehouseResult:
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
@@ -147,7 +148,8 @@ def bill_warehouse(
     forked process must not share). Bad input rows are reported and
     skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
     the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
-    session may be given).
+    session may be given). `on_step` is called with each step's name as it starts (a progress
+    display).
     """
     if on_invalid not in ON_INVALID:
         raise UsageError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not `{on_invalid}`")
@@ -167,6 +169,7 @@ def bill_warehouse(
         run = _Run(book, runner, on_invalid, wanted, terms)
         run.return_lines = return_lines
         run.workers = workers
+        run.on_step = on_step
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
     finally:
         runner.close()

@@ -71,6 +71,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, metavar="N", help="DuckDB threads")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 4GB")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display on a terminal"
+    )
+
+
+#: The steps of a run, as its progress shows them (read, histories, meter, drawdown, price,
+#: bills, write).
+STEPS = 7
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,21 +103,25 @@ def run(args: argparse.Namespace) -> int:
             {"rules": [args.file], **({"contracts": [args.contracts]} if args.contracts else {})},
             {"bills (output)": args.output, "lines": args.lines},
         )
-        result = bill_warehouse(
-            book,
-            args.usage,
-            purchases=args.purchases,
-            events=args.events,
-            month=args.month,
-            engine=args.engine,
-            output=args.output,
-            lines=args.lines,
-            on_invalid=args.on_invalid,
-            threads=args.threads,
-            memory_limit=args.memory_limit,
-            return_lines=False,
-            contracts=args.contracts,
-        )
+        from ratecard.warehouse.simulate_command import progress
+
+        with progress(sys.stderr, args.quiet, STEPS) as step:
+            result = bill_warehouse(
+                book,
+                args.usage,
+                purchases=args.purchases,
+                events=args.events,
+                month=args.month,
+                engine=args.engine,
+                output=args.output,
+                lines=args.lines,
+                on_invalid=args.on_invalid,
+                threads=args.threads,
+                memory_limit=args.memory_limit,
+                return_lines=False,
+                contracts=args.contracts,
+                on_step=step,
+            )
     except ContractError as exc:
         _print_diagnostics(exc.diagnostics)
         raise CommandError(str(exc)) from None

@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
             if args.contracts
             else None
         )
-        with _progress(sys.stderr, args.quiet) as step:
+        from ratecard.warehouse.simulate import STEPS
+
+        with progress(sys.stderr, args.quiet, STEPS) as step:
             sim = simulate_warehouse(
                 old,
                 new,
@@ -150,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress(out: TextIO, quiet: bool) -> Iterator[Any]:
-    """A step counter on a terminal (tqdm), or nothing: not a terminal, or `--quiet`."""
+def progress(out: TextIO, quiet: bool, steps: int) -> Iterator[Any]:
+    """A counter of `steps` steps on a terminal (tqdm): a function to call with each step's
+    name as it starts; or None: not a terminal, or `--quiet`."""
     try:
         shown = not quiet and out.isatty()
     except (AttributeError, ValueError, OSError):
@@ -161,9 +164,7 @@ def _progress(out: TextIO, quiet: bool) -> Iterator[Any]:
         return
     from tqdm import tqdm
 
-    from ratecard.warehouse.simulate import STEPS
-
-    bar = tqdm(total=STEPS, file=out, unit="step", leave=False, dynamic_ncols=True)
+    bar = tqdm(total=steps, file=out, unit="step", leave=False, dynamic_ncols=True)
 
     def step(name: str) -> None:
         if bar.n or bar.desc:
