@@ -3,6 +3,7 @@
     .venv/bin/python bench/warehouse.py                     # 100M rows, 1M accounts (DuckDB)
     .venv/bin/python bench/warehouse.py --rows 10M --accounts 100k --repeat 1
     .venv/bin/python bench/run.py --warehouse               # the same, from the main benchmark
+    .venv/bin/python bench/warehouse.py --parts simulate    # simulate / one warehouse run
 
 The usage is generated inside DuckDB (never in Python) into Parquet files under `--data` (kept
 for the next run): `--rows` rows over `--accounts` accounts in November 2026, BDA actions (a free
@@ -13,6 +14,11 @@ TIMESTAMP WITH TIME ZONE). Purchases: one 10万 pack (detection or segmentation,
 mid-November. Each measured run is a fresh process (its wall time and peak memory);
 figures are medians. A sample of accounts is billed by the Python engine too: its rows per second,
 and a check that the warehouse's bills for them are the engine's to the fen.
+
+`simulate` measures `ratecard simulate` (the BDA sheet against the same sheet with its first
+detection bracket at 0.0019: the usage metered once) beside one `ratecard warehouse` run of the
+same data (bills only, written to Parquet), on `--simulate-rows` rows over `--simulate-accounts`
+accounts (1% hold packs, `time` a timestamp), and reports the ratio of their wall times.
 """
 
 from __future__ import annotations
@@ -119,13 +125,66 @@ def timestamped(usage: Path) -> Path:
 # --- one measured run, in a fresh process --------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds (user and system) of this process and its ended children (the drawdown's
+    workers): on a shared machine they vary less than wall time."""
+    import resource
+
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def changed_rules(folder: Path, reroute: bool = False) -> Path:
+    """The BDA sheet with a price change: the first detection bracket at 0.0019 (not 0.002);
+    with `reroute`, CreateTrace no longer counted (a change of routes: metered twice)."""
+    text = BDA.read_text(encoding="utf-8")
+    changed = text.replace("  (0, 300万]       0.002 ", "  (0, 300万]       0.0019 ", 1)
+    assert changed != text
+    if reroute:
+        rerouted = changed.replace("counts CreatePerson, CreateTrace", "counts CreatePerson", 1)
+        assert rerouted != changed
+        changed = rerouted
+    path = folder / ("tencent-bda-rerouted.rules" if reroute else "tencent-bda-changed.rules")
+    if not path.exists() or path.read_text(encoding="utf-8") != changed:
+        path.write_text(changed, encoding="utf-8")
+    return path
+
+
+def simulate_once(usage: str, purchases: str, new: str) -> dict[str, Any]:
+    """Simulate the change (in this process): wall time, peak memory, and what ran."""
+    import resource
+
+    import ratecard
+    from ratecard.warehouse.simulate import simulate_warehouse
+
+    old_book, new_book = ratecard.load(BDA), ratecard.load(new)
+    started, cpu = time.perf_counter(), _cpu()
+    sim = simulate_warehouse(
+        old_book, new_book, usage, purchases=purchases, threads=2, memory_limit=MEMORY_LIMIT
+    )
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {
+        "seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak,
+        "worker_peak_bytes": worker,
+        "stats": {"bills": sim.old.stats.get("bills", 0), "one_scan": sim.one_scan,
+                  "old": sim.old.stats["seconds"], "new": sim.new.stats["seconds"],
+                  "accounts": sim.accounts, "delta": str(sim.delta)},
+    }
+
+
 def run_once(engine: str, usage: str, purchases: str, out: str, what: str) -> dict[str, Any]:
-    """Bill the data (in this process) and report the wall time and the peak memory."""
+    """Bill the data (in this process) and report the wall time and the peak memory; `what`:
+    `lines`, `bills`, or `simulate:NEW.rules`."""
     import resource
 
     import ratecard
     from ratecard.warehouse import bill_warehouse
 
+    if what.startswith("simulate:"):
+        return simulate_once(usage, purchases, what.split(":", 1)[1])
     book = ratecard.load(BDA)
     spark = None
     if engine == "spark":
@@ -133,7 +192,7 @@ def run_once(engine: str, usage: str, purchases: str, out: str, what: str) -> di
 
         spark = local_session(2)
         spark.sparkContext.setLogLevel("ERROR")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = bill_warehouse(
         book,
         usage,
@@ -145,14 +204,15 @@ def run_once(engine: str, usage: str, purchases: str, out: str, what: str) -> di
         threads=2 if engine == "duckdb" else None,
         memory_limit=MEMORY_LIMIT if engine == "duckdb" else None,
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if spark is not None:  # the JVM runs in a child process, still alive
         peak += sum(_peak_of(pid) for pid in _descendants(os.getpid()))
     # The drawdown's forked workers (ended by now): the biggest one's peak. They share the
     # parent's pages until they write, so parent + workers overstates what was resident.
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return {"seconds": seconds, "peak_bytes": peak, "worker_peak_bytes": worker,
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak,
+            "worker_peak_bytes": worker,
             "stats": result.stats}
 
 
@@ -188,12 +248,13 @@ def _peak_of(pid: int) -> int:
 
 
 def measured(
-    engine: str, usage: Path, purchases: Path, repeat: int, lines: bool = True
+    engine: str, usage: Path, purchases: Path, repeat: int, lines: bool = True,
+    what: str | None = None,
 ) -> dict[str, Any]:
     """Median wall time and peak memory of `repeat` fresh-process runs, writing the bills and
-    (with `lines`) their lines."""
+    (with `lines`) their lines; or another `what` of `run_once`."""
     runs = []
-    what = "lines" if lines else "bills"
+    what = what or ("lines" if lines else "bills")
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="ratecard-bench-") as out:
             done = subprocess.run(
@@ -206,6 +267,7 @@ def measured(
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu_seconds": statistics.median(r.get("cpu_seconds", 0) for r in runs),
         "peak_bytes": statistics.median(r["peak_bytes"] for r in runs),
         "worker_peak_bytes": statistics.median(r.get("worker_peak_bytes", 0) for r in runs),
         "stats": runs[-1]["stats"],
@@ -336,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", default="1M", help="accounts (default 1M)")
     parser.add_argument("--spark-rows", default="10M", help="rows for Spark (default 10M)")
     parser.add_argument("--spark-accounts", default="100k")
+    parser.add_argument(
+        "--simulate-rows", default="10M", help="rows for the simulate case (default 10M)"
+    )
+    parser.add_argument("--simulate-accounts", default="100k")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument(
         "--sample", type=int, default=2000, help="accounts billed by the Python engine too"
@@ -348,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join([*RUNS, "spark", "python"]),
         help="what to measure, comma-separated: DuckDB on the 100M rows, with 1%% (few) or all "
         "(every) accounts holding packs, text or timestamp times, with lines or bills only ("
-        + ", ".join(RUNS) + "); spark; python",
+        + ", ".join(RUNS) + "); spark; python; simulate; simulate-twice",
     )
     parser.add_argument(
         "--run-once",
@@ -421,6 +487,60 @@ def main(argv: list[str] | None = None) -> int:
                     "(for comparison)",
                 )
             )
+    if "simulate" in parts:
+        sim_rows, sim_accounts = number(args.simulate_rows), number(args.simulate_accounts)
+        sim_paths = generate(data, sim_rows, sim_accounts)
+        sim_usage = timestamped(sim_paths["usage"])
+        new = changed_rules(sim_paths["usage"].parent)
+        # Alternately, so that a change in the shared machine's speed hits both alike.
+        once: list[dict[str, Any]] = []
+        both: list[dict[str, Any]] = []
+        for _ in range(args.repeat):
+            once.append(measured("duckdb", sim_usage, sim_paths["few"], 1, lines=False))
+            both.append(measured("duckdb", sim_usage, sim_paths["few"], 1,
+                                 what=f"simulate:{new}"))
+        warehouse = {**once[-1], "seconds": statistics.median(r["seconds"] for r in once),
+                     "peak_bytes": statistics.median(r["peak_bytes"] for r in once)}
+        simulated = {**both[-1], "seconds": statistics.median(r["seconds"] for r in both),
+                     "peak_bytes": statistics.median(r["peak_bytes"] for r in both)}
+        figures["simulate-warehouse"] = warehouse
+        figures["simulate"] = simulated
+        label = (f"{sim_rows:,} rows, {sim_accounts:,} accounts, 1% hold packs, "
+                 "`time` a TIMESTAMP WITH TIME ZONE, bills only")
+        emit(row(f"DuckDB, one `ratecard warehouse` run, {label}", warehouse, sim_rows,
+                 "(the yardstick)"))
+        ratio = simulated["seconds"] / warehouse["seconds"]
+        # Each simulation against the warehouse run just before it: on a shared machine the
+        # pairs' ratios vary less than the runs do.
+        pairs = sorted(b["seconds"] / o["seconds"] for o, b in zip(once, both, strict=True))
+        simulated["pair_ratios"] = pairs
+        cpu = statistics.median(b["cpu_seconds"] for b in both) / statistics.median(
+            o["cpu_seconds"] for o in once)
+        simulated["cpu_ratio"] = cpu
+        scan = "metered once" if simulated["stats"]["one_scan"] else "metered twice"
+        emit(row(f"DuckDB, `ratecard simulate` OLD NEW ({scan}), {label}", simulated, sim_rows,
+                 f"{ratio:.2f}× one run (target ≤ 1.3×: {'met' if ratio <= 1.3 else 'missed'}); "
+                 f"pairs {statistics.median(pairs):.2f}× median, "
+                 f"{pairs[0]:.2f}–{pairs[-1]:.2f}×; CPU time {cpu:.2f}×"))
+    if "simulate-twice" in parts:  # a change of routes: the usage metered for each file
+        sim_rows, sim_accounts = number(args.simulate_rows), number(args.simulate_accounts)
+        sim_paths = generate(data, sim_rows, sim_accounts)
+        sim_usage = timestamped(sim_paths["usage"])
+        rerouted = changed_rules(sim_paths["usage"].parent, reroute=True)
+        once, both = [], []
+        for _ in range(args.repeat):
+            once.append(measured("duckdb", sim_usage, sim_paths["few"], 1, lines=False))
+            both.append(measured("duckdb", sim_usage, sim_paths["few"], 1,
+                                 what=f"simulate:{rerouted}"))
+        seconds = statistics.median(r["seconds"] for r in once)
+        twice = {**both[-1], "seconds": statistics.median(r["seconds"] for r in both),
+                 "peak_bytes": statistics.median(r["peak_bytes"] for r in both)}
+        figures["simulate-twice"] = twice
+        label = f"{sim_rows:,} rows, {sim_accounts:,} accounts, 1% hold packs, bills only"
+        emit(row(f"DuckDB, one `ratecard warehouse` run, {label}",
+                 {**once[-1], "seconds": seconds}, sim_rows, "(the yardstick)"))
+        emit(row(f"DuckDB, `ratecard simulate` with a change of routes (metered twice), {label}",
+                 twice, sim_rows, f"{twice['seconds'] / seconds:.2f}× one run"))
     if "python" in parts:
         figures["sample"] = sample = engine_sample(paths["usage"], paths["every"], args.sample)
         emit(

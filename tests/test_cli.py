@@ -248,7 +248,7 @@ def test_no_command_prints_the_commands(capsys: pytest.CaptureFixture[str]) -> N
     code, out, err = run(capsys)
     assert (code, out) == (2, "")
     assert err.startswith("usage: ratecard [-h] [--version] [--color WHEN] COMMAND ...\n")
-    for command in ("check", "fmt", "quote", "bill", "render", "warehouse"):
+    for command in ("check", "fmt", "quote", "bill", "render", "warehouse", "simulate"):
         assert re.search(rf"^    {command}\b", err, re.MULTILINE), command
     assert err.endswith("`ratecard COMMAND --help` describes a command.\n")
     assert "Traceback" not in err

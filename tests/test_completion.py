@@ -34,7 +34,8 @@ def commands() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_command_is_in_the_parser_the_scripts_are_made_from() -> None:
     assert sorted(commands()) == sorted(
-        ["check", "fmt", "quote", "bill", "render", "warehouse", "completion", "lsp", "diff"])
+        ["check", "fmt", "quote", "bill", "render", "warehouse", "simulate", "completion", "lsp",
+         "diff"])
 
 
 @pytest.mark.parametrize("shell", SHELLS)

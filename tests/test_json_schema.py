@@ -26,6 +26,7 @@ from ratecard.cli import BILL_SCHEMA, BILLS_SCHEMA, QUOTE_SCHEMA, main  # noqa: 
 from ratecard.diagnostics import JSON_SCHEMA as CHECK_SCHEMA  # noqa: E402
 from ratecard.diff import SCHEMA as DIFF_SCHEMA  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
+from ratecard.warehouse.simulate_command import SCHEMA as SIMULATE_SCHEMA  # noqa: E402
 from tests.conftest import BDA_RULES, ROOT, RULES  # noqa: E402
 
 SCHEMAS = ROOT / "docs" / "schemas"
@@ -34,7 +35,8 @@ JOURNALS = ROOT / "tests" / "journals"
 SHIPPED = sorted(RULES.glob("*.rules"))
 #: The file of each shape's schema, by the version its `schema` key names.
 FILES = {CHECK_SCHEMA: "check.json", QUOTE_SCHEMA: "quote.json", BILL_SCHEMA: "bill.json",
-         BILLS_SCHEMA: "bills.json", DIFF_SCHEMA: "diff.json"}
+         BILLS_SCHEMA: "bills.json", DIFF_SCHEMA: "diff.json",
+         SIMULATE_SCHEMA: "simulate.json"}
 
 # Every kind of bill line: a price per N units (`per`), blocks, a flat fee, a daily ladder with
 # a maximum (its line negative), a monthly one with a minimum, a pack, an allowance.

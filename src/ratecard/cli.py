@@ -886,9 +886,9 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 def _completion_hints(parser: argparse.ArgumentParser, rules: object, path: object,
                       directory: object) -> None:
-    """What each argument completes to, from its metavar: a rules file (`FILE`, diff's `OLD`
-    and `NEW`), any file
-    (`PATH`, `STATE.json`) or a directory (`DIR`); other arguments complete their choices."""
+    """What each argument completes to, from its metavar: a rules file (`FILE`, `OLD`, `NEW`),
+    any file (`PATH`, `STATE.json`) or a directory (`DIR`); other arguments complete their
+    choices."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for command in action.choices.values():
@@ -1088,7 +1088,24 @@ def build_parser() -> argparse.ArgumentParser:
         "warehouse", parents=[after], help="bill a usage table of many accounts on DuckDB or Spark")
     warehouse_command.configure(warehouse)
     warehouse.set_defaults(run=warehouse_command.run)
+
+    _add_simulate(commands, after)
     return parser
+
+
+def _add_simulate(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], after: argparse.ArgumentParser
+) -> None:
+    """`ratecard simulate OLD NEW --usage U`: a price change's revenue impact (light: no engine
+    loaded until it runs)."""
+    from ratecard.warehouse import simulate_command
+
+    simulate = commands.add_parser(
+        "simulate", parents=[after],
+        help="bill a usage table under two rules files and compare: a price change's revenue "
+        "impact")
+    simulate_command.configure(simulate)
+    simulate.set_defaults(run=simulate_command.run)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> NoReturn:

@@ -129,6 +129,7 @@ def bill_warehouse(
     return_lines: bool = True,
     workers: int | None = None,
     contracts: ContractSpec | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> WarehouseResult:
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
@@ -147,17 +148,49 @@ def bill_warehouse(
     forked process must not share). Bad input rows are reported and
     skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
     the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
-    session may be given).
+    session may be given). `on_step` is called with each step's name as it starts (a progress
+    display).
     """
     if on_invalid not in ON_INVALID:
         raise UsageError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not `{on_invalid}`")
-    wanted: int | None = None
-    if month is not None:
-        try:
-            year, number = parse_month(month)
-        except TimeError as exc:
-            raise UsageError(str(exc)) from None
-        wanted = calendar.ord_of(year, number)
+    wanted = parse_wanted(month)
+    terms = billable_terms(book, contracts)
+    formats = {
+        "output": output_format(output) if output else None,
+        "lines": output_format(lines) if lines else None,
+    }
+    inputs = input_tables(usage, purchases, events)
+    check_collisions(
+        {name: paths for name, (paths, _) in inputs.items()},
+        {"bills (output)": output, "lines": lines},
+    )
+    runner = _open_engine(engine, spark, threads, memory_limit)
+    try:
+        run = _Run(book, runner, on_invalid, wanted, terms)
+        run.return_lines = return_lines
+        run.workers = workers
+        run.on_step = on_step
+        return run.execute(inputs, output, formats["output"], lines, formats["lines"])
+    finally:
+        runner.close()
+
+
+def parse_wanted(month: str | None) -> int | None:
+    """The ordinal of a `YYYY-MM` month (None: every month); UsageError if it is not one."""
+    if month is None:
+        return None
+    try:
+        year, number = parse_month(month)
+    except TimeError as exc:
+        raise UsageError(str(exc)) from None
+    return calendar.ord_of(year, number)
+
+
+def billable_terms(book: PriceBook, contracts: ContractSpec | None) -> Terms:
+    """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
+    warehouse refuses (skip empty, a daily ladder, packs that stop service, versions that share
+    allowances differently), and
+    ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
         if sheet.billing.skip_empty:
@@ -181,28 +214,24 @@ def bill_warehouse(
                     "rejects none; bill these accounts with `ratecard bill`"
                 )
     check_pools(terms)
-    formats = {
-        "output": output_format(output) if output else None,
-        "lines": output_format(lines) if lines else None,
-    }
-    usage_paths, usage_format = input_paths(usage, "usage")
-    inputs = {USAGE: (usage_paths, usage_format)}
+    return terms
+
+
+def input_tables(
+    usage: PathSpec, purchases: PathSpec | None, events: PathSpec | None
+) -> dict[str, tuple[list[str], str]]:
+    """The input tables' files and formats, by table name."""
+    inputs = {USAGE: input_paths(usage, "usage")}
     if purchases is not None:
         inputs[PURCHASES] = input_paths(purchases, "purchases")
     if events is not None:
         inputs[EVENTS] = input_paths(events, "events")
-    check_collisions(
-        {name: paths for name, (paths, _) in inputs.items()},
-        {"bills (output)": output, "lines": lines},
-    )
-    runner = _open_engine(engine, spark, threads, memory_limit)
-    try:
-        run = _Run(book, runner, on_invalid, wanted, terms)
-        run.return_lines = return_lines
-        run.workers = workers
-        return run.execute(inputs, output, formats["output"], lines, formats["lines"])
-    finally:
-        runner.close()
+    return inputs
+
+
+def open_engine(name: str, spark: Any, threads: int | None, memory_limit: str | None) -> Engine:
+    """The engine a run bills on."""
+    return _open_engine(name, spark, threads, memory_limit)
 
 
 def check_collisions(
@@ -308,6 +337,13 @@ class _Run:
         self.count_scale: int | None = None
         self.count_largest: int | None = None
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
+        # Called with each step's name as it starts (a progress display).
+        self.on_step: Callable[[str], None] | None = None
+        # Whether to add up the bills' amounts per month and meter (`meter_totals`).
+        self.by_meter = False
+        self.meter_totals: pa.Table | None = None
+        # A run whose plain drawdown this one shares (see `plain_sql`), or None.
+        self.plain_from: _Run | None = None
         # Per version of the rules (`ver`): the meters whose ladders the SQL prices, and the
         # ladder groups priced in Python.
         self.versions = terms.books[: terms.versions]
@@ -340,6 +376,15 @@ class _Run:
         lines: str | None,
         lines_fmt: str | None,
     ) -> WarehouseResult:
+        plan, histories = self.prepare(inputs)
+        self.meter(plan)
+        return self.finish(plan, histories, output, output_fmt, lines, lines_fmt)
+
+    def prepare(
+        self, inputs: Mapping[str, tuple[list[str], str]]
+    ) -> tuple[UsagePlan, dict[str, History]]:
+        """Read the inputs, build the purchase and event histories and register their cuts: the
+        plan of the metering (`meter`), and the histories."""
         with self._step("read"):
             kinds = {name: self._read(name, paths, fmt) for name, (paths, fmt) in inputs.items()}
             self.kinds = kinds
@@ -364,15 +409,65 @@ class _Run:
                 and any(h.settles(self.book) for h in histories.values())
             ),
         )
+        return plan, histories
+
+    def meter(self, plan: UsagePlan) -> None:
+        """Meter the usage (`usage_groups`) and count its bad rows."""
         with self._step("meter"):
             self._meter(plan)
         if self.invalid and self.on_invalid == "stop":
             raise InvalidInputError(self.invalid)
+
+    def metering_sql(self, plan: UsagePlan) -> str:
+        """The SQL `meter` runs for `plan` (two runs whose metering SQL and input tables are
+        the same meter alike: see `simulate`)."""
+        return render(self.queries.usage_groups(plan), self.engine.dialect)
+
+    def metered_like(self, other: _Run) -> None:
+        """Take `other`'s metering (its `usage_groups`, still in the engine, and its bad rows)
+        as this run's: the two runs' metering SQL and input tables are the same."""
+        self.texts["usage_groups"] = other.texts["usage_groups"]
+        self.invalid = list(other.invalid)
+        self.stats["invalid_rows"] = other.stats.get("invalid_rows", 0)
+        self.full_calendar = other.full_calendar
+        if self.invalid and self.on_invalid == "stop":
+            raise InvalidInputError(self.invalid)
+
+    def plain_sql(self, held: bool) -> tuple[str, ...]:
+        """The SQL of the plain accounts' drawdown (`_plain`), and what its Python part
+        depends on, as text: two runs that metered alike and give the same draw it alike."""
+        versions = [(b.new_allowances(), [p.pool for p in b.meters]) for b in self.versions]
+        return (
+            render(self.queries.plain_quantities(), self.engine.dialect),
+            render(self.queries.plain_period(), self.engine.dialect),
+            render(self.queries.plain_ranges(held), self.engine.dialect),
+            repr((versions, self.book.deduct_order, self.queries.quantity_scale)),
+        )
+
+    def _plain_like(self, other: _Run) -> None:
+        """Take `other`'s plain drawdown (`draws`, `plain_period`, `plain_ranges`, still in the
+        engine) as this run's: same metering, same SQL, same allowances (see `plain_sql`)."""
+        for name in ("plain_quantities", "plain_period", "plain_ranges"):
+            self.texts[name] = other.texts[name]
+        self.stats["plain_distinct_quantities"] = other.stats["plain_distinct_quantities"]
+
+    def finish(
+        self,
+        plan: UsagePlan,
+        histories: Mapping[str, History],
+        output: str | None,
+        output_fmt: str | None,
+        lines: str | None,
+        lines_fmt: str | None,
+    ) -> WarehouseResult:
+        """Draw down, price, add up and write the bills of metered usage."""
         with self._step("drawdown"), _no_cyclic_gc():
             # Under grandfathering, which version bills a month depends on the account's
             # opening day: every account is drawn down in Python, by its own timeline.
             plain = not self.shared and not self.terms.grandfathering
-            if plain:
+            if plain and self.plain_from is not None:
+                self._plain_like(self.plain_from)
+            elif plain:
                 self._plain(held=bool(histories))
             results = self._drawdown(plan, histories, everyone=not plain)
         with self._step("price"):
@@ -384,6 +479,10 @@ class _Run:
             self._bills(results, python_lines, plain, numbered)
         with self._step("write"):
             bills_table, lines_table = self._write(output, output_fmt, lines, lines_fmt)
+            if self.by_meter:
+                self.meter_totals = self._fetch(
+                    "meter_totals", self.queries.meter_totals(self.wanted)
+                )
         self.stats["seconds"] = dict(self.timings)
         return WarehouseResult(
             bills_table,
@@ -395,6 +494,8 @@ class _Run:
         )
 
     def _step(self, name: str) -> _Timer:
+        if self.on_step is not None:
+            self.on_step(name)
         return _Timer(name, self.timings)
 
     def _sql(self, name: str, query: Any) -> str:
@@ -1154,7 +1255,10 @@ class _Run:
         self.engine.put("prepaid_py", drawn.prepaid)
         self._create(
             "bill_lines",
-            q.bill_lines(self.amount_scale, bool(self.sql_meters), plain, numbered, contracts),
+            q.bill_lines(
+                self.amount_scale, bool(self.sql_meters), plain, numbered, contracts,
+                with_meter=self.by_meter,
+            ),
         )
         expanded: list[tuple[str, int]] = []
         if plain:

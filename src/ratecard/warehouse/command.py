@@ -12,6 +12,7 @@ from typing import Any
 
 # The command's exit codes are the CLI's: 0 billed, 1 the rules have errors, 2 bad input.
 from ratecard.console import EXIT_DIAGNOSTICS, EXIT_OK, CommandError, compile_file
+from ratecard.warehouse.display import print_diagnostics, progress
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, metavar="N", help="DuckDB threads")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 4GB")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display on a terminal"
+    )
+
+
+#: The steps of a run, as its progress shows them (read, histories, meter, drawdown, price,
+#: bills, write).
+STEPS = 7
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,23 +101,25 @@ def run(args: argparse.Namespace) -> int:
             {"rules": [args.file], **({"contracts": [args.contracts]} if args.contracts else {})},
             {"bills (output)": args.output, "lines": args.lines},
         )
-        result = bill_warehouse(
-            book,
-            args.usage,
-            purchases=args.purchases,
-            events=args.events,
-            month=args.month,
-            engine=args.engine,
-            output=args.output,
-            lines=args.lines,
-            on_invalid=args.on_invalid,
-            threads=args.threads,
-            memory_limit=args.memory_limit,
-            return_lines=False,
-            contracts=args.contracts,
-        )
+        with progress(sys.stderr, args.quiet, STEPS) as step:
+            result = bill_warehouse(
+                book,
+                args.usage,
+                purchases=args.purchases,
+                events=args.events,
+                month=args.month,
+                engine=args.engine,
+                output=args.output,
+                lines=args.lines,
+                on_invalid=args.on_invalid,
+                threads=args.threads,
+                memory_limit=args.memory_limit,
+                return_lines=False,
+                contracts=args.contracts,
+                on_step=step,
+            )
     except ContractError as exc:
-        _print_diagnostics(exc.diagnostics)
+        print_diagnostics(exc.diagnostics)
         if exc.diagnostics:  # a contract with errors: exit 1, as a rules file with errors
             print(f"ratecard: error: {exc}", file=sys.stderr)
             return EXIT_DIAGNOSTICS
@@ -133,27 +144,6 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
-
-
-def _print_diagnostics(diagnostics: Any) -> None:
-    """A contract file's diagnostics, as `ratecard check` prints them (on stderr)."""
-    if not diagnostics:
-        return
-    from pathlib import Path
-
-    from ratecard.api import read_rules_text
-    from ratecard.diagnostics import render_all
-    from ratecard.source import SourceFile
-
-    sources = {}
-    for diagnostic in diagnostics:
-        name = diagnostic.span.file
-        if name not in sources:
-            try:
-                sources[name] = SourceFile(name, read_rules_text(Path(name)))
-            except (OSError, UnicodeDecodeError):
-                continue
-    print(render_all(diagnostics, sources), file=sys.stderr)
 
 
 def _print_bills(table: Any) -> None:

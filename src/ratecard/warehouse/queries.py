@@ -1231,11 +1231,13 @@ class Queries:
         with_plain: bool,
         numbered: bool = True,
         contracts: bool = False,
+        with_meter: bool = False,
     ) -> exp.Select:
         """Every line of every bill, numbered in the engine's order: meter, then source
         (allowance, pack, postpaid, minimum or maximum), then the order they were made in.
         Without `numbered` (a run that writes no lines) only what the bills' totals read is
-        kept: no numbering (a sort of every line), no numbers written as text.
+        kept: no numbering (a sort of every line), no numbers written as text; `with_meter`
+        keeps the meter too (what `meter_totals` adds up).
 
         With `contracts`, lines have a `rate` (a discount's fraction off), a discount line
         follows the postpaid line it discounts (they rank alike, in the order made), and a
@@ -1303,7 +1305,8 @@ class Queries:
             parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale, contracts))
         union = o.union_all(parts)
         if not numbered:  # what the bills' totals read, and nothing else
-            return o.select(o.col("account"), o.col("ord"), o.col("amount")).from_(
+            meter = [o.col("meter")] if with_meter else []
+            return o.select(o.col("account"), o.col("ord"), *meter, o.col("amount")).from_(
                 o.subquery(union, "l"), copy=False
             )
         source_rank = o.case(
@@ -1402,6 +1405,17 @@ class Queries:
         return query.order_by(
             o.col("account", "l"), o.col("ord", "l"), o.col("line", "l"), copy=False
         )
+
+    def meter_totals(self, wanted: int | None) -> exp.Select:
+        """The bills' amounts added up per month and meter (`ord`, `meter`: the meter's index,
+        a contract's true-up the number of meters; `amount`), over the bills written: months
+        reported as unbillable left out, and only the month `wanted` if given."""
+        o = self.ops
+        query = o.select(
+            o.col("ord", "l"), o.col("meter", "l"), ("amount", o.sum(o.col("amount", "l")))
+        ).from_(o.table("bill_lines", "l"), copy=False)
+        query = self._without_excluded(query, "l", wanted)
+        return query.group_by(o.col("ord", "l"), o.col("meter", "l"), copy=False)
 
     def bills(self, labelled: bool = False) -> exp.Select:
         """One row per account month: the sum of its lines' rounded amounts (0 without lines);
