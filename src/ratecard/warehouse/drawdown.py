@@ -569,7 +569,11 @@ def _parts(quantity: Decimal) -> Iterator[Decimal]:
     yield quantity
 
 
-def _count(quantity: Decimal) -> int | Decimal:
+def _count(quantity: Decimal | int) -> int | Decimal:
+    """A usage entry's count: a whole number as an int (the metered detail and a group's parts
+    may hold either type), else the exact Decimal."""
+    if isinstance(quantity, int):
+        return quantity
     whole = quantity.to_integral_value()
     return int(whole) if whole == quantity else quantity
 
