@@ -328,7 +328,43 @@ def test_a_corrupt_snapshot_is_one_clear_error(
     with pytest.raises(SnapshotError) as caught:
         Account.restore(bda, damage(saved))
     assert str(caught.value) == message
-    assert isinstance(caught.value, ratecard.UsageError)
+    assert isinstance(caught.value, ratecard.Error)
+    assert not isinstance(caught.value, ratecard.UsageError)  # the store's fault, not the request's
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for _ in range(depth):
+        nested = {"a": nested}
+    return nested
+
+
+def _circular() -> dict[str, Any]:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    return loop
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda s: {**s, "entries": Decimal(4)},
+     "snapshot is not JSON data: Object of type Decimal is not JSON serializable"),
+    (lambda s: {**s, "seen": {"usage": {"u-1"}, "purchase": []}},
+     "snapshot is not JSON data: Object of type set is not JSON serializable"),
+    (lambda s: {**s, 1: "x"},
+     "snapshot is not JSON data: '<' not supported between instances of 'int' and 'str'"),
+    (lambda s: {**s, "month": _circular()}, "snapshot is not JSON data: Circular reference "
+     "detected"),
+    (lambda s: {**s, "month": _deep(100_000)}, "snapshot is not JSON data: nested too deeply"),
+])
+def test_a_snapshot_dict_that_is_not_json_data_is_a_snapshot_error(
+    bda: PriceBook, saved: dict[str, Any], damage: Any, message: str
+) -> None:
+    """A dict passed to `restore` holding what JSON cannot (a Decimal, a set, a key that is not
+    a string, a loop, a nesting deeper than Python recurses) was a TypeError or RecursionError
+    from the checksum; it is a SnapshotError like any other damage."""
+    with pytest.raises(SnapshotError) as caught:
+        Account.restore(bda, damage(saved))
+    assert str(caught.value) == message
 
 
 def test_a_snapshot_of_other_rules_is_refused(bda: PriceBook, saved: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ratecard.api import load, load_contract, loads
 from ratecard.diagnostics import Diagnostic, Severity
-from ratecard.errors import ContactSalesError, RulesError, UsageError
+from ratecard.errors import ContactSalesError, Error, RulesError, UsageError
 
 # The release, as in pyproject.toml (a test keeps them equal): `__version__` when the package's
 # metadata is not installed (the sources on the path only).
@@ -77,6 +77,7 @@ __all__ = [
     "BillLine",
     "ContactSalesError",
     "Diagnostic",
+    "Error",
     "HeldPack",
     "JournalError",
     "LateEntryError",

@@ -559,6 +559,7 @@ def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
                            "those the journal makes due (close a month with --close-through)")
     from ratecard import statefile
     from ratecard.engine.account import Account
+    from ratecard.engine.snapshot import SnapshotError
 
     try:
         saved: bytes | None = path.read_bytes()
@@ -568,7 +569,7 @@ def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
         raise CommandError(f"{args.state}: {exc.strerror or exc}") from None
     try:
         account = Account(book) if saved is None else Account.restore(book, saved)
-    except UsageError as exc:
+    except SnapshotError as exc:
         raise CommandError(f"{args.state}: {exc}") from None
     issued = account.feed(journal, on_invalid=on_invalid)
     if args.close_through is not None:

@@ -65,7 +65,7 @@ from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import FREE, TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
-from ratecard.errors import UsageError
+from ratecard.errors import Error
 from ratecard.literals import format_plain
 
 FORMAT = "ratecard-account"
@@ -85,10 +85,13 @@ _STATUSES = ("active", "suspended")
 _IGNORED_TYPES = ("usage", "purchase")
 
 
-class SnapshotError(UsageError):
+class SnapshotError(Error, ValueError):
     """A snapshot that cannot be restored: not JSON, a field missing or of the wrong type, an
     unknown version, a checksum that does not match, or rules other than those it was taken
-    under. The message names what is wrong."""
+    under. The message names what is wrong.
+
+    Not a `UsageError`: a damaged snapshot is the fault of the store that kept it, not of the
+    request being served (answer 500 and rebuild the account from its journal, not 400)."""
 
 
 # --- the rules' identity ------------------------------------------------------------------
@@ -356,7 +359,13 @@ def load(book: PriceBook, snapshot: Mapping[str, Any] | str | bytes) -> Restored
     if type(sealed) is not str:
         _fail("checksum", "missing field" if sealed is None else f"expected a string, "
               f"found {_shown(sealed)}")
-    if sealed != checksum(document):
+    try:
+        computed = checksum(document)
+    except RecursionError:
+        raise SnapshotError("snapshot is not JSON data: nested too deeply") from None
+    except (TypeError, ValueError) as exc:  # a dict holding a Decimal, a set, an int key, ...
+        raise SnapshotError(f"snapshot is not JSON data: {exc}") from None
+    if sealed != computed:
         raise SnapshotError("snapshot checksum does not match its content: the snapshot was "
                             "changed or damaged after it was taken")
     rules = _object(_get(document, "rules", ""), "rules")
