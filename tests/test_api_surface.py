@@ -3,14 +3,18 @@ the 0.x names kept as deprecated aliases."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import pytest
 
 import ratecard
 from ratecard.engine.account import AccountError, LateEntryError
 from ratecard.engine.journal import JournalError
-from ratecard.engine.snapshot import SnapshotError
+from ratecard.engine.pricebook import HeldPack
+from ratecard.engine.snapshot import SnapshotError, checksum
 from ratecard.errors import ContactSalesError, Error, RulesError, UsageError
-from tests.conftest import BDA_RULES
+from tests.conftest import BDA_RULES, ROOT
 
 
 def test_every_error_is_a_ratecard_error() -> None:
@@ -50,3 +54,75 @@ def test_one_except_catches_every_kind_of_bad_input() -> None:
 def test_the_exports_are_what_all_lists() -> None:
     for name in ratecard.__all__:
         assert getattr(ratecard, name) is not None, name
+
+
+def _sources(bill: ratecard.Bill) -> list[tuple[ratecard.Source, Decimal]]:
+    for line in bill.lines:
+        assert type(line.source) is ratecard.Source, line
+        data = line.to_dict()
+        assert type(data["source"]) is str and data["source"] == line.source.value
+    return [(line.source, line.amount) for line in bill.lines]
+
+
+def _kinds(bill: ratecard.Bill) -> list[ratecard.AlertKind]:
+    for alert in bill.alerts:
+        assert type(alert.kind) is ratecard.AlertKind
+        assert type(alert.to_dict()["kind"]) is str
+    return [alert.kind for alert in bill.alerts]
+
+
+def test_line_sources_and_alert_kinds_are_enums_on_every_path() -> None:
+    """Every path that makes lines and alerts makes enum members, and their JSON holds plain
+    strings. A quote with a held pack of 10,000 with 9,000 left: 12,000 calls, 1,000 free,
+    9,000 from the pack, 2,000 × 0.002 = 4.00; the storage sheet's 6 GB: 5 free, 1 GB at
+    0.023 + 1 flat = 1.023 → 1.02, topped up to the minimum of 2 by 0.98; Acme's 100,000 calls
+    in 2027: 98,000 × 0.0016 = 156.80, 20% off (−31.36) = 125.44, trued up to 500 by 374.56;
+    worked case 1 billed: 600 × 0.002 = 1.20."""
+    s, a = ratecard.Source, ratecard.AlertKind
+    zero = Decimal("0.00")
+    bda = ratecard.load(BDA_RULES)
+    held = bda.quote({"DetectBody": 12000}, [HeldPack("detection", Decimal(10000),
+                                                       Decimal(9000))])
+    assert _sources(held) == [(s.ALLOWANCE, zero), (s.PACK, zero),
+                              (s.POSTPAID, Decimal("4.00"))]
+    assert _kinds(held) == [a.LOW, a.EXHAUSTED]
+    assert _sources(bda.quote({"DetectBody": 1001})) == [(s.ALLOWANCE, zero), (s.POSTPAID, zero)]
+    storage = ratecard.load(ROOT / "tests" / "cases" / "valid" / "flat-and-contact.rules")
+    assert _sources(storage.quote({"PutObject": 6})) == [
+        (s.ALLOWANCE, zero), (s.POSTPAID, Decimal("1.02")), (s.MINIMUM, Decimal("0.98"))]
+    sheet = ratecard.load(ROOT / "examples" / "price-change" / "bda-2027.rules")
+    acme = sheet.with_contract(ROOT / "examples" / "price-change" / "acme.rules")
+    assert _sources(acme.quote({"DetectBody": 100000}, at="2027-03-01")) == [
+        (s.ALLOWANCE, zero), (s.POSTPAID, Decimal("156.80")), (s.DISCOUNT, Decimal("-31.36")),
+        (s.TRUE_UP, Decimal("374.56"))]
+    (november,) = bda.bill(ROOT / "tests" / "journals" / "worked-1.jsonl")
+    assert _sources(november) == [(s.ALLOWANCE, zero), (s.PACK, zero),
+                                  (s.POSTPAID, Decimal("1.20"))]
+    assert _kinds(november) == [a.LOW, a.EXHAUSTED]
+    assert november.lines[-1].source == "postpaid" and november.alerts[0].kind == "low"
+    assert json.loads(json.dumps(november.to_dict())) == november.to_dict()
+
+
+def test_a_restored_account_has_enum_members_and_refuses_unknown_words() -> None:
+    """What a snapshot holds comes back as members; a closed bill's line whose source is not
+    a known word is a SnapshotError (it was restored as any string)."""
+    text = BDA_RULES.read_text(encoding="utf-8").replace("issued on day 1", "issued on day 5")
+    book = ratecard.loads(text, "day5.rules")
+    account = ratecard.Account(book)
+    entries = [json.loads(line) for line in
+               (ROOT / "tests" / "journals" / "worked-1.jsonl").read_text().splitlines()]
+    account.feed([*entries, {"time": "2026-12-02", "type": "usage", "action": "DetectBody",
+                             "count": 1}])
+    saved = json.dumps(account.snapshot())
+    restored = ratecard.Account.restore(book, saved)
+    (november,) = restored.advance("2026-12-05")
+    assert _sources(november)[-1] == (ratecard.Source.POSTPAID, Decimal("1.20"))
+    assert _kinds(november) == [ratecard.AlertKind.LOW, ratecard.AlertKind.EXHAUSTED]
+    document = json.loads(saved)
+    document["closed"][0]["lines"][-1]["source"] = "overage"
+    document["checksum"] = checksum(document)
+    with pytest.raises(SnapshotError) as caught:
+        ratecard.Account.restore(book, document)
+    assert str(caught.value) == (
+        'snapshot field `closed[0].lines[2].source`: "overage" is not one of "allowance", '
+        '"pack", "postpaid", "minimum", "maximum", "discount", "true_up"')

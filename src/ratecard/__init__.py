@@ -20,7 +20,7 @@ _RELEASE = "0.1.0"
 if TYPE_CHECKING:
     __version__: str
     from ratecard.engine.account import Account, AccountError, LateEntryError
-    from ratecard.engine.bills import Alert, Bill, BillLine
+    from ratecard.engine.bills import Alert, AlertKind, Bill, BillLine, Source
     from ratecard.engine.journal import JournalError, Purchase, Reopen, Suspend, Topup, Usage
     from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.engine.snapshot import SnapshotError
@@ -35,7 +35,8 @@ _ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 
 # The evaluator's classes, loaded on first use too: `ratecard check` needs none of them.
 _ENGINE = {
-    "Alert": "bills", "Bill": "bills", "BillLine": "bills",
+    "Alert": "bills", "AlertKind": "bills", "Bill": "bills", "BillLine": "bills",
+    "Source": "bills",
     "JournalError": "journal", "Purchase": "journal", "Reopen": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
@@ -73,6 +74,7 @@ __all__ = [
     "Account",
     "AccountError",
     "Alert",
+    "AlertKind",
     "Bill",
     "BillLine",
     "ContactSalesError",
@@ -89,6 +91,7 @@ __all__ = [
     "RulesError",
     "Severity",
     "SnapshotError",
+    "Source",
     "Suspend",
     "Topup",
     "Usage",

@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 import attrs
 
 from ratecard.literals import format_plain
 
-# `discount` and `true_up` lines come from a customer contract (`PriceBook.contract`).
-SOURCES = ("allowance", "pack", "postpaid", "minimum", "maximum", "discount", "true_up")
+
+class Source(StrEnum):
+    """Where a bill line's units or amount come from: its `source`.
+
+    A `str` whose value is the JSON's word, so `line.source == "postpaid"` holds and JSON
+    shows `"postpaid"`. `discount` and `true_up` lines come from a customer contract
+    (`PriceBook.contract`); `minimum` and `maximum` lines adjust a ladder's period charge.
+    """
+
+    ALLOWANCE = "allowance"
+    PACK = "pack"
+    POSTPAID = "postpaid"
+    MINIMUM = "minimum"
+    MAXIMUM = "maximum"
+    DISCOUNT = "discount"
+    TRUE_UP = "true_up"
+
+
+class AlertKind(StrEnum):
+    """A pack alert's `kind`, a `str` like `Source`: the pack fell below the rules' threshold
+    (`low`), ran out (`exhausted`), or expired with units left (`expired`)."""
+
+    LOW = "low"
+    EXHAUSTED = "exhausted"
+    EXPIRED = "expired"
+
+
+SOURCES: tuple[Source, ...] = tuple(Source)
+ALERT_KINDS: tuple[AlertKind, ...] = tuple(AlertKind)
 
 
 class BillLine(NamedTuple):
@@ -30,7 +58,7 @@ class BillLine(NamedTuple):
     """
 
     meter: str
-    source: str
+    source: Source
     quantity: Decimal
     unit_price: Decimal
     precise_amount: Decimal
@@ -47,7 +75,7 @@ class BillLine(NamedTuple):
         `bracket_bounds` the bracket's label as numbers (`bracket_bounds`)."""
         data: dict[str, Any] = {
             "meter": self.meter,
-            "source": self.source,
+            "source": str(self.source),  # the plain word: JSON data holds no enum
             "quantity": format_plain(self.quantity),
             "unit_price": format_plain(self.unit_price),
         }
@@ -87,7 +115,7 @@ def bracket_bounds(label: str | None) -> dict[str, Any] | None:
 class Alert:
     """A pack alert: `low` (below the threshold), `exhausted`, or `expired` with units left."""
 
-    kind: str
+    kind: AlertKind = attrs.field(converter=AlertKind)
     meter: str
     pack: str
     size: Decimal
@@ -96,7 +124,7 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
+            "kind": str(self.kind),
             "meter": self.meter,
             "pack": self.pack,
             "size": format_plain(self.size),

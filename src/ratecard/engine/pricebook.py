@@ -15,7 +15,7 @@ import attrs
 
 from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import quoteplan
-from ratecard.engine.bills import Alert, Bill, BillLine
+from ratecard.engine.bills import Alert, Bill, BillLine, Source
 from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
@@ -523,9 +523,10 @@ class PriceBook:
         nothing = self.rounding.round(ZERO)
         lines: list[BillLine] = []
         if drawn.allowance:
-            lines.append(BillLine(plan.name, "allowance", drawn.allowance, ZERO, ZERO, nothing))
+            lines.append(
+                BillLine(plan.name, Source.ALLOWANCE, drawn.allowance, ZERO, ZERO, nothing))
         for lot, taken in drawn.packs:
-            lines.append(BillLine(plan.name, "pack", taken, ZERO, ZERO, nothing, pack=lot.id))
+            lines.append(BillLine(plan.name, Source.PACK, taken, ZERO, ZERO, nothing, pack=lot.id))
         return lines
 
     def postpaid_period(
@@ -606,7 +607,7 @@ class PriceBook:
                 short = _subtract(minimum, total)
                 true_up = self.rounding.round(short)
                 fields["lines"] = (*fast.lines, _new_line(BillLine, (
-                    TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up, None, None, None,
+                    TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up, None, None, None,
                     None, None, None)))
                 # On the increment, as the sum of rounded lines `make_bill` rounds.
                 fields["total"] = _add(total, true_up)
@@ -638,7 +639,7 @@ class PriceBook:
             for line in lines:
                 append(line)
                 terms = discounts.get(line[0])  # line.meter, line.source, line.precise_amount
-                if terms is None or line[1] != "postpaid" or not line[4]:
+                if terms is None or line[1] != Source.POSTPAID or not line[4]:
                     continue
                 fraction, kept, off = terms
                 precise = line[4]
@@ -646,7 +647,7 @@ class PriceBook:
                                    line[5])
                 added = _add(added, amount)
                 append(_new_line(BillLine, (
-                    line[0], "discount", line[2], ZERO, _multiply(precise, off), amount,
+                    line[0], Source.DISCOUNT, line[2], ZERO, _multiply(precise, off), amount,
                     line[6], None, None, line[9], None, fraction,
                 )))
         else:
@@ -660,7 +661,7 @@ class PriceBook:
                 short = _subtract(minimum, spent)
                 true_up = self.rounding.round(short)
                 added = _add(added, true_up)
-                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up))
+                out.append(BillLine(TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up))
         return added, out
 
     # --- billing a journal ---------------------------------------------------------------
@@ -728,7 +729,8 @@ class PriceBook:
         return lots
 
 
-_SOURCE_RANK = {"allowance": 0, "pack": 1, "postpaid": 2, "minimum": 3, "maximum": 3}
+_SOURCE_RANK = {Source.ALLOWANCE: 0, Source.PACK: 1, Source.POSTPAID: 2, Source.MINIMUM: 3,
+                Source.MAXIMUM: 3}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:

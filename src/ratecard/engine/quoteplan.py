@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, getcontext
 from typing import Any
 
-from ratecard.engine.bills import Bill, BillLine
+from ratecard.engine.bills import Bill, BillLine, Source
 from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.literals import MAX_COUNT
@@ -256,7 +256,7 @@ def _pricer(
     discounted = _discounter(discount, rounding) if discount is not None else None
     # The line of a month that uses the whole allowance is the same in every such quote; lines
     # are immutable, so bills can share it.
-    whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
+    whole_allowance_line = _new(BillLine, (name, Source.ALLOWANCE, Decimal(allowance), ZERO, ZERO,
                                            nothing, None, None, None, None, None, None))
 
     def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
@@ -269,7 +269,7 @@ def _pricer(
         if flat is not None:
             precise = add(precise, flat)
         amount = precise.quantize(increment, mode, CONTEXT)
-        lines.append(_new(BillLine, (name, "postpaid", Decimal(units), unit_price, precise,
+        lines.append(_new(BillLine, (name, Source.POSTPAID, Decimal(units), unit_price, precise,
                                      amount, label, None, None, None, shown_per, None)))
         return amount
 
@@ -282,7 +282,7 @@ def _pricer(
                 return charge(index, postpaid, lines)
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
             amount = precise.quantize(increment, mode, CONTEXT)
-            lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
+            lines.append(_new(BillLine, (name, Source.POSTPAID, Decimal(postpaid), unit_price,
                                          precise, amount, label, None, None, None, None, None)))
             return amount
         charged = ZERO
@@ -298,7 +298,7 @@ def _pricer(
 
     def price(quantity: int, lines: list[BillLine]) -> Decimal:
         if quantity < allowance:
-            lines.append(_new(BillLine, (name, "allowance", Decimal(quantity), ZERO, ZERO,
+            lines.append(_new(BillLine, (name, Source.ALLOWANCE, Decimal(quantity), ZERO, ZERO,
                                          nothing, None, None, None, None, None, None)))
             return ZERO
         if allowance:
@@ -317,7 +317,7 @@ def _pricer(
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
                 units = Decimal(postpaid)
-                lines.append(_new(BillLine, (name, "postpaid", units, unit_price,
+                lines.append(_new(BillLine, (name, Source.POSTPAID, units, unit_price,
                                              precise, amount, label, None, None, None, None, None)))
                 if discount is None or not precise:
                     return amount
@@ -325,7 +325,7 @@ def _pricer(
                 # nets round(p × kept); the month's charge is that net. Exact with the
                 # operators: the plan's limit counts the products p × kept and p × off.
                 net = (precise * kept).quantize(increment, mode, CONTEXT)
-                lines.append(_new(BillLine, (name, "discount", units, ZERO, precise * off,
+                lines.append(_new(BillLine, (name, Source.DISCOUNT, units, ZERO, precise * off,
                                              net - amount, label, None, None, None, None,
                                              fraction)))
                 return net
@@ -342,7 +342,7 @@ def _pricer(
             if price is not None and per is None and flat is None:
                 quantity = Decimal(units)
                 precise = price * quantity
-                return [_new(BillLine, (name, "postpaid", quantity, unit_price, precise,
+                return [_new(BillLine, (name, Source.POSTPAID, quantity, unit_price, precise,
                                         precise.quantize(increment, mode, CONTEXT), label,
                                         None, None, None, None, None))]
         lines: list[BillLine] = []
@@ -384,7 +384,7 @@ def _discounter(discount: Discount, rounding: Rounding) -> Discounter:
             if line[1] != "postpaid" or not precise:
                 continue
             amount = subtract(multiply(precise, kept).quantize(increment, mode, CONTEXT), line[5])
-            lines.append(_new(BillLine, (line[0], "discount", line[2], ZERO,
+            lines.append(_new(BillLine, (line[0], Source.DISCOUNT, line[2], ZERO,
                                          multiply(precise, off), amount, line[6], None, None,
                                          line[9], None, fraction)))
             charged = add(charged, amount)

@@ -30,6 +30,7 @@ import attrs
 from ratecard.engine.bills import (
     AccountEvent,
     Alert,
+    AlertKind,
     Bill,
     FreeUsage,
     IgnoredEntry,
@@ -357,7 +358,8 @@ class Replay:
             time = format_instant(moment, self.zone)
             self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void, time))
             if self.book.alerts.expired:
-                self.month.alerts.append(Alert("expired", lot.meter, lot.id, lot.size, void, time))
+                self.month.alerts.append(
+                    Alert(AlertKind.EXPIRED, lot.meter, lot.id, lot.size, void, time))
             lot.remaining = ZERO
         lots = self.lots[lot.meter]
         if any(held is lot for held in lots):

@@ -33,8 +33,11 @@ from typing import Any, NoReturn
 import attrs
 
 from ratecard.engine.bills import (
+    ALERT_KINDS,
+    SOURCES,
     AccountEvent,
     Alert,
+    AlertKind,
     Bill,
     BillLine,
     FreeUsage,
@@ -43,6 +46,7 @@ from ratecard.engine.bills import (
     PrepaidPurchase,
     RejectedUsage,
     Settlement,
+    Source,
     VoidUnits,
 )
 from ratecard.engine.clock import (
@@ -79,7 +83,6 @@ _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file"})
 _TIME = frozenset({"version", "contract", "timeline"})
 
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
-_ALERT_KINDS = ("low", "exhausted", "expired")
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
 _IGNORED_TYPES = ("usage", "purchase")
@@ -1157,10 +1160,11 @@ class _Fields:
 def _line(value: Any, where: str) -> BillLine:
     f = _Fields(value, where)
     return BillLine(
-        meter=f.string("meter"), source=f.string("source"), quantity=f.decimal("quantity"),
-        unit_price=f.decimal("unit_price"), precise_amount=f.decimal("precise_amount"),
-        amount=f.decimal("amount"), bracket=f.optional_string("bracket"),
-        pack=f.optional_string("pack"), blocks=f.optional_decimal("blocks"),
+        meter=f.string("meter"), source=Source(f.choice("source", SOURCES)),
+        quantity=f.decimal("quantity"), unit_price=f.decimal("unit_price"),
+        precise_amount=f.decimal("precise_amount"), amount=f.decimal("amount"),
+        bracket=f.optional_string("bracket"), pack=f.optional_string("pack"),
+        blocks=f.optional_decimal("blocks"),
         period=f.optional_string("period"),
         # Only a price per N units has it (a line without it is priced per unit).
         per=f.optional_decimal("per") if "per" in f.data else None,
@@ -1170,7 +1174,7 @@ def _line(value: Any, where: str) -> BillLine:
 
 def _alert(value: Any, where: str) -> Alert:
     f = _Fields(value, where)
-    return Alert(f.choice("kind", _ALERT_KINDS), f.string("meter"), f.string("pack"),
+    return Alert(AlertKind(f.choice("kind", ALERT_KINDS)), f.string("meter"), f.string("pack"),
                  f.decimal("size"), f.decimal("remaining"), f.optional_string("time"))
 
 
