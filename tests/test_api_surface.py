@@ -126,3 +126,22 @@ def test_a_restored_account_has_enum_members_and_refuses_unknown_words() -> None
     assert str(caught.value) == (
         'snapshot field `closed[0].lines[2].source`: "overage" is not one of "allowance", '
         '"pack", "postpaid", "minimum", "maximum", "discount", "true_up"')
+
+
+INTERNALS = ("quote_general", "make_bill", "postpaid_period", "route", "ordered",
+             "parse_pack_size", "held", "new_allowances", "prepaid_lines")
+PUBLIC = ("quote", "bill", "at", "for_account", "with_contract", "meter", "books", "zone",
+          "name", "currency", "timezone", "meters", "timeline", "contract", "version",
+          "warnings")
+
+
+def test_price_book_internals_are_private() -> None:
+    """What docs/api.md documents is public; the engine's own steps are not."""
+    book = ratecard.load(BDA_RULES)
+    for name in INTERNALS:
+        assert not hasattr(book, name), name
+        assert hasattr(book, f"_{name}"), name
+    for name in PUBLIC:
+        assert hasattr(book, name), name
+    public = {name for name in dir(ratecard.PriceBook) if not name.startswith("_")}
+    assert public.isdisjoint(INTERNALS)

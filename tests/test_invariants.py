@@ -463,7 +463,7 @@ def journals(draw: st.DrawFn, book: PriceBook, scale: tuple[int, ...] = ()) -> l
 
 def scale_of(book: PriceBook) -> tuple[int, ...]:
     """The quantities that matter to the rules: where counts are worth drawing near."""
-    numbers: set[Decimal] = set(book.new_allowances().values())
+    numbers: set[Decimal] = set(book._new_allowances().values())
     for plan in book.meters:
         numbers.update(offer.size for offer in plan.packs)
     for group in book.ladder_groups:

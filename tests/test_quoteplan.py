@@ -72,7 +72,7 @@ def books(draw: st.DrawFn) -> PriceBook:
 
 def same(book: PriceBook, call: str, *args: object) -> None:
     """The plan's answer equals the general path's (or both fail with the same error)."""
-    general = book.quote_general if call == "quote" else _general_price(book)
+    general = book._quote_general if call == "quote" else _general_price(book)
     try:
         expected = general(*args)  # type: ignore[operator]
     except ratecard.ContactSalesError as exc:
@@ -166,7 +166,7 @@ def test_plan_covers_minimums_and_maximums() -> None:
     book = ratecard.load("tests/conformance/lago-l7-minimum.rules")
     assert book._plan is not None
     for usage in ({"Use": 7}, {}, {"Use": 0}, {"Use": 12}):
-        assert book.quote(usage) == book.quote_general(usage), usage
+        assert book.quote(usage) == book._quote_general(usage), usage
     assert [(line.source, line.amount) for line in book.quote({}).lines] == [
         ("minimum", Decimal("10.00"))]
     assert book.quote({"Use": 7}).total == Decimal("10.00")

@@ -278,7 +278,7 @@ def test_the_largest_count_bills_exactly(bda: PriceBook) -> None:
     """10^18 calls: (10^18 − 1,000) × 0.0015 = 1,499,999,999,999,998.5, on the cent."""
     bill = bda.quote({"DetectBody": 10**18})
     assert bill.total == Decimal("1499999999999998.50")
-    assert bda.quote_general({"DetectBody": 10**18}) == bill
+    assert bda._quote_general({"DetectBody": 10**18}) == bill
     assert bda.charge("detection", 10**18) == Decimal("1500000000000000.00")
     assert "largest count" in usage_error(lambda: bda.charge("detection", 10**18 + 1))
     assert "largest count" in usage_error(lambda: bda.price("detection", 10**18 + 1))

@@ -57,7 +57,7 @@ def test_a_yen_minimum_bills_exactly_the_minimum() -> None:
     it 10,001).
     """
     book = yen_minimum()
-    for bill in (book.quote({"Use": "8500.5"}), book.quote_general({"Use": "8500.5"})):
+    for bill in (book.quote({"Use": "8500.5"}), book._quote_general({"Use": "8500.5"})):
         assert sources(bill) == [("postpaid", Decimal(8501)), ("minimum", Decimal(1499))]
         assert bill.lines[-1].precise_amount == Decimal(1499)
         assert bill.total == Decimal(10000)
@@ -112,7 +112,7 @@ def test_every_path_bills_the_minimum_alike() -> None:
     all make the 1.00 of `test_a_graduated_minimum_tops_up_the_rounded_lines`."""
     book = third_of_a_cent("minimum 1")
     assert book._plan is not None
-    assert book.quote({"Use": 3}) == book.quote_general({"Use": 3})
+    assert book.quote({"Use": 3}) == book._quote_general({"Use": 3})
     assert [line.amount for line in book.price("use", 3)][-1] == Decimal("0.97")
     assert book.charge("use", 3) == Decimal("1.00")
     bill = book.bill([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
@@ -189,7 +189,7 @@ def test_contact_sales_names_the_meter_first_declared_on_every_path() -> None:
     book = ratecard.loads(CONTACT)
     assert book._plan is not None
     usage = {"DetectBody": 5_000_001, "SearchTrace": 12}
-    for call in (book.quote, book.quote_general):
+    for call in (book.quote, book._quote_general):
         error = contact_error(call, usage)
         assert str(error) == DETECTION_1
         assert (error.meter, error.quantity, error.bracket) == (
@@ -215,7 +215,7 @@ def test_contact_sales_counts_units_with_the_right_grammar() -> None:
         "(contact sales)")
     volume = sheet("ladder volume by total per month on use {\n  (0, 1M] 0.001\n"
                    "  (1M, ∞) contact sales\n}", meter_clause=" quantity rounded up to 0.1")
-    for call in (volume.quote, volume.quote_general):
+    for call in (volume.quote, volume._quote_general):
         assert str(contact_error(call, {"Use": 1_000_001})) == (
             "meter `use`: 1000001 units reach the bracket (1000000, ∞), which has no published "
             "price (contact sales)")
@@ -266,7 +266,7 @@ def test_a_price_per_n_keeps_its_form_in_a_line() -> None:
     """7,201 seconds at 3.2 per 3,600: the line says 3.2 per 3600; its amount is 7,201 × 3.2 /
     3,600 = 6.4008 (8 recurring) exactly to 60 digits, billed 6.40. Both quote paths agree."""
     book = ratecard.loads(HOURS)
-    for bill in (book.quote({"Run": 7201}), book.quote_general({"Run": 7201}),
+    for bill in (book.quote({"Run": 7201}), book._quote_general({"Run": 7201}),
                  book.quote({"Run": "7201"})):
         (line,) = bill.lines
         assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))

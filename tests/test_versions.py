@@ -93,7 +93,7 @@ def test_quote_across_the_change(bda: PriceBook) -> None:
 def test_fast_and_general_quotes_agree_in_every_version(bda: PriceBook) -> None:
     usage = {"SegmentPortraitPic": 10001, "SearchTrace": 3000001, "CreatePerson": 7}
     for book in bda.books:
-        general = book.quote_general(usage, ())
+        general = book._quote_general(usage, ())
         assert book.quote(dict(usage)).to_dict() == general.to_dict()
 
 

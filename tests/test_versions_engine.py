@@ -774,7 +774,7 @@ def test_a_contract_never_makes_a_line_negative(name: str, data: st.DataObject) 
 @settings(max_examples=60)
 @given(data=st.data())
 def test_the_quote_plan_is_the_general_quote_on_every_day(name: str, data: st.DataObject) -> None:
-    """`quote` (its compiled plan where it applies) and `quote_general` agree on the sheet in
+    """`quote` (its compiled plan where it applies) and `_quote_general` agree on the sheet in
     effect on any day, with or without packs held."""
     book, actions, packs = BOOKS[name]
     day = date(2026, 11, 1) + timedelta(days=data.draw(st.integers(0, 500)))
@@ -784,7 +784,7 @@ def test_the_quote_plan_is_the_general_quote_on_every_day(name: str, data: st.Da
     if packs and data.draw(st.booleans()):
         held = [ratecard.HeldPack("detection", D(10_000), data.draw(st.integers(0, 10_000)))]
     assert outcome(lambda: book.quote(usage, held, at=day)) == outcome(
-        lambda: book.at(day).quote_general(usage, held))
+        lambda: book.at(day)._quote_general(usage, held))
 
 
 def outcome(call: Any) -> Any:
@@ -851,7 +851,7 @@ def test_a_contract_quote_is_exact_in_any_context(acme: PriceBook, count: int) -
 
     sheet = acme.at("2027-03-01")
     usage = {"SearchTrace": count, "DetectBody": count // 3}
-    expected = sheet.quote_general(usage)
+    expected = sheet._quote_general(usage)
     with decimal.localcontext(decimal.Context(prec=28, rounding=decimal.ROUND_DOWN)):
         assert sheet.quote(usage) == expected
     assert [line.to_dict() for line in sheet.quote(usage).lines] == [

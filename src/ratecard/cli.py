@@ -287,10 +287,10 @@ def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
             raise CommandError(f"--pack `{item}`: write METER:SIZE or METER:SIZE:REMAINING")
         try:
             meter = book.meter(parts[0])
-            offer = book.parse_pack_size(meter, parts[1])
+            offer = book._parse_pack_size(meter, parts[1])
         except UsageError as exc:
             raise CommandError(f"--pack `{item}`: {exc}") from None
-        # REMAINING is checked by the quote, by the count's rule (`PriceBook.held`).
+        # REMAINING is checked by the quote, by the count's rule (`PriceBook._held`).
         held.append(HeldPack(meter.name, offer.size, parts[2] if len(parts) == 3 else None))
     return held
 

@@ -303,7 +303,7 @@ class EntryReader:
                 entry_id = self._id(entry_id)
             return (moment, line, PURCHASE, plan.name, offer.size, entry_id)
         try:
-            offer = self.book.parse_pack_size(plan, size)
+            offer = self.book._parse_pack_size(plan, size)
         except UsageError as exc:
             _bad("size", str(exc))
         if entry_id is not None:
@@ -420,7 +420,7 @@ class EntryReader:
             _bad("action", f"`{printable(shorten(action))}` is not text: it holds a lone "
                  "surrogate")
         try:
-            self.book.route(action)
+            self.book._route(action)
         except UsageError as exc:
             _bad("action", str(exc))
         _bad("action", f"unknown action `{action}`")  # pragma: no cover

@@ -351,7 +351,7 @@ class PriceBook:
             raise UsageError(f"unknown meter `{_text(name)}`"
                              + (f"; {hint}" if hint else "")) from None
 
-    def route(self, action: str) -> str:
+    def _route(self, action: str) -> str:
         """The meter an action counts into, or FREE; UsageError for unknown or unpriced actions."""
         if not isinstance(action, str):
             raise UsageError(f"an action is a name such as {next(iter(self.routes), 'Call')}, "
@@ -369,7 +369,7 @@ class PriceBook:
             + (f"; {hint}" if hint else "")
         )
 
-    def parse_pack_size(self, meter: MeterPlan, text: str | Decimal | int) -> PackOffer:
+    def _parse_pack_size(self, meter: MeterPlan, text: str | Decimal | int) -> PackOffer:
         """The pack offer for a size in any number form of the language (100000, 100k, 10万)."""
         try:
             size = count_value(text)
@@ -383,7 +383,7 @@ class PriceBook:
             )
         return offer
 
-    def held(self, pack: HeldPack) -> HeldPack:
+    def _held(self, pack: HeldPack) -> HeldPack:
         """A held pack checked against the rules: its meter, a size on sale for it and the units
         left, from 0 to the size, whole on a meter of whole units (on its increment on a meter
         that rounds quantities). The pack with its size and units left as Decimals."""
@@ -391,7 +391,7 @@ class PriceBook:
             raise UsageError(f"a held pack is a ratecard.HeldPack(meter, size, remaining), not "
                              f"{_shown(pack)}")
         plan = self.meter(pack.meter)
-        offer = self.parse_pack_size(plan, pack.size)
+        offer = self._parse_pack_size(plan, pack.size)
         if pack.remaining is None:
             return HeldPack(plan.name, offer.size, None)
         where = f"pack {plan.name}:{format_plain(offer.size)}: remaining"
@@ -435,7 +435,7 @@ class PriceBook:
                 if book.contract is not None or book.version is not None:
                     return book._dated_quote(fast)
                 return fast
-        return book.quote_general(usage, packs)
+        return book._quote_general(usage, packs)
 
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
@@ -446,7 +446,7 @@ class PriceBook:
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):
-            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
+            return self._postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
 
     def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
         """What `price` charges for `quantity` units of one meter: the sum of its lines'
@@ -468,7 +468,7 @@ class PriceBook:
             total = CONTEXT.add(total, line.amount)
         return total
 
-    def quote_general(
+    def _quote_general(
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
@@ -485,7 +485,7 @@ class PriceBook:
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs) if packs else {}
-            allowances = self.new_allowances()
+            allowances = self._new_allowances()
             prepaid: dict[str, list[BillLine]] = {}
             alerts: list[Alert] = []
             period: dict[str, MeterUsage] = {}
@@ -496,29 +496,29 @@ class PriceBook:
                 lots = lots_by_meter.get(plan.name, ())
                 drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order)
                 allowances[plan.pool] -= drawn.allowance
-                prepaid[plan.name] = self.prepaid_lines(plan, drawn)
+                prepaid[plan.name] = self._prepaid_lines(plan, drawn)
                 period[plan.name] = MeterUsage(Decimal(quantity), drawn.allowance, drawn.postpaid)
                 if lots:
                     alerts.extend(
                         lot_alerts(lots, self.alerts.low_threshold, self.alerts.exhausted, None)
                     )
             postpaid: dict[str, list[BillLine]] = {}
-            for line in self.postpaid_period(period):
+            for line in self._postpaid_period(period):
                 postpaid.setdefault(line.meter, []).append(line)
             # Per meter in declaration order: what the allowance and packs paid, then postpaid.
             lines: list[BillLine] = []
             for plan in self.meters:
                 lines.extend(prepaid.get(plan.name, ()))
                 lines.extend(postpaid.get(plan.name, ()))
-            return self.make_bill(lines, alerts)
+            return self._make_bill(lines, alerts)
 
-    def new_allowances(self) -> dict[str, Decimal]:
+    def _new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
         fresh = {plan.pool: plan.allowance for plan in self.meters}
         fresh.update(self.allowance_pools)
         return fresh
 
-    def prepaid_lines(self, plan: MeterPlan, drawn: Deduction) -> list[BillLine]:
+    def _prepaid_lines(self, plan: MeterPlan, drawn: Deduction) -> list[BillLine]:
         """The lines of the units that the allowance and packs paid for (no charge)."""
         nothing = self.rounding.round(ZERO)
         lines: list[BillLine] = []
@@ -529,7 +529,7 @@ class PriceBook:
             lines.append(BillLine(plan.name, Source.PACK, taken, ZERO, ZERO, nothing, pack=lot.id))
         return lines
 
-    def postpaid_period(
+    def _postpaid_period(
         self,
         usage: Mapping[str, MeterUsage],
         ladder_period: str | None = None,
@@ -576,12 +576,12 @@ class PriceBook:
                 return index
         return len(self.meters)
 
-    def ordered(self, lines: Sequence[BillLine]) -> list[BillLine]:
+    def _ordered(self, lines: Sequence[BillLine]) -> list[BillLine]:
         """Lines grouped by meter in declaration order, then by source (stable otherwise)."""
         rank = {plan.name: index for index, plan in enumerate(self.meters)}
         return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
 
-    def make_bill(
+    def _make_bill(
         self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: str | None = None
     ) -> Bill:
         """A bill whose total is the sum of its rounded lines."""
@@ -594,7 +594,7 @@ class PriceBook:
 
     def _dated_quote(self, fast: Bill) -> Bill:
         """The quote plan's bill (its lines carry a contract's discounts already) as
-        `make_bill` makes it for a dated version or under a contract: with the true-up to a
+        `_make_bill` makes it for a dated version or under a contract: with the true-up to a
         minimum spend, and naming version and contract. `fast` is the plan's own new bill:
         it is completed in place, without the general constructor (a quote is on a request
         path)."""
@@ -609,7 +609,7 @@ class PriceBook:
                 fields["lines"] = (*fast.lines, _new_line(BillLine, (
                     TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up, None, None, None,
                     None, None, None)))
-                # On the increment, as the sum of rounded lines `make_bill` rounds.
+                # On the increment, as the sum of rounded lines `_make_bill` rounds.
                 fields["total"] = _add(total, true_up)
             fields["contract"] = contract.name
         fields["version"] = self._version_text
@@ -701,7 +701,7 @@ class PriceBook:
         whole = self._whole_counts
         for action, raw in usage.items():
             if type(action) is not str or action not in plans:
-                self.route(action)  # raises the error naming the action
+                self._route(action)  # raises the error naming the action
             plan = plans[action]
             count: int | Decimal
             if type(raw) is int and 0 <= raw <= MAX_COUNT and action in whole:
@@ -718,9 +718,9 @@ class PriceBook:
     def _lots(self, packs: Sequence[HeldPack]) -> dict[str, list[Lot]]:
         lots: dict[str, list[Lot]] = {}
         for number, pack in enumerate(packs, start=1):
-            held = self.held(pack)
+            held = self._held(pack)
             plan = self.meter(held.meter)
-            offer = self.parse_pack_size(plan, held.size)
+            offer = self._parse_pack_size(plan, held.size)
             remaining = offer.size if held.remaining is None else Decimal(held.remaining)
             lot_id = f"{plan.name}:{format_plain(offer.size)}#{number}"
             lots.setdefault(plan.name, []).append(

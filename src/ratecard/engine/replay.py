@@ -173,7 +173,7 @@ class Replay:
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
         self.expiries: list[tuple[int, int, Lot]] = []
-        self.allowance_left: dict[str, Decimal] = dict.fromkeys(book.new_allowances(), ZERO)
+        self.allowance_left: dict[str, Decimal] = dict.fromkeys(book._new_allowances(), ZERO)
         self.granted = False
         self.pending: dict[str, Quantity] = dict.fromkeys(self.plans, 0)
         self.trigger: dict[str, int] = dict.fromkeys(self.plans, 0)
@@ -296,7 +296,7 @@ class Replay:
                             month_start(next_month(key), self.zone), day=day)
         if self.timeline:
             self.use_month_book(key)
-        self.allowance_left = dict.fromkeys(self.book.new_allowances(), ZERO)
+        self.allowance_left = dict.fromkeys(self.book._new_allowances(), ZERO)
         self.granted = False
         self._retrigger()
 
@@ -344,7 +344,7 @@ class Replay:
         if self.granted or (self.book.billing.allowance_while_active and not self.active):
             return
         self._flush_all()
-        self.allowance_left = self.book.new_allowances()
+        self.allowance_left = self.book._new_allowances()
         self.granted = True
         self._retrigger()
 
@@ -381,22 +381,22 @@ class Replay:
             if total <= 0:
                 continue
             drawn = Deduction(allowance, packs, postpaid)
-            lines.extend(book.prepaid_lines(plan, drawn))
+            lines.extend(book._prepaid_lines(plan, drawn))
             if name not in self.daily:
                 period[name] = MeterUsage(total, allowance, postpaid)
         try:
-            lines.extend(book.postpaid_period(period, "month"))
+            lines.extend(book._postpaid_period(period, "month"))
             for day in sorted(month.days):
                 lines.extend(
                     line._replace(period=day)
-                    for line in book.postpaid_period(month.days[day], "day")
+                    for line in book._postpaid_period(month.days[day], "day")
                 )
         except ContactSalesError as exc:  # the month named, and which meter, units, bracket
             raise ContactSalesError(f"{month_label(month.key)}: {exc}", exc.meter, exc.quantity,
                                     exc.bracket) from None
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
-        bill = book.make_bill(book.ordered(lines), month.alerts, month_label(month.key))
+        bill = book._make_bill(book._ordered(lines), month.alerts, month_label(month.key))
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
             bill,

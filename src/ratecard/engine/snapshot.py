@@ -487,7 +487,7 @@ class _Loader:
         allowance = _object(_get(document, "allowance", ""), "allowance")
         replay.granted = _boolean(_get(allowance, "granted", "allowance"), "allowance.granted")
         left = self.decimals(_get(allowance, "left", "allowance"), "allowance.left")
-        fresh = self.sheet.new_allowances()  # the month's sheet: a version may pool otherwise
+        fresh = self.sheet._new_allowances()  # the month's sheet: a version may pool otherwise
         if set(left) != set(fresh):
             _fail("allowance.left",
                   f"expected the pools {_listed(set(fresh))}, found {_listed(left)}")
@@ -749,7 +749,7 @@ class _Loader:
             pool = next(plan.pool for plan in sheet.meters if plan.name == meter)
             members = [plan for plan in sheet.meters if plan.pool == pool]
             if (any(plan.quantity_rounding is not None for plan in members)
-                    or sheet.new_allowances()[pool] != sheet.new_allowances()[pool]
+                    or sheet._new_allowances()[pool] != sheet._new_allowances()[pool]
                     .to_integral_value()):
                 return False
         return True
@@ -852,7 +852,7 @@ class _Invariants:
     def allowance(self) -> None:
         """Granted once a month: what is left and what the month drew make the grant."""
         replay = self.replay
-        fresh = self.loader.sheet.new_allowances()
+        fresh = self.loader.sheet._new_allowances()
         drawn = dict.fromkeys(fresh, ZERO)
         pool_of = {plan.name: plan.pool for plan in self.loader.sheet.meters}
         for meter, units in replay.month.allowance.items():

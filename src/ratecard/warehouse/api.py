@@ -523,7 +523,7 @@ class _Run:
                 seller = terms.books[sheet]
                 plan = seller.meter(meter)
                 try:
-                    offer = seller.parse_pack_size(
+                    offer = seller._parse_pack_size(
                         plan, size if isinstance(size, int | Decimal) else str(size).strip()
                     )
                     offers[key] = plan.packs.index(offer)

@@ -24,7 +24,7 @@ joins the result.
 Dated versions and contracts (`terms.Terms`): each month is drawn with the allowance of the sheet
 in effect on its first day, each pack with the terms of the sheet in effect when it was bought.
 An account under a contract is priced here too, month by month, by its month's sheet
-(`postpaid_period` and `make_bill`, which adds the contract's discount and true-up lines), and
+(`_postpaid_period` and `_make_bill`, which adds the contract's discount and true-up lines), and
 its whole bills go to the database as lines.
 """
 
@@ -132,7 +132,7 @@ def plain_draws(
     """(version, meter, quantity, allowance, postpaid) for each distinct quantity of a meter in
     a month of an account with no lots: `deduct` with the fresh allowance of the month's sheet
     (`books[version]`) and no lots."""
-    fresh = [book.new_allowances() for book in books]
+    fresh = [book._new_allowances() for book in books]
     pools = [[plan.pool for plan in book.meters] for book in books]
     order = books[0].deduct_order
     out = []
@@ -210,14 +210,14 @@ class Drawdown:
         self.pools = [plan.pool for plan in book.meters]
         self.plans = {plan.name: plan for plan in book.meters}
         self.plans_of = [{plan.name: plan for plan in sheet.meters} for sheet in self.books]
-        self.fresh_of = [sheet.new_allowances() for sheet in self.books]
+        self.fresh_of = [sheet._new_allowances() for sheet in self.books]
         self.actions = [(plan.actions or plan.free_actions or ("",))[0] for plan in book.meters]
         self.free_action = next((a for p in book.meters for a in p.free_actions), None)
         self.order = book.deduct_order
         self.while_active = book.billing.allowance_while_active
         self.by_expiry = book.packs.order != "purchase"
         self._starts: dict[int, int] = {}
-        self._fresh = book.new_allowances()  # copied for each month (Decimals are immutable)
+        self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
 
@@ -381,7 +381,7 @@ class Drawdown:
     def _close(
         self, account: str, ordinal: int, month: _Month | None, timeline: PriceBook
     ) -> None:
-        """The month's allowance and pack lines (as the engine's `prepaid_lines` makes them),
+        """The month's allowance and pack lines (as the engine's `_prepaid_lines` makes them),
         and its quantities per meter for pricing (None: no usage drawn); under a contract, the
         month's whole bill."""
         results = self.results
@@ -413,7 +413,7 @@ class Drawdown:
 
     def _bill_month(self, account: str, ordinal: int, month: _Month | None, sheet: int) -> None:
         """A month's bill by its sheet, as the engine's replay closes a month: the allowance and
-        pack lines, the postpaid lines of its ladders, then `make_bill` (a contract's discount
+        pack lines, the postpaid lines of its ladders, then `_make_bill` (a contract's discount
         lines after the lines they discount, its true-up last)."""
         book = self.books[sheet]
         lines: list[BillLine] = []
@@ -428,12 +428,12 @@ class Drawdown:
                 total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
                 if total <= 0:
                     continue
-                lines.extend(book.prepaid_lines(plan, Deduction(allowance, packs, postpaid)))
+                lines.extend(book._prepaid_lines(plan, Deduction(allowance, packs, postpaid)))
                 period[plan.name] = MeterUsage(total, allowance, postpaid)
         try:
             with decimal.localcontext(CONTEXT):
-                lines.extend(book.postpaid_period(period, "month"))
-                bill = book.make_bill(book.ordered(lines), ())
+                lines.extend(book._postpaid_period(period, "month"))
+                bill = book._make_bill(book._ordered(lines), ())
         except UsageError as exc:
             self.results.failed.append((account, ordinal, str(exc)))
             return
