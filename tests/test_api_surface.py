@@ -145,3 +145,22 @@ def test_price_book_internals_are_private() -> None:
         assert hasattr(book, name), name
     public = {name for name in dir(ratecard.PriceBook) if not name.startswith("_")}
     assert public.isdisjoint(INTERNALS)
+
+
+def test_price_lines_and_price_total_and_their_deprecated_names() -> None:
+    """Search at 3,000,001 calls, all in the bracket (300万, 1500万] at 0.0018: 5,400.0018,
+    rounded 5,400.00, one line. `price` and `charge` give the same, with a DeprecationWarning
+    pointing at the caller's line."""
+    book = ratecard.load(BDA_RULES)
+    (line,) = book.price_lines("search", 3_000_001)
+    assert (line.source, line.bracket, line.precise_amount, line.amount) == (
+        "postpaid", "(3000000, 15000000]", Decimal("5400.0018"), Decimal("5400.00"))
+    assert book.price_total("search", 3_000_001) == Decimal("5400.00")
+    with pytest.warns(DeprecationWarning, match=r"^PriceBook\.price is deprecated: use "
+                      r"PriceBook\.price_lines$") as caught:
+        assert book.price("search", 3_000_001) == [line]
+    assert caught[0].filename == __file__
+    with pytest.warns(DeprecationWarning, match=r"^PriceBook\.charge is deprecated: use "
+                      r"PriceBook\.price_total$") as caught:
+        assert book.charge("search", 3_000_001) == Decimal("5400.00")
+    assert caught[0].filename == __file__

@@ -279,9 +279,9 @@ def test_the_largest_count_bills_exactly(bda: PriceBook) -> None:
     bill = bda.quote({"DetectBody": 10**18})
     assert bill.total == Decimal("1499999999999998.50")
     assert bda._quote_general({"DetectBody": 10**18}) == bill
-    assert bda.charge("detection", 10**18) == Decimal("1500000000000000.00")
-    assert "largest count" in usage_error(lambda: bda.charge("detection", 10**18 + 1))
-    assert "largest count" in usage_error(lambda: bda.price("detection", 10**18 + 1))
+    assert bda.price_total("detection", 10**18) == Decimal("1500000000000000.00")
+    assert "largest count" in usage_error(lambda: bda.price_total("detection", 10**18 + 1))
+    assert "largest count" in usage_error(lambda: bda.price_lines("detection", 10**18 + 1))
 
 
 def test_exponent_forms_are_read_alike_everywhere(
@@ -514,10 +514,10 @@ def test_sigterm_mid_replay_leaves_no_temporary_files(tmp_path: Path) -> None:
     (lambda b: b.bill(usage(1)), "a journal is a list of entries, not one entry: write [entry]"),
     (lambda b: b.bill([], on_invalid=5),
      "on_invalid is a function that takes a JournalError, not int"),
-    (lambda b: b.price(1, 5), "a meter is a name such as segmentation, not 1 (int)"),
-    (lambda b: b.charge("detection", 1.5), "detection: count 1.5 is a float: pass a count as an "
-     "int, a Decimal or a str (counts are exact, never binary floats)"),
-    (lambda b: b.price("detection", None), "detection: count None is not a number"),
+    (lambda b: b.price_lines(1, 5), "a meter is a name such as segmentation, not 1 (int)"),
+    (lambda b: b.price_total("detection", 1.5), "detection: count 1.5 is a float: pass a count "
+     "as an int, a Decimal or a str (counts are exact, never binary floats)"),
+    (lambda b: b.price_lines("detection", None), "detection: count None is not a number"),
     (lambda b: Account(b).close_through(202611),
      'a month is a string YYYY-MM such as "2026-11", not 202611 (int)'),
     (lambda b: Account(b).feed(5), "a journal is a path, a binary stream or an iterable of "

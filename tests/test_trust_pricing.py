@@ -113,8 +113,8 @@ def test_every_path_bills_the_minimum_alike() -> None:
     book = third_of_a_cent("minimum 1")
     assert book._plan is not None
     assert book.quote({"Use": 3}) == book._quote_general({"Use": 3})
-    assert [line.amount for line in book.price("use", 3)][-1] == Decimal("0.97")
-    assert book.charge("use", 3) == Decimal("1.00")
+    assert [line.amount for line in book.price_lines("use", 3)][-1] == Decimal("0.97")
+    assert book.price_total("use", 3) == Decimal("1.00")
     bill = book.bill([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
                        "count": 3}], "2026-11")
     assert (sources(bill)[-1], bill.total) == (("minimum", Decimal("0.97")), Decimal("1.00"))
@@ -128,10 +128,11 @@ def test_one_meter_s_price_has_no_other_meter_s_minimum() -> None:
         "ladder volume by total per month on a {\n  (0, ∞) 1\n}\n"
         "ladder volume by total per month on b {\n  (0, ∞) 1\n  minimum 5\n}\n"
         "deduct postpaid\n")
-    assert [(line.meter, line.amount) for line in book.price("a", 2)] == [("a", Decimal("2.00"))]
-    assert [(line.meter, line.amount) for line in book.price("a", "2")] == [
+    assert [(line.meter, line.amount) for line in book.price_lines("a", 2)] == [
         ("a", Decimal("2.00"))]
-    assert book.charge("a", 2) == Decimal("2.00")
+    assert [(line.meter, line.amount) for line in book.price_lines("a", "2")] == [
+        ("a", Decimal("2.00"))]
+    assert book.price_total("a", 2) == Decimal("2.00")
 
 
 def test_the_warehouse_bills_the_minimum_exactly(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ def test_contact_sales_names_the_meter_first_declared_on_every_path() -> None:
             "detection", Decimal(1), "(5000000, ∞)")
     assert str(contact_error(book.quote, {"DetectBody": "5000001", "SearchTrace": "12"})) == (
         DETECTION_1)
-    for call in (book.price, book.charge):
+    for call in (book.price_lines, book.price_total):
         assert str(contact_error(call, "detection", 5_000_001)) == DETECTION_1
         assert str(contact_error(call, "detection", "5000001")) == DETECTION_1
     journal = [{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": action,
@@ -272,7 +273,7 @@ def test_a_price_per_n_keeps_its_form_in_a_line() -> None:
         assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))
         assert line.precise_amount == SEVENTY_TWO_HUNDRED_ONE
         assert (line.amount, bill.total) == (Decimal("6.40"), Decimal("6.40"))
-    (line,) = book.price("compute", 7201)
+    (line,) = book.price_lines("compute", 7201)
     assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import warnings
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -437,7 +438,7 @@ class PriceBook:
                 return fast
         return book._quote_general(usage, packs)
 
-    def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
+    def price_lines(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
         no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
         alone = self._alone_pricers.get(meter) if type(meter) is str else None
@@ -448,8 +449,8 @@ class PriceBook:
         with decimal.localcontext(CONTEXT):
             return self._postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
 
-    def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
-        """What `price` charges for `quantity` units of one meter: the sum of its lines'
+    def price_total(self, meter: str, quantity: int | Decimal | str) -> Decimal:
+        """What `price_lines` charges for `quantity` units of one meter: the sum of its lines'
         amounts, on the rounding increment (`0.00` for none)."""
         # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
         # a bracket with a plain unit price, is one product and its rounding, both in ratecard's
@@ -464,9 +465,19 @@ class PriceBook:
         if alone is not None and type(quantity) is int and 0 < quantity <= MAX_COUNT:
             return alone(quantity)
         total = self.rounding.round(ZERO)
-        for line in self.price(meter, quantity):
+        for line in self.price_lines(meter, quantity):
             total = CONTEXT.add(total, line.amount)
         return total
+
+    def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
+        """Deprecated alias of `price_lines` (the name says what it returns)."""
+        _deprecated("PriceBook.price", "PriceBook.price_lines")
+        return self.price_lines(meter, quantity)
+
+    def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
+        """Deprecated alias of `price_total` (the name says what it returns)."""
+        _deprecated("PriceBook.charge", "PriceBook.price_total")
+        return self.price_total(meter, quantity)
 
     def _quote_general(
         self,
@@ -745,6 +756,11 @@ def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> De
     if whole and count != count.to_integral_value():
         raise UsageError(f"{action}: count {shown_number(count)} is not a whole number")
     return count
+
+
+def _deprecated(old: str, new: str) -> None:
+    """A DeprecationWarning at the caller's call of `old`."""
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
 
 
 def _shown(value: object) -> str:

@@ -37,7 +37,7 @@ AlonePricer = Callable[[int], list[BillLine]]
 AloneCharger = Callable[[int], Decimal]
 # A contract's discount on a meter: the fraction off, the fraction kept (1 − off) and −off.
 Discount = tuple[Decimal, Decimal, Decimal]
-#: What `PriceBook.charge` reads, inline, for a volume ladder: the brackets' whole upper bounds
+#: What `PriceBook.price_total` reads, inline, for a volume ladder: the brackets' whole upper bounds
 #: (for `bisect_left`), each bracket's plain unit price (None where a per-N price, a flat fee or
 #: contact sales needs the general charge), the plan's limit, the rounding increment and mode.
 ChargeTable = tuple[list[int], list[Decimal | None], int, Decimal, str]
@@ -115,17 +115,17 @@ class QuotePlan:
 
     @property
     def alone(self) -> Mapping[str, AlonePricer]:
-        """Each meter's pricing of a quantity on its own (`PriceBook.price`)."""
+        """Each meter's pricing of a quantity on its own (`PriceBook.price_lines`)."""
         return self._alone
 
     @property
     def charges(self) -> Mapping[str, AloneCharger]:
-        """Each meter's charge for a quantity on its own (`PriceBook.charge`)."""
+        """Each meter's charge for a quantity on its own (`PriceBook.price_total`)."""
         return self._charges
 
     @property
     def charge_tables(self) -> Mapping[str, ChargeTable]:
-        """The volume-ladder meters' tables that `PriceBook.charge` reads inline."""
+        """The volume-ladder meters' tables that `PriceBook.price_total` reads inline."""
         return self._tables
 
 
@@ -147,7 +147,7 @@ def build(
     charges: dict[str, AloneCharger] = {}
     tables: dict[str, ChargeTable] = {}
     # Never past the largest count, so that a count beyond it takes the general path, which
-    # refuses it (and `PriceBook.charge`, reading the limit inline, does not take it either).
+    # refuses it (and `PriceBook.price_total`, reading the limit inline, does not take it either).
     # A contract's discounted amounts are products too: p × kept and p × off (exact below the
     # limit, so the month's pricer takes them with the Decimal operators).
     products = [
@@ -232,7 +232,7 @@ def _pricer(
 ) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
     """A meter's pricers: the month's (`discount`: a contract's, whose lines the month's
     pricer adds after its postpaid lines, its charge net of them), and alone (never
-    discounted: `PriceBook.price` and `charge` price the sheet's lines)."""
+    discounted: `PriceBook.price_lines` and `price_total` price the sheet's lines)."""
     nothing = rounding.round(ZERO)
     increment = rounding.increment
     mode = rounding.mode_constant
@@ -309,7 +309,7 @@ def _pricer(
         # Without packs, what is left after the allowance is what is postpaid.
         basis = quantity if by_total else postpaid
         if volume:
-            # `charge` inlined for a plain unit price: this is the quote's hottest line. The
+            # `price_total` inlined for a plain unit price: this is the quote's hottest line. The
             # product is exact: the plan keeps quantities under its limit and runs in a context
             # of 28 digits or more.
             price, per, flat, unit_price, _, label = table[bisect_left(uppers, basis)]
@@ -337,7 +337,7 @@ def _pricer(
     def price_alone(units: int) -> list[BillLine]:
         """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
         if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
-            # As in `price`: a plain unit price, an exact product with the Decimal operator.
+            # As in `price_lines`: a plain unit price, an exact product with the Decimal operator.
             price, per, flat, unit_price, _, label = table[bisect_left(uppers, units)]
             if price is not None and per is None and flat is None:
                 quantity = Decimal(units)
@@ -351,7 +351,7 @@ def _pricer(
 
     def charge_alone(units: int) -> Decimal:
         """`price_alone`'s charge, without making its lines. (A volume ladder's plain bracket
-        under the limit never gets here: `PriceBook.charge` reads `ChargeTable` inline.)"""
+        under the limit never gets here: `PriceBook.price_total` reads `ChargeTable` inline.)"""
         return postpaid_charge(units, units, [])
 
     if ladder.minimum is None and ladder.maximum is None:
