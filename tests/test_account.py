@@ -74,7 +74,7 @@ def test_worked_case_1_resumed_after_a_restart(bda: PriceBook) -> None:
     assert resumed.feed(journal[2:]) == []
     assert resumed.month == "2026-11"
     (november,) = resumed.close_through("2026-11")
-    assert november == bda.bill(journal, "2026-11")
+    assert november == bda.bill_month(journal, "2026-11")
     assert november.total == Decimal("1.20")
     assert [alert.kind for alert in november.alerts] == ["low", "exhausted"]
     assert (resumed.entries, resumed.bills_issued) == (3, 1)
@@ -247,7 +247,7 @@ def test_a_closed_bill_waiting_to_be_issued_is_saved_whole() -> None:
     assert [(b["month"], b["issued"], b["total"]) for b in state["closed"]] == [
         ("2026-11", "2026-12-05", "2.00")]
     (november,) = Account.restore(book, state).advance("2026-12-05")
-    assert november == book.bill([use("2026-11-10", "DetectBody", 2000)], "2026-11")
+    assert november == book.bill_month([use("2026-11-10", "DetectBody", 2000)], "2026-11")
 
 
 @pytest.fixture(scope="module")

@@ -164,3 +164,29 @@ def test_price_lines_and_price_total_and_their_deprecated_names() -> None:
                       r"PriceBook\.price_total$") as caught:
         assert book.charge("search", 3_000_001) == Decimal("5400.00")
     assert caught[0].filename == __file__
+
+
+def test_bill_returns_a_list_and_bill_month_one_bill() -> None:
+    """Worked case 1 (600 × 0.002 = 1.20 in November) with a December entry after it (1,000
+    free calls: 0.00): `bill` gives both months' bills, `bill_month` the one asked for; the
+    older `bill(journal, month)` still gives that bill, with a DeprecationWarning at the
+    caller's line. A month the journal does not reach is a UsageError naming its span."""
+    book = ratecard.load(BDA_RULES)
+    journal = [json.loads(line) for line in
+               (ROOT / "tests" / "journals" / "worked-1.jsonl").read_text().splitlines()]
+    journal.append({"time": "2026-12-02T00:00:00+08:00", "type": "usage",
+                    "action": "DetectBody", "count": 1000})
+    bills = book.bill(journal)
+    assert [(bill.month, bill.total) for bill in bills] == [
+        ("2026-11", Decimal("1.20")), ("2026-12", Decimal("0.00"))]
+    assert book.bill_month(journal, "2026-12") == bills[1]
+    assert book.bill_month(iter(journal), "2026-11", on_invalid=None) == bills[0]
+    with pytest.warns(DeprecationWarning, match=r"^PriceBook\.bill\(journal, month\) is "
+                      r"deprecated: use PriceBook\.bill_month\(journal, month\)$") as caught:
+        assert book.bill(journal, "2026-11") == bills[0]
+    assert caught[0].filename == __file__
+    with pytest.raises(UsageError, match=r"^no bill for 2027-01: the journal runs from 2026-11 "
+                       r"to 2026-12$"):
+        book.bill_month(journal, "2027-01")
+    with pytest.raises(UsageError, match=r"^bill_month needs a month"):
+        book.bill_month(journal, None)  # type: ignore[arg-type]

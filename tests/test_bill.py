@@ -250,16 +250,16 @@ def test_every_month_of_the_span_has_a_bill(bda: PriceBook) -> None:
 
 def test_month_selects_one_bill(bda: PriceBook) -> None:
     journal = [use("2026-01-10", "DetectBody", 1500), use("2026-03-10", "DetectBody", 10)]
-    bill = bda.bill(journal, "2026-01")
+    bill = bda.bill_month(journal, "2026-01")
     assert isinstance(bill, Bill)
     assert bill.total == Decimal("1.00")
     with pytest.raises(UsageError, match=r"no bill for 2026-04: the journal runs from 2026-01 "
                        r"to 2026-03"):
-        bda.bill(journal, "2026-04")
+        bda.bill_month(journal, "2026-04")
     with pytest.raises(UsageError, match="must be written YYYY-MM"):
-        bda.bill(journal, "2026-13")
+        bda.bill_month(journal, "2026-13")
     with pytest.raises(UsageError, match="the journal has no entries"):
-        bda.bill([], "2026-01")
+        bda.bill_month([], "2026-01")
     assert bda.bill([]) == []
 
 
@@ -270,7 +270,7 @@ def test_volume_bracket_is_chosen_by_the_whole_month(bda: PriceBook) -> None:
     """Two entries of 2,000,000 detection calls: 4,000,000 − 1,000 allowance = 3,999,000
     postpaid, in (300万, 1500万]: every unit at 0.0018 = 7198.20 (neither entry alone would
     leave the first bracket)."""
-    bill = bda.bill([use("2026-05-01", "DetectBody", 2_000_000),
+    bill = bda.bill_month([use("2026-05-01", "DetectBody", 2_000_000),
                      use("2026-05-20", "DetectBodyJoints", 2_000_000)], "2026-05")
     assert lines_of(bill)[-1] == (
         "detection", "postpaid", 3_999_000, Decimal("0.0018"), Decimal("7198.20"), None)
@@ -279,8 +279,9 @@ def test_volume_bracket_is_chosen_by_the_whole_month(bda: PriceBook) -> None:
 
 def test_free_actions_are_recorded_not_billed(bda: PriceBook) -> None:
     """CreateGroup is free: listed with its count; CreatePerson 1,200 → 200 postpaid = 0.40."""
-    bill = bda.bill([use("2026-05-01", "CreateGroup", 50), use("2026-05-02", "CreatePerson", 1200),
-                     use("2026-05-03", "CreateGroup", 25)], "2026-05")
+    bill = bda.bill_month([use("2026-05-01", "CreateGroup", 50),
+                           use("2026-05-02", "CreatePerson", 1200),
+                           use("2026-05-03", "CreateGroup", 25)], "2026-05")
     assert [(f.meter, f.action, f.quantity) for f in bill.free] == [("library", "CreateGroup", 75)]
     assert bill.total == Decimal("0.40")
 
@@ -290,7 +291,7 @@ def test_rounded_quantities_take_decimal_counts() -> None:
     = 500,000.373457; 400,000 free; 100,000.373457 postpaid in (0, 6B] (by total) at
     0.0000166667 = 1.6666762242957819 → 1.67. Two requests stay in the allowance."""
     book = ratecard.load(BDA_RULES.parent / "aws-lambda.rules")
-    bill = book.bill([
+    bill = book.bill_month([
         use("2026-11-02T00:00:00Z", "DurationGBs", "300000.25"),
         use("2026-11-03T00:00:00Z", "DurationGBs", Decimal("200000.1234567")),
         use("2026-11-03T00:00:00Z", "Invoke", 2),
@@ -318,7 +319,7 @@ def test_suspended_mid_month_then_reopened(bda: PriceBook) -> None:
     """300 calls use 300 of the allowance; suspended for violation on 11-05, 500 calls on
     11-06 are rejected (not billed); reopened on 11-10, the allowance's remaining 700 is usable
     again: 1,200 calls = 700 allowance + 500 postpaid × 0.002 = 1.00."""
-    bill = bda.bill([
+    bill = bda.bill_month([
         use("2026-11-02", "DetectBody", 300),
         suspend("2026-11-05", "violation"),
         use("2026-11-06", "DetectBody", 500),
@@ -453,7 +454,7 @@ def test_issued_day_later_in_the_month_settles_then(bda: PriceBook) -> None:
 
 
 def test_a_purchase_seen_before_is_ignored(bda: PriceBook) -> None:
-    bill = bda.bill([buy("2026-05-01", "search", "10万", "order-7"),
+    bill = bda.bill_month([buy("2026-05-01", "search", "10万", "order-7"),
                      buy("2026-05-02", "search", "10万", "order-7")], "2026-05")
     assert [p.pack for p in bill.prepaid] == ["order-7"]
     assert bill.prepaid_total == Decimal("190.00")
@@ -462,7 +463,7 @@ def test_a_purchase_seen_before_is_ignored(bda: PriceBook) -> None:
 
 def test_typed_entries(bda: PriceBook) -> None:
     """The typed entries bill like their dicts: 1,500 calls − 1,000 allowance = 500 × 0.002."""
-    bill = bda.bill([
+    bill = bda.bill_month([
         ratecard.Topup("2026-05-01", "10"),
         ratecard.Usage("2026-05-02T10:00:00+08:00", "DetectBody", 1500, id="x"),
         ratecard.Suspend("2026-05-03", "violation"),
@@ -628,7 +629,7 @@ def test_shared_allowance_goes_to_entries_in_time_order() -> None:
     """Detection and segmentation share 500 free units. 300 detection, then 300 segmentation
     (200 free, 100 postpaid × 0.01 = 1.00), then 300 detection (postpaid × 0.002 = 0.60)."""
     book = ratecard.loads(SHARED_RULES, "shared.rules")
-    bill = book.bill([use("2026-11-02", "DetectBody", 300),
+    bill = book.bill_month([use("2026-11-02", "DetectBody", 300),
                       use("2026-11-03", "SegmentPortraitPic", 300),
                       use("2026-11-04", "DetectBody", 300)], "2026-11")
     assert lines_of(bill) == [

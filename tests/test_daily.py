@@ -42,7 +42,7 @@ def test_each_day_priced_on_its_own() -> None:
         {"time": "2026-11-04T12:00:00+08:00", "type": "usage", "action": "SendMms", "count": 10},
         {"time": "2026-11-04T12:00:00+08:00", "type": "usage", "action": "Send", "count": 3000},
     ]
-    bill = book.bill(journal, "2026-11")
+    bill = book.bill_month(journal, "2026-11")
     postpaid = [
         (line.meter, line.period, line.source, line.quantity, line.amount)
         for line in bill.lines if line.source != "allowance"

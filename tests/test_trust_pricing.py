@@ -115,7 +115,7 @@ def test_every_path_bills_the_minimum_alike() -> None:
     assert book.quote({"Use": 3}) == book._quote_general({"Use": 3})
     assert [line.amount for line in book.price_lines("use", 3)][-1] == Decimal("0.97")
     assert book.price_total("use", 3) == Decimal("1.00")
-    bill = book.bill([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
+    bill = book.bill_month([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
                        "count": 3}], "2026-11")
     assert (sources(bill)[-1], bill.total) == (("minimum", Decimal("0.97")), Decimal("1.00"))
 

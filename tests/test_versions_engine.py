@@ -837,7 +837,7 @@ def test_the_billing_doc_shows_what_the_command_prints(
     assert out.startswith(shown)
     data = section.split("```json\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(ROOT)
-    bill = ratecard.load(SHEET).with_contract(CONTRACT).bill(
+    bill = ratecard.load(SHEET).with_contract(CONTRACT).bill_month(
         str(EXAMPLE / "acme.jsonl"), "2027-01")
     shown_lines = [json.loads(line) for line in data.replace("\n ", " ").splitlines()]
     assert shown_lines == [bill.to_dict()["lines"][4], bill.to_dict()["lines"][-1]]

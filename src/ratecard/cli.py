@@ -462,7 +462,8 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
                 account, issued, save = _resume(args, book, journal, on_invalid, state)
                 result: list[Bill] | Bill = issued
             else:
-                result = book.bill(journal, args.month, on_invalid=on_invalid)
+                result = (book.bill(journal, on_invalid=on_invalid) if args.month is None
+                          else book.bill_month(journal, args.month, on_invalid=on_invalid))
         notice = _to_stderr
     except UsageError as exc:
         raise CommandError(str(exc)) from None

@@ -694,16 +694,33 @@ class PriceBook:
         on_invalid: OnInvalid | None = None,
     ) -> list[Bill] | Bill:
         """Replay an account's journal: a bill for every month from its first entry's to its
-        last's, or, with `month` (`YYYY-MM`), that month's bill alone.
+        last's, in month order.
 
-        `journal` is a path (`.csv`: usage CSV; otherwise JSON Lines) or an iterable of entry
-        dicts or typed entries (`ratecard.Usage`, ...). A bad entry raises `JournalError`
-        naming its line and field; with `on_invalid`, it is passed there and skipped instead.
-        See docs/billing.md.
+        `journal` is a path (`.csv`: usage CSV; otherwise JSON Lines), a binary stream, or an
+        iterable of entry dicts or typed entries (`ratecard.Usage`, ...). A bad entry raises
+        `JournalError` naming its line and field; with `on_invalid`, it is passed there and
+        skipped instead. See docs/billing.md. One month's bill alone is `bill_month`; passing
+        `month` here still returns it, with a DeprecationWarning.
         """
         from ratecard.engine.replay import bill_journal
 
+        if month is not None:
+            _deprecated("PriceBook.bill(journal, month)", "PriceBook.bill_month(journal, month)")
         return bill_journal(self, journal, month, on_invalid)
+
+    def bill_month(
+        self, journal: JournalInput, month: str, *, on_invalid: OnInvalid | None = None
+    ) -> Bill:
+        """The bill of one month (`YYYY-MM`) of an account's journal, replayed whole as `bill`
+        replays it; UsageError if the journal does not reach that month."""
+        from ratecard.engine.replay import bill_journal
+
+        if month is None:
+            raise UsageError("bill_month needs a month, YYYY-MM such as \"2026-11\" (every "
+                             "month's bill is bill(journal))")
+        bill = bill_journal(self, journal, month, on_invalid)
+        assert isinstance(bill, Bill)
+        return bill
 
     def _meter_totals(self, usage: Mapping[str, int | Decimal | str]) -> dict[str, int | Decimal]:
         """Each meter's total from counts per action (whole counts stay ints: the common case)."""
