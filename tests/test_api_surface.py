@@ -4,6 +4,7 @@ the 0.x names kept as deprecated aliases."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -178,7 +179,7 @@ def test_bill_returns_a_list_and_bill_month_one_bill() -> None:
                     "action": "DetectBody", "count": 1000})
     bills = book.bill(journal)
     assert [(bill.month, bill.total) for bill in bills] == [
-        ("2026-11", Decimal("1.20")), ("2026-12", Decimal("0.00"))]
+        (date(2026, 11, 1), Decimal("1.20")), (date(2026, 12, 1), Decimal("0.00"))]
     assert book.bill_month(journal, "2026-12") == bills[1]
     assert book.bill_month(iter(journal), "2026-11", on_invalid=None) == bills[0]
     with pytest.warns(DeprecationWarning, match=r"^PriceBook\.bill\(journal, month\) is "
@@ -190,3 +191,77 @@ def test_bill_returns_a_list_and_bill_month_one_bill() -> None:
         book.bill_month(journal, "2027-01")
     with pytest.raises(UsageError, match=r"^bill_month needs a month"):
         book.bill_month(journal, None)  # type: ignore[arg-type]
+
+
+def test_a_bill_s_dates_and_times_are_dates_and_datetimes() -> None:
+    """Worked case 1: November's bill (month 2026-11-01, issued 2026-12-01), the pack bought
+    2026-11-01T00:00+08:00 and expiring a year later, the `low` alert at the 11-02 entry; each a
+    date or an aware datetime at +08:00, written in JSON as the strings it always was."""
+    book = ratecard.load(BDA_RULES)
+    (november,) = book.bill(ROOT / "tests" / "journals" / "worked-1.jsonl")
+    assert (november.month, november.issued, november.version) == (
+        date(2026, 11, 1), date(2026, 12, 1), None)
+    (bought,) = november.prepaid
+    low = november.alerts[0]
+    shanghai = timezone(timedelta(hours=8))
+    assert (bought.time, bought.expires, low.time) == (
+        datetime(2026, 11, 1, tzinfo=shanghai), datetime(2027, 11, 1, tzinfo=shanghai),
+        datetime(2026, 11, 2, 10, tzinfo=shanghai))
+    for moment in (bought.time, bought.expires, low.time):
+        assert type(moment.tzinfo) is timezone and moment.utcoffset() == timedelta(hours=8)
+    data = november.to_dict()
+    assert (data["month"], data["issued"]) == ("2026-11", "2026-12-01")
+    assert (data["prepaid"][0]["time"], data["prepaid"][0]["expires"]) == (
+        "2026-11-01T00:00:00+08:00", "2027-11-01T00:00:00+08:00")
+    assert data["alerts"][0]["time"] == "2026-11-02T10:00:00+08:00"
+
+
+def test_a_time_in_a_repeated_hour_is_the_instant_it_says() -> None:
+    """In Europe/Berlin a pack bought 2025-10-25T00:30Z (02:30 CEST) expires a year later at
+    02:30 on 2026-10-25, an hour that happens twice (summer time ends at 03:00): the first,
+    02:30+02:00, 00:30Z. A fixed offset keeps it equal to that instant in any zone (a zone's
+    own tzinfo would make it unequal to every other zone's, PEP 495)."""
+    text = BDA_RULES.read_text(encoding="utf-8").replace("timezone Asia/Shanghai",
+                                                         "timezone Europe/Berlin")
+    book = ratecard.loads(text, "berlin.rules")
+    (october, *_) = book.bill([{"time": "2025-10-25T00:30:00Z", "type": "purchase",
+                                "meter": "detection", "size": "1万"}])
+    (bought,) = october.prepaid
+    assert bought.time == datetime(2025, 10, 25, 0, 30, tzinfo=UTC)
+    assert bought.expires == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert bought.to_dict()["expires"] == "2026-10-25T02:30:00+02:00"
+    assert {bought.expires, datetime(2026, 10, 25, 0, 30, tzinfo=UTC)} == {bought.expires}
+
+
+def test_a_snapshot_s_bill_times_are_read_as_times_or_refused() -> None:
+    """A closed bill waiting in a snapshot comes back with the same dates and times (equal, and
+    the same JSON); one whose purchase time is not a time, or whose month is not a month, is a
+    SnapshotError naming the field (such text was restored as it was)."""
+    text = BDA_RULES.read_text(encoding="utf-8").replace("issued on day 1", "issued on day 5")
+    book = ratecard.loads(text, "day5.rules")
+    account = ratecard.Account(book)
+    entries = [json.loads(line) for line in
+               (ROOT / "tests" / "journals" / "worked-1.jsonl").read_text().splitlines()]
+    account.feed([*entries, {"time": "2026-12-02", "type": "usage", "action": "DetectBody",
+                             "count": 1}])
+    saved = account.snapshot()
+    (november,) = ratecard.Account.restore(book, json.dumps(saved)).advance("2026-12-05")
+    expected = book.bill_month(entries, "2026-11")
+    assert november.prepaid == expected.prepaid and november.alerts == expected.alerts
+    assert november.to_dict()["prepaid"] == saved["closed"][0]["prepaid"]
+    for path, value, message in [
+        (("prepaid", 0, "time"), "yesterday",
+         'snapshot field `closed[0].prepaid[0].time`: expected an ISO 8601 time, found '
+         '"yesterday"'),
+        (("month",), "November",
+         'snapshot field `closed[0].month`: expected a month YYYY-MM, found "November"'),
+    ]:
+        document = json.loads(json.dumps(saved))
+        target = document["closed"][0]
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        document["checksum"] = checksum(document)
+        with pytest.raises(SnapshotError) as caught:
+            ratecard.Account.restore(book, document)
+        assert str(caught.value) == message

@@ -405,7 +405,7 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
                    f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"
-                   + (f" at {alert.time}" if alert.time else ""))
+                   + (f" at {alert.time.isoformat()}" if alert.time else ""))
     return "\n".join(out)
 
 
@@ -589,15 +589,20 @@ def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
 
 def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
     """A monthly bill from a journal as text: the bill's table, then what it lists apart."""
-    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill, palette)]
+    from ratecard.engine.bills import month_text
+
+    assert bill.month is not None and bill.issued is not None
+    out = [f"{month_text(bill.month)}, issued {bill.issued.isoformat()}",
+           format_bill(book, bill, palette)]
     for p in bill.prepaid:
         out.append(f"prepaid: pack {p.pack} ({_grouped(p.size)} {p.meter}) {format_plain(p.price)}"
-                   f", bought {p.time}, expires {p.expires}")
+                   f", bought {p.time.isoformat()}, expires {p.expires.isoformat()}")
     if bill.prepaid:
         out.append(f"prepaid total {bill.currency} {format_plain(bill.prepaid_total)} "
                    "(already paid, not in the total)")
     for v in bill.void:
-        out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
+        out.append(f"void: pack {v.pack} expired {v.time.isoformat()} with "
+                   f"{_grouped(v.quantity)} units left")
     for r in bill.rejected:
         out.append(f"rejected while suspended: {r.action} {_grouped(r.quantity)} "
                    f"({r.entries} {'entry' if r.entries == 1 else 'entries'})")
@@ -607,17 +612,17 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
         out.append(f"ignored: {i.type} id `{i.id}` seen before (line {i.line})")
     for held in bill.packs:
         out.append(f"held at month end: pack {held.pack} {_grouped(held.remaining)} of "
-                   f"{_grouped(held.size)} left, expires {held.expires}")
+                   f"{_grouped(held.size)} left, expires {held.expires.isoformat()}")
     for e in bill.events:
         detail = "".join((f" {format_plain(e.amount)}" if e.amount is not None else "",
                           f" ({e.reason})" if e.reason else "",
                           " automatically" if e.automatic else ""))
         balance = f", balance {format_plain(e.balance)}" if e.balance is not None else ""
-        out.append(f"account: {e.time} {e.kind}{detail}, now {e.status}{balance}")
+        out.append(f"account: {e.time.isoformat()} {e.kind}{detail}, now {e.status}{balance}")
     if bill.settlement is not None:
         s = bill.settlement
-        out.append(f"settled {s.time}: paid {format_plain(s.paid)} from the balance, balance "
-                   f"{format_plain(s.balance_after)}"
+        out.append(f"settled {s.time.isoformat()}: paid {format_plain(s.paid)} from the "
+                   f"balance, balance {format_plain(s.balance_after)}"
                    + (f", arrears {format_plain(s.arrears)}" if s.arrears else "")
                    + (": account suspended for arrears" if s.suspended else ""))
     return "\n".join(out)

@@ -1,7 +1,13 @@
-"""What the evaluator returns: bill lines, pack alerts, and bills."""
+"""What the evaluator returns: bill lines, pack alerts, and bills.
+
+Days are `date`s and instants aware `datetime`s in the rules' timezone; a bill's month is the
+`date` of its first day. `to_dict()` writes them as ISO 8601 strings (a month as `2026-11`),
+which is what the JSON and snapshots hold.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -41,6 +47,15 @@ SOURCES: tuple[Source, ...] = tuple(Source)
 ALERT_KINDS: tuple[AlertKind, ...] = tuple(AlertKind)
 
 
+def month_text(month: date) -> str:
+    """A bill's month as the JSON writes it: `2026-11`."""
+    return f"{month.year:04d}-{month.month:02d}"
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 class BillLine(NamedTuple):
     """Units of one meter from one source, with their price and amount (precise and rounded).
 
@@ -49,8 +64,8 @@ class BillLine(NamedTuple):
 
     Allowance and pack lines cost nothing on the bill (packs are prepaid); postpaid lines carry
     the bracket and unit price (per block, with `blocks`, when the bracket prices blocks);
-    `minimum` and `maximum` lines adjust a period's postpaid charge. `period` names the day
-    a line of a daily ladder prices (None for the whole month).
+    `minimum` and `maximum` lines adjust a period's postpaid charge. `period` is the day (a
+    `date`) a line of a daily ladder prices (None for the whole month).
 
     A price written `P per N` keeps its form: `unit_price` is P and `per` is N (None for a
     price per unit), so that 3.2 per 3600 is never shown as a 60-digit quotient; the amount is
@@ -66,7 +81,7 @@ class BillLine(NamedTuple):
     bracket: str | None = None
     pack: str | None = None
     blocks: Decimal | None = None
-    period: str | None = None
+    period: date | None = None
     per: Decimal | None = None
     rate: Decimal | None = None  # a contract discount's fraction off (0.2 for 20%)
 
@@ -90,7 +105,7 @@ class BillLine(NamedTuple):
             "bracket_bounds": bracket_bounds(self.bracket),
             "pack": self.pack,
             "blocks": None if self.blocks is None else format_plain(self.blocks),
-            "period": self.period,
+            "period": None if self.period is None else self.period.isoformat(),
         })
         return data
 
@@ -120,7 +135,7 @@ class Alert:
     pack: str
     size: Decimal
     remaining: Decimal
-    time: str | None = None
+    time: datetime | None = None  # None in a quote (it has no times)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,7 +144,7 @@ class Alert:
             "pack": self.pack,
             "size": format_plain(self.size),
             "remaining": format_plain(self.remaining),
-            "time": self.time,
+            "time": _iso(self.time),
         }
 
 
@@ -141,8 +156,8 @@ class PrepaidPurchase:
     meter: str
     size: Decimal
     price: Decimal
-    time: str
-    expires: str
+    time: datetime
+    expires: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,8 +165,8 @@ class PrepaidPurchase:
             "meter": self.meter,
             "size": format_plain(self.size),
             "price": format_plain(self.price),
-            "time": self.time,
-            "expires": self.expires,
+            "time": self.time.isoformat(),
+            "expires": self.expires.isoformat(),
         }
 
 
@@ -163,8 +178,8 @@ class PackBalance:
     meter: str
     size: Decimal
     remaining: Decimal
-    purchased: str
-    expires: str
+    purchased: datetime
+    expires: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,8 +187,8 @@ class PackBalance:
             "meter": self.meter,
             "size": format_plain(self.size),
             "remaining": format_plain(self.remaining),
-            "purchased": self.purchased,
-            "expires": self.expires,
+            "purchased": self.purchased.isoformat(),
+            "expires": self.expires.isoformat(),
         }
 
 
@@ -185,7 +200,7 @@ class VoidUnits:
     meter: str
     size: Decimal
     quantity: Decimal
-    time: str
+    time: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,7 +208,7 @@ class VoidUnits:
             "meter": self.meter,
             "size": format_plain(self.size),
             "quantity": format_plain(self.quantity),
-            "time": self.time,
+            "time": self.time.isoformat(),
         }
 
 
@@ -233,11 +248,12 @@ class IgnoredEntry:
 
     type: str
     id: str
-    time: str
+    time: datetime
     line: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "id": self.id, "time": self.time, "line": self.line}
+        return {"type": self.type, "id": self.id, "time": self.time.isoformat(),
+                "line": self.line}
 
 
 @attrs.frozen
@@ -248,7 +264,7 @@ class AccountEvent:
     be settled, a reopening when a top-up paid the debt.
     """
 
-    time: str
+    time: datetime
     kind: str
     status: str
     reason: str | None = None
@@ -258,7 +274,7 @@ class AccountEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "time": self.time,
+            "time": self.time.isoformat(),
             "kind": self.kind,
             "status": self.status,
             "reason": self.reason,
@@ -272,7 +288,7 @@ class AccountEvent:
 class Settlement:
     """How a bill was settled against the balance when it was issued."""
 
-    time: str
+    time: datetime
     balance_before: Decimal
     paid: Decimal
     balance_after: Decimal
@@ -281,7 +297,7 @@ class Settlement:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "time": self.time,
+            "time": self.time.isoformat(),
             "balance_before": format_plain(self.balance_before),
             "paid": format_plain(self.paid),
             "balance_after": format_plain(self.balance_after),
@@ -299,14 +315,19 @@ class Bill:
     A monthly bill from a journal (`issued` set) also lists the month's pack purchases (prepaid,
     not in the total), the packs held at its end, units void at expiry, rejected and free usage,
     entries ignored as repeats, the account's events and the settlement.
+
+    `month` is the `date` of the month's first day, `issued` the `date` of issue, `version` the
+    `date` the dated version billed takes effect; the times of its parts are aware `datetime`s
+    in the rules' timezone. `to_dict()` writes them as the JSON's strings (`"2026-11"`,
+    `"2026-12-01"`, `"2026-11-02T10:00:00+08:00"`).
     """
 
     currency: str
     total: Decimal
     lines: tuple[BillLine, ...]
     alerts: tuple[Alert, ...] = ()
-    month: str | None = None
-    issued: str | None = None
+    month: date | None = None  # the month's first day
+    issued: date | None = None
     prepaid: tuple[PrepaidPurchase, ...] = ()
     packs: tuple[PackBalance, ...] = ()
     void: tuple[VoidUnits, ...] = ()
@@ -316,7 +337,7 @@ class Bill:
     events: tuple[AccountEvent, ...] = ()
     settlement: Settlement | None = None
     prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
-    version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
+    version: date | None = None  # the dated version billed (`from 2027-01-01`), if not the first
     contract: str | None = None  # the customer contract billed under, if any
 
     @classmethod
@@ -335,11 +356,11 @@ class Bill:
         """The JSON form of DESIGN.md: money and quantities as strings."""
         data: dict[str, Any] = {"currency": self.currency}
         if self.month is not None:
-            data["month"] = self.month
+            data["month"] = month_text(self.month)
         if self.issued is not None:
-            data["issued"] = self.issued
+            data["issued"] = self.issued.isoformat()
         if self.version is not None:
-            data["version"] = self.version
+            data["version"] = self.version.isoformat()
         if self.contract is not None:
             data["contract"] = self.contract
         data["total"] = format_plain(self.total)

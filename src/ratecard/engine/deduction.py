@@ -110,7 +110,7 @@ def deduct(
 
 
 def lot_alerts(
-    lots: Iterable[Lot], low_threshold: Decimal | None, exhausted: bool, time: str | None
+    lots: Iterable[Lot], low_threshold: Decimal | None, exhausted: bool, time: datetime | None
 ) -> list[Alert]:
     """The alerts that drawing from these lots raises now; each fires once per lot.
 

@@ -220,19 +220,16 @@ class PriceBook:
         init=False, repr=False, eq=False
     )
     # A contract's discounts (meter → fraction off, fraction kept, minus the fraction off; 0%
-    # left out: it changes nothing) and the version's day as a bill names it.
+    # left out: it changes nothing).
     _discounts: Mapping[str, tuple[Decimal, Decimal, Decimal]] = attrs.field(
         init=False, repr=False, eq=False
     )
-    _version_text: str | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_discounts", {} if self.contract is None else {
             meter: (fraction, CONTEXT.subtract(1, fraction), CONTEXT.minus(fraction))
             for meter, fraction in self.contract.discounts.items() if fraction
         })
-        object.__setattr__(self, "_version_text",
-                           None if self.version is None else self.version.isoformat())
         object.__setattr__(self, "_first",
                            attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
@@ -593,14 +590,14 @@ class PriceBook:
         return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
 
     def _make_bill(
-        self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: str | None = None
+        self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None
     ) -> Bill:
         """A bill whose total is the sum of its rounded lines."""
         if self.contract is not None:
             _, lines = self._contract_lines(lines, self.contract)
         total = self.rounding.round(sum((line.amount for line in lines), ZERO))
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
-                    version=self._version_text,
+                    version=self.version,
                     contract=None if self.contract is None else self.contract.name)
 
     def _dated_quote(self, fast: Bill) -> Bill:
@@ -623,7 +620,7 @@ class PriceBook:
                 # On the increment, as the sum of rounded lines `_make_bill` rounds.
                 fields["total"] = _add(total, true_up)
             fields["contract"] = contract.name
-        fields["version"] = self._version_text
+        fields["version"] = self.version
         return fast
 
     def _contract_lines(

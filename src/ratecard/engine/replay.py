@@ -39,11 +39,13 @@ from ratecard.engine.bills import (
     RejectedUsage,
     Settlement,
     VoidUnits,
+    month_text,
 )
 from ratecard.engine.clock import (
     TimeError,
     add_period,
     day_start,
+    fixed,
     format_instant,
     issue_date,
     local,
@@ -52,6 +54,7 @@ from ratecard.engine.clock import (
     month_start,
     next_month,
     parse_month,
+    stamp,
 )
 from ratecard.engine.deduction import (
     ALLOWANCE,
@@ -355,7 +358,7 @@ class Replay:
             self._flush(lot.meter, None)  # usage before the expiry still draws from the lot
         void = lot.remaining
         if void > 0:
-            time = format_instant(moment, self.zone)
+            time = stamp(moment, self.zone)
             self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void, time))
             if self.book.alerts.expired:
                 self.month.alerts.append(
@@ -387,8 +390,9 @@ class Replay:
         try:
             lines.extend(book._postpaid_period(period, "month"))
             for day in sorted(month.days):
+                on = date.fromisoformat(day)
                 lines.extend(
-                    line._replace(period=day)
+                    line._replace(period=on)
                     for line in book._postpaid_period(month.days[day], "day")
                 )
         except ContactSalesError as exc:  # the month named, and which meter, units, bracket
@@ -396,11 +400,11 @@ class Replay:
                                     exc.bracket) from None
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
-        bill = book._make_bill(book._ordered(lines), month.alerts, month_label(month.key))
+        bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1))
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
             bill,
-            issued=issued.isoformat(),
+            issued=issued,
             prepaid=tuple(month.prepaid),
             prepaid_total=self._money(sum((p.price for p in month.prepaid), ZERO)),
             packs=self._balances(),
@@ -427,7 +431,7 @@ class Replay:
             after = before - bill.total
             self.balance = after
             suspend = after < 0 and not self.in_debt
-            time = format_instant(closing.issue, self.zone)
+            time = stamp(closing.issue, self.zone)
             bill = attrs.evolve(bill, settlement=Settlement(
                 time, before, min(bill.total, max(before, ZERO)), after,
                 -after if after < 0 else ZERO, suspend,
@@ -500,7 +504,7 @@ class Replay:
         self.next_event = min(self.next_event, expires)
         self.month.prepaid.append(PrepaidPurchase(
             lot_id, meter, offer.size, self._money(offer.price),
-            format_instant(moment, self.zone), format_instant(expires, self.zone),
+            stamp(moment, self.zone), stamp(expires, self.zone),
         ))
         self.trigger[meter] = self._trigger(meter)
 
@@ -543,13 +547,13 @@ class Replay:
         if reason is None and not self.active:
             reason = ", ".join(self.manual) or "arrears"
         self.month.events.append(AccountEvent(
-            format_instant(moment, self.zone), kind, ACTIVE if self.active else SUSPENDED,
+            stamp(moment, self.zone), kind, ACTIVE if self.active else SUSPENDED,
             reason, amount, self.balance, automatic,
         ))
 
     def _ignore(self, kind: str, entry_id: str, moment: int, line: int) -> None:
         self.month.ignored.append(
-            IgnoredEntry(kind, entry_id, format_instant(moment, self.zone), line)
+            IgnoredEntry(kind, entry_id, stamp(moment, self.zone), line)
         )
 
     def _reject(self, action: str, count: Quantity) -> None:
@@ -577,8 +581,7 @@ class Replay:
             if meter in self.daily:
                 self.month.add_day(meter, drawn)
         if moment is not None and lots:
-            alerts = lot_alerts(lots, self.low, self.exhausted_alerts,
-                                format_instant(moment, self.zone))
+            alerts = lot_alerts(lots, self.low, self.exhausted_alerts, stamp(moment, self.zone))
             self.month.alerts.extend(alerts)
         if any(lot.remaining <= 0 for lot in lots):
             self.lots[meter] = [lot for lot in lots if lot.remaining > 0]
@@ -635,7 +638,7 @@ class Replay:
                 if lot.remaining > 0:
                     assert lot.purchased is not None and lot.expires is not None
                     held.append(PackBalance(lot.id, lot.meter, lot.size, lot.remaining,
-                                            lot.purchased.isoformat(), lot.expires.isoformat()))
+                                            fixed(lot.purchased), fixed(lot.expires)))
         return tuple(held)
 
     def _by_meter(self, per_action: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -675,10 +678,10 @@ def bill_journal(
 ) -> list[Bill] | Bill:
     """Replay a journal: every month's bill from the first entry's month to the last's, or the
     one bill of `month` (`YYYY-MM`; UsageError if the journal does not reach it)."""
-    wanted: str | None = None
+    wanted: date | None = None
     if month is not None:
         try:  # (a month that is not a string is a TimeError too)
-            wanted = month_label(parse_month(month))
+            wanted = date(*parse_month(month), 1)
         except TimeError as exc:
             raise UsageError(str(exc)) from None
     source = open_journal(book, journal, on_invalid)
@@ -695,10 +698,13 @@ def bill_journal(
     for bill in bills:
         if bill.month == wanted:
             return bill
+    label = month_text(wanted)
     if not bills:
-        raise UsageError(f"no bill for {wanted}: the journal has no entries")
-    raise UsageError(f"no bill for {wanted}: the journal runs from {bills[0].month} "
-                     f"to {bills[-1].month}")
+        raise UsageError(f"no bill for {label}: the journal has no entries")
+    first, last = bills[0].month, bills[-1].month
+    assert first is not None and last is not None
+    raise UsageError(f"no bill for {label}: the journal runs from {month_text(first)} "
+                     f"to {month_text(last)}")
 
 
 def _replay(

@@ -33,6 +33,7 @@ from __future__ import annotations
 import decimal
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -467,7 +468,7 @@ class Drawdown:
             return
         assert isinstance(bills, list)
         for bill in bills:
-            ordinal = _ord_of_label(bill.month)
+            ordinal = _ord_of_month(bill.month)
             self.results.months.append((account, ordinal, self._sheet(timeline, ordinal)))
             self._bill_lines(account, ordinal, bill)
 
@@ -567,10 +568,9 @@ def _count(quantity: Decimal) -> int | Decimal:
     return int(whole) if whole == quantity else quantity
 
 
-def _ord_of_label(label: str | None) -> int:
-    assert label is not None
-    year, month = label.split("-")
-    return int(year) * 12 + int(month) - 1
+def _ord_of_month(month: date | None) -> int:
+    assert month is not None
+    return month.year * 12 + month.month - 1
 
 
 __all__ = [
