@@ -265,3 +265,20 @@ def test_a_snapshot_s_bill_times_are_read_as_times_or_refused() -> None:
         with pytest.raises(SnapshotError) as caught:
             ratecard.Account.restore(book, document)
         assert str(caught.value) == message
+
+
+def test_bill_month_takes_a_month_as_text_or_as_a_date() -> None:
+    """`bill_month` takes a bill's own `month` back (any day of the month will do); a datetime,
+    whose month depends on a timezone, is refused."""
+    book = ratecard.load(BDA_RULES)
+    journal = ROOT / "tests" / "journals" / "worked-1.jsonl"
+    (november,) = book.bill(journal)
+    assert november.month is not None
+    assert book.bill_month(journal, november.month) == november
+    assert book.bill_month(journal, date(2026, 11, 30)) == november
+    with pytest.raises(UsageError, match=r"^a month is YYYY-MM or a date, not a datetime "
+                       r"\(2026-11-30T00:00:00\): its month depends on a timezone$"):
+        book.bill_month(journal, datetime(2026, 11, 30))
+    with pytest.raises(UsageError, match=r"^no bill for 2026-12: the journal runs from "
+                       r"2026-11 to 2026-11$"):
+        book.bill_month(journal, date(2026, 12, 1))

@@ -706,10 +706,11 @@ class PriceBook:
         return bill_journal(self, journal, month, on_invalid)
 
     def bill_month(
-        self, journal: JournalInput, month: str, *, on_invalid: OnInvalid | None = None
+        self, journal: JournalInput, month: str | date, *, on_invalid: OnInvalid | None = None
     ) -> Bill:
-        """The bill of one month (`YYYY-MM`) of an account's journal, replayed whole as `bill`
-        replays it; UsageError if the journal does not reach that month."""
+        """The bill of one month (`YYYY-MM`, or a `date` in it, such as a bill's `month`) of an
+        account's journal, replayed whole as `bill` replays it; UsageError if the journal does
+        not reach that month."""
         from ratecard.engine.replay import bill_journal
 
         if month is None:

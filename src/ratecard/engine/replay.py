@@ -21,7 +21,7 @@ import decimal
 import heapq
 from collections import deque
 from collections.abc import Generator, Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -671,15 +671,21 @@ def _daily_meters(book: PriceBook) -> set[str]:
 def bill_journal(
     book: PriceBook,
     journal: JournalInput,
-    month: str | None = None,
+    month: str | date | None = None,
     on_invalid: OnInvalid | None = None,
     *,
     aggregate: bool = True,
 ) -> list[Bill] | Bill:
     """Replay a journal: every month's bill from the first entry's month to the last's, or the
-    one bill of `month` (`YYYY-MM`; UsageError if the journal does not reach it)."""
+    one bill of `month` (`YYYY-MM`, or a `date` in it such as a bill's `month`; UsageError if
+    the journal does not reach it)."""
     wanted: date | None = None
-    if month is not None:
+    if isinstance(month, datetime):
+        raise UsageError(f"a month is YYYY-MM or a date, not a datetime "
+                         f"({month.isoformat()}): its month depends on a timezone")
+    if isinstance(month, date):
+        wanted = date(month.year, month.month, 1)
+    elif month is not None:
         try:  # (a month that is not a string is a TimeError too)
             wanted = date(*parse_month(month), 1)
         except TimeError as exc:
