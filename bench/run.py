@@ -304,27 +304,27 @@ def main() -> int:
               f"ratio ≤ 1.0: {verdict(q_mine <= q_base)}")
 
     # 2. One meter's postpaid charge for a quantity: the amount, then the line item.
-    assert book.charge("search", 3_000_001) == handwritten_amount("search", 3_000_001)
-    c_mine, c_base = compare(lambda: book.charge("search", 3_000_001),
+    assert book.price_total("search", 3_000_001) == handwritten_amount("search", 3_000_001)
+    c_mine, c_base = compare(lambda: book.price_total("search", 3_000_001),
                              lambda: handwritten_amount("search", 3_000_001), 10000, repeat * 5)
     table.add("one meter's postpaid charge, the amount (µs)", f"{c_mine * 1e6:.2f}",
               f"{c_base * 1e6:.2f} / {c_mine / c_base:.2f}",
               f"ratio ≤ 1.0: {verdict(c_mine <= c_base)}")
     # What the baseline costs without checking its input, and the floor under both: the exact
     # product and its rounding alone.
-    u_mine, u_base = compare(lambda: book.charge("search", 3_000_001),
+    u_mine, u_base = compare(lambda: book.price_total("search", 3_000_001),
                              lambda: unchecked_amount("search", 3_000_001), 10000, repeat * 5)
     table.add("  the same, baseline not checking its input (µs)", f"{u_mine * 1e6:.2f}",
               f"{u_base * 1e6:.2f} / {u_mine / u_base:.2f}", "(reported)")
     price = STANDARD[1][1]
-    f_mine, f_base = compare(lambda: book.charge("search", 3_000_001),
+    f_mine, f_base = compare(lambda: book.price_total("search", 3_000_001),
                              lambda: arithmetic_alone(price, 3_000_001), 10000, repeat * 5)
     table.add("  the same, against price × units rounded alone (µs)", f"{f_mine * 1e6:.2f}",
               f"{f_base * 1e6:.2f} / {f_mine / f_base:.2f}", "(reported)")
-    (line,) = book.price("search", 3_000_001)
+    (line,) = book.price_lines("search", 3_000_001)
     base_line = handwritten_charge("search", 3_000_001)
     assert (line.precise_amount, line.amount) == (base_line.precise_amount, base_line.amount)
-    l_mine, l_base = compare(lambda: book.price("search", 3_000_001),
+    l_mine, l_base = compare(lambda: book.price_lines("search", 3_000_001),
                              lambda: handwritten_charge("search", 3_000_001), 10000, repeat * 5)
     table.add("one meter's postpaid charge, as bill lines (µs)", f"{l_mine * 1e6:.2f}",
               f"{l_base * 1e6:.2f} / {l_mine / l_base:.2f}", "(reported)")

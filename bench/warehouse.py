@@ -335,7 +335,7 @@ def engine_sample(usage: Path, purchases: Path, accounts: int) -> dict[str, Any]
     bills = {account: book.bill(entries) for account, entries in ordered.items()}
     seconds = time.perf_counter() - started
     mine = {(b["account"], b["month"]): b["total"] for b in warehouse.bills.to_pylist()}
-    theirs = {(a, b.month): b.total for a, listed in bills.items() for b in listed}
+    theirs = {(a, b.to_dict()["month"]): b.total for a, listed in bills.items() for b in listed}
     return {
         "rows": len(usage_rows),
         "accounts": len(ordered),

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def test_worked_case_1_resumed_after_a_restart(bda: PriceBook) -> None:
     assert resumed.feed(journal[2:]) == []
     assert resumed.month == "2026-11"
     (november,) = resumed.close_through("2026-11")
-    assert november == bda.bill(journal, "2026-11")
+    assert november == bda.bill_month(journal, "2026-11")
     assert november.total == Decimal("1.20")
     assert [alert.kind for alert in november.alerts] == ["low", "exhausted"]
     assert (resumed.entries, resumed.bills_issued) == (3, 1)
@@ -112,7 +113,7 @@ def test_bills_issued_on_a_later_day(bda: PriceBook) -> None:
     assert account.feed([{"time": "2026-12-02", "type": "topup", "amount": "5.00"}]) == []
     (november,) = account.close_through("2026-11")
     assert november.settlement is not None
-    assert (november.issued, november.settlement.balance_after) == ("2026-12-03",
+    assert (november.issued, november.settlement.balance_after) == (date(2026, 12, 3),
                                                                     Decimal("4.00"))
     assert account.last_time == "2026-12-03T00:00:00+08:00"
 
@@ -129,8 +130,8 @@ def test_preview_is_the_month_so_far(bda: PriceBook) -> None:
     assert preview is not None
     assert [(line.source, line.quantity) for line in preview.lines] == [
         ("allowance", 1000), ("pack", 8600)]
-    assert (preview.month, preview.total, preview.settlement) == ("2026-11", Decimal("0.00"),
-                                                                  None)
+    assert (preview.month, preview.total, preview.settlement) == (date(2026, 11, 1),
+                                                                  Decimal("0.00"), None)
     assert [alert.kind for alert in preview.alerts] == ["low"]
     assert account.snapshot() == before
 
@@ -203,7 +204,7 @@ def test_a_late_resend_is_ignored_on_the_month_being_built(bda: PriceBook) -> No
     (november,) = account.close_through("2026-11")
     assert november.total == Decimal("1.02")  # 1,510 − 1,000 = 510 × 0.002
     assert [(i.type, i.id, i.time, i.line) for i in november.ignored] == [
-        ("usage", "u-1", "2026-11-02T10:00:00+08:00", 3)]
+        ("usage", "u-1", datetime.fromisoformat("2026-11-02T10:00:00+08:00"), 3)]
 
 
 def test_entries_within_a_batch_may_come_in_any_order(bda: PriceBook) -> None:
@@ -247,7 +248,7 @@ def test_a_closed_bill_waiting_to_be_issued_is_saved_whole() -> None:
     assert [(b["month"], b["issued"], b["total"]) for b in state["closed"]] == [
         ("2026-11", "2026-12-05", "2.00")]
     (november,) = Account.restore(book, state).advance("2026-12-05")
-    assert november == book.bill([use("2026-11-10", "DetectBody", 2000)], "2026-11")
+    assert november == book.bill_month([use("2026-11-10", "DetectBody", 2000)], "2026-11")
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +329,43 @@ def test_a_corrupt_snapshot_is_one_clear_error(
     with pytest.raises(SnapshotError) as caught:
         Account.restore(bda, damage(saved))
     assert str(caught.value) == message
-    assert isinstance(caught.value, ratecard.UsageError)
+    assert isinstance(caught.value, ratecard.Error)
+    assert not isinstance(caught.value, ratecard.UsageError)  # the store's fault, not the request's
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for _ in range(depth):
+        nested = {"a": nested}
+    return nested
+
+
+def _circular() -> dict[str, Any]:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    return loop
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda s: {**s, "entries": Decimal(4)},
+     "snapshot is not JSON data: Object of type Decimal is not JSON serializable"),
+    (lambda s: {**s, "seen": {"usage": {"u-1"}, "purchase": []}},
+     "snapshot is not JSON data: Object of type set is not JSON serializable"),
+    (lambda s: {**s, 1: "x"},
+     "snapshot is not JSON data: '<' not supported between instances of 'int' and 'str'"),
+    (lambda s: {**s, "month": _circular()}, "snapshot is not JSON data: Circular reference "
+     "detected"),
+    (lambda s: {**s, "month": _deep(100_000)}, "snapshot is not JSON data: nested too deeply"),
+])
+def test_a_snapshot_dict_that_is_not_json_data_is_a_snapshot_error(
+    bda: PriceBook, saved: dict[str, Any], damage: Any, message: str
+) -> None:
+    """A dict passed to `restore` holding what JSON cannot (a Decimal, a set, a key that is not
+    a string, a loop, a nesting deeper than Python recurses) was a TypeError or RecursionError
+    from the checksum; it is a SnapshotError like any other damage."""
+    with pytest.raises(SnapshotError) as caught:
+        Account.restore(bda, damage(saved))
+    assert str(caught.value) == message
 
 
 def test_a_snapshot_of_other_rules_is_refused(bda: PriceBook, saved: dict[str, Any]) -> None:
@@ -426,7 +463,7 @@ def december(bills: list[ratecard.Bill]) -> tuple[Any, ...]:
 #: 12-06 brings it to 1.50 and reopens it, so December's 1,000 allowance is granted then; the
 #: 1,200 calls of 12-07 take 1,000 from it and 200 postpaid × 0.002 = 0.40; the search pack of
 #: 12-08 is prepaid (190.00); on 2027-01-01 the bill is settled: 1.50 − 0.40 = 1.10.
-DECEMBER = ("2026-12", Decimal("0.40"),
+DECEMBER = (date(2026, 12, 1), Decimal("0.40"),
             [("allowance", 1000, Decimal("0.00")), ("postpaid", 200, Decimal("0.40"))],
             Decimal("190.00"), Decimal("1.50"), Decimal("1.10"))
 

@@ -215,22 +215,27 @@ def test_python_dash_m_entry_point() -> None:
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    """`ratecard --version`: `ratecard X.Y.Z` on stdout, exit 0; `ratecard.__version__` is
-    pyproject's version."""
+    """`ratecard --version`: `ratecard X.Y.Z` on stdout, exit 0; `ratecard.__version__` is the
+    installed package's version, and the release the sources carry is pyproject's version."""
     import tomllib
+    from importlib import metadata
 
     import ratecard
 
     pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
-    assert ratecard.__version__ == pyproject["project"]["version"]
+    assert pyproject["project"]["version"] == ratecard._RELEASE
+    assert ratecard.__version__ == metadata.version("ratecard")
+    assert "__version__" in dir(ratecard)  # read once, then an attribute like any other
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr() == (f"ratecard {ratecard.__version__}\n", "")
 
 
-def test_version_falls_back_to_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without installed metadata (sources on the path only), the version is `__version__`."""
+def test_version_falls_back_to_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without installed metadata (sources on the path only), `__version__` is the release the
+    sources carry, pyproject's version."""
+    import tomllib
     from importlib import metadata
 
     import ratecard
@@ -239,8 +244,34 @@ def test_version_falls_back_to_the_module(monkeypatch: pytest.MonkeyPatch) -> No
     def missing(name: str) -> str:
         raise metadata.PackageNotFoundError(name)
 
+    assert ratecard.__version__  # read, so that the deletion below is undone after the test
     monkeypatch.setattr(metadata, "version", missing)
-    assert cli.version() == ratecard.__version__
+    monkeypatch.delattr(ratecard, "__version__")  # as if not read yet
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert cli.version() == pyproject["project"]["version"]
+    assert ratecard.__version__ == pyproject["project"]["version"]
+
+
+def test_version_is_read_from_the_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ratecard.__version__` is the metadata's version (a wheel built from a tag, say), read on
+    first use: importing ratecard does not read the metadata."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    import ratecard
+
+    assert ratecard.__version__  # read, so that the deletion below is undone after the test
+    monkeypatch.setattr(metadata, "version", lambda name: "9.8.7" if name == "ratecard" else "")
+    monkeypatch.delattr(ratecard, "__version__")
+    assert ratecard.__version__ == "9.8.7"
+    assert ratecard.__version__ == "9.8.7"
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import sys, ratecard; "
+         "print('importlib.metadata' in sys.modules, 'ratecard.errors' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+    )
+    assert fresh.stdout == "False True\n"
 
 
 def test_no_command_prints_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

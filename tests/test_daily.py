@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import ratecard
@@ -42,16 +43,16 @@ def test_each_day_priced_on_its_own() -> None:
         {"time": "2026-11-04T12:00:00+08:00", "type": "usage", "action": "SendMms", "count": 10},
         {"time": "2026-11-04T12:00:00+08:00", "type": "usage", "action": "Send", "count": 3000},
     ]
-    bill = book.bill(journal, "2026-11")
+    bill = book.bill_month(journal, "2026-11")
     postpaid = [
         (line.meter, line.period, line.source, line.quantity, line.amount)
         for line in bill.lines if line.source != "allowance"
     ]
     assert postpaid == [
-        ("sms", "2026-11-02", "postpaid", 1000, Decimal("40.00")),
-        ("sms", "2026-11-03", "postpaid", 800, Decimal("40.00")),
-        ("sms", "2026-11-04", "postpaid", 3000, Decimal("120.00")),
-        ("sms", "2026-11-04", "maximum", 0, Decimal("-20.00")),
+        ("sms", date(2026, 11, 2), "postpaid", 1000, Decimal("40.00")),
+        ("sms", date(2026, 11, 3), "postpaid", 800, Decimal("40.00")),
+        ("sms", date(2026, 11, 4), "postpaid", 3000, Decimal("120.00")),
+        ("sms", date(2026, 11, 4), "maximum", 0, Decimal("-20.00")),
         ("mms", None, "postpaid", 10, Decimal("1.00")),
     ]
     assert bill.total == Decimal("181.00")
@@ -67,9 +68,9 @@ def test_days_do_not_leak_across_months() -> None:
     ]
     november, december = book.bill(journal)
     assert [(line.period, line.quantity) for line in november.lines if line.period] == [
-        ("2026-11-30", 200)]
+        (date(2026, 11, 30), 200)]
     assert [(line.period, line.quantity) for line in december.lines if line.period] == [
-        ("2026-12-01", 200)]
+        (date(2026, 12, 1), 200)]
     assert (november.total, december.total) == (Decimal("10.00"), Decimal("10.00"))
 
 

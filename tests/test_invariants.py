@@ -476,7 +476,7 @@ def journals(draw: st.DrawFn, book: PriceBook, scale: tuple[int, ...] = ()) -> l
 
 def scale_of(book: PriceBook) -> tuple[int, ...]:
     """The quantities that matter to the rules: where counts are worth drawing near."""
-    numbers: set[Decimal] = set(book.new_allowances().values())
+    numbers: set[Decimal] = set(book._new_allowances().values())
     for plan in book.meters:
         numbers.update(offer.size for offer in plan.packs)
     for group in book.ladder_groups:
@@ -561,14 +561,15 @@ def check_packs(book: PriceBook, bills: list[Bill]) -> None:
     bought: dict[str, tuple[Decimal, datetime, datetime]] = {}
     for bill in bills:
         for p in bill.prepaid:
-            time, expires = datetime.fromisoformat(p.time), datetime.fromisoformat(p.expires)
+            time, expires = p.time, p.expires
             terms = book.meter(p.meter).pack_terms  # its own table's validity
             assert expires == expiry_of(time, terms.valid_amount, terms.valid_unit, zone), p
             bought[p.pack] = (p.size, time, expires)
     accounted: Counter[str] = Counter()
     for bill in bills:
         assert bill.month is not None
-        year, month = map(int, bill.month.split("-"))
+        year, month = bill.month.year, bill.month.month
+        assert bill.month.day == 1
         end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
         for line in bill.lines:
             if line.pack is not None:
@@ -576,16 +577,16 @@ def check_packs(book: PriceBook, bills: list[Bill]) -> None:
                 accounted[line.pack] += line.quantity  # type: ignore[assignment]
                 # nothing is drawn from a lot in a month after the one it expired in
                 expires = bought[line.pack][2].astimezone(zone)
-                assert bill.month <= f"{expires.year:04d}-{expires.month:02d}", (line, bill.month)
+                assert (year, month) <= (expires.year, expires.month), (line, bill.month)
         for void in bill.void:
             accounted[void.pack] += void.quantity  # type: ignore[assignment]
-            assert datetime.fromisoformat(void.time) == bought[void.pack][2], void
+            assert void.time == bought[void.pack][2], void
             assert month_key(bought[void.pack][2], zone) == (year, month), (void, bill.month)
         for alert in bill.alerts:
             if alert.kind in ("low", "exhausted"):
                 assert alert.time is not None
                 _, time, expires = bought[alert.pack]
-                assert time <= datetime.fromisoformat(alert.time) < expires, alert
+                assert time <= alert.time < expires, alert
         for held in bill.packs:
             assert 0 < held.remaining <= held.size
             # held at the month's end: bought before it, expiring at it or later
@@ -603,7 +604,7 @@ def moved_off_expiries(book: PriceBook, journal: list[Entry], bills: list[Bill])
     the next microsecond is still the same day: one that starts a day starts a month, or the
     day of a daily ladder, or the day a bill is issued)."""
     zone = book.zone
-    expiries = {instant_of(p.expires, zone) for bill in bills for p in bill.prepaid}
+    expiries = {instant_of(p.expires.isoformat(), zone) for bill in bills for p in bill.prepaid}
     expiries -= {instant_of(e["time"], zone) for e in journal if e["type"] == "purchase"}
     expiries = {t for t in expiries
                 if (EPOCH + t * MICROSECOND).astimezone(zone).date()
@@ -765,7 +766,8 @@ def test_batches_and_advancing_time_give_the_same_bills(text: str, data: st.Data
         shuffled = tie_keeping_shuffle(book, batch, data.draw(st.integers(0, 2**16)))
         bills += account.feed(shuffled)
         for bill in bills:
-            issued = datetime.fromisoformat(bill.issued or "").replace(tzinfo=zone)
+            assert bill.issued is not None
+            issued = datetime.combine(bill.issued, datetime.min.time(), zone)
             assert account.last_time is not None
             assert issued <= datetime.fromisoformat(account.last_time)
         if hi < len(journal) and account.last_time is not None:

@@ -130,7 +130,7 @@ def test_an_iterable_names_the_entry_number(bda: PriceBook) -> None:
 def test_counts_in_the_language_s_number_forms(bda: PriceBook) -> None:
     """"1万" and 10000 are the same count: 20,000 − 1,000 = 19,000 × 0.002 = 38.00."""
     entry = json.loads(USAGE)
-    bill = bda.bill([{**entry, "count": "1万"}, {**entry, "count": 10000}], "2026-11")
+    bill = bda.bill_month([{**entry, "count": "1万"}, {**entry, "count": 10000}], "2026-11")
     assert bill.total == Decimal("38.00")
 
 
@@ -275,10 +275,10 @@ def test_ties_keep_the_journal_s_order(bda: PriceBook) -> None:
     usage = {"time": at, "type": "usage", "action": "DetectBody", "count": 5}
     stop = {"time": at, "type": "suspend", "reason": "violation"}
     first = {"time": "2026-11-01", "type": "usage", "action": "DetectBody", "count": 1}
-    assert bda.bill([first, usage, stop], "2026-11").rejected == ()
-    assert bda.bill([first, stop, usage], "2026-11").rejected[0].quantity == 5
+    assert bda.bill_month([first, usage, stop], "2026-11").rejected == ()
+    assert bda.bill_month([first, stop, usage], "2026-11").rejected[0].quantity == 5
     # out of order, so sorted: the tie still keeps the journal's order
-    assert bda.bill([usage, stop, first], "2026-11").rejected == ()
+    assert bda.bill_month([usage, stop, first], "2026-11").rejected == ()
 
 
 # --- memory -------------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ def test_whole_counts_are_rounded_where_rounding_changes_them() -> None:
         'meter m "M" counts Get quantity rounded ceiling to 10\n'
         "ladder volume by postpaid per month on m { (0, ∞) 0.5 }\n")
     at = "2026-11-02T10:00:00Z"
-    bill = book.bill([{"time": at, "type": "usage", "action": "Get", "count": count}
+    bill = book.bill_month([{"time": at, "type": "usage", "action": "Get", "count": count}
                       for count in (1, 12, "20")], "2026-11")
     assert [(line.quantity, line.amount) for line in bill.lines] == [(50, Decimal("25.00"))]
     assert book.quote({"Get": 1}).lines[0].quantity == 10

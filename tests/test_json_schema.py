@@ -12,6 +12,7 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -274,21 +275,21 @@ def test_versions_and_contracts_keys_validate() -> None:
     real monthly bill given those fields, through the same `to_dict`."""
     import attrs
 
-    from ratecard.engine.bills import BillLine
+    from ratecard.engine.bills import BillLine, Source
 
     book = ratecard.load(BDA_RULES)
-    extra = (BillLine("detection", "discount", Decimal(0), Decimal(0), Decimal("-0.4"),
+    extra = (BillLine("detection", Source.DISCOUNT, Decimal(0), Decimal(0), Decimal("-0.4"),
                       Decimal("-0.40"), rate=Decimal("0.2")),
-             BillLine("contract", "true_up", Decimal(0), Decimal(0), Decimal("498.40"),
+             BillLine("contract", Source.TRUE_UP, Decimal(0), Decimal(0), Decimal("498.40"),
                       Decimal("498.40")))
     quote = book.quote({"DetectBody": 1200})
-    quote = attrs.evolve(quote, lines=quote.lines + extra, version="from 2027-01-01",
+    quote = attrs.evolve(quote, lines=quote.lines + extra, version=date(2027, 1, 1),
                          contract="acme")
     data = {"schema": QUOTE_SCHEMA, **quote.to_dict()}
     assert {"version", "contract"} <= set(data) and data["lines"][-2]["rate"] == "0.2"
     assert_valid(data)
     (month,) = book.bill(JOURNALS / "worked-1.jsonl")
-    month = attrs.evolve(month, lines=month.lines + extra, version="from 2027-01-01",
+    month = attrs.evolve(month, lines=month.lines + extra, version=date(2027, 1, 1),
                          contract="acme")
     assert_valid({"schema": BILL_SCHEMA, **month.to_dict()})
     assert_valid({"schema": BILLS_SCHEMA, "bills": [month.to_dict()]})

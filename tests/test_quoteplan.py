@@ -74,7 +74,7 @@ def books(draw: st.DrawFn) -> PriceBook:
 
 def same(book: PriceBook, call: str, *args: object) -> None:
     """The plan's answer equals the general path's (or both fail with the same error)."""
-    general = book.quote_general if call == "quote" else _general_price(book)
+    general = book._quote_general if call == "quote" else _general_price(book)
     try:
         expected = general(*args)  # type: ignore[operator]
     except ratecard.ContactSalesError as exc:
@@ -157,7 +157,7 @@ def test_plan_quotes_exactly_as_the_general_path_at_the_bracket_edges(
 @settings(max_examples=200, deadline=None)
 @given(books(), st.one_of(st.integers(0, 20_000_000), st.integers(0, 5000)))
 def test_plan_prices_a_meter_exactly_as_the_general_path(book: PriceBook, quantity: int) -> None:
-    same(book, "price", book.meters[0].name, quantity)
+    same(book, "price_lines", book.meters[0].name, quantity)
 
 
 def test_plan_steps_aside_for_a_narrow_decimal_context() -> None:
@@ -212,7 +212,7 @@ def test_plan_covers_minimums_and_maximums() -> None:
     book = ratecard.load("tests/conformance/lago-l7-minimum.rules")
     assert book._plan is not None
     for usage in ({"Use": 7}, {}, {"Use": 0}, {"Use": 12}):
-        assert book.quote(usage) == book.quote_general(usage), usage
+        assert book.quote(usage) == book._quote_general(usage), usage
     assert [(line.source, line.amount) for line in book.quote({}).lines] == [
         ("minimum", Decimal("10.00"))]
     assert book.quote({"Use": 7}).total == Decimal("10.00")
@@ -220,18 +220,18 @@ def test_plan_covers_minimums_and_maximums() -> None:
 
 
 def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> None:
-    """`price` takes its shortcut only where the Decimal operator is exact.
+    """`price_lines` takes its shortcut only where the Decimal operator is exact.
 
     Under a 6-digit context: 3,000,001 × 0.0018 = 5,400.0018 (8 digits), kept whole.
     Past the limit (sheet DEAR): 10^15 × 12,345,678,901.23 = 12,345,678,901,230,000,000,000,000.
     """
     book = ratecard.load("rules/tencent-bda.rules")
     with decimal.localcontext(decimal.Context(prec=6)):
-        (line,) = book.price("search", 3_000_001)
+        (line,) = book.price_lines("search", 3_000_001)
     assert (line.precise_amount, line.amount) == (Decimal("5400.0018"), Decimal("5400.00"))
     dear = ratecard.loads(DEAR)
     with decimal.localcontext(decimal.Context(prec=6)):
-        (line,) = dear.price("m", 10**15)
+        (line,) = dear.price_lines("m", 10**15)
     assert line.precise_amount == Decimal("12345678901230000000000000")
     assert line.amount == Decimal("12345678901230000000000000.00")
     assert line.quantity == Decimal(10**15)
@@ -239,27 +239,27 @@ def test_one_meter_s_price_is_exact_in_a_narrow_context_and_past_the_limit() -> 
 
 def test_one_meter_s_charge_is_exact_in_a_narrow_context() -> None:
     """Search, 3,002,225 calls at 0.0018 = 5,404.005 exactly, half-up: 5,404.01. A 6-digit
-    context would have rounded the product to 5,404.00 (half-even) first: `charge` computes it
+    context would have rounded the product to 5,404.00 (half-even) first: `price_total` computes it
     in ratecard's own context, whatever the caller's."""
     book = ratecard.load("rules/tencent-bda.rules")
-    assert book.charge("search", 3_002_225) == Decimal("5404.01")
+    assert book.price_total("search", 3_002_225) == Decimal("5404.01")
     with decimal.localcontext(decimal.Context(prec=6)):
-        assert book.charge("search", 3_002_225) == Decimal("5404.01")
+        assert book.price_total("search", 3_002_225) == Decimal("5404.01")
 
 
 @settings(max_examples=200, deadline=None)
 @given(books(), st.integers(0, 20_000_000))
 def test_a_meter_s_charge_is_the_sum_of_its_priced_lines(book: PriceBook, quantity: int) -> None:
-    """`charge` (the plan's shortcut) is what the general path's lines add up to."""
+    """`price_total` (the plan's shortcut) is what the general path's lines add up to."""
     meter = book.meters[0].name
     try:
         lines = _general_price(book)(meter, quantity)  # type: ignore[operator]
     except ratecard.ContactSalesError as exc:
         with pytest.raises(ratecard.ContactSalesError) as raised:
-            book.charge(meter, quantity)
+            book.price_total(meter, quantity)
         assert str(raised.value) == str(exc)
         return
-    assert book.charge(meter, quantity) == sum((line.amount for line in lines), Decimal(0))
+    assert book.price_total(meter, quantity) == sum((line.amount for line in lines), Decimal(0))
 
 
 def test_charge_of_the_bda_search_meter_and_of_a_minimum() -> None:
@@ -267,12 +267,12 @@ def test_charge_of_the_bda_search_meter_and_of_a_minimum() -> None:
     Lago's L7 (a 10.00 minimum on 1.00 a unit): 7 units → 7.00 + a 3.00 true-up = 10.00.
     No units at all: the minimum alone, 10.00 (priced on its own, the period has a charge of 0);
     the BDA sheet charges 0.00 for none."""
-    assert ratecard.load("rules/tencent-bda.rules").charge("search", 3_000_001) == Decimal(
+    assert ratecard.load("rules/tencent-bda.rules").price_total("search", 3_000_001) == Decimal(
         "5400.00")
     minimum = ratecard.load("tests/conformance/lago-l7-minimum.rules")
-    assert minimum.charge("use", 7) == Decimal("10.00")
-    assert minimum.charge("use", 0) == Decimal("10.00")
-    assert str(ratecard.load("rules/tencent-bda.rules").charge("search", 0)) == "0.00"
+    assert minimum.price_total("use", 7) == Decimal("10.00")
+    assert minimum.price_total("use", 0) == Decimal("10.00")
+    assert str(ratecard.load("rules/tencent-bda.rules").price_total("search", 0)) == "0.00"
 
 
 def test_decimal_bounds_in_a_plan() -> None:
@@ -286,8 +286,8 @@ def test_decimal_bounds_in_a_plan() -> None:
         "deduct postpaid\n"
     )
     assert book._plan is not None
-    assert book.charge("m", 100) == Decimal("100.00")
-    assert book.charge("m", 101) == Decimal("50.50")
+    assert book.price_total("m", 100) == Decimal("100.00")
+    assert book.price_total("m", 101) == Decimal("50.50")
     for units in (100, 101):
-        same(book, "price", "m", units)
+        same(book, "price_lines", "m", units)
         same(book, "quote", {"A": units})

@@ -278,10 +278,10 @@ def test_the_largest_count_bills_exactly(bda: PriceBook) -> None:
     """10^18 calls: (10^18 − 1,000) × 0.0015 = 1,499,999,999,999,998.5, on the cent."""
     bill = bda.quote({"DetectBody": 10**18})
     assert bill.total == Decimal("1499999999999998.50")
-    assert bda.quote_general({"DetectBody": 10**18}) == bill
-    assert bda.charge("detection", 10**18) == Decimal("1500000000000000.00")
-    assert "largest count" in usage_error(lambda: bda.charge("detection", 10**18 + 1))
-    assert "largest count" in usage_error(lambda: bda.price("detection", 10**18 + 1))
+    assert bda._quote_general({"DetectBody": 10**18}) == bill
+    assert bda.price_total("detection", 10**18) == Decimal("1500000000000000.00")
+    assert "largest count" in usage_error(lambda: bda.price_total("detection", 10**18 + 1))
+    assert "largest count" in usage_error(lambda: bda.price_lines("detection", 10**18 + 1))
 
 
 def test_exponent_forms_are_read_alike_everywhere(
@@ -295,10 +295,10 @@ def test_exponent_forms_are_read_alike_everywhere(
     assert (code, json.loads(out)["total"]) == (0, "1.00")
     for written in ("1.5e3", '"1.5e3"', '"1500"'):
         path = jsonl(tmp_path / "j.jsonl", raw_usage(written))
-        assert bda.bill(path, "2026-11").total == Decimal("1.00"), written
-    assert bda.bill(jsonl(tmp_path / "j.csv", f"{NOV},DetectBody,1.5e3"), "2026-11").total == (
-        Decimal("1.00"))
-    assert bda.bill([Usage(NOV, "DetectBody", "1.5e3")], "2026-11").total == Decimal("1.00")
+        assert bda.bill_month(path, "2026-11").total == Decimal("1.00"), written
+    csv = jsonl(tmp_path / "j.csv", f"{NOV},DetectBody,1.5e3")
+    assert bda.bill_month(csv, "2026-11").total == Decimal("1.00")
+    assert bda.bill_month([Usage(NOV, "DetectBody", "1.5e3")], "2026-11").total == Decimal("1.00")
 
 
 def test_an_account_refuses_a_huge_count_when_fed(bda: PriceBook) -> None:
@@ -339,7 +339,7 @@ def test_json_nested_too_deeply_is_a_bad_line(
     code, out, err = run(capsys, "bill", BDA, "--journal", str(path))
     assert (code, out) == (2, "")
     assert err == f"ratecard: error: {path}:2: {error.message}\n"
-    assert bda.bill(path, "2026-11", on_invalid=lambda _: None).total == Decimal("8.00")
+    assert bda.bill_month(path, "2026-11", on_invalid=lambda _: None).total == Decimal("8.00")
 
 
 SURROGATE = ("`\\ud800` is not text: it holds a lone surrogate (a \\ud800-\\udfff escape that is "
@@ -406,7 +406,7 @@ def test_an_empty_id_is_no_id_on_every_path(bda: PriceBook, tmp_path: Path) -> N
     csv = jsonl(tmp_path / "j.csv", f"{NOV},DetectBody,3000,", "2026-11-03,DetectBody,3000,")
     typed = [Usage(e["time"], "DetectBody", 3000, id="") for e in entries]
     for journal in (path, csv, entries, typed):
-        bill = bda.bill(journal, "2026-11")
+        bill = bda.bill_month(journal, "2026-11")
         assert (bill.total, bill.ignored) == (Decimal("10.00"), ()), journal
     account = Account(bda)
     account.feed(entries[:1])
@@ -415,7 +415,7 @@ def test_an_empty_id_is_no_id_on_every_path(bda: PriceBook, tmp_path: Path) -> N
     assert account.snapshot()["seen"] == {"usage": [], "purchase": []}
     packs = [{"time": "2026-11-01", "type": "purchase", "meter": "detection", "size": "1万",
               "id": ""}] * 2
-    bill = bda.bill(packs, "2026-11")
+    bill = bda.bill_month(packs, "2026-11")
     assert [p.pack for p in bill.prepaid] == ["detection:10000#1", "detection:10000#2"]
 
 
@@ -505,7 +505,7 @@ def test_sigterm_mid_replay_leaves_no_temporary_files(tmp_path: Path) -> None:
      "a held pack is a ratecard.HeldPack(meter, size, remaining), not 'x' (str)"),
     (lambda b: b.quote({}, [HeldPack(1, Decimal(5))]),
      "a meter is a name such as segmentation, not 1 (int)"),
-    (lambda b: b.bill(ROOT / "tests/journals/worked-1.jsonl", 202611),
+    (lambda b: b.bill_month(ROOT / "tests/journals/worked-1.jsonl", 202611),
      'a month is a string YYYY-MM such as "2026-11", not 202611 (int)'),
     (lambda b: b.bill(12345), "a journal is a path, a binary stream or an iterable of entries, "
      "not int"),
@@ -514,10 +514,10 @@ def test_sigterm_mid_replay_leaves_no_temporary_files(tmp_path: Path) -> None:
     (lambda b: b.bill(usage(1)), "a journal is a list of entries, not one entry: write [entry]"),
     (lambda b: b.bill([], on_invalid=5),
      "on_invalid is a function that takes a JournalError, not int"),
-    (lambda b: b.price(1, 5), "a meter is a name such as segmentation, not 1 (int)"),
-    (lambda b: b.charge("detection", 1.5), "detection: count 1.5 is a float: pass a count as an "
-     "int, a Decimal or a str (counts are exact, never binary floats)"),
-    (lambda b: b.price("detection", None), "detection: count None is not a number"),
+    (lambda b: b.price_lines(1, 5), "a meter is a name such as segmentation, not 1 (int)"),
+    (lambda b: b.price_total("detection", 1.5), "detection: count 1.5 is a float: pass a count "
+     "as an int, a Decimal or a str (counts are exact, never binary floats)"),
+    (lambda b: b.price_lines("detection", None), "detection: count None is not a number"),
     (lambda b: Account(b).close_through(202611),
      'a month is a string YYYY-MM such as "2026-11", not 202611 (int)'),
     (lambda b: Account(b).feed(5), "a journal is a path, a binary stream or an iterable of "

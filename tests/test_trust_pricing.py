@@ -57,7 +57,7 @@ def test_a_yen_minimum_bills_exactly_the_minimum() -> None:
     it 10,001).
     """
     book = yen_minimum()
-    for bill in (book.quote({"Use": "8500.5"}), book.quote_general({"Use": "8500.5"})):
+    for bill in (book.quote({"Use": "8500.5"}), book._quote_general({"Use": "8500.5"})):
         assert sources(bill) == [("postpaid", Decimal(8501)), ("minimum", Decimal(1499))]
         assert bill.lines[-1].precise_amount == Decimal(1499)
         assert bill.total == Decimal(10000)
@@ -112,10 +112,10 @@ def test_every_path_bills_the_minimum_alike() -> None:
     all make the 1.00 of `test_a_graduated_minimum_tops_up_the_rounded_lines`."""
     book = third_of_a_cent("minimum 1")
     assert book._plan is not None
-    assert book.quote({"Use": 3}) == book.quote_general({"Use": 3})
-    assert [line.amount for line in book.price("use", 3)][-1] == Decimal("0.97")
-    assert book.charge("use", 3) == Decimal("1.00")
-    bill = book.bill([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
+    assert book.quote({"Use": 3}) == book._quote_general({"Use": 3})
+    assert [line.amount for line in book.price_lines("use", 3)][-1] == Decimal("0.97")
+    assert book.price_total("use", 3) == Decimal("1.00")
+    bill = book.bill_month([{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "Use",
                        "count": 3}], "2026-11")
     assert (sources(bill)[-1], bill.total) == (("minimum", Decimal("0.97")), Decimal("1.00"))
 
@@ -128,10 +128,11 @@ def test_one_meter_s_price_has_no_other_meter_s_minimum() -> None:
         "ladder volume by total per month on a {\n  (0, ∞) 1\n}\n"
         "ladder volume by total per month on b {\n  (0, ∞) 1\n  minimum 5\n}\n"
         "deduct postpaid\n")
-    assert [(line.meter, line.amount) for line in book.price("a", 2)] == [("a", Decimal("2.00"))]
-    assert [(line.meter, line.amount) for line in book.price("a", "2")] == [
+    assert [(line.meter, line.amount) for line in book.price_lines("a", 2)] == [
         ("a", Decimal("2.00"))]
-    assert book.charge("a", 2) == Decimal("2.00")
+    assert [(line.meter, line.amount) for line in book.price_lines("a", "2")] == [
+        ("a", Decimal("2.00"))]
+    assert book.price_total("a", 2) == Decimal("2.00")
 
 
 def test_the_warehouse_bills_the_minimum_exactly(tmp_path: Path) -> None:
@@ -189,14 +190,14 @@ def test_contact_sales_names_the_meter_first_declared_on_every_path() -> None:
     book = ratecard.loads(CONTACT)
     assert book._plan is not None
     usage = {"DetectBody": 5_000_001, "SearchTrace": 12}
-    for call in (book.quote, book.quote_general):
+    for call in (book.quote, book._quote_general):
         error = contact_error(call, usage)
         assert str(error) == DETECTION_1
         assert (error.meter, error.quantity, error.bracket) == (
             "detection", Decimal(1), "(5000000, ∞)")
     assert str(contact_error(book.quote, {"DetectBody": "5000001", "SearchTrace": "12"})) == (
         DETECTION_1)
-    for call in (book.price, book.charge):
+    for call in (book.price_lines, book.price_total):
         assert str(contact_error(call, "detection", 5_000_001)) == DETECTION_1
         assert str(contact_error(call, "detection", "5000001")) == DETECTION_1
     journal = [{"time": "2026-11-02T10:00:00Z", "type": "usage", "action": action,
@@ -215,7 +216,7 @@ def test_contact_sales_counts_units_with_the_right_grammar() -> None:
         "(contact sales)")
     volume = sheet("ladder volume by total per month on use {\n  (0, 1M] 0.001\n"
                    "  (1M, ∞) contact sales\n}", meter_clause=" quantity rounded up to 0.1")
-    for call in (volume.quote, volume.quote_general):
+    for call in (volume.quote, volume._quote_general):
         assert str(contact_error(call, {"Use": 1_000_001})) == (
             "meter `use`: 1000001 units reach the bracket (1000000, ∞), which has no published "
             "price (contact sales)")
@@ -266,13 +267,13 @@ def test_a_price_per_n_keeps_its_form_in_a_line() -> None:
     """7,201 seconds at 3.2 per 3,600: the line says 3.2 per 3600; its amount is 7,201 × 3.2 /
     3,600 = 6.4008 (8 recurring) exactly to 60 digits, billed 6.40. Both quote paths agree."""
     book = ratecard.loads(HOURS)
-    for bill in (book.quote({"Run": 7201}), book.quote_general({"Run": 7201}),
+    for bill in (book.quote({"Run": 7201}), book._quote_general({"Run": 7201}),
                  book.quote({"Run": "7201"})):
         (line,) = bill.lines
         assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))
         assert line.precise_amount == SEVENTY_TWO_HUNDRED_ONE
         assert (line.amount, bill.total) == (Decimal("6.40"), Decimal("6.40"))
-    (line,) = book.price("compute", 7201)
+    (line,) = book.price_lines("compute", 7201)
     assert (line.unit_price, line.per) == (Decimal("3.2"), Decimal(3600))
 
 

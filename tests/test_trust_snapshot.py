@@ -123,7 +123,7 @@ def test_every_base_snapshot_restores_and_bills_on() -> None:
     november = Account.restore(BOOKS["bda"], BASES["worked"][1])
     november.feed(read("worked-1.jsonl")[2:])
     (bill,) = november.close_through("2026-11")
-    assert bill == BOOKS["bda"].bill(read("worked-1.jsonl"), "2026-11")
+    assert bill == BOOKS["bda"].bill_month(read("worked-1.jsonl"), "2026-11")
 
 
 CASES: list[tuple[str, dict[str, Any], str]] = [

@@ -38,6 +38,8 @@ CONTRACT = EXAMPLE / "acme.rules"
 Entry = dict[str, Any]
 D = Decimal
 
+at = datetime.fromisoformat  # an instant as a bill holds it, from the text its JSON shows
+
 
 def use(time: str, action: str, count: int) -> Entry:
     return {"time": time, "type": "usage", "action": action, "count": count}
@@ -111,9 +113,9 @@ def test_december_at_the_old_prices_january_at_the_new(sheet: PriceBook) -> None
     ]
     assert december.total == D("600.00")
     assert [(p.price, p.expires) for p in december.prepaid] == [
-        (D("18.00"), "2027-12-03T09:00:00+08:00")]
+        (D("18.00"), at("2027-12-03T09:00:00+08:00"))]
 
-    assert (january.version, january.contract) == ("2027-01-01", None)
+    assert (january.version, january.contract) == (date(2027, 1, 1), None)
     assert lines(january) == [
         ("detection", "allowance", 2000, D("0.00")),
         ("detection", "detection:10000#1", 5000, D("0.00")),
@@ -126,7 +128,7 @@ def test_december_at_the_old_prices_january_at_the_new(sheet: PriceBook) -> None
         D("0.0016"), D("0.0016")]
     assert january.total == D("484.80")
     assert [(p.price, p.expires) for p in january.prepaid] == [
-        (D("16.00"), "2028-01-04T09:00:00+08:00")]
+        (D("16.00"), at("2028-01-04T09:00:00+08:00"))]
     assert january.to_dict()["version"] == "2027-01-01"
     assert "version" not in december.to_dict()
 
@@ -149,13 +151,13 @@ def test_a_pack_keeps_the_validity_it_was_sold_with(tmp_path: Path) -> None:
     bills = book.bill(journal)
     december, january, july = bills[0], bills[1], bills[7]
     assert [(p.price, p.expires) for p in december.prepaid] == [
-        (D("18.00"), "2027-12-03T09:00:00+08:00")]
+        (D("18.00"), at("2027-12-03T09:00:00+08:00"))]
     assert [(p.price, p.expires) for p in january.prepaid] == [
-        (D("16.00"), "2027-07-04T09:00:00+08:00")]
+        (D("16.00"), at("2027-07-04T09:00:00+08:00"))]
     assert [(v.pack, v.quantity, v.time) for v in july.void] == [
-        ("detection:10000#2", 10_000, "2027-07-04T09:00:00+08:00")]
+        ("detection:10000#2", 10_000, at("2027-07-04T09:00:00+08:00"))]
     assert [(p.pack, p.expires) for p in july.packs] == [
-        ("detection:10000#1", "2027-12-03T09:00:00+08:00")]
+        ("detection:10000#1", at("2027-12-03T09:00:00+08:00"))]
     resumed_everywhere(book, journal)
 
     assert book.bill([buy("2026-12-03T09:00:00+08:00", "detection", "1000万")])[0].prepaid[
@@ -217,12 +219,12 @@ def test_worked_bills_under_the_acme_contract(acme: PriceBook) -> None:
     """
     bills = acme.bill(ACME_JOURNAL)
     assert [bill.month for bill in bills] == (
-        ["2026-12"] + [f"2027-{m:02}" for m in range(1, 13)] + ["2028-01"])
+        [date(2026, 12, 1)] + [date(2027, m, 1) for m in range(1, 13)] + [date(2028, 1, 1)])
     december, january, february = bills[:3]
     assert (december.version, december.contract, december.total) == (None, None, D("600.00"))
     assert [p.price for p in december.prepaid] == [D("18.00")]
 
-    assert (january.version, january.contract) == ("2027-01-01", "acme")
+    assert (january.version, january.contract) == (date(2027, 1, 1), "acme")
     assert lines(january) == [
         ("detection", "allowance", 2000, D("0.00")),
         ("detection", "detection:10000#1", 5000, D("0.00")),
@@ -250,7 +252,7 @@ def test_worked_bills_under_the_acme_contract(acme: PriceBook) -> None:
         assert lines(idle) == [("*", "true_up", 0, D("500.00"))], idle.month
         assert idle.total == D("500.00")
     last = bills[13]
-    assert (last.version, last.contract) == ("2027-01-01", None)
+    assert (last.version, last.contract) == (date(2027, 1, 1), None)
     assert lines(last) == [
         ("detection", "allowance", 2000, D("0.00")),
         ("detection", "postpaid", 500_000, D("800.00")),
@@ -318,9 +320,9 @@ def test_the_contract_s_end_month_reverts(tmp_path: Path) -> None:
     book = _contract(tmp_path, "from 2027-01-01 until 2027-03-01\ndiscount 50% on search\n")
     journal = [use(f"2027-{m:02}-05T09:00:00+08:00", "SearchTrace", 102_000) for m in (1, 2, 3)]
     assert [(b.month, b.contract, b.total) for b in book.bill(journal)] == [
-        ("2027-01", "terms", D("80.00")),
-        ("2027-02", "terms", D("80.00")),
-        ("2027-03", None, D("160.00")),
+        (date(2027, 1, 1), "terms", D("80.00")),
+        (date(2027, 2, 1), "terms", D("80.00")),
+        (date(2027, 3, 1), None, D("160.00")),
     ]
 
 
@@ -334,7 +336,7 @@ def test_quotes_under_the_contract_and_across_the_versions(
     assert sheet.quote(usage, at="2026-12-31").total == D("1198.00")
     assert sheet.quote(usage, at=date(2027, 1, 1)).total == D("956.80")
     bill = acme.quote(usage, at=datetime(2027, 6, 30, 16, 0, tzinfo=UTC))  # 07-01 in Shanghai
-    assert (bill.version, bill.contract, bill.total) == ("2027-01-01", "acme", D("765.44"))
+    assert (bill.version, bill.contract, bill.total) == (date(2027, 1, 1), "acme", D("765.44"))
     assert acme.quote(usage, at="2028-01-01").total == D("956.80")
     assert acme.quote(usage, [ratecard.HeldPack("detection", D(100_000))],
                       at="2027-01-01").total == D("637.44")
@@ -363,18 +365,18 @@ def test_an_account_opened_before_keeps_the_old_prices_until_the_day_given() -> 
     monthly = [use(f"2027-{m:02}-05T09:00:00+08:00", "SearchTrace", 11_000) for m in (1, 2, 3, 4)]
     old = [use("2026-12-15T09:00:00+08:00", "CreateGroup", 1), *monthly]
     assert [(b.month, b.version, b.total) for b in book.bill(old)] == [
-        ("2026-12", None, D("0.00")),
-        ("2027-01", None, D("20.00")),
-        ("2027-02", None, D("20.00")),
-        ("2027-03", None, D("20.00")),
-        ("2027-04", "2027-01-01", D("16.00")),
+        (date(2026, 12, 1), None, D("0.00")),
+        (date(2027, 1, 1), None, D("20.00")),
+        (date(2027, 2, 1), None, D("20.00")),
+        (date(2027, 3, 1), None, D("20.00")),
+        (date(2027, 4, 1), date(2027, 1, 1), D("16.00")),
     ]
     shuffled = [monthly[2], monthly[0], old[0], monthly[3], monthly[1]]
     assert book.bill(shuffled) == book.bill(old)
     resumed_everywhere(book, old)
     assert [(b.month, b.total) for b in book.bill(monthly)] == [
-        ("2027-01", D("16.00")), ("2027-02", D("16.00")), ("2027-03", D("16.00")),
-        ("2027-04", D("16.00"))]
+        (date(2027, 1, 1), D("16.00")), (date(2027, 2, 1), D("16.00")),
+        (date(2027, 3, 1), D("16.00")), (date(2027, 4, 1), D("16.00"))]
     # The day is the rules' timezone's: 2026-12-31T17:00Z is 2027-01-01 in Shanghai.
     newcomer = [use("2026-12-31T17:00:00Z", "CreateGroup", 1), *monthly]
     assert [b.total for b in book.bill(newcomer)] == [D("16.00")] * 4
@@ -423,15 +425,15 @@ def test_a_version_that_prices_a_meter_by_day() -> None:
     assert [(line.meter, line.source, line.period, line.quantity, line.amount)
             for line in december.lines] == [
         ("sms", "allowance", None, 100, D("0.00")),
-        ("sms", "postpaid", "2026-12-31", 200, D("10.00")),
+        ("sms", "postpaid", date(2026, 12, 31), 200, D("10.00")),
         ("mms", "postpaid", None, 30, D("3.00")),
     ]
     assert [(line.meter, line.source, line.period, line.quantity, line.amount)
             for line in january.lines] == [
         ("sms", "allowance", None, 200, D("0.00")),
-        ("sms", "postpaid", "2027-01-01", 100, D("5.00")),
-        ("mms", "postpaid", "2027-01-01", 10, D("0.80")),
-        ("mms", "postpaid", "2027-01-02", 20, D("1.60")),
+        ("sms", "postpaid", date(2027, 1, 1), 100, D("5.00")),
+        ("mms", "postpaid", date(2027, 1, 1), 10, D("0.80")),
+        ("mms", "postpaid", date(2027, 1, 2), 20, D("1.60")),
     ]
     resumed_everywhere(book, journal)
 
@@ -491,7 +493,7 @@ def test_a_snapshot_names_its_timeline_and_opening_day(acme: PriceBook) -> None:
     account.feed(ACME_JOURNAL[4:6])
     preview = account.preview()  # January so far: the worked bill's lines, true-up included
     assert preview is not None
-    assert (preview.version, preview.contract, preview.total) == ("2027-01-01", "acme",
+    assert (preview.version, preview.contract, preview.total) == (date(2027, 1, 1), "acme",
                                                                    D("500.00"))
     assert preview.lines[-1].source == "true_up"
 
@@ -753,7 +755,7 @@ def test_a_contract_never_makes_a_line_negative(name: str, data: st.DataObject) 
     minimum; a month under a contract is never below its minimum."""
     book, actions, packs = BOOKS[name]
     for bill in book.bill(data.draw(journals(actions, packs))):
-        sheet = book.at(f"{bill.month}-01")
+        sheet = book.at(bill.month)
         assert bill.contract == (None if sheet.contract is None else sheet.contract.name)
         for before, line in zip(bill.lines, bill.lines[1:], strict=False):
             if line.source == "discount":
@@ -774,7 +776,7 @@ def test_a_contract_never_makes_a_line_negative(name: str, data: st.DataObject) 
 @settings(max_examples=60)
 @given(data=st.data())
 def test_the_quote_plan_is_the_general_quote_on_every_day(name: str, data: st.DataObject) -> None:
-    """`quote` (its compiled plan where it applies) and `quote_general` agree on the sheet in
+    """`quote` (its compiled plan where it applies) and `_quote_general` agree on the sheet in
     effect on any day, with or without packs held."""
     book, actions, packs = BOOKS[name]
     day = date(2026, 11, 1) + timedelta(days=data.draw(st.integers(0, 500)))
@@ -784,7 +786,7 @@ def test_the_quote_plan_is_the_general_quote_on_every_day(name: str, data: st.Da
     if packs and data.draw(st.booleans()):
         held = [ratecard.HeldPack("detection", D(10_000), data.draw(st.integers(0, 10_000)))]
     assert outcome(lambda: book.quote(usage, held, at=day)) == outcome(
-        lambda: book.at(day).quote_general(usage, held))
+        lambda: book.at(day)._quote_general(usage, held))
 
 
 def outcome(call: Any) -> Any:
@@ -837,7 +839,7 @@ def test_the_billing_doc_shows_what_the_command_prints(
     assert out.startswith(shown)
     data = section.split("```json\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(ROOT)
-    bill = ratecard.load(SHEET).with_contract(CONTRACT).bill(
+    bill = ratecard.load(SHEET).with_contract(CONTRACT).bill_month(
         str(EXAMPLE / "acme.jsonl"), "2027-01")
     shown_lines = [json.loads(line) for line in data.replace("\n ", " ").splitlines()]
     assert shown_lines == [bill.to_dict()["lines"][4], bill.to_dict()["lines"][-1]]
@@ -851,7 +853,7 @@ def test_a_contract_quote_is_exact_in_any_context(acme: PriceBook, count: int) -
 
     sheet = acme.at("2027-03-01")
     usage = {"SearchTrace": count, "DetectBody": count // 3}
-    expected = sheet.quote_general(usage)
+    expected = sheet._quote_general(usage)
     with decimal.localcontext(decimal.Context(prec=28, rounding=decimal.ROUND_DOWN)):
         assert sheet.quote(usage) == expected
     assert [line.to_dict() for line in sheet.quote(usage).lines] == [

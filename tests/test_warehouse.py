@@ -13,7 +13,7 @@ import csv
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
+from ratecard.engine.bills import month_text  # noqa: E402
 from ratecard.engine.clock import (  # noqa: E402
     add_period,
     month_start,
@@ -536,9 +537,15 @@ def oracle(sheet: Sheet, rows: Sequence[Row]) -> Expected:
             expected[account] = str(exc)
             continue
         expected[account] = [
-            (bill.month or "", bill.total, [_line(line) for line in bill.lines]) for bill in bills
+            (_month(bill.month), bill.total, [_line(line) for line in bill.lines])
+            for bill in bills
         ]
     return expected
+
+
+def _month(month: date | None) -> str:
+    """A bill's month as the warehouse's rows write it: `2026-11` ("" for none)."""
+    return "" if month is None else month_text(month)
 
 
 def _line(line: Any) -> tuple[Any, ...]:

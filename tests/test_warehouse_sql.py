@@ -4,7 +4,7 @@ rounded exactly as Python does; input schemas, bad rows, outputs and the command
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -547,7 +547,8 @@ def test_worked_pack_holder_with_meters_drawn_in_the_database(tmp_path: Path) ->
          "size": "10万"},
         *({"type": "usage", "time": t, "action": a, "count": c} for _, t, a, c in rows),
     ])
-    assert [(b.month, b.total) for b in engine] == [(m, t) for _, m, t in bills]
+    assert [(b.month, b.total) for b in engine] == [
+        (date.fromisoformat(f"{m}-01"), t) for _, m, t in bills]
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING
 
 from ratecard.api import load, load_contract, loads
 from ratecard.diagnostics import Diagnostic, Severity
-from ratecard.errors import ContactSalesError, RulesError, UsageError
+from ratecard.errors import ContactSalesError, Error, RulesError, UsageError
 
-# The release, as in pyproject.toml (a test keeps them equal); `ratecard --version` prefers the
-# installed package's metadata and falls back to this.
-__version__ = "0.1.0"
+# The release, as in pyproject.toml (a test keeps them equal): `__version__` when the package's
+# metadata is not installed (the sources on the path only).
+_RELEASE = "0.1.0"
 
 if TYPE_CHECKING:
+    __version__: str
     from ratecard.engine.account import Account, AccountError, LateEntryError
-    from ratecard.engine.bills import Alert, Bill, BillLine
+    from ratecard.engine.bills import Alert, AlertKind, Bill, BillLine, Source
     from ratecard.engine.journal import (
         JournalError,
         Order,
@@ -43,7 +44,8 @@ _ACCOUNT = ("Account", "AccountError", "LateEntryError", "SnapshotError")
 
 # The evaluator's classes, loaded on first use too: `ratecard check` needs none of them.
 _ENGINE = {
-    "Alert": "bills", "Bill": "bills", "BillLine": "bills",
+    "Alert": "bills", "AlertKind": "bills", "Bill": "bills", "BillLine": "bills",
+    "Source": "bills",
     "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
     "Reopen": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
@@ -51,7 +53,20 @@ _ENGINE = {
 }
 
 
+def _version() -> str:
+    """The installed package's version (its metadata), else `_RELEASE`."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ratecard")
+    except metadata.PackageNotFoundError:
+        return _RELEASE
+
+
 def __getattr__(name: str) -> object:
+    if name == "__version__":  # read from the metadata on first use, then kept
+        value = globals()["__version__"] = _version()
+        return value
     if name in _ENGINE:
         module = importlib.import_module(f"ratecard.engine.{_ENGINE[name]}")
         return getattr(module, name)
@@ -69,10 +84,12 @@ __all__ = [
     "Account",
     "AccountError",
     "Alert",
+    "AlertKind",
     "Bill",
     "BillLine",
     "ContactSalesError",
     "Diagnostic",
+    "Error",
     "HeldPack",
     "JournalError",
     "LateEntryError",
@@ -86,6 +103,7 @@ __all__ = [
     "RulesError",
     "Severity",
     "SnapshotError",
+    "Source",
     "Suspend",
     "Topup",
     "Usage",

@@ -245,10 +245,10 @@ def _pack_arguments(items: Sequence[str], book: PriceBook) -> list[HeldPack]:
             raise CommandError(f"--pack `{item}`: write METER:SIZE or METER:SIZE:REMAINING")
         try:
             meter = book.meter(parts[0])
-            offer = book.parse_pack_size(meter, parts[1])
+            offer = book._parse_pack_size(meter, parts[1])
         except UsageError as exc:
             raise CommandError(f"--pack `{item}`: {exc}") from None
-        # REMAINING is checked by the quote, by the count's rule (`PriceBook.held`).
+        # REMAINING is checked by the quote, by the count's rule (`PriceBook._held`).
         held.append(HeldPack(meter.name, offer.size, parts[2] if len(parts) == 3 else None))
     return held
 
@@ -390,7 +390,7 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
                    f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"
-                   + (f" at {alert.time}" if alert.time else ""))
+                   + (f" at {alert.time.isoformat()}" if alert.time else ""))
     return "\n".join(out)
 
 
@@ -447,7 +447,8 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
                 account, issued, save = _resume(args, book, journal, on_invalid, state)
                 result: list[Bill] | Bill = issued
             else:
-                result = book.bill(journal, args.month, on_invalid=on_invalid)
+                result = (book.bill(journal, on_invalid=on_invalid) if args.month is None
+                          else book.bill_month(journal, args.month, on_invalid=on_invalid))
         notice = _to_stderr
     except UsageError as exc:
         raise CommandError(str(exc)) from None
@@ -544,6 +545,7 @@ def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
                            "those the journal makes due (close a month with --close-through)")
     from ratecard import statefile
     from ratecard.engine.account import Account
+    from ratecard.engine.snapshot import SnapshotError
 
     try:
         saved: bytes | None = path.read_bytes()
@@ -553,7 +555,7 @@ def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
         raise CommandError(f"{args.state}: {exc.strerror or exc}") from None
     try:
         account = Account(book) if saved is None else Account.restore(book, saved)
-    except UsageError as exc:
+    except SnapshotError as exc:
         raise CommandError(f"{args.state}: {exc}") from None
     issued = account.feed(journal, on_invalid=on_invalid)
     if args.close_through is not None:
@@ -572,17 +574,22 @@ def _resume(args: argparse.Namespace, book: PriceBook, journal: str | BinaryIO,
 
 def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
     """A monthly bill from a journal as text: the bill's table, then what it lists apart."""
-    out = [f"{bill.month}, issued {bill.issued}", format_bill(book, bill, palette)]
+    from ratecard.engine.bills import month_text
+
+    assert bill.month is not None and bill.issued is not None
+    out = [f"{month_text(bill.month)}, issued {bill.issued.isoformat()}",
+           format_bill(book, bill, palette)]
     for p in bill.prepaid:
         listed = "" if p.list_price is None else f" (list price {format_plain(p.list_price)})"
         out.append(f"prepaid: pack {p.pack} ({_grouped(p.size)} {p.meter}) {format_plain(p.price)}"
-                   f"{listed}, bought {p.time}, expires {p.expires}")
+                   f"{listed}, bought {p.time.isoformat()}, expires {p.expires.isoformat()}")
     if bill.prepaid:
         out.append(f"prepaid total {bill.currency} {format_plain(bill.prepaid_total)} "
                    "(already paid, not in the total)")
     for back in bill.refunds:
         out.append(f"refunded: pack {back.pack} ({_grouped(back.size)} {back.meter}) "
-                   f"{format_plain(back.amount)} on {back.time}, bought {back.purchased}")
+                   f"{format_plain(back.amount)} on {back.time.isoformat()}, bought "
+                   f"{back.purchased.isoformat()}")
     if bill.refunds:
         out.append(f"refund total {bill.currency} {format_plain(bill.refund_total)} "
                    "(paid back, not in the total)")
@@ -591,12 +598,13 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
                  else f"{format_plain(o.unit_price)} each")
         listed = "" if o.list_amount is None else f" (list {format_plain(o.list_amount)})"
         out.append(f"order {o.order}: {_grouped(o.quantity)} {o.product} in {o.bracket} at "
-                   f"{price}: {format_plain(o.amount)}{listed}, {o.time}")
+                   f"{price}: {format_plain(o.amount)}{listed}, {o.time.isoformat()}")
     if bill.orders:
         out.append(f"orders total {bill.currency} {format_plain(bill.orders_total)} "
                    "(paid when ordered, not in the total)")
     for v in bill.void:
-        out.append(f"void: pack {v.pack} expired {v.time} with {_grouped(v.quantity)} units left")
+        out.append(f"void: pack {v.pack} expired {v.time.isoformat()} with "
+                   f"{_grouped(v.quantity)} units left")
     for r in bill.rejected:
         why = "while suspended" if r.reason == "suspended" else f"({r.reason})"
         out.append(f"rejected {why}: {r.action} {_grouped(r.quantity)} "
@@ -607,17 +615,17 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
         out.append(f"ignored: {i.type} id `{i.id}` seen before (line {i.line})")
     for held in bill.packs:
         out.append(f"held at month end: pack {held.pack} {_grouped(held.remaining)} of "
-                   f"{_grouped(held.size)} left, expires {held.expires}")
+                   f"{_grouped(held.size)} left, expires {held.expires.isoformat()}")
     for e in bill.events:
         detail = "".join((f" {format_plain(e.amount)}" if e.amount is not None else "",
                           f" ({e.reason})" if e.reason else "",
                           " automatically" if e.automatic else ""))
         balance = f", balance {format_plain(e.balance)}" if e.balance is not None else ""
-        out.append(f"account: {e.time} {e.kind}{detail}, now {e.status}{balance}")
+        out.append(f"account: {e.time.isoformat()} {e.kind}{detail}, now {e.status}{balance}")
     if bill.settlement is not None:
         s = bill.settlement
-        out.append(f"settled {s.time}: paid {format_plain(s.paid)} from the balance, balance "
-                   f"{format_plain(s.balance_after)}"
+        out.append(f"settled {s.time.isoformat()}: paid {format_plain(s.paid)} from the "
+                   f"balance, balance {format_plain(s.balance_after)}"
                    + (f", arrears {format_plain(s.arrears)}" if s.arrears else "")
                    + (": account suspended for arrears" if s.suspended else ""))
     return "\n".join(out)

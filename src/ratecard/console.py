@@ -88,12 +88,8 @@ def compile_file(path: str, fmt: str = "full") -> PriceBook | None:
 
 
 def version() -> str:
-    """The installed package's version (its metadata), else `ratecard.__version__`."""
-    from importlib import metadata
+    """`ratecard.__version__`: the installed package's version (its metadata), else the
+    release the sources carry."""
+    import ratecard
 
-    try:
-        return metadata.version("ratecard")
-    except metadata.PackageNotFoundError:
-        from ratecard import __version__
-
-        return __version__
+    return ratecard.__version__

@@ -8,7 +8,14 @@ from decimal import Decimal
 from ratecard.diagnostics import Diagnostic
 
 
-class RulesError(Exception):
+class Error(Exception):
+    """The base of every error ratecard raises for bad input: rules that do not compile
+    (`RulesError`), usage, journals or arguments it cannot bill (`UsageError`, `JournalError`),
+    a snapshot it cannot restore (`SnapshotError`). `except ratecard.Error` catches them all;
+    anything else is a bug of ratecard's."""
+
+
+class RulesError(Error):
     """A rules file that does not compile; `.diagnostics` lists every problem found."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
@@ -20,7 +27,7 @@ class RulesError(Exception):
         super().__init__(head + more)
 
 
-class UsageError(ValueError):
+class UsageError(Error, ValueError):
     """Usage that the rules cannot price: an unknown or unpriced action, a bad count or pack."""
 
 

@@ -661,7 +661,7 @@ def bracket_hover(
     quantity = example_quantity(lo, hi, closed_low=bracket.open.value == "[")
     meter = meters[0]
     try:
-        amount = book.charge(meter, int(quantity))
+        amount = book.price_total(meter, int(quantity))
     except UsageError as exc:
         lines.extend(["", f"{exc}"])
     else:

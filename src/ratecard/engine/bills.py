@@ -1,16 +1,59 @@
-"""What the evaluator returns: bill lines, pack alerts, and bills."""
+"""What the evaluator returns: bill lines, pack alerts, and bills.
+
+Days are `date`s and instants aware `datetime`s in the rules' timezone; a bill's month is the
+`date` of its first day. `to_dict()` writes them as ISO 8601 strings (a month as `2026-11`),
+which is what the JSON and snapshots hold.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 import attrs
 
 from ratecard.literals import format_plain
 
-# `discount` and `true_up` lines come from a customer contract (`PriceBook.contract`).
-SOURCES = ("allowance", "pack", "postpaid", "minimum", "maximum", "discount", "true_up")
+
+class Source(StrEnum):
+    """Where a bill line's units or amount come from: its `source`.
+
+    A `str` whose value is the JSON's word, so `line.source == "postpaid"` holds and JSON
+    shows `"postpaid"`. `discount` and `true_up` lines come from a customer contract
+    (`PriceBook.contract`); `minimum` and `maximum` lines adjust a ladder's period charge.
+    """
+
+    ALLOWANCE = "allowance"
+    PACK = "pack"
+    POSTPAID = "postpaid"
+    MINIMUM = "minimum"
+    MAXIMUM = "maximum"
+    DISCOUNT = "discount"
+    TRUE_UP = "true_up"
+
+
+class AlertKind(StrEnum):
+    """A pack alert's `kind`, a `str` like `Source`: the pack fell below the rules' threshold
+    (`low`), ran out (`exhausted`), or expired with units left (`expired`)."""
+
+    LOW = "low"
+    EXHAUSTED = "exhausted"
+    EXPIRED = "expired"
+
+
+SOURCES: tuple[Source, ...] = tuple(Source)
+ALERT_KINDS: tuple[AlertKind, ...] = tuple(AlertKind)
+
+
+def month_text(month: date) -> str:
+    """A bill's month as the JSON writes it: `2026-11`."""
+    return f"{month.year:04d}-{month.month:02d}"
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 class BillLine(NamedTuple):
@@ -21,8 +64,8 @@ class BillLine(NamedTuple):
 
     Allowance and pack lines cost nothing on the bill (packs are prepaid); postpaid lines carry
     the bracket and unit price (per block, with `blocks`, when the bracket prices blocks);
-    `minimum` and `maximum` lines adjust a period's postpaid charge. `period` names the day
-    a line of a daily ladder prices (None for the whole month).
+    `minimum` and `maximum` lines adjust a period's postpaid charge. `period` is the day (a
+    `date`) a line of a daily ladder prices (None for the whole month).
 
     A price written `P per N` keeps its form: `unit_price` is P and `per` is N (None for a
     price per unit), so that 3.2 per 3600 is never shown as a 60-digit quotient; the amount is
@@ -30,7 +73,7 @@ class BillLine(NamedTuple):
     """
 
     meter: str
-    source: str
+    source: Source
     quantity: Decimal
     unit_price: Decimal
     precise_amount: Decimal
@@ -38,7 +81,7 @@ class BillLine(NamedTuple):
     bracket: str | None = None
     pack: str | None = None
     blocks: Decimal | None = None
-    period: str | None = None
+    period: date | None = None
     per: Decimal | None = None
     rate: Decimal | None = None  # a contract discount's fraction off (0.2 for 20%)
 
@@ -47,7 +90,7 @@ class BillLine(NamedTuple):
         `bracket_bounds` the bracket's label as numbers (`bracket_bounds`)."""
         data: dict[str, Any] = {
             "meter": self.meter,
-            "source": self.source,
+            "source": str(self.source),  # the plain word: JSON data holds no enum
             "quantity": format_plain(self.quantity),
             "unit_price": format_plain(self.unit_price),
         }
@@ -62,7 +105,7 @@ class BillLine(NamedTuple):
             "bracket_bounds": bracket_bounds(self.bracket),
             "pack": self.pack,
             "blocks": None if self.blocks is None else format_plain(self.blocks),
-            "period": self.period,
+            "period": None if self.period is None else self.period.isoformat(),
         })
         return data
 
@@ -88,21 +131,21 @@ def bracket_bounds(label: str | None) -> dict[str, Any] | None:
 class Alert:
     """A pack alert: `low` (below the threshold), `exhausted`, or `expired` with units left."""
 
-    kind: str
+    kind: AlertKind = attrs.field(converter=AlertKind)
     meter: str
     pack: str
     size: Decimal
     remaining: Decimal
-    time: str | None = None
+    time: datetime | None = None  # None in a quote (it has no times)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
+            "kind": str(self.kind),
             "meter": self.meter,
             "pack": self.pack,
             "size": format_plain(self.size),
             "remaining": format_plain(self.remaining),
-            "time": self.time,
+            "time": _iso(self.time),
         }
 
 
@@ -116,8 +159,8 @@ class PrepaidPurchase:
     meter: str
     size: Decimal
     price: Decimal
-    time: str
-    expires: str
+    time: datetime
+    expires: datetime
     list_price: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,8 +169,8 @@ class PrepaidPurchase:
             "meter": self.meter,
             "size": format_plain(self.size),
             "price": format_plain(self.price),
-            "time": self.time,
-            "expires": self.expires,
+            "time": self.time.isoformat(),
+            "expires": self.expires.isoformat(),
         }
         if self.list_price is not None:
             data["list_price"] = format_plain(self.list_price)
@@ -143,8 +186,8 @@ class RefundedPack:
     meter: str
     size: Decimal
     amount: Decimal
-    time: str
-    purchased: str
+    time: datetime
+    purchased: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,8 +195,8 @@ class RefundedPack:
             "meter": self.meter,
             "size": format_plain(self.size),
             "amount": format_plain(self.amount),
-            "time": self.time,
-            "purchased": self.purchased,
+            "time": self.time.isoformat(),
+            "purchased": self.purchased.isoformat(),
         }
 
 
@@ -171,7 +214,7 @@ class OrderedUnits:
     bracket: str
     unit_price: Decimal | None  # None: a `contact sales` bracket
     amount: Decimal
-    time: str
+    time: datetime
     list_amount: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +225,7 @@ class OrderedUnits:
             "bracket": self.bracket,
             "unit_price": None if self.unit_price is None else format_plain(self.unit_price),
             "amount": format_plain(self.amount),
-            "time": self.time,
+            "time": self.time.isoformat(),
         }
         if self.list_amount is not None:
             data["list_amount"] = format_plain(self.list_amount)
@@ -197,8 +240,8 @@ class PackBalance:
     meter: str
     size: Decimal
     remaining: Decimal
-    purchased: str
-    expires: str
+    purchased: datetime
+    expires: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,8 +249,8 @@ class PackBalance:
             "meter": self.meter,
             "size": format_plain(self.size),
             "remaining": format_plain(self.remaining),
-            "purchased": self.purchased,
-            "expires": self.expires,
+            "purchased": self.purchased.isoformat(),
+            "expires": self.expires.isoformat(),
         }
 
 
@@ -219,7 +262,7 @@ class VoidUnits:
     meter: str
     size: Decimal
     quantity: Decimal
-    time: str
+    time: datetime
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,7 +270,7 @@ class VoidUnits:
             "meter": self.meter,
             "size": format_plain(self.size),
             "quantity": format_plain(self.quantity),
-            "time": self.time,
+            "time": self.time.isoformat(),
         }
 
 
@@ -273,11 +316,12 @@ class IgnoredEntry:
 
     type: str
     id: str
-    time: str
+    time: datetime
     line: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "id": self.id, "time": self.time, "line": self.line}
+        return {"type": self.type, "id": self.id, "time": self.time.isoformat(),
+                "line": self.line}
 
 
 @attrs.frozen
@@ -288,7 +332,7 @@ class AccountEvent:
     be settled, a reopening when a top-up paid the debt.
     """
 
-    time: str
+    time: datetime
     kind: str
     status: str
     reason: str | None = None
@@ -298,7 +342,7 @@ class AccountEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "time": self.time,
+            "time": self.time.isoformat(),
             "kind": self.kind,
             "status": self.status,
             "reason": self.reason,
@@ -312,7 +356,7 @@ class AccountEvent:
 class Settlement:
     """How a bill was settled against the balance when it was issued."""
 
-    time: str
+    time: datetime
     balance_before: Decimal
     paid: Decimal
     balance_after: Decimal
@@ -321,7 +365,7 @@ class Settlement:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "time": self.time,
+            "time": self.time.isoformat(),
             "balance_before": format_plain(self.balance_before),
             "paid": format_plain(self.paid),
             "balance_after": format_plain(self.balance_after),
@@ -339,14 +383,19 @@ class Bill:
     A monthly bill from a journal (`issued` set) also lists the month's pack purchases (prepaid,
     not in the total), the packs held at its end, units void at expiry, rejected and free usage,
     entries ignored as repeats, the account's events and the settlement.
+
+    `month` is the `date` of the month's first day, `issued` the `date` of issue, `version` the
+    `date` the dated version billed takes effect; the times of its parts are aware `datetime`s
+    in the rules' timezone. `to_dict()` writes them as the JSON's strings (`"2026-11"`,
+    `"2026-12-01"`, `"2026-11-02T10:00:00+08:00"`).
     """
 
     currency: str
     total: Decimal
     lines: tuple[BillLine, ...]
     alerts: tuple[Alert, ...] = ()
-    month: str | None = None
-    issued: str | None = None
+    month: date | None = None  # the month's first day
+    issued: date | None = None
     prepaid: tuple[PrepaidPurchase, ...] = ()
     packs: tuple[PackBalance, ...] = ()
     void: tuple[VoidUnits, ...] = ()
@@ -356,7 +405,7 @@ class Bill:
     events: tuple[AccountEvent, ...] = ()
     settlement: Settlement | None = None
     prepaid_total: Decimal = Decimal(0)  # the month's purchases: already paid, not in `total`
-    version: str | None = None  # the dated version billed (`from 2027-01-01`), if not the first
+    version: date | None = None  # the dated version billed (`from 2027-01-01`), if not the first
     contract: str | None = None  # the customer contract billed under, if any
     refunds: tuple[RefundedPack, ...] = ()  # packs refunded in the month
     refund_total: Decimal = Decimal(0)  # what they paid back (apart from `total`, as prepaid)
@@ -390,11 +439,11 @@ class Bill:
         """The JSON form of DESIGN.md: money and quantities as strings."""
         data: dict[str, Any] = {"currency": self.currency}
         if self.month is not None:
-            data["month"] = self.month
+            data["month"] = month_text(self.month)
         if self.issued is not None:
-            data["issued"] = self.issued
+            data["issued"] = self.issued.isoformat()
         if self.version is not None:
-            data["version"] = self.version
+            data["version"] = self.version.isoformat()
         if self.contract is not None:
             data["contract"] = self.contract
         data["total"] = format_plain(self.total)

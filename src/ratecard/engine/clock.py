@@ -97,6 +97,28 @@ def local(moment: int, zone: ZoneInfo) -> datetime:
     return (EPOCH + moment * MICROSECOND).astimezone(zone)
 
 
+_FIXED: dict[timedelta, timezone] = {}  # UTC offset → its fixed-offset tzinfo, made once
+
+
+def stamp(moment: int, zone: ZoneInfo) -> datetime:
+    """An instant as a bill gives it: the wall clock of `zone` with that moment's UTC offset as
+    a fixed-offset tzinfo (`isoformat()` is `format_instant`'s text). A fixed offset, not the
+    zone: aware datetimes in a repeated hour compare unequal across zones (PEP 495), and these
+    are compared and hashed freely."""
+    return fixed(local(moment, zone))
+
+
+def fixed(moment: datetime) -> datetime:
+    """An aware datetime with its UTC offset as a fixed-offset tzinfo: the same instant and
+    wall clock."""
+    offset = moment.utcoffset()
+    assert offset is not None, "an aware datetime"
+    tz = _FIXED.get(offset)
+    if tz is None:
+        tz = _FIXED[offset] = timezone(offset)
+    return moment.replace(tzinfo=tz, fold=0)
+
+
 def format_instant(moment: int, zone: ZoneInfo) -> str:
     """An instant as ISO 8601 in `zone`: 2026-11-02T10:00:00+08:00."""
     return local(moment, zone).isoformat()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ratecard.engine.bills import Alert
+from ratecard.engine.bills import Alert, AlertKind
 from ratecard.engine.money import ZERO
 
 ALLOWANCE = "allowance"
@@ -117,7 +117,7 @@ def deduct(
 
 
 def lot_alerts(
-    lots: Iterable[Lot], low_threshold: Decimal | None, exhausted: bool, time: str | None
+    lots: Iterable[Lot], low_threshold: Decimal | None, exhausted: bool, time: datetime | None
 ) -> list[Alert]:
     """The alerts that drawing from these lots raises now; each fires once per lot.
 
@@ -131,8 +131,9 @@ def lot_alerts(
             and lot.remaining < lot.size * low_threshold
         ):
             lot.alerted_low = True
-            alerts.append(Alert("low", lot.meter, lot.id, lot.size, lot.remaining, time))
+            alerts.append(Alert(AlertKind.LOW, lot.meter, lot.id, lot.size, lot.remaining, time))
         if exhausted and not lot.alerted_exhausted and lot.remaining <= 0:
             lot.alerted_exhausted = True
-            alerts.append(Alert("exhausted", lot.meter, lot.id, lot.size, lot.remaining, time))
+            alerts.append(
+                Alert(AlertKind.EXHAUSTED, lot.meter, lot.id, lot.size, lot.remaining, time))
     return alerts

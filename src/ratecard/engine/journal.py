@@ -350,7 +350,7 @@ class EntryReader:
                 entry_id = self._id(entry_id)
             return (moment, line, PURCHASE, self._paid(plan.name, price), offer.size, entry_id)
         try:
-            offer = self.book.parse_pack_size(plan, size)
+            offer = self.book._parse_pack_size(plan, size)
         except UsageError as exc:
             _bad("size", str(exc))
         if offer.price is None and price is None:
@@ -542,7 +542,7 @@ class EntryReader:
             _bad("action", f"`{printable(shorten(action))}` is not text: it holds a lone "
                  "surrogate")
         try:
-            self.book.route(action)
+            self.book._route(action)
         except UsageError as exc:
             _bad("action", str(exc))
         _bad("action", f"unknown action `{action}`")  # pragma: no cover

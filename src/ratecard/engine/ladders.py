@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import attrs
 
+from ratecard.engine.bills import Source
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.errors import ContactSalesError
 from ratecard.literals import format_plain
@@ -202,7 +203,7 @@ class Ladder:
             amount = CONTEXT.add(amount, bracket.flat)
         return Charge(bracket, quantity, bracket.shown_price, amount, blocks, bracket.shown_per)
 
-    def adjustment(self, charged: Decimal, rounding: Rounding) -> tuple[str, Decimal] | None:
+    def adjustment(self, charged: Decimal, rounding: Rounding) -> tuple[Source, Decimal] | None:
         """The minimum-spend true-up or the cap of a period whose postpaid lines are billed
         `charged` (the sum of their rounded amounts), if one applies.
 
@@ -214,9 +215,9 @@ class Ladder:
         if self.minimum is not None:
             least = rounding.at_least(self.minimum)
             if charged < least:
-                return "minimum", CONTEXT.subtract(least, charged)
+                return Source.MINIMUM, CONTEXT.subtract(least, charged)
         if self.maximum is not None:
             most = rounding.at_most(self.maximum)
             if charged > most:
-                return "maximum", CONTEXT.subtract(most, charged)
+                return Source.MAXIMUM, CONTEXT.subtract(most, charged)
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import warnings
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -15,7 +16,7 @@ import attrs
 
 from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import contracts, quoteplan
-from ratecard.engine.bills import Alert, Bill, BillLine
+from ratecard.engine.bills import Alert, Bill, BillLine, Source
 from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
@@ -247,19 +248,16 @@ class PriceBook:
         init=False, repr=False, eq=False
     )
     # A contract's discounts (meter → fraction off, fraction kept, minus the fraction off; 0%
-    # left out: it changes nothing) and the version's day as a bill names it.
+    # left out: it changes nothing).
     _discounts: Mapping[str, tuple[Decimal, Decimal, Decimal]] = attrs.field(
         init=False, repr=False, eq=False
     )
-    _version_text: str | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_discounts", {} if self.contract is None else {
             meter: (fraction, CONTEXT.subtract(1, fraction), CONTEXT.minus(fraction))
             for meter, fraction in self.contract.discounts.items() if fraction
         })
-        object.__setattr__(self, "_version_text",
-                           None if self.version is None else self.version.isoformat())
         object.__setattr__(self, "_first",
                            attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
@@ -377,7 +375,7 @@ class PriceBook:
             raise UsageError(f"unknown meter `{_text(name)}`"
                              + (f"; {hint}" if hint else "")) from None
 
-    def route(self, action: str) -> str:
+    def _route(self, action: str) -> str:
         """The meter an action counts into, or FREE; UsageError for unknown or unpriced actions."""
         if not isinstance(action, str):
             raise UsageError(f"an action is a name such as {next(iter(self.routes), 'Call')}, "
@@ -395,7 +393,7 @@ class PriceBook:
             + (f"; {hint}" if hint else "")
         )
 
-    def parse_pack_size(self, meter: MeterPlan, text: str | Decimal | int) -> PackOffer:
+    def _parse_pack_size(self, meter: MeterPlan, text: str | Decimal | int) -> PackOffer:
         """The pack offer for a size in any number form of the language (100000, 100k, 10万)."""
         try:
             size = count_value(text)
@@ -409,7 +407,7 @@ class PriceBook:
             )
         return offer
 
-    def held(self, pack: HeldPack) -> HeldPack:
+    def _held(self, pack: HeldPack) -> HeldPack:
         """A held pack checked against the rules: its meter, a size on sale for it and the units
         left, from 0 to the size, whole on a meter of whole units (on its increment on a meter
         that rounds quantities). The pack with its size and units left as Decimals."""
@@ -417,7 +415,7 @@ class PriceBook:
             raise UsageError(f"a held pack is a ratecard.HeldPack(meter, size, remaining), not "
                              f"{_shown(pack)}")
         plan = self.meter(pack.meter)
-        offer = self.parse_pack_size(plan, pack.size)
+        offer = self._parse_pack_size(plan, pack.size)
         if pack.remaining is None:
             return HeldPack(plan.name, offer.size, None)
         where = f"pack {plan.name}:{format_plain(offer.size)}: remaining"
@@ -461,9 +459,9 @@ class PriceBook:
                 if book.contract is not None or book.version is not None:
                     return book._dated_quote(fast)
                 return fast
-        return book.quote_general(usage, packs)
+        return book._quote_general(usage, packs)
 
-    def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
+    def price_lines(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
         no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
         alone = self._alone_pricers.get(meter) if type(meter) is str else None
@@ -472,10 +470,10 @@ class PriceBook:
         plan = self.meter(meter)
         units = plan.count(meter, quantity)
         with decimal.localcontext(CONTEXT):
-            return self.postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
+            return self._postpaid_period({plan.name: MeterUsage(units, ZERO, units)}, alone=True)
 
-    def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
-        """What `price` charges for `quantity` units of one meter: the sum of its lines'
+    def price_total(self, meter: str, quantity: int | Decimal | str) -> Decimal:
+        """What `price_lines` charges for `quantity` units of one meter: the sum of its lines'
         amounts, on the rounding increment (`0.00` for none)."""
         # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
         # a bracket with a plain unit price, is one product and its rounding, both in ratecard's
@@ -490,11 +488,21 @@ class PriceBook:
         if alone is not None and type(quantity) is int and 0 < quantity <= MAX_COUNT:
             return alone(quantity)
         total = self.rounding.round(ZERO)
-        for line in self.price(meter, quantity):
+        for line in self.price_lines(meter, quantity):
             total = CONTEXT.add(total, line.amount)
         return total
 
-    def quote_general(
+    def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
+        """Deprecated alias of `price_lines` (the name says what it returns)."""
+        _deprecated("PriceBook.price", "PriceBook.price_lines")
+        return self.price_lines(meter, quantity)
+
+    def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
+        """Deprecated alias of `price_total` (the name says what it returns)."""
+        _deprecated("PriceBook.charge", "PriceBook.price_total")
+        return self.price_total(meter, quantity)
+
+    def _quote_general(
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
@@ -511,7 +519,7 @@ class PriceBook:
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs) if packs else {}
-            allowances = self.new_allowances()
+            allowances = self._new_allowances()
             prepaid: dict[str, list[BillLine]] = {}
             alerts: list[Alert] = []
             period: dict[str, MeterUsage] = {}
@@ -522,39 +530,40 @@ class PriceBook:
                 lots = lots_by_meter.get(plan.name, ())
                 drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order)
                 allowances[plan.pool] -= drawn.allowance
-                prepaid[plan.name] = self.prepaid_lines(plan, drawn)
+                prepaid[plan.name] = self._prepaid_lines(plan, drawn)
                 period[plan.name] = MeterUsage(Decimal(quantity), drawn.allowance, drawn.postpaid)
                 if lots:
                     alerts.extend(
                         lot_alerts(lots, self.alerts.low_threshold, self.alerts.exhausted, None)
                     )
             postpaid: dict[str, list[BillLine]] = {}
-            for line in self.postpaid_period(period):
+            for line in self._postpaid_period(period):
                 postpaid.setdefault(line.meter, []).append(line)
             # Per meter in declaration order: what the allowance and packs paid, then postpaid.
             lines: list[BillLine] = []
             for plan in self.meters:
                 lines.extend(prepaid.get(plan.name, ()))
                 lines.extend(postpaid.get(plan.name, ()))
-            return self.make_bill(lines, alerts)
+            return self._make_bill(lines, alerts)
 
-    def new_allowances(self) -> dict[str, Decimal]:
+    def _new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
         fresh = {plan.pool: plan.allowance for plan in self.meters}
         fresh.update(self.allowance_pools)
         return fresh
 
-    def prepaid_lines(self, plan: MeterPlan, drawn: Deduction) -> list[BillLine]:
+    def _prepaid_lines(self, plan: MeterPlan, drawn: Deduction) -> list[BillLine]:
         """The lines of the units that the allowance and packs paid for (no charge)."""
         nothing = self.rounding.round(ZERO)
         lines: list[BillLine] = []
         if drawn.allowance:
-            lines.append(BillLine(plan.name, "allowance", drawn.allowance, ZERO, ZERO, nothing))
+            lines.append(
+                BillLine(plan.name, Source.ALLOWANCE, drawn.allowance, ZERO, ZERO, nothing))
         for lot, taken in drawn.packs:
-            lines.append(BillLine(plan.name, "pack", taken, ZERO, ZERO, nothing, pack=lot.id))
+            lines.append(BillLine(plan.name, Source.PACK, taken, ZERO, ZERO, nothing, pack=lot.id))
         return lines
 
-    def postpaid_period(
+    def _postpaid_period(
         self,
         usage: Mapping[str, MeterUsage],
         ladder_period: str | None = None,
@@ -607,25 +616,25 @@ class PriceBook:
                 return index
         return len(self.meters)
 
-    def ordered(self, lines: Sequence[BillLine]) -> list[BillLine]:
+    def _ordered(self, lines: Sequence[BillLine]) -> list[BillLine]:
         """Lines grouped by meter in declaration order, then by source (stable otherwise)."""
         rank = {plan.name: index for index, plan in enumerate(self.meters)}
         return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
 
-    def make_bill(
-        self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: str | None = None
+    def _make_bill(
+        self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None
     ) -> Bill:
         """A bill whose total is the sum of its rounded lines."""
         if self.contract is not None:
             _, lines = self._contract_lines(lines, self.contract)
         total = self.rounding.round(sum((line.amount for line in lines), ZERO))
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
-                    version=self._version_text,
+                    version=self.version,
                     contract=None if self.contract is None else self.contract.name)
 
     def _dated_quote(self, fast: Bill) -> Bill:
         """The quote plan's bill (its lines carry a contract's discounts already) as
-        `make_bill` makes it for a dated version or under a contract: with the true-up to a
+        `_make_bill` makes it for a dated version or under a contract: with the true-up to a
         minimum spend, and naming version and contract. `fast` is the plan's own new bill:
         it is completed in place, without the general constructor (a quote is on a request
         path)."""
@@ -638,12 +647,12 @@ class PriceBook:
                 short = _subtract(minimum, total)
                 true_up = self.rounding.round(short)
                 fields["lines"] = (*fast.lines, _new_line(BillLine, (
-                    TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up, None, None, None,
+                    TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up, None, None, None,
                     None, None, None)))
-                # On the increment, as the sum of rounded lines `make_bill` rounds.
+                # On the increment, as the sum of rounded lines `_make_bill` rounds.
                 fields["total"] = _add(total, true_up)
             fields["contract"] = contract.name
-        fields["version"] = self._version_text
+        fields["version"] = self.version
         return fast
 
     def _contract_lines(
@@ -670,7 +679,7 @@ class PriceBook:
             for line in lines:
                 append(line)
                 terms = discounts.get(line[0])  # line.meter, line.source, line.precise_amount
-                if terms is None or line[1] != "postpaid" or not line[4]:
+                if terms is None or line[1] != Source.POSTPAID or not line[4]:
                     continue
                 fraction, kept, off = terms
                 precise = line[4]
@@ -678,7 +687,7 @@ class PriceBook:
                                    line[5])
                 added = _add(added, amount)
                 append(_new_line(BillLine, (
-                    line[0], "discount", line[2], ZERO, _multiply(precise, off), amount,
+                    line[0], Source.DISCOUNT, line[2], ZERO, _multiply(precise, off), amount,
                     line[6], None, None, line[9], None, fraction,
                 )))
         else:
@@ -692,7 +701,7 @@ class PriceBook:
                 short = _subtract(minimum, spent)
                 true_up = self.rounding.round(short)
                 added = _add(added, true_up)
-                out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up))
+                out.append(BillLine(TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up))
         return added, out
 
     # --- billing a journal ---------------------------------------------------------------
@@ -714,16 +723,34 @@ class PriceBook:
         on_invalid: OnInvalid | None = None,
     ) -> list[Bill] | Bill:
         """Replay an account's journal: a bill for every month from its first entry's to its
-        last's, or, with `month` (`YYYY-MM`), that month's bill alone.
+        last's, in month order.
 
-        `journal` is a path (`.csv`: usage CSV; otherwise JSON Lines) or an iterable of entry
-        dicts or typed entries (`ratecard.Usage`, ...). A bad entry raises `JournalError`
-        naming its line and field; with `on_invalid`, it is passed there and skipped instead.
-        See docs/billing.md.
+        `journal` is a path (`.csv`: usage CSV; otherwise JSON Lines), a binary stream, or an
+        iterable of entry dicts or typed entries (`ratecard.Usage`, ...). A bad entry raises
+        `JournalError` naming its line and field; with `on_invalid`, it is passed there and
+        skipped instead. See docs/billing.md. One month's bill alone is `bill_month`; passing
+        `month` here still returns it, with a DeprecationWarning.
         """
         from ratecard.engine.replay import bill_journal
 
+        if month is not None:
+            _deprecated("PriceBook.bill(journal, month)", "PriceBook.bill_month(journal, month)")
         return bill_journal(self, journal, month, on_invalid)
+
+    def bill_month(
+        self, journal: JournalInput, month: str | date, *, on_invalid: OnInvalid | None = None
+    ) -> Bill:
+        """The bill of one month (`YYYY-MM`, or a `date` in it, such as a bill's `month`) of an
+        account's journal, replayed whole as `bill` replays it; UsageError if the journal does
+        not reach that month."""
+        from ratecard.engine.replay import bill_journal
+
+        if month is None:
+            raise UsageError("bill_month needs a month, YYYY-MM such as \"2026-11\" (every "
+                             "month's bill is bill(journal))")
+        bill = bill_journal(self, journal, month, on_invalid)
+        assert isinstance(bill, Bill)
+        return bill
 
     def _meter_totals(self, usage: Mapping[str, int | Decimal | str]) -> dict[str, int | Decimal]:
         """Each meter's total from counts per action (whole counts stay ints: the common case)."""
@@ -732,7 +759,7 @@ class PriceBook:
         whole = self._whole_counts
         for action, raw in usage.items():
             if type(action) is not str or action not in plans:
-                self.route(action)  # raises the error naming the action
+                self._route(action)  # raises the error naming the action
             plan = plans[action]
             count: int | Decimal
             if type(raw) is int and 0 <= raw <= MAX_COUNT and action in whole:
@@ -749,9 +776,9 @@ class PriceBook:
     def _lots(self, packs: Sequence[HeldPack]) -> dict[str, list[Lot]]:
         lots: dict[str, list[Lot]] = {}
         for number, pack in enumerate(packs, start=1):
-            held = self.held(pack)
+            held = self._held(pack)
             plan = self.meter(held.meter)
-            offer = self.parse_pack_size(plan, held.size)
+            offer = self._parse_pack_size(plan, held.size)
             remaining = offer.size if held.remaining is None else Decimal(held.remaining)
             lot_id = f"{plan.name}:{format_plain(offer.size)}#{number}"
             lots.setdefault(plan.name, []).append(
@@ -761,7 +788,8 @@ class PriceBook:
         return lots
 
 
-_SOURCE_RANK = {"allowance": 0, "pack": 1, "postpaid": 2, "minimum": 3, "maximum": 3}
+_SOURCE_RANK = {Source.ALLOWANCE: 0, Source.PACK: 1, Source.POSTPAID: 2, Source.MINIMUM: 3,
+                Source.MAXIMUM: 3}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:
@@ -776,6 +804,11 @@ def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> De
     if whole and count != count.to_integral_value():
         raise UsageError(f"{action}: count {shown_number(count)} is not a whole number")
     return count
+
+
+def _deprecated(old: str, new: str) -> None:
+    """A DeprecationWarning at the caller's call of `old`."""
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
 
 
 def _shown(value: object) -> str:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import attrs
 
-from ratecard.engine.bills import BillLine
+from ratecard.engine.bills import BillLine, Source
 from ratecard.engine.ladders import (
     BASIS_AFTER_ALLOWANCE,
     BASIS_TOTAL,
@@ -109,7 +109,7 @@ def _lines(
     lines = [
         BillLine(
             meter,
-            "postpaid",
+            Source.POSTPAID,
             charge.quantity,
             charge.unit_price,
             charge.precise_amount,

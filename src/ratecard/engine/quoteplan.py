@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, getcontext
 from typing import Any
 
-from ratecard.engine.bills import Bill, BillLine
+from ratecard.engine.bills import Bill, BillLine, Source
 from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.literals import MAX_COUNT
@@ -37,7 +37,7 @@ AlonePricer = Callable[[int], list[BillLine]]
 AloneCharger = Callable[[int], Decimal]
 # A contract's discount on a meter: the fraction off, the fraction kept (1 − off) and −off.
 Discount = tuple[Decimal, Decimal, Decimal]
-#: What `PriceBook.charge` reads, inline, for a volume ladder: the brackets' whole upper bounds
+#: What `PriceBook.price_total` reads, inline, for a volume ladder: the brackets' whole upper bounds
 #: (for `bisect_left`), each bracket's plain unit price (None where a per-N price, a flat fee or
 #: contact sales needs the general charge), the plan's limit, the rounding increment and mode.
 ChargeTable = tuple[list[int], list[Decimal | None], int, Decimal, str]
@@ -115,17 +115,17 @@ class QuotePlan:
 
     @property
     def alone(self) -> Mapping[str, AlonePricer]:
-        """Each meter's pricing of a quantity on its own (`PriceBook.price`)."""
+        """Each meter's pricing of a quantity on its own (`PriceBook.price_lines`)."""
         return self._alone
 
     @property
     def charges(self) -> Mapping[str, AloneCharger]:
-        """Each meter's charge for a quantity on its own (`PriceBook.charge`)."""
+        """Each meter's charge for a quantity on its own (`PriceBook.price_total`)."""
         return self._charges
 
     @property
     def charge_tables(self) -> Mapping[str, ChargeTable]:
-        """The volume-ladder meters' tables that `PriceBook.charge` reads inline."""
+        """The volume-ladder meters' tables that `PriceBook.price_total` reads inline."""
         return self._tables
 
 
@@ -147,7 +147,7 @@ def build(
     charges: dict[str, AloneCharger] = {}
     tables: dict[str, ChargeTable] = {}
     # Never past the largest count, so that a count beyond it takes the general path, which
-    # refuses it (and `PriceBook.charge`, reading the limit inline, does not take it either).
+    # refuses it (and `PriceBook.price_total`, reading the limit inline, does not take it either).
     # A contract's discounted amounts are products too: p × kept and p × off (exact below the
     # limit, so the month's pricer takes them with the Decimal operators).
     products = [
@@ -241,7 +241,7 @@ def _pricer(
 ) -> tuple[MeterPricer, AlonePricer, AloneCharger]:
     """A meter's pricers: the month's (`discount`: a contract's, whose lines the month's
     pricer adds after its postpaid lines, its charge net of them), and alone (never
-    discounted: `PriceBook.price` and `charge` price the sheet's lines)."""
+    discounted: `PriceBook.price_lines` and `price_total` price the sheet's lines)."""
     nothing = rounding.round(ZERO)
     increment = rounding.increment
     mode = rounding.mode_constant
@@ -263,7 +263,7 @@ def _pricer(
     discounted = _discounter(discount, rounding) if discount is not None else None
     # The line of a month that uses the whole allowance is the same in every such quote; lines
     # are immutable, so bills can share it.
-    whole_allowance_line = _new(BillLine, (name, "allowance", Decimal(allowance), ZERO, ZERO,
+    whole_allowance_line = _new(BillLine, (name, Source.ALLOWANCE, Decimal(allowance), ZERO, ZERO,
                                            nothing, None, None, None, None, None, None))
 
     def charge(index: int, units: int | Decimal, lines: list[BillLine]) -> Decimal:
@@ -276,7 +276,7 @@ def _pricer(
         if flat is not None:
             precise = add(precise, flat)
         amount = precise.quantize(increment, mode, CONTEXT)
-        lines.append(_new(BillLine, (name, "postpaid", Decimal(units), unit_price, precise,
+        lines.append(_new(BillLine, (name, Source.POSTPAID, Decimal(units), unit_price, precise,
                                      amount, label, None, None, None, shown_per, None)))
         return amount
 
@@ -289,7 +289,7 @@ def _pricer(
                 return charge(index, postpaid, lines)
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
             amount = precise.quantize(increment, mode, CONTEXT)
-            lines.append(_new(BillLine, (name, "postpaid", Decimal(postpaid), unit_price,
+            lines.append(_new(BillLine, (name, Source.POSTPAID, Decimal(postpaid), unit_price,
                                          precise, amount, label, None, None, None, None, None)))
             return amount
         charged = ZERO
@@ -305,7 +305,7 @@ def _pricer(
 
     def price(quantity: int, lines: list[BillLine]) -> Decimal:
         if quantity < allowance:
-            lines.append(_new(BillLine, (name, "allowance", Decimal(quantity), ZERO, ZERO,
+            lines.append(_new(BillLine, (name, Source.ALLOWANCE, Decimal(quantity), ZERO, ZERO,
                                          nothing, None, None, None, None, None, None)))
             return ZERO
         if allowance:
@@ -316,7 +316,7 @@ def _pricer(
         # Without packs, what is left after the allowance is what is postpaid.
         basis = quantity if by_total else postpaid
         if volume:
-            # `charge` inlined for a plain unit price: this is the quote's hottest line. The
+            # `price_total` inlined for a plain unit price: this is the quote's hottest line. The
             # product is exact: the plan keeps quantities under its limit and runs in a context
             # of 28 digits or more.
             price, per, flat, unit_price, _, label = table[bisect_left(uppers, basis)]
@@ -324,7 +324,7 @@ def _pricer(
                 precise = price * postpaid
                 amount = precise.quantize(increment, mode, CONTEXT)
                 units = Decimal(postpaid)
-                lines.append(_new(BillLine, (name, "postpaid", units, unit_price,
+                lines.append(_new(BillLine, (name, Source.POSTPAID, units, unit_price,
                                              precise, amount, label, None, None, None, None, None)))
                 if discount is None or not precise:
                     return amount
@@ -332,7 +332,7 @@ def _pricer(
                 # nets round(p × kept); the month's charge is that net. Exact with the
                 # operators: the plan's limit counts the products p × kept and p × off.
                 net = (precise * kept).quantize(increment, mode, CONTEXT)
-                lines.append(_new(BillLine, (name, "discount", units, ZERO, precise * off,
+                lines.append(_new(BillLine, (name, Source.DISCOUNT, units, ZERO, precise * off,
                                              net - amount, label, None, None, None, None,
                                              fraction)))
                 return net
@@ -344,12 +344,12 @@ def _pricer(
     def price_alone(units: int) -> list[BillLine]:
         """Price `units` (an int > 0) as if all were postpaid, the basis being `units`."""
         if volume and units < limit and getcontext().prec >= EXACT_DIGITS:
-            # As in `price`: a plain unit price, an exact product with the Decimal operator.
+            # As in `price_lines`: a plain unit price, an exact product with the Decimal operator.
             price, per, flat, unit_price, _, label = table[bisect_left(uppers, units)]
             if price is not None and per is None and flat is None:
                 quantity = Decimal(units)
                 precise = price * quantity
-                return [_new(BillLine, (name, "postpaid", quantity, unit_price, precise,
+                return [_new(BillLine, (name, Source.POSTPAID, quantity, unit_price, precise,
                                         precise.quantize(increment, mode, CONTEXT), label,
                                         None, None, None, None, None))]
         lines: list[BillLine] = []
@@ -358,7 +358,7 @@ def _pricer(
 
     def charge_alone(units: int) -> Decimal:
         """`price_alone`'s charge, without making its lines. (A volume ladder's plain bracket
-        under the limit never gets here: `PriceBook.charge` reads `ChargeTable` inline.)"""
+        under the limit never gets here: `PriceBook.price_total` reads `ChargeTable` inline.)"""
         return postpaid_charge(units, units, [])
 
     if ladder.minimum is None and ladder.maximum is None:
@@ -391,7 +391,7 @@ def _discounter(discount: Discount, rounding: Rounding) -> Discounter:
             if line[1] != "postpaid" or not precise:
                 continue
             amount = subtract(multiply(precise, kept).quantize(increment, mode, CONTEXT), line[5])
-            lines.append(_new(BillLine, (line[0], "discount", line[2], ZERO,
+            lines.append(_new(BillLine, (line[0], Source.DISCOUNT, line[2], ZERO,
                                          multiply(precise, off), amount, line[6], None, None,
                                          line[9], None, fraction)))
             charged = add(charged, amount)

@@ -21,7 +21,7 @@ import decimal
 import heapq
 from collections import deque
 from collections.abc import Generator, Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ import attrs
 from ratecard.engine.bills import (
     AccountEvent,
     Alert,
+    AlertKind,
     Bill,
     FreeUsage,
     IgnoredEntry,
@@ -40,11 +41,13 @@ from ratecard.engine.bills import (
     RejectedUsage,
     Settlement,
     VoidUnits,
+    month_text,
 )
 from ratecard.engine.clock import (
     TimeError,
     add_period,
     day_start,
+    fixed,
     format_instant,
     instant,
     issue_date,
@@ -54,6 +57,7 @@ from ratecard.engine.clock import (
     month_start,
     next_month,
     parse_month,
+    stamp,
 )
 from ratecard.engine.deduction import (
     ALLOWANCE,
@@ -201,7 +205,7 @@ class Replay:
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
         self.expiries: list[tuple[int, int, Lot]] = []
-        self.allowance_left: dict[str, Decimal] = dict.fromkeys(book.new_allowances(), ZERO)
+        self.allowance_left: dict[str, Decimal] = dict.fromkeys(book._new_allowances(), ZERO)
         self.granted = False
         self.pending: dict[str, Quantity] = dict.fromkeys(self.plans, 0)
         self.trigger: dict[str, int] = dict.fromkeys(self.plans, 0)
@@ -223,7 +227,7 @@ class Replay:
         self.closings: deque[_Closing] = deque()
         self.bills: list[Bill] = []
         # Months whose bill `skip empty` left out (nothing owed or reported), in order.
-        self.skipped: list[str] = []
+        self.skipped: list[date] = []
 
     # --- the replay ---------------------------------------------------------------------------
 
@@ -330,7 +334,7 @@ class Replay:
                             month_start(next_month(key), self.zone), day=day)
         if self.timeline:
             self.use_month_book(key)
-        self.allowance_left = dict.fromkeys(self.book.new_allowances(), ZERO)
+        self.allowance_left = dict.fromkeys(self.book._new_allowances(), ZERO)
         self.granted = False
         self._retrigger()
 
@@ -379,7 +383,7 @@ class Replay:
         if self.granted or (self.book.billing.allowance_while_active and not self.active):
             return
         self._flush_all()
-        self.allowance_left = self.book.new_allowances()
+        self.allowance_left = self.book._new_allowances()
         self.granted = True
         self._retrigger()
 
@@ -390,10 +394,11 @@ class Replay:
             self._flush(lot.meter, None)  # usage before the expiry still draws from the lot
         void = lot.remaining
         if void > 0:
-            time = format_instant(moment, self.zone)
+            time = stamp(moment, self.zone)
             self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void, time))
             if self.book.alerts.expired:
-                self.month.alerts.append(Alert("expired", lot.meter, lot.id, lot.size, void, time))
+                self.month.alerts.append(
+                    Alert(AlertKind.EXPIRED, lot.meter, lot.id, lot.size, void, time))
             lot.remaining = ZERO
         lots = self.lots[lot.meter]
         if any(held is lot for held in lots):
@@ -415,26 +420,27 @@ class Replay:
             if total <= 0:
                 continue
             drawn = Deduction(allowance, packs, postpaid)
-            lines.extend(book.prepaid_lines(plan, drawn))
+            lines.extend(book._prepaid_lines(plan, drawn))
             if name not in self.daily:
                 period[name] = MeterUsage(total, allowance, postpaid)
         try:
-            lines.extend(book.postpaid_period(period, "month"))
+            lines.extend(book._postpaid_period(period, "month"))
             for day in sorted(month.days):
+                on = date.fromisoformat(day)
                 lines.extend(
-                    line._replace(period=day)
-                    for line in book.postpaid_period(month.days[day], "day")
+                    line._replace(period=on)
+                    for line in book._postpaid_period(month.days[day], "day")
                 )
         except ContactSalesError as exc:  # the month named, and which meter, units, bracket
             raise ContactSalesError(f"{month_label(month.key)}: {exc}", exc.meter, exc.quantity,
                                     exc.bracket) from None
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
-        bill = book.make_bill(book.ordered(lines), month.alerts, month_label(month.key))
+        bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1))
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
             bill,
-            issued=issued.isoformat(),
+            issued=issued,
             prepaid=tuple(month.prepaid),
             prepaid_total=self._money(sum((p.price for p in month.prepaid), ZERO)),
             packs=self._balances(),
@@ -469,7 +475,7 @@ class Replay:
             after = before - bill.total
             self.balance = after
             suspend = after < 0 and not self.in_debt
-            time = format_instant(closing.issue, self.zone)
+            time = stamp(closing.issue, self.zone)
             bill = attrs.evolve(bill, settlement=Settlement(
                 time, before, min(bill.total, max(before, ZERO)), after,
                 -after if after < 0 else ZERO, suspend,
@@ -566,7 +572,7 @@ class Replay:
         assert price is not None, "a negotiated pack's purchase gives its price"
         self.month.prepaid.append(PrepaidPurchase(
             lot_id, meter, offer.size, price,
-            format_instant(moment, self.zone), format_instant(expires, self.zone),
+            stamp(moment, self.zone), stamp(expires, self.zone),
             list_price=shown if paid else None,
         ))
         self.trigger[meter] = self._trigger(meter)
@@ -598,7 +604,7 @@ class Replay:
         self.trigger[lot.meter] = self._trigger(lot.meter)
         self.month.refunds.append(RefundedPack(
             lot.id, lot.meter, lot.size, self._money(lot.price_paid),
-            format_instant(moment, self.zone), lot.purchased.isoformat()))
+            stamp(moment, self.zone), fixed(lot.purchased)))
 
     def _order(
         self, moment: int, line: int, name: str, quantity: Quantity, entry_id: str | None
@@ -624,7 +630,7 @@ class Replay:
         assert amount is not None, "an order in a contact-sales bracket gives its price"
         self.month.orders.append(OrderedUnits(
             entry_id or f"{product}#{self.purchases}", product, units, bracket.label,
-            bracket.price, amount, format_instant(moment, self.zone),
+            bracket.price, amount, stamp(moment, self.zone),
             list_amount=listed if paid else None))
 
     def refunded_packs(self) -> set[str]:
@@ -695,13 +701,13 @@ class Replay:
         if reason is None and not self.active:
             reason = ", ".join(self.manual) or "arrears"
         self.month.events.append(AccountEvent(
-            format_instant(moment, self.zone), kind, ACTIVE if self.active else SUSPENDED,
+            stamp(moment, self.zone), kind, ACTIVE if self.active else SUSPENDED,
             reason, amount, self.balance, automatic,
         ))
 
     def _ignore(self, kind: str, entry_id: str, moment: int, line: int) -> None:
         self.month.ignored.append(
-            IgnoredEntry(kind, entry_id, format_instant(moment, self.zone), line)
+            IgnoredEntry(kind, entry_id, stamp(moment, self.zone), line)
         )
 
     def _stop(self, action: str, units: Decimal) -> None:
@@ -744,8 +750,7 @@ class Replay:
             if meter in self.daily:
                 self.month.add_day(meter, drawn)
         if moment is not None and lots:
-            alerts = lot_alerts(lots, self.low, self.exhausted_alerts,
-                                format_instant(moment, self.zone))
+            alerts = lot_alerts(lots, self.low, self.exhausted_alerts, stamp(moment, self.zone))
             self.month.alerts.extend(alerts)
         if any(lot.remaining <= 0 for lot in lots):
             self.lots[meter] = [lot for lot in lots if lot.remaining > 0]
@@ -802,7 +807,7 @@ class Replay:
                 if lot.remaining > 0:
                     assert lot.purchased is not None and lot.expires is not None
                     held.append(PackBalance(lot.id, lot.meter, lot.size, lot.remaining,
-                                            lot.purchased.isoformat(), lot.expires.isoformat()))
+                                            fixed(lot.purchased), fixed(lot.expires)))
         return tuple(held)
 
     def _by_meter(self, per_action: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -840,17 +845,23 @@ def _daily_meters(book: PriceBook) -> set[str]:
 def bill_journal(
     book: PriceBook,
     journal: JournalInput,
-    month: str | None = None,
+    month: str | date | None = None,
     on_invalid: OnInvalid | None = None,
     *,
     aggregate: bool = True,
 ) -> list[Bill] | Bill:
     """Replay a journal: every month's bill from the first entry's month to the last's, or the
-    one bill of `month` (`YYYY-MM`; UsageError if the journal does not reach it)."""
-    wanted: str | None = None
-    if month is not None:
+    one bill of `month` (`YYYY-MM`, or a `date` in it such as a bill's `month`; UsageError if
+    the journal does not reach it)."""
+    wanted: date | None = None
+    if isinstance(month, datetime):
+        raise UsageError(f"a month is YYYY-MM or a date, not a datetime "
+                         f"({month.isoformat()}): its month depends on a timezone")
+    if isinstance(month, date):
+        wanted = date(month.year, month.month, 1)
+    elif month is not None:
         try:  # (a month that is not a string is a TimeError too)
-            wanted = month_label(parse_month(month))
+            wanted = date(*parse_month(month), 1)
         except TimeError as exc:
             raise UsageError(str(exc)) from None
     source = open_journal(book, journal, on_invalid)
@@ -870,13 +881,16 @@ def bill_journal(
     for bill in bills:
         if bill.month == wanted:
             return bill
+    label = month_text(wanted)
     if wanted in skipped:
-        raise UsageError(f"no bill for {wanted}: nothing was owed or reported that month, and "
+        raise UsageError(f"no bill for {label}: nothing was owed or reported that month, and "
                          "the rules say `skip empty`")
     if not bills:
-        raise UsageError(f"no bill for {wanted}: the journal has no entries")
-    raise UsageError(f"no bill for {wanted}: the journal runs from {bills[0].month} "
-                     f"to {bills[-1].month}")
+        raise UsageError(f"no bill for {label}: the journal has no entries")
+    first, last = bills[0].month, bills[-1].month
+    assert first is not None and last is not None
+    raise UsageError(f"no bill for {label}: the journal runs from {month_text(first)} "
+                     f"to {month_text(last)}")
 
 
 class _Refused:
@@ -897,7 +911,7 @@ class _Refused:
 def _replay(
     book: PriceBook, records: Generator[Record, None, None], aggregate: bool,
     path: str | None = None, refused: _Refused | None = None,
-) -> tuple[list[Bill], list[str]] | None:
+) -> tuple[list[Bill], list[date]] | None:
     """The bills and the months `skip empty` left out, or None if the records are not in time
     order."""
     try:

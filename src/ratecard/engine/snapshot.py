@@ -29,12 +29,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from ratecard.engine.bills import (
+    ALERT_KINDS,
+    SOURCES,
     AccountEvent,
     Alert,
+    AlertKind,
     Bill,
     BillLine,
     FreeUsage,
@@ -45,7 +49,9 @@ from ratecard.engine.bills import (
     RefundedPack,
     RejectedUsage,
     Settlement,
+    Source,
     VoidUnits,
+    month_text,
 )
 from ratecard.engine.clock import (
     FIRST_YEAR,
@@ -60,6 +66,7 @@ from ratecard.engine.clock import (
     month_start,
     next_month,
     parse_month,
+    stamp,
 )
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
@@ -68,7 +75,7 @@ from ratecard.engine.offers import FREE
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
-from ratecard.errors import UsageError
+from ratecard.errors import Error
 from ratecard.literals import format_plain
 
 FORMAT = "ratecard-account"
@@ -87,16 +94,18 @@ _LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False}
 _TIME = frozenset({"version", "contract", "timeline"})
 
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
-_ALERT_KINDS = ("low", "exhausted", "expired")
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
 _IGNORED_TYPES = ("usage", "purchase", "refund", "order")
 
 
-class SnapshotError(UsageError):
+class SnapshotError(Error, ValueError):
     """A snapshot that cannot be restored: not JSON, a field missing or of the wrong type, an
     unknown version, a checksum that does not match, or rules other than those it was taken
-    under. The message names what is wrong."""
+    under. The message names what is wrong.
+
+    Not a `UsageError`: a damaged snapshot is the fault of the store that kept it, not of the
+    request being served (answer 500 and rebuild the account from its journal, not 400)."""
 
 
 # --- the rules' identity ------------------------------------------------------------------
@@ -377,7 +386,13 @@ def load(book: PriceBook, snapshot: Mapping[str, Any] | str | bytes) -> Restored
     if type(sealed) is not str:
         _fail("checksum", "missing field" if sealed is None else f"expected a string, "
               f"found {_shown(sealed)}")
-    if sealed != checksum(document):
+    try:
+        computed = checksum(document)
+    except RecursionError:
+        raise SnapshotError("snapshot is not JSON data: nested too deeply") from None
+    except (TypeError, ValueError) as exc:  # a dict holding a Decimal, a set, an int key, ...
+        raise SnapshotError(f"snapshot is not JSON data: {exc}") from None
+    if sealed != computed:
         raise SnapshotError("snapshot checksum does not match its content: the snapshot was "
                             "changed or damaged after it was taken")
     rules = _object(_get(document, "rules", ""), "rules")
@@ -496,7 +511,7 @@ class _Loader:
         allowance = _object(_get(document, "allowance", ""), "allowance")
         replay.granted = _boolean(_get(allowance, "granted", "allowance"), "allowance.granted")
         left = self.decimals(_get(allowance, "left", "allowance"), "allowance.left")
-        fresh = self.sheet.new_allowances()  # the month's sheet: a version may pool otherwise
+        fresh = self.sheet._new_allowances()  # the month's sheet: a version may pool otherwise
         if set(left) != set(fresh):
             _fail("allowance.left",
                   f"expected the pools {_listed(set(fresh))}, found {_listed(left)}")
@@ -571,11 +586,11 @@ class _Loader:
                 _fail("last", "the latest instant reached is not in the month under "
                       "construction")
         for i, value in enumerate(_array(_get(document, "closed", ""), "closed")):
-            bill = _bill(value, f"closed[{i}]")
+            bill = _bill(value, f"closed[{i}]", self.zone)
             if bill.issued is None or bill.settlement is not None:
                 _fail(f"closed[{i}]", "a closed bill waiting to be issued has an issue date "
                       "and no settlement")
-            issue = day_start(_date(bill.issued, f"closed[{i}].issued"), self.zone)
+            issue = day_start(bill.issued, self.zone)
             if replay.closings and issue < replay.closings[-1].issue:
                 _fail(f"closed[{i}]", "closed bills are listed in the order they are issued")
             replay.closings.append(_Closing(bill, issue))
@@ -660,23 +675,24 @@ class _Loader:
             if self.book.routes[action] != FREE:
                 _fail(f"{where}.action", f"`{action}` is not a free action")
             month.free[action] = _quantity(_get(part, "quantity", where), f"{where}.quantity")
-        month.ignored = [_ignored(v, f"month.ignored[{i}]")
+        month.ignored = [_ignored(v, f"month.ignored[{i}]", self.zone)
                          for i, v in enumerate(_array(_get(data, "ignored", "month"),
                                                       "month.ignored"))]
-        month.alerts = [_alert(v, f"month.alerts[{i}]")
+        month.alerts = [_alert(v, f"month.alerts[{i}]", self.zone)
                         for i, v in enumerate(_array(_get(data, "alerts", "month"),
                                                      "month.alerts"))]
-        month.prepaid = [_prepaid(v, f"month.prepaid[{i}]")
+        month.prepaid = [_prepaid(v, f"month.prepaid[{i}]", self.zone)
                          for i, v in enumerate(_array(_get(data, "prepaid", "month"),
                                                       "month.prepaid"))]
-        month.void = [_void(v, f"month.void[{i}]")
+        month.void = [_void(v, f"month.void[{i}]", self.zone)
                       for i, v in enumerate(_array(_get(data, "void", "month"), "month.void"))]
-        month.events = [_event(v, f"month.events[{i}]")
+        month.events = [_event(v, f"month.events[{i}]", self.zone)
                         for i, v in enumerate(_array(_get(data, "events", "month"),
                                                      "month.events"))]
-        month.refunds = [_refunded(v, f"month.refunds[{i}]")
+        month.refunds = [_refunded(v, f"month.refunds[{i}]", self.zone)
                          for i, v in enumerate(_array(data.get("refunds", []), "month.refunds"))]
-        month.orders = [self.order(_ordered(v, f"month.orders[{i}]"), f"month.orders[{i}]")
+        month.orders = [self.order(_ordered(v, f"month.orders[{i}]", self.zone),
+                                   f"month.orders[{i}]")
                         for i, v in enumerate(_array(data.get("orders", []), "month.orders"))]
         for i, item in enumerate(_array(data.get("stopped", []), "month.stopped")):
             where = f"month.stopped[{i}]"
@@ -807,7 +823,7 @@ class _Loader:
             pool = next(plan.pool for plan in sheet.meters if plan.name == meter)
             members = [plan for plan in sheet.meters if plan.pool == pool]
             if (any(plan.quantity_rounding is not None for plan in members)
-                    or sheet.new_allowances()[pool] != sheet.new_allowances()[pool]
+                    or sheet._new_allowances()[pool] != sheet._new_allowances()[pool]
                     .to_integral_value()):
                 return False
         return True
@@ -910,7 +926,7 @@ class _Invariants:
     def allowance(self) -> None:
         """Granted once a month: what is left and what the month drew make the grant."""
         replay = self.replay
-        fresh = self.loader.sheet.new_allowances()
+        fresh = self.loader.sheet._new_allowances()
         drawn = dict.fromkeys(fresh, ZERO)
         pool_of = {plan.name: plan.pool for plan in self.loader.sheet.meters}
         for meter, units in replay.month.allowance.items():
@@ -1025,13 +1041,13 @@ class _Invariants:
             _fail("month.day", f"{month.day}, but the latest instant reached is "
                   f"{self.shown(last)}")
 
-        def within(text: str | None, where: str) -> int:
-            if text is None:
+        def within(time: datetime | None, where: str) -> int:
+            if time is None:
                 _fail(where, "missing: a record of a replay has its time")
-            moment = _instant(text, where, self.zone)
+            moment = instant(time, self.zone)
             if not month.start <= moment <= last:
-                _fail(where, f"{text} is not in {label} up to the latest instant reached "
-                      f"({self.shown(last)})")
+                _fail(where, f"{time.isoformat()} is not in {label} up to the latest instant "
+                      f"reached ({self.shown(last)})")
             return moment
 
         for i, alert in enumerate(month.alerts):
@@ -1052,8 +1068,7 @@ class _Invariants:
                                   "list_price")
             if bought.price < 0:
                 _fail(f"{where}.price", f"{format_plain(bought.price)}: a price paid is 0 or more")
-            self.loader.expiry(meter, moment,
-                               _instant(bought.expires, f"{where}.expires", self.zone),
+            self.loader.expiry(meter, moment, instant(bought.expires, self.zone),
                                f"{where}.expires")
         refunded = {lot.id: lot for _, _, lot in replay.expiries if lot.refunded}
         for i, back in enumerate(month.refunds):
@@ -1084,14 +1099,16 @@ class _Invariants:
             if not 1 <= ignored.line <= self.entries:
                 _fail(f"{where}.line", f"{ignored.line} is not one of the {self.entries} "
                       "entries taken")
-            if _instant(ignored.time, f"{where}.time", self.zone) > last:
-                _fail(f"{where}.time", f"{ignored.time} is after the latest instant reached")
+            if instant(ignored.time, self.zone) > last:
+                _fail(f"{where}.time", f"{ignored.time.isoformat()} is after the latest instant "
+                      "reached")
         previous = month.start
         for i, event in enumerate(month.events):
             where = f"month.events[{i}]"
             moment = within(event.time, f"{where}.time")
             if moment < previous:
-                _fail(f"{where}.time", f"{event.time} is earlier than the event before it")
+                _fail(f"{where}.time", f"{event.time.isoformat()} is earlier than the event "
+                      "before it")
             previous = moment
             if (event.kind == "topup") != (event.amount is not None):
                 _fail(f"{where}.amount", "a top-up has an amount, and only a top-up")
@@ -1120,15 +1137,16 @@ class _Invariants:
                 _fail(f"{where}.currency", f"{bill.currency}, but the rules bill in "
                       f"{self.book.currency}")
             assert bill.month is not None
-            key = _month(bill.month, f"{where}.month")
+            key = (bill.month.year, bill.month.month)
             if key >= replay.month.key or (before is not None and key <= before):
-                _fail(f"{where}.month", f"{bill.month}: closed bills are of successive months "
-                      f"before the month under construction ({month_label(replay.month.key)})")
+                _fail(f"{where}.month", f"{month_text(bill.month)}: closed bills are of "
+                      "successive months before the month under construction "
+                      f"({month_label(replay.month.key)})")
             before = key
-            due = issue_date(key, billing.issued_day).isoformat()
+            due = issue_date(key, billing.issued_day)
             if bill.issued != due:
-                _fail(f"{where}.issued", f"{bill.issued}, but the bill of {bill.month} is "
-                      f"issued on {due}")
+                _fail(f"{where}.issued", f"{bill.issued}, but the bill of "
+                      f"{month_text(bill.month)} is issued on {due}")
             if closing.issue <= replay.last:
                 _fail(f"{where}.issued", f"{bill.issued} is reached already (the latest "
                       f"instant is {self.shown(replay.last)}): the bill would have been issued")
@@ -1166,43 +1184,43 @@ def _rederive(replay: Replay) -> None:
 
 # --- bills and their parts ------------------------------------------------------------------
 
-def _bill(value: Any, where: str) -> Bill:
+def _bill(value: Any, where: str, zone: ZoneInfo) -> Bill:
     data = _object(value, where)
     account = _object(_get(data, "account", where), f"{where}.account")
     settlement = _get(account, "settlement", f"{where}.account")
 
     def parts(key: str, read: Any) -> tuple[Any, ...]:
         items = _array(_get(data, key, where), f"{where}.{key}")
-        return tuple(read(item, f"{where}.{key}[{i}]") for i, item in enumerate(items))
+        return tuple(read(item, f"{where}.{key}[{i}]", zone) for i, item in enumerate(items))
 
     return Bill(
         currency=_string(_get(data, "currency", where), f"{where}.currency"),
         total=_decimal(_get(data, "total", where), f"{where}.total"),
         lines=parts("lines", _line),
         alerts=parts("alerts", _alert),
-        month=_string(_get(data, "month", where), f"{where}.month"),
-        issued=_string(_get(data, "issued", where), f"{where}.issued"),
+        month=date(*_month(_get(data, "month", where), f"{where}.month"), 1),
+        issued=_date(_get(data, "issued", where), f"{where}.issued"),
         prepaid=parts("prepaid", _prepaid),
         packs=parts("packs", _pack_balance),
         void=parts("void", _void),
         rejected=parts("rejected", _rejected),
         free=parts("free", _free),
         ignored=parts("ignored", _ignored),
-        events=tuple(_event(item, f"{where}.account.events[{i}]") for i, item in enumerate(
+        events=tuple(_event(item, f"{where}.account.events[{i}]", zone) for i, item in enumerate(
             _array(_get(account, "events", f"{where}.account"), f"{where}.account.events"))),
         settlement=None if settlement is None else _settlement(
-            settlement, f"{where}.account.settlement"),
+            settlement, f"{where}.account.settlement", zone),
         prepaid_total=_decimal(_get(data, "prepaid_total", where), f"{where}.prepaid_total"),
-        refunds=(tuple(_refunded(item, f"{where}.refunds[{i}]") for i, item in enumerate(
+        refunds=(tuple(_refunded(item, f"{where}.refunds[{i}]", zone) for i, item in enumerate(
             _array(data["refunds"], f"{where}.refunds"))) if "refunds" in data else ()),
         refund_total=(_decimal(data["refund_total"], f"{where}.refund_total")
                       if "refund_total" in data else Decimal(0)),
-        orders=(tuple(_ordered(item, f"{where}.orders[{i}]") for i, item in enumerate(
+        orders=(tuple(_ordered(item, f"{where}.orders[{i}]", zone) for i, item in enumerate(
             _array(data["orders"], f"{where}.orders"))) if "orders" in data else ()),
         orders_total=(_decimal(data["orders_total"], f"{where}.orders_total")
                       if "orders_total" in data else Decimal(0)),
         # Only a bill of a dated version or under a contract has them.
-        version=(_string(data["version"], f"{where}.version") if "version" in data else None),
+        version=(_date(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
                   else None),
     )
@@ -1211,9 +1229,10 @@ def _bill(value: Any, where: str) -> Bill:
 class _Fields:
     """One JSON object of a snapshot, read by the type each field must have."""
 
-    def __init__(self, value: Any, where: str) -> None:
+    def __init__(self, value: Any, where: str, zone: ZoneInfo | None = None) -> None:
         self.data = _object(value, where)
         self.where = where
+        self.zone = zone
 
     def get(self, key: str) -> Any:
         return _get(self.data, key, self.where)
@@ -1251,64 +1270,77 @@ class _Fields:
     def boolean(self, key: str) -> bool:
         return _boolean(self.get(key), f"{self.where}.{key}")
 
+    def time(self, key: str) -> datetime:
+        """An ISO 8601 instant, as the replay makes it: aware, in the rules' timezone."""
+        assert self.zone is not None
+        return stamp(_instant(self.get(key), f"{self.where}.{key}", self.zone), self.zone)
 
-def _line(value: Any, where: str) -> BillLine:
+    def optional_time(self, key: str) -> datetime | None:
+        return None if self.get(key) is None else self.time(key)
+
+    def optional_day(self, key: str) -> date | None:
+        value = self.get(key)
+        return None if value is None else _date(value, f"{self.where}.{key}")
+
+
+def _line(value: Any, where: str, zone: ZoneInfo) -> BillLine:
     f = _Fields(value, where)
     return BillLine(
-        meter=f.string("meter"), source=f.string("source"), quantity=f.decimal("quantity"),
-        unit_price=f.decimal("unit_price"), precise_amount=f.decimal("precise_amount"),
-        amount=f.decimal("amount"), bracket=f.optional_string("bracket"),
-        pack=f.optional_string("pack"), blocks=f.optional_decimal("blocks"),
-        period=f.optional_string("period"),
+        meter=f.string("meter"), source=Source(f.choice("source", SOURCES)),
+        quantity=f.decimal("quantity"), unit_price=f.decimal("unit_price"),
+        precise_amount=f.decimal("precise_amount"), amount=f.decimal("amount"),
+        bracket=f.optional_string("bracket"), pack=f.optional_string("pack"),
+        blocks=f.optional_decimal("blocks"),
+        period=f.optional_day("period"),
         # Only a price per N units has it (a line without it is priced per unit).
         per=f.optional_decimal("per") if "per" in f.data else None,
         rate=f.optional_decimal("rate") if "rate" in f.data else None,  # a contract's discount
     )
 
 
-def _alert(value: Any, where: str) -> Alert:
-    f = _Fields(value, where)
-    return Alert(f.choice("kind", _ALERT_KINDS), f.string("meter"), f.string("pack"),
-                 f.decimal("size"), f.decimal("remaining"), f.optional_string("time"))
+def _alert(value: Any, where: str, zone: ZoneInfo) -> Alert:
+    f = _Fields(value, where, zone)
+    return Alert(AlertKind(f.choice("kind", ALERT_KINDS)), f.string("meter"), f.string("pack"),
+                 f.decimal("size"), f.decimal("remaining"), f.optional_time("time"))
 
 
-def _prepaid(value: Any, where: str) -> PrepaidPurchase:
-    f = _Fields(value, where)
+def _prepaid(value: Any, where: str, zone: ZoneInfo) -> PrepaidPurchase:
+    f = _Fields(value, where, zone)
     return PrepaidPurchase(f.string("pack"), f.string("meter"), f.decimal("size"),
-                           f.decimal("price"), f.string("time"), f.string("expires"),
+                           f.decimal("price"), f.time("time"), f.time("expires"),
                            f.absent_or_decimal("list_price"))
 
 
-def _pack_balance(value: Any, where: str) -> PackBalance:
-    f = _Fields(value, where)
+def _pack_balance(value: Any, where: str, zone: ZoneInfo) -> PackBalance:
+    f = _Fields(value, where, zone)
     return PackBalance(f.string("pack"), f.string("meter"), f.decimal("size"),
-                       f.decimal("remaining"), f.string("purchased"), f.string("expires"))
+                       f.decimal("remaining"), f.time("purchased"), f.time("expires"))
 
 
-def _refunded(value: Any, where: str) -> RefundedPack:
-    f = _Fields(value, where)
+def _refunded(value: Any, where: str, zone: ZoneInfo) -> RefundedPack:
+    f = _Fields(value, where, zone)
     amount = f.decimal("amount")
     if amount < 0:
         _fail(f"{where}.amount", f"{format_plain(amount)}: a refund is 0 or more")
     return RefundedPack(f.string("pack"), f.string("meter"), f.decimal("size"), amount,
-                        f.string("time"), f.string("purchased"))
+                        f.time("time"), f.time("purchased"))
 
 
-def _ordered(value: Any, where: str) -> OrderedUnits:
-    f = _Fields(value, where)
+def _ordered(value: Any, where: str, zone: ZoneInfo) -> OrderedUnits:
+    f = _Fields(value, where, zone)
     return OrderedUnits(f.string("order"), f.string("product"), f.decimal("quantity"),
                         f.string("bracket"), f.optional_decimal("unit_price"),
-                        f.decimal("amount"), f.string("time"),
+                        f.decimal("amount"), f.time("time"),
                         f.absent_or_decimal("list_amount"))
 
 
-def _void(value: Any, where: str) -> VoidUnits:
-    f = _Fields(value, where)
+def _void(value: Any, where: str, zone: ZoneInfo) -> VoidUnits:
+    f = _Fields(value, where, zone)
     return VoidUnits(f.string("pack"), f.string("meter"), f.decimal("size"),
-                     f.decimal("quantity"), f.string("time"))
+                     f.decimal("quantity"), f.time("time"))
 
 
-def _rejected(value: Any, where: str) -> RejectedUsage:
+def _rejected(value: Any, where: str, zone: ZoneInfo) -> RejectedUsage:
     f = _Fields(value, where)
     reason = "suspended"
     if "reason" in f.data:  # (only usage past packs that stop service says why)
@@ -1317,28 +1349,28 @@ def _rejected(value: Any, where: str) -> RejectedUsage:
                          f.integer("entries"), reason)
 
 
-def _free(value: Any, where: str) -> FreeUsage:
+def _free(value: Any, where: str, zone: ZoneInfo) -> FreeUsage:
     f = _Fields(value, where)
     return FreeUsage(f.string("meter"), f.string("action"), f.decimal("quantity"))
 
 
-def _ignored(value: Any, where: str) -> IgnoredEntry:
-    f = _Fields(value, where)
-    return IgnoredEntry(f.choice("type", _IGNORED_TYPES), f.string("id"), f.string("time"),
+def _ignored(value: Any, where: str, zone: ZoneInfo) -> IgnoredEntry:
+    f = _Fields(value, where, zone)
+    return IgnoredEntry(f.choice("type", _IGNORED_TYPES), f.string("id"), f.time("time"),
                         f.integer("line"))
 
 
-def _event(value: Any, where: str) -> AccountEvent:
-    f = _Fields(value, where)
-    return AccountEvent(f.string("time"), f.choice("kind", _EVENT_KINDS),
+def _event(value: Any, where: str, zone: ZoneInfo) -> AccountEvent:
+    f = _Fields(value, where, zone)
+    return AccountEvent(f.time("time"), f.choice("kind", _EVENT_KINDS),
                         f.choice("status", _STATUSES),
                         f.optional_string("reason"), f.optional_decimal("amount"),
                         f.optional_decimal("balance"), f.boolean("automatic"))
 
 
-def _settlement(value: Any, where: str) -> Settlement:
-    f = _Fields(value, where)
-    return Settlement(f.string("time"), f.decimal("balance_before"), f.decimal("paid"),
+def _settlement(value: Any, where: str, zone: ZoneInfo) -> Settlement:
+    f = _Fields(value, where, zone)
+    return Settlement(f.time("time"), f.decimal("balance_before"), f.decimal("paid"),
                       f.decimal("balance_after"), f.decimal("arrears"), f.boolean("suspended"))
 
 

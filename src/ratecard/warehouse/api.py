@@ -436,7 +436,7 @@ class _Run:
     def plain_sql(self, held: bool) -> tuple[str, ...]:
         """The SQL of the plain accounts' drawdown (`_plain`), and what its Python part
         depends on, as text: two runs that metered alike and give the same draw it alike."""
-        versions = [(b.new_allowances(), [p.pool for p in b.meters]) for b in self.versions]
+        versions = [(b._new_allowances(), [p.pool for p in b.meters]) for b in self.versions]
         return (
             render(self.queries.plain_quantities(), self.engine.dialect),
             render(self.queries.plain_period(), self.engine.dialect),
@@ -638,7 +638,7 @@ class _Run:
                 seller = terms.books[sheet]
                 plan = seller.meter(meter)
                 try:
-                    offer = seller.parse_pack_size(
+                    offer = seller._parse_pack_size(
                         plan, size if isinstance(size, int | Decimal) else str(size).strip()
                     )
                     offers[key] = plan.packs.index(offer)

@@ -24,7 +24,7 @@ joins the result.
 Dated versions and contracts (`terms.Terms`): each month is drawn with the allowance of the sheet
 in effect on its first day, each pack with the terms of the sheet in effect when it was bought.
 An account under a contract is priced here too, month by month, by its month's sheet
-(`postpaid_period` and `make_bill`, which adds the contract's discount and true-up lines), and
+(`_postpaid_period` and `_make_bill`, which adds the contract's discount and true-up lines), and
 its whole bills go to the database as lines.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import decimal
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -132,7 +133,7 @@ def plain_draws(
     """(version, meter, quantity, allowance, postpaid) for each distinct quantity of a meter in
     a month of an account with no lots: `deduct` with the fresh allowance of the month's sheet
     (`books[version]`) and no lots."""
-    fresh = [book.new_allowances() for book in books]
+    fresh = [book._new_allowances() for book in books]
     pools = [[plan.pool for plan in book.meters] for book in books]
     order = books[0].deduct_order
     out = []
@@ -210,7 +211,7 @@ class Drawdown:
         self.pools = [plan.pool for plan in book.meters]
         self.plans = {plan.name: plan for plan in book.meters}
         self.plans_of = [{plan.name: plan for plan in sheet.meters} for sheet in self.books]
-        self.fresh_of = [sheet.new_allowances() for sheet in self.books]
+        self.fresh_of = [sheet._new_allowances() for sheet in self.books]
         self.actions = [(plan.actions or plan.free_actions or ("",))[0] for plan in book.meters]
         self.free_action = next((a for p in book.meters for a in p.free_actions), None)
         self.order = book.deduct_order
@@ -218,7 +219,7 @@ class Drawdown:
         self.by_expiry = book.packs.order != "purchase"
         self.smallest_first = book.packs.smallest_first  # `by purchase then smallest`
         self._starts: dict[int, int] = {}
-        self._fresh = book.new_allowances()  # copied for each month (Decimals are immutable)
+        self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
 
@@ -385,7 +386,7 @@ class Drawdown:
     def _close(
         self, account: str, ordinal: int, month: _Month | None, timeline: PriceBook
     ) -> None:
-        """The month's allowance and pack lines (as the engine's `prepaid_lines` makes them),
+        """The month's allowance and pack lines (as the engine's `_prepaid_lines` makes them),
         and its quantities per meter for pricing (None: no usage drawn); under a contract, the
         month's whole bill."""
         results = self.results
@@ -417,7 +418,7 @@ class Drawdown:
 
     def _bill_month(self, account: str, ordinal: int, month: _Month | None, sheet: int) -> None:
         """A month's bill by its sheet, as the engine's replay closes a month: the allowance and
-        pack lines, the postpaid lines of its ladders, then `make_bill` (a contract's discount
+        pack lines, the postpaid lines of its ladders, then `_make_bill` (a contract's discount
         lines after the lines they discount, its true-up last)."""
         book = self.books[sheet]
         lines: list[BillLine] = []
@@ -432,12 +433,12 @@ class Drawdown:
                 total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
                 if total <= 0:
                     continue
-                lines.extend(book.prepaid_lines(plan, Deduction(allowance, packs, postpaid)))
+                lines.extend(book._prepaid_lines(plan, Deduction(allowance, packs, postpaid)))
                 period[plan.name] = MeterUsage(total, allowance, postpaid)
         try:
             with decimal.localcontext(CONTEXT):
-                lines.extend(book.postpaid_period(period, "month"))
-                bill = book.make_bill(book.ordered(lines), ())
+                lines.extend(book._postpaid_period(period, "month"))
+                bill = book._make_bill(book._ordered(lines), ())
         except UsageError as exc:
             self.results.failed.append((account, ordinal, str(exc)))
             return
@@ -471,7 +472,7 @@ class Drawdown:
             return
         assert isinstance(bills, list)
         for bill in bills:
-            ordinal = _ord_of_label(bill.month)
+            ordinal = _ord_of_month(bill.month)
             self.results.months.append((account, ordinal, self._sheet(timeline, ordinal)))
             self._bill_lines(account, ordinal, bill)
 
@@ -578,10 +579,9 @@ def _count(quantity: Decimal | int) -> int | Decimal:
     return int(whole) if whole == quantity else quantity
 
 
-def _ord_of_label(label: str | None) -> int:
-    assert label is not None
-    year, month = label.split("-")
-    return int(year) * 12 + int(month) - 1
+def _ord_of_month(month: date | None) -> int:
+    assert month is not None
+    return month.year * 12 + month.month - 1
 
 
 __all__ = [

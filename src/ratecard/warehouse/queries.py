@@ -893,9 +893,9 @@ class Queries:
         pools = sorted(shared)
         # The smallest pool of any sheet: months detailed by it are drawn exactly whatever
         # sheet bills them (detailing more months than needed changes nothing but time).
-        fresh = book.new_allowances()
+        fresh = book._new_allowances()
         for sheet in self.books:
-            for pool, amount in sheet.new_allowances().items():
+            for pool, amount in sheet._new_allowances().items():
                 if pool in fresh:
                     fresh[pool] = min(fresh[pool], amount)
         pool_of = o.case(
