@@ -40,7 +40,7 @@ def test_a_quantity_equal_to_a_bound_is_in_the_next_bracket() -> None:
     300 → [300, 1000) at 2.8: 300 × 2.8 = 840.00; 999 → 2.8: 999 × 2.8 = 2797.20;
     1000 → [1000, ∞) at 2.2: 1000 × 2.2 = 2200.00."""
     book = ratecard.loads(CLOSED)
-    for quote in (book.quote, book.quote_general):
+    for quote in (book.quote, book._quote_general):
         assert _postpaid(quote({"Recognize": 299})) == [
             (Decimal(299), "[0, 300)", Decimal("956.80"))]
         assert _postpaid(quote({"Recognize": 300})) == [
@@ -49,9 +49,9 @@ def test_a_quantity_equal_to_a_bound_is_in_the_next_bracket() -> None:
             (Decimal(999), "[300, 1000)", Decimal("2797.20"))]
         assert _postpaid(quote({"Recognize": 1000})) == [
             (Decimal(1000), "[1000, ∞)", Decimal("2200.00"))]
-    assert book.charge("realtime", 300) == Decimal("840.00")
-    assert book.charge("realtime", 1000) == Decimal("2200.00")
-    assert [(x.bracket, x.amount) for x in book.price("realtime", 300)] == [
+    assert book.price_total("realtime", 300) == Decimal("840.00")
+    assert book.price_total("realtime", 1000) == Decimal("2200.00")
+    assert [(x.bracket, x.amount) for x in book.price_lines("realtime", 300)] == [
         ("[300, 1000)", Decimal("840.00"))]
 
 
@@ -61,7 +61,7 @@ def test_the_same_ladder_written_lo_hi_keeps_the_bound_in_its_bracket() -> None:
     book = ratecard.loads(OPEN)
     assert _postpaid(book.quote({"Recognize": 300})) == [
         (Decimal(300), "(0, 300]", Decimal("960.00"))]
-    assert book.charge("realtime", 300) == Decimal("960.00")
+    assert book.price_total("realtime", 300) == Decimal("960.00")
     decimal_meter = "unit \"小时\" / \"hour\" quantity rounded up to 0.1 counts"
     for text in (CLOSED, OPEN):
         book = ratecard.loads(text.replace('unit "小时" / "hour" counts', decimal_meter))
@@ -165,8 +165,9 @@ def test_a_daily_ladder_prices_each_day_at_its_edges() -> None:
          "count": count}
         for day, count in ((2, 305), (3, 300), (4, 299))
     ]
-    bill = book.bill(journal, "2026-11")
-    assert [(x.source, x.quantity, x.bracket, x.amount, x.period) for x in bill.lines] == [
+    bill = book.bill_month(journal, "2026-11")
+    assert [(x.source, x.quantity, x.bracket, x.amount, x.period and x.period.isoformat())
+            for x in bill.lines] == [
         ("allowance", Decimal(5), None, Decimal("0.00"), None),
         ("postpaid", Decimal(300), "[300, 1000)", Decimal("840.00"), "2026-11-02"),
         ("postpaid", Decimal(300), "[300, 1000)", Decimal("840.00"), "2026-11-03"),
@@ -258,7 +259,7 @@ def test_warehouse_bills_the_edges_as_the_engine(basis: str) -> None:
     # The engine's own edges, so that the comparison cannot pass on two wrong answers: 300
     # units, 10 free, 290 postpaid. By postpaid (290) or after_allowance (290): [0, 300),
     # 290 × 3.2 = 928.00; by total (300): [300, 1000), 290 × 2.8 + 1 flat = 813.00.
-    bill = book.bill([{"time": "2026-11-02T10:00:00+08:00", "type": "usage", "action": "V",
+    bill = book.bill_month([{"time": "2026-11-02T10:00:00+08:00", "type": "usage", "action": "V",
                        "count": 300}], "2026-11")
     postpaid = [(x.bracket, x.amount) for x in bill.lines if x.source == "postpaid"]
     assert postpaid == {"postpaid": [("[0, 300)", Decimal("928.00"))],

@@ -80,7 +80,7 @@ def test_bills_keep_seconds_and_price_per_hour() -> None:
     is ≥ 300 hours, [108万, 360万) at 2.8 per 3600 seconds. 18,000 seconds free; 1,062,001
     postpaid × 2.8 / 3600 = 826.000777... → 826.00."""
     book = ratecard.loads(ASR)
-    bill = book.bill([{"time": "2026-11-02T10:00:00+08:00", "type": "usage",
+    bill = book.bill_month([{"time": "2026-11-02T10:00:00+08:00", "type": "usage",
                        "action": "Recognize", "count": "1080000.4"}], "2026-11")
     lines = [(x.source, x.quantity, x.unit_price, x.per, x.amount) for x in bill.lines]
     assert lines == [

@@ -157,7 +157,7 @@ def test_each_pack_table_has_its_own_validity(book: PriceBook) -> None:
         buy(at(1), "general_basic", "1000", "g"),
         buy(at(1), "seal", "1000", "s"),
     ])
-    assert [(p.pack, p.expires) for p in bill.prepaid] == [
+    assert [(p.pack, p.expires.isoformat()) for p in bill.prepaid] == [
         ("g", "2027-11-01T09:00:00+08:00"), ("s", "2031-11-01T09:00:00+08:00")]
 
 
@@ -190,7 +190,7 @@ def test_a_refunded_pack_is_listed_and_drawn_no_more(book: PriceBook) -> None:
     150.00."""
     (bill,) = book.bill(REFUNDED)
     assert bill.prepaid_total == D("920.00")
-    assert [(r.pack, r.meter, r.size, r.amount, r.time) for r in bill.refunds] == [
+    assert [(r.pack, r.meter, r.size, r.amount, r.time.isoformat()) for r in bill.refunds] == [
         ("p-1", "general_basic", 10000, D("800.00"), at(5))]
     assert bill.refund_total == D("800.00")
     assert lines(bill) == [
@@ -504,6 +504,6 @@ def test_a_version_restates_one_table_and_keeps_the_others() -> None:
         buy("2027-07-02T09:00:00+08:00", "seal", "1万", "s3"),
         buy("2027-01-02T09:00:00+08:00", "bizlicense_verify_basic", "100万", "listed"),
     ])
-    assert [(p.pack, p.price, p.expires) for b in bills for p in b.prepaid] == [
+    assert [(p.pack, p.price, p.expires.isoformat()) for b in bills for p in b.prepaid] == [
         ("listed", D("220000.00"), "2028-01-02T09:00:00+08:00"),
         ("s3", D("700.00"), "2030-07-02T09:00:00+08:00")]

@@ -142,15 +142,15 @@ def test_plan_quotes_exactly_as_the_general_path_at_the_bracket_edges(
     same(book, "quote", usage)
     meter = book.meters[0].name
     quantity = data.draw(st.sampled_from(edges))
-    same(book, "price", meter, quantity)
+    same(book, "price_lines", meter, quantity)
     if quantity > 0:
         try:
             lines = _general_price(book)(meter, quantity)  # type: ignore[operator]
         except ratecard.ContactSalesError:
             with pytest.raises(ratecard.ContactSalesError):
-                book.charge(meter, quantity)
+                book.price_total(meter, quantity)
             return
-        assert book.charge(meter, quantity) == sum(
+        assert book.price_total(meter, quantity) == sum(
             (line.amount for line in lines), book.rounding.round(Decimal(0)))
 
 

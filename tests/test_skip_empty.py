@@ -49,7 +49,7 @@ def test_months_with_nothing_owed_or_reported_have_no_bill() -> None:
     0.00. 2027-02: 7 free `Ping`s, reported → billed, 0.00. 2027-03: no bill.
     2027-04: 1300 calls: 100 free, 1000 from the pack, 200 × 0.01 = 2.00 (balance 96 → 94)."""
     bills = ratecard.loads(RULES).bill(JOURNAL)
-    assert [(b.month, b.total) for b in bills] == [
+    assert [(b.to_dict()["month"], b.total) for b in bills] == [
         ("2026-09", Decimal("4.00")),
         ("2026-11", Decimal("0.00")),
         ("2027-01", Decimal("0.00")),
@@ -65,19 +65,19 @@ def test_months_with_nothing_owed_or_reported_have_no_bill() -> None:
 
 def test_without_the_option_every_month_is_billed() -> None:
     bills = ratecard.loads(RULES.replace(", skip empty", "")).bill(JOURNAL)
-    assert [b.month for b in bills] == [
+    assert [b.to_dict()["month"] for b in bills] == [
         "2026-09", "2026-10", "2026-11", "2026-12", "2027-01", "2027-02", "2027-03", "2027-04"]
     empty = [b for b in bills if b.empty]
-    assert [b.month for b in empty] == ["2026-10", "2026-12", "2027-03"]
+    assert [b.to_dict()["month"] for b in empty] == ["2026-10", "2026-12", "2027-03"]
 
 
 def test_asking_for_a_skipped_month_says_why() -> None:
     book = ratecard.loads(RULES)
     with pytest.raises(ratecard.UsageError) as raised:
-        book.bill(JOURNAL, "2026-10")
+        book.bill_month(JOURNAL, "2026-10")
     assert str(raised.value) == ("no bill for 2026-10: nothing was owed or reported that "
                                  "month, and the rules say `skip empty`")
-    assert book.bill(JOURNAL, "2026-11").total == Decimal("0.00")
+    assert book.bill_month(JOURNAL, "2026-11").total == Decimal("0.00")
 
 
 def test_an_account_fed_in_pieces_and_restored_issues_the_same_bills() -> None:
