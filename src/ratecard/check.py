@@ -585,6 +585,13 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
         yield from _check_limits(ladder)
     for name, ladders in s.ladders_by_meter.items():
         for extra in ladders[1:]:
+            if extra.short or ladders[0].short:
+                first = "price" if ladders[0].short else "ladder"
+                yield error("E210", f"meter `{name}` is priced twice",
+                            _target_name(extra, name), f"`{name}` already has a {first} at line "
+                            f"{ladders[0].span.line}",
+                            "keep one: a `price` for a single price, a `ladder` for brackets")
+                continue
             yield error("E207", f"meter `{name}` is priced by two ladders", extra.target.span,
                         f"`{name}` already has the ladder at line {ladders[0].span.line}",
                         f"remove `{name}` from one of the ladders")
@@ -601,6 +608,14 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
             yield error("E206", f"meter `{name}` has no postpaid ladder", meter.name.span,
                         "usage past the allowance and packs would have no price",
                         f"add `{name}` to a ladder's `on` list")
+
+
+def _target_name(ladder: n.Ladder, name: str) -> Span:
+    """Where a ladder (or a price) names a meter, or its whole target for `every meter`."""
+    for ref in ladder.target.meters:
+        if ref.value == name:
+            return ref.span
+    return ladder.target.span
 
 
 def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:

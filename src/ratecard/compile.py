@@ -271,6 +271,7 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         flat_at_zero=ladder.flat_at_zero,
         period=ladder.period.unit.value,
         combined=ladder.combined,
+        short=ladder.short,
     )
 
 

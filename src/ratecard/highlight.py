@@ -37,7 +37,8 @@ from pygments.token import (
 # a statement or a setting, and those inside one.
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
-    "packs", "ladder", "deduct", "alert", "bill", "suspend", "contract", "accounts", "discount",
+    "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
+    "discount",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",

@@ -289,7 +289,12 @@ class Maximum:
 
 @attrs.frozen
 class Ladder:
-    """A postpaid price ladder: mode, basis, period, meters and brackets."""
+    """A postpaid price ladder: mode, basis, period, meters and brackets.
+
+    `short` marks a flat price written `price web_search 10 per 1000`: the parser makes it this
+    one-bracket ladder `volume by postpaid per month`, `(0, ∞)`, so every later stage prices it as
+    the ladder it is; `fmt` and `render` show it in its short form.
+    """
 
     mode: Name
     basis: Name | None
@@ -300,6 +305,7 @@ class Ladder:
     minimums: tuple[Minimum, ...]
     maximums: tuple[Maximum, ...]
     flat_at_zero: bool
+    short: bool = attrs.field(default=False, kw_only=True)
     span: Span = attrs.field(eq=False, repr=False)
 
 

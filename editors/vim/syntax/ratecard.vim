@@ -17,7 +17,7 @@ syn iskeyword @,48-57,_
 " BEGIN KEYWORDS (editors/generate.py)
 syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
 syn keyword ratecardStatement discount extra from ladder languages meter minimum packs
-syn keyword ratecardStatement rounding rules suspend timezone unpriced
+syn keyword ratecardStatement price rounding rules suspend timezone unpriced
 syn keyword ratecardKeyword active at balance before block by charge combined contact
 syn keyword ratecardKeyword counts day every extends flat for free issued keep maximum no
 syn keyword ratecardKeyword of on opened per prorated quantity rounded sales settle shared
