@@ -473,7 +473,7 @@ def test_completion_of_names(server: Client) -> None:
 
 def test_completion_of_choice_words(server: Client) -> None:
     assert labels(complete(server, DEMO.replace("rounding half_up", "rounding |"))) == [
-        "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
+        "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor", "exact"]
     assert labels(complete(server, DEMO.replace("ladder volume by postpaid",
                                                 "ladder volume by |"))) == [
         "postpaid", "total", "after_allowance"]

@@ -193,7 +193,7 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
             yield error("E104", f"unknown timezone `{zone}`", tz.zone.span,
                         "not an IANA timezone", hint)
     for rounding in s.of(n.RoundingSetting):
-        yield from _check_rounding(rounding.mode, rounding.increment)
+        yield from _check_rounding_setting(rounding)
     for setting in s.of(n.LanguagesSetting):
         for lang in setting.languages:
             if lang.value not in LANGUAGES:
@@ -202,13 +202,53 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
                             "price sheets are rendered in zh and en", hint)
 
 
-def _check_rounding(mode_name: n.Name, increment_number: n.Number) -> Iterator[Diagnostic]:
+ROUNDING_SCOPES = {"line": "per", "total": "on"}  # `per line`, `on total`
+
+
+def _check_rounding_setting(rounding: n.RoundingSetting) -> Iterator[Diagnostic]:
+    """`rounding MODE INCREMENT [per line | on total]`, or `rounding exact` alone."""
+    if rounding.mode.value == "exact":
+        extra = [x.span for x in (rounding.increment, *(rounding.scope or ())) if x is not None]
+        if extra:
+            words = Span(extra[0].file, extra[0].start, extra[-1].end, extra[0].line,
+                         extra[0].column)
+            yield error("E114", "`rounding exact` takes no increment or scope", words,
+                        "exact amounts are never rounded",
+                        "write `rounding exact` alone, or `rounding half_up 0.01 on total` to "
+                        "round the total only")
+        return
+    if rounding.increment is None:
+        yield error("E114", f"rounding `{rounding.mode.value}` has no increment",
+                    rounding.mode.span, "rounded to what?",
+                    f"write `rounding {rounding.mode.value} 0.01` (fen, cents), or "
+                    "`rounding exact` for no rounding")
+        yield from _check_rounding(rounding.mode, None)
+    else:
+        yield from _check_rounding(rounding.mode, rounding.increment)
+    if rounding.scope is not None:
+        word, where = rounding.scope
+        if ROUNDING_SCOPES.get(where.value) != word.value:
+            choices = [f"{w} {p}" for p, w in ROUNDING_SCOPES.items()]
+            hint = did_you_mean(f"{word.value} {where.value}", choices)
+            yield error("E115", f"unknown rounding scope `{word.value} {where.value}`",
+                        Span(word.span.file, word.span.start, where.span.end, word.span.line,
+                             word.span.column),
+                        "where amounts are rounded",
+                        hint or "write `per line` (each bill line, the default) or `on total` "
+                        "(the bill's total only)")
+
+
+def _check_rounding(
+    mode_name: n.Name, increment_number: n.Number | None
+) -> Iterator[Diagnostic]:
     mode = mode_name.value
     if mode not in ROUNDING_MODES:
         hint = did_you_mean(mode, ROUNDING_MODES) or (
             "use one of " + ", ".join(f"`{m}`" for m in ROUNDING_MODES))
         yield error("E105", f"unknown rounding mode `{mode}`", mode_name.span,
                     "not a rounding mode", hint)
+    if increment_number is None:
+        return
     increment = increment_number.value
     if increment is not None and increment > 0 and not _is_power_of_ten(increment):
         yield error("E106", f"rounding increment `{increment_number.text}` is not a power "

@@ -51,8 +51,8 @@ CLAUSE_KEYWORDS = (
 CHOICE_WORDS = (
     "volume", "graduated", "postpaid", "total", "after_allowance", "month", "months", "year",
     "years", "days", "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor",
-    "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below", "exhausted",
-    "expired", "arrears", "violation", "zh", "en",
+    "exact", "line", "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below",
+    "exhausted", "expired", "arrears", "violation", "zh", "en",
 )
 
 _WORD_START = r"(?<![\w])"

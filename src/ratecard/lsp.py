@@ -1193,7 +1193,7 @@ def _name_candidates(stack: Sequence[str], names: Names) -> list[Candidate]:
         case "PER":
             return words(LADDER_PERIODS if statement == "LADDER" else PERIODS, "period")
         case "ROUNDING":
-            return words(ROUNDING_MODES, "rounding mode")
+            return words([*ROUNDING_MODES, "exact"], "rounding mode")
         case "ROUNDED":
             # A block's `rounded up` or `rounded down` (`prorated` is a keyword of its own).
             blocks = [r for r in BLOCK_ROUNDINGS if r.upper() not in keyword_terminals()]

@@ -79,10 +79,13 @@ class CurrencySetting:
 
 @attrs.frozen
 class RoundingSetting:
-    """`rounding half_up 0.01`: how each bill line is rounded, and to what increment."""
+    """`rounding half_up 0.01 [per line | on total]` or `rounding exact`: how a bill's amounts
+    are rounded, to what increment, and where (`scope`: the words after the increment, as
+    written: `per line`, `on total`; None when left out)."""
 
     mode: Name
-    increment: Number
+    increment: Number | None
+    scope: tuple[Name, Name] | None
     span: Span = attrs.field(eq=False, repr=False)
 
 

@@ -102,9 +102,13 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         return n.CurrencySetting(code, self._span(meta))
 
     def rounding_setting(
-        self, meta: Any, _kw: Token, mode: n.Name, increment: n.Number
+        self, meta: Any, _kw: Token, mode: n.Name, increment: n.Number | None,
+        scope: tuple[n.Name, n.Name] | None,
     ) -> n.RoundingSetting:
-        return n.RoundingSetting(mode, increment, self._span(meta))
+        return n.RoundingSetting(mode, increment, scope, self._span(meta))
+
+    def rounding_scope(self, meta: Any, word: Token, where: n.Name) -> tuple[n.Name, n.Name]:
+        return self._name(word), where
 
     def timezone_setting(self, meta: Any, _kw: Token, zone: n.Name) -> n.TimezoneSetting:
         return n.TimezoneSetting(zone, self._span(meta))

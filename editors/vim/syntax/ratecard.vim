@@ -24,8 +24,8 @@ syn keyword ratecardKeyword of on opened per prorated quantity rounded sales set
 syn keyword ratecardKeyword size spend to unit until valid while zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
-syn keyword ratecardChoice floor refund freeze expiry purchase arrears violation zh en
-syn keyword ratecardChoice pack remaining below exhausted expired
+syn keyword ratecardChoice floor exact line refund freeze expiry purchase arrears
+syn keyword ratecardChoice violation zh en pack remaining below exhausted expired
 " END KEYWORDS
 
 syn keyword ratecardInfinity inf

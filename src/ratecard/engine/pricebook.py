@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import decimal
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -157,6 +157,20 @@ class Segment:
 
 
 TRUE_UP_METER = "*"  # the meter named by a contract's true-up line: the whole bill
+def bill_total(rounding: Rounding, lines: Iterable[BillLine]) -> Decimal:
+    """A bill's total: its lines' sum, rounded as the rules say (per line it is the sum of
+    rounded lines; on total the precise sum rounded once; exact, the sum). A contract's true-up
+    line is added after that rounding: it is what brings the rounded total to the minimum."""
+    spent = ZERO
+    true_up = ZERO
+    for line in lines:
+        if line.source == "true_up":
+            true_up = CONTEXT.add(true_up, line.amount)
+        else:
+            spent = CONTEXT.add(spent, line.amount)
+    return CONTEXT.add(rounding.total(spent), true_up)
+
+
 _multiply = CONTEXT.multiply  # exact: ratecard's context holds 60 digits
 _add = CONTEXT.add
 _subtract = CONTEXT.subtract
@@ -236,7 +250,8 @@ class PriceBook:
             or by_name[route].quantity_rounding is None
             or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
         ))
-        shared = any(plan.allowance_pool for plan in self.meters)
+        # The compiled quote plan rounds each line; other rounding scopes take the general path.
+        shared = any(plan.allowance_pool for plan in self.meters) or not self.rounding.per_line
         object.__setattr__(self, "_plan", None if shared else quoteplan.build(
             self.currency,
             self.rounding,
@@ -573,7 +588,7 @@ class PriceBook:
         """A bill whose total is the sum of its rounded lines."""
         if self.contract is not None:
             _, lines = self._contract_lines(lines, self.contract)
-        total = self.rounding.round(sum((line.amount for line in lines), ZERO))
+        total = bill_total(self.rounding, lines)
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
                     version=self._version_text,
                     contract=None if self.contract is None else self.contract.name)
@@ -591,7 +606,7 @@ class PriceBook:
             total = fast.total
             if minimum is not None and total < minimum:
                 short = _subtract(minimum, total)
-                true_up = self.rounding.round(short)
+                true_up = self.rounding.total(short)
                 fields["lines"] = (*fast.lines, _new_line(BillLine, (
                     TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up, None, None, None,
                     None, None, None)))
@@ -620,8 +635,9 @@ class PriceBook:
         if discounts:
             out = []
             append = out.append
-            increment = self.rounding.increment
-            mode = self.rounding.mode_constant
+            rounding = self.rounding
+            increment = rounding.increment
+            mode = rounding.mode_constant
             for line in lines:
                 append(line)
                 terms = discounts.get(line[0])  # line.meter, line.source, line.precise_amount
@@ -629,8 +645,10 @@ class PriceBook:
                     continue
                 fraction, kept, off = terms
                 precise = line[4]
-                amount = _subtract(_multiply(precise, kept).quantize(increment, mode, CONTEXT),
-                                   line[5])
+                discounted = _multiply(precise, kept)
+                if rounding.per_line:
+                    discounted = discounted.quantize(increment, mode, CONTEXT)
+                amount = _subtract(discounted, line[5])
                 added = _add(added, amount)
                 append(_new_line(BillLine, (
                     line[0], "discount", line[2], ZERO, _multiply(precise, off), amount,
@@ -643,9 +661,11 @@ class PriceBook:
             spent = ZERO
             for line in out:
                 spent = _add(spent, line[5])
+            # Per line: the sum of the rounded lines; on total: the precise total rounded.
+            spent = self.rounding.total(spent)
             if spent < minimum:
                 short = _subtract(minimum, spent)
-                true_up = self.rounding.round(short)
+                true_up = self.rounding.total(short)
                 added = _add(added, true_up)
                 out.append(BillLine(TRUE_UP_METER, "true_up", ZERO, ZERO, short, true_up))
         return added, out

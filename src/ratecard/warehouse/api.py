@@ -39,11 +39,11 @@ import attrs
 from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import TimeError, add_period, local, parse_month
 from ratecard.engine.ladders import Ladder, contact_sales_error
-from ratecard.engine.money import CONTEXT
+from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.errors import UsageError
-from ratecard.literals import NumberError, parse_number
+from ratecard.literals import NumberError, format_plain, parse_number
 from ratecard.warehouse import months as calendar
 from ratecard.warehouse.drawdown import (
     REOPEN,
@@ -166,6 +166,14 @@ def bill_warehouse(
                     f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
                     "monthly ladders only; bill these accounts with `ratecard bill`"
                 )
+        if not sheet.rounding.per_line:
+            raise UsageError(
+                f"these rules say `{rounding_words(sheet.rounding)}`: the warehouse "
+                f"({engine}) bills rules that round each line only (`rounding "
+                f"{sheet.rounding.mode if sheet.rounding.mode != EXACT else 'half_up'} "
+                f"{format_plain(sheet.rounding.increment)} per line`); bill these accounts "
+                "with `ratecard bill`"
+            )
     check_pools(terms)
     formats = {
         "output": output_format(output) if output else None,
