@@ -227,3 +227,9 @@ def test_the_warehouse_refuses_a_mode_it_cannot_bill(mode: str, words: str) -> N
     assert str(raised.value) == (
         f"these rules say `{words}`: the warehouse (duckdb) bills rules that round each line "
         "only (`rounding half_up 0.01 per line`); bill these accounts with `ratecard bill`")
+
+
+def test_charge_of_one_meter_in_each_mode() -> None:
+    """7 calls of b at 0.0025 = 0.0175: per line and on total 0.02, exact 0.0175."""
+    assert [book(m).charge("b", 7) for m in ("line", "total", "exact")] == [
+        Decimal("0.02"), Decimal("0.02"), Decimal("0.0175")]

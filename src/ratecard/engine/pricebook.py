@@ -452,7 +452,8 @@ class PriceBook:
 
     def charge(self, meter: str, quantity: int | Decimal | str) -> Decimal:
         """What `price` charges for `quantity` units of one meter: the sum of its lines'
-        amounts, on the rounding increment (`0.00` for none)."""
+        amounts, on the rounding increment (`0.00` for none; rounded once under `on total`,
+        exact under `rounding exact`)."""
         # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
         # a bracket with a plain unit price, is one product and its rounding, both in ratecard's
         # context (exact, whatever the caller's context).
@@ -468,7 +469,7 @@ class PriceBook:
         total = self.rounding.round(ZERO)
         for line in self.price(meter, quantity):
             total = CONTEXT.add(total, line.amount)
-        return total
+        return self.rounding.total(total)  # on total: the lines' precise sum rounded once
 
     def quote_general(
         self,
