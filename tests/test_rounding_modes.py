@@ -216,17 +216,27 @@ def test_the_worked_example_shows_exact_amounts() -> None:
         book("line"), "md", "en").text
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
 @pytest.mark.parametrize(("mode", "words"), [
     ("total", "rounding half_up 0.01 on total"), ("exact", "rounding exact")])
-def test_the_warehouse_refuses_a_mode_it_cannot_bill(mode: str, words: str) -> None:
-    pytest.importorskip("duckdb")
+def test_the_warehouse_refuses_a_mode_it_cannot_bill(mode: str, words: str, engine: str) -> None:
+    """Refused before any input is read or any engine is opened (so without pyspark too)."""
     from ratecard.warehouse import bill_warehouse
 
     with pytest.raises(UsageError) as raised:
-        bill_warehouse(book(mode), "usage.parquet")
+        bill_warehouse(book(mode), "usage.parquet", engine=engine)
     assert str(raised.value) == (
-        f"these rules say `{words}`: the warehouse (duckdb) bills rules that round each line "
+        f"these rules say `{words}`: the warehouse ({engine}) bills rules that round each line "
         "only (`rounding half_up 0.01 per line`); bill these accounts with `ratecard bill`")
+
+
+def test_diff_names_the_rounding_mode() -> None:
+    from ratecard.diff import compare, shown
+
+    for mode, words in (("total", "half_up 0.01 on total"), ("exact", "exact")):
+        (entry,) = compare(book("line"), book(mode)).entries
+        assert (entry.change.what, shown(entry.change, entry.change.old),
+                shown(entry.change, entry.change.new)) == ("rounding", "half_up 0.01", words)
 
 
 def test_charge_of_one_meter_in_each_mode() -> None:
