@@ -5,6 +5,7 @@ contracts and the price sheet follow the mode; the warehouse refuses what it can
 
 from __future__ import annotations
 
+import decimal
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -15,10 +16,11 @@ from hypothesis import strategies as st
 
 import ratecard
 from ratecard import Account
-from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE
+from ratecard.engine.money import CONTEXT, EXACT, ON_TOTAL, PER_LINE
 from ratecard.engine.pricebook import PriceBook
 from ratecard.errors import UsageError
 from ratecard.render import render
+from tests.test_quoteplan import _general_price as general_price
 
 SHEET = """rules r "舍入" / "Rounding"
 currency USD, {rounding}, timezone UTC
@@ -103,10 +105,11 @@ def test_every_mode_against_the_precise_lines(usage: dict[str, int]) -> None:
     per line the sum of the lines rounded each; on total the precise sum rounded once; exact
     the precise sum. The per-line quote is the fast plan's, held to the general path."""
     line, total, exact = book("line"), book("total"), book("exact")
-    assert line._plan is not None and total._plan is None
     bills = {mode: b.quote(usage) for mode, b in (("line", line), ("total", total),
                                                     ("exact", exact))}
-    assert bills["line"] == line.quote_general(usage)
+    for mode, sheet in (("line", line), ("total", total), ("exact", exact)):
+        assert sheet._plan is not None  # the fast plan prices each mode
+        assert bills[mode] == sheet.quote_general(usage)
     precise = [(x.meter, x.source, x.precise_amount) for x in bills["line"].lines]
     for bill in bills.values():
         assert [(x.meter, x.source, x.precise_amount) for x in bill.lines] == precise
@@ -243,3 +246,64 @@ def test_charge_of_one_meter_in_each_mode() -> None:
     """7 calls of b at 0.0025 = 0.0175: per line and on total 0.02, exact 0.0175."""
     assert [book(m).charge("b", 7) for m in ("line", "total", "exact")] == [
         Decimal("0.02"), Decimal("0.02"), Decimal("0.0175")]
+
+
+# --- the quote plan against the general path, on generated sheets in every mode ---------------
+
+TERMS = st.one_of(
+    st.decimals(min_value=0, max_value=50, places=5, allow_nan=False).map(lambda p: f"{p}"),
+    st.tuples(st.decimals(min_value=0, max_value=50, places=3, allow_nan=False),
+              st.sampled_from([3, 8, 1000, 1_000_000])).map(lambda t: f"{t[0]} per {t[1]}"),
+    st.tuples(st.decimals(min_value=0, max_value=5, places=6, allow_nan=False),
+              st.decimals(min_value=0, max_value=9, places=3, allow_nan=False)).map(
+        lambda t: f"{t[0]} + {t[1]} flat"),
+)
+
+
+@st.composite
+def mode_sheets(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A sheet of one to three meters (a `price` or a ladder each, some with a minimum) in a
+    rounding mode; its text with `{rounding}` left to fill, and its actions."""
+    text = ['rules g "G" / "G"', "currency USD, {rounding}, timezone UTC"]
+    actions = []
+    for m in range(draw(st.integers(1, 3))):
+        text.append(f'meter m{m} "M{m}" / "M{m}" counts A{m}')
+        actions.append(f"A{m}")
+        if draw(st.booleans()):
+            text.append(f"allowance {draw(st.sampled_from([10, 1000]))} per month on m{m}")
+        if draw(st.booleans()):
+            text.append(f"price m{m} {draw(TERMS)}")
+            continue
+        mode = draw(st.sampled_from(["volume", "graduated"]))
+        bounds = sorted(draw(st.sets(st.integers(1, 100_000), max_size=3)))
+        lows = [0, *bounds]
+        text.append(f"ladder {mode} by {draw(st.sampled_from(['postpaid', 'total']))} "
+                    f"per month on m{m} {{")
+        for i, lo in enumerate(lows):
+            hi = "∞)" if i == len(lows) - 1 else f"{lows[i + 1]}]"
+            text.append(f"  ({lo}, {hi} {draw(TERMS)}")
+        if draw(st.integers(0, 4)) == 0:
+            text.append(f"  minimum {draw(st.decimals(min_value=0, max_value=9, places=3))}")
+        text.append("}")
+    text.append("deduct allowance, postpaid")
+    return "\n".join(text) + "\n", actions
+
+
+@settings(max_examples=150, deadline=None)
+@given(mode_sheets(), st.sampled_from(["line", "total", "exact"]), st.data())
+def test_the_quote_plan_prices_every_mode_as_the_general_path(
+    sheet: tuple[str, list[str]], mode: str, data: st.DataObject
+) -> None:
+    text, actions = sheet
+    priced = ratecard.loads(text.replace("{rounding}", MODES[mode]))
+    usage = data.draw(st.dictionaries(st.sampled_from(actions),
+                                      st.one_of(st.integers(0, 10**7), st.integers(0, 2000))))
+    assert priced.quote(usage) == priced.quote_general(usage)
+    for meter in priced.meters:
+        for quantity in (1, 999, 123_457):
+            assert priced.price(meter.name, quantity) == general_price(priced)(
+                meter.name, quantity)
+            with decimal.localcontext(CONTEXT):  # 60 digits: `1 per 3` has many
+                lines_sum = sum((x.amount for x in priced.price(meter.name, quantity)),
+                                Decimal(0))
+            assert priced.charge(meter.name, quantity) == priced.rounding.total(lines_sum)

@@ -250,8 +250,7 @@ class PriceBook:
             or by_name[route].quantity_rounding is None
             or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
         ))
-        # The compiled quote plan rounds each line; other rounding scopes take the general path.
-        shared = any(plan.allowance_pool for plan in self.meters) or not self.rounding.per_line
+        shared = any(plan.allowance_pool for plan in self.meters)
         object.__setattr__(self, "_plan", None if shared else quoteplan.build(
             self.currency,
             self.rounding,
