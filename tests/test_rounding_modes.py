@@ -307,3 +307,21 @@ def test_the_quote_plan_prices_every_mode_as_the_general_path(
                 lines_sum = sum((x.amount for x in priced.price(meter.name, quantity)),
                                 Decimal(0))
             assert priced.charge(meter.name, quantity) == priced.rounding.total(lines_sum)
+
+
+def test_the_text_and_json_quote_show_exact_amounts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ratecard quote` under `rounding exact`: A=3, B=1 → lines 0.0045 and 0.0025, total
+    0.0070, in the table and in JSON."""
+    from ratecard.cli import main
+
+    path = tmp_path / "exact.rules"
+    path.write_text(SHEET.format(rounding=MODES["exact"]), encoding="utf-8")
+    assert main(["quote", str(path), "A=3", "B=1"]) == 0
+    text = capsys.readouterr().out
+    assert "0.0045" in text and "0.0025" in text and text.rstrip().endswith("total USD 0.0070")
+    assert main(["quote", "--json", str(path), "A=3", "B=1"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["total"] == "0.0070"
+    assert [line["amount"] for line in document["lines"]] == ["0.0045", "0.0025"]
