@@ -61,7 +61,8 @@ def choice_words() -> list[str]:
 
     alert_words = [w for form in check.ALERT_FORMS for w in form.split() if w.isalpha()]
     names = [*MODES, *BASES, *check.LADDER_PERIODS, *check.PERIODS, *check.VALIDITY_UNITS,
-             *ROUNDING_MODES, *check.BLOCK_ROUNDINGS, *check.PACK_RESTRICTIONS,
+             *ROUNDING_MODES, "exact", *check.ROUNDING_SCOPES, *check.BLOCK_ROUNDINGS,
+             *check.PACK_RESTRICTIONS,
              *check.PACK_ORDERS, *check.DEDUCT_SOURCES, *check.SUSPEND_REASONS,
              *check.LANGUAGES, *alert_words]
     statement, clause = keywords()

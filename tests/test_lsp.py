@@ -478,7 +478,7 @@ def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client)
     assert labels(items) == [
         "counts", "free", "quantity", "unit",
         "alert", "allowance", "bill", "currency", "deduct", "from", "ladder", "languages",
-        "meter", "order", "packs", "rounding", "rules", "suspend", "timezone", "unpriced"]
+        "meter", "order", "packs", "price", "rounding", "rules", "suspend", "timezone", "unpriced"]
     assert {kind for _, kind, _ in items} == {14}
     assert {str(where) for _, _, where in items} == {str(span(7, 2, 4))}
 
@@ -492,7 +492,7 @@ def test_completion_of_names(server: Client) -> None:
 
 def test_completion_of_choice_words(server: Client) -> None:
     assert labels(complete(server, DEMO.replace("rounding half_up", "rounding |"))) == [
-        "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor"]
+        "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor", "exact"]
     assert labels(complete(server, DEMO.replace("ladder volume by postpaid",
                                                 "ladder volume by |"))) == [
         "postpaid", "total", "after_allowance"]
@@ -734,15 +734,15 @@ def test_completion_of_a_version(server: Client) -> None:
         ["2027-10-01", "2027-11-01", "2027-12-01"], span(24, 5, 11))
     assert labels(complete(server, end.replace("|", "2027-01-01 |"))) == ["keep"]
     assert labels(complete(server, end.replace("|", "2027-01-01 {\n  |"))) == [
-        "allowance", "ladder", "packs"]
+        "allowance", "ladder", "packs", "price"]
     assert labels(complete(server, end.replace(
         "|", "2027-01-01 {\n  ladder volume by postpaid per |"))) == ["month", "day"]
     assert labels(complete(server, end.replace("|", "2027-01-01 {\n  ladder |"))) == [
         "volume", "graduated"]
     after = labels(complete(server, VERSIONED + "|"))
     assert after == ["alert", "allowance", "bill", "currency", "deduct", "from", "ladder",
-                     "languages", "meter", "order", "packs", "rounding", "rules", "suspend",
-                     "timezone", "unpriced"]
+                     "languages", "meter", "order", "packs", "price", "rounding", "rules",
+                     "suspend", "timezone", "unpriced"]
     assert change(server, DEMO) == []
 
 
@@ -899,7 +899,7 @@ def test_completion_in_a_contract(server: Client, folder: Path) -> None:
     """A contract's statements (not a rules file's, nor `allowance` without `extra`); after
     its day, `until` (a contract's term has no `keep`); the sheet's meters in a target."""
     uri = (folder / "acme.rules").as_uri()
-    statements = ["accounts", "discount", "extra", "from", "ladder", "minimum", "packs"]
+    statements = ["accounts", "discount", "extra", "from", "ladder", "minimum", "packs", "price"]
     with opened(server, uri, CONTRACT):
         assert labels(complete(server, CONTRACT + "|", uri)) == statements
         assert labels(complete(server, CONTRACT.replace("2027-01-01 until 2028-01-01",
@@ -911,7 +911,7 @@ def test_completion_in_a_contract(server: Client, folder: Path) -> None:
     # At the start of a file, a rules file's statements and `contract`.
     assert labels(complete(server, "|")) == [
         "alert", "allowance", "bill", "contract", "currency", "deduct", "from", "ladder",
-        "languages", "meter", "order", "packs", "rounding", "rules", "suspend", "timezone",
+        "languages", "meter", "order", "packs", "price", "rounding", "rules", "suspend", "timezone",
         "unpriced"]
     assert change(server, DEMO) == []
 

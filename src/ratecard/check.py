@@ -192,7 +192,7 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
             yield error("E104", f"unknown timezone `{zone}`", tz.zone.span,
                         "not an IANA timezone", hint)
     for rounding in s.of(n.RoundingSetting):
-        yield from _check_rounding(rounding.mode, rounding.increment)
+        yield from _check_rounding_setting(rounding)
     for setting in s.of(n.LanguagesSetting):
         for lang in setting.languages:
             if lang.value not in LANGUAGES:
@@ -201,13 +201,53 @@ def check_header(s: Symbols) -> Iterator[Diagnostic]:
                             "price sheets are rendered in zh and en", hint)
 
 
-def _check_rounding(mode_name: n.Name, increment_number: n.Number) -> Iterator[Diagnostic]:
+ROUNDING_SCOPES = {"line": "per", "total": "on"}  # `per line`, `on total`
+
+
+def _check_rounding_setting(rounding: n.RoundingSetting) -> Iterator[Diagnostic]:
+    """`rounding MODE INCREMENT [per line | on total]`, or `rounding exact` alone."""
+    if rounding.mode.value == "exact":
+        extra = [x.span for x in (rounding.increment, *(rounding.scope or ())) if x is not None]
+        if extra:
+            words = Span(extra[0].file, extra[0].start, extra[-1].end, extra[0].line,
+                         extra[0].column)
+            yield error("E114", "`rounding exact` takes no increment or scope", words,
+                        "exact amounts are never rounded",
+                        "write `rounding exact` alone, or `rounding half_up 0.01 on total` to "
+                        "round the total only")
+        return
+    if rounding.increment is None:
+        yield error("E114", f"rounding `{rounding.mode.value}` has no increment",
+                    rounding.mode.span, "rounded to what?",
+                    f"write `rounding {rounding.mode.value} 0.01` (fen, cents), or "
+                    "`rounding exact` for no rounding")
+        yield from _check_rounding(rounding.mode, None)
+    else:
+        yield from _check_rounding(rounding.mode, rounding.increment)
+    if rounding.scope is not None:
+        word, where = rounding.scope
+        if ROUNDING_SCOPES.get(where.value) != word.value:
+            choices = [f"{w} {p}" for p, w in ROUNDING_SCOPES.items()]
+            hint = did_you_mean(f"{word.value} {where.value}", choices)
+            yield error("E115", f"unknown rounding scope `{word.value} {where.value}`",
+                        Span(word.span.file, word.span.start, where.span.end, word.span.line,
+                             word.span.column),
+                        "where amounts are rounded",
+                        hint or "write `per line` (each bill line, the default) or `on total` "
+                        "(the bill's total only)")
+
+
+def _check_rounding(
+    mode_name: n.Name, increment_number: n.Number | None
+) -> Iterator[Diagnostic]:
     mode = mode_name.value
     if mode not in ROUNDING_MODES:
         hint = did_you_mean(mode, ROUNDING_MODES) or (
             "use one of " + ", ".join(f"`{m}`" for m in ROUNDING_MODES))
         yield error("E105", f"unknown rounding mode `{mode}`", mode_name.span,
                     "not a rounding mode", hint)
+    if increment_number is None:
+        return
     increment = increment_number.value
     if increment is not None and increment > 0 and not _is_power_of_ten(increment):
         yield error("E106", f"rounding increment `{increment_number.text}` is not a power "
@@ -629,6 +669,13 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
         yield from _check_limits(ladder)
     for name, ladders in s.ladders_by_meter.items():
         for extra in ladders[1:]:
+            if extra.short or ladders[0].short:
+                first = "price" if ladders[0].short else "ladder"
+                yield error("E211", f"meter `{name}` is priced twice",
+                            _target_name(extra, name), f"`{name}` already has a {first} at line "
+                            f"{ladders[0].span.line}",
+                            "keep one: a `price` for a single price, a `ladder` for brackets")
+                continue
             yield error("E207", f"meter `{name}` is priced by two ladders", extra.target.span,
                         f"`{name}` already has the ladder at line {ladders[0].span.line}",
                         f"remove `{name}` from one of the ladders")
@@ -697,6 +744,14 @@ def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
     """The meters whose packs stop service when exhausted (no postpaid), and where it is said."""
     return {row.meter.value: packs.stops[0]
             for packs in s.of(n.Packs) if packs.stops for row in packs.rows}
+
+
+def _target_name(ladder: n.Ladder, name: str) -> Span:
+    """Where a ladder (or a price) names a meter, or its whole target for `every meter`."""
+    for ref in ladder.target.meters:
+        if ref.value == name:
+            return ref.span
+    return ladder.target.span
 
 
 def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:

@@ -12,7 +12,7 @@ from ratecard import versions
 from ratecard.check import VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
-from ratecard.engine.money import ZERO, Rounding
+from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
 from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.pricebook import (
     AlertPolicy,
@@ -147,7 +147,7 @@ def _compile_sheet(
     header = table.of(n.RulesDecl)[0]
     currency = table.of(n.CurrencySetting)[0].code.value
     rounding_node = table.of(n.RoundingSetting)[0]
-    rounding = Rounding(rounding_node.mode.value, _value(rounding_node.increment).normalize())
+    rounding = _rounding(rounding_node)
     timezone = table.of(n.TimezoneSetting)[0].zone.value
 
     allowances: dict[str, Decimal] = {}
@@ -258,6 +258,16 @@ def _order(order: n.Order, languages: tuple[str, ...]) -> OrderPlan:
     )
 
 
+def _rounding(node: n.RoundingSetting) -> Rounding:
+    """A bill's rounding; `rounding exact` shows money to the currency's cent when that loses
+    nothing (its increment rounds nothing)."""
+    if node.mode.value == EXACT:
+        return Rounding(EXACT, Decimal("0.01"), EXACT)
+    assert node.increment is not None
+    scope = ON_TOTAL if node.scope is not None and node.scope[1].value == "total" else PER_LINE
+    return Rounding(node.mode.value, _value(node.increment).normalize(), scope)
+
+
 def _quantity_rounding(meter: n.Meter) -> Rounding | None:
     if not meter.quantity_roundings:
         return None
@@ -301,6 +311,7 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         flat_at_zero=ladder.flat_at_zero,
         period=ladder.period.unit.value,
         combined=ladder.combined,
+        short=ladder.short,
     )
 
 

@@ -49,7 +49,7 @@ from ratecard.changes import (
 )
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.ladders import BASIS_TOTAL, VOLUME, Bracket, Ladder
-from ratecard.engine.money import Rounding
+from ratecard.engine.money import EXACT, ON_TOTAL, Rounding
 from ratecard.engine.pricebook import AlertPolicy, MeterPlan, PriceBook
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
@@ -355,7 +355,10 @@ def shown(change: Change, value: Value | date) -> str | None:
     if isinstance(value, Ladder):
         return _ladder(value)
     if isinstance(value, Rounding):
-        return f"{value.mode} {format_plain(value.increment)}"
+        if value.scope == EXACT:
+            return "exact"
+        where = " on total" if value.scope == ON_TOTAL else ""
+        return f"{value.mode} {format_plain(value.increment)}{where}"
     if isinstance(value, AlertPolicy):
         return _alerts(value)
     if isinstance(value, date):

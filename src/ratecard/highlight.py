@@ -37,8 +37,8 @@ from pygments.token import (
 # a statement or a setting, and those inside one.
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
-    "packs", "ladder", "deduct", "alert", "bill", "suspend", "contract", "accounts", "discount",
-    "order",
+    "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
+    "discount", "order",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
@@ -54,8 +54,8 @@ CLAUSE_KEYWORDS = (
 CHOICE_WORDS = (
     "volume", "graduated", "postpaid", "total", "after_allowance", "month", "months", "year",
     "years", "days", "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor",
-    "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below", "exhausted",
-    "expired", "arrears", "violation", "zh", "en", "smallest",
+    "exact", "line", "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below",
+    "exhausted", "expired", "arrears", "violation", "zh", "en", "smallest",
 )
 
 _WORD_START = r"(?<![\w])"

@@ -415,6 +415,8 @@ def bracket_text(source: SourceFile, bracket: n.Bracket) -> str:
 
 
 def _ladder_head(ladder: n.Ladder) -> str:
+    if ladder.short:
+        return "price (ladder volume by postpaid per month)"
     basis = f" by {ladder.basis.value}" if ladder.basis is not None else ""
     combined = " combined" if ladder.combined else ""
     return f"ladder {ladder.mode.value}{basis} per {ladder.period.unit.value}{combined}"
@@ -1035,7 +1037,8 @@ def statement_keywords() -> frozenset[str]:
 # Rules whose tree on the parser's stack is a finished statement: what precedes the cursor's.
 _STATEMENT_RULES = frozenset({
     "rules_decl", "settings", "meter_decl", "unpriced_decl", "allowance_decl", "packs_decl",
-    "ladder_decl", "deduct_decl", "alert_decl", "bill_decl", "suspend_decl", "version_decl",
+    "ladder_decl", "price_decl", "deduct_decl", "alert_decl", "bill_decl", "suspend_decl",
+    "version_decl",
     "contract_decl", "accounts_decl", "discount_decl", "minimum_spend_decl",
 })
 
@@ -1055,12 +1058,12 @@ def statement_starts() -> dict[str, frozenset[str]]:
     contract_only = _keyword_terminals(versions.CONTRACT_ONLY) | {"EXTRA"}
     rules = statement_keywords() - contract_only
     contract = (_keyword_terminals(versions.CONTRACT_STATEMENTS) - {"ALLOWANCE"}) | {
-        "EXTRA", *_keyword_terminals((n.Accounts, n.Version))}
+        "EXTRA", "PRICE", *_keyword_terminals((n.Accounts, n.Version))}
     return {
         "rules": rules,
         "start": rules | _keyword_terminals((n.ContractDecl,)),
         "contract": contract,
-        "version": _keyword_terminals(versions.VERSION_STATEMENTS),
+        "version": _keyword_terminals(versions.VERSION_STATEMENTS) | {"PRICE"},
     }
 
 COMMON_ZONES = (
@@ -1208,7 +1211,7 @@ def _name_candidates(stack: Sequence[str], names: Names) -> list[Candidate]:
         case "PER":
             return words(LADDER_PERIODS if statement == "LADDER" else PERIODS, "period")
         case "ROUNDING":
-            return words(ROUNDING_MODES, "rounding mode")
+            return words([*ROUNDING_MODES, "exact"], "rounding mode")
         case "ROUNDED":
             # A block's `rounded up` or `rounded down` (`prorated` is a keyword of its own).
             blocks = [r for r in BLOCK_ROUNDINGS if r.upper() not in keyword_terminals()]
@@ -1374,7 +1377,8 @@ def _statement_symbols(
                 for b in st.brackets]
             detail = f"on {_target(st.target).replace('`', '')}"
             found.append(_symbol(analysis, _ladder_head(st), lsp.SymbolKind.Enum, st.span,
-                                 _keyword_span(source, st.span, "ladder"), detail, brackets))
+                                 _keyword_span(source, st.span, "price" if st.short else "ladder"),
+                                 detail, brackets))
         elif isinstance(st, n.Version):
             name = f"from {st.start.text}"
             if st.until is not None:

@@ -80,10 +80,13 @@ class CurrencySetting:
 
 @attrs.frozen
 class RoundingSetting:
-    """`rounding half_up 0.01`: how each bill line is rounded, and to what increment."""
+    """`rounding half_up 0.01 [per line | on total]` or `rounding exact`: how a bill's amounts
+    are rounded, to what increment, and where (`scope`: the words after the increment, as
+    written: `per line`, `on total`; None when left out)."""
 
     mode: Name
-    increment: Number
+    increment: Number | None
+    scope: tuple[Name, Name] | None
     span: Span = attrs.field(eq=False, repr=False)
 
 
@@ -339,7 +342,12 @@ class Maximum:
 
 @attrs.frozen
 class Ladder:
-    """A postpaid price ladder: mode, basis, period, meters and brackets."""
+    """A postpaid price ladder: mode, basis, period, meters and brackets.
+
+    `short` marks a flat price written `price web_search 10 per 1000`: the parser makes it this
+    one-bracket ladder `volume by postpaid per month`, `(0, ∞)`, so every later stage prices it as
+    the ladder it is; `fmt` and `render` show it in its short form.
+    """
 
     mode: Name
     basis: Name | None
@@ -350,6 +358,7 @@ class Ladder:
     minimums: tuple[Minimum, ...]
     maximums: tuple[Maximum, ...]
     flat_at_zero: bool
+    short: bool = attrs.field(default=False, kw_only=True)
     span: Span = attrs.field(eq=False, repr=False)
 
 

@@ -102,9 +102,13 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         return n.CurrencySetting(code, self._span(meta))
 
     def rounding_setting(
-        self, meta: Any, _kw: Token, mode: n.Name, increment: n.Number
+        self, meta: Any, _kw: Token, mode: n.Name, increment: n.Number | None,
+        scope: tuple[n.Name, n.Name] | None,
     ) -> n.RoundingSetting:
-        return n.RoundingSetting(mode, increment, self._span(meta))
+        return n.RoundingSetting(mode, increment, scope, self._span(meta))
+
+    def rounding_scope(self, meta: Any, word: Token, where: n.Name) -> tuple[n.Name, n.Name]:
+        return self._name(word), where
 
     def timezone_setting(self, meta: Any, _kw: Token, zone: n.Name) -> n.TimezoneSetting:
         return n.TimezoneSetting(zone, self._span(meta))
@@ -263,6 +267,32 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
         return n.OrderMinimum(amount, self._span(meta))
 
+    def price_decl(
+        self, meta: Any, kw: Token, meters: tuple[n.Name, ...], price: Any
+    ) -> n.Ladder:
+        # `price M P` is the one-bracket ladder `volume by postpaid per month on M { (0, ∞) P }`;
+        # the words it leaves out point at the keyword, the bracket at the price.
+        at = self._token_span(kw)
+        where = self._span(meta)
+        terms: tuple[n.PriceTerm, ...] = ()
+        contact = None
+        if isinstance(price, n.ContactSales):
+            contact = price
+            price_span = price.span
+        else:
+            terms = price
+            price_span = self._source.span(terms[0].span.start, terms[-1].span.end)
+        bracket = n.Bracket(
+            n.Text("(", "(", at), n.Number("0", Decimal(0), "", at), n.Unbounded(at),
+            n.Text(")", ")", at), terms, contact, price_span,
+        )
+        target_span = self._source.span(meters[0].span.start, meters[-1].span.end)
+        return n.Ladder(
+            n.Name("volume", at), n.Name("postpaid", at), n.Period(n.Name("month", at), at),
+            n.Target(False, meters, target_span), False, (bracket,), (), (), False,
+            short=True, span=where,
+        )
+
     def bracket(
         self, meta: Any, open_: n.Text, lo: n.Bound, _comma: Token, hi: n.Bound,
         close: n.Text, price: Any,
@@ -278,6 +308,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         return n.Unbounded(self._span(meta))
 
     def price(self, meta: Any, *terms: Any) -> tuple[n.PriceTerm, ...]:
+        return tuple(t for t in terms if not isinstance(t, Token))
+
+    def flat_price(self, meta: Any, *terms: Any) -> tuple[n.PriceTerm, ...]:
         return tuple(t for t in terms if not isinstance(t, Token))
 
     def contact_sales(self, meta: Any, _contact: Token, _sales: Token) -> n.ContactSales:

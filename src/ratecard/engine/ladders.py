@@ -131,6 +131,9 @@ class Ladder:
     flat_at_zero: bool = False
     period: str = "month"
     combined: bool = False
+    # Written as a flat price (`price web_search 10 per 1000`): priced as the one-bracket ladder
+    # it is, shown as a plain price. Presentation only, so not part of equality.
+    short: bool = attrs.field(default=False, eq=False)
     _uppers: tuple[Decimal, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:

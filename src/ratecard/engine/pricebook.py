@@ -5,7 +5,7 @@ from __future__ import annotations
 import decimal
 import warnings
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -196,6 +196,20 @@ class Segment:
 
 
 TRUE_UP_METER = "*"  # the meter named by a contract's true-up line: the whole bill
+def bill_total(rounding: Rounding, lines: Iterable[BillLine]) -> Decimal:
+    """A bill's total: its lines' sum, rounded as the rules say (per line it is the sum of
+    rounded lines; on total the precise sum rounded once; exact, the sum). A contract's true-up
+    line is added after that rounding: it is what brings the rounded total to the minimum."""
+    spent = ZERO
+    true_up = ZERO
+    for line in lines:
+        if line.source == "true_up":
+            true_up = CONTEXT.add(true_up, line.amount)
+        else:
+            spent = CONTEXT.add(spent, line.amount)
+    return CONTEXT.add(rounding.total(spent), true_up)
+
+
 _multiply = CONTEXT.multiply  # exact: ratecard's context holds 60 digits
 _add = CONTEXT.add
 _subtract = CONTEXT.subtract
@@ -474,7 +488,8 @@ class PriceBook:
 
     def price_total(self, meter: str, quantity: int | Decimal | str) -> Decimal:
         """What `price_lines` charges for `quantity` units of one meter: the sum of its lines'
-        amounts, on the rounding increment (`0.00` for none)."""
+        amounts, on the rounding increment (`0.00` for none; rounded once under `on total`,
+        exact under `rounding exact`)."""
         # A volume ladder's compiled table, inline: a whole quantity under the plan's limit, in
         # a bracket with a plain unit price, is one product and its rounding, both in ratecard's
         # context (exact, whatever the caller's context).
@@ -490,7 +505,7 @@ class PriceBook:
         total = self.rounding.round(ZERO)
         for line in self.price_lines(meter, quantity):
             total = CONTEXT.add(total, line.amount)
-        return total
+        return self.rounding.total(total)  # on total: the lines' precise sum rounded once
 
     def price(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """Deprecated alias of `price_lines` (the name says what it returns)."""
@@ -627,7 +642,7 @@ class PriceBook:
         """A bill whose total is the sum of its rounded lines."""
         if self.contract is not None:
             _, lines = self._contract_lines(lines, self.contract)
-        total = self.rounding.round(sum((line.amount for line in lines), ZERO))
+        total = bill_total(self.rounding, lines)
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
                     version=self.version,
                     contract=None if self.contract is None else self.contract.name)
@@ -645,7 +660,7 @@ class PriceBook:
             total = fast.total
             if minimum is not None and total < minimum:
                 short = _subtract(minimum, total)
-                true_up = self.rounding.round(short)
+                true_up = self.rounding.total(short)
                 fields["lines"] = (*fast.lines, _new_line(BillLine, (
                     TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up, None, None, None,
                     None, None, None)))
@@ -674,8 +689,9 @@ class PriceBook:
         if discounts:
             out = []
             append = out.append
-            increment = self.rounding.increment
-            mode = self.rounding.mode_constant
+            rounding = self.rounding
+            increment = rounding.increment
+            mode = rounding.mode_constant
             for line in lines:
                 append(line)
                 terms = discounts.get(line[0])  # line.meter, line.source, line.precise_amount
@@ -683,8 +699,10 @@ class PriceBook:
                     continue
                 fraction, kept, off = terms
                 precise = line[4]
-                amount = _subtract(_multiply(precise, kept).quantize(increment, mode, CONTEXT),
-                                   line[5])
+                discounted = _multiply(precise, kept)
+                if rounding.per_line:
+                    discounted = discounted.quantize(increment, mode, CONTEXT)
+                amount = _subtract(discounted, line[5])
                 added = _add(added, amount)
                 append(_new_line(BillLine, (
                     line[0], Source.DISCOUNT, line[2], ZERO, _multiply(precise, off), amount,
@@ -697,9 +715,11 @@ class PriceBook:
             spent = ZERO
             for line in out:
                 spent = _add(spent, line[5])
+            # Per line: the sum of the rounded lines; on total: the precise total rounded.
+            spent = self.rounding.total(spent)
             if spent < minimum:
                 short = _subtract(minimum, spent)
-                true_up = self.rounding.round(short)
+                true_up = self.rounding.total(short)
                 added = _add(added, true_up)
                 out.append(BillLine(TRUE_UP_METER, Source.TRUE_UP, ZERO, ZERO, short, true_up))
         return added, out

@@ -49,7 +49,7 @@ class QuotePlan:
     """The compiled quote of one price book; `quote` returns None where the plan does not apply."""
 
     __slots__ = ("_alone", "_always", "_charges", "_currency", "_limit", "_nothing", "_pricers",
-                 "_routes", "_tables")
+                 "_rounding", "_routes", "_tables")
 
     def __init__(
         self,
@@ -75,6 +75,9 @@ class QuotePlan:
         # The sum of amounts rounded to the increment is on it: it only needs the exponent of
         # a zero on the increment to print as one (0.00).
         self._nothing = rounding.round(ZERO)
+        # Per line the sum of rounded amounts is the total; otherwise the total is rounded once
+        # (on total) or left exact, as `pricebook.bill_total` makes it.
+        self._rounding = None if rounding.per_line else rounding
         self._limit = limit
         # Per meter, whether a month without its usage still has a line (a minimum); empty if
         # no meter's has.
@@ -111,6 +114,8 @@ class QuotePlan:
             for pricer, quantity in zip(self._pricers, totals, strict=False):
                 if quantity:
                     total += pricer(quantity, lines)
+        if self._rounding is not None:
+            total = self._rounding.total(total)
         return Bill.quoted(self._currency, total, tuple(lines))
 
     @property
@@ -163,6 +168,7 @@ def build(
             ladder is None
             or not whole
             or not _covered(ladder, rounding)
+            or not (rounding.per_line or _exact_amounts(ladder))
             or allowance != allowance.to_integral_value()
         ):
             return None
@@ -177,7 +183,10 @@ def build(
             price = _discounted(price, discount, rounding)
         pricers.append(price)
         always.append(ladder.minimum is not None)
-        if ladder.mode == VOLUME and ladder.minimum is None and ladder.maximum is None:
+        if not rounding.per_line:
+            # `PriceBook.charge` rounds the precise sum once (or not): its general path does.
+            del charges[name]
+        elif ladder.mode == VOLUME and ladder.minimum is None and ladder.maximum is None:
             tables[name] = (
                 _whole_uppers(ladder),
                 [b.price if b.per == 1 and not b.flat else None for b in ladder.brackets],
@@ -202,8 +211,19 @@ def _limit(ladders: list[Ladder], rounding: Rounding, products: list[Decimal]) -
     prices = [b.price for ladder in ladders for b in ladder.brackets if b.price is not None]
     prices += [abs(product) for product in products]
     coefficients = [int("".join(map(str, p.as_tuple().digits)) or "0") for p in prices]
-    exponent = rounding.increment.as_tuple().exponent
-    assert isinstance(exponent, int), "the increment is a finite power of ten"
+    step = rounding.increment.as_tuple().exponent
+    assert isinstance(step, int), "the increment is a finite power of ten"
+    exponent: int = step
+    if not rounding.per_line:
+        # Amounts are the precise products, summed unrounded: count them in the finest step any
+        # of them has (a unit price, a price per N, a flat fee).
+        steps = list(prices)
+        steps += [b.unit_price for ladder in ladders for b in ladder.brackets
+                  if b.price is not None]
+        steps += [b.flat for ladder in ladders for b in ladder.brackets]
+        finest = [e for e in (x.as_tuple().exponent for x in steps) if isinstance(e, int)]
+        exponent = min([exponent, *finest])
+        prices = steps
     scaled = [int(p.scaleb(-exponent).to_integral_value(ROUND_CEILING)) for p in prices]
     widest = max([1, *coefficients, *scaled])
     return int(10**EXACT_DIGITS // (widest * 10 * max(len(ladders), 1)))
@@ -231,6 +251,21 @@ def _covered(ladder: Ladder, rounding: Rounding) -> bool:
     )
 
 
+def _exact_amounts(ladder: Ladder) -> bool:
+    """Whether every amount of this ladder is a short exact decimal, as unrounded amounts must
+    be for the plan to add them up in 28 digits: a price per N whose quotient does not end
+    (`1 per 3`) needs the general path's 60 digits."""
+    if ladder.minimum is not None or ladder.maximum is not None:
+        return False  # its line is added in the caller's context: keep the general path
+    for bracket in ladder.brackets:
+        if bracket.price is not None and bracket.per != 1:
+            if CONTEXT.multiply(bracket.unit_price, bracket.per) != bracket.price:
+                return False
+            if len(bracket.unit_price.as_tuple().digits) > 20:
+                return False
+    return True
+
+
 # How many digits, counted in rounding increments, a minimum or maximum a plan takes may have.
 _BOUND_DIGITS = 20
 
@@ -245,6 +280,7 @@ def _pricer(
     nothing = rounding.round(ZERO)
     increment = rounding.increment
     mode = rounding.mode_constant
+    per_line = rounding.per_line  # else amounts are the precise ones (on total, exact)
     multiply = CONTEXT.multiply
     divide = CONTEXT.divide
     add = CONTEXT.add
@@ -275,7 +311,7 @@ def _pricer(
             precise = divide(precise, per)
         if flat is not None:
             precise = add(precise, flat)
-        amount = precise.quantize(increment, mode, CONTEXT)
+        amount = precise.quantize(increment, mode, CONTEXT) if per_line else precise
         lines.append(_new(BillLine, (name, Source.POSTPAID, Decimal(units), unit_price, precise,
                                      amount, label, None, None, None, shown_per, None)))
         return amount
@@ -288,7 +324,7 @@ def _pricer(
             if price is None or per is not None or flat is not None:
                 return charge(index, postpaid, lines)
             precise = multiply(price, postpaid)  # in ratecard's context: exact at any size
-            amount = precise.quantize(increment, mode, CONTEXT)
+            amount = precise.quantize(increment, mode, CONTEXT) if per_line else precise
             lines.append(_new(BillLine, (name, Source.POSTPAID, Decimal(postpaid), unit_price,
                                          precise, amount, label, None, None, None, None, None)))
             return amount
@@ -322,7 +358,7 @@ def _pricer(
             price, per, flat, unit_price, _, label = table[bisect_left(uppers, basis)]
             if price is not None and per is None and flat is None:
                 precise = price * postpaid
-                amount = precise.quantize(increment, mode, CONTEXT)
+                amount = precise.quantize(increment, mode, CONTEXT) if per_line else precise
                 units = Decimal(postpaid)
                 lines.append(_new(BillLine, (name, Source.POSTPAID, units, unit_price,
                                              precise, amount, label, None, None, None, None, None)))
@@ -331,7 +367,9 @@ def _pricer(
                 # A contract's discount (`PriceBook._contract_lines` defines it): the line
                 # nets round(p × kept); the month's charge is that net. Exact with the
                 # operators: the plan's limit counts the products p × kept and p × off.
-                net = (precise * kept).quantize(increment, mode, CONTEXT)
+                net = precise * kept
+                if per_line:
+                    net = net.quantize(increment, mode, CONTEXT)
                 lines.append(_new(BillLine, (name, Source.DISCOUNT, units, ZERO, precise * off,
                                              net - amount, label, None, None, None, None,
                                              fraction)))
@@ -350,7 +388,8 @@ def _pricer(
                 quantity = Decimal(units)
                 precise = price * quantity
                 return [_new(BillLine, (name, Source.POSTPAID, quantity, unit_price, precise,
-                                        precise.quantize(increment, mode, CONTEXT), label,
+                                        precise.quantize(increment, mode, CONTEXT)
+                                        if per_line else precise, label,
                                         None, None, None, None, None))]
         lines: list[BillLine] = []
         postpaid_charge(units, units, lines)
@@ -390,7 +429,10 @@ def _discounter(discount: Discount, rounding: Rounding) -> Discounter:
             precise = line[4]
             if line[1] != "postpaid" or not precise:
                 continue
-            amount = subtract(multiply(precise, kept).quantize(increment, mode, CONTEXT), line[5])
+            net = multiply(precise, kept)
+            if rounding.per_line:
+                net = net.quantize(increment, mode, CONTEXT)
+            amount = subtract(net, line[5])
             lines.append(_new(BillLine, (line[0], Source.DISCOUNT, line[2], ZERO,
                                          multiply(precise, off), amount, line[6], None, None,
                                          line[9], None, fraction)))

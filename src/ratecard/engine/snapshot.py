@@ -70,9 +70,9 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
-from ratecard.engine.money import CONTEXT, ZERO
+from ratecard.engine.money import CONTEXT, EXACT, ZERO
 from ratecard.engine.offers import FREE
-from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
+from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook, bill_total
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
 from ratecard.errors import Error
@@ -880,6 +880,8 @@ class _Invariants:
         self.lots = lots
         self.entries = entries
         self.increment = self.book.rounding.increment
+        # Under `rounding exact` amounts are any decimals, not whole numbers of the increment.
+        self.exact = self.book.rounding.scope == EXACT
 
     def check(self) -> None:
         replay = self.replay
@@ -1000,7 +1002,7 @@ class _Invariants:
         replay = self.replay
         balance = replay.balance
         currency = self.book.currency
-        if balance is not None and not _multiple(balance, self.increment):
+        if balance is not None and not self.exact and not _multiple(balance, self.increment):
             _fail("account.balance", f"{format_plain(balance)} {currency} is not a whole "
                   f"number of {format_plain(self.increment)}")
         if replay.in_debt:
@@ -1113,7 +1115,7 @@ class _Invariants:
             if (event.kind == "topup") != (event.amount is not None):
                 _fail(f"{where}.amount", "a top-up has an amount, and only a top-up")
             for field, value in (("amount", event.amount), ("balance", event.balance)):
-                if value is not None and not _multiple(value, self.increment):
+                if value is not None and not (self.exact or _multiple(value, self.increment)):
                     _fail(f"{where}.{field}", f"{format_plain(value)} is not a whole number of "
                           f"{format_plain(self.increment)}")
             if event.amount is not None and event.amount <= 0:
@@ -1150,10 +1152,10 @@ class _Invariants:
             if closing.issue <= replay.last:
                 _fail(f"{where}.issued", f"{bill.issued} is reached already (the latest "
                       f"instant is {self.shown(replay.last)}): the bill would have been issued")
-            if bill.total < 0 or not _multiple(bill.total, self.increment):
+            if bill.total < 0 or not (self.exact or _multiple(bill.total, self.increment)):
                 _fail(f"{where}.total", f"{format_plain(bill.total)} is not an amount billed "
                       f"(≥ 0, a whole number of {format_plain(self.increment)})")
-            summed = self.book.rounding.round(sum((line.amount for line in bill.lines), ZERO))
+            summed = bill_total(self.book.rounding, bill.lines)
             if bill.total != summed:
                 _fail(f"{where}.total", f"{format_plain(bill.total)}, but the bill's lines "
                       f"add up to {format_plain(summed)}")

@@ -30,9 +30,14 @@ def postpaid_block(page: Page) -> Block | None:
         bullets.append(page.fmt(key, **page.period_words(ladder)))
     if any(b.price is None for group in groups for b in group.ladder.brackets):
         bullets.append(page.fmt("contact_note"))
-    tables = tuple(ladder_table(page, group) for group in groups)
+    tables: list[Table] = []
+    for group in groups:
+        if not group.ladder.short:
+            tables.append(ladder_table(page, group))
+        elif not any(g.ladder.short for g in groups[: groups.index(group)]):
+            tables.append(price_table(page, [g for g in groups if g.ladder.short]))
     return Block("postpaid", page.m["postpaid"], (page.paragraph(mode_sentences(page)),),
-                 tables, tuple(bullets))
+                 tuple(tables), tuple(bullets))
 
 
 def ladder_table(page: Page, group: LadderGroup) -> Table:
@@ -46,6 +51,18 @@ def ladder_table(page: Page, group: LadderGroup) -> Table:
     rows = tuple(
         (page.names[p.name], *(page.price_cell(b, p) for b in ladder.brackets))
         for p in plans
+    )
+    return Table(header, rows)
+
+
+def price_table(page: Page, groups: Sequence[LadderGroup]) -> Table:
+    """The meters written with a flat price (`price web_search 10 per 1000`): one table of plain
+    prices, a row per meter, in the place of the first of them (not a one-column ladder each)."""
+    header = (page.m["price_corner"], page.m["price_column"])
+    rows = tuple(
+        (page.names[p.name], page.price_cell(group.ladder.brackets[0], p))
+        for group in groups
+        for p in page.group_plans(group)
     )
     return Table(header, rows)
 
@@ -76,6 +93,8 @@ def mode_sentence(page: Page, group: LadderGroup) -> Rich:
     ladder = group.ladder
     plans = page.group_plans(group)
     words = page.meter_words(plans[0])
+    if ladder.short:
+        return page.fmt("mode_price")
     if len(ladder.brackets) == 1:
         return page.fmt("mode_single", **words)
     basis = basis_phrase(page, ladder, words, plans)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ratecard.engine.money import EXACT
 from ratecard.render import packs
 from ratecard.render.page import Page
 from ratecard.render.view import Block, Rich, code, joined
@@ -70,8 +71,12 @@ def notes_block(page: Page) -> Block:
                 mode=page.m[f"rounding_{plan.quantity_rounding.mode}"],
                 increment=page.count(plan.quantity_rounding.increment, plan)))
     rounding = book.rounding
-    bullets.append(page.fmt("note_rounding", mode=page.m[f"rounding_{rounding.mode}"],
-                            increment=page.money(rounding.increment)))
+    if rounding.scope == EXACT:
+        bullets.append(page.fmt("note_rounding_exact"))
+    else:
+        key = "note_rounding" if rounding.per_line else "note_rounding_total"
+        bullets.append(page.fmt(key, mode=page.m[f"rounding_{rounding.mode}"],
+                                increment=page.money(rounding.increment)))
     bullets.append(page.fmt("note_timezone", zone=code(book.timezone)))
     return Block("notes", page.m["notes"], bullets=tuple(bullets))
 

@@ -39,11 +39,11 @@ import attrs
 from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import TimeError, add_period, local, parse_month
 from ratecard.engine.ladders import Ladder, contact_sales_error
-from ratecard.engine.money import CONTEXT
+from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.pricing import MeterUsage
 from ratecard.errors import UsageError
-from ratecard.literals import NumberError, parse_number
+from ratecard.literals import NumberError, format_plain, parse_number
 from ratecard.warehouse import months as calendar
 from ratecard.warehouse.drawdown import (
     REOPEN,
@@ -154,7 +154,7 @@ def bill_warehouse(
     if on_invalid not in ON_INVALID:
         raise UsageError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not `{on_invalid}`")
     wanted = parse_wanted(month)
-    terms = billable_terms(book, contracts)
+    terms = billable_terms(book, contracts, engine)
     formats = {
         "output": output_format(output) if output else None,
         "lines": output_format(lines) if lines else None,
@@ -186,7 +186,9 @@ def parse_wanted(month: str | None) -> int | None:
     return calendar.ord_of(year, number)
 
 
-def billable_terms(book: PriceBook, contracts: ContractSpec | None) -> Terms:
+def billable_terms(
+    book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
+) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
     warehouse refuses (skip empty, a daily ladder, packs that stop service, versions that share
     allowances differently), and
@@ -205,6 +207,14 @@ def billable_terms(book: PriceBook, contracts: ContractSpec | None) -> Terms:
                     f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
                     "monthly ladders only; bill these accounts with `ratecard bill`"
                 )
+        if not sheet.rounding.per_line:
+            raise UsageError(
+                f"these rules say `{rounding_words(sheet.rounding)}`: the warehouse "
+                f"({engine}) bills rules that round each line only (`rounding "
+                f"{sheet.rounding.mode if sheet.rounding.mode != EXACT else 'half_up'} "
+                f"{format_plain(sheet.rounding.increment)} per line`); bill these accounts "
+                "with `ratecard bill`"
+            )
     for sheet in terms.books:
         for plan in sheet.meters:
             if plan.pack_terms.stop_when_exhausted:

@@ -319,8 +319,8 @@ def simulate_warehouse(
     refuse_unlike(old, new, old_name, new_name)
     wanted = parse_wanted(month)
     pair = contracts if isinstance(contracts, tuple) else (contracts, contracts)
-    old_terms = billable_terms(old, pair[0])
-    new_terms = billable_terms(new, pair[1])
+    old_terms = billable_terms(old, pair[0], engine)
+    new_terms = billable_terms(new, pair[1], engine)
     inputs = input_tables(usage, purchases, events)
     out_fmt = None
     if accounts_out is not None:
