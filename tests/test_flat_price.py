@@ -71,7 +71,7 @@ def test_a_month_priced_by_flat_prices() -> None:
         ("web_search", Decimal("123.45")), ("calls", Decimal("7.00")), ("jobs", Decimal("5.01")),
     ]
     assert bill.total == Decimal("135.46")
-    assert bill == book.quote_general({"WebSearch": 12_345, "Call": 1_100, "Job": 3})
+    assert bill == book._quote_general({"WebSearch": 12_345, "Call": 1_100, "Job": 3})
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,7 +81,7 @@ def test_quote_plan_general_path_and_ladder_form_agree(usage: dict[str, int]) ->
     short, long = ratecard.loads(SHORT), ratecard.loads(LONG)
     assert short._plan is not None  # the fast path prices these sheets
     fast = short.quote(usage)
-    assert fast == short.quote_general(usage)
+    assert fast == short._quote_general(usage)
     assert fast == long.quote(usage)
 
 
@@ -130,7 +130,7 @@ def test_render_shows_plain_prices_not_ladder_tables() -> None:
 # --- the warehouse: generated sheets with their ladders written as flat prices ------------------
 
 _LADDER = re.compile(r"ladder \w+ by \w+ per month on ([\w, ]+?)( combined)? \{\n"
-                     r"  \(0, [^ ]+ +([^\n]+)\n(?:  [^\n]*\n)*\}\n")
+                     r"  [(\[]0, [^ ]+ +([^\n]+)\n(?:  [^\n]*\n)*\}\n")
 
 
 def _as_prices(text: str) -> str:
@@ -152,7 +152,7 @@ def _flat_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
     text = _as_prices(sheet.text)
     assert "ladder" not in text, text
     flat = Sheet(text, sheet.zone, sheet.actions, sheet.free, sheet.unpriced,
-                 sheet.decimal_meters, sheet.packs, sheet.reasons)
+                 sheet.decimal_meters, sheet.packs, sheet.reasons, sheet.negotiated)
     return flat, draw(journals(flat))
 
 

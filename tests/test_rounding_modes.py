@@ -109,7 +109,7 @@ def test_every_mode_against_the_precise_lines(usage: dict[str, int]) -> None:
                                                     ("exact", exact))}
     for mode, sheet in (("line", line), ("total", total), ("exact", exact)):
         assert sheet._plan is not None  # the fast plan prices each mode
-        assert bills[mode] == sheet.quote_general(usage)
+        assert bills[mode] == sheet._quote_general(usage)
     precise = [(x.meter, x.source, x.precise_amount) for x in bills["line"].lines]
     for bill in bills.values():
         assert [(x.meter, x.source, x.precise_amount) for x in bill.lines] == precise
@@ -137,7 +137,7 @@ def test_journal_account_and_snapshot_bill_as_the_quote(mode: str) -> None:
     an account fed entry by entry with a snapshot and restore after each, and the quote of
     the month's totals are one bill."""
     sheet = book(mode)
-    november = sheet.bill(JOURNAL, "2026-11")
+    november = sheet.bill_month(JOURNAL, "2026-11")
     assert november.total == {"line": Decimal("0.34"), "total": Decimal("0.35"),
                               "exact": Decimal("0.34775")}[mode]
     quoted = sheet.quote({"A": 3, "B": 1, "C": 15})
@@ -244,7 +244,7 @@ def test_diff_names_the_rounding_mode() -> None:
 
 def test_charge_of_one_meter_in_each_mode() -> None:
     """7 calls of b at 0.0025 = 0.0175: per line and on total 0.02, exact 0.0175."""
-    assert [book(m).charge("b", 7) for m in ("line", "total", "exact")] == [
+    assert [book(m).price_total("b", 7) for m in ("line", "total", "exact")] == [
         Decimal("0.02"), Decimal("0.02"), Decimal("0.0175")]
 
 
@@ -298,15 +298,15 @@ def test_the_quote_plan_prices_every_mode_as_the_general_path(
     priced = ratecard.loads(text.replace("{rounding}", MODES[mode]))
     usage = data.draw(st.dictionaries(st.sampled_from(actions),
                                       st.one_of(st.integers(0, 10**7), st.integers(0, 2000))))
-    assert priced.quote(usage) == priced.quote_general(usage)
+    assert priced.quote(usage) == priced._quote_general(usage)
     for meter in priced.meters:
         for quantity in (1, 999, 123_457):
-            assert priced.price(meter.name, quantity) == general_price(priced)(
+            assert priced.price_lines(meter.name, quantity) == general_price(priced)(
                 meter.name, quantity)
             with decimal.localcontext(CONTEXT):  # 60 digits: `1 per 3` has many
-                lines_sum = sum((x.amount for x in priced.price(meter.name, quantity)),
+                lines_sum = sum((x.amount for x in priced.price_lines(meter.name, quantity)),
                                 Decimal(0))
-            assert priced.charge(meter.name, quantity) == priced.rounding.total(lines_sum)
+            assert priced.price_total(meter.name, quantity) == priced.rounding.total(lines_sum)
 
 
 def test_the_text_and_json_quote_show_exact_amounts(
