@@ -215,7 +215,7 @@ def test_pack_freeze_and_meters_of_one_book_only() -> None:
 ANNOUNCED_ZH = """\
 ## 价格调整预告
 
-#### 2027年1月1日起
+### 2027年1月1日起
 
 自 2027年1月1日 起，以下价格调整生效。已购买的资源包按购买时的价格、规格和有效期使用。
 
@@ -231,7 +231,7 @@ ANNOUNCED_ZH = """\
 ANNOUNCED_EN = """\
 ## Upcoming price changes
 
-#### From 1 January 2027
+### From 1 January 2027
 
 These changes take effect on 1 January 2027. Packs already bought keep the price, size and \
 validity they were bought with.
@@ -440,7 +440,7 @@ def test_every_later_version_is_announced(shop: PriceBook) -> None:
     assert zh == """\
 ## 价格调整预告
 
-#### 2027年1月1日起
+### 2027年1月1日起
 
 自 2027年1月1日 起，以下价格调整生效。已购买的资源包按购买时的价格、规格和有效期使用。
 
@@ -458,7 +458,7 @@ def test_every_later_version_is_announced(shop: PriceBook) -> None:
 | 全部服务 | 资源包有效期 | 一年 | 6个月 |
 | 全部服务 | 资源包退款 | 支持 | 不支持 |
 
-#### 2027年7月1日起
+### 2027年7月1日起
 
 自 2027年7月1日 起，以下价格调整生效。2027年7月1日 前开通的账号继续按调整前的价格计费至 \
 2027年12月31日。
@@ -472,7 +472,7 @@ def test_every_later_version_is_announced(shop: PriceBook) -> None:
     assert en == """\
 ## Upcoming price changes
 
-#### From 1 July 2027
+### From 1 July 2027
 
 These changes take effect on 1 July 2027. Accounts opened before 1 July 2027 keep the previous \
 prices until 31 December 2027.

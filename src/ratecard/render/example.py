@@ -130,7 +130,9 @@ def example_explanation(
             bracket = _line_bracket(plan, line)
             if bracket is None:
                 continue
-            segments.append(page.fmt("example_segment", count=page.count(line.quantity, plan),
+            free = bracket.price is not None and not bracket.price and not bracket.flat
+            segments.append(page.fmt("example_segment_free" if free else "example_segment",
+                                     count=page.count(line.quantity, plan),
                                      bracket=page.bracket_header(bracket, plan),
                                      price=page.price_cell(bracket, plan)))
         return page.fmt("example_graduated", which=which,

@@ -8,7 +8,7 @@ from ratecard.engine.pricebook import PriceBook
 from ratecard.render import allowance, example, ladders, modes, notes, packs, versions
 from ratecard.render.page import Page
 from ratecard.render.versions import Dated, dated
-from ratecard.render.view import Part, SheetView, code
+from ratecard.render.view import Part, SheetView
 
 LANGS = ("zh", "en")
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
@@ -37,7 +37,7 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
         title=page.text("title"),
         intro=page.fmt(intro_key[page.has_packs, page.has_ladders]),
         parts=tuple(parts),
-        footer=page.fmt("footer", rules=code(page.book.name)),
+        footer=page.fmt("footer"),
         effective=() if where is None else versions.effective(page, where),
     )
 
