@@ -165,7 +165,7 @@ def test_a_free_bracket_is_free_not_at_free(one_free: PriceBook) -> None:
     999,900 are calls 101 to 1,000,000: 900 in (0, 1000] at 0, 999,000 in (1000, ∞) at 0.5
     = 499,500.00."""
     en = render(one_free, "md", "en").text
-    assert ("graduated: 900 calls free (0 < volume ≤ 1K), 999,000 calls at USD 0.5/call "
+    assert ("graduated: 900 calls free (0 < volume ≤ 1K), 999,000 calls at $0.5/call "
             "(volume > 1K).") in en
     assert "900次按 0 < 调用量 ≤ 1000 阶梯免费" in render(one_free, "md", "zh").text
 

@@ -23,6 +23,7 @@ identifier) and is reported in `RenderedSheet.warnings`; a sheet never shows a b
 from __future__ import annotations
 
 import functools
+import unicodedata
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -94,9 +95,17 @@ def _html_rich(rich: Rich) -> markupsafe.Markup:
 
 
 def _html_cell(text: str) -> markupsafe.Markup:
-    """A table cell's text, escaped, with a line-break opportunity after each `/` (so that
-    `CNY 0.0018/call` can wrap on a phone instead of widening the table)."""
-    return markupsafe.Markup("/<wbr>").join(markupsafe.escape(part) for part in text.split("/"))
+    """A table cell's text, escaped, with a line-break opportunity after each `/` and after a
+    currency symbol before a digit (so that `CN¥0.0018/call` can wrap on a phone instead of
+    widening the table)."""
+    out = markupsafe.Markup()
+    for index, char in enumerate(text):
+        if index and char.isdigit() and unicodedata.category(text[index - 1]) == "Sc":
+            out += markupsafe.Markup("<wbr>")
+        out += markupsafe.escape(char)
+        if char == "/":
+            out += markupsafe.Markup("<wbr>")
+    return out
 
 
 @functools.cache

@@ -53,7 +53,8 @@ def example_part(page: Page) -> Part | None:
     for alert in bill.alerts:
         if alert.kind == "low" and page.book.alerts.low_threshold is not None:
             kind = page.text("example_alert_low",
-                             percent=format_percent(page.book.alerts.low_threshold))
+                             percent=format_percent(page.book.alerts.low_threshold,
+                                                            page.lang))
         elif alert.kind == "exhausted":
             kind = page.m["example_alert_exhausted"]
         else:

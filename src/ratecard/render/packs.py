@@ -68,7 +68,8 @@ def prepaid_details(page: Page) -> tuple[Rich, ...]:
     sentences = [detail]
     conditions = []
     if alerts.low_threshold is not None:
-        conditions.append(page.text("alert_low", percent=format_percent(alerts.low_threshold)))
+        conditions.append(page.text("alert_low", percent=format_percent(alerts.low_threshold,
+                                                                    page.lang)))
     if alerts.exhausted:
         conditions.append(page.m["alert_exhausted"])
     if conditions:
