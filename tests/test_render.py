@@ -780,7 +780,7 @@ def test_html_escapes_hostile_names_everywhere(lang: str) -> None:
 def test_html_tables_match_markdown_tables(bda: PriceBook) -> None:
     html = sheet(bda, "html", "zh")
     assert html.count("<table>") == len(tables(sheet(bda)))
-    assert ("<tr><th scope=\"row\">人体检测</th><td>0.002元/<wbr>次</td>"
+    assert ("<tr id=\"postpaid-detection\"><th scope=\"row\">人体检测</th><td>0.002元/<wbr>次</td>"
             "<td>0.0018元/<wbr>次</td><td>0.0015元/<wbr>次</td></tr>") in html
 
 

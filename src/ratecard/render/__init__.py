@@ -25,8 +25,10 @@ from __future__ import annotations
 import functools
 import unicodedata
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import markupsafe
 
 from ratecard.diagnostics import is_control
@@ -43,6 +45,7 @@ from ratecard.render.filters import (
     messages,
     plural,
 )
+from ratecard.render.publish import PublishError, Publishing, load_publishing
 from ratecard.render.sheet import HTML_LANG, LANGS, build_sheet
 from ratecard.render.versions import Dated, change_days, dated
 from ratecard.render.view import (
@@ -61,10 +64,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS", "HTML_LANG", "LANGS", "TEMPLATES", "Block", "Dated", "Part", "Piece",
-    "RenderedSheet", "Rich", "SheetView", "Table", "build_sheet", "change_days", "dated",
-    "environment", "format_bracket", "format_count", "format_date", "format_money",
-    "format_percent", "format_quantity", "format_unit_price", "md_escape", "messages",
-    "plain_text", "plural", "render", "sheet_filename", "sheet_kind",
+    "PublishError", "Publishing", "RenderedSheet", "Rich", "SheetView", "Table", "build_sheet",
+    "change_days", "dated", "environment", "format_bracket", "format_count", "format_date",
+    "format_money", "format_percent", "format_quantity", "format_unit_price",
+    "load_publishing", "md_escape", "messages", "plain_text", "plural", "published", "render",
+    "sheet_filename", "sheet_kind",
 ]
 
 FORMATS = ("md", "html")
@@ -109,12 +113,21 @@ def _html_cell(text: str) -> markupsafe.Markup:
 
 
 @functools.cache
-def environment() -> jinja2.Environment:
-    """The one Environment: package templates, strict undefined, autoescape for HTML only."""
+def environment(templates: str | None = None) -> jinja2.Environment:
+    """The one Environment: package templates, strict undefined, autoescape for HTML only.
+
+    With `templates`, a directory: a template there (`sheet.html`, `sheet.md`, `sheet.css`)
+    replaces the package's of that name, and can extend the package's own as
+    `default/sheet.html` (filling its blocks `head`, `header` and `footer`)."""
     import jinja2  # here, not at the top: commands that render nothing do not pay for it
 
+    package = jinja2.PackageLoader("ratecard", "templates")
+    loader: jinja2.BaseLoader = package
+    if templates is not None:
+        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(templates), package,
+                                      jinja2.PrefixLoader({"default": package})])
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ratecard", "templates"),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
                                             default_for_string=False, default=False),
@@ -140,7 +153,8 @@ def environment() -> jinja2.Environment:
 
 def render(
     book: PriceBook, fmt: str = "md", lang: str = "zh",
-    at: date | datetime | str | None = None,
+    at: date | datetime | str | None = None, *,
+    publish: Publishing | None = None, templates: str | Path | None = None,
 ) -> RenderedSheet:
     """A book's price sheet as Markdown or HTML, in Chinese or English.
 
@@ -148,15 +162,38 @@ def render(
     `datetime` or `YYYY-MM-DD`; default: today in the rules' timezone), says from when, and
     announces the later versions' changes; a sheet without versions ignores `at`.
 
-    ValueError for an unknown format or language, or a book billed under a contract;
-    UsageError for a day that is not one. Names missing in `lang` fall back to the other
-    language and are listed in `.warnings`.
+    `publish` (`load_publishing(FILE)`) adds the vendor's name and logo, a tax note, and for
+    rules without dated versions the day the prices take effect; `templates` is a directory
+    whose templates replace the package's of the same name (see `environment`).
+
+    ValueError for an unknown format or language, a book billed under a contract, or an
+    effective day given for rules with dated versions (they state their own); UsageError for a
+    day that is not one; jinja2.TemplateError for a template of `templates` that fails. Names
+    missing in `lang` fall back to the other language and are listed in `.warnings`.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format `{fmt}`; use one of {', '.join(FORMATS)}")
     view, warnings = build_sheet(book, lang, at)
-    text = environment().get_template(TEMPLATES[fmt]).render(sheet=view)
+    if publish is not None:
+        view = published(view, book, publish)
+    env = environment(None if templates is None else str(templates))
+    text = env.get_template(TEMPLATES[fmt]).render(sheet=view)
     return RenderedSheet(text, warnings)
+
+
+def published(view: SheetView, book: PriceBook, publish: Publishing) -> SheetView:
+    """The view with a vendor's publishing settings: name, logo, tax note, effective day."""
+    effective = view.effective
+    if publish.effective is not None:
+        if book.timeline or book.version is not None:
+            raise ValueError("these rules have dated versions, which say from when each "
+                             "version's prices apply: leave `effective` out of the publishing "
+                             "settings")
+        sentence = messages(view.lang)["effective_from"].format(
+            day=format_date(publish.effective, view.lang))
+        effective = (*effective, (Piece(sentence),))
+    return attrs.evolve(view, vendor=publish.vendor_in(view.lang), logo=publish.logo,
+                        tax=publish.tax_in(view.lang), effective=effective)
 
 
 def sheet_filename(stem: str, lang: str, fmt: str) -> str:

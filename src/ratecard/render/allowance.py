@@ -32,15 +32,20 @@ def free_block(page: Page) -> Block | None:
     else:
         lead = page.fmt("free_some" if pack else "free_some_quota", first=first)
         rows = []
+        keys = []  # a shared pool's row is about several meters: no one meter's anchor
         covered: set[str] = set()
         for plans, amount, shared in entries:
             covered.update(p.name for p in plans)
             name = (page.text("free_shared", meters=page.meter_list(plans)) if shared
                     else page.names[plans[0].name])
             rows.append((name, page.count(amount, plans[0])))
-        rows.extend((page.names[p.name], page.m["none"])
-                    for p in meters if p.name not in covered)
-        tables = (Table((page.m["free_corner"], page.m["free_column"]), tuple(rows)),)
+            keys.append("" if shared else plans[0].name)
+        for p in meters:
+            if p.name not in covered:
+                rows.append((page.names[p.name], page.m["none"]))
+                keys.append(p.name)
+        tables = (Table((page.m["free_corner"], page.m["free_column"]), tuple(rows),
+                        tuple(keys)),)
     bullets = []
     if order and order[0] == "allowance" and len(order) > 1:
         rest = [page.m[f"chain_{source}"] for source in order[1:]]

@@ -27,13 +27,14 @@ def prepaid_block(page: Page) -> Block | None:
         header = (page.m["pack_corner"],
                   *(format_quantity(size, page.lang, unit) for size in sizes))
         rows = []
+        meters = tuple(plan.name for plan in plans)
         for plan in plans:
             cells = []
             for size in sizes:
                 offer = plan.pack(size)
                 cells.append(page.m["none"] if offer is None else page.money(offer.price))
             rows.append((page.names[plan.name], *cells))
-        tables.append(Table(header, tuple(rows)))
+        tables.append(Table(header, tuple(rows), meters))
     lost = "" if policy.frozen_after_expiry else page.text("pack_lost")
     bullets = (
         page.fmt("pack_validity", validity=page.validity, lost=lost),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import attrs
+
 from ratecard.engine.pricebook import PriceBook
 from ratecard.render import allowance, example, ladders, modes, notes, packs, versions
 from ratecard.render.page import Page
@@ -36,10 +38,33 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
         html_lang=HTML_LANG[page.lang],
         title=page.text("title"),
         intro=page.fmt(intro_key[page.has_packs, page.has_ladders]),
-        parts=tuple(parts),
+        parts=anchored(tuple(parts)),
         footer=page.fmt("footer"),
         effective=() if where is None else versions.effective(page, where),
     )
+
+
+def anchored(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """The parts with deep-link anchors on the tables' meter rows: each row `KIND-METER`
+    (`free-`, `prepaid-`, `postpaid-`), and the first row of a meter on the page also
+    `meter-METER` on its name. Identifiers from the rules, so the same in both languages."""
+    seen: set[str] = set()
+    out = []
+    for part in parts:
+        blocks = []
+        for block in part.blocks:
+            tables = []
+            for table in block.tables:
+                anchors = []
+                for meter in table.meters:
+                    first = bool(meter) and meter not in seen
+                    seen.add(meter)
+                    anchors.append((f"{block.kind}-{meter}" if meter else "",
+                                    f"meter-{meter}" if first else ""))
+                tables.append(attrs.evolve(table, anchors=tuple(anchors)))
+            blocks.append(attrs.evolve(block, tables=tuple(tables)))
+        out.append(attrs.evolve(part, blocks=tuple(blocks)))
+    return tuple(out)
 
 
 def build_sheet(
