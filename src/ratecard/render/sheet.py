@@ -38,30 +38,40 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
         html_lang=HTML_LANG[page.lang],
         title=page.text("title"),
         intro=page.fmt(intro_key[page.has_packs, page.has_ladders]),
-        parts=anchored(tuple(parts)),
+        parts=finished(page, tuple(parts)),
         footer=page.fmt("footer"),
         effective=() if where is None else versions.effective(page, where),
     )
 
 
-def anchored(parts: tuple[Part, ...]) -> tuple[Part, ...]:
-    """The parts with deep-link anchors on the tables' meter rows: each row `KIND-METER`
-    (`free-`, `prepaid-`, `postpaid-`), and the first row of a meter on the page also
-    `meter-METER` on its name. Identifiers from the rules, so the same in both languages."""
+def finished(page: Page, parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """The parts with what the HTML adds to each table: a caption (the block's heading, or the
+    part's; with the meters of the table where a block has several tables), an id
+    (`table-1`, ...), and deep-link anchors on the meter rows: each row `KIND-METER` (`free-`,
+    `prepaid-`, `postpaid-`), and the first row of a meter on the page also `meter-METER` on
+    its name. Anchors are rules identifiers, so the same in both languages."""
     seen: set[str] = set()
+    count = 0
     out = []
     for part in parts:
         blocks = []
         for block in part.blocks:
             tables = []
             for table in block.tables:
+                count += 1
                 anchors = []
                 for meter in table.meters:
                     first = bool(meter) and meter not in seen
                     seen.add(meter)
                     anchors.append((f"{block.kind}-{meter}" if meter else "",
                                     f"meter-{meter}" if first else ""))
-                tables.append(attrs.evolve(table, anchors=tuple(anchors)))
+                caption = block.heading or part.heading
+                named = [page.names[m] for m in table.meters if m in page.names]
+                if len(block.tables) > 1 and named:
+                    caption = page.text("caption_of", heading=caption,
+                                        meters=page.join(named))
+                tables.append(attrs.evolve(table, anchors=tuple(anchors), caption=caption,
+                                           ident=f"table-{count}"))
             blocks.append(attrs.evolve(block, tables=tuple(tables)))
         out.append(attrs.evolve(part, blocks=tuple(blocks)))
     return tuple(out)

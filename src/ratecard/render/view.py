@@ -34,6 +34,10 @@ class Table:
     # `sheet.build`, stable deep links that do not depend on the language.
     meters: tuple[str, ...] = ()
     anchors: tuple[tuple[str, str], ...] = ()
+    # What the table is, for assistive technology (the HTML caption), and its id on the page
+    # (`table-1`, ...): set by `sheet.build`.
+    caption: str = ""
+    ident: str = ""
 
 
 @attrs.frozen
