@@ -4,8 +4,9 @@ Three layers, each testable alone:
 
 - filters (`render.filters`): `format_quantity`, `format_count`, `format_money`,
   `format_unit_price`, `format_bracket`, `format_percent` turn exact Decimals into the strings a
-  sheet shows (1万次 / 10K calls, 88元 / CNY 88, 0.002元/次 / CNY 0.002/call,
-  0 < 调用量 ≤ 300万), and `format_date` a day (2027年1月1日 / 1 January 2027);
+  sheet shows (1万次 / 10K calls, 88元 / CN¥88, 0.002元/次 / $0.002/call,
+  0 < 调用量 ≤ 300万), and `format_date` a day (2027年1月1日 / 1 January 2027), on Babel's
+  CLDR data;
 - view models (`render.view`): `SheetView` and its parts hold only strings (and `Piece`s, text
   marked as code); `build_sheet` (`render.sheet`) fills them from a PriceBook and the message
   catalogue `templates/messages.toml`, a module per section: the free quota
@@ -14,7 +15,11 @@ Three layers, each testable alone:
   modes (`render.modes`) and the worked example, computed with the evaluator itself
   (`render.example`, `PriceBook.quote`); what they share is the `Page` being written
   (`render.page`: words, names, formatting);
-- the one Environment (`environment()`) with the templates `sheet.md` and `sheet.html`.
+- the one Environment (`environment()`) with the templates `sheet.md` and `sheet.html`
+  (`environment(DIR)`: a directory's templates ahead of them).
+
+`render(..., publish=load_publishing(FILE))` adds a vendor's name, logo, tax note and effective
+day (`render.publish`).
 
 A display name missing in the requested language falls back to another language (or the
 identifier) and is reported in `RenderedSheet.warnings`; a sheet never shows a blank name.

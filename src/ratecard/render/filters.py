@@ -1,9 +1,10 @@
 """Filters: exact Decimals (and days) as a price sheet writes them, and the message catalogue.
 
 `format_quantity`, `format_count`, `format_money`, `format_unit_price`, `format_bracket`,
-`format_percent` (1万次 / 10K calls, 88元 / CNY 88, 0.002元/次 / CNY 0.002/call,
+`format_percent` (1万次 / 10K calls, 88元 / CN¥88, 0.002元/次 / $0.002/call,
 0 < 调用量 ≤ 300万), `format_date` (2027年1月1日 / 1 January 2027), `md_escape`; `messages`
-reads `templates/messages.toml`. The templates use them as Jinja2 filters too.
+reads `templates/messages.toml`. The templates use them as Jinja2 filters too. The locale data
+(symbols, currency names, grouping, short scales, month names) is CLDR's, by Babel.
 """
 
 from __future__ import annotations
