@@ -26,9 +26,9 @@ def free_block(page: Page) -> Block | None:
     )
     if uniform:
         plan = entries[0][0][0]
-        key = ("free_every" if pack and page.has_ladders  # "whichever way you pay"
-               else "free_every_pack" if pack else "free_every_quota")
-        lead = page.fmt(key, amount=page.count(entries[0][1], plan), first=first)
+        # "Whichever way you pay": with packs there are two ways (every meter has a ladder).
+        lead = page.fmt("free_every" if pack else "free_every_quota",
+                        amount=page.count(entries[0][1], plan), first=first)
     else:
         lead = page.fmt("free_some" if pack else "free_some_quota", first=first)
         rows = []
