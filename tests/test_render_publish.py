@@ -249,3 +249,15 @@ def test_anchor_sits_on_the_meters_row(lambda_book: PriceBook) -> None:
     assert ('<tr id="free-duration"><th scope="row" id="meter-duration">Duration</th>'
             "<td>400,000 GB-seconds</td></tr>") in html
     assert '<tr id="postpaid-duration"><th scope="row">Duration</th>' in html
+
+
+def test_the_documented_publishing_file_loads(tmp_path: Path) -> None:
+    """docs/rendering.md's example file, as written there (with a logo beside it)."""
+    doc = (ROOT / "docs" / "rendering.md").read_text("utf-8")
+    block = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert block is not None
+    settings = load_publishing(publishing(tmp_path, block.group(1)))
+    assert (settings.vendor_in("en"), settings.tax_in("zh")) == ("Example Cloud",
+                                                                 "以上价格不含增值税。")
+    assert settings.logo.startswith("data:image/svg+xml;base64,")
+    assert settings.effective is not None and settings.effective.isoformat() == "2026-01-01"
