@@ -4,8 +4,10 @@ Chinese sheet against the real Tencent Cloud page (a copy: `tests/pages/tencent-
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from ratecard.render import (
     environment,
     format_bracket,
     format_count,
+    format_date,
     format_money,
     format_percent,
     format_quantity,
@@ -147,19 +150,70 @@ def test_format_count() -> None:
 def test_format_money() -> None:
     assert format_money(Decimal(88), "CNY", "zh") == "88元"
     assert format_money(Decimal(63000), "CNY", "zh") == "63000元"
-    assert format_money(Decimal(88), "CNY", "en") == "CNY 88"
-    assert format_money(Decimal(63000), "CNY", "en") == "CNY 63,000"
-    assert format_money(Decimal("1998.00"), "CNY", "en") == "CNY 1,998.00"
+    assert format_money(Decimal(88), "CNY", "en") == "CN¥88"
+    assert format_money(Decimal(63000), "CNY", "en") == "CN¥63,000"
+    assert format_money(Decimal("1998.00"), "CNY", "en") == "CN¥1,998.00"
+    assert format_money(Decimal("0.40"), "USD", "en") == "$0.40"
     assert format_money(Decimal("0.20"), "USD", "zh") == "0.20美元"
-    assert format_money(Decimal("5"), "CHF", "zh") == "5 CHF"
-    assert format_money(Decimal("-8999.91"), "EUR", "en") == "EUR -8,999.91"
+    assert format_money(Decimal("5"), "EUR", "zh") == "5欧元"
+    assert format_money(Decimal("5"), "ZZZ", "zh") == "5 ZZZ"
+    assert format_money(Decimal("10000"), "JPY", "en") == "¥10,000"
+    assert format_money(Decimal("-8999.91"), "EUR", "en") == "-€8,999.91"
+
+
+@pytest.mark.parametrize(("amount", "currency", "lang", "expected"), [
+    ("0.0015", "USD", "en", "$0.0015"),
+    ("12345678901234.56", "USD", "en", "$12,345,678,901,234.56"),
+    ("0.0000166667", "USD", "en", "$0.0000166667"),
+    ("0.0015", "CNY", "zh", "0.0015元"),
+    ("12345678901234.56", "CNY", "zh", "12345678901234.56元"),
+    ("123456789012345678901234567890.123456789", "EUR", "en",
+     "€123,456,789,012,345,678,901,234,567,890.123456789"),
+])
+def test_money_is_formatted_exactly(amount: str, currency: str, lang: str, expected: str) -> None:
+    """Babel formats the Decimal itself, with all its digits (more than a float's 17 and the
+    default decimal context's 28): a FloatOperation trap proves no float is mixed in."""
+    with decimal.localcontext() as context:
+        context.traps[decimal.FloatOperation] = True
+        assert format_money(Decimal(amount), currency, lang) == expected
+
+
+def test_a_float_is_refused() -> None:
+    with pytest.raises(TypeError, match="Decimal, not float"):
+        format_money(0.1, "USD", "en")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Decimal, not float"):
+        format_count(1e6, "en")  # type: ignore[arg-type]
+
+
+@given(st.builds(lambda n, places: Decimal(n).scaleb(-places),
+                st.integers(-10**17, 10**17), st.integers(0, 12)),
+       st.sampled_from(["USD", "EUR", "CNY"]))
+def test_money_reads_back_as_the_same_decimal(amount: Decimal, currency: str) -> None:
+    """Every amount, in both languages, reads back (symbols and grouping removed) as the very
+    same Decimal, exponent included: 1998.00 stays 1998.00."""
+    en = format_money(amount, currency, "en")
+    zh = format_money(amount, currency, "zh")
+    for text in (en, zh):
+        digits = re.sub(r"[^0-9.\-]", "", text)
+        assert Decimal(digits) == amount
+        assert Decimal(digits).as_tuple().exponent == min(amount.as_tuple().exponent, 0)
+
+
+def test_formats_come_from_the_locale_data() -> None:
+    """The short scales (万, 亿; K, M, B) and month names are CLDR's, by Babel; scales the rules
+    language cannot read back (万亿, T) are not used."""
+    assert format_quantity(Decimal(10**12), "zh") == "10000亿"
+    assert format_quantity(Decimal(2 * 10**12), "en") == "2000B"
+    assert format_count(Decimal(10**7), "zh", "次") == "10,000,000次"
+    assert format_date(date(2027, 7, 1), "zh") == "2027年7月1日"
+    assert format_date(date(2027, 7, 1), "en") == "1 July 2027"
 
 
 def test_format_unit_price() -> None:
     assert format_unit_price(Decimal("0.002"), "CNY", "zh", "次") == "0.002元/次"
-    assert format_unit_price(Decimal("0.0018"), "CNY", "en", "call") == "CNY 0.0018/call"
+    assert format_unit_price(Decimal("0.0018"), "CNY", "en", "call") == "CN¥0.0018/call"
     assert format_unit_price(Decimal("5.00"), "USD", "en", "request", Decimal(1000)) == \
-        "USD 5.00/1K requests"
+        "$5.00/1K requests"
     assert format_unit_price(Decimal("0.20"), "USD", "zh", "次", Decimal(10**6)) == \
         "0.20美元/100万次"
 
@@ -177,7 +231,7 @@ def test_format_bracket() -> None:
 
 def test_format_percent_and_plural() -> None:
     assert format_percent(Decimal("0.15")) == "15%"
-    assert format_percent(Decimal("0.125")) == "12.5%"
+    assert format_percent(Decimal("0.125"), "zh") == "12.5%"
     assert [plural(u) for u in ("call", "query", "box", "GB", "GB-second", "次")] == \
         ["calls", "queries", "boxes", "GB", "GB-seconds", "次"]
 
@@ -321,7 +375,7 @@ def test_one_environment() -> None:
 
 def test_catalogue_languages_have_the_same_words() -> None:
     assert set(messages("zh")) == set(messages("en"))
-    assert all(text.strip() or key.startswith(("usage", "example_verb"))
+    assert all(text.strip() or key.startswith(("usage", "example_verb", "verb_"))
                for lang in LANGS for key, text in messages(lang).items())
 
 
@@ -413,12 +467,12 @@ def test_en_sheet_has_the_same_tables_in_english(bda: PriceBook) -> None:
     assert [[len(row) for row in t] for t in zh] == [[len(row) for row in t] for t in en]
     packs, ladder = en[0], en[1]
     assert packs[0] == ["Pack size", "10K calls", "100K calls", "1M calls", "10M calls"]
-    assert packs[1] == ["Portrait segmentation", "CNY 88", "CNY 860", "CNY 7,300",
-                        "CNY 63,000"]
+    assert packs[1] == ["Portrait segmentation", "CN¥88", "CN¥860", "CN¥7,300",
+                        "CN¥63,000"]
     assert ladder[0] == ["Monthly calls", "0 < volume ≤ 3M", "3M < volume ≤ 15M",
                          "volume > 15M"]
-    assert ladder[1] == ["Body detection", "CNY 0.002/call", "CNY 0.0018/call",
-                         "CNY 0.0015/call"]
+    assert ladder[1] == ["Body detection", "CN¥0.002/call", "CN¥0.0018/call",
+                         "CN¥0.0015/call"]
 
 
 def test_en_sheet_states_the_basis(bda: PriceBook) -> None:
@@ -535,14 +589,14 @@ def test_other_ladder_shapes_in_zh(shaped: PriceBook) -> None:
 
 def test_other_ladder_shapes_in_en(shaped: PriceBook) -> None:
     found = tables(sheet(shaped, lang="en"))
-    assert found[1][1] == ["Storage", "EUR 1 flat + EUR 0.023/GB", "EUR 0.021/GB",
+    assert found[1][1] == ["Storage", "€1 flat + €0.023/GB", "€0.021/GB",
                            "contact sales"]
     assert found[2][0] == ["Monthly requests", "0 < volume ≤ 100K", "volume > 100K"]
-    assert found[2][1] == ["Geocoding", "EUR 5.00/1K requests", "EUR 4.00/1K requests"]
-    assert found[3][1] == ["Jobs", "free", "EUR 2/100 jobs, a started 100 jobs counts whole"]
+    assert found[2][1] == ["Geocoding", "€5.00/1K requests", "€4.00/1K requests"]
+    assert found[3][1] == ["Jobs", "free", "€2/100 jobs, a started 100 jobs counts whole"]
     text = sheet(shaped, lang="en")
-    assert "Storage: postpaid charges are at least EUR 2 a month; any shortfall is billed." in text
-    assert "Storage: postpaid charges are capped at EUR 10,000 a month." in text
+    assert "Storage: postpaid charges are at least €2 a month; any shortfall is billed." in text
+    assert "Storage: postpaid charges are capped at €10,000 a month." in text
     assert "Storage: The bracket is chosen by the month's GB after the free quota;" in text
     assert ("Geocoding: Brackets count all requests of the month, and each request is priced "
             "at the bracket it falls in (graduated).") in text
@@ -557,14 +611,14 @@ def test_graduated_example_lists_each_bracket(shaped: PriceBook) -> None:
     text = sheet(shaped, lang="en")
     assert ("one month with 600,000 requests of `Geocode` and 400,000 requests of "
             "`GeocodeBatch`, 1,000,000 requests in all.") in text
-    assert ("| Postpaid | 100,000 requests | 0 < volume ≤ 100K | EUR 5.00/1K requests "
-            "| EUR 500.00 |") in text
-    assert ("| Postpaid | 900,000 requests | volume > 100K | EUR 4.00/1K requests "
-            "| EUR 3,600.00 |") in text
-    assert "| Storage: Minimum top-up | — | — | — | EUR 2.00 |" in text
-    assert "| Total | 1,000,000 requests | — | — | EUR 4,102.00 |" in text
+    assert ("| Postpaid | 100,000 requests | 0 < volume ≤ 100K | €5.00/1K requests "
+            "| €500.00 |") in text
+    assert ("| Postpaid | 900,000 requests | volume > 100K | €4.00/1K requests "
+            "| €3,600.00 |") in text
+    assert "| Storage: Minimum top-up | — | — | — | €2.00 |" in text
+    assert "| Total | 1,000,000 requests | — | — | €4,102.00 |" in text
     assert ("All requests of the month come to 1,000,000 requests; graduated: 100,000 requests "
-            "at EUR 5.00/1K requests (0 < volume ≤ 100K), 900,000 requests at EUR 4.00/1K requests "
+            "at €5.00/1K requests (0 < volume ≤ 100K), 900,000 requests at €4.00/1K requests "
             "(volume > 100K).") in text
 
 
@@ -646,7 +700,7 @@ def test_missing_name_falls_back_with_a_warning() -> None:
     assert result.warnings == (
         "meter `search` has no en display name; the en sheet uses the zh one: 人体搜索",
     )
-    assert "| 人体搜索 | CNY 18 | CNY 190 | CNY 1,800 | CNY 17,000 |" in result.text
+    assert "| 人体搜索 | CN¥18 | CN¥190 | CN¥1,800 | CN¥17,000 |" in result.text
     assert render(ratecard.loads(text, "fallback.rules"), "md", "zh").warnings == ()
 
 
@@ -668,7 +722,7 @@ def test_default_unit_follows_the_declared_languages() -> None:
         'meter m "M" / "计量" counts A\n'
         "ladder volume by total per month on m {\n  (0, inf) 0.01\n}\n", "en-first.rules")
     assert tables(sheet(book, lang="en"))[0] == [["Monthly calls", "any volume"],
-                                                 ["M", "CNY 0.01/call"]]
+                                                 ["M", "CN¥0.01/call"]]
     assert tables(sheet(book, lang="zh"))[0] == [["月接口调用总量", "全部调用量"],
                                                  ["计量", "0.01元/次"]]
 
@@ -706,7 +760,7 @@ def test_html_escapes_what_the_rules_say() -> None:
     assert "&lt;b&gt;Search&lt;/b&gt; &amp; co" in html
     assert "<b>" not in html
     markdown = render(book, "md", "en").text
-    assert "| \\<b>Search\\</b> & co | CNY 18 |" in markdown
+    assert "| \\<b>Search\\</b> & co | CN¥18 |" in markdown
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -726,7 +780,7 @@ def test_html_escapes_hostile_names_everywhere(lang: str) -> None:
 def test_html_tables_match_markdown_tables(bda: PriceBook) -> None:
     html = sheet(bda, "html", "zh")
     assert html.count("<table>") == len(tables(sheet(bda)))
-    assert ("<tr><th scope=\"row\">人体检测</th><td>0.002元/<wbr>次</td>"
+    assert ("<tr id=\"postpaid-detection\"><th scope=\"row\">人体检测</th><td>0.002元/<wbr>次</td>"
             "<td>0.0018元/<wbr>次</td><td>0.0015元/<wbr>次</td></tr>") in html
 
 
@@ -787,7 +841,7 @@ def test_cli_writes_and_checks_a_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert target.read_text(encoding="utf-8") == sheet(ratecard.load(BDA_RULES), "html", "en")
     assert run(["render", str(BDA_RULES), "-o", str(target), "--check"], capsys) == (
         0, "1 sheet up to date\n", "")
-    target.write_text(target.read_text(encoding="utf-8").replace("CNY 88", "CNY 89"),
+    target.write_text(target.read_text(encoding="utf-8").replace("CN¥<wbr>88", "CN¥<wbr>89"),
                       encoding="utf-8")
     code, out, err = run(["render", str(BDA_RULES), "-o", str(target), "--check"], capsys)
     assert (code, out) == (1, f"stale: {target}\n1 sheet stale\n")

@@ -215,7 +215,7 @@ def test_pack_freeze_and_meters_of_one_book_only() -> None:
 ANNOUNCED_ZH = """\
 ## 价格调整预告
 
-#### 2027年1月1日起
+### 2027年1月1日起
 
 自 2027年1月1日 起，以下价格调整生效。已购买的资源包按购买时的价格、规格和有效期使用。
 
@@ -231,7 +231,7 @@ ANNOUNCED_ZH = """\
 ANNOUNCED_EN = """\
 ## Upcoming price changes
 
-#### From 1 January 2027
+### From 1 January 2027
 
 These changes take effect on 1 January 2027. Packs already bought keep the price, size and \
 validity they were bought with.
@@ -239,10 +239,10 @@ validity they were bought with.
 | Service | Item | Before | After |
 | --- | --- | --- | --- |
 | All services | Free each month | 1,000 calls | 2,000 calls |
-| Portrait segmentation | Postpaid, 0 < volume ≤ 10K | CNY 0.01/call | CNY 0.009/call |
-| Body detection | Pack of 10K calls | CNY 18 | CNY 16 |
+| Portrait segmentation | Postpaid, 0 < volume ≤ 10K | CN¥0.01/call | CN¥0.009/call |
+| Body detection | Pack of 10K calls | CN¥18 | CN¥16 |
 | Body detection, Body library management and Body search | Postpaid, 0 < volume ≤ 3M \
-| CNY 0.002/call | CNY 0.0016/call |
+| CN¥0.002/call | CN¥0.0016/call |
 
 """
 
@@ -267,9 +267,9 @@ def test_zh_markdown_before_the_change(bda2027: PriceBook) -> None:
 def test_en_markdown_before_the_change(bda2027: PriceBook) -> None:
     text = sheet(bda2027, BEFORE, lang="en")
     assert "**Prices in effect until 31 December 2026.**\n\n## Prices\n\n" in text
-    assert "| Body detection | CNY 18 | CNY 190 | CNY 1,800 | CNY 17,000 |" in text
+    assert "| Body detection | CN¥18 | CN¥190 | CN¥1,800 | CN¥17,000 |" in text
     assert section(text, "## Upcoming price changes", "## Billing and settlement") == ANNOUNCED_EN
-    assert "899,000 × CNY 0.002 = CNY 1,798.00" in text
+    assert "899,000 × CN¥0.002 = CN¥1,798.00" in text
 
 
 def test_html_before_the_change(bda2027: PriceBook) -> None:
@@ -297,12 +297,12 @@ def test_html_before_the_change(bda2027: PriceBook) -> None:
         '<tr><th scope="row">All services</th><td>Free each month</td><td>1,000 calls</td>'
         "<td>2,000 calls</td></tr>",
         '<tr><th scope="row">Portrait segmentation</th><td>Postpaid, 0 &lt; volume ≤ 10K</td>'
-        "<td>CNY 0.01/<wbr>call</td><td>CNY 0.009/<wbr>call</td></tr>",
-        '<tr><th scope="row">Body detection</th><td>Pack of 10K calls</td><td>CNY 18</td>'
-        "<td>CNY 16</td></tr>",
+        "<td>CN¥<wbr>0.01/<wbr>call</td><td>CN¥<wbr>0.009/<wbr>call</td></tr>",
+        '<tr><th scope="row">Body detection</th><td>Pack of 10K calls</td><td>CN¥<wbr>18</td>'
+        "<td>CN¥<wbr>16</td></tr>",
         '<tr><th scope="row">Body detection, Body library management and Body search</th>'
-        "<td>Postpaid, 0 &lt; volume ≤ 3M</td><td>CNY 0.002/<wbr>call</td>"
-        "<td>CNY 0.0016/<wbr>call</td></tr>",
+        "<td>Postpaid, 0 &lt; volume ≤ 3M</td><td>CN¥<wbr>0.002/<wbr>call</td>"
+        "<td>CN¥<wbr>0.0016/<wbr>call</td></tr>",
     ):
         assert row in en
     assert en.index('id="prices"') < en.index('id="upcoming"') < en.index('id="modes"')
@@ -329,11 +329,11 @@ def test_zh_markdown_after_the_change(bda2027: PriceBook) -> None:
 def test_en_and_html_after_the_change(bda2027: PriceBook) -> None:
     en = sheet(bda2027, AFTER, lang="en")
     assert "**Prices effective from 1 January 2027.**\n\n## Prices\n\n" in en
-    assert "| Body detection | CNY 0.0016/call | CNY 0.0018/call | CNY 0.0015/call |" in en
-    assert "| Body detection | CNY 16 | CNY 190 | CNY 1,800 | CNY 17,000 |" in en
+    assert "| Body detection | CN¥0.0016/call | CN¥0.0018/call | CN¥0.0015/call |" in en
+    assert "| Body detection | CN¥16 | CN¥190 | CN¥1,800 | CN¥17,000 |" in en
     assert "every service comes with 2,000 calls free each month" in en
     assert "Upcoming" not in en
-    assert "898,000 × CNY 0.0016 = CNY 1,436.80" in en
+    assert "898,000 × CN¥0.0016 = CN¥1,436.80" in en
     zh_html = sheet(bda2027, AFTER, "html")
     assert '<p class="effective"><strong>以下价格自 2027年1月1日 起生效。</strong></p>' in zh_html
     assert "upcoming" not in zh_html
@@ -440,7 +440,7 @@ def test_every_later_version_is_announced(shop: PriceBook) -> None:
     assert zh == """\
 ## 价格调整预告
 
-#### 2027年1月1日起
+### 2027年1月1日起
 
 自 2027年1月1日 起，以下价格调整生效。已购买的资源包按购买时的价格、规格和有效期使用。
 
@@ -458,7 +458,7 @@ def test_every_later_version_is_announced(shop: PriceBook) -> None:
 | 全部服务 | 资源包有效期 | 一年 | 6个月 |
 | 全部服务 | 资源包退款 | 支持 | 不支持 |
 
-#### 2027年7月1日起
+### 2027年7月1日起
 
 自 2027年7月1日 起，以下价格调整生效。2027年7月1日 前开通的账号继续按调整前的价格计费至 \
 2027年12月31日。
@@ -472,7 +472,7 @@ def test_every_later_version_is_announced(shop: PriceBook) -> None:
     assert en == """\
 ## Upcoming price changes
 
-#### From 1 July 2027
+### From 1 July 2027
 
 These changes take effect on 1 July 2027. Accounts opened before 1 July 2027 keep the previous \
 prices until 31 December 2027.
@@ -490,15 +490,15 @@ def test_every_kind_of_change_in_english(shop: PriceBook) -> None:
     rows = section(text, "| A and B (shared) | Free each month", "\n\n")
     assert rows.splitlines() == [
         "| A and B (shared) | Free each month | 100 calls | 150 calls |",
-        "| A | Pack of 10K calls | CNY 10 | withdrawn |",
-        "| A | Pack of 100K calls | CNY 90 | CNY 80 |",
+        "| A | Pack of 10K calls | CN¥10 | withdrawn |",
+        "| A | Pack of 100K calls | CN¥90 | CN¥80 |",
         "| A and B | Postpaid bracket 1, upper bound | 10K calls | 20K calls |",
-        "| A and B | Postpaid, volume > 20K | CNY 0.008/call | CNY 0.007/call |",
-        "| A and B | Postpaid minimum a month | CNY 5 | — |",
-        "| A and B | Postpaid cap a month | — | CNY 500 |",
-        "| B | Pack of 100K calls | — | CNY 95 |",
-        "| C | Postpaid brackets | any volume: CNY 0.02/call | 0 < volume ≤ 10K: CNY 0.02/call; "
-        "volume > 10K: CNY 0.01/call |",
+        "| A and B | Postpaid, volume > 20K | CN¥0.008/call | CN¥0.007/call |",
+        "| A and B | Postpaid minimum a month | CN¥5 | — |",
+        "| A and B | Postpaid cap a month | — | CN¥500 |",
+        "| B | Pack of 100K calls | — | CN¥95 |",
+        "| C | Postpaid brackets | any volume: CN¥0.02/call | 0 < volume ≤ 10K: CN¥0.02/call; "
+        "volume > 10K: CN¥0.01/call |",
         "| All services | Pack validity | a year | 6 months |",
         "| All services | Pack refunds | allowed | not allowed |",
     ]

@@ -351,7 +351,7 @@ def test_the_warehouse_lines_show_the_price_as_written(tmp_path: Path) -> None:
 
 
 def test_the_rendered_sheet_shows_the_price_as_written() -> None:
-    """The English sheet writes USD 3.2/3.6K seconds, never the quotient."""
+    """The English sheet writes $3.2/3.6K seconds, never the quotient."""
     sheet_text = ratecard.render_sheet(ratecard.loads(HOURS), "md", "en").text
-    assert "USD 3.2/3.6K seconds" in sheet_text
+    assert "$3.2/3.6K seconds" in sheet_text
     assert "0.000888" not in sheet_text

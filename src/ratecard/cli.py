@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ratecard.engine.journal import JournalError
     from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.nodes import Rules
+    from ratecard.render import Publishing, RenderedSheet
 
 ZERO_AMOUNT = Decimal(0)
 # The versions of the `--json` shapes (docs/api.md, "JSON output"; a JSON Schema for each in
@@ -731,7 +732,9 @@ def _regenerate_hint(args: argparse.Namespace) -> str:
                     (("format", args.format), ("lang", args.lang)) if value)
     where = f" -o {args.output}" if args.output else f" --out-dir {args.out_dir or SHEETS_DIR}"
     at = f" --at {args.at}" if args.at else ""
-    return f"ratecard render {' '.join(args.files)}{where}{flags}{at}"
+    extra = "".join(f" --{name} {value}" for name, value in
+                    (("publish", args.publish), ("template", args.template)) if value)
+    return f"ratecard render {' '.join(args.files)}{where}{flags}{at}{extra}"
 
 
 def _day_option(text: str | None) -> date | None:
@@ -786,11 +789,48 @@ def _versions_note(path: str, book: PriceBook, day: date) -> str:
             f"{day.isoformat()}, and {when}; pass --at YYYY-MM-DD to render a given day's sheet")
 
 
+def _publishing_options(args: argparse.Namespace) -> Publishing | None:
+    """`--publish FILE.toml` read, `--template DIR` checked: each a one-line CommandError."""
+    from ratecard.render import PublishError, load_publishing
+
+    publish = None
+    if args.publish is not None:
+        try:
+            publish = load_publishing(args.publish)
+        except PublishError as exc:
+            raise CommandError(f"--publish {exc}") from None
+    if args.template is not None and not Path(args.template).is_dir():
+        raise CommandError(f"--template {args.template}: not a directory")
+    return publish
+
+
+def _render_one(render_sheet: Callable[..., RenderedSheet], book: PriceBook, fmt: str,
+                lang: str, at: date | None, publish: Publishing | None,
+                args: argparse.Namespace) -> RenderedSheet:
+    """One sheet; a template of --template that fails, or publishing settings that do not
+    fit the rules, is a one-line CommandError."""
+    import jinja2
+
+    try:
+        sheet: RenderedSheet = render_sheet(book, fmt, lang, at, publish=publish,
+                                            templates=args.template)
+    except jinja2.TemplateError as exc:
+        where = f"{exc.filename}:{exc.lineno}: " if isinstance(
+            exc, jinja2.TemplateSyntaxError) and exc.filename else ""
+        raise CommandError(f"--template {args.template}: {where}{exc.message or exc}") from None
+    except ValueError as exc:
+        if publish is None:
+            raise
+        raise CommandError(f"--publish {args.publish}: {exc}") from None
+    return sheet
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     """Render price sheets; with --check, exit 1 if a generated sheet is missing or stale."""
     from ratecard.render import render as render_sheet
 
     at = _day_option(args.at)
+    publish = _publishing_options(args)
     targets = _render_targets(args)
     _refuse_collisions(args.files, targets, args.check)
     analyzed = _sheet_sources(args.files)
@@ -806,7 +846,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         if book is None:
             failed = True
             continue
-        sheet = render_sheet(book, fmt, lang, at)
+        sheet = _render_one(render_sheet, book, fmt, lang, at, publish, args)
         for warning in sheet.warnings:
             if (path, warning) not in warned:
                 warned.add((path, warning))
@@ -1056,6 +1096,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rules with dated versions: the sheet in effect on this day, with "
                         "the changes announced after it (default: today in the rules' "
                         "timezone); rules without versions render the same on every day")
+    render.add_argument("--publish", metavar="FILE.toml",
+                        help="publishing settings: vendor name and logo, tax note, effective "
+                        "day (docs/rendering.md, \"Publishing\")")
+    render.add_argument("--template", metavar="DIR",
+                        help="templates here (sheet.html, sheet.md, sheet.css) replace the "
+                        "built-in ones")
     render.set_defaults(run=cmd_render)
 
     diff = commands.add_parser(

@@ -13,7 +13,11 @@ def free_block(page: Page) -> Block | None:
         return None
     meters = page.book.meters
     order = page.sources()
-    first = page.m["free_first"] if order and order[0] == "allowance" else ""
+    # With packs on sale the free quota is presented as a free pack (the first one drawn);
+    # without packs it is what it is, a free quota.
+    pack = page.has_packs
+    first = (page.m["free_first" if pack else "free_first_quota"]
+             if order and order[0] == "allowance" else "")
     tables: tuple[Table, ...] = ()
     uniform = (
         len(entries) == len(meters)
@@ -22,23 +26,31 @@ def free_block(page: Page) -> Block | None:
     )
     if uniform:
         plan = entries[0][0][0]
-        lead = page.fmt("free_every", amount=page.count(entries[0][1], plan), first=first)
+        # "Whichever way you pay": with packs there are two ways (every meter has a ladder).
+        lead = page.fmt("free_every" if pack else "free_every_quota",
+                        amount=page.count(entries[0][1], plan), first=first)
     else:
-        lead = page.fmt("free_some", first=first)
+        lead = page.fmt("free_some" if pack else "free_some_quota", first=first)
         rows = []
+        keys = []  # a shared pool's row is about several meters: no one meter's anchor
         covered: set[str] = set()
         for plans, amount, shared in entries:
             covered.update(p.name for p in plans)
             name = (page.text("free_shared", meters=page.meter_list(plans)) if shared
                     else page.names[plans[0].name])
             rows.append((name, page.count(amount, plans[0])))
-        rows.extend((page.names[p.name], page.m["none"])
-                    for p in meters if p.name not in covered)
-        tables = (Table((page.m["free_corner"], page.m["free_column"]), tuple(rows)),)
+            keys.append("" if shared else plans[0].name)
+        for p in meters:
+            if p.name not in covered:
+                rows.append((page.names[p.name], page.m["none"]))
+                keys.append(p.name)
+        tables = (Table((page.m["free_corner"], page.m["free_column"]), tuple(rows),
+                        tuple(keys)),)
     bullets = []
     if order and order[0] == "allowance" and len(order) > 1:
         rest = [page.m[f"chain_{source}"] for source in order[1:]]
-        bullets.append(page.fmt("free_chain" if len(rest) > 1 else "free_chain_one",
-                                rest=joined(rest, page.m["then_sep"])))
+        key = ("free_chain" if len(rest) > 1 else "free_chain_one") if pack \
+            else "free_chain_quota"
+        bullets.append(page.fmt(key, rest=joined(rest, page.m["then_sep"])))
     bullets.append(page.fmt("free_month"))
     return Block("free", page.m["free"], (lead,), tables, tuple(bullets))

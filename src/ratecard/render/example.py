@@ -53,7 +53,8 @@ def example_part(page: Page) -> Part | None:
     for alert in bill.alerts:
         if alert.kind == "low" and page.book.alerts.low_threshold is not None:
             kind = page.text("example_alert_low",
-                             percent=format_percent(page.book.alerts.low_threshold))
+                             percent=format_percent(page.book.alerts.low_threshold,
+                                                            page.lang))
         elif alert.kind == "exhausted":
             kind = page.m["example_alert_exhausted"]
         else:
@@ -130,7 +131,9 @@ def example_explanation(
             bracket = _line_bracket(plan, line)
             if bracket is None:
                 continue
-            segments.append(page.fmt("example_segment", count=page.count(line.quantity, plan),
+            free = bracket.price is not None and not bracket.price and not bracket.flat
+            segments.append(page.fmt("example_segment_free" if free else "example_segment",
+                                     count=page.count(line.quantity, plan),
                                      bracket=page.bracket_header(bracket, plan),
                                      price=page.price_cell(bracket, plan)))
         return page.fmt("example_graduated", which=which,

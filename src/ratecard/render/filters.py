@@ -1,9 +1,10 @@
 """Filters: exact Decimals (and days) as a price sheet writes them, and the message catalogue.
 
 `format_quantity`, `format_count`, `format_money`, `format_unit_price`, `format_bracket`,
-`format_percent` (1万次 / 10K calls, 88元 / CNY 88, 0.002元/次 / CNY 0.002/call,
+`format_percent` (1万次 / 10K calls, 88元 / CN¥88, 0.002元/次 / $0.002/call,
 0 < 调用量 ≤ 300万), `format_date` (2027年1月1日 / 1 January 2027), `md_escape`; `messages`
-reads `templates/messages.toml`. The templates use them as Jinja2 filters too.
+reads `templates/messages.toml`. The templates use them as Jinja2 filters too. The locale data
+(symbols, currency names, grouping, short scales, month names) is CLDR's, by Babel.
 """
 
 from __future__ import annotations
@@ -18,34 +19,74 @@ from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING
 
+import babel
+import babel.dates
+import babel.numbers
+
 from ratecard.diagnostics import is_control
 from ratecard.engine.money import CONTEXT
-from ratecard.literals import format_plain
+from ratecard.literals import parse_number
 
 if TYPE_CHECKING:
     from ratecard.engine.pricebook import MeterPlan
 
-# Quantities written with a scale suffix when that is exact to two decimals: 1万, 1.5万, 10K, 3M.
-_SCALES: Mapping[str, tuple[tuple[Decimal, str], ...]] = {
-    "zh": ((Decimal(10) ** 8, "亿"), (Decimal(10) ** 4, "万")),
-    "en": ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "K")),
-}
-_ZH_CURRENCY = {"CNY": "元", "USD": "美元", "EUR": "欧元", "HKD": "港元", "JPY": "日元",
-                "GBP": "英镑"}
+# The locale each sheet language formats numbers, money and days in (CLDR data, by Babel).
+LOCALES: Mapping[str, str] = {"zh": "zh_CN", "en": "en"}
+# Chinese sheets write an amount as Tencent's page does, the number then the currency's unit:
+# 88元, 0.20美元. Babel knows the currencies' Chinese names (美元, 欧元); for the renminbi the
+# page writes its unit, 元, not its name (人民币).
+_ZH_UNIT = {"CNY": "元"}
+# Chinese writes a plain number below 10,000 ungrouped (5000, as 1000万 on the page); English
+# groups from 1,000 on.
+_GROUP_FROM: Mapping[str, int] = {"zh": 10_000, "en": 1_000}
 
 
-def _plain(value: Decimal) -> str:
-    """Digits without exponent and without trailing zeros after the point: 1.5, 300, 0.002."""
-    if value == value.to_integral_value():
-        return format_plain(value.quantize(Decimal(1)))
-    return format_plain(value.normalize())
+def _locale(lang: str) -> babel.Locale:
+    return babel.Locale.parse(LOCALES[lang])
 
 
-def _grouped(text: str) -> str:
-    """Thousands separators in the whole part of a plain number: 1998.00 → 1,998.00."""
-    sign = "-" if text.startswith("-") else ""
-    whole, dot, fraction = text.lstrip("-").partition(".")
-    return f"{sign}{int(whole):,}{dot}{fraction}"
+def _exact(value: Decimal) -> None:
+    if not isinstance(value, Decimal):
+        # A float here would have lost its digits already: money is Decimal everywhere.
+        raise TypeError(f"a sheet formats Decimal, not {type(value).__name__}: {value!r}")
+
+
+def _fraction(value: Decimal) -> str:
+    """The fraction digits of a number pattern that shows `value` exactly as it is written."""
+    exponent = value.as_tuple().exponent
+    digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return "." + "0" * digits if digits else ""
+
+
+def _decimal(value: Decimal, lang: str, grouped: bool = True) -> str:
+    """Every digit of `value` (trailing zeros dropped), in the locale's symbols."""
+    with decimal.localcontext(CONTEXT):
+        return babel.numbers.format_decimal(value, locale=_locale(lang), group_separator=grouped,
+                                            decimal_quantization=False)
+
+
+@functools.cache
+def _scales(lang: str) -> tuple[tuple[Decimal, str, str], ...]:
+    """The short scales of the locale, largest first: (10^8, "", "亿"), (10^4, "", "万") in
+    Chinese; (10^9, "", "B") ... (10^3, "", "K") in English (CLDR's compact decimal formats,
+    those the rules language reads back)."""
+    found: dict[Decimal, tuple[str, str]] = {}
+    for magnitude, pattern in _locale(lang).compact_decimal_formats["short"]["other"].items():
+        prefix, suffix = pattern.prefix[0], pattern.suffix[0]
+        zeros = pattern.pattern.count("0")
+        scale = Decimal(magnitude).scaleb(1 - zeros)
+        if (prefix or suffix) and _reads_back(f"{prefix}1{suffix}", scale):
+            found.setdefault(scale, (prefix, suffix))
+    return tuple((scale, *found[scale]) for scale in sorted(found, reverse=True))
+
+
+def _reads_back(text: str, value: Decimal) -> bool:
+    """Whether the rules language reads `text` as `value`: a sheet only uses the short scales
+    a reader can copy into rules (万, 亿, K, M, B; not 万亿 or T)."""
+    try:
+        return parse_number(text) == value
+    except ValueError:
+        return False
 
 
 def plural(unit: str) -> str:
@@ -69,33 +110,59 @@ def _with_unit(number: str, value: Decimal, lang: str, unit: str | None) -> str:
 
 
 def format_quantity(value: Decimal, lang: str, unit: str | None = None) -> str:
-    """A size or bracket bound, short: 1万次, 1000万, 10K calls, 3M; exact, never rounded."""
+    """A size or bracket bound, short: 1万次, 1000万, 10K calls, 3M; exact, never rounded.
+
+    The locale's short scale (万, 亿; K, M, B) is used where the number is exact to two
+    decimals in it, else the next smaller one, else the number in full."""
+    _exact(value)
     number: str | None = None
-    for scale, suffix in _SCALES[lang]:
+    for scale, prefix, suffix in _scales(lang):
         if abs(value) >= scale:
             scaled = CONTEXT.divide(value, scale)
             if scaled == scaled.quantize(Decimal("0.01"), context=CONTEXT):
-                number = _plain(scaled) + suffix
+                with decimal.localcontext(CONTEXT):
+                    digits = babel.numbers.format_decimal(scaled, format="0.##",
+                                                          locale=_locale(lang))
+                number = f"{prefix}{digits}{suffix}"
                 break
     if number is None:
-        text = _plain(value)
-        # Chinese writes 5000 ungrouped (as 1000万 on the page); English groups 1,234.
-        number = text if abs(value) < (10_000 if lang == "zh" else 1_000) else _grouped(text)
+        number = _decimal(value, lang, grouped=abs(value) >= _GROUP_FROM[lang])
     return _with_unit(number, value, lang, unit)
 
 
 def format_count(value: Decimal, lang: str, unit: str | None = None) -> str:
-    """An exact count with thousands separators: 1,000次, 999,000 calls."""
-    return _with_unit(_grouped(_plain(value)), value, lang, unit)
+    """An exact count with the locale's grouping: 1,000次, 999,000 calls."""
+    _exact(value)
+    return _with_unit(_decimal(value, lang), value, lang, unit)
 
 
 def format_money(amount: Decimal, currency: str, lang: str) -> str:
-    """An amount as written in the rules or on a bill: 88元, 1998.00元, CNY 88, CNY 1,998.00."""
-    text = format_plain(amount)
-    if lang == "zh":
-        symbol = _ZH_CURRENCY.get(currency)
-        return f"{text}{symbol}" if symbol else f"{text} {currency}"
-    return f"{currency} {_grouped(text)}"
+    """An amount with the digits the rules or the bill hold, in the language's convention:
+    88元, 1998.00元, 0.20美元 (as Tencent's page writes them); $0.40, CN¥88, €1,998.00.
+
+    Babel formats the Decimal itself with exactly its own fraction digits (a pattern made for
+    it), in the project's decimal context: no float, no rounding; a float is a TypeError."""
+    _exact(amount)
+    fraction = _fraction(amount)
+    locale = _locale(lang)
+    with decimal.localcontext(CONTEXT):
+        if lang == "zh":
+            number = babel.numbers.format_decimal(amount, format="0" + fraction, locale=locale)
+            name = _ZH_UNIT.get(currency) or _currency_name(currency, locale)
+            return f"{number}{name}" if name else f"{number} {currency}"
+        pattern = _ZERO_DIGITS.sub("0" + fraction,
+                                   locale.currency_formats["standard"].pattern)
+        return babel.numbers.format_currency(amount, currency, format=pattern, locale=locale,
+                                             currency_digits=False)
+
+
+_ZERO_DIGITS = re.compile(r"0(\.0+)?(?!0)")
+
+
+def _currency_name(currency: str, locale: babel.Locale) -> str:
+    """A currency's display name in the locale (美元), or "" when the locale has none."""
+    name = babel.numbers.get_currency_name(currency, locale=locale)
+    return "" if name == currency else name
 
 
 def format_unit_price(
@@ -191,20 +258,22 @@ def approx(text: str, approximate: bool) -> str:
     return f"≈{text}" if approximate else text
 
 
-def format_percent(fraction: Decimal) -> str:
-    """A fraction as a percentage: 0.15 → 15%."""
-    return _plain(CONTEXT.multiply(fraction, Decimal(100))) + "%"
+def format_percent(fraction: Decimal, lang: str = "en") -> str:
+    """A fraction as a percentage, every digit kept: 0.15 → 15%, 0.155 → 15.5%."""
+    _exact(fraction)
+    with decimal.localcontext(CONTEXT):
+        return babel.numbers.format_percent(fraction, locale=_locale(lang),
+                                            decimal_quantization=False)
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+# Days: the locale's long date in Chinese (2027年1月1日); day, month, year in English, with
+# CLDR's month names (1 January 2027).
+_DATE_FORMATS: Mapping[str, str] = {"zh": "long", "en": "d MMMM y"}
 
 
 def format_date(day: date, lang: str) -> str:
     """A day as a sheet writes it: 2027年1月1日, 1 January 2027."""
-    if lang == "zh":
-        return f"{day.year}年{day.month}月{day.day}日"
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return babel.dates.format_date(day, _DATE_FORMATS[lang], locale=_locale(lang))
 
 
 # Markdown that can change a sheet's structure: inline marks everywhere, and at the start of a

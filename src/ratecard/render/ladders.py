@@ -52,7 +52,7 @@ def ladder_table(page: Page, group: LadderGroup) -> Table:
         (page.names[p.name], *(page.price_cell(b, p) for b in ladder.brackets))
         for p in plans
     )
-    return Table(header, rows)
+    return Table(header, rows, tuple(p.name for p in plans))
 
 
 def price_table(page: Page, groups: Sequence[LadderGroup]) -> Table:

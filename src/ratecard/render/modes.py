@@ -12,10 +12,11 @@ from ratecard.render.view import Block, Part, Table, plain_text
 
 
 def modes_part(page: Page) -> Part | None:
-    columns = [mode for mode, present in (("prepaid", page.has_packs),
-                                          ("postpaid", page.has_ladders)) if present]
-    if not columns:
+    # The comparison ("best for") only where there is a choice: with one way to pay, the
+    # prices part has said everything (a second account of the one mode would repeat it).
+    if not (page.has_packs and page.has_ladders):
         return None
+    columns = ["prepaid", "postpaid"]
     policy = page.book.packs
     cells = {
         "prepaid": (
@@ -42,15 +43,11 @@ def modes_part(page: Page) -> Part | None:
                                      "row_scenario"))
     )
     blocks = [Block("modes", tables=(Table(header, rows),))]
-    if page.has_packs:
-        blocks.append(Block("prepaid-detail", page.m["prepaid"], packs.prepaid_details(page)))
-    if page.has_ladders:
-        settle = page.m["postpaid_bill_settle"] if page.book.billing.settle_from_balance \
-            else ""
-        bill = page.fmt("postpaid_bill", day=str(page.book.billing.issued_day),
-                        settle=settle)
-        paragraph = page.paragraph([*ladders.mode_sentences(page), bill])
-        blocks.append(Block("postpaid-detail", page.m["postpaid"], (paragraph,)))
+    blocks.append(Block("prepaid-detail", page.m["prepaid"], packs.prepaid_details(page)))
+    settle = page.m["postpaid_bill_settle"] if page.book.billing.settle_from_balance else ""
+    bill = page.fmt("postpaid_bill", day=str(page.book.billing.issued_day), settle=settle)
+    paragraph = page.paragraph([*ladders.mode_sentences(page), bill])
+    blocks.append(Block("postpaid-detail", page.m["postpaid"], (paragraph,)))
     return Part("modes", page.m["modes"], tuple(blocks))
 
 

@@ -21,8 +21,10 @@ def notes_block(page: Page) -> Block:
         if plan.free_actions:
             free = page.join([code(a) for a in plan.free_actions])
             key = "note_free_many" if len(actions) > 1 else "note_free_one"
+            verb = page.m["verb_many" if len(plan.free_actions) > 1 else "verb_one"]
             bullets.append(page.fmt(key, meter=name, actions=page.join(actions),
-                                    count=count, free=free, noun=page.noun_for(plan)))
+                                    count=count, free=free, noun=page.noun_for(plan),
+                                    verb=verb))
         elif len(actions) > 1:
             shared = []
             if plan.ladder is not None:
@@ -40,11 +42,14 @@ def notes_block(page: Page) -> Block:
                   if labels else "") or page.m["unpriced_reason"]
         reasons.setdefault(reason, []).append(action)
     for reason, unpriced in reasons.items():
-        bullets.append(page.fmt("note_unpriced", actions=page.join(
-            [code(a) for a in unpriced]), reason=reason))
+        bullets.append(page.fmt(
+            "note_unpriced" if len(unpriced) > 1 else "note_unpriced_one",
+            actions=page.join([code(a) for a in unpriced]), reason=reason))
     order = page.sources()
     if len(order) > 1:
-        names = [page.m[f"source_{source}"] for source in order]
+        # The free quota is a "free pack" only beside paid packs.
+        names = [page.m["source_allowance_quota" if source == "allowance" and not page.has_packs
+                        else f"source_{source}"] for source in order]
         bullets.append(page.fmt("note_order", order=joined(names, page.m["order_sep"]),
                                 first=names[0]))
     billing = book.billing

@@ -30,6 +30,7 @@ def prepaid_block(page: Page) -> Block | None:
         header = (page.m["pack_corner"],
                   *(page.quantity(size, plans[0]) for size in sizes))
         rows = []
+        meters = tuple(plan.name for plan in plans)
         for plan in plans:
             cells = []
             for size in sizes:
@@ -38,7 +39,7 @@ def prepaid_block(page: Page) -> Block | None:
                              else page.m["price_contact"] if offer.price is None
                              else page.money(offer.price))
             rows.append((page.names[plan.name], *cells))
-        tables.append(Table(header, tuple(rows)))
+        tables.append(Table(header, tuple(rows), meters))
     lost = "" if policy.frozen_after_expiry else page.text("pack_lost")
     order = page.fmt("pack_order_expiry" if policy.order == "expiry"
                      else "pack_order_purchase_smallest" if policy.smallest_first
@@ -100,7 +101,8 @@ def prepaid_details(page: Page) -> tuple[Rich, ...]:
                      *([page.fmt("prepaid_detail_overflow_alone")] if overflow else [])]
     conditions = []
     if alerts.low_threshold is not None:
-        conditions.append(page.text("alert_low", percent=format_percent(alerts.low_threshold)))
+        conditions.append(page.text("alert_low", percent=format_percent(alerts.low_threshold,
+                                                                    page.lang)))
     if alerts.exhausted:
         conditions.append(page.m["alert_exhausted"])
     if conditions:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import attrs
+
 from ratecard.engine.pricebook import PriceBook
 from ratecard.render import (
     allowance,
@@ -17,7 +19,7 @@ from ratecard.render import (
 )
 from ratecard.render.page import Page
 from ratecard.render.versions import Dated, dated
-from ratecard.render.view import Part, SheetView, code
+from ratecard.render.view import Part, SheetView
 
 LANGS = ("zh", "en")
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
@@ -46,10 +48,43 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
         html_lang=HTML_LANG[page.lang],
         title=page.text("title"),
         intro=page.fmt(intro_key[page.has_packs, page.has_ladders]),
-        parts=tuple(parts),
-        footer=page.fmt("footer", rules=code(page.book.name)),
+        parts=finished(page, tuple(parts)),
+        footer=page.fmt("footer"),
         effective=() if where is None else versions.effective(page, where),
     )
+
+
+def finished(page: Page, parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """The parts with what the HTML adds to each table: a caption (the block's heading, or the
+    part's; with the meters of the table where a block has several tables), an id
+    (`table-1`, ...), and deep-link anchors on the meter rows: each row `KIND-METER` (`free-`,
+    `prepaid-`, `postpaid-`), and the first row of a meter on the page also `meter-METER` on
+    its name. Anchors are rules identifiers, so the same in both languages."""
+    seen: set[str] = set()
+    count = 0
+    out = []
+    for part in parts:
+        blocks = []
+        for block in part.blocks:
+            tables = []
+            for table in block.tables:
+                count += 1
+                anchors = []
+                for meter in table.meters:
+                    first = bool(meter) and meter not in seen
+                    seen.add(meter)
+                    anchors.append((f"{block.kind}-{meter}" if meter else "",
+                                    f"meter-{meter}" if first else ""))
+                caption = block.heading or part.heading
+                named = [page.names[m] for m in table.meters if m in page.names]
+                if len(block.tables) > 1 and named:
+                    caption = page.text("caption_of", heading=caption,
+                                        meters=page.join(named))
+                tables.append(attrs.evolve(table, anchors=tuple(anchors), caption=caption,
+                                           ident=f"table-{count}"))
+            blocks.append(attrs.evolve(block, tables=tuple(tables)))
+        out.append(attrs.evolve(part, blocks=tuple(blocks)))
+    return tuple(out)
 
 
 def build_sheet(

@@ -29,6 +29,15 @@ class Table:
 
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    # The rules' meter each row is about ("" for none), and the anchors the HTML gives a row
+    # and its first cell (`postpaid-detection`, `meter-detection`; "" for none): set by
+    # `sheet.build`, stable deep links that do not depend on the language.
+    meters: tuple[str, ...] = ()
+    anchors: tuple[tuple[str, str], ...] = ()
+    # What the table is, for assistive technology (the HTML caption), and its id on the page
+    # (`table-1`, ...): set by `sheet.build`.
+    caption: str = ""
+    ident: str = ""
 
 
 @attrs.frozen
@@ -63,6 +72,10 @@ class SheetView:
     footer: Rich
     # A sheet with dated versions: from (and until) when its prices are in effect.
     effective: tuple[Rich, ...] = ()
+    # Publishing (`render --publish`): the vendor's name, its logo as a data: URI, a tax note.
+    vendor: str = ""
+    logo: str = ""
+    tax: str = ""
 
 
 @attrs.frozen
