@@ -53,7 +53,7 @@ def test_the_sheet_shows_hours_and_prices_per_hour() -> None:
     assert "| 资源包规格 | 30小时 | 1000小时 |" in zh
     assert "3600" not in zh and "秒" not in zh
     en = render(book, "md", "en").text
-    assert "| Real-time ASR | CNY 3.2/hour | CNY 2.8/hour | CNY 2.2/hour |" in en
+    assert "| Real-time ASR | CN¥3.2/hour | CN¥2.8/hour | CN¥2.2/hour |" in en
     assert "0 ≤ volume < 300 | 300 ≤ volume < 1K | volume ≥ 1K" in en
     assert "3.6K seconds" not in en
 
@@ -63,8 +63,8 @@ def test_the_worked_example_is_in_hours() -> None:
     999,995 − 1000 = 998,995 postpaid at 2.2 (the day's total is ≥ 1000 hours):
     998,995 × 2.2 = 2,197,789.00."""
     en = render(ratecard.loads(ASR), "md", "en").text
-    assert "| Postpaid | 998,995 hours | volume ≥ 1K | CNY 2.2/hour | CNY 2,197,789.00 |" in en
-    assert "998,995 × CNY 2.2 = CNY 2,197,789.00" in en
+    assert "| Postpaid | 998,995 hours | volume ≥ 1K | CN¥2.2/hour | CN¥2,197,789.00 |" in en
+    assert "998,995 × CN¥2.2 = CN¥2,197,789.00" in en
 
 
 def test_a_price_per_second_is_shown_per_hour_exactly() -> None:

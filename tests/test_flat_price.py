@@ -115,10 +115,10 @@ def test_fmt_keeps_the_short_form() -> None:
 
 def test_render_shows_plain_prices_not_ladder_tables() -> None:
     en = render_text(ratecard.loads(SHORT), lang="en")
-    assert ("| Service | Price |\n| --- | --- |\n| Web search | USD 10/1K searches |\n"
-            "| Calls | USD 5 flat + USD 0.002/call |\n| Jobs | USD 5 flat + USD 0.002/job |\n"
+    assert ("| Service | Price |\n| --- | --- |\n| Web search | $10/1K searches |\n"
+            "| Calls | $5 flat + $0.002/call |\n| Jobs | $5 flat + $0.002/job |\n"
             ) in en
-    assert "any volume |" not in en.split("## Billing")[0]
+    assert "any volume |" not in en.split("## Worked example")[0]
     assert "Postpaid usage has a single price per service, with no brackets." in en
     zh = render_text(ratecard.loads(SHORT), lang="zh")
     assert "| 服务 | 价格 |\n| --- | --- |\n| 网页搜索 | 10美元/1000次 |\n" in zh

@@ -197,10 +197,10 @@ def test_contract_true_up_on_total_is_from_the_precise_total_rounded(tmp_path: P
 
 
 @pytest.mark.parametrize(("mode", "en", "zh"), [
-    ("line", "Each bill line is rounded half up to USD 0.01; the total is the sum of the "
+    ("line", "Each bill line is rounded half up to $0.01; the total is the sum of the "
              "rounded lines.",
      "账单每一行的金额按四舍五入精确到0.01美元，账单总额为各行金额之和。"),
-    ("total", "Bill lines keep their exact amounts; the total is rounded half up to USD 0.01, "
+    ("total", "Bill lines keep their exact amounts; the total is rounded half up to $0.01, "
               "once.", "账单各行金额不做舍入，账单总额按四舍五入精确到0.01美元。"),
     ("exact", "Amounts are never rounded: every line and the total are exact.",
      "账单金额不做舍入，按精确金额计费。"),
@@ -213,9 +213,9 @@ def test_the_sheet_says_how_amounts_are_rounded(mode: str, en: str, zh: str) -> 
 def test_the_worked_example_shows_exact_amounts() -> None:
     """The example month: 1,000,000 calls of a at 0.0015 = 1500.0000 (exact; per line 1,500.00).
     """
-    assert "| Total | 1,000,000 calls | — | — | USD 1,500.0000 |" in render(
+    assert "| Total | 1,000,000 calls | — | — | $1,500.0000 |" in render(
         book("exact"), "md", "en").text
-    assert "| Total | 1,000,000 calls | — | — | USD 1,500.00 |" in render(
+    assert "| Total | 1,000,000 calls | — | — | $1,500.00 |" in render(
         book("line"), "md", "en").text
 
 
