@@ -30,6 +30,7 @@ import markupsafe
 
 from ratecard.diagnostics import is_control
 from ratecard.engine.pricebook import PriceBook
+from ratecard.render.calculator import calculator
 from ratecard.render.filters import (
     format_bracket,
     format_count,
@@ -146,7 +147,9 @@ def render(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format `{fmt}`; use one of {', '.join(FORMATS)}")
     view, warnings = build_sheet(book, lang, at)
-    text = environment().get_template(TEMPLATES[fmt]).render(sheet=view)
+    # The HTML sheet's calculator quotes the prices of the sheet shown (in effect on `at`).
+    shown = calculator(dated(book, at)[0], lang) if fmt == "html" else None
+    text = environment().get_template(TEMPLATES[fmt]).render(sheet=view, calculator=shown)
     return RenderedSheet(text, warnings)
 
 
