@@ -15,7 +15,7 @@ included) and the packs held, drawn in the rules' order, then every ladder over 
 A bracket without a price gives "contact sales", never a number. `tests/test_calculator.py`
 holds it to `PriceBook.quote` line for line, in node and in headless Chromium.
 
-A mechanic the evaluator does not know is refused by name (`Unsupported`): the page then says
+A mechanic the evaluator does not know is refused by name (`UnsupportedError`): the page then says
 that the calculator leaves it out and shows the tables alone.
 """
 
@@ -93,7 +93,7 @@ WORDS: dict[str, dict[str, Any]] = {
 }
 
 
-class Unsupported(Exception):
+class UnsupportedError(Exception):
     """A mechanic of the rules that the calculator's evaluator does not implement."""
 
     def __init__(self, mechanics: tuple[str, ...]) -> None:
@@ -106,7 +106,7 @@ class ActionField:
     """One usage input of the form: the action, and what its label says."""
 
     action: str
-    label: str  # the meter's display name, or the words for a free action
+    label: str  # the display name of the meter it counts into
     unit: str
 
 
@@ -119,6 +119,9 @@ class PackField:
     label: str
 
 
+_EMPTY = markupsafe.Markup("")
+
+
 @attrs.frozen
 class Calculator:
     """What the HTML sheet's calculator section shows: the form's fields, the compiled book
@@ -128,8 +131,8 @@ class Calculator:
     words: dict[str, Any]
     actions: tuple[ActionField, ...] = ()
     packs: tuple[PackField, ...] = ()
-    data: markupsafe.Markup = markupsafe.Markup("")
-    script: markupsafe.Markup = markupsafe.Markup("")
+    data: markupsafe.Markup = _EMPTY
+    script: markupsafe.Markup = _EMPTY
     left_out: str = ""
 
 
@@ -183,10 +186,10 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
 
 def compile_book(book: PriceBook) -> dict[str, Any]:
     """The data of one sheet (a book without a timeline: the sheet in effect on a day) that
-    the evaluator reads; Unsupported naming the mechanics it would get wrong."""
+    the evaluator reads; UnsupportedError naming the mechanics it would get wrong."""
     missing = unsupported(book)
     if missing:
-        raise Unsupported(missing)
+        raise UnsupportedError(missing)
     increment = book.rounding.increment.as_tuple().exponent
     assert isinstance(increment, int), "the rounding increment is a power of ten"
     index = {plan.name: position for position, plan in enumerate(book.meters)}
@@ -276,22 +279,20 @@ def calculator(book: PriceBook, lang: str) -> Calculator:
     page = Page(book, lang)
     try:
         data = compile_book(book)
-    except Unsupported as exc:
+    except UnsupportedError as exc:
         return Calculator(words, left_out=words["left_out"].format(
             mechanics=", ".join(exc.mechanics)))
     data["words"] = {key: words[key] for key in (
         "columns", "total", "nothing", "contact_sales", "not_a_number", "not_whole",
         "too_large", "no_postpaid", "packs_held")}
     by_name = {plan.name: plan for plan in book.meters}
-    actions = tuple(
-        ActionField(action, "" if route == FREE else page.names[route],
-                    "" if route == FREE else page.units[route])
-        for action, route in book.routes.items()
-    )
+    # Free actions change no bill: the form asks for the priced ones.
+    actions = tuple(ActionField(action, page.names[route], page.units[route])
+                    for action, route in book.routes.items() if route != FREE)
     packs = tuple(
         PackField(plan.name, format_plain(offer.size),
                   words["pack"].format(meter=page.names[plan.name],
-                                       size=page.count(offer.size, by_name[plan.name])))
+                                       size=page.quantity(offer.size, by_name[plan.name])))
         for plan in book.meters for offer in plan.packs
     )
     source = evaluator()
