@@ -29,7 +29,13 @@ from ratecard.engine.pricebook import FREE, HeldPack, PriceBook
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
 from ratecard.render import LANGS, render
-from ratecard.render.calculator import UnsupportedError, compile_book, evaluator, unsupported
+from ratecard.render.calculator import (
+    WORDS,
+    UnsupportedError,
+    compile_book,
+    evaluator,
+    unsupported,
+)
 from tests.conftest import BDA_RULES, RULES
 
 SHEETS = sorted(RULES.glob("*.rules"))
@@ -264,8 +270,9 @@ packs valid 1 year {
 }
 
 ladder graduated by total per month on calls {
-  (0, 1000]     0.01
-  (1000, 5000]  3 per 1000
+  (0, 100]      0.02
+  (100, 1100]   0.01
+  (1100, 5000]  3 per 1000
   (5000, ∞)     contact sales
 }
 ladder volume by after_allowance per month on storage {
@@ -398,3 +405,130 @@ def test_the_sheet_of_a_day_is_the_calculator_of_that_day(tmp_path: Path) -> Non
         page = render(book, "html", "en", at=day).text
         found = _DATA.search(page)
         assert found is not None and json.loads(found.group(1))["groups"] == data["groups"]
+
+
+# --- the page in headless Chromium ------------------------------------------------------------
+
+_BROWSER_RUN = """
+<script>
+window.addEventListener("load", () => {
+  const frames = [...document.querySelectorAll("iframe")];
+  const out = frames.map((frame, i) => {
+    const win = frame.contentWindow, doc = frame.contentDocument;
+    const quotes = BATCHES[i].map(([usage, packs]) => win.ratecardQuote(usage, packs));
+    // the form, typed into: the bill table and total it shows
+    const [usage, packs] = TYPED[i];
+    for (const input of doc.querySelectorAll("input[data-action]")) {
+      input.value = usage[input.dataset.action] || "";
+    }
+    for (const input of doc.querySelectorAll("input[data-pack-meter]")) {
+      input.value = String(packs.filter(p => p.meter === input.dataset.packMeter
+                                        && p.size === input.dataset.packSize).length);
+    }
+    doc.querySelector("input[data-action]").dispatchEvent(new Event("input", {bubbles: true}));
+    const result = doc.getElementById("calculator-result");
+    return {
+      quotes,
+      hidden: doc.getElementById("calculator-form").hidden,
+      table: [...result.querySelectorAll("tr")].map(r => [...r.cells].map(c => c.textContent)),
+      said: [...result.querySelectorAll("p")].map(p => p.textContent),
+      live: result.getAttribute("aria-live"),
+    };
+  });
+  const pre = document.createElement("pre");
+  pre.id = "calculated";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>
+"""
+
+
+def in_browser(tmp: Path, pages: list[tuple[str, list[Case], Case]]) -> list[dict[str, Any]]:
+    """Each page in an iframe of one harness page, its calculator called on its batch and its
+    form filled with one case, by one script; what each returned and showed."""
+    from tests.test_render_browser import chromium, frame
+
+    frames = "".join(frame(page, 1280, 600) for page, _, _ in pages)
+    script = (_BROWSER_RUN.replace("BATCHES", json.dumps([b for _, b, _ in pages]))
+              .replace("TYPED", json.dumps([t for _, _, t in pages])))
+    harness = tmp / "calculate.html"
+    harness.write_text(f'<!DOCTYPE html><html><body style="margin:0">{frames}{script}'
+                       "</body></html>", encoding="utf-8")
+    result = chromium(tmp, harness, "--window-size=1400,900", "--dump-dom")
+    found = re.search(r'<pre id="calculated">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found, f"the browser printed no results: {result.stderr[-2000:]}"
+    import html as html_module
+
+    data: list[dict[str, Any]] = json.loads(html_module.unescape(found.group(1)))
+    assert len(data) == len(pages)
+    return data
+
+
+def typed(book: PriceBook) -> Case:
+    """What the form is filled with: the sheet's busiest meter past its second bracket, and
+    a pack of each of its sizes."""
+    plan = book.meters[0]
+    group = next(g for g in book.ladder_groups if plan.name in g.meters)
+    second = group.ladder.brackets[1].hi if len(group.ladder.brackets) > 2 else None
+    count = (second or Decimal(50_000)) - 1 + plan.allowance + sum(o.size for o in plan.packs[:2])
+    packs = [{"meter": plan.name, "size": format_plain(o.size)} for o in plan.packs[:2]]
+    return {plan.actions[0]: format_plain(count)}, packs
+
+
+def differential_in_browser(tmp: Path, count: int) -> None:
+    from tests.test_render_browser import BROWSER
+
+    if BROWSER is None:
+        pytest.skip("no chromium on this machine (install it with `apt-get install -y "
+                    "chromium`, as .ci/run does, or set RATECARD_CHROMIUM)")
+    books = {rules.stem: book_of(rules) for rules in SHEETS}
+    pages = [(render(book, "html", lang).text, cases(book, count, f"{stem} {lang}"),
+              typed(book))
+             for stem, book in books.items() for lang in LANGS]
+    results = in_browser(tmp, pages)
+    index = 0
+    for book in books.values():
+        for lang in LANGS:
+            _, batch, case = pages[index]
+            result = results[index]
+            index += 1
+            compare(book, batch, result["quotes"])
+            # the form shows the bill `ratecard quote` prints: its rows, then the total
+            assert result["hidden"] is False and result["live"] == "polite"
+            quoted = expected(book, case)
+            assert "text" in quoted, (book.name, case)
+            rows = [WORDS[lang]["columns"], *shown_rows(book, case)]
+            assert result["table"] == rows, (book.name, lang)
+            total = re.search(r"^total (.*)$", quoted["text"], re.MULTILINE)
+            assert total is not None and total[1] != f"{book.currency} 0.00"
+            assert result["said"][0] == f"{WORDS[lang]['total']} {total[1]}"
+
+
+def shown_rows(book: PriceBook, case: Case) -> list[list[str]]:
+    """The bill's rows as `ratecard quote` prints them (its text's table, cut at the column
+    edges, which the header line marks)."""
+    text = expected(book, case)["text"]
+    lines = text.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("meter "))
+    rule = lines[start + 1]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", rule)]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line:
+            break
+        rows.append([line[a:b].strip() for a, b in spans])
+    return rows
+
+
+def test_the_page_quotes_as_the_engine_in_chromium(tmp_path: Path) -> None:
+    """In the page, in a real browser: 200 usages per shipped sheet and language through the
+    page's calculator, and the form filled in, each as `PriceBook.quote`."""
+    differential_in_browser(tmp_path, 200)
+
+
+@pytest.mark.slow
+def test_the_page_quotes_as_the_engine_in_chromium_1000(tmp_path: Path) -> None:
+    """1,000 usages per shipped sheet and language (bracket edges and contact sales among
+    them)."""
+    differential_in_browser(tmp_path, 1000)
