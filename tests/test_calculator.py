@@ -36,7 +36,7 @@ from ratecard.render.calculator import (
     evaluator,
     unsupported,
 )
-from tests.conftest import BDA_RULES, RULES
+from tests.conftest import BDA_RULES, ROOT, RULES
 
 SHEETS = sorted(RULES.glob("*.rules"))
 NODE = shutil.which("node") or shutil.which("nodejs")
@@ -532,3 +532,79 @@ def test_the_page_quotes_as_the_engine_in_chromium_1000(tmp_path: Path) -> None:
     """1,000 usages per shipped sheet and language (bracket edges and contact sales among
     them)."""
     differential_in_browser(tmp_path, 1000)
+
+
+# --- screenshots of the calculator in use -----------------------------------------------------
+
+#: docs/ images of the BDA sheet's calculator, filled in: language → (file, width, height).
+CALCULATOR_SHOTS = {
+    ("zh", "desktop"): (ROOT / "docs" / "calculator.zh.png", 1280, 900),
+    ("zh", "phone"): (ROOT / "docs" / "calculator.zh-phone.png", 390, 844),
+    ("en", "desktop"): (ROOT / "docs" / "calculator.en.png", 1280, 900),
+    ("en", "phone"): (ROOT / "docs" / "calculator.en-phone.png", 390, 844),
+}
+#: What the screenshots show typed in: two actions of two meters, a pack held.
+SHOWN_USAGE: Case = ({"SegmentPortraitPic": "125000", "DetectBody": "3200000"},
+                     [{"meter": "segmentation", "size": "100000"}])
+
+_FILL = """
+<script>
+window.addEventListener("load", () => {
+  const frame = document.querySelector("iframe"), doc = frame.contentDocument;
+  const [usage, packs] = SHOWN;
+  for (const input of doc.querySelectorAll("input[data-action]")) {
+    input.value = usage[input.dataset.action] || "";
+  }
+  for (const input of doc.querySelectorAll("input[data-pack-meter]")) {
+    const held = packs.filter(p => p.meter === input.dataset.packMeter
+                              && p.size === input.dataset.packSize).length;
+    input.value = held ? String(held) : "";
+  }
+  doc.querySelector("input[data-action]").dispatchEvent(new Event("input", {bubbles: true}));
+  doc.getElementById("calculator-result").scrollIntoView({block: "end"});
+});
+</script>
+"""
+
+
+def test_calculator_screenshots(tmp_path: Path, request: pytest.FixtureRequest,
+                                bda: PriceBook) -> None:
+    """The BDA sheet's calculator in use, zh and en, at desktop and phone width, kept in docs/
+    and compared as tests/test_render_browser.py compares the sheet's screenshots (pixels where
+    the browser and fonts are those recorded, sizes otherwise); `pytest --snapshot-update`
+    retakes them."""
+    from tests.test_render_browser import (
+        BROWSER,
+        ENVIRONMENT,
+        chromium,
+        compared,
+        environment,
+        frame,
+    )
+
+    if BROWSER is None:
+        pytest.skip("no chromium on this machine (install it with `apt-get install -y "
+                    "chromium`, as .ci/run does, or set RATECARD_CHROMIUM)")
+    assert "text" in expected(bda, SHOWN_USAGE)
+    update = bool(request.config.getoption("update_snapshots", default=False))
+    same = json.loads(ENVIRONMENT.read_text(encoding="utf-8")) == environment()
+    for (lang, _), (kept, width, height) in CALCULATOR_SHOTS.items():
+        page = tmp_path / f"calculator-{lang}-{width}.html"
+        page.write_text(f'<!DOCTYPE html><html><body style="margin:0">'
+                        f"{frame(render(bda, 'html', lang).text, width, height)}"
+                        f"{_FILL.replace('SHOWN', json.dumps(SHOWN_USAGE))}</body></html>",
+                        encoding="utf-8")
+        shot = tmp_path / f"calculator-{lang}-{width}.png"
+        chromium(tmp_path, page, f"--window-size={width},{height}", f"--screenshot={shot}",
+                 "--virtual-time-budget=3000")
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(data[16:20], "big") == width
+        if update or not kept.is_file():
+            shutil.copyfile(shot, kept)
+        result = compared(tmp_path, kept, shot)
+        assert result["marked"]["changed"] > 0.02, result["marked"]
+        assert result["taken"]["size"] == result["kept"], kept.name
+        if same:
+            assert result["taken"]["mean"] < 0.02, (kept.name, result["taken"])
+            assert result["taken"]["changed"] < 0.0002, (kept.name, result["taken"])

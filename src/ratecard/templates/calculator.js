@@ -406,6 +406,7 @@
         const cell = document.createElement(i === 0 ? "th" : "td");
         if (i === 0) cell.scope = "row";
         if (i === 2 || i === 4 || i === 5) cell.className = "num";
+        if (i > 0) cell.dataset.label = DATA.words.columns[i];  // a phone shows it as a card
         cell.textContent = text;
         tr.appendChild(cell);
       });
