@@ -22,11 +22,12 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import assume, given, settings
 
 import ratecard
 from ratecard.cli import format_bill
 from ratecard.engine.pricebook import FREE, HeldPack, PriceBook
-from ratecard.errors import ContactSalesError, UsageError
+from ratecard.errors import ContactSalesError, RulesError, UsageError
 from ratecard.literals import format_plain
 from ratecard.render import LANGS, render
 from ratecard.render.calculator import (
@@ -37,6 +38,7 @@ from ratecard.render.calculator import (
     unsupported,
 )
 from tests.conftest import BDA_RULES, ROOT, RULES
+from tests.strategies import rules_texts
 
 SHEETS = sorted(RULES.glob("*.rules"))
 NODE = shutil.which("node") or shutil.which("nodejs")
@@ -608,3 +610,21 @@ def test_calculator_screenshots(tmp_path: Path, request: pytest.FixtureRequest,
         if same:
             assert result["taken"]["mean"] < 0.02, (kept.name, result["taken"])
             assert result["taken"]["changed"] < 0.0002, (kept.name, result["taken"])
+
+
+# --- any sheet the language can write --------------------------------------------------------
+
+@needs_node
+@settings(max_examples=60)
+@given(text=rules_texts())
+def test_any_sheet_quotes_as_the_engine(text: str) -> None:
+    """Sheets written at random from every construct of the language (tests/strategies.py):
+    the calculator of each, on 40 usages around its edges, bills as `PriceBook.quote`."""
+    try:
+        book = ratecard.loads(text, "any.rules")
+    except RulesError:
+        assume(False)
+        return
+    assume(book.meters and any(route != FREE for route in book.routes.values()))
+    batch = cases(book, 40, text)
+    compare(book, batch, in_node(render(book, "html", "en").text, batch))

@@ -16,6 +16,10 @@ Three layers, each testable alone:
   (`render.page`: words, names, formatting);
 - the one Environment (`environment()`) with the templates `sheet.md` and `sheet.html`.
 
+The HTML sheet also carries the cost calculator (`render.calculator`): the sheet's price book
+compiled for a JavaScript evaluator (`templates/calculator.js`), with its form
+(`calculator.html`).
+
 A display name missing in the requested language falls back to another language (or the
 identifier) and is reported in `RenderedSheet.warnings`; a sheet never shows a blank name.
 """
@@ -139,6 +143,7 @@ def render(
     A sheet with dated versions shows the prices in effect on the day `at` (a `date`, an aware
     `datetime` or `YYYY-MM-DD`; default: today in the rules' timezone), says from when, and
     announces the later versions' changes; a sheet without versions ignores `at`.
+    The HTML sheet's cost calculator quotes those same prices.
 
     ValueError for an unknown format or language, or a book billed under a contract;
     UsageError for a day that is not one. Names missing in `lang` fall back to the other

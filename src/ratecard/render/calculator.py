@@ -154,14 +154,6 @@ def unit_price(bracket: Bracket) -> str:
     return f"{format_plain(bracket.shown_price)} per {_grouped(bracket.shown_per)}"
 
 
-def _places(value: Decimal | None) -> int:
-    """How many decimal places a Decimal is written with (0 for a whole exponent form)."""
-    if value is None:
-        return 0
-    exponent = value.as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
 def unsupported(book: PriceBook) -> tuple[str, ...]:
     """The mechanics of `book` that the evaluator does not implement, by name (empty: none)."""
     found: list[str] = []
@@ -203,7 +195,7 @@ def compile_book(book: PriceBook) -> dict[str, Any]:
         "max_count": str(MAX_COUNT),
         "actions": {action: None if route == FREE else index[route]
                     for action, route in book.routes.items()},
-        "meters": [_meter(plan, book) for plan in book.meters],
+        "meters": [_meter(plan) for plan in book.meters],
         "allowances": {pool: format_plain(amount) for pool, amount in allowances.items()},
         "order": list(book.deduct_order),
         "groups": [
@@ -236,21 +228,13 @@ def compile_book(book: PriceBook) -> dict[str, Any]:
     }
 
 
-def _meter(plan: MeterPlan, book: PriceBook) -> dict[str, Any]:
+def _meter(plan: MeterPlan) -> dict[str, Any]:
     rounding = plan.quantity_rounding
     exponent = None if rounding is None else rounding.increment.as_tuple().exponent
-    # A quantity that is not whole is printed with the most decimal places of what it is made
-    # of (Decimal arithmetic keeps the smallest exponent): its rounded counts, the allowance
-    # and the brackets' bounds.
-    bounds = [b for g in book.ladder_groups if plan.name in g.meters
-              for br in g.ladder.brackets for b in (br.lo, br.hi)]
-    places = max([_places(rounding.increment if rounding else None), _places(plan.allowance),
-                  _places(book.allowance_pools.get(plan.pool)), *map(_places, bounds)])
     return {
         "name": plan.name,
         "pool": plan.pool,
         "priced": plan.ladder is not None,
-        "places": places,
         "rounding": None if rounding is None else {"exponent": exponent, "mode": rounding.mode},
         "packs": [{"size": format_plain(offer.size)} for offer in plan.packs],
     }

@@ -5,7 +5,10 @@
   "use strict";
   const DATA = JSON.parse(document.getElementById("ratecard-calculator-data").textContent);
 
-  // --- exact fractions {n, d}: d > 0, in lowest terms ---------------------------------------
+  /* --- exact fractions {n, d}: d > 0, in lowest terms -----------------------------------------
+     A quantity also carries `e`, the exponent Python's Decimal would give it (a sum or
+     difference takes the smaller one; a rounded count, its increment's): `ratecard quote`
+     prints a quantity that is not whole with exactly that many decimal places. */
   const Z = 0n, ONE = 1n, TEN = 10n;
   function gcd(a, b) {
     if (a < Z) a = -a;
@@ -17,16 +20,18 @@
     const g = gcd(n, d);
     return g > ONE ? {n: n / g, d: d / g} : {n, d};
   }
-  const ZERO = {n: Z, d: ONE};
+  const ZERO = {n: Z, d: ONE, e: 0};
   function dec(text) {  // a plain decimal as the generator writes it: "-0.0018", "6000000000"
     if (text === null) return null;
     const negative = text.startsWith("-");
     const [whole, part = ""] = (negative ? text.slice(1) : text).split(".");
     const n = BigInt(whole + part);
-    return frac(negative ? -n : n, TEN ** BigInt(part.length));
+    return exponent(frac(negative ? -n : n, TEN ** BigInt(part.length)), -part.length);
   }
-  const add = (a, b) => frac(a.n * b.d + b.n * a.d, a.d * b.d);
-  const sub = (a, b) => frac(a.n * b.d - b.n * a.d, a.d * b.d);
+  function exponent(a, e) { a.e = e; return a; }
+  const smaller = (a, b) => (a.e === undefined || b.e === undefined ? undefined : a.e < b.e ? a.e : b.e);
+  const add = (a, b) => exponent(frac(a.n * b.d + b.n * a.d, a.d * b.d), smaller(a, b));
+  const sub = (a, b) => exponent(frac(a.n * b.d - b.n * a.d, a.d * b.d), smaller(a, b));
   const mul = (a, b) => frac(a.n * b.n, a.d * b.d);
   const div = (a, b) => frac(a.n * b.d, a.d * b.n);
   const cmp = (a, b) => { const x = a.n * b.d, y = b.n * a.d; return x < y ? -1 : x > y ? 1 : 0; };
@@ -55,11 +60,11 @@
     throw new Error("rounding mode " + mode);
   }
   function power(exponent) { return TEN ** BigInt(exponent < 0 ? -exponent : exponent); }
-  // `a` on the increment 10^exponent, rounded by `mode`.
-  function onIncrement(a, exponent, mode) {
-    const scale = power(exponent);
-    if (exponent < 0) return frac(integral(frac(a.n * scale, a.d), mode), scale);
-    return frac(integral(frac(a.n, a.d * scale), mode) * scale, ONE);
+  // `a` on the increment 10^e, rounded by `mode` (as Decimal.quantize: its exponent is e).
+  function onIncrement(a, e, mode) {
+    const scale = power(e);
+    if (e < 0) return exponent(frac(integral(frac(a.n * scale, a.d), mode), scale), e);
+    return exponent(frac(integral(frac(a.n, a.d * scale), mode) * scale, ONE), e);
   }
 
   // --- text as `ratecard quote` prints it ------------------------------------------------------
@@ -75,9 +80,9 @@
     return (negative ? "-" : "") + digits;
   }
   const money = a => fixed(a, DATA.places);
-  function quantity(a, meter) {
+  function quantity(a) {
     if (whole(a)) return grouped(a.n.toString());
-    return fixed(a, meter.places);
+    return fixed(a, -a.e);
   }
 
   // --- the compiled book ---------------------------------------------------------------------
@@ -85,7 +90,7 @@
   const round = a => onIncrement(a, ROUND.exponent, ROUND.mode);
   const NOTHING = ZERO;
   const meters = DATA.meters.map((m, index) => ({
-    name: m.name, index, pool: m.pool, priced: m.priced, places: m.places,
+    name: m.name, index, pool: m.pool, priced: m.priced,
     quantityRounding: m.rounding,
     packs: m.packs.map(p => ({size: dec(p.size), shown: p.size})),
   }));
@@ -347,14 +352,13 @@
       for (const l of [...(prepaid.get(meter.name) || []), ...(postpaid.get(meter.name) || [])]) {
         total = add(total, l.amount);
         rows.push([l.meter, l.pack === null ? l.source : "pack " + l.pack,
-                   quantity(l.units, byName.get(l.meter)), l.bracket, l.unit, money(l.amount)]);
+                   quantity(l.units), l.bracket, l.unit, money(l.amount)]);
       }
     }
     return {
       rows, total: money(round(total)), currency: DATA.currency,
       alerts: alerts.map(([lot, kind]) => "alert: pack " + lot.id + " " + kind + " (" +
-        quantity(lot.remaining, byName.get(lot.id.split(":")[0])) + " of " +
-        quantity(lot.size, byName.get(lot.id.split(":")[0])) + " left)"),
+        quantity(lot.remaining) + " of " + quantity(lot.size) + " left)"),
     };
   }
   function rank(name) { const m = byName.get(name); return m === undefined ? meters.length : m.index; }
