@@ -309,13 +309,19 @@ ladder volume by total per month on prepaid {
 def test_bad_counts_are_errors_never_numbers(bda: PriceBook) -> None:
     """What the calculator cannot read is an error, as it is for the quote: letters, a sign,
     a fraction of a whole unit, a count past the largest."""
-    bad = ["abc", "-5", "1.5", "1" + "0" * 19, "1 000", "0x10"]
+    bad = ["abc", "-5", "1.5", "1" + "0" * 19, "1 000", "0x10", "1." + "0" * 28]
     batch: list[Case] = [({"DetectBody": text}, []) for text in bad]
     results = in_node(render(bda, "html", "en").text, batch)
     assert all(set(r) == {"error"} for r in results), results
     for case in batch:
         assert expected(bda, case) == {"error": True}, case
     assert results[2]["error"] == "DetectBody: this action is counted in whole units."
+    # the same limits as the quote's: 28 digits with decimal places, 10^18 at most
+    lambda_book = book_of(RULES / "aws-lambda.rules")
+    edge = ["0." + "0" * 27 + "1", "0." + "0" * 28 + "1", "1" + "0" * 18, "1" + "0" * 18 + ".5",
+            "9" * 18 + "." + "9" * 10, "00000000000000000000000000000000000000000001"]
+    cases_ = [({"DurationGBs": text}, []) for text in edge]
+    compare(lambda_book, cases_, in_node(render(lambda_book, "html", "en").text, cases_))
 
 
 # --- the evaluator itself ---------------------------------------------------------------------

@@ -236,7 +236,10 @@
   function count(action, text, meter) {
     const written = text.trim();
     if (!/^[0-9]+(\.[0-9]+)?$/.test(written)) throw new Refused(DATA.words.not_a_number.replace("{action}", action));
-    if (written.replace(".", "").replace(/^0+/, "").length > 28 || cmp(dec(written), DATA_MAX) > 0) {
+    // as `literals.count_value`: at most 10^18, and 28 digits when it has decimal places
+    const [wholePart, fraction = ""] = written.split(".");
+    const digits = wholePart.replace(/^0+/, "").length + fraction.length;
+    if ((fraction.length > 0 && digits > 28) || cmp(dec(written), DATA_MAX) > 0) {
       throw new Refused(DATA.words.too_large.replace("{action}", action));
     }
     const value = dec(written);
