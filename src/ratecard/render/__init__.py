@@ -21,6 +21,10 @@ Three layers, each testable alone:
 `render(..., publish=load_publishing(FILE))` adds a vendor's name, logo, tax note and effective
 day (`render.publish`).
 
+The HTML sheet also carries the cost calculator (`render.calculator`): the sheet's price book
+compiled for a JavaScript evaluator (`templates/calculator.js`), with its form
+(`calculator.html`).
+
 A display name missing in the requested language falls back to another language (or the
 identifier) and is reported in `RenderedSheet.warnings`; a sheet never shows a blank name.
 """
@@ -38,6 +42,7 @@ import markupsafe
 
 from ratecard.diagnostics import is_control
 from ratecard.engine.pricebook import PriceBook
+from ratecard.render.calculator import calculator
 from ratecard.render.filters import (
     format_bracket,
     format_count,
@@ -166,6 +171,7 @@ def render(
     A sheet with dated versions shows the prices in effect on the day `at` (a `date`, an aware
     `datetime` or `YYYY-MM-DD`; default: today in the rules' timezone), says from when, and
     announces the later versions' changes; a sheet without versions ignores `at`.
+    The HTML sheet's cost calculator quotes those same prices.
 
     `publish` (`load_publishing(FILE)`) adds the vendor's name and logo, a tax note, and for
     rules without dated versions the day the prices take effect; `templates` is a directory
@@ -181,8 +187,10 @@ def render(
     view, warnings = build_sheet(book, lang, at)
     if publish is not None:
         view = published(view, book, publish)
+    # The HTML sheet's calculator quotes the prices of the sheet shown (in effect on `at`).
+    shown = calculator(dated(book, at)[0], lang) if fmt == "html" else None
     env = environment(None if templates is None else str(templates))
-    text = env.get_template(TEMPLATES[fmt]).render(sheet=view)
+    text = env.get_template(TEMPLATES[fmt]).render(sheet=view, calculator=shown)
     return RenderedSheet(text, warnings)
 
 
