@@ -45,7 +45,7 @@ NODE = shutil.which("node") or shutil.which("nodejs")
 needs_node = pytest.mark.skipif(NODE is None, reason="no node on this machine (the browser "
                                 "test runs the calculator in Chromium instead)")
 
-_DATA = re.compile(r'<script type="application/json" id="ratecard-calculator-data">(.*?)</script>',
+_DATA = re.compile(r'<script type="application/json" id="calculator-data">(.*?)</script>',
                    re.DOTALL)
 _SCRIPT = re.compile(r"<script>\n(.*?)\n</script>", re.DOTALL)
 
@@ -172,7 +172,7 @@ const fs = require("fs");
 const [data, source, batch] = JSON.parse(fs.readFileSync(0, "utf8"));
 global.window = {};
 global.document = {
-  getElementById: id => (id === "ratecard-calculator-data" ? {textContent: data} : null),
+  getElementById: id => (id === "calculator-data" ? {textContent: data} : null),
 };
 (0, eval)(source);
 const results = batch.map(([usage, packs]) => window.ratecardQuote(usage, packs));
@@ -360,6 +360,39 @@ def test_a_mechanic_it_lacks_is_named_and_the_page_keeps_the_tables(bda: PriceBo
     page = render(book, "html", "en").text
     assert "The calculator leaves out stepped ladders" in page
     assert "<script" not in page and "<table>" in page
+
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (("(0, 10万]  0.0015\n  (10万, ∞)", "[0, 10万)  0.0015\n  [10万, ∞)"),
+     "brackets closed at the low end ([lo, hi))"),
+    (("rounding half_up 0.01", "rounding half_up 0.01 on total"), "rounding on the total"),
+    (("rounding half_up 0.01", "rounding exact"), "rounding exact"),
+    (('unit "次" / "call"', 'unit "千次" / "1K calls" = 1000 "次" / "call"'), "display units"),
+])
+def test_mechanics_added_since_are_refused_by_name(edit: tuple[str, str], named: str) -> None:
+    """Mechanics the evaluator does not implement ([lo, hi) brackets, rounding on the total or
+    none, display units) are refused by name: the sheet keeps its tables, never a number the
+    engine would not bill."""
+    text = CALC_SHEET.replace(*edit)
+    assert text != CALC_SHEET
+    book = ratecard.loads(text)
+    assert named in unsupported(book)
+    page = render(book, "html", "en").text
+    assert "The calculator leaves out" in page and named in page
+    assert "<script" not in page
+
+CALC_SHEET = """\
+rules calc "计算" / "Calc"
+currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
+meter pages "页" / "Pages" counts Recognize
+  unit "次" / "call"
+ladder volume by postpaid per month on pages {
+  (0, 10万]  0.0015
+  (10万, ∞)  0.0012
+}
+deduct postpaid
+"""
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -632,5 +665,10 @@ def test_any_sheet_quotes_as_the_engine(text: str) -> None:
         assume(False)
         return
     assume(book.meters and any(route != FREE for route in book.routes.values()))
+    page = render(book, "html", "en").text
+    missing = unsupported(book)
+    if missing:  # refused by name: the tables alone, never a number
+        assert "The calculator leaves out" in page and "<script>" not in page
+        return
     batch = cases(book, 40, text)
-    compare(book, batch, in_node(render(book, "html", "en").text, batch))
+    compare(book, batch, in_node(page, batch))

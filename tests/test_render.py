@@ -752,7 +752,7 @@ def test_html_is_self_contained(bda: PriceBook) -> None:
             assert needle not in html
         # the one script is the calculator's, inline, with its data (tests/test_calculator.py)
         assert re.findall(r"<script[^>]*>", html) == [
-            '<script type="application/json" id="ratecard-calculator-data">', "<script>"]
+            '<script type="application/json" id="calculator-data">', "<script>"]
     assert '<html lang="zh-CN">' in sheet(bda, "html", "zh")
 
 

@@ -174,9 +174,19 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
         for bracket in ladder.brackets:
             if bracket.block is not None and bracket.block_rounding not in BLOCK_ROUNDINGS:
                 found.append(f"blocks rounded {bracket.block_rounding}")
+            if bracket.closed_low:
+                found.append("brackets closed at the low end ([lo, hi))")
+    if book.rounding.mode in ROUNDING_MODES and not book.rounding.per_line:
+        found.append("rounding on the total")
+    if book.packs.smallest_first:
+        found.append("packs drawn smallest first")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")
+        if plan.display_size is not None:
+            found.append("display units")
+        if plan.pack_terms.stop_when_exhausted:
+            found.append("packs that stop service when exhausted")
     return tuple(dict.fromkeys(found))
 
 

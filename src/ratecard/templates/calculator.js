@@ -3,7 +3,7 @@
    fraction of two BigInts, and an amount is rounded once, as the rules say. */
 (function () {
   "use strict";
-  const DATA = JSON.parse(document.getElementById("ratecard-calculator-data").textContent);
+  const DATA = JSON.parse(document.getElementById("calculator-data").textContent);
 
   /* --- exact fractions {n, d}: d > 0, in lowest terms -----------------------------------------
      A quantity also carries `e`, the exponent Python's Decimal would give it (a sum or
