@@ -102,6 +102,11 @@ def _svg(figure: Any) -> str:
     return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
 
 
+# The charts below hand matplotlib floats: they are drawing coordinates (bar lengths and
+# positions, axis ticks), never an amount the report states. Every amount a reader reads is in
+# the report's tables, formatted from the exact Decimals.
+
+
 def _distribution(sim: Simulation) -> str | None:
     if not sim.histogram:
         return None
@@ -147,7 +152,8 @@ def _movers(sim: Simulation) -> str | None:
     axes = figure.subplots()
     names = [m.account for m in movers][::-1]
     deltas = [float(m.delta) for m in movers][::-1]
-    axes.barh(range(len(names)), deltas, color=[UP if d > 0 else DOWN for d in deltas])
+    colours = [UP if m.delta > 0 else DOWN for m in movers][::-1]  # the sign, from the Decimal
+    axes.barh(range(len(names)), deltas, color=colours)
     axes.set_yticks(range(len(names)), names)
     axes.axvline(0, color="#5f6368", linewidth=0.8)
     axes.set_xlabel(f"change of the account's total ({sim.currency})")
