@@ -156,7 +156,7 @@ def _flat_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
     return flat, draw(journals(flat))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(_flat_cases())
 def test_warehouse_bills_flat_prices_as_the_engine(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case

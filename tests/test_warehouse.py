@@ -651,7 +651,7 @@ _SHIPPED = {name: shipped(name) for name in SHIPPED}
 # --- the differential tests ----------------------------------------------------------------------
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=80)
 @given(cases())
 def test_duckdb_bills_match_the_engine(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case

@@ -433,7 +433,7 @@ def cases(draw: st.DrawFn, accounts: int = 4) -> tuple[Versioned, list[Row]]:
 # --- the differential tests ----------------------------------------------------------------------
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=60)
 @given(cases())
 def test_duckdb_bills_across_versions_and_contracts_as_the_engine(
     generated: tuple[Versioned, list[Row]],
@@ -444,7 +444,7 @@ def test_duckdb_bills_across_versions_and_contracts_as_the_engine(
         compare(case, run(case))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=20)
 @given(cases(), st.sampled_from(("csv", "parquet")))
 def test_a_contracts_table_bills_as_the_mapping(
     generated: tuple[Versioned, list[Row]], fmt: str
