@@ -62,7 +62,7 @@ def spark() -> Iterator[Any]:
 
 
 SPARK_SETTINGS = settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
@@ -105,7 +105,7 @@ def test_spark_and_duckdb_write_the_same_tables(spark: Any, case: tuple[Sheet, l
     ]
 
 
-@settings(SPARK_SETTINGS, max_examples=8)
+@settings(SPARK_SETTINGS, max_examples=6)
 @given(versioned_cases())
 def test_spark_bills_across_versions_and_contracts_as_the_engine(
     spark: Any, generated: tuple[Versioned, list[Row]]
