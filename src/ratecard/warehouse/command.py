@@ -12,7 +12,7 @@ from typing import Any
 
 # The command's exit codes are the CLI's: 0 billed, 1 the rules have errors, 2 bad input.
 from ratecard.console import EXIT_DIAGNOSTICS, EXIT_OK, CommandError, compile_file
-from ratecard.warehouse.display import print_diagnostics, progress
+from ratecard.warehouse.display import contract_refused, progress
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -119,11 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 on_step=step,
             )
     except ContractError as exc:
-        print_diagnostics(exc.diagnostics)
-        if exc.diagnostics:  # a contract with errors: exit 1, as a rules file with errors
-            print(f"ratecard: error: {exc}", file=sys.stderr)
-            return EXIT_DIAGNOSTICS
-        raise CommandError(str(exc)) from None
+        return contract_refused(exc)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except ImportError as exc:

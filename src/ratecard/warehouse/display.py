@@ -71,3 +71,16 @@ def print_diagnostics(diagnostics: Any) -> None:
             except (OSError, UnicodeDecodeError):
                 continue
     print(render_all(diagnostics, sources), file=sys.stderr)
+
+
+def contract_refused(exc: Any) -> int:
+    """A `ContractError` of `warehouse` or `simulate`, as the command line reports it: the
+    contract's diagnostics, then exit 1 (a contract with errors, as a rules file with errors);
+    CommandError (exit 2) for one without diagnostics (a missing file, a bad table row)."""
+    from ratecard.console import EXIT_DIAGNOSTICS, CommandError
+
+    print_diagnostics(exc.diagnostics)
+    if not exc.diagnostics:
+        raise CommandError(str(exc)) from None
+    print(f"ratecard: error: {exc}", file=sys.stderr)
+    return EXIT_DIAGNOSTICS

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from ratecard.console import EXIT_DIAGNOSTICS, EXIT_OK, CommandError, compile_file
 from ratecard.warehouse.display import (
     SCHEMA,
+    contract_refused,
     grouped,
     percent_text,
-    print_diagnostics,
     progress,
 )
 
@@ -135,11 +135,7 @@ def run(args: argparse.Namespace) -> int:
 
             write_report(sim, args.output)
     except ContractError as exc:
-        print_diagnostics(exc.diagnostics)
-        if exc.diagnostics:  # a contract with errors: exit 1, as a rules file with errors
-            print(f"ratecard: error: {exc}", file=sys.stderr)
-            return EXIT_DIAGNOSTICS
-        raise CommandError(str(exc)) from None
+        return contract_refused(exc)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     except ImportError as exc:
