@@ -40,6 +40,7 @@ from ratecard.source import Span
 LANGUAGES = ("zh", "en")
 PERIODS = ("month",)
 LADDER_PERIODS = ("month", "day")
+BILL_PERIODS = ("month", "day")
 BLOCK_ROUNDINGS = ("up", "down", "prorated")
 VALIDITY_UNITS = {"year": "year", "years": "year", "month": "month", "months": "month",
                   "day": "day", "days": "day"}
@@ -523,8 +524,9 @@ def _check_period(period: n.Period, allowed: tuple[str, ...] = PERIODS) -> Itera
     if unit not in allowed:
         hint = did_you_mean(unit, allowed) or "write " + " or ".join(
             f"`per {p}`" for p in allowed)
-        what = "ladders are priced per month or per day" if len(allowed) > 1 else (
-            "allowances and bills are monthly")
+        what = ("ladders are priced per month or per day" if allowed == LADDER_PERIODS
+                else "bills are monthly, or daily for the meters they name"
+                if allowed == BILL_PERIODS else "allowances are monthly")
         yield error("E404", f"unknown period `{unit}`", period.unit.span,
                     f"{what}, in calendar periods of the rules' timezone", hint)
 
@@ -748,10 +750,15 @@ def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
 
 def _target_name(ladder: n.Ladder, name: str) -> Span:
     """Where a ladder (or a price) names a meter, or its whole target for `every meter`."""
-    for ref in ladder.target.meters:
+    return _named(ladder.target, name)
+
+
+def _named(target: n.Target, name: str) -> Span:
+    """Where a target names a meter, or the whole target for `every meter`."""
+    for ref in target.meters:
         if ref.value == name:
             return ref.span
-    return ladder.target.span
+    return target.span
 
 
 def _check_brackets(ladder: n.Ladder) -> Iterator[Diagnostic]:
@@ -879,6 +886,12 @@ def check_singletons(s: Symbols) -> Iterator[Diagnostic]:
         (n.Deduct, "deduct"), (n.Alert, "alert"), (n.Bill, "bill"), (n.Suspend, "suspend"))
     for kind, keyword in kinds:
         found = [st for st in s.rules.statements if isinstance(st, kind)]
+        if kind is n.Bill:  # a monthly `bill` and a `bill per day on ...`, once each
+            daily = [st for st in found if isinstance(st, n.Bill) and _daily_bill(st)]
+            found = [st for st in found if st not in daily]
+            for extra in daily[1:]:
+                yield error("E608", "`bill per day` is declared twice", extra.span,
+                            "second declaration", "merge into one `bill per day on ...`")
         for extra in found[1:]:
             assert isinstance(extra, n.Deduct | n.Alert | n.Bill | n.Suspend)
             yield error("E608", f"`{keyword}` is declared twice", extra.span,
@@ -968,10 +981,43 @@ def check_alerts(s: Symbols) -> Iterator[Diagnostic]:
                             "write a share of the pack such as `15%`")
 
 
+def _daily_bill(bill: n.Bill) -> bool:
+    return bill.period.unit.value == "day"
+
+
 def check_bill(s: Symbols) -> Iterator[Diagnostic]:
-    """Bills are monthly and issued on a day every month has."""
+    """Bills are monthly and issued on a day every month has; `bill per day` names the meters
+    billed day by day, each priced by a daily ladder."""
+    daily_ladder = {name for name, ladders in s.ladders_by_meter.items()
+                    if ladders and ladders[0].period.unit.value == "day"}
     for bill in s.of(n.Bill):
-        yield from _check_period(bill.period)
+        yield from _check_period(bill.period, BILL_PERIODS)
+        if bill.period.unit.value == "month" and bill.target is not None:
+            yield error("E611", "the monthly bill names meters", bill.target.span,
+                        "every meter not billed per day is on the monthly bill",
+                        "remove `on ...`, or write `bill per day on ...` for daily bills")
+        if bill.period.unit.value == "day":
+            if bill.target is None:
+                yield error("E611", "`bill per day` does not name its meters", bill.period.span,
+                            "which meters are billed day by day?",
+                            "write `bill per day on METER, ...` (meters priced per day)")
+            else:
+                for name in s.target_names(bill.target):
+                    if name not in daily_ladder:
+                        yield error("E612", f"meter `{name}` is billed per day but not priced "
+                                    "per day", _named(bill.target, name),
+                                    "a daily bill prices the day's units by a daily ladder",
+                                    f"price `{name}` by a `ladder ... per day`, or bill it "
+                                    "monthly")
+            for option, text in ((bill.issued_day, "issued on day"),):
+                if option is not None:
+                    yield error("E611", f"a daily bill has no `{text}`", option.span,
+                                "daily bills are issued at the start of the next day",
+                                "move it to the `bill per month` statement")
+            if bill.skip_empty:
+                yield error("E611", "a daily bill has no `skip empty`", bill.span,
+                            "a day with no usage of its meters has no bill anyway",
+                            "move it to the `bill per month` statement")
         day = _value(bill.issued_day)
         if bill.issued_day is not None and day is not None and (
             not 1 <= day <= 28 or day != day.to_integral_value()

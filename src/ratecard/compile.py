@@ -9,7 +9,7 @@ import attrs
 
 from ratecard import nodes as n
 from ratecard import versions
-from ratecard.check import VALIDITY_UNITS, symbols
+from ratecard.check import VALIDITY_UNITS, Symbols, symbols
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
@@ -234,6 +234,7 @@ def _compile_sheet(
             suspend_reasons=tuple(r.value for s in table.of(n.Suspend) for r in s.reasons),
             allowance_while_active=while_active,
             skip_empty=any(b.skip_empty for b in table.of(n.Bill)),
+            daily=_daily_billed(table),
         ),
         ladder_groups=groups,
         allowance_pools=pools,
@@ -366,6 +367,15 @@ def _alert_policy(alerts: list[n.Alert]) -> AlertPolicy:
         elif words == ("pack", "expired"):
             expired = True
     return AlertPolicy(low, exhausted, expired)
+
+
+def _daily_billed(table: Symbols) -> tuple[str, ...]:
+    """The meters of `bill per day on ...`, in the sheet's order."""
+    named: set[str] = set()
+    for bill in table.of(n.Bill):
+        if bill.target is not None and bill.period.unit.value == "day":
+            named.update(table.target_names(bill.target))
+    return tuple(name for name in table.meters if name in named)
 
 
 def _issued_day(bills: list[n.Bill]) -> int:

@@ -399,13 +399,15 @@ class Alert:
 
 @attrs.frozen
 class Bill:
-    """`bill per month, issued on day 1, settle from balance, skip empty`."""
+    """`bill per month, issued on day 1, settle from balance, skip empty`, or `bill per day on
+    realtime, sentence` (`target`: the meters billed day by day; None for the monthly bill)."""
 
     period: Period
     issued_day: Number | None
     settle_from_balance: bool
     span: Span = attrs.field(eq=False, repr=False)
     skip_empty: bool = False
+    target: Target | None = None
 
 
 @attrs.frozen

@@ -384,6 +384,9 @@ class Bill:
     not in the total), the packs held at its end, units void at expiry, rejected and free usage,
     entries ignored as repeats, the account's events and the settlement.
 
+    A daily bill (`day` set, `bill per day on ...`) holds one day's lines of the meters billed
+    day by day; its other lists stay empty (the month's bill reports them).
+
     `month` is the `date` of the month's first day, `issued` the `date` of issue, `version` the
     `date` the dated version billed takes effect; the times of its parts are aware `datetime`s
     in the rules' timezone. `to_dict()` writes them as the JSON's strings (`"2026-11"`,
@@ -411,6 +414,9 @@ class Bill:
     refund_total: Decimal = Decimal(0)  # what they paid back (apart from `total`, as prepaid)
     orders: tuple[OrderedUnits, ...] = ()  # one-time orders of the month
     orders_total: Decimal = Decimal(0)  # what they cost (paid when ordered, not in `total`)
+    # A daily bill's day (`bill per day on ...`): the day's lines of the meters billed day by
+    # day, issued the next day; None for a monthly bill (its `month` is the day's month).
+    day: date | None = None
 
     @property
     def empty(self) -> bool:
@@ -440,6 +446,8 @@ class Bill:
         data: dict[str, Any] = {"currency": self.currency}
         if self.month is not None:
             data["month"] = month_text(self.month)
+        if self.day is not None:  # (only then: a monthly bill is as it always was)
+            data["day"] = self.day.isoformat()
         if self.issued is not None:
             data["issued"] = self.issued.isoformat()
         if self.version is not None:

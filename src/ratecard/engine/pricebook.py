@@ -157,6 +157,9 @@ class BillingPolicy:
     allowance_while_active: bool = False
     # `skip empty`: no bill for a month with nothing owed or reported (`Bill.empty`).
     skip_empty: bool = False
+    # `bill per day on ...`: the meters with a bill of their own for each day they are used
+    # (issued and settled at the start of the next day), in the order of the meters.
+    daily: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -637,15 +640,19 @@ class PriceBook:
         return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
 
     def _make_bill(
-        self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None
+        self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None,
+        *, day: date | None = None,
     ) -> Bill:
-        """A bill whose total is the sum of its rounded lines."""
+        """A bill whose total is the sum of its rounded lines: a month's, or with `day` a daily
+        bill's (a contract's discounts apply to it; its minimum spend is the month's bill's)."""
         if self.contract is not None:
-            _, lines = self._contract_lines(lines, self.contract)
+            contract = self.contract if day is None else attrs.evolve(
+                self.contract, minimum=None)
+            _, lines = self._contract_lines(lines, contract)
         total = bill_total(self.rounding, lines)
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
                     version=self.version,
-                    contract=None if self.contract is None else self.contract.name)
+                    contract=None if self.contract is None else self.contract.name, day=day)
 
     def _dated_quote(self, fast: Bill) -> Bill:
         """The quote plan's bill (its lines carry a contract's discounts already) as

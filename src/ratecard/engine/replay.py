@@ -32,6 +32,7 @@ from ratecard.engine.bills import (
     Alert,
     AlertKind,
     Bill,
+    BillLine,
     FreeUsage,
     IgnoredEntry,
     OrderedUnits,
@@ -218,6 +219,9 @@ class Replay:
         self.purchases = 0
         # Meters on daily ladders are drawn up at every day's end, so each day prices its own.
         self.daily = _daily_meters(book)
+        # Meters billed day by day (`bill per day on ...`; each priced by a daily ladder): at a
+        # day's end their units leave the month's tallies for a bill of the day.
+        self.billed_daily = book.billing.daily
         self.day_end = NEVER
 
         self.started = False
@@ -289,7 +293,8 @@ class Replay:
             return
         self._advance(self.month.end - 1)
         self._flush_all()
-        self.closings.append(self._close())
+        self._close_day()
+        self._queue(self._close())
         while self.closings:
             self._settle()
 
@@ -312,6 +317,7 @@ class Replay:
             day = self.day_end
             if day <= moment and day <= end and day <= settle and day <= expiry:
                 self._flush_all()
+                self._close_day()
                 self._start_day(local(day, self.zone).date())
             elif end <= moment and end <= settle and end <= expiry:
                 self._roll()
@@ -360,6 +366,7 @@ class Replay:
         self.pool_of = {plan.name: plan.pool for plan in book.meters}  # a version may share
         self.shared_pools = _shared_pools(book)  # its allowance otherwise
         self.stopping = _stopping_meters(book)
+        self.billed_daily = book.billing.daily
         daily = _daily_meters(book)
         if daily != self.daily:
             self.daily = daily
@@ -371,7 +378,7 @@ class Replay:
     def _roll(self) -> None:
         """End the month: close its bill, open the next, settle bills issued at its start."""
         self._flush_all()
-        self.closings.append(self._close())
+        self._queue(self._close())
         self._open(next_month(self.month.key))
         while self.closings and self.closings[0].issue <= self.month.start:
             self._settle()
@@ -404,6 +411,55 @@ class Replay:
         if any(held is lot for held in lots):
             self.lots[lot.meter] = [held for held in lots if held is not lot]
             self.trigger[lot.meter] = self._trigger(lot.meter)
+
+    def _close_day(self) -> None:
+        """End the day for the meters billed day by day: their units of the day (drawn up to
+        here) leave the month's tallies for the day's bill, issued at the next day's start."""
+        if not self.billed_daily:
+            return
+        month = self.month
+        usage = month.days.get(month.day)
+        if not usage:
+            return
+        book = self.book
+        prepaid: list[BillLine] = []
+        period: dict[str, MeterUsage] = {}
+        for name in self.billed_daily:
+            used = usage.pop(name, None)
+            allowance = month.allowance.pop(name, ZERO)
+            packs = tuple((lot, taken) for lot, taken in month.packs.pop(name, {}).values())
+            postpaid = month.postpaid.pop(name, ZERO)
+            if used is None or used.total <= 0:
+                continue
+            prepaid.extend(book._prepaid_lines(book.meter(name), Deduction(allowance, packs,
+                                                                          postpaid)))
+            period[name] = used
+        if not usage:
+            del month.days[month.day]
+        if not period:
+            return
+        on = date.fromisoformat(month.day)
+        lines = [line._replace(period=on) for line in prepaid]
+        try:
+            lines.extend(line._replace(period=on)
+                         for line in book._postpaid_period(period, "day"))
+        except ContactSalesError as exc:
+            raise ContactSalesError(f"{month.day}: {exc}", exc.meter, exc.quantity,
+                                    exc.bracket) from None
+        except UsageError as exc:
+            raise type(exc)(f"{month.day}: {exc}") from None
+        bill = book._make_bill(book._ordered(lines), (), date(*month.key, 1), day=on)
+        issued = on + timedelta(days=1)
+        self._queue(_Closing(attrs.evolve(bill, issued=issued), day_start(issued, self.zone)))
+
+    def _queue(self, closing: _Closing) -> None:
+        """Wait for a closed bill's issue, in the order of issue (a month's bill issued on day 3
+        comes after the daily bills of the next month's first two days)."""
+        closings = self.closings
+        at = len(closings)
+        while at and closings[at - 1].issue > closing.issue:
+            at -= 1
+        closings.insert(at, closing)
 
     def _close(self) -> _Closing:
         """The month's bill, priced now that its quantities are known."""
@@ -879,7 +935,7 @@ def bill_journal(
     if wanted is None:
         return bills
     for bill in bills:
-        if bill.month == wanted:
+        if bill.month == wanted and bill.day is None:  # (the month's, not one of its days')
             return bill
     label = month_text(wanted)
     if wanted in skipped:

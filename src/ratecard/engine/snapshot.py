@@ -1225,6 +1225,7 @@ def _bill(value: Any, where: str, zone: ZoneInfo) -> Bill:
         version=(_date(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
                   else None),
+        day=(_date(data["day"], f"{where}.day") if "day" in data else None),  # a daily bill's
     )
 
 
