@@ -449,7 +449,7 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
                 result: list[Bill] | Bill = issued
             else:
                 result = (book.bill(journal, on_invalid=on_invalid) if args.month is None
-                          else book.bill_month(journal, args.month, on_invalid=on_invalid))
+                          else _month_bills(book, journal, args.month, on_invalid))
         notice = _to_stderr
     except UsageError as exc:
         raise CommandError(str(exc)) from None
@@ -486,6 +486,22 @@ def _bill(args: argparse.Namespace, state: Path | None) -> int:
                            "written prints them again") from None
     save()
     return EXIT_OK
+
+
+def _month_bills(book: PriceBook, journal: str | BinaryIO, month: str,
+                 on_invalid: Callable[[JournalError], None] | None) -> list[Bill] | Bill:
+    """`--month`: the month's bill; under `bill per day on ...`, its daily bills too, in the
+    order of issue (the month's bill last)."""
+    if not book.billing.daily:
+        return book.bill_month(journal, month, on_invalid=on_invalid)
+    bills = book.bill(journal, on_invalid=on_invalid)
+    wanted = [bill for bill in bills if bill.month is not None
+              and f"{bill.month.year:04d}-{bill.month.month:02d}" == month]
+    if not any(bill.day is None for bill in wanted):  # the month's error, as without days
+        if isinstance(journal, str):
+            book.bill_month(journal, month, on_invalid=on_invalid)
+        raise UsageError(f"no bill for {month} in this journal")
+    return wanted
 
 
 def _to_stderr(message: str) -> None:
@@ -578,7 +594,9 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     from ratecard.engine.bills import month_text
 
     assert bill.month is not None and bill.issued is not None
-    out = [f"{month_text(bill.month)}, issued {bill.issued.isoformat()}",
+    period = (month_text(bill.month) if bill.day is None
+              else f"{bill.day.isoformat()} (daily bill)")
+    out = [f"{period}, issued {bill.issued.isoformat()}",
            format_bill(book, bill, palette)]
     for p in bill.prepaid:
         listed = "" if p.list_price is None else f" (list price {format_plain(p.list_price)})"
