@@ -564,18 +564,20 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
                     "write `no refund` or `no freeze`")
                 yield error("E506", f"unknown pack restriction `no {restriction.what.value}`",
                             restriction.what.span, "not a restriction", hint)
-        sizes: dict[Decimal, n.Number] = {}
-        for size in packs.sizes:
-            if size.value is None:
-                continue
-            if size.value == 0 or size.value != size.value.to_integral_value():
-                yield error("E304", f"pack size `{size.text}` must be a whole number above zero",
-                            size.span, "not a size", "write a size such as `1万`")
-            elif size.value in sizes:
-                yield error("E503", f"pack size `{size.text}` appears twice", size.span,
-                            f"same as `{sizes[size.value].text}`", "remove the repeated column")
-            else:
-                sizes[size.value] = size
+        for size_row in (packs.sizes, *packs.more_sizes):
+            sizes: dict[Decimal, n.Number] = {}
+            for size in size_row:
+                if size.value is None:
+                    continue
+                if size.value == 0 or size.value != size.value.to_integral_value():
+                    yield error("E304", f"pack size `{size.text}` must be a whole number above "
+                                "zero", size.span, "not a size", "write a size such as `1万`")
+                elif size.value in sizes:
+                    yield error("E503", f"pack size `{size.text}` appears twice", size.span,
+                                f"same as `{sizes[size.value].text}`",
+                                "remove the repeated column")
+                else:
+                    sizes[size.value] = size
         for row in packs.rows:
             meter = row.meter.value
             if meter in rows:
@@ -583,17 +585,18 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
                             f"already priced at line {rows[meter].span.line}",
                             "keep one row per meter")
             rows.setdefault(meter, row)
-            if len(row.cells) < len(packs.sizes):
-                missing = packs.sizes[len(row.cells):]
+            row_sizes = packs.row_sizes(row)
+            if len(row.cells) < len(row_sizes):
+                missing = row_sizes[len(row.cells):]
                 shown = ", ".join(f"`{m.text}`" for m in missing)
                 yield error("E501", f"pack size {shown} has no price for `{meter}`",
-                            row.cells[-1].span, f"{len(row.cells)} of {len(packs.sizes)} "
+                            row.cells[-1].span, f"{len(row.cells)} of {len(row_sizes)} "
                             "prices", "add a price for each size, or `-` where a size is "
                             "not sold")
-            for surplus in row.cells[len(packs.sizes):]:
+            for surplus in row.cells[len(row_sizes):]:
                 yield error("E502", f"more prices than pack sizes for `{meter}`", surplus.span,
                             "no size above this price",
-                            f"the table has {len(packs.sizes)} sizes: remove this price or "
+                            f"its `size` row has {len(row_sizes)} sizes: remove this price or "
                             "add its size to the `size` row")
 
 
@@ -1039,8 +1042,8 @@ def check_bill(s: Symbols) -> Iterator[Diagnostic]:
 def check_pack_prices(s: Symbols) -> Iterator[Diagnostic]:
     """Warn when a bigger pack is dearer per unit, or a pack dearer than postpaid at any volume."""
     for packs in s.of(n.Packs):
-        sizes = [size.value for size in packs.sizes]
         for row in packs.rows:
+            sizes = [size.value for size in packs.row_sizes(row)]
             offers = [
                 (size, cell)
                 for size, cell in zip(sizes, row.cells, strict=False)

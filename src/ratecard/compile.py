@@ -167,9 +167,9 @@ def _compile_sheet(
     offers: dict[str, list[PackOffer]] = {}
     pack_terms: dict[str, PackTerms] = {}
     for packs in table.of(n.Packs):
-        sizes = [_value(size) for size in packs.sizes]
         terms = _pack_terms(packs)
         for row in packs.rows:
+            sizes = [_value(size) for size in packs.row_sizes(row)]
             pack_terms[row.meter.value] = terms
             offers[row.meter.value] = sorted(
                 (

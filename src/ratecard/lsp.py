@@ -459,7 +459,7 @@ def _pack_options(packs: n.Packs) -> str:
 
 def _pack_offers(packs: n.Packs, row: n.PackRow) -> str:
     offers = []
-    for size, cell in zip(packs.sizes, row.cells, strict=False):
+    for size, cell in zip(packs.row_sizes(row), row.cells, strict=False):
         if isinstance(cell, n.Number):
             offers.append(f"{size.text} for {cell.text}")
         elif isinstance(cell, n.ContactSalesCell):
@@ -615,7 +615,7 @@ def pack_row_hover(packs: n.Packs, row: n.PackRow) -> str:
     options = _pack_options(packs)
     lines = [f"**packs of `{row.meter.value}`**" + (f" — {options}" if options else ""), "",
              "| size | price | per unit |", "|--:|--:|--:|"]
-    for size, cell in zip(packs.sizes, row.cells, strict=False):
+    for size, cell in zip(packs.row_sizes(row), row.cells, strict=False):
         if isinstance(cell, n.NotOffered):
             lines.append(f"| {_number(size)} | not offered | |")
         elif isinstance(cell, n.ContactSalesCell):

@@ -243,11 +243,13 @@ PackCell = Number | NotOffered | ContactSalesCell
 
 @attrs.frozen
 class PackRow:
-    """One meter's pack prices, one cell per size."""
+    """One meter's pack prices, one cell per size of the `size` row above it (`sizes`; empty
+    for a row built without one: the table's first `size` row)."""
 
     meter: Name
     cells: tuple[PackCell, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    sizes: tuple[Number, ...] = ()
 
 
 @attrs.frozen
@@ -262,6 +264,13 @@ class Packs:
     span: Span = attrs.field(eq=False, repr=False)
     refunds: tuple[PackRefund, ...] = ()
     stops: tuple[PackStop, ...] = ()
+    # `size` rows after the first: meters whose packs come in other sizes, each priced by the
+    # `size` row above it (see `row_sizes`).
+    more_sizes: tuple[tuple[Number, ...], ...] = ()
+
+    def row_sizes(self, row: PackRow) -> tuple[Number, ...]:
+        """The sizes a row's cells price: those of the `size` row above it."""
+        return row.sizes or self.sizes
 
 
 @attrs.frozen

@@ -195,11 +195,20 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     def packs_decl(self, meta: Any, _kw: Token, *parts: Any) -> n.Packs:
         valid = tuple(p for p in parts if isinstance(p, n.PackValid))
         restrictions = tuple(p for p in parts if isinstance(p, n.PackNo))
-        sizes_node = next(p for p in parts if isinstance(p, tuple) and p and p[0] == "sizes")
-        rows = tuple(p for p in parts if isinstance(p, n.PackRow))
-        return n.Packs(valid, restrictions, sizes_node[1], rows, sizes_node[2], self._span(meta),
+        size_rows = [p for p in parts if isinstance(p, tuple) and p and p[0] == "sizes"]
+        sizes_node = size_rows[0]
+        rows = []
+        above: tuple[n.Number, ...] = sizes_node[1]
+        for part in parts:  # each row priced by the `size` row above it
+            if isinstance(part, tuple) and part and part[0] == "sizes":
+                above = part[1]
+            elif isinstance(part, n.PackRow):
+                rows.append(attrs.evolve(part, sizes=above))
+        return n.Packs(valid, restrictions, sizes_node[1], tuple(rows), sizes_node[2],
+                       self._span(meta),
                        tuple(p for p in parts if isinstance(p, n.PackRefund)),
-                       tuple(p for p in parts if isinstance(p, n.PackStop)))
+                       tuple(p for p in parts if isinstance(p, n.PackStop)),
+                       tuple(p[1] for p in size_rows[1:]))
 
     def pack_valid(self, meta: Any, _kw: Token, amount: n.Number, unit: n.Name) -> n.PackValid:
         return n.PackValid(amount, unit, self._span(meta))

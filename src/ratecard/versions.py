@@ -138,11 +138,12 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
     cells: dict[str, dict[object, n.PackCell]] = {}
     sizes: dict[object, n.Number] = {}
     for table in (*tables, change):
-        for size in table.sizes:
-            sizes.setdefault(size.value if size.value is not None else size.text, size)
+        for size_row in (table.sizes, *table.more_sizes):
+            for size in size_row:
+                sizes.setdefault(size.value if size.value is not None else size.text, size)
         for row in table.rows:
             row_cells = cells.setdefault(row.meter.value, {})
-            for size, cell in zip(table.sizes, row.cells, strict=False):
+            for size, cell in zip(table.row_sizes(row), row.cells, strict=False):
                 row_cells[size.value if size.value is not None else size.text] = cell
     first = tables[0] if tables else change
     options = change if (change.valid or change.restrictions or change.refunds
@@ -154,6 +155,7 @@ def _merge_packs(statements: list[n.Statement], change: n.Packs) -> list[n.State
             _row_name(meter, (*tables, change)),
             tuple(row_cells.get(key, n.NotOffered(change.span)) for key, _ in ordered),
             change.span,
+            tuple(s for _, s in ordered),
         )
         for meter, row_cells in cells.items()
     )

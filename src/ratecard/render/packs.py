@@ -19,13 +19,21 @@ def prepaid_block(page: Page) -> Block | None:
     restriction = pack_restriction(page, "prepaid")
     if restriction is not None:
         lead = (restriction,)
+    # A table per unit and, within a unit, per set of sizes on sale: meters whose packs come
+    # in other sizes (a `size` row of their own) get a table of their own, so that no row is
+    # filled out with sizes its meter does not sell.
     by_unit: dict[tuple[str, Decimal | None], list[MeterPlan]] = {}
     for plan in page.book.meters:
         if plan.packs:
             key = (page.units[plan.name], plan.display_size)
             by_unit.setdefault(key, []).append(plan)
+    by_sizes: dict[tuple[str, Decimal | None, tuple[Decimal, ...]], list[MeterPlan]] = {}
+    for key, plans in by_unit.items():
+        shared = len({_sizes(plan) for plan in plans}) > 1 and _nested(plans)
+        for plan in plans:
+            by_sizes.setdefault((*key, () if shared else _sizes(plan)), []).append(plan)
     tables = []
-    for plans in by_unit.values():
+    for plans in by_sizes.values():
         sizes = sorted({offer.size for plan in plans for offer in plan.packs})
         header = (page.m["pack_corner"],
                   *(page.quantity(size, plans[0]) for size in sizes))
@@ -50,6 +58,17 @@ def prepaid_block(page: Page) -> Block | None:
     else:
         bullets = (*terms_sentences(page, lost), order)
     return Block("prepaid", page.m["prepaid"], lead, tuple(tables), bullets)
+
+
+def _sizes(plan: MeterPlan) -> tuple[Decimal, ...]:
+    return tuple(offer.size for offer in plan.packs)
+
+
+def _nested(plans: list[MeterPlan]) -> bool:
+    """Whether one meter's sizes hold every other's: then they share one table, the others'
+    missing sizes shown as not sold (a table written with one `size` row and `-` cells)."""
+    widest = max((set(_sizes(plan)) for plan in plans), key=len)
+    return all(set(_sizes(plan)) <= widest for plan in plans)
 
 
 def terms_sentences(page: Page, lost: str) -> list[Rich]:
