@@ -93,6 +93,8 @@ def plural(unit: str) -> str:
     """The English plural of a unit name: call → calls, query → queries; GB stays GB."""
     if not unit or not unit.isascii() or not unit[-1].islower():
         return unit
+    if " " in unit and unit.endswith("s"):  # "thousand calls" is plural already
+        return unit
     if unit.endswith(("s", "x", "ch", "sh")):
         return unit + "es"
     if unit.endswith("y") and unit[-2:-1] not in ("a", "e", "i", "o", "u"):

@@ -46,6 +46,10 @@ def modes_part(page: Page) -> Part | None:
     blocks.append(Block("prepaid-detail", page.m["prepaid"], packs.prepaid_details(page)))
     settle = page.m["postpaid_bill_settle"] if page.book.billing.settle_from_balance else ""
     bill = page.fmt("postpaid_bill", day=str(page.book.billing.issued_day), settle=settle)
+    daily = [plan for plan in page.book.meters if plan.name in page.book.billing.daily]
+    if daily:  # (`bill per day on ...`)
+        bill = page.paragraph([bill, page.fmt("postpaid_bill_daily",
+                                              meters=page.meter_list(daily))])
     paragraph = page.paragraph([*ladders.mode_sentences(page), bill])
     blocks.append(Block("postpaid-detail", page.m["postpaid"], (paragraph,)))
     return Part("modes", page.m["modes"], tuple(blocks))

@@ -4,8 +4,11 @@ actions, the deduction order, suspension, the monthly bill, rounding and the tim
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from ratecard.engine.money import EXACT
+from ratecard.engine.pricebook import MeterPlan
+from ratecard.render.filters import format_count
 from ratecard.render import packs
 from ratecard.render.page import Page
 from ratecard.render.view import Block, Rich, code, joined
@@ -65,16 +68,25 @@ def notes_block(page: Page) -> Block:
     if billing.skip_empty:
         bill = page.paragraph([bill, page.fmt("note_skip_empty")])
     bullets.append(bill)
+    daily = [plan for plan in book.meters if plan.name in billing.daily]
+    if daily:  # (`bill per day on ...`)
+        bullets.append(page.fmt("note_bill_daily", meters=page.meter_list(daily),
+                                settle=settle))
     if page.has_packs:
         restriction = packs.pack_restriction(page, "note")
         if restriction is not None:
             bullets.append(restriction)
+    # Meters rounded alike share one note; an increment that is no round number of the display
+    # unit (1 second of an hour) is shown in the metered unit.
+    rounded: dict[tuple[str, str], list[MeterPlan]] = {}
     for plan in book.meters:
         if plan.quantity_rounding is not None:
-            bullets.append(page.fmt(
-                "quantity_rounding", meter=page.names[plan.name],
-                mode=page.m[f"rounding_{plan.quantity_rounding.mode}"],
-                increment=page.count(plan.quantity_rounding.increment, plan)))
+            key = (plan.quantity_rounding.mode, _increment(page, plan))
+            rounded.setdefault(key, []).append(plan)
+    for (mode, increment), plans in rounded.items():
+        bullets.append(page.fmt(
+            "quantity_rounding", meter=page.meter_list(plans),
+            mode=page.m[f"rounding_{mode}"], increment=increment))
     rounding = book.rounding
     if rounding.scope == EXACT:
         bullets.append(page.fmt("note_rounding_exact"))
@@ -84,6 +96,16 @@ def notes_block(page: Page) -> Block:
                                 increment=page.money(rounding.increment)))
     bullets.append(page.fmt("note_timezone", zone=code(book.timezone)))
     return Block("notes", page.m["notes"], bullets=tuple(bullets))
+
+
+def _increment(page: Page, plan: MeterPlan) -> str:
+    assert plan.quantity_rounding is not None
+    increment = plan.quantity_rounding.increment
+    if plan.display_size is not None and not (increment / plan.display_size) == (
+            increment / plan.display_size).quantize(Decimal("0.0001")):
+        unit = page.label(plan.unit, f"the unit of meter `{plan.name}`", "unit")
+        return format_count(increment, page.lang, unit)
+    return page.count(increment, plan)
 
 
 _SMALL_NUMBERS: Mapping[str, tuple[str, ...]] = {
