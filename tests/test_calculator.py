@@ -40,7 +40,10 @@ from ratecard.render.calculator import (
 from tests.conftest import BDA_RULES, ROOT, RULES
 from tests.strategies import rules_texts
 
-SHEETS = sorted(RULES.glob("*.rules"))
+# The shipped sheets whose page has a calculator (the others' page says what it leaves out:
+# `test_a_shipped_sheet_the_calculator_cannot_price_says_why`).
+SHEETS = [path for path in sorted(RULES.glob("*.rules"))
+          if not unsupported(ratecard.load(path))]
 NODE = shutil.which("node") or shutil.which("nodejs")
 needs_node = pytest.mark.skipif(NODE is None, reason="no node on this machine (the browser "
                                 "test runs the calculator in Chromium instead)")
@@ -668,3 +671,15 @@ def test_any_sheet_quotes_as_the_engine(text: str) -> None:
         return
     batch = cases(book, 40, text)
     compare(book, batch, in_node(page, batch))
+
+
+def test_a_shipped_sheet_the_calculator_cannot_price_says_why() -> None:
+    """ASR bills four meters day by day, with [lo, hi) brackets and prices per hour of a meter
+    counted in seconds: its page has no calculator, and says so, naming the mechanics."""
+    book = ratecard.load(RULES / "tencent-asr.rules")
+    assert unsupported(book) == ("brackets closed at the low end ([lo, hi))", "daily bills",
+                                 "display units")
+    page = render(book, "html", "en").text
+    assert page.count("<script") == 0
+    assert ("The calculator leaves out brackets closed at the low end ([lo, hi)), daily bills, "
+            "display units, which these rules use") in page

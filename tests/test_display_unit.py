@@ -51,7 +51,9 @@ def test_the_sheet_shows_hours_and_prices_per_hour() -> None:
     assert "| 实时语音识别 | 3.2元/小时 | 2.8元/小时 | 2.2元/小时 |" in zh
     assert "您每月每种服务均有5小时的免费额度" in zh
     assert "| 资源包规格 | 30小时 | 1000小时 |" in zh
-    assert "3600" not in zh and "秒" not in zh
+    # Seconds appear once: the metered quantity is rounded up to 1 second (not ≈0.000278 hour).
+    assert "3600" not in zh and zh.count("秒") == 1
+    assert "实时语音识别的每条用量记录按向上进位精确到1秒。" in zh
     en = render(book, "md", "en").text
     assert "| Real-time ASR | CN¥3.2/hour | CN¥2.8/hour | CN¥2.2/hour |" in en
     assert "0 ≤ volume < 300 | 300 ≤ volume < 1K | volume ≥ 1K" in en
