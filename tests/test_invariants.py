@@ -190,10 +190,13 @@ def sheets(draw: st.DrawFn) -> str:
         lines += [*table, "}"]
 
     rest = [meter for meter in meters if meter not in stopping]
+    by_day: list[list[str]] = []  # the groups priced per day (candidates for daily bills)
     while rest:
         size = draw(st.integers(1, len(rest)))
         group, rest = rest[:size], rest[size:]
         daily = draw(st.integers(0, 3)) == 0
+        if daily:
+            by_day.append(group)
         ladder = (f"ladder {draw(st.sampled_from(['volume', 'graduated']))} by "
                   f"{draw(st.sampled_from(['postpaid', 'total', 'after_allowance']))} per "
                   f"{'day' if daily else 'month'} on {', '.join(group)}")
@@ -233,6 +236,9 @@ def sheets(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         bill.append("settle from balance")
     lines.append(", ".join(bill))
+    if by_day and draw(st.booleans()):  # some daily groups billed day by day
+        days = [meter for group in by_day if draw(st.booleans()) for meter in group]
+        lines.append(f"bill per day on {', '.join(days or by_day[0])}")
     reasons = draw(st.lists(st.sampled_from(["arrears", "violation"]), unique=True))
     if reasons:
         lines.append(f"suspend for {', '.join(reasons)}")
@@ -549,8 +555,27 @@ def check_bills(book: PriceBook, journal: list[Entry], bills: list[Bill]) -> Non
     assert +billed == +meters
     assert +billed_free == +free
     assert sum(len(bill.ignored) for bill in bills) == resent
-
+    check_days(book, bills)
     check_packs(book, bills)
+
+
+def check_days(book: PriceBook, bills: list[Bill]) -> None:
+    """`bill per day on ...`: a daily bill holds lines of its day and of meters billed per day
+    only, is issued the next day and comes in the order of issue; a monthly bill holds no line
+    of those meters."""
+    daily = set(book.billing.daily)
+    issued = [bill.issued for bill in bills]
+    assert issued == sorted(issued)  # type: ignore[type-var]
+    days = [bill.day for bill in bills if bill.day is not None]
+    assert days == sorted(days) and len(days) == len(set(days))
+    for bill in bills:
+        if bill.day is None:
+            assert not any(line.meter in daily for line in bill.lines), bill.lines
+            continue
+        assert daily and bill.lines
+        assert bill.month == bill.day.replace(day=1)
+        assert bill.issued == bill.day + timedelta(days=1)
+        assert all(line.meter in daily and line.period == bill.day for line in bill.lines)
 
 
 def check_packs(book: PriceBook, bills: list[Bill]) -> None:
@@ -592,8 +617,9 @@ def check_packs(book: PriceBook, bills: list[Bill]) -> None:
             # held at the month's end: bought before it, expiring at it or later
             _, time, expires = bought[held.pack]
             assert time < end <= expires, (held, bill.month)
-    if bills:
-        for held in bills[-1].packs:
+    monthly = [bill for bill in bills if bill.day is None]
+    if monthly:  # (the last bill may be a day's, issued before its month's bill)
+        for held in monthly[-1].packs:
             accounted[held.pack] += held.remaining  # type: ignore[assignment]
     assert {pack: accounted[pack] for pack in bought} == {p: s for p, (s, _, _) in bought.items()}
 
@@ -620,7 +646,7 @@ def moved_off_expiries(book: PriceBook, journal: list[Entry], bills: list[Bill])
 
 def essentials(bills: list[Bill]) -> list[tuple[Any, ...]]:
     """What a bill charges and holds, without the times it prints."""
-    return [(bill.month, bill.total, bill.lines, bill.rejected, bill.free, bill.settlement,
+    return [(bill.month, bill.day, bill.total, bill.lines, bill.rejected, bill.free, bill.settlement,
              [(a.kind, a.pack, a.remaining) for a in bill.alerts],
              [(v.pack, v.quantity) for v in bill.void],
              [(p.pack, p.remaining) for p in bill.packs]) for bill in bills]

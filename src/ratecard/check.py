@@ -1005,7 +1005,19 @@ def check_bill(s: Symbols) -> Iterator[Diagnostic]:
                             "which meters are billed day by day?",
                             "write `bill per day on METER, ...` (meters priced per day)")
             else:
-                for name in s.target_names(bill.target):
+                named = s.target_names(bill.target)
+                for ladder in s.of(n.Ladder):
+                    together = s.target_names(ladder.target)
+                    apart = [m for m in together if m not in named]
+                    if ladder.combined and apart and len(apart) < len(together):
+                        first = next(m for m in together if m in named)
+                        yield error("E612", f"meter `{first}` is billed per day apart from "
+                                    f"`{apart[0]}`, priced with it by one combined ladder",
+                                    _named(bill.target, first),
+                                    f"the ladder at line {ladder.span.line} prices their "
+                                    "day together", "bill every meter of a combined ladder "
+                                    "per day, or none")
+                for name in named:
                     if name not in daily_ladder:
                         yield error("E612", f"meter `{name}` is billed per day but not priced "
                                     "per day", _named(bill.target, name),

@@ -426,13 +426,14 @@ class Replay:
         period: dict[str, MeterUsage] = {}
         for name in self.billed_daily:
             used = usage.pop(name, None)
-            allowance = month.allowance.pop(name, ZERO)
+            # The month keeps its tally of the allowance (granted a month, drawn over its
+            # days); the day's pack and postpaid units go to the day's bill.
             packs = tuple((lot, taken) for lot, taken in month.packs.pop(name, {}).values())
             postpaid = month.postpaid.pop(name, ZERO)
             if used is None or used.total <= 0:
                 continue
-            prepaid.extend(book._prepaid_lines(book.meter(name), Deduction(allowance, packs,
-                                                                          postpaid)))
+            prepaid.extend(book._prepaid_lines(book.meter(name), Deduction(used.allowance,
+                                                                          packs, postpaid)))
             period[name] = used
         if not usage:
             del month.days[month.day]
@@ -475,6 +476,8 @@ class Replay:
             total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
             if total <= 0:
                 continue
+            if name in self.billed_daily:  # (on the bills of its days)
+                continue
             drawn = Deduction(allowance, packs, postpaid)
             lines.extend(book._prepaid_lines(plan, drawn))
             if name not in self.daily:
@@ -483,9 +486,12 @@ class Replay:
             lines.extend(book._postpaid_period(period, "month"))
             for day in sorted(month.days):
                 on = date.fromisoformat(day)
+                used = month.days[day]
+                if self.billed_daily:  # (a preview's current day: not the month's to bill)
+                    used = {m: u for m, u in used.items() if m not in self.billed_daily}
                 lines.extend(
                     line._replace(period=on)
-                    for line in book._postpaid_period(month.days[day], "day")
+                    for line in book._postpaid_period(used, "day")
                 )
         except ContactSalesError as exc:  # the month named, and which meter, units, bracket
             raise ContactSalesError(f"{month_label(month.key)}: {exc}", exc.meter, exc.quantity,
