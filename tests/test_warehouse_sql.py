@@ -773,6 +773,15 @@ def test_daily_ladders_are_refused_clearly(tmp_path: Path) -> None:
         bill_warehouse(book, path)
 
 
+def test_daily_bills_are_refused_by_name(tmp_path: Path) -> None:
+    """ASR bills four meters per day: the warehouse says so, naming them, before anything."""
+    book = ratecard.load(RULES / "tencent-asr.rules")
+    path = usage_file(tmp_path / "u.parquet", [("a", "2026-11-02", "CreateRecTask", 1)])
+    with pytest.raises(ratecard.UsageError, match=r"the rules say `bill per day on realtime, "
+                       r"sentence, flash, stream`: the warehouse writes monthly bills only"):
+        bill_warehouse(book, path)
+
+
 def test_operations_render_per_engine() -> None:
     o = Operations("spark")
     query = o.select(("x", o.try_cast(o.col("t"), exp.DataType.build("TIMESTAMP")))).from_(

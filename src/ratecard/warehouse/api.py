@@ -190,7 +190,7 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (skip empty, a daily ladder, packs that stop service, versions that share
+    warehouse refuses (skip empty, daily bills, a daily ladder, packs that stop service, versions that share
     allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
@@ -200,6 +200,12 @@ def billable_terms(
                 "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
                 "every month of an account's span and cannot leave out the empty ones; bill "
                 "these accounts with `ratecard bill`"
+            )
+        if sheet.billing.daily:
+            raise UsageError(
+                f"the rules say `bill per day on {', '.join(sheet.billing.daily)}`: the "
+                "warehouse writes monthly bills only, not daily bills; bill these accounts "
+                "with `ratecard bill`"
             )
         for group in sheet.ladder_groups:
             if group.ladder.period != "month":
