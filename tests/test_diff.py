@@ -528,7 +528,7 @@ def test_every_field_of_a_sheet_is_compared() -> None:
     assert names(PackPolicy) == {"valid_amount", "valid_unit", "order", "refundable",
                                  "frozen_after_expiry", "smallest_first"}
     assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",
-                                    "allowance_while_active", "skip_empty"}
+                                    "allowance_while_active", "skip_empty", "daily"}
 
 
 def test_the_command_offers_every_format() -> None:

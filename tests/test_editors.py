@@ -226,6 +226,7 @@ SCOPES = {
     "CLOSE": "punctuation.section.bracket.ratecard",
     "SLASH": "keyword.operator.ratecard",
     "PLUS": "keyword.operator.ratecard",
+    "EQUALS": "keyword.operator.ratecard",
     "DASH": "keyword.operator.ratecard",
 }
 
@@ -307,7 +308,7 @@ VIM_GROUPS = {
     "NUMBER": "ratecardNumber", "PERCENT": "ratecardNumber", "DATE": "ratecardDate",
     "STRING": "ratecardString",
     "ZONE": "ratecardZone", "INFINITY": "ratecardInfinity", "SLASH": "ratecardOperator",
-    "PLUS": "ratecardOperator", "DASH": "ratecardOperator",
+    "PLUS": "ratecardOperator", "DASH": "ratecardOperator", "EQUALS": "ratecardOperator",
 }
 
 

@@ -342,8 +342,8 @@ def test_bracket_bounds_are_the_brackets_of_the_rules() -> None:
             for bracket in ladder.brackets:
                 hi = None if bracket.hi is None else format_plain(bracket.hi)
                 assert bracket_bounds(bracket.label) == {
-                    "lo": format_plain(bracket.lo), "hi": hi, "lo_closed": False,
-                    "hi_closed": hi is not None}
+                    "lo": format_plain(bracket.lo), "hi": hi, "lo_closed": bracket.closed_low,
+                    "hi_closed": hi is not None and not bracket.closed_low}
                 seen += 1
     assert seen >= 10
     assert bracket_bounds(None) is None

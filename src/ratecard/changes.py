@@ -55,6 +55,7 @@ adds to these everything else that changes what a sheet bills or what its render
 | `bill_day`, `settle`, `suspend` | `None` | — | issue day (`int`), from balance, reasons |
 | `allowance_while_active` | `None` | — | whether the allowance is only for active accounts |
 | `skip_empty` | `None` | — | whether a month with nothing owed or reported has no bill |
+| `daily_bills` | `None` | — | the meters billed per day (`tuple`, `bill per day on ...`) |
 | `order` | `None` | the product (`P`), or `P label`, `P unit`... | `P`, or its changed part |
 
 Meters and actions are compared by name, so the order in which a file writes its statements,
@@ -113,11 +114,13 @@ SETTLE = "settle"
 SUSPEND = "suspend"
 ALLOWANCE_WHILE_ACTIVE = "allowance_while_active"
 SKIP_EMPTY = "skip_empty"
+DAILY_BILLS = "daily_bills"
 ORDER = "order"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
                ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
-               ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, ORDER)
+               ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, DAILY_BILLS,
+               ORDER)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
@@ -317,6 +320,7 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
         (ALLOWANCE_WHILE_ACTIVE, old.billing.allowance_while_active,
          new.billing.allowance_while_active),
         (SKIP_EMPTY, old.billing.skip_empty, new.billing.skip_empty),
+        (DAILY_BILLS, old.billing.daily, new.billing.daily),
     )
     found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
     found.extend(_order_changes(old, new))

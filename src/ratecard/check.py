@@ -596,7 +596,8 @@ def check_packs(s: Symbols) -> Iterator[Diagnostic]:
             for surplus in row.cells[len(row_sizes):]:
                 yield error("E502", f"more prices than pack sizes for `{meter}`", surplus.span,
                             "no size above this price",
-                            f"its `size` row has {len(row_sizes)} sizes: remove this price or "
+                            f"{'its `size` row' if row.sizes else 'the table'} has "
+                            f"{len(row_sizes)} sizes: remove this price or "
                             "add its size to the `size` row")
 
 

@@ -384,6 +384,7 @@ _TITLES = {
     "settle": "settle from balance", "suspend": "suspend for",
     "allowance_while_active": "allowance only while active",
     "meter_display_unit": "shown in", "skip_empty": "no bill when nothing is owed",
+    "daily_bills": "billed per day",
 }
 
 

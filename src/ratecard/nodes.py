@@ -243,8 +243,8 @@ PackCell = Number | NotOffered | ContactSalesCell
 
 @attrs.frozen
 class PackRow:
-    """One meter's pack prices, one cell per size of the `size` row above it (`sizes`; empty
-    for a row built without one: the table's first `size` row)."""
+    """One meter's pack prices, one cell per size of the `size` row above it: `sizes`, or,
+    when empty, the table's first `size` row (`Packs.row_sizes`)."""
 
     meter: Name
     cells: tuple[PackCell, ...]

@@ -198,10 +198,10 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         size_rows = [p for p in parts if isinstance(p, tuple) and p and p[0] == "sizes"]
         sizes_node = size_rows[0]
         rows = []
-        above: tuple[n.Number, ...] = sizes_node[1]
+        above: tuple[n.Number, ...] = ()  # (the first `size` row: the table's own `sizes`)
         for part in parts:  # each row priced by the `size` row above it
             if isinstance(part, tuple) and part and part[0] == "sizes":
-                above = part[1]
+                above = () if part is sizes_node else part[1]
             elif isinstance(part, n.PackRow):
                 rows.append(attrs.evolve(part, sizes=above))
         return n.Packs(valid, restrictions, sizes_node[1], tuple(rows), sizes_node[2],
