@@ -519,14 +519,13 @@ def check_allowances(s: Symbols) -> Iterator[Diagnostic]:
                 given[name] = allowance
 
 
-def _check_period(period: n.Period, allowed: tuple[str, ...] = PERIODS) -> Iterator[Diagnostic]:
+def _check_period(
+    period: n.Period, allowed: tuple[str, ...] = PERIODS, what: str = "allowances are monthly"
+) -> Iterator[Diagnostic]:
     unit = period.unit.value
     if unit not in allowed:
         hint = did_you_mean(unit, allowed) or "write " + " or ".join(
             f"`per {p}`" for p in allowed)
-        what = ("ladders are priced per month or per day" if allowed == LADDER_PERIODS
-                else "bills are monthly, or daily for the meters they name"
-                if allowed == BILL_PERIODS else "allowances are monthly")
         yield error("E404", f"unknown period `{unit}`", period.unit.span,
                     f"{what}, in calendar periods of the rules' timezone", hint)
 
@@ -670,7 +669,8 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
                 "write `by postpaid`, `by total` or `by after_allowance`")
             yield error("E403", f"unknown ladder basis `{ladder.basis.value}`",
                         ladder.basis.span, "not a quantity the ladder can use", hint)
-        yield from _check_period(ladder.period, LADDER_PERIODS)
+        yield from _check_period(ladder.period, LADDER_PERIODS,
+                                 "ladders are priced per month or per day")
         yield from _check_brackets(ladder)
         yield from _check_limits(ladder)
     for name, ladders in s.ladders_by_meter.items():
@@ -995,7 +995,8 @@ def check_bill(s: Symbols) -> Iterator[Diagnostic]:
     daily_ladder = {name for name, ladders in s.ladders_by_meter.items()
                     if ladders and ladders[0].period.unit.value == "day"}
     for bill in s.of(n.Bill):
-        yield from _check_period(bill.period, BILL_PERIODS)
+        yield from _check_period(bill.period, BILL_PERIODS,
+                                 "bills are monthly, or daily for the meters they name")
         if bill.period.unit.value == "month" and bill.target is not None:
             yield error("E611", "the monthly bill names meters", bill.target.span,
                         "every meter not billed per day is on the monthly bill",

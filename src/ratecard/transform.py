@@ -374,10 +374,12 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         percent = parts[-1] if isinstance(parts[-1], n.Percent) else None
         return n.AlertCondition(words, percent, self._span(meta))
 
-    def bill_decl(
-        self, meta: Any, _kw: Token, period: n.Period, _on: Token | None, target: n.Target | None,
-        *options: Any,
+    def bill_daily_decl(
+        self, meta: Any, _kw: Token, period: n.Period, _on: Token, target: n.Target
     ) -> n.Bill:
+        return n.Bill(period, None, False, self._span(meta), False, target)
+
+    def bill_decl(self, meta: Any, _kw: Token, period: n.Period, *options: Any) -> n.Bill:
         issued: n.Number | None = None
         settle = False
         skip_empty = False
@@ -388,7 +390,7 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                 settle = True
             elif option == "skip_empty":
                 skip_empty = True
-        return n.Bill(period, issued, settle, self._span(meta), skip_empty, target)
+        return n.Bill(period, issued, settle, self._span(meta), skip_empty)
 
     def bill_issued(
         self, meta: Any, _issued: Token, _on: Token, _day: Token, day: n.Number
