@@ -297,7 +297,8 @@ def test_each_pack_row_takes_the_sizes_above_it() -> None:
         book.bill([{"time": "2026-11-02T09:00:00+08:00", "type": "purchase", "meter": "a",
                     "size": "30"}])
     en = render(book, "md", "en").text
-    assert "| Pack size | 60 calls | 1K calls |\n| --- | --- | --- |\n| A | CN¥90 | CN¥1,200 |" in en
+    assert ("| Pack size | 60 calls | 1K calls |\n| --- | --- | --- |\n"
+            "| A | CN¥90 | CN¥1,200 |") in en
     assert "| B | CN¥90 | CN¥1,800 | CN¥15,000 |" in en
 
 

@@ -646,7 +646,8 @@ def moved_off_expiries(book: PriceBook, journal: list[Entry], bills: list[Bill])
 
 def essentials(bills: list[Bill]) -> list[tuple[Any, ...]]:
     """What a bill charges and holds, without the times it prints."""
-    return [(bill.month, bill.day, bill.total, bill.lines, bill.rejected, bill.free, bill.settlement,
+    return [(bill.month, bill.day, bill.total, bill.lines, bill.rejected, bill.free,
+             bill.settlement,
              [(a.kind, a.pack, a.remaining) for a in bill.alerts],
              [(v.pack, v.quantity) for v in bill.void],
              [(p.pack, p.remaining) for p in bill.packs]) for bill in bills]

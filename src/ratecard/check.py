@@ -891,7 +891,8 @@ def check_singletons(s: Symbols) -> Iterator[Diagnostic]:
     for kind, keyword in kinds:
         found = [st for st in s.rules.statements if isinstance(st, kind)]
         if kind is n.Bill:  # a monthly `bill` and a `bill per day on ...`, once each
-            daily = [st for st in found if isinstance(st, n.Bill) and _daily_bill(st)]
+            daily: list[n.Statement] = [
+                st for st in found if isinstance(st, n.Bill) and _daily_bill(st)]
             found = [st for st in found if st not in daily]
             for extra in daily[1:]:
                 yield error("E608", "`bill per day` is declared twice", extra.span,

@@ -4,12 +4,11 @@ actions, the deduction order, suspension, the monthly bill, rounding and the tim
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 
 from ratecard.engine.money import EXACT
 from ratecard.engine.pricebook import MeterPlan
-from ratecard.render.filters import format_count
 from ratecard.render import packs
+from ratecard.render.filters import format_count, shown_quantity
 from ratecard.render.page import Page
 from ratecard.render.view import Block, Rich, code, joined
 
@@ -81,8 +80,8 @@ def notes_block(page: Page) -> Block:
     rounded: dict[tuple[str, str], list[MeterPlan]] = {}
     for plan in book.meters:
         if plan.quantity_rounding is not None:
-            key = (plan.quantity_rounding.mode, _increment(page, plan))
-            rounded.setdefault(key, []).append(plan)
+            alike = (plan.quantity_rounding.mode, _increment(page, plan))
+            rounded.setdefault(alike, []).append(plan)
     for (mode, increment), plans in rounded.items():
         bullets.append(page.fmt(
             "quantity_rounding", meter=page.meter_list(plans),
@@ -101,8 +100,7 @@ def notes_block(page: Page) -> Block:
 def _increment(page: Page, plan: MeterPlan) -> str:
     assert plan.quantity_rounding is not None
     increment = plan.quantity_rounding.increment
-    if plan.display_size is not None and not (increment / plan.display_size) == (
-            increment / plan.display_size).quantize(Decimal("0.0001")):
+    if shown_quantity(increment, plan)[1]:  # (≈: not exact in the display unit)
         unit = page.label(plan.unit, f"the unit of meter `{plan.name}`", "unit")
         return format_count(increment, page.lang, unit)
     return page.count(increment, plan)
