@@ -507,6 +507,7 @@ def test_completion_of_choice_words(server: Client) -> None:
                                                 "allowance 1000 per |"))) == ["month"]
     assert labels(complete(server, DEMO.replace("postpaid per month", "postpaid per |"))) == [
         "month", "day"]
+    assert labels(complete(server, DEMO + "bill per |")) == ["month", "day"]  # (`bill per day on`)
     languages = DEMO.replace("currency CNY,", "languages zh / |\ncurrency CNY,")
     assert labels(complete(server, languages)) == ["zh", "en"]
     currencies = labels(complete(server, DEMO.replace("currency CNY", "currency |")))

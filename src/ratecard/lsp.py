@@ -53,6 +53,7 @@ from ratecard import versions
 from ratecard.api import analyze
 from ratecard.check import (
     ALERT_FORMS,
+    BILL_PERIODS,
     BLOCK_ROUNDINGS,
     DEDUCT_SOURCES,
     LADDER_PERIODS,
@@ -1209,7 +1210,8 @@ def _name_candidates(stack: Sequence[str], names: Names) -> list[Candidate]:
         case "ON":
             return meters
         case "PER":
-            return words(LADDER_PERIODS if statement == "LADDER" else PERIODS, "period")
+            return words(LADDER_PERIODS if statement == "LADDER" else BILL_PERIODS
+                         if statement == "BILL" else PERIODS, "period")
         case "ROUNDING":
             return words([*ROUNDING_MODES, "exact"], "rounding mode")
         case "ROUNDED":
