@@ -326,3 +326,23 @@ def test_bill_statements_that_do_not_hold(extra: str, code: str, message: str) -
     with pytest.raises(ratecard.RulesError) as caught:
         ratecard.loads(text)
     assert [(d.code, d.message) for d in caught.value.diagnostics] == [(code, message)]
+
+
+def test_quote_days_prices_each_day_of_a_month_of_days(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`quote --days 5`: 2 hours (7,200 s) of real-time recognition a day from 11-01. The
+    month's 5 free hours cover days 1 and 2 and half of day 3; then each day is its own bracket
+    [0, 300) h at 3.2/h: day 3 1 h = 3.20, days 4 and 5 2 h = 6.40 each; 16.00 in all."""
+    assert cli.main(["quote", str(ASR), "RealtimeRecognition=7200", "--days", "5",
+                     "--at", "2026-11-01", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(b.get("day"), b["total"]) for b in data["bills"]] == [
+        ("2026-11-01", "0.00"), ("2026-11-02", "0.00"), ("2026-11-03", "3.20"),
+        ("2026-11-04", "6.40"), ("2026-11-05", "6.40"), (None, "0.00")]
+    assert cli.main(["quote", str(ASR), "RealtimeRecognition=7200", "--days", "5",
+                     "--at", "2026-11-01"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "5 days from 2026-11-01: 6 bills, total CNY 16.00\n")
+    assert cli.main(["quote", str(ASR), "RealtimeRecognition=1", "--days", "0"]) == 2
+    assert "--days 0: quote from 1 to 366 days" in capsys.readouterr().err

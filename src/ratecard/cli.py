@@ -15,7 +15,7 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -265,6 +265,8 @@ def cmd_quote(args: argparse.Namespace) -> int:
         if book is None:
             return EXIT_DIAGNOSTICS
     usage = _usage_arguments(args.usage)
+    if args.days is not None:
+        return _quote_days(book, usage, args)
     sheet = book.at(_day_option(args.at))
     packs = _pack_arguments(args.pack, sheet)
     try:
@@ -276,6 +278,42 @@ def cmd_quote(args: argparse.Namespace) -> int:
                          indent=2))
     else:
         print(format_bill(book, bill, stdout_palette()))
+    return EXIT_OK
+
+
+def _quote_days(book: PriceBook, usage: dict[str, str], args: argparse.Namespace) -> int:
+    """`quote --days N`: the usage given is one day's, repeated on N days from `--at` (default:
+    the first of this month in the rules' timezone), with `--pack METER:SIZE` bought at the
+    first day's start; billed as a journal of those days is (each day on its own bracket, the
+    allowance drawn day after day), and printed as `bill` prints its bills."""
+    if not 1 <= args.days <= 366:
+        raise CommandError(f"--days {args.days}: quote from 1 to 366 days")
+    first = _day_option(args.at) or datetime.now(book.zone).date().replace(day=1)
+    journal: list[dict[str, object]] = []
+    for item in args.pack:
+        meter, _, size = item.partition(":")
+        if not meter or not size or ":" in size:
+            raise CommandError(f"--pack `{item}`: with --days, write METER:SIZE (a pack bought "
+                               "at the first day's start)")
+        journal.append({"time": f"{first.isoformat()}T00:00:00", "type": "purchase",
+                        "meter": meter, "size": size})
+    for offset in range(args.days):
+        day = first + timedelta(days=offset)
+        journal.extend({"time": f"{day.isoformat()}T12:00:00", "type": "usage",
+                        "action": action, "count": count} for action, count in usage.items())
+    try:
+        bills = book.bill(journal)
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
+    total = sum((bill.total for bill in bills), ZERO_AMOUNT)
+    if args.json:
+        print(json.dumps({"schema": BILLS_SCHEMA, "bills": [b.to_dict() for b in bills]},
+                         ensure_ascii=False, indent=2))
+    else:
+        shown = stdout_palette()
+        print("\n\n".join(format_statement(book, bill, shown) for bill in bills))
+        print(f"\n{args.days} days from {first.isoformat()}: {len(bills)} bills, total "
+              f"{book.currency} {format_plain(total)}")
     return EXIT_OK
 
 
@@ -1065,6 +1103,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "versions or a contract (default: today in the rules' timezone)")
     quote.add_argument("--contract", metavar="FILE",
                        help="quote under this contract file (it extends the rules FILE)")
+    quote.add_argument("--days", type=int, metavar="N",
+                       help="the usage given is one day's, on each of N days from --at "
+                       "(default: the first of this month): the days' bills and the month's, "
+                       "as `bill` prints them (for meters billed or priced per day)")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 
