@@ -257,6 +257,7 @@ def test_the_asr_sheet_reads_as_the_page() -> None:
     assert ("实时语音识别、一句话识别、录音文件识别极速版、语音流异步识别每日对上一日用量出账单。"
             in zh)
     assert "每条用量记录按向上进位精确到1秒" in zh
+    assert "| 计费周期 | 年 | 天、月 |" in zh  # (days for four services, a month for one)
     en = render(book, "md", "en").text
     assert "| Real-time speech recognition | CN¥3.2/hour | CN¥2.8/hour | CN¥2.2/hour |" in en
     assert "thousand callses" not in en

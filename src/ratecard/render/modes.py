@@ -31,7 +31,7 @@ def modes_part(page: Page) -> Part | None:
         ),
         "postpaid": (
             page.m["pay_postpaid"],
-            page.duration("cycle", 1, "month"),
+            _postpaid_cycle(page),
             products(page, [p for p in page.book.meters if p.ladder is not None]),
             page.m["scenario_postpaid"],
         ),
@@ -53,6 +53,18 @@ def modes_part(page: Page) -> Part | None:
     paragraph = page.paragraph([*ladders.mode_sentences(page), bill])
     blocks.append(Block("postpaid-detail", page.m["postpaid"], (paragraph,)))
     return Part("modes", page.m["modes"], tuple(blocks))
+
+
+def _postpaid_cycle(page: Page) -> str:
+    """Month; or, under `bill per day on ...`, day and month (ASR: 日 / 月)."""
+    month = page.duration("cycle", 1, "month")
+    if not page.book.billing.daily:
+        return month
+    day = page.duration("cycle", 1, "day")
+    if all(plan.name in page.book.billing.daily for plan in page.book.meters
+           if plan.ladder is not None):
+        return day
+    return page.m["list_sep"].join((day, month))
 
 
 def products(page: Page, plans: Sequence[MeterPlan]) -> str:
