@@ -209,7 +209,7 @@ def _split_and_resumed(book: ratecard.PriceBook, journal: list[Entry], cuts: lis
         bills += account.feed(journal[start:cut])
         account = Account.restore(book, json.dumps(account.snapshot()))
         start = cut
-    return bills + account.close_through("2026-11")
+    return bills + account.close_through(account.month or "2026-11")
 
 
 # Mid-day entries, so that a cut falls inside a day of every meter billed per day.
@@ -347,3 +347,23 @@ def test_quote_days_prices_each_day_of_a_month_of_days(
         "5 days from 2026-11-01: 6 bills, total CNY 16.00\n")
     assert cli.main(["quote", str(ASR), "RealtimeRecognition=1", "--days", "0"]) == 2
     assert "--days 0: quote from 1 to 366 days" in capsys.readouterr().err
+
+
+def test_a_dated_version_prices_the_days_it_is_in_effect_for() -> None:
+    """From 2026-12-01 一句话识别's first bracket is 3.0 per 1000 (was 3.2). 15,000 calls on
+    11-30 and on 12-01, each day with the month's fresh 5,000 free: 10 千次 postpaid each day,
+    11-30 at 3.2 = 32.00 (the first version), 12-01 at 3.0 = 30.00 (the version of 12-01)."""
+    text = ASR.read_text(encoding="utf-8") + (
+        "from 2026-12-01 {\n  ladder volume by total per day on sentence {\n"
+        "    [0, 30万)      3.0 per 1000\n    [30万, 100万)  2.8 per 1000\n"
+        "    [100万, 300万) 2.2 per 1000\n    [300万, 500万) 1.6 per 1000\n"
+        "    [500万, ∞)     1.2 per 1000\n  }\n}\n")
+    book = ratecard.loads(text)
+    journal = [use("2026-11-30T10:00:00+08:00", "SentenceRecognition", 15000),
+               use("2026-12-01T10:00:00+08:00", "SentenceRecognition", 15000)]
+    bills = book.bill(journal)
+    assert [(b.day, b.version, b.total) for b in bills] == [
+        (date(2026, 11, 30), None, Decimal("32.00")), (None, None, Decimal("0.00")),
+        (date(2026, 12, 1), date(2026, 12, 1), Decimal("30.00")),
+        (None, date(2026, 12, 1), Decimal("0.00"))]
+    assert _split_and_resumed(book, journal, [1]) == bills
