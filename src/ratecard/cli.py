@@ -535,7 +535,7 @@ def _month_bills(book: PriceBook, journal: str | BinaryIO, month: str,
     bills = book.bill(journal, on_invalid=on_invalid)
     wanted = [bill for bill in bills if bill.month is not None
               and f"{bill.month.year:04d}-{bill.month.month:02d}" == month]
-    if not any(bill.day is None for bill in wanted):  # the month's error, as without days
+    if not wanted:  # the month's error, as without days
         if isinstance(journal, str):
             book.bill_month(journal, month, on_invalid=on_invalid)
         raise UsageError(f"no bill for {month} in this journal")

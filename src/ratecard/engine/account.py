@@ -222,8 +222,9 @@ class Account:
 
     def preview(self) -> Bill | None:
         """The bill of the month being built, as it stands: its lines so far, not issued or
-        settled (a lot that expires later in the month is not in it yet). The account itself
-        does not change. None before the first entry."""
+        settled (a lot that expires later in the month is not in it yet; the meters billed
+        per day are on their days' bills, not here). The account itself does not change.
+        None before the first entry."""
         self._check()
         if not self._replay.started:
             return None
