@@ -348,3 +348,21 @@ def test_bracket_bounds_are_the_brackets_of_the_rules() -> None:
     assert seen >= 10
     assert bracket_bounds(None) is None
     assert bracket_bounds("not a bracket") is None
+
+
+def test_daily_bills_fit_the_bills_schema(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    """`bill per day on ...`: a daily bill has `day` (a date), and `bill --month` lists the
+    month's daily bills and its bill as `ratecard.bills/1`."""
+    journal = tmp_path / "asr.jsonl"
+    journal.write_text(
+        '{"time": "2026-11-02T10:00:00+08:00", "type": "usage", '
+        '"action": "SentenceRecognition", "count": 20000}\n', encoding="utf-8")
+    data = run(capsys, "bill", str(RULES / "tencent-asr.rules"), "--journal", str(journal),
+               "--month", "2026-11", "--json")
+    assert data["schema"] == BILLS_SCHEMA
+    assert [b.get("day") for b in data["bills"]] == ["2026-11-02", None]
+    validator(BILLS_SCHEMA).validate(data)
+    broken = copy.deepcopy(data)
+    broken["bills"][0]["day"] = "2026-11"
+    assert not validator(BILLS_SCHEMA).is_valid(broken)
