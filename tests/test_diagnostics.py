@@ -154,7 +154,7 @@ def test_common_syntax_mistakes_get_advice(
      "expected `alert`, `allowance`, `bill`, `counts`, `currency`, `deduct`, ..."),
     ("ladder volume by postpaid per month on calls {\n  (0, 10 1\n}\n", "expected `]` or `)`"),
     ("packs valid 1 year {\n  size 1万\n  calls 18 ,\n}\n",
-     "expected `}`, `-`, `contact sales`, a name or a number"),
+     "expected `}`, `-`, `contact sales`, `size`, a name or a number"),
     ("packs valid 1 year {\n  size 1万\n  calls 18\n  more x\n}\n",
      "expected `-`, `contact sales` or a number"),
 ])
