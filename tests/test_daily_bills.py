@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ import ratecard
 from ratecard import cli
 from ratecard.engine.account import Account
 from ratecard.engine.bills import Bill
+from ratecard.engine.clock import parse_time
 from ratecard.render import render
 from tests.conftest import RULES
 from tests.test_daily import RULES as SMS
@@ -221,7 +223,7 @@ DENSE: list[Entry] = [
     use("2026-11-03T20:00:00+08:00", "CreateAsyncRecognitionTask", 3600, "u3b"),
     use("2026-11-03T20:00:00+08:00", "RealtimeRecognition", 1800, "u3c"),
 ]
-DENSE.sort(key=lambda e: ratecard.engine.clock.parse_time(e["time"], ratecard.load(ASR).zone))
+DENSE.sort(key=lambda e: parse_time(e["time"], ZoneInfo("Asia/Shanghai")))
 
 
 @settings(max_examples=40, deadline=None)
