@@ -369,3 +369,36 @@ def test_a_dated_version_prices_the_days_it_is_in_effect_for() -> None:
         (date(2026, 12, 1), date(2026, 12, 1), Decimal("30.00")),
         (None, date(2026, 12, 1), Decimal("0.00"))]
     assert _split_and_resumed(book, journal, [1]) == bills
+
+
+def test_a_contract_discounts_daily_lines_and_counts_them_towards_its_minimum(
+    tmp_path: Path,
+) -> None:
+    """Acme: 20% off 实时语音识别, a minimum spend of 100 a month.
+    11-03: 54,000 s = 15 h of real-time recognition, 5 free, 10 h × 3.2 = 32.00, less 20%:
+      a discount line of −6.40 → the day's bill 25.60.
+    November: 录音文件识别 20 h, 10 free, 10 × 1.75 = 17.50; with the daily 25.60 the month
+      comes to 43.10, so the true-up is 100 − 43.10 = 56.90 and the month's bill 74.40."""
+    (tmp_path / "tencent-asr.rules").write_text(ASR.read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+    (tmp_path / "acme.rules").write_text(
+        'contract acme "Acme 合同" / "Acme contract" extends "tencent-asr.rules"\n'
+        "accounts acme\nfrom 2026-11-01 until 2027-11-01\n"
+        "discount 20% on realtime\nminimum spend 100 per month\n", encoding="utf-8")
+    book = ratecard.load(tmp_path / "tencent-asr.rules").with_contract(tmp_path / "acme.rules")
+    journal = [use("2026-11-03T08:00:00+08:00", "RealtimeRecognition", 54000, "r1"),
+               use("2026-11-05T10:00:00+08:00", "CreateRecTask", 72000, "f1")]
+    day, month = book.bill(journal)
+    assert (day.day, day.total, day.contract) == (date(2026, 11, 3), Decimal("25.60"), "acme")
+    assert [(str(line.source), line.amount) for line in day.lines] == [
+        ("allowance", Decimal("0.00")), ("postpaid", Decimal("32.00")),
+        ("discount", Decimal("-6.40"))]
+    assert [(str(line.source), line.amount) for line in month.lines] == [
+        ("allowance", Decimal("0.00")), ("postpaid", Decimal("17.50")),
+        ("true_up", Decimal("56.90"))]
+    assert month.total == Decimal("74.40")
+    # Resumed from a snapshot taken after the day's bill, the month counts it all the same.
+    assert _split_and_resumed(book, journal, [1, 2]) == [day, month]
+    account = Account(book)
+    account.feed(journal)
+    assert account.snapshot()["month"]["days_spent"] == "25.60"

@@ -641,14 +641,15 @@ class PriceBook:
 
     def _make_bill(
         self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None,
-        *, day: date | None = None,
+        *, day: date | None = None, days_spent: Decimal = ZERO,
     ) -> Bill:
         """A bill whose total is the sum of its rounded lines: a month's, or with `day` a daily
-        bill's (a contract's discounts apply to it; its minimum spend is the month's bill's)."""
+        bill's (a contract's discounts apply to it; its minimum spend is trued up on the
+        month's bill, which counts `days_spent`, the totals of the month's daily bills)."""
         if self.contract is not None:
             contract = self.contract if day is None else attrs.evolve(
                 self.contract, minimum=None)
-            _, lines = self._contract_lines(lines, contract)
+            _, lines = self._contract_lines(lines, contract, days_spent)
         total = bill_total(self.rounding, lines)
         return Bill(self.currency, total, tuple(lines), tuple(alerts), month,
                     version=self.version,
@@ -678,7 +679,7 @@ class PriceBook:
         return fast
 
     def _contract_lines(
-        self, lines: Sequence[BillLine], contract: ContractTerms
+        self, lines: Sequence[BillLine], contract: ContractTerms, spent_apart: Decimal = ZERO
     ) -> tuple[Decimal, list[BillLine]]:
         """The lines with a `discount` line after each discounted postpaid line and, under a
         minimum spend, a `true_up` line at the end; and the sum of the lines added.
@@ -686,7 +687,8 @@ class PriceBook:
         A discount of fraction f on a line of precise amount p: the discounted line costs
         round(p × (1 − f)), so the discount line's amount is that less the line's rounded
         amount (never more than the line: f ≤ 1), and its precise amount is −p × f. The
-        true-up is the minimum less the sum of the rounded lines, when that is positive.
+        true-up is the minimum less the sum of the rounded lines (and of `spent_apart`, what
+        the month's daily bills came to), when that is positive.
         """
         # Exact in ratecard's context whatever the caller's. The quote plan adds the discount
         # lines itself (`quoteplan._discounted`), as here.
@@ -723,7 +725,7 @@ class PriceBook:
             for line in out:
                 spent = _add(spent, line[5])
             # Per line: the sum of the rounded lines; on total: the precise total rounded.
-            spent = self.rounding.total(spent)
+            spent = _add(self.rounding.total(spent), spent_apart)
             if spent < minimum:
                 short = _subtract(minimum, spent)
                 true_up = self.rounding.total(short)

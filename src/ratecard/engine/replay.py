@@ -135,6 +135,9 @@ class _Month:
     # Meters priced by daily ladders: the current day, and each day's units by source.
     day: str = ""
     days: dict[str, dict[str, MeterUsage]] = attrs.Factory(dict)
+    # What the month's daily bills came to (`bill per day on ...`): a contract's minimum spend
+    # counts it.
+    days_spent: Decimal = ZERO
 
     def add_day(self, meter: str, drawn: Deduction) -> None:
         """Count a draw into the current day too (for a meter on a daily ladder)."""
@@ -450,6 +453,7 @@ class Replay:
         except UsageError as exc:
             raise type(exc)(f"{month.day}: {exc}") from None
         bill = book._make_bill(book._ordered(lines), (), date(*month.key, 1), day=on)
+        month.days_spent += bill.total
         issued = on + timedelta(days=1)
         self._queue(_Closing(attrs.evolve(bill, issued=issued), day_start(issued, self.zone)))
 
@@ -498,7 +502,8 @@ class Replay:
                                     exc.bracket) from None
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
-        bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1))
+        bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1),
+                               days_spent=month.days_spent)
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
             bill,

@@ -303,6 +303,7 @@ def _dump_month(replay: Replay, ref: Any) -> dict[str, Any]:
         # Only when there are some: a snapshot without them is as it always was.
         **({"refunds": [item.to_dict() for item in month.refunds]} if month.refunds else {}),
         **({"orders": [item.to_dict() for item in month.orders]} if month.orders else {}),
+        **({"days_spent": _num(month.days_spent)} if month.days_spent else {}),
         **({"stopped": [
             {"action": action, "quantity": _num(units), "entries": int(count)}
             for action, (units, count) in month.stopped.items()
@@ -694,6 +695,10 @@ class _Loader:
         month.orders = [self.order(_ordered(v, f"month.orders[{i}]", self.zone),
                                    f"month.orders[{i}]")
                         for i, v in enumerate(_array(data.get("orders", []), "month.orders"))]
+        if "days_spent" in data:  # (only under daily bills, once a day's bill has a total)
+            if not self.sheet.billing.daily:
+                _fail("month.days_spent", "the rules bill no meter per day")
+            month.days_spent = _decimal(data["days_spent"], "month.days_spent", 0)
         for i, item in enumerate(_array(data.get("stopped", []), "month.stopped")):
             where = f"month.stopped[{i}]"
             part = _object(item, where)
