@@ -402,3 +402,20 @@ def test_a_contract_discounts_daily_lines_and_counts_them_towards_its_minimum(
     account = Account(book)
     account.feed(journal)
     assert account.snapshot()["month"]["days_spent"] == "25.60"
+
+
+def test_days_are_the_rules_timezone_days_across_a_clock_change() -> None:
+    """America/New_York leaves daylight time on 2026-11-01 (a 25-hour day): 04:30Z is 00:30
+    EDT and 2026-11-02T04:30Z is 23:30 EST, both of 11-01; 05:30Z on 11-02 is 00:30 EST on
+    11-02. The month's 100 free messages go to 11-01's first 100; the rest is (0, 1000] × 0.05:
+    11-01 100 × 0.05 = 5.00, 11-02 100 × 0.05 = 5.00."""
+    book = ratecard.loads(SMS.replace("timezone Asia/Shanghai", "timezone America/New_York")
+                          + "bill per day on sms\n")
+    journal = [use("2026-11-01T04:30:00Z", "Send", 100), use("2026-11-02T04:30:00Z", "Send", 100),
+               use("2026-11-02T05:30:00Z", "Send", 100)]
+    bills = book.bill(journal)
+    assert [(b.day, b.issued, b.total) for b in bills] == [
+        (date(2026, 11, 1), date(2026, 11, 2), Decimal("5.00")),
+        (date(2026, 11, 2), date(2026, 11, 3), Decimal("5.00")),
+        (None, date(2026, 12, 1), Decimal("0.00"))]
+    assert [line.quantity for line in bills[0].lines] == [100, 100]  # 100 free, 100 at 0.05
