@@ -23,6 +23,7 @@ from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
 from ratecard.engine.offers import PackOffer as PackOffer
 from ratecard.engine.pricing import LadderGroup, MeterUsage
+from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.engine.quoteplan import (
     AloneCharger,
     AlonePricer,
@@ -237,6 +238,8 @@ class PriceBook:
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
+    # Subscriptions bought by `subscribe` entries, and fees every account pays (`automatic`).
+    subscriptions: tuple[SubscriptionPlan, ...] = ()
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
