@@ -811,8 +811,8 @@ class PriceBook:
         return lots
 
 
-_SOURCE_RANK = {Source.ALLOWANCE: 0, Source.PACK: 1, Source.POSTPAID: 2, Source.MINIMUM: 3,
-                Source.MAXIMUM: 3}
+_SOURCE_RANK = {Source.SUBSCRIPTION: -1, Source.ALLOWANCE: 0, Source.PACK: 1,
+                Source.POSTPAID: 2, Source.MINIMUM: 3, Source.MAXIMUM: 3}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:
