@@ -580,7 +580,7 @@ class EntryReader:
                  f"{_shown(subscription)}")
         name = self._id(subscription)
         assert name is not None
-        return (moment, line, CANCEL, name, 0, None)
+        return (moment, line, CANCEL, name, 0, name)
 
     def _money(self, field: str, amount: Any, what: str, *, zero: bool) -> Decimal:
         """An amount of money in `field`: positive (or 0 where `zero`), of at most MAX_DIGITS
