@@ -207,6 +207,11 @@ class Replay:
         self.subs_at = (self.order.index("subscriptions") if "subscriptions" in self.order
                         else None)
         self.cancelled: set[str] = set()  # subscriptions cancelled (a cancel resent is ignored)
+        # In a whole journal's pass (`defer`): when each subscription started, and the cancels
+        # of none held, which the end of the pass tells apart: a cancel before its
+        # subscription started, or of one never bought.
+        self.started_at: dict[str, int] = {}
+        self.unknown_cancels: list[tuple[int, int, str]] = []  # (line, instant, id)
         # Refunds the replay refuses (journal.Source's `on_invalid`, and the journal's path for
         # the error): without a callback, the first raises.
         self.on_invalid: OnInvalid | None = None
@@ -250,6 +255,12 @@ class Replay:
         """Replay the records (raises OutOfOrderError at the first one out of time order)."""
         self._consume(records)
         self._finish()
+        for line, moment, subscription in self.unknown_cancels:
+            self.refusals.append(JournalError(
+                self.path, line - self.line_base, "subscription",
+                self._unknown(subscription, moment, self.started_at.get(subscription))))
+        if self.unknown_cancels:
+            self.refusals.sort(key=lambda error: error.line)
         for error in self.refusals:  # the pass was in time order: they stand
             if self.on_invalid is None:
                 raise error
@@ -584,8 +595,11 @@ class Replay:
                 return
             self.seen_purchases.add(entry_id)
         self.purchases += 1
-        self.coverage.add(Held(entry_id or f"{plan}#{self.purchases}", plan, Decimal(quantity),
-                               moment, meter=meter or None))
+        held = Held(entry_id or f"{plan}#{self.purchases}", plan, Decimal(quantity), moment,
+                    meter=meter or None)
+        self.coverage.add(held)
+        if self.defer:
+            self.started_at.setdefault(held.id, moment)
 
     def _cancel(self, moment: int, line: int, subscription: str) -> None:
         """A subscription ended at `moment`: refused (as a refund is) unless it is held, a
@@ -595,9 +609,11 @@ class Replay:
             return
         held = self.coverage.find(subscription)
         problem = None
+        if held is None and self.defer:  # told apart at the end of the pass
+            self.unknown_cancels.append((line, moment, subscription))
+            return
         if held is None:
-            problem = (f"no subscription `{subscription}` is held: a cancel names a subscription "
-                       "by its subscribe entry's id (or the id the bill gives it)")
+            problem = self._unknown(subscription, moment, None)
         elif self.coverage.plans[held.plan].automatic:
             problem = f"`{subscription}` is a fee of the rules, which every account pays"
         elif moment < held.start:
@@ -610,6 +626,15 @@ class Replay:
         assert held is not None
         held.end = moment
         self.cancelled.add(subscription)
+
+    def _unknown(self, subscription: str, moment: int, start: int | None) -> str:
+        """Why a cancel of no subscription held is refused."""
+        if start is not None and start > moment:
+            return (f"subscription `{subscription}` cannot be cancelled at "
+                    f"{format_instant(moment, self.zone)}: it starts "
+                    f"{format_instant(start, self.zone)}")
+        return (f"no subscription `{subscription}` is held: a cancel names a subscription by "
+                "its subscribe entry's id (or the id the bill gives it)")
 
     def _refuse(self, line: int, field: str, problem: str) -> None:
         """An entry the account's state refuses: the journal's error, or reported to
