@@ -749,7 +749,8 @@ def check_subscriptions(s: Symbols) -> Iterator[Diagnostic]:
     sound brackets; a coverage limit above zero, and coverage drawn in the deduction order."""
     taken: dict[str, Span] = {name: meter.name.span for name, meter in s.meters.items()}
     taken.update({order.name.value: order.name.span for order in s.of(n.Order)})
-    for plan in (*s.of(n.Subscription), *s.of(n.Fee)):
+    plans: list[n.Subscription | n.Fee] = [*s.of(n.Subscription), *s.of(n.Fee)]
+    for plan in plans:
         name = plan.name.value
         kind = "subscription" if isinstance(plan, n.Subscription) else "fee"
         if name in taken:

@@ -240,7 +240,8 @@ def _compile_sheet(
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
         subscriptions=(
-            *(_subscription(plan, table.languages, tuple(table.meters)) for plan in table.of(n.Subscription)),
+            *(_subscription(plan, table.languages, tuple(table.meters))
+              for plan in table.of(n.Subscription)),
             *(_fee(fee, table.languages) for fee in table.of(n.Fee)),
         ),
         warnings=warnings,

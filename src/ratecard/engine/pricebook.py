@@ -23,13 +23,13 @@ from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
 from ratecard.engine.offers import PackOffer as PackOffer
 from ratecard.engine.pricing import LadderGroup, MeterUsage
-from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.engine.quoteplan import (
     AloneCharger,
     AlonePricer,
     ChargeTable,
     QuotePlan,
 )
+from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import (
     MAX_COUNT,
@@ -470,7 +470,8 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
-        if not packs and book._plan is not None and type(usage) is dict:
+        if not packs and book._plan is not None and type(usage) is dict and not (
+                book.subscriptions and any(plan.automatic for plan in book.subscriptions)):
             fast = book._plan.quote(usage)
             if fast is not None:
                 if book.contract is not None or book.version is not None:
@@ -562,7 +563,24 @@ class PriceBook:
             for plan in self.meters:
                 lines.extend(prepaid.get(plan.name, ()))
                 lines.extend(postpaid.get(plan.name, ()))
+            lines.extend(self._quote_fees())
             return self._make_bill(lines, alerts)
+
+    def _quote_fees(self) -> list[BillLine]:
+        """The `fee` lines of a quoted month: each monthly fee in full (an account open the
+        whole month). Subscriptions bought by entries are not in a quote (it holds none)."""
+        lines = []
+        for plan in self.subscriptions:
+            if not plan.automatic:
+                continue
+            if plan.period != "month":
+                raise UsageError(f"fee `{plan.name}` is charged per day: a month's quote has "
+                                 "totals, not days (bill a journal to charge it day by day)")
+            label, price = plan.price(Decimal(1))
+            assert price is not None, "a fee has a price"
+            lines.append(BillLine(plan.name, Source.FEE, Decimal(1), price, price,
+                                  self.rounding.round(price), label, plan.name))
+        return lines
 
     def _new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
