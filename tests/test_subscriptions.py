@@ -1,0 +1,359 @@
+"""Subscriptions and recurring fees (issue 15, item 4), and the face-recognition sheet (item 7).
+
+A subscription is bought by a `subscribe` entry and charged on each month's bill for the part of
+the month it ran (until a `cancel` entry), every unit at the bracket the subscribed quantity
+falls in; while it runs it covers its meters' usage (drawn where `subscriptions` stands in the
+deduction order). A fee is charged every period from the account's opening. The worked bills
+below carry their arithmetic; the page is ../shared/sheets/tencent-face-recognition.md.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ratecard
+from ratecard import Account, Bill, Cancel, JournalError, Subscribe
+from ratecard.cli import main
+from ratecard.engine.pricebook import PriceBook
+from tests.conftest import RULES
+from tests.test_json_schema import assert_valid
+
+D = Decimal
+Entry = dict[str, Any]
+FACE_RULES = RULES / "tencent-face-recognition.rules"
+
+# A small sheet for the mechanics the face page does not use: a coverage limit, a fee, and
+# proration by the second.
+SHEET = """\
+rules seats "席位" / "Seats"
+currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
+
+meter search "搜索" / "Search" counts Search
+meter detect "检测" / "Detect" counts Detect
+price search, detect 0.01
+
+subscription seats "席位" / "Seats", per day, covers search, detect up to 1000 {
+  (0, ∞)  18
+}
+subscription api_month "接口包月" / "API, monthly", per month, prorated by second {
+  (0, ∞)  300
+}
+fee platform "平台费" / "Platform fee" 100 per month, prorated by day
+
+deduct subscriptions, postpaid
+"""
+
+
+@pytest.fixture(scope="module")
+def face() -> PriceBook:
+    return ratecard.load(FACE_RULES)
+
+
+@pytest.fixture(scope="module")
+def seats() -> PriceBook:
+    return ratecard.loads(SHEET, "seats.rules")
+
+
+def usage(time: str, action: str, count: int) -> Entry:
+    return {"time": time, "type": "usage", "action": action, "count": count}
+
+
+def subscribe(time: str, plan: str, quantity: int, sub_id: str | None = None,
+              meter: str | None = None) -> Entry:
+    entry: Entry = {"time": time, "type": "subscribe", "plan": plan, "quantity": quantity}
+    if sub_id is not None:
+        entry["id"] = sub_id
+    if meter is not None:
+        entry["meter"] = meter
+    return entry
+
+
+def cancel(time: str, sub_id: str) -> Entry:
+    return {"time": time, "type": "cancel", "subscription": sub_id}
+
+
+def lines(bill: Bill) -> list[tuple[str, str, str | None, Decimal, Decimal]]:
+    return [(line.meter, str(line.source), line.pack, line.quantity, line.amount)
+            for line in bill.lines]
+
+
+# A QPS subscription by the month for face search, and usage before, during and after it.
+MONTHLY = [
+    usage("2026-11-10T10:00:00+08:00", "SearchFaces", 50_000),
+    subscribe("2026-11-15T10:00:00+08:00", "qps_month", 10, "s-1", "search"),
+    usage("2026-11-20T10:00:00+08:00", "SearchFaces", 2_000_000),
+    cancel("2026-12-10T12:00:00+08:00", "s-1"),
+    usage("2026-12-20T10:00:00+08:00", "SearchPersons", 30_000),
+]
+
+
+def test_a_monthly_qps_subscription_prorated_by_day(face: PriceBook) -> None:
+    """November: 50,000 searches on 11-10, before the subscription: 10,000 free, 40,000 ×
+    0.0032 = 128.00. 10 QPS bought 11-15 10:00 ((0, 10]: 280 per QPS and month), prorated by
+    day: it touches 11-15 to 11-30, 16 of November's 30 days: 10 × 280 × 16/30 = 1493.333… →
+    1493.33; the 2,000,000 searches of 11-20 are covered by it (free). Total 1621.33.
+    December: cancelled 12-10 12:00, so it touches 12-01 to 12-10, 10 of 31 days: 10 × 280 ×
+    10/31 = 903.2258… → 903.23; the 30,000 searches of 12-20 come after it: 10,000 free,
+    20,000 × 0.0032 = 64.00. Total 967.23."""
+    november, december = face.bill(MONTHLY)
+    assert lines(november) == [
+        ("search", "subscription", "s-1", D(2_000_000), D("0.00")),
+        ("search", "allowance", None, D(10_000), D("0.00")),
+        ("search", "postpaid", None, D(40_000), D("128.00")),
+        ("qps_month", "fee", "s-1", D(10), D("1493.33")),
+    ]
+    assert november.total == D("1621.33")
+    (charge,) = november.subscriptions
+    assert (charge.measure, charge.used, charge.of, charge.unit_price, charge.meter) == (
+        "day", D(16), D(30), D(280), "search")
+    assert charge.start.isoformat() == "2026-11-15T10:00:00+08:00"
+    assert charge.end.isoformat() == "2026-12-01T00:00:00+08:00"
+    assert lines(december) == [
+        ("search", "allowance", None, D(10_000), D("0.00")),
+        ("search", "postpaid", None, D(20_000), D("64.00")),
+        ("qps_month", "fee", "s-1", D(10), D("903.23")),
+    ]
+    assert december.total == D("967.23")
+    assert december.subscriptions[0].end.isoformat() == "2026-12-10T12:00:00+08:00"
+    assert (december.subscriptions[0].used, december.subscriptions[0].of) == (D(10), D(31))
+
+
+def test_a_daily_qps_subscription_covers_only_its_meter(face: PriceBook) -> None:
+    """60 QPS by the day for face detection, 11-03 09:00 until 11-05 08:00: it touches three
+    days (a started day is charged whole), in the bracket (50, 100] at 12 per QPS and day:
+    60 × 12 × 3 = 2160.00. The 500,000 detections of 11-04 are covered; the 15,000 searches
+    that day are not (the subscription covers detection only): 10,000 free, 5,000 × 0.0032 =
+    16.00; the 20,000 detections of 11-06 come after it: 10,000 free, 10,000 × 0.0005 = 5.00.
+    Total 2160.00 + 16.00 + 5.00 = 2181.00."""
+    (bill,) = face.bill([
+        subscribe("2026-11-03T09:00:00+08:00", "qps_day", 60, "d-1", "detection"),
+        usage("2026-11-04T10:00:00+08:00", "DetectFace", 500_000),
+        usage("2026-11-04T11:00:00+08:00", "SearchFaces", 15_000),
+        cancel("2026-11-05T08:00:00+08:00", "d-1"),
+        usage("2026-11-06T10:00:00+08:00", "DetectFace", 20_000),
+    ])
+    assert lines(bill) == [
+        ("detection", "subscription", "d-1", D(500_000), D("0.00")),
+        ("detection", "allowance", None, D(10_000), D("0.00")),
+        ("detection", "postpaid", None, D(10_000), D("5.00")),
+        ("search", "allowance", None, D(10_000), D("0.00")),
+        ("search", "postpaid", None, D(5_000), D("16.00")),
+        ("qps_day", "fee", "d-1", D(60), D("2160.00")),
+    ]
+    assert bill.total == D("2181.00")
+    charge = bill.subscriptions[0]
+    assert (charge.bracket, charge.measure, charge.used, charge.of) == (
+        "(50, 100]", "day", D(3), D(1))
+
+
+def test_the_pages_qps_example_for_ten_qps(face: PriceBook) -> None:
+    """The page's example (§5): 10 QPS for one month and 5 days, bought as a month plus five
+    days. Here: by the month for all of November (10 × 280 = 2800.00) and by the day for
+    12-01 to 12-05 (10 × 18 × 5 = 900.00): 3700.00 in all, where the page writes 370 (its
+    arithmetic is for 1 QPS)."""
+    november, december = face.bill([
+        subscribe("2026-11-01T00:00:00+08:00", "qps_month", 10, "m", "search"),
+        cancel("2026-12-01T00:00:00+08:00", "m"),
+        subscribe("2026-12-01T00:00:00+08:00", "qps_day", 10, "d", "search"),
+        cancel("2026-12-06T00:00:00+08:00", "d"),
+    ])
+    assert lines(november) == [("qps_month", "fee", "m", D(10), D("2800.00"))]
+    assert lines(december) == [("qps_day", "fee", "d", D(10), D("900.00"))]
+    assert november.total + december.total == D("3700.00")
+
+
+def test_the_pages_pack_example_bills_as_the_page(face: PriceBook) -> None:
+    """§7.1: 32,000,000 face searches and 20,000,000 person searches in a month holding a
+    5000万 search pack: (32,000,000 + 20,000,000 − 50,000,000 − 10,000) × 0.0032 = 6368.00
+    postpaid (the bracket chosen by the postpaid 1,990,000), + 142500 for the pack = 148868."""
+    (bill,) = face.bill([
+        {"time": "2026-11-01T00:00:00+08:00", "type": "purchase", "meter": "search",
+         "size": "5000万"},
+        usage("2026-11-02T00:00:00+08:00", "SearchFaces", 32_000_000),
+        usage("2026-11-03T00:00:00+08:00", "SearchPersons", 20_000_000),
+    ])
+    assert bill.total == D("6368.00")
+    assert bill.total + bill.prepaid_total == D("148868.00")
+
+
+def test_the_pages_device_licence_example(face: PriceBook) -> None:
+    """§6: 1000 offline face recognition licences: 1000 × 118 = 118000; 5000 fall in the
+    bracket (1000, 5000] at 95: 475000; 49 are below the minimum order of 50."""
+    (bill,) = face.bill([
+        {"time": "2026-11-01T00:00:00+08:00", "type": "order",
+         "product": "offline_recognition", "quantity": 1000},
+        {"time": "2026-11-02T00:00:00+08:00", "type": "order",
+         "product": "offline_recognition", "quantity": 5000},
+    ])
+    assert [(o.quantity, o.unit_price, o.amount) for o in bill.orders] == [
+        (D(1000), D(118), D("118000.00")), (D(5000), D(95), D("475000.00"))]
+    with pytest.raises(JournalError, match="below the minimum order of 50"):
+        face.bill([{"time": "2026-11-01T00:00:00+08:00", "type": "order",
+                    "product": "offline_detection", "quantity": 49}])
+
+
+SEATS_JOURNAL = [
+    subscribe("2026-11-01T00:00:00+08:00", "seats", 2, "seat-1"),
+    usage("2026-11-01T10:00:00+08:00", "Search", 1500),
+    usage("2026-11-01T11:00:00+08:00", "Detect", 700),
+    usage("2026-11-02T10:00:00+08:00", "Search", 2500),
+    cancel("2026-11-03T00:00:00+08:00", "seat-1"),
+    subscribe("2026-11-16T00:00:00+08:00", "api_month", 1),
+]
+
+
+def test_a_coverage_limit_a_fee_and_proration_by_the_second(seats: PriceBook) -> None:
+    """2 seats cover up to 2 × 1000 = 2000 calls of search and detect a day. 11-01: 1500
+    searches covered, then 700 detections: 500 covered (the day's 2000 reached), 200 postpaid;
+    11-02 (a new day): 2500 searches, 2000 covered, 500 postpaid. Postpaid: 500 × 0.01 = 5.00
+    and 200 × 0.01 = 2.00. The seats run 11-01 and 11-02 (cancelled 11-03 00:00): 2 × 18 × 2
+    = 72.00. `api_month` from 11-16 00:00, prorated by the second: 15 × 86,400 of 30 × 86,400
+    seconds: 300 × 1,296,000/2,592,000 = 150.00. The platform fee from the account's opening
+    (11-01), prorated by day: 30 of 30 days = 100.00. Total 5 + 2 + 72 + 150 + 100 = 329.00."""
+    (bill,) = seats.bill(SEATS_JOURNAL)
+    assert lines(bill) == [
+        ("search", "subscription", "seat-1", D(3500), D("0.00")),
+        ("search", "postpaid", None, D(500), D("5.00")),
+        ("detect", "subscription", "seat-1", D(500), D("0.00")),
+        ("detect", "postpaid", None, D(200), D("2.00")),
+        ("platform", "fee", "platform", D(1), D("100.00")),
+        ("seats", "fee", "seat-1", D(2), D("72.00")),
+        ("api_month", "fee", "api_month#2", D(1), D("150.00")),
+    ]
+    assert bill.total == D("329.00")
+    by_id = {c.subscription: c for c in bill.subscriptions}
+    assert (by_id["api_month#2"].measure, by_id["api_month#2"].used,
+            by_id["api_month#2"].of) == ("second", D(1_296_000), D(2_592_000))
+    assert by_id["platform"].fee and (by_id["platform"].used, by_id["platform"].of) == (
+        D(30), D(30))
+
+
+def test_a_fee_renews_every_month_and_a_quote_charges_it_in_full(seats: PriceBook) -> None:
+    """An account opened 11-16 pays the platform fee for 15 of 30 days (50.00), then all of
+    December and January (100.00 each) with no entry; a quote of a month charges it in full:
+    1000 searches × 0.01 = 10.00 + 100.00 = 110.00."""
+    bills = seats.bill([usage("2026-11-16T00:00:00+08:00", "Search", 0),
+                        usage("2027-01-05T00:00:00+08:00", "Search", 0)])
+    assert [(str(b.month), b.total) for b in bills] == [
+        ("2026-11-01", D("50.00")), ("2026-12-01", D("100.00")), ("2027-01-01", D("100.00"))]
+    quote = seats.quote({"Search": 1000})
+    assert [(line.meter, str(line.source), line.amount) for line in quote.lines] == [
+        ("search", "postpaid", D("10.00")), ("platform", "fee", D("100.00"))]
+    assert quote.total == D("110.00")
+
+
+def test_typed_entries_shuffled_and_resent_bill_alike(face: PriceBook) -> None:
+    """The typed entries bill as the dicts; the journal shuffled, and with every entry sent
+    twice, bills the same (a resent subscribe is ignored by its id, a resent cancel too)."""
+    typed = [
+        ratecard.Usage("2026-11-10T10:00:00+08:00", "SearchFaces", 50_000),
+        Subscribe("2026-11-15T10:00:00+08:00", "qps_month", 10, id="s-1", meter="search"),
+        ratecard.Usage("2026-11-20T10:00:00+08:00", "SearchFaces", 2_000_000),
+        Cancel("2026-12-10T12:00:00+08:00", "s-1"),
+        ratecard.Usage("2026-12-20T10:00:00+08:00", "SearchPersons", 30_000),
+    ]
+    expected = [b.total for b in face.bill(MONTHLY)]
+    assert [b.total for b in face.bill(typed)] == expected
+    shuffled = list(MONTHLY)
+    random.Random(7).shuffle(shuffled)
+    assert [b.to_dict() for b in face.bill(shuffled)] == [b.to_dict()
+                                                          for b in face.bill(MONTHLY)]
+    twice = [*MONTHLY, *[e for e in MONTHLY if e["type"] != "usage"]]
+    resent = face.bill(twice)
+    assert [b.total for b in resent] == expected
+    assert sorted(i.type for b in resent for i in b.ignored) == ["cancel", "subscribe"]
+
+
+@pytest.mark.parametrize("journal", [MONTHLY, SEATS_JOURNAL], ids=["face", "seats"])
+def test_split_and_resumed_from_a_snapshot_bills_alike(
+        face: PriceBook, seats: PriceBook, journal: list[Entry]) -> None:
+    """Fed in two parts with a snapshot between them, at every cut, the account issues the
+    bills of the whole journal."""
+    book = face if journal is MONTHLY else seats
+    whole = [b.to_dict() for b in book.bill(journal)]
+    for cut in range(len(journal) + 1):
+        account = Account(book)
+        issued = account.feed(journal[:cut])
+        resumed = Account.restore(book, json.dumps(account.snapshot()))
+        issued += resumed.feed(journal[cut:])
+        issued += resumed.close_through(whole[-1]["month"])
+        assert [b.to_dict() for b in issued] == whole, cut
+
+
+@pytest.mark.parametrize(("entry", "field", "message"), [
+    (cancel("2026-11-14T10:00:00+08:00", "s-1"), "subscription",
+     "subscription `s-1` cannot be cancelled at 2026-11-14T10:00:00+08:00: it starts "
+     "2026-11-15T10:00:00+08:00"),
+    (cancel("2026-11-16T10:00:00+08:00", "s-9"), "subscription",
+     "no subscription `s-9` is held"),
+    (subscribe("2026-11-16T10:00:00+08:00", "qps_month", 0, "s-2", "search"), "quantity",
+     "a subscription is of a whole number of units above 0, not 0"),
+    (subscribe("2026-11-16T10:00:00+08:00", "qps_month", -3, "s-2", "search"), "quantity",
+     "-3 is negative"),
+    (subscribe("2026-11-16T10:00:00+08:00", "qps_month", 301, "s-2", "search"), "quantity",
+     "a subscription of 301 `qps_month` is above the maximum of 300"),
+    (subscribe("2026-11-16T10:00:00+08:00", "qps_month", 5, "s-2"), "meter",
+     "missing field `meter`"),
+    (subscribe("2026-11-16T10:00:00+08:00", "qps_mnth", 5, "s-2", "search"), "plan",
+     "did you mean `qps_month`"),
+])
+def test_bad_entries_are_errors_naming_the_entry_and_nothing_is_lost(
+        face: PriceBook, entry: Entry, field: str, message: str) -> None:
+    """Each bad entry is a JournalError naming its position and field; skipped with
+    `on_invalid`, the rest bills exactly as without it."""
+    journal = [subscribe("2026-11-15T10:00:00+08:00", "qps_month", 10, "s-1", "search"),
+               entry, usage("2026-11-20T10:00:00+08:00", "SearchFaces", 20_000)]
+    with pytest.raises(JournalError) as caught:
+        face.bill(journal)
+    assert (caught.value.line, caught.value.field) == (2, field)
+    assert message in str(caught.value)
+    skipped: list[JournalError] = []
+    kept = face.bill(journal, on_invalid=skipped.append)
+    assert [e.line for e in skipped] == [2]
+    assert [b.to_dict() for b in kept] == [b.to_dict() for b in face.bill(journal[::2])]
+
+
+def test_a_refused_cancel_leaves_an_open_account_as_it_was(face: PriceBook) -> None:
+    """Fed a batch whose cancel names no subscription, the account raises and keeps its
+    state: its snapshot is the same, and the good entries can be fed again."""
+    account = Account(face)
+    account.feed(MONTHLY[:2])
+    before = account.snapshot()
+    with pytest.raises(JournalError, match="no subscription `nope` is held"):
+        account.feed([MONTHLY[2], cancel("2026-11-21T00:00:00+08:00", "nope")])
+    assert account.snapshot() == before
+    issued = account.feed(MONTHLY[2:]) + account.close_through("2026-12")
+    assert [b.total for b in issued] == [D("1621.33"), D("967.23")]
+
+
+def test_the_command_shows_the_arithmetic_and_the_json_validates(
+        face: PriceBook, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "qps.jsonl"
+    journal.write_text("".join(json.dumps(e) + "\n" for e in MONTHLY), encoding="utf-8")
+    assert main(["bill", str(FACE_RULES), "--journal", str(journal), "--month",
+                 "2026-11"]) == 0
+    out = capsys.readouterr().out
+    assert "search     subscription s-1  2,000,000" in out
+    assert ("subscription s-1: 10 qps_month on search at 280 per month, "
+            "2026-11-15T10:00:00+08:00 to 2026-12-01T00:00:00+08:00: "
+            "10 × 280 × 16/30 days = 1493.33") in out
+    assert main(["bill", str(FACE_RULES), "--journal", str(journal), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert_valid(data)
+    assert data["bills"][0]["subscriptions"][0]["amount"] == "1493.33"
+
+
+def test_the_face_sheet_renders_its_subscriptions_in_both_languages() -> None:
+    zh = ratecard.render_sheet(ratecard.load(FACE_RULES), lang="zh").text
+    en = ratecard.render_sheet(ratecard.load(FACE_RULES), lang="en").text
+    assert "| QPS 按月购买 | 280元/QPS/月 | 240元/QPS/月 | 180元/QPS/月 | 145元/QPS/月 |" in zh
+    assert "QPS 按天购买按天计费，不足一天按一天计费。" in zh
+    assert "| QPS, bought by the day | CN¥18/QPS/day |" in en
+    assert ("While QPS, bought by the month runs, calls of the service chosen when buying it "
+            "are not charged.") in en
