@@ -773,10 +773,6 @@ def check_subscriptions(s: Symbols) -> Iterator[Diagnostic]:
                             hint)
         if isinstance(plan, n.Fee):
             yield from _check_period(plan.period, LADDER_PERIODS)
-            amount = plan.amount.value
-            if amount is not None and amount < 0:
-                yield error("E812", f"fee `{name}` is negative", plan.amount.span,
-                            "a fee is charged, not paid out", "write an amount of 0 or more")
             continue
         if not plan.periods:
             yield error("E812", f"subscription `{name}` has no period", plan.name.span,
