@@ -798,6 +798,10 @@ def check_subscriptions(s: Symbols) -> Iterator[Diagnostic]:
             yield error("E812", f"subscription `{name}` shows another unit than it counts",
                         display.span, "a subscription is priced and shown per unit it buys",
                         "write the unit alone, e.g. `unit \"QPS\" / \"QPS\"`")
+        up = None if plan.covers is None else plan.covers.up
+        if up is not None and up.value != "up":
+            yield error("E813", f"unknown coverage limit `{up.value} to`", up.span,
+                        "a limit on the units covered", "write `up to N`")
         cap = None if plan.covers is None else plan.covers.cap
         if cap is not None and cap.value is not None and cap.value <= 0:
             yield error("E813", f"coverage limit `{cap.text}` must be above zero", cap.span,

@@ -524,6 +524,7 @@ class Covers:
     one: bool
     cap: Number | None
     span: Span = attrs.field(eq=False, repr=False)
+    up: Name | None = None  # the word before `to`: `up` (the checker says so)
 
 
 @attrs.frozen

@@ -289,9 +289,9 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def covers_clause(
         self, meta: Any, _kw: Token, one: Token | None, _of: Token | None, target: n.Target,
-        _up: Token | None, _to: Token | None, cap: n.Number | None,
+        up: n.Name | None, _to: Token | None, cap: n.Number | None,
     ) -> n.Covers:
-        return n.Covers(target, one is not None, cap, self._span(meta))
+        return n.Covers(target, one is not None, cap, self._span(meta), up)
 
     def subscription_maximum(
         self, meta: Any, _kw: Token, amount: n.Number

@@ -23,9 +23,9 @@ syn keyword ratecardKeyword active at balance before block by charge combined co
 syn keyword ratecardKeyword counts covers day empty every except extends flat for free if
 syn keyword ratecardKeyword issued keep maximum no of on one opened per prorated quantity
 syn keyword ratecardKeyword refundable rounded sales settle shared size skip spend stop
-syn keyword ratecardKeyword then to unit until unused up valid when while within zero
+syn keyword ratecardKeyword then to unit until unused valid when while within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
-syn keyword ratecardChoice years months days half_up half_even half_down down ceiling
+syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase subscriptions
 syn keyword ratecardChoice arrears violation zh en pack remaining below exhausted expired
 " END KEYWORDS
