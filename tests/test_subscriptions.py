@@ -494,3 +494,21 @@ def test_subscription_journals_bill_alike_however_they_are_fed(
                                      / charge.of).quantize(D("0.01"))
         assert bill.total == sum((line.amount for line in bill.lines), D(0))
     assert drawn == used
+
+
+def test_subscriptions_are_part_of_the_fingerprint_and_absent_ones_leave_it_as_it_was(
+        seats: PriceBook) -> None:
+    """A snapshot taken under a sheet is refused under one whose subscriptions or fees bill
+    otherwise; a sheet without any keeps the fingerprint it had before subscriptions existed
+    (the canonical form leaves the empty field out, as it leaves out `skip_empty`), so that
+    snapshots already saved still resume."""
+    import attrs
+
+    from ratecard.engine.snapshot import _canonical, fingerprint
+
+    dearer = ratecard.loads(SHEET.replace("100 per month", "120 per month"), "seats.rules")
+    assert fingerprint(dearer) != fingerprint(seats)
+    bda = ratecard.load(RULES / "tencent-bda.rules")
+    assert "subscriptions" not in _canonical(bda)
+    assert "subscriptions" in _canonical(seats)
+    assert attrs.fields_dict(PriceBook)["subscriptions"].default == ()

@@ -90,7 +90,7 @@ _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file", "d
 # Fields added to the book after snapshots were first written, with the value that bills as
 # before: left out at that value, so that the fingerprint of a book that does not use them (and
 # every snapshot tied to it) stays what it was.
-_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False}
+_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "subscriptions": ()}
 # A book's place in time (its version, contract and later versions): fingerprinted apart, by
 # `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
 _TIME = frozenset({"version", "contract", "timeline"})
