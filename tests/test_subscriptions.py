@@ -512,3 +512,30 @@ def test_subscriptions_are_part_of_the_fingerprint_and_absent_ones_leave_it_as_i
     assert "subscriptions" not in _canonical(bda)
     assert "subscriptions" in _canonical(seats)
     assert attrs.fields_dict(PriceBook)["subscriptions"].default == ()
+
+
+def test_diff_names_each_changed_subscription_and_fee(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dearer seat, a limit raised, another proration, and the fee withdrawn: each a change of
+    its own (`"what": "subscription"`); swapped, the files swap old and new."""
+    old = tmp_path / "old.rules"
+    old.write_text(SHEET, encoding="utf-8")
+    edited = (SHEET.replace("(0, ∞)  18", "(0, ∞)  20").replace("up to 1000", "up to 2000")
+              .replace("per month, prorated by second", "per month, prorated by day")
+              .replace('fee platform "平台费" / "Platform fee" 100 per month, prorated by day\n',
+                       ""))
+    new = tmp_path / "new.rules"
+    new.write_text(edited, encoding="utf-8")
+    assert main(["diff", str(old), str(new), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert_valid(data)
+    assert [(c["what"], c["key"], c["old"], c["new"]) for c in data["changes"]] == [
+        ("subscription", "seats coverage limit", "1000", "2000"),
+        ("subscription", "seats prices", "(0, ∞) 18", "(0, ∞) 20"),
+        ("subscription", "api_month proration", "second", "day"),
+        ("subscription", "platform", "platform", None),
+    ]
+    assert main(["diff", str(new), str(old), "--format", "json"]) == 1
+    swapped = json.loads(capsys.readouterr().out)["changes"]
+    assert [(c["key"], c["old"], c["new"]) for c in swapped][-1] == (
+        "platform", None, "platform")

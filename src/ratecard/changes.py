@@ -72,6 +72,7 @@ import attrs
 from ratecard.engine.ladders import Bracket, Ladder
 from ratecard.engine.money import ZERO, Rounding
 from ratecard.engine.pricebook import AlertPolicy, MeterPlan, PriceBook
+from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.literals import format_plain
 
 ALLOWANCE = "allowance"
@@ -369,10 +370,16 @@ def _subscription_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
              (*now.covers, *(("one of",) if now.one else ()))),
             ("coverage limit", was.cap, now.cap),
             ("fee", was.automatic, now.automatic),
-            ("prices", was.ladder, now.ladder))
+            ("prices", _plan_prices(was), _plan_prices(now)))
         for part, before, after in parts:
             if before != after:
                 yield Change(SUBSCRIPTION, None, before, after, f"{name} {part}")
+
+
+def _plan_prices(plan: SubscriptionPlan) -> tuple[str, ...]:
+    """A subscription's brackets and prices per unit, `(0, 10] 280` (a fee: `(0, ∞) 100`)."""
+    return tuple(f"{b.label} " + (CONTACT_SALES if b.price is None else format_plain(b.price))
+                 for b in plan.ladder.brackets)
 
 
 def _display_unit(plan: MeterPlan) -> str | None:
