@@ -342,7 +342,7 @@ def test_the_command_shows_the_arithmetic_and_the_json_validates(
                  "2026-11"]) == 0
     out = capsys.readouterr().out
     assert "search     subscription s-1  2,000,000" in out
-    assert ("subscription s-1: 10 qps_month on search at 280 per month, "
+    assert ("subscription s-1: qps_month on search, 10 QPS at 280 per QPS and month, "
             "2026-11-15T10:00:00+08:00 to 2026-12-01T00:00:00+08:00: "
             "10 × 280 × 16/30 days = 1493.33") in out
     assert main(["bill", str(FACE_RULES), "--journal", str(journal), "--json"]) == 0

@@ -617,10 +617,16 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     if bill.orders:
         out.append(f"orders total {bill.currency} {format_plain(bill.orders_total)} "
                    "(paid when ordered, not in the total)")
+    plans = {plan.name: plan for plan in book.subscriptions}
+    lang = book.languages.index("en") if "en" in book.languages else 0
     for c in bill.subscriptions:
-        out.append(f"{'fee' if c.fee else 'subscription'} {c.subscription}: "
-                   f"{_grouped(c.quantity)} {c.plan}" + (f" on {c.meter}" if c.meter else "")
-                   + f" at {format_plain(c.unit_price)} per {c.period}, "
+        held = plans.get(c.plan)
+        unit = held.unit[lang] if held is not None and lang < len(held.unit) else "unit"
+        what = (f"{format_plain(c.unit_price)} per {c.period}" if c.fee else
+                f"{c.plan}" + (f" on {c.meter}" if c.meter else "")
+                + f", {_grouped(c.quantity)} {unit} at {format_plain(c.unit_price)} per "
+                f"{unit} and {c.period}")
+        out.append(f"{'fee' if c.fee else 'subscription'} {c.subscription}: {what}, "
                    f"{c.start.isoformat()} to {c.end.isoformat()}: {_charged(c)}")
     for v in bill.void:
         out.append(f"void: pack {v.pack} expired {v.time.isoformat()} with "
