@@ -620,8 +620,8 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     plans = {plan.name: plan for plan in book.subscriptions}
     lang = book.languages.index("en") if "en" in book.languages else 0
     for c in bill.subscriptions:
-        held = plans.get(c.plan)
-        unit = held.unit[lang] if held is not None and lang < len(held.unit) else "unit"
+        plan = plans.get(c.plan)
+        unit = plan.unit[lang] if plan is not None and lang < len(plan.unit) else "unit"
         what = (f"{format_plain(c.unit_price)} per {c.period}" if c.fee else
                 f"{c.plan}" + (f" on {c.meter}" if c.meter else "")
                 + f", {_grouped(c.quantity)} {unit} at {format_plain(c.unit_price)} per "
