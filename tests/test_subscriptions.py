@@ -539,3 +539,22 @@ def test_diff_names_each_changed_subscription_and_fee(
     swapped = json.loads(capsys.readouterr().out)["changes"]
     assert [(c["key"], c["old"], c["new"]) for c in swapped][-1] == (
         "platform", None, "platform")
+
+
+def test_a_fee_is_neither_subscribed_nor_cancelled_and_negotiated_brackets_are_refused(
+        seats: PriceBook) -> None:
+    """A fee is every account's: a `subscribe` entry cannot name it, nor a `cancel`; a quantity
+    in a `contact sales` bracket has no price to charge, so its subscribe entry is refused."""
+    with pytest.raises(JournalError, match="`platform` is not a subscription of rules `seats`"):
+        seats.bill([subscribe("2026-11-01T00:00:00+08:00", "platform", 1)])
+    with pytest.raises(JournalError, match="`platform` is a fee of the rules"):
+        seats.bill([usage("2026-11-01T00:00:00+08:00", "Search", 1),
+                    cancel("2026-11-02T00:00:00+08:00", "platform")])
+    negotiated = ratecard.loads(
+        SHEET.replace("(0, ∞)  18", "(0, 10]  18\n  (10, ∞)  contact sales"), "seats.rules")
+    with pytest.raises(JournalError, match=r"in the bracket \(10, ∞\), sold by negotiation"):
+        negotiated.bill([subscribe("2026-11-01T00:00:00+08:00", "seats", 11)])
+    (bill,) = negotiated.bill([subscribe("2026-11-01T00:00:00+08:00", "seats", 10, "s"),
+                               cancel("2026-11-02T00:00:00+08:00", "s")])
+    assert [(line.pack, line.amount) for line in bill.lines if line.source == "fee"] == [
+        ("platform", D("100.00")), ("s", D("180.00"))]  # 10 × 18 × 1 day; 30/30 of 100
