@@ -558,3 +558,21 @@ def test_a_fee_is_neither_subscribed_nor_cancelled_and_negotiated_brackets_are_r
                                cancel("2026-11-02T00:00:00+08:00", "s")])
     assert [(line.pack, line.amount) for line in bill.lines if line.source == "fee"] == [
         ("platform", D("100.00")), ("s", D("180.00"))]  # 10 × 18 × 1 day; 30/30 of 100
+
+
+def test_a_coverage_rate_counts_over_each_period() -> None:
+    """`up to 1 per minute` on a daily plan: 1440 calls a day per unit. 2 units from 11-01:
+    2880 a day. 11-01: 3000 calls, 2880 covered, 120 × 0.01 = 1.20 postpaid; 11-02: 100 calls,
+    covered (a new day). The plan is not prorated and runs all 30 days of November: 2 × 18 ×
+    30 = 1080.00. With the sheet's platform fee (30 of 30 days, 100.00): 1181.20."""
+    book = ratecard.loads(SHEET.replace("up to 1000", "up to 1 per minute"), "rate.rules")
+    (bill,) = book.bill([subscribe("2026-11-01T00:00:00+08:00", "seats", 2, "r"),
+                         usage("2026-11-01T10:00:00+08:00", "Search", 3000),
+                         usage("2026-11-02T10:00:00+08:00", "Search", 100)])
+    assert lines(bill)[:2] == [("search", "subscription", "r", D(2980), D("0.00")),
+                               ("search", "postpaid", None, D(120), D("1.20"))]
+    assert [line.amount for line in bill.lines if line.pack == "r" and line.source == "fee"] == [
+        D("1080.00")]
+    assert bill.total == D("1181.20")
+    en = ratecard.render_sheet(book, lang="en").text
+    assert "(up to 1 a minute per unit, counted over each day)" in en

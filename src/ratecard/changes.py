@@ -368,12 +368,21 @@ def _subscription_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
             ("maximum", was.maximum, now.maximum),
             ("covers", (*was.covers, *(("one of",) if was.one else ())),
              (*now.covers, *(("one of",) if now.one else ()))),
-            ("coverage limit", was.cap, now.cap),
+            ("coverage limit", _limit(was), _limit(now)),
             ("fee", was.automatic, now.automatic),
             ("prices", _plan_prices(was), _plan_prices(now)))
         for part, before, after in parts:
             if before != after:
                 yield Change(SUBSCRIPTION, None, before, after, f"{name} {part}")
+
+
+def _limit(plan: SubscriptionPlan) -> str | None:
+    """A subscription's coverage limit as written: `1000`, `1 per 60 seconds`, or None."""
+    if plan.cap is None:
+        return None
+    if plan.rate_seconds is None:
+        return format_plain(plan.cap)
+    return f"{format_plain(plan.cap)} per {plan.rate_seconds} seconds"
 
 
 def _plan_prices(plan: SubscriptionPlan) -> tuple[str, ...]:

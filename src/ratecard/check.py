@@ -46,6 +46,7 @@ VALIDITY_UNITS = {"year": "year", "years": "year", "month": "month", "months": "
 PACK_RESTRICTIONS = ("refund", "freeze")
 DEDUCT_SOURCES = ("allowance", "packs", "subscriptions", "postpaid")
 PRORATIONS = ("day", "second")
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 PACK_ORDERS = ("expiry", "purchase")
 PACK_TIES = ("smallest",)
 SUSPEND_REASONS = ("arrears", "violation")
@@ -799,6 +800,12 @@ def check_subscriptions(s: Symbols) -> Iterator[Diagnostic]:
                         display.span, "a subscription is priced and shown per unit it buys",
                         "write the unit alone, e.g. `unit \"QPS\" / \"QPS\"`")
         up = None if plan.covers is None else plan.covers.up
+        per = None if plan.covers is None else plan.covers.per
+        if per is not None and per.value not in RATE_UNITS:
+            hint = did_you_mean(per.value, tuple(RATE_UNITS)) or (
+                "write `per second`, `per minute` or `per hour`")
+            yield error("E813", f"unknown rate `per {per.value}`", per.span,
+                        "a rate counts units a second, a minute or an hour", hint)
         if up is not None and up.value != "up":
             yield error("E813", f"unknown coverage limit `{up.value} to`", up.span,
                         "a limit on the units covered", "write `up to N`")

@@ -9,7 +9,7 @@ import attrs
 
 from ratecard import nodes as n
 from ratecard import versions
-from ratecard.check import VALIDITY_UNITS, symbols
+from ratecard.check import RATE_UNITS, VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.ladders import BLOCK_UP, VOLUME, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
@@ -342,6 +342,8 @@ def _subscription(
         covers=meters,
         one=covers is not None and covers.one,
         cap=None if covers is None or covers.cap is None else _value(covers.cap),
+        rate_seconds=(None if covers is None or covers.per is None
+                      else RATE_UNITS[covers.per.value]),
     )
 
 

@@ -56,7 +56,7 @@ CHOICE_WORDS = (
     "years", "days", "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor",
     "exact", "line", "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below",
     "exhausted", "expired", "arrears", "violation", "zh", "en", "smallest", "subscriptions",
-    "second",
+    "second", "minute", "hour",
 )
 
 _WORD_START = r"(?<![\w])"

@@ -525,6 +525,7 @@ class Covers:
     cap: Number | None
     span: Span = attrs.field(eq=False, repr=False)
     up: Name | None = None  # the word before `to`: `up` (the checker says so)
+    per: Name | None = None  # `up to N per second`: a rate, N units per second (or minute, hour)
 
 
 @attrs.frozen

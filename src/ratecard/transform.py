@@ -289,9 +289,10 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def covers_clause(
         self, meta: Any, _kw: Token, one: Token | None, _of: Token | None, target: n.Target,
-        up: n.Name | None, _to: Token | None, cap: n.Number | None,
+        up: n.Name | None, _to: Token | None, cap: n.Number | None, _per: Token | None = None,
+        per: n.Name | None = None,
     ) -> n.Covers:
-        return n.Covers(target, one is not None, cap, self._span(meta), up)
+        return n.Covers(target, one is not None, cap, self._span(meta), up, per)
 
     def subscription_maximum(
         self, meta: Any, _kw: Token, amount: n.Number

@@ -28,13 +28,14 @@ limit in the current period) and returns it per subscription. The replay calls i
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 
-from ratecard.engine.clock import local
+from ratecard.engine.clock import day_start, local, month_start, next_month
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO
 
@@ -55,7 +56,9 @@ class SubscriptionPlan:
     `second`; `ladder` prices a unit by the bracket the subscribed quantity falls in; `maximum`
     the most units one subscription buys (None: no limit). `covers` are the meters it covers
     (`one`: the one the entry names), `cap` the units covered per subscribed unit and period
-    (None: without limit). `automatic`: a fee, held by every account from its opening."""
+    (None: without limit), or with `rate_seconds` a rate: `cap` units per `rate_seconds` seconds
+    and subscribed unit, over each period (a day of 86,400 seconds at 1 per second covers
+    86,400). `automatic`: a fee, held by every account from its opening."""
 
     name: str
     labels: tuple[str, ...]
@@ -68,6 +71,7 @@ class SubscriptionPlan:
     one: bool = False
     cap: Decimal | None = None
     automatic: bool = False
+    rate_seconds: int | None = None  # `up to N per minute`: 60 (the cap is a rate)
 
     def price(self, quantity: Decimal) -> tuple[str, Decimal | None]:
         """The bracket `quantity` units fall in, and its price per unit and period (None: a
@@ -165,6 +169,20 @@ def coverage_period(plan: SubscriptionPlan, moment: int, zone: ZoneInfo) -> str:
     return day.isoformat() if plan.period == DAY else day.isoformat()[:7]
 
 
+def period_seconds(plan: SubscriptionPlan, moment: int, zone: ZoneInfo) -> int:
+    """The seconds of the coverage period `moment` is in (a day may have 23 or 25 hours where
+    the clocks change)."""
+    day = local(moment, zone).date()
+    if plan.period == DAY:
+        start = day_start(day, zone)
+        end = day_start(day + timedelta(days=1), zone)
+    else:
+        key = (day.year, day.month)
+        start = month_start(key, zone)
+        end = month_start(next_month(key), zone)
+    return (end - start) // MICROSECONDS
+
+
 class Coverage:
     """The subscriptions an account holds, in order of subscription, and what they cover."""
 
@@ -212,7 +230,10 @@ class Coverage:
                 if held.period != period:
                     held.period = period
                     held.used = ZERO
-                room = plan.cap * held.quantity - held.used
+                allowed = plan.cap * held.quantity
+                if plan.rate_seconds is not None:
+                    allowed = allowed * period_seconds(plan, moment, self.zone) / plan.rate_seconds
+                room = allowed - held.used
                 take = min(left, room)
                 if take <= 0:
                     continue

@@ -52,10 +52,12 @@ def _terms(page: Page, plan: SubscriptionPlan, name: str, unit: str,
         terms.append(page.fmt("subscription_maximum", plan=name,
                               maximum=format_quantity(plan.maximum, page.lang, unit)))
     if plan.covers:
+        rate = {1: "second", 60: "minute", 3600: "hour"}.get(plan.rate_seconds or 0)
         cap = "" if plan.cap is None else "".join(
             piece.text for piece in page.fmt(
-                "subscription_cap", cap=format_quantity(plan.cap, page.lang), unit=unit,
-                period=period))
+                "subscription_cap" if rate is None else "subscription_rate",
+                cap=format_quantity(plan.cap, page.lang), unit=unit, period=period,
+                rate="" if rate is None else page.m[f"rate_{rate}"]))
         if plan.one:
             terms.append(page.fmt("subscription_covers_one", plan=name, cap=cap))
         else:
