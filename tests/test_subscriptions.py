@@ -382,7 +382,7 @@ def test_the_warehouse_and_the_calculator_refuse_fees_by_name(
 
 # A sheet with every mechanic at once: an allowance and packs around the subscriptions in the
 # deduction order, a covering plan with a daily limit, one covering a meter of the entry's
-# choice, one prorated by the second, and a fee.
+# choice, one prorated by the second, one whose limit is a rate, and a fee.
 PROPERTY_SHEET = """\
 rules props "性质" / "Properties"
 currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
@@ -407,6 +407,9 @@ subscription qps "QPS" / "QPS", per month, prorated by day, maximum 5, covers on
 subscription api "接口" / "API", per month, prorated by second {
   (0, ∞)  300
 }
+subscription burst "突发" / "Burst", per month, covers detect up to 1 per hour {
+  (0, ∞)  30
+}
 fee platform "平台费" / "Platform fee" 100 per month, prorated by day
 
 deduct allowance, subscriptions, packs by expiry, postpaid
@@ -430,7 +433,7 @@ def journals(draw: st.DrawFn) -> list[Entry]:
     entries: list[tuple[int, Entry]] = []
     for number in range(draw(st.integers(0, 4))):
         start = draw(st.integers(0, 50 * 86_400))
-        plan = draw(st.sampled_from(("seats", "qps", "api")))
+        plan = draw(st.sampled_from(("seats", "qps", "api", "burst")))
         entry = subscribe(_at(start), plan, draw(st.integers(1, 5)), f"s-{number}",
                           draw(st.sampled_from(("search", "detect"))) if plan == "qps"
                           else None)
