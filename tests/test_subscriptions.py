@@ -579,3 +579,23 @@ def test_a_coverage_rate_counts_over_each_period() -> None:
     assert bill.total == D("1181.20")
     en = ratecard.render_sheet(book, lang="en").text
     assert "(up to 1 a minute per unit, counted over each day)" in en
+
+
+def test_lagos_prorated_seat_example() -> None:
+    """Lago's prorated-charges page: a $10 seat added on July 10th is charged for the 22 days it
+    is used (the 10th to the 31st, both counted). Over July's 31 days: 10 × 22/31 = 7.0967… →
+    7.10. (The page writes $7.33, which is 22/30: it divides by 30 whatever the month; here a
+    month is its own days, as Zuora's "use actual number of days".)"""
+    sheet = """\
+rules lago "座席" / "Seats"
+currency USD, rounding half_up 0.01, timezone UTC
+meter calls "调用" / "Calls" counts Call
+price calls 0.01
+subscription seat "座席" / "Seat", per month, prorated by day {
+  (0, ∞)  10
+}
+"""
+    book = ratecard.loads(sheet, "lago.rules")
+    (july,) = book.bill([subscribe("2027-07-10T12:00:00Z", "seat", 1)])
+    (charge,) = july.subscriptions
+    assert (charge.used, charge.of, charge.amount) == (D(22), D(31), D("7.10"))
