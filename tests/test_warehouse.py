@@ -221,7 +221,8 @@ def shipped(name: str) -> Sheet:
     )
 
 
-SHIPPED = ("tencent-bda.rules", "aws-lambda.rules", "google-geocoding.rules")
+SHIPPED = ("tencent-bda.rules", "aws-lambda.rules", "google-geocoding.rules",
+           "tencent-face-recognition.rules")
 
 # --- generated journals --------------------------------------------------------------------------
 

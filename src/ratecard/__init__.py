@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from ratecard.engine.account import Account, AccountError, LateEntryError
     from ratecard.engine.bills import Alert, AlertKind, Bill, BillLine, Source
     from ratecard.engine.journal import (
+        Cancel,
         JournalError,
         Order,
         Purchase,
         Refund,
         Reopen,
+        Subscribe,
         Suspend,
         Topup,
         Usage,
@@ -47,7 +49,7 @@ _ENGINE = {
     "Alert": "bills", "AlertKind": "bills", "Bill": "bills", "BillLine": "bills",
     "Source": "bills",
     "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
-    "Reopen": "journal",
+    "Reopen": "journal", "Subscribe": "journal", "Cancel": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
 }
@@ -87,6 +89,7 @@ __all__ = [
     "AlertKind",
     "Bill",
     "BillLine",
+    "Cancel",
     "ContactSalesError",
     "Diagnostic",
     "Error",
@@ -104,6 +107,7 @@ __all__ = [
     "Severity",
     "SnapshotError",
     "Source",
+    "Subscribe",
     "Suspend",
     "Topup",
     "Usage",

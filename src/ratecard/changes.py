@@ -73,6 +73,7 @@ import attrs
 from ratecard.engine.ladders import Bracket, Ladder
 from ratecard.engine.money import ZERO, Rounding
 from ratecard.engine.pricebook import AlertPolicy, MeterPlan, PriceBook
+from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.literals import format_plain
 
 ALLOWANCE = "allowance"
@@ -116,11 +117,12 @@ ALLOWANCE_WHILE_ACTIVE = "allowance_while_active"
 SKIP_EMPTY = "skip_empty"
 DAILY_BILLS = "daily_bills"
 ORDER = "order"
+SUBSCRIPTION = "subscription"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
                ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
                ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, DAILY_BILLS,
-               ORDER)
+               ORDER, SUBSCRIPTION)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
@@ -324,6 +326,7 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
     )
     found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
     found.extend(_order_changes(old, new))
+    found.extend(_subscription_changes(old, new))
     return found
 
 
@@ -348,6 +351,47 @@ def _order_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
         for part, before, after in parts:
             if before != after:
                 yield Change(ORDER, None, before, after, f"{name} {part}")
+
+
+def _subscription_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
+    """Subscriptions and fees added, removed, or with other names, unit, period, proration,
+    maximum, coverage or prices (a fee's price is its one bracket's)."""
+    old_plans = {plan.name: plan for plan in old.subscriptions}
+    new_plans = {plan.name: plan for plan in new.subscriptions}
+    for name in [*new_plans, *(name for name in old_plans if name not in new_plans)]:
+        was, now = old_plans.get(name), new_plans.get(name)
+        if was is None or now is None:
+            yield Change(SUBSCRIPTION, None, None if was is None else name,
+                         None if now is None else name, name)
+            continue
+        parts: tuple[tuple[str, Value, Value], ...] = (
+            ("label", was.labels, now.labels), ("unit", was.unit, now.unit),
+            ("period", was.period, now.period),
+            ("proration", was.proration or "none", now.proration or "none"),
+            ("maximum", was.maximum, now.maximum),
+            ("covers", (*was.covers, *(("one of",) if was.one else ())),
+             (*now.covers, *(("one of",) if now.one else ()))),
+            ("coverage limit", _limit(was), _limit(now)),
+            ("fee", was.automatic, now.automatic),
+            ("prices", _plan_prices(was), _plan_prices(now)))
+        for part, before, after in parts:
+            if before != after:
+                yield Change(SUBSCRIPTION, None, before, after, f"{name} {part}")
+
+
+def _limit(plan: SubscriptionPlan) -> str | None:
+    """A subscription's coverage limit as written: `1000`, `1 per 60 seconds`, or None."""
+    if plan.cap is None:
+        return None
+    if plan.rate_seconds is None:
+        return format_plain(plan.cap)
+    return f"{format_plain(plan.cap)} per {plan.rate_seconds} seconds"
+
+
+def _plan_prices(plan: SubscriptionPlan) -> tuple[str, ...]:
+    """A subscription's brackets and prices per unit, `(0, 10] 280` (a fee: `(0, ∞) 100`)."""
+    return tuple(f"{b.label} " + (CONTACT_SALES if b.price is None else format_plain(b.price))
+                 for b in plan.ladder.brackets)
 
 
 def _display_unit(plan: MeterPlan) -> str | None:

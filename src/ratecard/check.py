@@ -45,7 +45,9 @@ BLOCK_ROUNDINGS = ("up", "down", "prorated")
 VALIDITY_UNITS = {"year": "year", "years": "year", "month": "month", "months": "month",
                   "day": "day", "days": "day"}
 PACK_RESTRICTIONS = ("refund", "freeze")
-DEDUCT_SOURCES = ("allowance", "packs", "postpaid")
+DEDUCT_SOURCES = ("allowance", "packs", "subscriptions", "postpaid")
+PRORATIONS = ("day", "second")
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 PACK_ORDERS = ("expiry", "purchase")
 PACK_TIES = ("smallest",)
 SUSPEND_REASONS = ("arrears", "violation")
@@ -746,6 +748,107 @@ def check_orders(s: Symbols) -> Iterator[Diagnostic]:
         yield from _check_brackets(shape)
 
 
+# --- subscriptions and fees ----------------------------------------------------------------------
+
+def check_subscriptions(s: Symbols) -> Iterator[Diagnostic]:
+    """Subscriptions and fees: names unique among them, the meters and the orders; one period
+    (month or day), proration (by day or second), maximum (whole, above zero) and unit each;
+    sound brackets; a coverage limit above zero, and coverage drawn in the deduction order."""
+    taken: dict[str, Span] = {name: meter.name.span for name, meter in s.meters.items()}
+    taken.update({order.name.value: order.name.span for order in s.of(n.Order)})
+    plans: list[n.Subscription | n.Fee] = [*s.of(n.Subscription), *s.of(n.Fee)]
+    for plan in plans:
+        name = plan.name.value
+        kind = "subscription" if isinstance(plan, n.Subscription) else "fee"
+        if name in taken:
+            yield error("E811", f"{kind} `{name}` is declared twice", plan.name.span,
+                        f"the name is taken at line {taken[name].line}",
+                        "give each meter, order, subscription and fee its own name")
+        taken.setdefault(name, plan.name.span)
+        prorations = plan.prorations if isinstance(plan, n.Subscription) else tuple(
+            p for p in (plan.proration,) if p is not None)
+        for extra_proration in prorations[1:]:
+            yield error("E812", f"{kind} `{name}` is prorated twice", extra_proration.span,
+                        "second proration", "keep one `prorated by day` or `prorated by second`")
+        for proration in prorations[:1]:
+            basis = proration.basis.value
+            if basis not in PRORATIONS:
+                hint = did_you_mean(basis, PRORATIONS) or (
+                    "write `prorated by day` or `prorated by second`")
+                yield error("E812", f"unknown proration `by {basis}`", proration.basis.span,
+                            "a partial period is charged by the days or the seconds it spans",
+                            hint)
+        if isinstance(plan, n.Fee):
+            yield from _check_period(plan.period, LADDER_PERIODS)
+            continue
+        if not plan.periods:
+            yield error("E812", f"subscription `{name}` has no period", plan.name.span,
+                        "charged how often?", "add `, per month` or `, per day` after its name")
+        for extra_period in plan.periods[1:]:
+            yield error("E812", f"subscription `{name}` has two periods", extra_period.span,
+                        "second period", "keep one `per month` or `per day`")
+        for period in plan.periods[:1]:
+            yield from _check_period(period, LADDER_PERIODS)
+        for extra in plan.maximums[1:]:
+            yield error("E812", f"subscription `{name}` has two maximums", extra.span,
+                        "second maximum", "keep one `maximum N`")
+        for maximum in plan.maximums[:1]:
+            most = maximum.amount.value
+            if most is not None and (most <= 0 or most != most.to_integral_value()):
+                yield error("E812", f"maximum `{maximum.amount.text}` must be a whole number "
+                            "above zero", maximum.amount.span, "not a quantity to subscribe",
+                            "write `maximum 300`, or leave the maximum out")
+        for extra_unit in plan.units[1:]:
+            yield error("E812", f"subscription `{name}` has two units", extra_unit.span,
+                        "second unit", "keep one `unit ...`")
+        for display in plan.display_units:
+            yield error("E812", f"subscription `{name}` shows another unit than it counts",
+                        display.span, "a subscription is priced and shown per unit it buys",
+                        "write the unit alone, e.g. `unit \"QPS\" / \"QPS\"`")
+        up = None if plan.covers is None else plan.covers.up
+        per = None if plan.covers is None else plan.covers.per
+        if per is not None and per.value not in RATE_UNITS:
+            hint = did_you_mean(per.value, tuple(RATE_UNITS)) or (
+                "write `per second`, `per minute` or `per hour`")
+            yield error("E813", f"unknown rate `per {per.value}`", per.span,
+                        "a rate counts units a second, a minute or an hour", hint)
+        if up is not None and up.value != "up":
+            yield error("E813", f"unknown coverage limit `{up.value} to`", up.span,
+                        "a limit on the units covered", "write `up to N`")
+        cap = None if plan.covers is None else plan.covers.cap
+        if cap is not None and cap.value is not None and cap.value <= 0:
+            yield error("E813", f"coverage limit `{cap.text}` must be above zero", cap.span,
+                        "a subscription that covers nothing", "write `up to 100万`, or leave "
+                        "the limit out (usage covered without limit)")
+        for bracket in plan.brackets:
+            if bracket.contact_sales is None and not all(
+                    isinstance(term, n.UnitPrice) and term.per is None for term in bracket.terms):
+                yield error("E812", f"subscription `{name}` has a bracket that is not a price "
+                            "per unit", bracket.span, "a subscription is priced per unit and "
+                            "period", "write one price per unit, e.g. `(0, 10]  280`")
+        shape = n.Ladder(n.Name("volume", plan.name.span), n.Name("total", plan.name.span),
+                         n.Period(n.Name("month", plan.name.span), plan.span),
+                         n.Target(False, (), plan.span), False, plan.brackets, (), (), False,
+                         plan.span)
+        yield from _check_brackets(shape)
+    covering = [plan for plan in s.of(n.Subscription) if plan.covers is not None]
+    deducts = s.of(n.Deduct)
+    steps = [step.source for deduct in deducts[:1] for step in deduct.steps]
+    listed = next((step for step in steps if step.value == "subscriptions"), None)
+    if covering and listed is None:
+        cover = covering[0].covers
+        assert cover is not None
+        yield error("E813", f"subscription `{covering[0].name.value}` covers meters, but the "
+                    "deduction order has no `subscriptions`", cover.span,
+                    "where is its usage drawn?",
+                    "add `subscriptions` to the deduction order, e.g. `deduct subscriptions, "
+                    "allowance, packs by expiry, postpaid`")
+    if listed is not None and not covering:
+        yield error("E813", "`subscriptions` in the deduction order, but no subscription covers "
+                    "a meter", listed.span, "nothing to draw here",
+                    "add `covers METER` to a subscription, or remove `subscriptions`")
+
+
 def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
     """The meters whose packs stop service when exhausted (no postpaid), and where it is said."""
     return {row.meter.value: packs.stops[0]
@@ -919,7 +1022,7 @@ def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
         source = step.source.value
         if source not in DEDUCT_SOURCES:
             hint = did_you_mean(source, DEDUCT_SOURCES) or (
-                "sources are `allowance`, `packs` and `postpaid`")
+                "sources are `allowance`, `packs`, `subscriptions` and `postpaid`")
             yield error("E601", f"unknown deduction source `{source}`", step.source.span,
                         "not a source of units", hint)
             continue
@@ -1222,6 +1325,7 @@ CHECKS: tuple[Check, ...] = (
     check_pack_prices,
     check_ladder_prices,
     check_orders,
+    check_subscriptions,
 )
 
 

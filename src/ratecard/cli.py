@@ -44,7 +44,7 @@ from ratecard.terminal import COLOR_MODES, PLAIN, Palette, journal_progress, pro
 if TYPE_CHECKING:
     # The evaluator is imported where a command needs it: `ratecard check` never loads it.
     from ratecard.engine.account import Account
-    from ratecard.engine.bills import Bill, BillLine
+    from ratecard.engine.bills import Bill, BillLine, SubscriptionCharge
     from ratecard.engine.journal import JournalError
     from ratecard.engine.pricebook import HeldPack, MeterPlan, PriceBook
     from ratecard.nodes import Rules
@@ -371,8 +371,11 @@ def _english(book: PriceBook, labels: Sequence[str]) -> str:
 
 
 def _source(line: BillLine) -> str:
-    """A line's source column: `pack ID`, `discount 20%` (a contract's), `true-up`, or the
-    source's name."""
+    """A line's source column: `pack ID`, `subscription ID` (units it covered), `fee ID` (what
+    a subscription or fee costs), `discount 20%` (a contract's), `true-up`, or the source's
+    name."""
+    if line.source in ("subscription", "fee") and line.pack is not None:
+        return f"{line.source} {line.pack}"
     if line.pack is not None:
         return f"pack {line.pack}"
     if line.source == "discount" and line.rate is not None:
@@ -380,6 +383,16 @@ def _source(line: BillLine) -> str:
     if line.source == "true_up":
         return "true-up"
     return line.source
+
+
+def _charged(c: SubscriptionCharge) -> str:
+    """How a subscription's month was charged: `10 × 280 × 16/30 days = 1493.33`."""
+    part = {"period": "", "day": f" × {format_plain(c.used)}/{format_plain(c.of)} days",
+            "second": f" × {format_plain(c.used)}/{format_plain(c.of)} seconds"}[c.measure]
+    if c.measure == "day" and c.of == 1:
+        part = f" × {format_plain(c.used)} day" + ("s" if c.used != 1 else "")
+    return (f"{_grouped(c.quantity)} × {format_plain(c.unit_price)}{part} = "
+            f"{format_plain(c.amount)}")
 
 
 def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
@@ -398,7 +411,8 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
             _source(line),
             "" if line.source == "true_up" else _grouped(line.quantity),
             line.bracket or "",
-            _unit_price(line, book) if line.source == "postpaid" else "",
+            _unit_price(line, book) if line.source == "postpaid"
+            else format_plain(line.unit_price) if line.source == "fee" else "",
             format_plain(line.amount),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -659,6 +673,17 @@ def format_statement(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> s
     if bill.orders:
         out.append(f"orders total {bill.currency} {format_plain(bill.orders_total)} "
                    "(paid when ordered, not in the total)")
+    plans = {plan.name: plan for plan in book.subscriptions}
+    lang = book.languages.index("en") if "en" in book.languages else 0
+    for c in bill.subscriptions:
+        plan = plans.get(c.plan)
+        unit = plan.unit[lang] if plan is not None and lang < len(plan.unit) else "unit"
+        what = (f"{format_plain(c.unit_price)} per {c.period}" if c.fee else
+                f"{c.plan}" + (f" on {c.meter}" if c.meter else "")
+                + f", {_grouped(c.quantity)} {unit} at {format_plain(c.unit_price)} per "
+                f"{unit} and {c.period}")
+        out.append(f"{'fee' if c.fee else 'subscription'} {c.subscription}: {what}, "
+                   f"{c.start.isoformat()} to {c.end.isoformat()}: {_charged(c)}")
     for v in bill.void:
         out.append(f"void: pack {v.pack} expired {v.time.isoformat()} with "
                    f"{_grouped(v.quantity)} units left")

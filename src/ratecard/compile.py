@@ -9,9 +9,9 @@ import attrs
 
 from ratecard import nodes as n
 from ratecard import versions
-from ratecard.check import VALIDITY_UNITS, Symbols, symbols
+from ratecard.check import RATE_UNITS, VALIDITY_UNITS, Symbols, symbols
 from ratecard.diagnostics import Diagnostic
-from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
+from ratecard.engine.ladders import BLOCK_UP, VOLUME, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
 from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.pricebook import (
@@ -26,6 +26,7 @@ from ratecard.engine.pricebook import (
     Segment,
 )
 from ratecard.engine.pricing import LadderGroup
+from ratecard.engine.subscriptions import SubscriptionPlan
 
 # A meter without `unit` counts calls, named in each declared language.
 DEFAULT_UNIT = {"zh": "次", "en": "call"}
@@ -239,6 +240,11 @@ def _compile_sheet(
         ladder_groups=groups,
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
+        subscriptions=(
+            *(_subscription(plan, table.languages, tuple(table.meters))
+              for plan in table.of(n.Subscription)),
+            *(_fee(fee, table.languages) for fee in table.of(n.Fee)),
+        ),
         warnings=warnings,
         version=version,
     )
@@ -313,6 +319,44 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         period=ladder.period.unit.value,
         combined=ladder.combined,
         short=ladder.short,
+    )
+
+
+def _subscription(
+    plan: n.Subscription, languages: tuple[str, ...], meters_declared: tuple[str, ...]
+) -> SubscriptionPlan:
+    shape = n.Ladder(n.Name("volume", plan.name.span), n.Name("total", plan.name.span),
+                     n.Period(n.Name("month", plan.name.span), plan.span),
+                     n.Target(False, (), plan.span), False, plan.brackets, (), (), False,
+                     plan.span)
+    covers = plan.covers
+    meters = () if covers is None else tuple(covers.target.of(meters_declared))
+    return SubscriptionPlan(
+        name=plan.name.value,
+        labels=_texts(plan.label),
+        unit=(_texts(plan.units[0]) if plan.units
+              else tuple(ORDER_UNIT.get(lang, "unit") for lang in languages)),
+        period=plan.periods[0].unit.value,
+        proration=plan.prorations[0].basis.value if plan.prorations else None,
+        ladder=_ladder(shape),
+        maximum=_value(plan.maximums[0].amount) if plan.maximums else None,
+        covers=meters,
+        one=covers is not None and covers.one,
+        cap=None if covers is None or covers.cap is None else _value(covers.cap),
+        rate_seconds=(None if covers is None or covers.per is None
+                      else RATE_UNITS[covers.per.value]),
+    )
+
+
+def _fee(fee: n.Fee, languages: tuple[str, ...]) -> SubscriptionPlan:
+    return SubscriptionPlan(
+        name=fee.name.value,
+        labels=_texts(fee.label),
+        unit=tuple(ORDER_UNIT.get(lang, "unit") for lang in languages),
+        period=fee.period.unit.value,
+        proration=None if fee.proration is None else fee.proration.basis.value,
+        ladder=Ladder(VOLUME, "total", (Bracket(ZERO, None, _value(fee.amount)),)),
+        automatic=True,
     )
 
 

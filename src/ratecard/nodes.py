@@ -517,9 +517,71 @@ class Order:
     display_units: tuple[DisplayUnit, ...] = ()  # refused: an order counts what it shows
 
 
+@attrs.frozen
+class Prorate:
+    """`prorated by day` / `prorated by second`: how a partial period is charged."""
+
+    basis: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Covers:
+    """`covers [one of] TARGET [up to N]`: the meters a subscription makes free while it runs,
+    up to N units per subscribed unit and period (None: without limit); `one`: the one meter
+    the `subscribe` entry names."""
+
+    target: Target
+    one: bool
+    cap: Number | None
+    span: Span = attrs.field(eq=False, repr=False)
+    up: Name | None = None  # the word before `to`: `up` (the checker says so)
+    per: Name | None = None  # `up to N per second`: a rate, N units per second (or minute, hour)
+
+
+@attrs.frozen
+class SubscriptionMaximum:
+    """`maximum 300`: the most units one subscription may buy."""
+
+    amount: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Subscription:
+    """`subscription NAME label, per month, prorated by day, covers ... { brackets }`: a fee
+    per unit and period, bought by a `subscribe` entry and charged until cancelled, every unit
+    at the bracket the subscribed quantity falls in."""
+
+    name: Name
+    label: Label
+    periods: tuple[Period, ...]
+    prorations: tuple[Prorate, ...]
+    maximums: tuple[SubscriptionMaximum, ...]
+    units: tuple[Label, ...]
+    covers: Covers | None
+    brackets: tuple[Bracket, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+    display_units: tuple[DisplayUnit, ...] = ()  # refused: a subscription counts what it shows
+
+
+@attrs.frozen
+class Fee:
+    """`fee NAME label AMOUNT per month [, prorated by day]`: a recurring fee charged from the
+    account's opening, with no entry."""
+
+    name: Name
+    label: Label
+    amount: Number
+    period: Period
+    proration: Prorate | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
     | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
+    | Subscription | Fee
 )
 
 

@@ -276,6 +276,45 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
         return n.OrderMinimum(amount, self._span(meta))
 
+    def subscription_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, *items: Any
+    ) -> n.Subscription:
+        return n.Subscription(
+            name,
+            label,
+            tuple(i for i in items if isinstance(i, n.Period)),
+            tuple(i for i in items if isinstance(i, n.Prorate)),
+            tuple(i for i in items if isinstance(i, n.SubscriptionMaximum)),
+            tuple(i[1][0] for i in items if isinstance(i, tuple) and i and i[0] == "unit"),
+            next((i for i in items if isinstance(i, n.Covers)), None),
+            tuple(i for i in items if isinstance(i, n.Bracket)),
+            self._span(meta),
+            tuple(i[1][1] for i in items
+                  if isinstance(i, tuple) and i and i[0] == "unit" and i[1][1] is not None),
+        )
+
+    def prorate_clause(self, meta: Any, _kw: Token, _by: Token, basis: n.Name) -> n.Prorate:
+        return n.Prorate(basis, self._span(meta))
+
+    def covers_clause(
+        self, meta: Any, _kw: Token, one: Token | None, _of: Token | None, target: n.Target,
+        up: n.Name | None, _to: Token | None, cap: n.Number | None, _per: Token | None = None,
+        per: n.Name | None = None,
+    ) -> n.Covers:
+        return n.Covers(target, one is not None, cap, self._span(meta), up, per)
+
+    def subscription_maximum(
+        self, meta: Any, _kw: Token, amount: n.Number
+    ) -> n.SubscriptionMaximum:
+        return n.SubscriptionMaximum(amount, self._span(meta))
+
+    def fee_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, amount: n.Number,
+        period: n.Period, *rest: Any,
+    ) -> n.Fee:
+        proration = next((i for i in rest if isinstance(i, n.Prorate)), None)
+        return n.Fee(name, label, amount, period, proration, self._span(meta))
+
     def price_decl(
         self, meta: Any, kw: Token, meters: tuple[n.Name, ...], price: Any
     ) -> n.Ladder:

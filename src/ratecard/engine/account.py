@@ -31,9 +31,11 @@ from ratecard.engine.clock import (
     parse_time,
 )
 from ratecard.engine.journal import (
+    CANCEL,
     ORDER,
     PURCHASE,
     REFUND,
+    SUBSCRIBE,
     USAGE,
     JournalError,
     JournalInput,
@@ -160,8 +162,8 @@ class Account:
             start += 1
             moment, line, kind, _, _, entry_id = record
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
-                    if kind in (PURCHASE, ORDER) else replay.refunded_packs() if kind == REFUND
-                    else ())
+                    if kind in (PURCHASE, ORDER, SUBSCRIBE) else replay.refunded_packs()
+                    if kind == REFUND else replay.cancelled if kind == CANCEL else ())
             if entry_id and entry_id in seen:
                 resent.append(record)
                 continue
@@ -171,9 +173,9 @@ class Account:
                 raise error
             on_invalid(error)
         todo = records[start:] if start else records
-        if on_invalid is None and any(record[2] == REFUND for record in todo):
-            # A refund is checked against the account's state: try the batch on a copy first,
-            # so that a refused one leaves the account as it was.
+        if on_invalid is None and any(record[2] in (REFUND, CANCEL) for record in todo):
+            # A refund or a cancel is checked against the account's state: try the batch on a
+            # copy first, so that a refused one leaves the account as it was.
             trial = load(self.book, self.snapshot()).replay
             trial.path, trial.line_base = source.path, base
             with decimal.localcontext(CONTEXT):
@@ -183,8 +185,9 @@ class Account:
             for moment, line, kind, _, _, entry_id in resent:
                 assert entry_id is not None
                 replay._ignore("usage" if kind == USAGE else "purchase" if kind == PURCHASE
-                               else "order" if kind == ORDER else "refund", entry_id, moment,
-                               line)
+                               else "order" if kind == ORDER else "subscribe"
+                               if kind == SUBSCRIBE else "cancel" if kind == CANCEL
+                               else "refund", entry_id, moment, line)
             replay._consume(todo)
         replay.on_invalid = None
         self._entries = base + source.positions

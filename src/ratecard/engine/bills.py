@@ -32,6 +32,8 @@ class Source(StrEnum):
     MAXIMUM = "maximum"
     DISCOUNT = "discount"
     TRUE_UP = "true_up"
+    SUBSCRIPTION = "subscription"
+    FEE = "fee"
 
 
 class AlertKind(StrEnum):
@@ -233,6 +235,50 @@ class OrderedUnits:
 
 
 @attrs.frozen
+class SubscriptionCharge:
+    """What one subscription (or fee) costs for the month, and how that was prorated: it ran
+    from `start` until `end` within the month (its part charged), `used` of `of` days or
+    seconds (`measure`; "period": a whole period, 1 of 1); `amount` is `quantity` ×
+    `unit_price` × used / of, rounded as a line (`precise_amount` before). A fee's `plan` is
+    its own name and it has no `meter`; `meter` is the meter a `covers one of` plan covers."""
+
+    subscription: str
+    plan: str
+    quantity: Decimal
+    bracket: str
+    unit_price: Decimal
+    period: str  # the plan's: month or day
+    start: datetime
+    end: datetime
+    measure: str
+    used: Decimal
+    of: Decimal
+    precise_amount: Decimal
+    amount: Decimal
+    meter: str | None = None
+    fee: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subscription": self.subscription,
+            "plan": self.plan,
+            "fee": self.fee,
+            "meter": self.meter,
+            "quantity": format_plain(self.quantity),
+            "bracket": self.bracket,
+            "unit_price": format_plain(self.unit_price),
+            "period": self.period,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "measure": self.measure,
+            "used": format_plain(self.used),
+            "of": format_plain(self.of),
+            "precise_amount": format_plain(self.precise_amount),
+            "amount": format_plain(self.amount),
+        }
+
+
+@attrs.frozen
 class PackBalance:
     """A pack still held at the end of the month, with the units left in it."""
 
@@ -417,6 +463,8 @@ class Bill:
     # A daily bill's day (`bill per day on ...`): the day's lines of the meters billed day by
     # day, issued the next day; None for a monthly bill (its `month` is the day's month).
     day: date | None = None
+    # The month's subscription and fee charges (their `fee` lines are in `lines` and `total`).
+    subscriptions: tuple[SubscriptionCharge, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -466,6 +514,8 @@ class Bill:
             if self.orders:  # (likewise)
                 data["orders"] = [o.to_dict() for o in self.orders]
                 data["orders_total"] = format_plain(self.orders_total)
+            if self.subscriptions:  # (likewise)
+                data["subscriptions"] = [c.to_dict() for c in self.subscriptions]
             data["packs"] = [p.to_dict() for p in self.packs]
             data["void"] = [v.to_dict() for v in self.void]
             data["rejected"] = [r.to_dict() for r in self.rejected]

@@ -72,8 +72,11 @@ REOPEN = 3
 TOPUP = 4
 REFUND = 5
 ORDER = 6
+SUBSCRIBE = 7
+CANCEL = 8
 
-TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order")
+TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order", "subscribe",
+         "cancel")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -152,7 +155,29 @@ class Order:
     price: int | str | Decimal | None = None
 
 
-Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order
+@attrs.frozen
+class Subscribe:
+    """A subscription bought: `quantity` units (QPS, seats) of a plan the rules declare with
+    `subscription`, charged every period until cancelled; `meter` names the meter it covers when
+    the plan `covers one of` several; `id` names it for its `cancel`."""
+
+    time: str | datetime
+    plan: str
+    quantity: int | str | Decimal
+    id: str | None = None
+    meter: str | None = None
+
+
+@attrs.frozen
+class Cancel:
+    """A subscription ended: `subscription` is its id (the `subscribe` entry's, or the id the
+    bill gives it, `qps_month#1`)."""
+
+    time: str | datetime
+    subscription: str
+
+
+Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order | Subscribe | Cancel
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -280,6 +305,11 @@ class EntryReader:
         if kind == "order":
             return self.order(obj.get("time"), obj.get("product"), obj.get("quantity"),
                               obj.get("id"), line, obj.get("price"))
+        if kind == "subscribe":
+            return self.subscribe(obj.get("time"), obj.get("plan"), obj.get("quantity"),
+                                  obj.get("id"), obj.get("meter"), line)
+        if kind == "cancel":
+            return self.cancel(obj.get("time"), obj.get("subscription"), line)
         return self._bad_type(kind)
 
     def from_entry(self, entry: Entry, line: int) -> Record:
@@ -299,6 +329,10 @@ class EntryReader:
                 return self.refund(time, pack, line)
             case Order(time, product, quantity, entry_id, price):
                 return self.order(time, product, quantity, entry_id, line, price)
+            case Subscribe(time, plan, quantity, entry_id, meter):
+                return self.subscribe(time, plan, quantity, entry_id, meter, line)
+            case Cancel(time, subscription):
+                return self.cancel(time, subscription, line)
         _bad(None, f"not a journal entry: {type(entry).__name__}")
 
     def from_csv(self, fields: list[str], line: int) -> Record:
@@ -478,6 +512,75 @@ class EntryReader:
             entry_id = self._id(entry_id)
         name = plan.name if paid is None else f"{plan.name} {format_plain(paid)}"
         return (moment, line, ORDER, name, int(units), entry_id)
+
+    def subscribe(
+        self, time: Any, plan_name: Any, quantity: Any, entry_id: Any, meter: Any, line: int
+    ) -> Record:
+        """A subscription: a plan of the rules (not a fee: every account pays those), a whole
+        quantity above zero and at most its maximum, in a bracket with a price, and the meter
+        it covers where the plan covers one of several. Record: `name` is the plan (then a
+        space and the meter), `count` the quantity."""
+        moment = self.time(time)
+        plans = {plan.name: plan for plan in self.book.subscriptions if not plan.automatic}
+        if plan_name is None:
+            _bad("plan", "missing field `plan`" + _choices(plans))
+        plan = plans.get(plan_name) if type(plan_name) is str else None
+        if plan is None:
+            if not plans:
+                _bad("type", f"rules `{self.book.name}` sell no subscription")
+            hint = did_you_mean(str(plan_name), plans)
+            _bad("plan", f"`{shorten(str(plan_name))}` is not a subscription of rules "
+                 f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(plans)))
+        if quantity is None:
+            _bad("quantity", "missing field `quantity`")
+        if isinstance(quantity, bool) or not isinstance(quantity, int | str | Decimal):
+            _bad("quantity", f"a quantity is a whole number such as 10, not {_shown(quantity)}")
+        try:
+            units = count_value(quantity)
+        except NumberError as exc:
+            _bad("quantity", str(exc))
+        if units != units.to_integral_value() or units <= 0:
+            _bad("quantity", f"a subscription is of a whole number of units above 0, not "
+                 f"{shown_number(units)}")
+        if plan.maximum is not None and units > plan.maximum:
+            _bad("quantity", f"a subscription of {format_plain(units)} `{plan.name}` is above "
+                 f"the maximum of {format_plain(plan.maximum)}")
+        label, price = plan.price(units)
+        if price is None:
+            _bad("quantity", f"a subscription of {format_plain(units)} `{plan.name}` is in the "
+                 f"bracket {label}, sold by negotiation (`contact sales`)")
+        name = plan.name
+        if plan.one:
+            if meter is None:
+                _bad("meter", f"missing field `meter`: subscription `{plan.name}` covers one "
+                     "meter of its choice" + _choices(plan.covers))
+            if type(meter) is not str or meter not in plan.covers:
+                hint = did_you_mean(str(meter), plan.covers)
+                _bad("meter", f"`{shorten(str(meter))}` is not a meter subscription "
+                     f"`{plan.name}` covers" + (f"; {hint}" if hint else _choices(plan.covers)))
+            name = f"{plan.name} {meter}"
+        elif meter is not None:
+            _bad("meter", f"subscription `{plan.name}` covers "
+                 + (", ".join(f"`{m}`" for m in plan.covers) or "no meter")
+                 + ": a subscribe entry names no meter")
+        if entry_id is not None:
+            entry_id = self._id(entry_id)
+        return (moment, line, SUBSCRIBE, name, int(units), entry_id)
+
+    def cancel(self, time: Any, subscription: Any, line: int) -> Record:
+        """A cancellation: the subscription named (the replay checks it is held and started)."""
+        moment = self.time(time)
+        if not any(not plan.automatic for plan in self.book.subscriptions):
+            _bad("type", f"rules `{self.book.name}` sell no subscription to cancel")
+        if subscription is None:
+            _bad("subscription", "missing field `subscription` (the id of the subscription "
+                 "cancelled)")
+        if type(subscription) is not str or not subscription:
+            _bad("subscription", "a subscription is named by its id, such as \"s-1\", not "
+                 f"{_shown(subscription)}")
+        name = self._id(subscription)
+        assert name is not None
+        return (moment, line, CANCEL, name, 0, name)
 
     def _money(self, field: str, amount: Any, what: str, *, zero: bool) -> Decimal:
         """An amount of money in `field`: positive (or 0 where `zero`), of at most MAX_DIGITS

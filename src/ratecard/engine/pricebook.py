@@ -29,6 +29,7 @@ from ratecard.engine.quoteplan import (
     ChargeTable,
     QuotePlan,
 )
+from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import (
     MAX_COUNT,
@@ -240,6 +241,8 @@ class PriceBook:
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
+    # Subscriptions bought by `subscribe` entries, and fees every account pays (`automatic`).
+    subscriptions: tuple[SubscriptionPlan, ...] = ()
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -470,7 +473,8 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
-        if not packs and book._plan is not None and type(usage) is dict:
+        if not packs and book._plan is not None and type(usage) is dict and not (
+                book.subscriptions and any(plan.automatic for plan in book.subscriptions)):
             fast = book._plan.quote(usage)
             if fast is not None:
                 if book.contract is not None or book.version is not None:
@@ -562,7 +566,24 @@ class PriceBook:
             for plan in self.meters:
                 lines.extend(prepaid.get(plan.name, ()))
                 lines.extend(postpaid.get(plan.name, ()))
+            lines.extend(self._quote_fees())
             return self._make_bill(lines, alerts)
+
+    def _quote_fees(self) -> list[BillLine]:
+        """The `fee` lines of a quoted month: each monthly fee in full (an account open the
+        whole month). Subscriptions bought by entries are not in a quote (it holds none)."""
+        lines = []
+        for plan in self.subscriptions:
+            if not plan.automatic:
+                continue
+            if plan.period != "month":
+                raise UsageError(f"fee `{plan.name}` is charged per day: a month's quote has "
+                                 "totals, not days (bill a journal to charge it day by day)")
+            label, price = plan.price(Decimal(1))
+            assert price is not None, "a fee has a price"
+            lines.append(BillLine(plan.name, Source.FEE, Decimal(1), price, price,
+                                  self.rounding.round(price), label, plan.name))
+        return lines
 
     def _new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
@@ -817,8 +838,8 @@ class PriceBook:
         return lots
 
 
-_SOURCE_RANK = {Source.ALLOWANCE: 0, Source.PACK: 1, Source.POSTPAID: 2, Source.MINIMUM: 3,
-                Source.MAXIMUM: 3}
+_SOURCE_RANK = {Source.SUBSCRIPTION: -1, Source.ALLOWANCE: 0, Source.PACK: 1,
+                Source.POSTPAID: 2, Source.MINIMUM: 3, Source.MAXIMUM: 3}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:

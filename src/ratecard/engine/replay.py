@@ -41,6 +41,8 @@ from ratecard.engine.bills import (
     RefundedPack,
     RejectedUsage,
     Settlement,
+    Source,
+    SubscriptionCharge,
     VoidUnits,
     month_text,
 )
@@ -70,10 +72,12 @@ from ratecard.engine.deduction import (
     tally,
 )
 from ratecard.engine.journal import (
+    CANCEL,
     ORDER,
     PURCHASE,
     REFUND,
     REOPEN,
+    SUBSCRIBE,
     SUSPEND,
     TOPUP,
     USAGE,
@@ -88,6 +92,7 @@ from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.ordering import sorted_records
 from ratecard.engine.pricing import MeterUsage
+from ratecard.engine.subscriptions import Coverage, Held, amount, proration
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
 
@@ -127,6 +132,8 @@ class _Month:
     prepaid: list[PrepaidPurchase] = attrs.Factory(list)
     refunds: list[RefundedPack] = attrs.Factory(list)
     orders: list[OrderedUnits] = attrs.Factory(list)
+    # Units subscriptions covered: meter → subscription id → units.
+    covered: dict[str, dict[str, Decimal]] = attrs.Factory(dict)
     # Usage past the allowance and packs of meters whose packs stop service when exhausted:
     # action → [units, entries].
     stopped: dict[str, list[Quantity]] = attrs.Factory(dict)
@@ -196,6 +203,18 @@ class Replay:
         # Meters whose packs stop service when exhausted: drawn entry by entry, so that units
         # past them are rejected as the entry's own.
         self.stopping = _stopping_meters(book)
+        # Subscriptions held and the usage they cover (engine.subscriptions), drawn where
+        # `subscriptions` stands in the deduction order; covered meters are drawn entry by
+        # entry, at the entry's time (what a subscription covers depends on when it runs).
+        self.coverage = Coverage({plan.name: plan for plan in book.subscriptions}, book.zone)
+        self.subs_at = (self.order.index("subscriptions") if "subscriptions" in self.order
+                        else None)
+        self.cancelled: set[str] = set()  # subscriptions cancelled (a cancel resent is ignored)
+        # In a whole journal's pass (`defer`): when each subscription started, and the cancels
+        # of none held, which the end of the pass tells apart: a cancel before its
+        # subscription started, or of one never bought.
+        self.started_at: dict[str, int] = {}
+        self.unknown_cancels: list[tuple[int, int, str]] = []  # (line, instant, id)
         # Refunds the replay refuses (journal.Source's `on_invalid`, and the journal's path for
         # the error): without a callback, the first raises.
         self.on_invalid: OnInvalid | None = None
@@ -242,6 +261,12 @@ class Replay:
         """Replay the records (raises OutOfOrderError at the first one out of time order)."""
         self._consume(records)
         self._finish()
+        for line, moment, subscription in self.unknown_cancels:
+            self.refusals.append(JournalError(
+                self.path, line - self.line_base, "subscription",
+                self._unknown(subscription, moment, self.started_at.get(subscription))))
+        if self.unknown_cancels:
+            self.refusals.sort(key=lambda error: error.line)
         for error in self.refusals:  # the pass was in time order: they stand
             if self.on_invalid is None:
                 raise error
@@ -309,6 +334,9 @@ class Replay:
         if not self.started:
             self.started = True
             self.open_account(local(moment, self.zone).date())
+            for plan in self.top.subscriptions:  # fees: every account pays them from opening
+                if plan.automatic:
+                    self.coverage.add(Held(plan.name, plan.name, Decimal(1), moment))
             self._open(month_of(moment, self.zone))
             self._grant()
             if self.daily:
@@ -341,6 +369,7 @@ class Replay:
         day = self.month.day
         self.month = _Month(key, month_start(key, self.zone),
                             month_start(next_month(key), self.zone), day=day)
+        self.coverage.forget_before(self.month.start)
         if self.timeline:
             self.use_month_book(key)
         self.allowance_left = dict.fromkeys(self.book._new_allowances(), ZERO)
@@ -474,6 +503,9 @@ class Replay:
         period: dict[str, MeterUsage] = {}
         for plan in book.meters:
             name = plan.name
+            for subscription, units in month.covered.get(name, {}).items():
+                lines.append(BillLine(name, Source.SUBSCRIPTION, units, ZERO, ZERO,
+                                      book.rounding.round(ZERO), pack=subscription))
             allowance = month.allowance.get(name, ZERO)
             packs = tuple((lot, taken) for lot, taken in month.packs.get(name, {}).values())
             postpaid = month.postpaid.get(name, ZERO)
@@ -502,7 +534,8 @@ class Replay:
                                     exc.bracket) from None
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
-        bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1),
+        fees, charges = self._fees()
+        bill = book._make_bill(book._ordered(lines) + fees, month.alerts, date(*month.key, 1),
                                days_spent=month.days_spent)
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
@@ -524,6 +557,7 @@ class Replay:
             refund_total=self._money(sum((r.amount for r in month.refunds), ZERO)),
             orders=tuple(month.orders),
             orders_total=self._money(sum((o.amount for o in month.orders), ZERO)),
+            subscriptions=charges,
             free=tuple(
                 FreeUsage(self.owner[action], action, Decimal(units))
                 for action, units in self._by_meter(month.free)
@@ -532,6 +566,29 @@ class Replay:
             events=tuple(month.events),
         )
         return _Closing(bill, day_start(issued, self.zone))
+
+    def _fees(self) -> tuple[list[BillLine], tuple[SubscriptionCharge, ...]]:
+        """The month's `fee` lines: each subscription and fee for the part of the month it ran,
+        and how that part was counted."""
+        month = self.month
+        rounding = self.book.rounding
+        lines: list[BillLine] = []
+        charges: list[SubscriptionCharge] = []
+        for held, plan in self.coverage.charged(month.start, month.end):
+            part = proration(plan, held, month.start, month.end, self.zone)
+            if part is None:
+                continue
+            label, price = plan.price(held.quantity)
+            assert price is not None, "the reader refuses a subscription sold by negotiation"
+            precise = amount(price, held.quantity, part)
+            rounded = rounding.round(precise)
+            lines.append(BillLine(plan.name, Source.FEE, held.quantity, price, precise, rounded,
+                                  label, held.id))
+            charges.append(SubscriptionCharge(
+                held.id, plan.name, held.quantity, label, price, plan.period,
+                stamp(part.start, self.zone), stamp(part.end, self.zone), part.measure,
+                part.used, part.of, precise, rounded, held.meter, plan.automatic))
+        return lines, tuple(charges)
 
     def _settle(self) -> None:
         """Issue the oldest closed bill; settle it from the balance if the account keeps one."""
@@ -586,6 +643,76 @@ class Replay:
             self._refund(moment, line, name)
         elif kind == ORDER:
             self._order(moment, line, name, count, entry_id)
+        elif kind == SUBSCRIBE:
+            self._subscribe(moment, line, name, count, entry_id)
+        elif kind == CANCEL:
+            self._cancel(moment, line, name)
+
+    def _subscribe(
+        self, moment: int, line: int, name: str, quantity: Quantity, entry_id: str | None
+    ) -> None:
+        """A subscription bought (checked by the reader: a plan, a quantity it sells, the
+        meter it covers if it covers one of several). Its id is a purchase's (resent, it is
+        ignored), or `PLAN#N` numbered with the purchases."""
+        plan, _, meter = name.partition(" ")
+        if entry_id:
+            if entry_id in self.seen_purchases:
+                self._ignore("subscribe", entry_id, moment, line)
+                return
+            self.seen_purchases.add(entry_id)
+        self.purchases += 1
+        held = Held(entry_id or f"{plan}#{self.purchases}", plan, Decimal(quantity), moment,
+                    meter=meter or None)
+        self.coverage.add(held)
+        if self.defer:
+            self.started_at.setdefault(held.id, moment)
+
+    def _cancel(self, moment: int, line: int, subscription: str) -> None:
+        """A subscription ended at `moment`: refused (as a refund is) unless it is held, a
+        subscription (not a fee), and started by then; a second cancel is a resend, ignored."""
+        if subscription in self.cancelled:
+            self._ignore("cancel", subscription, moment, line)
+            return
+        held = self.coverage.find(subscription)
+        problem = None
+        if held is None and self.defer:  # told apart at the end of the pass
+            self.unknown_cancels.append((line, moment, subscription))
+            return
+        if held is None:
+            problem = self._unknown(subscription, moment, None)
+        elif self.coverage.plans[held.plan].automatic:
+            problem = f"`{subscription}` is a fee of the rules, which every account pays"
+        elif moment < held.start:
+            problem = (f"subscription `{subscription}` cannot be cancelled at "
+                       f"{format_instant(moment, self.zone)}: it starts "
+                       f"{format_instant(held.start, self.zone)}")
+        if problem is not None:
+            self._refuse(line, "subscription", problem)
+            return
+        assert held is not None
+        held.end = moment
+        self.cancelled.add(subscription)
+
+    def _unknown(self, subscription: str, moment: int, start: int | None) -> str:
+        """Why a cancel of no subscription held is refused."""
+        if start is not None and start > moment:
+            return (f"subscription `{subscription}` cannot be cancelled at "
+                    f"{format_instant(moment, self.zone)}: it starts "
+                    f"{format_instant(start, self.zone)}")
+        return (f"no subscription `{subscription}` is held: a cancel names a subscription by "
+                "its subscribe entry's id (or the id the bill gives it)")
+
+    def _refuse(self, line: int, field: str, problem: str) -> None:
+        """An entry the account's state refuses: the journal's error, or reported to
+        `on_invalid` and skipped; deferred to the end of a pass that may turn out to be out of
+        time order."""
+        error = JournalError(self.path, line - self.line_base, field, problem)
+        if self.defer:
+            self.refusals.append(error)
+        elif self.on_invalid is None:
+            raise error
+        else:
+            self.on_invalid(error)
 
     def _purchase(
         self, moment: int, line: int, name: str, offer_index: Quantity, entry_id: str | None
@@ -656,13 +783,7 @@ class Replay:
             self._flush(lot.meter, None)  # usage before the refund draws from the pack
         problem = self._refusal(moment, pack, lot)
         if problem is not None:
-            error = JournalError(self.path, line - self.line_base, "pack", problem)
-            if self.defer:
-                self.refusals.append(error)
-            elif self.on_invalid is None:
-                raise error
-            else:
-                self.on_invalid(error)
+            self._refuse(line, "pack", problem)
             return
         assert lot is not None and lot.purchased is not None
         lot.remaining = ZERO
@@ -805,7 +926,11 @@ class Replay:
         lots = self.lots[meter]
         if quantity:
             pool = self.pool_of[meter]
-            drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order)
+            if self.subs_at is not None and self.coverage.covers(meter):
+                drawn = self._cover(meter, self.last if moment is None else moment,
+                                    Decimal(quantity), self.allowance_left[pool], lots)
+            else:
+                drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order)
             if drawn.allowance:
                 self.allowance_left[pool] -= drawn.allowance
             if drawn.postpaid and meter in self.stopping:
@@ -823,6 +948,26 @@ class Replay:
             self.lots[meter] = [lot for lot in lots if lot.remaining > 0]
         self.trigger[meter] = self._trigger(meter)
 
+    def _cover(
+        self, meter: str, moment: int, quantity: Decimal, left: Decimal, lots: list[Lot]
+    ) -> Deduction:
+        """Draw `quantity` with the subscriptions where the deduction order puts them: the
+        sources before `subscriptions`, then what the subscriptions running at `moment` cover,
+        then the sources after (counted into the month's `covered`)."""
+        assert self.subs_at is not None
+        first = deduct(quantity, left, lots, self.order[:self.subs_at])
+        rest = first.postpaid
+        if rest > 0:
+            covered = self.month.covered
+            for held, units in self.coverage.draw(meter, moment, rest):
+                by_subscription = covered.setdefault(meter, {})
+                by_subscription[held.id] = by_subscription.get(held.id, ZERO) + units
+                rest -= units
+        after = self.order[self.subs_at + 1:]
+        then = deduct(rest, left - first.allowance, lots, after)
+        return Deduction(first.allowance + then.allowance, first.packs + then.packs,
+                         then.postpaid)
+
     def _flush_all(self) -> None:
         for meter in self.pending:
             if self.pending[meter]:
@@ -834,7 +979,7 @@ class Replay:
 
     def _trigger(self, meter: str) -> int:
         """A pending quantity at or below the one at which the meter's next alert would fire."""
-        if not self.aggregate or meter in self.stopping:
+        if not self.aggregate or meter in self.stopping or self.coverage.covers(meter):
             return 0
         left = self.allowance_left[self.pool_of[meter]]
         if left > 0 and self.pool_of[meter] in self.shared_pools:

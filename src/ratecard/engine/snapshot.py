@@ -50,6 +50,7 @@ from ratecard.engine.bills import (
     RejectedUsage,
     Settlement,
     Source,
+    SubscriptionCharge,
     VoidUnits,
     month_text,
 )
@@ -75,6 +76,7 @@ from ratecard.engine.offers import FREE
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook, bill_total
 from ratecard.engine.pricing import MeterUsage
 from ratecard.engine.replay import NEVER, Replay, _Closing, _Month
+from ratecard.engine.subscriptions import Held
 from ratecard.errors import Error
 from ratecard.literals import format_plain
 
@@ -88,7 +90,7 @@ _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file", "d
 # Fields added to the book after snapshots were first written, with the value that bills as
 # before: left out at that value, so that the fingerprint of a book that does not use them (and
 # every snapshot tied to it) stays what it was.
-_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False}
+_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "subscriptions": ()}
 # A book's place in time (its version, contract and later versions): fingerprinted apart, by
 # `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
 _TIME = frozenset({"version", "contract", "timeline"})
@@ -96,7 +98,7 @@ _TIME = frozenset({"version", "contract", "timeline"})
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
-_IGNORED_TYPES = ("usage", "purchase", "refund", "order")
+_IGNORED_TYPES = ("usage", "purchase", "refund", "order", "subscribe", "cancel")
 
 
 class SnapshotError(Error, ValueError):
@@ -265,6 +267,9 @@ def dump(replay: Replay, *, entries: int, issued: int) -> dict[str, Any]:
         "purchases": replay.purchases,
         "closed": [closing.bill.to_dict() for closing in replay.closings],
     }
+    if replay.coverage or replay.cancelled:  # (only then, likewise)
+        document["subscriptions"] = {"held": replay.coverage.to_list(),
+                                     "cancelled": sorted(replay.cancelled)}
     if terms is not None:  # (only then: a snapshot without them is as it always was)
         rules["timeline"] = terms
         document["opened"] = None if replay.opened is None else replay.opened.isoformat()
@@ -304,6 +309,10 @@ def _dump_month(replay: Replay, ref: Any) -> dict[str, Any]:
         **({"refunds": [item.to_dict() for item in month.refunds]} if month.refunds else {}),
         **({"orders": [item.to_dict() for item in month.orders]} if month.orders else {}),
         **({"days_spent": _num(month.days_spent)} if month.days_spent else {}),
+        **({"covered": [
+            {"meter": meter, "subscription": held, "quantity": _num(units)}
+            for meter, by_held in month.covered.items() for held, units in by_held.items()
+        ]} if month.covered else {}),
         **({"stopped": [
             {"action": action, "quantity": _num(units), "entries": int(count)}
             for action, (units, count) in month.stopped.items()
@@ -578,6 +587,7 @@ class _Loader:
             _fail("purchases", f"{replay.purchases} purchases, but a lot has number "
                   f"{max(seen_numbers)}")
 
+        self.subscriptions(document.get("subscriptions"))
         if month is not None:
             replay.started = True
             replay.month = self.month(_object(month, "month"), lots)
@@ -699,6 +709,13 @@ class _Loader:
             if not self.sheet.billing.daily:
                 _fail("month.days_spent", "the rules bill no meter per day")
             month.days_spent = _decimal(data["days_spent"], "month.days_spent", 0)
+        for i, item in enumerate(_array(data.get("covered", []), "month.covered")):
+            where = f"month.covered[{i}]"
+            part = _object(item, where)
+            meter = self.meter(_get(part, "meter", where), f"{where}.meter")
+            held = _string(_get(part, "subscription", where), f"{where}.subscription")
+            month.covered.setdefault(meter, {})[held] = self.units(
+                meter, _get(part, "quantity", where), f"{where}.quantity")
         for i, item in enumerate(_array(data.get("stopped", []), "month.stopped")):
             where = f"month.stopped[{i}]"
             part = _object(item, where)
@@ -713,6 +730,44 @@ class _Loader:
             month.stopped[action] = [
                 self.units(route, _get(part, "quantity", where), f"{where}.quantity"), count]
         return month
+
+    def subscriptions(self, value: Any) -> None:
+        """The subscriptions held (each of a plan of the rules, a quantity above zero, ending
+        after it starts) and the ids cancelled."""
+        if value is None:
+            return
+        data = _object(value, "subscriptions")
+        coverage = self.replay.coverage
+        for i, item in enumerate(_array(_get(data, "held", "subscriptions"),
+                                        "subscriptions.held")):
+            where = f"subscriptions.held[{i}]"
+            f = _Fields(item, where, self.zone)
+            plan = f.string("plan")
+            if plan not in coverage.plans:
+                _fail(f"{where}.plan", f"`{plan}` is not a subscription or fee of rules "
+                      f"`{self.book.name}`")
+            quantity = f.decimal("quantity")
+            if quantity <= 0:
+                _fail(f"{where}.quantity", f"{format_plain(quantity)}: a subscription is of "
+                      "units above 0")
+            start = self.instant(f.string("start"), f"{where}.start")
+            end_text = f.optional_string("end")
+            end = None if end_text is None else self.instant(end_text, f"{where}.end")
+            if end is not None and end < start:
+                _fail(f"{where}.end", "a subscription ends after it starts")
+            meter = f.optional_string("meter") if "meter" in f.data else None
+            if meter is not None and meter not in coverage.plans[plan].covers:
+                _fail(f"{where}.meter", f"`{meter}` is not a meter `{plan}` covers")
+            held = Held(f.string("id"), plan, quantity, start, end, meter)
+            if "period" in f.data:
+                held.period = f.string("period")
+                held.used = _decimal(f.get("used"), f"{where}.used", 0)
+            if coverage.find(held.id) is not None:
+                _fail(f"{where}.id", f"`{held.id}` is held twice")
+            coverage.add(held)
+        cancelled = self.strings(_get(data, "cancelled", "subscriptions"),
+                                 "subscriptions.cancelled")
+        self.replay.cancelled = set(cancelled)
 
     def order(self, order: OrderedUnits, where: str) -> OrderedUnits:
         """An order of a product of the rules, of at least its minimum, in the bracket its
@@ -1098,8 +1153,9 @@ class _Invariants:
         for i, ignored in enumerate(month.ignored):
             where = f"month.ignored[{i}]"
             # (A refund resent names a refunded pack, which may have expired since.)
-            seen = replay.seen_usage if ignored.type == "usage" else replay.seen_purchases
-            # (order ids are purchase ids)
+            seen = (replay.seen_usage if ignored.type == "usage" else replay.cancelled
+                    if ignored.type == "cancel" else replay.seen_purchases)
+            # (order and subscription ids are purchase ids)
             if ignored.type != "refund" and ignored.id not in seen:
                 _fail(f"{where}.id", f"`{ignored.id}` is not a {ignored.type} id seen "
                       f"(`seen.{ignored.type}`): only a resend is ignored")
@@ -1226,6 +1282,10 @@ def _bill(value: Any, where: str, zone: ZoneInfo) -> Bill:
             _array(data["orders"], f"{where}.orders"))) if "orders" in data else ()),
         orders_total=(_decimal(data["orders_total"], f"{where}.orders_total")
                       if "orders_total" in data else Decimal(0)),
+        subscriptions=(tuple(_charge(item, f"{where}.subscriptions[{i}]", zone)
+                             for i, item in enumerate(_array(data["subscriptions"],
+                                                             f"{where}.subscriptions")))
+                       if "subscriptions" in data else ()),
         # Only a bill of a dated version or under a contract has them.
         version=(_date(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
@@ -1340,6 +1400,16 @@ def _ordered(value: Any, where: str, zone: ZoneInfo) -> OrderedUnits:
                         f.string("bracket"), f.optional_decimal("unit_price"),
                         f.decimal("amount"), f.time("time"),
                         f.absent_or_decimal("list_amount"))
+
+
+def _charge(value: Any, where: str, zone: ZoneInfo) -> SubscriptionCharge:
+    f = _Fields(value, where, zone)
+    return SubscriptionCharge(
+        f.string("subscription"), f.string("plan"), f.decimal("quantity"), f.string("bracket"),
+        f.decimal("unit_price"), f.choice("period", ("month", "day")), f.time("start"),
+        f.time("end"), f.choice("measure", ("period", "day", "second")), f.decimal("used"),
+        f.decimal("of"), f.decimal("precise_amount"), f.decimal("amount"),
+        f.optional_string("meter"), f.boolean("fee"))
 
 
 def _void(value: Any, where: str, zone: ZoneInfo) -> VoidUnits:

@@ -189,6 +189,8 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
             found.append("display units")
         if plan.pack_terms.stop_when_exhausted:
             found.append("packs that stop service when exhausted")
+    if any(plan.automatic for plan in book.subscriptions):
+        found.append("recurring fees")
     return tuple(dict.fromkeys(found))
 
 

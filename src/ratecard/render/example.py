@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+import attrs
+
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, GRADUATED, Bracket
 from ratecard.engine.money import ZERO
@@ -183,6 +185,8 @@ def _example(
     Meters with the most actions come first (they show actions counting together); the month
     holds the largest pack of at most half its total, to show the deduction order.
     """
+    if book.subscriptions:  # the example is a meter's usage: its quote leaves fees out
+        book = attrs.evolve(book, subscriptions=())
     plans = sorted(book.meters, key=lambda p: (
         p.ladder is None, p.ladder is not None and p.ladder.period != "month", -len(p.actions)))
     fallback = None

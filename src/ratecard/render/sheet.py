@@ -15,6 +15,7 @@ from ratecard.render import (
     notes,
     orders,
     packs,
+    subscriptions,
     versions,
 )
 from ratecard.render.page import Page
@@ -32,6 +33,7 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
                  (False, True): "intro_postpaid", (False, False): "intro_none"}
     details = [b for b in (allowance.free_block(page), packs.prepaid_block(page),
                            ladders.postpaid_block(page), orders.orders_block(page),
+                           subscriptions.subscriptions_block(page),
                            notes.notes_block(page)) if b is not None]
     parts = [Part("prices", page.m["details"], tuple(details))]
     upcoming = None if where is None else versions.upcoming_part(page, where)

@@ -207,6 +207,12 @@ def billable_terms(
                 "warehouse writes monthly bills only, not daily bills; bill these accounts "
                 "with `ratecard bill`"
             )
+        fees = [plan.name for plan in sheet.subscriptions if plan.automatic]
+        if fees:
+            raise UsageError(
+                f"the rules charge a recurring fee (`{fees[0]}`): the warehouse bills usage and "
+                "purchases, not subscriptions or fees; bill these accounts with `ratecard bill`"
+            )
         for group in sheet.ladder_groups:
             if group.ladder.period != "month":
                 raise UsageError(
