@@ -31,13 +31,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
 from ratecard.engine.bills import month_text  # noqa: E402
-from ratecard.engine.money import ON_TOTAL  # noqa: E402
 from ratecard.engine.clock import (  # noqa: E402
     add_period,
     month_start,
     next_month,
     parse_time,
 )
+from ratecard.engine.money import ON_TOTAL  # noqa: E402
 from ratecard.engine.pricebook import PriceBook  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
