@@ -315,6 +315,31 @@ def test_the_warehouse_refuses_amounts_it_cannot_hold(mode: str, words: str, eng
         "`ratecard bill`")
 
 
+def test_the_warehouse_refuses_prorated_blocks_of_3_units(tmp_path: Path) -> None:
+    """A block of 3 units prorated: 1 unit is 1/3 of a block (0.333… blocks), refused under
+    `exact` as a price per 3 is. In blocks of 3 rounded up every amount is a whole number of
+    blocks times the price, and is billed (by Python, as blocks are): November's B=1 is 1
+    block, 0.03, and the month 0.0045 + 0.03 + 0.333 + 0.00775 = 0.37525."""
+    from ratecard.warehouse import bill_warehouse
+
+    def thirds(how: str) -> PriceBook:
+        return ratecard.loads(SHEET.format(rounding=MODES["exact"]).replace(
+            "price b 0.0025", f"price b 0.03 per block of 3 {how}"), "blocks.rules")
+
+    with pytest.raises(UsageError) as raised:
+        bill_warehouse(thirds("prorated"), "usage.parquet")
+    assert str(raised.value) == (
+        "these rules say `rounding exact`, and meter `b` is priced per block of 3 prorated: "
+        "its amounts are not all decimals the warehouse can hold exactly (a unit is 1/3 of a "
+        "block); bill these accounts with `ratecard bill`")
+    result = bill_warehouse(thirds("rounded up"),
+                            str(_usage_table(tmp_path / "u.parquet", "acme", JOURNAL)))
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("2026-11", Decimal("0.37525")), ("2026-12", Decimal("0.0015"))]
+    assert [b.total for b in thirds("rounded up").bill(JOURNAL)] == [
+        Decimal("0.37525"), Decimal("0.0015")]
+
+
 def test_the_warehouse_refuses_amounts_with_more_decimals_than_it_holds(tmp_path: Path) -> None:
     """A price with 28 decimals on a meter rounded to 0.00001: a precise amount needs
     28 + 5 = 33 places, more than DECIMAL(38, s) holds with room for a bill's 10^6 lines and

@@ -38,7 +38,7 @@ import attrs
 
 from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import TimeError, add_period, local, parse_month
-from ratecard.engine.ladders import Bracket, Ladder, contact_sales_error
+from ratecard.engine.ladders import BLOCK_PRORATED, Bracket, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.pricing import MeterUsage
@@ -306,6 +306,17 @@ def _check_precise_amounts(sheet: PriceBook) -> None:
     10^-k per unit (1 per 3) makes amounts like 0.333…, refused rather than rounded."""
     for group in sheet.ladder_groups:
         for bracket in group.ladder.brackets:
+            if (bracket.price is not None and bracket.block is not None
+                    and bracket.block_rounding == BLOCK_PRORATED
+                    and not _terminates(Decimal(1), bracket.block)):
+                raise UsageError(
+                    f"these rules say `{rounding_words(sheet.rounding)}`, and meter "
+                    f"`{group.meters[0]}` is priced per block of "
+                    f"{format_plain(bracket.block)} prorated: its amounts are not all "
+                    "decimals the warehouse can hold exactly (a unit is 1/"
+                    f"{format_plain(bracket.block)} of a block); bill these accounts with "
+                    "`ratecard bill`"
+                )
             if bracket.price is not None and bracket.block is None and not _exact_unit(bracket):
                 raise UsageError(
                     f"these rules say `{rounding_words(sheet.rounding)}`, and meter "
@@ -321,10 +332,15 @@ def _exact_unit(bracket: Bracket) -> bool:
     """Whether a bracket's price per unit is an exact decimal (price / per terminates)."""
     if bracket.price is None or bracket.per == 1:
         return True
+    return _terminates(bracket.price, bracket.per)
+
+
+def _terminates(numerator: Decimal, denominator: Decimal) -> bool:
+    """Whether `numerator / denominator` is an exact decimal in ratecard's context."""
     context = CONTEXT.copy()
     context.clear_flags()
-    unit = context.divide(bracket.price, bracket.per)
-    return not context.flags[decimal.Inexact] and unit * bracket.per == bracket.price
+    quotient = context.divide(numerator, denominator)
+    return not context.flags[decimal.Inexact] and quotient * denominator == numerator
 
 
 def _ladder_in_sql(ladder: Ladder) -> bool:
