@@ -302,8 +302,9 @@ def _open_engine(name: str, spark: Any, threads: int | None, memory_limit: str |
 
 def _check_precise_amounts(sheet: PriceBook) -> None:
     """Rules that keep precise amounts (`on total`, `exact`) are billed when every amount is a
-    decimal the warehouse can hold: a price per N units that is not a whole number of
-    10^-k per unit (1 per 3) makes amounts like 0.333…, refused rather than rounded."""
+    decimal the warehouse can hold: a price per N units whose unit price does not terminate
+    (1 per 3), or a block prorated whose unit share does not (a block of 3), makes amounts like
+    0.333… (the engine's 60 digits), refused rather than rounded."""
     for group in sheet.ladder_groups:
         for bracket in group.ladder.brackets:
             if (bracket.price is not None and bracket.block is not None
