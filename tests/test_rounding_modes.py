@@ -1,7 +1,8 @@
 """Rounding modes: `rounding half_up 0.01 [per line]` rounds each bill line (the default),
 `rounding half_up 0.01 on total` rounds the bill's total once (lines keep their precise
 amounts), `rounding exact` never rounds. Quotes, journal bills, accounts resumed from snapshots,
-contracts and the price sheet follow the mode; the warehouse refuses what it cannot bill."""
+contracts, the price sheet and the warehouse follow the mode; the warehouse refuses amounts it
+cannot hold exactly."""
 
 from __future__ import annotations
 
@@ -219,18 +220,141 @@ def test_the_worked_example_shows_exact_amounts() -> None:
         book("line"), "md", "en").text
 
 
+def _usage_table(path: Path, account: str, entries: list[dict[str, object]]) -> Path:
+    """The usage entries of one account as a warehouse usage table (Parquet)."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [{"account": account, "time": e["time"], "action": e["action"],
+             "count": e["count"], "id": e["id"]} for e in entries]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+@pytest.mark.parametrize(("mode", "totals", "amounts", "scales"), [
+    # Per line: 0.0045 → 0.00, 0.0025 → 0.00, 0.333 → 0.33, 0.00775 → 0.01; December
+    # 0.0015 → 0.00.
+    ("line", ["0.34", "0.00"], ["0.00", "0.00", "0.00", "0.33", "0.01", "0.00"], (2, 2)),
+    # On total the lines keep 0.0045, 0.0025, 0.333, 0.00775 (sum 0.34775 → 0.35) and
+    # December's 0.0015 (→ 0.00): totals on the cent, lines to the 5th decimal.
+    ("total", ["0.35", "0.00"], ["0.0045", "0.0025", "0", "0.333", "0.00775", "0.0015"],
+     (2, 5)),
+    # Exact: the same lines, totals 0.34775 and 0.0015, both at 5 decimals.
+    ("exact", ["0.34775", "0.0015"], ["0.0045", "0.0025", "0", "0.333", "0.00775", "0.0015"],
+     (5, 5)),
+])
+def test_the_warehouse_bills_each_mode_as_the_engine(
+    mode: str, totals: list[str], amounts: list[str], scales: tuple[int, int], tmp_path: Path
+) -> None:
+    """The journal above as a usage table: November A=3, B=1, C=15 (2 free, 13 postpaid:
+    10 × 0.0333 = 0.333, then 3 × 0.00125 + 0.004 flat = 0.00775), December A=1. The
+    warehouse's bills and lines are the engine's; the output's `total` is DECIMAL(38, s) with
+    s the increment's places on total, the lines' places when exact."""
+    from ratecard.warehouse import bill_warehouse
+
+    sheet = book(mode)
+    result = bill_warehouse(sheet, str(_usage_table(tmp_path / "u.parquet", "acme", JOURNAL)))
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("2026-11", Decimal(totals[0])), ("2026-12", Decimal(totals[1]))]
+    assert [x["amount"] for x in result.lines.to_pylist()] == [Decimal(a) for a in amounts]
+    engine = sheet.bill(JOURNAL)
+    assert [b.total for b in engine] == [Decimal(t) for t in totals]
+    assert [x.amount for b in engine for x in b.lines] == [Decimal(a) for a in amounts]
+    assert (result.bills.schema.field("total").type.scale,
+            result.lines.schema.field("amount").type.scale) == scales
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    # As the quote above: precise lines 0.0045, 0.0101, discount −0.00505: 0.00955 → 0.01,
+    # then the true-up 0.99 (rounded after the total, not with it): 1.00.
+    ("total", [("a", "0.0045"), ("d", "0.0101"), ("d", "-0.00505"), ("*", "0.99")]),
+    # Exact: the true-up is 1 − 0.00955 = 0.99045, the total exactly the minimum.
+    ("exact", [("a", "0.0045"), ("d", "0.0101"), ("d", "-0.00505"), ("*", "0.99045")]),
+])
+def test_the_warehouse_bills_a_contract_in_each_mode_as_the_engine(
+    mode: str, expected: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """A=3, D=1 in November under the contract (50% off d, minimum spend 1 a month): the
+    warehouse adds the true-up after rounding the precise sum, as the engine's bill does."""
+    from ratecard.warehouse import bill_warehouse
+
+    contract_book(mode, tmp_path)
+    (tmp_path / "contracts.csv").write_text("account,contract\nacme,acme.rules\n")
+    entries: list[dict[str, object]] = [
+        {"time": "2026-11-02T10:00:00Z", "type": "usage", "action": "D", "count": 1, "id": "1"},
+        {"time": "2026-11-03T10:00:00Z", "type": "usage", "action": "A", "count": 3, "id": "2"},
+    ]
+    result = bill_warehouse(
+        ratecard.load(tmp_path / "sheet.rules"),
+        str(_usage_table(tmp_path / "u.parquet", "acme", entries)),
+        contracts=str(tmp_path / "contracts.csv"),
+    )
+    assert [(x["meter"], x["amount"]) for x in result.lines.to_pylist()] == [
+        (meter, Decimal(amount)) for meter, amount in expected]
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("2026-11", Decimal(1))]
+    engine = contract_book(mode, tmp_path).bill_month(entries, "2026-11")
+    assert [(x.meter, format(x.amount, "f")) for x in engine.lines] == expected
+
+
 @pytest.mark.parametrize("engine", ["duckdb", "spark"])
 @pytest.mark.parametrize(("mode", "words"), [
     ("total", "rounding half_up 0.01 on total"), ("exact", "rounding exact")])
-def test_the_warehouse_refuses_a_mode_it_cannot_bill(mode: str, words: str, engine: str) -> None:
-    """Refused before any input is read or any engine is opened (so without pyspark too)."""
+def test_the_warehouse_refuses_amounts_it_cannot_hold(mode: str, words: str, engine: str) -> None:
+    """A price of 1 per 3 units makes 1 unit cost 0.333… (the engine's 60 digits): a line kept
+    precise cannot be held in a DECIMAL, so the run is refused before any input is read or any
+    engine is opened (so without pyspark too), never rounded."""
     from ratecard.warehouse import bill_warehouse
 
+    thirds = ratecard.loads(SHEET.format(rounding=MODES[mode]).replace(
+        "price b 0.0025", "price b 1 per 3"), f"{mode}.rules")
     with pytest.raises(UsageError) as raised:
-        bill_warehouse(book(mode), "usage.parquet", engine=engine)
+        bill_warehouse(thirds, "usage.parquet", engine=engine)
     assert str(raised.value) == (
-        f"these rules say `{words}`: the warehouse ({engine}) bills rules that round each line "
-        "only (`rounding half_up 0.01 per line`); bill these accounts with `ratecard bill`")
+        f"these rules say `{words}`, and meter `b` is priced 1 per 3: its amounts are not all "
+        "decimals the warehouse can hold exactly (1 unit costs 1/3); bill these accounts with "
+        "`ratecard bill`")
+
+
+def test_the_warehouse_refuses_prorated_blocks_of_3_units(tmp_path: Path) -> None:
+    """A block of 3 units prorated: 1 unit is 1/3 of a block (0.333… blocks), refused under
+    `exact` as a price per 3 is. In blocks of 3 rounded up every amount is a whole number of
+    blocks times the price, and is billed (by Python, as blocks are): November's B=1 is 1
+    block, 0.03, and the month 0.0045 + 0.03 + 0.333 + 0.00775 = 0.37525."""
+    from ratecard.warehouse import bill_warehouse
+
+    def thirds(how: str) -> PriceBook:
+        return ratecard.loads(SHEET.format(rounding=MODES["exact"]).replace(
+            "price b 0.0025", f"price b 0.03 per block of 3 {how}"), "blocks.rules")
+
+    with pytest.raises(UsageError) as raised:
+        bill_warehouse(thirds("prorated"), "usage.parquet")
+    assert str(raised.value) == (
+        "these rules say `rounding exact`, and meter `b` is priced per block of 3 prorated: "
+        "its amounts are not all decimals the warehouse can hold exactly (a unit is 1/3 of a "
+        "block); bill these accounts with `ratecard bill`")
+    result = bill_warehouse(thirds("rounded up"),
+                            str(_usage_table(tmp_path / "u.parquet", "acme", JOURNAL)))
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("2026-11", Decimal("0.37525")), ("2026-12", Decimal("0.0015"))]
+    assert [b.total for b in thirds("rounded up").bill(JOURNAL)] == [
+        Decimal("0.37525"), Decimal("0.0015")]
+
+
+def test_the_warehouse_refuses_amounts_with_more_decimals_than_it_holds(tmp_path: Path) -> None:
+    """A price with 28 decimals on a meter rounded to 0.00001: a precise amount needs
+    28 + 5 = 33 places, more than DECIMAL(38, s) holds with room for a bill's 10^6 lines and
+    one whole digit (s at most 38 − 6 − 1 = 31)."""
+    from ratecard.warehouse import bill_warehouse
+
+    tiny = ratecard.loads(SHEET.format(rounding=MODES["exact"]).replace(
+        "price a 0.0015", "price a 0." + "0" * 27 + "1").replace(
+        'counts A', 'counts A quantity rounded half_up to 0.00001'), "tiny.rules")
+    with pytest.raises(UsageError) as raised:
+        bill_warehouse(tiny, str(_usage_table(tmp_path / "u.parquet", "acme", JOURNAL)))
+    assert str(raised.value) == (
+        "these rules say `rounding exact`, and their amounts need 33 decimal places: the "
+        "warehouse holds an amount exactly in DECIMAL(38, s) with s at most 31; bill these "
+        "accounts with `ratecard bill`")
 
 
 def test_diff_names_the_rounding_mode() -> None:

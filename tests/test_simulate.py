@@ -489,3 +489,37 @@ def test_progress_of_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert main(argv) == 0
         text = shown.getvalue()
         assert ("meter" in text and "drawdown" in text) is not quiet, (quiet, text)
+
+
+def test_a_change_to_exact_amounts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The rounding-modes sheet (tests/test_rounding_modes.py) from `rounding half_up 0.01` to
+    `rounding exact`, same prices, its journal as the usage table. November: per line 0.00 +
+    0.00 + 0.33 + 0.01 = 0.34; exact 0.0045 + 0.0025 + 0.333 + 0.00775 = 0.34775 (+0.00775,
+    0.00775 / 0.34 = 2.279% → +2.28%). December: 0.0015 → 0.00 per line, 0.0015 exact. Over both
+    0.34 → 0.34925, +0.00925 (2.7206% → +2.72%). By meter: a 0.00 → 0.0045 + 0.0015 = 0.006;
+    b 0.00 → 0.0025; c 0.33 + 0.01 = 0.34 → 0.34075 (+0.00075, +0.22%). Money is compared at
+    the exact side's 5 decimals."""
+    from tests.test_rounding_modes import JOURNAL, MODES
+    from tests.test_rounding_modes import SHEET as ROUNDING_SHEET
+
+    for mode in ("line", "exact"):
+        (tmp_path / f"{mode}.rules").write_text(ROUNDING_SHEET.format(rounding=MODES[mode]),
+                                                encoding="utf-8")
+    usage = _write(tmp_path / "usage.csv", ["account", "time", "action", "count", "id"],
+                   [("acme", e["time"], e["action"], e["count"], e["id"]) for e in JOURNAL])
+    accounts = tmp_path / "accounts.csv"
+    assert main(["simulate", str(tmp_path / "line.rules"), str(tmp_path / "exact.rules"),
+                 "--usage", str(usage), "--json", "-q", "--accounts-out", str(accounts)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["old_total"], report["new_total"], report["delta"], report["percent"]) == (
+        "0.34000", "0.34925", "0.00925", "2.72")
+    assert [(m["meter"], m["old"], m["new"], m["percent"]) for m in report["meters"]] == [
+        ("a", "0.00", "0.00600", None), ("b", "0.00", "0.00250", None),
+        ("c", "0.34", "0.34075", "0.22")]
+    assert [(m["month"], m["old"], m["new"], m["percent"]) for m in report["months"]] == [
+        ("2026-11", "0.34000", "0.34775", "2.28"), ("2026-12", "0.00000", "0.00150", None)]
+    assert accounts.read_text().splitlines() == [
+        "account,month,old_total,new_total,delta",
+        "acme,2026-11,0.34000,0.34775,0.00775",
+        "acme,2026-12,0.00000,0.00150,0.00150",
+    ]

@@ -26,7 +26,7 @@ pytest.importorskip("sqlglot")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
@@ -37,6 +37,7 @@ from ratecard.engine.clock import (  # noqa: E402
     next_month,
     parse_time,
 )
+from ratecard.engine.money import ON_TOTAL  # noqa: E402
 from ratecard.engine.pricebook import PriceBook  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
@@ -110,17 +111,21 @@ def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool) -> str:
 
 
 @st.composite
-def sheets(draw: st.DrawFn) -> Sheet:
-    """A valid rules file exercising what the warehouse must price like the engine."""
+def sheets(draw: st.DrawFn, scopes: Sequence[str] = ("per line",)) -> Sheet:
+    """A valid rules file exercising what the warehouse must price like the engine; its
+    rounding per line, or, drawn from `scopes`, `on total` or `exact`."""
     zone = draw(st.sampled_from(ZONES))
     mode = draw(st.sampled_from(MODES))
     increment = draw(st.sampled_from(("0.01", "0.01", "1", "0.1")))
+    scope = draw(st.sampled_from(tuple(scopes)))
+    rounding = ("exact" if scope == "exact" else
+                f"{mode} {increment}" + (" on total" if scope == "on total" else ""))
     count = draw(st.integers(1, 3))
     meters = [f"m{i}" for i in range(count)]
     actions: dict[str, str] = {}
     free: list[str] = []
     decimal_meters: set[str] = set()
-    lines = [f'rules gen "G" / "G"\ncurrency USD, rounding {mode} {increment}, timezone {zone}\n']
+    lines = [f'rules gen "G" / "G"\ncurrency USD, rounding {rounding}, timezone {zone}\n']
     for i, meter in enumerate(meters):
         counted = [f"Act{i}x", f"Act{i}y"][: draw(st.integers(1, 2))]
         actions.update(dict.fromkeys(counted, meter))
@@ -646,6 +651,13 @@ def cases(draw: st.DrawFn, shipped_share: int = 4) -> tuple[Sheet, list[Row]]:
     return sheet, draw(journals(sheet))
 
 
+@st.composite
+def unrounded_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
+    """Generated rules that keep lines' precise amounts (`on total`, `exact`), and a journal."""
+    sheet = draw(sheets(scopes=("on total", "exact")))
+    return sheet, draw(journals(sheet))
+
+
 _SHIPPED = {name: shipped(name) for name in SHIPPED}
 
 
@@ -688,6 +700,43 @@ def test_drawdown_in_worker_processes_bills_the_same(case: tuple[Sheet, list[Row
     """The drawdown cut into two forked workers (as for a million accounts) changes nothing."""
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows, workers=2))
+
+
+#: A price per 3 that is not a whole number of 10^-k per unit: its amounts (0.333…) are not
+#: decimals, and rules that keep precise amounts are refused for it.
+INEXACT_PER_3 = "is priced"
+
+
+@settings(SETTINGS, max_examples=60)
+@given(unrounded_cases(), st.sampled_from(("csv", "parquet")))
+def test_duckdb_bills_match_the_engine_on_total_and_exact(
+    case: tuple[Sheet, list[Row]], fmt: str
+) -> None:
+    """Rules that round the bill's total once (`on total`) or never (`exact`): every line keeps
+    its precise amount and every total is the engine's, to the last digit, through the SQL's
+    ladders, Python's (blocks, minimums, combined ladders), allowances, packs and settlement.
+    A price per 3 whose unit price is not an exact decimal is refused before anything is read,
+    naming its meter; no amount is ever rounded to fit."""
+    sheet, rows = case
+    assert not sheet.book.rounding.per_line
+    try:
+        result = run(sheet, rows, fmt=fmt)
+    except UsageError as exc:
+        assert INEXACT_PER_3 in str(exc) and " per 3" in str(exc), str(exc)
+        assert " per 3" in sheet.text
+        event("refused: a price per 3")
+        return
+    event(f"billed: {sheet.book.rounding.scope}")
+    compare(sheet, rows, result)
+    # On total, totals are on the increment (0.1: DECIMAL(38, 1)); exact, at the lines' scale.
+    total_scale = result.bills.schema.field("total").type.scale
+    line_scale = result.lines.schema.field("amount").type.scale
+    if sheet.book.rounding.scope == ON_TOTAL:
+        assert total_scale == -sheet.book.rounding.increment.as_tuple().exponent
+    else:
+        assert total_scale == line_scale
+    for row in result.lines.to_pylist():  # a line's amount is its precise amount, unrounded
+        assert row["amount"] == Decimal(row["precise_amount"]), row
 
 
 @settings(SETTINGS, max_examples=40)

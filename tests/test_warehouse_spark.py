@@ -22,10 +22,22 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
+from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
 from ratecard.warehouse.probe import read_times, round_values  # noqa: E402
 from tests.conftest import BDA_RULES  # noqa: E402
-from tests.test_warehouse import _SHIPPED, SHIPPED, Row, Sheet, cases, compare, journals, run  # noqa: E402
+from tests.test_warehouse import (  # noqa: E402
+    _SHIPPED,
+    INEXACT_PER_3,
+    SHIPPED,
+    Row,
+    Sheet,
+    cases,
+    compare,
+    journals,
+    run,
+    unrounded_cases,
+)
 from tests.test_warehouse_sql import (  # noqa: E402
     BDA_ROWS,
     HALVES,
@@ -77,6 +89,21 @@ SPARK_SETTINGS = settings(
 def test_spark_bills_match_the_engine(spark: Any, case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
+
+
+@settings(SPARK_SETTINGS, max_examples=6)
+@given(unrounded_cases())
+def test_spark_bills_on_total_and_exact_as_the_engine(
+    spark: Any, case: tuple[Sheet, list[Row]]
+) -> None:
+    """Rules rounded on the total or never: the same SQL as DuckDB's, the engine's bills."""
+    sheet, rows = case
+    try:
+        result = run(sheet, rows, engine="spark", spark=spark)
+    except UsageError as exc:  # a price per 3 with no exact unit price, refused
+        assert INEXACT_PER_3 in str(exc) and " per 3" in sheet.text, str(exc)
+        return
+    compare(sheet, rows, result)
 
 
 @pytest.mark.parametrize("basis", ["postpaid", "total", "after_allowance"])

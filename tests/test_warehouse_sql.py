@@ -44,6 +44,7 @@ from ratecard.warehouse.queries import Queries, UsagePlan  # noqa: E402
 from ratecard.warehouse.schema import BILL_COLUMNS, LINE_COLUMNS  # noqa: E402
 from ratecard.warehouse.sql import (  # noqa: E402
     DIALECTS,
+    DUCKDB,
     OperationError,
     Operations,
     check_operations,
@@ -123,6 +124,31 @@ def test_every_query_uses_only_the_operations(name: str, dialect: str) -> None:
         text = render(query, dialect)
         assert "/" not in text.replace("'", "")  # no division anywhere outside strings
         assert "DOUBLE" not in text and "FLOAT" not in text
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("rounding", ["half_even 0.01 on total", "exact"])
+def test_queries_on_total_and_exact_use_only_the_operations(rounding: str, dialect: str) -> None:
+    """The BDA sheet rounded on the total or never: its lines keep the precise amount (no
+    rounding in `postpaid_lines`), and on total a bill's one rounding is of its sum, the
+    contract's true-up (meter `*`, number 4 of BDA's 4 meters) added after it."""
+    text = (RULES / "tencent-bda.rules").read_text(encoding="utf-8").replace(
+        "rounding half_up 0.01", f"rounding {rounding}")
+    book = ratecard.loads(text, "bda.rules")
+    q = Queries(book, dialect)
+    queries = {
+        **all_queries(book, dialect),
+        "bill_lines_totals_only": q.bill_lines(5, True, True, numbered=False, contracts=True),
+        "output_bills_contracts": q.output_bills(2, True, None, None, contracts=True),
+    }
+    for query in queries.values():
+        check_operations(query, dialect)
+        assert "/" not in render(query, dialect).replace("'", "")
+    half_even = "ROUND_EVEN" if dialect == DUCKDB else "BROUND"
+    assert half_even not in render(queries["postpaid_lines"], dialect)
+    with_true_up = render(queries["output_bills_contracts"], dialect)
+    assert (with_true_up.count(half_even), "meter = 4" in with_true_up) == (
+        (1, True) if rounding.endswith("on total") else (0, False))
 
 
 @pytest.mark.parametrize(

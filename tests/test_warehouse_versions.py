@@ -31,7 +31,7 @@ pytest.importorskip("sqlglot")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
@@ -43,6 +43,7 @@ from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
 from ratecard.warehouse.terms import ContractError  # noqa: E402
 from tests.test_warehouse import (  # noqa: E402
+    INEXACT_PER_3,
     MODES,
     SETTINGS,
     WINDOWS,
@@ -112,19 +113,25 @@ def _inside(window: tuple[datetime, int], day: str) -> bool:
 
 @st.composite
 def versioned_sheets(
-    draw: st.DrawFn, window: tuple[datetime, int] | None = None
+    draw: st.DrawFn,
+    window: tuple[datetime, int] | None = None,
+    scopes: Sequence[str] = ("per line",),
 ) -> Versioned:
     """A valid rules file with one or two dated versions (one of them, as often as not, in
-    `window`, where the journals are), and contracts on it."""
+    `window`, where the journals are), and contracts on it; rounded per line, or, drawn from
+    `scopes`, `on total` or `exact`."""
     zone = draw(st.sampled_from(ZONES))
     mode = draw(st.sampled_from(MODES))
     increment = draw(st.sampled_from(("0.01", "0.01", "1", "0.1")))
+    scope = draw(st.sampled_from(tuple(scopes)))
+    rounding = ("exact" if scope == "exact" else
+                f"{mode} {increment}" + (" on total" if scope == "on total" else ""))
     count = draw(st.integers(1, 3))
     meters = [f"m{i}" for i in range(count)]
     actions: dict[str, str] = {}
     free: list[str] = []
     decimal_meters: set[str] = set()
-    text = [f'rules gen "G" / "G"\ncurrency USD, rounding {mode} {increment}, timezone {zone}\n']
+    text = [f'rules gen "G" / "G"\ncurrency USD, rounding {rounding}, timezone {zone}\n']
     for i, meter in enumerate(meters):
         counted = [f"Act{i}x", f"Act{i}y"][: draw(st.integers(1, 2))]
         actions.update(dict.fromkeys(counted, meter))
@@ -403,11 +410,13 @@ def run(case: Case, fmt: str = "parquet", table: bool = False, **options: Any) -
 
 
 @st.composite
-def cases(draw: st.DrawFn, accounts: int = 4) -> tuple[Versioned, list[Row]]:
+def cases(
+    draw: st.DrawFn, accounts: int = 4, scopes: Sequence[str] = ("per line",)
+) -> tuple[Versioned, list[Row]]:
     """A versioned sheet, contracts, and journals in a window where, as often as not, a
     version starts."""
     window = draw(st.sampled_from(WINDOWS))
-    versioned = draw(versioned_sheets(window))
+    versioned = draw(versioned_sheets(window, scopes))
     sheet = versioned.sheet
     rows = draw(journals(sheet, accounts=accounts, window=window))
     if KEEP_BEFORE in versioned.template:
@@ -442,6 +451,27 @@ def test_duckdb_bills_across_versions_and_contracts_as_the_engine(
     with tempfile.TemporaryDirectory(prefix="ratecard-whv-") as directory:
         case = materialise(versioned, rows, Path(directory))
         compare(case, run(case))
+
+
+@settings(SETTINGS, max_examples=40)
+@given(cases(scopes=("on total", "exact")))
+def test_duckdb_bills_on_total_and_exact_across_versions_and_contracts_as_the_engine(
+    generated: tuple[Versioned, list[Row]],
+) -> None:
+    """Versions, grandfathering and contracts (discounts of precise lines, true-ups after the
+    rounded total) under `on total` and `exact`, line by line as the engine; a price per 3
+    with no exact unit price is refused, naming its meter."""
+    versioned, rows = generated
+    with tempfile.TemporaryDirectory(prefix="ratecard-whv-") as directory:
+        case = materialise(versioned, rows, Path(directory))
+        try:
+            result = run(case)
+        except UsageError as exc:
+            assert INEXACT_PER_3 in str(exc) and " per 3" in str(exc), str(exc)
+            event("refused: a price per 3")
+            return
+        event(f"billed: {case.book.rounding.scope}, contracts: {bool(versioned.accounts)}")
+        compare(case, result)
 
 
 @settings(SETTINGS, max_examples=20)

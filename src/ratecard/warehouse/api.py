@@ -38,7 +38,7 @@ import attrs
 
 from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import TimeError, add_period, local, parse_month
-from ratecard.engine.ladders import Ladder, contact_sales_error
+from ratecard.engine.ladders import BLOCK_PRORATED, Bracket, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.pricing import MeterUsage
@@ -220,13 +220,7 @@ def billable_terms(
                     "monthly ladders only; bill these accounts with `ratecard bill`"
                 )
         if not sheet.rounding.per_line:
-            raise UsageError(
-                f"these rules say `{rounding_words(sheet.rounding)}`: the warehouse "
-                f"({engine}) bills rules that round each line only (`rounding "
-                f"{sheet.rounding.mode if sheet.rounding.mode != EXACT else 'half_up'} "
-                f"{format_plain(sheet.rounding.increment)} per line`); bill these accounts "
-                "with `ratecard bill`"
-            )
+            _check_precise_amounts(sheet)
     for sheet in terms.books:
         for plan in sheet.meters:
             if plan.pack_terms.stop_when_exhausted:
@@ -312,6 +306,50 @@ def _open_engine(name: str, spark: Any, threads: int | None, memory_limit: str |
     raise UsageError(f"unknown engine `{name}` (duckdb or spark)")
 
 
+def _check_precise_amounts(sheet: PriceBook) -> None:
+    """Rules that keep precise amounts (`on total`, `exact`) are billed when every amount is a
+    decimal the warehouse can hold: a price per N units whose unit price does not terminate
+    (1 per 3), or a block prorated whose unit share does not (a block of 3), makes amounts like
+    0.333… (the engine's 60 digits), refused rather than rounded."""
+    for group in sheet.ladder_groups:
+        for bracket in group.ladder.brackets:
+            if (bracket.price is not None and bracket.block is not None
+                    and bracket.block_rounding == BLOCK_PRORATED
+                    and not _terminates(Decimal(1), bracket.block)):
+                raise UsageError(
+                    f"these rules say `{rounding_words(sheet.rounding)}`, and meter "
+                    f"`{group.meters[0]}` is priced per block of "
+                    f"{format_plain(bracket.block)} prorated: its amounts are not all "
+                    "decimals the warehouse can hold exactly (a unit is 1/"
+                    f"{format_plain(bracket.block)} of a block); bill these accounts with "
+                    "`ratecard bill`"
+                )
+            if bracket.price is not None and bracket.block is None and not _exact_unit(bracket):
+                raise UsageError(
+                    f"these rules say `{rounding_words(sheet.rounding)}`, and meter "
+                    f"`{group.meters[0]}` is priced {format_plain(bracket.price)} per "
+                    f"{format_plain(bracket.per)}: its amounts are not all decimals the "
+                    "warehouse can hold exactly (1 unit costs "
+                    f"{format_plain(bracket.price)}/{format_plain(bracket.per)}); bill these "
+                    "accounts with `ratecard bill`"
+                )
+
+
+def _exact_unit(bracket: Bracket) -> bool:
+    """Whether a bracket's price per unit is an exact decimal (price / per terminates)."""
+    if bracket.price is None or bracket.per == 1:
+        return True
+    return _terminates(bracket.price, bracket.per)
+
+
+def _terminates(numerator: Decimal, denominator: Decimal) -> bool:
+    """Whether `numerator / denominator` is an exact decimal in ratecard's context."""
+    context = CONTEXT.copy()
+    context.clear_flags()
+    quotient = context.divide(numerator, denominator)
+    return not context.flags[decimal.Inexact] and quotient * denominator == numerator
+
+
 def _ladder_in_sql(ladder: Ladder) -> bool:
     """Whether the SQL prices this ladder: one meter at a time, no blocks, no minimum, maximum
     or flat fee at zero, and per-N prices that are exact decimals."""
@@ -322,12 +360,8 @@ def _ladder_in_sql(ladder: Ladder) -> bool:
     for bracket in ladder.brackets:
         if bracket.block is not None:
             return False
-        if bracket.price is not None and bracket.per != 1:
-            context = CONTEXT.copy()
-            context.clear_flags()
-            unit = context.divide(bracket.price, bracket.per)
-            if context.flags[decimal.Inexact] or unit * bracket.per != bracket.price:
-                return False
+        if not _exact_unit(bracket):
+            return False
     return True
 
 
@@ -1085,6 +1119,18 @@ class _Run:
             + [0]
         )
         self.amount_scale = max(0, -rounding_exponent(self.book.rounding.increment))
+        self.line_scale = self.amount_scale
+        per_line = self.book.rounding.per_line
+        python_lines: list[Line] | None = None
+        if not per_line:
+            # Lines keep their precise amounts: their column holds as many decimals as the
+            # most precise of them, Python's lines (priced first, to know) or the SQL's.
+            python_lines = self._python_prices(drawn.months, drawn.replayed, plain)
+            self.line_scale = max(
+                [self.amount_scale]
+                + [_places(x.line.amount) for x in (*drawn.lines, *python_lines)]
+            )
+            self._check_line_scale()
         if self.sql_ladders:
             ladders: list[PricedLadder] = [
                 (i, ladder, version) if versioned else (i, ladder)
@@ -1096,6 +1142,9 @@ class _Run:
             self.precise_scale = max(qs + self.price_scale, flat_scale)
             if self.precise_scale > MAX_PRECISION:
                 raise UsageError("prices and quantities need more than 38 decimal places")
+            if not per_line:
+                self.line_scale = max(self.line_scale, self.precise_scale)
+                self._check_line_scale()
             limits = self._priceable(ladders)
             if limits:
                 for row in self._fetch("too_large", q.too_large(limits)).to_pylist():
@@ -1125,13 +1174,30 @@ class _Run:
                 )
         else:
             self.precise_scale = 0
+        if self.book.rounding.scope == EXACT:
+            self.amount_scale = self.line_scale  # a total is the exact sum of its lines
         drawn.lines[:] = self._fitting(drawn.lines)
-        return self._fitting(self._python_prices(drawn.months, drawn.replayed, plain))
+        if python_lines is None:
+            python_lines = self._python_prices(drawn.months, drawn.replayed, plain)
+        return self._fitting(python_lines)
+
+    def _check_line_scale(self) -> None:
+        """Refuse rules whose precise amounts (kept as they are under `on total` and `exact`)
+        have more decimals than a DECIMAL(38, s) holds with room to add up a bill's lines: they
+        are never rounded to fit."""
+        most = MAX_PRECISION - LINES_DIGITS - 1
+        if self.line_scale > most:
+            raise UsageError(
+                f"these rules say `{rounding_words(self.book.rounding)}`, and their amounts "
+                f"need {self.line_scale} decimal places: the warehouse holds an amount exactly "
+                f"in DECIMAL(38, s) with s at most {most}; bill these accounts with "
+                "`ratecard bill`"
+            )
 
     def _fitting(self, lines: list[Line]) -> list[Line]:
         """Lines priced in Python whose amounts the SQL can add up exactly; the months of the
         others are reported and get no bill."""
-        room = Decimal(10) ** (MAX_PRECISION - self.amount_scale - LINES_DIGITS)
+        room = Decimal(10) ** (MAX_PRECISION - self.line_scale - LINES_DIGITS)
         over = {(x.account, x.ord) for x in lines if abs(x.line.amount) >= room}
         if not over:
             return lines
@@ -1151,7 +1217,7 @@ class _Run:
         have no such bound)."""
         qs = self.queries.quantity_scale
         room = Decimal(10) ** (
-            MAX_PRECISION - max(self.precise_scale, self.amount_scale) - LINES_DIGITS
+            MAX_PRECISION - max(self.precise_scale, self.line_scale) - LINES_DIGITS
         )
         limits: dict[LimitKey, Decimal] = {}
         with decimal.localcontext(CONTEXT):
@@ -1264,7 +1330,7 @@ class _Run:
                     "precise_amount": text([x.line.precise_amount for x in every]),
                     "amount": pa.array(
                         [x.line.amount for x in every],
-                        pa.decimal128(MAX_PRECISION, self.amount_scale),
+                        pa.decimal128(MAX_PRECISION, self.line_scale),
                     ),
                     "bracket": pa.array([x.line.bracket for x in every], pa.string()),
                     "pack": pa.array([x.line.pack for x in every], pa.string()),
@@ -1278,7 +1344,7 @@ class _Run:
         self._create(
             "bill_lines",
             q.bill_lines(
-                self.amount_scale, bool(self.sql_meters), plain, numbered, contracts,
+                self.line_scale, bool(self.sql_meters), plain, numbered, contracts,
                 with_meter=self.by_meter,
             ),
         )
@@ -1320,12 +1386,15 @@ class _Run:
         if output is not None and output_fmt is not None:
             query = self._sql(
                 "output_bills",
-                q.output_bills(self.amount_scale, output_fmt != "parquet", self.wanted, labels),
+                q.output_bills(
+                    self.amount_scale, output_fmt != "parquet", self.wanted, labels, contracts
+                ),
             )
             self.stats["bills"] = self.engine.write(query, output, output_fmt)
         else:
             bills_table = self._fetch(
-                "output_bills", q.output_bills(self.amount_scale, False, self.wanted, labels)
+                "output_bills",
+                q.output_bills(self.amount_scale, False, self.wanted, labels, contracts),
             )
             self.stats["bills"] = bills_table.num_rows
         if lines is not None and lines_fmt is not None:
@@ -1407,6 +1476,13 @@ def _problem_message(name: str) -> str:
     from ratecard.warehouse.schema import PROBLEM_CODES
 
     return PROBLEMS_BY_CODE[PROBLEM_CODES[name]].message
+
+
+def _places(amount: Decimal) -> int:
+    """The decimal places an amount needs to be held exactly (0.00775 → 5, 1.50 → 1, 20 → 0)."""
+    exponent = amount.normalize(CONTEXT).as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
 
 
 def _limit_text(limit: int) -> str:

@@ -31,6 +31,7 @@ import attrs
 from sqlglot import exp
 
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
+from ratecard.engine.money import ON_TOTAL
 from ratecard.engine.offers import FREE
 from ratecard.engine.pricebook import PriceBook
 from ratecard.warehouse.months import FIRST_MICROS, LAST_MICROS, ord_of
@@ -1166,6 +1167,12 @@ class Queries:
             ("bracket", o.col("label")),
         ).from_(o.subquery(in_bracket, "q"), copy=False)
         places = _exponent(rounding.increment)
+        # `on total` and `exact` keep each line's precise amount (the bill rounds its total).
+        amount = (
+            o.round_to(o.col("precise_amount"), places, rounding.mode, max(0, -places))
+            if rounding.per_line
+            else o.col("precise_amount")
+        )
         return o.select(
             *[
                 o.col(c)
@@ -1179,7 +1186,7 @@ class Queries:
                     "precise_amount",
                 )
             ],
-            ("amount", o.round_to(o.col("precise_amount"), places, rounding.mode, max(0, -places))),
+            ("amount", amount),
             o.col("bracket"),
             o.col("contact"),
             o.col("shown"),
@@ -1305,6 +1312,8 @@ class Queries:
             parts.append(self._line_part(o.subquery(postpaid, "s"), amount_scale, contracts))
         union = o.union_all(parts)
         if not numbered:  # what the bills' totals read, and nothing else
+            # (`on total` tells a contract's true-up, meter `*`, from the lines it rounds)
+            with_meter = with_meter or (contracts and self.book.rounding.scope == ON_TOTAL)
             meter = [o.col("meter")] if with_meter else []
             return o.select(o.col("account"), o.col("ord"), *meter, o.col("amount")).from_(
                 o.subquery(union, "l"), copy=False
@@ -1417,12 +1426,30 @@ class Queries:
         query = self._without_excluded(query, "l", wanted)
         return query.group_by(o.col("ord", "l"), o.col("meter", "l"), copy=False)
 
-    def bills(self, labelled: bool = False) -> exp.Select:
+    def bills(self, labelled: bool = False, contracts: bool = False) -> exp.Select:
         """One row per account month: the sum of its lines' rounded amounts (0 without lines);
-        `labelled`: and the sheet that bills it (`book`, see `terms.Terms.books`)."""
+        under `on total` the sum of their precise amounts rounded once (plus a true-up, with
+        `contracts`), under `exact` their sum; `labelled`: and the sheet that bills it (`book`,
+        see `terms.Terms.books`)."""
         o = self.ops
+        total: exp.Expression = o.sum(o.col("amount"))
+        rounding = self.book.rounding
+        if rounding.scope == ON_TOTAL:
+            # The precise sum rounded once; a contract's true-up (meter `*`, numbered after
+            # every meter) is added after that rounding, as the engine's `bill_total` does.
+            places = _exponent(rounding.increment)
+            scale = max(0, -places)
+            if contracts:
+                true_up = o.eq(o.col("meter"), o.integer(len(self.book.meters)))
+                spent = o.sum(o.case([(true_up, o.integer(0))], o.col("amount")))
+                total = o.add(
+                    o.round_to(spent, places, rounding.mode, scale),
+                    o.sum(o.case([(true_up.copy(), o.col("amount"))], o.integer(0))),
+                )
+            else:
+                total = o.round_to(total, places, rounding.mode, scale)
         totals = (
-            o.select(o.col("account"), o.col("ord"), ("total", o.sum(o.col("amount"))))
+            o.select(o.col("account"), o.col("ord"), ("total", total))
             .from_(o.table("bill_lines"), copy=False)
             .group_by(o.col("account"), o.col("ord"), copy=False)
         )
@@ -1452,6 +1479,7 @@ class Queries:
         text_numbers: bool,
         wanted: int | None,
         labels: Mapping[str, Sequence[str | None]] | None = None,
+        contracts: bool = False,
     ) -> exp.Select:
         """The bills as written; `labels` adds columns (`version`, `contract`) naming, for each
         sheet by its number (`book`), what a bill of that sheet says (NULL: nothing)."""
@@ -1472,7 +1500,7 @@ class Queries:
                 ("total", o.cast(total, TEXT) if text_numbers else total),
                 *named,
             )
-            .from_(o.subquery(self.bills(labels is not None), "b"), copy=False)
+            .from_(o.subquery(self.bills(labels is not None, contracts), "b"), copy=False)
             .join(
                 o.table("calendar", "m"), on=o.eq(o.col("ord", "m"), o.col("ord", "b")), copy=False
             )
