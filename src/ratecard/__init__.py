@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ratecard.engine.bills import Alert, AlertKind, Bill, BillLine, Source
     from ratecard.engine.journal import (
         JournalError,
+        Open,
         Order,
         Purchase,
         Refund,
@@ -47,7 +48,7 @@ _ENGINE = {
     "Alert": "bills", "AlertKind": "bills", "Bill": "bills", "BillLine": "bills",
     "Source": "bills",
     "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
-    "Reopen": "journal",
+    "Reopen": "journal", "Open": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
 }
@@ -94,6 +95,7 @@ __all__ = [
     "JournalError",
     "LateEntryError",
     "MeterPlan",
+    "Open",
     "Order",
     "PriceBook",
     "Purchase",

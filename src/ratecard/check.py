@@ -885,11 +885,57 @@ def check_singletons(s: Symbols) -> Iterator[Diagnostic]:
                         "second declaration", f"merge into one `{keyword}` statement")
 
 
+def check_grants(s: Symbols) -> Iterator[Diagnostic]:
+    """Grants: unique names that are not a source's, whole amounts above zero, monthly or
+    once, and a validity (required for a grant issued once)."""
+    seen: dict[str, n.Grant] = {}
+    for grant in s.of(n.Grant):
+        name = grant.name.value
+        if name in seen:
+            yield error("E901", f"grant `{name}` is declared twice", grant.name.span,
+                        f"already declared at line {seen[name].span.line}",
+                        "give each grant its own name")
+        elif name in DEDUCT_SOURCES:
+            yield error("E901", f"a grant cannot be called `{name}`", grant.name.span,
+                        "the name of a deduction source", "choose another name")
+        seen.setdefault(name, grant)
+        amount = grant.amount.value
+        if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):
+            yield error("E902", f"grant `{grant.amount.text}` must be a whole number above "
+                        "zero", grant.amount.span, "units are given whole",
+                        "write the number of units given, such as `50`")
+        if grant.period is not None:
+            yield from _check_period(grant.period)
+        valid = grant.valid
+        if valid is None:
+            if grant.period is None:
+                yield error("E903", f"grant `{name}` is issued once but has no validity",
+                            grant.span, "how long do its units last?",
+                            "add `valid 5 years` (or months, days) at the end")
+            continue
+        unit = VALIDITY_UNITS.get(valid.unit.value)
+        if unit is None:
+            hint = did_you_mean(valid.unit.value, VALIDITY_UNITS) or "write `valid 1 year`"
+            yield error("E903", f"unknown validity unit `{valid.unit.value}`", valid.unit.span,
+                        "grants last years, months or days", hint)
+        value = valid.amount.value
+        if value is not None and (value <= 0 or value != value.to_integral_value()):
+            yield error("E903", f"validity `{valid.amount.text}` must be a whole number above "
+                        "zero", valid.amount.span, "the grant would never be usable",
+                        "write `valid 1 year`")
+        elif unit is not None and value is not None and value > MAX_VALIDITY[unit]:
+            yield error("E903", f"grant validity `{valid.amount.text} {valid.unit.value}` is "
+                        "too long", valid.span, "it would expire after the year 9998",
+                        "a shorter validity")
+
+
 def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     """The deduction order names known sources once each and ends with postpaid."""
     deducts = s.of(n.Deduct)
+    grants = {grant.name.value: grant for grant in s.of(n.Grant)}
     if not deducts:
-        sources: list[n.Allowance | n.Packs] = [*s.of(n.Allowance), *s.of(n.Packs)]
+        sources: list[n.Allowance | n.Packs | n.Grant] = [
+            *s.of(n.Allowance), *s.of(n.Packs), *grants.values()]
         if sources:
             yield error("E601", "missing deduction order", sources[0].span,
                         "allowance or packs are declared here",
@@ -899,9 +945,9 @@ def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     seen: set[str] = set()
     for step in deduct.steps:
         source = step.source.value
-        if source not in DEDUCT_SOURCES:
-            hint = did_you_mean(source, DEDUCT_SOURCES) or (
-                "sources are `allowance`, `packs` and `postpaid`")
+        if source not in DEDUCT_SOURCES and source not in grants:
+            hint = did_you_mean(source, [*DEDUCT_SOURCES, *grants]) or (
+                "sources are `allowance`, `packs`, `postpaid` and the grants' names")
             yield error("E601", f"unknown deduction source `{source}`", step.source.span,
                         "not a source of units", hint)
             continue
@@ -946,6 +992,12 @@ def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     if s.of(n.Packs) and "packs" not in seen:
         yield error("E605", "packs are declared but never deducted", deduct.span,
                     "no `packs` here", "add `packs by expiry` to the deduction order")
+    for name, grant in grants.items():
+        if name not in seen:
+            yield error("E904", f"grant `{name}` is never deducted", grant.name.span,
+                        "not in the deduction order",
+                        f"place `{name}` in `deduct`, such as `deduct allowance, {name}, "
+                        "packs by expiry, postpaid`")
 
 
 def check_alerts(s: Symbols) -> Iterator[Diagnostic]:
@@ -1152,6 +1204,7 @@ CHECKS: tuple[Check, ...] = (
     check_packs,
     check_ladders,
     check_singletons,
+    check_grants,
     check_deduct,
     check_alerts,
     check_bill,

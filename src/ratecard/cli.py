@@ -333,8 +333,10 @@ def _english(book: PriceBook, labels: Sequence[str]) -> str:
 
 
 def _source(line: BillLine) -> str:
-    """A line's source column: `pack ID`, `discount 20%` (a contract's), `true-up`, or the
-    source's name."""
+    """A line's source column: `pack ID`, `grant ID`, `discount 20%` (a contract's), `true-up`,
+    or the source's name."""
+    if line.pack is not None and line.source == "grant":
+        return f"grant {line.pack}"
     if line.pack is not None:
         return f"pack {line.pack}"
     if line.source == "discount" and line.rate is not None:

@@ -11,6 +11,7 @@ from ratecard import nodes as n
 from ratecard import versions
 from ratecard.check import VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
+from ratecard.engine.deduction import MONTHLY, ONCE, GrantPlan
 from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
 from ratecard.engine.offers import FREE, PackOffer
@@ -238,6 +239,7 @@ def _compile_sheet(
         ladder_groups=groups,
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
+        grants=tuple(_grant(grant, list(table.meters)) for grant in table.of(n.Grant)),
         warnings=warnings,
         version=version,
     )
@@ -312,6 +314,19 @@ def _ladder(ladder: n.Ladder) -> Ladder:
         period=ladder.period.unit.value,
         combined=ladder.combined,
         short=ladder.short,
+    )
+
+
+def _grant(grant: n.Grant, meters: list[str]) -> GrantPlan:
+    valid = grant.valid
+    return GrantPlan(
+        name=grant.name.value,
+        labels=_texts(grant.label),
+        amount=_value(grant.amount),
+        meters=tuple(grant.target.of(meters)),
+        recurrence=ONCE if grant.period is None else MONTHLY,
+        valid_amount=None if valid is None else int(_value(valid.amount)),
+        valid_unit="year" if valid is None else VALIDITY_UNITS[valid.unit.value],
     )
 
 

@@ -583,7 +583,7 @@ def _bill_table(bill: Bill) -> list[str]:
             price = format_plain(line.unit_price)
             if line.per is not None:
                 price += f" per {_grouped(line.per)}"
-        rows.append([line.source if line.pack is None else f"pack {line.pack}",
+        rows.append([line.source if line.pack is None else f"{line.source} {line.pack}",
                      _grouped(line.quantity), line.bracket or "", price,
                      format_plain(line.amount)])
     rows.append(["**total**", "", "", "", f"**{bill.currency} {format_plain(bill.total)}**"])

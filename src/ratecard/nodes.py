@@ -506,9 +506,24 @@ class Order:
     display_units: tuple[DisplayUnit, ...] = ()  # refused: an order counts what it shows
 
 
+@attrs.frozen
+class Grant:
+    """`grant NAME label 50 once on a, b valid 5 years`: units given on each meter, issued once
+    (at the account's opening; `period` None) or every period, drawn at its name's place in
+    the deduction order."""
+
+    name: Name
+    label: Label
+    amount: Number
+    period: Period | None
+    target: Target
+    valid: PackValid | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
-    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
+    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order | Grant
 )
 
 

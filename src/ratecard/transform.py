@@ -264,6 +264,15 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                   if isinstance(i, tuple) and i and i[0] == "unit" and i[1][1] is not None),
         )
 
+    def grant_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, amount: n.Number,
+        when: n.Period | None, _on: Token, target: n.Target, valid: n.PackValid | None,
+    ) -> n.Grant:
+        return n.Grant(name, label, amount, when, target, valid, self._span(meta))
+
+    def grant_once(self, meta: Any, _kw: Token) -> None:
+        return None
+
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
         return n.OrderMinimum(amount, self._span(meta))
 

@@ -27,6 +27,7 @@ class Source(StrEnum):
 
     ALLOWANCE = "allowance"
     PACK = "pack"
+    GRANT = "grant"
     POSTPAID = "postpaid"
     MINIMUM = "minimum"
     MAXIMUM = "maximum"

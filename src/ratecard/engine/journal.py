@@ -10,7 +10,7 @@ which field is wrong.
 
 Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
-time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND. By kind,
+time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND, ORDER, OPEN. By kind,
 `name` is the action, the meter (then a space and the price paid, when the purchase gives one:
 `detection 84`), the suspension reason, "", the top-up amount, the refunded pack's id (which
 is the refund's `id` too) or the product ordered (then a space and its price, when the order
@@ -72,8 +72,9 @@ REOPEN = 3
 TOPUP = 4
 REFUND = 5
 ORDER = 6
+OPEN = 7  # the account opens (its grants issued once are issued then)
 
-TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order")
+TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order", "open")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -121,6 +122,14 @@ class Reopen:
 
 
 @attrs.frozen
+class Open:
+    """The account opens: its grants issued once (`grant ... once`) are issued at this time.
+    A journal without one opens at its first entry."""
+
+    time: str | datetime
+
+
+@attrs.frozen
 class Topup:
     """Money added to the account's balance."""
 
@@ -152,7 +161,7 @@ class Order:
     price: int | str | Decimal | None = None
 
 
-Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order
+Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order | Open
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -273,6 +282,8 @@ class EntryReader:
             return self.suspend(obj.get("time"), obj.get("reason"), line)
         if kind == "reopen":
             return (self.time(obj.get("time")), line, REOPEN, "", 0, None)
+        if kind == "open":
+            return (self.time(obj.get("time")), line, OPEN, "", 0, None)
         if kind == "topup":
             return self.topup(obj.get("time"), obj.get("amount"), line)
         if kind == "refund":
@@ -293,6 +304,8 @@ class EntryReader:
                 return self.suspend(time, reason, line)
             case Reopen(time):
                 return (self.time(time), line, REOPEN, "", 0, None)
+            case Open(time):
+                return (self.time(time), line, OPEN, "", 0, None)
             case Topup(time, amount):
                 return self.topup(time, amount, line)
             case Refund(time, pack):

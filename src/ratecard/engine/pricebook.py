@@ -17,7 +17,7 @@ import attrs
 from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import contracts, quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine, Source
-from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
+from ratecard.engine.deduction import MONTHLY, Deduction, GrantPlan, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
@@ -237,6 +237,7 @@ class PriceBook:
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
+    grants: tuple[GrantPlan, ...] = ()  # declared grants of units (`grant`), drawn by name
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -287,7 +288,9 @@ class PriceBook:
             or by_name[route].quantity_rounding is None
             or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
         ))
-        shared = any(plan.allowance_pool for plan in self.meters)
+        # The quote plan prices the allowance and postpaid only: a sheet with shared pools or
+        # grants is quoted by the general path.
+        shared = any(plan.allowance_pool for plan in self.meters) or bool(self.grants)
         object.__setattr__(self, "_plan", None if shared else quoteplan.build(
             self.currency,
             self.rounding,
@@ -456,8 +459,13 @@ class PriceBook:
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
         at: date | datetime | str | None = None,
+        *,
+        new_account: bool = False,
     ) -> Bill:
         """Price one month of usage given as totals per action, with packs held at its start.
+
+        The month's grants (`grant ... per month`) are held in full; with `new_account`, the
+        grants issued once at the opening (`grant ... once`) too, as in an account's first month.
 
         Packs are drawn in the order given (a quote has no purchase or expiry dates); the
         allowance is the full monthly allowance of an active account. A quote has totals, not
@@ -467,6 +475,8 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
+        if book.grants:
+            return book._quote_general(usage, packs, new_account)
         if not packs and book._plan is not None and type(usage) is dict:
             fast = book._plan.quote(usage)
             if fast is not None:
@@ -521,6 +531,7 @@ class PriceBook:
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
+        new_account: bool = False,
     ) -> Bill:
         """`quote` by the general path, which defines it (quote plans are held to it)."""
         if not isinstance(usage, Mapping):
@@ -535,6 +546,7 @@ class PriceBook:
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs) if packs else {}
             allowances = self._new_allowances()
+            grants = self._quoted_grants(new_account)
             prepaid: dict[str, list[BillLine]] = {}
             alerts: list[Alert] = []
             period: dict[str, MeterUsage] = {}
@@ -543,7 +555,8 @@ class PriceBook:
                 if not quantity:
                     continue
                 lots = lots_by_meter.get(plan.name, ())
-                drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order)
+                drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order,
+                               grants.get(plan.name, ()))
                 allowances[plan.pool] -= drawn.allowance
                 prepaid[plan.name] = self._prepaid_lines(plan, drawn)
                 period[plan.name] = MeterUsage(Decimal(quantity), drawn.allowance, drawn.postpaid)
@@ -561,6 +574,17 @@ class PriceBook:
                 lines.extend(postpaid.get(plan.name, ()))
             return self._make_bill(lines, alerts)
 
+    def _quoted_grants(self, new_account: bool) -> dict[str, list[Lot]]:
+        """The grants a quoted month holds, per meter: the monthly ones, and with
+        `new_account` the ones issued once at the opening (undated: a quote has no times)."""
+        held: dict[str, list[Lot]] = {}
+        for grant in self.grants:
+            if grant.recurrence == MONTHLY or new_account:
+                for meter in grant.meters:
+                    held.setdefault(meter, []).append(
+                        Lot(grant.name, meter, grant.amount, grant.amount, source=grant.name))
+        return held
+
     def _new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
         fresh = {plan.pool: plan.allowance for plan in self.meters}
@@ -574,6 +598,8 @@ class PriceBook:
         if drawn.allowance:
             lines.append(
                 BillLine(plan.name, Source.ALLOWANCE, drawn.allowance, ZERO, ZERO, nothing))
+        for lot, taken in drawn.grants:  # a grant's line names its lot in `pack`
+            lines.append(BillLine(plan.name, Source.GRANT, taken, ZERO, ZERO, nothing, pack=lot.id))
         for lot, taken in drawn.packs:
             lines.append(BillLine(plan.name, Source.PACK, taken, ZERO, ZERO, nothing, pack=lot.id))
         return lines
@@ -808,8 +834,8 @@ class PriceBook:
         return lots
 
 
-_SOURCE_RANK = {Source.ALLOWANCE: 0, Source.PACK: 1, Source.POSTPAID: 2, Source.MINIMUM: 3,
-                Source.MAXIMUM: 3}
+_SOURCE_RANK = {Source.ALLOWANCE: 0, Source.GRANT: 1, Source.PACK: 1, Source.POSTPAID: 2,
+                Source.MINIMUM: 3, Source.MAXIMUM: 3}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:

@@ -61,14 +61,18 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.deduction import (
     ALLOWANCE,
+    MONTHLY,
     PACKS,
+    POSTPAID,
     Deduction,
+    GrantPlan,
     Lot,
     deduct,
     lot_alerts,
     tally,
 )
 from ratecard.engine.journal import (
+    OPEN,
     ORDER,
     PURCHASE,
     REFUND,
@@ -118,6 +122,7 @@ class _Month:
     end: int
     allowance: dict[str, Decimal] = attrs.Factory(dict)
     packs: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)  # meter → lot id → [lot, units]
+    grants: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)  # the same, for grants' lots
     postpaid: dict[str, Decimal] = attrs.Factory(dict)
     rejected: dict[str, list[Quantity]] = attrs.Factory(dict)  # action → [units, entries]
     free: dict[str, Quantity] = attrs.Factory(dict)
@@ -138,9 +143,8 @@ class _Month:
     def add_day(self, meter: str, drawn: Deduction) -> None:
         """Count a draw into the current day too (for a meter on a daily ladder)."""
         by_meter = self.days.setdefault(self.day, {})
-        packs = sum((taken for _, taken in drawn.packs), ZERO)
         held = by_meter.get(meter)
-        total = drawn.allowance + packs + drawn.postpaid
+        total = drawn.prepaid + drawn.postpaid
         if held is None:
             by_meter[meter] = MeterUsage(total, drawn.allowance, drawn.postpaid)
         else:
@@ -148,7 +152,7 @@ class _Month:
                                          held.postpaid + drawn.postpaid)
 
     def add(self, meter: str, drawn: Deduction) -> None:
-        tally(self.allowance, self.packs, self.postpaid, meter, drawn)
+        tally(self.allowance, self.packs, self.postpaid, meter, drawn, self.grants)
 
 
 @attrs.frozen
@@ -204,6 +208,13 @@ class Replay:
         self.refusals: list[JournalError] = []
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
+        # Declared grants' lots held, per meter (earliest expiry first), and those that expire
+        # on their own (`valid ...`) by expiry: (instant, issue number, lot). A monthly grant
+        # without a validity ends with its month (`_roll`). `grants_issued` numbers issues.
+        self.grant_lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
+        self.grant_expiries: list[tuple[int, int, Lot]] = []
+        self.grants_issued = 0
+        self.opened_at = -NEVER  # the instant the account opened (its `open` or first entry)
         self.expiries: list[tuple[int, int, Lot]] = []
         self.allowance_left: dict[str, Decimal] = dict.fromkeys(book._new_allowances(), ZERO)
         self.granted = False
@@ -300,15 +311,20 @@ class Replay:
         then expiries (a lot expiring as a month starts is reported in the month it expires)."""
         if not self.started:
             self.started = True
+            self.opened_at = moment
             self.open_account(local(moment, self.zone).date())
             self._open(month_of(moment, self.zone))
             self._grant()
+            if self.book.grants:
+                self._issue_grants(moment, opening=True)
             if self.daily:
                 self._start_day(local(moment, self.zone).date())
         while True:
             end = self.month.end
             settle = self.closings[0].issue if self.closings else NEVER
             expiry = self.expiries[0][0] if self.expiries else NEVER
+            if self.grant_expiries and self.grant_expiries[0][0] < expiry:
+                expiry = self.grant_expiries[0][0]
             day = self.day_end
             if day <= moment and day <= end and day <= settle and day <= expiry:
                 self._flush_all()
@@ -318,7 +334,10 @@ class Replay:
             elif settle <= moment and settle <= expiry:
                 self._settle()
             elif expiry <= moment:
-                self._expire()
+                if self.expiries and self.expiries[0][0] == expiry:
+                    self._expire()
+                else:
+                    self._expire_grant()
             else:
                 break
         self.next_event = min(end, settle, expiry, self.day_end)
@@ -371,11 +390,93 @@ class Replay:
     def _roll(self) -> None:
         """End the month: close its bill, open the next, settle bills issued at its start."""
         self._flush_all()
+        if self.book.grants:
+            self._end_monthly_grants()
         self.closings.append(self._close())
         self._open(next_month(self.month.key))
         while self.closings and self.closings[0].issue <= self.month.start:
             self._settle()
         self._grant()
+        if self.book.grants:
+            self._issue_grants(self.month.start, opening=False)
+
+    # --- grants ----------------------------------------------------------------------------------
+
+    def _issue_grants(self, moment: int, opening: bool) -> None:
+        """Issue the grants due at `moment`: at the opening every grant (those issued `once`
+        and the first month's), at a month's start the monthly ones."""
+        for grant in self.book.grants:
+            if grant.recurrence != MONTHLY and not opening:
+                continue
+            self._flush_all()
+            issued = local(moment, self.zone)
+            if grant.valid_amount is None:
+                ends = self.month.end  # a monthly grant without a validity: its month
+            else:
+                try:
+                    ends = add_period(moment, grant.valid_amount, grant.valid_unit, self.zone)
+                except (ValueError, OverflowError):
+                    raise UsageError(f"grant `{grant.name}` issued "
+                                     f"{format_instant(moment, self.zone)} would expire after "
+                                     "the year 9999") from None
+            for meter in grant.meters:
+                lot = grant.issue(meter, issued, local(ends, self.zone))
+                self.grants_issued += 1
+                self._hold_grant(lot, None if grant.valid_amount is None else ends)
+                self.trigger[meter] = self._trigger(meter)
+
+    def _hold_grant(self, lot: Lot, expires: int | None) -> None:
+        """Hold a grant's lot: drawn earliest expiry first; it expires on its own if `expires`."""
+        held = self.grant_lots[lot.meter]
+        held.append(lot)
+        held.sort(key=Lot.order_key)
+        if expires is not None:
+            heapq.heappush(self.grant_expiries, (expires, self.grants_issued, lot))
+            self.next_event = min(self.next_event, expires)
+
+    def _end_monthly_grants(self) -> None:
+        """The month ends: the lots of monthly grants without a validity end with it (their
+        unused units lapse, as an allowance's do)."""
+        plans = {grant.name: grant for grant in self.book.grants}
+        for meter, held in self.grant_lots.items():
+            kept = [lot for lot in held
+                    if not (lot.source in plans and plans[lot.source].valid_amount is None
+                            and plans[lot.source].recurrence == MONTHLY)]
+            if len(kept) != len(held):
+                self.grant_lots[meter] = kept
+                self.trigger[meter] = self._trigger(meter)
+
+    def _expire_grant(self) -> None:
+        """A grant's lot reaches the end of its validity: what is left is void, reported."""
+        moment, _, lot = heapq.heappop(self.grant_expiries)
+        if lot.remaining > 0:
+            self._flush(lot.meter, None)  # usage before the expiry still draws from it
+        void = lot.remaining
+        if void > 0:
+            self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void,
+                                             stamp(moment, self.zone)))
+            lot.remaining = ZERO
+        held = self.grant_lots[lot.meter]
+        if any(other is lot for other in held):
+            self.grant_lots[lot.meter] = [other for other in held if other is not lot]
+            self.trigger[lot.meter] = self._trigger(lot.meter)
+
+    def _open_entry(self, moment: int, line: int) -> None:
+        """An `open` entry: the account opened at its first entry; an `open` after that is
+        refused (its grants were issued when the account opened)."""
+        if moment <= self.opened_at:
+            return
+        error = JournalError(
+            self.path, line - self.line_base, "time",
+            f"an `open` entry must be the account's first: this account opened "
+            f"{format_instant(self.opened_at, self.zone)} (its first entry), and grants issued "
+            "once were issued then")
+        if self.defer:
+            self.refusals.append(error)
+        elif self.on_invalid is None:
+            raise error
+        else:
+            self.on_invalid(error)
 
     def _grant(self) -> None:
         """Issue the month's allowance, once a month, at the first instant the account may have
@@ -415,11 +516,12 @@ class Replay:
             name = plan.name
             allowance = month.allowance.get(name, ZERO)
             packs = tuple((lot, taken) for lot, taken in month.packs.get(name, {}).values())
+            grants = tuple((lot, taken) for lot, taken in month.grants.get(name, {}).values())
             postpaid = month.postpaid.get(name, ZERO)
-            total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
+            drawn = Deduction(allowance, packs, postpaid, grants)
+            total = drawn.prepaid + postpaid
             if total <= 0:
                 continue
-            drawn = Deduction(allowance, packs, postpaid)
             lines.extend(book._prepaid_lines(plan, drawn))
             if name not in self.daily:
                 period[name] = MeterUsage(total, allowance, postpaid)
@@ -519,6 +621,8 @@ class Replay:
             self._refund(moment, line, name)
         elif kind == ORDER:
             self._order(moment, line, name, count, entry_id)
+        elif kind == OPEN:
+            self._open_entry(moment, line)
 
     def _purchase(
         self, moment: int, line: int, name: str, offer_index: Quantity, entry_id: str | None
@@ -738,14 +842,17 @@ class Replay:
         lots = self.lots[meter]
         if quantity:
             pool = self.pool_of[meter]
-            drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order)
+            grants = self.grant_lots[meter]
+            drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order, grants)
             if drawn.allowance:
                 self.allowance_left[pool] -= drawn.allowance
+            if drawn.grants and any(lot.remaining <= 0 for lot in grants):
+                self.grant_lots[meter] = [lot for lot in grants if lot.remaining > 0]
             if drawn.postpaid and meter in self.stopping:
                 # Drawn entry by entry (trigger 0): the units past the packs are this entry's.
                 assert action is not None, "a meter that stops has nothing pending"
                 self._stop(action, drawn.postpaid)
-                drawn = Deduction(drawn.allowance, drawn.packs, ZERO)
+                drawn = Deduction(drawn.allowance, drawn.packs, ZERO, drawn.grants)
             self.month.add(meter, drawn)
             if meter in self.daily:
                 self.month.add_day(meter, drawn)
@@ -777,9 +884,12 @@ class Replay:
             return NEVER
         base = ZERO  # units drawn before the lot in hand
         point: Decimal | None = None
+        grants = self.grant_lots[meter]
         for source in self.order:
             if source == ALLOWANCE:
                 base += left
+            elif source != PACKS and source != POSTPAID:  # a grant's step: no alerts
+                base += sum((lot.remaining for lot in grants if lot.source == source), ZERO)
             elif source == PACKS:
                 for lot in lots:
                     remaining = lot.remaining
