@@ -190,7 +190,7 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (skip empty, a daily ladder, packs that stop service, versions that share
+    warehouse refuses (skip empty, a daily ladder, packs that stop service, grants, versions that share
     allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
@@ -216,6 +216,13 @@ def billable_terms(
                 "with `ratecard bill`"
             )
     for sheet in terms.books:
+        for grant in sheet.grants:
+            raise UsageError(
+                f"these rules declare grant `{grant.name}` (`grant ... "
+                f"{'once' if grant.recurrence == 'once' else 'per month'}`): the warehouse has "
+                "no table of accounts' opening times and does not draw grants; bill these "
+                "accounts with `ratecard bill`"
+            )
         for plan in sheet.meters:
             if plan.pack_terms.stop_when_exhausted:
                 raise UsageError(
