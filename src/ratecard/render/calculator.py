@@ -180,8 +180,10 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
         found.append("rounding on the total")
     if book.packs.smallest_first:
         found.append("packs drawn smallest first")
-    if book.grants:
-        found.append("grants")
+    # A month's quote holds the monthly grants in full; those issued once at the opening are
+    # not in a month of an established account (what the calculator quotes, as `quote` does).
+    if any(grant.recurrence != "once" for grant in book.grants):
+        found.append("monthly grants")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")
