@@ -57,6 +57,7 @@ adds to these everything else that changes what a sheet bills or what its render
 | `skip_empty` | `None` | — | whether a month with nothing owed or reported has no bill |
 | `order` | `None` | the product (`P`), or `P label`, `P unit`... | `P`, or its changed part |
 | `grant` | `None` | the grant (`G`), or `G label`, `G units`, `G meters`, `G issued`, `G valid` | `G`, or its changed part |
+| `credit` | `None` | the credit (`C`), or `C label`, `C amount`, `C meters`, `C valid`, `C priority` | `C`, or its changed part |
 
 Meters and actions are compared by name, so the order in which a file writes its statements,
 meters, actions or brackets' ladders is never a change.
@@ -117,11 +118,12 @@ ALLOWANCE_WHILE_ACTIVE = "allowance_while_active"
 SKIP_EMPTY = "skip_empty"
 ORDER = "order"
 GRANT = "grant"
+CREDIT = "credit"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
                ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
                ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, ORDER,
-               GRANT)
+               GRANT, CREDIT)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
@@ -325,7 +327,30 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
     found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
     found.extend(_order_changes(old, new))
     found.extend(_grant_changes(old, new))
+    found.extend(_credit_changes(old, new))
     return found
+
+
+def _credit_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
+    """Credits added, removed, or with other names, amount, meters, validity or priority."""
+    old_credits = {credit.name: credit for credit in old.credits}
+    new_credits = {credit.name: credit for credit in new.credits}
+    for name in [*new_credits, *(name for name in old_credits if name not in new_credits)]:
+        was, now = old_credits.get(name), new_credits.get(name)
+        if was is None or now is None:
+            yield Change(CREDIT, None, None if was is None else name,
+                         None if now is None else name, name)
+            continue
+        parts: tuple[tuple[str, Value, Value], ...] = (
+            ("label", was.labels, now.labels),
+            ("amount", "prepaid" if was.amount is None else was.amount,
+             "prepaid" if now.amount is None else now.amount),
+            ("meters", was.meters, now.meters),
+            ("valid", f"{was.valid_amount} {was.valid_unit}", f"{now.valid_amount} {now.valid_unit}"),
+            ("priority", was.rank + 1, now.rank + 1))
+        for part, before, after in parts:
+            if before != after:
+                yield Change(CREDIT, None, before, after, f"{name} {part}")
 
 
 def _validity(grant: GrantPlan) -> str | None:

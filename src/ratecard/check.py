@@ -929,6 +929,47 @@ def check_grants(s: Symbols) -> Iterator[Diagnostic]:
                         "a shorter validity")
 
 
+def check_credits(s: Symbols) -> Iterator[Diagnostic]:
+    """Credits: unique names (not a grant's), an amount of money on the rounding increment,
+    and a validity."""
+    seen: dict[str, n.Credit] = {}
+    grants = {grant.name.value for grant in s.of(n.Grant)}
+    increment = Decimal("0.01")
+    for setting in s.of(n.RoundingSetting):
+        value = _value(setting.increment)
+        if value is not None:
+            increment = value
+    for credit in s.of(n.Credit):
+        name = credit.name.value
+        if name in seen or name in grants:
+            yield error("E905", f"credit `{name}` is declared twice", credit.name.span,
+                        "a credit or grant of this name is already declared",
+                        "give each credit its own name")
+        seen.setdefault(name, credit)
+        amount = _value(credit.amount)
+        if amount is not None and (amount <= 0 or amount % increment != 0):
+            yield error("E906", f"credit `{credit.amount.text}` is not an amount to give",
+                        credit.amount.span if credit.amount is not None else credit.span,
+                        f"a positive amount in whole {format_plain(increment)}",
+                        "write an amount such as `50`")
+        valid = credit.valid
+        if valid is None:
+            yield error("E907", f"credit `{name}` has no validity", credit.span,
+                        "how long may it pay?", "add `valid 3 months` (or years, days) at the end")
+            continue
+        unit = VALIDITY_UNITS.get(valid.unit.value)
+        value = valid.amount.value
+        if unit is None:
+            hint = did_you_mean(valid.unit.value, VALIDITY_UNITS) or "write `valid 1 year`"
+            yield error("E907", f"unknown validity unit `{valid.unit.value}`", valid.unit.span,
+                        "credits last years, months or days", hint)
+        elif value is not None and (value <= 0 or value != value.to_integral_value()
+                                    or value > MAX_VALIDITY[unit]):
+            yield error("E907", f"credit validity `{valid.amount.text} {valid.unit.value}` is "
+                        "not a whole span that ends by the year 9998", valid.span,
+                        "not a validity", "write `valid 1 year`")
+
+
 def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     """The deduction order names known sources once each and ends with postpaid."""
     deducts = s.of(n.Deduct)
@@ -1205,6 +1246,7 @@ CHECKS: tuple[Check, ...] = (
     check_ladders,
     check_singletons,
     check_grants,
+    check_credits,
     check_deduct,
     check_alerts,
     check_bill,

@@ -335,8 +335,8 @@ def _english(book: PriceBook, labels: Sequence[str]) -> str:
 def _source(line: BillLine) -> str:
     """A line's source column: `pack ID`, `grant ID`, `discount 20%` (a contract's), `true-up`,
     or the source's name."""
-    if line.pack is not None and line.source == "grant":
-        return f"grant {line.pack}"
+    if line.pack is not None and line.source in ("grant", "credit"):
+        return f"{line.source} {line.pack}"
     if line.pack is not None:
         return f"pack {line.pack}"
     if line.source == "discount" and line.rate is not None:
@@ -390,6 +390,10 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
         out.append(f"true-up {format_plain(true_up)}: the lines come to "
                    f"{format_plain(bill.total - true_up)}, under the contract's minimum spend "
                    f"of {format_plain(bill.total)}")
+    for credit in bill.credits:
+        out.append(f"credit {credit.credit_id}: paid {format_plain(credit.paid)} this month, "
+                   f"{format_plain(credit.remaining)} of {format_plain(credit.amount)} left, "
+                   f"valid until {credit.expires.isoformat()}")
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
                    f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"

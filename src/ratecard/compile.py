@@ -11,6 +11,7 @@ from ratecard import nodes as n
 from ratecard import versions
 from ratecard.check import VALIDITY_UNITS, symbols
 from ratecard.diagnostics import Diagnostic
+from ratecard.engine.credits import CreditPlan
 from ratecard.engine.deduction import MONTHLY, ONCE, GrantPlan
 from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
@@ -240,6 +241,8 @@ def _compile_sheet(
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
         grants=tuple(_grant(grant, list(table.meters)) for grant in table.of(n.Grant)),
+        credits=tuple(_credit(credit, list(table.meters), rank)
+                      for rank, credit in enumerate(table.of(n.Credit))),
         warnings=warnings,
         version=version,
     )
@@ -327,6 +330,19 @@ def _grant(grant: n.Grant, meters: list[str]) -> GrantPlan:
         recurrence=ONCE if grant.period is None else MONTHLY,
         valid_amount=None if valid is None else int(_value(valid.amount)),
         valid_unit="year" if valid is None else VALIDITY_UNITS[valid.unit.value],
+    )
+
+
+def _credit(credit: n.Credit, meters: list[str], rank: int) -> CreditPlan:
+    assert credit.valid is not None, "the checker requires a credit's validity"
+    return CreditPlan(
+        name=credit.name.value,
+        labels=_texts(credit.label),
+        amount=None if credit.amount is None else _value(credit.amount),
+        meters=tuple(credit.target.of(meters)),
+        valid_amount=int(_value(credit.valid.amount)),
+        valid_unit=VALIDITY_UNITS[credit.valid.unit.value],
+        rank=rank,
     )
 
 

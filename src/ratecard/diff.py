@@ -399,8 +399,8 @@ def title(change: Change) -> str:
         return f"action {key}"
     if change.what == "order":
         return f"order {key}"
-    if change.what == "grant":
-        return f"grant {key}"
+    if change.what in ("grant", "credit"):
+        return f"{change.what} {key}"
     if change.what == UNPRICED_REASON:
         return f"unpriced {key}: reason"
     if change.what == ALLOWANCE and change.meter is not None and "+" in change.meter:

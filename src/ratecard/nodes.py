@@ -521,9 +521,23 @@ class Grant:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class Credit:
+    """`credit NAME label 50 once on ... valid 3 months` (granted at the opening) or `credit
+    NAME label prepaid on ... valid 1 year` (`amount` None: bought by a `credit` entry)."""
+
+    name: Name
+    label: Label
+    amount: Number | None
+    target: Target
+    valid: PackValid | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
     | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order | Grant
+    | Credit
 )
 
 

@@ -15,14 +15,16 @@ set cpo&vim
 syn iskeyword @,48-57,_
 
 " BEGIN KEYWORDS (editors/generate.py)
-syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
-syn keyword ratecardStatement discount extra from grant ladder languages meter minimum
-syn keyword ratecardStatement order packs price rounding rules suspend timezone unpriced
+syn keyword ratecardStatement accounts alert allowance bill contract credit currency
+syn keyword ratecardStatement deduct discount extra from grant ladder languages meter
+syn keyword ratecardStatement minimum order packs price rounding rules suspend timezone
+syn keyword ratecardStatement unpriced
 syn keyword ratecardKeyword active at balance before block by charge combined contact
 syn keyword ratecardKeyword counts day empty every except extends flat for free if issued
-syn keyword ratecardKeyword keep maximum no of on once opened per prorated quantity
-syn keyword ratecardKeyword refundable rounded sales settle shared size skip spend stop
-syn keyword ratecardKeyword then to unit until unused valid when while within zero
+syn keyword ratecardKeyword keep maximum no of on once opened per prepaid prorated
+syn keyword ratecardKeyword quantity refundable rounded sales settle shared size skip
+syn keyword ratecardKeyword spend stop then to unit until unused valid when while within
+syn keyword ratecardKeyword zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase arrears

@@ -31,6 +31,7 @@ from ratecard.engine.clock import (
     parse_time,
 )
 from ratecard.engine.journal import (
+    CREDIT,
     ORDER,
     PURCHASE,
     REFUND,
@@ -160,7 +161,8 @@ class Account:
             start += 1
             moment, line, kind, _, _, entry_id = record
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
-                    if kind in (PURCHASE, ORDER) else replay.refunded_packs() if kind == REFUND
+                    if kind in (PURCHASE, ORDER, CREDIT) else replay.refunded_packs()
+                    if kind == REFUND
                     else ())
             if entry_id and entry_id in seen:
                 resent.append(record)
@@ -183,8 +185,8 @@ class Account:
             for moment, line, kind, _, _, entry_id in resent:
                 assert entry_id is not None
                 replay._ignore("usage" if kind == USAGE else "purchase" if kind == PURCHASE
-                               else "order" if kind == ORDER else "refund", entry_id, moment,
-                               line)
+                               else "order" if kind == ORDER else "credit" if kind == CREDIT
+                               else "refund", entry_id, moment, line)
             replay._consume(todo)
         replay.on_invalid = None
         self._entries = base + source.positions

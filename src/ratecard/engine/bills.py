@@ -33,6 +33,7 @@ class Source(StrEnum):
     MAXIMUM = "maximum"
     DISCOUNT = "discount"
     TRUE_UP = "true_up"
+    CREDIT = "credit"  # money a credit paid of the meter's lines (a negative amount)
 
 
 class AlertKind(StrEnum):
@@ -377,6 +378,23 @@ class Settlement:
 
 # Not slotted: a frozen attrs class with a `__dict__` is built about twice as fast, and a quote
 # in a request path builds one Bill each time (there are few bills, so memory does not matter).
+@attrs.frozen
+class CreditBalance:
+    """A credit lot on a month's bill: what it held, what it paid this month, what is left."""
+
+    credit_id: str
+    credit: str
+    amount: Decimal
+    paid: Decimal
+    remaining: Decimal
+    expires: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.credit_id, "credit": self.credit, "amount": format_plain(self.amount),
+                "paid": format_plain(self.paid), "remaining": format_plain(self.remaining),
+                "expires": self.expires.isoformat()}
+
+
 @attrs.frozen(slots=False)
 class Bill:
     """A priced period: its lines, the alerts raised, and the total (the sum of rounded lines).
@@ -412,6 +430,7 @@ class Bill:
     refund_total: Decimal = Decimal(0)  # what they paid back (apart from `total`, as prepaid)
     orders: tuple[OrderedUnits, ...] = ()  # one-time orders of the month
     orders_total: Decimal = Decimal(0)  # what they cost (paid when ordered, not in `total`)
+    credits: tuple[CreditBalance, ...] = ()  # credit lots held: paid this month, left
 
     @property
     def empty(self) -> bool:
@@ -459,6 +478,8 @@ class Bill:
             if self.orders:  # (likewise)
                 data["orders"] = [o.to_dict() for o in self.orders]
                 data["orders_total"] = format_plain(self.orders_total)
+            if self.credits:  # (likewise)
+                data["credits"] = [c.to_dict() for c in self.credits]
             data["packs"] = [p.to_dict() for p in self.packs]
             data["void"] = [v.to_dict() for v in self.void]
             data["rejected"] = [r.to_dict() for r in self.rejected]

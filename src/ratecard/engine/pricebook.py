@@ -17,6 +17,7 @@ import attrs
 from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import contracts, quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine, Source
+from ratecard.engine.credits import CreditPlan
 from ratecard.engine.deduction import MONTHLY, Deduction, GrantPlan, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
@@ -238,6 +239,7 @@ class PriceBook:
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
     grants: tuple[GrantPlan, ...] = ()  # declared grants of units (`grant`), drawn by name
+    credits: tuple[CreditPlan, ...] = ()  # declared credits of money (`credit`), by priority
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -835,7 +837,7 @@ class PriceBook:
 
 
 _SOURCE_RANK = {Source.ALLOWANCE: 0, Source.GRANT: 1, Source.PACK: 1, Source.POSTPAID: 2,
-                Source.MINIMUM: 3, Source.MAXIMUM: 3}
+                Source.MINIMUM: 3, Source.MAXIMUM: 3, Source.CREDIT: 5}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:

@@ -71,7 +71,9 @@ from ratecard.engine.deduction import (
     lot_alerts,
     tally,
 )
+from ratecard.engine.credits import CreditLot, apply_credits
 from ratecard.engine.journal import (
+    CREDIT,
     OPEN,
     ORDER,
     PURCHASE,
@@ -215,6 +217,10 @@ class Replay:
         self.grant_expiries: list[tuple[int, int, Lot]] = []
         self.grants_issued = 0
         self.opened_at = -NEVER  # the instant the account opened (its `open` or first entry)
+        # Credit lots issued (granted at the opening, prepaid by `credit` entries), until they
+        # expire or are spent; `credits_issued` numbers those without an id.
+        self.credit_lots: list[CreditLot] = []
+        self.credits_issued = 0
         self.expiries: list[tuple[int, int, Lot]] = []
         self.allowance_left: dict[str, Decimal] = dict.fromkeys(book._new_allowances(), ZERO)
         self.granted = False
@@ -317,6 +323,9 @@ class Replay:
             self._grant()
             if self.book.grants:
                 self._issue_grants(moment, opening=True)
+            for credit in self.book.credits:
+                if credit.amount is not None:
+                    self._issue_credit(credit.name, credit.amount, moment, credit.name)
             if self.daily:
                 self._start_day(local(moment, self.zone).date())
         while True:
@@ -461,6 +470,34 @@ class Replay:
             self.grant_lots[lot.meter] = [other for other in held if other is not lot]
             self.trigger[lot.meter] = self._trigger(lot.meter)
 
+    def _issue_credit(self, name: str, amount: Decimal, moment: int, lot_id: str) -> None:
+        """A credit lot issued at `moment`: valid for its credit's span."""
+        plan = next(plan for plan in self.book.credits if plan.name == name)
+        try:
+            expires = add_period(moment, plan.valid_amount, plan.valid_unit, self.zone)
+        except (ValueError, OverflowError):
+            raise UsageError(f"credit `{name}` issued {format_instant(moment, self.zone)} "
+                             "would expire after the year 9999") from None
+        self.credits_issued += 1
+        amount = self._money(amount)
+        self.credit_lots.append(CreditLot(lot_id, name, amount, amount, local(moment, self.zone),
+                                          local(expires, self.zone), plan.rank))
+
+    def _credit_entry(self, moment: int, line: int, name: str, entry_id: str | None) -> None:
+        """A prepaid credit bought: its id is the entry's (resent, it is ignored), or
+        `CREDIT#N` numbered with the credits issued."""
+        credit, _, amount = name.partition(" ")
+        if entry_id:
+            if entry_id in self.seen_purchases:
+                self._ignore("credit", entry_id, moment, line)
+                return
+            self.seen_purchases.add(entry_id)
+        if not any(plan.name == credit for plan in self.book.credits):
+            raise UsageError(f"line {line}: credit `{credit}` is not sold on "
+                             f"{local(moment, self.zone).date().isoformat()} for this account")
+        self._issue_credit(credit, Decimal(amount), moment,
+                           entry_id or f"{credit}#{self.credits_issued + 1}")
+
     def _open_entry(self, moment: int, line: int) -> None:
         """An `open` entry: the account opened at its first entry; an `open` after that is
         refused (its grants were issued when the account opened)."""
@@ -539,6 +576,13 @@ class Replay:
         except UsageError as exc:
             raise type(exc)(f"{month_label(month.key)}: {exc}") from None
         bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1))
+        if self.credit_lots:
+            end = local(month.end, self.zone)
+            bill = apply_credits(bill, self.credit_lots, {c.name: c for c in book.credits}, end,
+                                 bill.total)
+            # Spent or expired lots are dropped once their last bill lists them.
+            self.credit_lots = [lot for lot in self.credit_lots
+                                if lot.remaining > 0 and lot.expires > end]
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
             bill,
@@ -623,6 +667,8 @@ class Replay:
             self._order(moment, line, name, count, entry_id)
         elif kind == OPEN:
             self._open_entry(moment, line)
+        elif kind == CREDIT:
+            self._credit_entry(moment, line, name, entry_id)
 
     def _purchase(
         self, moment: int, line: int, name: str, offer_index: Quantity, entry_id: str | None

@@ -41,6 +41,7 @@ from ratecard.engine.bills import (
     AlertKind,
     Bill,
     BillLine,
+    CreditBalance,
     FreeUsage,
     IgnoredEntry,
     OrderedUnits,
@@ -68,6 +69,7 @@ from ratecard.engine.clock import (
     parse_month,
     stamp,
 )
+from ratecard.engine.credits import CreditLot
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
 from ratecard.engine.money import CONTEXT, EXACT, ZERO
@@ -88,7 +90,8 @@ _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file", "d
 # Fields added to the book after snapshots were first written, with the value that bills as
 # before: left out at that value, so that the fingerprint of a book that does not use them (and
 # every snapshot tied to it) stays what it was.
-_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "grants": ()}
+_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "grants": (),
+                                        "credits": ()}
 # A book's place in time (its version, contract and later versions): fingerprinted apart, by
 # `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
 _TIME = frozenset({"version", "contract", "timeline"})
@@ -96,7 +99,7 @@ _TIME = frozenset({"version", "contract", "timeline"})
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
-_IGNORED_TYPES = ("usage", "purchase", "refund", "order")
+_IGNORED_TYPES = ("usage", "purchase", "refund", "order", "credit")
 
 
 class SnapshotError(Error, ValueError):
@@ -267,6 +270,13 @@ def dump(replay: Replay, *, entries: int, issued: int) -> dict[str, Any]:
     }
     if replay.book.grants or replay.grants_issued:  # (only then, as `terms`)
         document["grants"] = _dump_grants(replay)
+    if replay.book.credits or replay.credit_lots:  # (likewise)
+        document["credits"] = {
+            "issued": replay.credits_issued,
+            "lots": [{"id": lot.id, "credit": lot.credit, "amount": _num(lot.amount),
+                      "remaining": _num(lot.remaining), "issued": lot.issued.isoformat(),
+                      "expires": lot.expires.isoformat()} for lot in replay.credit_lots],
+        }
     if terms is not None:  # (only then: a snapshot without them is as it always was)
         rules["timeline"] = terms
         document["opened"] = None if replay.opened is None else replay.opened.isoformat()
@@ -637,6 +647,11 @@ class _Loader:
                 _fail(f"closed[{i}]", "closed bills are listed in the order they are issued")
             replay.closings.append(_Closing(bill, issue))
 
+        credits = document.get("credits")
+        if credits is not None:
+            self.credits(replay, _object(credits, "credits"))
+        elif self.book.credits and replay.started:
+            _fail("credits", "missing: the rules declare credits")
         grants = document.get("grants")
         if grants is not None:
             self.grants(replay, _object(grants, "grants"))
@@ -647,6 +662,38 @@ class _Loader:
         return Restored(replay, entries, issued)
 
     # --- parts ----------------------------------------------------------------------------
+
+    def credits(self, replay: Replay, data: dict[str, Any]) -> None:
+        """The credit lots held (see `dump`): each of a credit of the rules, its remaining
+        between 0 and its amount, expiring its credit's validity after its issue."""
+        plans = {plan.name: plan for plan in self.sheet.credits}
+        replay.credits_issued = _integer(_get(data, "issued", "credits"), "credits.issued")
+        items = _array(_get(data, "lots", "credits"), "credits.lots")
+        if len(items) > replay.credits_issued:
+            _fail("credits.lots", f"{len(items)} lots, but {replay.credits_issued} issued")
+        for i, item in enumerate(items):
+            where = f"credits.lots[{i}]"
+            part = _object(item, where)
+            name = _string(_get(part, "credit", where), f"{where}.credit")
+            plan = plans.get(name)
+            if plan is None:
+                _fail(f"{where}.credit", f"`{name}` is not a credit of rules `{self.book.name}`")
+            amount = _decimal(_get(part, "amount", where), f"{where}.amount", minimum=0)
+            if plan.amount is not None and amount != plan.amount:
+                _fail(f"{where}.amount", f"{format_plain(amount)}, but credit `{name}` gives "
+                      f"{format_plain(plan.amount)}")
+            remaining = _decimal(_get(part, "remaining", where), f"{where}.remaining",
+                                 minimum=0)
+            if remaining > amount:
+                _fail(f"{where}.remaining", f"{format_plain(remaining)} left of a credit of "
+                      f"{format_plain(amount)}")
+            issued = self.instant(_get(part, "issued", where), f"{where}.issued")
+            expires = self.instant(_get(part, "expires", where), f"{where}.expires")
+            if expires != add_period(issued, plan.valid_amount, plan.valid_unit, self.zone):
+                _fail(f"{where}.expires", f"not credit `{name}`'s validity after its issue")
+            replay.credit_lots.append(CreditLot(
+                _string(_get(part, "id", where), f"{where}.id"), name, amount, remaining,
+                local(issued, self.zone), local(expires, self.zone), plan.rank))
 
     def grants(self, replay: Replay, data: dict[str, Any]) -> None:
         """The grants' lots held, expiring and drawn this month (see `_dump_grants`)."""
@@ -1349,6 +1396,9 @@ def _bill(value: Any, where: str, zone: ZoneInfo) -> Bill:
             _array(data["orders"], f"{where}.orders"))) if "orders" in data else ()),
         orders_total=(_decimal(data["orders_total"], f"{where}.orders_total")
                       if "orders_total" in data else Decimal(0)),
+        credits=(tuple(_credit_balance(item, f"{where}.credits[{i}]", zone)
+                       for i, item in enumerate(_array(data["credits"], f"{where}.credits")))
+                 if "credits" in data else ()),
         # Only a bill of a dated version or under a contract has them.
         version=(_date(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
@@ -1462,6 +1512,12 @@ def _ordered(value: Any, where: str, zone: ZoneInfo) -> OrderedUnits:
                         f.string("bracket"), f.optional_decimal("unit_price"),
                         f.decimal("amount"), f.time("time"),
                         f.absent_or_decimal("list_amount"))
+
+
+def _credit_balance(value: Any, where: str, zone: ZoneInfo) -> CreditBalance:
+    f = _Fields(value, where, zone)
+    return CreditBalance(f.string("id"), f.string("credit"), f.decimal("amount"),
+                         f.decimal("paid"), f.decimal("remaining"), f.time("expires"))
 
 
 def _void(value: Any, where: str, zone: ZoneInfo) -> VoidUnits:

@@ -32,3 +32,23 @@ def grants_block(page: Page) -> Block | None:
     bullets = (page.fmt("grant_order", order=joined(chain, " > ")),
                page.fmt("grant_lapse"))
     return Block("grants", page.m["grants"], (page.fmt("grant_lead"),), (table,), bullets)
+
+
+def credits_block(page: Page) -> Block | None:
+    credits = page.book.credits
+    if not credits:
+        return None
+    rows = []
+    for credit in credits:
+        plans = [page.book.meter(name) for name in credit.meters]
+        amount = (page.m["credit_prepaid"] if credit.amount is None
+                  else page.money(credit.amount))
+        rows.append((page.label(credit.labels, f"credit `{credit.name}`", credit.name),
+                     page.text("grant_one", meters=page.meter_list(plans))
+                     if len(plans) < len(page.book.meters)
+                     else page.m["credit_every"], amount,
+                     page.duration("validity", credit.valid_amount, credit.valid_unit)))
+    table = Table((page.m["credit_corner"], page.m["grant_meters"], page.m["credit_amount"],
+                   page.m["grant_valid"]), tuple(rows), tuple("" for _ in rows))
+    return Block("credits", page.m["credits"], (page.fmt("credit_lead"),), (table,),
+                 (page.fmt("credit_order"),))

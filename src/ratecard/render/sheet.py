@@ -32,7 +32,7 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
     intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
                  (False, True): "intro_postpaid", (False, False): "intro_none"}
     details = [b for b in (allowance.free_block(page), grants.grants_block(page),
-                           packs.prepaid_block(page),
+                           grants.credits_block(page), packs.prepaid_block(page),
                            ladders.postpaid_block(page), orders.orders_block(page),
                            notes.notes_block(page)) if b is not None]
     parts = [Part("prices", page.m["details"], tuple(details))]

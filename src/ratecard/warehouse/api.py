@@ -216,6 +216,11 @@ def billable_terms(
                 "with `ratecard bill`"
             )
     for sheet in terms.books:
+        for credit in sheet.credits:
+            raise UsageError(
+                f"these rules declare credit `{credit.name}` (`credit ...`): the warehouse does "
+                "not draw credits from bills; bill these accounts with `ratecard bill`"
+            )
         for grant in sheet.grants:
             raise UsageError(
                 f"these rules declare grant `{grant.name}` (`grant ... "
