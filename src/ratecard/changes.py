@@ -56,8 +56,8 @@ adds to these everything else that changes what a sheet bills or what its render
 | `allowance_while_active` | `None` | — | whether the allowance is only for active accounts |
 | `skip_empty` | `None` | — | whether a month with nothing owed or reported has no bill |
 | `order` | `None` | the product (`P`), or `P label`, `P unit`... | `P`, or its changed part |
-| `grant` | `None` | the grant (`G`), or `G label`, `G units`, `G meters`, `G issued`, `G valid` | `G`, or its changed part |
-| `credit` | `None` | the credit (`C`), or `C label`, `C amount`, `C meters`, `C valid`, `C priority` | `C`, or its changed part |
+| `grant` | `None` | `G`, or `G label`, `G units`, `G meters`, `G issued`, `G valid` | as `order` |
+| `credit` | `None` | `C`, `C label`, `C amount`, `C meters`, `C valid`, `C priority` | as `order` |
 
 Meters and actions are compared by name, so the order in which a file writes its statements,
 meters, actions or brackets' ladders is never a change.
@@ -346,7 +346,8 @@ def _credit_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
             ("amount", "prepaid" if was.amount is None else was.amount,
              "prepaid" if now.amount is None else now.amount),
             ("meters", was.meters, now.meters),
-            ("valid", f"{was.valid_amount} {was.valid_unit}", f"{now.valid_amount} {now.valid_unit}"),
+            ("valid", f"{was.valid_amount} {was.valid_unit}",
+             f"{now.valid_amount} {now.valid_unit}"),
             ("priority", was.rank + 1, now.rank + 1))
         for part, before, after in parts:
             if before != after:

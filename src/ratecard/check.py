@@ -947,9 +947,10 @@ def check_credits(s: Symbols) -> Iterator[Diagnostic]:
                         "give each credit its own name")
         seen.setdefault(name, credit)
         amount = _value(credit.amount)
-        if amount is not None and (amount <= 0 or amount % increment != 0):
+        if credit.amount is not None and amount is not None and (
+                amount <= 0 or amount % increment != 0):
             yield error("E906", f"credit `{credit.amount.text}` is not an amount to give",
-                        credit.amount.span if credit.amount is not None else credit.span,
+                        credit.amount.span,
                         f"a positive amount in whole {format_plain(increment)}",
                         "write an amount such as `50`")
         valid = credit.valid

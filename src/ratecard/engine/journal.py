@@ -10,7 +10,8 @@ which field is wrong.
 
 Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
-time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND, ORDER, OPEN. By kind,
+time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND, ORDER, OPEN,
+CREDIT (`name`: the credit and its amount, `commit 100.00`). By kind,
 `name` is the action, the meter (then a space and the price paid, when the purchase gives one:
 `detection 84`), the suspension reason, "", the top-up amount, the refunded pack's id (which
 is the refund's `id` too) or the product ordered (then a space and its price, when the order

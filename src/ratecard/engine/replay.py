@@ -59,19 +59,18 @@ from ratecard.engine.clock import (
     parse_month,
     stamp,
 )
+from ratecard.engine.credits import CreditLot, apply_credits
 from ratecard.engine.deduction import (
     ALLOWANCE,
     MONTHLY,
     PACKS,
     POSTPAID,
     Deduction,
-    GrantPlan,
     Lot,
     deduct,
     lot_alerts,
     tally,
 )
-from ratecard.engine.credits import CreditLot, apply_credits
 from ratecard.engine.journal import (
     CREDIT,
     OPEN,

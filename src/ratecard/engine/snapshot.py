@@ -743,7 +743,7 @@ class _Loader:
         replay.grant_expiries.sort(key=lambda item: item[:2])
         for meter, refs in _object(_get(data, "held", "grants"), "grants.held").items():
             self.meter(meter, f"grants.held.{meter}")
-            chosen = []
+            chosen: list[Lot] = []
             for i, value in enumerate(_array(refs, f"grants.held.{meter}")):
                 where = f"grants.held.{meter}[{i}]"
                 if type(value) is not int or not 0 <= value < len(lots):

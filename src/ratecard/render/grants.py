@@ -18,8 +18,9 @@ def grants_block(page: Page) -> Block | None:
         issued = page.m["grant_monthly" if grant.recurrence == MONTHLY else "grant_once"]
         valid = (page.m["grant_valid_month"] if grant.valid_amount is None
                  else page.duration("validity", grant.valid_amount, grant.valid_unit))
-        rows.append((page.label(grant.labels, f"grant `{grant.name}`", grant.name), (page.text("grant_each", meters=page.meter_list(plans)) if len(plans) > 1
-                      else page.text("grant_one", meters=page.meter_list(plans))),
+        meters = page.meter_list(plans)
+        rows.append((page.label(grant.labels, f"grant `{grant.name}`", grant.name),
+                     page.text("grant_each" if len(plans) > 1 else "grant_one", meters=meters),
                      page.count(grant.amount, plans[0]) if plans else page.m["none"],
                      issued, valid))
     table = Table((page.m["grant_corner"], page.m["grant_meters"], page.m["grant_units"],
