@@ -236,6 +236,17 @@ def test_the_warehouse_refuses_grants_naming_the_grant(ocr: PriceBook) -> None:
         billable_terms(ocr, None)
 
 
+def test_quote_new_account_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ratecard quote --new-account`: 980 × 0.30 = 294.00; without it 1,030 × 0.30 = 309.00."""
+    from ratecard.cli import main
+    rules = str(ROOT / "rules" / "tencent-ocr.rules")
+    assert main(["quote", rules, "VatInvoiceVerify=1030", "--new-account"]) == 0
+    out = capsys.readouterr().out
+    assert "grant opening" in out and out.rstrip().endswith("total CNY 294.00")
+    assert main(["quote", rules, "VatInvoiceVerify=1030"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("total CNY 309.00")
+
+
 def test_a_grant_line_in_the_cli_bill(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ratecard.cli import main
     journal = tmp_path / "j.jsonl"

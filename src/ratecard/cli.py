@@ -268,7 +268,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
     sheet = book.at(_day_option(args.at))
     packs = _pack_arguments(args.pack, sheet)
     try:
-        bill = sheet.quote(usage, packs)
+        bill = sheet.quote(usage, packs, new_account=args.new_account)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -1053,6 +1053,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "versions or a contract (default: today in the rules' timezone)")
     quote.add_argument("--contract", metavar="FILE",
                        help="quote under this contract file (it extends the rules FILE)")
+    quote.add_argument("--new-account", action="store_true",
+                       help="the account's first month: hold the grants issued once too")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 
