@@ -259,3 +259,32 @@ def test_a_grant_line_in_the_cli_bill(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "grant opening" in out
     assert "294.00" in out
     assert Source.GRANT == "grant"
+
+
+@pytest.mark.parametrize(("usage", "total"), [
+    # 示例一（后付费）: 900 ID-card calls are within the month's 1,000 free: 0.
+    ({"IDCardOCR": 900}, D("0.00")),
+    # 示例二: (9000 - 1000) × 0.15 = 1200 (the total, 9,000, is within (0, 1万]).
+    ({"DriverLicenseOCR": 9000}, D("1200.00")),
+    # 示例三: (90000 - 1000) × 0.10 = 8900 (the total is in (1万, 10万]).
+    ({"GeneralBasicOCR": 90000}, D("8900.00")),
+    # 示例四: (900000 - 1000) × 0.06 = 53940 (the total is in (10万, 100万]).
+    ({"BankCardOCR": 900000}, D("53940.00")),
+    # A shared pack: ad text and QR codes share image_basic's 1,000 and its ladder:
+    # (600 + 700 - 1000) × 0.12 = 36.
+    ({"AdvertiseOCR": 600, "QrcodeOCR": 700}, D("36.00")),
+])
+def test_the_pages_postpaid_examples(ocr: PriceBook, usage: dict[str, int], total: D) -> None:
+    assert ocr.quote(usage).total == total
+
+
+def test_the_pages_pack_example_at_its_own_price(ocr: PriceBook) -> None:
+    """预付费示例二: 2,500 bank-card calls in a month with a 1,000 pack bought for 84 (list 120):
+    (2500 - 1000 - 1000) × 0.15 + 84 = 159 — 75.00 on the bill, 84.00 prepaid."""
+    journal = [{"time": "2026-12-01T09:00:00+08:00", "type": "purchase", "meter": "bankcard",
+                "size": 1000, "price": "84", "id": "p1"},
+               usage("2026-12-10T10:00:00+08:00", "BankCardOCR", 2500)]
+    [bill] = ocr.bill(journal)
+    assert bill.total == D("75.00")
+    assert bill.prepaid_total == D("84.00")
+    assert bill.total + bill.prepaid_total == D("159.00")
