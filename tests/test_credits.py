@@ -149,3 +149,16 @@ def test_the_warehouse_refuses_credits_by_name(book: PriceBook) -> None:
     from ratecard.warehouse.api import billable_terms
     with pytest.raises(UsageError, match="credit `trial`"):
         billable_terms(book, None)
+
+
+def test_the_balance_settles_what_the_credits_leave(book: PriceBook) -> None:
+    """`settle from balance`, 100.00 topped up first. November's bill is 0.00 (the credits
+    paid its 60.00): the balance stays 100.00. December's 30.00 (vat; ocr's 60.00 paid by the
+    commitment) is settled from it: 100.00 → 70.00."""
+    journal = [{"time": "2026-11-01T09:00:00+08:00", "type": "topup", "amount": "100.00"},
+               *JOURNAL[:5]]
+    november, december = book.bill(journal)
+    assert november.settlement is not None and december.settlement is not None
+    assert (november.total, november.settlement.balance_after) == (D("0.00"), D("100.00"))
+    assert (december.total, december.settlement.balance_before,
+            december.settlement.balance_after) == (D("30.00"), D("100.00"), D("70.00"))

@@ -288,3 +288,31 @@ def test_the_pages_pack_example_at_its_own_price(ocr: PriceBook) -> None:
     assert bill.total == D("75.00")
     assert bill.prepaid_total == D("84.00")
     assert bill.total + bill.prepaid_total == D("159.00")
+
+
+def test_a_monthly_grant_with_a_validity_rolls_over(tmp_path: Path) -> None:
+    """`grant gift ... 10 per month on calls valid 2 months`: November's 10 are unused and
+    still held in December, beside December's 10 (drawn earliest expiry first): 25 calls in
+    December are 10 from gift@2026-11, 10 from gift@2026-12 and 5 postpaid × 0.10 = 0.50."""
+    book = ratecard.loads(
+        'rules r "滚存" / "Rollover"\n'
+        "currency CNY, rounding half_up 0.01, timezone Asia/Shanghai\n"
+        'meter calls "调用" / "Calls" counts Call\n'
+        'grant gift "赠送" / "Gift" 10 per month on calls valid 2 months\n'
+        "ladder volume by postpaid per month on calls {\n  (0, ∞) 0.10\n}\n"
+        "deduct gift, postpaid\n", "rollover.rules")
+    journal = [{"time": "2026-11-20T10:00:00+08:00", "type": "open"},
+               usage("2026-12-05T10:00:00+08:00", "Call", 25)]
+    _, december = book.bill(journal)
+    assert lines(december, "calls") == [
+        ("grant", D(10), D("0.00"), "gift@2026-11"), ("grant", D(10), D("0.00"), "gift@2026-12"),
+        ("postpaid", D(5), D("0.50"), None)]
+
+
+def test_an_open_entry_resent_to_an_account_is_taken_as_a_resend(ocr: PriceBook) -> None:
+    account = Account(ocr)
+    opening = {"time": "2026-12-01T09:00:00+08:00", "type": "open"}
+    account.feed([opening, usage("2026-12-15T10:00:00+08:00", "VatInvoiceVerify", 1030)])
+    account.feed([opening])  # a service that sends the opening again
+    [bill] = account.close_through("2026-12")
+    assert bill.total == D("294.00")

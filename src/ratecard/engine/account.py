@@ -32,6 +32,7 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.journal import (
     CREDIT,
+    OPEN,
     ORDER,
     PURCHASE,
     REFUND,
@@ -160,6 +161,8 @@ class Account:
             record = records[start]
             start += 1
             moment, line, kind, _, _, entry_id = record
+            if kind == OPEN and moment <= replay.opened_at:
+                continue  # the account's opening resent: it opened then, or before
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
                     if kind in (PURCHASE, ORDER, CREDIT) else replay.refunded_packs()
                     if kind == REFUND
