@@ -316,3 +316,17 @@ def test_an_open_entry_resent_to_an_account_is_taken_as_a_resend(ocr: PriceBook)
     account.feed([opening])  # a service that sends the opening again
     [bill] = account.close_through("2026-12")
     assert bill.total == D("294.00")
+
+
+def test_the_language_server_finds_a_meter_in_a_grant() -> None:
+    """Renaming or finding `vat_verify` in rules/tencent-ocr.rules reaches the grant's list."""
+    from ratecard import lsp
+    from ratecard.api import analyze
+    from ratecard.source import SourceFile
+    text = (ROOT / "rules" / "tencent-ocr.rules").read_text(encoding="utf-8")
+    rules, _ = analyze(SourceFile("tencent-ocr.rules", text))
+    assert rules is not None
+    grant_line = next(number for number, line in enumerate(text.splitlines(), start=1)
+                      if line.startswith("grant opening"))
+    found = [(o.role, o.span.line) for o in lsp.occurrences(rules) if o.name == "vat_verify"]
+    assert ("target", grant_line) in found
