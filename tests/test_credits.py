@@ -144,6 +144,24 @@ def test_a_resent_credit_is_ignored_and_every_split_resumes_alike(book: PriceBoo
         assert [bill.to_dict() for bill in issued] == expected, cut
 
 
+def test_the_bill_json_of_credits_follows_its_schema(
+    book: PriceBook, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ratecard.cli import main
+    from tests.test_json_schema import assert_valid
+    rules = tmp_path / "credits.rules"
+    rules.write_text(SHEET, encoding="utf-8")
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text("".join(json.dumps(entry) + "\n" for entry in [*JOURNAL, JOURNAL[1]]),
+                       encoding="utf-8")
+    assert main(["bill", str(rules), "--journal", str(journal), "--month", "2026-11",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert_valid(data)
+    assert [line["source"] for line in data["lines"]].count("credit") == 3
+    assert data["credits"][0]["paid"] == "50.00"
+
+
 def test_the_warehouse_refuses_credits_by_name(book: PriceBook) -> None:
     from ratecard.errors import UsageError
     from ratecard.warehouse.api import billable_terms
