@@ -64,10 +64,10 @@ class CreditLot:
 
 def apply_credits(
     bill: Bill, lots: Sequence[CreditLot], plans: dict[str, CreditPlan], end: datetime,
-    total: Decimal,
 ) -> Bill:
     """`bill` with the credits valid at the month's `end` paying its lines (lots updated in
-    place); `total` is the bill's total less what they paid (computed by the caller's rules)."""
+    place) and its credit balances; its total is left for the caller to compute again from
+    the lines, by the rules' rounding (`pricebook.bill_total`)."""
     usable = sorted((lot for lot in lots if lot.issued < end <= lot.expires),
                     key=CreditLot.order_key)
     paid_by: dict[str, Decimal] = {}
@@ -96,5 +96,4 @@ def apply_credits(
         for lot in sorted(lots, key=CreditLot.order_key) if lot.issued < end)
     if not paid_by and not balances:
         return bill
-    spent = sum(paid_by.values(), ZERO)
-    return attrs.evolve(bill, lines=tuple(out), total=total - spent, credits=balances)
+    return attrs.evolve(bill, lines=tuple(out), credits=balances)

@@ -664,6 +664,10 @@ class PriceBook:
         rank = {plan.name: index for index, plan in enumerate(self.meters)}
         return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
 
+    def _total(self, lines: Sequence[BillLine]) -> Decimal:
+        """A bill's total of these lines, rounded as the rules say (`bill_total`)."""
+        return bill_total(self.rounding, lines)
+
     def _make_bill(
         self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None
     ) -> Bill:

@@ -577,8 +577,8 @@ class Replay:
         bill = book._make_bill(book._ordered(lines), month.alerts, date(*month.key, 1))
         if self.credit_lots:
             end = local(month.end, self.zone)
-            bill = apply_credits(bill, self.credit_lots, {c.name: c for c in book.credits}, end,
-                                 bill.total)
+            bill = apply_credits(bill, self.credit_lots, {c.name: c for c in book.credits}, end)
+            bill = attrs.evolve(bill, total=book._total(bill.lines))
             # Spent or expired lots are dropped once their last bill lists them.
             self.credit_lots = [lot for lot in self.credit_lots
                                 if lot.remaining > 0 and lot.expires > end]
