@@ -54,6 +54,13 @@ bill per month, issued on day 1
 """
 
 BOOK = ratecard.loads(SHEET, "properties.rules")
+# The same with one allowance pool shared by both meters (drawn entry by entry while it lasts)
+# and the grant issued once drawn before the packs.
+SHARED = ratecard.loads(
+    SHEET.replace("allowance 100 per month on ocr", "allowance 100 per month on vat, ocr shared")
+    .replace("deduct allowance, monthly, packs by expiry, opening, postpaid",
+             "deduct allowance, opening, monthly, packs by expiry, postpaid"), "shared.rules")
+BOOKS = st.sampled_from([BOOK, SHARED])
 ZONE = timezone(timedelta(hours=8))
 START = datetime(2026, 11, 1, tzinfo=ZONE)
 METER = {"VatInvoiceVerify": "vat", "GeneralBasicOCR": "ocr", "IDCardOCR": "ocr"}
@@ -134,31 +141,33 @@ def dicts(bills: list[Bill]) -> list[dict[str, Any]]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(journal=journals())
-def test_units_and_money_are_conserved(journal: list[Entry]) -> None:
-    bills = BOOK.bill(journal)
+@given(journal=journals(), book=BOOKS)
+def test_units_and_money_are_conserved(journal: list[Entry], book: ratecard.PriceBook) -> None:
+    bills = book.bill(journal)
     check_conservation(journal, bills)
-    by_entry = bill_journal(BOOK, journal, aggregate=False)
+    by_entry = bill_journal(book, journal, aggregate=False)
     assert isinstance(by_entry, list)
     assert dicts(by_entry) == dicts(bills)
 
 
 @settings(max_examples=40, deadline=None)
-@given(journal=journals(), seed=st.integers(0, 2**32 - 1))
-def test_shuffled_resent_and_resumed_journals_bill_alike(journal: list[Entry], seed: int) -> None:
-    bills = BOOK.bill(journal)
+@given(journal=journals(), seed=st.integers(0, 2**32 - 1), book=BOOKS)
+def test_shuffled_resent_and_resumed_journals_bill_alike(
+    journal: list[Entry], seed: int, book: ratecard.PriceBook,
+) -> None:
+    bills = book.bill(journal)
     rng = random.Random(seed)
     shuffled = journal[:]
     rng.shuffle(shuffled)
-    assert dicts(BOOK.bill(shuffled)) == dicts(bills)
+    assert dicts(book.bill(shuffled)) == dicts(bills)
     resent = journal + [e for e in journal if "id" in e and rng.random() < 0.3]
-    again = BOOK.bill(resent)
+    again = book.bill(resent)
     assert [(b.total, b.lines, b.credits) for b in again] == [
         (b.total, b.lines, b.credits) for b in bills]
     cut = rng.randint(0, len(journal))
-    account = Account(BOOK)
+    account = Account(book)
     issued = account.feed(journal[:cut])
-    account = Account.restore(BOOK, json.dumps(account.snapshot()))
+    account = Account.restore(book, json.dumps(account.snapshot()))
     issued += account.feed(journal[cut:])
     last = bills[-1].month
     assert last is not None
