@@ -18,6 +18,16 @@ The interface for a new kind of grant (a subscription's coverage, say) is small:
   meter to `deduct` as `grants` (the replay keeps them per meter, earliest expiry first);
 - the draw comes back in `Deduction.grants`, lot by lot, for the bill's `grant` lines.
 
+In the replay (engine/replay.py) that is `Replay._issue_grants` (at the opening and at each
+month's start), `Replay._hold_grant(lot, expires)` (a lot held in `grant_lots[meter]`, and on
+the `grant_expiries` heap when it expires on its own, as a pack does), `_end_monthly_grants`
+(lots that last their month) and `_expire_grant` (units left are void); snapshots save
+`grant_lots`, `grant_expiries` and the month's draws (`_Month.grants`). A grant that renews
+while a subscription lasts is a `GrantPlan` whose issues the subscription's entries start and
+stop: call `_hold_grant` at each renewal and drop the lots when it is cancelled (flushing the
+meter first, `_flush`, so that earlier usage draws what was held then). Money (credits) is
+not drawn here but when a bill closes (engine/credits.py).
+
 What remains special-cased: the monthly allowance is still a number per pool (`allowance_left`)
 rather than a lot, because pools shared by several meters are drawn entry by entry and the
 warehouse computes them in SQL; packs are lots of source `packs` with their own purchase,
