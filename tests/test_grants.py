@@ -330,3 +330,20 @@ def test_the_language_server_finds_a_meter_in_a_grant() -> None:
                       if line.startswith("grant opening"))
     found = [(o.role, o.span.line) for o in lsp.occurrences(rules) if o.name == "vat_verify"]
     assert ("target", grant_line) in found
+
+
+@pytest.mark.parametrize("usage", [
+    {"VatInvoiceVerify": 1030}, {"QueryBarCode": 120000, "GeneralBasicOCR": 999},
+    {"AdvertiseOCR": 600, "QrcodeOCR": 700, "IDCardOCR": 1001}, {"VerifyBizLicense": 20000},
+])
+def test_the_quote_plan_of_a_sheet_with_a_one_time_grant_is_the_general_quote(
+    ocr: PriceBook, usage: dict[str, int],
+) -> None:
+    """A grant issued once is in no quote but a new account's: the fast plan quotes the OCR
+    sheet and agrees with the general path; `new_account` takes the general path."""
+    assert ocr._plan is not None
+    fast = ocr._plan.quote(usage)
+    assert fast is not None
+    assert fast.to_dict() == ocr._quote_general(usage).to_dict()
+    assert ocr.quote(usage, new_account=True).to_dict() == ocr._quote_general(
+        usage, new_account=True).to_dict()

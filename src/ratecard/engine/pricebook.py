@@ -291,8 +291,10 @@ class PriceBook:
             or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
         ))
         # The quote plan prices the allowance and postpaid only: a sheet with shared pools or
-        # grants is quoted by the general path.
-        shared = any(plan.allowance_pool for plan in self.meters) or bool(self.grants)
+        # monthly grants is quoted by the general path (grants issued once are in a quote only
+        # with `new_account`, which takes the general path too).
+        shared = any(plan.allowance_pool for plan in self.meters) or any(
+            grant.recurrence == MONTHLY for grant in self.grants)
         object.__setattr__(self, "_plan", None if shared else quoteplan.build(
             self.currency,
             self.rounding,
@@ -477,7 +479,7 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
-        if book.grants:
+        if new_account and book.grants:
             return book._quote_general(usage, packs, new_account)
         if not packs and book._plan is not None and type(usage) is dict:
             fast = book._plan.quote(usage)
