@@ -360,7 +360,7 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
         rows.append((
             line.meter,
             _source(line),
-            "" if line.source == "true_up" else _grouped(line.quantity),
+            "" if line.source in ("true_up", "credit") else _grouped(line.quantity),
             line.bracket or "",
             _unit_price(line, book) if line.source == "postpaid" else "",
             format_plain(line.amount),
