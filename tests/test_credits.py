@@ -180,3 +180,14 @@ def test_the_balance_settles_what_the_credits_leave(book: PriceBook) -> None:
     assert (november.total, november.settlement.balance_after) == (D("0.00"), D("100.00"))
     assert (december.total, december.settlement.balance_before,
             december.settlement.balance_after) == (D("30.00"), D("100.00"), D("70.00"))
+
+
+def test_typed_entries_open_and_credit(book: PriceBook) -> None:
+    """`ratecard.Open` and `ratecard.Credit` are the typed forms of the JSON entries."""
+    from ratecard import Credit, Open, Usage
+    typed = [Open("2026-11-10T09:00:00+08:00"),
+             Usage("2026-11-10T10:00:00+08:00", "VatInvoiceVerify", 100),
+             Credit("2026-11-11T09:00:00+08:00", "commit", "100.00", "CNY", "c1"),
+             Usage("2026-11-12T09:00:00+08:00", "GeneralBasicOCR", 200)]
+    [november] = book.bill(typed)
+    assert [bill.to_dict() for bill in [november]] == [book.bill(JOURNAL[:3])[0].to_dict()]

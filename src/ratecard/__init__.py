@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ratecard.engine.account import Account, AccountError, LateEntryError
     from ratecard.engine.bills import Alert, AlertKind, Bill, BillLine, Source
     from ratecard.engine.journal import (
+        Credit,
         JournalError,
         Open,
         Order,
@@ -48,7 +49,7 @@ _ENGINE = {
     "Alert": "bills", "AlertKind": "bills", "Bill": "bills", "BillLine": "bills",
     "Source": "bills",
     "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
-    "Reopen": "journal", "Open": "journal",
+    "Reopen": "journal", "Open": "journal", "Credit": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
 }
@@ -89,6 +90,7 @@ __all__ = [
     "Bill",
     "BillLine",
     "ContactSalesError",
+    "Credit",
     "Diagnostic",
     "Error",
     "HeldPack",
