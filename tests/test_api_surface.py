@@ -126,7 +126,8 @@ def test_a_restored_account_has_enum_members_and_refuses_unknown_words() -> None
         ratecard.Account.restore(book, document)
     assert str(caught.value) == (
         'snapshot field `closed[0].lines[2].source`: "overage" is not one of "allowance", '
-        '"pack", "postpaid", "minimum", "maximum", "discount", "true_up", "subscription", "fee"')
+        '"pack", "grant", "postpaid", "minimum", "maximum", "discount", "true_up", "subscription", '
+        '"fee", "credit"')
 
 
 INTERNALS = ("quote_general", "make_bill", "postpaid_period", "route", "ordered",

@@ -372,6 +372,8 @@ def test_a_mechanic_it_lacks_is_named_and_the_page_keeps_the_tables(bda: PriceBo
     (("rounding half_up 0.01", "rounding half_up 0.01 on total"), "rounding on the total"),
     (("rounding half_up 0.01", "rounding exact"), "rounding exact"),
     (('unit "次" / "call"', 'unit "千次" / "1K calls" = 1000 "次" / "call"'), "display units"),
+    (("deduct postpaid", 'grant gift "赠送" / "Gift" 10 per month on pages\ndeduct gift, postpaid'),
+     "monthly grants"),
 ])
 def test_mechanics_added_since_are_refused_by_name(edit: tuple[str, str], named: str) -> None:
     """Mechanics the evaluator does not implement ([lo, hi) brackets, rounding on the total or

@@ -521,7 +521,7 @@ def test_every_field_of_a_sheet_is_compared() -> None:
         "name", "labels", "languages", "currency", "rounding", "timezone", "meters", "routes",
         "unpriced", "deduct_order", "packs", "alerts", "billing", "ladder_groups",
         "allowance_pools", "warnings", "version", "contract", "timeline", "orders",
-        "subscriptions"}
+        "subscriptions", "grants", "credits"}
     assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
                                 "allowance", "ladder", "packs", "quantity_rounding",
                                 "allowance_pool", "display_unit", "display_size",

@@ -57,6 +57,8 @@ adds to these everything else that changes what a sheet bills or what its render
 | `skip_empty` | `None` | — | whether a month with nothing owed or reported has no bill |
 | `daily_bills` | `None` | — | the meters billed per day (`tuple`, `bill per day on ...`) |
 | `order` | `None` | the product (`P`), or `P label`, `P unit`... | `P`, or its changed part |
+| `grant` | `None` | `G`, or `G label`, `G units`, `G meters`, `G issued`, `G valid` | as `order` |
+| `credit` | `None` | `C`, `C label`, `C amount`, `C meters`, `C valid`, `C priority` | as `order` |
 
 Meters and actions are compared by name, so the order in which a file writes its statements,
 meters, actions or brackets' ladders is never a change.
@@ -70,6 +72,7 @@ from decimal import Decimal
 
 import attrs
 
+from ratecard.engine.deduction import GrantPlan
 from ratecard.engine.ladders import Bracket, Ladder
 from ratecard.engine.money import ZERO, Rounding
 from ratecard.engine.pricebook import AlertPolicy, MeterPlan, PriceBook
@@ -118,11 +121,13 @@ SKIP_EMPTY = "skip_empty"
 DAILY_BILLS = "daily_bills"
 ORDER = "order"
 SUBSCRIPTION = "subscription"
+GRANT = "grant"
+CREDIT = "credit"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
                ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
                ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, DAILY_BILLS,
-               ORDER, SUBSCRIPTION)
+               ORDER, SUBSCRIPTION, GRANT, CREDIT)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
@@ -327,7 +332,58 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
     found.extend(Change(what, None, was, now) for what, was, now in policies if was != now)
     found.extend(_order_changes(old, new))
     found.extend(_subscription_changes(old, new))
+    found.extend(_grant_changes(old, new))
+    found.extend(_credit_changes(old, new))
     return found
+
+
+def _credit_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
+    """Credits added, removed, or with other names, amount, meters, validity or priority."""
+    old_credits = {credit.name: credit for credit in old.credits}
+    new_credits = {credit.name: credit for credit in new.credits}
+    for name in [*new_credits, *(name for name in old_credits if name not in new_credits)]:
+        was, now = old_credits.get(name), new_credits.get(name)
+        if was is None or now is None:
+            yield Change(CREDIT, None, None if was is None else name,
+                         None if now is None else name, name)
+            continue
+        parts: tuple[tuple[str, Value, Value], ...] = (
+            ("label", was.labels, now.labels),
+            ("amount", "prepaid" if was.amount is None else was.amount,
+             "prepaid" if now.amount is None else now.amount),
+            ("meters", was.meters, now.meters),
+            ("valid", f"{was.valid_amount} {was.valid_unit}",
+             f"{now.valid_amount} {now.valid_unit}"),
+            ("priority", was.rank + 1, now.rank + 1))
+        for part, before, after in parts:
+            if before != after:
+                yield Change(CREDIT, None, before, after, f"{name} {part}")
+
+
+def _validity(grant: GrantPlan) -> str | None:
+    """A grant's validity as the rules write it (`5 years`), or None: its month."""
+    if grant.valid_amount is None:
+        return None
+    return f"{grant.valid_amount} {grant.valid_unit}" + ("s" if grant.valid_amount != 1 else "")
+
+
+def _grant_changes(old: PriceBook, new: PriceBook) -> Iterator[Change]:
+    """Grants added, removed, or with other names, units, meters, issue or validity."""
+    old_grants = {grant.name: grant for grant in old.grants}
+    new_grants = {grant.name: grant for grant in new.grants}
+    for name in [*new_grants, *(name for name in old_grants if name not in new_grants)]:
+        was, now = old_grants.get(name), new_grants.get(name)
+        if was is None or now is None:
+            yield Change(GRANT, None, None if was is None else name,
+                         None if now is None else name, name)
+            continue
+        parts: tuple[tuple[str, Value, Value], ...] = (
+            ("label", was.labels, now.labels), ("units", was.amount, now.amount),
+            ("meters", was.meters, now.meters), ("issued", was.recurrence, now.recurrence),
+            ("valid", _validity(was), _validity(now)))
+        for part, before, after in parts:
+            if before != after:
+                yield Change(GRANT, None, before, after, f"{name} {part}")
 
 
 def _pack_order(book: PriceBook) -> str:

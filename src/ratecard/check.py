@@ -1006,11 +1006,99 @@ def check_singletons(s: Symbols) -> Iterator[Diagnostic]:
                         "second declaration", f"merge into one `{keyword}` statement")
 
 
+def check_grants(s: Symbols) -> Iterator[Diagnostic]:
+    """Grants: unique names that are not a source's, whole amounts above zero, monthly or
+    once, and a validity (required for a grant issued once)."""
+    seen: dict[str, n.Grant] = {}
+    for grant in s.of(n.Grant):
+        name = grant.name.value
+        if name in seen:
+            yield error("E901", f"grant `{name}` is declared twice", grant.name.span,
+                        f"already declared at line {seen[name].span.line}",
+                        "give each grant its own name")
+        elif name in DEDUCT_SOURCES:
+            yield error("E901", f"a grant cannot be called `{name}`", grant.name.span,
+                        "the name of a deduction source", "choose another name")
+        seen.setdefault(name, grant)
+        amount = grant.amount.value
+        if amount is not None and (amount <= 0 or amount != amount.to_integral_value()):
+            yield error("E902", f"grant `{grant.amount.text}` must be a whole number above "
+                        "zero", grant.amount.span, "units are given whole",
+                        "write the number of units given, such as `50`")
+        if grant.period is not None:
+            yield from _check_period(grant.period)
+        valid = grant.valid
+        if valid is None:
+            if grant.period is None:
+                yield error("E903", f"grant `{name}` is issued once but has no validity",
+                            grant.span, "how long do its units last?",
+                            "add `valid 5 years` (or months, days) at the end")
+            continue
+        unit = VALIDITY_UNITS.get(valid.unit.value)
+        if unit is None:
+            hint = did_you_mean(valid.unit.value, VALIDITY_UNITS) or "write `valid 1 year`"
+            yield error("E903", f"unknown validity unit `{valid.unit.value}`", valid.unit.span,
+                        "grants last years, months or days", hint)
+        value = valid.amount.value
+        if value is not None and (value <= 0 or value != value.to_integral_value()):
+            yield error("E903", f"validity `{valid.amount.text}` must be a whole number above "
+                        "zero", valid.amount.span, "the grant would never be usable",
+                        "write `valid 1 year`")
+        elif unit is not None and value is not None and value > MAX_VALIDITY[unit]:
+            yield error("E903", f"grant validity `{valid.amount.text} {valid.unit.value}` is "
+                        "too long", valid.span, "it would expire after the year 9998",
+                        "a shorter validity")
+
+
+def check_credits(s: Symbols) -> Iterator[Diagnostic]:
+    """Credits: unique names (not a grant's), an amount of money on the rounding increment,
+    and a validity."""
+    seen: dict[str, n.Credit] = {}
+    grants = {grant.name.value for grant in s.of(n.Grant)}
+    increment = Decimal("0.01")
+    for setting in s.of(n.RoundingSetting):
+        value = _value(setting.increment)
+        if value is not None:
+            increment = value
+    for credit in s.of(n.Credit):
+        name = credit.name.value
+        if name in seen or name in grants:
+            yield error("E905", f"credit `{name}` is declared twice", credit.name.span,
+                        "a credit or grant of this name is already declared",
+                        "give each credit its own name")
+        seen.setdefault(name, credit)
+        amount = _value(credit.amount)
+        if credit.amount is not None and amount is not None and (
+                amount <= 0 or amount % increment != 0):
+            yield error("E906", f"credit `{credit.amount.text}` is not an amount to give",
+                        credit.amount.span,
+                        f"a positive amount in whole {format_plain(increment)}",
+                        "write an amount such as `50`")
+        valid = credit.valid
+        if valid is None:
+            yield error("E907", f"credit `{name}` has no validity", credit.span,
+                        "how long may it pay?", "add `valid 3 months` (or years, days) at the end")
+            continue
+        unit = VALIDITY_UNITS.get(valid.unit.value)
+        value = valid.amount.value
+        if unit is None:
+            hint = did_you_mean(valid.unit.value, VALIDITY_UNITS) or "write `valid 1 year`"
+            yield error("E907", f"unknown validity unit `{valid.unit.value}`", valid.unit.span,
+                        "credits last years, months or days", hint)
+        elif value is not None and (value <= 0 or value != value.to_integral_value()
+                                    or value > MAX_VALIDITY[unit]):
+            yield error("E907", f"credit validity `{valid.amount.text} {valid.unit.value}` is "
+                        "not a whole span that ends by the year 9998", valid.span,
+                        "not a validity", "write `valid 1 year`")
+
+
 def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     """The deduction order names known sources once each and ends with postpaid."""
     deducts = s.of(n.Deduct)
+    grants = {grant.name.value: grant for grant in s.of(n.Grant)}
     if not deducts:
-        sources: list[n.Allowance | n.Packs] = [*s.of(n.Allowance), *s.of(n.Packs)]
+        sources: list[n.Allowance | n.Packs | n.Grant] = [
+            *s.of(n.Allowance), *s.of(n.Packs), *grants.values()]
         if sources:
             yield error("E601", "missing deduction order", sources[0].span,
                         "allowance or packs are declared here",
@@ -1020,9 +1108,10 @@ def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     seen: set[str] = set()
     for step in deduct.steps:
         source = step.source.value
-        if source not in DEDUCT_SOURCES:
-            hint = did_you_mean(source, DEDUCT_SOURCES) or (
-                "sources are `allowance`, `packs`, `subscriptions` and `postpaid`")
+        if source not in DEDUCT_SOURCES and source not in grants:
+            hint = did_you_mean(source, [*DEDUCT_SOURCES, *grants]) or (
+                "sources are `allowance`, `packs`, `subscriptions`, `postpaid` and the grants' "
+                "names")
             yield error("E601", f"unknown deduction source `{source}`", step.source.span,
                         "not a source of units", hint)
             continue
@@ -1067,6 +1156,12 @@ def check_deduct(s: Symbols) -> Iterator[Diagnostic]:
     if s.of(n.Packs) and "packs" not in seen:
         yield error("E605", "packs are declared but never deducted", deduct.span,
                     "no `packs` here", "add `packs by expiry` to the deduction order")
+    for name, grant in grants.items():
+        if name not in seen:
+            yield error("E904", f"grant `{name}` is never deducted", grant.name.span,
+                        "not in the deduction order",
+                        f"place `{name}` in `deduct`, such as `deduct allowance, {name}, "
+                        "packs by expiry, postpaid`")
 
 
 def check_alerts(s: Symbols) -> Iterator[Diagnostic]:
@@ -1319,6 +1414,8 @@ CHECKS: tuple[Check, ...] = (
     check_packs,
     check_ladders,
     check_singletons,
+    check_grants,
+    check_credits,
     check_deduct,
     check_alerts,
     check_bill,

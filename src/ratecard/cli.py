@@ -270,7 +270,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
     sheet = book.at(_day_option(args.at))
     packs = _pack_arguments(args.pack, sheet)
     try:
-        bill = sheet.quote(usage, packs)
+        bill = sheet.quote(usage, packs, new_account=args.new_account)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -371,10 +371,10 @@ def _english(book: PriceBook, labels: Sequence[str]) -> str:
 
 
 def _source(line: BillLine) -> str:
-    """A line's source column: `pack ID`, `subscription ID` (units it covered), `fee ID` (what
-    a subscription or fee costs), `discount 20%` (a contract's), `true-up`, or the source's
-    name."""
-    if line.source in ("subscription", "fee") and line.pack is not None:
+    """A line's source column: `pack ID`, `grant ID`, `credit ID`, `subscription ID` (units it
+    covered), `fee ID` (what a subscription or fee costs), `discount 20%` (a contract's),
+    `true-up`, or the source's name."""
+    if line.source in ("subscription", "fee", "grant", "credit") and line.pack is not None:
         return f"{line.source} {line.pack}"
     if line.pack is not None:
         return f"pack {line.pack}"
@@ -409,7 +409,7 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
         rows.append((
             line.meter,
             _source(line),
-            "" if line.source == "true_up" else _grouped(line.quantity),
+            "" if line.source in ("true_up", "credit") else _grouped(line.quantity),
             line.bracket or "",
             _unit_price(line, book) if line.source == "postpaid"
             else format_plain(line.unit_price) if line.source == "fee" else "",
@@ -440,6 +440,10 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
         out.append(f"true-up {format_plain(true_up)}: the lines come to "
                    f"{format_plain(bill.total - true_up)}, under the contract's minimum spend "
                    f"of {format_plain(bill.total)}")
+    for credit in bill.credits:
+        out.append(f"credit {credit.credit_id}: paid {format_plain(credit.paid)} this month, "
+                   f"{format_plain(credit.remaining)} of {format_plain(credit.amount)} left, "
+                   f"valid until {credit.expires.isoformat()}")
     for alert in bill.alerts:
         out.append(f"alert: pack {alert.pack} {alert.kind} "
                    f"({_grouped(alert.remaining)} of {_grouped(alert.size)} left)"
@@ -1132,6 +1136,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the usage given is one day's, on each of N days from --at "
                        "(default: the first of this month): the days' bills and the month's, "
                        "as `bill` prints them (for meters billed or priced per day)")
+    quote.add_argument("--new-account", action="store_true",
+                       help="the account's first month: hold the grants issued once too")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 

@@ -11,6 +11,8 @@ from ratecard import nodes as n
 from ratecard import versions
 from ratecard.check import RATE_UNITS, VALIDITY_UNITS, Symbols, symbols
 from ratecard.diagnostics import Diagnostic
+from ratecard.engine.credits import CreditPlan
+from ratecard.engine.deduction import MONTHLY, ONCE, GrantPlan
 from ratecard.engine.ladders import BLOCK_UP, VOLUME, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
 from ratecard.engine.offers import FREE, PackOffer
@@ -245,6 +247,9 @@ def _compile_sheet(
               for plan in table.of(n.Subscription)),
             *(_fee(fee, table.languages) for fee in table.of(n.Fee)),
         ),
+        grants=tuple(_grant(grant, list(table.meters)) for grant in table.of(n.Grant)),
+        credits=tuple(_credit(credit, list(table.meters), rank)
+                      for rank, credit in enumerate(table.of(n.Credit))),
         warnings=warnings,
         version=version,
     )
@@ -357,6 +362,32 @@ def _fee(fee: n.Fee, languages: tuple[str, ...]) -> SubscriptionPlan:
         proration=None if fee.proration is None else fee.proration.basis.value,
         ladder=Ladder(VOLUME, "total", (Bracket(ZERO, None, _value(fee.amount)),)),
         automatic=True,
+    )
+
+
+def _grant(grant: n.Grant, meters: list[str]) -> GrantPlan:
+    valid = grant.valid
+    return GrantPlan(
+        name=grant.name.value,
+        labels=_texts(grant.label),
+        amount=_value(grant.amount),
+        meters=tuple(grant.target.of(meters)),
+        recurrence=ONCE if grant.period is None else MONTHLY,
+        valid_amount=None if valid is None else int(_value(valid.amount)),
+        valid_unit="year" if valid is None else VALIDITY_UNITS[valid.unit.value],
+    )
+
+
+def _credit(credit: n.Credit, meters: list[str], rank: int) -> CreditPlan:
+    assert credit.valid is not None, "the checker requires a credit's validity"
+    return CreditPlan(
+        name=credit.name.value,
+        labels=_texts(credit.label),
+        amount=None if credit.amount is None else _value(credit.amount),
+        meters=tuple(credit.target.of(meters)),
+        valid_amount=int(_value(credit.valid.amount)),
+        valid_unit=VALIDITY_UNITS[credit.valid.unit.value],
+        rank=rank,
     )
 
 

@@ -402,6 +402,8 @@ def title(change: Change) -> str:
         return f"order {key}"
     if change.what == "subscription":
         return f"subscription {key}"
+    if change.what in ("grant", "credit"):
+        return f"{change.what} {key}"
     if change.what == UNPRICED_REASON:
         return f"unpriced {key}: reason"
     if change.what == ALLOWANCE and change.meter is not None and "+" in change.meter:

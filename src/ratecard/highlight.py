@@ -38,7 +38,7 @@ from pygments.token import (
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
     "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
-    "discount", "order", "subscription", "fee",
+    "discount", "order", "subscription", "fee", "grant", "credit",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
@@ -47,7 +47,8 @@ CLAUSE_KEYWORDS = (
     "size", "by", "flat", "contact", "sales", "minimum", "maximum", "issued", "day", "settle",
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
     "skip", "empty",
-    "refundable", "within", "if", "unused", "stop", "when", "then", "covers", "one",
+    "refundable", "within", "if", "unused", "stop", "when", "then", "covers", "one", "once",
+    "prepaid",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.

@@ -310,7 +310,7 @@ def occurrences(rules: n.Rules) -> list[Occurrence]:
         elif isinstance(statement, n.Unpriced):
             found.extend(Occurrence(ACTION, a.value, "unpriced", a.span)
                          for a in statement.actions)
-        elif isinstance(statement, n.Allowance | n.Ladder | n.Discount):
+        elif isinstance(statement, n.Allowance | n.Ladder | n.Discount | n.Grant | n.Credit):
             found.extend(Occurrence(METER, m.value, "target", m.span)
                          for m in statement.target.meters)
         elif isinstance(statement, n.Packs):
@@ -584,7 +584,7 @@ def _bill_table(bill: Bill) -> list[str]:
             price = format_plain(line.unit_price)
             if line.per is not None:
                 price += f" per {_grouped(line.per)}"
-        rows.append([line.source if line.pack is None else f"pack {line.pack}",
+        rows.append([line.source if line.pack is None else f"{line.source} {line.pack}",
                      _grouped(line.quantity), line.bracket or "", price,
                      format_plain(line.amount)])
     rows.append(["**total**", "", "", "", f"**{bill.currency} {format_plain(bill.total)}**"])
@@ -1366,6 +1366,11 @@ def _statement_symbols(
             found.append(_symbol(analysis, f"{word} {st.amount.text}", lsp.SymbolKind.Constant,
                                  st.span, _keyword_span(source, st.span, word.split()[0]),
                                  detail))
+        elif isinstance(st, n.Grant | n.Credit):
+            word = "grant" if isinstance(st, n.Grant) else "credit"
+            found.append(_symbol(analysis, f"{word} {st.name.value}", lsp.SymbolKind.Constant,
+                                 st.span, st.name.span,
+                                 f"on {_target(st.target).replace('`', '')}"))
         elif isinstance(st, n.Packs):
             rows = [_symbol(analysis, row.meter.value, lsp.SymbolKind.Field, row.span,
                             row.meter.span, _pack_offers(st, row)) for row in st.rows]

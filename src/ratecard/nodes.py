@@ -548,6 +548,21 @@ class SubscriptionMaximum:
 
 
 @attrs.frozen
+class Grant:
+    """`grant NAME label 50 once on a, b valid 5 years`: units given on each meter, issued once
+    (at the account's opening; `period` None) or every period, drawn at its name's place in
+    the deduction order."""
+
+    name: Name
+    label: Label
+    amount: Number
+    period: Period | None
+    target: Target
+    valid: PackValid | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Subscription:
     """`subscription NAME label, per month, prorated by day, covers ... { brackets }`: a fee
     per unit and period, bought by a `subscribe` entry and charged until cancelled, every unit
@@ -578,10 +593,23 @@ class Fee:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class Credit:
+    """`credit NAME label 50 once on ... valid 3 months` (granted at the opening) or `credit
+    NAME label prepaid on ... valid 1 year` (`amount` None: bought by a `credit` entry)."""
+
+    name: Name
+    label: Label
+    amount: Number | None
+    target: Target
+    valid: PackValid | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
     | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
-    | Subscription | Fee
+    | Subscription | Fee | Grant | Credit
 )
 
 

@@ -273,6 +273,27 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                   if isinstance(i, tuple) and i and i[0] == "unit" and i[1][1] is not None),
         )
 
+    def grant_decl(
+        self, meta: Any, _kw: Token, name: n.Name, label: n.Label, amount: n.Number,
+        when: n.Period | None, _on: Token, target: n.Target, valid: n.PackValid | None,
+    ) -> n.Grant:
+        return n.Grant(name, label, amount, when, target, valid, self._span(meta))
+
+    def grant_once(self, meta: Any, _kw: Token) -> None:
+        return None
+
+    def credit_prepaid(self, meta: Any, _kw: Token) -> None:
+        return None
+
+    def credit_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label,
+                    *parts: Any) -> n.Credit:
+        amount = parts[0] if isinstance(parts[0], n.Number) else None
+        rest = parts[1:] if amount is not None else parts
+        # rest: (None: once / prepaid), `on`, target, validity
+        target = next(p for p in rest if isinstance(p, n.Target))
+        valid = next((p for p in rest if isinstance(p, n.PackValid)), None)
+        return n.Credit(name, label, amount, target, valid, self._span(meta))
+
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
         return n.OrderMinimum(amount, self._span(meta))
 

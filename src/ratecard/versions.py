@@ -29,7 +29,8 @@ KEYWORDS: dict[type[object], str] = {
     n.Unpriced: "unpriced", n.Allowance: "allowance", n.Packs: "packs", n.Ladder: "ladder",
     n.Deduct: "deduct", n.Alert: "alert", n.Bill: "bill", n.Suspend: "suspend",
     n.Version: "from", n.ContractDecl: "contract", n.Accounts: "accounts",
-    n.Discount: "discount", n.MinimumSpend: "minimum spend",
+    n.Discount: "discount", n.MinimumSpend: "minimum spend", n.Grant: "grant",
+    n.Credit: "credit",
 }
 
 

@@ -15,15 +15,16 @@ set cpo&vim
 syn iskeyword @,48-57,_
 
 " BEGIN KEYWORDS (editors/generate.py)
-syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
-syn keyword ratecardStatement discount extra fee from ladder languages meter minimum order
-syn keyword ratecardStatement packs price rounding rules subscription suspend timezone
-syn keyword ratecardStatement unpriced
+syn keyword ratecardStatement accounts alert allowance bill contract credit currency
+syn keyword ratecardStatement deduct discount extra fee from grant ladder languages meter
+syn keyword ratecardStatement minimum order packs price rounding rules subscription
+syn keyword ratecardStatement suspend timezone unpriced
 syn keyword ratecardKeyword active at balance before block by charge combined contact
 syn keyword ratecardKeyword counts covers day empty every except extends flat for free if
-syn keyword ratecardKeyword issued keep maximum no of on one opened per prorated quantity
-syn keyword ratecardKeyword refundable rounded sales settle shared size skip spend stop
-syn keyword ratecardKeyword then to unit until unused valid when while within zero
+syn keyword ratecardKeyword issued keep maximum no of on once one opened per prepaid
+syn keyword ratecardKeyword prorated quantity refundable rounded sales settle shared size
+syn keyword ratecardKeyword skip spend stop then to unit until unused valid when while
+syn keyword ratecardKeyword within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase subscriptions

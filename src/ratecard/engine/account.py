@@ -32,6 +32,8 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.journal import (
     CANCEL,
+    CREDIT,
+    OPEN,
     ORDER,
     PURCHASE,
     REFUND,
@@ -161,8 +163,10 @@ class Account:
             record = records[start]
             start += 1
             moment, line, kind, _, _, entry_id = record
+            if kind == OPEN and moment <= replay.opened_at:
+                continue  # the account's opening resent: it opened then, or before
             seen = (replay.seen_usage if kind == USAGE else replay.seen_purchases
-                    if kind in (PURCHASE, ORDER, SUBSCRIBE) else replay.refunded_packs()
+                    if kind in (PURCHASE, ORDER, SUBSCRIBE, CREDIT) else replay.refunded_packs()
                     if kind == REFUND else replay.cancelled if kind == CANCEL else ())
             if entry_id and entry_id in seen:
                 resent.append(record)
@@ -187,6 +191,7 @@ class Account:
                 replay._ignore("usage" if kind == USAGE else "purchase" if kind == PURCHASE
                                else "order" if kind == ORDER else "subscribe"
                                if kind == SUBSCRIBE else "cancel" if kind == CANCEL
+                               else "credit" if kind == CREDIT
                                else "refund", entry_id, moment, line)
             replay._consume(todo)
         replay.on_invalid = None

@@ -27,6 +27,7 @@ class Source(StrEnum):
 
     ALLOWANCE = "allowance"
     PACK = "pack"
+    GRANT = "grant"
     POSTPAID = "postpaid"
     MINIMUM = "minimum"
     MAXIMUM = "maximum"
@@ -34,6 +35,7 @@ class Source(StrEnum):
     TRUE_UP = "true_up"
     SUBSCRIPTION = "subscription"
     FEE = "fee"
+    CREDIT = "credit"  # money a credit paid of the meter's lines (a negative amount)
 
 
 class AlertKind(StrEnum):
@@ -422,6 +424,23 @@ class Settlement:
 
 # Not slotted: a frozen attrs class with a `__dict__` is built about twice as fast, and a quote
 # in a request path builds one Bill each time (there are few bills, so memory does not matter).
+@attrs.frozen
+class CreditBalance:
+    """A credit lot on a month's bill: what it held, what it paid this month, what is left."""
+
+    credit_id: str
+    credit: str
+    amount: Decimal
+    paid: Decimal
+    remaining: Decimal
+    expires: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.credit_id, "credit": self.credit, "amount": format_plain(self.amount),
+                "paid": format_plain(self.paid), "remaining": format_plain(self.remaining),
+                "expires": self.expires.isoformat()}
+
+
 @attrs.frozen(slots=False)
 class Bill:
     """A priced period: its lines, the alerts raised, and the total (the sum of rounded lines).
@@ -465,6 +484,7 @@ class Bill:
     day: date | None = None
     # The month's subscription and fee charges (their `fee` lines are in `lines` and `total`).
     subscriptions: tuple[SubscriptionCharge, ...] = ()
+    credits: tuple[CreditBalance, ...] = ()  # credit lots held: paid this month, left
 
     @property
     def empty(self) -> bool:
@@ -516,6 +536,8 @@ class Bill:
                 data["orders_total"] = format_plain(self.orders_total)
             if self.subscriptions:  # (likewise)
                 data["subscriptions"] = [c.to_dict() for c in self.subscriptions]
+            if self.credits:  # (likewise)
+                data["credits"] = [c.to_dict() for c in self.credits]
             data["packs"] = [p.to_dict() for p in self.packs]
             data["void"] = [v.to_dict() for v in self.void]
             data["rejected"] = [r.to_dict() for r in self.rejected]

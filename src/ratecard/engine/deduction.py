@@ -1,7 +1,37 @@
-"""Deduction: how a meter's usage is drawn from the allowance, pack lots and postpaid.
+"""Deduction: how a meter's usage is drawn from the sources that pay before postpaid.
 
 One function, `deduct`, serves both a month quote and a journal replay, so that the two can
 never disagree about which source pays for a unit.
+
+The model: every source that pays before postpaid is a grant of units, held as a `Lot`: units
+on a meter, a validity window (`purchased` .. `expires`), and the deduction step that draws it
+(`source`: `packs` for a bought pack, a grant's name for a declared grant). One burn-down,
+`deduct`, walks the steps of the rules' `deduct` order and draws, greedily, from the allowance
+(`allowance`), from the lots whose `source` is the step (in the order the caller keeps them),
+and leaves the rest to postpaid. The priority of a source is its place in that order.
+
+The interface for a new kind of grant (a subscription's coverage, say) is small:
+
+- describe it as a `GrantPlan`: a name (its deduction step), the units per meter, when it is
+  issued (`once`, at the account's opening, or every `month`) and how long an issue is valid;
+- at each issue, call `GrantPlan.issue(meter, start, end)` for a `Lot` and hand the lots of a
+  meter to `deduct` as `grants` (the replay keeps them per meter, earliest expiry first);
+- the draw comes back in `Deduction.grants`, lot by lot, for the bill's `grant` lines.
+
+In the replay (engine/replay.py) that is `Replay._issue_grants` (at the opening and at each
+month's start), `Replay._hold_grant(lot, expires)` (a lot held in `grant_lots[meter]`, and on
+the `grant_expiries` heap when it expires on its own, as a pack does), `_end_monthly_grants`
+(lots that last their month) and `_expire_grant` (units left are void); snapshots save
+`grant_lots`, `grant_expiries` and the month's draws (`_Month.grants`). A grant that renews
+while a subscription lasts is a `GrantPlan` whose issues the subscription's entries start and
+stop: call `_hold_grant` at each renewal and drop the lots when it is cancelled (flushing the
+meter first, `_flush`, so that earlier usage draws what was held then). Money (credits) is
+not drawn here but when a bill closes (engine/credits.py).
+
+What remains special-cased: the monthly allowance is still a number per pool (`allowance_left`)
+rather than a lot, because pools shared by several meters are drawn entry by entry and the
+warehouse computes them in SQL; packs are lots of source `packs` with their own purchase,
+refund and alert rules around them. Both are drawn by this one function, in the declared order.
 """
 
 from __future__ import annotations
@@ -19,6 +49,8 @@ from ratecard.engine.money import ZERO
 ALLOWANCE = "allowance"
 PACKS = "packs"
 POSTPAID = "postpaid"
+ONCE = "once"  # a grant issued once, when the account opens
+MONTHLY = "month"  # a grant issued at the start of every month (and at the opening)
 
 K = TypeVar("K", str, int)  # a meter's key: its name (the engine) or its index (the warehouse)
 
@@ -41,6 +73,7 @@ class Lot:
     alerted_exhausted: bool = False
     paid: Decimal | None = None  # the purchase entry's own price (None: the list price `price`)
     refunded: bool = False  # returned by a `refund` entry: drawn no more
+    source: str = PACKS  # the deduction step that draws it: `packs`, or a grant's name
 
     @property
     def price_paid(self) -> Decimal:
@@ -53,12 +86,43 @@ class Lot:
 
 
 @attrs.frozen
+class GrantPlan:
+    """A declared grant: `amount` units on each of `meters` (each meter its own), issued
+    `once` when the account opens or every `month`, each issue valid `valid_amount`
+    `valid_unit`s from its issue (None: until the end of the month it is issued in)."""
+
+    name: str
+    labels: tuple[str, ...]
+    amount: Decimal
+    meters: tuple[str, ...]
+    recurrence: str = ONCE
+    valid_amount: int | None = None
+    valid_unit: str = "year"
+
+    def lot_id(self, issued: datetime) -> str:
+        """A grant's lot id: its name, with the month for a monthly grant (`trial@2026-12`)."""
+        return self.name if self.recurrence == ONCE else f"{self.name}@{issued:%Y-%m}"
+
+    def issue(self, meter: str, issued: datetime, expires: datetime) -> Lot:
+        """A fresh lot of this grant on `meter`, valid from `issued` until `expires`."""
+        return Lot(self.lot_id(issued), meter, self.amount, self.amount, ZERO, issued, expires,
+                   source=self.name)
+
+
+@attrs.frozen
 class Deduction:
-    """Where a quantity of units came from."""
+    """Where a quantity of units came from (`grants`: lot by lot, the declared grants')."""
 
     allowance: Decimal
     packs: tuple[tuple[Lot, Decimal], ...]
     postpaid: Decimal
+    grants: tuple[tuple[Lot, Decimal], ...] = ()
+
+    @property
+    def prepaid(self) -> Decimal:
+        """The units the allowance, the grants and the packs paid for."""
+        return self.allowance + sum((t for _, t in self.packs), ZERO) + sum(
+            (t for _, t in self.grants), ZERO)
 
 
 def tally(
@@ -67,9 +131,20 @@ def tally(
     postpaid: dict[K, Decimal],
     meter: K,
     drawn: Deduction,
+    grants: dict[K, dict[str, list[Any]]] | None = None,
 ) -> None:
     """Add a draw to a period's totals of one meter: units the allowance paid, units each lot
-    paid (lot id → [lot, units], in the order lots were first drawn), units postpaid."""
+    paid (lot id → [lot, units], in the order lots were first drawn; grants' lots in `grants`),
+    units postpaid."""
+    if drawn.grants:
+        assert grants is not None, "a draw from grants is tallied with them"
+        by_grant = grants.setdefault(meter, {})
+        for lot, taken in drawn.grants:
+            held = by_grant.get(lot.id)
+            if held is None:
+                by_grant[lot.id] = [lot, taken]
+            else:
+                held[1] += taken
     if drawn.allowance:
         allowance[meter] = allowance.get(meter, ZERO) + drawn.allowance
     if drawn.packs:
@@ -89,14 +164,18 @@ def deduct(
     allowance_left: Decimal,
     lots: Sequence[Lot],
     order: Sequence[str],
+    grants: Sequence[Lot] = (),
 ) -> Deduction:
     """Draw `quantity` from the sources in `order`; lots are drawn in the order given.
 
-    Lots are updated in place; the caller keeps the allowance left (`allowance_left - .allowance`).
+    `lots` are the packs held (step `packs`); `grants` the lots of declared grants, each drawn
+    at the step that names its grant. Lots are updated in place; the caller keeps the
+    allowance left (`allowance_left - .allowance`).
     """
     left = quantity
     from_allowance = ZERO
     from_packs: list[tuple[Lot, Decimal]] = []
+    from_grants: list[tuple[Lot, Decimal]] = []
     for source in order:
         if left <= 0:
             break
@@ -113,6 +192,18 @@ def deduct(
                 lot.remaining -= taken
                 left -= taken
                 from_packs.append((lot, taken))
+        elif grants and source != POSTPAID:
+            for lot in grants:
+                if left <= 0:
+                    break
+                if lot.source != source or lot.remaining <= 0:
+                    continue
+                taken = min(left, lot.remaining)
+                lot.remaining -= taken
+                left -= taken
+                from_grants.append((lot, taken))
+    if from_grants:
+        return Deduction(from_allowance, tuple(from_packs), left, tuple(from_grants))
     return Deduction(from_allowance, tuple(from_packs), left)
 
 

@@ -10,7 +10,8 @@ which field is wrong.
 
 Record layout: `(instant, line, kind, name, count, id)`. `instant` is microseconds since the epoch
 (see `clock`), `line` the entry's line in its file or its 1-based position in an iterable (ties in
-time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND. By kind,
+time keep this order), `kind` one of USAGE, PURCHASE, SUSPEND, REOPEN, TOPUP, REFUND, ORDER, OPEN,
+CREDIT (`name`: the credit and its amount, `commit 100.00`). By kind,
 `name` is the action, the meter (then a space and the price paid, when the purchase gives one:
 `detection 84`), the suspension reason, "", the top-up amount, the refunded pack's id (which
 is the refund's `id` too) or the product ordered (then a space and its price, when the order
@@ -74,9 +75,11 @@ REFUND = 5
 ORDER = 6
 SUBSCRIBE = 7
 CANCEL = 8
+OPEN = 9  # the account opens (its grants issued once are issued then)
+CREDIT = 10  # a prepaid credit bought: `name` is `CREDIT AMOUNT`
 
 TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order", "subscribe",
-         "cancel")
+         "cancel", "open", "credit")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -121,6 +124,26 @@ class Reopen:
     """The account's service reopened after a suspension."""
 
     time: str | datetime
+
+
+@attrs.frozen
+class Open:
+    """The account opens: its grants issued once (`grant ... once`) are issued at this time.
+    A journal without one opens at its first entry."""
+
+    time: str | datetime
+
+
+@attrs.frozen
+class Credit:
+    """A prepaid credit bought (one the rules declare `prepaid`), for `amount` in `currency`
+    (None: the rules')."""
+
+    time: str | datetime
+    credit: str
+    amount: Decimal | str | int
+    currency: str | None = None
+    id: str | None = None
 
 
 @attrs.frozen
@@ -177,7 +200,8 @@ class Cancel:
     subscription: str
 
 
-Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order | Subscribe | Cancel
+Entry = (Usage | Purchase | Suspend | Reopen | Topup | Refund | Order | Subscribe | Cancel | Open
+         | Credit)
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -298,6 +322,11 @@ class EntryReader:
             return self.suspend(obj.get("time"), obj.get("reason"), line)
         if kind == "reopen":
             return (self.time(obj.get("time")), line, REOPEN, "", 0, None)
+        if kind == "open":
+            return (self.time(obj.get("time")), line, OPEN, "", 0, None)
+        if kind == "credit":
+            return self.credit(obj.get("time"), obj.get("credit"), obj.get("amount"),
+                               obj.get("currency"), obj.get("id"), line)
         if kind == "topup":
             return self.topup(obj.get("time"), obj.get("amount"), line)
         if kind == "refund":
@@ -323,6 +352,10 @@ class EntryReader:
                 return self.suspend(time, reason, line)
             case Reopen(time):
                 return (self.time(time), line, REOPEN, "", 0, None)
+            case Open(time):
+                return (self.time(time), line, OPEN, "", 0, None)
+            case Credit(time, credit, amount, currency, entry_id):
+                return self.credit(time, credit, amount, currency, entry_id, line)
             case Topup(time, amount):
                 return self.topup(time, amount, line)
             case Refund(time, pack):
@@ -448,6 +481,28 @@ class EntryReader:
         moment = self.time(time)
         value = self._money("amount", amount, "a top-up", zero=False)
         return (moment, line, TOPUP, format_plain(value), 0, None)
+
+    def credit(self, time: Any, credit: Any, amount: Any, currency: Any, entry_id: Any,
+               line: int) -> Record:
+        """A prepaid credit bought: one the rules declare `prepaid`, for a positive amount in
+        the rules' currency (a `currency` field, if given, must be it)."""
+        moment = self.time(time)
+        prepaid = [plan.name for sheet in self.book.books for plan in sheet.credits
+                   if plan.amount is None]
+        if credit is None:
+            _bad("credit", "missing field `credit` (the name of a prepaid credit)")
+        if credit not in prepaid:
+            hint = did_you_mean(str(credit), prepaid) if prepaid else None
+            _bad("credit", f"`{shorten(str(credit))}` is not a prepaid credit of rules "
+                 f"`{self.book.name}`" + (f"; {hint}" if hint else f" (prepaid credits: "
+                 f"{', '.join(prepaid) or 'none'})"))
+        if currency is not None and currency != self.book.currency:
+            _bad("currency", f"a credit in {shorten(str(currency))} cannot pay bills in "
+                 f"{self.book.currency} (rules `{self.book.name}`): give the amount in "
+                 f"{self.book.currency}")
+        value = self._money("amount", amount, "a credit", zero=False)
+        return (moment, line, CREDIT, f"{credit} {format_plain(value)}", 0,
+                self._id(entry_id) if entry_id is not None else None)
 
     def refund(self, time: Any, pack: Any, line: int) -> Record:
         """A refund: the pack named, under rules some pack table of which is refundable (the

@@ -17,7 +17,8 @@ import attrs
 from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import contracts, quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine, Source
-from ratecard.engine.deduction import Deduction, Lot, deduct, lot_alerts
+from ratecard.engine.credits import CreditPlan
+from ratecard.engine.deduction import MONTHLY, Deduction, GrantPlan, Lot, deduct, lot_alerts
 from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
@@ -243,6 +244,8 @@ class PriceBook:
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
     # Subscriptions bought by `subscribe` entries, and fees every account pays (`automatic`).
     subscriptions: tuple[SubscriptionPlan, ...] = ()
+    grants: tuple[GrantPlan, ...] = ()  # declared grants of units (`grant`), drawn by name
+    credits: tuple[CreditPlan, ...] = ()  # declared credits of money (`credit`), by priority
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -293,7 +296,11 @@ class PriceBook:
             or by_name[route].quantity_rounding is None
             or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
         ))
-        shared = any(plan.allowance_pool for plan in self.meters)
+        # The quote plan prices the allowance and postpaid only: a sheet with shared pools or
+        # monthly grants is quoted by the general path (grants issued once are in a quote only
+        # with `new_account`, which takes the general path too).
+        shared = any(plan.allowance_pool for plan in self.meters) or any(
+            grant.recurrence == MONTHLY for grant in self.grants)
         object.__setattr__(self, "_plan", None if shared else quoteplan.build(
             self.currency,
             self.rounding,
@@ -462,8 +469,13 @@ class PriceBook:
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
         at: date | datetime | str | None = None,
+        *,
+        new_account: bool = False,
     ) -> Bill:
         """Price one month of usage given as totals per action, with packs held at its start.
+
+        The month's grants (`grant ... per month`) are held in full; with `new_account`, the
+        grants issued once at the opening (`grant ... once`) too, as in an account's first month.
 
         Packs are drawn in the order given (a quote has no purchase or expiry dates); the
         allowance is the full monthly allowance of an active account. A quote has totals, not
@@ -473,6 +485,8 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
+        if new_account and book.grants:
+            return book._quote_general(usage, packs, new_account)
         if not packs and book._plan is not None and type(usage) is dict and not (
                 book.subscriptions and any(plan.automatic for plan in book.subscriptions)):
             fast = book._plan.quote(usage)
@@ -528,6 +542,7 @@ class PriceBook:
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
+        new_account: bool = False,
     ) -> Bill:
         """`quote` by the general path, which defines it (quote plans are held to it)."""
         if not isinstance(usage, Mapping):
@@ -542,6 +557,7 @@ class PriceBook:
             totals = self._meter_totals(usage)
             lots_by_meter = self._lots(packs) if packs else {}
             allowances = self._new_allowances()
+            grants = self._quoted_grants(new_account)
             prepaid: dict[str, list[BillLine]] = {}
             alerts: list[Alert] = []
             period: dict[str, MeterUsage] = {}
@@ -550,7 +566,8 @@ class PriceBook:
                 if not quantity:
                     continue
                 lots = lots_by_meter.get(plan.name, ())
-                drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order)
+                drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order,
+                               grants.get(plan.name, ()))
                 allowances[plan.pool] -= drawn.allowance
                 prepaid[plan.name] = self._prepaid_lines(plan, drawn)
                 period[plan.name] = MeterUsage(Decimal(quantity), drawn.allowance, drawn.postpaid)
@@ -585,6 +602,17 @@ class PriceBook:
                                   self.rounding.round(price), label, plan.name))
         return lines
 
+    def _quoted_grants(self, new_account: bool) -> dict[str, list[Lot]]:
+        """The grants a quoted month holds, per meter: the monthly ones, and with
+        `new_account` the ones issued once at the opening (undated: a quote has no times)."""
+        held: dict[str, list[Lot]] = {}
+        for grant in self.grants:
+            if grant.recurrence == MONTHLY or new_account:
+                for meter in grant.meters:
+                    held.setdefault(meter, []).append(
+                        Lot(grant.name, meter, grant.amount, grant.amount, source=grant.name))
+        return held
+
     def _new_allowances(self) -> dict[str, Decimal]:
         """A period's fresh allowance per pool (a meter's own, or a shared pool)."""
         fresh = {plan.pool: plan.allowance for plan in self.meters}
@@ -598,6 +626,8 @@ class PriceBook:
         if drawn.allowance:
             lines.append(
                 BillLine(plan.name, Source.ALLOWANCE, drawn.allowance, ZERO, ZERO, nothing))
+        for lot, taken in drawn.grants:  # a grant's line names its lot in `pack`
+            lines.append(BillLine(plan.name, Source.GRANT, taken, ZERO, ZERO, nothing, pack=lot.id))
         for lot, taken in drawn.packs:
             lines.append(BillLine(plan.name, Source.PACK, taken, ZERO, ZERO, nothing, pack=lot.id))
         return lines
@@ -659,6 +689,10 @@ class PriceBook:
         """Lines grouped by meter in declaration order, then by source (stable otherwise)."""
         rank = {plan.name: index for index, plan in enumerate(self.meters)}
         return sorted(lines, key=lambda line: (rank[line.meter], _SOURCE_RANK[line.source]))
+
+    def _total(self, lines: Sequence[BillLine]) -> Decimal:
+        """A bill's total of these lines, rounded as the rules say (`bill_total`)."""
+        return bill_total(self.rounding, lines)
 
     def _make_bill(
         self, lines: Sequence[BillLine], alerts: Sequence[Alert], month: date | None = None,
@@ -838,8 +872,8 @@ class PriceBook:
         return lots
 
 
-_SOURCE_RANK = {Source.SUBSCRIPTION: -1, Source.ALLOWANCE: 0, Source.PACK: 1,
-                Source.POSTPAID: 2, Source.MINIMUM: 3, Source.MAXIMUM: 3}
+_SOURCE_RANK = {Source.SUBSCRIPTION: -1, Source.ALLOWANCE: 0, Source.GRANT: 1, Source.PACK: 1,
+                Source.POSTPAID: 2, Source.MINIMUM: 3, Source.MAXIMUM: 3, Source.CREDIT: 5}
 
 
 def parse_count(action: str, raw: int | Decimal | str, whole: bool = True) -> Decimal:

@@ -62,9 +62,12 @@ from ratecard.engine.clock import (
     parse_month,
     stamp,
 )
+from ratecard.engine.credits import CreditLot, apply_credits
 from ratecard.engine.deduction import (
     ALLOWANCE,
+    MONTHLY,
     PACKS,
+    POSTPAID,
     Deduction,
     Lot,
     deduct,
@@ -73,6 +76,8 @@ from ratecard.engine.deduction import (
 )
 from ratecard.engine.journal import (
     CANCEL,
+    CREDIT,
+    OPEN,
     ORDER,
     PURCHASE,
     REFUND,
@@ -124,6 +129,7 @@ class _Month:
     end: int
     allowance: dict[str, Decimal] = attrs.Factory(dict)
     packs: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)  # meter → lot id → [lot, units]
+    grants: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)  # the same, for grants' lots
     postpaid: dict[str, Decimal] = attrs.Factory(dict)
     rejected: dict[str, list[Quantity]] = attrs.Factory(dict)  # action → [units, entries]
     free: dict[str, Quantity] = attrs.Factory(dict)
@@ -149,9 +155,8 @@ class _Month:
     def add_day(self, meter: str, drawn: Deduction) -> None:
         """Count a draw into the current day too (for a meter on a daily ladder)."""
         by_meter = self.days.setdefault(self.day, {})
-        packs = sum((taken for _, taken in drawn.packs), ZERO)
         held = by_meter.get(meter)
-        total = drawn.allowance + packs + drawn.postpaid
+        total = drawn.prepaid + drawn.postpaid
         if held is None:
             by_meter[meter] = MeterUsage(total, drawn.allowance, drawn.postpaid)
         else:
@@ -159,7 +164,7 @@ class _Month:
                                          held.postpaid + drawn.postpaid)
 
     def add(self, meter: str, drawn: Deduction) -> None:
-        tally(self.allowance, self.packs, self.postpaid, meter, drawn)
+        tally(self.allowance, self.packs, self.postpaid, meter, drawn, self.grants)
 
 
 @attrs.frozen
@@ -227,6 +232,17 @@ class Replay:
         self.refusals: list[JournalError] = []
 
         self.lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
+        # Declared grants' lots held, per meter (earliest expiry first), and those that expire
+        # on their own (`valid ...`) by expiry: (instant, issue number, lot). A monthly grant
+        # without a validity ends with its month (`_roll`). `grants_issued` numbers issues.
+        self.grant_lots: dict[str, list[Lot]] = {name: [] for name in self.plans}
+        self.grant_expiries: list[tuple[int, int, Lot]] = []
+        self.grants_issued = 0
+        self.opened_at = -NEVER  # the instant the account opened (its `open` or first entry)
+        # Credit lots issued (granted at the opening, prepaid by `credit` entries), until they
+        # expire or are spent; `credits_issued` numbers those without an id.
+        self.credit_lots: list[CreditLot] = []
+        self.credits_issued = 0
         self.expiries: list[tuple[int, int, Lot]] = []
         self.allowance_left: dict[str, Decimal] = dict.fromkeys(book._new_allowances(), ZERO)
         self.granted = False
@@ -333,18 +349,26 @@ class Replay:
         then expiries (a lot expiring as a month starts is reported in the month it expires)."""
         if not self.started:
             self.started = True
+            self.opened_at = moment
             self.open_account(local(moment, self.zone).date())
             for plan in self.top.subscriptions:  # fees: every account pays them from opening
                 if plan.automatic:
                     self.coverage.add(Held(plan.name, plan.name, Decimal(1), moment))
             self._open(month_of(moment, self.zone))
             self._grant()
+            if self.book.grants:
+                self._issue_grants(moment, opening=True)
+            for credit in self.book.credits:
+                if credit.amount is not None:
+                    self._issue_credit(credit.name, credit.amount, moment, credit.name)
             if self.daily:
                 self._start_day(local(moment, self.zone).date())
         while True:
             end = self.month.end
             settle = self.closings[0].issue if self.closings else NEVER
             expiry = self.expiries[0][0] if self.expiries else NEVER
+            if self.grant_expiries and self.grant_expiries[0][0] < expiry:
+                expiry = self.grant_expiries[0][0]
             day = self.day_end
             if day <= moment and day <= end and day <= settle and day <= expiry:
                 self._flush_all()
@@ -355,7 +379,10 @@ class Replay:
             elif settle <= moment and settle <= expiry:
                 self._settle()
             elif expiry <= moment:
-                self._expire()
+                if self.expiries and self.expiries[0][0] == expiry:
+                    self._expire()
+                else:
+                    self._expire_grant()
             else:
                 break
         self.next_event = min(end, settle, expiry, self.day_end)
@@ -410,11 +437,121 @@ class Replay:
     def _roll(self) -> None:
         """End the month: close its bill, open the next, settle bills issued at its start."""
         self._flush_all()
+        if self.book.grants:
+            self._end_monthly_grants()
         self._queue(self._close())
         self._open(next_month(self.month.key))
         while self.closings and self.closings[0].issue <= self.month.start:
             self._settle()
         self._grant()
+        if self.book.grants:
+            self._issue_grants(self.month.start, opening=False)
+
+    # --- grants ----------------------------------------------------------------------------------
+
+    def _issue_grants(self, moment: int, opening: bool) -> None:
+        """Issue the grants due at `moment`: at the opening every grant (those issued `once`
+        and the first month's), at a month's start the monthly ones."""
+        for grant in self.book.grants:
+            if grant.recurrence != MONTHLY and not opening:
+                continue
+            self._flush_all()
+            issued = local(moment, self.zone)
+            if grant.valid_amount is None:
+                ends = self.month.end  # a monthly grant without a validity: its month
+            else:
+                try:
+                    ends = add_period(moment, grant.valid_amount, grant.valid_unit, self.zone)
+                except (ValueError, OverflowError):
+                    raise UsageError(f"grant `{grant.name}` issued "
+                                     f"{format_instant(moment, self.zone)} would expire after "
+                                     "the year 9999") from None
+            for meter in grant.meters:
+                lot = grant.issue(meter, issued, local(ends, self.zone))
+                self.grants_issued += 1
+                self._hold_grant(lot, None if grant.valid_amount is None else ends)
+                self.trigger[meter] = self._trigger(meter)
+
+    def _hold_grant(self, lot: Lot, expires: int | None) -> None:
+        """Hold a grant's lot: drawn earliest expiry first; it expires on its own if `expires`."""
+        held = self.grant_lots[lot.meter]
+        held.append(lot)
+        held.sort(key=Lot.order_key)
+        if expires is not None:
+            heapq.heappush(self.grant_expiries, (expires, self.grants_issued, lot))
+            self.next_event = min(self.next_event, expires)
+
+    def _end_monthly_grants(self) -> None:
+        """The month ends: the lots of monthly grants without a validity end with it (their
+        unused units lapse, as an allowance's do)."""
+        plans = {grant.name: grant for grant in self.book.grants}
+        for meter, held in self.grant_lots.items():
+            kept = [lot for lot in held
+                    if not (lot.source in plans and plans[lot.source].valid_amount is None
+                            and plans[lot.source].recurrence == MONTHLY)]
+            if len(kept) != len(held):
+                self.grant_lots[meter] = kept
+                self.trigger[meter] = self._trigger(meter)
+
+    def _expire_grant(self) -> None:
+        """A grant's lot reaches the end of its validity: what is left is void, reported."""
+        moment, _, lot = heapq.heappop(self.grant_expiries)
+        if lot.remaining > 0:
+            self._flush(lot.meter, None)  # usage before the expiry still draws from it
+        void = lot.remaining
+        if void > 0:
+            self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void,
+                                             stamp(moment, self.zone)))
+            lot.remaining = ZERO
+        held = self.grant_lots[lot.meter]
+        if any(other is lot for other in held):
+            self.grant_lots[lot.meter] = [other for other in held if other is not lot]
+            self.trigger[lot.meter] = self._trigger(lot.meter)
+
+    def _issue_credit(self, name: str, amount: Decimal, moment: int, lot_id: str) -> None:
+        """A credit lot issued at `moment`: valid for its credit's span."""
+        plan = next(plan for plan in self.book.credits if plan.name == name)
+        try:
+            expires = add_period(moment, plan.valid_amount, plan.valid_unit, self.zone)
+        except (ValueError, OverflowError):
+            raise UsageError(f"credit `{name}` issued {format_instant(moment, self.zone)} "
+                             "would expire after the year 9999") from None
+        self.credits_issued += 1
+        amount = self._money(amount)
+        self.credit_lots.append(CreditLot(lot_id, name, amount, amount, local(moment, self.zone),
+                                          local(expires, self.zone), plan.rank))
+
+    def _credit_entry(self, moment: int, line: int, name: str, entry_id: str | None) -> None:
+        """A prepaid credit bought: its id is the entry's (resent, it is ignored), or
+        `CREDIT#N` numbered with the credits issued."""
+        credit, _, amount = name.partition(" ")
+        if entry_id:
+            if entry_id in self.seen_purchases:
+                self._ignore("credit", entry_id, moment, line)
+                return
+            self.seen_purchases.add(entry_id)
+        if not any(plan.name == credit for plan in self.book.credits):
+            raise UsageError(f"line {line}: credit `{credit}` is not sold on "
+                             f"{local(moment, self.zone).date().isoformat()} for this account")
+        self._issue_credit(credit, Decimal(amount), moment,
+                           entry_id or f"{credit}#{self.credits_issued + 1}")
+
+    def _open_entry(self, moment: int, line: int) -> None:
+        """An `open` entry: the account opened at its first entry; an `open` after that is
+        refused (its grants were issued when the account opened)."""
+        if moment <= self.opened_at:
+            return
+        error = JournalError(
+            self.path, line - self.line_base, "time",
+            f"an `open` entry must be the account's first: this account opened "
+            f"{format_instant(self.opened_at, self.zone)} (its first entry), and grants issued "
+            "once were issued then")
+        if self.defer:
+            self.refusals.append(error)
+        elif self.on_invalid is None:
+            raise error
+        else:
+            self.on_invalid(error)
 
     def _grant(self) -> None:
         """Issue the month's allowance, once a month, at the first instant the account may have
@@ -461,11 +598,12 @@ class Replay:
             # The month keeps its tally of the allowance (granted a month, drawn over its
             # days); the day's pack and postpaid units go to the day's bill.
             packs = tuple((lot, taken) for lot, taken in month.packs.pop(name, {}).values())
+            grants = tuple((lot, taken) for lot, taken in month.grants.pop(name, {}).values())
             postpaid = month.postpaid.pop(name, ZERO)
             if used is None or used.total <= 0:
                 continue
-            prepaid.extend(book._prepaid_lines(book.meter(name), Deduction(used.allowance,
-                                                                          packs, postpaid)))
+            prepaid.extend(book._prepaid_lines(book.meter(name), Deduction(
+                used.allowance, packs, postpaid, grants)))
             period[name] = used
         if not usage:
             del month.days[month.day]
@@ -508,13 +646,14 @@ class Replay:
                                       book.rounding.round(ZERO), pack=subscription))
             allowance = month.allowance.get(name, ZERO)
             packs = tuple((lot, taken) for lot, taken in month.packs.get(name, {}).values())
+            grants = tuple((lot, taken) for lot, taken in month.grants.get(name, {}).values())
             postpaid = month.postpaid.get(name, ZERO)
-            total = allowance + sum((taken for _, taken in packs), ZERO) + postpaid
+            drawn = Deduction(allowance, packs, postpaid, grants)
+            total = drawn.prepaid + postpaid
             if total <= 0:
                 continue
             if name in self.billed_daily:  # (on the bills of its days)
                 continue
-            drawn = Deduction(allowance, packs, postpaid)
             lines.extend(book._prepaid_lines(plan, drawn))
             if name not in self.daily:
                 period[name] = MeterUsage(total, allowance, postpaid)
@@ -537,6 +676,13 @@ class Replay:
         fees, charges = self._fees()
         bill = book._make_bill(book._ordered(lines) + fees, month.alerts, date(*month.key, 1),
                                days_spent=month.days_spent)
+        if self.credit_lots:
+            end = local(month.end, self.zone)
+            bill = apply_credits(bill, self.credit_lots, {c.name: c for c in book.credits}, end)
+            bill = attrs.evolve(bill, total=book._total(bill.lines))
+            # Spent or expired lots are dropped once their last bill lists them.
+            self.credit_lots = [lot for lot in self.credit_lots
+                                if lot.remaining > 0 and lot.expires > end]
         issued = issue_date(month.key, book.billing.issued_day)
         bill = attrs.evolve(
             bill,
@@ -647,6 +793,10 @@ class Replay:
             self._subscribe(moment, line, name, count, entry_id)
         elif kind == CANCEL:
             self._cancel(moment, line, name)
+        elif kind == OPEN:
+            self._open_entry(moment, line)
+        elif kind == CREDIT:
+            self._credit_entry(moment, line, name, entry_id)
 
     def _subscribe(
         self, moment: int, line: int, name: str, quantity: Quantity, entry_id: str | None
@@ -926,18 +1076,22 @@ class Replay:
         lots = self.lots[meter]
         if quantity:
             pool = self.pool_of[meter]
+            grants = self.grant_lots[meter]
             if self.subs_at is not None and self.coverage.covers(meter):
                 drawn = self._cover(meter, self.last if moment is None else moment,
-                                    Decimal(quantity), self.allowance_left[pool], lots)
+                                    Decimal(quantity), self.allowance_left[pool], lots, grants)
             else:
-                drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order)
+                drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order,
+                               grants)
             if drawn.allowance:
                 self.allowance_left[pool] -= drawn.allowance
+            if drawn.grants and any(lot.remaining <= 0 for lot in grants):
+                self.grant_lots[meter] = [lot for lot in grants if lot.remaining > 0]
             if drawn.postpaid and meter in self.stopping:
                 # Drawn entry by entry (trigger 0): the units past the packs are this entry's.
                 assert action is not None, "a meter that stops has nothing pending"
                 self._stop(action, drawn.postpaid)
-                drawn = Deduction(drawn.allowance, drawn.packs, ZERO)
+                drawn = Deduction(drawn.allowance, drawn.packs, ZERO, drawn.grants)
             self.month.add(meter, drawn)
             if meter in self.daily:
                 self.month.add_day(meter, drawn)
@@ -949,13 +1103,14 @@ class Replay:
         self.trigger[meter] = self._trigger(meter)
 
     def _cover(
-        self, meter: str, moment: int, quantity: Decimal, left: Decimal, lots: list[Lot]
+        self, meter: str, moment: int, quantity: Decimal, left: Decimal, lots: list[Lot],
+        grants: list[Lot],
     ) -> Deduction:
         """Draw `quantity` with the subscriptions where the deduction order puts them: the
         sources before `subscriptions`, then what the subscriptions running at `moment` cover,
         then the sources after (counted into the month's `covered`)."""
         assert self.subs_at is not None
-        first = deduct(quantity, left, lots, self.order[:self.subs_at])
+        first = deduct(quantity, left, lots, self.order[:self.subs_at], grants)
         rest = first.postpaid
         if rest > 0:
             covered = self.month.covered
@@ -964,9 +1119,9 @@ class Replay:
                 by_subscription[held.id] = by_subscription.get(held.id, ZERO) + units
                 rest -= units
         after = self.order[self.subs_at + 1:]
-        then = deduct(rest, left - first.allowance, lots, after)
+        then = deduct(rest, left - first.allowance, lots, after, grants)
         return Deduction(first.allowance + then.allowance, first.packs + then.packs,
-                         then.postpaid)
+                         then.postpaid, first.grants + then.grants)
 
     def _flush_all(self) -> None:
         for meter in self.pending:
@@ -989,9 +1144,12 @@ class Replay:
             return NEVER
         base = ZERO  # units drawn before the lot in hand
         point: Decimal | None = None
+        grants = self.grant_lots[meter]
         for source in self.order:
             if source == ALLOWANCE:
                 base += left
+            elif source != PACKS and source != POSTPAID:  # a grant's step: no alerts
+                base += sum((lot.remaining for lot in grants if lot.source == source), ZERO)
             elif source == PACKS:
                 for lot in lots:
                     remaining = lot.remaining

@@ -41,6 +41,7 @@ from ratecard.engine.bills import (
     AlertKind,
     Bill,
     BillLine,
+    CreditBalance,
     FreeUsage,
     IgnoredEntry,
     OrderedUnits,
@@ -69,6 +70,7 @@ from ratecard.engine.clock import (
     parse_month,
     stamp,
 )
+from ratecard.engine.credits import CreditLot
 from ratecard.engine.deduction import Lot
 from ratecard.engine.journal import Quantity
 from ratecard.engine.money import CONTEXT, EXACT, ZERO
@@ -90,7 +92,8 @@ _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file", "d
 # Fields added to the book after snapshots were first written, with the value that bills as
 # before: left out at that value, so that the fingerprint of a book that does not use them (and
 # every snapshot tied to it) stays what it was.
-_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "subscriptions": ()}
+_LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "subscriptions": (),
+                                        "grants": (), "credits": ()}
 # A book's place in time (its version, contract and later versions): fingerprinted apart, by
 # `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
 _TIME = frozenset({"version", "contract", "timeline"})
@@ -98,7 +101,7 @@ _TIME = frozenset({"version", "contract", "timeline"})
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
-_IGNORED_TYPES = ("usage", "purchase", "refund", "order", "subscribe", "cancel")
+_IGNORED_TYPES = ("usage", "purchase", "refund", "order", "subscribe", "cancel", "credit")
 
 
 class SnapshotError(Error, ValueError):
@@ -270,11 +273,60 @@ def dump(replay: Replay, *, entries: int, issued: int) -> dict[str, Any]:
     if replay.coverage or replay.cancelled:  # (only then, likewise)
         document["subscriptions"] = {"held": replay.coverage.to_list(),
                                      "cancelled": sorted(replay.cancelled)}
+    if replay.book.grants or replay.grants_issued:  # (only then, as `terms`)
+        document["grants"] = _dump_grants(replay)
+    if replay.book.credits or replay.credit_lots:  # (likewise)
+        document["credits"] = {
+            "issued": replay.credits_issued,
+            "lots": [{"id": lot.id, "credit": lot.credit, "amount": _num(lot.amount),
+                      "remaining": _num(lot.remaining), "issued": lot.issued.isoformat(),
+                      "expires": lot.expires.isoformat()} for lot in replay.credit_lots],
+        }
     if terms is not None:  # (only then: a snapshot without them is as it always was)
         rules["timeline"] = terms
         document["opened"] = None if replay.opened is None else replay.opened.isoformat()
     document["checksum"] = checksum(document)
     return document
+
+
+def _dump_grants(replay: Replay) -> dict[str, Any]:
+    """The grants' lots: those held, those that expire on their own, and those the month
+    under construction drew from (listed once each, drawn ones by their index)."""
+    lots: list[Lot] = []
+    index: dict[int, int] = {}
+
+    def ref(lot: Lot) -> int:
+        found = index.get(id(lot))
+        if found is None:
+            found = index[id(lot)] = len(lots)
+            lots.append(lot)
+        return found
+
+    numbers = {id(lot): number for _, number, lot in replay.grant_expiries}
+    held = {meter: [ref(lot) for lot in lots_] for meter, lots_ in replay.grant_lots.items()
+            if lots_}
+    for _, _, lot in sorted(replay.grant_expiries, key=lambda item: item[:2]):
+        ref(lot)
+    drawn = [
+        {"meter": meter, "lot": ref(lot), "quantity": _num(taken)}
+        for meter, by_lot in replay.month.grants.items()
+        for lot, taken in by_lot.values()
+    ] if replay.started else []
+    zone = replay.zone
+    return {
+        "issued": replay.grants_issued,
+        "opened": None if replay.opened_at == -NEVER else format_instant(replay.opened_at, zone),
+        "lots": [
+            {"id": lot.id, "grant": lot.source, "meter": lot.meter, "size": _num(lot.size),
+             "remaining": _num(lot.remaining),
+             "issued": None if lot.purchased is None else lot.purchased.isoformat(),
+             "expires": None if lot.expires is None else lot.expires.isoformat(),
+             "number": numbers.get(id(lot))}
+            for lot in lots
+        ],
+        "held": held,
+        "drawn": drawn,
+    }
 
 
 def _dump_month(replay: Replay, ref: Any) -> dict[str, Any]:
@@ -606,11 +658,133 @@ class _Loader:
                 _fail(f"closed[{i}]", "closed bills are listed in the order they are issued")
             replay.closings.append(_Closing(bill, issue))
 
+        credits = document.get("credits")
+        if credits is not None:
+            self.credits(replay, _object(credits, "credits"))
+        elif self.book.credits and replay.started:
+            _fail("credits", "missing: the rules declare credits")
+        grants = document.get("grants")
+        if grants is not None:
+            self.grants(replay, _object(grants, "grants"))
+        elif self.book.grants and replay.started:
+            _fail("grants", "missing: the rules declare grants")
         _rederive(replay)
         _Invariants(self, replay, lots, entries).check()
         return Restored(replay, entries, issued)
 
     # --- parts ----------------------------------------------------------------------------
+
+    def credits(self, replay: Replay, data: dict[str, Any]) -> None:
+        """The credit lots held (see `dump`): each of a credit of the rules, its remaining
+        between 0 and its amount, expiring its credit's validity after its issue."""
+        plans = {plan.name: plan for plan in self.sheet.credits}
+        replay.credits_issued = _integer(_get(data, "issued", "credits"), "credits.issued")
+        items = _array(_get(data, "lots", "credits"), "credits.lots")
+        if len(items) > replay.credits_issued:
+            _fail("credits.lots", f"{len(items)} lots, but {replay.credits_issued} issued")
+        for i, item in enumerate(items):
+            where = f"credits.lots[{i}]"
+            part = _object(item, where)
+            name = _string(_get(part, "credit", where), f"{where}.credit")
+            plan = plans.get(name)
+            if plan is None:
+                _fail(f"{where}.credit", f"`{name}` is not a credit of rules `{self.book.name}`")
+            amount = _decimal(_get(part, "amount", where), f"{where}.amount", minimum=0)
+            if plan.amount is not None and amount != plan.amount:
+                _fail(f"{where}.amount", f"{format_plain(amount)}, but credit `{name}` gives "
+                      f"{format_plain(plan.amount)}")
+            remaining = _decimal(_get(part, "remaining", where), f"{where}.remaining",
+                                 minimum=0)
+            if remaining > amount:
+                _fail(f"{where}.remaining", f"{format_plain(remaining)} left of a credit of "
+                      f"{format_plain(amount)}")
+            issued = self.instant(_get(part, "issued", where), f"{where}.issued")
+            expires = self.instant(_get(part, "expires", where), f"{where}.expires")
+            if expires != add_period(issued, plan.valid_amount, plan.valid_unit, self.zone):
+                _fail(f"{where}.expires", f"not credit `{name}`'s validity after its issue")
+            replay.credit_lots.append(CreditLot(
+                _string(_get(part, "id", where), f"{where}.id"), name, amount, remaining,
+                local(issued, self.zone), local(expires, self.zone), plan.rank))
+
+    def grants(self, replay: Replay, data: dict[str, Any]) -> None:
+        """The grants' lots held, expiring and drawn this month (see `_dump_grants`)."""
+        plans = {grant.name: grant for grant in self.sheet.grants}
+        replay.grants_issued = _integer(_get(data, "issued", "grants"), "grants.issued")
+        opened = _get(data, "opened", "grants")
+        if opened is not None:
+            replay.opened_at = self.instant(opened, "grants.opened")
+        lots: list[Lot] = []
+        numbers: set[int] = set()
+        for i, item in enumerate(_array(_get(data, "lots", "grants"), "grants.lots")):
+            where = f"grants.lots[{i}]"
+            part = _object(item, where)
+            grant = _string(_get(part, "grant", where), f"{where}.grant")
+            plan = plans.get(grant)
+            if plan is None:
+                _fail(f"{where}.grant", f"`{grant}` is not a grant of rules `{self.book.name}`")
+            meter = self.meter(_string(_get(part, "meter", where), f"{where}.meter"),
+                               f"{where}.meter")
+            if meter not in plan.meters:
+                _fail(f"{where}.meter", f"grant `{grant}` gives nothing on `{meter}`")
+            size = _decimal(_get(part, "size", where), f"{where}.size", minimum=0)
+            if size != plan.amount:
+                _fail(f"{where}.size", f"{format_plain(size)}, but grant `{grant}` gives "
+                      f"{format_plain(plan.amount)}")
+            remaining = _decimal(_get(part, "remaining", where), f"{where}.remaining", minimum=0)
+            if remaining > size:
+                _fail(f"{where}.remaining", f"{format_plain(remaining)} units left in a grant "
+                      f"of {format_plain(size)}")
+            issued = self.instant(_get(part, "issued", where), f"{where}.issued")
+            expires = self.instant(_get(part, "expires", where), f"{where}.expires")
+            if expires <= issued:
+                _fail(f"{where}.expires", "not after the grant was issued")
+            lot = plan.issue(meter, local(issued, self.zone), local(expires, self.zone))
+            if lot.id != _string(_get(part, "id", where), f"{where}.id"):
+                _fail(f"{where}.id", f"not the id of grant `{grant}` issued then ({lot.id})")
+            lot.remaining = remaining
+            number = _get(part, "number", where)
+            if number is not None:
+                number = _integer(number, f"{where}.number")
+                if number in numbers or number > replay.grants_issued or number == 0:
+                    _fail(f"{where}.number", f"issue number {number} is used twice or was "
+                          "never issued")
+                numbers.add(number)
+                replay.grant_expiries.append((expires, number, lot))
+            lots.append(lot)
+        replay.grant_expiries.sort(key=lambda item: item[:2])
+        for meter, refs in _object(_get(data, "held", "grants"), "grants.held").items():
+            self.meter(meter, f"grants.held.{meter}")
+            chosen: list[Lot] = []
+            for i, value in enumerate(_array(refs, f"grants.held.{meter}")):
+                where = f"grants.held.{meter}[{i}]"
+                if type(value) is not int or not 0 <= value < len(lots):
+                    _fail(where, f"{_shown(value)} is not the index of a grant's lot")
+                lot = lots[value]
+                if lot.meter != meter or lot.remaining <= 0 or any(o is lot for o in chosen):
+                    _fail(where, f"lot {value} is not a lot of `{meter}` with units left")
+                chosen.append(lot)
+            if [lot.order_key() for lot in chosen] != sorted(lot.order_key() for lot in chosen):
+                _fail(f"grants.held.{meter}", "the lots are not in the order they are drawn")
+            replay.grant_lots[meter] = chosen
+        for i, item in enumerate(_array(_get(data, "drawn", "grants"), "grants.drawn")):
+            where = f"grants.drawn[{i}]"
+            if not replay.started:
+                _fail(where, "the account has taken no entry yet")
+            part = _object(item, where)
+            meter = self.meter(_string(_get(part, "meter", where), f"{where}.meter"),
+                               f"{where}.meter")
+            value = _get(part, "lot", where)
+            if type(value) is not int or not 0 <= value < len(lots):
+                _fail(f"{where}.lot", f"{_shown(value)} is not the index of a grant's lot")
+            lot = lots[value]
+            taken = self.units(meter, _get(part, "quantity", where), f"{where}.quantity")
+            if lot.meter != meter or not 0 < taken <= lot.size - lot.remaining:
+                _fail(f"{where}.quantity", f"{format_plain(taken)} units drawn this month from "
+                      f"grant lot `{lot.id}` of `{lot.meter}`")
+            by_lot = replay.month.grants.setdefault(meter, {})
+            if lot.id in by_lot:
+                _fail(f"{where}.lot", f"lot `{lot.id}` is listed twice")
+            by_lot[lot.id] = [lot, taken]
 
     def month(self, data: dict[str, Any], lots: list[tuple[Lot, int | None]]) -> _Month:
         key = _month(_get(data, "month", "month"), "month.month")
@@ -1241,6 +1415,7 @@ def _rederive(replay: Replay) -> None:
             replay.month.end,
             replay.closings[0].issue if replay.closings else NEVER,
             replay.expiries[0][0] if replay.expiries else NEVER,
+            replay.grant_expiries[0][0] if replay.grant_expiries else NEVER,
             replay.day_end,
         )
 
@@ -1286,6 +1461,9 @@ def _bill(value: Any, where: str, zone: ZoneInfo) -> Bill:
                              for i, item in enumerate(_array(data["subscriptions"],
                                                              f"{where}.subscriptions")))
                        if "subscriptions" in data else ()),
+        credits=(tuple(_credit_balance(item, f"{where}.credits[{i}]", zone)
+                       for i, item in enumerate(_array(data["credits"], f"{where}.credits")))
+                 if "credits" in data else ()),
         # Only a bill of a dated version or under a contract has them.
         version=(_date(data["version"], f"{where}.version") if "version" in data else None),
         contract=(_string(data["contract"], f"{where}.contract") if "contract" in data
@@ -1410,6 +1588,12 @@ def _charge(value: Any, where: str, zone: ZoneInfo) -> SubscriptionCharge:
         f.time("end"), f.choice("measure", ("period", "day", "second")), f.decimal("used"),
         f.decimal("of"), f.decimal("precise_amount"), f.decimal("amount"),
         f.optional_string("meter"), f.boolean("fee"))
+
+
+def _credit_balance(value: Any, where: str, zone: ZoneInfo) -> CreditBalance:
+    f = _Fields(value, where, zone)
+    return CreditBalance(f.string("id"), f.string("credit"), f.decimal("amount"),
+                         f.decimal("paid"), f.decimal("remaining"), f.time("expires"))
 
 
 def _void(value: Any, where: str, zone: ZoneInfo) -> VoidUnits:

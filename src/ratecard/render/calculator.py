@@ -182,6 +182,10 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
         found.append("packs drawn smallest first")
     if book.billing.daily:  # it prices a month's totals; these meters are billed day by day
         found.append("daily bills")
+    # A month's quote holds the monthly grants in full; those issued once at the opening are
+    # not in a month of an established account (what the calculator quotes, as `quote` does).
+    if any(grant.recurrence != "once" for grant in book.grants):
+        found.append("monthly grants")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")

@@ -10,6 +10,7 @@ from ratecard.engine.pricebook import PriceBook
 from ratecard.render import (
     allowance,
     example,
+    grants,
     ladders,
     modes,
     notes,
@@ -31,7 +32,8 @@ def build(page: Page, where: Dated | None = None) -> SheetView:
     to come, the billing modes and the worked example, each from its own section's module."""
     intro_key = {(True, True): "intro_both", (True, False): "intro_prepaid",
                  (False, True): "intro_postpaid", (False, False): "intro_none"}
-    details = [b for b in (allowance.free_block(page), packs.prepaid_block(page),
+    details = [b for b in (allowance.free_block(page), grants.grants_block(page),
+                           grants.credits_block(page), packs.prepaid_block(page),
                            ladders.postpaid_block(page), orders.orders_block(page),
                            subscriptions.subscriptions_block(page),
                            notes.notes_block(page)) if b is not None]

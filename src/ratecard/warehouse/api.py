@@ -190,8 +190,8 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (skip empty, daily bills, a daily ladder, packs that stop service, versions
-    that share allowances differently), and
+    warehouse refuses (skip empty, daily bills, a daily ladder, packs that stop service, grants,
+    credits, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
@@ -222,6 +222,18 @@ def billable_terms(
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
     for sheet in terms.books:
+        for credit in sheet.credits:
+            raise UsageError(
+                f"these rules declare credit `{credit.name}` (`credit ...`): the warehouse does "
+                "not draw credits from bills; bill these accounts with `ratecard bill`"
+            )
+        for grant in sheet.grants:
+            raise UsageError(
+                f"these rules declare grant `{grant.name}` (`grant ... "
+                f"{'once' if grant.recurrence == 'once' else 'per month'}`): the warehouse has "
+                "no table of accounts' opening times and does not draw grants; bill these "
+                "accounts with `ratecard bill`"
+            )
         for plan in sheet.meters:
             if plan.pack_terms.stop_when_exhausted:
                 raise UsageError(
