@@ -441,7 +441,8 @@ def format_bill(book: PriceBook, bill: Bill, palette: Palette = PLAIN) -> str:
                    f"{format_plain(bill.total - true_up)}, under the contract's minimum spend "
                    f"of {format_plain(bill.total)}")
     for credit in bill.credits:
-        out.append(f"credit {credit.credit_id}: paid {format_plain(credit.paid)} this month, "
+        out.append(f"credit {credit.credit_id}: paid {format_plain(credit.paid)} "
+                   f"{'this day' if bill.day is not None else 'this month'}, "
                    f"{format_plain(credit.remaining)} of {format_plain(credit.amount)} left, "
                    f"valid until {credit.expires.isoformat()}")
     for alert in bill.alerts:

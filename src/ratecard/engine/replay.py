@@ -620,8 +620,12 @@ class Replay:
         except UsageError as exc:
             raise type(exc)(f"{month.day}: {exc}") from None
         bill = book._make_bill(book._ordered(lines), (), date(*month.key, 1), day=on)
-        month.days_spent += bill.total
         issued = on + timedelta(days=1)
+        if self.credit_lots:  # credits pay a daily bill's lines as a month's, at its end
+            end = local(day_start(issued, self.zone), self.zone)
+            bill = apply_credits(bill, self.credit_lots, {c.name: c for c in book.credits}, end)
+            bill = attrs.evolve(bill, total=book._total(bill.lines))
+        month.days_spent += bill.total
         self._queue(_Closing(attrs.evolve(bill, issued=issued), day_start(issued, self.zone)))
 
     def _queue(self, closing: _Closing) -> None:
