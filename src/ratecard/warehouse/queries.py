@@ -261,9 +261,12 @@ class Queries:
         timed: exp.Select,
         columns: Sequence[str],
         extra: Sequence[tuple[str, exp.Expression]] = (),
+        local: bool = True,
     ) -> exp.Select:
         """Join the calendar on the parsed times: each row's `instant`, month `ord` and
-        `time_problem` (NULL if the time is good)."""
+        `time_problem` (NULL if the time is good). Without `local` (a timestamp with time zone:
+        no time is a wall-clock one) the calendar's offsets are not read: the join carries
+        only the columns of the month."""
         o = self.ops
         m = "m"
         micros = o.col("micros", "p")
@@ -283,9 +286,15 @@ class Queries:
         instant = o.case(
             [
                 (o.eq(o.col("t_kind", "p"), o.integer(_T_OFFSET)), micros.copy()),
-                (
-                    o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
-                    o.sub(micros.copy(), local_offset),
+                *(
+                    [
+                        (
+                            o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
+                            o.sub(micros.copy(), local_offset),
+                        )
+                    ]
+                    if local
+                    else []
                 ),
             ]
         )
@@ -306,11 +315,18 @@ class Queries:
                     o.integer(problem("bad time")),
                 ),
                 (o.is_null(o.col("ord", m)), o.integer(BEYOND_CALENDAR)),
-                (
-                    o.all_of(
-                        o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)), o.is_null(o.col("off0", m))
-                    ),
-                    o.integer(problem("local time at an offset change")),
+                *(
+                    [
+                        (
+                            o.all_of(
+                                o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
+                                o.is_null(o.col("off0", m)),
+                            ),
+                            o.integer(problem("local time at an offset change")),
+                        )
+                    ]
+                    if local
+                    else []
                 ),
             ]
         )
@@ -375,7 +391,7 @@ class Queries:
         if plan.id_kind is not None:
             passed.append("id")
         timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
-        rows = self.instants(timed, passed)
+        rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
         count = o.col("count")
         qs = self.quantity_scale
         # Rows counting more than a row may are bad; a type that cannot hold more is not checked.
