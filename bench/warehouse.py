@@ -15,6 +15,10 @@ mid-November. Each measured run is a fresh process (its wall time and peak memor
 figures are medians. A sample of accounts is billed by the Python engine too: its rows per second,
 and a check that the warehouse's bills for them are the engine's to the fen.
 
+`floor` measures one run (1% hold packs, `time` a timestamp, bills only) beside DuckDB's bare
+`GROUP BY account, action` sum of the same Parquet file (the least any bill of it costs),
+alternately, and reports the ratio of their wall times (medians) and CPU times.
+
 `simulate` measures `ratecard simulate` (the BDA sheet against the same sheet with its first
 detection bracket at 0.0019: the usage metered once) beside one `ratecard warehouse` run of the
 same data (bills only, written to Parquet), on `--simulate-rows` rows over `--simulate-accounts`
@@ -175,6 +179,31 @@ def simulate_once(usage: str, purchases: str, new: str) -> dict[str, Any]:
     }
 
 
+def floor_once(usage: str) -> dict[str, Any]:
+    """DuckDB's floor for the usage: a bare `GROUP BY account, action` sum of the count column,
+    kept in memory (nothing written), with the settings of the warehouse runs (2 threads,
+    `memory_limit` MEMORY_LIMIT): any bill of the usage reads it and groups it at least so."""
+    import resource
+
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET memory_limit = ?", [MEMORY_LIMIT])
+    con.execute("SET preserve_insertion_order = false")
+    started, cpu = time.perf_counter(), _cpu()
+    con.execute(
+        "CREATE TEMP TABLE floor AS SELECT account, action, SUM(count) AS total "
+        f"FROM read_parquet('{usage}') GROUP BY account, action"
+    )
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    groups = con.execute("SELECT COUNT(*) FROM floor").fetchone()
+    con.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak, "worker_peak_bytes": 0,
+            "stats": {"bills": 0, "groups": groups[0] if groups else 0}}
+
+
 def run_once(engine: str, usage: str, purchases: str, out: str, what: str) -> dict[str, Any]:
     """Bill the data (in this process) and report the wall time and the peak memory; `what`:
     `lines`, `bills`, or `simulate:NEW.rules`."""
@@ -185,6 +214,8 @@ def run_once(engine: str, usage: str, purchases: str, out: str, what: str) -> di
 
     if what.startswith("simulate:"):
         return simulate_once(usage, purchases, what.split(":", 1)[1])
+    if what == "floor":
+        return floor_once(usage)
     book = ratecard.load(BDA)
     spark = None
     if engine == "spark":
@@ -272,6 +303,12 @@ def measured(
         "worker_peak_bytes": statistics.median(r.get("worker_peak_bytes", 0) for r in runs),
         "stats": runs[-1]["stats"],
     }
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The median wall time, CPU time and peak memory of measured runs."""
+    return {key: statistics.median(r[key] for r in runs)
+            for key in ("seconds", "cpu_seconds", "peak_bytes")}
 
 
 # --- the Python engine on a sample of the same data ----------------------------------------------
@@ -414,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join([*RUNS, "spark", "python"]),
         help="what to measure, comma-separated: DuckDB on the 100M rows, with 1%% (few) or all "
         "(every) accounts holding packs, text or timestamp times, with lines or bills only ("
-        + ", ".join(RUNS) + "); spark; python; simulate; simulate-twice",
+        + ", ".join(RUNS) + "); floor (one run, 1%% hold packs, timestamp times, bills only, "
+        "beside DuckDB's bare GROUP BY account, action of the same file, alternately); spark; "
+        "python; simulate; simulate-twice",
     )
     parser.add_argument(
         "--run-once",
@@ -487,6 +526,31 @@ def main(argv: list[str] | None = None) -> int:
                     "(for comparison)",
                 )
             )
+    if "floor" in parts:  # one run beside DuckDB's bare GROUP BY of the same file
+        usage = timestamped(paths["usage"])
+        # Alternately, so that a change in the shared machine's speed hits both alike.
+        floors: list[dict[str, Any]] = []
+        runs: list[dict[str, Any]] = []
+        for _ in range(args.repeat):
+            floors.append(measured("duckdb", usage, paths["few"], 1, what="floor"))
+            runs.append(measured("duckdb", usage, paths["few"], 1, lines=False))
+        floor = {**floors[-1], **_medians(floors)}
+        run = {**runs[-1], **_medians(runs)}
+        figures["floor"], figures["floor-run"] = floor, run
+        ratio = run["seconds"] / floor["seconds"]
+        cpu = run["cpu_seconds"] / floor["cpu_seconds"]
+        pairs = sorted(r["seconds"] / f["seconds"] for f, r in zip(floors, runs, strict=True))
+        run["pair_ratios"] = pairs
+        label = f"{rows:,} rows, {accounts:,} accounts, `time` a TIMESTAMP WITH TIME ZONE"
+        emit(row(f"DuckDB floor: `SELECT account, action, SUM(count) … GROUP BY account, action`"
+                 f" (kept in memory), {label}", floor, rows,
+                 f"(the floor; {floor['stats']['groups']:,} groups; "
+                 f"CPU {floor['cpu_seconds']:.1f} s)"))
+        emit(row(f"DuckDB, one `ratecard warehouse` run, {label}, 1% hold packs, bills only",
+                 run, rows,
+                 f"{ratio:.2f}× the floor (target ≤ 1.5×: {'met' if ratio <= 1.5 else 'missed'}); "
+                 f"pairs {statistics.median(pairs):.2f}× median, "
+                 f"{pairs[0]:.2f}–{pairs[-1]:.2f}×; CPU {run['cpu_seconds']:.1f} s, {cpu:.2f}×"))
     if "simulate" in parts:
         sim_rows, sim_accounts = number(args.simulate_rows), number(args.simulate_accounts)
         sim_paths = generate(data, sim_rows, sim_accounts)

@@ -80,9 +80,12 @@ class DuckDBEngine:
         self.con.unregister(f"{name}_arrow")
 
     def create(self, name: str, sql: str, reuse: bool = True) -> None:
-        # DuckDB keeps every intermediate result: a table is cheap, recomputing is not.
+        # A result read again is kept as a table: recomputing costs more than keeping. One read
+        # once (`reuse=False`: the union of the priced periods, the months to bill) is a view,
+        # computed where it is read: a copy of millions of rows spared.
+        kind = "TABLE" if reuse else "VIEW"
         with self._values():
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
 
     def fetch(self, sql: str) -> pa.Table:
         with self._values():

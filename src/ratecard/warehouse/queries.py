@@ -262,9 +262,12 @@ class Queries:
         timed: exp.Select,
         columns: Sequence[str],
         extra: Sequence[tuple[str, exp.Expression]] = (),
+        local: bool = True,
     ) -> exp.Select:
         """Join the calendar on the parsed times: each row's `instant`, month `ord` and
-        `time_problem` (NULL if the time is good)."""
+        `time_problem` (NULL if the time is good). Without `local` (a timestamp with time zone:
+        no time is a wall-clock one) the calendar's offsets are not read: the join carries
+        only the columns of the month."""
         o = self.ops
         m = "m"
         micros = o.col("micros", "p")
@@ -284,9 +287,15 @@ class Queries:
         instant = o.case(
             [
                 (o.eq(o.col("t_kind", "p"), o.integer(_T_OFFSET)), micros.copy()),
-                (
-                    o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
-                    o.sub(micros.copy(), local_offset),
+                *(
+                    [
+                        (
+                            o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
+                            o.sub(micros.copy(), local_offset),
+                        )
+                    ]
+                    if local
+                    else []
                 ),
             ]
         )
@@ -307,11 +316,18 @@ class Queries:
                     o.integer(problem("bad time")),
                 ),
                 (o.is_null(o.col("ord", m)), o.integer(BEYOND_CALENDAR)),
-                (
-                    o.all_of(
-                        o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)), o.is_null(o.col("off0", m))
-                    ),
-                    o.integer(problem("local time at an offset change")),
+                *(
+                    [
+                        (
+                            o.all_of(
+                                o.eq(o.col("t_kind", "p"), o.integer(_T_LOCAL)),
+                                o.is_null(o.col("off0", m)),
+                            ),
+                            o.integer(problem("local time at an offset change")),
+                        )
+                    ]
+                    if local
+                    else []
                 ),
             ]
         )
@@ -376,7 +392,7 @@ class Queries:
         if plan.id_kind is not None:
             passed.append("id")
         timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
-        rows = self.instants(timed, passed)
+        rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
         count = o.col("count")
         qs = self.quantity_scale
         # Rows counting more than a row may are bad; a type that cannot hold more is not checked.
@@ -400,22 +416,18 @@ class Queries:
         if plan.count_kind == STRING:
             text = o.trim(count)
             number = o.try_cast(text.copy(), decimal_type(INPUT_SCALE))
-            count_problem: exp.Expression = o.case(
-                [
-                    (
-                        o.any_of(o.is_null(count.copy()), o.eq(text.copy(), o.text(""))),
-                        o.integer(problem("missing count")),
-                    ),
-                    (
-                        o.any_of(
-                            o.not_(o.full_match(text.copy(), _NUMBER)), o.is_null(number.copy())
-                        ),
-                        o.integer(problem("bad count")),
-                    ),
-                    (o.lt(number.copy(), o.integer(0)), o.integer(problem("negative count"))),
-                    *too_large,
-                ]
-            )
+            count_whens: list[tuple[exp.Expression, exp.Expression]] = [
+                (
+                    o.any_of(o.is_null(count.copy()), o.eq(text.copy(), o.text(""))),
+                    o.integer(problem("missing count")),
+                ),
+                (
+                    o.any_of(o.not_(o.full_match(text.copy(), _NUMBER)), o.is_null(number.copy())),
+                    o.integer(problem("bad count")),
+                ),
+                (o.lt(number.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                *too_large,
+            ]
             value: exp.Expression = number
         elif plan.count_kind == DECIMAL:
             whens: list[tuple[exp.Expression, exp.Expression]] = [
@@ -428,15 +440,13 @@ class Queries:
                 value = o.cast(count.copy(), decimal_type(INPUT_SCALE))
                 lost = o.ne(o.sub(count.copy(), value.copy()), o.integer(0))
                 whens.append((lost, o.integer(problem("bad count"))))
-            count_problem = o.case(whens + too_large)
+            count_whens = whens + too_large
         else:
-            count_problem = o.case(
-                [
-                    (o.is_null(count.copy()), o.integer(problem("missing count"))),
-                    (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
-                    *too_large,
-                ]
-            )
+            count_whens = [
+                (o.is_null(count.copy()), o.integer(problem("missing count"))),
+                (o.lt(count.copy(), o.integer(0)), o.integer(problem("negative count"))),
+                *too_large,
+            ]
             value = count.copy()
         route = o.col("route")
         whole_meters = [i for i, p in enumerate(self.book.meters) if p.quantity_rounding is None]
@@ -447,32 +457,27 @@ class Queries:
                 # two might not in Spark, see `Operations.decimal`).
                 o.gt(o.sub(o.col("value"), o.floor(o.col("value"))), o.integer(0)),
             )
-            count_problem = o.coalesce(
-                count_problem, o.case([(fractional, o.integer(problem("fractional count")))])
-            )
+            count_whens.append((fractional, o.integer(problem("fractional count"))))
         account = o.col("account")
         action = o.col("action")
-        row_problem = o.coalesce(
-            o.case(
-                [
-                    (
-                        o.any_of(o.is_null(account.copy()), o.eq(account.copy(), o.text(""))),
-                        o.integer(problem("missing account")),
-                    )
-                ]
-            ),
-            o.col("time_problem"),
-            o.case(
-                [
-                    (o.is_null(action.copy()), o.integer(problem("missing action"))),
-                    (o.is_null(route.copy()), o.integer(problem("unknown action"))),
-                    (
-                        o.eq(route.copy(), o.integer(ROUTE_UNPRICED)),
-                        o.integer(problem("unpriced action")),
-                    ),
-                ]
-            ),
-            count_problem,
+        # A row's first problem, in this order: its account, its time, its action, its count.
+        # One CASE, not a COALESCE of one per column: each row is tested once, in order, and a
+        # good row goes through every test (the cheapest form of the metering's commonest case).
+        row_problem = o.case(
+            [
+                (
+                    o.any_of(o.is_null(account.copy()), o.eq(account.copy(), o.text(""))),
+                    o.integer(problem("missing account")),
+                ),
+                (o.not_null(o.col("time_problem")), o.col("time_problem")),
+                (o.is_null(action.copy()), o.integer(problem("missing action"))),
+                (o.is_null(route.copy()), o.integer(problem("unknown action"))),
+                (
+                    o.eq(route.copy(), o.integer(ROUTE_UNPRICED)),
+                    o.integer(problem("unpriced action")),
+                ),
+                *count_whens,
+            ]
         )
         rounded = [
             (i, p.quantity_rounding)
@@ -832,24 +837,33 @@ class Queries:
         (`held`; the table `history_accounts` lists those accounts): the months of such an
         account are listed by the drawdown, which takes these bounds into account."""
         o = self.ops
-        query = o.select(
-            o.col("account", "g"),
-            ("first", o.min(o.col("ord", "g"))),
-            ("last", o.max(o.col("ord", "g"))),
-            ("held", o.not_null(o.col("account", "h")) if held else o.false()),
-        ).from_(o.table("usage_groups", "g"), copy=False)
-        keys = [o.col("account", "g")]
-        if held:
-            query = query.join(
-                o.table("history_accounts", "h"),
-                on=o.eq(o.col("account", "h"), o.col("account", "g")),
-                join_type="left",
-                copy=False,
+        ranges = (
+            o.select(
+                o.col("account"),
+                ("first", o.min(o.col("ord"))),
+                ("last", o.max(o.col("ord"))),
             )
-            keys.append(o.col("account", "h"))
-        return query.where(
-            o.all_of(o.is_null(o.col("problem", "g")), o.is_null(o.col("seg", "g"))), copy=False
-        ).group_by(*keys, copy=False)
+            .from_(o.table("usage_groups"), copy=False)
+            .where(o.all_of(o.is_null(o.col("problem")), o.is_null(o.col("seg"))), copy=False)
+            .group_by(o.col("account"), copy=False)
+        )
+        if not held:
+            return o.select(
+                o.col("account"), o.col("first"), o.col("last"), ("held", o.false())
+            ).from_(o.subquery(ranges, "g"), copy=False)
+        # Grouped first, then joined: one row per account meets the (few) held accounts,
+        # rather than every group.
+        return o.select(
+            o.col("account", "g"),
+            o.col("first", "g"),
+            o.col("last", "g"),
+            ("held", o.not_null(o.col("account", "h"))),
+        ).from_(o.subquery(ranges, "g"), copy=False).join(
+            o.table("history_accounts", "h"),
+            on=o.eq(o.col("account", "h"), o.col("account", "g")),
+            join_type="left",
+            copy=False,
+        )
 
     def held_ranges(self) -> exp.Select:
         """The plain rows' first and last month of accounts with purchases or events."""
@@ -1255,6 +1269,29 @@ class Queries:
         per 3 units divides with 60)."""
         o = self.ops
         parts: list[exp.Select] = [self._line_part(o.table("lines_py"), amount_scale, contracts)]
+        if not numbered and not with_meter:
+            # Only the bills' totals read these lines: the prepaid and allowance lines, whose
+            # amounts are 0 by construction, add nothing (a month without lines still gets its
+            # bill, of 0, from `bill_months`). Leaving them out spares a copy of every plain
+            # account month (millions of rows).
+            if with_sql_lines:
+                parts.append(
+                    o.select(o.col("account"), o.col("ord"), o.col("amount"))
+                    .from_(o.table("postpaid_sql"), copy=False)
+                )
+            union = o.union_all(
+                [
+                    o.select(o.col("account"), o.col("ord"), o.col("amount")).from_(
+                        o.subquery(part, f"p{index}"), copy=False
+                    )
+                    for index, part in enumerate(parts)
+                ]
+            )
+            return o.select(
+                o.col("account"),
+                o.col("ord"),
+                ("amount", o.cast(o.col("amount"), decimal_type(amount_scale))),
+            ).from_(o.subquery(union, "l"), copy=False)
         prepaid = o.select(
             o.col("account"),
             o.col("ord"),
