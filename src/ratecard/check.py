@@ -415,6 +415,7 @@ def check_numbers(s: Symbols) -> Iterator[Diagnostic]:
 def check_meters(s: Symbols) -> Iterator[Diagnostic]:
     """Meters are unique, count at least one action, and each action has one meaning."""
     first: dict[str, n.Meter] = {}
+    fed = {q.meter.value for request in s.of(n.Request) for q in request.quantities}
     # action → (what it is, where, meter name)
     seen: dict[str, tuple[str, n.Name, str]] = {}
     for meter in s.of(n.Meter):
@@ -425,7 +426,7 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
                         "rename this meter or merge the two")
             continue
         first[name] = meter
-        if not meter.counts:
+        if not meter.counts and name not in fed:
             yield error("E204", f"meter `{name}` counts no action", meter.name.span,
                         "nothing is ever counted into this meter",
                         f"add `counts ActionName` to `{name}`")
@@ -450,6 +451,8 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
     for unpriced in s.of(n.Unpriced):
         for action in unpriced.actions:
             yield from _claim(seen, action.value, "unpriced", action, "")
+    for request in s.of(n.Request):
+        yield from _claim(seen, request.name.value, "a request", request.name, "")
 
 
 def _claim(
@@ -738,6 +741,77 @@ def check_orders(s: Symbols) -> Iterator[Diagnostic]:
                          n.Target(False, (), order.span), False, order.brackets, (), (), False,
                          order.span)
         yield from _check_brackets(shape)
+
+
+def check_requests(s: Symbols) -> Iterator[Diagnostic]:
+    """A request's quantities feed declared meters, and its quantities and properties are
+    each declared once, a property with values (a list of strings, or `bool`) and a default
+    among them."""
+    for request in s.of(n.Request):
+        action = request.name.value
+        if not request.quantities:
+            yield error("E901", f"request `{action}` has no quantity", request.name.span,
+                        "nothing of this request is ever counted",
+                        "add `quantity NAME into METER` inside its braces")
+        quantities: dict[str, n.RequestQuantity] = {}
+        for quantity in request.quantities:
+            name = quantity.name.value
+            if name in quantities:
+                yield error("E902", f"quantity `{name}` of request `{action}` is declared twice",
+                            quantity.name.span, f"already declared at line "
+                            f"{quantities[name].span.line}", "remove one of the two")
+                continue
+            quantities[name] = quantity
+            if quantity.meter.value not in s.meters:
+                yield error("E203", f"unknown meter `{quantity.meter.value}`", quantity.meter.span,
+                            "not a meter of these rules",
+                            did_you_mean(quantity.meter.value, s.meters)
+                            or f"declare it with `meter {quantity.meter.value} \"名称\" / "
+                            "\"Name\"`")
+        properties: dict[str, n.RequestProperty] = {}
+        for prop in request.properties:
+            name = prop.name.value
+            if name in properties or name in quantities:
+                what = "property" if name in properties else "quantity"
+                where = (properties[name] if name in properties else quantities[name]).span.line
+                yield error("E902", f"`{name}` of request `{action}` is declared twice",
+                            prop.name.span, f"already a {what} at line {where}",
+                            "give each quantity and property its own name")
+                continue
+            properties[name] = prop
+            yield from _check_property(prop)
+
+
+def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:
+    """E903 for a property type that is not `bool` or a value listed twice; E904 for a default
+    that is not one of its values."""
+    if prop.type is not None:
+        if prop.type.value != "bool":
+            yield error("E903", f"unknown property type `{prop.type.value}`", prop.type.span,
+                        "a property is `bool` or a list of quoted values",
+                        did_you_mean(prop.type.value, ("bool",))
+                        or 'write `bool`, or its values: `"standard", "batch"`')
+            return
+        allowed: tuple[str, ...] = ("true", "false")
+    else:
+        listed: dict[str, n.Text] = {}
+        for value in prop.values:
+            if value.value in listed:
+                yield error("E903", f"value \"{value.value}\" of property `{prop.name.value}` is "
+                            "listed twice", value.span, "listed again", "remove the repeat")
+            listed.setdefault(value.value, value)
+        allowed = tuple(listed)
+    default = prop.default
+    if default is None:
+        return
+    ok = ((isinstance(default, n.Name) and prop.type is not None)
+          or (isinstance(default, n.Text) and prop.type is None)) and default.value in allowed
+    if not ok:
+        shown = default.value if isinstance(default, n.Name) else f'"{default.value}"'
+        choices = ", ".join(allowed if prop.type is not None else (f'"{v}"' for v in allowed))
+        yield error("E904", f"default `{shown}` is not a value of property "
+                    f"`{prop.name.value}`", default.span, f"its values: {choices}",
+                    f"write one of {choices}")
 
 
 def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
@@ -1158,6 +1232,7 @@ CHECKS: tuple[Check, ...] = (
     check_pack_prices,
     check_ladder_prices,
     check_orders,
+    check_requests,
 )
 
 

@@ -26,6 +26,7 @@ from ratecard.engine.pricebook import (
     Segment,
 )
 from ratecard.engine.pricing import LadderGroup
+from ratecard.engine.requests import PropertyPlan, RequestPlan
 
 # A meter without `unit` counts calls, named in each declared language.
 DEFAULT_UNIT = {"zh": "次", "en": "call"}
@@ -238,8 +239,30 @@ def _compile_sheet(
         ladder_groups=groups,
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
+        requests={r.name.value: _request(r) for r in table.of(n.Request)},
         warnings=warnings,
         version=version,
+    )
+
+
+def _request(request: n.Request) -> RequestPlan:
+    properties: dict[str, PropertyPlan] = {}
+    for prop in request.properties:
+        default: str | bool | None = None
+        if prop.type is not None and prop.default is not None:
+            default = prop.default.value == "true"
+        elif prop.default is not None:
+            default = prop.default.value
+        properties[prop.name.value] = PropertyPlan(
+            prop.name.value,
+            None if prop.type is not None else tuple(v.value for v in prop.values),
+            default,
+        )
+    return RequestPlan(
+        request.name.value,
+        _texts(request.label),
+        {q.name.value: q.meter.value for q in request.quantities},
+        properties,
     )
 
 

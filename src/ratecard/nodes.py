@@ -506,9 +506,43 @@ class Order:
     display_units: tuple[DisplayUnit, ...] = ()  # refused: an order counts what it shows
 
 
+@attrs.frozen
+class RequestQuantity:
+    """`quantity input_tokens into input`: a quantity of a request, counted into a meter."""
+
+    name: Name
+    meter: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class RequestProperty:
+    """`property model "a", "b" [default "a"]` or `property context_1m bool [default false]`:
+    a setting of a request and the values it may take (`values` empty and `type` the word
+    written, `bool`, for a type; `type` None for a list of strings)."""
+
+    name: Name
+    values: tuple[Text, ...]
+    type: Name | None
+    default: Text | Name | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Request:
+    """`request NAME [label] { quantity ... property ... }`: an action whose journal entries
+    carry several quantities, each counted into a meter, and properties with declared values."""
+
+    name: Name
+    label: Label | None
+    quantities: tuple[RequestQuantity, ...]
+    properties: tuple[RequestProperty, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
-    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
+    | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order | Request
 )
 
 

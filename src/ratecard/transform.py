@@ -264,6 +264,33 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                   if isinstance(i, tuple) and i and i[0] == "unit" and i[1][1] is not None),
         )
 
+    def request_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None,
+                     *items: Any) -> n.Request:
+        return n.Request(
+            name, label,
+            tuple(i for i in items if isinstance(i, n.RequestQuantity)),
+            tuple(i for i in items if isinstance(i, n.RequestProperty)),
+            self._span(meta),
+        )
+
+    def request_quantity(self, meta: Any, _kw: Token, name: n.Name, _into: Token,
+                         meter: n.Name) -> n.RequestQuantity:
+        return n.RequestQuantity(name, meter, self._span(meta))
+
+    def request_property(self, meta: Any, _kw: Token, name: n.Name, kind: Any,
+                         _default: Token | None, default: Any) -> n.RequestProperty:
+        values, word = kind
+        return n.RequestProperty(name, values, word, default, self._span(meta))
+
+    def property_values(self, meta: Any, *parts: Any) -> tuple[tuple[n.Text, ...], None]:
+        return tuple(p for p in parts if isinstance(p, n.Text)), None
+
+    def property_type(self, meta: Any, word: n.Name) -> tuple[tuple[n.Text, ...], n.Name]:
+        return (), word
+
+    def property_value(self, meta: Any, value: n.Text | n.Name) -> n.Text | n.Name:
+        return value
+
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
         return n.OrderMinimum(amount, self._span(meta))
 

@@ -51,6 +51,7 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.money import CONTEXT
 from ratecard.engine.offers import FREE
+from ratecard.engine.requests import RequestError
 from ratecard.errors import UsageError
 from ratecard.literals import (
     MAX_DIGITS,
@@ -73,7 +74,7 @@ TOPUP = 4
 REFUND = 5
 ORDER = 6
 
-TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order")
+TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order", "request")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -152,7 +153,20 @@ class Order:
     price: int | str | Decimal | None = None
 
 
-Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order
+@attrs.frozen
+class Request:
+    """One call of an action the rules bill by request: its quantities (name → whole units,
+    each counted into the meter the rules name for it; a missing one is 0) and its properties
+    (name → a declared string value or a bool; a missing one takes its default)."""
+
+    time: str | datetime
+    action: str
+    quantities: Mapping[str, int | Decimal | str] = attrs.field(factory=dict)
+    properties: Mapping[str, str | bool] = attrs.field(factory=dict)
+    id: str | None = None
+
+
+Entry = Usage | Purchase | Suspend | Reopen | Topup | Refund | Order | Request
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -217,6 +231,7 @@ class EntryReader:
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
+        self.requests = book.requests
         # Under dated versions: the timelines accounts may be billed by (`_dated_offer`).
         self._timelines: list[PriceBook] | None = None
 
@@ -280,7 +295,22 @@ class EntryReader:
         if kind == "order":
             return self.order(obj.get("time"), obj.get("product"), obj.get("quantity"),
                               obj.get("id"), line, obj.get("price"))
+        if kind == "request":  # (one record only when it has one part: see `records_of`)
+            parts = self.request(obj.get("time"), obj.get("action"), obj.get("quantities"),
+                                 obj.get("properties"), obj.get("id"), line)
+            if len(parts) == 1:
+                return parts[0]
+            _bad(None, "a request entry is read by `records_of`")  # pragma: no cover
         return self._bad_type(kind)
+
+    def records_of(self, entry: Any, line: int) -> list[Record]:
+        """The records of a request entry (a mapping or a `Request`): one per quantity part,
+        all checked before any is returned, so a bad entry records nothing."""
+        if isinstance(entry, Request):
+            return self.request(entry.time, entry.action, entry.quantities, entry.properties,
+                                entry.id, line)
+        return self.request(entry.get("time"), entry.get("action"), entry.get("quantities"),
+                            entry.get("properties"), entry.get("id"), line)
 
     def from_entry(self, entry: Entry, line: int) -> Record:
         """A record from a typed entry."""
@@ -299,6 +329,9 @@ class EntryReader:
                 return self.refund(time, pack, line)
             case Order(time, product, quantity, entry_id, price):
                 return self.order(time, product, quantity, entry_id, line, price)
+            case Request():
+                return self.from_mapping(attrs.asdict(entry, recurse=False) | {
+                    "type": "request"}, line)
         _bad(None, f"not a journal entry: {type(entry).__name__}")
 
     def from_csv(self, fields: list[str], line: int) -> Record:
@@ -315,6 +348,9 @@ class EntryReader:
 
     def usage(self, time: Any, action: Any, count: Any, entry_id: Any, line: int) -> Record:
         moment = self.time(time)
+        if type(action) is str and action in self.requests:
+            _bad("type", f"`{action}` is billed by `request` entries (its quantities and "
+                 "properties), not by `usage` entries")
         if type(action) is not str or action not in self.routes:
             self._bad_action(action)
         if (type(count) is not int or count < 0 or count > QUICK_LIMIT
@@ -323,6 +359,43 @@ class EntryReader:
         if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, USAGE, action, count, entry_id)
+
+    def request(self, time: Any, action: Any, quantities: Any, properties: Any, entry_id: Any,
+                line: int) -> list[Record]:
+        """A request's records: one usage part per quantity, into the quantity's meter, all
+        with the entry's time, line and id (the replay takes them as one entry)."""
+        moment = self.time(time)
+        plan = self.requests.get(action) if type(action) is str else None
+        if plan is None:
+            self._bad_request(action)
+        try:
+            parts = plan.parts(quantities, properties)
+        except RequestError as exc:
+            _bad(exc.field, exc.message)
+        if entry_id is not None:
+            entry_id = self._id(entry_id)
+        meters = self.book.part_routes
+        records: list[Record] = []
+        for route, count in parts:
+            rounding = self.meters[meters[route]].quantity_rounding
+            records.append((moment, line, USAGE, route,
+                            count if rounding is None or rounding.increment <= 1
+                            else rounding.round(Decimal(count)), entry_id))
+        return records
+
+    def _bad_request(self, action: Any) -> NoReturn:
+        if action is None:
+            _bad("action", "missing field `action`")
+        if type(action) is not str:
+            _bad("action", f"an action is a name such as messages, not {_shown(action)}")
+        if action in self.routes:
+            _bad("type", f"`{shorten(action)}` is billed by `usage` entries (one `count`), not "
+                 "by `request` entries")
+        if not self.requests:
+            _bad("type", f"rules `{self.book.name}` bill no action by request")
+        hint = did_you_mean(action, self.requests)
+        _bad("action", f"`{printable(shorten(action))}` is not a request of rules "
+             f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(self.requests)))
 
     def purchase(
         self, time: Any, meter: Any, size: Any, entry_id: Any, line: int, price: Any = None
@@ -790,6 +863,7 @@ class JsonLinesFile(LinesFile):
         decoded = self._decoded
         quick = self.reader.quick_usage
         convert = self.reader.from_mapping
+        requests = self.reader.records_of
         line = 0
         for line, raw in enumerate(self.raw_lines(), start=1):
             try:
@@ -808,9 +882,15 @@ class JsonLinesFile(LinesFile):
                 else:
                     if end != len(text) and not text[end:].isspace():
                         obj = decoded(text)  # something after the value
-                record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
-                               obj.get("id"), line) if (
-                    type(obj) is dict and obj.get("type") == "usage") else None
+                record = None
+                if type(obj) is dict:
+                    kind = obj.get("type")
+                    if kind == "usage":
+                        record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
+                                       obj.get("id"), line)
+                    elif kind == "request":
+                        yield from requests(obj, line)
+                        continue
                 yield convert(obj, line) if record is None else record
             except FieldError as exc:
                 self.invalid(line, exc)
@@ -933,10 +1013,19 @@ class EntrySequence(Source):
                                 continue
                     yield from_entry(entry, line)
                 elif type(entry) is dict:
+                    kind = entry.get("type")
+                    if kind == "request":
+                        yield from reader.records_of(entry, line)
+                        continue
                     record = quick(entry.get("time"), entry.get("action"), entry.get("count"),
-                                   entry.get("id"), line) if entry.get("type") == "usage" else None
+                                   entry.get("id"), line) if kind == "usage" else None
                     yield from_mapping(entry, line) if record is None else record
+                elif type(entry) is Request:
+                    yield from reader.records_of(entry, line)
                 elif isinstance(entry, Mapping):
+                    if entry.get("type") == "request":
+                        yield from reader.records_of(entry, line)
+                        continue
                     yield from_mapping(entry, line)
                 else:
                     yield from_entry(entry, line)

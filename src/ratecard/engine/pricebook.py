@@ -29,6 +29,7 @@ from ratecard.engine.quoteplan import (
     ChargeTable,
     QuotePlan,
 )
+from ratecard.engine.requests import RequestPlan
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import (
     MAX_COUNT,
@@ -237,6 +238,8 @@ class PriceBook:
     ladder_groups: tuple[LadderGroup, ...] = ()
     allowance_pools: Mapping[str, Decimal] = attrs.field(factory=dict)
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
+    # Actions billed by request (several quantities and properties an entry, `requests.py`).
+    requests: Mapping[str, RequestPlan] = attrs.field(factory=dict)
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -245,6 +248,8 @@ class PriceBook:
     contract: ContractTerms | None = None
     timeline: tuple[Segment, ...] = ()
     _meters_by_name: Mapping[str, MeterPlan] = attrs.field(init=False, repr=False, eq=False)
+    # Each request quantity's part route (`ACTION.QUANTITY`) → the meter it is counted into.
+    part_routes: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
     # The sheet of the timeline's first days, without the timeline (`at` returns it).
     _first: PriceBook | None = attrs.field(init=False, repr=False, eq=False)
     # Precomputed for quotes: each known action's meter (None: free), and whether a whole count
@@ -276,6 +281,10 @@ class PriceBook:
                            attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
         object.__setattr__(self, "_meters_by_name", by_name)
+        object.__setattr__(self, "part_routes", {
+            plan.routes[quantity]: meter
+            for plan in self.requests.values() for quantity, meter in plan.meters.items()
+        })
         object.__setattr__(self, "_action_plans", {
             action: None if route == FREE else by_name[route]
             for action, route in self.routes.items()

@@ -1,0 +1,158 @@
+"""Requests: API calls that carry several quantities and properties (`request` in the rules).
+
+A `request` journal entry names an action the rules declare with `request`; each of its
+quantities is counted into the meter the rules name for it, as a usage of that many units would
+be, and its properties are checked against the values the rules allow. So a request is read as
+one usage part per quantity (`RequestPlan.parts`): the parts are what the replay, the monthly
+allowance, packs and ladders, and snapshots see. A part's route is `ACTION.QUANTITY` (a `.` is
+in no name of the language, so no usage entry can name it), in `PriceBook.part_routes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ratecard.diagnostics import did_you_mean
+from ratecard.literals import NumberError, count_value, shorten, shown_number
+
+#: A quantity of a request: whole units from 0 to this (the journal's count limit, 10^18).
+MAX_QUANTITY = 10**18
+
+
+class RequestError(ValueError):
+    """A bad request entry: the field (`quantities.input_tokens`) and what is wrong with it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@attrs.frozen
+class PropertyPlan:
+    """A property of a request: its values (None: `bool`) and its default (None: required)."""
+
+    name: str
+    values: tuple[str, ...] | None
+    default: str | bool | None
+
+    def check(self, value: Any) -> str | bool:
+        """The value given, if allowed; RequestError otherwise."""
+        field = f"properties.{self.name}"
+        if self.values is None:
+            if type(value) is not bool:
+                raise RequestError(field, f"`{self.name}` is true or false, not {_shown(value)}")
+            return value
+        if type(value) is not str:
+            raise RequestError(field, f"`{self.name}` is one of {_listed(self.values)}, not "
+                               f"{_shown(value)}")
+        if value not in self.values:
+            hint = did_you_mean(value, self.values)
+            raise RequestError(field, f"\"{shorten(value)}\" is not a value of `{self.name}`"
+                               + (f"; {hint}" if hint else f" (one of {_listed(self.values)})"))
+        return value
+
+
+@attrs.frozen
+class RequestPlan:
+    """An action billed by request: its quantities (name → meter) and properties."""
+
+    name: str
+    labels: tuple[str, ...]
+    meters: Mapping[str, str]  # quantity → meter
+    properties: Mapping[str, PropertyPlan]
+    routes: Mapping[str, str] = attrs.field(init=False)  # quantity → part route
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "routes", {q: f"{self.name}.{q}" for q in self.meters})
+
+    def parts(self, quantities: Any, properties: Any) -> list[tuple[str, int]]:
+        """The usage parts of a request entry: `(route, units)` per quantity above 0 (one part
+        of 0 units when there is none, so the entry is still seen); RequestError at the first
+        field that is wrong, before any part is made."""
+        routes = self.routes
+        parts: list[tuple[str, int]] = []
+        if quantities is not None:
+            if type(quantities) is not dict:
+                if not isinstance(quantities, Mapping):
+                    raise RequestError("quantities", "`quantities` is an object of names and "
+                                       f"whole numbers, not {_shown(quantities)}")
+                quantities = dict(quantities)
+            for name, value in quantities.items():
+                route = routes.get(name)
+                if route is None:
+                    raise RequestError(f"quantities.{shorten(str(name))}",
+                                       self._unknown("quantity", name, routes))
+                if type(value) is not int or value < 0 or value > MAX_QUANTITY:
+                    value = _whole(name, value)
+                if value:
+                    parts.append((route, value))
+        if properties is not None:
+            if type(properties) is not dict:
+                if not isinstance(properties, Mapping):
+                    raise RequestError("properties", "`properties` is an object of names and "
+                                       f"values, not {_shown(properties)}")
+                properties = dict(properties)
+            declared = self.properties
+            for name, value in properties.items():
+                plan = declared.get(name)
+                if plan is None:
+                    raise RequestError(f"properties.{shorten(str(name))}",
+                                       self._unknown("property", name, declared))
+                plan.check(value)
+        for plan in self.properties.values():
+            if plan.default is None and (properties is None or plan.name not in properties):
+                raise RequestError(f"properties.{plan.name}",
+                                   f"missing property `{plan.name}` of request `{self.name}`"
+                                   + (f" (one of {_listed(plan.values)})" if plan.values
+                                      else " (true or false)"))
+        if not parts:
+            parts.append((next(iter(routes.values())), 0))
+        return parts
+
+    def _unknown(self, what: str, name: Any, known: Mapping[str, Any]) -> str:
+        if type(name) is not str:
+            return f"a {what} is named by a string, not {_shown(name)}"
+        hint = did_you_mean(name, known)
+        return (f"`{shorten(name)}` is not a {what} of request `{self.name}`"
+                + (f"; {hint}" if hint else f" (one of {', '.join(known) or 'none'})"))
+
+
+def _whole(name: str, value: Any) -> int:
+    """A quantity that is not a plain int in range: its whole value, or RequestError."""
+    field = f"quantities.{name}"
+    if value is None:
+        raise RequestError(field, f"`{name}` is a whole number of 0 or more, not null")
+    try:
+        number = count_value(value, _shown)
+    except NumberError as exc:
+        raise RequestError(field, str(exc)) from None
+    if number != number.to_integral_value():
+        raise RequestError(field, f"{shown_number(number)} is not a whole number of units")
+    return int(number)
+
+
+def _listed(values: tuple[str, ...] | None) -> str:
+    return ", ".join(f"\"{v}\"" for v in values or ())
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return shown_number(Decimal(value))
+    if isinstance(value, Decimal):
+        return shown_number(value)
+    if isinstance(value, str):
+        return f"\"{shorten(value)}\""
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
