@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ratecard.engine.journal import (
         JournalError,
         Order,
+        Request,
         Purchase,
         Refund,
         Reopen,
@@ -47,6 +48,7 @@ _ENGINE = {
     "Alert": "bills", "AlertKind": "bills", "Bill": "bills", "BillLine": "bills",
     "Source": "bills",
     "JournalError": "journal", "Purchase": "journal", "Refund": "journal", "Order": "journal",
+    "Request": "journal",
     "Reopen": "journal",
     "Suspend": "journal", "Topup": "journal", "Usage": "journal",
     "HeldPack": "pricebook", "MeterPlan": "pricebook", "PriceBook": "pricebook",
@@ -95,6 +97,7 @@ __all__ = [
     "LateEntryError",
     "MeterPlan",
     "Order",
+    "Request",
     "PriceBook",
     "Purchase",
     "Refund",

@@ -268,7 +268,10 @@ def cmd_quote(args: argparse.Namespace) -> int:
     sheet = book.at(_day_option(args.at))
     packs = _pack_arguments(args.pack, sheet)
     try:
-        bill = sheet.quote(usage, packs)
+        if args.requests is not None:
+            bill = sheet.quote_requests(_requests_input(args.requests), usage, packs)
+        else:
+            bill = sheet.quote(usage, packs)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -277,6 +280,15 @@ def cmd_quote(args: argparse.Namespace) -> int:
     else:
         print(format_bill(book, bill, stdout_palette()))
     return EXIT_OK
+
+
+def _requests_input(path: str) -> str | BinaryIO:
+    """`--requests FILE`: the path of a JSON Lines file of request entries (`-`: stdin)."""
+    if path == "-":
+        return sys.stdin.buffer
+    if not os.path.isfile(path):
+        raise CommandError(f"--requests `{path}`: no such file")
+    return path
 
 
 def _with_contract(book: PriceBook, path: str) -> PriceBook | None:
@@ -1047,6 +1059,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "versions or a contract (default: today in the rules' timezone)")
     quote.add_argument("--contract", metavar="FILE",
                        help="quote under this contract file (it extends the rules FILE)")
+    quote.add_argument("--requests", metavar="FILE",
+                       help="a JSON Lines file of `request` entries (- for stdin), priced as one "
+                       "month together with any ACTION=N")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 

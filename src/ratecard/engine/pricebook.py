@@ -484,6 +484,40 @@ class PriceBook:
                 return fast
         return book._quote_general(usage, packs)
 
+    def quote_requests(
+        self,
+        requests: JournalInput,
+        usage: Mapping[str, int | Decimal | str] | None = None,
+        packs: Sequence[HeldPack] = (),
+        at: date | datetime | str | None = None,
+    ) -> Bill:
+        """Price one month of `request` entries (a JSON Lines path, a binary stream or an
+        iterable of dicts or `Request`s; their times are not read as months: all of them are
+        one month's), plus usage totals per action, with packs held at its start, as `quote`.
+        An entry whose id an earlier one had is a resend and counted once; any other entry
+        type, or a bad request, is a JournalError naming its line."""
+        from ratecard.engine.journal import USAGE, JournalError, open_journal
+
+        book = self.at(at) if self.timeline else self
+        parts = book.part_routes
+        totals: dict[str, int | Decimal] = {}
+        seen: dict[str, int] = {}
+        source = open_journal(book, requests, reread=False)
+        try:
+            with decimal.localcontext(CONTEXT):
+                for _, line, kind, name, count, entry_id in source.records():
+                    meter = parts.get(name) if kind == USAGE else None
+                    if meter is None:
+                        raise JournalError(source.path, line, "type",
+                                           "a quote of requests takes `request` entries only")
+                    if entry_id:
+                        if seen.setdefault(entry_id, line) != line:
+                            continue
+                    totals[meter] = totals.get(meter, 0) + count
+        finally:
+            source.close()
+        return book._quote_general({} if usage is None else usage, packs, totals)
+
     def price_lines(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
         no allowance, no packs, the basis is the quantity (what one ladder charges for it)."""
@@ -530,8 +564,10 @@ class PriceBook:
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
+        parts: Mapping[str, int | Decimal] | None = None,
     ) -> Bill:
-        """`quote` by the general path, which defines it (quote plans are held to it)."""
+        """`quote` by the general path, which defines it (quote plans are held to it);
+        `parts`: units per meter from request entries (`quote_requests`), added to usage's."""
         if not isinstance(usage, Mapping):
             raise UsageError("usage is a mapping of actions to counts, such as "
                              f"{{\"{next(iter(self.routes), 'Call')}\": 5000}}, not "
@@ -542,6 +578,8 @@ class PriceBook:
             raise UsageError(f"packs is a list of ratecard.HeldPack, not {_shown(packs)}")
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
+            for meter, units in (parts or {}).items():
+                totals[meter] = totals.get(meter, 0) + units
             lots_by_meter = self._lots(packs) if packs else {}
             allowances = self._new_allowances()
             prepaid: dict[str, list[BillLine]] = {}

@@ -180,6 +180,8 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
         found.append("rounding on the total")
     if book.packs.smallest_first:
         found.append("packs drawn smallest first")
+    if book.requests:
+        found.append("requests (quantities and properties per call)")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")

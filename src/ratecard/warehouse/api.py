@@ -190,11 +190,17 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (skip empty, a daily ladder, packs that stop service, versions that share
+    warehouse refuses (requests, skip empty, a daily ladder, packs that stop service, versions that share
     allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
+        if sheet.requests:
+            raise UsageError(
+                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`: "
+                "several quantities and properties per call): the warehouse has no requests "
+                "table yet and bills usage entries only; bill these accounts with `ratecard bill`"
+            )
         if sheet.billing.skip_empty:
             raise UsageError(
                 "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
