@@ -213,7 +213,7 @@ class _Layout:
             assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
             assert label is None or isinstance(label, lark.Tree)
             self._wrapped(keyword, names, label, at, True)
-        elif tree.data in ("packs_decl", "ladder_decl", "order_decl"):
+        elif tree.data in ("packs_decl", "ladder_decl", "order_decl", "request_decl"):
             self._block(children, at)
         elif tree.data == "version_decl" and isinstance(children[-1], lark.Tree):
             body = children[-1]

@@ -38,7 +38,7 @@ from pygments.token import (
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
     "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
-    "discount", "order",
+    "discount", "order", "request",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
@@ -47,7 +47,8 @@ CLAUSE_KEYWORDS = (
     "size", "by", "flat", "contact", "sales", "minimum", "maximum", "issued", "day", "settle",
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
     "skip", "empty",
-    "refundable", "within", "if", "unused", "stop", "when", "then",
+    "refundable", "within", "if", "unused", "stop", "when", "then", "into", "property",
+    "default",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.
@@ -55,7 +56,8 @@ CHOICE_WORDS = (
     "volume", "graduated", "postpaid", "total", "after_allowance", "month", "months", "year",
     "years", "days", "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor",
     "exact", "line", "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below",
-    "exhausted", "expired", "arrears", "violation", "zh", "en", "smallest",
+    "exhausted", "expired", "arrears", "violation", "zh", "en", "smallest", "bool", "true",
+    "false",
 )
 
 _WORD_START = r"(?<![\w])"

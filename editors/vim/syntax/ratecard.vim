@@ -17,12 +17,13 @@ syn iskeyword @,48-57,_
 " BEGIN KEYWORDS (editors/generate.py)
 syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
 syn keyword ratecardStatement discount extra from ladder languages meter minimum order
-syn keyword ratecardStatement packs price rounding rules suspend timezone unpriced
+syn keyword ratecardStatement packs price request rounding rules suspend timezone unpriced
 syn keyword ratecardKeyword active at balance before block by charge combined contact
-syn keyword ratecardKeyword counts day empty every except extends flat for free if issued
-syn keyword ratecardKeyword keep maximum no of on opened per prorated quantity refundable
-syn keyword ratecardKeyword rounded sales settle shared size skip spend stop then to unit
-syn keyword ratecardKeyword until unused valid when while within zero
+syn keyword ratecardKeyword counts day default empty every except extends flat for free if
+syn keyword ratecardKeyword into issued keep maximum no of on opened per property prorated
+syn keyword ratecardKeyword quantity refundable rounded sales settle shared size skip
+syn keyword ratecardKeyword spend stop then to unit until unused valid when while within
+syn keyword ratecardKeyword zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase arrears
