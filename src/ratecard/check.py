@@ -57,6 +57,7 @@ WARNINGS = {
     "W003": "volume cliff",
     "W004": "bracket dearer per unit than the one below it",
     "W005": "`# allow:` that acknowledges nothing",
+    "W006": "price table states a derived price that is not the exact multiple",
 }
 
 # A journal holds times up to the end of LAST_YEAR; a pack bought then must expire by the end of
@@ -700,7 +701,15 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
                             f"{stopping[ref.value].span.line}",
                             f"remove `{ref.value}` from this ladder, or drop "
                             "`stop when exhausted`")
+    tabled = {m.value for table in s.of(n.Prices) for m in table.meters}
+    tabled |= {d.meter.value for table in s.of(n.Prices) for d in table.derivations}
     for name, meter in s.meters.items():
+        if name in tabled:
+            for ladder in s.ladders_by_meter.get(name, ()):
+                yield error("E906", f"meter `{name}` is priced by a table and by a ladder",
+                            _target_name(ladder, name), "also in a price table",
+                            f"remove `{name}` from this ladder, or from the price table")
+            continue
         if name not in s.ladders_by_meter and name not in misspelt and name not in stopping:
             yield error("E206", f"meter `{name}` has no postpaid ladder", meter.name.span,
                         "usage past the allowance and packs would have no price",
@@ -812,6 +821,136 @@ def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:
         yield error("E904", f"default `{shown}` is not a value of property "
                     f"`{prop.name.value}`", default.span, f"its values: {choices}",
                     f"write one of {choices}")
+
+
+def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
+    """A price table prices meters its request's quantities feed (each in one table, with no
+    allowance or packs), over a string property of that request: one row per value, one price
+    per column, derived columns from a priced column (W006 where a stated price is not the
+    multiple)."""
+    requests = {r.name.value: r for r in s.of(n.Request)}
+    held: dict[str, n.Name] = {}
+    drawn = {m for a in s.of(n.Allowance) for m in s.target_names(a.target)}
+    drawn |= {row.meter.value for packs in s.of(n.Packs) for row in packs.rows}
+    for table in s.of(n.Prices):
+        request = requests.get(table.request.value)
+        if request is None:
+            yield error("E905", f"unknown request `{table.request.value}`", table.request.span,
+                        "not a request of these rules",
+                        did_you_mean(table.request.value, requests)
+                        or f"declare it with `request {table.request.value} {{ ... }}`")
+            continue
+        props = {p.name.value: p for p in request.properties}
+        prop = props.get(table.property.value)
+        if prop is None or prop.type is not None:
+            yield error("E905", f"`{table.property.value}` is not a property of request "
+                        f"`{request.name.value}` with listed values", table.property.span,
+                        "rows are values of a property", did_you_mean(
+                            table.property.value,
+                            [p for p, node in props.items() if node.type is None])
+                        or "start the header row with a property such as `model`")
+            continue
+        fed = {q.meter.value for q in request.quantities}
+        derived = {d.meter.value: d for d in table.derivations}
+        columns = [m.value for m in table.meters]
+        yield from _check_table_meters(s, table, request, fed, held, drawn, derived)
+        for d in table.derivations:
+            if d.base.value not in columns or d.base.value in derived:
+                yield error("E908", f"`{d.meter.value}` is derived from `{d.base.value}`, not a "
+                            "priced column of this table", d.base.span,
+                            "a derived price is a multiple of a column priced in the table",
+                            f"add `{d.base.value}` to the header row, or derive from another")
+            factor = d.factor.value
+            if factor is not None and factor <= 0:
+                yield error("E908", f"factor `{d.factor.text}` is not above zero",
+                            d.factor.span, "a price is a positive multiple",
+                            "write a factor such as 1.25")
+        values = [v.value for v in prop.values]
+        seen: dict[str, n.PriceRow] = {}
+        for row in table.rows:
+            value = row.value.value
+            if value not in values:
+                yield error("E907", f"\"{value}\" is not a value of property "
+                            f"`{prop.name.value}`", row.value.span, "not one of its values",
+                            did_you_mean(value, values)
+                            or f"add it to `property {prop.name.value}`")
+            elif value in seen:
+                yield error("E907", f"\"{value}\" has two rows", row.value.span,
+                            f"already priced at line {seen[value].span.line}",
+                            "remove one of the two")
+            seen.setdefault(value, row)
+            if len(row.cells) != len(columns):
+                yield error("E907", f"\"{value}\" has {len(row.cells)} prices for "
+                            f"{len(columns)} columns", row.span, "one price per column",
+                            "write a price (or `-` in a derived column) under each column")
+                continue
+            cells = dict(zip(columns, row.cells, strict=True))
+            yield from _check_row(value, cells, derived)
+        for missing in [v for v in prop.values if v.value not in seen]:
+            yield error("E907", f"\"{missing.value}\" has no row in the price table of "
+                        f"`{request.name.value}`", missing.span, "a request with it has no price",
+                        f"add a row for \"{missing.value}\" to the table at line "
+                        f"{table.span.line}")
+
+
+def _check_table_meters(
+    s: Symbols, table: n.Prices, request: n.Request, fed: set[str], held: dict[str, n.Name],
+    drawn: set[str], derived: dict[str, n.PriceDerivation],
+) -> Iterator[Diagnostic]:
+    columns: dict[str, n.Name] = {}
+    for meter in (*table.meters, *(d.meter for d in table.derivations)):
+        name = meter.value
+        if name in columns:
+            if any(m is meter for m in table.meters):  # (a derived column may be one)
+                yield error("E906", f"meter `{name}` is listed twice in the table", meter.span,
+                            f"already a column at line {columns[name].span.line}",
+                            "remove the repeat")
+            continue
+        columns[name] = meter
+        if name not in s.meters:
+            yield error("E203", f"unknown meter `{name}`", meter.span,
+                        "not a meter of these rules", did_you_mean(name, s.meters) or
+                        f"declare it with `meter {name} \"名称\" / \"Name\"`")
+        elif name not in fed:
+            yield error("E906", f"meter `{name}` is not fed by request `{request.name.value}`",
+                        meter.span, "a price table prices its request's meters",
+                        f"add `quantity ... into {name}` to request `{request.name.value}`")
+        elif name in held:
+            yield error("E906", f"meter `{name}` is in two price tables", meter.span,
+                        f"already priced at line {held[name].span.line}",
+                        "price each meter in one table")
+        elif name in drawn:
+            yield error("E906", f"meter `{name}` is priced by a table and has an allowance "
+                        "or packs", meter.span, "a table's meters are billed postpaid only",
+                        f"remove `{name}`'s allowance and packs")
+    for name, meter in columns.items():
+        held.setdefault(name, meter)
+
+
+def _check_row(
+    value: str, cells: dict[str, n.PackCell], derived: dict[str, n.PriceDerivation]
+) -> Iterator[Diagnostic]:
+    for column, cell in cells.items():
+        rule = derived.get(column)
+        if isinstance(cell, n.ContactSalesCell) or (isinstance(cell, n.NotOffered)
+                                                    and rule is None):
+            yield error("E907", f"\"{value}\" has no price for `{column}`", cell.span,
+                        "a price table's cell is a price (`-` only in a derived column)",
+                        "write the price")
+            continue
+        if rule is None or not isinstance(cell, n.Number) or cell.value is None:
+            continue
+        base = cells.get(rule.base.value)
+        if (not isinstance(base, n.Number) or base.value is None or rule.factor.value is None):
+            continue
+        product = base.value * rule.factor.value
+        if cell.value != product:
+            yield warning("W006", f"\"{value}\" states {cell.text} for `{column}`, not "
+                          f"{rule.base.value} × {rule.factor.text} = {format_plain(product)}",
+                          cell.span, "the table's price is billed",
+                          f"write `{format_plain(product)}` or `-` if the rule holds; keep "
+                          "the stated price (and acknowledge with `# allow: W006`) if the "
+                          "page states it")
 
 
 def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
@@ -1233,6 +1372,7 @@ CHECKS: tuple[Check, ...] = (
     check_ladder_prices,
     check_orders,
     check_requests,
+    check_price_tables,
 )
 
 

@@ -9,9 +9,9 @@ import attrs
 
 from ratecard import nodes as n
 from ratecard import versions
-from ratecard.check import VALIDITY_UNITS, symbols
+from ratecard.check import VALIDITY_UNITS, Symbols, symbols
 from ratecard.diagnostics import Diagnostic
-from ratecard.engine.ladders import BLOCK_UP, Bracket, Ladder
+from ratecard.engine.ladders import BLOCK_UP, VOLUME, Bracket, Ladder
 from ratecard.engine.money import EXACT, ON_TOTAL, PER_LINE, ZERO, Rounding
 from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.pricebook import (
@@ -26,7 +26,7 @@ from ratecard.engine.pricebook import (
     Segment,
 )
 from ratecard.engine.pricing import LadderGroup
-from ratecard.engine.requests import PropertyPlan, RequestPlan
+from ratecard.engine.requests import PriceTable, PropertyPlan, RequestPlan
 
 # A meter without `unit` counts calls, named in each declared language.
 DEFAULT_UNIT = {"zh": "次", "en": "call"}
@@ -207,6 +207,9 @@ def _compile_sheet(
         )
         for meter in table.meters.values()
     )
+    meters, cells, price_tables = _price_cells(table, meters)
+    groups += tuple(LadderGroup(plan.ladder, (plan.name,)) for plan in meters
+                    if plan.ladder is not None and plan.name not in ladders)
     routes: dict[str, str] = {}
     for plan in meters:
         routes.update(dict.fromkeys(plan.actions, plan.name))
@@ -239,13 +242,66 @@ def _compile_sheet(
         ladder_groups=groups,
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
-        requests={r.name.value: _request(r) for r in table.of(n.Request)},
+        requests={r.name.value: _request(r, cells) for r in table.of(n.Request)},
+        price_tables=price_tables,
         warnings=warnings,
         version=version,
     )
 
 
-def _request(request: n.Request) -> RequestPlan:
+#: A request quantity priced by a table: (request, meter) → (property, value → cell meter).
+Cells = dict[tuple[str, str], tuple[str, dict[str, str]]]
+
+
+def _price_cells(
+    table: Symbols, meters: tuple[MeterPlan, ...]
+) -> tuple[tuple[MeterPlan, ...], Cells, tuple[PriceTable, ...]]:
+    """The meters with each one a price table prices replaced by its cells: one meter per
+    value of the table's property (`input[claude-opus-4-6]`), at the row's flat price (a
+    derived column's: the base column's price times its factor, unless the row states one)."""
+    priced: dict[str, list[MeterPlan]] = {}
+    cells: Cells = {}
+    tables: list[PriceTable] = []
+    by_name = {plan.name: plan for plan in meters}
+    for prices in table.of(n.Prices):
+        per = _value(prices.per) if prices.per is not None else Decimal(1)
+        columns = [m.value for m in prices.meters]
+        derived = {d.meter.value: d for d in prices.derivations}
+        for name in (*columns, *(d for d in derived if d not in columns)):
+            plan = by_name[name]
+            by_value: dict[str, str] = {}
+            for row in prices.rows:
+                stated = dict(zip(columns, row.cells, strict=True))
+                cell = stated.get(name)
+                if isinstance(cell, n.Number):
+                    price = _value(cell)
+                else:
+                    rule = derived[name]
+                    base = stated[rule.base.value]
+                    assert isinstance(base, n.Number), "checked: a base column is priced"
+                    price = _value(base) * _value(rule.factor)
+                value = row.value.value
+                cell_name = f"{name}[{value}]"
+                by_value[value] = cell_name
+                priced.setdefault(name, []).append(attrs.evolve(
+                    plan, name=cell_name, labels=tuple(f"{label} · {value}"
+                                                       for label in plan.labels),
+                    ladder=Ladder(VOLUME, "postpaid", (Bracket(ZERO, None, price, per),),
+                                  short=True),
+                ))
+            cells[(prices.request.value, name)] = (prices.property.value, by_value)
+        names = (*columns, *(d for d in derived if d not in columns))
+        tables.append(PriceTable(
+            prices.request.value, prices.property.value, names,
+            tuple((row.value.value, tuple(f"{m}[{row.value.value}]" for m in names))
+                  for row in prices.rows)))
+    if not priced:
+        return meters, cells, ()
+    return (tuple(cell for plan in meters for cell in priced.get(plan.name, (plan,))), cells,
+            tuple(tables))
+
+
+def _request(request: n.Request, cells: Cells) -> RequestPlan:
     properties: dict[str, PropertyPlan] = {}
     for prop in request.properties:
         default: str | bool | None = None
@@ -263,6 +319,8 @@ def _request(request: n.Request) -> RequestPlan:
         _texts(request.label),
         {q.name.value: q.meter.value for q in request.quantities},
         properties,
+        {q.name.value: cells[(request.name.value, q.meter.value)]
+         for q in request.quantities if (request.name.value, q.meter.value) in cells},
     )
 
 

@@ -540,9 +540,43 @@ class Request:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class PriceDerivation:
+    """`cache_read = input × 0.1`: a column of a price table derived from another."""
+
+    meter: Name
+    base: Name
+    factor: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PriceRow:
+    """A row of a price table: a property value and a price (or `-`: derived) per column."""
+
+    value: Text
+    cells: tuple[PackCell, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Prices:
+    """`prices REQUEST [per N] { derivations; header; rows }`: the request's meters (columns)
+    priced by the value of one of its properties (rows)."""
+
+    request: Name
+    per: Number | None
+    derivations: tuple[PriceDerivation, ...]
+    property: Name
+    meters: tuple[Name, ...]
+    rows: tuple[PriceRow, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
     | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order | Request
+    | Prices
 )
 
 

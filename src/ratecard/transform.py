@@ -273,6 +273,27 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             self._span(meta),
         )
 
+    def prices_decl(self, meta: Any, _kw: Token, request: n.Name, _per: Token | None,
+                    per: n.Number | None, _lbrace: Token, *items: Any) -> n.Prices:
+        header = next(i for i in items if isinstance(i, tuple))
+        return n.Prices(
+            request, per,
+            tuple(i for i in items if isinstance(i, n.PriceDerivation)),
+            header[0], header[1],
+            tuple(i for i in items if isinstance(i, n.PriceRow)),
+            self._span(meta),
+        )
+
+    def price_derivation(self, meta: Any, meter: n.Name, _eq: Token, base: n.Name,
+                         _times: Token, factor: n.Number) -> n.PriceDerivation:
+        return n.PriceDerivation(meter, base, factor, self._span(meta))
+
+    def price_header(self, meta: Any, prop: n.Name, *meters: n.Name) -> tuple[n.Name, Any]:
+        return prop, tuple(meters)
+
+    def price_row(self, meta: Any, value: n.Text, *cells: Any) -> n.PriceRow:
+        return n.PriceRow(value, tuple(cells), self._span(meta))
+
     def request_quantity(self, meta: Any, _kw: Token, name: n.Name, _into: Token,
                          meter: n.Name) -> n.RequestQuantity:
         return n.RequestQuantity(name, meter, self._span(meta))

@@ -29,7 +29,7 @@ from ratecard.engine.quoteplan import (
     ChargeTable,
     QuotePlan,
 )
-from ratecard.engine.requests import RequestPlan
+from ratecard.engine.requests import PriceTable, RequestPlan
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import (
     MAX_COUNT,
@@ -240,6 +240,7 @@ class PriceBook:
     orders: tuple[OrderPlan, ...] = ()  # products bought once, N units an order
     # Actions billed by request (several quantities and properties an entry, `requests.py`).
     requests: Mapping[str, RequestPlan] = attrs.field(factory=dict)
+    price_tables: tuple[PriceTable, ...] = ()  # the request meters priced by a table's cells
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -282,8 +283,8 @@ class PriceBook:
         by_name = {m.name: m for m in self.meters}
         object.__setattr__(self, "_meters_by_name", by_name)
         object.__setattr__(self, "part_routes", {
-            plan.routes[quantity]: meter
-            for plan in self.requests.values() for quantity, meter in plan.meters.items()
+            route: meter for plan in self.requests.values()
+            for route, meter in plan.part_meters.items()
         })
         object.__setattr__(self, "_action_plans", {
             action: None if route == FREE else by_name[route]
@@ -510,9 +511,8 @@ class PriceBook:
                     if meter is None:
                         raise JournalError(source.path, line, "type",
                                            "a quote of requests takes `request` entries only")
-                    if entry_id:
-                        if seen.setdefault(entry_id, line) != line:
-                            continue
+                    if entry_id and seen.setdefault(entry_id, line) != line:
+                        continue  # a resend
                     totals[meter] = totals.get(meter, 0) + count
         finally:
             source.close()

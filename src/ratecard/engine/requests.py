@@ -58,39 +58,49 @@ class PropertyPlan:
 
 
 @attrs.frozen
+class PriceTable:
+    """A request's price table as written (`prices`), for the price sheet: its property, the
+    base meters across, and per value of the property the cell meter of each column."""
+
+    request: str
+    property: str
+    meters: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@attrs.frozen
 class RequestPlan:
-    """An action billed by request: its quantities (name → meter) and properties."""
+    """An action billed by request: its quantities (name → meter) and properties.
+
+    A quantity whose meter a price table prices (`prices`) is counted into the table's cell
+    meter of the entry's property value instead: `cells` maps it to the property and, per
+    value, that meter (`input[claude-opus-4-6]`)."""
 
     name: str
     labels: tuple[str, ...]
     meters: Mapping[str, str]  # quantity → meter
     properties: Mapping[str, PropertyPlan]
+    cells: Mapping[str, tuple[str, Mapping[str, str]]] = attrs.field(factory=dict)
     routes: Mapping[str, str] = attrs.field(init=False)  # quantity → part route
+    # A quantity priced by a table: its property, and per value the part route.
+    cell_routes: Mapping[str, tuple[str, Mapping[str, str]]] = attrs.field(init=False)
+    part_meters: Mapping[str, str] = attrs.field(init=False)  # part route → meter
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "routes", {q: f"{self.name}.{q}" for q in self.meters})
+        routes = {q: f"{self.name}.{q}" for q in self.meters if q not in self.cells}
+        cell_routes = {q: (prop, {v: f"{self.name}.{q}[{v}]" for v in by_value})
+                       for q, (prop, by_value) in self.cells.items()}
+        part_meters = {routes[q]: self.meters[q] for q in routes}
+        for q, (_, by_value) in self.cells.items():
+            part_meters.update({cell_routes[q][1][v]: meter for v, meter in by_value.items()})
+        object.__setattr__(self, "routes", routes)
+        object.__setattr__(self, "cell_routes", cell_routes)
+        object.__setattr__(self, "part_meters", part_meters)
 
     def parts(self, quantities: Any, properties: Any) -> list[tuple[str, int]]:
         """The usage parts of a request entry: `(route, units)` per quantity above 0 (one part
         of 0 units when there is none, so the entry is still seen); RequestError at the first
         field that is wrong, before any part is made."""
-        routes = self.routes
-        parts: list[tuple[str, int]] = []
-        if quantities is not None:
-            if type(quantities) is not dict:
-                if not isinstance(quantities, Mapping):
-                    raise RequestError("quantities", "`quantities` is an object of names and "
-                                       f"whole numbers, not {_shown(quantities)}")
-                quantities = dict(quantities)
-            for name, value in quantities.items():
-                route = routes.get(name)
-                if route is None:
-                    raise RequestError(f"quantities.{shorten(str(name))}",
-                                       self._unknown("quantity", name, routes))
-                if type(value) is not int or value < 0 or value > MAX_QUANTITY:
-                    value = _whole(name, value)
-                if value:
-                    parts.append((route, value))
         if properties is not None:
             if type(properties) is not dict:
                 if not isinstance(properties, Mapping):
@@ -110,8 +120,31 @@ class RequestPlan:
                                    f"missing property `{plan.name}` of request `{self.name}`"
                                    + (f" (one of {_listed(plan.values)})" if plan.values
                                       else " (true or false)"))
+        routes = self.routes
+        parts: list[tuple[str, int]] = []
+        if quantities is not None:
+            if type(quantities) is not dict:
+                if not isinstance(quantities, Mapping):
+                    raise RequestError("quantities", "`quantities` is an object of names and "
+                                       f"whole numbers, not {_shown(quantities)}")
+                quantities = dict(quantities)
+            for name, value in quantities.items():
+                route = routes.get(name)
+                if route is None:
+                    cell = self.cell_routes.get(name)
+                    if cell is None:
+                        raise RequestError(f"quantities.{shorten(str(name))}",
+                                           self._unknown("quantity", name, self.meters))
+                    prop, by_value = cell
+                    given = None if properties is None else properties.get(prop)
+                    chosen = self.properties[prop].default if given is None else given
+                    route = by_value[chosen]  # type: ignore[index]
+                if type(value) is not int or value < 0 or value > MAX_QUANTITY:
+                    value = _whole(name, value)
+                if value:
+                    parts.append((route, value))
         if not parts:
-            parts.append((next(iter(routes.values())), 0))
+            parts.append((next(iter(self.part_meters)), 0))
         return parts
 
     def _unknown(self, what: str, name: Any, known: Mapping[str, Any]) -> str:

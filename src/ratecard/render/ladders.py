@@ -7,9 +7,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, GRADUATED, Ladder
+from ratecard.engine.ladders import (
+    BASIS_AFTER_ALLOWANCE,
+    BASIS_TOTAL,
+    GRADUATED,
+    Bracket,
+    Ladder,
+)
 from ratecard.engine.pricebook import MeterPlan
 from ratecard.engine.pricing import LadderGroup
+from ratecard.engine.requests import PriceTable
 from ratecard.render.filters import plural
 from ratecard.render.page import Page, is_calls
 from ratecard.render.view import Block, Rich, Table, joined
@@ -31,11 +38,14 @@ def postpaid_block(page: Page) -> Block | None:
     if any(b.price is None for group in groups for b in group.ladder.brackets):
         bullets.append(page.fmt("contact_note"))
     tables: list[Table] = []
+    celled = {cell for t in page.book.price_tables for _, row in t.rows for cell in row}
+    plain = [g for g in groups if g.ladder.short and g.meters[0] not in celled]
     for group in groups:
         if not group.ladder.short:
             tables.append(ladder_table(page, group))
-        elif not any(g.ladder.short for g in groups[: groups.index(group)]):
-            tables.append(price_table(page, [g for g in groups if g.ladder.short]))
+        elif group is next(iter(plain), None):
+            tables.append(price_table(page, plain))
+    tables.extend(cell_table(page, t) for t in page.book.price_tables)
     return Block("postpaid", page.m["postpaid"], (page.paragraph(mode_sentences(page)),),
                  tuple(tables), tuple(bullets))
 
@@ -65,6 +75,24 @@ def price_table(page: Page, groups: Sequence[LadderGroup]) -> Table:
         for p in page.group_plans(group)
     )
     return Table(header, rows)
+
+
+def cell_table(page: Page, table: PriceTable) -> Table:
+    """A request's price table as the rules write it: a row per value of its property, a
+    column per meter (`prices`), not a row per cell."""
+    plans = {plan.name: plan for plan in page.book.meters}
+    header = (table.property, *(page.names[cells[0]].rsplit(" · ", 1)[0]
+                                for cells in zip(*(row for _, row in table.rows), strict=True)))
+    rows = tuple(
+        (value, *(page.price_cell(_flat(plans[cell]), plans[cell]) for cell in row))
+        for value, row in table.rows
+    )
+    return Table(header, rows)
+
+
+def _flat(plan: MeterPlan) -> Bracket:
+    assert plan.ladder is not None, "a table's cell has its price"
+    return plan.ladder.brackets[0]
 
 
 def ladder_notes(page: Page, group: LadderGroup) -> list[Rich]:

@@ -190,8 +190,8 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (requests, skip empty, a daily ladder, packs that stop service, versions that share
-    allowances differently), and
+    warehouse refuses (requests, skip empty, a daily ladder, packs that stop service,
+    versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
