@@ -38,7 +38,7 @@ from pygments.token import (
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
     "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
-    "discount", "order", "request",
+    "discount", "order", "request", "prices",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",

@@ -17,7 +17,8 @@ syn iskeyword @,48-57,_
 " BEGIN KEYWORDS (editors/generate.py)
 syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
 syn keyword ratecardStatement discount extra from ladder languages meter minimum order
-syn keyword ratecardStatement packs price request rounding rules suspend timezone unpriced
+syn keyword ratecardStatement packs price prices request rounding rules suspend timezone
+syn keyword ratecardStatement unpriced
 syn keyword ratecardKeyword active at balance before block by charge combined contact
 syn keyword ratecardKeyword counts day default empty every except extends flat for free if
 syn keyword ratecardKeyword into issued keep maximum no of on opened per property prorated
