@@ -98,7 +98,7 @@ class RatecardLexer(RegexLexer):
             (words(CHOICE_WORDS, prefix=_WORD_START, suffix=_WORD_END), Name.Builtin),
             (r"[A-Za-z_][A-Za-z0-9_]*", Name),
             (r"[{}()\[\],]", Punctuation),
-            (r"[/+\-]", Operator),
+            (r"[/+\-=×*]", Operator),
         ],
         "zone": [
             (_SPACE, Whitespace),
