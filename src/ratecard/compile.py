@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from decimal import Decimal
 
@@ -26,7 +27,7 @@ from ratecard.engine.pricebook import (
     Segment,
 )
 from ratecard.engine.pricing import LadderGroup
-from ratecard.engine.requests import PriceTable, PropertyPlan, RequestPlan
+from ratecard.engine.requests import PriceTable, PropertyPlan, RequestPlan, RulePlan
 
 # A meter without `unit` counts calls, named in each declared language.
 DEFAULT_UNIT = {"zh": "次", "en": "call"}
@@ -242,23 +243,33 @@ def _compile_sheet(
         ladder_groups=groups,
         allowance_pools=pools,
         orders=tuple(_order(order, table.languages) for order in table.of(n.Order)),
-        requests={r.name.value: _request(r, cells) for r in table.of(n.Request)},
+        requests={r.name.value: _request(r, cells, [*table.of(n.Modifier), *table.of(n.Above)])
+                  for r in table.of(n.Request)},
         price_tables=price_tables,
         warnings=warnings,
         version=version,
     )
 
 
-#: A request quantity priced by a table: (request, meter) → (property, value → cell meter).
-Cells = dict[tuple[str, str], tuple[str, dict[str, str]]]
+#: A request quantity priced by a table: (request, meter) → (property, value → the cell meter
+#: of each set of variants, `()` the base price).
+Cells = dict[tuple[str, str], tuple[str, dict[str, dict[tuple[str, ...], str]]]]
+
+
+def _condition(condition: n.PropertyCondition) -> tuple[str, str | bool]:
+    value = condition.value
+    return condition.property.value, (value.value == "true" if isinstance(value, n.Name)
+                                      else value.value)
 
 
 def _price_cells(
     table: Symbols, meters: tuple[MeterPlan, ...]
 ) -> tuple[tuple[MeterPlan, ...], Cells, tuple[PriceTable, ...]]:
     """The meters with each one a price table prices replaced by its cells: one meter per
-    value of the table's property (`input[claude-opus-4-6]`), at the row's flat price (a
-    derived column's: the base column's price times its factor, unless the row states one)."""
+    value of the table's property (`input[claude-opus-4-6]`) and per set of the modifiers and
+    thresholds that change its price (`input[claude-opus-4-6+batch+long_context]`), at its
+    flat price: the row's (a derived column's: the base column's price times its factor, unless
+    the row states one), or a threshold's table's, times each modifier's factor in order."""
     priced: dict[str, list[MeterPlan]] = {}
     cells: Cells = {}
     tables: list[PriceTable] = []
@@ -267,41 +278,94 @@ def _price_cells(
         per = _value(prices.per) if prices.per is not None else Decimal(1)
         columns = [m.value for m in prices.meters]
         derived = {d.meter.value: d for d in prices.derivations}
-        for name in (*columns, *(d for d in derived if d not in columns)):
-            plan = by_name[name]
-            by_value: dict[str, str] = {}
-            for row in prices.rows:
-                stated = dict(zip(columns, row.cells, strict=True))
-                cell = stated.get(name)
-                if isinstance(cell, n.Number):
-                    price = _value(cell)
-                else:
-                    rule = derived[name]
-                    base = stated[rule.base.value]
-                    assert isinstance(base, n.Number), "checked: a base column is priced"
-                    price = _value(base) * _value(rule.factor)
-                value = row.value.value
-                cell_name = f"{name}[{value}]"
-                by_value[value] = cell_name
-                priced.setdefault(name, []).append(attrs.evolve(
-                    plan, name=cell_name, labels=tuple(f"{label} · {value}"
-                                                       for label in plan.labels),
-                    ladder=Ladder(VOLUME, "postpaid", (Bracket(ZERO, None, price, per),),
-                                  short=True),
-                ))
-            cells[(prices.request.value, name)] = (prices.property.value, by_value)
         names = (*columns, *(d for d in derived if d not in columns))
+        base = _table_prices(columns, derived, prices.rows, {})
+        mods = [m for m in table.of(n.Modifier) if m.meters and m.meters[0].value in names]
+        aboves = [a for a in table.of(n.Above) if a.meters and a.meters[0].value in names]
+        repriced = {a.name.value: _table_prices([m.value for m in a.meters], derived, a.rows,
+                                                base) for a in aboves}
+        prop = prices.property.value
+        for name in names:
+            plan = by_name[name]
+            by_value: dict[str, dict[tuple[str, ...], str]] = {}
+            for row in prices.rows:
+                value = row.value.value
+                # (in the order of the request's rules: modifiers, then thresholds)
+                affecting = [m.name.value for m in mods
+                             if name in {x.value for x in m.meters}
+                             and all(_condition(c)[1] == value for c in m.conditions
+                                     if c.property.value == prop)]
+                affecting += [a.name.value for a in aboves
+                              if (name, value) in repriced[a.name.value]]
+                variants: dict[tuple[str, ...], str] = {}
+                for size in range(len(affecting) + 1):
+                    for chosen in itertools.combinations(affecting, size):
+                        threshold = next((t for t in chosen if t in repriced), None)
+                        if sum(t in repriced for t in chosen) > 1:
+                            continue  # (one threshold applies: the first whose test holds)
+                        price = (base if threshold is None else repriced[threshold])[
+                            (name, value)]
+                        for m in mods:
+                            if m.name.value in chosen:
+                                price *= _value(m.factor)
+                        cell = f"{name}[{'+'.join((value, *chosen))}]"
+                        variants[chosen] = cell
+                        priced.setdefault(name, []).append(attrs.evolve(
+                            plan, name=cell,
+                            labels=tuple(" · ".join((label, value, *chosen))
+                                         for label in plan.labels),
+                            ladder=Ladder(VOLUME, "postpaid", (Bracket(ZERO, None, price, per),),
+                                          short=True),
+                        ))
+                by_value[value] = variants
+            cells[(prices.request.value, name)] = (prop, by_value)
         tables.append(PriceTable(
-            prices.request.value, prices.property.value, names,
+            prices.request.value, prop, names,
             tuple((row.value.value, tuple(f"{m}[{row.value.value}]" for m in names))
-                  for row in prices.rows)))
+                  for row in prices.rows),
+            tuple(_variant(prop, m.name.value, m.label, [x.value for x in m.meters],
+                           prices.rows, names) for m in mods)
+            + tuple(_variant(prop, a.name.value, a.label, [x.value for x in a.meters],
+                             a.rows, names) for a in aboves)))
     if not priced:
         return meters, cells, ()
     return (tuple(cell for plan in meters for cell in priced.get(plan.name, (plan,))), cells,
             tuple(tables))
 
 
-def _request(request: n.Request, cells: Cells) -> RequestPlan:
+def _variant(prop: str, name: str, label: n.Label | None, columns: list[str],
+             rows: tuple[n.PriceRow, ...], names: tuple[str, ...]) -> PriceTable:
+    """A modifier's or threshold's own table for the sheet: its meters across, the rows it
+    applies to down, each cell the meter of that variant alone."""
+    return PriceTable(name, prop, tuple(m for m in names if m in columns), tuple(
+        (row.value.value, tuple(f"{m}[{row.value.value}+{name}]" for m in names
+                                if m in columns)) for row in rows), (), _texts(label))
+
+
+def _table_prices(
+    columns: list[str], derived: dict[str, n.PriceDerivation], rows: tuple[n.PriceRow, ...],
+    base: dict[tuple[str, str], Decimal],
+) -> dict[tuple[str, str], Decimal]:
+    """Each (meter, value) a table prices: its stated cells, and the derived columns of a
+    column it states (unless it states them too). With `base` (a threshold's table over the
+    base table's prices), only the cells it changes."""
+    found: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        value = row.value.value
+        stated = {c: _value(cell) for c, cell in zip(columns, row.cells, strict=True)
+                  if isinstance(cell, n.Number)}
+        for column, price in stated.items():
+            found[(column, value)] = price
+        for column, rule in derived.items():
+            if column in stated or rule.base.value not in stated:
+                continue
+            if base and (column, value) in base and rule.base.value not in columns:
+                continue
+            found[(column, value)] = stated[rule.base.value] * _value(rule.factor)
+    return found
+
+
+def _request(request: n.Request, cells: Cells, rules: list[n.Modifier | n.Above]) -> RequestPlan:
     properties: dict[str, PropertyPlan] = {}
     for prop in request.properties:
         default: str | bool | None = None
@@ -314,13 +378,22 @@ def _request(request: n.Request, cells: Cells) -> RequestPlan:
             None if prop.type is not None else tuple(v.value for v in prop.values),
             default,
         )
+    quantities = {q.name.value: q.meter.value for q in request.quantities}
+    mine = [r for r in rules if any(quantities.get(q) == m.value for m in r.meters
+                                    for q in quantities)]
     return RequestPlan(
         request.name.value,
         _texts(request.label),
-        {q.name.value: q.meter.value for q in request.quantities},
+        quantities,
         properties,
         {q.name.value: cells[(request.name.value, q.meter.value)]
          for q in request.quantities if (request.name.value, q.meter.value) in cells},
+        tuple(RulePlan(
+            r.name.value, tuple(_condition(c) for c in r.conditions),
+            tuple(q.value for q in r.sums[0].quantities) if isinstance(r, n.Above) else (),
+            isinstance(r, n.Above) and r.sums[0].strict,
+            _value(r.sums[0].limit) if isinstance(r, n.Above) else None,
+        ) for r in mine),
     )
 
 

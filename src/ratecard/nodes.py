@@ -573,10 +573,57 @@ class Prices:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class PropertyCondition:
+    """`service_tier = "batch"`: a request property's value (a string, or `true`/`false`)."""
+
+    property: Name
+    value: Text | Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class QuantitySum:
+    """`input_tokens + cache_read_input_tokens > 200000`: a sum of a request's own quantities
+    against a limit; `strict` for `>`, not for `≥` (`>=`)."""
+
+    quantities: tuple[Name, ...]
+    strict: bool
+    limit: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Modifier:
+    """`modifier NAME [label] when CONDITIONS × FACTOR on METERS`."""
+
+    name: Name
+    label: Label | None
+    conditions: tuple[PropertyCondition, ...]
+    factor: Number
+    meters: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Above:
+    """`above NAME [label] when CONDITIONS { table }`: a per-request threshold whose table
+    reprices the request's units."""
+
+    name: Name
+    label: Label | None
+    conditions: tuple[PropertyCondition, ...]
+    sums: tuple[QuantitySum, ...]
+    property: Name
+    meters: tuple[Name, ...]
+    rows: tuple[PriceRow, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
     | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order | Request
-    | Prices
+    | Prices | Modifier | Above
 )
 
 

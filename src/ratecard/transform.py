@@ -284,6 +284,35 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             self._span(meta),
         )
 
+    def modifier_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None,
+                      _when: Token, *items: Any) -> n.Modifier:
+        conditions = tuple(i for i in items if isinstance(i, n.PropertyCondition))
+        factor = next(i for i in items if isinstance(i, n.Number))
+        meters = next(i for i in items if isinstance(i, tuple))
+        return n.Modifier(name, label, conditions, factor, meters, self._span(meta))
+
+    def property_condition(self, meta: Any, prop: n.Name, _eq: Token,
+                           value: n.Text | n.Name) -> n.PropertyCondition:
+        return n.PropertyCondition(prop, value, self._span(meta))
+
+    def quantity_sum(self, meta: Any, *items: Any) -> n.QuantitySum:
+        names = tuple(i for i in items if isinstance(i, n.Name))
+        compare = next(i for i in items if isinstance(i, Token) and i.type == "COMPARE")
+        limit = next(i for i in items if isinstance(i, n.Number))
+        return n.QuantitySum(names, str(compare) == ">", limit, self._span(meta))
+
+    def above_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None,
+                   _when: Token, *items: Any) -> n.Above:
+        header = next(i for i in items if isinstance(i, tuple))
+        return n.Above(
+            name, label,
+            tuple(i for i in items if isinstance(i, n.PropertyCondition)),
+            tuple(i for i in items if isinstance(i, n.QuantitySum)),
+            header[0], header[1],
+            tuple(i for i in items if isinstance(i, n.PriceRow)),
+            self._span(meta),
+        )
+
     def price_derivation(self, meta: Any, meter: n.Name, _eq: Token, base: n.Name,
                          _times: Token, factor: n.Number) -> n.PriceDerivation:
         return n.PriceDerivation(meter, base, factor, self._span(meta))

@@ -60,12 +60,38 @@ class PropertyPlan:
 @attrs.frozen
 class PriceTable:
     """A request's price table as written (`prices`), for the price sheet: its property, the
-    base meters across, and per value of the property the cell meter of each column."""
+    base meters across, and per value of the property the cell meter of each column; and the
+    tables of its modifiers and thresholds (`variants`: `request` is then the variant's name,
+    `labels` its display names)."""
 
     request: str
     property: str
     meters: tuple[str, ...]
     rows: tuple[tuple[str, tuple[str, ...]], ...]
+    variants: tuple[PriceTable, ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RulePlan:
+    """A modifier (`quantities` empty) or a per-request threshold of a request: it applies to a
+    request whose properties have these values and, for a threshold, whose `quantities` sum
+    past `limit` (`strict`: `>`, else `≥`)."""
+
+    name: str
+    conditions: tuple[tuple[str, str | bool], ...]
+    quantities: tuple[str, ...] = ()
+    strict: bool = True
+    limit: Decimal | None = None
+
+    def applies(self, values: Mapping[str, Any], quantities: Mapping[str, Any]) -> bool:
+        for prop, wanted in self.conditions:
+            if values.get(prop) != wanted or type(values.get(prop)) is not type(wanted):
+                return False
+        if self.limit is None:
+            return True
+        total = sum(quantities.get(q) or 0 for q in self.quantities)
+        return total > self.limit if self.strict else total >= self.limit
 
 
 @attrs.frozen
@@ -80,19 +106,29 @@ class RequestPlan:
     labels: tuple[str, ...]
     meters: Mapping[str, str]  # quantity → meter
     properties: Mapping[str, PropertyPlan]
-    cells: Mapping[str, tuple[str, Mapping[str, str]]] = attrs.field(factory=dict)
+    cells: Mapping[str, tuple[str, Mapping[str, Mapping[tuple[str, ...], str]]]] = attrs.field(
+        factory=dict)
+    rules: tuple[RulePlan, ...] = ()  # modifiers and thresholds, in declared order
     routes: Mapping[str, str] = attrs.field(init=False)  # quantity → part route
-    # A quantity priced by a table: its property, and per value the part route.
-    cell_routes: Mapping[str, tuple[str, Mapping[str, str]]] = attrs.field(init=False)
+    # A quantity priced by a table: its property, and per value and set of the rules that
+    # change its price (in declared order) the part route.
+    cell_routes: Mapping[str, tuple[str, Mapping[str, Mapping[tuple[str, ...], str]]]] = (
+        attrs.field(init=False))
     part_meters: Mapping[str, str] = attrs.field(init=False)  # part route → meter
 
     def __attrs_post_init__(self) -> None:
         routes = {q: f"{self.name}.{q}" for q in self.meters if q not in self.cells}
-        cell_routes = {q: (prop, {v: f"{self.name}.{q}[{v}]" for v in by_value})
-                       for q, (prop, by_value) in self.cells.items()}
         part_meters = {routes[q]: self.meters[q] for q in routes}
-        for q, (_, by_value) in self.cells.items():
-            part_meters.update({cell_routes[q][1][v]: meter for v, meter in by_value.items()})
+        cell_routes: dict[str, tuple[str, dict[str, dict[tuple[str, ...], str]]]] = {}
+        for q, (prop, by_value) in self.cells.items():
+            chosen: dict[str, dict[tuple[str, ...], str]] = {}
+            for value, variants in by_value.items():
+                chosen[value] = {}
+                for key, meter in variants.items():
+                    route = f"{self.name}.{q}[{'+'.join((value, *key))}]"
+                    chosen[value][key] = route
+                    part_meters[route] = meter
+            cell_routes[q] = (prop, chosen)
         object.__setattr__(self, "routes", routes)
         object.__setattr__(self, "cell_routes", cell_routes)
         object.__setattr__(self, "part_meters", part_meters)
@@ -122,6 +158,7 @@ class RequestPlan:
                                       else " (true or false)"))
         routes = self.routes
         parts: list[tuple[str, int]] = []
+        active: tuple[str, ...] | None = None if self.rules else ()
         if quantities is not None:
             if type(quantities) is not dict:
                 if not isinstance(quantities, Mapping):
@@ -138,7 +175,11 @@ class RequestPlan:
                     prop, by_value = cell
                     given = None if properties is None else properties.get(prop)
                     chosen = self.properties[prop].default if given is None else given
-                    route = by_value[chosen]  # type: ignore[index]
+                    variants = by_value[chosen]  # type: ignore[index]
+                    if active is None:
+                        active = self._active(properties, quantities)
+                    route = variants[tuple(r for r in active if (r,) in variants)
+                                     if active else ()]
                 if type(value) is not int or value < 0 or value > MAX_QUANTITY:
                     value = _whole(name, value)
                 if value:
@@ -146,6 +187,24 @@ class RequestPlan:
         if not parts:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
+
+    def _active(self, properties: Mapping[str, Any] | None,
+                quantities: Mapping[str, Any]) -> tuple[str, ...]:
+        """The names of the rules that apply to a request (its quantities checked already for
+        the threshold's sum: a bad one fails on its own first)."""
+        values = {p.name: p.default for p in self.properties.values()}
+        if properties:
+            values.update(properties)
+        counts = {q: _whole(q, v) if type(v) is not int else v for q, v in quantities.items()}
+        active: list[str] = []
+        threshold = False
+        for rule in self.rules:
+            if rule.limit is not None and threshold:
+                continue  # one threshold reprices a request: the first that holds
+            if rule.applies(values, counts):
+                active.append(rule.name)
+                threshold = threshold or rule.limit is not None
+        return tuple(active)
 
     def _unknown(self, what: str, name: Any, known: Mapping[str, Any]) -> str:
         if type(name) is not str:
