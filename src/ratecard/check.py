@@ -893,6 +893,110 @@ def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
                         f"{table.span.line}")
 
 
+def check_price_rules(s: Symbols) -> Iterator[Diagnostic]:
+    """Modifiers and thresholds: on the meters of one price table, with conditions on its
+    request's properties (declared values), a threshold over a sum of the request's own
+    quantities, and its table's rows values of the table's property, a price per column."""
+    tables: dict[str, n.Prices] = {}
+    for prices in s.of(n.Prices):
+        for name in (*prices.meters, *(d.meter for d in prices.derivations)):
+            tables.setdefault(name.value, prices)
+    requests = {r.name.value: r for r in s.of(n.Request)}
+    names: dict[str, n.Name] = {}
+    for rule in (*s.of(n.Modifier), *s.of(n.Above)):
+        name = rule.name.value
+        if name in names:
+            yield error("E909", f"`{name}` is declared twice", rule.name.span,
+                        f"already a modifier or threshold at line {names[name].span.line}",
+                        "give each its own name")
+        names.setdefault(name, rule.name)
+        table = tables.get(rule.meters[0].value)
+        if table is None:
+            yield error("E909", f"meter `{rule.meters[0].value}` is not priced by a price "
+                        "table", rule.meters[0].span, "modifiers and thresholds change a "
+                        "price table's prices", "list meters of a `prices` table")
+            continue
+        for meter in rule.meters[1:]:
+            if tables.get(meter.value) is not table:
+                yield error("E909", f"meter `{meter.value}` is not in the price table of "
+                            f"`{rule.meters[0].value}`", meter.span, "not in that table",
+                            f"list only meters of the table at line {table.span.line}")
+        request = requests.get(table.request.value)
+        if request is None:
+            continue  # (E905)
+        yield from _check_conditions(rule.conditions, request)
+        if isinstance(rule, n.Modifier):
+            if rule.factor.value is not None and rule.factor.value <= 0:
+                yield error("E909", f"factor `{rule.factor.text}` is not above zero",
+                            rule.factor.span, "a price is a positive multiple",
+                            "write a factor such as 0.5")
+            continue
+        yield from _check_above(rule, table, request)
+
+
+def _check_conditions(conditions: tuple[n.PropertyCondition, ...],
+                      request: n.Request) -> Iterator[Diagnostic]:
+    props = {p.name.value: p for p in request.properties}
+    for condition in conditions:
+        prop = props.get(condition.property.value)
+        if prop is None:
+            yield error("E910", f"`{condition.property.value}` is not a property of request "
+                        f"`{request.name.value}`", condition.property.span, "unknown property",
+                        did_you_mean(condition.property.value, props)
+                        or f"declare it in request `{request.name.value}`")
+            continue
+        value = condition.value
+        if prop.type is not None:
+            ok = isinstance(value, n.Name) and value.value in ("true", "false")
+            choices = "true, false"
+        else:
+            ok = isinstance(value, n.Text) and value.value in {v.value for v in prop.values}
+            choices = ", ".join(f'"{v.value}"' for v in prop.values)
+        if not ok:
+            yield error("E910", f"`{value.value}` is not a value of property "
+                        f"`{prop.name.value}`", value.span, f"its values: {choices}",
+                        f"write one of {choices}")
+
+
+def _check_above(rule: n.Above, table: n.Prices, request: n.Request) -> Iterator[Diagnostic]:
+    if not rule.sums:
+        yield error("E911", f"threshold `{rule.name.value}` is over no quantity",
+                    rule.name.span, "a threshold tests a sum of the request's own quantities",
+                    "add a condition such as `and input_tokens + cache_read_input_tokens > "
+                    "200000`")
+    for extra in rule.sums[1:]:
+        yield error("E911", f"threshold `{rule.name.value}` tests two sums", extra.span,
+                    "one sum per threshold", "add the quantities into one sum")
+    quantities = {q.name.value for q in request.quantities}
+    for total in rule.sums[:1]:
+        for name in total.quantities:
+            if name.value not in quantities:
+                yield error("E910", f"`{name.value}` is not a quantity of request "
+                            f"`{request.name.value}`", name.span, "unknown quantity",
+                            did_you_mean(name.value, quantities)
+                            or f"declare it in request `{request.name.value}`")
+        limit = total.limit.value
+        if limit is not None and (limit < 0 or limit != limit.to_integral_value()):
+            yield error("E911", f"threshold `{total.limit.text}` is not a whole number",
+                        total.limit.span, "quantities are whole units", "write e.g. 200000")
+    if rule.property.value != table.property.value:
+        yield error("E905", f"the rows of `{rule.name.value}` are values of "
+                    f"`{table.property.value}`, as its price table's", rule.property.span,
+                    f"not `{table.property.value}`", f"write `{table.property.value}`")
+    props = {p.name.value: p for p in request.properties}
+    values = {v.value for v in props[table.property.value].values} if (
+        table.property.value in props) else set()
+    for row in rule.rows:
+        if row.value.value not in values:
+            yield error("E907", f"\"{row.value.value}\" is not a value of property "
+                        f"`{table.property.value}`", row.value.span, "not one of its values",
+                        did_you_mean(row.value.value, values) or "remove the row")
+        if len(row.cells) != len(rule.meters) or not all(
+                isinstance(c, n.Number) for c in row.cells):
+            yield error("E907", f"\"{row.value.value}\" needs a price per column",
+                        row.span, f"{len(rule.meters)} columns", "write a price under each")
+
+
 def _check_table_meters(
     s: Symbols, table: n.Prices, request: n.Request, fed: set[str], held: dict[str, n.Name],
     drawn: set[str], derived: dict[str, n.PriceDerivation],
@@ -1373,6 +1477,7 @@ CHECKS: tuple[Check, ...] = (
     check_orders,
     check_requests,
     check_price_tables,
+    check_price_rules,
 )
 
 

@@ -38,7 +38,7 @@ from pygments.token import (
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
     "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
-    "discount", "order", "request", "prices",
+    "discount", "order", "request", "prices", "modifier", "above",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
@@ -48,7 +48,7 @@ CLAUSE_KEYWORDS = (
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
     "skip", "empty",
     "refundable", "within", "if", "unused", "stop", "when", "then", "into", "property",
-    "default",
+    "default", "and",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.
@@ -98,7 +98,7 @@ class RatecardLexer(RegexLexer):
             (words(CHOICE_WORDS, prefix=_WORD_START, suffix=_WORD_END), Name.Builtin),
             (r"[A-Za-z_][A-Za-z0-9_]*", Name),
             (r"[{}()\[\],]", Punctuation),
-            (r"[/+\-=×*]", Operator),
+            (r"[/+\-=×*>≥]", Operator),
         ],
         "zone": [
             (_SPACE, Whitespace),

@@ -15,11 +15,11 @@ set cpo&vim
 syn iskeyword @,48-57,_
 
 " BEGIN KEYWORDS (editors/generate.py)
-syn keyword ratecardStatement accounts alert allowance bill contract currency deduct
-syn keyword ratecardStatement discount extra from ladder languages meter minimum order
-syn keyword ratecardStatement packs price prices request rounding rules suspend timezone
-syn keyword ratecardStatement unpriced
-syn keyword ratecardKeyword active at balance before block by charge combined contact
+syn keyword ratecardStatement above accounts alert allowance bill contract currency deduct
+syn keyword ratecardStatement discount extra from ladder languages meter minimum modifier
+syn keyword ratecardStatement order packs price prices request rounding rules suspend
+syn keyword ratecardStatement timezone unpriced
+syn keyword ratecardKeyword active and at balance before block by charge combined contact
 syn keyword ratecardKeyword counts day default empty every except extends flat for free if
 syn keyword ratecardKeyword into issued keep maximum no of on opened per property prorated
 syn keyword ratecardKeyword quantity refundable rounded sales settle shared size skip
