@@ -903,13 +903,14 @@ def check_price_rules(s: Symbols) -> Iterator[Diagnostic]:
             tables.setdefault(name.value, prices)
     requests = {r.name.value: r for r in s.of(n.Request)}
     names: dict[str, n.Name] = {}
-    for rule in (*s.of(n.Modifier), *s.of(n.Above)):
-        name = rule.name.value
-        if name in names:
-            yield error("E909", f"`{name}` is declared twice", rule.name.span,
-                        f"already a modifier or threshold at line {names[name].span.line}",
+    rules: list[n.Modifier | n.Above] = [*s.of(n.Modifier), *s.of(n.Above)]
+    for rule in rules:
+        key = rule.name.value
+        if key in names:
+            yield error("E909", f"`{key}` is declared twice", rule.name.span,
+                        f"already a modifier or threshold at line {names[key].span.line}",
                         "give each its own name")
-        names.setdefault(name, rule.name)
+        names.setdefault(key, rule.name)
         table = tables.get(rule.meters[0].value)
         if table is None:
             yield error("E909", f"meter `{rule.meters[0].value}` is not priced by a price "

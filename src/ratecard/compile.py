@@ -307,7 +307,7 @@ def _price_cells(
                             (name, value)]
                         for m in mods:
                             if m.name.value in chosen:
-                                price *= _value(m.factor)
+                                price = _trimmed(price * _value(m.factor))
                         cell = f"{name}[{'+'.join((value, *chosen))}]"
                         variants[chosen] = cell
                         priced.setdefault(name, []).append(attrs.evolve(
@@ -323,14 +323,28 @@ def _price_cells(
             prices.request.value, prop, names,
             tuple((row.value.value, tuple(f"{m}[{row.value.value}]" for m in names))
                   for row in prices.rows),
-            tuple(_variant(prop, m.name.value, m.label, [x.value for x in m.meters],
-                           prices.rows, names) for m in mods)
-            + tuple(_variant(prop, a.name.value, a.label, [x.value for x in a.meters],
-                             a.rows, names) for a in aboves)))
+            tuple(attrs.evolve(_variant(prop, m.name.value, m.label, [x.value for x in m.meters],
+                                        tuple(r for r in prices.rows if all(
+                                            _condition(c)[1] == r.value.value
+                                            for c in m.conditions
+                                            if c.property.value == prop)), names),
+                               rule=_rule(m), factor=_value(m.factor)) for m in mods)
+            + tuple(attrs.evolve(_variant(prop, a.name.value, a.label,
+                                          [x.value for x in a.meters], a.rows, names),
+                                 rule=_rule(a)) for a in aboves)))
     if not priced:
         return meters, cells, ()
     return (tuple(cell for plan in meters for cell in priced.get(plan.name, (plan,))), cells,
             tuple(tables))
+
+
+def _trimmed(price: Decimal) -> Decimal:
+    """A computed price without the trailing zeros a product adds (37.50 × 0.5 = 18.750 is
+    shown 18.75); whole prices keep no exponent (5.0 is 5, not 5E+0)."""
+    trimmed = price.normalize()
+    exponent = trimmed.as_tuple().exponent
+    assert isinstance(exponent, int), "a price is finite"
+    return trimmed if exponent <= 0 else trimmed.quantize(Decimal(1))
 
 
 def _variant(prop: str, name: str, label: n.Label | None, columns: list[str],
@@ -361,7 +375,7 @@ def _table_prices(
                 continue
             if base and (column, value) in base and rule.base.value not in columns:
                 continue
-            found[(column, value)] = stated[rule.base.value] * _value(rule.factor)
+            found[(column, value)] = _trimmed(stated[rule.base.value] * _value(rule.factor))
     return found
 
 
@@ -388,12 +402,16 @@ def _request(request: n.Request, cells: Cells, rules: list[n.Modifier | n.Above]
         properties,
         {q.name.value: cells[(request.name.value, q.meter.value)]
          for q in request.quantities if (request.name.value, q.meter.value) in cells},
-        tuple(RulePlan(
-            r.name.value, tuple(_condition(c) for c in r.conditions),
-            tuple(q.value for q in r.sums[0].quantities) if isinstance(r, n.Above) else (),
-            isinstance(r, n.Above) and r.sums[0].strict,
-            _value(r.sums[0].limit) if isinstance(r, n.Above) else None,
-        ) for r in mine),
+        tuple(_rule(r) for r in mine),
+    )
+
+
+def _rule(rule: n.Modifier | n.Above) -> RulePlan:
+    return RulePlan(
+        rule.name.value, tuple(_condition(c) for c in rule.conditions),
+        tuple(q.value for q in rule.sums[0].quantities) if isinstance(rule, n.Above) else (),
+        isinstance(rule, n.Above) and rule.sums[0].strict,
+        _value(rule.sums[0].limit) if isinstance(rule, n.Above) else None,
     )
 
 

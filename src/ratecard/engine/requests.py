@@ -70,6 +70,8 @@ class PriceTable:
     rows: tuple[tuple[str, tuple[str, ...]], ...]
     variants: tuple[PriceTable, ...] = ()
     labels: tuple[str, ...] = ()
+    rule: RulePlan | None = None  # a variant's: its conditions, and its factor or its sum
+    factor: Decimal | None = None
 
 
 @attrs.frozen

@@ -17,9 +17,10 @@ from ratecard.engine.ladders import (
 from ratecard.engine.pricebook import MeterPlan
 from ratecard.engine.pricing import LadderGroup
 from ratecard.engine.requests import PriceTable
+from ratecard.literals import format_plain
 from ratecard.render.filters import plural
 from ratecard.render.page import Page, is_calls
-from ratecard.render.view import Block, Rich, Table, joined
+from ratecard.render.view import Block, Piece, Rich, Table, joined
 
 
 def postpaid_block(page: Page) -> Block | None:
@@ -38,14 +39,20 @@ def postpaid_block(page: Page) -> Block | None:
     if any(b.price is None for group in groups for b in group.ladder.brackets):
         bullets.append(page.fmt("contact_note"))
     tables: list[Table] = []
-    celled = {cell for t in page.book.price_tables for _, row in t.rows for cell in row}
+    celled = {cell for plan in page.book.requests.values()
+              for _, by_value in plan.cells.values()
+              for variants in by_value.values() for cell in variants.values()}
     plain = [g for g in groups if g.ladder.short and g.meters[0] not in celled]
     for group in groups:
         if not group.ladder.short:
             tables.append(ladder_table(page, group))
         elif group is next(iter(plain), None):
             tables.append(price_table(page, plain))
-    tables.extend(cell_table(page, t) for t in page.book.price_tables)
+    for priced in page.book.price_tables:
+        tables.append(cell_table(page, priced))
+        for variant in priced.variants:
+            tables.append(cell_table(page, variant))
+            bullets.append(variant_note(page, variant))
     return Block("postpaid", page.m["postpaid"], (page.paragraph(mode_sentences(page)),),
                  tuple(tables), tuple(bullets))
 
@@ -81,13 +88,51 @@ def cell_table(page: Page, table: PriceTable) -> Table:
     """A request's price table as the rules write it: a row per value of its property, a
     column per meter (`prices`), not a row per cell."""
     plans = {plan.name: plan for plan in page.book.meters}
-    header = (table.property, *(page.names[cells[0]].rsplit(" · ", 1)[0]
-                                for cells in zip(*(row for _, row in table.rows), strict=True)))
+    corner = (table.property if table.rule is None else
+              page.text("variant_corner", name=_label(page, table), property=table.property))
+    header = (corner, *(page.names[cells[0]].split(" · ", 1)[0]
+                        for cells in zip(*(row for _, row in table.rows), strict=True)))
     rows = tuple(
         (value, *(page.price_cell(_flat(plans[cell]), plans[cell]) for cell in row))
         for value, row in table.rows
     )
     return Table(header, rows)
+
+
+def variant_note(page: Page, variant: PriceTable) -> Rich:
+    """When a modifier or threshold applies, and what it does."""
+    rule = variant.rule
+    assert rule is not None, "a variant has its rule"
+    name = _label(page, variant)
+    conditions = page.join([
+        ((Piece(f"{prop} = "), Piece(_shown(value), code=True)))
+        for prop, value in rule.conditions], "list_last_sep")
+    meters = page.join([_meter_label(page, variant, i) for i in range(len(variant.meters))])
+    if rule.limit is None:
+        assert variant.factor is not None
+        return page.fmt("modifier_note", name=name, conditions=conditions, meters=meters,
+                        factor=format_plain(variant.factor))
+    return page.fmt("threshold_note", name=name, conditions=conditions,
+                    quantities=" + ".join(rule.quantities),
+                    compare=">" if rule.strict else "≥",
+                    limit=format_plain(rule.limit))
+
+
+def _label(page: Page, variant: PriceTable) -> str:
+    labels = variant.labels
+    if not labels:
+        return variant.request
+    index = page.book.languages.index(page.lang) if page.lang in page.book.languages else 0
+    return labels[min(index, len(labels) - 1)]
+
+
+def _meter_label(page: Page, variant: PriceTable, column: int) -> str:
+    cell = variant.rows[0][1][column]
+    return page.names[cell].split(" · ", 1)[0]
+
+
+def _shown(value: str | bool) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def _flat(plan: MeterPlan) -> Bracket:
