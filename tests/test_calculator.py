@@ -40,7 +40,9 @@ from ratecard.render.calculator import (
 from tests.conftest import BDA_RULES, ROOT, RULES
 from tests.strategies import rules_texts
 
-SHEETS = sorted(RULES.glob("*.rules"))
+# The shipped sheets with a calculator (one whose mechanics it does not implement, such as
+# requests, has none: `test_a_sheet_with_requests_has_no_calculator`).
+SHEETS = [p for p in sorted(RULES.glob("*.rules")) if not unsupported(ratecard.load(p))]
 NODE = shutil.which("node") or shutil.which("nodejs")
 needs_node = pytest.mark.skipif(NODE is None, reason="no node on this machine (the browser "
                                 "test runs the calculator in Chromium instead)")
@@ -214,6 +216,12 @@ def test_the_calculator_quotes_as_the_engine_in_node_long(rules: Path) -> None:
     book = book_of(rules)
     batch = cases(book, 5000, f"long {rules.stem}")
     compare(book, batch, in_node(render(book, "html", "zh").text, batch))
+
+
+def test_a_sheet_with_requests_has_no_calculator() -> None:
+    book = ratecard.load(RULES / "anthropic-claude.rules")
+    assert "requests (quantities and properties per call)" in unsupported(book)
+    assert _DATA.search(render(book, "html", "en").text) is None
 
 
 @needs_node

@@ -34,7 +34,7 @@ syn keyword ratecardChoice violation zh en pack remaining below exhausted expire
 syn keyword ratecardInfinity inf
 syn match ratecardInfinity /∞/
 
-syn match ratecardOperator "[/+-]"
+syn match ratecardOperator "[/+=×*>≥-]"
 
 " A number keeps its scale suffix in one token: 300万, 1.5k, 10M; a malformed one (1万次,
 " 0.0.2) is an error. Numbers end at a space, punctuation or a comment.
