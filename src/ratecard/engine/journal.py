@@ -232,6 +232,12 @@ class EntryReader:
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
         self.requests = book.requests
+        # The parts of requests whose meter rounds whole quantities (`quantity rounded up to
+        # 1000`): their counts are rounded as a usage count into it would be.
+        self.part_roundings = {
+            route: rounding for route, meter in book.part_routes.items()
+            if (rounding := self.meters[meter].quantity_rounding) is not None
+            and rounding.increment > 1}
         # Under dated versions: the timelines accounts may be billed by (`_dated_offer`).
         self._timelines: list[PriceBook] | None = None
 
@@ -364,7 +370,13 @@ class EntryReader:
                 line: int) -> list[Record]:
         """A request's records: one usage part per quantity, into the quantity's meter, all
         with the entry's time, line and id (the replay takes them as one entry)."""
-        moment = self.time(time)
+        if time is not None and time == self._last_text:
+            moment = self._last_instant
+        else:
+            moment = self.time(time)
+            if type(time) is str:
+                self._last_text = time
+                self._last_instant = moment
         plan = self.requests.get(action) if type(action) is str else None
         if plan is None:
             self._bad_request(action)
@@ -372,16 +384,16 @@ class EntryReader:
             parts = plan.parts(quantities, properties)
         except RequestError as exc:
             _bad(exc.field, exc.message)
-        if entry_id is not None:
+        if entry_id is not None and (type(entry_id) is not str or not entry_id.isascii()):
             entry_id = self._id(entry_id)
-        meters = self.book.part_routes
-        records: list[Record] = []
-        for route, count in parts:
-            rounding = self.meters[meters[route]].quantity_rounding
-            records.append((moment, line, USAGE, route,
-                            count if rounding is None or rounding.increment <= 1
-                            else rounding.round(Decimal(count)), entry_id))
-        return records
+        elif entry_id == "":
+            entry_id = None
+        rounded = self.part_roundings
+        if not rounded:
+            return [(moment, line, USAGE, route, count, entry_id) for route, count in parts]
+        return [(moment, line, USAGE, route,
+                 count if route not in rounded else rounded[route].round(Decimal(count)),
+                 entry_id) for route, count in parts]
 
     def _bad_request(self, action: Any) -> NoReturn:
         if action is None:

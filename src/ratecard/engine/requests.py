@@ -19,6 +19,8 @@ import attrs
 from ratecard.diagnostics import did_you_mean
 from ratecard.literals import NumberError, count_value, shorten, shown_number
 
+_UNKNOWN: frozenset[str] = frozenset()  # (not a property: `parts` looks it up once)
+
 #: A quantity of a request: whole units from 0 to this (the journal's count limit, 10^18).
 MAX_QUANTITY = 10**18
 
@@ -86,13 +88,15 @@ class RulePlan:
     strict: bool = True
     limit: Decimal | None = None
 
-    def applies(self, values: Mapping[str, Any], quantities: Mapping[str, Any]) -> bool:
+    def applies(self, values: Mapping[str, Any], quantities: Mapping[str, int]) -> bool:
+        """Whether a request's property values (checked: a bool property's is a bool) and
+        quantities meet this rule."""
         for prop, wanted in self.conditions:
-            if values.get(prop) != wanted or type(values.get(prop)) is not type(wanted):
+            if values.get(prop) != wanted:
                 return False
         if self.limit is None:
             return True
-        total = sum(quantities.get(q) or 0 for q in self.quantities)
+        total = sum(quantities.get(q, 0) for q in self.quantities)
         return total > self.limit if self.strict else total >= self.limit
 
 
@@ -117,8 +121,24 @@ class RequestPlan:
     cell_routes: Mapping[str, tuple[str, Mapping[str, Mapping[tuple[str, ...], str]]]] = (
         attrs.field(init=False))
     part_meters: Mapping[str, str] = attrs.field(init=False)  # part route → meter
+    # What `parts` reads: each property's values (None: bool), the defaults, the required.
+    _allowed: Mapping[str, frozenset[str] | None] = attrs.field(init=False, repr=False)
+    _defaults: Mapping[str, str | bool] = attrs.field(init=False, repr=False)
+    _required: tuple[str, ...] = attrs.field(init=False, repr=False)
+    _tests: tuple[tuple[str, tuple[tuple[str, str | bool], ...], tuple[str, ...], bool,
+                        int | None], ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        props = self.properties.values()
+        object.__setattr__(self, "_allowed", {
+            p.name: None if p.values is None else frozenset(p.values) for p in props})
+        object.__setattr__(self, "_defaults", {
+            p.name: p.default for p in props if p.default is not None})
+        object.__setattr__(self, "_required", tuple(
+            p.name for p in props if p.default is None))
+        object.__setattr__(self, "_tests", tuple(
+            (r.name, r.conditions, r.quantities, r.strict,
+             None if r.limit is None else int(r.limit)) for r in self.rules))
         routes = {q: f"{self.name}.{q}" for q in self.meters if q not in self.cells}
         part_meters = {routes[q]: self.meters[q] for q in routes}
         cell_routes: dict[str, tuple[str, dict[str, dict[tuple[str, ...], str]]]] = {}
@@ -139,73 +159,87 @@ class RequestPlan:
         """The usage parts of a request entry: `(route, units)` per quantity above 0 (one part
         of 0 units when there is none, so the entry is still seen); RequestError at the first
         field that is wrong, before any part is made."""
+        allowed = self._allowed
+        values = self._defaults
         if properties is not None:
             if type(properties) is not dict:
                 if not isinstance(properties, Mapping):
                     raise RequestError("properties", "`properties` is an object of names and "
                                        f"values, not {_shown(properties)}")
                 properties = dict(properties)
-            declared = self.properties
             for name, value in properties.items():
-                plan = declared.get(name)
-                if plan is None:
-                    raise RequestError(f"properties.{shorten(str(name))}",
-                                       self._unknown("property", name, declared))
-                plan.check(value)
-        for plan in self.properties.values():
-            if plan.default is None and (properties is None or plan.name not in properties):
-                raise RequestError(f"properties.{plan.name}",
-                                   f"missing property `{plan.name}` of request `{self.name}`"
+                choices = allowed.get(name, _UNKNOWN)
+                if choices is None:
+                    if type(value) is not bool:
+                        self.properties[name].check(value)  # (raises, naming the value)
+                elif type(value) is not str or value not in choices:
+                    if choices is _UNKNOWN:
+                        raise RequestError(f"properties.{shorten(str(name))}",
+                                           self._unknown("property", name, self.properties))
+                    self.properties[name].check(value)  # (raises, naming the value)
+            if properties:
+                values = {**values, **properties}
+        for name in self._required:
+            if name not in values:
+                plan = self.properties[name]
+                raise RequestError(f"properties.{name}",
+                                   f"missing property `{name}` of request `{self.name}`"
                                    + (f" (one of {_listed(plan.values)})" if plan.values
                                       else " (true or false)"))
-        routes = self.routes
-        parts: list[tuple[str, int]] = []
-        active: tuple[str, ...] | None = None if self.rules else ()
+        counts: dict[str, int] = {}
         if quantities is not None:
             if type(quantities) is not dict:
                 if not isinstance(quantities, Mapping):
                     raise RequestError("quantities", "`quantities` is an object of names and "
                                        f"whole numbers, not {_shown(quantities)}")
                 quantities = dict(quantities)
+            meters = self.meters
             for name, value in quantities.items():
-                route = routes.get(name)
-                if route is None:
-                    cell = self.cell_routes.get(name)
-                    if cell is None:
-                        raise RequestError(f"quantities.{shorten(str(name))}",
-                                           self._unknown("quantity", name, self.meters))
-                    prop, by_value = cell
-                    given = None if properties is None else properties.get(prop)
-                    chosen = self.properties[prop].default if given is None else given
-                    variants = by_value[chosen]  # type: ignore[index]
-                    if active is None:
-                        active = self._active(properties, quantities)
-                    route = variants[tuple(r for r in active if (r,) in variants)
-                                     if active else ()]
+                if name not in meters:
+                    raise RequestError(f"quantities.{shorten(str(name))}",
+                                       self._unknown("quantity", name, meters))
                 if type(value) is not int or value < 0 or value > MAX_QUANTITY:
                     value = _whole(name, value)
-                if value:
-                    parts.append((route, value))
+                counts[name] = value
+        active = self._active(values, counts) if self.rules else ()
+        routes = self.routes
+        cells = self.cell_routes
+        parts: list[tuple[str, int]] = []
+        for name, value in counts.items():
+            if not value:
+                continue
+            route = routes.get(name)
+            if route is None:
+                prop, by_value = cells[name]
+                variants = by_value[values[prop]]  # type: ignore[index]
+                route = variants[tuple(r for r in active if (r,) in variants)
+                                 if active else ()]
+            parts.append((route, value))
         if not parts:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
 
-    def _active(self, properties: Mapping[str, Any] | None,
-                quantities: Mapping[str, Any]) -> tuple[str, ...]:
-        """The names of the rules that apply to a request (its quantities checked already for
-        the threshold's sum: a bad one fails on its own first)."""
-        values = {p.name: p.default for p in self.properties.values()}
-        if properties:
-            values.update(properties)
-        counts = {q: _whole(q, v) if type(v) is not int else v for q, v in quantities.items()}
+    def _active(self, values: Mapping[str, Any], counts: Mapping[str, int]) -> tuple[str, ...]:
+        """The names of the rules that apply to a request, in declared order (one threshold at
+        most: the first that holds). `RulePlan.applies`, inlined: it runs for every request."""
         active: list[str] = []
         threshold = False
-        for rule in self.rules:
-            if rule.limit is not None and threshold:
-                continue  # one threshold reprices a request: the first that holds
-            if rule.applies(values, counts):
-                active.append(rule.name)
-                threshold = threshold or rule.limit is not None
+        get = values.get
+        for name, conditions, quantities, strict, limit in self._tests:
+            if limit is not None and threshold:
+                continue
+            for prop, wanted in conditions:
+                if get(prop) != wanted:
+                    break
+            else:
+                if limit is not None:
+                    total = 0
+                    for quantity in quantities:
+                        total += counts.get(quantity, 0)
+                    if not (total > limit if strict else total >= limit):
+                        continue
+                    threshold = True
+                active.append(name)
         return tuple(active)
 
     def _unknown(self, what: str, name: Any, known: Mapping[str, Any]) -> str:
