@@ -417,6 +417,7 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
     """Meters are unique, count at least one action, and each action has one meaning."""
     first: dict[str, n.Meter] = {}
     fed = {q.meter.value for request in s.of(n.Request) for q in request.quantities}
+    fed |= {c.meter.value for request in s.of(n.Request) for c in request.charges}
     # action → (what it is, where, meter name)
     seen: dict[str, tuple[str, n.Name, str]] = {}
     for meter in s.of(n.Meter):
@@ -758,10 +759,10 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
     among them."""
     for request in s.of(n.Request):
         action = request.name.value
-        if not request.quantities:
+        if not request.quantities and not request.charges:
             yield error("E901", f"request `{action}` has no quantity", request.name.span,
                         "nothing of this request is ever counted",
-                        "add `quantity NAME into METER` inside its braces")
+                        "add `quantity NAME into METER` (or `charge METER`) inside its braces")
         quantities: dict[str, n.RequestQuantity] = {}
         for quantity in request.quantities:
             name = quantity.name.value
@@ -789,6 +790,21 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
                 continue
             properties[name] = prop
             yield from _check_property(prop)
+        for charge in request.charges:
+            if charge.meter.value not in s.meters:
+                yield error("E203", f"unknown meter `{charge.meter.value}`", charge.meter.span,
+                            "not a meter of these rules",
+                            did_you_mean(charge.meter.value, s.meters)
+                            or f"declare it with `meter {charge.meter.value} \"名称\" / "
+                            "\"Name\"`")
+            for word in charge.when:
+                prop = properties.get(word.value)
+                if prop is None or prop.type is None:
+                    yield error("E910", f"`{word.value}` is not a bool property of request "
+                                f"`{action}`", word.span, "a charge depends on bool properties",
+                                did_you_mean(word.value, [p for p, node in properties.items()
+                                                          if node.type is not None])
+                                or f"declare it: `property {word.value} bool default false`")
 
 
 def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:

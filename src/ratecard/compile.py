@@ -393,8 +393,8 @@ def _request(request: n.Request, cells: Cells, rules: list[n.Modifier | n.Above]
             default,
         )
     quantities = {q.name.value: q.meter.value for q in request.quantities}
-    mine = [r for r in rules if any(quantities.get(q) == m.value for m in r.meters
-                                    for q in quantities)]
+    mine = [r for r in rules if any(meter == m.value for m in r.meters
+                                    for meter in quantities.values())]
     return RequestPlan(
         request.name.value,
         _texts(request.label),
@@ -403,6 +403,7 @@ def _request(request: n.Request, cells: Cells, rules: list[n.Modifier | n.Above]
         {q.name.value: cells[(request.name.value, q.meter.value)]
          for q in request.quantities if (request.name.value, q.meter.value) in cells},
         tuple(_rule(r) for r in mine),
+        tuple((c.meter.value, tuple(w.value for w in c.when)) for c in request.charges),
     )
 
 

@@ -529,6 +529,16 @@ class RequestProperty:
 
 
 @attrs.frozen
+class RequestCharge:
+    """`charge METER [when PROP and PROP]`: one unit into a meter per call, or per call whose
+    named bool properties are all true."""
+
+    meter: Name
+    when: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Request:
     """`request NAME [label] { quantity ... property ... }`: an action whose journal entries
     carry several quantities, each counted into a meter, and properties with declared values."""
@@ -538,6 +548,7 @@ class Request:
     quantities: tuple[RequestQuantity, ...]
     properties: tuple[RequestProperty, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    charges: tuple[RequestCharge, ...] = ()
 
 
 @attrs.frozen

@@ -271,7 +271,12 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
             tuple(i for i in items if isinstance(i, n.RequestQuantity)),
             tuple(i for i in items if isinstance(i, n.RequestProperty)),
             self._span(meta),
+            tuple(i for i in items if isinstance(i, n.RequestCharge)),
         )
+
+    def request_charge(self, meta: Any, _kw: Token, meter: n.Name, *rest: Any) -> n.RequestCharge:
+        return n.RequestCharge(meter, tuple(r for r in rest if isinstance(r, n.Name)),
+                               self._span(meta))
 
     def prices_decl(self, meta: Any, _kw: Token, request: n.Name, _per: Token | None,
                     per: n.Number | None, _lbrace: Token, *items: Any) -> n.Prices:

@@ -115,6 +115,9 @@ class RequestPlan:
     cells: Mapping[str, tuple[str, Mapping[str, Mapping[tuple[str, ...], str]]]] = attrs.field(
         factory=dict)
     rules: tuple[RulePlan, ...] = ()  # modifiers and thresholds, in declared order
+    # `charge METER [when PROP and ...]`: a unit into the meter per call whose bool properties
+    # named are all true (none: every call), in declared order; a meter may be charged twice.
+    charges: tuple[tuple[str, tuple[str, ...]], ...] = ()
     routes: Mapping[str, str] = attrs.field(init=False)  # quantity → part route
     # A quantity priced by a table: its property, and per value and set of the rules that
     # change its price (in declared order) the part route.
@@ -151,6 +154,8 @@ class RequestPlan:
                     chosen[value][key] = route
                     part_meters[route] = meter
             cell_routes[q] = (prop, chosen)
+        for meter, _ in self.charges:
+            part_meters[f"{self.name}:{meter}"] = meter
         object.__setattr__(self, "routes", routes)
         object.__setattr__(self, "cell_routes", cell_routes)
         object.__setattr__(self, "part_meters", part_meters)
@@ -215,6 +220,16 @@ class RequestPlan:
                 route = variants[tuple(r for r in active if (r,) in variants)
                                  if active else ()]
             parts.append((route, value))
+        if self.charges:
+            charged: dict[str, int] = {}
+            for meter, when in self.charges:
+                for prop in when:
+                    if values.get(prop) is not True:
+                        break
+                else:
+                    route = f"{self.name}:{meter}"
+                    charged[route] = charged.get(route, 0) + 1
+            parts.extend(charged.items())
         if not parts:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
