@@ -798,8 +798,8 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
                             or f"declare it with `meter {charge.meter.value} \"名称\" / "
                             "\"Name\"`")
             for word in charge.when:
-                prop = properties.get(word.value)
-                if prop is None or prop.type is None:
+                found = properties.get(word.value)
+                if found is None or found.type is None:
                     yield error("E910", f"`{word.value}` is not a bool property of request "
                                 f"`{action}`", word.span, "a charge depends on bool properties",
                                 did_you_mean(word.value, [p for p, node in properties.items()
