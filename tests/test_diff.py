@@ -520,7 +520,10 @@ def test_every_field_of_a_sheet_is_compared() -> None:
     assert names(PriceBook) == {
         "name", "labels", "languages", "currency", "rounding", "timezone", "meters", "routes",
         "unpriced", "deduct_order", "packs", "alerts", "billing", "ladder_groups",
-        "allowance_pools", "warnings", "version", "contract", "timeline", "orders"}
+        "allowance_pools", "warnings", "version", "contract", "timeline", "orders",
+        # a request is compared by its parts' routes (`changes._routes`) and the meters its
+        # price table makes; `price_tables` is how the sheet shows those meters
+        "requests", "price_tables"}
     assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
                                 "allowance", "ladder", "packs", "quantity_rounding",
                                 "allowance_pool", "display_unit", "display_size",

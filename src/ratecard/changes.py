@@ -354,9 +354,10 @@ def _display_unit(plan: MeterPlan) -> str | None:
 
 
 def _routes(book: PriceBook) -> dict[str, str]:
-    """Each action's meter, `free`, or `unpriced`."""
+    """Each action's meter, `free`, or `unpriced`, and each request part's meter."""
     routes = dict(book.routes)  # a meter's name, or FREE
     routes.update(dict.fromkeys(book.unpriced, UNPRICED))
+    routes.update(book.part_routes)  # a request's parts (`messages.input_tokens`): their meters
     return routes
 
 
