@@ -50,7 +50,8 @@ T = '"time": "2026-11-02T10:00:00+08:00"'
     ("[1, 2]", None, "an entry must be a JSON object with `time` and `type`"),
     (f'{{{T}, "action": "DetectBody", "count": 1}}',
      "type",
-     "missing field `type` (one of usage, purchase, suspend, reopen, topup, refund, order)"),
+     "missing field `type` (one of usage, purchase, suspend, reopen, topup, refund, order, "
+     "request)"),
     (f'{{{T}, "type": "usge", "action": "DetectBody", "count": 1}}',
      "type", "unknown entry type `usge`; did you mean `usage`?"),
     (f'{{{T}, "type": "usage", "action": "DetectBody"}}', "count", "missing field `count`"),
