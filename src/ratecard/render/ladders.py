@@ -76,12 +76,12 @@ def price_table(page: Page, groups: Sequence[LadderGroup]) -> Table:
     """The meters written with a flat price (`price web_search 10 per 1000`): one table of plain
     prices, a row per meter, in the place of the first of them (not a one-column ladder each)."""
     header = (page.m["price_corner"], page.m["price_column"])
+    plans = [p for group in groups for p in page.group_plans(group)]
     rows = tuple(
-        (page.names[p.name], page.price_cell(group.ladder.brackets[0], p))
-        for group in groups
-        for p in page.group_plans(group)
+        (page.names[p.name], page.price_cell(p.ladder.brackets[0], p))  # type: ignore[union-attr]
+        for p in plans
     )
-    return Table(header, rows)
+    return Table(header, rows, tuple(p.name for p in plans))
 
 
 def cell_table(page: Page, table: PriceTable) -> Table:
