@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import ratecard
-from ratecard.render.page import Page
 from ratecard import cli
 from ratecard.engine.pricebook import PriceBook
 from ratecard.render import (
@@ -21,6 +20,7 @@ from ratecard.render import (
     load_publishing,
     render,
 )
+from ratecard.render.page import Page
 from tests.conftest import ROOT, RULES
 
 LAMBDA = RULES / "aws-lambda.rules"

@@ -267,7 +267,7 @@ def _month(book: PriceBook, meter: str, action: str, quantity: Decimal) -> Decim
     """What a month of `quantity` units of `action` costs on `meter` (its lines only; the
     other meters' charges at zero usage are left out); None if not priced."""
     part = book.part_routes.get(action)
-    if part is None and book.routes.get(action) != meter or part not in (None, meter):
+    if (part is None and book.routes.get(action) != meter) or part not in (None, meter):
         return None
     try:
         # (a meter only requests feed: the month of `quantity` units of the request's part)
