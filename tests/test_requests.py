@@ -299,3 +299,28 @@ def test_other_targets_refuse_requests(book: ratecard.PriceBook) -> None:
     assert "requests (quantities and properties per call)" in unsupported(book)
     with pytest.raises(UsageError, match="bill `messages` by request"):
         billable_terms(book, None)
+
+
+def test_a_late_resent_request_is_listed_once(book: ratecard.PriceBook) -> None:
+    """A request resent after the account has moved past its time is ignored whole, listed once
+    with type `request` (its three quantities are three parts of one entry)."""
+    account = Account(book)
+    first = _request("2026-11-02T10:00:00Z", {"input_tokens": 1, "output_tokens": 1,
+                                              "web_search_requests": 1}, entry_id="r-9")
+    account.feed([first, _request("2026-11-03T10:00:00Z", {"input_tokens": 1})])
+    account.feed([first])
+    (bill,) = account.close_through("2026-11")
+    assert [(i.type, i.id) for i in bill.ignored] == [("request", "r-9")]
+    assert [line.quantity for line in bill.lines if line.meter == "input"] == [Decimal(2)]
+
+
+def test_a_resent_charge_only_request_is_a_request() -> None:
+    """Charges (`charge base`) are parts of their request too: a resend is a `request`."""
+    text = RULES.replace("  property context_1m bool default false\n",
+                         "  property context_1m bool default false\n  charge search\n")
+    charged = ratecard.loads(text, "charged.rules")
+    entry = _request("2026-11-02T10:00:00Z", {}, entry_id="c-1")
+    (bill,) = charged.bill([entry, entry | {"time": "2026-11-02T11:00:00Z"}])
+    assert [(i.type, i.id) for i in bill.ignored] == [("request", "c-1")]
+    assert [(line.meter, line.quantity) for line in bill.lines] == [
+        ("search", Decimal(1))]  # (from the monthly allowance)

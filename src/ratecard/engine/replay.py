@@ -87,6 +87,7 @@ from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.ordering import sorted_records
 from ratecard.engine.pricing import MeterUsage
+from ratecard.engine.requests import is_part
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
 
@@ -271,8 +272,8 @@ class Replay:
                         if line != self.taken_line:  # (not another part of a request taken)
                             if line != self.dropped_line:
                                 self.dropped_line = line
-                                self._ignore("request" if "." in name else "usage", entry_id,
-                                             moment, line)
+                                self._ignore("request" if is_part(name) else "usage",
+                                             entry_id, moment, line)
                             continue
                     else:
                         seen.add(entry_id)

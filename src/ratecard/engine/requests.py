@@ -25,6 +25,12 @@ _UNKNOWN: frozenset[str] = frozenset()  # (not a property: `parts` looks it up o
 MAX_QUANTITY = 10**18
 
 
+def is_part(route: str) -> bool:
+    """Whether a usage record's name is a request's part (`messages.input_tokens`,
+    `image_review:base`), not an action: no action's name holds a `.` or a `:`."""
+    return "." in route or ":" in route
+
+
 class RequestError(ValueError):
     """A bad request entry: the field (`quantities.input_tokens`) and what is wrong with it."""
 
