@@ -91,3 +91,35 @@ def test_an_unknown_option_names_the_line(baidu: ratecard.PriceBook) -> None:
     with pytest.raises(JournalError) as caught:
         baidu.bill([review(porn="yes")])  # type: ignore[arg-type]
     assert caught.value.message == "`porn` is true or false, not \"yes\""
+
+
+VISION = """\
+rules vision "图像" / "Vision"
+currency USD, rounding half_up 0.01, timezone UTC
+meter label "标签" / "Label detection"
+meter safe_search "安全搜索" / "SafeSearch"
+request annotate {
+  property label bool default false
+  property safe_search bool default false
+  charge label when label
+  charge safe_search when safe_search unless label
+}
+price label, safe_search 1.50 per 1000
+deduct postpaid
+"""
+
+
+def test_a_unit_free_when_another_is_in_the_same_request() -> None:
+    """Google Vision: SafeSearch is free with Label in the same request. 1,000 calls of both:
+    label 1,000 × 1.50 / 1,000 = 1.50, SafeSearch free; 1,000 of SafeSearch alone: 1.50.
+    Total 3.00."""
+    book = ratecard.loads(VISION, "vision.rules")
+    both = {"time": "2026-11-02T00:00:00Z", "type": "request", "action": "annotate",
+            "properties": {"label": True, "safe_search": True}}
+    alone = both | {"properties": {"safe_search": True}}
+    (bill,) = book.bill([both] * 1000 + [alone] * 1000)
+    assert [(line.meter, line.quantity, line.amount) for line in bill.lines] == [
+        ("label", Decimal(1000), Decimal("1.50")),
+        ("safe_search", Decimal(1000), Decimal("1.50")),
+    ]
+    assert bill.total == Decimal("3.00")

@@ -797,7 +797,7 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
                             did_you_mean(charge.meter.value, s.meters)
                             or f"declare it with `meter {charge.meter.value} \"名称\" / "
                             "\"Name\"`")
-            for word in charge.when:
+            for word in (*charge.when, *(() if charge.unless is None else (charge.unless,))):
                 found = properties.get(word.value)
                 if found is None or found.type is None:
                     yield error("E910", f"`{word.value}` is not a bool property of request "

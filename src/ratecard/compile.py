@@ -403,7 +403,8 @@ def _request(request: n.Request, cells: Cells, rules: list[n.Modifier | n.Above]
         {q.name.value: cells[(request.name.value, q.meter.value)]
          for q in request.quantities if (request.name.value, q.meter.value) in cells},
         tuple(_rule(r) for r in mine),
-        tuple((c.meter.value, tuple(w.value for w in c.when)) for c in request.charges),
+        tuple((c.meter.value, tuple(w.value for w in c.when),
+               None if c.unless is None else c.unless.value) for c in request.charges),
     )
 
 

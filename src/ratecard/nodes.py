@@ -530,12 +530,13 @@ class RequestProperty:
 
 @attrs.frozen
 class RequestCharge:
-    """`charge METER [when PROP and PROP]`: one unit into a meter per call, or per call whose
-    named bool properties are all true."""
+    """`charge METER [when PROP and PROP] [unless PROP]`: one unit into a meter per call, or
+    per call whose named bool properties are all true (and, with `unless`, that one false)."""
 
     meter: Name
     when: tuple[Name, ...]
     span: Span = attrs.field(eq=False, repr=False)
+    unless: Name | None = None  # free when this bool property is true too
 
 
 @attrs.frozen

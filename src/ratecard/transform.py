@@ -275,8 +275,14 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         )
 
     def request_charge(self, meta: Any, _kw: Token, meter: n.Name, *rest: Any) -> n.RequestCharge:
-        return n.RequestCharge(meter, tuple(r for r in rest if isinstance(r, n.Name)),
-                               self._span(meta))
+        # (`unless` is the last keyword: the name after it is the exception)
+        unless = None
+        names = list(rest)
+        if len(names) >= 2 and isinstance(names[-2], Token) and names[-2].type == "UNLESS":
+            unless = names[-1]
+            names = names[:-2]
+        return n.RequestCharge(meter, tuple(r for r in names if isinstance(r, n.Name)),
+                               self._span(meta), unless)
 
     def prices_decl(self, meta: Any, _kw: Token, request: n.Name, _per: Token | None,
                     per: n.Number | None, _lbrace: Token, *items: Any) -> n.Prices:

@@ -23,8 +23,8 @@ syn keyword ratecardKeyword active and at balance before block by charge combine
 syn keyword ratecardKeyword counts day default empty every except extends flat for free if
 syn keyword ratecardKeyword into issued keep maximum no of on opened per property prorated
 syn keyword ratecardKeyword quantity refundable rounded sales settle shared size skip
-syn keyword ratecardKeyword spend stop then to unit until unused valid when while within
-syn keyword ratecardKeyword zero
+syn keyword ratecardKeyword spend stop then to unit unless until unused valid when while
+syn keyword ratecardKeyword within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase arrears

@@ -123,7 +123,7 @@ class RequestPlan:
     rules: tuple[RulePlan, ...] = ()  # modifiers and thresholds, in declared order
     # `charge METER [when PROP and ...]`: a unit into the meter per call whose bool properties
     # named are all true (none: every call), in declared order; a meter may be charged twice.
-    charges: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    charges: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()  # (+ `unless`)
     routes: Mapping[str, str] = attrs.field(init=False)  # quantity → part route
     # A quantity priced by a table: its property, and per value and set of the rules that
     # change its price (in declared order) the part route.
@@ -160,7 +160,7 @@ class RequestPlan:
                     chosen[value][key] = route
                     part_meters[route] = meter
             cell_routes[q] = (prop, chosen)
-        for meter, _ in self.charges:
+        for meter, _, _ in self.charges:
             part_meters[f"{self.name}:{meter}"] = meter
         object.__setattr__(self, "routes", routes)
         object.__setattr__(self, "cell_routes", cell_routes)
@@ -228,11 +228,13 @@ class RequestPlan:
             parts.append((route, value))
         if self.charges:
             charged: dict[str, int] = {}
-            for meter, when in self.charges:
+            for meter, when, unless in self.charges:
                 for prop in when:
                     if values.get(prop) is not True:
                         break
                 else:
+                    if unless is not None and values.get(unless) is True:
+                        continue
                     route = f"{self.name}:{meter}"
                     charged[route] = charged.get(route, 0) + 1
             parts.extend(charged.items())
