@@ -447,6 +447,18 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
                         second.span, "second rounding", "keep one `quantity rounded` clause")
         for rounding in meter.quantity_roundings[:1]:
             yield from _check_rounding(rounding.mode, rounding.increment)
+        for extra_minimum in meter.entry_minimums[1:]:
+            yield error("E912", f"meter `{name}` declares its minimum per entry twice",
+                        extra_minimum.span, "second minimum", "keep one `quantity at least`")
+        for minimum in meter.entry_minimums[:1]:
+            if minimum.per.value != "entry":
+                yield error("E912", f"`per {minimum.per.value}`: a minimum is per entry",
+                            minimum.per.span, "not `entry`",
+                            did_you_mean(minimum.per.value, ("entry",)) or "write `per entry`")
+            if minimum.amount.value is not None and minimum.amount.value <= 0:
+                yield error("E912", f"minimum `{minimum.amount.text}` is not above zero",
+                            minimum.amount.span, "a minimum bills some units",
+                            "write the least quantity an entry bills, e.g. `at least 300`")
         for kind, names in (("counted", meter.counts), ("free", meter.free)):
             for action in names:
                 yield from _claim(seen, action.value, kind, action, name)

@@ -205,6 +205,8 @@ def _compile_sheet(
             display_size=(_value(meter.display_units[0].size)
                           if meter.display_units else None),
             pack_terms=pack_terms.get(meter.name.value, PackTerms()),
+            entry_minimum=(_value(meter.entry_minimums[0].amount) if meter.entry_minimums
+                           else None),
         )
         for meter in table.meters.values()
     )

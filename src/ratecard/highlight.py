@@ -48,7 +48,7 @@ CLAUSE_KEYWORDS = (
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
     "skip", "empty",
     "refundable", "within", "if", "unused", "stop", "when", "then", "into", "property",
-    "default", "and", "unless",
+    "default", "and", "unless", "least",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.

@@ -116,6 +116,15 @@ class QuantityRounding:
 
 
 @attrs.frozen
+class EntryMinimum:
+    """`quantity at least 300 per entry`: each entry's quantity billed as at least this."""
+
+    amount: Number
+    per: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class DisplayUnit:
     """`unit "小时" / "hour" = 3600 "秒" / "second"`: the unit a sheet shows quantities and
     prices in (`label`), and how many metered units (`size`) make one."""
@@ -138,6 +147,7 @@ class Meter:
     span: Span = attrs.field(eq=False, repr=False)
     # The display units of `unit ... = N ...` clauses (the metered unit's label is in `units`).
     display_units: tuple[DisplayUnit, ...] = ()
+    entry_minimums: tuple[EntryMinimum, ...] = ()
 
 
 @attrs.frozen

@@ -126,6 +126,7 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         units: list[n.Label] = []
         displays: list[n.DisplayUnit] = []
         roundings: list[n.QuantityRounding] = []
+        minimums: list[n.EntryMinimum] = []
         for kind, value in clauses:
             if kind == "counts":
                 counts.extend(value)
@@ -136,11 +137,13 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                 units.append(metered)
                 if display is not None:
                     displays.append(display)
+            elif kind == "minimum":
+                minimums.append(value)
             else:
                 roundings.append(value)
         return n.Meter(
             name, label, tuple(counts), tuple(free), tuple(units), tuple(roundings),
-            self._span(meta), tuple(displays),
+            self._span(meta), tuple(displays), tuple(minimums),
         )
 
     def counts_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
@@ -163,6 +166,12 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         increment: n.Number,
     ) -> Any:
         return ("quantity", n.QuantityRounding(mode, increment, self._span(meta)))
+
+    def entry_minimum_clause(
+        self, meta: Any, _kw: Token, _at: Token, _least: Token, amount: n.Number, _per: Token,
+        per: n.Name,
+    ) -> Any:
+        return ("minimum", n.EntryMinimum(amount, per, self._span(meta)))
 
     def unpriced_decl(
         self, meta: Any, _kw: Token, names: tuple[n.Name, ...], reason: n.Label | None

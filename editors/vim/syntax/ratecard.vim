@@ -21,10 +21,10 @@ syn keyword ratecardStatement order packs price prices request rounding rules su
 syn keyword ratecardStatement timezone unpriced
 syn keyword ratecardKeyword active and at balance before block by charge combined contact
 syn keyword ratecardKeyword counts day default empty every except extends flat for free if
-syn keyword ratecardKeyword into issued keep maximum no of on opened per property prorated
-syn keyword ratecardKeyword quantity refundable rounded sales settle shared size skip
-syn keyword ratecardKeyword spend stop then to unit unless until unused valid when while
-syn keyword ratecardKeyword within zero
+syn keyword ratecardKeyword into issued keep least maximum no of on opened per property
+syn keyword ratecardKeyword prorated quantity refundable rounded sales settle shared size
+syn keyword ratecardKeyword skip spend stop then to unit unless until unused valid when
+syn keyword ratecardKeyword while within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase arrears

@@ -232,6 +232,13 @@ class EntryReader:
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
         self.requests = book.requests
+        # `quantity at least N per entry`: each action's and request part's minimum.
+        self.minimums = {
+            action: plan.entry_minimum for action, route in book.routes.items()
+            if route != FREE and (plan := self.meters[route]).entry_minimum is not None}
+        self.minimums.update({
+            route: plan.entry_minimum for route, meter in book.part_routes.items()
+            if (plan := self.meters[meter]).entry_minimum is not None})
         # The parts of requests whose meter rounds whole quantities (`quantity rounded up to
         # 1000`): their counts are rounded as a usage count into it would be.
         self.part_roundings = {
@@ -245,6 +252,8 @@ class EntryReader:
         """Whether a whole count into this route is taken as it is (no rounding changes it)."""
         if route == FREE:
             return True
+        if self.meters[route].entry_minimum is not None:
+            return False  # (the checking path raises a count to the minimum)
         rounding = self.meters[route].quantity_rounding
         return rounding is None or rounding.increment <= 1
 
@@ -362,6 +371,9 @@ class EntryReader:
         if (type(count) is not int or count < 0 or count > QUICK_LIMIT
                 or action not in self.whole_actions):
             count = self._count(count, action)  # (a whole count too, where rounding changes it)
+            minimum = self.minimums.get(action)
+            if minimum is not None and 0 < count < minimum:
+                count = int(minimum) if minimum == minimum.to_integral_value() else minimum
         if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, USAGE, action, count, entry_id)
@@ -389,6 +401,10 @@ class EntryReader:
         elif entry_id == "":
             entry_id = None
         rounded = self.part_roundings
+        if self.minimums:
+            least = self.minimums
+            parts = [(route, count if route not in least or not 0 < count < least[route]
+                      else least[route]) for route, count in parts]  # type: ignore[misc]
         if not rounded:
             return [(moment, line, USAGE, route, count, entry_id) for route, count in parts]
         return [(moment, line, USAGE, route,

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -77,6 +77,8 @@ class MeterPlan:
     display_unit: tuple[str, ...] = ()
     display_size: Decimal | None = None
     pack_terms: PackTerms = PackTerms()
+    # `quantity at least N per entry`: each entry of more than 0 units counts at least N.
+    entry_minimum: Decimal | None = None
 
     @property
     def pool(self) -> str:
@@ -477,6 +479,8 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
+        if isinstance(usage, Mapping):
+            book._refuse_entry_minimums(usage)
         if not packs and book._plan is not None and type(usage) is dict:
             fast = book._plan.quote(usage)
             if fast is not None:
@@ -484,6 +488,18 @@ class PriceBook:
                     return book._dated_quote(fast)
                 return fast
         return book._quote_general(usage, packs)
+
+    def _refuse_entry_minimums(self, usage: Mapping[str, Any]) -> None:
+        """A total of an action into a meter that bills at least N per entry cannot be quoted:
+        the minimum applies to each entry, which a total does not give (`quote_requests` and
+        `bill` read entries)."""
+        for action in usage:
+            plan = self._action_plans.get(action) if type(action) is str else None
+            if plan is not None and plan.entry_minimum is not None and usage[action]:
+                raise UsageError(
+                    f"`{action}` is counted into `{plan.name}`, which bills at least "
+                    f"{format_plain(plan.entry_minimum)} per entry: a total cannot be quoted; "
+                    "bill its entries (`ratecard bill`)")
 
     def quote_requests(
         self,

@@ -182,6 +182,8 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
         found.append("packs drawn smallest first")
     if book.requests:
         found.append("requests (quantities and properties per call)")
+    if any(plan.entry_minimum is not None for plan in book.meters):
+        found.append("minimum quantities per entry")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")

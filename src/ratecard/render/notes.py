@@ -75,6 +75,9 @@ def notes_block(page: Page) -> Block:
                 "quantity_rounding", meter=page.names[plan.name],
                 mode=page.m[f"rounding_{plan.quantity_rounding.mode}"],
                 increment=page.count(plan.quantity_rounding.increment, plan)))
+        if plan.entry_minimum is not None:
+            bullets.append(page.fmt("entry_minimum", meter=page.names[plan.name],
+                                    amount=page.count(plan.entry_minimum, plan)))
     rounding = book.rounding
     if rounding.scope == EXACT:
         bullets.append(page.fmt("note_rounding_exact"))

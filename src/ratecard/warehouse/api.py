@@ -201,6 +201,12 @@ def billable_terms(
                 "several quantities and properties per call): the warehouse has no requests "
                 "table yet and bills usage entries only; bill these accounts with `ratecard bill`"
             )
+        for plan in sheet.meters:
+            if plan.entry_minimum is not None:
+                raise UsageError(
+                    f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
+                    "entry (`quantity at least ... per entry`): the warehouse sums usage rows "
+                    "and cannot apply it; bill these accounts with `ratecard bill`")
         if sheet.billing.skip_empty:
             raise UsageError(
                 "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
