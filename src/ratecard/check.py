@@ -1030,6 +1030,17 @@ def _check_table_meters(
     s: Symbols, table: n.Prices, request: n.Request, fed: set[str], held: dict[str, n.Name],
     drawn: set[str], derived: dict[str, n.PriceDerivation],
 ) -> Iterator[Diagnostic]:
+    # What else feeds each meter: actions counted into it, other requests, charges.
+    others: dict[str, str] = {}
+    for plan in s.meters.values():
+        if plan.counts or plan.free:
+            others[plan.name.value] = f"action `{(plan.counts or plan.free)[0].value}`"
+    for other in s.of(n.Request):
+        for q in other.quantities:
+            if other.name.value != request.name.value:
+                others.setdefault(q.meter.value, f"request `{other.name.value}`")
+        for charge in other.charges:
+            others.setdefault(charge.meter.value, f"a charge of request `{other.name.value}`")
     columns: dict[str, n.Name] = {}
     for meter in (*table.meters, *(d.meter for d in table.derivations)):
         name = meter.value
@@ -1056,6 +1067,11 @@ def _check_table_meters(
             yield error("E906", f"meter `{name}` is priced by a table and has an allowance "
                         "or packs", meter.span, "a table's meters are billed postpaid only",
                         f"remove `{name}`'s allowance and packs")
+        elif others.get(name):
+            yield error("E906", f"meter `{name}` is priced by a table and fed by "
+                        f"{others[name]}", meter.span, "a table prices its request's "
+                        "quantities only", f"feed `{name}` from request "
+                        f"`{request.name.value}`'s quantities only")
     for name, meter in columns.items():
         held.setdefault(name, meter)
 
