@@ -156,3 +156,19 @@ deduct postpaid
 def test_stated_price_not_the_multiple_warns() -> None:
     text = RULES.replace("  # allow: W006 the page states 0.03", "")
     assert _codes(text) == [(22, "W006")]
+
+
+def test_a_contract_discount_on_a_table_meter_applies_to_its_cells(tmp_path: Any) -> None:
+    """20% off `input` is 20% off each of its cells: big 1,500,000 × 5 / 1M = 7.5 less 1.5;
+    small 1,000,000 × 1 / 1M = 1 less 0.2; old 0.25 less 0.05. The month: 13.165 - 1.75
+    = 11.415."""
+    (tmp_path / "llm.rules").write_text(RULES, encoding="utf-8")
+    (tmp_path / "acme.rules").write_text(
+        'contract acme "Acme" / "Acme" extends "llm.rules"\naccounts acme\n'
+        "from 2026-01-01 until 2028-01-01\ndiscount 20% on input\n", encoding="utf-8")
+    book = ratecard.load(tmp_path / "llm.rules").with_contract(tmp_path / "acme.rules")
+    (bill,) = book.bill(JOURNAL)
+    assert [(line.meter, line.amount) for line in bill.lines if line.source == "discount"] == [
+        ("input[big]", Decimal("-1.5")), ("input[small]", Decimal("-0.2")),
+        ("input[old]", Decimal("-0.05"))]
+    assert bill.total == Decimal("11.415")

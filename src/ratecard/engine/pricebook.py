@@ -276,10 +276,15 @@ class PriceBook:
     )
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_discounts", {} if self.contract is None else {
+        discounts = {} if self.contract is None else {
             meter: (fraction, CONTEXT.subtract(1, fraction), CONTEXT.minus(fraction))
             for meter, fraction in self.contract.discounts.items() if fraction
-        })
+        }
+        for meter, terms in list(discounts.items()):  # a price table's meter: each of its cells
+            for plan in self.meters:
+                if plan.name.startswith(f"{meter}["):
+                    discounts.setdefault(plan.name, terms)
+        object.__setattr__(self, "_discounts", discounts)
         object.__setattr__(self, "_first",
                            attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
