@@ -241,14 +241,20 @@ INPUT_KINDS = TOKEN_KINDS[:4]
 
 def handwritten_requests(path: Path) -> Decimal:
     """A month of Messages API calls from JSONL → its exact total, written by hand for the
-    Anthropic sheet: each entry checked (type, action, model and settings, whole token counts),
-    tokens summed per price (kind, model, batch, US-only, long context), priced at the end."""
+    Anthropic sheet: each entry checked (in the month billed, November 2026 UTC; type, action,
+    model and settings, whole token counts), tokens summed per price (kind, model, batch,
+    US-only, long context), priced at the end."""
     tokens: dict[tuple[str, str, bool, bool, bool], int] = {}
     searches = 0
     loads = json.loads
+    parse = datetime.fromisoformat
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    end = datetime(2026, 12, 1, tzinfo=UTC)
     with path.open("rb") as lines:
         for raw in lines:
             entry = loads(raw)
+            if not start <= parse(entry["time"]) < end:
+                raise ValueError("not in the month billed")
             if entry.get("type") != "request" or entry.get("action") != "messages":
                 raise ValueError("not a Messages call")
             props = entry.get("properties") or {}

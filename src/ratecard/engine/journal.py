@@ -385,10 +385,7 @@ class EntryReader:
         if time is not None and time == self._last_text:
             moment = self._last_instant
         else:
-            moment = self.time(time)
-            if type(time) is str:
-                self._last_text = time
-                self._last_instant = moment
+            moment = self._request_time(time)
         plan = self.requests.get(action) if type(action) is str else None
         if plan is None:
             self._bad_request(action)
@@ -410,6 +407,21 @@ class EntryReader:
         return [(moment, line, USAGE, route,
                  count if route not in rounded else rounded[route].round(Decimal(count)),
                  entry_id) for route, count in parts]
+
+    def _request_time(self, text: Any) -> int:
+        """A request's instant: `quick_usage`'s shortcut for an ISO time with its offset in
+        range (cached as the last time read), else the checking path (`time`)."""
+        if type(text) is str:
+            try:
+                moment = self._fromisoformat(text)
+            except ValueError:
+                return self.time(text)
+            if FIRST_YEAR <= moment.year <= LAST_YEAR and moment.tzinfo is not None:
+                at = instant(moment, self.zone)
+                self._last_text = text
+                self._last_instant = at
+                return at
+        return self.time(text)
 
     def _bad_request(self, action: Any) -> NoReturn:
         if action is None:
@@ -891,7 +903,7 @@ class JsonLinesFile(LinesFile):
         decoded = self._decoded
         quick = self.reader.quick_usage
         convert = self.reader.from_mapping
-        requests = self.reader.records_of
+        requests = self.reader.request
         line = 0
         for line, raw in enumerate(self.raw_lines(), start=1):
             try:
@@ -917,7 +929,9 @@ class JsonLinesFile(LinesFile):
                         record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
                                        obj.get("id"), line)
                     elif kind == "request":
-                        yield from requests(obj, line)
+                        yield from requests(obj.get("time"), obj.get("action"),
+                                            obj.get("quantities"), obj.get("properties"),
+                                            obj.get("id"), line)
                         continue
                 yield convert(obj, line) if record is None else record
             except FieldError as exc:
