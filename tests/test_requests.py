@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ratecard
 from ratecard import Account, JournalError, Request, Usage, UsageError
@@ -324,3 +326,37 @@ def test_a_resent_charge_only_request_is_a_request() -> None:
     assert [(i.type, i.id) for i in bill.ignored] == [("request", "c-1")]
     assert [(line.meter, line.quantity) for line in bill.lines] == [
         ("search", Decimal(1))]  # (from the monthly allowance)
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.text(max_size=8)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+NAMES = st.sampled_from(["input_tokens", "output_tokens", "web_search_requests", "model",
+                         "service_tier", "context_1m", "x"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(action=st.sampled_from(["messages", "search_call", "nope"]) | JSONISH,
+       quantities=st.dictionaries(NAMES, JSONISH, max_size=4) | JSONISH,
+       properties=st.dictionaries(NAMES, st.sampled_from(["small", "batch", True]) | JSONISH,
+                                  max_size=4) | JSONISH,
+       entry_id=st.none() | st.text(max_size=4) | JSONISH)
+def test_any_request_entry_bills_or_names_its_line(
+    book: ratecard.PriceBook, action: Any, quantities: Any, properties: Any, entry_id: Any
+) -> None:
+    """Whatever a request entry holds, it bills or is a JournalError naming line 1, and the
+    checked and the on_invalid paths agree on which."""
+    entry = {"time": "2026-11-02T10:00:00Z", "type": "request", "action": action,
+             "quantities": quantities, "properties": properties, "id": entry_id}
+    errors: list[JournalError] = []
+    try:
+        billed = book.bill([entry])
+    except JournalError as exc:
+        assert exc.line == 1
+        book.bill([entry], on_invalid=errors.append)
+        assert [e.line for e in errors] == [1]
+    else:
+        assert book.bill([entry], on_invalid=errors.append) == billed and not errors
