@@ -134,6 +134,8 @@ class RequestPlan:
     _allowed: Mapping[str, frozenset[str] | None] = attrs.field(init=False, repr=False)
     _defaults: Mapping[str, str | bool] = attrs.field(init=False, repr=False)
     _required: tuple[str, ...] = attrs.field(init=False, repr=False)
+    _chosen: dict[tuple[str, Any, tuple[str, ...]], str] = attrs.field(
+        init=False, repr=False, eq=False)
     _tests: tuple[tuple[str, tuple[tuple[str, str | bool], ...], tuple[str, ...], bool,
                         int | None], ...] = attrs.field(init=False, repr=False)
 
@@ -145,6 +147,7 @@ class RequestPlan:
             p.name: p.default for p in props if p.default is not None})
         object.__setattr__(self, "_required", tuple(
             p.name for p in props if p.default is None))
+        object.__setattr__(self, "_chosen", {})
         object.__setattr__(self, "_tests", tuple(
             (r.name, r.conditions, r.quantities, r.strict,
              None if r.limit is None else int(r.limit)) for r in self.rules))
@@ -214,17 +217,17 @@ class RequestPlan:
                 counts[name] = value
         active = self._active(values, counts) if self.rules else ()
         routes = self.routes
-        cells = self.cell_routes
+        chosen = self._chosen
         parts: list[tuple[str, int]] = []
         for name, value in counts.items():
             if not value:
                 continue
             route = routes.get(name)
             if route is None:
-                prop, by_value = cells[name]
-                variants = by_value[values[prop]]  # type: ignore[index]
-                route = variants[tuple(r for r in active if (r,) in variants)
-                                 if active else ()]
+                key = (name, values[self.cell_routes[name][0]], active)
+                route = chosen.get(key)
+                if route is None:
+                    route = self._choose(*key)
             parts.append((route, value))
         if self.charges:
             charged: dict[str, int] = {}
@@ -241,6 +244,15 @@ class RequestPlan:
         if not parts:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
+
+    def _choose(self, quantity: str, value: Any, active: tuple[str, ...]) -> str:
+        """The part route of a table-priced quantity for a property value and the rules that
+        apply to the request: the cell of the rules among them that change its price (kept in
+        `_chosen`, a cache of the few combinations a sheet has)."""
+        variants = self.cell_routes[quantity][1][value]
+        route = variants[tuple(r for r in active if (r,) in variants)]
+        self._chosen[(quantity, value, active)] = route
+        return route
 
     def _active(self, values: Mapping[str, Any], counts: Mapping[str, int]) -> tuple[str, ...]:
         """The names of the rules that apply to a request, in declared order (one threshold at
