@@ -20,7 +20,7 @@ from ratecard.engine.requests import PriceTable
 from ratecard.literals import format_plain
 from ratecard.render.filters import plural
 from ratecard.render.page import Page, is_calls
-from ratecard.render.view import Block, Piece, Rich, Table, joined
+from ratecard.render.view import Block, Piece, Rich, Table, joined, plain_text
 
 
 def postpaid_block(page: Page) -> Block | None:
@@ -96,7 +96,10 @@ def cell_table(page: Page, table: PriceTable) -> Table:
         (value, *(page.price_cell(_flat(plans[cell]), plans[cell]) for cell in row))
         for value, row in table.rows
     )
-    return Table(header, rows)
+    # (its caption names the table: a variant's name, or the meters the base table prices)
+    caption = _label(page, table) if table.rule is not None else plain_text(
+        page.join(list(header[1:])))
+    return Table(header, rows, caption=caption)
 
 
 def variant_note(page: Page, variant: PriceTable) -> Rich:

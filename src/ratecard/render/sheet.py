@@ -80,6 +80,8 @@ def finished(page: Page, parts: tuple[Part, ...]) -> tuple[Part, ...]:
                 if len(block.tables) > 1 and named:
                     caption = page.text("caption_of", heading=caption,
                                         meters=page.join(named))
+                elif table.caption:  # (a price table's: what its columns price)
+                    caption = page.text("caption_of", heading=caption, meters=table.caption)
                 tables.append(attrs.evolve(table, anchors=tuple(anchors), caption=caption,
                                            ident=f"table-{count}"))
             blocks.append(attrs.evolve(block, tables=tuple(tables)))
