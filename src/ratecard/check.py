@@ -448,15 +448,15 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
         for rounding in meter.quantity_roundings[:1]:
             yield from _check_rounding(rounding.mode, rounding.increment)
         for extra_minimum in meter.entry_minimums[1:]:
-            yield error("E912", f"meter `{name}` declares its minimum per entry twice",
+            yield error("E932", f"meter `{name}` declares its minimum per entry twice",
                         extra_minimum.span, "second minimum", "keep one `quantity at least`")
         for minimum in meter.entry_minimums[:1]:
             if minimum.per.value != "entry":
-                yield error("E912", f"`per {minimum.per.value}`: a minimum is per entry",
+                yield error("E932", f"`per {minimum.per.value}`: a minimum is per entry",
                             minimum.per.span, "not `entry`",
                             did_you_mean(minimum.per.value, ("entry",)) or "write `per entry`")
             if minimum.amount.value is not None and minimum.amount.value <= 0:
-                yield error("E912", f"minimum `{minimum.amount.text}` is not above zero",
+                yield error("E932", f"minimum `{minimum.amount.text}` is not above zero",
                             minimum.amount.span, "a minimum bills some units",
                             "write the least quantity an entry bills, e.g. `at least 300`")
         for kind, names in (("counted", meter.counts), ("free", meter.free)):
@@ -719,7 +719,7 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
     for name, meter in s.meters.items():
         if name in tabled:
             for ladder in s.ladders_by_meter.get(name, ()):
-                yield error("E906", f"meter `{name}` is priced by a table and by a ladder",
+                yield error("E926", f"meter `{name}` is priced by a table and by a ladder",
                             _target_name(ladder, name), "also in a price table",
                             f"remove `{name}` from this ladder, or from the price table")
             continue
@@ -772,14 +772,14 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
     for request in s.of(n.Request):
         action = request.name.value
         if not request.quantities and not request.charges:
-            yield error("E901", f"request `{action}` has no quantity", request.name.span,
+            yield error("E921", f"request `{action}` has no quantity", request.name.span,
                         "nothing of this request is ever counted",
                         "add `quantity NAME into METER` (or `charge METER`) inside its braces")
         quantities: dict[str, n.RequestQuantity] = {}
         for quantity in request.quantities:
             name = quantity.name.value
             if name in quantities:
-                yield error("E902", f"quantity `{name}` of request `{action}` is declared twice",
+                yield error("E922", f"quantity `{name}` of request `{action}` is declared twice",
                             quantity.name.span, f"already declared at line "
                             f"{quantities[name].span.line}", "remove one of the two")
                 continue
@@ -796,7 +796,7 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
             if name in properties or name in quantities:
                 what = "property" if name in properties else "quantity"
                 where = (properties[name] if name in properties else quantities[name]).span.line
-                yield error("E902", f"`{name}` of request `{action}` is declared twice",
+                yield error("E922", f"`{name}` of request `{action}` is declared twice",
                             prop.name.span, f"already a {what} at line {where}",
                             "give each quantity and property its own name")
                 continue
@@ -812,7 +812,7 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
             for word in (*charge.when, *(() if charge.unless is None else (charge.unless,))):
                 found = properties.get(word.value)
                 if found is None or found.type is None:
-                    yield error("E910", f"`{word.value}` is not a bool property of request "
+                    yield error("E930", f"`{word.value}` is not a bool property of request "
                                 f"`{action}`", word.span, "a charge depends on bool properties",
                                 did_you_mean(word.value, [p for p, node in properties.items()
                                                           if node.type is not None])
@@ -820,11 +820,11 @@ def check_requests(s: Symbols) -> Iterator[Diagnostic]:
 
 
 def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:
-    """E903 for a property type that is not `bool` or a value listed twice; E904 for a default
+    """E923 for a property type that is not `bool` or a value listed twice; E924 for a default
     that is not one of its values."""
     if prop.type is not None:
         if prop.type.value != "bool":
-            yield error("E903", f"unknown property type `{prop.type.value}`", prop.type.span,
+            yield error("E923", f"unknown property type `{prop.type.value}`", prop.type.span,
                         "a property is `bool` or a list of quoted values",
                         did_you_mean(prop.type.value, ("bool",))
                         or 'write `bool`, or its values: `"standard", "batch"`')
@@ -834,7 +834,7 @@ def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:
         listed: dict[str, n.Text] = {}
         for value in prop.values:
             if value.value in listed:
-                yield error("E903", f"value \"{value.value}\" of property `{prop.name.value}` is "
+                yield error("E923", f"value \"{value.value}\" of property `{prop.name.value}` is "
                             "listed twice", value.span, "listed again", "remove the repeat")
             listed.setdefault(value.value, value)
         allowed = tuple(listed)
@@ -846,7 +846,7 @@ def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:
     if not ok:
         shown = default.value if isinstance(default, n.Name) else f'"{default.value}"'
         choices = ", ".join(allowed if prop.type is not None else (f'"{v}"' for v in allowed))
-        yield error("E904", f"default `{shown}` is not a value of property "
+        yield error("E924", f"default `{shown}` is not a value of property "
                     f"`{prop.name.value}`", default.span, f"its values: {choices}",
                     f"write one of {choices}")
 
@@ -863,7 +863,7 @@ def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
     for table in s.of(n.Prices):
         request = requests.get(table.request.value)
         if request is None:
-            yield error("E905", f"unknown request `{table.request.value}`", table.request.span,
+            yield error("E925", f"unknown request `{table.request.value}`", table.request.span,
                         "not a request of these rules",
                         did_you_mean(table.request.value, requests)
                         or f"declare it with `request {table.request.value} {{ ... }}`")
@@ -871,7 +871,7 @@ def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
         props = {p.name.value: p for p in request.properties}
         prop = props.get(table.property.value)
         if prop is None or prop.type is not None:
-            yield error("E905", f"`{table.property.value}` is not a property of request "
+            yield error("E925", f"`{table.property.value}` is not a property of request "
                         f"`{request.name.value}` with listed values", table.property.span,
                         "rows are values of a property", did_you_mean(
                             table.property.value,
@@ -884,13 +884,13 @@ def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
         yield from _check_table_meters(s, table, request, fed, held, drawn, derived)
         for d in table.derivations:
             if d.base.value not in columns or d.base.value in derived:
-                yield error("E908", f"`{d.meter.value}` is derived from `{d.base.value}`, not a "
+                yield error("E928", f"`{d.meter.value}` is derived from `{d.base.value}`, not a "
                             "priced column of this table", d.base.span,
                             "a derived price is a multiple of a column priced in the table",
                             f"add `{d.base.value}` to the header row, or derive from another")
             factor = d.factor.value
             if factor is not None and factor <= 0:
-                yield error("E908", f"factor `{d.factor.text}` is not above zero",
+                yield error("E928", f"factor `{d.factor.text}` is not above zero",
                             d.factor.span, "a price is a positive multiple",
                             "write a factor such as 1.25")
         values = [v.value for v in prop.values]
@@ -898,24 +898,24 @@ def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
         for row in table.rows:
             value = row.value.value
             if value not in values:
-                yield error("E907", f"\"{value}\" is not a value of property "
+                yield error("E927", f"\"{value}\" is not a value of property "
                             f"`{prop.name.value}`", row.value.span, "not one of its values",
                             did_you_mean(value, values)
                             or f"add it to `property {prop.name.value}`")
             elif value in seen:
-                yield error("E907", f"\"{value}\" has two rows", row.value.span,
+                yield error("E927", f"\"{value}\" has two rows", row.value.span,
                             f"already priced at line {seen[value].span.line}",
                             "remove one of the two")
             seen.setdefault(value, row)
             if len(row.cells) != len(columns):
-                yield error("E907", f"\"{value}\" has {len(row.cells)} prices for "
+                yield error("E927", f"\"{value}\" has {len(row.cells)} prices for "
                             f"{len(columns)} columns", row.span, "one price per column",
                             "write a price (or `-` in a derived column) under each column")
                 continue
             cells = dict(zip(columns, row.cells, strict=True))
             yield from _check_row(value, cells, derived)
         for missing in [v for v in prop.values if v.value not in seen]:
-            yield error("E907", f"\"{missing.value}\" has no row in the price table of "
+            yield error("E927", f"\"{missing.value}\" has no row in the price table of "
                         f"`{request.name.value}`", missing.span, "a request with it has no price",
                         f"add a row for \"{missing.value}\" to the table at line "
                         f"{table.span.line}")
@@ -935,28 +935,28 @@ def check_price_rules(s: Symbols) -> Iterator[Diagnostic]:
     for rule in rules:
         key = rule.name.value
         if key in names:
-            yield error("E909", f"`{key}` is declared twice", rule.name.span,
+            yield error("E929", f"`{key}` is declared twice", rule.name.span,
                         f"already a modifier or threshold at line {names[key].span.line}",
                         "give each its own name")
         names.setdefault(key, rule.name)
         table = tables.get(rule.meters[0].value)
         if table is None:
-            yield error("E909", f"meter `{rule.meters[0].value}` is not priced by a price "
+            yield error("E929", f"meter `{rule.meters[0].value}` is not priced by a price "
                         "table", rule.meters[0].span, "modifiers and thresholds change a "
                         "price table's prices", "list meters of a `prices` table")
             continue
         for meter in rule.meters[1:]:
             if tables.get(meter.value) is not table:
-                yield error("E909", f"meter `{meter.value}` is not in the price table of "
+                yield error("E929", f"meter `{meter.value}` is not in the price table of "
                             f"`{rule.meters[0].value}`", meter.span, "not in that table",
                             f"list only meters of the table at line {table.span.line}")
         request = requests.get(table.request.value)
         if request is None:
-            continue  # (E905)
+            continue  # (E925)
         yield from _check_conditions(rule.conditions, request)
         if isinstance(rule, n.Modifier):
             if rule.factor.value is not None and rule.factor.value <= 0:
-                yield error("E909", f"factor `{rule.factor.text}` is not above zero",
+                yield error("E929", f"factor `{rule.factor.text}` is not above zero",
                             rule.factor.span, "a price is a positive multiple",
                             "write a factor such as 0.5")
             continue
@@ -969,7 +969,7 @@ def _check_conditions(conditions: tuple[n.PropertyCondition, ...],
     for condition in conditions:
         prop = props.get(condition.property.value)
         if prop is None:
-            yield error("E910", f"`{condition.property.value}` is not a property of request "
+            yield error("E930", f"`{condition.property.value}` is not a property of request "
                         f"`{request.name.value}`", condition.property.span, "unknown property",
                         did_you_mean(condition.property.value, props)
                         or f"declare it in request `{request.name.value}`")
@@ -982,34 +982,34 @@ def _check_conditions(conditions: tuple[n.PropertyCondition, ...],
             ok = isinstance(value, n.Text) and value.value in {v.value for v in prop.values}
             choices = ", ".join(f'"{v.value}"' for v in prop.values)
         if not ok:
-            yield error("E910", f"`{value.value}` is not a value of property "
+            yield error("E930", f"`{value.value}` is not a value of property "
                         f"`{prop.name.value}`", value.span, f"its values: {choices}",
                         f"write one of {choices}")
 
 
 def _check_above(rule: n.Above, table: n.Prices, request: n.Request) -> Iterator[Diagnostic]:
     if not rule.sums:
-        yield error("E911", f"threshold `{rule.name.value}` is over no quantity",
+        yield error("E931", f"threshold `{rule.name.value}` is over no quantity",
                     rule.name.span, "a threshold tests a sum of the request's own quantities",
                     "add a condition such as `and input_tokens + cache_read_input_tokens > "
                     "200000`")
     for extra in rule.sums[1:]:
-        yield error("E911", f"threshold `{rule.name.value}` tests two sums", extra.span,
+        yield error("E931", f"threshold `{rule.name.value}` tests two sums", extra.span,
                     "one sum per threshold", "add the quantities into one sum")
     quantities = {q.name.value for q in request.quantities}
     for total in rule.sums[:1]:
         for name in total.quantities:
             if name.value not in quantities:
-                yield error("E910", f"`{name.value}` is not a quantity of request "
+                yield error("E930", f"`{name.value}` is not a quantity of request "
                             f"`{request.name.value}`", name.span, "unknown quantity",
                             did_you_mean(name.value, quantities)
                             or f"declare it in request `{request.name.value}`")
         limit = total.limit.value
         if limit is not None and (limit < 0 or limit != limit.to_integral_value()):
-            yield error("E911", f"threshold `{total.limit.text}` is not a whole number",
+            yield error("E931", f"threshold `{total.limit.text}` is not a whole number",
                         total.limit.span, "quantities are whole units", "write e.g. 200000")
     if rule.property.value != table.property.value:
-        yield error("E905", f"the rows of `{rule.name.value}` are values of "
+        yield error("E925", f"the rows of `{rule.name.value}` are values of "
                     f"`{table.property.value}`, as its price table's", rule.property.span,
                     f"not `{table.property.value}`", f"write `{table.property.value}`")
     props = {p.name.value: p for p in request.properties}
@@ -1017,12 +1017,12 @@ def _check_above(rule: n.Above, table: n.Prices, request: n.Request) -> Iterator
         table.property.value in props) else set()
     for row in rule.rows:
         if row.value.value not in values:
-            yield error("E907", f"\"{row.value.value}\" is not a value of property "
+            yield error("E927", f"\"{row.value.value}\" is not a value of property "
                         f"`{table.property.value}`", row.value.span, "not one of its values",
                         did_you_mean(row.value.value, values) or "remove the row")
         if len(row.cells) != len(rule.meters) or not all(
                 isinstance(c, n.Number) for c in row.cells):
-            yield error("E907", f"\"{row.value.value}\" needs a price per column",
+            yield error("E927", f"\"{row.value.value}\" needs a price per column",
                         row.span, f"{len(rule.meters)} columns", "write a price under each")
 
 
@@ -1046,7 +1046,7 @@ def _check_table_meters(
         name = meter.value
         if name in columns:
             if any(m is meter for m in table.meters):  # (a derived column may be one)
-                yield error("E906", f"meter `{name}` is listed twice in the table", meter.span,
+                yield error("E926", f"meter `{name}` is listed twice in the table", meter.span,
                             f"already a column at line {columns[name].span.line}",
                             "remove the repeat")
             continue
@@ -1056,19 +1056,19 @@ def _check_table_meters(
                         "not a meter of these rules", did_you_mean(name, s.meters) or
                         f"declare it with `meter {name} \"名称\" / \"Name\"`")
         elif name not in fed:
-            yield error("E906", f"meter `{name}` is not fed by request `{request.name.value}`",
+            yield error("E926", f"meter `{name}` is not fed by request `{request.name.value}`",
                         meter.span, "a price table prices its request's meters",
                         f"add `quantity ... into {name}` to request `{request.name.value}`")
         elif name in held:
-            yield error("E906", f"meter `{name}` is in two price tables", meter.span,
+            yield error("E926", f"meter `{name}` is in two price tables", meter.span,
                         f"already priced at line {held[name].span.line}",
                         "price each meter in one table")
         elif name in drawn:
-            yield error("E906", f"meter `{name}` is priced by a table and has an allowance "
+            yield error("E926", f"meter `{name}` is priced by a table and has an allowance "
                         "or packs", meter.span, "a table's meters are billed postpaid only",
                         f"remove `{name}`'s allowance and packs")
         elif others.get(name):
-            yield error("E906", f"meter `{name}` is priced by a table and fed by "
+            yield error("E926", f"meter `{name}` is priced by a table and fed by "
                         f"{others[name]}", meter.span, "a table prices its request's "
                         "quantities only", f"feed `{name}` from request "
                         f"`{request.name.value}`'s quantities only")
@@ -1083,7 +1083,7 @@ def _check_row(
         rule = derived.get(column)
         if isinstance(cell, n.ContactSalesCell) or (isinstance(cell, n.NotOffered)
                                                     and rule is None):
-            yield error("E907", f"\"{value}\" has no price for `{column}`", cell.span,
+            yield error("E927", f"\"{value}\" has no price for `{column}`", cell.span,
                         "a price table's cell is a price (`-` only in a derived column)",
                         "write the price")
             continue
