@@ -25,7 +25,7 @@ import tempfile
 import time
 import timeit
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -215,6 +215,135 @@ def write_csv(path: Path, count: int) -> None:
             writer.writerow([entry["time"], entry["action"], entry["count"]])
 
 
+# --- requests: the Anthropic sheet -------------------------------------------------------------
+
+CLAUDE = ROOT / "rules" / "anthropic-claude.rules"
+MTOK = Decimal(1_000_000)
+# input and output per MTok; the cache prices are 1.25, 2 and 0.1 times input (the page's table
+# states each as that multiple).
+CLAUDE_PRICES = {
+    "claude-opus-4-6": (Decimal(5), Decimal(25)), "claude-opus-4-5": (Decimal(5), Decimal(25)),
+    "claude-opus-4-1": (Decimal(15), Decimal(75)), "claude-opus-4": (Decimal(15), Decimal(75)),
+    "claude-sonnet-4-5": (Decimal(3), Decimal(15)), "claude-sonnet-4": (Decimal(3), Decimal(15)),
+    "claude-3-7-sonnet": (Decimal(3), Decimal(15)), "claude-haiku-4-5": (Decimal(1), Decimal(5)),
+    "claude-3-5-haiku": (Decimal("0.80"), Decimal(4)),
+}
+CLAUDE_LONG = {"claude-opus-4-6": (Decimal(10), Decimal("37.50")),
+               "claude-sonnet-4-5": (Decimal(6), Decimal("22.50")),
+               "claude-sonnet-4": (Decimal(6), Decimal("22.50"))}
+CACHE_FACTORS = {"cache_creation_5m_input_tokens": Decimal("1.25"),
+                 "cache_creation_1h_input_tokens": Decimal(2),
+                 "cache_read_input_tokens": Decimal("0.1")}
+TOKEN_KINDS = ("input_tokens", "cache_creation_5m_input_tokens",
+               "cache_creation_1h_input_tokens", "cache_read_input_tokens", "output_tokens")
+INPUT_KINDS = TOKEN_KINDS[:4]
+
+
+def handwritten_requests(path: Path) -> Decimal:
+    """A month of Messages API calls from JSONL → its exact total, written by hand for the
+    Anthropic sheet: each entry checked (in the month billed, November 2026 UTC; type, action,
+    model and settings, whole token counts), tokens summed per price (kind, model, batch,
+    US-only, long context), priced at the end."""
+    tokens: dict[tuple[str, str, bool, bool, bool], int] = {}
+    searches = 0
+    loads = json.loads
+    parse = datetime.fromisoformat
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    with path.open("rb") as lines:
+        for raw in lines:
+            entry = loads(raw)
+            if not start <= parse(entry["time"]) < end:
+                raise ValueError("not in the month billed")
+            if entry.get("type") != "request" or entry.get("action") != "messages":
+                raise ValueError("not a Messages call")
+            props = entry.get("properties") or {}
+            model = props.get("model")
+            if model not in CLAUDE_PRICES:
+                raise ValueError(f"unknown model {model!r}")
+            tier = props.get("service_tier", "standard")
+            geo = props.get("inference_geo", "global")
+            beta = props.get("context_1m", False)
+            if tier not in ("standard", "batch") or geo not in ("global", "us") or type(
+                    beta) is not bool:
+                raise ValueError("bad settings")
+            counts = entry.get("quantities") or {}
+            for kind, count in counts.items():
+                if (kind not in TOKEN_KINDS and kind != "web_search_requests") or type(
+                        count) is not int or count < 0:
+                    raise ValueError(f"bad quantity {kind}")
+            long = beta and model in CLAUDE_LONG and sum(
+                counts.get(k, 0) for k in INPUT_KINDS) > 200_000
+            us = geo == "us" and model == "claude-opus-4-6"
+            batch = tier == "batch"
+            for kind, count in counts.items():
+                if not count:
+                    continue
+                if kind == "web_search_requests":
+                    searches += count
+                    continue
+                key = (kind, model, batch and kind in ("input_tokens", "output_tokens"), us, long)
+                tokens[key] = tokens.get(key, 0) + count
+    total = searches * Decimal(10) / 1000
+    for (kind, model, batch, us, long), count in tokens.items():
+        base_in, base_out = (CLAUDE_LONG if long else CLAUDE_PRICES)[model]
+        price = base_out if kind == "output_tokens" else base_in * CACHE_FACTORS.get(kind, 1)
+        if batch:
+            price *= Decimal("0.5")
+        if us:
+            price *= Decimal("1.1")
+        total += count * price / MTOK
+    return total
+
+
+def write_requests(path: Path, count: int) -> None:
+    """`count` Messages calls over November 2026: every model, batch, US-only, the 1M window
+    (some over 200K input tokens), cache writes and reads, web searches."""
+    models = list(CLAUDE_PRICES)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    step = timedelta(days=29) / count
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            quantities = {"input_tokens": 1000 + (i * 7919) % 300_000,
+                          "output_tokens": 100 + (i * 104_729) % 20_000}
+            if i % 3 == 0:
+                quantities["cache_read_input_tokens"] = (i * 31) % 50_000
+            if i % 5 == 0:
+                quantities["cache_creation_5m_input_tokens"] = (i * 17) % 20_000
+            if i % 11 == 0:
+                quantities["web_search_requests"] = i % 4
+            properties: dict[str, Any] = {"model": models[i % len(models)]}
+            if i % 4 == 0:
+                properties["service_tier"] = "batch"
+            if i % 6 == 0:
+                properties["inference_geo"] = "us"
+            if i % 2 == 0:
+                properties["context_1m"] = True
+            out.write(json.dumps({"time": (start + step * i).isoformat(), "type": "request",
+                                  "action": "messages", "id": f"r-{i}",
+                                  "quantities": quantities, "properties": properties}) + "\n")
+
+
+def requests_section(table: Table, repeat: int, count: int) -> None:
+    """Replaying Messages API calls from JSONL against the hand-written function, one run."""
+    book = ratecard.load(CLAUDE)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "requests.jsonl"
+        write_requests(path, count)
+        bills = book.bill(path)
+        assert isinstance(bills, list) and len(bills) == 1
+        assert bills[0].total == handwritten_requests(path), (bills[0].total,
+                                                              handwritten_requests(path))
+        runs = [(timed(lambda: book.bill(path), 1), timed(lambda: handwritten_requests(path), 1))
+                for _ in range(repeat)]
+    mine = statistics.median(run[0] for run in runs)
+    theirs = statistics.median(run[1] for run in runs)
+    rate = count / mine
+    table.add(f"replay {count:,} Anthropic requests from JSONL (requests/s)", f"{rate:,.0f}",
+              f"{count / theirs:,.0f} / {mine / theirs:.2f}",
+              f"≥ 200,000 and ratio ≤ 1.0: {verdict(rate >= 200_000 and mine <= theirs)}")
+
+
 def timed(call: Callable[[], object], repeat: int) -> float:
     runs = []
     for _ in range(repeat):
@@ -275,6 +404,8 @@ def verdict(ok: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller journals, fewer repeats")
+    parser.add_argument("--requests", action="store_true",
+                        help="run only the requests section (Anthropic calls from JSONL)")
     parser.add_argument("--warehouse", action="store_true",
                         help="run the warehouse benchmark instead (bench/warehouse.py; its "
                         "options follow, e.g. --rows 10M)")
@@ -289,6 +420,10 @@ def main() -> int:
     repeat = 3 if args.quick else 7
     entries = 100_000 if args.quick else 1_000_000
     table = Table()
+    if args.requests:
+        requests_section(table, repeat, entries // 5)
+        print(table.render())
+        return 0
     book = ratecard.load(BDA)
 
     # 1. A month quote for the four meters.
@@ -383,7 +518,10 @@ def main() -> int:
               f"ratio ≤ 1.2: {verdict(r_mine <= r_base * 1.2)}")
     march.clear()
 
-    # 5. Checking and compiling.
+    # 5. Request entries: the Anthropic sheet's calls from JSONL.
+    requests_section(table, repeat, entries // 5)
+
+    # 6. Checking and compiling.
     check = process_seconds([sys.executable, "-m", "ratecard", "check", str(BDA)], repeat)
     ratecard_bin = Path(sys.executable).with_name("ratecard")
     if ratecard_bin.exists():

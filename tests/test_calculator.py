@@ -219,6 +219,12 @@ def test_the_calculator_quotes_as_the_engine_in_node_long(rules: Path) -> None:
     compare(book, batch, in_node(render(book, "html", "zh").text, batch))
 
 
+def test_a_sheet_with_requests_has_no_calculator() -> None:
+    book = ratecard.load(RULES / "anthropic-claude.rules")
+    assert "requests (quantities and properties per call)" in unsupported(book)
+    assert _DATA.search(render(book, "html", "en").text) is None
+
+
 @needs_node
 def test_every_mechanic() -> None:
     """A sheet of every mechanic the quote supports: graduated and volume ladders by each

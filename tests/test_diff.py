@@ -352,7 +352,7 @@ def _numbers(rules: nodes.Rules) -> list[Edit]:
     meters = tuple(s.name.value for s in rules.statements if isinstance(s, nodes.Meter))
 
     def targets(target: nodes.Target) -> tuple[str, ...]:
-        return meters if target.every else tuple(m.value for m in target.meters)
+        return tuple(target.of(meters))  # (`every meter except ...` leaves some out)
 
     found: list[Edit] = []
     statements = [(s, None) for s in rules.statements]
@@ -521,11 +521,14 @@ def test_every_field_of_a_sheet_is_compared() -> None:
         "name", "labels", "languages", "currency", "rounding", "timezone", "meters", "routes",
         "unpriced", "deduct_order", "packs", "alerts", "billing", "ladder_groups",
         "allowance_pools", "warnings", "version", "contract", "timeline", "orders",
-        "subscriptions", "grants", "credits"}
+        "subscriptions", "grants", "credits",
+        # a request is compared by its parts' routes (`changes._routes`) and the meters its
+        # price table makes; `price_tables` is how the sheet shows those meters
+        "requests", "price_tables"}
     assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
                                 "allowance", "ladder", "packs", "quantity_rounding",
                                 "allowance_pool", "display_unit", "display_size",
-                                "pack_terms"}
+                                "pack_terms", "entry_minimum"}
     assert names(PackPolicy) == {"valid_amount", "valid_unit", "order", "refundable",
                                  "frozen_after_expiry", "smallest_first"}
     assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",

@@ -51,7 +51,7 @@ T = '"time": "2026-11-02T10:00:00+08:00"'
     (f'{{{T}, "action": "DetectBody", "count": 1}}',
      "type",
      "missing field `type` (one of usage, purchase, suspend, reopen, topup, refund, order, "
-     "subscribe, cancel, open, credit)"),
+     "subscribe, cancel, open, credit, request)"),
     (f'{{{T}, "type": "usge", "action": "DetectBody", "count": 1}}',
      "type", "unknown entry type `usge`; did you mean `usage`?"),
     (f'{{{T}, "type": "usage", "action": "DetectBody"}}', "count", "missing field `count`"),

@@ -477,9 +477,10 @@ def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client)
     items = complete(server, DEMO.replace("  free Health\n", "  free Health\n  co|\n"))
     assert labels(items) == [
         "counts", "free", "quantity", "unit",
-        "alert", "allowance", "bill", "credit", "currency", "deduct", "fee", "from", "grant",
-        "ladder", "languages", "meter", "order", "packs", "price", "rounding", "rules",
-        "subscription", "suspend", "timezone", "unpriced"]
+        "above", "alert", "allowance", "bill", "credit", "currency", "deduct", "fee", "from",
+        "grant", "ladder", "languages", "meter", "modifier", "order", "packs", "price",
+        "prices", "request", "rounding", "rules", "subscription", "suspend", "timezone",
+        "unpriced"]
     assert {kind for _, kind, _ in items} == {14}
     assert {str(where) for _, _, where in items} == {str(span(7, 2, 4))}
 
@@ -743,9 +744,9 @@ def test_completion_of_a_version(server: Client) -> None:
     assert labels(complete(server, end.replace("|", "2027-01-01 {\n  ladder |"))) == [
         "volume", "graduated"]
     after = labels(complete(server, VERSIONED + "|"))
-    assert after == ["alert", "allowance", "bill", "credit", "currency", "deduct", "fee", "from",
-                     "grant", "ladder",
-                     "languages", "meter", "order", "packs", "price", "rounding", "rules",
+    assert after == ["above", "alert", "allowance", "bill", "credit", "currency", "deduct",
+                     "fee", "from", "grant", "ladder", "languages", "meter", "modifier",
+                     "order", "packs", "price", "prices", "request", "rounding", "rules",
                      "subscription", "suspend", "timezone", "unpriced"]
     assert change(server, DEMO) == []
 
@@ -914,9 +915,10 @@ def test_completion_in_a_contract(server: Client, folder: Path) -> None:
         assert labels(complete(server, CONTRACT + "minimum |", uri)) == ["spend"]
     # At the start of a file, a rules file's statements and `contract`.
     assert labels(complete(server, "|")) == [
-        "alert", "allowance", "bill", "contract", "credit", "currency", "deduct", "fee", "from",
-        "grant", "ladder", "languages", "meter", "order", "packs", "price", "rounding", "rules",
-        "subscription", "suspend", "timezone", "unpriced"]
+        "above", "alert", "allowance", "bill", "contract", "credit", "currency", "deduct",
+        "fee", "from", "grant", "ladder", "languages", "meter", "modifier", "order", "packs",
+        "price", "prices", "request", "rounding", "rules", "subscription", "suspend",
+        "timezone", "unpriced"]
     assert change(server, DEMO) == []
 
 

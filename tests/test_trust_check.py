@@ -256,9 +256,9 @@ def test_an_allow_on_another_line_acknowledges_nothing() -> None:
     ("  # allow: W005", "`W005` cannot be allowed",
      "remove the stale `# allow:` instead; `check --ignore W005` hides them all"),
     ("  # allow: W03", "unknown warning `W03`", "did you mean `W003`?"),
-    ("  # allow: w009", "unknown warning `w009`", "did you mean `W005`?"),
+    ("  # allow: w009", "unknown warning `w009`", "did you mean `W006`?"),
     ("  # allow: W9999", "unknown warning `W9999`",
-     "warnings are `W001`, `W002`, `W003`, `W004`, `W005`"),
+     "warnings are `W001`, `W002`, `W003`, `W004`, `W005`, `W006`"),
     ("  # allow: as on the page", "`# allow:` names no warning",
      "write the codes it acknowledges, e.g. `# allow: W003 as on the page`"),
 ])
@@ -368,8 +368,10 @@ def test_cli_deny_warnings_fails_on_a_warning_left(
 
 @pytest.mark.parametrize(("value", "message"), [
     ("E203", "--ignore E203: errors cannot be ignored; fix them"),
-    ("W009", "--ignore W009: not a warning code; warnings are W001, W002, W003, W004, W005"),
-    ("W003,x", "--ignore x: not a warning code; warnings are W001, W002, W003, W004, W005"),
+    ("W009", "--ignore W009: not a warning code; warnings are W001, W002, W003, W004, W005, "
+     "W006"),
+    ("W003,x", "--ignore x: not a warning code; warnings are W001, W002, W003, W004, W005, "
+     "W006"),
 ])
 def test_cli_ignore_takes_warning_codes_only(
     capsys: pytest.CaptureFixture[str], cliff: Path, value: str, message: str

@@ -252,7 +252,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
      "`month.ignored[0].line`: 10 is not one of the 9 entries taken"),
     ("account", {"month.ignored.0.type": "topup"},
      '`month.ignored[0].type`: "topup" is not one of "usage", "purchase", "refund", "order", '
-     '"subscribe", "cancel", "credit"'),
+     '"subscribe", "cancel", "credit", "request"'),
     # --- times in range, months and days consistent -------------------------------------------
     ("worked", {"last": "9999-11-02T10:00:00+08:00"},
      "`last`: 9999-11-02T10:00:00+08:00 is out of range: times are from 1900 to 9000"),

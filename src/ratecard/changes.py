@@ -106,6 +106,7 @@ METER_LABEL = "meter_label"
 METER_UNIT = "meter_unit"
 METER_DISPLAY_UNIT = "meter_display_unit"
 QUANTITY_ROUNDING = "quantity_rounding"
+ENTRY_MINIMUM = "entry_minimum"
 ALLOWANCE_POOL = "allowance_pool"
 LADDER_GROUP = "ladder_group"
 ACTION = "action"
@@ -125,9 +126,9 @@ GRANT = "grant"
 CREDIT = "credit"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
-               ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER,
-               ALERTS, BILL_DAY, SETTLE, SUSPEND, ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, DAILY_BILLS,
-               ORDER, SUBSCRIPTION, GRANT, CREDIT)
+               ENTRY_MINIMUM, ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON,
+               DEDUCT_ORDER, PACK_ORDER, ALERTS, BILL_DAY, SETTLE, SUSPEND,
+               ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, DAILY_BILLS, ORDER, SUBSCRIPTION, GRANT, CREDIT)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
 CONTACT_SALES = "contact sales"  # a pack size's price when it is sold by negotiation
@@ -305,6 +306,7 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
                 (METER_LABEL, before.labels, after.labels), (METER_UNIT, before.unit, after.unit),
                 (METER_DISPLAY_UNIT, _display_unit(before), _display_unit(after)),
                 (QUANTITY_ROUNDING, before.quantity_rounding, after.quantity_rounding),
+                (ENTRY_MINIMUM, before.entry_minimum, after.entry_minimum),
                 (ALLOWANCE_POOL, before.allowance_pool, after.allowance_pool),
                 (LADDER_GROUP, old_groups.get(name), new_groups.get(name)),
             )
@@ -458,9 +460,10 @@ def _display_unit(plan: MeterPlan) -> str | None:
 
 
 def _routes(book: PriceBook) -> dict[str, str]:
-    """Each action's meter, `free`, or `unpriced`."""
+    """Each action's meter, `free`, or `unpriced`, and each request part's meter."""
     routes = dict(book.routes)  # a meter's name, or FREE
     routes.update(dict.fromkeys(book.unpriced, UNPRICED))
+    routes.update(book.part_routes)  # a request's parts (`messages.input_tokens`): their meters
     return routes
 
 

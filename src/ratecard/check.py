@@ -60,6 +60,7 @@ WARNINGS = {
     "W003": "volume cliff",
     "W004": "bracket dearer per unit than the one below it",
     "W005": "`# allow:` that acknowledges nothing",
+    "W006": "price table states a derived price that is not the exact multiple",
 }
 
 # A journal holds times up to the end of LAST_YEAR; a pack bought then must expire by the end of
@@ -418,6 +419,8 @@ def check_numbers(s: Symbols) -> Iterator[Diagnostic]:
 def check_meters(s: Symbols) -> Iterator[Diagnostic]:
     """Meters are unique, count at least one action, and each action has one meaning."""
     first: dict[str, n.Meter] = {}
+    fed = {q.meter.value for request in s.of(n.Request) for q in request.quantities}
+    fed |= {c.meter.value for request in s.of(n.Request) for c in request.charges}
     # action → (what it is, where, meter name)
     seen: dict[str, tuple[str, n.Name, str]] = {}
     for meter in s.of(n.Meter):
@@ -428,7 +431,7 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
                         "rename this meter or merge the two")
             continue
         first[name] = meter
-        if not meter.counts:
+        if not meter.counts and name not in fed:
             yield error("E204", f"meter `{name}` counts no action", meter.name.span,
                         "nothing is ever counted into this meter",
                         f"add `counts ActionName` to `{name}`")
@@ -447,12 +450,26 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
                         second.span, "second rounding", "keep one `quantity rounded` clause")
         for rounding in meter.quantity_roundings[:1]:
             yield from _check_rounding(rounding.mode, rounding.increment)
+        for extra_minimum in meter.entry_minimums[1:]:
+            yield error("E932", f"meter `{name}` declares its minimum per entry twice",
+                        extra_minimum.span, "second minimum", "keep one `quantity at least`")
+        for minimum in meter.entry_minimums[:1]:
+            if minimum.per.value != "entry":
+                yield error("E932", f"`per {minimum.per.value}`: a minimum is per entry",
+                            minimum.per.span, "not `entry`",
+                            did_you_mean(minimum.per.value, ("entry",)) or "write `per entry`")
+            if minimum.amount.value is not None and minimum.amount.value <= 0:
+                yield error("E932", f"minimum `{minimum.amount.text}` is not above zero",
+                            minimum.amount.span, "a minimum bills some units",
+                            "write the least quantity an entry bills, e.g. `at least 300`")
         for kind, names in (("counted", meter.counts), ("free", meter.free)):
             for action in names:
                 yield from _claim(seen, action.value, kind, action, name)
     for unpriced in s.of(n.Unpriced):
         for action in unpriced.actions:
             yield from _claim(seen, action.value, "unpriced", action, "")
+    for request in s.of(n.Request):
+        yield from _claim(seen, request.name.value, "a request", request.name, "")
 
 
 def _claim(
@@ -705,7 +722,15 @@ def check_ladders(s: Symbols) -> Iterator[Diagnostic]:
                             f"{stopping[ref.value].span.line}",
                             f"remove `{ref.value}` from this ladder, or drop "
                             "`stop when exhausted`")
+    tabled = {m.value for table in s.of(n.Prices) for m in table.meters}
+    tabled |= {d.meter.value for table in s.of(n.Prices) for d in table.derivations}
     for name, meter in s.meters.items():
+        if name in tabled:
+            for ladder in s.ladders_by_meter.get(name, ()):
+                yield error("E926", f"meter `{name}` is priced by a table and by a ladder",
+                            _target_name(ladder, name), "also in a price table",
+                            f"remove `{name}` from this ladder, or from the price table")
+            continue
         if name not in s.ladders_by_meter and name not in misspelt and name not in stopping:
             yield error("E206", f"meter `{name}` has no postpaid ladder", meter.name.span,
                         "usage past the allowance and packs would have no price",
@@ -847,6 +872,345 @@ def check_subscriptions(s: Symbols) -> Iterator[Diagnostic]:
         yield error("E813", "`subscriptions` in the deduction order, but no subscription covers "
                     "a meter", listed.span, "nothing to draw here",
                     "add `covers METER` to a subscription, or remove `subscriptions`")
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+def check_requests(s: Symbols) -> Iterator[Diagnostic]:
+    """A request's quantities feed declared meters, and its quantities and properties are
+    each declared once, a property with values (a list of strings, or `bool`) and a default
+    among them."""
+    for request in s.of(n.Request):
+        action = request.name.value
+        if not request.quantities and not request.charges:
+            yield error("E921", f"request `{action}` has no quantity", request.name.span,
+                        "nothing of this request is ever counted",
+                        "add `quantity NAME into METER` (or `charge METER`) inside its braces")
+        quantities: dict[str, n.RequestQuantity] = {}
+        for quantity in request.quantities:
+            name = quantity.name.value
+            if name in quantities:
+                yield error("E922", f"quantity `{name}` of request `{action}` is declared twice",
+                            quantity.name.span, f"already declared at line "
+                            f"{quantities[name].span.line}", "remove one of the two")
+                continue
+            quantities[name] = quantity
+            if quantity.meter.value not in s.meters:
+                yield error("E203", f"unknown meter `{quantity.meter.value}`", quantity.meter.span,
+                            "not a meter of these rules",
+                            did_you_mean(quantity.meter.value, s.meters)
+                            or f"declare it with `meter {quantity.meter.value} \"名称\" / "
+                            "\"Name\"`")
+        properties: dict[str, n.RequestProperty] = {}
+        for prop in request.properties:
+            name = prop.name.value
+            if name in properties or name in quantities:
+                what = "property" if name in properties else "quantity"
+                where = (properties[name] if name in properties else quantities[name]).span.line
+                yield error("E922", f"`{name}` of request `{action}` is declared twice",
+                            prop.name.span, f"already a {what} at line {where}",
+                            "give each quantity and property its own name")
+                continue
+            properties[name] = prop
+            yield from _check_property(prop)
+        for charge in request.charges:
+            if charge.meter.value not in s.meters:
+                yield error("E203", f"unknown meter `{charge.meter.value}`", charge.meter.span,
+                            "not a meter of these rules",
+                            did_you_mean(charge.meter.value, s.meters)
+                            or f"declare it with `meter {charge.meter.value} \"名称\" / "
+                            "\"Name\"`")
+            for word in (*charge.when, *(() if charge.unless is None else (charge.unless,))):
+                found = properties.get(word.value)
+                if found is None or found.type is None:
+                    yield error("E930", f"`{word.value}` is not a bool property of request "
+                                f"`{action}`", word.span, "a charge depends on bool properties",
+                                did_you_mean(word.value, [p for p, node in properties.items()
+                                                          if node.type is not None])
+                                or f"declare it: `property {word.value} bool default false`")
+
+
+def _check_property(prop: n.RequestProperty) -> Iterator[Diagnostic]:
+    """E923 for a property type that is not `bool` or a value listed twice; E924 for a default
+    that is not one of its values."""
+    if prop.type is not None:
+        if prop.type.value != "bool":
+            yield error("E923", f"unknown property type `{prop.type.value}`", prop.type.span,
+                        "a property is `bool` or a list of quoted values",
+                        did_you_mean(prop.type.value, ("bool",))
+                        or 'write `bool`, or its values: `"standard", "batch"`')
+            return
+        allowed: tuple[str, ...] = ("true", "false")
+    else:
+        listed: dict[str, n.Text] = {}
+        for value in prop.values:
+            if value.value in listed:
+                yield error("E923", f"value \"{value.value}\" of property `{prop.name.value}` is "
+                            "listed twice", value.span, "listed again", "remove the repeat")
+            listed.setdefault(value.value, value)
+        allowed = tuple(listed)
+    default = prop.default
+    if default is None:
+        return
+    ok = ((isinstance(default, n.Name) and prop.type is not None)
+          or (isinstance(default, n.Text) and prop.type is None)) and default.value in allowed
+    if not ok:
+        shown = default.value if isinstance(default, n.Name) else f'"{default.value}"'
+        choices = ", ".join(allowed if prop.type is not None else (f'"{v}"' for v in allowed))
+        yield error("E924", f"default `{shown}` is not a value of property "
+                    f"`{prop.name.value}`", default.span, f"its values: {choices}",
+                    f"write one of {choices}")
+
+
+def check_price_tables(s: Symbols) -> Iterator[Diagnostic]:
+    """A price table prices meters its request's quantities feed (each in one table, with no
+    allowance or packs), over a string property of that request: one row per value, one price
+    per column, derived columns from a priced column (W006 where a stated price is not the
+    multiple)."""
+    requests = {r.name.value: r for r in s.of(n.Request)}
+    held: dict[str, n.Name] = {}
+    drawn = {m for a in s.of(n.Allowance) for m in s.target_names(a.target)}
+    drawn |= {row.meter.value for packs in s.of(n.Packs) for row in packs.rows}
+    for table in s.of(n.Prices):
+        request = requests.get(table.request.value)
+        if request is None:
+            yield error("E925", f"unknown request `{table.request.value}`", table.request.span,
+                        "not a request of these rules",
+                        did_you_mean(table.request.value, requests)
+                        or f"declare it with `request {table.request.value} {{ ... }}`")
+            continue
+        props = {p.name.value: p for p in request.properties}
+        prop = props.get(table.property.value)
+        if prop is None or prop.type is not None:
+            yield error("E925", f"`{table.property.value}` is not a property of request "
+                        f"`{request.name.value}` with listed values", table.property.span,
+                        "rows are values of a property", did_you_mean(
+                            table.property.value,
+                            [p for p, node in props.items() if node.type is None])
+                        or "start the header row with a property such as `model`")
+            continue
+        fed = {q.meter.value for q in request.quantities}
+        derived = {d.meter.value: d for d in table.derivations}
+        columns = [m.value for m in table.meters]
+        yield from _check_table_meters(s, table, request, fed, held, drawn, derived)
+        for d in table.derivations:
+            if d.base.value not in columns or d.base.value in derived:
+                yield error("E928", f"`{d.meter.value}` is derived from `{d.base.value}`, not a "
+                            "priced column of this table", d.base.span,
+                            "a derived price is a multiple of a column priced in the table",
+                            f"add `{d.base.value}` to the header row, or derive from another")
+            factor = d.factor.value
+            if factor is not None and factor <= 0:
+                yield error("E928", f"factor `{d.factor.text}` is not above zero",
+                            d.factor.span, "a price is a positive multiple",
+                            "write a factor such as 1.25")
+        values = [v.value for v in prop.values]
+        seen: dict[str, n.PriceRow] = {}
+        for row in table.rows:
+            value = row.value.value
+            if value not in values:
+                yield error("E927", f"\"{value}\" is not a value of property "
+                            f"`{prop.name.value}`", row.value.span, "not one of its values",
+                            did_you_mean(value, values)
+                            or f"add it to `property {prop.name.value}`")
+            elif value in seen:
+                yield error("E927", f"\"{value}\" has two rows", row.value.span,
+                            f"already priced at line {seen[value].span.line}",
+                            "remove one of the two")
+            seen.setdefault(value, row)
+            if len(row.cells) != len(columns):
+                yield error("E927", f"\"{value}\" has {len(row.cells)} prices for "
+                            f"{len(columns)} columns", row.span, "one price per column",
+                            "write a price (or `-` in a derived column) under each column")
+                continue
+            cells = dict(zip(columns, row.cells, strict=True))
+            yield from _check_row(value, cells, derived)
+        for missing in [v for v in prop.values if v.value not in seen]:
+            yield error("E927", f"\"{missing.value}\" has no row in the price table of "
+                        f"`{request.name.value}`", missing.span, "a request with it has no price",
+                        f"add a row for \"{missing.value}\" to the table at line "
+                        f"{table.span.line}")
+
+
+def check_price_rules(s: Symbols) -> Iterator[Diagnostic]:
+    """Modifiers and thresholds: on the meters of one price table, with conditions on its
+    request's properties (declared values), a threshold over a sum of the request's own
+    quantities, and its table's rows values of the table's property, a price per column."""
+    tables: dict[str, n.Prices] = {}
+    for prices in s.of(n.Prices):
+        for name in (*prices.meters, *(d.meter for d in prices.derivations)):
+            tables.setdefault(name.value, prices)
+    requests = {r.name.value: r for r in s.of(n.Request)}
+    names: dict[str, n.Name] = {}
+    rules: list[n.Modifier | n.Above] = [*s.of(n.Modifier), *s.of(n.Above)]
+    for rule in rules:
+        key = rule.name.value
+        if key in names:
+            yield error("E929", f"`{key}` is declared twice", rule.name.span,
+                        f"already a modifier or threshold at line {names[key].span.line}",
+                        "give each its own name")
+        names.setdefault(key, rule.name)
+        table = tables.get(rule.meters[0].value)
+        if table is None:
+            yield error("E929", f"meter `{rule.meters[0].value}` is not priced by a price "
+                        "table", rule.meters[0].span, "modifiers and thresholds change a "
+                        "price table's prices", "list meters of a `prices` table")
+            continue
+        for meter in rule.meters[1:]:
+            if tables.get(meter.value) is not table:
+                yield error("E929", f"meter `{meter.value}` is not in the price table of "
+                            f"`{rule.meters[0].value}`", meter.span, "not in that table",
+                            f"list only meters of the table at line {table.span.line}")
+        request = requests.get(table.request.value)
+        if request is None:
+            continue  # (E925)
+        yield from _check_conditions(rule.conditions, request)
+        if isinstance(rule, n.Modifier):
+            if rule.factor.value is not None and rule.factor.value <= 0:
+                yield error("E929", f"factor `{rule.factor.text}` is not above zero",
+                            rule.factor.span, "a price is a positive multiple",
+                            "write a factor such as 0.5")
+            continue
+        yield from _check_above(rule, table, request)
+
+
+def _check_conditions(conditions: tuple[n.PropertyCondition, ...],
+                      request: n.Request) -> Iterator[Diagnostic]:
+    props = {p.name.value: p for p in request.properties}
+    for condition in conditions:
+        prop = props.get(condition.property.value)
+        if prop is None:
+            yield error("E930", f"`{condition.property.value}` is not a property of request "
+                        f"`{request.name.value}`", condition.property.span, "unknown property",
+                        did_you_mean(condition.property.value, props)
+                        or f"declare it in request `{request.name.value}`")
+            continue
+        value = condition.value
+        if prop.type is not None:
+            ok = isinstance(value, n.Name) and value.value in ("true", "false")
+            choices = "true, false"
+        else:
+            ok = isinstance(value, n.Text) and value.value in {v.value for v in prop.values}
+            choices = ", ".join(f'"{v.value}"' for v in prop.values)
+        if not ok:
+            yield error("E930", f"`{value.value}` is not a value of property "
+                        f"`{prop.name.value}`", value.span, f"its values: {choices}",
+                        f"write one of {choices}")
+
+
+def _check_above(rule: n.Above, table: n.Prices, request: n.Request) -> Iterator[Diagnostic]:
+    if not rule.sums:
+        yield error("E931", f"threshold `{rule.name.value}` is over no quantity",
+                    rule.name.span, "a threshold tests a sum of the request's own quantities",
+                    "add a condition such as `and input_tokens + cache_read_input_tokens > "
+                    "200000`")
+    for extra in rule.sums[1:]:
+        yield error("E931", f"threshold `{rule.name.value}` tests two sums", extra.span,
+                    "one sum per threshold", "add the quantities into one sum")
+    quantities = {q.name.value for q in request.quantities}
+    for total in rule.sums[:1]:
+        for name in total.quantities:
+            if name.value not in quantities:
+                yield error("E930", f"`{name.value}` is not a quantity of request "
+                            f"`{request.name.value}`", name.span, "unknown quantity",
+                            did_you_mean(name.value, quantities)
+                            or f"declare it in request `{request.name.value}`")
+        limit = total.limit.value
+        if limit is not None and (limit < 0 or limit != limit.to_integral_value()):
+            yield error("E931", f"threshold `{total.limit.text}` is not a whole number",
+                        total.limit.span, "quantities are whole units", "write e.g. 200000")
+    if rule.property.value != table.property.value:
+        yield error("E925", f"the rows of `{rule.name.value}` are values of "
+                    f"`{table.property.value}`, as its price table's", rule.property.span,
+                    f"not `{table.property.value}`", f"write `{table.property.value}`")
+    props = {p.name.value: p for p in request.properties}
+    values = {v.value for v in props[table.property.value].values} if (
+        table.property.value in props) else set()
+    for row in rule.rows:
+        if row.value.value not in values:
+            yield error("E927", f"\"{row.value.value}\" is not a value of property "
+                        f"`{table.property.value}`", row.value.span, "not one of its values",
+                        did_you_mean(row.value.value, values) or "remove the row")
+        if len(row.cells) != len(rule.meters) or not all(
+                isinstance(c, n.Number) for c in row.cells):
+            yield error("E927", f"\"{row.value.value}\" needs a price per column",
+                        row.span, f"{len(rule.meters)} columns", "write a price under each")
+
+
+def _check_table_meters(
+    s: Symbols, table: n.Prices, request: n.Request, fed: set[str], held: dict[str, n.Name],
+    drawn: set[str], derived: dict[str, n.PriceDerivation],
+) -> Iterator[Diagnostic]:
+    # What else feeds each meter: actions counted into it, other requests, charges.
+    others: dict[str, str] = {}
+    for plan in s.meters.values():
+        if plan.counts or plan.free:
+            others[plan.name.value] = f"action `{(plan.counts or plan.free)[0].value}`"
+    for other in s.of(n.Request):
+        for q in other.quantities:
+            if other.name.value != request.name.value:
+                others.setdefault(q.meter.value, f"request `{other.name.value}`")
+        for charge in other.charges:
+            others.setdefault(charge.meter.value, f"a charge of request `{other.name.value}`")
+    columns: dict[str, n.Name] = {}
+    for meter in (*table.meters, *(d.meter for d in table.derivations)):
+        name = meter.value
+        if name in columns:
+            if any(m is meter for m in table.meters):  # (a derived column may be one)
+                yield error("E926", f"meter `{name}` is listed twice in the table", meter.span,
+                            f"already a column at line {columns[name].span.line}",
+                            "remove the repeat")
+            continue
+        columns[name] = meter
+        if name not in s.meters:
+            yield error("E203", f"unknown meter `{name}`", meter.span,
+                        "not a meter of these rules", did_you_mean(name, s.meters) or
+                        f"declare it with `meter {name} \"名称\" / \"Name\"`")
+        elif name not in fed:
+            yield error("E926", f"meter `{name}` is not fed by request `{request.name.value}`",
+                        meter.span, "a price table prices its request's meters",
+                        f"add `quantity ... into {name}` to request `{request.name.value}`")
+        elif name in held:
+            yield error("E926", f"meter `{name}` is in two price tables", meter.span,
+                        f"already priced at line {held[name].span.line}",
+                        "price each meter in one table")
+        elif name in drawn:
+            yield error("E926", f"meter `{name}` is priced by a table and has an allowance "
+                        "or packs", meter.span, "a table's meters are billed postpaid only",
+                        f"remove `{name}`'s allowance and packs")
+        elif others.get(name):
+            yield error("E926", f"meter `{name}` is priced by a table and fed by "
+                        f"{others[name]}", meter.span, "a table prices its request's "
+                        "quantities only", f"feed `{name}` from request "
+                        f"`{request.name.value}`'s quantities only")
+    for name, meter in columns.items():
+        held.setdefault(name, meter)
+
+
+def _check_row(
+    value: str, cells: dict[str, n.PackCell], derived: dict[str, n.PriceDerivation]
+) -> Iterator[Diagnostic]:
+    for column, cell in cells.items():
+        rule = derived.get(column)
+        if isinstance(cell, n.ContactSalesCell) or (isinstance(cell, n.NotOffered)
+                                                    and rule is None):
+            yield error("E927", f"\"{value}\" has no price for `{column}`", cell.span,
+                        "a price table's cell is a price (`-` only in a derived column)",
+                        "write the price")
+            continue
+        if rule is None or not isinstance(cell, n.Number) or cell.value is None:
+            continue
+        base = cells.get(rule.base.value)
+        if (not isinstance(base, n.Number) or base.value is None or rule.factor.value is None):
+            continue
+        product = base.value * rule.factor.value
+        if cell.value != product:
+            yield warning("W006", f"\"{value}\" states {cell.text} for `{column}`, not "
+                          f"{rule.base.value} × {rule.factor.text} = {format_plain(product)}",
+                          cell.span, "the table's price is billed",
+                          f"write `{format_plain(product)}` or `-` if the rule holds; keep "
+                          "the stated price (and acknowledge with `# allow: W006`) if the "
+                          "page states it")
 
 
 def stop_meters(s: Symbols) -> dict[str, n.PackStop]:
@@ -1423,6 +1787,9 @@ CHECKS: tuple[Check, ...] = (
     check_ladder_prices,
     check_orders,
     check_subscriptions,
+    check_requests,
+    check_price_tables,
+    check_price_rules,
 )
 
 

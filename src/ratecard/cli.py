@@ -270,7 +270,11 @@ def cmd_quote(args: argparse.Namespace) -> int:
     sheet = book.at(_day_option(args.at))
     packs = _pack_arguments(args.pack, sheet)
     try:
-        bill = sheet.quote(usage, packs, new_account=args.new_account)
+        if args.requests is not None:
+            bill = sheet.quote_requests(_requests_input(args.requests), usage, packs,
+                                        new_account=args.new_account)
+        else:
+            bill = sheet.quote(usage, packs, new_account=args.new_account)
     except UsageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
@@ -315,6 +319,15 @@ def _quote_days(book: PriceBook, usage: dict[str, str], args: argparse.Namespace
         print(f"\n{args.days} days from {first.isoformat()}: {len(bills)} bills, total "
               f"{book.currency} {format_plain(total)}")
     return EXIT_OK
+
+
+def _requests_input(path: str) -> str | BinaryIO:
+    """`--requests FILE`: the path of a JSON Lines file of request entries (`-`: stdin)."""
+    if path == "-":
+        return sys.stdin.buffer
+    if not os.path.isfile(path):
+        raise CommandError(f"--requests `{path}`: no such file")
+    return path
 
 
 def _with_contract(book: PriceBook, path: str) -> PriceBook | None:
@@ -1139,6 +1152,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "as `bill` prints them (for meters billed or priced per day)")
     quote.add_argument("--new-account", action="store_true",
                        help="the account's first month: hold the grants issued once too")
+    quote.add_argument("--requests", metavar="FILE",
+                       help="a JSON Lines file of `request` entries (- for stdin), priced as one "
+                       "month together with any ACTION=N")
     quote.add_argument("--json", action="store_true", help="print the bill as JSON")
     quote.set_defaults(run=cmd_quote)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from decimal import Decimal
 
@@ -28,6 +29,7 @@ from ratecard.engine.pricebook import (
     Segment,
 )
 from ratecard.engine.pricing import LadderGroup
+from ratecard.engine.requests import PriceTable, PropertyPlan, RequestPlan, RulePlan
 from ratecard.engine.subscriptions import SubscriptionPlan
 
 # A meter without `unit` counts calls, named in each declared language.
@@ -206,9 +208,14 @@ def _compile_sheet(
             display_size=(_value(meter.display_units[0].size)
                           if meter.display_units else None),
             pack_terms=pack_terms.get(meter.name.value, PackTerms()),
+            entry_minimum=(_value(meter.entry_minimums[0].amount) if meter.entry_minimums
+                           else None),
         )
         for meter in table.meters.values()
     )
+    meters, cells, price_tables = _price_cells(table, meters)
+    groups += tuple(LadderGroup(plan.ladder, (plan.name,)) for plan in meters
+                    if plan.ladder is not None and plan.name not in ladders)
     routes: dict[str, str] = {}
     for plan in meters:
         routes.update(dict.fromkeys(plan.actions, plan.name))
@@ -250,8 +257,177 @@ def _compile_sheet(
         grants=tuple(_grant(grant, list(table.meters)) for grant in table.of(n.Grant)),
         credits=tuple(_credit(credit, list(table.meters), rank)
                       for rank, credit in enumerate(table.of(n.Credit))),
+        requests={r.name.value: _request(r, cells, [*table.of(n.Modifier), *table.of(n.Above)])
+                  for r in table.of(n.Request)},
+        price_tables=price_tables,
         warnings=warnings,
         version=version,
+    )
+
+
+#: A request quantity priced by a table: (request, meter) → (property, value → the cell meter
+#: of each set of variants, `()` the base price).
+Cells = dict[tuple[str, str], tuple[str, dict[str, dict[tuple[str, ...], str]]]]
+
+
+def _condition(condition: n.PropertyCondition) -> tuple[str, str | bool]:
+    value = condition.value
+    return condition.property.value, (value.value == "true" if isinstance(value, n.Name)
+                                      else value.value)
+
+
+def _price_cells(
+    table: Symbols, meters: tuple[MeterPlan, ...]
+) -> tuple[tuple[MeterPlan, ...], Cells, tuple[PriceTable, ...]]:
+    """The meters with each one a price table prices replaced by its cells: one meter per
+    value of the table's property (`input[claude-opus-4-6]`) and per set of the modifiers and
+    thresholds that change its price (`input[claude-opus-4-6+batch+long_context]`), at its
+    flat price: the row's (a derived column's: the base column's price times its factor, unless
+    the row states one), or a threshold's table's, times each modifier's factor in order."""
+    priced: dict[str, list[MeterPlan]] = {}
+    cells: Cells = {}
+    tables: list[PriceTable] = []
+    by_name = {plan.name: plan for plan in meters}
+    for prices in table.of(n.Prices):
+        per = _value(prices.per) if prices.per is not None else Decimal(1)
+        columns = [m.value for m in prices.meters]
+        derived = {d.meter.value: d for d in prices.derivations}
+        names = (*columns, *(d for d in derived if d not in columns))
+        base = _table_prices(columns, derived, prices.rows, {})
+        mods = [m for m in table.of(n.Modifier) if m.meters and m.meters[0].value in names]
+        aboves = [a for a in table.of(n.Above) if a.meters and a.meters[0].value in names]
+        repriced = {a.name.value: _table_prices([m.value for m in a.meters], derived, a.rows,
+                                                base) for a in aboves}
+        prop = prices.property.value
+        for name in names:
+            plan = by_name[name]
+            by_value: dict[str, dict[tuple[str, ...], str]] = {}
+            for row in prices.rows:
+                value = row.value.value
+                # (in the order of the request's rules: modifiers, then thresholds)
+                affecting = [m.name.value for m in mods
+                             if name in {x.value for x in m.meters}
+                             and all(_condition(c)[1] == value for c in m.conditions
+                                     if c.property.value == prop)]
+                affecting += [a.name.value for a in aboves
+                              if (name, value) in repriced[a.name.value]]
+                variants: dict[tuple[str, ...], str] = {}
+                for size in range(len(affecting) + 1):
+                    for chosen in itertools.combinations(affecting, size):
+                        threshold = next((t for t in chosen if t in repriced), None)
+                        if sum(t in repriced for t in chosen) > 1:
+                            continue  # (one threshold applies: the first whose test holds)
+                        price = (base if threshold is None else repriced[threshold])[
+                            (name, value)]
+                        for m in mods:
+                            if m.name.value in chosen:
+                                price = _trimmed(price * _value(m.factor))
+                        cell = f"{name}[{'+'.join((value, *chosen))}]"
+                        variants[chosen] = cell
+                        priced.setdefault(name, []).append(attrs.evolve(
+                            plan, name=cell,
+                            labels=tuple(" · ".join((label, value, *chosen))
+                                         for label in plan.labels),
+                            ladder=Ladder(VOLUME, "postpaid", (Bracket(ZERO, None, price, per),),
+                                          short=True),
+                        ))
+                by_value[value] = variants
+            cells[(prices.request.value, name)] = (prop, by_value)
+        tables.append(PriceTable(
+            prices.request.value, prop, names,
+            tuple((row.value.value, tuple(f"{m}[{row.value.value}]" for m in names))
+                  for row in prices.rows),
+            tuple(attrs.evolve(_variant(prop, m.name.value, m.label, [x.value for x in m.meters],
+                                        tuple(r for r in prices.rows if all(
+                                            _condition(c)[1] == r.value.value
+                                            for c in m.conditions
+                                            if c.property.value == prop)), names),
+                               rule=_rule(m), factor=_value(m.factor)) for m in mods)
+            + tuple(attrs.evolve(_variant(prop, a.name.value, a.label,
+                                          [x.value for x in a.meters], a.rows, names),
+                                 rule=_rule(a)) for a in aboves)))
+    if not priced:
+        return meters, cells, ()
+    return (tuple(cell for plan in meters for cell in priced.get(plan.name, (plan,))), cells,
+            tuple(tables))
+
+
+def _trimmed(price: Decimal) -> Decimal:
+    """A computed price without the trailing zeros a product adds (37.50 × 0.5 = 18.750 is
+    shown 18.75); whole prices keep no exponent (5.0 is 5, not 5E+0)."""
+    trimmed = price.normalize()
+    exponent = trimmed.as_tuple().exponent
+    assert isinstance(exponent, int), "a price is finite"
+    return trimmed if exponent <= 0 else trimmed.quantize(Decimal(1))
+
+
+def _variant(prop: str, name: str, label: n.Label | None, columns: list[str],
+             rows: tuple[n.PriceRow, ...], names: tuple[str, ...]) -> PriceTable:
+    """A modifier's or threshold's own table for the sheet: its meters across, the rows it
+    applies to down, each cell the meter of that variant alone."""
+    return PriceTable(name, prop, tuple(m for m in names if m in columns), tuple(
+        (row.value.value, tuple(f"{m}[{row.value.value}+{name}]" for m in names
+                                if m in columns)) for row in rows), (), _texts(label))
+
+
+def _table_prices(
+    columns: list[str], derived: dict[str, n.PriceDerivation], rows: tuple[n.PriceRow, ...],
+    base: dict[tuple[str, str], Decimal],
+) -> dict[tuple[str, str], Decimal]:
+    """Each (meter, value) a table prices: its stated cells, and the derived columns of a
+    column it states (unless it states them too). With `base` (a threshold's table over the
+    base table's prices), only the cells it changes."""
+    found: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        value = row.value.value
+        stated = {c: _value(cell) for c, cell in zip(columns, row.cells, strict=True)
+                  if isinstance(cell, n.Number)}
+        for column, price in stated.items():
+            found[(column, value)] = price
+        for column, rule in derived.items():
+            if column in stated or rule.base.value not in stated:
+                continue
+            if base and (column, value) in base and rule.base.value not in columns:
+                continue
+            found[(column, value)] = _trimmed(stated[rule.base.value] * _value(rule.factor))
+    return found
+
+
+def _request(request: n.Request, cells: Cells, rules: list[n.Modifier | n.Above]) -> RequestPlan:
+    properties: dict[str, PropertyPlan] = {}
+    for prop in request.properties:
+        default: str | bool | None = None
+        if prop.type is not None and prop.default is not None:
+            default = prop.default.value == "true"
+        elif prop.default is not None:
+            default = prop.default.value
+        properties[prop.name.value] = PropertyPlan(
+            prop.name.value,
+            None if prop.type is not None else tuple(v.value for v in prop.values),
+            default,
+        )
+    quantities = {q.name.value: q.meter.value for q in request.quantities}
+    mine = [r for r in rules if any(meter == m.value for m in r.meters
+                                    for meter in quantities.values())]
+    return RequestPlan(
+        request.name.value,
+        _texts(request.label),
+        quantities,
+        properties,
+        {q.name.value: cells[(request.name.value, q.meter.value)]
+         for q in request.quantities if (request.name.value, q.meter.value) in cells},
+        tuple(_rule(r) for r in mine),
+        tuple((c.meter.value, tuple(w.value for w in c.when),
+               None if c.unless is None else c.unless.value) for c in request.charges),
+    )
+
+
+def _rule(rule: n.Modifier | n.Above) -> RulePlan:
+    return RulePlan(
+        rule.name.value, tuple(_condition(c) for c in rule.conditions),
+        tuple(q.value for q in rule.sums[0].quantities) if isinstance(rule, n.Above) else (),
+        isinstance(rule, n.Above) and rule.sums[0].strict,
+        _value(rule.sums[0].limit) if isinstance(rule, n.Above) else None,
     )
 
 

@@ -266,10 +266,13 @@ def volumes(sides: Sequence[tuple[MeterPlan, PriceBook]]) -> list[Decimal]:
 def _month(book: PriceBook, meter: str, action: str, quantity: Decimal) -> Decimal | None:
     """What a month of `quantity` units of `action` costs on `meter` (its lines only; the
     other meters' charges at zero usage are left out); None if not priced."""
-    if book.routes.get(action) != meter:
+    part = book.part_routes.get(action)
+    if (part is None and book.routes.get(action) != meter) or part not in (None, meter):
         return None
     try:
-        bill = book.quote({action: quantity})
+        # (a meter only requests feed: the month of `quantity` units of the request's part)
+        bill = (book.quote({action: quantity}) if part is None
+                else book._quote_general({}, (), parts={meter: quantity}))
     except UsageError:  # contact sales, or a count the meter does not take
         return None
     return sum((line.amount for line in bill.lines if line.meter == meter), Decimal(0))
@@ -283,6 +286,9 @@ def quotes(old: PriceBook, new: PriceBook, meter: str, day: date | None) -> Iter
     # whichever sheet is old).
     actions = [set(() if plan is None else plan.actions) for plan in (old_plan, new_plan)]
     common = sorted(actions[0] & actions[1]) or sorted(actions[0] | actions[1])
+    if not common:  # a meter that requests feed: the part of a request counted into it
+        parts = [{r for r, m in book.part_routes.items() if m == meter} for book in (old, new)]
+        common = sorted(parts[0] & parts[1]) or sorted(parts[0] | parts[1])
     if not common:
         return
     action = common[0]
@@ -378,7 +384,8 @@ _TITLES = {
     VERSION_ADDED: "version added", VERSION_REMOVED: "version removed",
     VERSION_KEEP: "version keeps accounts", "rules_name": "rules name",
     "rules_label": "rules display name", "meter_label": "display name", "meter_unit": "unit",
-    QUANTITY_ROUNDING: "quantity rounded", ALLOWANCE_POOL: "allowance shared as",
+    QUANTITY_ROUNDING: "quantity rounded", "entry_minimum": "at least per entry",
+    ALLOWANCE_POOL: "allowance shared as",
     LADDER_GROUP: "combined ladder with", "deduct_order": "deduction order",
     "pack_order": "packs drawn by", "bill_day": "bill issued on day",
     "settle": "settle from balance", "suspend": "suspend for",

@@ -213,7 +213,8 @@ class _Layout:
             assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
             assert label is None or isinstance(label, lark.Tree)
             self._wrapped(keyword, names, label, at, True)
-        elif tree.data in ("packs_decl", "ladder_decl", "order_decl", "subscription_decl"):
+        elif tree.data in ("packs_decl", "ladder_decl", "order_decl", "subscription_decl",
+                           "request_decl", "prices_decl", "above_decl"):
             self._block(children, at)
         elif tree.data == "version_decl" and isinstance(children[-1], lark.Tree):
             body = children[-1]
@@ -233,7 +234,7 @@ class _Layout:
         self.tables += 1
         for item in children[brace + 1:-1]:
             assert isinstance(item, lark.Tree)
-            if item.data in ("pack_sizes", "pack_row"):
+            if item.data in ("pack_sizes", "pack_row", "price_header", "price_row"):
                 self._row([[child] for child in item.children], at + INDENT)
             elif item.data == "bracket":
                 self._row([item.children[:5], item.children[5:]], at + INDENT)

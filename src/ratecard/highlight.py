@@ -38,7 +38,8 @@ from pygments.token import (
 STATEMENT_KEYWORDS = (
     "rules", "currency", "rounding", "timezone", "languages", "meter", "unpriced", "allowance",
     "packs", "ladder", "price", "deduct", "alert", "bill", "suspend", "contract", "accounts",
-    "discount", "order", "subscription", "fee", "grant", "credit",
+    "discount", "order", "subscription", "fee", "grant", "credit", "request", "prices",
+    "modifier", "above",
 )
 CLAUSE_KEYWORDS = (
     "counts", "free", "unit", "quantity", "rounded", "to", "shared", "combined", "block", "of",
@@ -48,7 +49,7 @@ CLAUSE_KEYWORDS = (
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
     "skip", "empty",
     "refundable", "within", "if", "unused", "stop", "when", "then", "covers", "one", "once",
-    "prepaid",
+    "prepaid", "into", "property", "default", "and", "unless", "least",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.
@@ -57,7 +58,7 @@ CHOICE_WORDS = (
     "years", "days", "half_up", "half_even", "half_down", "up", "down", "ceiling", "floor",
     "exact", "line", "refund", "freeze", "expiry", "purchase", "pack", "remaining", "below",
     "exhausted", "expired", "arrears", "violation", "zh", "en", "smallest", "subscriptions",
-    "second", "minute", "hour",
+    "second", "minute", "hour", "bool", "true", "false",
 )
 
 _WORD_START = r"(?<![\w])"
@@ -98,7 +99,7 @@ class RatecardLexer(RegexLexer):
             (words(CHOICE_WORDS, prefix=_WORD_START, suffix=_WORD_END), Name.Builtin),
             (r"[A-Za-z_][A-Za-z0-9_]*", Name),
             (r"[{}()\[\],]", Punctuation),
-            (r"[/+\-=]", Operator),
+            (r"[/+\-=×*>≥]", Operator),
         ],
         "zone": [
             (_SPACE, Whitespace),

@@ -116,6 +116,15 @@ class QuantityRounding:
 
 
 @attrs.frozen
+class EntryMinimum:
+    """`quantity at least 300 per entry`: each entry's quantity billed as at least this."""
+
+    amount: Number
+    per: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class DisplayUnit:
     """`unit "小时" / "hour" = 3600 "秒" / "second"`: the unit a sheet shows quantities and
     prices in (`label`), and how many metered units (`size`) make one."""
@@ -138,6 +147,7 @@ class Meter:
     span: Span = attrs.field(eq=False, repr=False)
     # The display units of `unit ... = N ...` clauses (the metered unit's label is in `units`).
     display_units: tuple[DisplayUnit, ...] = ()
+    entry_minimums: tuple[EntryMinimum, ...] = ()
 
 
 @attrs.frozen
@@ -563,6 +573,15 @@ class Grant:
 
 
 @attrs.frozen
+class RequestQuantity:
+    """`quantity input_tokens into input`: a quantity of a request, counted into a meter."""
+
+    name: Name
+    meter: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Subscription:
     """`subscription NAME label, per month, prorated by day, covers ... { brackets }`: a fee
     per unit and period, bought by a `subscribe` entry and charged until cancelled, every unit
@@ -594,6 +613,19 @@ class Fee:
 
 
 @attrs.frozen
+class RequestProperty:
+    """`property model "a", "b" [default "a"]` or `property context_1m bool [default false]`:
+    a setting of a request and the values it may take (`values` empty and `type` the word
+    written, `bool`, for a type; `type` None for a list of strings)."""
+
+    name: Name
+    values: tuple[Text, ...]
+    type: Name | None
+    default: Text | Name | None
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
 class Credit:
     """`credit NAME label 50 once on ... valid 3 months` (granted at the opening) or `credit
     NAME label prepaid on ... valid 1 year` (`amount` None: bought by a `credit` entry)."""
@@ -606,10 +638,114 @@ class Credit:
     span: Span = attrs.field(eq=False, repr=False)
 
 
+@attrs.frozen
+class RequestCharge:
+    """`charge METER [when PROP and PROP] [unless PROP]`: one unit into a meter per call, or
+    per call whose named bool properties are all true (and, with `unless`, that one false)."""
+
+    meter: Name
+    when: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+    unless: Name | None = None  # free when this bool property is true too
+
+
+@attrs.frozen
+class Request:
+    """`request NAME [label] { quantity ... property ... }`: an action whose journal entries
+    carry several quantities, each counted into a meter, and properties with declared values."""
+
+    name: Name
+    label: Label | None
+    quantities: tuple[RequestQuantity, ...]
+    properties: tuple[RequestProperty, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+    charges: tuple[RequestCharge, ...] = ()
+
+
+@attrs.frozen
+class PriceDerivation:
+    """`cache_read = input × 0.1`: a column of a price table derived from another."""
+
+    meter: Name
+    base: Name
+    factor: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PriceRow:
+    """A row of a price table: a property value and a price (or `-`: derived) per column."""
+
+    value: Text
+    cells: tuple[PackCell, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Prices:
+    """`prices REQUEST [per N] { derivations; header; rows }`: the request's meters (columns)
+    priced by the value of one of its properties (rows)."""
+
+    request: Name
+    per: Number | None
+    derivations: tuple[PriceDerivation, ...]
+    property: Name
+    meters: tuple[Name, ...]
+    rows: tuple[PriceRow, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PropertyCondition:
+    """`service_tier = "batch"`: a request property's value (a string, or `true`/`false`)."""
+
+    property: Name
+    value: Text | Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class QuantitySum:
+    """`input_tokens + cache_read_input_tokens > 200000`: a sum of a request's own quantities
+    against a limit; `strict` for `>`, not for `≥` (`>=`)."""
+
+    quantities: tuple[Name, ...]
+    strict: bool
+    limit: Number
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Modifier:
+    """`modifier NAME [label] when CONDITIONS × FACTOR on METERS`."""
+
+    name: Name
+    label: Label | None
+    conditions: tuple[PropertyCondition, ...]
+    factor: Number
+    meters: tuple[Name, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class Above:
+    """`above NAME [label] when CONDITIONS { table }`: a per-request threshold whose table
+    reprices the request's units."""
+
+    name: Name
+    label: Label | None
+    conditions: tuple[PropertyCondition, ...]
+    sums: tuple[QuantitySum, ...]
+    property: Name
+    meters: tuple[Name, ...]
+    rows: tuple[PriceRow, ...]
+    span: Span = attrs.field(eq=False, repr=False)
+
+
 Statement = (
     RulesDecl | Setting | Meter | Unpriced | Allowance | Packs | Ladder | Deduct | Alert | Bill
     | Suspend | Version | ContractDecl | Accounts | Discount | MinimumSpend | Order
-    | Subscription | Fee | Grant | Credit
+    | Subscription | Fee | Grant | Credit | Request | Prices | Modifier | Above
 )
 
 

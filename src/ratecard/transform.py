@@ -126,6 +126,7 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         units: list[n.Label] = []
         displays: list[n.DisplayUnit] = []
         roundings: list[n.QuantityRounding] = []
+        minimums: list[n.EntryMinimum] = []
         for kind, value in clauses:
             if kind == "counts":
                 counts.extend(value)
@@ -136,11 +137,13 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                 units.append(metered)
                 if display is not None:
                     displays.append(display)
+            elif kind == "minimum":
+                minimums.append(value)
             else:
                 roundings.append(value)
         return n.Meter(
             name, label, tuple(counts), tuple(free), tuple(units), tuple(roundings),
-            self._span(meta), tuple(displays),
+            self._span(meta), tuple(displays), tuple(minimums),
         )
 
     def counts_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
@@ -163,6 +166,12 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         increment: n.Number,
     ) -> Any:
         return ("quantity", n.QuantityRounding(mode, increment, self._span(meta)))
+
+    def entry_minimum_clause(
+        self, meta: Any, _kw: Token, _at: Token, _least: Token, amount: n.Number, _per: Token,
+        per: n.Name,
+    ) -> Any:
+        return ("minimum", n.EntryMinimum(amount, per, self._span(meta)))
 
     def unpriced_decl(
         self, meta: Any, _kw: Token, names: tuple[n.Name, ...], reason: n.Label | None
@@ -293,6 +302,94 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         target = next(p for p in rest if isinstance(p, n.Target))
         valid = next((p for p in rest if isinstance(p, n.PackValid)), None)
         return n.Credit(name, label, amount, target, valid, self._span(meta))
+
+    def request_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None,
+                     *items: Any) -> n.Request:
+        return n.Request(
+            name, label,
+            tuple(i for i in items if isinstance(i, n.RequestQuantity)),
+            tuple(i for i in items if isinstance(i, n.RequestProperty)),
+            self._span(meta),
+            tuple(i for i in items if isinstance(i, n.RequestCharge)),
+        )
+
+    def request_charge(self, meta: Any, _kw: Token, meter: n.Name, *rest: Any) -> n.RequestCharge:
+        # (`unless` is the last keyword: the name after it is the exception)
+        unless = None
+        names = list(rest)
+        if len(names) >= 2 and isinstance(names[-2], Token) and names[-2].type == "UNLESS":
+            unless = names[-1]
+            names = names[:-2]
+        return n.RequestCharge(meter, tuple(r for r in names if isinstance(r, n.Name)),
+                               self._span(meta), unless)
+
+    def prices_decl(self, meta: Any, _kw: Token, request: n.Name, _per: Token | None,
+                    per: n.Number | None, _lbrace: Token, *items: Any) -> n.Prices:
+        header = next(i for i in items if isinstance(i, tuple))
+        return n.Prices(
+            request, per,
+            tuple(i for i in items if isinstance(i, n.PriceDerivation)),
+            header[0], header[1],
+            tuple(i for i in items if isinstance(i, n.PriceRow)),
+            self._span(meta),
+        )
+
+    def modifier_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None,
+                      _when: Token, *items: Any) -> n.Modifier:
+        conditions = tuple(i for i in items if isinstance(i, n.PropertyCondition))
+        factor = next(i for i in items if isinstance(i, n.Number))
+        meters = next(i for i in items if isinstance(i, tuple))
+        return n.Modifier(name, label, conditions, factor, meters, self._span(meta))
+
+    def property_condition(self, meta: Any, prop: n.Name, _eq: Token,
+                           value: n.Text | n.Name) -> n.PropertyCondition:
+        return n.PropertyCondition(prop, value, self._span(meta))
+
+    def quantity_sum(self, meta: Any, *items: Any) -> n.QuantitySum:
+        names = tuple(i for i in items if isinstance(i, n.Name))
+        compare = next(i for i in items if isinstance(i, Token) and i.type == "COMPARE")
+        limit = next(i for i in items if isinstance(i, n.Number))
+        return n.QuantitySum(names, str(compare) == ">", limit, self._span(meta))
+
+    def above_decl(self, meta: Any, _kw: Token, name: n.Name, label: n.Label | None,
+                   _when: Token, *items: Any) -> n.Above:
+        header = next(i for i in items if isinstance(i, tuple))
+        return n.Above(
+            name, label,
+            tuple(i for i in items if isinstance(i, n.PropertyCondition)),
+            tuple(i for i in items if isinstance(i, n.QuantitySum)),
+            header[0], header[1],
+            tuple(i for i in items if isinstance(i, n.PriceRow)),
+            self._span(meta),
+        )
+
+    def price_derivation(self, meta: Any, meter: n.Name, _eq: Token, base: n.Name,
+                         _times: Token, factor: n.Number) -> n.PriceDerivation:
+        return n.PriceDerivation(meter, base, factor, self._span(meta))
+
+    def price_header(self, meta: Any, prop: n.Name, *meters: n.Name) -> tuple[n.Name, Any]:
+        return prop, tuple(meters)
+
+    def price_row(self, meta: Any, value: n.Text, *cells: Any) -> n.PriceRow:
+        return n.PriceRow(value, tuple(cells), self._span(meta))
+
+    def request_quantity(self, meta: Any, _kw: Token, name: n.Name, _into: Token,
+                         meter: n.Name) -> n.RequestQuantity:
+        return n.RequestQuantity(name, meter, self._span(meta))
+
+    def request_property(self, meta: Any, _kw: Token, name: n.Name, kind: Any,
+                         _default: Token | None, default: Any) -> n.RequestProperty:
+        values, word = kind
+        return n.RequestProperty(name, values, word, default, self._span(meta))
+
+    def property_values(self, meta: Any, *parts: Any) -> tuple[tuple[n.Text, ...], None]:
+        return tuple(p for p in parts if isinstance(p, n.Text)), None
+
+    def property_type(self, meta: Any, word: n.Name) -> tuple[tuple[n.Text, ...], n.Name]:
+        return (), word
+
+    def property_value(self, meta: Any, value: n.Text | n.Name) -> n.Text | n.Name:
+        return value
 
     def order_minimum(self, meta: Any, _kw: Token, amount: n.Number) -> n.OrderMinimum:
         return n.OrderMinimum(amount, self._span(meta))

@@ -15,16 +15,16 @@ set cpo&vim
 syn iskeyword @,48-57,_
 
 " BEGIN KEYWORDS (editors/generate.py)
-syn keyword ratecardStatement accounts alert allowance bill contract credit currency
+syn keyword ratecardStatement above accounts alert allowance bill contract credit currency
 syn keyword ratecardStatement deduct discount extra fee from grant ladder languages meter
-syn keyword ratecardStatement minimum order packs price rounding rules subscription
-syn keyword ratecardStatement suspend timezone unpriced
-syn keyword ratecardKeyword active at balance before block by charge combined contact
-syn keyword ratecardKeyword counts covers day empty every except extends flat for free if
-syn keyword ratecardKeyword issued keep maximum no of on once one opened per prepaid
-syn keyword ratecardKeyword prorated quantity refundable rounded sales settle shared size
-syn keyword ratecardKeyword skip spend stop then to unit until unused valid when while
-syn keyword ratecardKeyword within zero
+syn keyword ratecardStatement minimum modifier order packs price prices request rounding
+syn keyword ratecardStatement rules subscription suspend timezone unpriced
+syn keyword ratecardKeyword active and at balance before block by charge combined contact
+syn keyword ratecardKeyword counts covers day default empty every except extends flat for
+syn keyword ratecardKeyword free if into issued keep least maximum no of on once one
+syn keyword ratecardKeyword opened per prepaid property prorated quantity refundable
+syn keyword ratecardKeyword rounded sales settle shared size skip spend stop then to unit
+syn keyword ratecardKeyword unless until unused valid when while within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase subscriptions
@@ -34,7 +34,7 @@ syn keyword ratecardChoice arrears violation zh en pack remaining below exhauste
 syn keyword ratecardInfinity inf
 syn match ratecardInfinity /∞/
 
-syn match ratecardOperator "[/+=-]"
+syn match ratecardOperator "[/+=×*>≥-]"
 
 " A number keeps its scale suffix in one token: 300万, 1.5k, 10M; a malformed one (1万次,
 " 0.0.2) is an error. Numbers end at a space, punctuation or a comment.

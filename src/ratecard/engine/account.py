@@ -48,6 +48,7 @@ from ratecard.engine.journal import (
 from ratecard.engine.money import CONTEXT
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.replay import NEVER, Replay
+from ratecard.engine.requests import is_part
 from ratecard.engine.snapshot import Restored, SnapshotError, dump, load
 from ratecard.errors import UsageError
 
@@ -186,9 +187,14 @@ class Account:
                 trial._consume(todo)
         replay.path, replay.line_base, replay.on_invalid = source.path, base, on_invalid
         with self._applying():
-            for moment, line, kind, _, _, entry_id in resent:
+            listed = 0  # (a resent request's parts share its line: listed once)
+            for moment, line, kind, name, _, entry_id in resent:
                 assert entry_id is not None
-                replay._ignore("usage" if kind == USAGE else "purchase" if kind == PURCHASE
+                if line == listed:
+                    continue
+                listed = line
+                replay._ignore(("request" if is_part(name) else "usage") if kind == USAGE
+                               else "purchase" if kind == PURCHASE
                                else "order" if kind == ORDER else "subscribe"
                                if kind == SUBSCRIBE else "cancel" if kind == CANCEL
                                else "credit" if kind == CREDIT

@@ -52,6 +52,7 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.money import CONTEXT
 from ratecard.engine.offers import FREE
+from ratecard.engine.requests import RequestError
 from ratecard.errors import UsageError
 from ratecard.literals import (
     MAX_DIGITS,
@@ -79,7 +80,7 @@ OPEN = 9  # the account opens (its grants issued once are issued then)
 CREDIT = 10  # a prepaid credit bought: `name` is `CREDIT AMOUNT`
 
 TYPES = ("usage", "purchase", "suspend", "reopen", "topup", "refund", "order", "subscribe",
-         "cancel", "open", "credit")
+         "cancel", "open", "credit", "request")
 
 # A usage count: whole units (int), or a Decimal for a meter whose quantities are rounded.
 Quantity = int | Decimal
@@ -200,8 +201,21 @@ class Cancel:
     subscription: str
 
 
+@attrs.frozen
+class Request:
+    """One call of an action the rules bill by request: its quantities (name → whole units,
+    each counted into the meter the rules name for it; a missing one is 0) and its properties
+    (name → a declared string value or a bool; a missing one takes its default)."""
+
+    time: str | datetime
+    action: str
+    quantities: Mapping[str, int | Decimal | str] = attrs.field(factory=dict)
+    properties: Mapping[str, str | bool] = attrs.field(factory=dict)
+    id: str | None = None
+
+
 Entry = (Usage | Purchase | Suspend | Reopen | Topup | Refund | Order | Subscribe | Cancel | Open
-         | Credit)
+         | Credit | Request)
 
 #: The largest int count the readers' shortcuts take: 2^30 - 1, the largest int that CPython
 #: compares on its fastest path (well within MAX_COUNT). Any other count (negative, larger, not
@@ -266,6 +280,20 @@ class EntryReader:
         self._last_instant = 0
         self.whole_actions = frozenset(
             action for action, route in book.routes.items() if self._keeps_whole(route))
+        self.requests = book.requests
+        # `quantity at least N per entry`: each action's and request part's minimum.
+        self.minimums = {
+            action: plan.entry_minimum for action, route in book.routes.items()
+            if route != FREE and (plan := self.meters[route]).entry_minimum is not None}
+        self.minimums.update({
+            route: plan.entry_minimum for route, meter in book.part_routes.items()
+            if (plan := self.meters[meter]).entry_minimum is not None})
+        # The parts of requests whose meter rounds whole quantities (`quantity rounded up to
+        # 1000`): their counts are rounded as a usage count into it would be.
+        self.part_roundings = {
+            route: rounding for route, meter in book.part_routes.items()
+            if (rounding := self.meters[meter].quantity_rounding) is not None
+            and rounding.increment > 1}
         # Under dated versions: the timelines accounts may be billed by (`_dated_offer`).
         self._timelines: list[PriceBook] | None = None
 
@@ -273,6 +301,8 @@ class EntryReader:
         """Whether a whole count into this route is taken as it is (no rounding changes it)."""
         if route == FREE:
             return True
+        if self.meters[route].entry_minimum is not None:
+            return False  # (the checking path raises a count to the minimum)
         rounding = self.meters[route].quantity_rounding
         return rounding is None or rounding.increment <= 1
 
@@ -339,7 +369,22 @@ class EntryReader:
                                   obj.get("id"), obj.get("meter"), line)
         if kind == "cancel":
             return self.cancel(obj.get("time"), obj.get("subscription"), line)
+        if kind == "request":  # (one record only when it has one part: see `records_of`)
+            parts = self.request(obj.get("time"), obj.get("action"), obj.get("quantities"),
+                                 obj.get("properties"), obj.get("id"), line)
+            if len(parts) == 1:
+                return parts[0]
+            _bad(None, "a request entry is read by `records_of`")  # pragma: no cover
         return self._bad_type(kind)
+
+    def records_of(self, entry: Any, line: int) -> list[Record]:
+        """The records of a request entry (a mapping or a `Request`): one per quantity part,
+        all checked before any is returned, so a bad entry records nothing."""
+        if isinstance(entry, Request):
+            return self.request(entry.time, entry.action, entry.quantities, entry.properties,
+                                entry.id, line)
+        return self.request(entry.get("time"), entry.get("action"), entry.get("quantities"),
+                            entry.get("properties"), entry.get("id"), line)
 
     def from_entry(self, entry: Entry, line: int) -> Record:
         """A record from a typed entry."""
@@ -366,6 +411,9 @@ class EntryReader:
                 return self.subscribe(time, plan, quantity, entry_id, meter, line)
             case Cancel(time, subscription):
                 return self.cancel(time, subscription, line)
+            case Request():
+                return self.from_mapping(attrs.asdict(entry, recurse=False) | {
+                    "type": "request"}, line)
         _bad(None, f"not a journal entry: {type(entry).__name__}")
 
     def from_csv(self, fields: list[str], line: int) -> Record:
@@ -382,14 +430,79 @@ class EntryReader:
 
     def usage(self, time: Any, action: Any, count: Any, entry_id: Any, line: int) -> Record:
         moment = self.time(time)
+        if type(action) is str and action in self.requests:
+            _bad("type", f"`{action}` is billed by `request` entries (its quantities and "
+                 "properties), not by `usage` entries")
         if type(action) is not str or action not in self.routes:
             self._bad_action(action)
         if (type(count) is not int or count < 0 or count > QUICK_LIMIT
                 or action not in self.whole_actions):
             count = self._count(count, action)  # (a whole count too, where rounding changes it)
+            minimum = self.minimums.get(action)
+            if minimum is not None and 0 < count < minimum:
+                count = int(minimum) if minimum == minimum.to_integral_value() else minimum
         if entry_id is not None:
             entry_id = self._id(entry_id)
         return (moment, line, USAGE, action, count, entry_id)
+
+    def request(self, time: Any, action: Any, quantities: Any, properties: Any, entry_id: Any,
+                line: int) -> list[Record]:
+        """A request's records: one usage part per quantity, into the quantity's meter, all
+        with the entry's time, line and id (the replay takes them as one entry)."""
+        if time is not None and time == self._last_text:
+            moment = self._last_instant
+        else:
+            moment = self._request_time(time)
+        plan = self.requests.get(action) if type(action) is str else None
+        if plan is None:
+            self._bad_request(action)
+        try:
+            parts = plan.parts(quantities, properties)
+        except RequestError as exc:
+            _bad(exc.field, exc.message)
+        if entry_id is not None and (type(entry_id) is not str or not entry_id.isascii()):
+            entry_id = self._id(entry_id)
+        elif entry_id == "":
+            entry_id = None
+        rounded = self.part_roundings
+        if self.minimums:
+            least = self.minimums
+            parts = [(route, count if route not in least or not 0 < count < least[route]
+                      else least[route]) for route, count in parts]  # type: ignore[misc]
+        if not rounded:
+            return [(moment, line, USAGE, route, count, entry_id) for route, count in parts]
+        return [(moment, line, USAGE, route,
+                 count if route not in rounded else rounded[route].round(Decimal(count)),
+                 entry_id) for route, count in parts]
+
+    def _request_time(self, text: Any) -> int:
+        """A request's instant: `quick_usage`'s shortcut for an ISO time with its offset in
+        range (cached as the last time read), else the checking path (`time`)."""
+        if type(text) is str:
+            try:
+                moment = self._fromisoformat(text)
+            except ValueError:
+                return self.time(text)
+            if FIRST_YEAR <= moment.year <= LAST_YEAR and moment.tzinfo is not None:
+                at = instant(moment, self.zone)
+                self._last_text = text
+                self._last_instant = at
+                return at
+        return self.time(text)
+
+    def _bad_request(self, action: Any) -> NoReturn:
+        if action is None:
+            _bad("action", "missing field `action`")
+        if type(action) is not str:
+            _bad("action", f"an action is a name such as messages, not {_shown(action)}")
+        if action in self.routes:
+            _bad("type", f"`{shorten(action)}` is billed by `usage` entries (one `count`), not "
+                 "by `request` entries")
+        if not self.requests:
+            _bad("type", f"rules `{self.book.name}` bill no action by request")
+        hint = did_you_mean(action, self.requests)
+        _bad("action", f"`{printable(shorten(action))}` is not a request of rules "
+             f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(self.requests)))
 
     def purchase(
         self, time: Any, meter: Any, size: Any, entry_id: Any, line: int, price: Any = None
@@ -948,6 +1061,7 @@ class JsonLinesFile(LinesFile):
         decoded = self._decoded
         quick = self.reader.quick_usage
         convert = self.reader.from_mapping
+        requests = self.reader.request
         line = 0
         for line, raw in enumerate(self.raw_lines(), start=1):
             try:
@@ -966,9 +1080,17 @@ class JsonLinesFile(LinesFile):
                 else:
                     if end != len(text) and not text[end:].isspace():
                         obj = decoded(text)  # something after the value
-                record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
-                               obj.get("id"), line) if (
-                    type(obj) is dict and obj.get("type") == "usage") else None
+                record = None
+                if type(obj) is dict:
+                    kind = obj.get("type")
+                    if kind == "usage":
+                        record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
+                                       obj.get("id"), line)
+                    elif kind == "request":
+                        yield from requests(obj.get("time"), obj.get("action"),
+                                            obj.get("quantities"), obj.get("properties"),
+                                            obj.get("id"), line)
+                        continue
                 yield convert(obj, line) if record is None else record
             except FieldError as exc:
                 self.invalid(line, exc)
@@ -1091,10 +1213,19 @@ class EntrySequence(Source):
                                 continue
                     yield from_entry(entry, line)
                 elif type(entry) is dict:
+                    kind = entry.get("type")
+                    if kind == "request":
+                        yield from reader.records_of(entry, line)
+                        continue
                     record = quick(entry.get("time"), entry.get("action"), entry.get("count"),
-                                   entry.get("id"), line) if entry.get("type") == "usage" else None
+                                   entry.get("id"), line) if kind == "usage" else None
                     yield from_mapping(entry, line) if record is None else record
+                elif type(entry) is Request:
+                    yield from reader.records_of(entry, line)
                 elif isinstance(entry, Mapping):
+                    if entry.get("type") == "request":
+                        yield from reader.records_of(entry, line)
+                        continue
                     yield from_mapping(entry, line)
                 else:
                     yield from_entry(entry, line)

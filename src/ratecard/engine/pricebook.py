@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -30,6 +30,7 @@ from ratecard.engine.quoteplan import (
     ChargeTable,
     QuotePlan,
 )
+from ratecard.engine.requests import PriceTable, RequestPlan
 from ratecard.engine.subscriptions import SubscriptionPlan
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import (
@@ -78,6 +79,8 @@ class MeterPlan:
     display_unit: tuple[str, ...] = ()
     display_size: Decimal | None = None
     pack_terms: PackTerms = PackTerms()
+    # `quantity at least N per entry`: each entry of more than 0 units counts at least N.
+    entry_minimum: Decimal | None = None
 
     @property
     def pool(self) -> str:
@@ -246,6 +249,9 @@ class PriceBook:
     subscriptions: tuple[SubscriptionPlan, ...] = ()
     grants: tuple[GrantPlan, ...] = ()  # declared grants of units (`grant`), drawn by name
     credits: tuple[CreditPlan, ...] = ()  # declared credits of money (`credit`), by priority
+    # Actions billed by request (several quantities and properties an entry, `requests.py`).
+    requests: Mapping[str, RequestPlan] = attrs.field(factory=dict)
+    price_tables: tuple[PriceTable, ...] = ()  # the request meters priced by a table's cells
     warnings: tuple[Diagnostic, ...] = attrs.field(default=(), eq=False, repr=False)
     # Time and contracts: the day this version takes effect (None: the sheet as first written),
     # the customer contract it bills under, and the sheets in effect from later days. Only the
@@ -254,6 +260,8 @@ class PriceBook:
     contract: ContractTerms | None = None
     timeline: tuple[Segment, ...] = ()
     _meters_by_name: Mapping[str, MeterPlan] = attrs.field(init=False, repr=False, eq=False)
+    # Each request quantity's part route (`ACTION.QUANTITY`) → the meter it is counted into.
+    part_routes: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
     # The sheet of the timeline's first days, without the timeline (`at` returns it).
     _first: PriceBook | None = attrs.field(init=False, repr=False, eq=False)
     # Precomputed for quotes: each known action's meter (None: free), and whether a whole count
@@ -277,14 +285,23 @@ class PriceBook:
     )
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_discounts", {} if self.contract is None else {
+        discounts = {} if self.contract is None else {
             meter: (fraction, CONTEXT.subtract(1, fraction), CONTEXT.minus(fraction))
             for meter, fraction in self.contract.discounts.items() if fraction
-        })
+        }
+        for meter, terms in list(discounts.items()):  # a price table's meter: each of its cells
+            for plan in self.meters:
+                if plan.name.startswith(f"{meter}["):
+                    discounts.setdefault(plan.name, terms)
+        object.__setattr__(self, "_discounts", discounts)
         object.__setattr__(self, "_first",
                            attrs.evolve(self, timeline=()) if self.timeline else None)
         by_name = {m.name: m for m in self.meters}
         object.__setattr__(self, "_meters_by_name", by_name)
+        object.__setattr__(self, "part_routes", {
+            route: meter for plan in self.requests.values()
+            for route, meter in plan.part_meters.items()
+        })
         object.__setattr__(self, "_action_plans", {
             action: None if route == FREE else by_name[route]
             for action, route in self.routes.items()
@@ -485,8 +502,10 @@ class PriceBook:
         """
         # The sheet in effect (before a timeline's first later version, this book itself).
         book = self.at(at) if self.timeline else self
+        if isinstance(usage, Mapping):
+            book._refuse_entry_minimums(usage)
         if new_account and book.grants:
-            return book._quote_general(usage, packs, new_account)
+            return book._quote_general(usage, packs, new_account=new_account)
         if not packs and book._plan is not None and type(usage) is dict and not (
                 book.subscriptions and any(plan.automatic for plan in book.subscriptions)):
             fast = book._plan.quote(usage)
@@ -495,6 +514,55 @@ class PriceBook:
                     return book._dated_quote(fast)
                 return fast
         return book._quote_general(usage, packs)
+
+    def _refuse_entry_minimums(self, usage: Mapping[str, Any]) -> None:
+        """A total of an action into a meter that bills at least N per entry cannot be quoted:
+        the minimum applies to each entry, which a total does not give (`quote_requests` and
+        `bill` read entries)."""
+        for action in usage:
+            plan = self._action_plans.get(action) if type(action) is str else None
+            if plan is not None and plan.entry_minimum is not None and usage[action]:
+                raise UsageError(
+                    f"`{action}` is counted into `{plan.name}`, which bills at least "
+                    f"{format_plain(plan.entry_minimum)} per entry: a total cannot be quoted; "
+                    "bill its entries (`ratecard bill`)")
+
+    def quote_requests(
+        self,
+        requests: JournalInput,
+        usage: Mapping[str, int | Decimal | str] | None = None,
+        packs: Sequence[HeldPack] = (),
+        at: date | datetime | str | None = None,
+        *,
+        new_account: bool = False,
+    ) -> Bill:
+        """Price one month of `request` entries (a JSON Lines path, a binary stream or an
+        iterable of dicts or `Request`s; their times are not read as months: all of them are
+        one month's), plus usage totals per action, with packs held at its start, as `quote`
+        (`new_account`: with the grants issued once, as `quote` has it).
+        An entry whose id an earlier one had is a resend and counted once; any other entry
+        type, or a bad request, is a JournalError naming its line."""
+        from ratecard.engine.journal import USAGE, JournalError, open_journal
+
+        book = self.at(at) if self.timeline else self
+        parts = book.part_routes
+        totals: dict[str, int | Decimal] = {}
+        seen: dict[str, int] = {}
+        source = open_journal(book, requests, reread=False)
+        try:
+            with decimal.localcontext(CONTEXT):
+                for _, line, kind, name, count, entry_id in source.records():
+                    meter = parts.get(name) if kind == USAGE else None
+                    if meter is None:
+                        raise JournalError(source.path, line, "type",
+                                           "a quote of requests takes `request` entries only")
+                    if entry_id and seen.setdefault(entry_id, line) != line:
+                        continue  # a resend
+                    totals[meter] = totals.get(meter, 0) + count
+        finally:
+            source.close()
+        return book._quote_general({} if usage is None else usage, packs,
+                                   new_account=new_account, parts=totals)
 
     def price_lines(self, meter: str, quantity: int | Decimal | str) -> list[BillLine]:
         """The postpaid lines of `quantity` units of one meter, as if all of them were postpaid:
@@ -542,9 +610,12 @@ class PriceBook:
         self,
         usage: Mapping[str, int | Decimal | str],
         packs: Sequence[HeldPack] = (),
+        *,
         new_account: bool = False,
+        parts: Mapping[str, int | Decimal] | None = None,
     ) -> Bill:
-        """`quote` by the general path, which defines it (quote plans are held to it)."""
+        """`quote` by the general path, which defines it (quote plans are held to it);
+        `parts`: units per meter from request entries (`quote_requests`), added to usage's."""
         if not isinstance(usage, Mapping):
             raise UsageError("usage is a mapping of actions to counts, such as "
                              f"{{\"{next(iter(self.routes), 'Call')}\": 5000}}, not "
@@ -555,6 +626,8 @@ class PriceBook:
             raise UsageError(f"packs is a list of ratecard.HeldPack, not {_shown(packs)}")
         with decimal.localcontext(CONTEXT):
             totals = self._meter_totals(usage)
+            for meter, units in (parts or {}).items():
+                totals[meter] = totals.get(meter, 0) + units
             lots_by_meter = self._lots(packs) if packs else {}
             allowances = self._new_allowances()
             grants = self._quoted_grants(new_account)

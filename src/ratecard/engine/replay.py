@@ -97,6 +97,7 @@ from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.offers import FREE, PackOffer
 from ratecard.engine.ordering import sorted_records
 from ratecard.engine.pricing import MeterUsage
+from ratecard.engine.requests import is_part
 from ratecard.engine.subscriptions import Coverage, Held, amount, proration
 from ratecard.errors import ContactSalesError, UsageError
 from ratecard.literals import format_plain
@@ -202,7 +203,9 @@ class Replay:
         self.meter_of: dict[str, str | None] = {
             action: (None if route == FREE else route) for action, route in book.routes.items()
         }
+        self.meter_of.update(book.part_routes)  # a request's quantities (`engine.requests`)
         self.owner = {a: p.name for p in book.meters for a in (*p.actions, *p.free_actions)}
+        self.owner.update(book.part_routes)
         self.pool_of = {plan.name: plan.pool for plan in book.meters}
         self.shared_pools = _shared_pools(book)
         # Meters whose packs stop service when exhausted: drawn entry by entry, so that units
@@ -253,6 +256,10 @@ class Replay:
         self.active = True
         self.balance: Decimal | None = None
         self.seen_usage: set[str] = set()
+        # The line of the last entry with an id taken, and of the last one ignored as resent:
+        # a request's parts share their entry's line and id (taken or ignored together).
+        self.taken_line = 0
+        self.dropped_line = 0
         self.seen_purchases: set[str] = set()
         self.purchases = 0
         # Meters on daily ladders are drawn up at every day's end, so each day prices its own.
@@ -310,9 +317,15 @@ class Replay:
             if kind == USAGE:
                 if entry_id:  # an empty id is no id, as None is
                     if entry_id in seen:
-                        self._ignore("usage", entry_id, moment, line)
-                        continue
-                    seen.add(entry_id)
+                        if line != self.taken_line:  # (not another part of a request taken)
+                            if line != self.dropped_line:
+                                self.dropped_line = line
+                                self._ignore("request" if is_part(name) else "usage",
+                                             entry_id, moment, line)
+                            continue
+                    else:
+                        seen.add(entry_id)
+                        self.taken_line = line
                 if not active:
                     self._reject(name, count)
                     continue

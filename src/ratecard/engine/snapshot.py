@@ -101,7 +101,8 @@ _TIME = frozenset({"version", "contract", "timeline"})
 # What a replay writes in a snapshot's records (engine/replay.py): nothing else can be in one.
 _EVENT_KINDS = ("suspend", "reopen", "topup")
 _STATUSES = ("active", "suspended")
-_IGNORED_TYPES = ("usage", "purchase", "refund", "order", "subscribe", "cancel", "credit")
+_IGNORED_TYPES = ("usage", "purchase", "refund", "order", "subscribe", "cancel", "credit",
+                  "request")
 
 
 class SnapshotError(Error, ValueError):
@@ -857,7 +858,7 @@ class _Loader:
             where = f"month.free[{i}]"
             part = _object(item, where)
             action = self.action(_get(part, "action", where), f"{where}.action")
-            if self.book.routes[action] != FREE:
+            if self.book.routes.get(action) != FREE:
                 _fail(f"{where}.action", f"`{action}` is not a free action")
             month.free[action] = _quantity(_get(part, "quantity", where), f"{where}.quantity")
         month.ignored = [_ignored(v, f"month.ignored[{i}]", self.zone)
@@ -894,7 +895,7 @@ class _Loader:
             where = f"month.stopped[{i}]"
             part = _object(item, where)
             action = self.action(_get(part, "action", where), f"{where}.action")
-            route = self.book.routes[action]
+            route = self.book.routes.get(action) or self.book.part_routes[action]
             if route == FREE or not self.sheet.meter(route).pack_terms.stop_when_exhausted:
                 _fail(f"{where}.action", f"`{action}` is not counted into a meter whose packs "
                       "stop when exhausted")
@@ -1083,7 +1084,8 @@ class _Loader:
         return name
 
     def action(self, name: Any, where: str) -> str:
-        if type(name) is not str or name not in self.book.routes:
+        if type(name) is not str or (name not in self.book.routes
+                                     and name not in self.book.part_routes):
             _fail(where, f"{_shown(name)} is not an action of rules `{self.book.name}`")
         return name
 
@@ -1327,8 +1329,8 @@ class _Invariants:
         for i, ignored in enumerate(month.ignored):
             where = f"month.ignored[{i}]"
             # (A refund resent names a refunded pack, which may have expired since.)
-            seen = (replay.seen_usage if ignored.type == "usage" else replay.cancelled
-                    if ignored.type == "cancel" else replay.seen_purchases)
+            seen = (replay.seen_usage if ignored.type in ("usage", "request")
+                    else replay.cancelled if ignored.type == "cancel" else replay.seen_purchases)
             # (order and subscription ids are purchase ids)
             if ignored.type != "refund" and ignored.id not in seen:
                 _fail(f"{where}.id", f"`{ignored.id}` is not a {ignored.type} id seen "

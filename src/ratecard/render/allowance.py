@@ -11,7 +11,7 @@ def free_block(page: Page) -> Block | None:
     entries = page.allowances()
     if not entries:
         return None
-    meters = page.book.meters
+    meters = [plan for plan in page.book.meters if plan.name not in page.cells]
     order = page.sources()
     # With packs on sale the free quota is presented as a free pack (the first one drawn);
     # without packs it is what it is, a free quota.

@@ -186,6 +186,10 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
     # not in a month of an established account (what the calculator quotes, as `quote` does).
     if any(grant.recurrence != "once" for grant in book.grants):
         found.append("monthly grants")
+    if book.requests:
+        found.append("requests (quantities and properties per call)")
+    if any(plan.entry_minimum is not None for plan in book.meters):
+        found.append("minimum quantities per entry")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")

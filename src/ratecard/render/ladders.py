@@ -7,12 +7,20 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, GRADUATED, Ladder
+from ratecard.engine.ladders import (
+    BASIS_AFTER_ALLOWANCE,
+    BASIS_TOTAL,
+    GRADUATED,
+    Bracket,
+    Ladder,
+)
 from ratecard.engine.pricebook import MeterPlan
 from ratecard.engine.pricing import LadderGroup
+from ratecard.engine.requests import PriceTable
+from ratecard.literals import format_plain
 from ratecard.render.filters import plural
 from ratecard.render.page import Page, is_calls
-from ratecard.render.view import Block, Rich, Table, joined
+from ratecard.render.view import Block, Piece, Rich, Table, joined, plain_text
 
 
 def postpaid_block(page: Page) -> Block | None:
@@ -31,11 +39,20 @@ def postpaid_block(page: Page) -> Block | None:
     if any(b.price is None for group in groups for b in group.ladder.brackets):
         bullets.append(page.fmt("contact_note"))
     tables: list[Table] = []
+    celled = {cell for plan in page.book.requests.values()
+              for _, by_value in plan.cells.values()
+              for variants in by_value.values() for cell in variants.values()}
+    plain = [g for g in groups if g.ladder.short and g.meters[0] not in celled]
     for group in groups:
         if not group.ladder.short:
             tables.append(ladder_table(page, group))
-        elif not any(g.ladder.short for g in groups[: groups.index(group)]):
-            tables.append(price_table(page, [g for g in groups if g.ladder.short]))
+        elif group is next(iter(plain), None):
+            tables.append(price_table(page, plain))
+    for priced in page.book.price_tables:
+        tables.append(cell_table(page, priced))
+        for variant in priced.variants:
+            tables.append(cell_table(page, variant))
+            bullets.append(variant_note(page, variant))
     return Block("postpaid", page.m["postpaid"], (page.paragraph(mode_sentences(page)),),
                  tuple(tables), tuple(bullets))
 
@@ -59,12 +76,71 @@ def price_table(page: Page, groups: Sequence[LadderGroup]) -> Table:
     """The meters written with a flat price (`price web_search 10 per 1000`): one table of plain
     prices, a row per meter, in the place of the first of them (not a one-column ladder each)."""
     header = (page.m["price_corner"], page.m["price_column"])
+    plans = [p for group in groups for p in page.group_plans(group)]
     rows = tuple(
-        (page.names[p.name], page.price_cell(group.ladder.brackets[0], p))
-        for group in groups
-        for p in page.group_plans(group)
+        (page.names[p.name], page.price_cell(p.ladder.brackets[0], p))  # type: ignore[union-attr]
+        for p in plans
     )
-    return Table(header, rows)
+    return Table(header, rows, tuple(p.name for p in plans))
+
+
+def cell_table(page: Page, table: PriceTable) -> Table:
+    """A request's price table as the rules write it: a row per value of its property, a
+    column per meter (`prices`), not a row per cell."""
+    plans = {plan.name: plan for plan in page.book.meters}
+    corner = (table.property if table.rule is None else
+              page.text("variant_corner", name=_label(page, table), property=table.property))
+    header = (corner, *(page.names[cells[0]].split(" · ", 1)[0]
+                        for cells in zip(*(row for _, row in table.rows), strict=True)))
+    rows = tuple(
+        (value, *(page.price_cell(_flat(plans[cell]), plans[cell]) for cell in row))
+        for value, row in table.rows
+    )
+    # (its caption names the table: a variant's name, or the meters the base table prices)
+    caption = _label(page, table) if table.rule is not None else plain_text(
+        page.join(list(header[1:])))
+    return Table(header, rows, caption=caption)
+
+
+def variant_note(page: Page, variant: PriceTable) -> Rich:
+    """When a modifier or threshold applies, and what it does."""
+    rule = variant.rule
+    assert rule is not None, "a variant has its rule"
+    name = _label(page, variant)
+    conditions = page.join([
+        ((Piece(f"{prop} = "), Piece(_shown(value), code=True)))
+        for prop, value in rule.conditions], "list_last_sep")
+    meters = page.join([_meter_label(page, variant, i) for i in range(len(variant.meters))])
+    if rule.limit is None:
+        assert variant.factor is not None
+        return page.fmt("modifier_note", name=name, conditions=conditions, meters=meters,
+                        factor=format_plain(variant.factor))
+    return page.fmt("threshold_note", name=name, conditions=conditions,
+                    quantities=" + ".join(rule.quantities),
+                    compare=">" if rule.strict else "≥",
+                    limit=format_plain(rule.limit))
+
+
+def _label(page: Page, variant: PriceTable) -> str:
+    labels = variant.labels
+    if not labels:
+        return variant.request
+    index = page.book.languages.index(page.lang) if page.lang in page.book.languages else 0
+    return labels[min(index, len(labels) - 1)]
+
+
+def _meter_label(page: Page, variant: PriceTable, column: int) -> str:
+    cell = variant.rows[0][1][column]
+    return page.names[cell].split(" · ", 1)[0]
+
+
+def _shown(value: str | bool) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+def _flat(plan: MeterPlan) -> Bracket:
+    assert plan.ladder is not None, "a table's cell has its price"
+    return plan.ladder.brackets[0]
 
 
 def ladder_notes(page: Page, group: LadderGroup) -> list[Rich]:

@@ -86,6 +86,10 @@ def notes_block(page: Page) -> Block:
         bullets.append(page.fmt(
             "quantity_rounding", meter=page.meter_list(plans),
             mode=page.m[f"rounding_{mode}"], increment=increment))
+    for plan in book.meters:
+        if plan.entry_minimum is not None:
+            bullets.append(page.fmt("entry_minimum", meter=page.names[plan.name],
+                                    amount=page.count(plan.entry_minimum, plan)))
     rounding = book.rounding
     if rounding.scope == EXACT:
         bullets.append(page.fmt("note_rounding_exact"))

@@ -51,6 +51,11 @@ class Page:
                 f"the {lang} sheet uses the names of another language"
             )
         self.product = self.label(book.labels, f"rules `{book.name}`", book.name)
+        # The meters of price tables' cells (`input[claude-opus-4-6]`): shown in their tables,
+        # not as services of their own.
+        self.cells = frozenset(book.part_routes[r] for plan in book.requests.values()
+                               for r in plan.part_meters if plan.cells
+                               and book.part_routes[r] not in plan.meters.values())
         self.names = {p.name: self.label(p.labels, f"meter `{p.name}`", p.name)
                       for p in book.meters}
         # The unit a sheet shows each meter's quantities and prices in: its display unit

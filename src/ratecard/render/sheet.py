@@ -84,11 +84,33 @@ def finished(page: Page, parts: tuple[Part, ...]) -> tuple[Part, ...]:
                 if len(block.tables) > 1 and named:
                     caption = page.text("caption_of", heading=caption,
                                         meters=page.join(named))
+                elif table.caption:  # (a price table's: what its columns price)
+                    caption = page.text("caption_of", heading=caption, meters=table.caption)
                 tables.append(attrs.evolve(table, anchors=tuple(anchors), caption=caption,
                                            ident=f"table-{count}"))
             blocks.append(attrs.evolve(block, tables=tuple(tables)))
         out.append(attrs.evolve(part, blocks=tuple(blocks)))
-    return tuple(out)
+    return _distinct_captions(page, tuple(out))
+
+
+def _distinct_captions(page: Page, parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """Each table's caption names it apart from the others (a region of the page is known by
+    it): tables that would share one, such as orders or subscriptions, one table each, add the
+    name in their first row."""
+    counts: dict[str, int] = {}
+    for part in parts:
+        for block in part.blocks:
+            for table in block.tables:
+                counts[table.caption] = counts.get(table.caption, 0) + 1
+    if all(n == 1 for n in counts.values()):
+        return parts
+    return tuple(attrs.evolve(part, blocks=tuple(
+        attrs.evolve(block, tables=tuple(
+            attrs.evolve(table, caption=page.text(
+                "caption_of", heading=table.caption, meters=str(table.rows[0][0])))
+            if counts[table.caption] > 1 and table.rows and table.rows[0] else table
+            for table in block.tables))
+        for block in part.blocks)) for part in parts)
 
 
 def build_sheet(

@@ -190,11 +190,23 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (skip empty, daily bills, a daily ladder, packs that stop service, grants,
-    credits, versions that share allowances differently), and
+    warehouse refuses (requests, skip empty, daily bills, a daily ladder, packs that stop
+    service, grants, credits, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
+        if sheet.requests:
+            raise UsageError(
+                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`: "
+                "several quantities and properties per call): the warehouse has no requests "
+                "table yet and bills usage entries only; bill these accounts with `ratecard bill`"
+            )
+        for plan in sheet.meters:
+            if plan.entry_minimum is not None:
+                raise UsageError(
+                    f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
+                    "entry (`quantity at least ... per entry`): the warehouse sums usage rows "
+                    "and cannot apply it; bill these accounts with `ratecard bill`")
         if sheet.billing.skip_empty:
             raise UsageError(
                 "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
