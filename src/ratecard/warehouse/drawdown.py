@@ -86,9 +86,13 @@ class AccountEvent:
 class History:
     """An account's purchases and events, in time order (then file order)."""
 
-    __slots__ = ("events", "purchases", "refused", "repeats")
+    __slots__ = ("events", "grant_cuts", "opened", "purchases", "refused", "repeats")
 
     def __init__(self) -> None:
+        #: With grants: when the account opened (its `open` entry), and when the grants issued
+        #: then expire (cuts).
+        self.opened: int | None = None
+        self.grant_cuts: list[int] = []
         self.purchases: list[PackPurchase] = []
         self.events: list[AccountEvent] = []
         #: Purchases whose id was seen before: ignored, but entries of the journal all the same.
@@ -116,6 +120,14 @@ class Group(NamedTuple):
 
 def cuts(history: History) -> list[int]:
     """The instants that start a new segment of an account: purchases, expiries and events."""
+    bought = history.purchases
+    if history.grant_cuts:
+        return sorted({*cuts_of(history), *history.grant_cuts})
+    return cuts_of(history)
+
+
+def cuts_of(history: History) -> list[int]:
+    """The cuts of an account's purchases and events."""
     bought = history.purchases
     if len(bought) == 1 and not history.events:  # the common case, without building a set
         only = bought[0]
@@ -222,6 +234,8 @@ class Drawdown:
         self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
+        # Grants: every account is replayed by the engine, from its opening (`History.opened`).
+        self.grants = any(sheet.grants for sheet in self.books)
 
     def month_end(self, ordinal: int) -> int:
         start = self._starts.get(ordinal + 1)
@@ -260,7 +274,7 @@ class Drawdown:
                 (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
             )
             return
-        if history.events and history.settles(self.book):
+        if self.grants or (history.events and history.settles(self.book)):
             self._replay(account, history, groups, detail, first, last, timeline)
             return
         records: list[tuple[int, int, int, Any]] = []
@@ -492,6 +506,9 @@ class Drawdown:
         order (events, then purchases, then usage)."""
         zone = self.zone
         timed: list[tuple[int, int, int, dict[str, Any]]] = []
+        if history.opened is not None:
+            timed.append((history.opened, -1, 0, {"type": "open",
+                                                  "time": local(history.opened, zone)}))
         for event in history.events:
             entry: dict[str, Any] = {"type": event.kind, "time": local(event.instant, zone)}
             if event.kind == SUSPEND:
