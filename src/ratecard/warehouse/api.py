@@ -873,7 +873,9 @@ class _Run:
             self.terms.open(account, local(moment, zone).date())
         self.stats["accounts_opened"] = len(firsts)
 
-    def _firsts(self, histories: Mapping[str, History], bought: Mapping[str, int]) -> dict[str, int]:
+    def _firsts(
+        self, histories: Mapping[str, History], bought: Mapping[str, int]
+    ) -> dict[str, int]:
         """Every account's first valid usage row (repeated and free too), event or purchase
         (`bought`: an account's first), as an instant."""
         while True:

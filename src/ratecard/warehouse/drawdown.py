@@ -119,8 +119,8 @@ class Group(NamedTuple):
 
 
 def cuts(history: History) -> list[int]:
-    """The instants that start a new segment of an account: purchases, expiries and events."""
-    bought = history.purchases
+    """The instants that start a new segment of an account: purchases, expiries and events, and
+    the expiries of the grants issued at its opening."""
     if history.grant_cuts:
         return sorted({*cuts_of(history), *history.grant_cuts})
     return cuts_of(history)
