@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from ratecard.engine.bills import Bill, BillLine
-from ratecard.engine.clock import local, month_start
+from ratecard.engine.clock import local, month_of, month_start
 from ratecard.engine.deduction import Deduction, Lot, deduct, tally
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
@@ -264,6 +264,9 @@ class Drawdown:
             ords += [p.ord for p in history.purchases]
             ords += [p.ord for p in history.repeats]
             ords += [e.ord for e in history.events]
+        if history.opened is not None:  # an opening row: the account's journal starts there
+            year, number = month_of(history.opened, self.zone)
+            ords.append(year * 12 + number - 1)
         if not ords:
             return
         first, last = min(ords), max(ords)

@@ -1359,6 +1359,13 @@ class Queries:
             [
                 (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
                 (o.eq(o.col("source"), o.text("pack")), o.integer(1)),
+                # (a grant's lines rank with the packs', as the engine's do; sheets without
+                # grants keep their SQL)
+                *(
+                    [(o.eq(o.col("source"), o.text("grant")), o.integer(1))]
+                    if any(sheet.grants for sheet in self.books)
+                    else []
+                ),
                 (o.eq(o.col("source"), o.text("postpaid")), o.integer(2)),
                 *(
                     [(o.eq(o.col("source"), o.text("discount")), o.integer(2))]
