@@ -482,7 +482,8 @@ class _Run:
             has_cuts=bool(histories),
             cut_columns=cut_columns,
             spans=bool(histories) or bool(self.shared) or self.terms.grandfathering,
-            spans_of_cut_only=not self.shared and not self.terms.grandfathering,
+            spans_of_cut_only=not self.shared and not self.terms.grandfathering
+            and not self.grants,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
