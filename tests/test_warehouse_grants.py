@@ -1,0 +1,135 @@
+"""Grants in the warehouse: worked bills of rules/tencent-ocr.rules' one-time grant, an accounts
+table's openings, a grant's expiry, and what the warehouse refuses (the differential property
+is `test_grants_bill_in_the_warehouse_as_in_the_engine` in tests/test_warehouse.py)."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("duckdb")
+
+import ratecard  # noqa: E402
+from ratecard.errors import UsageError  # noqa: E402
+from ratecard.warehouse import bill_warehouse  # noqa: E402
+from tests.conftest import RULES  # noqa: E402
+
+OCR = RULES / "tencent-ocr.rules"
+
+
+def _csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def _usage(path: Path, rows: list[tuple[str, str, int]]) -> str:
+    return _csv(path, ("account", "time", "action", "count"),
+                [(account, time, "VatInvoiceVerify", count) for account, time, count in rows])
+
+
+def _bills(result: Any) -> dict[tuple[str, str], Decimal]:
+    return {(row["account"], row["month"]): row["total"] for row in result.bills.to_pylist()}
+
+
+def _lines(result: Any, account: str, month: str) -> list[tuple[str, str, str, str | None]]:
+    return [
+        (row["meter"], row["source"], row["quantity"], row["pack"])
+        for row in sorted(result.lines.to_pylist(), key=lambda r: r["line"])
+        if row["account"] == account and row["month"] == month
+    ]
+
+
+def _engine(book: Any, journal: list[dict[str, Any]]) -> list[tuple[str, Decimal]]:
+    return [(f"{b.month:%Y-%m}", b.total) for b in book.bill(journal)]
+
+
+def test_the_one_time_grant_of_an_account_opened_that_month(tmp_path: Path) -> None:
+    """Tencent OCR gives 50 VatInvoiceVerify calls once, valid 5 years. An account without an
+    accounts row opens at its first usage (2026-03-05): its 1,000 + 30 = 1,030 calls draw the
+    50 granted calls first, and 1,030 − 50 = 980 are postpaid at 0.30: 980 × 0.30 = 294.00."""
+    book = ratecard.load(OCR)
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1000),
+                                            ("a", "2026-03-20T10:00:00+08:00", 30)])
+    result = bill_warehouse(book, usage)
+    assert _bills(result) == {("a", "2026-03"): Decimal("294.00")}
+    assert _lines(result, "a", "2026-03") == [
+        ("vat_verify", "grant", "50", "opening"),
+        ("vat_verify", "postpaid", "980", None),
+    ]
+    assert result.stats["accounts_replayed"] == 1
+
+
+def test_an_accounts_table_opens_accounts_before_their_first_usage(tmp_path: Path) -> None:
+    """Account b opened 2026-02-01 (its accounts row): February's bill is 0.00 (no usage).
+    March: 30 calls, all from the 50-call grant (20 left): 0.00. April: 40 calls, 20 from the
+    grant and 20 postpaid: 20 × 0.30 = 6.00. The engine, given b's journal with its `open`
+    entry, bills the same."""
+    book = ratecard.load(OCR)
+    rows = [("b", "2026-03-05T10:00:00+08:00", 30), ("b", "2026-04-05T10:00:00+08:00", 40)]
+    usage = _usage(tmp_path / "usage.csv", rows)
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("b", "2026-02-01T00:00:00+08:00")])
+    result = bill_warehouse(book, usage, accounts=accounts)
+    assert _bills(result) == {
+        ("b", "2026-02"): Decimal("0.00"),
+        ("b", "2026-03"): Decimal("0.00"),
+        ("b", "2026-04"): Decimal("6.00"),
+    }
+    assert _lines(result, "b", "2026-04") == [
+        ("vat_verify", "grant", "20", "opening"),
+        ("vat_verify", "postpaid", "20", None),
+    ]
+    journal = [{"type": "open", "time": "2026-02-01T00:00:00+08:00"}] + [
+        {"type": "usage", "time": t, "action": "VatInvoiceVerify", "count": c}
+        for _, t, c in rows
+    ]
+    assert [(m, t) for (_, m), t in sorted(_bills(result).items())] == _engine(book, journal)
+
+
+def test_a_grant_expires_mid_month(tmp_path: Path) -> None:
+    """Account c opened 2021-03-10T00:00+08:00, so its grant is void from
+    2026-03-10T00:00+08:00 (5 years). In March 2026: 10 calls on the 9th draw the grant; 10 calls
+    on the 11th are postpaid: 10 × 0.30 = 3.00. Both fall in one month, so the warehouse cuts
+    the month at the expiry; without the cut the 20 calls would all draw the grant (0.00)."""
+    book = ratecard.load(OCR)
+    usage = _usage(tmp_path / "usage.csv", [("c", "2026-03-09T12:00:00+08:00", 10),
+                                            ("c", "2026-03-11T12:00:00+08:00", 10)])
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("c", "2021-03-10T00:00:00+08:00")])
+    result = bill_warehouse(book, usage, accounts=accounts, month="2026-03")
+    assert _bills(result) == {("c", "2026-03"): Decimal("3.00")}
+    assert _lines(result, "c", "2026-03") == [
+        ("vat_verify", "grant", "10", "opening"),
+        ("vat_verify", "postpaid", "10", None),
+    ]
+
+
+def test_a_bad_opening_row_is_reported_and_skipped(tmp_path: Path) -> None:
+    """An accounts row whose `opened` is not a time is bad input, named by its table; the
+    account then opens at its first usage (2026-03-05), as without a row: 294.00 (see the first
+    test)."""
+    book = ratecard.load(OCR)
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1000),
+                                            ("a", "2026-03-20T10:00:00+08:00", 30)])
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"), [("a", "last spring")])
+    result = bill_warehouse(book, usage, accounts=accounts)
+    assert _bills(result) == {("a", "2026-03"): Decimal("294.00")}
+    assert [(i.table, i.problem, i.count) for i in result.invalid] == [
+        ("accounts", "bad time", 1)]
+
+
+def test_a_monthly_grant_valid_days_is_refused_by_name(tmp_path: Path) -> None:
+    text = (OCR.read_text(encoding="utf-8")
+            + 'grant trial "试用" / "Trial" 10 per month on vat_verify valid 10 days\n')
+    text = text.replace("deduct ", "deduct trial, ", 1)
+    book = ratecard.loads(text, "ocr.rules")
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
+    with pytest.raises(UsageError, match=r"grant `trial` is issued per month and valid 10 day"):
+        bill_warehouse(book, usage)
