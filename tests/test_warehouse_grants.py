@@ -133,3 +133,46 @@ def test_a_monthly_grant_valid_days_is_refused_by_name(tmp_path: Path) -> None:
     usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
     with pytest.raises(UsageError, match=r"grant `trial` is issued per month and valid 10 day"):
         bill_warehouse(book, usage)
+
+
+def test_the_warehouse_command_reads_an_accounts_table(tmp_path: Path) -> None:
+    """`ratecard warehouse --accounts`: account b opened 2026-02-01 and used 30 calls in March
+    and 40 in April: 0.00, 0.00 and 20 × 0.30 = 6.00 (the second test, from the command)."""
+    from ratecard.cli import main
+
+    usage = _usage(tmp_path / "usage.csv", [("b", "2026-03-05T10:00:00+08:00", 30),
+                                            ("b", "2026-04-05T10:00:00+08:00", 40)])
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("b", "2026-02-01T00:00:00+08:00")])
+    out = tmp_path / "bills.csv"
+    assert main(["warehouse", str(OCR), "--usage", usage, "--accounts", accounts,
+                 "--output", str(out), "-q"]) == 0
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "account,month,total", "b,2026-02,0.00", "b,2026-03,0.00", "b,2026-04,6.00"]
+
+
+def test_simulate_reads_an_accounts_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ratecard simulate --accounts`: the grant raised from 50 to 100 calls. Account a opened
+    2026-02-01 (its row; February bills 0.00 on both sides) and made 1,030 calls in March: old
+    (1,030 − 50) × 0.30 = 294.00, new (1,030 − 100) × 0.30 = 279.00, delta −15.00."""
+    import json
+
+    from ratecard.cli import main
+
+    text = OCR.read_text(encoding="utf-8")
+    assert '"Free pack on opening" 50 once' in text
+    new = tmp_path / "new.rules"
+    new.write_text(text.replace('"Free pack on opening" 50 once',
+                                '"Free pack on opening" 100 once'), encoding="utf-8")
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1030)])
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("a", "2026-02-01T00:00:00+08:00")])
+    assert main(["simulate", str(OCR), str(new), "--usage", usage, "--accounts", accounts,
+                 "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["old_total"], report["new_total"], report["delta"]) == (
+        "294.00", "279.00", "-15.00")
+    assert [(m["month"], m["old"], m["new"]) for m in report["months"]] == [
+        ("2026-02", "0.00", "0.00"), ("2026-03", "294.00", "279.00")]
