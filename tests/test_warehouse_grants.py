@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("duckdb")
 
-import ratecard  # noqa: E402
-from ratecard.errors import UsageError  # noqa: E402
-from ratecard.warehouse import bill_warehouse  # noqa: E402
-from tests.conftest import RULES  # noqa: E402
+import ratecard
+from ratecard.errors import UsageError
+from ratecard.warehouse import bill_warehouse
+from tests.conftest import RULES
 
 OCR = RULES / "tencent-ocr.rules"
 
