@@ -226,10 +226,12 @@ def billable_terms(
             _check_precise_amounts(sheet)
     for sheet in terms.books:
         for credit in sheet.credits:
-            raise UsageError(
-                f"these rules declare credit `{credit.name}` (`credit ...`): the warehouse does "
-                "not draw credits from bills; bill these accounts with `ratecard bill`"
-            )
+            if credit.amount is None:
+                raise UsageError(
+                    f"these rules declare prepaid credit `{credit.name}` (`credit ... "
+                    "prepaid`): the warehouse has no table of credit purchases and does not "
+                    "draw prepaid credits; bill these accounts with `ratecard bill`"
+                )
         for grant in sheet.grants:
             if grant.recurrence != ONCE and grant.valid_amount is not None and (
                 grant.valid_unit == "day"
@@ -405,7 +407,9 @@ class _Run:
         self.on_invalid = on_invalid
         self.wanted = wanted
         self.queries = Queries(book, engine.dialect, terms.books)
-        self.grants = any(sheet.grants for sheet in terms.books)
+        # Rules whose bills depend on each account's opening (grants, credits granted then):
+        # every account is replayed by the engine from its opening.
+        self.grants = any(sheet.grants or sheet.credits for sheet in terms.books)
         self.texts: dict[str, str] = {}
         self.stats: dict[str, Any] = {"engine": engine.dialect}
         self.timings: dict[str, float] = {}

@@ -234,8 +234,9 @@ class Drawdown:
         self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
-        # Grants: every account is replayed by the engine, from its opening (`History.opened`).
-        self.grants = any(sheet.grants for sheet in self.books)
+        # Grants and credits: every account is replayed by the engine, from its opening
+        # (`History.opened`).
+        self.grants = any(sheet.grants or sheet.credits for sheet in self.books)
 
     def month_end(self, ordinal: int) -> int:
         start = self._starts.get(ordinal + 1)

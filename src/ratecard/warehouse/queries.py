@@ -1372,6 +1372,12 @@ class Queries:
                     if contracts
                     else []
                 ),
+                # (a credit's payment comes after its meter's other lines, as in the engine)
+                *(
+                    [(o.eq(o.col("source"), o.text("credit")), o.integer(5))]
+                    if any(sheet.credits for sheet in self.books)
+                    else []
+                ),
             ],
             o.integer(3),
         )
