@@ -176,3 +176,55 @@ def test_simulate_reads_an_accounts_table(
         "294.00", "279.00", "-15.00")
     assert [(m["month"], m["old"], m["new"]) for m in report["months"]] == [
         ("2026-02", "0.00", "0.00"), ("2026-03", "294.00", "279.00")]
+
+
+# --- credits ------------------------------------------------------------------------------------
+
+TRIAL = 'credit trial "试用金" / "Trial credit" 50 once on every meter valid 2 months\n'
+
+
+def _with_trial() -> Any:
+    return ratecard.loads(OCR.read_text(encoding="utf-8") + TRIAL, "ocr-trial.rules")
+
+
+def test_a_trial_credit_pays_the_first_bills(tmp_path: Path) -> None:
+    """Tencent OCR with a 50.00 trial credit granted at the opening, valid 2 months. Account a
+    opens at its first usage, 2026-03-05. March: 1,030 calls, 50 from the grant, 980 × 0.30 =
+    294.00, of which the credit pays 50.00: total 294.00 − 50.00 = 244.00. April: 100 calls,
+    100 × 0.30 = 30.00, the credit spent: 30.00."""
+    book = _with_trial()
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1000),
+                                            ("a", "2026-03-20T10:00:00+08:00", 30),
+                                            ("a", "2026-04-02T10:00:00+08:00", 100)])
+    result = bill_warehouse(book, usage)
+    assert _bills(result) == {("a", "2026-03"): Decimal("244.00"),
+                              ("a", "2026-04"): Decimal("30.00")}
+    credit = [(r["meter"], r["amount"], r["pack"]) for r in result.lines.to_pylist()
+              if r["source"] == "credit"]
+    assert credit == [("vat_verify", Decimal("-50.00"), "trial")]
+    assert _lines(result, "a", "2026-03")[-1] == ("vat_verify", "credit", "0", "trial")
+
+
+def test_a_trial_credit_expires_two_months_after_the_opening_row(tmp_path: Path) -> None:
+    """The same account with an accounts row: opened 2026-01-01, its trial credit is valid
+    until 2026-03-01 and pays the bills of January and February (0.00: no usage). March:
+    294.00, with no credit left. The one-time grant is the opening's too: 50 calls drawn in
+    March, (1,030 − 50) × 0.30 = 294.00."""
+    book = _with_trial()
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1030)])
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("a", "2026-01-01T00:00:00+08:00")])
+    result = bill_warehouse(book, usage, accounts=accounts)
+    assert _bills(result) == {("a", "2026-01"): Decimal("0.00"),
+                              ("a", "2026-02"): Decimal("0.00"),
+                              ("a", "2026-03"): Decimal("294.00")}
+    assert not [r for r in result.lines.to_pylist() if r["source"] == "credit"]
+
+
+def test_a_prepaid_credit_is_refused_by_name(tmp_path: Path) -> None:
+    text = (OCR.read_text(encoding="utf-8")
+            + 'credit commit "预付" / "Commitment" prepaid on vat_verify valid 1 year\n')
+    book = ratecard.loads(text, "ocr.rules")
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
+    with pytest.raises(UsageError, match=r"prepaid credit `commit`.*no table of credit"):
+        bill_warehouse(book, usage)
