@@ -193,8 +193,8 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (skip empty, daily bills, a daily ladder, packs that stop service, grants,
-    credits, versions that share allowances differently), and
+    warehouse refuses (skip empty, daily bills, a daily ladder, packs that stop service, monthly
+    grants valid days, prepaid credits, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:

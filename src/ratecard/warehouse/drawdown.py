@@ -16,6 +16,11 @@ a month are the engine's lines. Two things need more than a segment's sum, and g
   top-up, when the rules settle from a balance) are replayed by the engine itself over their
   segment quantities and priced by it.
 
+Rules with grants or credits granted at the opening: every account is replayed by the engine
+the same way, from its opening (`History.opened`: an `open` entry first in its journal), its
+segments also cut where the grants issued at its opening expire (`History.grant_cuts`), so that
+a segment's sum draws a grant as its entries would.
+
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
 alone; `plain_draws` runs it once for each distinct (version, meter, quantity) and the database
@@ -462,7 +467,7 @@ class Drawdown:
             return
         self._bill_lines(account, ordinal, bill)
 
-    # --- accounts that settle from a balance: the engine's own replay ---------------------------
+    # --- accounts that settle from a balance, or hold grants: the engine's own replay ------------
 
     def _replay(
         self,
