@@ -228,3 +228,24 @@ def test_a_prepaid_credit_is_refused_by_name(tmp_path: Path) -> None:
     usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
     with pytest.raises(UsageError, match=r"prepaid credit `commit`.*no table of credit"):
         bill_warehouse(book, usage)
+
+
+def test_an_opening_after_the_first_entry_is_reported(tmp_path: Path) -> None:
+    """The engine refuses an `open` entry after the journal's first entry; the warehouse reports
+    the account (no bill), naming the accounts table and both instants, and bills the others."""
+    book = ratecard.load(OCR)
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 10),
+                                            ("b", "2026-03-05T10:00:00+08:00", 60)])
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("a", "2026-04-01T00:00:00+08:00")])
+    result = bill_warehouse(book, usage, accounts=accounts)
+    assert _bills(result) == {("b", "2026-03"): Decimal("3.00")}  # (60 − 50) × 0.30
+    assert [(p.account, p.month, p.message) for p in result.problems] == [
+        ("a", None, "the accounts table opens the account 2026-04-01T00:00:00+08:00, after its "
+         "first entry (2026-03-05T10:00:00+08:00): an account opens at or before its first "
+         "entry, and its grants are issued then")]
+    journal = [{"type": "usage", "time": "2026-03-05T10:00:00+08:00",
+                "action": "VatInvoiceVerify", "count": 10},
+               {"type": "open", "time": "2026-04-01T00:00:00+08:00"}]
+    with pytest.raises(UsageError, match="an `open` entry must be the account's first"):
+        book.bill(journal)

@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ratecard.engine.bills import BillLine
-from ratecard.engine.clock import TimeError, add_period, local, parse_month, parse_time
+from ratecard.engine.clock import (
+    TimeError,
+    add_period,
+    format_instant,
+    local,
+    parse_month,
+    parse_time,
+)
 from ratecard.engine.deduction import ONCE
 from ratecard.engine.ladders import BLOCK_PRORATED, Bracket, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, EXACT, rounding_words
@@ -658,9 +665,19 @@ class _Run:
                            *(p.instant for p in history.repeats)):
                 if account not in firsts or moment < firsts[account]:
                     firsts[account] = moment
-        if ACCOUNTS in kinds:
-            firsts.update(self._account_openings(kinds[ACCOUNTS]))
         zone = self.book.zone
+        if ACCOUNTS in kinds:
+            for account, moment in self._account_openings(kinds[ACCOUNTS]).items():
+                first = firsts.get(account)
+                if first is not None and moment > first:
+                    # As the engine refuses an `open` entry after the journal's first entry.
+                    histories[account].refused = (
+                        f"the accounts table opens the account {format_instant(moment, zone)}, "
+                        f"after its first entry ({format_instant(first, zone)}): an account "
+                        "opens at or before its first entry, and its grants are issued then"
+                    )
+                    continue
+                firsts[account] = moment
         plans = [(g.valid_amount, g.valid_unit) for sheet in self.terms.books
                  for g in sheet.grants if g.valid_amount is not None]
         for account, moment in firsts.items():
