@@ -249,3 +249,32 @@ def test_an_opening_after_the_first_entry_is_reported(tmp_path: Path) -> None:
                {"type": "open", "time": "2026-04-01T00:00:00+08:00"}]
     with pytest.raises(UsageError, match="an `open` entry must be the account's first"):
         book.bill(journal)
+
+
+def test_openings_may_be_timestamps(tmp_path: Path) -> None:
+    """A Parquet accounts table whose `opened` is a timestamp with time zone (an instant) or
+    without (wall-clock time in the rules' timezone, Asia/Shanghai): both open account b
+    2026-01-31 20:00 +08:00, in January (the wall-clock time read as UTC would be in February):
+    January and February 0.00, March 30 calls from the grant, 0.00, April 20 from the grant
+    and 20 × 0.30 = 6.00."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    book = ratecard.load(OCR)
+    assert book.timezone == "Asia/Shanghai"
+    rows = [("b", "2026-03-05T10:00:00+08:00", 30), ("b", "2026-04-05T10:00:00+08:00", 40)]
+    usage = _usage(tmp_path / "usage.csv", rows)
+    for kind, moment in (("us", datetime(2026, 1, 31, 12, tzinfo=UTC)),
+                         (None, datetime(2026, 1, 31, 20, 0))):
+        path = tmp_path / f"accounts-{kind}.parquet"
+        typ = pa.timestamp("us", tz="UTC") if kind else pa.timestamp("us")
+        pq.write_table(pa.table({"account": ["b"], "opened": pa.array([moment], typ)}), path)
+        result = bill_warehouse(book, usage, accounts=str(path))
+        assert _bills(result) == {
+            ("b", "2026-01"): Decimal("0.00"),
+            ("b", "2026-02"): Decimal("0.00"),
+            ("b", "2026-03"): Decimal("0.00"),
+            ("b", "2026-04"): Decimal("6.00"),
+        }, kind

@@ -40,6 +40,7 @@ from ratecard.engine.bills import BillLine
 from ratecard.engine.clock import (
     TimeError,
     add_period,
+    checked_instant,
     format_instant,
     local,
     parse_month,
@@ -709,9 +710,13 @@ class _Run:
         zone = self.book.zone
         opened: dict[str, int] = {}
         instants: list[int | None] = []
-        for text in rows["opened"]:
+        for value in rows["opened"]:
             try:
-                instants.append(parse_time(str(text).strip(), zone) if text else None)
+                if isinstance(value, datetime.datetime):  # a timestamp: with a time zone an
+                    # instant, without one wall-clock time in the rules' timezone
+                    instants.append(checked_instant(value, zone))
+                else:
+                    instants.append(parse_time(str(value).strip(), zone) if value else None)
             except TimeError:
                 instants.append(None)
         data = {**rows, "time_problem": [None] * len(instants)}

@@ -79,7 +79,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
     ),
     ACCOUNTS: (
         Column("account", _KEY),
-        Column("opened", _TEXT),
+        Column("opened", _TIME),
     ),
 }
 
