@@ -255,11 +255,12 @@ def shipped(name: str) -> Sheet:
         {p.name for p in book.meters if p.quantity_rounding},
         packs,
         list(book.billing.suspend_reasons),
+        grants=bool(book.grants or book.credits),
     )
 
 
 SHIPPED = ("tencent-bda.rules", "aws-lambda.rules", "google-geocoding.rules",
-           "tencent-face-recognition.rules")
+           "tencent-face-recognition.rules", "tencent-ocr.rules")
 
 # --- generated journals --------------------------------------------------------------------------
 
