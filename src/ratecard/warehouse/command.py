@@ -42,8 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--accounts",
         action="append",
         metavar="PATH",
-        help="accounts' openings, for rules with grants: account, opened (a time with an "
-        "offset); an account without a row opens at its first entry",
+        help="accounts' openings, for rules with grants or credits: account, opened (a time "
+        "with an offset); an account without a row opens at its first entry",
     )
     parser.add_argument(
         "--contracts",
