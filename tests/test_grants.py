@@ -230,10 +230,17 @@ def test_a_snapshot_naming_an_unknown_grant_is_refused(sheet: PriceBook) -> None
         Account.restore(sheet, saved)
 
 
-def test_the_warehouse_refuses_grants_naming_the_grant(ocr: PriceBook) -> None:
+def test_the_warehouse_bills_grants(ocr: PriceBook) -> None:
+    """The warehouse takes the OCR sheet's one-time grant (tests/test_warehouse_grants.py bills
+    it); it refuses only a monthly grant valid days, naming it."""
     from ratecard.warehouse.api import billable_terms
-    with pytest.raises(UsageError, match="grant `opening`"):
-        billable_terms(ocr, None)
+    assert billable_terms(ocr, None).books[0] is ocr
+    text = (ROOT / "rules" / "tencent-ocr.rules").read_text(encoding="utf-8").replace(
+        "deduct ", "deduct trial, ", 1)
+    text += 'grant trial "T" / "T" 5 per month on vat_verify valid 9 days\n'
+    monthly = ratecard.loads(text, "ocr.rules")
+    with pytest.raises(UsageError, match="grant `trial` is issued per month"):
+        billable_terms(monthly, None)
 
 
 def test_quote_new_account_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:

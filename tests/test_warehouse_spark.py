@@ -34,6 +34,7 @@ from tests.test_warehouse import (  # noqa: E402
     Sheet,
     cases,
     compare,
+    grant_cases,
     journals,
     run,
     unrounded_cases,
@@ -104,6 +105,15 @@ def test_spark_bills_on_total_and_exact_as_the_engine(
         assert INEXACT_PER_3 in str(exc) and " per 3" in sheet.text, str(exc)
         return
     compare(sheet, rows, result)
+
+
+@settings(SPARK_SETTINGS, max_examples=4)
+@given(grant_cases())
+def test_spark_bills_grants_as_the_engine(spark: Any, case: tuple[Sheet, list[Row]]) -> None:
+    """Grants, accounts' openings among the inputs: the same SQL as DuckDB's, the engine's
+    bills."""
+    sheet, rows = case
+    compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark, fmt="csv"))
 
 
 @pytest.mark.parametrize("basis", ["postpaid", "total", "after_allowance"])

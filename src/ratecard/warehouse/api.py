@@ -37,7 +37,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ratecard.engine.bills import BillLine
-from ratecard.engine.clock import TimeError, add_period, local, parse_month
+from ratecard.engine.clock import (
+    TimeError,
+    add_period,
+    checked_instant,
+    format_instant,
+    local,
+    parse_month,
+    parse_time,
+)
+from ratecard.engine.deduction import ONCE
 from ratecard.engine.ladders import BLOCK_PRORATED, Bracket, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
@@ -60,6 +69,7 @@ from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
 from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
 from ratecard.warehouse.schema import (
+    ACCOUNTS,
     BEYOND_CALENDAR,
     EVENTS,
     PROBLEMS_BY_CODE,
@@ -118,6 +128,7 @@ def bill_warehouse(
     *,
     purchases: PathSpec | None = None,
     events: PathSpec | None = None,
+    accounts: PathSpec | None = None,
     month: str | None = None,
     engine: str = DUCKDB,
     output: str | None = None,
@@ -159,7 +170,7 @@ def bill_warehouse(
         "output": output_format(output) if output else None,
         "lines": output_format(lines) if lines else None,
     }
-    inputs = input_tables(usage, purchases, events)
+    inputs = input_tables(usage, purchases, events, accounts)
     check_collisions(
         {name: paths for name, (paths, _) in inputs.items()},
         {"bills (output)": output, "lines": lines},
@@ -191,7 +202,8 @@ def billable_terms(
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
     warehouse refuses (requests, skip empty, daily bills, a daily ladder, packs that stop
-    service, grants, credits, versions that share allowances differently), and
+    service, monthly grants valid days, prepaid credits, versions that share allowances
+    differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
@@ -235,17 +247,22 @@ def billable_terms(
             _check_precise_amounts(sheet)
     for sheet in terms.books:
         for credit in sheet.credits:
-            raise UsageError(
-                f"these rules declare credit `{credit.name}` (`credit ...`): the warehouse does "
-                "not draw credits from bills; bill these accounts with `ratecard bill`"
-            )
+            if credit.amount is None:
+                raise UsageError(
+                    f"these rules declare prepaid credit `{credit.name}` (`credit ... "
+                    "prepaid`): the warehouse has no table of credit purchases and does not "
+                    "draw prepaid credits; bill these accounts with `ratecard bill`"
+                )
         for grant in sheet.grants:
-            raise UsageError(
-                f"these rules declare grant `{grant.name}` (`grant ... "
-                f"{'once' if grant.recurrence == 'once' else 'per month'}`): the warehouse has "
-                "no table of accounts' opening times and does not draw grants; bill these "
-                "accounts with `ratecard bill`"
-            )
+            if grant.recurrence != ONCE and grant.valid_amount is not None and (
+                grant.valid_unit == "day"
+            ):
+                raise UsageError(
+                    f"grant `{grant.name}` is issued per month and valid "
+                    f"{grant.valid_amount} day(s): the warehouse draws grants that expire at a "
+                    "month's start or once per account, not a monthly grant that expires within "
+                    "its month; bill these accounts with `ratecard bill`"
+                )
         for plan in sheet.meters:
             if plan.pack_terms.stop_when_exhausted:
                 raise UsageError(
@@ -258,7 +275,10 @@ def billable_terms(
 
 
 def input_tables(
-    usage: PathSpec, purchases: PathSpec | None, events: PathSpec | None
+    usage: PathSpec,
+    purchases: PathSpec | None,
+    events: PathSpec | None,
+    accounts: PathSpec | None = None,
 ) -> dict[str, tuple[list[str], str]]:
     """The input tables' files and formats, by table name."""
     inputs = {USAGE: input_paths(usage, "usage")}
@@ -266,6 +286,8 @@ def input_tables(
         inputs[PURCHASES] = input_paths(purchases, "purchases")
     if events is not None:
         inputs[EVENTS] = input_paths(events, "events")
+    if accounts is not None:
+        inputs[ACCOUNTS] = input_paths(accounts, "accounts")
     return inputs
 
 
@@ -406,6 +428,9 @@ class _Run:
         self.on_invalid = on_invalid
         self.wanted = wanted
         self.queries = Queries(book, engine.dialect, terms.books)
+        # Rules whose bills depend on each account's opening (grants, credits granted then):
+        # every account is replayed by the engine from its opening.
+        self.grants = any(sheet.grants or sheet.credits for sheet in terms.books)
         self.texts: dict[str, str] = {}
         self.stats: dict[str, Any] = {"engine": engine.dialect}
         self.timings: dict[str, float] = {}
@@ -482,7 +507,8 @@ class _Run:
             has_cuts=bool(histories),
             cut_columns=cut_columns,
             spans=bool(histories) or bool(self.shared) or self.terms.grandfathering,
-            spans_of_cut_only=not self.shared and not self.terms.grandfathering,
+            spans_of_cut_only=not self.shared and not self.terms.grandfathering
+            and not self.grants,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -544,7 +570,8 @@ class _Run:
         with self._step("drawdown"), _no_cyclic_gc():
             # Under grandfathering, which version bills a month depends on the account's
             # opening day: every account is drawn down in Python, by its own timeline.
-            plain = not self.shared and not self.terms.grandfathering
+            # With grants, an account's draw depends on its opening: every account is replayed.
+            plain = not self.shared and not self.terms.grandfathering and not self.grants
             if plain and self.plain_from is not None:
                 self._plain_like(self.plain_from)
             elif plain:
@@ -628,13 +655,93 @@ class _Run:
                 history.purchases.sort(key=lambda p: (p.instant, p.order))
             if len(history.events) > 1:
                 history.events.sort(key=lambda e: (e.instant, e.order))
+        if self.grants:
+            self._grant_openings(histories, kinds)
         # Accounts under a contract are drawn down and billed in Python, whatever they did.
         contracted = self.terms.contracts
         return {
             account: h
             for account, h in histories.items()
-            if h.purchases or h.events or h.repeats or account in contracted
+            if h.purchases or h.events or h.repeats or h.opened is not None
+            or account in contracted
         } | {account: History() for account in contracted if account not in histories}
+
+    def _grant_openings(
+        self, histories: dict[str, History], kinds: Mapping[str, Mapping[str, str]]
+    ) -> None:
+        """Each account's opening (its row of the accounts table, else its first valid usage
+        row, purchase or event, as the engine opens at the journal's first entry) and the cuts
+        its grants make: the instants at which a grant issued at the opening expires (a monthly
+        grant's later issues expire at a month's start, which cuts already)."""
+        firsts = self._firsts(histories, {})
+        for account, history in histories.items():
+            for moment in (*(p.instant for p in history.purchases),
+                           *(p.instant for p in history.repeats)):
+                if account not in firsts or moment < firsts[account]:
+                    firsts[account] = moment
+        zone = self.book.zone
+        if ACCOUNTS in kinds:
+            for account, moment in self._account_openings(kinds[ACCOUNTS]).items():
+                first = firsts.get(account)
+                if first is not None and moment > first:
+                    # As the engine refuses an `open` entry after the journal's first entry.
+                    histories[account].refused = (
+                        f"the accounts table opens the account {format_instant(moment, zone)}, "
+                        f"after its first entry ({format_instant(first, zone)}): an account "
+                        "opens at or before its first entry, and its grants are issued then"
+                    )
+                    continue
+                firsts[account] = moment
+        plans = [(g.valid_amount, g.valid_unit) for sheet in self.terms.books
+                 for g in sheet.grants if g.valid_amount is not None]
+        for account, moment in firsts.items():
+            history = histories[account]
+            history.opened = moment
+            ends = set()
+            for amount, unit in plans:
+                try:
+                    ends.add(add_period(moment, amount, unit, zone))
+                except (ValueError, OverflowError):
+                    continue  # beyond the year 9999: the engine refuses the account
+            history.grant_cuts = sorted(ends)
+        self.stats["accounts_opened"] = len(firsts)
+
+    def _account_openings(self, kinds: Mapping[str, str]) -> dict[str, int]:
+        """The accounts table's openings (account → instant); a bad row is reported as bad
+        input and skipped, a repeated account keeps its last row."""
+        rows = self._fetch(
+            "accounts_rows",
+            self.queries.ops.select(
+                *[self.queries.ops.col(c) if kinds[c] != "integer" or c != "account"
+                  else (c, self.queries.key_text(c, "integer")) for c in ("account", "opened")],
+                self.queries.ops.col("_file"),
+                self.queries.ops.col("_row"),
+            )
+            .from_(self.queries.ops.table(f"{ACCOUNTS}_src"), copy=False)
+            .order_by(self.queries.ops.col("_file"), self.queries.ops.col("_row"), copy=False),
+        ).to_pydict()
+        zone = self.book.zone
+        opened: dict[str, int] = {}
+        instants: list[int | None] = []
+        for value in rows["opened"]:
+            try:
+                if isinstance(value, datetime.datetime):  # a timestamp: with a time zone an
+                    # instant, without one wall-clock time in the rules' timezone
+                    instants.append(checked_instant(value, zone))
+                else:
+                    instants.append(parse_time(str(value).strip(), zone) if value else None)
+            except TimeError:
+                instants.append(None)
+        data = {**rows, "time_problem": [None] * len(instants)}
+
+        def check(index: int) -> str | None:
+            return "bad time" if instants[index] is None else None
+
+        for index in self._side_rows(data, ACCOUNTS, check):
+            moment = instants[index]
+            assert moment is not None
+            opened[rows["account"][index]] = moment
+        return opened
 
     def _side_query(self, table: str, kinds: Mapping[str, str]) -> Any:
         q = self.queries
@@ -800,6 +907,17 @@ class _Run:
         """Tell the terms every account's opening day, the day (in the rules' timezone) of its
         earliest entry: valid usage (repeated and free too), purchase or event, as the engine
         opens an account at its journal's first entry."""
+        firsts = self._firsts(histories, bought)
+        zone = self.book.zone
+        for account, moment in firsts.items():
+            self.terms.open(account, local(moment, zone).date())
+        self.stats["accounts_opened"] = len(firsts)
+
+    def _firsts(
+        self, histories: Mapping[str, History], bought: Mapping[str, int]
+    ) -> dict[str, int]:
+        """Every account's first valid usage row (repeated and free too), event or purchase
+        (`bought`: an account's first), as an instant."""
         while True:
             rows = self._fetch("openings", self.queries.openings(self._base_plan())).to_pydict()
             if any(rows["beyond"]) and not self.full_calendar:
@@ -819,10 +937,7 @@ class _Run:
         for account, moment in bought.items():
             if account not in firsts or moment < firsts[account]:
                 firsts[account] = moment
-        zone = self.book.zone
-        for account, moment in firsts.items():
-            self.terms.open(account, local(moment, zone).date())
-        self.stats["accounts_opened"] = len(firsts)
+        return firsts
 
     def _base_plan(self) -> UsagePlan:
         """The usage plan of what reading a usage row needs (no cuts, no spans)."""
@@ -907,7 +1022,7 @@ class _Run:
             if not cut and account not in contracted:
                 continue
             bought = history.purchases
-            if self.shared or history.events or account in contracted:
+            if self.shared or history.events or history.grant_cuts or account in contracted:
                 # (an account under a contract: all its usage is drawn in Python, in one
                 # segment when it has no cut)
                 meters: Iterable[int] = every

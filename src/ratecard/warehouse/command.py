@@ -39,6 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="account events: account, time, type (suspend, reopen, topup), reason, amount",
     )
     parser.add_argument(
+        "--accounts",
+        action="append",
+        metavar="PATH",
+        help="accounts' openings, for rules with grants or credits: account, opened (a time "
+        "with an offset); an account without a row opens at its first entry",
+    )
+    parser.add_argument(
         "--contracts",
         metavar="FILE",
         help="accounts billed under contracts: a CSV or Parquet table with the columns "
@@ -107,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 args.usage,
                 purchases=args.purchases,
                 events=args.events,
+                accounts=args.accounts,
                 month=args.month,
                 engine=args.engine,
                 output=args.output,

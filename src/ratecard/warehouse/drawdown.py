@@ -16,6 +16,11 @@ a month are the engine's lines. Two things need more than a segment's sum, and g
   top-up, when the rules settle from a balance) are replayed by the engine itself over their
   segment quantities and priced by it.
 
+Rules with grants or credits granted at the opening: every account is replayed by the engine
+the same way, from its opening (`History.opened`: an `open` entry first in its journal), its
+segments also cut where the grants issued at its opening expire (`History.grant_cuts`), so that
+a segment's sum draws a grant as its entries would.
+
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
 alone; `plain_draws` runs it once for each distinct (version, meter, quantity) and the database
@@ -40,7 +45,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from ratecard.engine.bills import Bill, BillLine
-from ratecard.engine.clock import local, month_start
+from ratecard.engine.clock import local, month_of, month_start
 from ratecard.engine.deduction import Deduction, Lot, deduct, tally
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
@@ -86,9 +91,13 @@ class AccountEvent:
 class History:
     """An account's purchases and events, in time order (then file order)."""
 
-    __slots__ = ("events", "purchases", "refused", "repeats")
+    __slots__ = ("events", "grant_cuts", "opened", "purchases", "refused", "repeats")
 
     def __init__(self) -> None:
+        #: With grants: when the account opened (its `open` entry), and when the grants issued
+        #: then expire (cuts).
+        self.opened: int | None = None
+        self.grant_cuts: list[int] = []
         self.purchases: list[PackPurchase] = []
         self.events: list[AccountEvent] = []
         #: Purchases whose id was seen before: ignored, but entries of the journal all the same.
@@ -115,7 +124,15 @@ class Group(NamedTuple):
 
 
 def cuts(history: History) -> list[int]:
-    """The instants that start a new segment of an account: purchases, expiries and events."""
+    """The instants that start a new segment of an account: purchases, expiries and events, and
+    the expiries of the grants issued at its opening."""
+    if history.grant_cuts:
+        return sorted({*cuts_of(history), *history.grant_cuts})
+    return cuts_of(history)
+
+
+def cuts_of(history: History) -> list[int]:
+    """The cuts of an account's purchases and events."""
     bought = history.purchases
     if len(bought) == 1 and not history.events:  # the common case, without building a set
         only = bought[0]
@@ -222,6 +239,9 @@ class Drawdown:
         self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
+        # Grants and credits: every account is replayed by the engine, from its opening
+        # (`History.opened`).
+        self.grants = any(sheet.grants or sheet.credits for sheet in self.books)
 
     def month_end(self, ordinal: int) -> int:
         start = self._starts.get(ordinal + 1)
@@ -250,6 +270,9 @@ class Drawdown:
             ords += [p.ord for p in history.purchases]
             ords += [p.ord for p in history.repeats]
             ords += [e.ord for e in history.events]
+        if history.opened is not None:  # an opening row: the account's journal starts there
+            year, number = month_of(history.opened, self.zone)
+            ords.append(year * 12 + number - 1)
         if not ords:
             return
         first, last = min(ords), max(ords)
@@ -260,7 +283,7 @@ class Drawdown:
                 (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
             )
             return
-        if history.events and history.settles(self.book):
+        if self.grants or (history.events and history.settles(self.book)):
             self._replay(account, history, groups, detail, first, last, timeline)
             return
         records: list[tuple[int, int, int, Any]] = []
@@ -444,7 +467,7 @@ class Drawdown:
             return
         self._bill_lines(account, ordinal, bill)
 
-    # --- accounts that settle from a balance: the engine's own replay ---------------------------
+    # --- accounts that settle from a balance, or hold grants: the engine's own replay ------------
 
     def _replay(
         self,
@@ -492,6 +515,9 @@ class Drawdown:
         order (events, then purchases, then usage)."""
         zone = self.zone
         timed: list[tuple[int, int, int, dict[str, Any]]] = []
+        if history.opened is not None:
+            timed.append((history.opened, -1, 0, {"type": "open",
+                                                  "time": local(history.opened, zone)}))
         for event in history.events:
             entry: dict[str, Any] = {"type": event.kind, "time": local(event.instant, zone)}
             if event.kind == SUSPEND:

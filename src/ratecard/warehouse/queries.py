@@ -1359,10 +1359,23 @@ class Queries:
             [
                 (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
                 (o.eq(o.col("source"), o.text("pack")), o.integer(1)),
+                # (a grant's lines rank with the packs', as the engine's do; sheets without
+                # grants keep their SQL)
+                *(
+                    [(o.eq(o.col("source"), o.text("grant")), o.integer(1))]
+                    if any(sheet.grants for sheet in self.books)
+                    else []
+                ),
                 (o.eq(o.col("source"), o.text("postpaid")), o.integer(2)),
                 *(
                     [(o.eq(o.col("source"), o.text("discount")), o.integer(2))]
                     if contracts
+                    else []
+                ),
+                # (a credit's payment comes after its meter's other lines, as in the engine)
+                *(
+                    [(o.eq(o.col("source"), o.text("credit")), o.integer(5))]
+                    if any(sheet.credits for sheet in self.books)
                     else []
                 ),
             ],

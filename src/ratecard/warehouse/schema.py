@@ -38,6 +38,7 @@ OTHER = "other"
 USAGE = "usage"
 PURCHASES = "purchases"
 EVENTS = "events"
+ACCOUNTS = "accounts"
 
 
 @attrs.frozen
@@ -75,6 +76,10 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         Column("type", _TEXT),
         Column("reason", _TEXT, required=False),
         Column("amount", _NUMBER, required=False),
+    ),
+    ACCOUNTS: (
+        Column("account", _KEY),
+        Column("opened", _TIME),
     ),
 }
 

@@ -293,6 +293,7 @@ def simulate_warehouse(
     new_name: str = "new",
     purchases: PathSpec | None = None,
     events: PathSpec | None = None,
+    accounts: PathSpec | None = None,
     contracts: tuple[ContractSpec | None, ContractSpec | None] | ContractSpec | None = None,
     month: str | None = None,
     engine: str = DUCKDB,
@@ -321,7 +322,7 @@ def simulate_warehouse(
     pair = contracts if isinstance(contracts, tuple) else (contracts, contracts)
     old_terms = billable_terms(old, pair[0], engine)
     new_terms = billable_terms(new, pair[1], engine)
-    inputs = input_tables(usage, purchases, events)
+    inputs = input_tables(usage, purchases, events, accounts)
     out_fmt = None
     if accounts_out is not None:
         out_fmt = _accounts_format(accounts_out)

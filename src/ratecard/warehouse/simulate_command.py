@@ -46,6 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="account events: account, time, type (suspend, reopen, topup), reason, amount",
     )
     parser.add_argument(
+        "--accounts", action="append", metavar="PATH",
+        help="accounts' openings, for rules with grants or credits: account, opened (a time "
+        "with an offset); an account without a row opens at its first entry",
+    )
+    parser.add_argument(
         "--contracts", metavar="FILE",
         help="accounts billed under contracts: a CSV or Parquet table with the columns "
         "account, contract; each contract is applied on OLD and on NEW",
@@ -121,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 new_name=args.new,
                 purchases=args.purchases,
                 events=args.events,
+                accounts=args.accounts,
                 contracts=contracts,
                 month=args.month,
                 engine=args.engine,
