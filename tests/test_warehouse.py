@@ -715,14 +715,14 @@ _SHIPPED = {name: shipped(name) for name in SHIPPED}
 # --- the differential tests ----------------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=80)
+@settings(SETTINGS, max_examples=50)
 @given(cases())
 def test_duckdb_bills_match_the_engine(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows))
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=40)
 @given(cases(), st.sampled_from(("csv", "parquet")), st.sampled_from(("integer", "decimal")))
 def test_duckdb_bills_match_the_engine_whatever_the_file_and_count_type(
     case: tuple[Sheet, list[Row]], fmt: str, count_kind: str
@@ -731,7 +731,7 @@ def test_duckdb_bills_match_the_engine_whatever_the_file_and_count_type(
     compare(sheet, rows, run(sheet, rows, fmt=fmt, count_kind=count_kind))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(
     st.sampled_from(SHIPPED).flatmap(
         lambda name: journals(_SHIPPED[name], accounts=5, bad_rows=False).map(
@@ -758,7 +758,7 @@ def test_drawdown_in_worker_processes_bills_the_same(case: tuple[Sheet, list[Row
 INEXACT_PER_3 = "is priced"
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=30)
 @given(unrounded_cases(), st.sampled_from(("csv", "parquet")))
 def test_duckdb_bills_match_the_engine_on_total_and_exact(
     case: tuple[Sheet, list[Row]], fmt: str
@@ -790,7 +790,7 @@ def test_duckdb_bills_match_the_engine_on_total_and_exact(
         assert row["amount"] == Decimal(row["precise_amount"]), row
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(cases())
 def test_bills_alone_total_as_the_engine(case: tuple[Sheet, list[Row]]) -> None:
     """A run that returns no lines (their numbering and text left out) bills the same totals."""
@@ -944,7 +944,7 @@ def grant_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
     return sheet, draw(journals(sheet))
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=30)
 @given(grant_cases(), st.sampled_from(("csv", "parquet")))
 def test_grants_bill_in_the_warehouse_as_in_the_engine(
     case: tuple[Sheet, list[Row]], fmt: str
@@ -961,7 +961,7 @@ def credit_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
     return sheet, draw(journals(sheet))
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=30)
 @given(credit_cases(), st.sampled_from(("csv", "parquet")))
 def test_credits_bill_in_the_warehouse_as_in_the_engine(
     case: tuple[Sheet, list[Row]], fmt: str

@@ -75,7 +75,7 @@ def spark() -> Iterator[Any]:
 
 
 SPARK_SETTINGS = settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
@@ -92,7 +92,7 @@ def test_spark_bills_match_the_engine(spark: Any, case: tuple[Sheet, list[Row]])
     compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
 
 
-@settings(SPARK_SETTINGS, max_examples=6)
+@settings(SPARK_SETTINGS, max_examples=4)
 @given(unrounded_cases())
 def test_spark_bills_on_total_and_exact_as_the_engine(
     spark: Any, case: tuple[Sheet, list[Row]]
@@ -125,7 +125,7 @@ def test_spark_bills_closed_low_brackets_at_their_edges(spark: Any, basis: str) 
     compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
 
 
-@settings(SPARK_SETTINGS, max_examples=6)
+@settings(SPARK_SETTINGS, max_examples=4)
 @given(
     st.sampled_from(SHIPPED).flatmap(
         lambda name: journals(_SHIPPED[name], accounts=5).map(lambda rows: (_SHIPPED[name], rows))
@@ -142,7 +142,7 @@ def test_spark_and_duckdb_write_the_same_tables(spark: Any, case: tuple[Sheet, l
     ]
 
 
-@settings(SPARK_SETTINGS, max_examples=6)
+@settings(SPARK_SETTINGS, max_examples=4)
 @given(versioned_cases())
 def test_spark_bills_across_versions_and_contracts_as_the_engine(
     spark: Any, generated: tuple[Versioned, list[Row]]

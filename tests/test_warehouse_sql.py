@@ -254,7 +254,7 @@ def test_duckdb_rounds_like_python(mode: str, exponent: int) -> None:
     assert round_values(HALVES, exponent, mode) == expected
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     st.lists(
         st.decimals(

@@ -442,7 +442,7 @@ def cases(
 # --- the differential tests ----------------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=40)
 @given(cases())
 def test_duckdb_bills_across_versions_and_contracts_as_the_engine(
     generated: tuple[Versioned, list[Row]],
@@ -453,7 +453,7 @@ def test_duckdb_bills_across_versions_and_contracts_as_the_engine(
         compare(case, run(case))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(cases(scopes=("on total", "exact")))
 def test_duckdb_bills_on_total_and_exact_across_versions_and_contracts_as_the_engine(
     generated: tuple[Versioned, list[Row]],
@@ -486,7 +486,7 @@ def test_a_contracts_table_bills_as_the_mapping(
         compare(case, run(case, fmt=fmt, table=True))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(cases())
 def test_bills_alone_total_as_the_engine_across_versions(
     generated: tuple[Versioned, list[Row]],
