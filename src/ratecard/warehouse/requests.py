@@ -1,0 +1,304 @@
+"""The requests table: request rows turned into usage rows (their parts) in SQL, on DuckDB.
+
+A row of the requests table is one `request` entry: `account, time, action[, id]` and one
+column per quantity and per property the rules declare (a column a row's action does not
+declare is left empty; an empty quantity is 0, an empty property takes its default). Each row
+becomes the usage parts `RequestPlan.parts` makes of the entry, with the per-entry minimums
+`JournalReader.request` applies, computed in SQL: one row per part with the meter it counts
+into (`part_meter`), or one row with its problem (`req_problem`) when the row is bad. The view
+these make (`usage_src`, beside the usage table's rows when there is one) is what the usage
+pipeline reads, so allowances, packs and ladders bill the parts as they bill usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+
+from ratecard.engine.pricebook import PriceBook
+from ratecard.engine.requests import MAX_QUANTITY, RequestPlan
+from ratecard.errors import UsageError
+from ratecard.warehouse.schema import (
+    DECIMAL,
+    INSTANT,
+    INTEGER,
+    PROBLEM_CODES,
+    STRING,
+    WALL,
+    kind_of,
+)
+
+REQUESTS = "requests"
+
+#: The columns every request row has (`id` optional); the others are quantities and properties.
+KEY_COLUMNS = ("account", "time", "action", "id")
+
+
+def text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def name(column: str) -> str:
+    """A SQL identifier."""
+    return '"' + column.replace('"', '""') + '"'
+
+
+def check_request_columns(book: PriceBook, path: str, columns: Mapping[str, str]) -> None:
+    """UsageError for a requests table without its key columns, with a column that is no
+    quantity or property of any request (a misspelt column would bill as 0), or with a
+    quantity column of binary floats."""
+    for key in ("account", "time", "action"):
+        if key not in columns:
+            raise UsageError(
+                f"{path}: column `{key}` is missing; the requests table needs the columns "
+                "account, time, action[, id] and one per quantity and property of its requests"
+            )
+    known = {c for plan in book.requests.values() for c in (*plan.meters, *plan.properties)}
+    for column, type_name in columns.items():
+        if column in KEY_COLUMNS:
+            continue
+        if column not in known:
+            raise UsageError(
+                f"{path}: column `{column}` is not a quantity or property of any request of "
+                f"the rules (quantities and properties: {', '.join(sorted(known)) or 'none'})"
+            )
+        quantity = any(column in plan.meters for plan in book.requests.values())
+        if quantity and kind_of(type_name) not in (INTEGER, DECIMAL, STRING):
+            raise UsageError(
+                f"{path}: column `{column}` has type {type_name}; a quantity column must be "
+                "whole numbers, a DECIMAL or text"
+            )
+
+
+def _quantity(column: str, type_name: str | None) -> tuple[str, str]:
+    """A quantity column's value (a HUGEINT, NULL when empty) and the test that it is bad (not a
+    whole number from 0 to the most a quantity may be)."""
+    if type_name is None:
+        return "CAST(0 AS HUGEINT)", "FALSE"
+    col = name(column)
+    kind = kind_of(type_name)
+    most = str(MAX_QUANTITY)
+    if kind == INTEGER:
+        return (f"CAST({col} AS HUGEINT)", f"({col} < 0 OR {col} > {most})")
+    if kind == DECIMAL:
+        return (
+            f"TRY_CAST(FLOOR({col}) AS HUGEINT)",
+            f"({col} < 0 OR {col} > {most} OR {col} <> FLOOR({col}))",
+        )
+    trimmed = f"trim(CAST({col} AS VARCHAR))"
+    return (
+        f"TRY_CAST(split_part({trimmed}, '.', 1) AS HUGEINT)",
+        f"(NOT regexp_full_match({trimmed}, '[0-9]{{1,19}}(\\.0*)?') "
+        f"OR TRY_CAST(split_part({trimmed}, '.', 1) AS HUGEINT) > {most})",
+    )
+
+
+class _Action:
+    """The SQL of one request action's rows: its problem test and its parts."""
+
+    def __init__(
+        self, plan: RequestPlan, columns: Mapping[str, str], meter_index: Callable[[str], int]
+    ) -> None:
+        self.plan = plan
+        self.columns = columns
+        self.meter_index = meter_index
+
+    def value(self, prop: str) -> str:
+        """A property's value in a row (its default when empty): text, or a boolean."""
+        spec = self.plan.properties[prop]
+        if prop not in self.columns:
+            given = "NULL"
+        else:
+            given = f"trim(CAST({name(prop)} AS VARCHAR))"
+        if spec.values is None:
+            default = "NULL" if spec.default is None else ("TRUE" if spec.default else "FALSE")
+            return f"COALESCE(lower({given}) = 'true', {default})"
+        default = "NULL" if spec.default is None else text(str(spec.default))
+        return f"COALESCE({given}, {default})"
+
+    def problem(self) -> str:
+        """The row's first problem (a code), or NULL."""
+        whens: list[str] = []
+        bad_field = PROBLEM_CODES["unknown request field"]
+        for column in self.columns:
+            if column in KEY_COLUMNS or column in self.plan.meters or column in self.plan.properties:
+                continue
+            whens.append(f"WHEN {name(column)} IS NOT NULL THEN {bad_field}")
+        bad_property = PROBLEM_CODES["bad property"]
+        for prop, spec in self.plan.properties.items():
+            given = f"trim(CAST({name(prop)} AS VARCHAR))" if prop in self.columns else None
+            if given is not None:
+                allowed = ("true", "false") if spec.values is None else spec.values
+                test = (f"lower({given})" if spec.values is None else given) + " NOT IN (" + (
+                    ", ".join(text(v) for v in allowed)) + ")"
+                whens.append(f"WHEN {name(prop)} IS NOT NULL AND {test} THEN {bad_property}")
+            if spec.default is None:
+                missing = "TRUE" if given is None else f"{name(prop)} IS NULL"
+                whens.append(f"WHEN {missing} THEN {bad_property}")
+        bad_quantity = PROBLEM_CODES["bad quantity"]
+        for quantity in self.plan.meters:
+            if quantity in self.columns:
+                _, bad = _quantity(quantity, self.columns[quantity])
+                whens.append(f"WHEN {name(quantity)} IS NOT NULL AND {bad} THEN {bad_quantity}")
+        return "CASE " + " ".join(whens) + " END" if whens else "NULL"
+
+    def count(self, quantity: str) -> str:
+        value, _ = _quantity(quantity, self.columns.get(quantity))
+        return f"COALESCE({value}, 0)"
+
+    def active(self) -> dict[str, str]:
+        """Per rule (modifier or threshold), the test that it applies to the row, as
+        `RequestPlan._active` decides (the first threshold that holds, no later one)."""
+        tests: dict[str, str] = {}
+        earlier: list[str] = []
+        for rule in self.plan.rules:
+            parts: list[str] = []
+            for prop, wanted in rule.conditions:
+                if isinstance(wanted, bool):
+                    parts.append(f"({self.value(prop)}) = {'TRUE' if wanted else 'FALSE'}")
+                else:
+                    parts.append(f"({self.value(prop)}) = {text(wanted)}")
+            if rule.limit is not None:
+                total = " + ".join(self.count(q) for q in rule.quantities) or "0"
+                parts.append(f"({total}) {'>' if rule.strict else '>='} {rule.limit}")
+                raw = " AND ".join(parts)
+                tests[rule.name] = " AND ".join(
+                    [f"COALESCE({raw}, FALSE)", *(f"NOT COALESCE({e}, FALSE)" for e in earlier)]
+                )
+                earlier.append(raw)
+            else:
+                tests[rule.name] = f"COALESCE({' AND '.join(parts) or 'TRUE'}, FALSE)"
+        return tests
+
+    def parts(self, minimums: Mapping[str, Decimal], fractional: bool) -> list[str]:
+        """The row's parts: a struct per quantity and charged meter (`m`: the meter's index,
+        `c`: the units, after the route's per-entry minimum)."""
+        plan = self.plan
+        count_type = "DECIMAL(38, 12)" if fractional else "HUGEINT"
+
+        def part(route: str, count: str) -> str:
+            least = minimums.get(route)
+            if least is not None:
+                count = f"CASE WHEN {count} > 0 AND {count} < {least} THEN {least} ELSE {count} END"
+            return (
+                f"{{'m': {self.meter_index(plan.part_meters[route])}, "
+                f"'c': CAST({count} AS {count_type})}}"
+            )
+
+        structs: list[str] = []
+        active = self.active() if plan.rules else {}
+        for quantity in plan.meters:
+            count = self.count(quantity)
+            route = plan.routes.get(quantity)
+            if route is not None:
+                structs.append(part(route, count))
+                continue
+            prop, by_value = plan.cell_routes[quantity]
+            branches: list[str] = []
+            for value, variants in by_value.items():
+                deciding = [r.name for r in plan.rules if (r.name,) in variants]
+                inner: list[str] = []
+                for key, cell in variants.items():
+                    test = " AND ".join(
+                        active[r] if r in key else f"NOT ({active[r]})" for r in deciding
+                    ) or "TRUE"
+                    inner.append(f"WHEN {test} THEN {part(cell, count)}")
+                branches.append(f"WHEN {text(value)} THEN CASE {' '.join(inner)} END")
+            structs.append(f"CASE {self.value(prop)} {' '.join(branches)} END")
+        charged: dict[str, list[str]] = {}
+        for meter, when, unless in plan.charges:
+            tests = [f"({self.value(p)}) IS TRUE" for p in when]
+            if unless is not None:
+                tests.append(f"({self.value(unless)}) IS NOT TRUE")
+            test = " AND ".join(tests) or "TRUE"
+            charged.setdefault(f"{plan.name}:{meter}", []).append(
+                f"CASE WHEN {test} THEN 1 ELSE 0 END"
+            )
+        for route, counts in charged.items():
+            structs.append(part(route, " + ".join(counts)))
+        return structs
+
+    def first(self, count_type: str) -> str:
+        """The part of a request with no units (so the entry is still seen)."""
+        meter = self.meter_index(next(iter(self.plan.part_meters.values())))
+        return f"[{{'m': {meter}, 'c': CAST(0 AS {count_type})}}]"
+
+
+def parts_view(
+    book: PriceBook,
+    columns: Mapping[str, str],
+    meter_index: Callable[[str], int],
+    usage: Mapping[str, str] | None,
+) -> str:
+    """The SQL of the `usage_src` view: the parts of `requests_src`'s rows (`columns`: its
+    column types) and, with `usage` (its column types), the rows of `usage_in`. Columns:
+    account, time, action, count[, id], _file, _row, part_meter (NULL: a usage row),
+    req_problem (NULL: a good row)."""
+    minimums: dict[str, Decimal] = {}
+    for plan in book.requests.values():
+        for route, meter in plan.part_meters.items():
+            least = next(m for m in book.meters if m.name == meter).entry_minimum
+            if least is not None:
+                minimums[route] = least
+    fractional = any(m != m.to_integral_value() for m in minimums.values())
+    count_type = "DECIMAL(38, 12)" if fractional else "HUGEINT"
+    problems: list[str] = []
+    lists: list[str] = []
+    firsts: list[str] = []
+    for action, plan in book.requests.items():
+        sql = _Action(plan, columns, meter_index)
+        problems.append(f"WHEN {text(action)} THEN {sql.problem()}")
+        structs = ", ".join(sql.parts(minimums, fractional))
+        lists.append(f"WHEN {text(action)} THEN list_filter([{structs}], lambda p: p.c > 0)")
+        firsts.append(f"WHEN {text(action)} THEN {sql.first(count_type)}")
+    unknown = PROBLEM_CODES["unknown action"]
+    problem = (
+        f"CASE WHEN action IS NULL THEN NULL WHEN action NOT IN "
+        f"({', '.join(text(a) for a in book.requests)}) THEN {unknown} ELSE CASE action "
+        f"{' '.join(problems)} END END"
+    )
+    keys = ["account", "time", "action", *(["id"] if "id" in columns else [])]
+    time_text = usage is not None and (
+        kind_of(columns["time"]) != kind_of(usage["time"])
+    )
+    account_text = usage is not None and (
+        kind_of(columns["account"]) != kind_of(usage["account"])
+    )
+
+    def key(column: str, types: Mapping[str, str]) -> str:
+        if (column == "time" and time_text) or (column == "account" and account_text):
+            return f"CAST({column} AS VARCHAR) AS {column}"
+        if column == "id" and usage is not None:
+            return f"CAST({column} AS VARCHAR) AS {column}"
+        return column
+
+    checked = (
+        f"SELECT {', '.join(key(c, columns) for c in keys)}, _file, _row, "
+        f"{problem} AS req_problem, "
+        f"CASE action {' '.join(lists)} END AS parts, "
+        f"CASE action {' '.join(firsts)} END AS empty FROM requests_src"
+    )
+    parted = (
+        f"SELECT {', '.join(keys)}, _file, _row, req_problem, "
+        "CASE WHEN req_problem IS NULL THEN p.m END AS part_meter, "
+        "CASE WHEN req_problem IS NULL THEN p.c END AS count "
+        f"FROM (SELECT *, UNNEST(CASE WHEN req_problem IS NOT NULL OR parts IS NULL "
+        "OR account IS NULL "
+        f"THEN [{{'m': NULL, 'c': CAST(NULL AS {count_type})}}] WHEN len(parts) = 0 "
+        f"THEN empty ELSE parts END) AS p "
+        f"FROM ({checked}) r)"
+    )
+    if usage is None:
+        return parted
+    count = "count"
+    if kind_of(usage["count"]) == STRING:
+        parted = f"SELECT * REPLACE (CAST(count AS VARCHAR) AS count) FROM ({parted})"
+    used = ["account", "time", "action", count, *(["id"] if "id" in usage else [])]
+    usage_rows = (
+        f"SELECT {', '.join(key(c, usage) for c in used)}, _file, _row, "
+        "CAST(NULL AS INTEGER) AS req_problem, CAST(NULL AS INTEGER) AS part_meter "
+        "FROM usage_in"
+    )
+    return f"SELECT * FROM ({parted}) UNION ALL BY NAME SELECT * FROM ({usage_rows})"
+
