@@ -269,3 +269,20 @@ def test_spark_refuses_requests() -> None:
 
     with pytest.raises(UsageError, match="requests table on DuckDB only"):
         billable_terms(ANTHROPIC, None, "spark")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_threshold_is_strict(tmp_path: Path, fmt: str) -> None:
+    """`> 200000` over input and cache tokens: 150,000 + 50,000 is standard, 200,001 long
+    context; without `context_1m`, standard whatever the count (as the engine bills them)."""
+    rows: list[Row] = [
+        {"account": "a", "time": "2026-11-02T10:00:00Z", "action": "messages", "id": None,
+         "model": "claude-opus-4-6", "context_1m": True, "input_tokens": 150_000,
+         "cache_read_input_tokens": 50_000, "output_tokens": 10},
+        {"account": "a", "time": "2026-11-02T11:00:00Z", "action": "messages", "id": None,
+         "model": "claude-opus-4-6", "context_1m": True, "input_tokens": 200_001,
+         "output_tokens": 10, "inference_geo": "us", "service_tier": "batch"},
+        {"account": "b", "time": "2026-11-02T11:00:00Z", "action": "messages", "id": None,
+         "model": "claude-sonnet-4", "context_1m": False, "input_tokens": 300_000},
+    ]
+    check(ANTHROPIC, rows, 0, tmp_path, fmt)

@@ -1025,6 +1025,10 @@ class _Run:
                     ["_time_text"]
                 )
             for row in table.to_pylist():
+                if plan.requests:  # a request row: as read (its parts' columns left out)
+                    if row.pop("req_problem", None) is not None:
+                        row.pop("count", None)
+                    row.pop("part_meter", None)
                 samples[row.pop("_problem")].append(row)
         beyond = found.pop(BEYOND_CALENDAR, 0)
         if beyond:  # beyond even the full calendar: a time the engine does not read
