@@ -98,13 +98,37 @@ class _Action:
     """The SQL of one request action's rows: its problem test and its parts."""
 
     def __init__(
-        self, plan: RequestPlan, columns: Mapping[str, str], meter_index: Callable[[str], int]
+        self,
+        plan: RequestPlan,
+        columns: Mapping[str, str],
+        meter_index: Callable[[str], int],
+        number: int,
     ) -> None:
         self.plan = plan
         self.columns = columns
         self.meter_index = meter_index
+        self.number = number  # (the names of its computed columns: `v1_model`, `q1_input`)
 
     def value(self, prop: str) -> str:
+        """The column of a property's value (computed once per row: `value_sql`)."""
+        return name(f"v{self.number}_{prop}")
+
+    def count(self, quantity: str) -> str:
+        """The column of a quantity's units (computed once per row: `count_sql`)."""
+        return name(f"q{self.number}_{quantity}")
+
+    def computed(self) -> tuple[list[str], list[str]]:
+        """The columns computed once per row: property values and quantities, then the rules
+        that apply (which read them)."""
+        first = [f"{self.value_sql(p)} AS {self.value(p)}" for p in self.plan.properties]
+        first += [f"{self.count_sql(q)} AS {self.count(q)}" for q in self.plan.meters]
+        second = [
+            f"{test} AS {name(f'a{self.number}_{rule}')}"
+            for rule, test in self.active_sql().items()
+        ]
+        return first, second
+
+    def value_sql(self, prop: str) -> str:
         """A property's value in a row (its default when empty): text, or a boolean."""
         spec = self.plan.properties[prop]
         if prop not in self.columns:
@@ -143,11 +167,11 @@ class _Action:
                 whens.append(f"WHEN {name(quantity)} IS NOT NULL AND {bad} THEN {bad_quantity}")
         return "CASE " + " ".join(whens) + " END" if whens else "NULL"
 
-    def count(self, quantity: str) -> str:
+    def count_sql(self, quantity: str) -> str:
         value, _ = _quantity(quantity, self.columns.get(quantity))
         return f"COALESCE({value}, 0)"
 
-    def active(self) -> dict[str, str]:
+    def active_sql(self) -> dict[str, str]:
         """Per rule (modifier or threshold), the test that it applies to the row, as
         `RequestPlan._active` decides (the first threshold that holds, no later one)."""
         tests: dict[str, str] = {}
@@ -171,58 +195,62 @@ class _Action:
                 tests[rule.name] = f"COALESCE({' AND '.join(parts) or 'TRUE'}, FALSE)"
         return tests
 
-    def parts(self, minimums: Mapping[str, Decimal], fractional: bool) -> list[str]:
-        """The row's parts: a struct per quantity and charged meter (`m`: the meter's index,
-        `c`: the units, after the route's per-entry minimum)."""
+    def parts(
+        self, minimums: Mapping[str, Decimal], fractional: bool
+    ) -> list[tuple[str, str]]:
+        """The row's parts: per quantity and charged meter, the meter's index and the units
+        (after the route's per-entry minimum), as SQL."""
         plan = self.plan
         count_type = "DECIMAL(38, 12)" if fractional else "HUGEINT"
 
-        def part(route: str, count: str) -> str:
+        def counted(route: str, count: str) -> str:
             least = minimums.get(route)
             if least is not None:
                 count = f"CASE WHEN {count} > 0 AND {count} < {least} THEN {least} ELSE {count} END"
-            return (
-                f"{{'m': {self.meter_index(plan.part_meters[route])}, "
-                f"'c': CAST({count} AS {count_type})}}"
-            )
+            return f"CAST({count} AS {count_type})"
 
-        structs: list[str] = []
-        active = self.active() if plan.rules else {}
+        def meter(route: str) -> str:
+            return str(self.meter_index(plan.part_meters[route]))
+
+        made: list[tuple[str, str]] = []
+        active = {r.name: name(f"a{self.number}_{r.name}") for r in plan.rules}
         for quantity in plan.meters:
             count = self.count(quantity)
             route = plan.routes.get(quantity)
             if route is not None:
-                structs.append(part(route, count))
+                made.append((meter(route), counted(route, count)))
                 continue
             prop, by_value = plan.cell_routes[quantity]
-            branches: list[str] = []
+            meters: list[str] = []
+            counts: list[str] = []
             for value, variants in by_value.items():
                 deciding = [r.name for r in plan.rules if (r.name,) in variants]
-                inner: list[str] = []
+                inner_meters: list[str] = []
+                inner_counts: list[str] = []
                 for key, cell in variants.items():
                     test = " AND ".join(
-                        active[r] if r in key else f"NOT ({active[r]})" for r in deciding
+                        active[r] if r in key else f"NOT {active[r]}" for r in deciding
                     ) or "TRUE"
-                    inner.append(f"WHEN {test} THEN {part(cell, count)}")
-                branches.append(f"WHEN {text(value)} THEN CASE {' '.join(inner)} END")
-            structs.append(f"CASE {self.value(prop)} {' '.join(branches)} END")
+                    inner_meters.append(f"WHEN {test} THEN {meter(cell)}")
+                    inner_counts.append(f"WHEN {test} THEN {counted(cell, count)}")
+                meters.append(f"WHEN {text(value)} THEN CASE {' '.join(inner_meters)} END")
+                counts.append(f"WHEN {text(value)} THEN CASE {' '.join(inner_counts)} END")
+            made.append((
+                f"CASE {self.value(prop)} {' '.join(meters)} END",
+                f"CASE {self.value(prop)} {' '.join(counts)} END",
+            ))
         charged: dict[str, list[str]] = {}
-        for meter, when, unless in plan.charges:
-            tests = [f"({self.value(p)}) IS TRUE" for p in when]
+        for charge, when, unless in plan.charges:
+            tests = [f"{self.value(p)} IS TRUE" for p in when]
             if unless is not None:
-                tests.append(f"({self.value(unless)}) IS NOT TRUE")
+                tests.append(f"{self.value(unless)} IS NOT TRUE")
             test = " AND ".join(tests) or "TRUE"
-            charged.setdefault(f"{plan.name}:{meter}", []).append(
+            charged.setdefault(f"{plan.name}:{charge}", []).append(
                 f"CASE WHEN {test} THEN 1 ELSE 0 END"
             )
-        for route, counts in charged.items():
-            structs.append(part(route, " + ".join(counts)))
-        return structs
-
-    def first(self, count_type: str) -> str:
-        """The part of a request with no units (so the entry is still seen)."""
-        meter = self.meter_index(next(iter(self.plan.part_meters.values())))
-        return f"[{{'m': {meter}, 'c': CAST(0 AS {count_type})}}]"
+        for route, counts_of in charged.items():
+            made.append((meter(route), counted(route, " + ".join(counts_of))))
+        return made
 
 
 def parts_view(
@@ -234,7 +262,8 @@ def parts_view(
     """The SQL of the `usage_src` view: the parts of `requests_src`'s rows (`columns`: its
     column types) and, with `usage` (its column types), the rows of `usage_in`. Columns:
     account, time, action, count[, id], _file, _row, part_meter (NULL: a usage row),
-    req_problem (NULL: a good row)."""
+    req_problem (NULL: a good row). Each row's values, rules and parts are computed once (a
+    materialized CTE), then each part is a branch of a UNION ALL."""
     minimums: dict[str, Decimal] = {}
     for plan in book.requests.values():
         for route, meter in plan.part_meters.items():
@@ -244,61 +273,73 @@ def parts_view(
     fractional = any(m != m.to_integral_value() for m in minimums.values())
     count_type = "DECIMAL(38, 12)" if fractional else "HUGEINT"
     problems: list[str] = []
-    lists: list[str] = []
     firsts: list[str] = []
-    for action, plan in book.requests.items():
-        sql = _Action(plan, columns, meter_index)
-        problems.append(f"WHEN {text(action)} THEN {sql.problem()}")
-        structs = ", ".join(sql.parts(minimums, fractional))
-        lists.append(f"WHEN {text(action)} THEN list_filter([{structs}], lambda p: p.c > 0)")
-        firsts.append(f"WHEN {text(action)} THEN {sql.first(count_type)}")
-    unknown = PROBLEM_CODES["unknown action"]
-    problem = (
-        f"CASE WHEN action IS NULL THEN NULL WHEN action NOT IN "
-        f"({', '.join(text(a) for a in book.requests)}) THEN {unknown} ELSE CASE action "
-        f"{' '.join(problems)} END END"
-    )
+    seconds: list[str] = []
+    made: list[str] = []
     keys = ["account", "time", "action", *(["id"] if "id" in columns else [])]
-    time_text = usage is not None and (
-        kind_of(columns["time"]) != kind_of(usage["time"])
-    )
+    time_text = usage is not None and kind_of(columns["time"]) != kind_of(usage["time"])
     account_text = usage is not None and (
         kind_of(columns["account"]) != kind_of(usage["account"])
     )
 
-    def key(column: str, types: Mapping[str, str]) -> str:
+    def key(column: str) -> str:
         if (column == "time" and time_text) or (column == "account" and account_text):
             return f"CAST({column} AS VARCHAR) AS {column}"
         if column == "id" and usage is not None:
             return f"CAST({column} AS VARCHAR) AS {column}"
         return column
 
-    checked = (
-        f"SELECT {', '.join(key(c, columns) for c in keys)}, _file, _row, "
-        f"{problem} AS req_problem, "
-        f"CASE action {' '.join(lists)} END AS parts, "
-        f"CASE action {' '.join(firsts)} END AS empty FROM requests_src"
+    shown = f"{', '.join(keys)}, _file, _row"
+    good = "req_problem IS NULL AND action IS NOT NULL AND account IS NOT NULL"
+    branches = [
+        f"SELECT {shown}, req_problem, CAST(NULL AS INTEGER) AS part_meter, "
+        f"CAST(NULL AS {count_type}) AS count FROM c WHERE NOT ({good})"
+    ]
+    for number, (action, plan) in enumerate(book.requests.items()):
+        sql = _Action(plan, columns, meter_index, number)
+        first, second = sql.computed()
+        firsts += first
+        seconds += second
+        problems.append(f"WHEN {text(action)} THEN {sql.problem()}")
+        counted: list[str] = []
+        for index, (meter, count) in enumerate(sql.parts(minimums, fractional)):
+            m, n = name(f"m{number}_{index}"), name(f"n{number}_{index}")
+            made += [f"CASE WHEN action = {text(action)} THEN {meter} END AS {m}",
+                     f"CASE WHEN action = {text(action)} THEN {count} END AS {n}"]
+            counted.append(f"{n} > 0")
+            branches.append(
+                f"SELECT {shown}, req_problem, {m} AS part_meter, {n} AS count FROM c "
+                f"WHERE {good} AND action = {text(action)} AND {n} > 0"
+            )
+        empty = meter_index(next(iter(plan.part_meters.values())))
+        branches.append(
+            f"SELECT {shown}, req_problem, {empty} AS part_meter, CAST(0 AS {count_type}) "
+            f"AS count FROM c WHERE {good} AND action = {text(action)}"
+            + (f" AND NOT ({' OR '.join(f'COALESCE({c}, FALSE)' for c in counted)})"
+               if counted else " AND FALSE")
+        )
+    unknown = PROBLEM_CODES["unknown action"]
+    problem = (
+        f"CASE WHEN action IS NULL THEN NULL WHEN action NOT IN "
+        f"({', '.join(text(a) for a in book.requests)}) THEN {unknown} ELSE CASE action "
+        f"{' '.join(problems)} END END"
     )
-    parted = (
-        f"SELECT {', '.join(keys)}, _file, _row, req_problem, "
-        "CASE WHEN req_problem IS NULL THEN p.m END AS part_meter, "
-        "CASE WHEN req_problem IS NULL THEN p.c END AS count "
-        f"FROM (SELECT *, UNNEST(CASE WHEN req_problem IS NOT NULL OR parts IS NULL "
-        "OR account IS NULL "
-        f"THEN [{{'m': NULL, 'c': CAST(NULL AS {count_type})}}] WHEN len(parts) = 0 "
-        f"THEN empty ELSE parts END) AS p "
-        f"FROM ({checked}) r)"
+    computed = (
+        f"SELECT {', '.join(key(c) for c in keys)}, _file, _row, {problem} AS req_problem"
+        + "".join(f", {c}" for c in made)
+        + " FROM (SELECT *" + "".join(f", {c}" for c in seconds)
+        + " FROM (SELECT *" + "".join(f", {c}" for c in firsts)
+        + " FROM requests_src))"
     )
+    parted = f"WITH c AS MATERIALIZED ({computed}) " + " UNION ALL ".join(branches)
     if usage is None:
         return parted
-    count = "count"
     if kind_of(usage["count"]) == STRING:
         parted = f"SELECT * REPLACE (CAST(count AS VARCHAR) AS count) FROM ({parted})"
-    used = ["account", "time", "action", count, *(["id"] if "id" in usage else [])]
+    used = ["account", "time", "action", "count", *(["id"] if "id" in usage else [])]
     usage_rows = (
-        f"SELECT {', '.join(key(c, usage) for c in used)}, _file, _row, "
+        f"SELECT {', '.join(key(c) for c in used)}, _file, _row, "
         "CAST(NULL AS INTEGER) AS req_problem, CAST(NULL AS INTEGER) AS part_meter "
         "FROM usage_in"
     )
     return f"SELECT * FROM ({parted}) UNION ALL BY NAME SELECT * FROM ({usage_rows})"
-
