@@ -33,7 +33,9 @@ START = datetime(2026, 10, 1, tzinfo=UTC)
 SETTINGS = settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture
+    ],
 )
 
 MINIMUM_RULES = """\

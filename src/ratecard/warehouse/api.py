@@ -58,8 +58,8 @@ from ratecard.warehouse.drawdown import (
 )
 from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
-from ratecard.warehouse.requests import REQUESTS, check_request_columns, parts_view
 from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.requests import REQUESTS, check_request_columns, parts_view
 from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
     EVENTS,

@@ -12,7 +12,7 @@ pipeline reads, so allowances, packs and ladders bill the parts as they bill usa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from ratecard.engine.pricebook import PriceBook
@@ -20,11 +20,9 @@ from ratecard.engine.requests import MAX_QUANTITY, RequestPlan
 from ratecard.errors import UsageError
 from ratecard.warehouse.schema import (
     DECIMAL,
-    INSTANT,
     INTEGER,
     PROBLEM_CODES,
     STRING,
-    WALL,
     kind_of,
 )
 
@@ -131,10 +129,7 @@ class _Action:
     def value_sql(self, prop: str) -> str:
         """A property's value in a row (its default when empty): text, or a boolean."""
         spec = self.plan.properties[prop]
-        if prop not in self.columns:
-            given = "NULL"
-        else:
-            given = f"trim(CAST({name(prop)} AS VARCHAR))"
+        given = f"trim(CAST({name(prop)} AS VARCHAR))" if prop in self.columns else "NULL"
         if spec.values is None:
             default = "NULL" if spec.default is None else ("TRUE" if spec.default else "FALSE")
             return f"COALESCE(lower({given}) = 'true', {default})"
@@ -146,7 +141,7 @@ class _Action:
         whens: list[str] = []
         bad_field = PROBLEM_CODES["unknown request field"]
         for column in self.columns:
-            if column in KEY_COLUMNS or column in self.plan.meters or column in self.plan.properties:
+            if column in KEY_COLUMNS or column in (*self.plan.meters, *self.plan.properties):
                 continue
             whens.append(f"WHEN {name(column)} IS NOT NULL THEN {bad_field}")
         bad_property = PROBLEM_CODES["bad property"]
@@ -291,33 +286,27 @@ def parts_view(
 
     shown = f"{', '.join(keys)}, _file, _row"
     good = "req_problem IS NULL AND action IS NOT NULL AND account IS NOT NULL"
-    branches = [
-        f"SELECT {shown}, req_problem, CAST(NULL AS INTEGER) AS part_meter, "
-        f"CAST(NULL AS {count_type}) AS count FROM c WHERE NOT ({good})"
-    ]
+    meter_lists: list[str] = []
+    count_lists: list[str] = []
     for number, (action, plan) in enumerate(book.requests.items()):
         sql = _Action(plan, columns, meter_index, number)
         first, second = sql.computed()
         firsts += first
         seconds += second
         problems.append(f"WHEN {text(action)} THEN {sql.problem()}")
-        counted: list[str] = []
+        meters: list[str] = []
+        counts: list[str] = []
         for index, (meter, count) in enumerate(sql.parts(minimums, fractional)):
             m, n = name(f"m{number}_{index}"), name(f"n{number}_{index}")
-            made += [f"CASE WHEN action = {text(action)} THEN {meter} END AS {m}",
-                     f"CASE WHEN action = {text(action)} THEN {count} END AS {n}"]
-            counted.append(f"{n} > 0")
-            branches.append(
-                f"SELECT {shown}, req_problem, {m} AS part_meter, {n} AS count FROM c "
-                f"WHERE {good} AND action = {text(action)} AND {n} > 0"
-            )
-        empty = meter_index(next(iter(plan.part_meters.values())))
-        branches.append(
-            f"SELECT {shown}, req_problem, {empty} AS part_meter, CAST(0 AS {count_type}) "
-            f"AS count FROM c WHERE {good} AND action = {text(action)}"
-            + (f" AND NOT ({' OR '.join(f'COALESCE({c}, FALSE)' for c in counted)})"
-               if counted else " AND FALSE")
-        )
+            made += [f"{meter} AS {m}", f"{count} AS {n}"]
+            meters.append(m)
+            counts.append(f"CASE WHEN {n} > 0 THEN {n} END")
+        # A request with no units still makes one part (of 0 units), so its entry is seen.
+        meters.append(str(meter_index(next(iter(plan.part_meters.values())))))
+        none = " OR ".join(f"COALESCE({c} IS NOT NULL, FALSE)" for c in counts) or "FALSE"
+        counts.append(f"CASE WHEN NOT ({none}) THEN CAST(0 AS {count_type}) END")
+        meter_lists.append(f"WHEN {text(action)} THEN [{', '.join(meters)}]")
+        count_lists.append(f"WHEN {text(action)} THEN [{', '.join(counts)}]")
     unknown = PROBLEM_CODES["unknown action"]
     problem = (
         f"CASE WHEN action IS NULL THEN NULL WHEN action NOT IN "
@@ -331,7 +320,17 @@ def parts_view(
         + " FROM (SELECT *" + "".join(f", {c}" for c in firsts)
         + " FROM requests_src))"
     )
-    parted = f"WITH c AS MATERIALIZED ({computed}) " + " UNION ALL ".join(branches)
+    unnested = (
+        f"SELECT {shown}, req_problem, {good} AS good, "
+        f"UNNEST(CASE WHEN {good} THEN CASE action {' '.join(meter_lists)} END "
+        "ELSE [CAST(NULL AS INTEGER)] END) AS part_meter, "
+        f"UNNEST(CASE WHEN {good} THEN CASE action {' '.join(count_lists)} END "
+        f"ELSE [CAST(NULL AS {count_type})] END) AS count FROM ({computed})"
+    )
+    parted = (
+        f"SELECT {shown}, req_problem, CAST(part_meter AS INTEGER) AS part_meter, count "
+        f"FROM ({unnested}) WHERE NOT good OR count IS NOT NULL"
+    )
     if usage is None:
         return parted
     if kind_of(usage["count"]) == STRING:
