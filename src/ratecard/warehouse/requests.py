@@ -285,7 +285,9 @@ def parts_view(
         return column
 
     shown = f"{', '.join(keys)}, _file, _row"
-    good = "req_problem IS NULL AND action IS NOT NULL AND account IS NOT NULL"
+    good = (
+        "req_problem IS NULL AND action IS NOT NULL AND account IS NOT NULL AND time IS NOT NULL"
+    )
     meter_lists: list[str] = []
     count_lists: list[str] = []
     for number, (action, plan) in enumerate(book.requests.items()):
