@@ -230,9 +230,14 @@ class _Action:
                     inner_counts.append(f"WHEN {test} THEN {counted(cell, count)}")
                 meters.append(f"WHEN {text(value)} THEN CASE {' '.join(inner_meters)} END")
                 counts.append(f"WHEN {text(value)} THEN CASE {' '.join(inner_counts)} END")
+            cells = [cell for variants in by_value.values() for cell in variants.values()]
             made.append((
                 f"CASE {self.value(prop)} {' '.join(meters)} END",
-                f"CASE {self.value(prop)} {' '.join(counts)} END",
+                # No minimum on any of its cells: the units are the quantity's, whatever cell.
+                f"CASE {self.value(prop)} {' '.join(counts)} END"
+                if any(cell in minimums for cell in cells)
+                else f"CASE WHEN {self.value(prop)} IS NOT NULL "
+                f"THEN {counted(cells[0], count)} END",
             ))
         charged: dict[str, list[str]] = {}
         for charge, when, unless in plan.charges:
