@@ -288,3 +288,22 @@ def test_the_threshold_is_strict(tmp_path: Path, fmt: str) -> None:
          "model": "claude-sonnet-4", "context_1m": False, "input_tokens": 300_000},
     ]
     check(ANTHROPIC, rows, 0, tmp_path, fmt)
+
+
+def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ratecard warehouse RULES --requests FILE`: Baidu's page example, porn + both politics
+    sub-options on one call: base 2.5 + porn 2.5 + politics 6.3 × 2 = 17.6 元 per 10,000 calls;
+    10,000 such calls bill 17.60."""
+    from ratecard.cli import main
+
+    path = tmp_path / "requests.csv"
+    lines = ["account,time,action,porn,political_figures,public_figures"]
+    lines += [f"a,2026-11-02T10:00:{i % 60:02d}+08:00,image_review,true,true,true"
+              for i in range(10_000)]
+    path.write_text("\n".join(lines) + "\n")
+    code = main(["warehouse", str(RULES / "baidu-image-moderation.rules"), "--requests",
+                 str(path), "--quiet"])
+    assert code == 0
+    assert capsys.readouterr().out == "account,month,total\na,2026-11,17.60\n"
+    assert main(["warehouse", str(RULES / "baidu-image-moderation.rules")]) == 2
+    assert "give --usage, --requests or both" in capsys.readouterr().err
