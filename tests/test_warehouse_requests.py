@@ -307,3 +307,27 @@ def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert capsys.readouterr().out == "account,month,total\na,2026-11,17.60\n"
     assert main(["warehouse", str(RULES / "baidu-image-moderation.rules")]) == 2
     assert "give --usage, --requests or both" in capsys.readouterr().err
+
+
+def test_a_parquet_requests_table_beside_a_csv_usage_table(tmp_path: Path) -> None:
+    """Column types differ between the tables (a typed id and counts beside text): each is read
+    as its own table would be, and the bills are the engine's."""
+    rows: list[Row] = [
+        {"account": "a", "time": "2026-11-02T10:00:00Z", "action": "messages", "id": "x",
+         "model": "claude-opus-4-1", "input_tokens": 1000, "output_tokens": 3},
+        {"account": "a", "time": "2026-11-02T10:05:00Z", "action": "messages", "id": "x",
+         "model": "claude-opus-4-1", "input_tokens": 5000, "output_tokens": 3},
+    ]
+    requests = write(rows, ANTHROPIC, tmp_path, "parquet")
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count,id\na,2026-11-03T00:00:00Z,code_execution,2,y\n")
+    result = bill_warehouse(ANTHROPIC, str(usage), requests=str(requests))
+    (bill,) = ANTHROPIC.bill([
+        {"type": "request", "time": "2026-11-02T10:00:00Z", "action": "messages", "id": "x",
+         "quantities": {"input_tokens": 1000, "output_tokens": 3},
+         "properties": {"model": "claude-opus-4-1"}},
+        {"type": "usage", "time": "2026-11-03T00:00:00Z", "action": "code_execution",
+         "count": 2, "id": "y"},
+    ])
+    assert actual(result) == {"a": [(_month(bill.month), bill.total,
+                                     [_line(line) for line in bill.lines])]}
