@@ -5,6 +5,7 @@ rows reported, never free."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -136,9 +137,15 @@ def write(rows: list[Row], book: PriceBook, directory: Path, fmt: str) -> Path:
     return path
 
 
-def oracle(book: PriceBook, rows: list[Row]) -> dict[str, list[Any]]:
-    """Each account's bills by the engine, from the good rows as request entries."""
+def oracle(
+    book: PriceBook, rows: list[Row], usage: Sequence[tuple[str, str, int]] = ()
+) -> dict[str, list[Any]]:
+    """Each account's bills by the engine, from the good rows as request entries (and usage
+    rows `(account, time, count)` of code execution)."""
     journals: dict[str, list[tuple[str, int, dict[str, Any]]]] = {}
+    for order, (account, time, count) in enumerate(usage, start=len(rows)):
+        journals.setdefault(account, []).append((time, order, {
+            "type": "usage", "time": time, "action": "code_execution", "count": count}))
     for order, row in enumerate(rows):
         if row.get("_bad"):
             continue
@@ -178,6 +185,27 @@ def test_anthropic_requests_bill_as_the_engine(
 ) -> None:
     rows, invalid = data.draw(request_rows(ANTHROPIC))
     check(ANTHROPIC, rows, invalid, tmp_path, fmt)
+
+
+@SETTINGS
+@given(st.data(), st.lists(st.tuples(st.sampled_from(["a", "b", "d"]),
+                                     st.integers(0, 80 * 24 * 60), st.integers(0, 50)),
+                           max_size=6))
+def test_anthropic_requests_beside_usage_bill_as_the_engine(
+    tmp_path: Path, data: st.DataObject, executions: list[tuple[str, int, int]]
+) -> None:
+    """Code execution is a usage action of the Anthropic sheet: a usage table beside the
+    requests table, billed as one journal of both."""
+    rows, invalid = data.draw(request_rows(ANTHROPIC))
+    usage = [(account, (START + timedelta(minutes=m, seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              count) for account, m, count in executions]
+    usage_path = tmp_path / "usage.csv"
+    usage_path.write_text("account,time,action,count\n" + "".join(
+        f"{a},{t},code_execution,{c}\n" for a, t, c in usage))
+    path = write(rows, ANTHROPIC, tmp_path, "csv")
+    result = bill_warehouse(ANTHROPIC, str(usage_path), requests=str(path))
+    assert actual(result) == oracle(ANTHROPIC, rows, usage)
+    assert sum(i.count for i in result.invalid) == invalid
 
 
 @SETTINGS
