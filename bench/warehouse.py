@@ -126,6 +126,73 @@ def timestamped(usage: Path) -> Path:
     return target
 
 
+ANTHROPIC = ROOT / "rules" / "anthropic-claude.rules"
+
+
+def generate_requests(data: Path, rows: int, accounts: int) -> Path:
+    """A requests table for the Anthropic sheet (made once, then reused): `rows` Messages calls
+    over `accounts` accounts in November 2026, models spread over the sheet's, 10% batch, 5% US
+    inference, 5% with the 1M context window (about a third of those over 200K tokens), input
+    0–300K tokens, a third with cache reads, output 0–4K tokens, ISO text times."""
+    import duckdb
+
+    import ratecard
+
+    models = ratecard.load(ANTHROPIC).requests["messages"].properties["model"].values or ()
+    folder = data / f"requests-r{rows}-a{accounts}-v1"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "requests.parquet"
+    if path.exists():
+        return path
+    listed = "[" + ", ".join(f"'{m}'" for m in models) + "]"
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"""
+        COPY (
+          SELECT 'acct-' || lpad(CAST(hash(i) % {accounts} AS VARCHAR), 7, '0') AS account,
+                 CAST(TIMESTAMPTZ '2026-11-01 00:00:00+00'
+                      + to_microseconds(CAST(hash(i + 7919) % 2592000000000 AS BIGINT))
+                      AS VARCHAR) AS time,
+                 'messages' AS action,
+                 {listed}[1 + CAST(hash(i * 3) % {len(models)} AS INTEGER)] AS model,
+                 CASE WHEN hash(i * 11) % 10 = 0 THEN 'batch' END AS service_tier,
+                 CASE WHEN hash(i * 13) % 20 = 0 THEN 'us' END AS inference_geo,
+                 hash(i * 17) % 20 = 0 AS context_1m,
+                 CAST(hash(i * 5) % 300000 AS BIGINT) AS input_tokens,
+                 CASE WHEN hash(i * 19) % 3 = 0 THEN CAST(hash(i * 23) % 50000 AS BIGINT) END
+                   AS cache_read_input_tokens,
+                 CAST(hash(i * 7) % 4000 AS BIGINT) AS output_tokens
+          FROM range({rows}) t(i)
+        ) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
+    """)
+    con.close()
+    print(f"generated {rows:,} request rows in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    return path
+
+
+def requests_once(path: str) -> dict[str, Any]:
+    """Bill a requests table on the Anthropic sheet (in this process): wall and CPU time, peak
+    memory, bills."""
+    import resource
+
+    import ratecard
+    from ratecard.warehouse import bill_warehouse
+
+    book = ratecard.load(ANTHROPIC)
+    started, cpu = time.perf_counter(), _cpu()
+    result = bill_warehouse(book, None, requests=path, threads=2, memory_limit=MEMORY_LIMIT,
+                            return_lines=False)
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    return {
+        "seconds": seconds, "cpu_seconds": cpu,
+        "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "worker_peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        "stats": {"bills": result.bills.num_rows if result.bills is not None else 0,
+                  "steps": result.stats["seconds"]},
+    }
+
+
 # --- one measured run, in a fresh process --------------------------------------------------------
 
 
@@ -429,6 +496,24 @@ RUNS = [
 ]
 
 
+def requests_bench(args: argparse.Namespace, data: Path) -> int:
+    """The `requests` case alone: each run a fresh process; medians."""
+    rows, accounts = number(args.requests_rows), number(args.requests_accounts)
+    path = generate_requests(data, rows, accounts)
+    runs = []
+    for _ in range(args.repeat):
+        done = subprocess.run(
+            [sys.executable, __file__, "--requests-once", str(path)],
+            check=True, capture_output=True, text=True,
+        )
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    result = {**runs[-1], **_medians(runs)}
+    print(row(f"DuckDB, requests table, {rows:,} Anthropic requests, {accounts:,} accounts, "
+              "bills only", result, rows, "≤ 30 s"))
+    print(json.dumps({"requests": result}, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="100M", help="usage rows (default 100M)")
@@ -439,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
         "--simulate-rows", default="10M", help="rows for the simulate case (default 10M)"
     )
     parser.add_argument("--simulate-accounts", default="100k")
+    parser.add_argument(
+        "--requests-rows", default="10M", help="request rows for the requests case (10M)"
+    )
+    parser.add_argument("--requests-accounts", default="100k")
+    parser.add_argument("--requests-once", metavar="PATH", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument(
         "--sample", type=int, default=2000, help="accounts billed by the Python engine too"
@@ -453,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         "(every) accounts holding packs, text or timestamp times, with lines or bills only ("
         + ", ".join(RUNS) + "); floor (one run, 1%% hold packs, timestamp times, bills only, "
         "beside DuckDB's bare GROUP BY account, action of the same file, alternately); spark; "
-        "python; simulate; simulate-twice",
+        "python; simulate; simulate-twice; requests (a requests table on the Anthropic sheet)",
     )
     parser.add_argument(
         "--run-once",
@@ -465,9 +555,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_once:
         print(json.dumps(run_once(*args.run_once), default=str))
         return 0
+    if args.requests_once:
+        print(json.dumps(requests_once(args.requests_once), default=str))
+        return 0
     rows, accounts = number(args.rows), number(args.accounts)
     parts = set(args.parts.split(","))
     data = Path(args.data)
+    if parts == {"requests"}:  # (the usage files are not needed)
+        return requests_bench(args, Path(args.data))
     paths = generate(data, rows, accounts)
 
     def emit(line: str) -> None:  # each row as soon as it is measured

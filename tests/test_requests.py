@@ -300,7 +300,7 @@ def test_other_targets_refuse_requests(book: ratecard.PriceBook) -> None:
 
     assert "requests (quantities and properties per call)" in unsupported(book)
     with pytest.raises(UsageError, match="bill `messages` by request"):
-        billable_terms(book, None)
+        billable_terms(book, None, "spark")
 
 
 def test_a_late_resent_request_is_listed_once(book: ratecard.PriceBook) -> None:

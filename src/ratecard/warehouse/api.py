@@ -68,6 +68,7 @@ from ratecard.warehouse.drawdown import (
 from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
 from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.requests import REQUESTS, check_request_columns, parts_view
 from ratecard.warehouse.schema import (
     ACCOUNTS,
     BEYOND_CALENDAR,
@@ -124,8 +125,9 @@ class WarehouseResult:
 
 def bill_warehouse(
     book: PriceBook,
-    usage: PathSpec,
+    usage: PathSpec | None,
     *,
+    requests: PathSpec | None = None,
     purchases: PathSpec | None = None,
     events: PathSpec | None = None,
     accounts: PathSpec | None = None,
@@ -145,7 +147,9 @@ def bill_warehouse(
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
     account's first entry to that of its last, as `PriceBook.bill` would make it from the
-    account's journal; or, with `month` (`YYYY-MM`), that month's bills only.
+    account's journal; or, with `month` (`YYYY-MM`), that month's bills only. `requests` is a
+    requests table (one row per `request` entry, its quantities and properties in columns; see
+    docs/warehouse.md), billed beside `usage` or alone (`usage` None).
 
     A month is billed by the rules' version in effect on its first day. `contracts` maps
     accounts to contracts: a contracts table (CSV or Parquet: `account, contract`, a contract
@@ -170,7 +174,9 @@ def bill_warehouse(
         "output": output_format(output) if output else None,
         "lines": output_format(lines) if lines else None,
     }
-    inputs = input_tables(usage, purchases, events, accounts)
+    if usage is None and requests is None:
+        raise UsageError("give a usage table, a requests table or both")
+    inputs = input_tables(usage, purchases, events, accounts, requests)
     check_collisions(
         {name: paths for name, (paths, _) in inputs.items()},
         {"bills (output)": output, "lines": lines},
@@ -207,14 +213,19 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        if sheet.requests:
+        if sheet.requests and (engine != DUCKDB or len(terms.books) > 1
+                               or sheet.grants or sheet.credits):
             raise UsageError(
-                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`: "
-                "several quantities and properties per call): the warehouse has no requests "
-                "table yet and bills usage entries only; bill these accounts with `ratecard bill`"
+                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`): the "
+                "warehouse reads a requests table on DuckDB only, with rules that have no dated "
+                "versions, grants or credits and accounts without contracts; bill these "
+                "accounts with `ratecard bill`"
             )
+        # A per-entry minimum is applied to each request row's part in SQL; a usage row's
+        # meter is summed, so a minimum on a meter usage entries count into is refused.
+        usage_meters = set(sheet.routes.values())
         for plan in sheet.meters:
-            if plan.entry_minimum is not None:
+            if plan.entry_minimum is not None and plan.name in usage_meters:
                 raise UsageError(
                     f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
                     "entry (`quantity at least ... per entry`): the warehouse sums usage rows "
@@ -275,13 +286,16 @@ def billable_terms(
 
 
 def input_tables(
-    usage: PathSpec,
+    usage: PathSpec | None,
     purchases: PathSpec | None,
     events: PathSpec | None,
     accounts: PathSpec | None = None,
+    requests: PathSpec | None = None,
 ) -> dict[str, tuple[list[str], str]]:
     """The input tables' files and formats, by table name."""
-    inputs = {USAGE: input_paths(usage, "usage")}
+    inputs = {} if usage is None else {USAGE: input_paths(usage, "usage")}
+    if requests is not None:
+        inputs[REQUESTS] = input_paths(requests, "requests")
     if purchases is not None:
         inputs[PURCHASES] = input_paths(purchases, "purchases")
     if events is not None:
@@ -491,7 +505,13 @@ class _Run:
         """Read the inputs, build the purchase and event histories and register their cuts: the
         plan of the metering (`meter`), and the histories."""
         with self._step("read"):
-            kinds = {name: self._read(name, paths, fmt) for name, (paths, fmt) in inputs.items()}
+            kinds = {
+                name: self._read(name, paths, fmt)
+                for name, (paths, fmt) in inputs.items()
+                if REQUESTS not in inputs or name not in (USAGE, REQUESTS)
+            }
+            if REQUESTS in inputs:
+                kinds[USAGE] = self._read_requests(inputs)
             self.kinds = kinds
             self._calendar()
         with self._step("histories"), _no_cyclic_gc():
@@ -509,6 +529,7 @@ class _Run:
             spans=bool(histories) or bool(self.shared) or self.terms.grandfathering,
             spans_of_cut_only=not self.shared and not self.terms.grandfathering
             and not self.grants,
+            requests=REQUESTS in inputs,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -622,6 +643,28 @@ class _Run:
             self.count_scale = decimal_scale(columns["count"])
             self.count_largest = largest_value(columns["count"])
         return check_columns(name, ", ".join(paths), columns, self.engine.dialect)
+
+    def _read_requests(self, inputs: Mapping[str, tuple[list[str], str]]) -> dict[str, str]:
+        """Read the requests table (and the usage table, when given, as `usage_in`) and make
+        `usage_src` of their rows: the requests' parts beside the usage rows."""
+        describe = getattr(self.engine, "describe", None)
+        if describe is None:  # (billable_terms refuses requests on other engines)
+            raise UsageError("the warehouse reads a requests table on DuckDB only")
+        paths, fmt = inputs[REQUESTS]
+        columns = self.engine.read("requests_src", paths, fmt)
+        check_request_columns(self.book, ", ".join(paths), columns)
+        usage: dict[str, str] | None = None
+        if USAGE in inputs:
+            usage_paths, usage_fmt = inputs[USAGE]
+            usage = self.engine.read("usage_in", usage_paths, usage_fmt)
+            check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
+        index = self.queries.meter_index
+        view = parts_view(self.book, columns, index.__getitem__, usage)
+        self.engine.create("usage_src", view, reuse=False)
+        described: dict[str, str] = describe("usage_src")
+        self.count_scale = decimal_scale(described["count"])
+        self.count_largest = largest_value(described["count"])
+        return check_columns(USAGE, ", ".join(paths), described, self.engine.dialect)
 
     def _calendar(self) -> None:
         self.engine.put("calendar", _calendar_table(self.book, self.full_calendar))
@@ -1096,6 +1139,10 @@ class _Run:
                     ["_time_text"]
                 )
             for row in table.to_pylist():
+                if plan.requests:  # a request row: as read (its parts' columns left out)
+                    if row.pop("req_problem", None) is not None:
+                        row.pop("count", None)
+                    row.pop("part_meter", None)
                 samples[row.pop("_problem")].append(row)
         beyond = found.pop(BEYOND_CALENDAR, 0)
         if beyond:  # beyond even the full calendar: a time the engine does not read

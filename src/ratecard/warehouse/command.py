@@ -20,11 +20,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="the rules file")
     parser.add_argument(
         "--usage",
-        required=True,
         action="append",
         metavar="PATH",
         help="usage rows: a Parquet or CSV file, a directory of them or a glob "
         "(repeatable); columns account, time, action, count[, id]",
+    )
+    parser.add_argument(
+        "--requests",
+        action="append",
+        metavar="PATH",
+        help="request rows (repeatable, beside or instead of --usage): columns account, time, "
+        "action[, id] and one per quantity and property of the rules' requests",
     )
     parser.add_argument(
         "--purchases",
@@ -91,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     """Run `ratecard warehouse`: bills written or printed, problems reported on stderr."""
     from ratecard.errors import UsageError
 
+    if not args.usage and not args.requests:
+        raise CommandError("give --usage, --requests or both")
     book = compile_file(args.file)
     if book is None:
         return EXIT_DIAGNOSTICS
@@ -112,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             result = bill_warehouse(
                 book,
                 args.usage,
+                requests=args.requests,
                 purchases=args.purchases,
                 events=args.events,
                 accounts=args.accounts,

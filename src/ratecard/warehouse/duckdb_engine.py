@@ -74,6 +74,11 @@ class DuckDBEngine:
             ) from None
         return {str(row[0]): str(row[1]) for row in described if row[0] not in ("_file", "_row")}
 
+    def describe(self, name: str) -> dict[str, str]:
+        """A table's or view's column types, by name."""
+        described = self.con.execute(f"DESCRIBE {name}").fetchall()
+        return {str(row[0]): str(row[1]) for row in described if row[0] not in ("_file", "_row")}
+
     def put(self, name: str, table: pa.Table) -> None:
         self.con.register(f"{name}_arrow", table)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")

@@ -126,6 +126,9 @@ class UsagePlan:
     #: The largest whole count the count column's type can hold (None: text, no bound): rows
     #: are checked against the count limit only when the type can pass it.
     count_largest: int | None = None
+    #: Whether `usage_src` holds a requests table's parts (columns `part_meter`, the meter a
+    #: part counts into, and `req_problem`, a bad request row's problem): see requests.py.
+    requests: bool = False
 
 
 class Queries:
@@ -389,6 +392,8 @@ class Queries:
         (route code), qty, dup, `_file`, `_row`."""
         o = self.ops
         passed = ["account", "action", "count", "_file", "_row"]
+        if plan.requests:
+            passed += ["part_meter", "req_problem"]
         if plan.id_kind is not None:
             passed.append("id")
         timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
@@ -470,6 +475,11 @@ class Queries:
                     o.integer(problem("missing account")),
                 ),
                 (o.not_null(o.col("time_problem")), o.col("time_problem")),
+                *(
+                    [(o.not_null(o.col("req_problem")), o.col("req_problem"))]
+                    if plan.requests
+                    else []
+                ),
                 (o.is_null(action.copy()), o.integer(problem("missing action"))),
                 (o.is_null(route.copy()), o.integer(problem("unknown action"))),
                 (
@@ -514,11 +524,20 @@ class Queries:
         if not bounded:
             quantity_wanted = o.all_of(quantity_wanted, o.not_(too_large[0][0].copy()))
         keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row"]
+        if plan.requests:
+            keep.append("req_problem")
+        route_of = self.route(o.col("action"))
+        if plan.requests:  # a request's part names its meter; a usage row's action routes
+            route_of = (
+                o.case([(o.not_null(o.col("part_meter")), o.col("part_meter"))], route_of)
+                if self.book.routes or self.book.unpriced
+                else o.col("part_meter")
+            )
         stage = o.select(
             *[o.col(c) for c in keep],
             ("account", self.key_text("account", plan.account_kind)),
             *([("id", self.key_text("id", plan.id_kind))] if plan.id_kind else []),
-            ("route", self.route(o.col("action"))),
+            ("route", route_of),
             ("count", count.copy()),
             ("value", value),
         ).from_(o.subquery(rows, "r"), copy=False)
@@ -541,10 +560,7 @@ class Queries:
                             o.ne(o.col("id"), o.text("")),
                         ),
                         o.gt(
-                            o.row_number(
-                                [o.col("account"), o.col("id"), o.col("problem")],
-                                [o.col("instant"), o.col("_file"), o.col("_row")],
-                            ),
+                            self._entry_number(plan),
                             o.integer(1),
                         ),
                     )
@@ -568,6 +584,18 @@ class Queries:
             ],
             ("dup", dup),
         ).from_(o.subquery(checked, "c"), copy=False)
+
+    def _entry_number(self, plan: UsagePlan) -> exp.Expression:
+        """A good row's place among its account's rows of the same id: a repeated id after the
+        first is a duplicate. A request's parts are one entry (one file row): ranked densely."""
+        o = self.ops
+        number = o.row_number(
+            [o.col("account"), o.col("id"), o.col("problem")],
+            [o.col("instant"), o.col("_file"), o.col("_row")],
+        )
+        if plan.requests:
+            number.set("this", exp.DenseRank())
+        return number
 
     def usage_groups(self, plan: UsagePlan) -> exp.Select:
         """Valid rows added up per account, month, segment and meter; invalid rows per problem.

@@ -258,6 +258,18 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
         "count too large",
         "the count is above {limit}, the most units one row may count",
     ),
+    RowProblem(
+        14,
+        "bad property",
+        "a request's property is missing (it has no default) or has a value its action does not "
+        "allow",
+    ),
+    RowProblem(15, "bad quantity", "a request's quantity is not a whole number from 0 to 10^18"),
+    RowProblem(
+        16,
+        "unknown request field",
+        "the request gives a quantity or property its action does not have",
+    ),
     RowProblem(20, "missing meter", "the purchase has no meter"),
     RowProblem(21, "unknown meter", "the meter is not one of the rules"),
     RowProblem(22, "bad size", "the size is not a pack size on sale for the meter"),

@@ -100,6 +100,7 @@ ALLOWED: frozenset[type[exp.Expression]] = frozenset(
         exp.Max,
         exp.Count,
         exp.RowNumber,
+        exp.DenseRank,  # (a request's parts: one entry, see `Queries._entry_number`)
         # time: a parsed time as microseconds, and the UTC year and month of microseconds
         exp.UnixMicros,
         exp.UnixToTime,
