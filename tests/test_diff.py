@@ -366,7 +366,7 @@ def _numbers(rules: nodes.Rules) -> list[Edit]:
                                   day))
         elif isinstance(statement, nodes.Packs):
             for row in statement.rows:
-                for size, cell in zip(statement.sizes, row.cells, strict=True):
+                for size, cell in zip(statement.row_sizes(row), row.cells, strict=True):
                     if isinstance(cell, nodes.Number):
                         found.append((cell, PACK_PRICE, (row.meter.value,), size.value, day))
         elif isinstance(statement, nodes.Allowance) and statement.extra is None:

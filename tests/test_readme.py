@@ -32,15 +32,16 @@ def test_the_test_commands_are_the_ones_ci_runs() -> None:
     commands = [line for block in blocks(text) for line in block.splitlines()
                 if "-m pytest" in line]
     assert commands == [
-        ".venv/bin/python -m pytest",
-        'RATECARD_PROFILE=long .venv/bin/python -m pytest -m "(slow or hypothesis) and not spark"',
+        ".venv/bin/python -m pytest -n 2",
+        'RATECARD_PROFILE=long .venv/bin/python -m pytest -n 2 -m "(slow or hypothesis) and not '
+        'spark"',
         "RATECARD_PROFILE=long .venv/bin/python -m pytest -m spark",
     ]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     runs = [line.strip() for line in ci.splitlines()
             if re.fullmatch(r"\s*(RATECARD_PROFILE=\w+ )?tests( .*)?", line)]
-    assert runs == ["tests",
-                    'RATECARD_PROFILE=long tests -m "(slow or hypothesis) and not spark"',
+    assert runs == ["tests -n 2",
+                    'RATECARD_PROFILE=long tests -n 2 -m "(slow or hypothesis) and not spark"',
                     "RATECARD_PROFILE=long tests -m spark"]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'addopts = ["-ra", "--strict-markers", "-m", "not spark and not slow"]' in pyproject

@@ -245,7 +245,10 @@ def shipped(name: str) -> Sheet:
     book = ratecard.load(RULES / name)
     actions = {a: p.name for p in book.meters for a in p.actions}
     free = [a for p in book.meters for a in p.free_actions]
-    packs = {p.name: [format(o.size, "f") for o in p.packs] for p in book.meters if p.packs}
+    # Sizes with a list price: a negotiated one (`contact sales`) needs the purchase's price,
+    # which these tables do not give (tests/test_warehouse_grants.py has its bad row).
+    packs = {p.name: [format(o.size, "f") for o in p.packs if o.price is not None]
+             for p in book.meters if any(o.price is not None for o in p.packs)}
     return Sheet(
         (RULES / name).read_text(encoding="utf-8"),
         book.timezone,
