@@ -245,10 +245,11 @@ def shipped(name: str) -> Sheet:
     book = ratecard.load(RULES / name)
     actions = {a: p.name for p in book.meters for a in p.actions}
     free = [a for p in book.meters for a in p.free_actions]
-    # Sizes with a list price: a negotiated one (`contact sales`) needs the purchase's price,
-    # which these tables do not give (tests/test_warehouse_grants.py has its bad row).
-    packs = {p.name: [format(o.size, "f") for o in p.packs if o.price is not None]
-             for p in book.meters if any(o.price is not None for o in p.packs)}
+    packs = {p.name: [format(o.size, "f") for o in p.packs] for p in book.meters if p.packs}
+    # A negotiated size (`contact sales`): the journal gives the price it was sold at, which the
+    # warehouse does not read (no bill of its shows it), as generated sheets' negotiated sizes.
+    negotiated = {(p.name, format(o.size, "f")) for p in book.meters for o in p.packs
+                  if o.price is None}
     return Sheet(
         (RULES / name).read_text(encoding="utf-8"),
         book.timezone,
@@ -258,6 +259,7 @@ def shipped(name: str) -> Sheet:
         {p.name for p in book.meters if p.quantity_rounding},
         packs,
         list(book.billing.suspend_reasons),
+        negotiated,
         grants=bool(book.grants or book.credits),
     )
 

@@ -278,28 +278,3 @@ def test_openings_may_be_timestamps(tmp_path: Path) -> None:
             ("b", "2026-03"): Decimal("0.00"),
             ("b", "2026-04"): Decimal("6.00"),
         }, kind
-
-
-def test_a_negotiated_pack_bought_without_its_price_is_a_bad_row(tmp_path: Path) -> None:
-    """OCR's 100万 pack of `bizlicense_verify_basic` is sold by negotiation (`contact sales`):
-    the engine refuses its purchase without the price it was sold at, and the warehouse reports
-    it as a bad row (`missing price`), skipped. With its price (a `price` column) it is bought:
-    1,000 VerifyBasicBizLicense calls in March are drawn from it, a bill of 0.00; without it the
-    50 granted calls come first and 950 × 0.30 = 285.00 are postpaid."""
-    book = ratecard.load(OCR)
-    usage = _csv(tmp_path / "usage.csv", ("account", "time", "action", "count"),
-                 [("a", "2026-03-05T10:00:00+08:00", "VerifyBasicBizLicense", 1000),
-                  ("b", "2026-03-05T10:00:00+08:00", "VerifyBasicBizLicense", 1000)])
-    purchases = _csv(tmp_path / "purchases.csv", ("account", "time", "meter", "size", "price"),
-                     [("a", "2026-03-01T10:00:00+08:00", "bizlicense_verify_basic", "100万",
-                       "180000"),
-                      ("b", "2026-03-01T10:00:00+08:00", "bizlicense_verify_basic", "100万",
-                       "")])
-    result = bill_warehouse(book, usage, purchases=purchases)
-    assert [(i.table, i.problem, i.count) for i in result.invalid] == [
-        ("purchases", "missing price", 1)]
-    assert _bills(result) == {("a", "2026-03"): Decimal("0.00"),
-                              ("b", "2026-03"): Decimal("285.00")}
-    with pytest.raises(ratecard.JournalError, match="contact sales"):
-        book.bill([{"time": "2026-03-01T10:00:00+08:00", "type": "purchase",
-                    "meter": "bizlicense_verify_basic", "size": "100万"}])

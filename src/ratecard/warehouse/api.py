@@ -790,8 +790,7 @@ class _Run:
         q = self.queries
         o = q.ops
         columns = [
-            c for c in ("account", "meter", "size", "id", "type", "reason", "amount", "price")
-            if c in kinds
+            c for c in ("account", "meter", "size", "id", "type", "reason", "amount") if c in kinds
         ]
         timed = q.parsed_times(o.table(f"{table}_src"), ["time", *columns, "_file", "_row"])
         rows = q.instants(timed, ["time", *columns, "_file", "_row"])
@@ -898,19 +897,6 @@ class _Run:
                 )
             return offer_of(sheet_of(index), meters[index], sizes[index]) is not None
 
-        prices = data.get("price")
-
-        def negotiated(index: int) -> bool:
-            """Whether the pack bought is sold by negotiation (`contact sales`): the engine
-            refuses its purchase without the price it was sold at, and so does the warehouse."""
-            sheets = (terms.sellers(accounts[index], instants[index]) if terms.grandfathering
-                      else [sheet_of(index)])
-            for sheet in sheets:
-                place = offer_of(sheet, meters[index], sizes[index])
-                if place is not None:
-                    return terms.books[sheet].meter(meters[index]).packs[place].price is None
-            return False
-
         def check(index: int) -> str | None:
             meter = meters[index]
             if meter is None or meter == "":
@@ -920,8 +906,6 @@ class _Run:
             size = sizes[index]
             if size is None or size == "" or not on_sale(index):
                 return "bad size"
-            if negotiated(index) and (prices is None or prices[index] in (None, "")):
-                return "missing price"
             return None
 
         good = self._side_rows(data, PURCHASES, check)

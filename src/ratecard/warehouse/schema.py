@@ -69,9 +69,6 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         Column("meter", _TEXT),
         Column("size", _NUMBER),
         Column("id", _KEY, required=False),
-        # Read only to tell that a negotiated pack's purchase gives one (`missing price`):
-        # the bills written leave prepaid purchases out.
-        Column("price", _NUMBER, required=False),
     ),
     EVENTS: (
         Column("account", _KEY),
@@ -276,8 +273,6 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(20, "missing meter", "the purchase has no meter"),
     RowProblem(21, "unknown meter", "the meter is not one of the rules"),
     RowProblem(22, "bad size", "the size is not a pack size on sale for the meter"),
-    RowProblem(23, "missing price", "the pack is sold by negotiation (contact sales) and the "
-               "purchase gives no price"),
     RowProblem(30, "bad event", "the event type is not suspend, reopen or topup"),
     RowProblem(31, "bad reason", "the suspension has no reason, or one the rules do not list"),
     RowProblem(32, "bad amount", "the top-up amount is not a positive amount of money"),
