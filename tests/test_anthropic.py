@@ -1,4 +1,4 @@
-"""Worked bills of rules/anthropic-claude.rules (../shared/sheets/anthropic-claude-api.md).
+"""Worked bills of rules/anthropic-claude.rules (Anthropic's API pricing page).
 
 Prices are USD per million tokens; amounts are exact (the page states no invoice rounding).
 Each case is one Messages API call, quoted alone; the arithmetic is in its comment.

@@ -1,4 +1,4 @@
-"""Worked bills of rules/baidu-image-moderation.rules (../shared/sheets/baidu-image-moderation.md).
+"""Worked bills of rules/baidu-image-moderation.rules (Baidu's image moderation page).
 
 Prices are CNY per 10,000 calls (元/万次); each bill line is rounded half up to 0.01.
 """

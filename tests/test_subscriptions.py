@@ -4,7 +4,7 @@ A subscription is bought by a `subscribe` entry and charged on each month's bill
 the month it ran (until a `cancel` entry), every unit at the bracket the subscribed quantity
 falls in; while it runs it covers its meters' usage (drawn where `subscriptions` stands in the
 deduction order). A fee is charged every period from the account's opening. The worked bills
-below carry their arithmetic; the page is ../shared/sheets/tencent-face-recognition.md.
+below carry their arithmetic; the page is Tencent Cloud's face recognition pricing page.
 """
 
 from __future__ import annotations
