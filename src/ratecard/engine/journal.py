@@ -34,7 +34,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 
 import attrs
 
@@ -66,6 +66,9 @@ from ratecard.literals import (
 if TYPE_CHECKING:
     from ratecard.engine.offers import PackOffer
     from ratecard.engine.pricebook import PriceBook
+
+#: An order or a subscription plan (`JournalReader._plan`).
+_P = TypeVar("_P")
 
 USAGE = 0
 PURCHASE = 1
@@ -639,33 +642,30 @@ class EntryReader:
         pack = self._id(pack)
         return (moment, line, REFUND, pack, 0, pack)
 
+    def _plan(self, field: str, name: Any, plans: Mapping[str, _P], none_sold: str,
+              noun: str) -> _P:
+        """The plan an order or a subscription names in `field`, or the entry's error (with
+        the rules' choices, or a did-you-mean)."""
+        if name is None:
+            _bad(field, f"missing field `{field}`" + _choices(plans))
+        plan = plans.get(name) if type(name) is str else None
+        if plan is None:
+            if not plans:
+                _bad("type", f"rules `{self.book.name}` {none_sold}")
+            hint = did_you_mean(str(name), plans)
+            _bad(field, f"`{shorten(str(name))}` is not {noun} of rules `{self.book.name}`"
+                 + (f"; {hint}" if hint else _choices(plans)))
+        return plan
+
     def order(
         self, time: Any, product: Any, quantity: Any, entry_id: Any, line: int, price: Any
     ) -> Record:
         """An order: a product of the rules, a whole quantity of at least its minimum, and a
         price of its own where its bracket has none."""
         moment = self.time(time)
-        products = {plan.name: plan for plan in self.book.orders}
-        if product is None:
-            _bad("product", "missing field `product`" + _choices(products))
-        plan = products.get(product) if type(product) is str else None
-        if plan is None:
-            if not products:
-                _bad("type", f"rules `{self.book.name}` sell nothing by order")
-            hint = did_you_mean(str(product), products)
-            _bad("product", f"`{shorten(str(product))}` is not a product of rules "
-                 f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(products)))
-        if quantity is None:
-            _bad("quantity", "missing field `quantity`")
-        if isinstance(quantity, bool) or not isinstance(quantity, int | str | Decimal):
-            _bad("quantity", f"a quantity is a whole number such as 1000, not {_shown(quantity)}")
-        try:
-            units = count_value(quantity)
-        except NumberError as exc:
-            _bad("quantity", str(exc))
-        if units != units.to_integral_value() or units <= 0:
-            _bad("quantity", f"an order is of a whole number of units above 0, not "
-                 f"{shown_number(units)}")
+        plan = self._plan("product", product, {plan.name: plan for plan in self.book.orders},
+                          "sell nothing by order", "a product")
+        units = _whole_units(quantity, "1000", "an order")
         if units < plan.minimum:
             _bad("quantity", f"an order of {format_plain(units)} `{plan.name}` is below the "
                  f"minimum order of {format_plain(plan.minimum)}")
@@ -689,27 +689,11 @@ class EntryReader:
         it covers where the plan covers one of several. Record: `name` is the plan (then a
         space and the meter), `count` the quantity."""
         moment = self.time(time)
-        plans = {plan.name: plan for plan in self.book.subscriptions if not plan.automatic}
-        if plan_name is None:
-            _bad("plan", "missing field `plan`" + _choices(plans))
-        plan = plans.get(plan_name) if type(plan_name) is str else None
-        if plan is None:
-            if not plans:
-                _bad("type", f"rules `{self.book.name}` sell no subscription")
-            hint = did_you_mean(str(plan_name), plans)
-            _bad("plan", f"`{shorten(str(plan_name))}` is not a subscription of rules "
-                 f"`{self.book.name}`" + (f"; {hint}" if hint else _choices(plans)))
-        if quantity is None:
-            _bad("quantity", "missing field `quantity`")
-        if isinstance(quantity, bool) or not isinstance(quantity, int | str | Decimal):
-            _bad("quantity", f"a quantity is a whole number such as 10, not {_shown(quantity)}")
-        try:
-            units = count_value(quantity)
-        except NumberError as exc:
-            _bad("quantity", str(exc))
-        if units != units.to_integral_value() or units <= 0:
-            _bad("quantity", f"a subscription is of a whole number of units above 0, not "
-                 f"{shown_number(units)}")
+        plan = self._plan(
+            "plan", plan_name,
+            {plan.name: plan for plan in self.book.subscriptions if not plan.automatic},
+            "sell no subscription", "a subscription")
+        units = _whole_units(quantity, "10", "a subscription")
         if plan.maximum is not None and units > plan.maximum:
             _bad("quantity", f"a subscription of {format_plain(units)} `{plan.name}` is above "
                  f"the maximum of {format_plain(plan.maximum)}")
@@ -873,6 +857,24 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _whole_units(quantity: Any, example: str, what: str) -> Decimal:
+    """An order's or a subscription's `quantity`: a whole number above 0, or the entry's
+    error (`what` names the entry: "an order")."""
+    if quantity is None:
+        _bad("quantity", "missing field `quantity`")
+    if isinstance(quantity, bool) or not isinstance(quantity, int | str | Decimal):
+        _bad("quantity", f"a quantity is a whole number such as {example}, not "
+             f"{_shown(quantity)}")
+    try:
+        units = count_value(quantity)
+    except NumberError as exc:
+        _bad("quantity", str(exc))
+    if units != units.to_integral_value() or units <= 0:
+        _bad("quantity", f"{what} is of a whole number of units above 0, not "
+             f"{shown_number(units)}")
+    return units
 
 
 def _shown(value: Any) -> str:

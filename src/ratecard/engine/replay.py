@@ -534,15 +534,23 @@ class Replay:
         self.credit_lots.append(CreditLot(lot_id, name, amount, amount, local(moment, self.zone),
                                           local(expires, self.zone), plan.rank))
 
+    def _resent(self, kind: str, entry_id: str | None, moment: int, line: int) -> bool:
+        """Whether a purchase-like entry (a purchase, an order, a subscription, a credit) repeats
+        an id seen before: then it is ignored and listed; else its id is remembered."""
+        if not entry_id:
+            return False
+        if entry_id in self.seen_purchases:
+            self._ignore(kind, entry_id, moment, line)
+            return True
+        self.seen_purchases.add(entry_id)
+        return False
+
     def _credit_entry(self, moment: int, line: int, name: str, entry_id: str | None) -> None:
         """A prepaid credit bought: its id is the entry's (resent, it is ignored), or
         `CREDIT#N` numbered with the credits issued."""
         credit, _, amount = name.partition(" ")
-        if entry_id:
-            if entry_id in self.seen_purchases:
-                self._ignore("credit", entry_id, moment, line)
-                return
-            self.seen_purchases.add(entry_id)
+        if self._resent("credit", entry_id, moment, line):
+            return
         if not any(plan.name == credit for plan in self.book.credits):
             raise UsageError(f"line {line}: credit `{credit}` is not sold on "
                              f"{local(moment, self.zone).date().isoformat()} for this account")
@@ -822,11 +830,8 @@ class Replay:
         meter it covers if it covers one of several). Its id is a purchase's (resent, it is
         ignored), or `PLAN#N` numbered with the purchases."""
         plan, _, meter = name.partition(" ")
-        if entry_id:
-            if entry_id in self.seen_purchases:
-                self._ignore("subscribe", entry_id, moment, line)
-                return
-            self.seen_purchases.add(entry_id)
+        if self._resent("subscribe", entry_id, moment, line):
+            return
         self.purchases += 1
         held = Held(entry_id or f"{plan}#{self.purchases}", plan, Decimal(quantity), moment,
                     meter=meter or None)
@@ -888,11 +893,8 @@ class Replay:
         `offer_index` is the offer's index in the meter's packs, or, for a book with a
         timeline, the pack's size (see journal.EntryReader.purchase)."""
         meter, _, paid = name.partition(" ")
-        if entry_id:
-            if entry_id in self.seen_purchases:
-                self._ignore("purchase", entry_id, moment, line)
-                return
-            self.seen_purchases.add(entry_id)
+        if self._resent("purchase", entry_id, moment, line):
+            return
         self._flush(meter, None)
         if self.timeline:  # the pack's size, price and validity of the day it is bought
             sheet = self.sheet(local(moment, self.zone).date())
@@ -968,11 +970,8 @@ class Replay:
         bracket has none): priced by the sheet of the day, listed on the month's bill. Its id
         is a purchase's (resent, it is ignored), or `PRODUCT#N` numbered with the purchases."""
         product, _, paid = name.partition(" ")
-        if entry_id:
-            if entry_id in self.seen_purchases:
-                self._ignore("order", entry_id, moment, line)
-                return
-            self.seen_purchases.add(entry_id)
+        if self._resent("order", entry_id, moment, line):
+            return
         sheet = self.sheet(local(moment, self.zone).date()) if self.timeline else self.book
         plan = next(plan for plan in sheet.orders if plan.name == product)
         units = Decimal(quantity)
