@@ -48,18 +48,28 @@ from ratecard.engine.money import ZERO
 
 ALLOWANCE = "allowance"
 PACKS = "packs"
+SUBSCRIPTIONS = "subscriptions"
 POSTPAID = "postpaid"
+GRANT = "grant"  # the kind of a declared grant's lot (its `source` is the grant's name)
 ONCE = "once"  # a grant issued once, when the account opens
 MONTHLY = "month"  # a grant issued at the start of every month (and at the opening)
 
 K = TypeVar("K", str, int)  # a meter's key: its name (the engine) or its index (the warehouse)
 
+# The kind of a lot, by the deduction step that draws it: what a bill calls its units.
+_KINDS = {ALLOWANCE: ALLOWANCE, PACKS: PACKS, SUBSCRIPTIONS: SUBSCRIPTIONS}
+
 
 @attrs.define
 class Lot:
-    """A prepaid pack held by an account: its size, what is left, when bought and when it expires.
+    """A grant of units held by an account: its size, what is left, when issued (or bought)
+    and when it expires, and the deduction step that draws it (`source`).
 
-    Mutable: a replay draws units from it. Alert flags make each alert fire once per lot.
+    The monthly allowance of a pool is a lot of source `allowance` (`meter` is the pool, which
+    every meter of the pool draws); a pack a lot of source `packs`; a declared grant a lot of
+    source its name; what a subscription covers in its current period a lot of source
+    `subscriptions` (`id` the subscription's). Mutable: a burn-down draws units from it. Alert
+    flags make each alert fire once per lot.
     """
 
     id: str
@@ -76,6 +86,16 @@ class Lot:
     source: str = PACKS  # the deduction step that draws it: `packs`, or a grant's name
 
     @property
+    def kind(self) -> str:
+        """`allowance`, `packs`, `subscriptions` or `grant`: where the bill lists its units."""
+        return _KINDS.get(self.source, GRANT)
+
+    @property
+    def alerts(self) -> bool:
+        """Whether drawing the lot raises alerts (a pack's `low` and `exhausted`)."""
+        return self.source == PACKS
+
+    @property
     def price_paid(self) -> Decimal:
         """What the account paid for the pack (and a refund pays back)."""
         return self.price if self.paid is None else self.paid
@@ -83,6 +103,15 @@ class Lot:
     def order_key(self) -> tuple[datetime, datetime]:
         """Earliest expiry first, then earliest purchase (lots without dates keep their order)."""
         return (self.expires or datetime.max, self.purchased or datetime.max)
+
+
+def allowance_lot(
+    pool: str, units: Decimal, issued: datetime | None = None, expires: datetime | None = None
+) -> Lot:
+    """A pool's monthly allowance as a lot: `units` free until the month's end (`expires`)."""
+    month = "" if issued is None else f"@{issued:%Y-%m}"
+    return Lot(f"{ALLOWANCE}:{pool}{month}", pool, units, units, ZERO, issued, expires,
+               source=ALLOWANCE)
 
 
 @attrs.frozen
@@ -111,18 +140,36 @@ class GrantPlan:
 
 @attrs.frozen
 class Deduction:
-    """Where a quantity of units came from (`grants`: lot by lot, the declared grants')."""
+    """Where a quantity of units came from, by the kind of lot that paid: the allowance
+    (units), the packs and the declared grants (lot by lot), the subscriptions (`covered`, lot
+    by lot: their units are free and not counted as `prepaid`), and postpaid."""
 
     allowance: Decimal
     packs: tuple[tuple[Lot, Decimal], ...]
     postpaid: Decimal
     grants: tuple[tuple[Lot, Decimal], ...] = ()
+    covered: tuple[tuple[Lot, Decimal], ...] = ()
 
     @property
     def prepaid(self) -> Decimal:
         """The units the allowance, the grants and the packs paid for."""
         return self.allowance + sum((t for _, t in self.packs), ZERO) + sum(
             (t for _, t in self.grants), ZERO)
+
+    @classmethod
+    def of(cls, drawn: Sequence[tuple[Lot, Decimal]], postpaid: Decimal) -> Deduction:
+        """The draws of a burn-down (lot, units), in order, sorted by the kind of lot."""
+        allowance: Decimal | None = None
+        by_kind: dict[str, list[tuple[Lot, Decimal]]] = {}
+        for lot, taken in drawn:
+            kind = lot.kind
+            if kind != ALLOWANCE:
+                by_kind.setdefault(kind, []).append((lot, taken))
+            else:
+                allowance = taken if allowance is None else allowance + taken
+        return cls(ZERO if allowance is None else allowance, tuple(by_kind.get(PACKS, ())),
+                   postpaid,
+                   tuple(by_kind.get(GRANT, ())), tuple(by_kind.get(SUBSCRIPTIONS, ())))
 
 
 def tally(
@@ -135,7 +182,7 @@ def tally(
 ) -> None:
     """Add a draw to a period's totals of one meter: units the allowance paid, units each lot
     paid (lot id → [lot, units], in the order lots were first drawn; grants' lots in `grants`),
-    units postpaid."""
+    units postpaid. (What subscriptions covered is counted by the replay, per subscription.)"""
     if drawn.grants:
         assert grants is not None, "a draw from grants is tallied with them"
         by_grant = grants.setdefault(meter, {})
@@ -159,52 +206,34 @@ def tally(
         postpaid[meter] = postpaid.get(meter, ZERO) + drawn.postpaid
 
 
-def deduct(
-    quantity: Decimal,
-    allowance_left: Decimal,
-    lots: Sequence[Lot],
-    order: Sequence[str],
-    grants: Sequence[Lot] = (),
-) -> Deduction:
-    """Draw `quantity` from the sources in `order`; lots are drawn in the order given.
+def deduct(quantity: Decimal, order: Sequence[str], *held: Sequence[Lot]) -> Deduction:
+    """The burn-down: draw `quantity` from the lots `held` (in any number of sequences), step
+    by step in the deduction `order`, at each step from the lots whose `source` is the step,
+    in the order given; what no lot pays is postpaid.
 
-    `lots` are the packs held (step `packs`); `grants` the lots of declared grants, each drawn
-    at the step that names its grant. Lots are updated in place; the caller keeps the
-    allowance left (`allowance_left - .allowance`).
+    Every unit is drawn from exactly one lot or left to postpaid. Lots are updated in place.
     """
     left = quantity
-    from_allowance = ZERO
-    from_packs: list[tuple[Lot, Decimal]] = []
-    from_grants: list[tuple[Lot, Decimal]] = []
-    for source in order:
+    drawn: list[tuple[Lot, Decimal]] = []
+    for step in order:
         if left <= 0:
             break
-        if source == ALLOWANCE:
-            from_allowance = min(left, allowance_left) if allowance_left > 0 else ZERO
-            left -= from_allowance
-        elif source == PACKS:
+        for lots in held:
             for lot in lots:
+                if lot.source != step:
+                    continue
+                remaining = lot.remaining
+                if remaining <= 0:
+                    continue
+                taken = min(left, remaining)
+                lot.remaining = remaining - taken
+                left -= taken
+                drawn.append((lot, taken))
                 if left <= 0:
                     break
-                if lot.remaining <= 0:
-                    continue
-                taken = min(left, lot.remaining)
-                lot.remaining -= taken
-                left -= taken
-                from_packs.append((lot, taken))
-        elif grants and source != POSTPAID:
-            for lot in grants:
-                if left <= 0:
-                    break
-                if lot.source != source or lot.remaining <= 0:
-                    continue
-                taken = min(left, lot.remaining)
-                lot.remaining -= taken
-                left -= taken
-                from_grants.append((lot, taken))
-    if from_grants:
-        return Deduction(from_allowance, tuple(from_packs), left, tuple(from_grants))
-    return Deduction(from_allowance, tuple(from_packs), left)
+            if left <= 0:
+                break
+    return Deduction.of(drawn, left)
 
 
 def lot_alerts(

@@ -18,7 +18,15 @@ from ratecard.diagnostics import Diagnostic, did_you_mean
 from ratecard.engine import contracts, quoteplan
 from ratecard.engine.bills import Alert, Bill, BillLine, Source
 from ratecard.engine.credits import CreditPlan
-from ratecard.engine.deduction import MONTHLY, Deduction, GrantPlan, Lot, deduct, lot_alerts
+from ratecard.engine.deduction import (
+    MONTHLY,
+    Deduction,
+    GrantPlan,
+    Lot,
+    allowance_lot,
+    deduct,
+    lot_alerts,
+)
 from ratecard.engine.ladders import Charge, Ladder
 from ratecard.engine.money import CONTEXT, ZERO, Rounding
 from ratecard.engine.offers import FREE as FREE  # re-exported (the replay reads engine.offers)
@@ -629,7 +637,8 @@ class PriceBook:
             for meter, units in (parts or {}).items():
                 totals[meter] = totals.get(meter, 0) + units
             lots_by_meter = self._lots(packs) if packs else {}
-            allowances = self._new_allowances()
+            allowances = {pool: allowance_lot(pool, units)
+                          for pool, units in self._new_allowances().items()}
             grants = self._quoted_grants(new_account)
             prepaid: dict[str, list[BillLine]] = {}
             alerts: list[Alert] = []
@@ -639,9 +648,8 @@ class PriceBook:
                 if not quantity:
                     continue
                 lots = lots_by_meter.get(plan.name, ())
-                drawn = deduct(Decimal(quantity), allowances[plan.pool], lots, self.deduct_order,
-                               grants.get(plan.name, ()))
-                allowances[plan.pool] -= drawn.allowance
+                drawn = deduct(Decimal(quantity), self.deduct_order, (allowances[plan.pool],),
+                               grants.get(plan.name, ()), lots)
                 prepaid[plan.name] = self._prepaid_lines(plan, drawn)
                 period[plan.name] = MeterUsage(Decimal(quantity), drawn.allowance, drawn.postpaid)
                 if lots:

@@ -64,12 +64,12 @@ from ratecard.engine.clock import (
 )
 from ratecard.engine.credits import CreditLot, apply_credits
 from ratecard.engine.deduction import (
-    ALLOWANCE,
     MONTHLY,
-    PACKS,
     POSTPAID,
+    SUBSCRIPTIONS,
     Deduction,
     Lot,
+    allowance_lot,
     deduct,
     lot_alerts,
     tally,
@@ -215,8 +215,7 @@ class Replay:
         # `subscriptions` stands in the deduction order; covered meters are drawn entry by
         # entry, at the entry's time (what a subscription covers depends on when it runs).
         self.coverage = Coverage({plan.name: plan for plan in book.subscriptions}, book.zone)
-        self.subs_at = (self.order.index("subscriptions") if "subscriptions" in self.order
-                        else None)
+        self.subscribing = SUBSCRIPTIONS in self.order
         self.cancelled: set[str] = set()  # subscriptions cancelled (a cancel resent is ignored)
         # In a whole journal's pass (`defer`): when each subscription started, and the cancels
         # of none held, which the end of the pass tells apart: a cancel before its
@@ -247,7 +246,11 @@ class Replay:
         self.credit_lots: list[CreditLot] = []
         self.credits_issued = 0
         self.expiries: list[tuple[int, int, Lot]] = []
-        self.allowance_left: dict[str, Decimal] = dict.fromkeys(book._new_allowances(), ZERO)
+        # The monthly allowance: one lot per pool (a meter's own, or shared by several), issued
+        # at the month's start or at the reopening (`_grant`), drawn where `deduct` puts
+        # `allowance`, lapsing at the month's end (`_open` replaces it with an empty one).
+        self.allowances: dict[str, Lot] = {
+            pool: allowance_lot(pool, ZERO) for pool in book._new_allowances()}
         self.granted = False
         self.pending: dict[str, Quantity] = dict.fromkeys(self.plans, 0)
         self.trigger: dict[str, int] = dict.fromkeys(self.plans, 0)
@@ -446,6 +449,20 @@ class Replay:
                 self.day_end = NEVER
             elif self.day_end == NEVER:  # the first month of this sheet priced by day
                 self._start_day(date(key[0], key[1], 1))
+
+    @property
+    def allowance_left(self) -> dict[str, Decimal]:
+        """The units left in each pool's allowance lot this month."""
+        return {pool: lot.remaining for pool, lot in self.allowances.items()}
+
+    @allowance_left.setter
+    def allowance_left(self, units: dict[str, Decimal]) -> None:
+        """Issue each pool a lot of `units`, valid to the end of the month being built."""
+        month = self.month if self.started else None
+        issued = None if month is None else local(month.start, self.zone)
+        expires = None if month is None else local(month.end, self.zone)
+        self.allowances = {pool: allowance_lot(pool, left, issued, expires)
+                           for pool, left in units.items()}
 
     def _roll(self) -> None:
         """End the month: close its bill, open the next, settle bills issued at its start."""
@@ -1091,16 +1108,20 @@ class Replay:
         self.pending[meter] = 0
         lots = self.lots[meter]
         if quantity:
-            pool = self.pool_of[meter]
             grants = self.grant_lots[meter]
-            if self.subs_at is not None and self.coverage.covers(meter):
-                drawn = self._cover(meter, self.last if moment is None else moment,
-                                    Decimal(quantity), self.allowance_left[pool], lots, grants)
+            allowance = (self.allowances[self.pool_of[meter]],)
+            if self.subscribing and self.coverage.covers(meter):
+                # What the subscriptions running at the entry's time cover, as lots.
+                at = self.last if moment is None else moment
+                covering = self.coverage.lots(meter, at, Decimal(quantity))
+                drawn = deduct(Decimal(quantity), self.order, allowance, grants, lots, covering)
+                if drawn.covered:
+                    self.coverage.settle(meter, at, drawn.covered)
+                    by_subscription = self.month.covered.setdefault(meter, {})
+                    for lot, units in drawn.covered:
+                        by_subscription[lot.id] = by_subscription.get(lot.id, ZERO) + units
             else:
-                drawn = deduct(Decimal(quantity), self.allowance_left[pool], lots, self.order,
-                               grants)
-            if drawn.allowance:
-                self.allowance_left[pool] -= drawn.allowance
+                drawn = deduct(Decimal(quantity), self.order, allowance, grants, lots)
             if drawn.grants and any(lot.remaining <= 0 for lot in grants):
                 self.grant_lots[meter] = [lot for lot in grants if lot.remaining > 0]
             if drawn.postpaid and meter in self.stopping:
@@ -1118,27 +1139,6 @@ class Replay:
             self.lots[meter] = [lot for lot in lots if lot.remaining > 0]
         self.trigger[meter] = self._trigger(meter)
 
-    def _cover(
-        self, meter: str, moment: int, quantity: Decimal, left: Decimal, lots: list[Lot],
-        grants: list[Lot],
-    ) -> Deduction:
-        """Draw `quantity` with the subscriptions where the deduction order puts them: the
-        sources before `subscriptions`, then what the subscriptions running at `moment` cover,
-        then the sources after (counted into the month's `covered`)."""
-        assert self.subs_at is not None
-        first = deduct(quantity, left, lots, self.order[:self.subs_at], grants)
-        rest = first.postpaid
-        if rest > 0:
-            covered = self.month.covered
-            for held, units in self.coverage.draw(meter, moment, rest):
-                by_subscription = covered.setdefault(meter, {})
-                by_subscription[held.id] = by_subscription.get(held.id, ZERO) + units
-                rest -= units
-        after = self.order[self.subs_at + 1:]
-        then = deduct(rest, left - first.allowance, lots, after, grants)
-        return Deduction(first.allowance + then.allowance, first.packs + then.packs,
-                         then.postpaid, first.grants + then.grants)
-
     def _flush_all(self) -> None:
         for meter in self.pending:
             if self.pending[meter]:
@@ -1152,34 +1152,31 @@ class Replay:
         """A pending quantity at or below the one at which the meter's next alert would fire."""
         if not self.aggregate or meter in self.stopping or self.coverage.covers(meter):
             return 0
-        left = self.allowance_left[self.pool_of[meter]]
-        if left > 0 and self.pool_of[meter] in self.shared_pools:
+        allowance = self.allowances[self.pool_of[meter]]
+        if allowance.remaining > 0 and self.pool_of[meter] in self.shared_pools:
             return 0
         lots = self.lots[meter]
         if not lots:
             return NEVER
         base = ZERO  # units drawn before the lot in hand
         point: Decimal | None = None
-        grants = self.grant_lots[meter]
-        for source in self.order:
-            if source == ALLOWANCE:
-                base += left
-            elif source != PACKS and source != POSTPAID:  # a grant's step: no alerts
-                base += sum((lot.remaining for lot in grants if lot.source == source), ZERO)
-            elif source == PACKS:
-                for lot in lots:
-                    remaining = lot.remaining
-                    if remaining <= 0:
-                        continue
-                    if self.low is not None and not lot.alerted_low:
-                        low_at = base + remaining - lot.size * self.low  # fires above this
-                        point = low_at if point is None else min(point, low_at)
-                    if self.exhausted_alerts and not lot.alerted_exhausted:
-                        empty_at = base + remaining  # fires at this
-                        point = empty_at if point is None else min(point, empty_at)
-                    base += remaining
-            else:
+        held = ((allowance,), self.grant_lots[meter], lots)
+        for step in self.order:  # the burn-down's walk, without drawing
+            if step == POSTPAID:
                 break
+            for kept in held:
+                for lot in kept:
+                    remaining = lot.remaining
+                    if lot.source != step or remaining <= 0:
+                        continue
+                    if lot.alerts:
+                        if self.low is not None and not lot.alerted_low:
+                            low_at = base + remaining - lot.size * self.low  # fires above this
+                            point = low_at if point is None else min(point, low_at)
+                        if self.exhausted_alerts and not lot.alerted_exhausted:
+                            empty_at = base + remaining  # fires at this
+                            point = empty_at if point is None else min(point, empty_at)
+                    base += remaining
         if point is None:
             return NEVER
         return int(point.to_integral_value(rounding=ROUND_FLOOR))

@@ -27,7 +27,7 @@ limit in the current period) and returns it per subscription. The replay calls i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ratecard.engine.clock import day_start, local, month_start, next_month
+from ratecard.engine.deduction import SUBSCRIPTIONS, Lot
 from ratecard.engine.ladders import Ladder
 from ratecard.engine.money import CONTEXT, ZERO
 
@@ -209,38 +210,46 @@ class Coverage:
     def add(self, held: Held) -> None:
         self.held.append(held)
 
-    def draw(self, meter: str, moment: int, quantity: Decimal) -> list[tuple[Held, Decimal]]:
-        """Take what the subscriptions running at `moment` cover of `quantity` units of
-        `meter`: each, in order of subscription, up to what its limit leaves in the current
-        period. Returns (subscription, units) for each that paid."""
-        taken: list[tuple[Held, Decimal]] = []
-        left = quantity
+    def lots(self, meter: str, moment: int, quantity: Decimal) -> list[Lot]:
+        """What the subscriptions running at `moment` may still cover of `meter` in their
+        current period, as lots of source `subscriptions` (one per subscription, in order of
+        subscription, its id the subscription's) for the burn-down to draw up to `quantity`
+        units: a capped plan's lot holds what its cap (a quantity, or a rate over the period)
+        leaves; an uncapped plan's holds `quantity`. `settle` records what was drawn."""
+        held_lots: list[Lot] = []
         for held in self.held:
-            if left <= 0:
-                break
             if not held.running(moment):
                 continue
             plan = self.plans[held.plan]
             if meter not in plan.covers or (plan.one and held.meter != meter):
                 continue
             if plan.cap is None:
-                take = left
+                room = quantity
             else:
-                period = coverage_period(plan, moment, self.zone)
-                if held.period != period:
-                    held.period = period
-                    held.used = ZERO
                 allowed = plan.cap * held.quantity
                 if plan.rate_seconds is not None:
                     allowed = allowed * period_seconds(plan, moment, self.zone) / plan.rate_seconds
-                room = allowed - held.used
-                take = min(left, room)
-                if take <= 0:
+                period = coverage_period(plan, moment, self.zone)
+                room = allowed - (held.used if held.period == period else ZERO)
+                if room <= 0:
                     continue
-                held.used += take
-            left -= take
-            taken.append((held, take))
-        return taken
+            held_lots.append(Lot(held.id, meter, room, room, source=SUBSCRIPTIONS))
+        return held_lots
+
+    def settle(self, meter: str, moment: int, drawn: Iterable[tuple[Lot, Decimal]]) -> None:
+        """Count what the burn-down drew from `lots(meter, moment, ...)` into each capped
+        subscription's period."""
+        for lot, units in drawn:
+            held = self.find(lot.id)
+            assert held is not None, "a subscription's lot is drawn while it is held"
+            plan = self.plans[held.plan]
+            if plan.cap is None:
+                continue
+            period = coverage_period(plan, moment, self.zone)
+            if held.period != period:
+                held.period = period
+                held.used = ZERO
+            held.used += units
 
     def charged(self, start: int, end: int) -> Iterator[tuple[Held, SubscriptionPlan]]:
         """The subscriptions that may be charged in the month [start, end)."""

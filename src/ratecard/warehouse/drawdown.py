@@ -46,7 +46,7 @@ import attrs
 
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.clock import local, month_of, month_start
-from ratecard.engine.deduction import Deduction, Lot, deduct, tally
+from ratecard.engine.deduction import Deduction, Lot, allowance_lot, deduct, tally
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
@@ -156,7 +156,8 @@ def plain_draws(
     out = []
     with decimal.localcontext(CONTEXT):
         for version, meter, quantity in quantities:
-            drawn = deduct(quantity, fresh[version][pools[version][meter]], (), order)
+            pool = pools[version][meter]
+            drawn = deduct(quantity, order, (allowance_lot(pool, fresh[version][pool]),))
             out.append((version, meter, quantity, drawn.allowance, drawn.postpaid))
     return out
 
@@ -361,7 +362,8 @@ class Drawdown:
                     meter, quantity = item
                     name = names[meter]
                     pool = pools[meter]
-                    drawn = deduct(quantity, left[pool], lots.get(name, ()), order)
+                    drawn = deduct(quantity, order, (allowance_lot(pool, left[pool]),),
+                                   lots.get(name, ()))
                     if drawn.allowance:
                         left[pool] -= drawn.allowance
                     if month is None:
