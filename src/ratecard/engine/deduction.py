@@ -1,37 +1,57 @@
 """Deduction: how a meter's usage is drawn from the sources that pay before postpaid.
 
-One function, `deduct`, serves both a month quote and a journal replay, so that the two can
-never disagree about which source pays for a unit.
+One model, one burn-down. Every source that pays before postpaid is a grant of units, held as a
+`Lot`: units on a meter (or on an allowance pool, which several meters draw), a size and what
+is left, a validity window (`purchased` .. `expires`) and the deduction step that draws it
+(`source`). The sources differ only in how their lots are issued and in facts that are
+properties of the lot or of its plan, never branches of the draw:
 
-The model: every source that pays before postpaid is a grant of units, held as a `Lot`: units
-on a meter, a validity window (`purchased` .. `expires`), and the deduction step that draws it
-(`source`: `packs` for a bought pack, a grant's name for a declared grant). One burn-down,
-`deduct`, walks the steps of the rules' `deduct` order and draws, greedily, from the allowance
-(`allowance`), from the lots whose `source` is the step (in the order the caller keeps them),
-and leaves the rest to postpaid. The priority of a source is its place in that order.
+- the monthly allowance: source `allowance`; a lot per pool per month, issued at the month's
+  start (or at the reopening, `while active`), valid to the month's end; a pool shared by
+  several meters is one lot they all draw;
+- a declared grant: source its name (kind `grant`); issued `once` at the opening or every
+  `month` (`GrantPlan`), valid `valid ...` from its issue or to its month's end; units left
+  at its end are void;
+- a pack: source `packs`; issued by a `purchase` entry, valid for its table's span; its price
+  paid, its refund and its alerts (`Lot.alerts`) are facts of the lot;
+- a subscription's coverage: source `subscriptions`; a lot per running subscription for the
+  meter drawn, holding what its cap (a quantity, or a rate over the period) leaves in the
+  current period (`Coverage.lots`; an uncapped plan's lot holds the quantity drawn).
 
-The interface for a new kind of grant (a subscription's coverage, say) is small:
+`deduct(quantity, order, *held)` is the burn-down: it walks the steps of the rules' `deduct`
+order and at each step draws, greedily, from the lots whose `source` is the step, in the order
+the caller keeps them (a pack table's order: earliest expiry, or purchase then smaller size;
+a grant's lots earliest expiry first; subscriptions in order of subscription); what no lot
+pays is postpaid. The priority of a source is its place in that order. Every unit is drawn
+from exactly one lot or left to postpaid (tests/test_burn_down.py holds it to that, over random
+lots and orders and every draw of random journals). The draws come back as a `Deduction`,
+sorted by the kind of lot for the bill (`allowance` units; `packs`, `grants` and `covered`
+lot by lot; `postpaid`).
 
-- describe it as a `GrantPlan`: a name (its deduction step), the units per meter, when it is
-  issued (`once`, at the account's opening, or every `month`) and how long an issue is valid;
-- at each issue, call `GrantPlan.issue(meter, start, end)` for a `Lot` and hand the lots of a
-  meter to `deduct` as `grants` (the replay keeps them per meter, earliest expiry first);
-- the draw comes back in `Deduction.grants`, lot by lot, for the bill's `grant` lines.
+Who calls it: the replay (engine/replay.py `Replay._flush`, with the pool's allowance lot, the
+meter's grant lots, its packs and, on a covered meter, its subscriptions' lots at the entry's
+time), a quote (`PriceBook._quote_general`: a fresh allowance lot per pool, the grants of the
+month) and the warehouse's Python drawdown (warehouse/drawdown.py, a transient allowance lot
+of what its pool has left). The quote fast path (engine/quoteplan.py) is this burn-down in
+closed form for the sheets it covers (an own allowance, no lots: `min(quantity, allowance)`
+then postpaid), held to the general path by its differential tests. The warehouse's SQL
+(warehouse/queries.py) implements the monthly-grant lot for the accounts it bills in the
+database (no purchases, no events, no grants or credits): each account month holds a fresh
+lot per pool, and each meter's quantity of the month is drawn from it by joining the `draws`
+table (`plain_period`), which holds this function's answer for each distinct quantity with a
+fresh allowance lot; the months in which several meters of a shared pool use more than its
+lot are detailed (`detail_keys`) and drawn entry by entry in Python, as the replay draws a
+shared pool. Accounts with other lots are drawn by this function (the drawdown, or the
+engine's replay for rules with grants or credits). The warehouse differential tests hold the
+SQL to the engine.
 
-In the replay (engine/replay.py) that is `Replay._issue_grants` (at the opening and at each
-month's start), `Replay._hold_grant(lot, expires)` (a lot held in `grant_lots[meter]`, and on
-the `grant_expiries` heap when it expires on its own, as a pack does), `_end_monthly_grants`
-(lots that last their month) and `_expire_grant` (units left are void); snapshots save
-`grant_lots`, `grant_expiries` and the month's draws (`_Month.grants`). A grant that renews
-while a subscription lasts is a `GrantPlan` whose issues the subscription's entries start and
-stop: call `_hold_grant` at each renewal and drop the lots when it is cancelled (flushing the
-meter first, `_flush`, so that earlier usage draws what was held then). Money (credits) is
-not drawn here but when a bill closes (engine/credits.py).
-
-What remains special-cased: the monthly allowance is still a number per pool (`allowance_left`)
-rather than a lot, because pools shared by several meters are drawn entry by entry and the
-warehouse computes them in SQL; packs are lots of source `packs` with their own purchase,
-refund and alert rules around them. Both are drawn by this one function, in the declared order.
+Adding a kind of grant: describe its lots (a `source` that is its step in the order, a size,
+a validity), issue them where the replay learns of them (an entry, the opening, a period's
+start: `Replay._issue_grants`, `Replay._hold_grant`, `_end_monthly_grants`, `_expire_grant`),
+and hand them to `deduct`. Snapshots save the lots the replay holds (the allowance as what
+each pool's lot has left, `allowance.left`, as before lots; grants' lots, packs, the
+subscriptions' periods). Money (credits) is not drawn here but when a bill closes
+(engine/credits.py).
 """
 
 from __future__ import annotations
@@ -83,7 +103,7 @@ class Lot:
     alerted_exhausted: bool = False
     paid: Decimal | None = None  # the purchase entry's own price (None: the list price `price`)
     refunded: bool = False  # returned by a `refund` entry: drawn no more
-    source: str = PACKS  # the deduction step that draws it: `packs`, or a grant's name
+    source: str = PACKS  # the step that draws it: `allowance`, `packs`, `subscriptions`, a grant
 
     @property
     def kind(self) -> str:

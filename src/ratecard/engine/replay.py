@@ -1,9 +1,10 @@
 """Replaying an account's journal through the compiled rules: one bill per calendar month.
 
-The replay walks the journal in time order and keeps only the account's state: the allowance left
-this month, the pack lots held, the suspension and the balance, the ids seen, and the month being
-built. Things that happen at a moment rather than at an entry (a month ends, a bill is issued and
-settled, a lot expires) are events, handled as soon as the journal reaches their instant.
+The replay walks the journal in time order and keeps only the account's state: the lots that pay
+before postpaid (each pool's allowance lot of the month, grants' lots, packs), the subscriptions
+held, the suspension and the balance, the ids seen, and the month being built. Things that
+happen at a moment rather than at an entry (a month ends, a bill is issued and settled, a lot
+expires) are events, handled as soon as the journal reaches their instant.
 
 Usage is drawn with `deduct`, the function a quote uses, so a quote and a replay cannot disagree.
 It is not drawn entry by entry: per meter, units are added up while nothing can happen that

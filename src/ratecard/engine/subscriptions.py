@@ -17,12 +17,13 @@ Every unit subscribed is priced at the bracket the subscribed quantity falls in 
 orders are). The charge is exact: price × quantity × used / of, `used` and `of` whole days or
 seconds, kept on the bill so that a reader can redo it.
 
-Coverage is the one part that touches usage, and it is kept behind a small interface so that a
-grant burn-down can take it over: `Coverage.covers(meter)` says whether a meter has a
-subscription that may cover it, and `Coverage.draw(meter, moment, quantity)` takes what the
-subscriptions running at `moment` cover of `quantity` (in order of subscription, each up to its
-limit in the current period) and returns it per subscription. The replay calls it where
-`subscriptions` stands in the deduction order.
+Coverage is the one part that touches usage, and it is a grant like the others
+(engine/deduction.py): `Coverage.covers(meter)` says whether a meter has a subscription that
+may cover it, `Coverage.lots(meter, moment, quantity)` gives, as lots of source
+`subscriptions`, what the subscriptions running at `moment` may still cover in their current
+period (in order of subscription, each up to its limit), the one burn-down `deduct` draws them
+where `subscriptions` stands in the deduction order, and `Coverage.settle` counts the draw into
+each subscription's period.
 """
 
 from __future__ import annotations
