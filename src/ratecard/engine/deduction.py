@@ -47,7 +47,7 @@ SQL to the engine.
 
 Adding a kind of grant: describe its lots (a `source` that is its step in the order, a size,
 a validity), issue them where the replay learns of them (an entry, the opening, a period's
-start: `Replay._issue_grants`, `Replay._hold_grant`, `_end_monthly_grants`, `_expire_grant`),
+start: `Replay._issue_grants`, `Replay._hold_grant`, `_end_monthly_grants`, `_expire`),
 and hand them to `deduct`. Snapshots save the lots the replay holds (the allowance as what
 each pool's lot has left, `allowance.left`, as before lots; grants' lots, packs, the
 subscriptions' periods). Money (credits) is not drawn here but when a bill closes

@@ -397,9 +397,9 @@ class Replay:
                 self._settle()
             elif expiry <= moment:
                 if self.expiries and self.expiries[0][0] == expiry:
-                    self._expire()
+                    self._expire(self.expiries, self.lots)
                 else:
-                    self._expire_grant()
+                    self._expire(self.grant_expiries, self.grant_lots)
             else:
                 break
         self.next_event = min(end, settle, expiry, self.day_end)
@@ -524,21 +524,6 @@ class Replay:
                 self.grant_lots[meter] = kept
                 self.trigger[meter] = self._trigger(meter)
 
-    def _expire_grant(self) -> None:
-        """A grant's lot reaches the end of its validity: what is left is void, reported."""
-        moment, _, lot = heapq.heappop(self.grant_expiries)
-        if lot.remaining > 0:
-            self._flush(lot.meter, None)  # usage before the expiry still draws from it
-        void = lot.remaining
-        if void > 0:
-            self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void,
-                                             stamp(moment, self.zone)))
-            lot.remaining = ZERO
-        held = self.grant_lots[lot.meter]
-        if any(other is lot for other in held):
-            self.grant_lots[lot.meter] = [other for other in held if other is not lot]
-            self.trigger[lot.meter] = self._trigger(lot.meter)
-
     def _issue_credit(self, name: str, amount: Decimal, moment: int, lot_id: str) -> None:
         """A credit lot issued at `moment`: valid for its credit's span."""
         plan = next(plan for plan in self.book.credits if plan.name == name)
@@ -602,22 +587,25 @@ class Replay:
         self.granted = True
         self._retrigger()
 
-    def _expire(self) -> None:
-        """A lot reaches its expiry: what is left in it is void, reported and alerted."""
-        moment, _, lot = heapq.heappop(self.expiries)
+    def _expire(
+        self, expiries: list[tuple[int, int, Lot]], held: dict[str, list[Lot]]
+    ) -> None:
+        """The earliest lot on `expiries` (the packs' or the grants') reaches its expiry: what
+        is left in it is void, reported, and alerted if the lot raises alerts (a pack)."""
+        moment, _, lot = heapq.heappop(expiries)
         if lot.remaining > 0:
             self._flush(lot.meter, None)  # usage before the expiry still draws from the lot
         void = lot.remaining
         if void > 0:
             time = stamp(moment, self.zone)
             self.month.void.append(VoidUnits(lot.id, lot.meter, lot.size, void, time))
-            if self.book.alerts.expired:
+            if lot.alerts and self.book.alerts.expired:
                 self.month.alerts.append(
                     Alert(AlertKind.EXPIRED, lot.meter, lot.id, lot.size, void, time))
             lot.remaining = ZERO
-        lots = self.lots[lot.meter]
-        if any(held is lot for held in lots):
-            self.lots[lot.meter] = [held for held in lots if held is not lot]
+        lots = held[lot.meter]
+        if any(other is lot for other in lots):
+            held[lot.meter] = [other for other in lots if other is not lot]
             self.trigger[lot.meter] = self._trigger(lot.meter)
 
     def _close_day(self) -> None:
