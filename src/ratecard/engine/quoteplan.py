@@ -11,6 +11,10 @@ A plan is built only for sheets whose mechanics it covers (per-unit and per-N pr
 contact sales, volume and graduated ladders on their own meters, own allowances, minimums and
 maximums); any other sheet, and any quote with packs or with counts that are not plain
 non-negative ints, takes the general path.
+
+With an own allowance and no other lot, the one burn-down (engine/deduction.py `deduct`) draws
+`min(quantity, allowance)` from the month's allowance lot and leaves the rest postpaid: a plan
+computes exactly that, in integers, instead of building the lot.
 """
 
 from __future__ import annotations
