@@ -1117,7 +1117,7 @@ class Replay:
                 # Drawn entry by entry (trigger 0): the units past the packs are this entry's.
                 assert action is not None, "a meter that stops has nothing pending"
                 self._stop(action, drawn.postpaid)
-                drawn = Deduction(drawn.allowance, drawn.packs, ZERO, drawn.grants)
+                drawn = attrs.evolve(drawn, postpaid=ZERO)
             self.month.add(meter, drawn)
             if meter in self.daily:
                 self.month.add_day(meter, drawn)
