@@ -13,12 +13,14 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ratecard
 from ratecard.engine import replay as replay_module
+from ratecard.engine.account import Account
 from ratecard.engine.deduction import (
     ALLOWANCE,
     PACKS,
@@ -30,6 +32,7 @@ from ratecard.engine.deduction import (
     deduct,
 )
 from ratecard.engine.replay import bill_journal
+from tests.conftest import RULES
 
 D = Decimal
 Entry = dict[str, Any]
@@ -239,3 +242,43 @@ def test_every_burn_down_of_a_replay_draws_each_unit_once_in_order(
             if line.source in SOURCES:
                 drawn[bill.month.strftime("%Y-%m"), line.meter] += int(line.quantity)
     assert +drawn == +used
+
+
+SHARED_BDA = (RULES / "tencent-bda.rules").read_text(encoding="utf-8").replace(
+    "allowance 1000 per month on every meter while active",
+    "allowance 1000 per month on detection, search shared\n"
+    "allowance 1000 per month on segmentation, library")
+
+
+def test_a_shared_allowance_is_one_lot_its_meters_draw() -> None:
+    """BDA with detection and search sharing 1,000 free calls a month: November's allowance is
+    one lot of the pool `detection+search`, valid to the month's end; 600 DetectBody and 300
+    SearchTrace calls draw 900 of it (100 left), and 200 more DetectBody calls take the last
+    100 and leave 100 postpaid (100 × 0.0020 = 0.20). December opens with a fresh lot."""
+    book = ratecard.loads(SHARED_BDA, "shared.rules")
+    account = Account(book)
+    account.feed([
+        {"time": "2026-11-02T10:00:00+08:00", "type": "usage", "action": "DetectBody",
+         "count": 600},
+        {"time": "2026-11-02T11:00:00+08:00", "type": "usage", "action": "SearchTrace",
+         "count": 300},
+    ])
+    replay = account._replay
+    lot = replay.allowances["detection+search"]
+    assert replay.allowances["detection+search"] is lot
+    assert (lot.id, lot.meter, lot.source, lot.size, lot.remaining) == (
+        "allowance:detection+search@2026-11", "detection+search", ALLOWANCE, 1000, 100)
+    assert lot.expires == datetime(2026, 12, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert replay.allowance_left["detection+search"] == 100
+    account.feed([{"time": "2026-11-03T10:00:00+08:00", "type": "usage",
+                   "action": "DetectBody", "count": 200}])
+    assert lot.remaining == 0
+    bills = account.close_through("2026-11")
+    assert [(line.meter, str(line.source), line.quantity, line.amount)
+            for line in bills[0].lines] == [
+        ("detection", "allowance", 700, D("0.00")),
+        ("detection", "postpaid", 100, D("0.20")),
+        ("search", "allowance", 300, D("0.00")),
+    ]
+    assert replay.allowances["detection+search"].id == "allowance:detection+search@2026-12"
+    assert replay.allowances["detection+search"].remaining == 1000
