@@ -476,7 +476,7 @@ def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client)
     characters 2 to 4)."""
     items = complete(server, DEMO.replace("  free Health\n", "  free Health\n  co|\n"))
     assert labels(items) == [
-        "counts", "free", "quantity", "unit",
+        "amount", "counts", "free", "quantity", "unit",
         "above", "alert", "allowance", "bill", "credit", "currency", "deduct", "fee", "from",
         "grant", "ladder", "languages", "meter", "modifier", "order", "packs", "price",
         "prices", "request", "rounding", "rules", "subscription", "suspend", "timezone",

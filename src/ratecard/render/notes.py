@@ -102,7 +102,11 @@ def notes_block(page: Page) -> Block:
                 increment=page.money(plan.amount_rounding.increment)))
     rounding = book.rounding
     if rounding.scope == EXACT:
-        bullets.append(page.fmt("note_rounding_exact"))
+        # (A meter that rounds its own lines, `amount rounded`, says so above.)
+        bullets.append(page.fmt(
+            "note_rounding_exact_other"
+            if any(plan.amount_rounding is not None for plan in book.meters)
+            else "note_rounding_exact"))
     else:
         key = "note_rounding" if rounding.per_line else "note_rounding_total"
         bullets.append(page.fmt(key, mode=page.m[f"rounding_{rounding.mode}"],
