@@ -123,7 +123,7 @@ def _restated(statement: n.Statement, change: n.Prices | n.Modifier | n.Above) -
         return (isinstance(statement, n.Prices)
                 and statement.request.value == change.request.value
                 and statement.property.value == change.property.value)
-    return type(statement) is type(change) and statement.name.value == change.name.value  # type: ignore[attr-defined]
+    return type(statement) is type(change) and statement.name.value == change.name.value
 
 
 def _restate_prices(
