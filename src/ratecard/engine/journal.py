@@ -822,6 +822,10 @@ class EntryReader:
         if rounding is not None:
             return rounding.round(number)
         if not whole and route != FREE:
+            if action in self.scales:  # (`counts A in hours`: the count made metered units)
+                _bad("count", f"{shown_number(count_value(value, _shown))} × "
+                     f"{shown_number(self.scales[action])} = {shown_number(number.normalize())} "
+                     "is not a whole number of units")
             _bad("count", f"{shown_number(number)} is not a whole number of units")
         return int(number) if whole else number
 
