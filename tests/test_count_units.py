@@ -119,3 +119,32 @@ def test_the_sheet_words_the_minimum_and_the_rounding() -> None:
     # The allowance and the price in the display unit.
     assert "Every service comes with 1 hour free each month" in en
     assert "| Code execution | $0.05/hour |" in en
+
+
+def test_a_price_table_per_3_needs_a_rounding_under_exact() -> None:
+    """`prices messages per 3`: a cell of 5 makes 5/3 a unit (1.666…), refused with a caret
+    on the cell (E934) unless its meter rounds its lines; a cell of 3 (1 a unit) is exact.
+    Rounded, 1 input token of `big` is 1.666667 and 2 output tokens 16.666667 (each line
+    half up to 0.000001), the total their sum 18.333334."""
+    from ratecard.api import analyze
+    from ratecard.source import SourceFile
+
+    text = (
+        'rules v "表" / "Table"\ncurrency USD, rounding exact, timezone UTC\n'
+        'meter input "输入" / "Input"\nmeter output "输出" / "Output"\n'
+        "  amount rounded half_up to 0.000001\n"
+        'request messages "消息" / "Messages" {\n  quantity input_tokens into input\n'
+        '  quantity output_tokens into output\n  property model "big", "small"\n}\n'
+        'prices messages per 3 {\n  model    input  output\n  "big"    5      25\n'
+        '  "small"  3      5\n}\ndeduct postpaid\n')
+    _, diagnostics = analyze(SourceFile("t.rules", text))
+    assert [(d.code, d.span.line, d.span.column) for d in diagnostics] == [("E934", 13, 12)]
+    book = ratecard.loads(text.replace(
+        'meter input "输入" / "Input"\n',
+        'meter input "输入" / "Input"\n  amount rounded half_up to 0.000001\n'), "t.rules")
+    (bill,) = book.bill([{"time": "2026-11-01T00:00:00Z", "type": "request",
+                          "action": "messages", "properties": {"model": "big"},
+                          "quantities": {"input_tokens": 1, "output_tokens": 2}}])
+    assert [(line.meter, line.amount) for line in bill.lines] == [
+        ("input[big]", Decimal("1.666667")), ("output[big]", Decimal("16.666667"))]
+    assert bill.total == Decimal("18.333334")

@@ -547,6 +547,20 @@ def check_exact_amounts(s: Symbols) -> Iterator[Diagnostic]:
                             f"round meter `{meters[0]}`'s lines: add `amount rounded half_up "
                             "to 0.000001` (or the precision the page shows) to the meter")
                 break
+    for table in (node for node in s.nodes if isinstance(node, n.Prices)):
+        per = table.per.value if table.per is not None else Decimal(1)
+        if per is None or per <= 0:
+            continue
+        for row in table.rows:
+            for column, cell in zip(table.meters, row.cells, strict=False):
+                if (isinstance(cell, n.Number) and cell.value is not None
+                        and column.value not in rounded and not _terminates(cell.value, per)):
+                    shown = f"{cell.text} per {table.per.text if table.per else '1'}"
+                    yield error("E934", f"`{shown}` makes amounts that are not exact decimals",
+                                cell.span, "under `rounding exact`, 1 unit costs " + shown,
+                                f"round meter `{column.value}`'s lines: add `amount rounded "
+                                "half_up to 0.000001` (or the precision the page shows) to "
+                                "the meter")
 
 
 def _inexact_term(term: object) -> str | None:
