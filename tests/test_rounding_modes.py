@@ -435,7 +435,14 @@ def test_the_quote_plan_prices_every_mode_as_the_general_path(
     sheet: tuple[str, list[str]], mode: str, data: st.DataObject
 ) -> None:
     text, actions = sheet
-    priced = ratecard.loads(text.replace("{rounding}", MODES[mode]))
+    try:
+        priced = ratecard.loads(text.replace("{rounding}", MODES[mode]))
+    except ratecard.RulesError as exc:
+        # Under `rounding exact`, a price per 3 whose unit price does not terminate is refused
+        # by `check` (E934: its amounts would have to be cut to some digits).
+        assert mode == "exact" and " per 3" in text, str(exc)
+        assert {d.code for d in exc.diagnostics if d.is_error} == {"E934"}, str(exc)
+        return
     usage = data.draw(st.dictionaries(st.sampled_from(actions),
                                       st.one_of(st.integers(0, 10**7), st.integers(0, 2000))))
     assert priced.quote(usage) == priced._quote_general(usage)
