@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import ratecard
-from ratecard import JournalError
+from ratecard import JournalError, UsageError
 from tests.conftest import RULES
 
 
@@ -91,10 +91,11 @@ def test_one_call(claude: ratecard.PriceBook, entry: dict[str, Any], total: str)
 
 
 def test_a_month(claude: ratecard.PriceBook) -> None:
-    """Every call above in one month, and code execution: 1,000 + 600.5 hours = 1,600.5, of
-    which 1,550 free and 50.5 × 0.05 = 2.525. The calls: 0.42 + 1.161 + 0.618 + 1.1475 +
-    2.282501 + 4.235 + 1.69125 + 3 + 2.4 + 0.2175 = 17.172751. Total 17.172751 + 2.525 =
-    19.697751."""
+    """Every call above in one month, and code execution: 1,000 + 600.5 hours = 1,600.5 h =
+    5,761,800 s (the meter counts seconds), of which 1,550 h = 5,580,000 s free and 50.5 h =
+    181,800 s × 0.05 / 3,600 = 2.525 (exact: no rounding changes it). The calls: 0.42 +
+    1.161 + 0.618 + 1.1475 + 2.282501 + 4.235 + 1.69125 + 3 + 2.4 + 0.2175 = 17.172751.
+    Total 17.172751 + 2.525 = 19.697751."""
     journal: list[dict[str, Any]] = [c[1] for c in CASES]
     journal += [
         {"time": "2026-11-10T00:00:00Z", "type": "usage", "action": "code_execution",
@@ -107,9 +108,62 @@ def test_a_month(claude: ratecard.PriceBook) -> None:
     (bill,) = claude.bill(journal)
     code = [(line.source, line.quantity, line.amount) for line in bill.lines
             if line.meter == "code_execution"]
-    assert code == [("allowance", Decimal(1550), Decimal(0)),
-                    ("postpaid", Decimal("50.5"), Decimal("2.525"))]
+    assert code == [("allowance", Decimal(5580000), Decimal(0)),
+                    ("postpaid", Decimal(181800), Decimal("2.525"))]
     assert bill.total == Decimal("19.697751")
+
+
+def _execution(day: int, hours: int | str) -> dict[str, Any]:
+    return {"time": f"2026-11-{day:02}T00:00:00Z", "type": "usage", "action": "code_execution",
+            "count": hours}
+
+
+def test_code_execution_past_the_free_hours(claude: ratecard.PriceBook) -> None:
+    """The page: "Execution time minimum 5 minutes… 1,550 free hours per month. Additional
+    usage: $0.05 per hour". 1,550 h of executions use the free hours (5,580,000 s); then 3
+    executions of 0.02 h (72 s, billed as the 300 s minimum), 0.5 h (1,800 s) and 2 h
+    (7,200 s): 300 + 1,800 + 7,200 = 9,300 s × 0.05 / 3,600 = 0.12916666… (no finite
+    decimal), rounded half up to the micro-dollar (`amount rounded`): 0.129167."""
+    journal = [_execution(1, 1550), _execution(2, "0.02"), _execution(3, "0.5"),
+               _execution(4, 2)]
+    (bill,) = claude.bill(journal)
+    assert [(line.source, line.quantity, line.amount) for line in bill.lines] == [
+        ("allowance", Decimal(5580000), Decimal(0)),
+        ("postpaid", Decimal(9300), Decimal("0.129167")),
+    ]
+    assert str(bill.lines[1].amount) == "0.129167"
+    assert bill.total == Decimal("0.129167")
+    account = ratecard.Account(claude)  # fed one entry at a time, the same bill
+    for entry in journal:
+        account.feed([entry])
+    (fed,) = account.close_through("2026-11")
+    assert fed.to_dict() == bill.to_dict()
+
+
+def test_code_execution_within_the_free_hours(claude: ratecard.PriceBook) -> None:
+    """Four executions of 1 minute (0.0166… h is no decimal: written 0.01 h = 36 s) each bill
+    the 5-minute minimum, 4 × 300 = 1,200 s, all free: a $0 line. An execution of 0 h bills
+    nothing."""
+    (bill,) = claude.bill([_execution(day, "0.01") for day in (1, 2, 3, 4)]
+                          + [_execution(5, 0)])
+    assert [(line.source, line.quantity, line.amount) for line in bill.lines] == [
+        ("allowance", Decimal(1200), Decimal(0))]
+    assert bill.total == 0
+
+
+def test_code_execution_in_hours_a_second_apart(claude: ratecard.PriceBook) -> None:
+    """1,550 h free, then one execution of about 1 h + 1 s (1.000277777… h is no decimal;
+    written 1.0002777 h = 3,600.99972 s, rounded up to 0.0001 s: 3,600.9998 s) × 0.05 / 3,600
+    = 180.04999 / 3,600 = 0.0500138861… → 0.050014."""
+    (bill,) = claude.bill([_execution(1, 1550), _execution(2, "1.0002777")])
+    assert [(line.quantity, line.amount) for line in bill.lines] == [
+        (Decimal(5580000), Decimal(0)), (Decimal("3600.9998"), Decimal("0.050014"))]
+
+
+def test_code_execution_totals_cannot_be_quoted(claude: ratecard.PriceBook) -> None:
+    """A quote of totals cannot apply the minimum per execution: it is refused by name."""
+    with pytest.raises(UsageError, match="bills at least 300 per entry"):
+        claude.quote({"code_execution": 2})
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [

@@ -151,7 +151,7 @@ def test_common_syntax_mistakes_get_advice(
     ("allowance 1000 month on calls\n", "expected `per`"),
     ("allowance 1000 per month on calls shared while meter\n", "expected `active`"),
     ("meter h \"时\" / \"H\" counts H quantity rounded up to 1 by\n",
-     "expected `above`, `alert`, `allowance`, `bill`, `counts`, `credit`, ..."),
+     "expected `above`, `alert`, `allowance`, `amount`, `bill`, `counts`, ..."),
     ("ladder volume by postpaid per month on calls {\n  (0, 10 1\n}\n", "expected `]` or `)`"),
     ("packs valid 1 year {\n  size 1万\n  calls 18 ,\n}\n",
      "expected `}`, `-`, `contact sales`, `size`, a name or a number"),

@@ -528,7 +528,10 @@ def test_every_field_of_a_sheet_is_compared() -> None:
     assert names(MeterPlan) == {"name", "labels", "unit", "actions", "free_actions",
                                 "allowance", "ladder", "packs", "quantity_rounding",
                                 "allowance_pool", "display_unit", "display_size",
-                                "pack_terms", "entry_minimum"}
+                                "pack_terms", "entry_minimum", "count_scales",
+                                "amount_rounding",
+                                # compared with the minimum (`changes._entry_minimum`)
+                                "entry_minimum_wording"}
     assert names(PackPolicy) == {"valid_amount", "valid_unit", "order", "refundable",
                                  "frozen_after_expiry", "smallest_first"}
     assert names(BillingPolicy) == {"issued_day", "settle_from_balance", "suspend_reasons",

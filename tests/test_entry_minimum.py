@@ -17,6 +17,7 @@ meter code_execution "代码执行" / "Code execution"
   unit "秒" / "second"
   counts code_execution
   quantity at least 300 per entry
+  amount rounded half_up to 0.000001
 meter sandbox "沙箱" / "Sandbox"
   unit "秒" / "second"
   quantity at least 60 per entry

@@ -476,7 +476,7 @@ def test_completion_offers_the_keywords_the_grammar_accepts_here(server: Client)
     characters 2 to 4)."""
     items = complete(server, DEMO.replace("  free Health\n", "  free Health\n  co|\n"))
     assert labels(items) == [
-        "counts", "free", "quantity", "unit",
+        "amount", "counts", "free", "quantity", "unit",
         "above", "alert", "allowance", "bill", "credit", "currency", "deduct", "fee", "from",
         "grant", "ladder", "languages", "meter", "modifier", "order", "packs", "price",
         "prices", "request", "rounding", "rules", "subscription", "suspend", "timezone",
@@ -738,7 +738,7 @@ def test_completion_of_a_version(server: Client) -> None:
         ["2027-10-01", "2027-11-01", "2027-12-01"], span(24, 5, 11))
     assert labels(complete(server, end.replace("|", "2027-01-01 |"))) == ["keep"]
     assert labels(complete(server, end.replace("|", "2027-01-01 {\n  |"))) == [
-        "allowance", "ladder", "packs", "price"]
+        "above", "allowance", "ladder", "modifier", "packs", "price", "prices"]
     assert labels(complete(server, end.replace(
         "|", "2027-01-01 {\n  ladder volume by postpaid per |"))) == ["month", "day"]
     assert labels(complete(server, end.replace("|", "2027-01-01 {\n  ladder |"))) == [

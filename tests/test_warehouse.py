@@ -69,7 +69,7 @@ class Sheet:
         self.book = ratecard.loads(self.text, "generated.rules")
 
 
-def _bracket_price(draw: st.DrawFn, last: bool) -> str:
+def _bracket_price(draw: st.DrawFn, last: bool, exact: bool = False) -> str:
     if last and draw(st.integers(0, 9)) == 0:
         return "contact sales"
     form = draw(st.sampled_from(("unit", "unit", "unit", "per", "per3", "block")))
@@ -78,6 +78,10 @@ def _bracket_price(draw: st.DrawFn, last: bool) -> str:
         text = format(price, "f")
     elif form == "per":
         text = f"{format(price * 10, 'f')} per {draw(st.sampled_from(('10', '100', '1k')))}"
+    elif form == "per3" and exact:
+        # (Under `rounding exact`, a price per 3 whose unit price does not terminate is refused
+        # by `check`, E934: one that does, 3 × p per 3.)
+        text = f"{format(price * 3, 'f')} per 3"
     elif form == "per3":
         text = f"{format(price, 'f')} per 3"
     else:
@@ -88,7 +92,7 @@ def _bracket_price(draw: st.DrawFn, last: bool) -> str:
     return text
 
 
-def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool) -> str:
+def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool, exact: bool = False) -> str:
     mode = draw(st.sampled_from(("volume", "graduated")))
     basis = draw(st.sampled_from(("postpaid", "total", "after_allowance")))
     bounds = sorted(draw(st.sets(st.sampled_from((50, 100, 300, 1000, 2500, 10000)), max_size=3)))
@@ -99,7 +103,7 @@ def _ladder(draw: st.DrawFn, meters: Sequence[str], combined: bool) -> str:
     for index, low in enumerate(edges):
         last = index == len(edges) - 1
         high = "∞)" if last else f"{edges[index + 1]}{closing}"
-        rows.append(f"  {opening}{low}, {high} {_bracket_price(draw, last)}")
+        rows.append(f"  {opening}{low}, {high} {_bracket_price(draw, last, exact)}")
     extra = []
     if draw(st.integers(0, 7)) == 0:
         extra.append(f"  minimum {draw(st.integers(1, 30))}")
@@ -189,10 +193,10 @@ def sheets(
                              + "\n}\n")
         has_packs = bool(packs)
     if count > 1 and draw(st.integers(0, 3)) == 0:
-        lines.append(_ladder(draw, meters, combined=True))
+        lines.append(_ladder(draw, meters, combined=True, exact=scope == "exact"))
     else:
         for meter in meters:
-            lines.append(_ladder(draw, [meter], combined=False))
+            lines.append(_ladder(draw, [meter], combined=False, exact=scope == "exact"))
     sources = []
     if has_allowance:
         sources.append("allowance")

@@ -28,7 +28,21 @@ from ratecard.warehouse import bill_warehouse  # noqa: E402
 from tests.conftest import RULES  # noqa: E402
 from tests.test_warehouse import _line, _month, actual  # noqa: E402
 
-ANTHROPIC = ratecard.load(RULES / "anthropic-claude.rules")
+SHIPPED_ANTHROPIC = ratecard.load(RULES / "anthropic-claude.rules")
+# The warehouse refuses the shipped sheet's code execution (a minimum per execution on usage
+# rows, counts in hours made seconds, lines rounded on their own: see
+# `test_the_shipped_code_execution_is_refused_by_name`); its requests are billed with code
+# execution as a plain meter of hours at 0.05 an hour after 1,550 free.
+ANTHROPIC = ratecard.loads(
+    (RULES / "anthropic-claude.rules").read_text(encoding="utf-8")
+    .replace('  unit "小时" / "hour" = 3600 "秒" / "second"\n  counts code_execution in hours\n'
+             '  quantity rounded up to 0.0001\n', '  unit "小时" / "hour"\n'
+             '  counts code_execution\n  quantity rounded up to 0.000001\n')
+    .replace('  quantity at least 300 per entry "每次执行最少按 5 分钟计" / '
+             '"minimum 5 minutes per execution"\n  amount rounded half_up to 0.000001\n', "")
+    .replace("allowance 5580000 per month", "allowance 1550 per month")
+    .replace("price code_execution 0.05 per 3600", "price code_execution 0.05"),
+    "anthropic-claude.rules")
 BAIDU = ratecard.load(RULES / "baidu-image-moderation.rules")
 START = datetime(2026, 10, 1, tzinfo=UTC)
 SETTINGS = settings(
@@ -359,3 +373,12 @@ def test_a_parquet_requests_table_beside_a_csv_usage_table(tmp_path: Path) -> No
     ])
     assert actual(result) == {"a": [(_month(bill.month), bill.total,
                                      [_line(line) for line in bill.lines])]}
+
+
+def test_the_shipped_code_execution_is_refused_by_name() -> None:
+    """The shipped sheet bills each execution at least 5 minutes: the warehouse sums usage
+    rows and cannot apply a minimum per row, so it refuses the run, naming the meter."""
+    assert SHIPPED_ANTHROPIC.meter("code_execution").entry_minimum == 300
+    assert ANTHROPIC.meter("code_execution").entry_minimum is None
+    with pytest.raises(UsageError, match="meter `code_execution` bills at least 300 per entry"):
+        bill_warehouse(SHIPPED_ANTHROPIC, None, requests="requests.csv")

@@ -107,6 +107,8 @@ METER_UNIT = "meter_unit"
 METER_DISPLAY_UNIT = "meter_display_unit"
 QUANTITY_ROUNDING = "quantity_rounding"
 ENTRY_MINIMUM = "entry_minimum"
+COUNT_UNITS = "count_units"  # `counts A in hours`: the actions counted in the display unit
+AMOUNT_ROUNDING = "amount_rounding"
 ALLOWANCE_POOL = "allowance_pool"
 LADDER_GROUP = "ladder_group"
 ACTION = "action"
@@ -126,8 +128,8 @@ GRANT = "grant"
 CREDIT = "credit"
 SHEET_KINDS = (RULES_NAME, RULES_LABEL, LANGUAGES, CURRENCY, TIMEZONE, ROUNDING, METER_ADDED,
                METER_REMOVED, METER_LABEL, METER_UNIT, METER_DISPLAY_UNIT, QUANTITY_ROUNDING,
-               ENTRY_MINIMUM, ALLOWANCE_POOL, LADDER_GROUP, ACTION, UNPRICED_REASON,
-               DEDUCT_ORDER, PACK_ORDER, ALERTS, BILL_DAY, SETTLE, SUSPEND,
+               ENTRY_MINIMUM, COUNT_UNITS, AMOUNT_ROUNDING, ALLOWANCE_POOL, LADDER_GROUP, ACTION,
+               UNPRICED_REASON, DEDUCT_ORDER, PACK_ORDER, ALERTS, BILL_DAY, SETTLE, SUSPEND,
                ALLOWANCE_WHILE_ACTIVE, SKIP_EMPTY, DAILY_BILLS, ORDER, SUBSCRIPTION, GRANT, CREDIT)
 UNPRICED = "unpriced"  # an `action` record's value: the action is listed as `unpriced`
 
@@ -265,6 +267,20 @@ def _pack_terms(old: PriceBook, new: PriceBook) -> Iterator[Change]:
         yield Change(PACK_FREEZE, None, was.frozen_after_expiry, now.frozen_after_expiry)
 
 
+def _entry_minimum(plan: MeterPlan) -> Decimal | tuple[str, ...] | None:
+    """`quantity at least N per entry`, and its wording on the sheet if the rules give one."""
+    if plan.entry_minimum is None or not plan.entry_minimum_wording:
+        return plan.entry_minimum
+    return (format_plain(plan.entry_minimum), *plan.entry_minimum_wording)
+
+
+def _count_units(plan: MeterPlan) -> tuple[str, ...] | None:
+    """`counts A in hours`: each such action and how many metered units one of its units is."""
+    if not plan.count_scales:
+        return None
+    return tuple(f"{action} × {format_plain(size)}" for action, size in plan.count_scales)
+
+
 def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
     """Every difference from `old` to `new` that changes what the sheet bills or what its
     rendered sheet says (the module's two tables): the sheet's settings first, then each
@@ -306,7 +322,9 @@ def sheet_changes(old: PriceBook, new: PriceBook) -> list[Change]:
                 (METER_LABEL, before.labels, after.labels), (METER_UNIT, before.unit, after.unit),
                 (METER_DISPLAY_UNIT, _display_unit(before), _display_unit(after)),
                 (QUANTITY_ROUNDING, before.quantity_rounding, after.quantity_rounding),
-                (ENTRY_MINIMUM, before.entry_minimum, after.entry_minimum),
+                (ENTRY_MINIMUM, _entry_minimum(before), _entry_minimum(after)),
+                (COUNT_UNITS, _count_units(before), _count_units(after)),
+                (AMOUNT_ROUNDING, before.amount_rounding, after.amount_rounding),
                 (ALLOWANCE_POOL, before.allowance_pool, after.allowance_pool),
                 (LADDER_GROUP, old_groups.get(name), new_groups.get(name)),
             )

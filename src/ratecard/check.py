@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
+import math
 import re
 import unicodedata
 import zoneinfo
@@ -462,6 +463,12 @@ def check_meters(s: Symbols) -> Iterator[Diagnostic]:
                 yield error("E932", f"minimum `{minimum.amount.text}` is not above zero",
                             minimum.amount.span, "a minimum bills some units",
                             "write the least quantity an entry bills, e.g. `at least 300`")
+        yield from _check_count_units(meter)
+        for second_amount in meter.amount_roundings[1:]:
+            yield error("E208", f"meter `{name}` declares its amount rounding twice",
+                        second_amount.span, "second rounding", "keep one `amount rounded` clause")
+        for amount in meter.amount_roundings[:1]:
+            yield from _check_rounding(amount.mode, amount.increment)
         for kind, names in (("counted", meter.counts), ("free", meter.free)):
             for action in names:
                 yield from _claim(seen, action.value, kind, action, name)
@@ -496,6 +503,93 @@ def _claim(
         yield error("E205", f"action `{action}` is both {prev_kind} and {kind}", where.span,
                     f"{prev_kind} at line {prev_where.span.line}",
                     "an action is counted, free, or unpriced: keep one")
+
+
+def _check_count_units(meter: n.Meter) -> Iterator[Diagnostic]:
+    """`counts A in hours`: the word names the meter's display unit (`unit "小时" / "hour" =
+    3600 ...`), by one of its labels or that label with an `s`."""
+    for counted in meter.count_units:
+        word = counted.unit.value
+        if not meter.display_units:
+            yield error("E933", f"`in {word}`: meter `{meter.name.value}` has no display unit",
+                        counted.unit.span, "counted in what?",
+                        "declare the unit its counts are in, e.g. `unit \"小时\" / \"hour\" = "
+                        "3600 \"秒\" / \"second\"`, and write `in hours`")
+            continue
+        labels = [text.value for text in meter.display_units[0].label.texts]
+        if word not in labels and word not in [f"{label}s" for label in labels]:
+            names = [f"{label}s" if label.isascii() else label for label in labels]
+            yield error("E933", f"`in {word}` is not meter `{meter.name.value}`'s display unit",
+                        counted.unit.span, "not its display unit",
+                        did_you_mean(word, names) or "write `in " + names[-1] + "`")
+
+
+def check_exact_amounts(s: Symbols) -> Iterator[Diagnostic]:
+    """Under `rounding exact`, every amount must be an exact decimal: a price per N whose unit
+    price does not terminate (0.05 per 3600) or a prorated block whose unit share does not
+    makes amounts like 0.0041666…, which are never silently cut to some digits. Each meter it
+    prices declares how its lines are rounded (`amount rounded half_up to 0.000001`)."""
+    settings = s.of(n.RoundingSetting)
+    if not settings or settings[0].mode.value != "exact":
+        return
+    rounded = {meter.name.value for meter in s.of(n.Meter) if meter.amount_roundings}
+    for ladder in (node for node in s.nodes if isinstance(node, n.Ladder)):
+        meters = [name for name in s.target_names(ladder.target) if name not in rounded]
+        if not meters:
+            continue
+        for bracket in ladder.brackets:
+            for term in bracket.terms:
+                shown = _inexact_term(term)
+                if shown is None:
+                    continue
+                yield error("E934", f"`{shown}` makes amounts that are not exact decimals",
+                            term.span, "under `rounding exact`, 1 unit costs " + shown,
+                            f"round meter `{meters[0]}`'s lines: add `amount rounded half_up "
+                            "to 0.000001` (or the precision the page shows) to the meter")
+                break
+    for table in (node for node in s.nodes if isinstance(node, n.Prices)):
+        per = table.per.value if table.per is not None else Decimal(1)
+        if per is None or per <= 0:
+            continue
+        for row in table.rows:
+            for column, cell in zip(table.meters, row.cells, strict=False):
+                if (isinstance(cell, n.Number) and cell.value is not None
+                        and column.value not in rounded and not _terminates(cell.value, per)):
+                    shown = f"{cell.text} per {table.per.text if table.per else '1'}"
+                    yield error("E934", f"`{shown}` makes amounts that are not exact decimals",
+                                cell.span, "under `rounding exact`, 1 unit costs " + shown,
+                                f"round meter `{column.value}`'s lines: add `amount rounded "
+                                "half_up to 0.000001` (or the precision the page shows) to "
+                                "the meter")
+
+
+def _inexact_term(term: object) -> str | None:
+    """The price as written (`0.05 per 3600`) if its price of one unit is not an exact
+    decimal, else None."""
+    if isinstance(term, n.UnitPrice) and term.per is not None:
+        price, per = term.amount.value, term.per.value
+        if price is not None and per is not None and per > 0 and not _terminates(price, per):
+            return f"{term.amount.text} per {term.per.text}"
+    if isinstance(term, n.BlockPrice) and term.rounding.value == "prorated":
+        size = term.size.value
+        if size is not None and size > 0 and not _terminates(Decimal(1), size):
+            return f"{term.amount.text} per block of {term.size.text} prorated"
+    return None
+
+
+def _terminates(numerator: Decimal, denominator: Decimal) -> bool:
+    """Whether numerator / denominator is a finite decimal: its reduced denominator has no
+    prime factor but 2 and 5."""
+    top_n, top_d = numerator.as_integer_ratio()
+    bottom_n, bottom_d = denominator.as_integer_ratio()
+    top, bottom = top_n * bottom_d, top_d * bottom_n
+    if top == 0:
+        return True
+    bottom //= math.gcd(top, bottom)
+    for prime in (2, 5):
+        while bottom % prime == 0:
+            bottom //= prime
+    return bottom == 1
 
 
 def check_references(s: Symbols) -> Iterator[Diagnostic]:
@@ -1790,6 +1884,7 @@ CHECKS: tuple[Check, ...] = (
     check_requests,
     check_price_tables,
     check_price_rules,
+    check_exact_amounts,
 )
 
 

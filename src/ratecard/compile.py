@@ -210,12 +210,28 @@ def _compile_sheet(
             pack_terms=pack_terms.get(meter.name.value, PackTerms()),
             entry_minimum=(_value(meter.entry_minimums[0].amount) if meter.entry_minimums
                            else None),
+            entry_minimum_wording=(_texts(meter.entry_minimums[0].wording)
+                                   if meter.entry_minimums and meter.entry_minimums[0].wording
+                                   else ()),
+            count_scales=tuple(
+                (action.value, _value(meter.display_units[0].size))
+                for counted in meter.count_units for action in counted.actions
+            ) if meter.display_units else (),
+            amount_rounding=_amount_rounding(meter),
         )
         for meter in table.meters.values()
     )
     meters, cells, price_tables = _price_cells(table, meters)
     groups += tuple(LadderGroup(plan.ladder, (plan.name,)) for plan in meters
                     if plan.ladder is not None and plan.name not in ladders)
+    line_roundings = {plan.name: plan.amount_rounding for plan in meters
+                      if plan.amount_rounding is not None}
+    if line_roundings:
+        groups = tuple(
+            attrs.evolve(group, roundings=tuple(
+                (meter, line_roundings[meter]) for meter in group.meters
+                if meter in line_roundings))
+            for group in groups)
     routes: dict[str, str] = {}
     for plan in meters:
         routes.update(dict.fromkeys(plan.actions, plan.name))
@@ -460,6 +476,14 @@ def _quantity_rounding(meter: n.Meter) -> Rounding | None:
     if not meter.quantity_roundings:
         return None
     node = meter.quantity_roundings[0]
+    return Rounding(node.mode.value, _value(node.increment).normalize())
+
+
+def _amount_rounding(meter: n.Meter) -> Rounding | None:
+    """`amount rounded half_up to 0.000001`: the meter's lines rounded so, each on its own."""
+    if not meter.amount_roundings:
+        return None
+    node = meter.amount_roundings[0]
     return Rounding(node.mode.value, _value(node.increment).normalize())
 
 

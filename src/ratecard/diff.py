@@ -29,8 +29,10 @@ from ratecard.changes import (
     ACTION,
     ALLOWANCE,
     ALLOWANCE_POOL,
+    AMOUNT_ROUNDING,
     BRACKET_BOUND,
     BRACKET_PRICE,
+    COUNT_UNITS,
     LADDER,
     LADDER_GROUP,
     LADDER_MAXIMUM,
@@ -65,7 +67,7 @@ FORMATS = ("text", "md", "json")
 # packs, so pack records alone give none.
 PRICED = frozenset({ALLOWANCE, BRACKET_PRICE, BRACKET_BOUND, LADDER, LADDER_MINIMUM,
                     LADDER_MAXIMUM, METER_ADDED, METER_REMOVED, QUANTITY_ROUNDING,
-                    ALLOWANCE_POOL, LADDER_GROUP, ACTION})
+                    ALLOWANCE_POOL, LADDER_GROUP, ACTION, COUNT_UNITS, AMOUNT_ROUNDING})
 _CENT = Decimal("0.01")
 
 
@@ -385,6 +387,7 @@ _TITLES = {
     VERSION_KEEP: "version keeps accounts", "rules_name": "rules name",
     "rules_label": "rules display name", "meter_label": "display name", "meter_unit": "unit",
     QUANTITY_ROUNDING: "quantity rounded", "entry_minimum": "at least per entry",
+    "count_units": "counted in display unit", "amount_rounding": "amount rounded",
     ALLOWANCE_POOL: "allowance shared as",
     LADDER_GROUP: "combined ladder with", "deduct_order": "deduction order",
     "pack_order": "packs drawn by", "bill_day": "bill issued on day",

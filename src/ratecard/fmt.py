@@ -202,8 +202,8 @@ class _Layout:
             self._plain(children[:3], at, top=True)
             for clause in children[3:]:
                 assert isinstance(clause, lark.Tree)
-                if clause.data in _WRAPPED_CLAUSES:
-                    keyword, names = clause.children
+                if clause.data in _WRAPPED_CLAUSES and clause.children[2:] in ([], [None, None]):
+                    keyword, names = clause.children[:2]
                     assert isinstance(keyword, Token) and isinstance(names, lark.Tree)
                     self._wrapped(keyword, names, None, at + INDENT, False)
                 else:

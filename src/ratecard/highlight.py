@@ -49,7 +49,7 @@ CLAUSE_KEYWORDS = (
     "from", "balance", "for", "until", "keep", "opened", "before", "extends", "extra", "spend",
     "skip", "empty",
     "refundable", "within", "if", "unused", "stop", "when", "then", "covers", "one", "once",
-    "prepaid", "into", "property", "default", "and", "unless", "least",
+    "prepaid", "into", "property", "default", "and", "unless", "least", "in", "amount",
 )
 # Names the checker gives a meaning to: ladder modes and bases, periods, rounding modes, pack
 # options and orders, deduction sources, alert words, suspension reasons, languages.

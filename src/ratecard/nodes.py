@@ -122,6 +122,27 @@ class EntryMinimum:
     amount: Number
     per: Name
     span: Span = attrs.field(eq=False, repr=False)
+    # How the price sheet words the minimum (the page's words), if the rules give it.
+    wording: Label | None = None
+
+
+@attrs.frozen
+class CountUnit:
+    """`counts code_execution in hours`: these actions' counts are in the meter's display
+    unit, each counted as that many display units of metered units."""
+
+    actions: tuple[Name, ...]
+    unit: Name
+    span: Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class AmountRounding:
+    """`amount rounded half_up to 0.000001`: each bill line of the meter rounded so."""
+
+    mode: Name
+    increment: Number
+    span: Span = attrs.field(eq=False, repr=False)
 
 
 @attrs.frozen
@@ -148,6 +169,8 @@ class Meter:
     # The display units of `unit ... = N ...` clauses (the metered unit's label is in `units`).
     display_units: tuple[DisplayUnit, ...] = ()
     entry_minimums: tuple[EntryMinimum, ...] = ()
+    count_units: tuple[CountUnit, ...] = ()
+    amount_roundings: tuple[AmountRounding, ...] = ()
 
 
 @attrs.frozen

@@ -127,9 +127,16 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
         displays: list[n.DisplayUnit] = []
         roundings: list[n.QuantityRounding] = []
         minimums: list[n.EntryMinimum] = []
+        count_units: list[n.CountUnit] = []
+        amounts: list[n.AmountRounding] = []
         for kind, value in clauses:
             if kind == "counts":
-                counts.extend(value)
+                actions, count_unit = value
+                counts.extend(actions)
+                if count_unit is not None:
+                    count_units.append(count_unit)
+            elif kind == "amount":
+                amounts.append(value)
             elif kind == "free":
                 free.extend(value)
             elif kind == "unit":
@@ -143,11 +150,17 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
                 roundings.append(value)
         return n.Meter(
             name, label, tuple(counts), tuple(free), tuple(units), tuple(roundings),
-            self._span(meta), tuple(displays), tuple(minimums),
+            self._span(meta), tuple(displays), tuple(minimums), tuple(count_units),
+            tuple(amounts),
         )
 
-    def counts_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
-        return ("counts", names)
+    def counts_clause(
+        self, meta: Any, _kw: Token, names: tuple[n.Name, ...], _in: Token | None,
+        unit: n.Name | None,
+    ) -> Any:
+        if unit is None:
+            return ("counts", (names, None))
+        return ("counts", (names, n.CountUnit(names, unit, self._span(meta))))
 
     def free_clause(self, meta: Any, _kw: Token, names: tuple[n.Name, ...]) -> Any:
         return ("free", names)
@@ -169,9 +182,15 @@ class ToNodes(lark.Transformer[Token, n.Rules]):
 
     def entry_minimum_clause(
         self, meta: Any, _kw: Token, _at: Token, _least: Token, amount: n.Number, _per: Token,
-        per: n.Name,
+        per: n.Name, wording: n.Label | None,
     ) -> Any:
-        return ("minimum", n.EntryMinimum(amount, per, self._span(meta)))
+        return ("minimum", n.EntryMinimum(amount, per, self._span(meta), wording))
+
+    def amount_clause(
+        self, meta: Any, _kw: Token, _rounded: Token, mode: n.Name, _to: Token,
+        increment: n.Number,
+    ) -> Any:
+        return ("amount", n.AmountRounding(mode, increment, self._span(meta)))
 
     def unpriced_decl(
         self, meta: Any, _kw: Token, names: tuple[n.Name, ...], reason: n.Label | None

@@ -19,8 +19,11 @@ from ratecard import nodes as n
 from ratecard.diagnostics import Diagnostic, did_you_mean, error
 from ratecard.source import Span
 
-# What a version may restate, and what a contract may add or restate.
-VERSION_STATEMENTS = (n.Allowance, n.Packs, n.Ladder)
+# What a version may restate, and what a contract may add or restate. A request's price table,
+# modifiers and thresholds are restated with new prices (and factors) only: their shape (the
+# request, property, rows, columns, conditions and meters) is the sheet's (E704 otherwise), so
+# that every version bills the same requests into the same meters.
+VERSION_STATEMENTS = (n.Allowance, n.Packs, n.Ladder, n.Prices, n.Modifier, n.Above)
 CONTRACT_ONLY = (n.ContractDecl, n.Accounts, n.Discount, n.MinimumSpend)
 CONTRACT_STATEMENTS = (n.Allowance, n.Packs, n.Ladder, n.Discount, n.MinimumSpend)
 KEYWORDS: dict[type[object], str] = {
@@ -30,7 +33,8 @@ KEYWORDS: dict[type[object], str] = {
     n.Deduct: "deduct", n.Alert: "alert", n.Bill: "bill", n.Suspend: "suspend",
     n.Version: "from", n.ContractDecl: "contract", n.Accounts: "accounts",
     n.Discount: "discount", n.MinimumSpend: "minimum spend", n.Grant: "grant",
-    n.Credit: "credit",
+    n.Credit: "credit", n.Prices: "prices", n.Modifier: "modifier", n.Above: "above",
+    n.Request: "request",
 }
 
 
@@ -90,7 +94,61 @@ def merge(
             problems.extend(found)
         elif isinstance(change, n.Packs):
             statements = _merge_packs(statements, change)
+        elif isinstance(change, n.Prices | n.Modifier | n.Above):
+            statements, found = _restate_prices(statements, change)
+            problems.extend(found)
     return attrs.evolve(sheet, statements=tuple(statements)), problems
+
+
+def _priced_shape(statement: n.Prices | n.Modifier | n.Above) -> tuple[object, ...]:
+    """What a restated price table, modifier or threshold keeps: all but its prices (a
+    table's cells and derivation factors, a modifier's factor, a threshold's cells)."""
+    if isinstance(statement, n.Prices):
+        derived = {d.meter.value for d in statement.derivations}
+        return ("prices", statement.request.value, statement.property.value,
+                frozenset({m.value for m in statement.meters} | derived),
+                tuple(row.value.value for row in statement.rows))
+    if isinstance(statement, n.Modifier):
+        return ("modifier", statement.name.value, statement.conditions,
+                tuple(m.value for m in statement.meters))
+    return ("above", statement.name.value, statement.conditions, statement.sums,
+            statement.property.value, tuple(m.value for m in statement.meters),
+            tuple(row.value.value for row in statement.rows))
+
+
+def _restated(statement: n.Statement, change: n.Prices | n.Modifier | n.Above) -> bool:
+    """Whether `change` restates `statement` (the table of the same request and property, the
+    modifier or threshold of the same name)."""
+    if isinstance(change, n.Prices):
+        return (isinstance(statement, n.Prices)
+                and statement.request.value == change.request.value
+                and statement.property.value == change.property.value)
+    return type(statement) is type(change) and statement.name.value == change.name.value
+
+
+def _restate_prices(
+    statements: list[n.Statement], change: n.Prices | n.Modifier | n.Above
+) -> tuple[list[n.Statement], list[Diagnostic]]:
+    """The sheet with a version's price table, modifier or threshold in place of its own, or
+    the sheet as it is and an E704 where the version would change more than prices."""
+    word = keyword(change)
+    for index, statement in enumerate(statements):
+        if not _restated(statement, change):
+            continue
+        assert isinstance(statement, n.Prices | n.Modifier | n.Above)
+        if _priced_shape(statement) != _priced_shape(change):
+            what = {"prices": "its rows and columns", "modifier": "its condition and meters",
+                    "above": "its condition, limit, rows and columns"}[word]
+            return statements, [error(
+                "E704", f"a version restates `{word}` with other than new prices",
+                _first_word(change), f"a version keeps {what}: it changes prices only",
+                f"restate the `{word}` at line {statement.span.line} with the same "
+                "shape and new prices; a new shape is a change of the sheet itself")]
+        return [*statements[:index], change, *statements[index + 1:]], []
+    return statements, [error(
+        "E704", f"a version restates a `{word}` the sheet does not have", _first_word(change),
+        "a version changes the prices of what the sheet declares",
+        "declare it in the sheet as first written, then restate its prices here")]
 
 
 def _replace(
@@ -278,8 +336,9 @@ def check_versions(rules: n.Rules) -> Iterator[Diagnostic]:
                 yield _contract_only(inner)
             elif not isinstance(inner, VERSION_STATEMENTS):
                 yield error("E704", f"a version cannot restate `{keyword(inner)}`",
-                            _first_word(inner), "a version changes allowances, packs and "
-                            "ladders; the rest of the sheet is the same from day to day",
+                            _first_word(inner), "a version changes allowances, packs, "
+                            "ladders and prices; the rest of the sheet is the same from day to "
+                            "day",
                             f"move `{keyword(inner)}` out of the version"
                             if not isinstance(inner, n.Version) else
                             "write each version at the top level")

@@ -19,12 +19,12 @@ syn keyword ratecardStatement above accounts alert allowance bill contract credi
 syn keyword ratecardStatement deduct discount extra fee from grant ladder languages meter
 syn keyword ratecardStatement minimum modifier order packs price prices request rounding
 syn keyword ratecardStatement rules subscription suspend timezone unpriced
-syn keyword ratecardKeyword active and at balance before block by charge combined contact
-syn keyword ratecardKeyword counts covers day default empty every except extends flat for
-syn keyword ratecardKeyword free if into issued keep least maximum no of on once one
-syn keyword ratecardKeyword opened per prepaid property prorated quantity refundable
-syn keyword ratecardKeyword rounded sales settle shared size skip spend stop then to unit
-syn keyword ratecardKeyword unless until unused valid when while within zero
+syn keyword ratecardKeyword active amount and at balance before block by charge combined
+syn keyword ratecardKeyword contact counts covers day default empty every except extends
+syn keyword ratecardKeyword flat for free if in into issued keep least maximum no of on
+syn keyword ratecardKeyword once one opened per prepaid property prorated quantity
+syn keyword ratecardKeyword refundable rounded sales settle shared size skip spend stop
+syn keyword ratecardKeyword then to unit unless until unused valid when while within zero
 syn keyword ratecardChoice volume graduated postpaid total after_allowance month year
 syn keyword ratecardChoice years months days half_up half_even half_down up down ceiling
 syn keyword ratecardChoice floor exact line refund freeze expiry purchase subscriptions

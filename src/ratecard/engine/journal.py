@@ -281,8 +281,11 @@ class EntryReader:
         # never a time, so no text can hit a cache that holds none).
         self._last_text: str | None = None
         self._last_instant = 0
+        # `counts A in hours`: counts in a display unit, made metered units (the checking path).
+        self.scales = {action: size for plan in book.meters for action, size in plan.count_scales}
         self.whole_actions = frozenset(
-            action for action, route in book.routes.items() if self._keeps_whole(route))
+            action for action, route in book.routes.items()
+            if self._keeps_whole(route) and action not in self.scales)
         self.requests = book.requests
         # `quantity at least N per entry`: each action's and request part's minimum.
         self.minimums = {
@@ -811,12 +814,18 @@ class EntryReader:
             number = count_value(value, _shown)
         except NumberError as exc:
             _bad("count", str(exc))
-        whole = number == number.to_integral_value()
         route = self.routes[action]
+        if action in self.scales:
+            number = CONTEXT.multiply(number, self.scales[action])
+        whole = number == number.to_integral_value()
         rounding = None if route == FREE else self.meters[route].quantity_rounding
         if rounding is not None:
             return rounding.round(number)
         if not whole and route != FREE:
+            if action in self.scales:  # (`counts A in hours`: the count made metered units)
+                _bad("count", f"{shown_number(count_value(value, _shown))} × "
+                     f"{shown_number(self.scales[action])} = {shown_number(number.normalize())} "
+                     "is not a whole number of units")
             _bad("count", f"{shown_number(number)} is not a whole number of units")
         return int(number) if whole else number
 

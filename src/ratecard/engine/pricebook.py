@@ -89,6 +89,14 @@ class MeterPlan:
     pack_terms: PackTerms = PackTerms()
     # `quantity at least N per entry`: each entry of more than 0 units counts at least N.
     entry_minimum: Decimal | None = None
+    # How the price sheet words the minimum (`quantity at least ... per entry "..." / "..."`).
+    entry_minimum_wording: tuple[str, ...] = ()
+    # `counts A in hours`: the actions whose counts are in the display unit, and how many
+    # metered units one of their units is (the display unit's size).
+    count_scales: tuple[tuple[str, Decimal], ...] = ()
+    # `amount rounded MODE to INCREMENT`: how each of the meter's bill lines is rounded (in
+    # place of the sheet's rounding of a line).
+    amount_rounding: Rounding | None = None
 
     @property
     def pool(self) -> str:
@@ -96,7 +104,17 @@ class MeterPlan:
         return self.allowance_pool or self.name
 
     def count(self, action: str, raw: int | Decimal | str) -> Decimal:
-        """A recorded quantity: whole, or, with `quantity rounded`, decimal and rounded so."""
+        """A recorded quantity: whole, or, with `quantity rounded`, decimal and rounded so; a
+        count in the display unit (`counts A in hours`) is first made metered units."""
+        for scaled, size in self.count_scales:
+            if scaled == action:
+                number = CONTEXT.multiply(parse_count(action, raw, whole=False), size)
+                if self.quantity_rounding is not None:
+                    return self.quantity_rounding.round(number)
+                if number != number.to_integral_value():
+                    raise UsageError(f"`{action}`: {shown_number(number)} {self.name} units "
+                                     "is not a whole number of units")
+                return number
         if self.quantity_rounding is None:
             return parse_count(action, raw)
         return self.quantity_rounding.round(parse_count(action, raw, whole=False))
@@ -318,14 +336,17 @@ class PriceBook:
             action
             for action, route in self.routes.items()
             if route == FREE
-            or by_name[route].quantity_rounding is None
-            or by_name[route].quantity_rounding.increment <= 1  # type: ignore[union-attr]
+            or (action not in dict(by_name[route].count_scales)
+                and (by_name[route].quantity_rounding is None
+                     or by_name[route].quantity_rounding.increment <= 1))  # type: ignore[union-attr]
         ))
         # The quote plan prices the allowance and postpaid only: a sheet with shared pools or
         # monthly grants is quoted by the general path (grants issued once are in a quote only
         # with `new_account`, which takes the general path too).
         shared = any(plan.allowance_pool for plan in self.meters) or any(
             grant.recurrence == MONTHLY for grant in self.grants)
+        # (A meter whose lines round on their own, `amount rounded`, is priced there too.)
+        shared = shared or any(plan.amount_rounding is not None for plan in self.meters)
         object.__setattr__(self, "_plan", None if shared else quoteplan.build(
             self.currency,
             self.rounding,

@@ -41,6 +41,9 @@ class LadderGroup:
 
     ladder: Ladder
     meters: tuple[str, ...]
+    # `amount rounded ...` of the meters that declare it: their lines are rounded so, whatever
+    # the sheet's rounding (under `rounding exact`, the one rounding of those lines).
+    roundings: tuple[tuple[str, Rounding], ...] = ()
 
     @property
     def always_priced(self) -> bool:
@@ -62,9 +65,10 @@ class LadderGroup:
                 charges = ladder.charges(
                     meter_usage.postpaid, basis_of(ladder, meter_usage), meter
                 )
-                lines.extend(_lines(meter, [(meter, c) for c in charges], ladder, rounding))
+                lines.extend(_lines(meter, [(meter, c) for c in charges], ladder, rounding,
+                                    self.roundings))
             return lines
-        return _lines(self.meters[0], self._combined(usage), ladder, rounding)
+        return _lines(self.meters[0], self._combined(usage), ladder, rounding, self.roundings)
 
     def _combined(self, usage: Mapping[str, MeterUsage]) -> list[tuple[str, Charge]]:
         ladder = self.ladder
@@ -104,8 +108,10 @@ def basis_of(ladder: Ladder, usage: MeterUsage) -> Decimal:
 
 
 def _lines(
-    owner: str, charges: Sequence[tuple[str, Charge]], ladder: Ladder, rounding: Rounding
+    owner: str, charges: Sequence[tuple[str, Charge]], ladder: Ladder, rounding: Rounding,
+    roundings: tuple[tuple[str, Rounding], ...] = (),
 ) -> list[BillLine]:
+    by_meter = dict(roundings)
     lines = [
         BillLine(
             meter,
@@ -113,7 +119,7 @@ def _lines(
             charge.quantity,
             charge.unit_price,
             charge.precise_amount,
-            rounding.round(charge.precise_amount),
+            by_meter.get(meter, rounding).round(charge.precise_amount),
             bracket=charge.bracket.label,
             blocks=charge.blocks,
             per=charge.per,

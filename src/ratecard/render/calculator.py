@@ -190,6 +190,10 @@ def unsupported(book: PriceBook) -> tuple[str, ...]:
         found.append("requests (quantities and properties per call)")
     if any(plan.entry_minimum is not None for plan in book.meters):
         found.append("minimum quantities per entry")
+    if any(plan.count_scales for plan in book.meters):
+        found.append("counts in a display unit")
+    if any(plan.amount_rounding is not None for plan in book.meters):
+        found.append("amounts rounded per meter")
     for plan in book.meters:
         if plan.quantity_rounding is not None and plan.quantity_rounding.mode not in ROUNDING_MODES:
             found.append(f"quantities rounded {plan.quantity_rounding.mode}")

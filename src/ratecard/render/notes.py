@@ -87,12 +87,26 @@ def notes_block(page: Page) -> Block:
             "quantity_rounding", meter=page.meter_list(plans),
             mode=page.m[f"rounding_{mode}"], increment=increment))
     for plan in book.meters:
-        if plan.entry_minimum is not None:
+        if plan.entry_minimum is not None and plan.entry_minimum_wording:
+            bullets.append(page.fmt(
+                "entry_minimum_worded", meter=page.names[plan.name],
+                wording=page.label(plan.entry_minimum_wording,
+                                   f"meter `{plan.name}`'s minimum", "")))
+        elif plan.entry_minimum is not None:
             bullets.append(page.fmt("entry_minimum", meter=page.names[plan.name],
                                     amount=page.count(plan.entry_minimum, plan)))
+        if plan.amount_rounding is not None:
+            bullets.append(page.fmt(
+                "amount_rounding", meter=page.names[plan.name],
+                mode=page.m[f"rounding_{plan.amount_rounding.mode}"],
+                increment=page.money(plan.amount_rounding.increment)))
     rounding = book.rounding
     if rounding.scope == EXACT:
-        bullets.append(page.fmt("note_rounding_exact"))
+        # (A meter that rounds its own lines, `amount rounded`, says so above.)
+        bullets.append(page.fmt(
+            "note_rounding_exact_other"
+            if any(plan.amount_rounding is not None for plan in book.meters)
+            else "note_rounding_exact"))
     else:
         key = "note_rounding" if rounding.per_line else "note_rounding_total"
         bullets.append(page.fmt(key, mode=page.m[f"rounding_{rounding.mode}"],

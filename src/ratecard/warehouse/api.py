@@ -230,6 +230,17 @@ def billable_terms(
                     f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
                     "entry (`quantity at least ... per entry`): the warehouse sums usage rows "
                     "and cannot apply it; bill these accounts with `ratecard bill`")
+        for plan in sheet.meters:
+            for action, _ in plan.count_scales[:1]:
+                raise UsageError(
+                    f"`{action}` is counted into meter `{plan.name}` in its display unit "
+                    "(`counts ... in ...`): the warehouse sums usage rows in metered units and "
+                    "does not convert them; bill these accounts with `ratecard bill`")
+            if plan.amount_rounding is not None:
+                raise UsageError(
+                    f"meter `{plan.name}` rounds its own lines (`amount rounded ...`): the "
+                    "warehouse rounds lines by the sheet's rounding only; bill these accounts "
+                    "with `ratecard bill`")
         if sheet.billing.skip_empty:
             raise UsageError(
                 "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
