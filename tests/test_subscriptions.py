@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -494,7 +494,7 @@ def test_subscription_journals_bill_alike_however_they_are_fed(
             (c.subscription, c.amount) for c in bill.subscriptions]
         for charge in bill.subscriptions:
             assert charge.amount == (charge.unit_price * charge.quantity * charge.used
-                                     / charge.of).quantize(D("0.01"))
+                                     / charge.of).quantize(D("0.01"), ROUND_HALF_UP)
         assert bill.total == sum((line.amount for line in bill.lines), D(0))
     assert drawn == used
 
