@@ -47,6 +47,7 @@ from ratecard.engine.clock import (
     parse_time,
 )
 from ratecard.engine.deduction import ONCE
+from ratecard.engine.journal import EntryReader, FieldError
 from ratecard.engine.ladders import BLOCK_PRORATED, Bracket, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
@@ -55,7 +56,9 @@ from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 from ratecard.warehouse import months as calendar
 from ratecard.warehouse.drawdown import (
+    ENTRY_EVENTS,
     REOPEN,
+    SUBSCRIBE,
     SUSPEND,
     TOPUP,
     AccountEvent,
@@ -94,7 +97,13 @@ from ratecard.warehouse.sql import (
     render,
     scale_of,
 )
-from ratecard.warehouse.terms import ContractSpec, Terms, check_pools, load_contracts
+from ratecard.warehouse.terms import (
+    ContractSpec,
+    Terms,
+    check_pools,
+    load_contracts,
+    replays_everyone,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -121,6 +130,9 @@ class WarehouseResult:
     problems: tuple[BillProblem, ...]
     stats: Mapping[str, Any]
     queries: Mapping[str, str]
+    #: With credits: each bill's credit balances, as the engine's bill lists them (`account,
+    #: month, id, credit, amount, paid, remaining, expires`; see docs/warehouse.md).
+    credits: pa.Table | None = None
 
 
 def bill_warehouse(
@@ -208,8 +220,7 @@ def billable_terms(
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
     warehouse refuses (requests, skip empty, daily bills, a daily ladder, packs that stop
-    service, monthly grants valid days, prepaid credits, versions that share allowances
-    differently), and
+    service, monthly grants valid days, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
@@ -242,12 +253,6 @@ def billable_terms(
                 "warehouse writes monthly bills only, not daily bills; bill these accounts "
                 "with `ratecard bill`"
             )
-        fees = [plan.name for plan in sheet.subscriptions if plan.automatic]
-        if fees:
-            raise UsageError(
-                f"the rules charge a recurring fee (`{fees[0]}`): the warehouse bills usage and "
-                "purchases, not subscriptions or fees; bill these accounts with `ratecard bill`"
-            )
         for group in sheet.ladder_groups:
             if group.ladder.period != "month":
                 raise UsageError(
@@ -257,13 +262,6 @@ def billable_terms(
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
     for sheet in terms.books:
-        for credit in sheet.credits:
-            if credit.amount is None:
-                raise UsageError(
-                    f"these rules declare prepaid credit `{credit.name}` (`credit ... "
-                    "prepaid`): the warehouse has no table of credit purchases and does not "
-                    "draw prepaid credits; bill these accounts with `ratecard bill`"
-                )
         for grant in sheet.grants:
             if grant.recurrence != ONCE and grant.valid_amount is not None and (
                 grant.valid_unit == "day"
@@ -444,7 +442,8 @@ class _Run:
         self.queries = Queries(book, engine.dialect, terms.books)
         # Rules whose bills depend on each account's opening (grants, credits granted then):
         # every account is replayed by the engine from its opening.
-        self.grants = any(sheet.grants or sheet.credits for sheet in terms.books)
+        # Fees too: every account holds them from its opening.
+        self.grants = replays_everyone(terms.books)
         self.texts: dict[str, str] = {}
         self.stats: dict[str, Any] = {"engine": engine.dialect}
         self.timings: dict[str, float] = {}
@@ -619,7 +618,37 @@ class _Run:
             tuple(self.problems),
             dict(self.stats),
             dict(self.texts),
+            self._credit_balances(results) if self._credits else None,
         )
+
+    @property
+    def _credits(self) -> bool:
+        return any(sheet.credits for sheet in self.terms.books)
+
+    def _credit_balances(self, drawn: Drawn) -> pa.Table:
+        """The credit balances of the bills written (months reported as unbillable left out,
+        and only the month `wanted` if given), by account, month and the order the bill lists
+        them in."""
+        import pyarrow as pa
+
+        kept = [
+            row for row in drawn.credits
+            if (row[0], row[1]) not in self.excluded
+            and (self.wanted is None or row[1] == self.wanted)
+        ]
+        kept.sort(key=lambda row: (row[0], row[1]))  # (stable: the bill's order within)
+        columns = list(zip(*kept, strict=True)) or [()] * 8
+        money = pa.decimal128(MAX_PRECISION, self.amount_scale)
+        return pa.table({
+            "account": pa.array(columns[0], pa.string()),
+            "month": pa.array([calendar.label_of(o) for o in columns[1]], pa.string()),
+            "id": pa.array(columns[2], pa.string()),
+            "credit": pa.array(columns[3], pa.string()),
+            "amount": pa.array(columns[4], money),
+            "paid": pa.array(columns[5], money),
+            "remaining": pa.array(columns[6], money),
+            "expires": pa.array(columns[7], pa.string()),
+        })
 
     def _step(self, name: str) -> _Timer:
         if self.on_step is not None:
@@ -790,13 +819,14 @@ class _Run:
         q = self.queries
         o = q.ops
         columns = [
-            c for c in ("account", "meter", "size", "id", "type", "reason", "amount") if c in kinds
+            c for c in ("account", "meter", "size", "id", "type", "reason", "amount", "credit",
+                        "currency", "plan", "quantity", "subscription") if c in kinds
         ]
         timed = q.parsed_times(o.table(f"{table}_src"), ["time", *columns, "_file", "_row"])
         rows = q.instants(timed, ["time", *columns, "_file", "_row"])
         selected = [
             o.col(c)
-            if kinds[c] != "integer" or c not in ("account", "id")
+            if kinds[c] != "integer" or c not in ("account", "id", "subscription")
             else (c, q.key_text(c, "integer"))
             for c in columns
         ]
@@ -1018,15 +1048,38 @@ class _Run:
         kinds = data["type"]
         given_reasons = data.get("reason") or [None] * len(kinds)
         amounts = data.get("amount") or [None] * len(kinds)
+        reader = EntryReader(book)
+        fields: dict[int, tuple[tuple[str, Any], ...]] = {}
 
         def check(index: int) -> str | None:
             kind = kinds[index]
+            if kind in ENTRY_EVENTS:
+                return entry(index)
             if kind not in (SUSPEND, REOPEN, TOPUP):
                 return "bad event"
             if kind == SUSPEND and (not reasons or given_reasons[index] not in reasons):
                 return "bad reason"
             if kind == TOPUP and amount_of(amounts[index]) is None:
                 return "bad amount"
+            return None
+
+        def entry(index: int) -> str | None:
+            """A credit, subscribe or cancel row, checked by the engine's own reader of the
+            journal entry it stands for (its fields kept for the replay)."""
+            kind = kinds[index]
+            named = _ENTRY_FIELDS[kind]
+            given = tuple(
+                (name, _entry_value(data[column][index]))
+                for name, column in named
+                if column in data and data[column][index] not in (None, "")
+            )
+            try:
+                reader.from_mapping(
+                    {"type": kind, "time": local(data["instant"][index], book.zone),
+                     **dict(given)}, index + 1)
+            except FieldError:
+                return "bad subscription" if kind != "credit" else "bad credit"
+            fields[index] = given
             return None
 
         for index in self._side_rows(data, EVENTS, check):
@@ -1039,6 +1092,7 @@ class _Run:
                     given_reasons[index] if kind == SUSPEND else None,
                     amount_of(amounts[index]) if kind == TOPUP else None,
                     index,
+                    fields.get(index, ()),
                 )
             )
 
@@ -1196,6 +1250,7 @@ class _Run:
 
     def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Drawn:
         detail = self._detail(plan) if self.shared else {}
+        detail.update(self._covered_detail(plan, histories))
         groups = self._fetch("eventful_groups", self.queries.eventful_groups(everyone))
         bounds: dict[str, tuple[int, int]] = {}
         if histories and not everyone:
@@ -1239,6 +1294,48 @@ class _Run:
         ):
             out[account][ordinal].append((moment, meter, qty))
         self.stats["detail_entries"] = len(rows["account"])
+        return out
+
+    def _covered_detail(
+        self, plan: UsagePlan, histories: Mapping[str, History]
+    ) -> dict[str, dict[int, list[tuple[int, int, Decimal]]]]:
+        """Entry by entry usage, in every month, of the meters a subscription may cover, for
+        the accounts that hold one (every account, when a fee covers meters): the engine draws
+        a covered meter entry by entry, each subscription up to its limit in the day or month
+        the entry falls in, so its entries go to the replay as they are (with a shared pool's
+        meters, whose months are then all detailed too)."""
+        import pyarrow as pa
+
+        plans = [p for sheet in self.terms.books for p in sheet.subscriptions if p.covers]
+        if not plans:
+            return {}
+        index = {p.name: i for i, p in enumerate(self.book.meters)}
+        covered = {index[m] for p in plans for m in p.covers if m in index}
+        every = any(p.automatic for p in plans)
+        accounts = sorted(a for a, h in histories.items() if h.subscribes())
+        if not covered or (not every and not accounts):
+            return {}
+        o = self.queries.ops
+        keys = o.select(o.col("account", "g"), o.col("ord", "g")).from_(
+            o.table("usage_groups", "g"), copy=False)
+        if not every:
+            self.engine.put("subscribed", pa.table({"account": pa.array(accounts, pa.string())}))
+            keys = keys.join(
+                o.table("subscribed", "s"),
+                on=o.eq(o.col("account", "s"), o.col("account", "g")),
+                copy=False,
+            )
+        self._create("detail_keys", keys.distinct(copy=False))
+        meters = sorted(covered | {m for ms in self.shared.values() for m in ms})
+        rows = self._fetch("covered_detail", self.queries.detail(plan, meters)).to_pydict()
+        out: dict[str, dict[int, list[tuple[int, int, Decimal]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for account, ordinal, moment, meter, qty in zip(
+            rows["account"], rows["ord"], rows["instant"], rows["route"], rows["qty"], strict=True
+        ):
+            out[account][ordinal].append((moment, meter, qty))
+        self.stats["covered_entries"] = len(rows["account"])
         return out
 
     def _problem(
@@ -1669,6 +1766,22 @@ def _places(amount: Decimal) -> int:
     exponent = amount.normalize(CONTEXT).as_tuple().exponent
     assert isinstance(exponent, int)
     return max(0, -exponent)
+
+
+#: The journal fields of a credit, subscribe or cancel row, and the events table's column
+#: each is read from.
+_ENTRY_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "credit": (("credit", "credit"), ("amount", "amount"), ("currency", "currency"),
+               ("id", "id")),
+    SUBSCRIBE: (("plan", "plan"), ("quantity", "quantity"), ("meter", "meter"), ("id", "id")),
+    "cancel": (("subscription", "subscription"),),
+}
+
+
+def _entry_value(value: Any) -> Any:
+    """A value of an events row as a journal entry field: text stripped (a CSV column is
+    text), numbers as read."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _limit_text(limit: int) -> str:

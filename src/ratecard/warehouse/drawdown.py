@@ -55,11 +55,17 @@ from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
 from ratecard.warehouse.schema import MAX_COUNT
-from ratecard.warehouse.terms import Terms
+from ratecard.warehouse.terms import Terms, charge_names, replays_everyone
 
 SUSPEND = "suspend"
 REOPEN = "reopen"
 TOPUP = "topup"
+#: Events that are journal entries the engine's replay reads as they are (their fields in
+#: `AccountEvent.fields`): a prepaid credit bought, a subscription bought or cancelled.
+CREDIT = "credit"
+SUBSCRIBE = "subscribe"
+CANCEL = "cancel"
+ENTRY_EVENTS = (CREDIT, SUBSCRIBE, CANCEL)
 
 
 class PackPurchase(NamedTuple):
@@ -78,7 +84,8 @@ class PackPurchase(NamedTuple):
 
 @attrs.frozen
 class AccountEvent:
-    """A valid suspension, reopening or top-up."""
+    """A valid suspension, reopening, top-up, credit, subscription or cancellation (`fields`:
+    the journal entry's fields other than `type` and `time`, for the last three)."""
 
     instant: int
     ord: int
@@ -86,6 +93,7 @@ class AccountEvent:
     reason: str | None
     amount: Decimal | None
     order: int
+    fields: tuple[tuple[str, Any], ...] = ()
 
 
 class History:
@@ -109,6 +117,15 @@ class History:
     def settles(self, book: PriceBook) -> bool:
         """Whether the account keeps a balance that bills settle from (it has a top-up)."""
         return book.billing.settle_from_balance and any(e.kind == TOPUP for e in self.events)
+
+    def entries(self) -> bool:
+        """Whether the account bought a prepaid credit or a subscription (or cancelled one):
+        the engine's replay bills it."""
+        return any(e.kind in ENTRY_EVENTS for e in self.events)
+
+    def subscribes(self) -> bool:
+        """Whether the account bought a subscription."""
+        return any(e.kind == SUBSCRIBE for e in self.events)
 
 
 class Group(NamedTuple):
@@ -187,6 +204,10 @@ class Results:
     months: list[tuple[str, int, int]] = attrs.Factory(list)
     failed: list[tuple[str, int | None, str]] = attrs.Factory(list)
     replayed: set[str] = attrs.Factory(set)  # accounts the engine billed itself
+    #: The credit balances of the bills the engine made (`Bill.credits`): (account, ord, lot
+    #: id, credit, amount, paid, remaining, expires as ISO 8601).
+    credits: list[tuple[str, int, str, str, Decimal, Decimal, Decimal, str]] = attrs.Factory(
+        list)
 
 
 _NEVER = 1 << 126
@@ -225,6 +246,9 @@ class Drawdown:
         self.names = [plan.name for plan in book.meters]
         self.rank = {name: index for index, name in enumerate(self.names)}
         self.rank[TRUE_UP_METER] = len(self.names)  # a contract's true-up: after every meter
+        # Subscriptions' and fees' charges (their lines name the plan): after the true-up.
+        for offset, name in enumerate(charge_names(terms.books)):
+            self.rank.setdefault(name, len(self.names) + 1 + offset)
         self.pools = [plan.pool for plan in book.meters]
         self.plans = {plan.name: plan for plan in book.meters}
         self.plans_of = [{plan.name: plan for plan in sheet.meters} for sheet in self.books]
@@ -241,7 +265,8 @@ class Drawdown:
         self.results = Results()
         # Grants and credits: every account is replayed by the engine, from its opening
         # (`History.opened`).
-        self.grants = any(sheet.grants or sheet.credits for sheet in self.books)
+        # Fees too: every account holds them from its opening.
+        self.grants = replays_everyone(self.books)
 
     def month_end(self, ordinal: int) -> int:
         start = self._starts.get(ordinal + 1)
@@ -283,7 +308,7 @@ class Drawdown:
                 (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
             )
             return
-        if self.grants or (history.events and history.settles(self.book)):
+        if self.grants or (history.events and (history.settles(self.book) or history.entries())):
             self._replay(account, history, groups, detail, first, last, timeline)
             return
         records: list[tuple[int, int, int, Any]] = []
@@ -503,6 +528,10 @@ class Drawdown:
         rank = self.rank
         for seq, line in enumerate(bill.lines):
             self.results.lines.append(Line(account, ordinal, rank[line.meter], seq, line))
+        for balance in bill.credits:
+            self.results.credits.append((
+                account, ordinal, balance.credit_id, balance.credit, balance.amount,
+                balance.paid, balance.remaining, balance.expires.isoformat()))
 
     def _journal(
         self,
@@ -524,6 +553,8 @@ class Drawdown:
                 entry["reason"] = event.reason
             elif event.kind == TOPUP:
                 entry["amount"] = event.amount
+            else:
+                entry.update(event.fields)
             timed.append((event.instant, 0, event.order, entry))
         for purchase in sorted(
             (*history.purchases, *history.repeats), key=lambda p: (p.instant, p.order)

@@ -58,6 +58,7 @@ from ratecard.warehouse.sql import (
     decimal_type,
     scale_of,
 )
+from ratecard.warehouse.terms import charge_names
 
 # --- times --------------------------------------------------------------------------------------
 
@@ -1385,6 +1386,12 @@ class Queries:
             )
         source_rank = o.case(
             [
+                # (the units a subscription covers come first, as in the engine)
+                *(
+                    [(o.eq(o.col("source"), o.text("subscription")), o.integer(-1))]
+                    if any(sheet.subscriptions for sheet in self.books)
+                    else []
+                ),
                 (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
                 (o.eq(o.col("source"), o.text("pack")), o.integer(1)),
                 # (a grant's lines rank with the packs', as the engine's do; sheets without
@@ -1461,6 +1468,12 @@ class Queries:
                 if contracts
                 else []
             )
+            # A subscription's or fee's charge names its plan (numbered after the true-up).
+            + [
+                (o.eq(o.col("meter", "l"), o.integer(len(self.book.meters) + 1 + i)),
+                 o.text(name))
+                for i, name in enumerate(charge_names(self.books))
+            ]
         )
         query = (
             o.select(

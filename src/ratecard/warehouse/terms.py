@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -400,3 +400,22 @@ __all__ = [
     "read_contracts_table",
     "sheets",
 ]
+
+
+def charge_names(books: Sequence[PriceBook]) -> list[str]:
+    """The subscription plans and fees of the sheets, in order of declaration (each once): the
+    names a bill's charge lines give as their meter (the warehouse numbers them after the
+    meters and a contract's true-up)."""
+    names: dict[str, None] = {}
+    for sheet in books:
+        for plan in sheet.subscriptions:
+            names.setdefault(plan.name, None)
+    return list(names)
+
+
+def replays_everyone(books: Sequence[PriceBook]) -> bool:
+    """Whether every account's bills depend on its opening, so that the engine's replay bills
+    each from there: the sheets have grants or credits (granted at the opening), or fees (held
+    from the opening)."""
+    return any(sheet.grants or sheet.credits or any(p.automatic for p in sheet.subscriptions)
+               for sheet in books)

@@ -1,0 +1,119 @@
+"""The warehouse bills prepaid credits, subscriptions and fees as the engine does (issue 15):
+differential tests of `bill_warehouse` against `ratecard bill` on one journal, split into the
+warehouse's tables (usage rows; credit, subscribe and cancel rows in the events table; openings
+in the accounts table), and worked bills with their arithmetic."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("duckdb")
+
+import ratecard
+from ratecard.engine.pricebook import PriceBook
+from ratecard.warehouse import bill_warehouse
+from tests.conftest import RULES
+
+D = Decimal
+Entry = dict[str, Any]
+
+EVENT_COLUMNS = ("account", "time", "type", "reason", "amount", "credit", "currency", "id",
+                 "plan", "quantity", "meter", "subscription")
+
+
+def _csv(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def tables(folder: Path, journals: dict[str, list[Entry]]) -> dict[str, str]:
+    """The warehouse's input tables of some accounts' journals: usage rows, events rows (every
+    other entry, its fields in the columns of the same names) and openings."""
+    usage: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    opened: list[tuple[Any, ...]] = []
+    for account, journal in journals.items():
+        for entry in journal:
+            if entry["type"] == "usage":
+                usage.append((account, entry["time"], entry["action"], entry["count"]))
+            elif entry["type"] == "open":
+                opened.append((account, entry["time"]))
+            else:
+                events.append(tuple(account if c == "account" else entry.get(c, "")
+                                    for c in EVENT_COLUMNS))
+    paths = {"usage": _csv(folder / "usage.csv", ("account", "time", "action", "count"), usage)}
+    if events:
+        paths["events"] = _csv(folder / "events.csv", EVENT_COLUMNS, events)
+    if opened:
+        paths["accounts"] = _csv(folder / "accounts.csv", ("account", "opened"), opened)
+    return paths
+
+
+def engine_view(book: PriceBook, journals: dict[str, list[Entry]]) -> tuple[Any, ...]:
+    """The engine's bills, lines and credit balances of each account's journal, as the
+    warehouse writes them."""
+    bills, lines, credits = {}, [], []
+    for account, journal in journals.items():
+        for bill in book.bill(journal):
+            month = f"{bill.month:%Y-%m}"
+            bills[(account, month)] = bill.total
+            lines.extend((account, month, line.meter, line.source, format(line.quantity, "f"),
+                          line.amount, line.pack) for line in bill.lines)
+            credits.extend((account, month, c.credit_id, c.credit, c.amount, c.paid,
+                            c.remaining) for c in bill.credits)
+    return bills, sorted(lines, key=repr), credits
+
+
+def warehouse_view(result: Any) -> tuple[Any, ...]:
+    bills = {(r["account"], r["month"]): r["total"] for r in result.bills.to_pylist()}
+    lines = [(r["account"], r["month"], r["meter"], r["source"], D(r["quantity"]),
+              r["amount"], r["pack"]) for r in result.lines.to_pylist()]
+    lines = [(a, m, meter, s, format(q, "f"), amt, p) for a, m, meter, s, q, amt, p in lines]
+    credits = [] if result.credits is None else [
+        (r["account"], r["month"], r["id"], r["credit"], r["amount"], r["paid"],
+         r["remaining"]) for r in result.credits.to_pylist()]
+    return bills, sorted(lines, key=repr), credits
+
+
+def differential(tmp_path: Path, book: PriceBook, journals: dict[str, list[Entry]]) -> Any:
+    result = bill_warehouse(book, **tables(tmp_path, journals))  # type: ignore[arg-type]
+    assert not result.invalid and not result.problems
+    assert warehouse_view(result) == engine_view(book, journals)
+    return result
+
+
+# --- prepaid credits ----------------------------------------------------------------------------
+
+from tests.test_credits import JOURNAL as CREDIT_JOURNAL  # noqa: E402
+from tests.test_credits import SHEET as CREDIT_SHEET  # noqa: E402
+
+
+def test_a_prepaid_credit_from_the_events_table_pays_as_in_the_engine(tmp_path: Path) -> None:
+    """tests/test_credits.py's journal, its `credit` entry a row of the events table (type
+    `credit`, credit `commit`, amount 100.00, id c1). The account opens 2026-11-10 09:00 with
+    the 50.00 trial credit (granted, every meter) and buys 100.00 of commitment (ocr only).
+
+    November: vat 100 × 0.30 = 30.00 paid by the trial (20.00 left); ocr 200 × 0.15 = 30.00,
+    20.00 by the trial, 10.00 by c1 (90.00 left): 0.00. December: vat 30.00 (trial spent), ocr
+    400 × 0.15 = 60.00 by c1 (30.00 left): 30.00. January: ocr 800 × 0.15 = 120.00, 30.00 by
+    c1: 90.00. Bills, lines and credit balances equal the engine's."""
+    book = ratecard.loads(CREDIT_SHEET, "credits.rules")
+    result = differential(tmp_path, book, {"a": CREDIT_JOURNAL})
+    assert {m: t for (_, m), t in warehouse_view(result)[0].items()} == {
+        "2026-11": D("0.00"), "2026-12": D("30.00"), "2027-01": D("90.00")}
+    assert result.credits is not None
+    assert [(r["month"], r["id"], r["paid"], r["remaining"], r["expires"])
+            for r in result.credits.to_pylist()] == [
+        ("2026-11", "trial", D("50.00"), D("0.00"), "2027-01-10T09:00:00+08:00"),
+        ("2026-11", "c1", D("10.00"), D("90.00"), "2027-11-11T09:00:00+08:00"),
+        ("2026-12", "c1", D("60.00"), D("30.00"), "2027-11-11T09:00:00+08:00"),
+        ("2027-01", "c1", D("30.00"), D("0.00"), "2027-11-11T09:00:00+08:00"),
+    ]
