@@ -221,13 +221,22 @@ def test_a_trial_credit_expires_two_months_after_the_opening_row(tmp_path: Path)
     assert not [r for r in result.lines.to_pylist() if r["source"] == "credit"]
 
 
-def test_a_prepaid_credit_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_prepaid_credit_bought_by_an_events_row(tmp_path: Path) -> None:
+    """Tencent OCR with a prepaid commitment on vat_verify: account a buys 100.00 of it
+    (an events row of type `credit`) on 2026-03-01 and makes 1,030 calls on 2026-03-05. The
+    50-call grant is drawn first; 980 × 0.30 = 294.00, of which the commitment pays 100.00:
+    194.00, and 0.00 of it remains."""
     text = (OCR.read_text(encoding="utf-8")
             + 'credit commit "预付" / "Commitment" prepaid on vat_verify valid 1 year\n')
     book = ratecard.loads(text, "ocr.rules")
-    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
-    with pytest.raises(UsageError, match=r"prepaid credit `commit`.*no table of credit"):
-        bill_warehouse(book, usage)
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1030)])
+    events = _csv(tmp_path / "events.csv", ("account", "time", "type", "credit", "amount"),
+                  [("a", "2026-03-01T10:00:00+08:00", "credit", "commit", "100.00")])
+    result = bill_warehouse(book, usage, events=events)
+    assert _bills(result) == {("a", "2026-03"): Decimal("194.00")}
+    assert result.credits is not None
+    assert [(r["credit"], r["paid"], r["remaining"]) for r in result.credits.to_pylist()] == [
+        ("commit", Decimal("100.00"), Decimal("0.00"))]
 
 
 def test_an_opening_after_the_first_entry_is_reported(tmp_path: Path) -> None:

@@ -6,18 +6,19 @@ in the accounts table), and worked bills with their arithmetic."""
 from __future__ import annotations
 
 import csv
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 pytest.importorskip("duckdb")
 
 import ratecard
 from ratecard.engine.pricebook import PriceBook
 from ratecard.warehouse import bill_warehouse
-from tests.conftest import RULES
 
 D = Decimal
 Entry = dict[str, Any]
@@ -40,10 +41,14 @@ def tables(folder: Path, journals: dict[str, list[Entry]]) -> dict[str, str]:
     usage: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     opened: list[tuple[Any, ...]] = []
+    bought: list[tuple[Any, ...]] = []
     for account, journal in journals.items():
         for entry in journal:
             if entry["type"] == "usage":
                 usage.append((account, entry["time"], entry["action"], entry["count"]))
+            elif entry["type"] == "purchase":
+                bought.append((account, entry["time"], entry["meter"], entry["size"],
+                               entry.get("id", "")))
             elif entry["type"] == "open":
                 opened.append((account, entry["time"]))
             else:
@@ -52,6 +57,9 @@ def tables(folder: Path, journals: dict[str, list[Entry]]) -> dict[str, str]:
     paths = {"usage": _csv(folder / "usage.csv", ("account", "time", "action", "count"), usage)}
     if events:
         paths["events"] = _csv(folder / "events.csv", EVENT_COLUMNS, events)
+    if bought:
+        paths["purchases"] = _csv(folder / "purchases.csv",
+                                  ("account", "time", "meter", "size", "id"), bought)
     if opened:
         paths["accounts"] = _csv(folder / "accounts.csv", ("account", "opened"), opened)
     return paths
@@ -69,18 +77,19 @@ def engine_view(book: PriceBook, journals: dict[str, list[Entry]]) -> tuple[Any,
                           line.amount, line.pack) for line in bill.lines)
             credits.extend((account, month, c.credit_id, c.credit, c.amount, c.paid,
                             c.remaining) for c in bill.credits)
-    return bills, sorted(lines, key=repr), credits
+    return bills, lines, credits
 
 
 def warehouse_view(result: Any) -> tuple[Any, ...]:
     bills = {(r["account"], r["month"]): r["total"] for r in result.bills.to_pylist()}
+    rows = sorted(result.lines.to_pylist(), key=lambda r: (r["account"], r["month"], r["line"]))
     lines = [(r["account"], r["month"], r["meter"], r["source"], D(r["quantity"]),
-              r["amount"], r["pack"]) for r in result.lines.to_pylist()]
+              r["amount"], r["pack"]) for r in rows]
     lines = [(a, m, meter, s, format(q, "f"), amt, p) for a, m, meter, s, q, amt, p in lines]
     credits = [] if result.credits is None else [
         (r["account"], r["month"], r["id"], r["credit"], r["amount"], r["paid"],
          r["remaining"]) for r in result.credits.to_pylist()]
-    return bills, sorted(lines, key=repr), credits
+    return bills, lines, credits
 
 
 def differential(tmp_path: Path, book: PriceBook, journals: dict[str, list[Entry]]) -> Any:
@@ -117,3 +126,48 @@ def test_a_prepaid_credit_from_the_events_table_pays_as_in_the_engine(tmp_path: 
         ("2026-12", "c1", D("60.00"), D("30.00"), "2027-11-11T09:00:00+08:00"),
         ("2027-01", "c1", D("30.00"), D("0.00"), "2027-11-11T09:00:00+08:00"),
     ]
+
+
+# --- subscriptions and fees ---------------------------------------------------------------------
+
+from tests.test_subscriptions import PROPS, SHEET, cancel, journals, subscribe, usage  # noqa: E402
+
+
+def test_subscriptions_and_a_fee_bill_as_in_the_engine(tmp_path: Path) -> None:
+    """tests/test_subscriptions.py's seats sheet: `seats` per day at 18 a seat covering search
+    and detect up to 1,000 calls a seat and day, `api_month` 300 a month prorated by the
+    second, a platform fee of 100 a month prorated by day, calls 0.01.
+
+    Account a opens 2026-11-16 00:00 (its first entry), subscribes 2 seats (s1) that day and
+    cancels them 2026-11-18 12:00: seats charged for 3 days (16th, 17th, 18th), 2 × 18 × 3 =
+    108.00; fee 15 of 30 days, 100 × 15/30 = 50.00. Calls: 1,500 + 1,000 on the 16th (2,000
+    covered, 500 × 0.01 = 5.00 postpaid), 1,500 on the 17th (covered), 700 on the 20th (after
+    the cancel, 7.00): November 108.00 + 50.00 + 12.00 = 170.00. December: the fee, 100.00.
+    Account b has usage only: 100 calls on 2026-12-05 (1.00) and the fee for 27 of December's
+    31 days, 100 × 27/31 = 87.10 (87.096… rounded): 88.10."""
+    book = ratecard.loads(SHEET, "seats.rules")
+    a = [subscribe("2026-11-16T00:00:00+08:00", "seats", 2, "s1"),
+         usage("2026-11-16T09:00:00+08:00", "Search", 1500),
+         usage("2026-11-16T10:00:00+08:00", "Detect", 1000),
+         usage("2026-11-17T09:00:00+08:00", "Search", 1500),
+         cancel("2026-11-18T12:00:00+08:00", "s1"),
+         usage("2026-11-20T09:00:00+08:00", "Search", 700),
+         usage("2026-12-02T09:00:00+08:00", "Search", 0)]
+    b = [usage("2026-12-05T09:00:00+08:00", "Detect", 100)]
+    result = differential(tmp_path, book, {"a": a, "b": b})
+    assert warehouse_view(result)[0] == {
+        ("a", "2026-11"): D("170.00"), ("a", "2026-12"): D("100.00"),
+        ("b", "2026-12"): D("88.10")}
+    assert result.stats["accounts_replayed"] == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(journals(), journals())
+def test_subscription_journals_bill_in_the_warehouse_as_in_the_engine(
+        first: list[Entry], second: list[Entry]) -> None:
+    """tests/test_subscriptions.py's property sheet (an allowance and packs around the
+    subscriptions, a covering plan with a daily limit, one covering a meter of the entry's
+    choice, one prorated by the second, one whose limit is a rate, a fee) and two accounts'
+    random journals: the warehouse's bills, lines (in order) and the engine's are equal."""
+    with tempfile.TemporaryDirectory() as folder:
+        differential(Path(folder), PROPS, {"a": first, "b": second})

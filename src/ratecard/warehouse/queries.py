@@ -1416,8 +1416,14 @@ class Queries:
             ],
             o.integer(3),
         )
+        meter_rank: exp.Expression = o.col("meter")
+        if charge_names(self.books):
+            # Subscriptions' and fees' charges come after the meters' lines in the order the
+            # engine's bill made them (`seq`), whichever plan each names.
+            after = o.integer(len(self.book.meters) + 1)
+            meter_rank = o.case([(o.gt(o.col("meter"), after), after.copy())], o.col("meter"))
         line = o.row_number(
-            [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
+            [o.col("account"), o.col("ord")], [meter_rank, source_rank, o.col("seq")]
         )
         columns = ("account", "ord", *LINE_FIELDS, "per", *(("rate",) if contracts else ()))
         return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
