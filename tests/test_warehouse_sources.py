@@ -171,3 +171,37 @@ def test_subscription_journals_bill_in_the_warehouse_as_in_the_engine(
     random journals: the warehouse's bills, lines (in order) and the engine's are equal."""
     with tempfile.TemporaryDirectory() as folder:
         differential(Path(folder), PROPS, {"a": first, "b": second})
+
+
+# --- monthly grants valid some days -------------------------------------------------------------
+
+GRANT_SHEET = """\
+rules g "赠送" / "Grants"
+currency CNY, rounding half_up 0.01, timezone Asia/Shanghai
+
+meter calls "调用" / "Calls" counts Call
+price calls 0.01
+
+grant trial "试用" / "Trial" 100 per month on calls valid 10 days
+
+deduct trial, postpaid
+"""
+
+
+def test_a_monthly_grant_valid_ten_days_bills_as_in_the_engine(tmp_path: Path) -> None:
+    """100 calls granted each month, valid 10 days from their issue (the opening, then each
+    month's start). Account a opens at its first entry, 2026-11-20 12:00: the first issue is
+    void from 2026-11-30 12:00. November: 60 calls on the 21st (granted) and 80 on the 30th
+    at 18:00 (after the expiry: 0.80). December: the issue of 12-01 00:00 is void from 12-11
+    00:00: 50 calls on the 5th (granted) and 80 on the 20th (0.80). Without a cut at each
+    month's expiry the warehouse would draw December's 130 calls as one, 100 of them from the
+    grant (0.30)."""
+    book = ratecard.loads(GRANT_SHEET, "grants.rules")
+    journal = [usage("2026-11-20T12:00:00+08:00", "Call", 0),
+               usage("2026-11-21T09:00:00+08:00", "Call", 60),
+               usage("2026-11-30T18:00:00+08:00", "Call", 80),
+               usage("2026-12-05T09:00:00+08:00", "Call", 50),
+               usage("2026-12-20T09:00:00+08:00", "Call", 80)]
+    result = differential(tmp_path, book, {"a": journal})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.80"),
+                                         ("a", "2026-12"): D("0.80")}

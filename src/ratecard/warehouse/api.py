@@ -43,6 +43,9 @@ from ratecard.engine.clock import (
     checked_instant,
     format_instant,
     local,
+    month_of,
+    month_start,
+    next_month,
     parse_month,
     parse_time,
 )
@@ -220,7 +223,7 @@ def billable_terms(
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
     warehouse refuses (requests, skip empty, daily bills, a daily ladder, packs that stop
-    service, monthly grants valid days, versions that share allowances differently), and
+    service, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
@@ -262,16 +265,6 @@ def billable_terms(
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
     for sheet in terms.books:
-        for grant in sheet.grants:
-            if grant.recurrence != ONCE and grant.valid_amount is not None and (
-                grant.valid_unit == "day"
-            ):
-                raise UsageError(
-                    f"grant `{grant.name}` is issued per month and valid "
-                    f"{grant.valid_amount} day(s): the warehouse draws grants that expire at a "
-                    "month's start or once per account, not a monthly grant that expires within "
-                    "its month; bill these accounts with `ratecard bill`"
-                )
         for plan in sheet.meters:
             if plan.pack_terms.stop_when_exhausted:
                 raise UsageError(
@@ -444,6 +437,9 @@ class _Run:
         # every account is replayed by the engine from its opening.
         # Fees too: every account holds them from its opening.
         self.grants = replays_everyone(terms.books)
+        # Each account's last valid usage instant (the end of its span, for the cuts of
+        # monthly grants that expire within their month), read with the openings.
+        self.lasts: dict[str, int] = {}
         self.texts: dict[str, str] = {}
         self.stats: dict[str, Any] = {"engine": engine.dialect}
         self.timings: dict[str, float] = {}
@@ -766,6 +762,12 @@ class _Run:
                 firsts[account] = moment
         plans = [(g.valid_amount, g.valid_unit) for sheet in self.terms.books
                  for g in sheet.grants if g.valid_amount is not None]
+        # Monthly grants valid some days: each month's issue, at the month's start, expires
+        # within the month (or a later one), where the account's segments are cut too, from
+        # its opening to its last entry.
+        monthly = sorted({(g.valid_amount, g.valid_unit) for sheet in self.terms.books
+                          for g in sheet.grants if g.valid_amount is not None
+                          and g.recurrence != ONCE and g.valid_unit != "month"})
         for account, moment in firsts.items():
             history = histories[account]
             history.opened = moment
@@ -775,8 +777,34 @@ class _Run:
                     ends.add(add_period(moment, amount, unit, zone))
                 except (ValueError, OverflowError):
                     continue  # beyond the year 9999: the engine refuses the account
+            if monthly:
+                ends.update(self._monthly_grant_cuts(account, history, moment, monthly))
             history.grant_cuts = sorted(ends)
         self.stats["accounts_opened"] = len(firsts)
+
+    def _monthly_grant_cuts(
+        self, account: str, history: History, opened: int,
+        grants: Sequence[tuple[int, str]],
+    ) -> set[int]:
+        """The expiries of the monthly grants issued at the starts of the months after the
+        account's opening, up to the month of its last entry: cuts of its segments."""
+        zone = self.book.zone
+        last = max([opened, self.lasts.get(account, opened),
+                    *(p.instant for p in (*history.purchases, *history.repeats)),
+                    *(e.instant for e in history.events)])
+        first_month = month_of(opened, zone)
+        last_month = month_of(last, zone)
+        out: set[int] = set()
+        key = next_month(first_month)
+        while key <= last_month:
+            start = month_start(key, zone)
+            for amount, unit in grants:
+                try:
+                    out.add(add_period(start, amount, unit, zone))
+                except (ValueError, OverflowError):
+                    continue
+            key = next_month(key)
+        return out
 
     def _account_openings(self, kinds: Mapping[str, str]) -> dict[str, int]:
         """The accounts table's openings (account → instant); a bad row is reported as bad
@@ -1002,6 +1030,11 @@ class _Run:
             account: first
             for account, first in zip(rows["account"], rows["first"], strict=True)
             if account is not None and first is not None
+        }
+        self.lasts = {
+            account: last
+            for account, last in zip(rows["account"], rows["last"], strict=True)
+            if account is not None and last is not None
         }
         for account, history in histories.items():
             for event in history.events:

@@ -713,9 +713,10 @@ class Queries:
         ).from_(o.subquery(grouped, "k"), copy=False)
 
     def openings(self, plan: UsagePlan) -> exp.Select:
-        """Each account's first valid usage instant (`first`; repeated and free rows count: they
-        are entries of its journal), and whether a row's time is beyond the calendar table
-        (`beyond`: 1, the table is then built in full and this asked again)."""
+        """Each account's first and last valid usage instants (`first`, `last`; repeated and
+        free rows count: they are entries of its journal), and whether a row's time is beyond
+        the calendar table (`beyond`: 1, the table is then built in full and this asked
+        again)."""
         o = self.ops
         valid = o.is_null(o.col("problem"))
         beyond = o.eq(o.col("problem"), o.integer(BEYOND_CALENDAR))
@@ -723,6 +724,7 @@ class Queries:
             o.select(
                 o.col("account"),
                 ("first", o.min(o.case([(valid, o.col("instant"))]))),
+                ("last", o.max(o.case([(valid.copy(), o.col("instant"))]))),
                 ("beyond", o.max(o.case([(beyond, o.integer(1))], o.integer(0)))),
             )
             .from_(o.subquery(self.parsed_usage(plan), "u"), copy=False)
