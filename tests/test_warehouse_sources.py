@@ -205,3 +205,74 @@ def test_a_monthly_grant_valid_ten_days_bills_as_in_the_engine(tmp_path: Path) -
     result = differential(tmp_path, book, {"a": journal})
     assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.80"),
                                          ("a", "2026-12"): D("0.80")}
+
+
+# --- the engine's replay for mechanics entry by entry -------------------------------------------
+
+from tests.test_entry_minimum import RULES as MINIMUM_RULES  # noqa: E402
+from tests.test_pack_terms import SHEET as PACK_SHEET  # noqa: E402
+from tests.test_pack_terms import STOPPING  # noqa: E402
+
+
+def test_packs_that_stop_service_reject_usage_as_in_the_engine(tmp_path: Path) -> None:
+    """tests/test_pack_terms.py's seal packs stop service when exhausted. Account a buys a
+    1000-call pack on 2026-11-01 and calls 600, 600 and 50: the pack pays 600 then 400; 200 of
+    the second entry and all 50 of the third are rejected (250 calls), never billed: 0.00.
+    Account b calls 70 with no pack: all rejected. `WarehouseResult.rejected` lists them."""
+    book = ratecard.loads(PACK_SHEET, "ocr.rules")
+    b = [usage("2026-11-02T09:00:00+08:00", "SealOCR", 70)]
+    result = differential(tmp_path, book, {"a": STOPPING, "b": b})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.00"),
+                                         ("b", "2026-11"): D("0.00")}
+    assert result.rejected is not None
+    assert result.rejected.to_pylist() == [
+        {"account": "a", "month": "2026-11", "meter": "seal", "action": "SealOCR",
+         "quantity": "250", "reason": "packs exhausted"},
+        {"account": "b", "month": "2026-11", "meter": "seal", "action": "SealOCR",
+         "quantity": "70", "reason": "packs exhausted"}]
+
+
+def test_a_minimum_per_entry_bills_as_in_the_engine(tmp_path: Path) -> None:
+    """tests/test_entry_minimum.py's code execution, at least 300 s per entry, 3,600 s free a
+    month, 0.05 per 3,600 s, here rounded half up to the cent. Executions of 120 s, 0 s, 300 s,
+    3,000 s and 1,800 s on one day: 300 + 0 + 300 + 3,000 + 1,800 = 5,400 s; 1,800 × 0.05 /
+    3,600 = 0.025, rounded 0.03. Without the minimum: 5,220 s, 0.0225, rounded 0.02."""
+    rules = MINIMUM_RULES.replace(
+        "request run { quantity sandbox_seconds into sandbox }\n", "").replace(
+        "price sandbox 0.36 per 3600\n", "").replace(
+        'meter sandbox "沙箱" / "Sandbox"\n  unit "秒" / "second"\n'
+        "  quantity at least 60 per entry\n", "").replace(
+        "rounding exact", "rounding half_up 0.01")
+    book = ratecard.loads(rules, "ce.rules")
+    journal = [usage(f"2026-11-02T0{hour}:00:00Z", "code_execution", seconds)
+               for hour, seconds in enumerate((120, 0, 300, 3000, 1800))]
+    result = differential(tmp_path, book, {"a": journal})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.03")}
+
+
+def test_skip_empty_leaves_out_the_months_the_engine_leaves_out(tmp_path: Path) -> None:
+    """`bill per month, skip empty`, calls at 0.01. Account a calls 50 on 2026-11-21 (0.50)
+    and 120 on 2027-01-05 (1.20). December has no entry and nothing owed: no bill, as in the
+    engine; without `skip empty` it gets one of 0.00."""
+    sheet = GRANT_SHEET.replace(
+        'grant trial "试用" / "Trial" 100 per month on calls valid 10 days\n', "").replace(
+        "deduct trial, postpaid", "deduct postpaid")
+    journal = [usage("2026-11-21T09:00:00+08:00", "Call", 50),
+               usage("2027-01-05T09:00:00+08:00", "Call", 120)]
+    book = ratecard.loads(sheet + "bill per month, skip empty\n", "skip.rules")
+    result = differential(tmp_path, book, {"a": journal})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.50"),
+                                         ("a", "2027-01"): D("1.20")}
+    every = differential(tmp_path, ratecard.loads(sheet, "all.rules"), {"a": journal})
+    assert warehouse_view(every)[0][("a", "2026-12")] == D("0.00")
+
+
+def test_the_skip_empty_journal_bills_in_the_warehouse_as_in_the_engine(tmp_path: Path) -> None:
+    """tests/test_skip_empty.py's journal (a top-up settled from, usage, a month with nothing,
+    a pack bought, free actions only): the warehouse writes the bills the engine writes, and
+    none of the months it leaves out."""
+    from tests.test_skip_empty import JOURNAL, RULES
+
+    book = ratecard.loads(RULES, "skip.rules")
+    result = differential(tmp_path, book, {"a": JOURNAL})
+    assert len(warehouse_view(result)[0]) < len({e["time"][:7] for e in JOURNAL}) + 1

@@ -104,6 +104,7 @@ from ratecard.warehouse.terms import (
     ContractSpec,
     Terms,
     check_pools,
+    entry_meters,
     load_contracts,
     replays_everyone,
 )
@@ -136,6 +137,10 @@ class WarehouseResult:
     #: With credits: each bill's credit balances, as the engine's bill lists them (`account,
     #: month, id, credit, amount, paid, remaining, expires`; see docs/warehouse.md).
     credits: pa.Table | None = None
+    #: Usage the engine's replay rejected (packs that stop service when exhausted, usage while
+    #: suspended), for the accounts it billed: `account, month, meter, action, quantity,
+    #: reason` (see docs/warehouse.md).
+    rejected: pa.Table | None = None
 
 
 def bill_warehouse(
@@ -222,8 +227,8 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (requests, skip empty, daily bills, a daily ladder, packs that stop
-    service, versions that share allowances differently), and
+    warehouse refuses (requests beside mechanics it bills by the engine's replay, daily bills, a
+    daily ladder, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
@@ -235,21 +240,9 @@ def billable_terms(
                 "versions, grants or credits and accounts without contracts; bill these "
                 "accounts with `ratecard bill`"
             )
-        # A per-entry minimum is applied to each request row's part in SQL; a usage row's
-        # meter is summed, so a minimum on a meter usage entries count into is refused.
-        usage_meters = set(sheet.routes.values())
-        for plan in sheet.meters:
-            if plan.entry_minimum is not None and plan.name in usage_meters:
-                raise UsageError(
-                    f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
-                    "entry (`quantity at least ... per entry`): the warehouse sums usage rows "
-                    "and cannot apply it; bill these accounts with `ratecard bill`")
-        if sheet.billing.skip_empty:
-            raise UsageError(
-                "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
-                "every month of an account's span and cannot leave out the empty ones; bill "
-                "these accounts with `ratecard bill`"
-            )
+        if sheet.requests:
+            _refuse_with_requests(sheet)
+    for sheet in terms.books:
         if sheet.billing.daily:
             raise UsageError(
                 f"the rules say `bill per day on {', '.join(sheet.billing.daily)}`: the "
@@ -264,16 +257,40 @@ def billable_terms(
                 )
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
-    for sheet in terms.books:
-        for plan in sheet.meters:
-            if plan.pack_terms.stop_when_exhausted:
-                raise UsageError(
-                    f"meter `{plan.name}`'s packs stop service when exhausted (`stop when "
-                    "exhausted`): the warehouse bills usage past the packs as postpaid only and "
-                    "rejects none; bill these accounts with `ratecard bill`"
-                )
     check_pools(terms)
     return terms
+
+
+def _refuse_with_requests(sheet: PriceBook) -> None:
+    """Rules that bill by request are billed in SQL: what the engine's replay of every account
+    would bill there (`replays_everyone`) is refused. A per-entry minimum is applied to each
+    request row's part in SQL; a usage row's meter is summed, so a minimum on a meter usage
+    entries count into is refused."""
+    usage_meters = set(sheet.routes.values())
+    for plan in sheet.meters:
+        if plan.entry_minimum is not None and plan.name in usage_meters:
+            raise UsageError(
+                f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
+                "entry (`quantity at least ... per entry`), and the rules bill by request: the "
+                "warehouse sums usage rows beside requests and cannot apply it; bill these "
+                "accounts with `ratecard bill`")
+        if plan.pack_terms.stop_when_exhausted:
+            raise UsageError(
+                f"meter `{plan.name}`'s packs stop service when exhausted (`stop when "
+                "exhausted`), and the rules bill by request: the warehouse bills requests' "
+                "usage past the packs as postpaid only and rejects none; bill these accounts "
+                "with `ratecard bill`"
+            )
+    if sheet.billing.skip_empty:
+        raise UsageError(
+            "the rules say `bill per month, skip empty`, and bill by request: the warehouse "
+            "writes a bill for every month of an account's span of requests and cannot leave "
+            "out the empty ones; bill these accounts with `ratecard bill`"
+        )
+    if any(plan.automatic for plan in sheet.subscriptions):
+        raise UsageError(
+            "the rules charge a recurring fee and bill by request: the warehouse bills requests "
+            "in SQL, not fees; bill these accounts with `ratecard bill`")
 
 
 def input_tables(
@@ -615,7 +632,28 @@ class _Run:
             dict(self.stats),
             dict(self.texts),
             self._credit_balances(results) if self._credits else None,
+            self._rejected(results) if self.grants else None,
         )
+
+    def _rejected(self, drawn: Drawn) -> pa.Table:
+        """The usage the engine's bills rejected, of the bills written."""
+        import pyarrow as pa
+
+        kept = [
+            row for row in drawn.rejected
+            if (row[0], row[1]) not in self.excluded
+            and (self.wanted is None or row[1] == self.wanted)
+        ]
+        kept.sort(key=lambda row: (row[0], row[1]))
+        columns = list(zip(*kept, strict=True)) or [()] * 6
+        return pa.table({
+            "account": pa.array(columns[0], pa.string()),
+            "month": pa.array([calendar.label_of(o) for o in columns[1]], pa.string()),
+            "meter": pa.array(columns[2], pa.string()),
+            "action": pa.array(columns[3], pa.string()),
+            "quantity": pa.array([format(q, "f") for q in columns[4]], pa.string()),
+            "reason": pa.array(columns[5], pa.string()),
+        })
 
     @property
     def _credits(self) -> bool:
@@ -1340,11 +1378,14 @@ class _Run:
         import pyarrow as pa
 
         plans = [p for sheet in self.terms.books for p in sheet.subscriptions if p.covers]
-        if not plans:
-            return {}
         index = {p.name: i for i, p in enumerate(self.book.meters)}
         covered = {index[m] for p in plans for m in p.covers if m in index}
-        every = any(p.automatic for p in plans)
+        # Meters drawn entry by entry for every account (a fee that covers them, a minimum per
+        # entry, packs that stop service).
+        everyone = {index[m] for sheet in self.terms.books for m in entry_meters(sheet)
+                    if m in index}
+        covered |= everyone
+        every = bool(everyone)
         accounts = sorted(a for a, h in histories.items() if h.subscribes())
         if not covered or (not every and not accounts):
             return {}

@@ -208,6 +208,9 @@ class Results:
     #: id, credit, amount, paid, remaining, expires as ISO 8601).
     credits: list[tuple[str, int, str, str, Decimal, Decimal, Decimal, str]] = attrs.Factory(
         list)
+    #: Usage the engine's bills rejected (`Bill.rejected`): (account, ord, meter, action,
+    #: quantity, reason).
+    rejected: list[tuple[str, int, str, str, Decimal, str]] = attrs.Factory(list)
 
 
 _NEVER = 1 << 126
@@ -532,6 +535,9 @@ class Drawdown:
             self.results.credits.append((
                 account, ordinal, balance.credit_id, balance.credit, balance.amount,
                 balance.paid, balance.remaining, balance.expires.isoformat()))
+        for refused in bill.rejected:
+            self.results.rejected.append((account, ordinal, refused.meter, refused.action,
+                                          refused.quantity, refused.reason))
 
     def _journal(
         self,

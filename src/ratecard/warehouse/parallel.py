@@ -50,6 +50,8 @@ class Drawn:
     #: Credit balances of the bills the engine made (`Results.credits`).
     credits: list[tuple[str, int, str, str, Decimal, Decimal, Decimal, str]] = attrs.Factory(
         list)
+    #: Usage the engine's bills rejected (`Results.rejected`).
+    rejected: list[tuple[str, int, str, str, Decimal, str]] = attrs.Factory(list)
 
 
 def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
@@ -74,7 +76,8 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         results, accounts = _draw(book, terms, groups, histories, detail, bounds, others)
         period, prepaid, months = _tables(results, shape)
         return Drawn(period, prepaid, months, results.lines, results.failed, results.replayed,
-                     accounts, 1, results.credits)
+                     accounts, 1, results.credits,
+                     results.rejected)
     slices = _slices(groups, count)
     parts: list[Drawn] = []
     with tempfile.TemporaryDirectory(prefix="ratecard-drawdown-") as folder:
@@ -90,7 +93,8 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
                                   others)
         period, prepaid, months = _tables(results, shape)
         parts.append(Drawn(period, prepaid, months, results.lines, results.failed,
-                           results.replayed, accounts, 1, results.credits))
+                           results.replayed, accounts, 1, results.credits,
+                     results.rejected))
         for index, process in enumerate(processes):
             process.join()
             if process.exitcode != 0:
@@ -107,6 +111,7 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         sum(p.accounts for p in parts),
         len(slices),
         [balance for p in parts for balance in p.credits],
+        [refused for p in parts for refused in p.rejected],
     )
 
 
@@ -222,7 +227,7 @@ def _worker(book: PriceBook, terms: Terms, groups: pa.Table, histories: Mapping[
             writer.write_table(table)
     with open(os.path.join(folder, f"{index}-rest.pickle"), "wb") as stream:
         pickle.dump((results.lines, results.failed, results.replayed, accounts,
-                     results.credits), stream)
+                     results.credits, results.rejected), stream)
     os._exit(0)  # no cleanup of what the parent owns (the database, temporary directories)
 
 
@@ -235,5 +240,6 @@ def _read(folder: str, index: int) -> Drawn:
             tables.append(pa.ipc.open_file(source).read_all())
     # The file was written a moment ago by our own forked worker.
     with open(os.path.join(folder, f"{index}-rest.pickle"), "rb") as stream:
-        lines, failed, replayed, accounts, credits = pickle.load(stream)
-    return Drawn(tables[0], tables[1], tables[2], lines, failed, replayed, accounts, 1, credits)
+        lines, failed, replayed, accounts, credits, rejected = pickle.load(stream)
+    return Drawn(tables[0], tables[1], tables[2], lines, failed, replayed, accounts, 1, credits,
+                 rejected)
