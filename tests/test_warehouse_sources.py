@@ -71,10 +71,14 @@ def engine_view(book: PriceBook, journals: dict[str, list[Entry]]) -> tuple[Any,
     bills, lines, credits = {}, [], []
     for account, journal in journals.items():
         for bill in book.bill(journal):
+            if bill.day is not None:  # a daily bill (`daily_view`)
+                continue
             month = f"{bill.month:%Y-%m}"
             bills[(account, month)] = bill.total
             lines.extend((account, month, line.meter, line.source, format(line.quantity, "f"),
-                          line.amount, line.pack) for line in bill.lines)
+                          line.amount, line.pack,
+                          None if line.period is None else line.period.isoformat())
+                         for line in bill.lines)
             credits.extend((account, month, c.credit_id, c.credit, c.amount, c.paid,
                             c.remaining) for c in bill.credits)
     return bills, lines, credits
@@ -83,9 +87,8 @@ def engine_view(book: PriceBook, journals: dict[str, list[Entry]]) -> tuple[Any,
 def warehouse_view(result: Any) -> tuple[Any, ...]:
     bills = {(r["account"], r["month"]): r["total"] for r in result.bills.to_pylist()}
     rows = sorted(result.lines.to_pylist(), key=lambda r: (r["account"], r["month"], r["line"]))
-    lines = [(r["account"], r["month"], r["meter"], r["source"], D(r["quantity"]),
-              r["amount"], r["pack"]) for r in rows]
-    lines = [(a, m, meter, s, format(q, "f"), amt, p) for a, m, meter, s, q, amt, p in lines]
+    lines = [(r["account"], r["month"], r["meter"], r["source"], format(D(r["quantity"]), "f"),
+              r["amount"], r["pack"], r["period"]) for r in rows]
     credits = [] if result.credits is None else [
         (r["account"], r["month"], r["id"], r["credit"], r["amount"], r["paid"],
          r["remaining"]) for r in result.credits.to_pylist()]
@@ -276,3 +279,48 @@ def test_the_skip_empty_journal_bills_in_the_warehouse_as_in_the_engine(tmp_path
     book = ratecard.loads(RULES, "skip.rules")
     result = differential(tmp_path, book, {"a": JOURNAL})
     assert len(warehouse_view(result)[0]) < len({e["time"][:7] for e in JOURNAL}) + 1
+
+
+
+# --- daily ladders and daily bills --------------------------------------------------------------
+
+from tests.test_daily import RULES as SMS_RULES  # noqa: E402
+from tests.test_daily_bills import ASR  # noqa: E402
+from tests.test_daily_bills import JOURNAL as ASR_JOURNAL  # noqa: E402
+
+
+def test_a_daily_ladder_bills_as_in_the_engine(tmp_path: Path) -> None:
+    """tests/test_daily.py's SMS sheet: sms priced per day by total (0.05 to 1,000, then
+    0.04, at most 100 a day), mms per month. 11-02: 600 + 500 = 1,100 (the month's 100 free,
+    1,000 × 0.04 = 40.00); 11-03 (16:30Z on 11-02): 800 × 0.05 = 40.00; 11-04: 3,000 × 0.04 =
+    120.00, capped at 100 (−20.00); mms 10 × 0.10 = 1.00: 181.00. Each line names its day."""
+    book = ratecard.loads(SMS_RULES, "sms.rules")
+    journal = [usage("2026-11-02T09:00:00+08:00", "Send", 600),
+               usage("2026-11-02T20:00:00+08:00", "Send", 500),
+               usage("2026-11-02T16:30:00Z", "Send", 800),
+               usage("2026-11-04T12:00:00+08:00", "SendMms", 10),
+               usage("2026-11-04T12:00:00+08:00", "Send", 3000)]
+    result = differential(tmp_path, book, {"a": journal})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("181.00")}
+    assert {r["period"] for r in result.lines.to_pylist() if r["meter"] == "sms"
+            and r["source"] == "postpaid"} == {"2026-11-02", "2026-11-03", "2026-11-04"}
+
+
+def test_daily_bills_are_written_beside_the_monthly_bills(tmp_path: Path) -> None:
+    """Tencent ASR, tests/test_daily_bills.py's November: four daily bills (11-01 0.00, 11-02
+    2193.40, 11-03 826.00, 11-04 32.00, each issued the next day) and the month's bill of the
+    meter billed monthly (192.50). The warehouse's monthly bills, daily bills and daily lines
+    are the engine's."""
+    book = ratecard.load(ASR)
+    result = differential(tmp_path, book, {"a": ASR_JOURNAL})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("192.50")}
+    assert result.daily_bills is not None and result.daily_lines is not None
+    assert [(r["day"], r["issued"], r["total"]) for r in result.daily_bills.to_pylist()] == [
+        ("2026-11-01", "2026-11-02", D("0.00")), ("2026-11-02", "2026-11-03", D("2193.40")),
+        ("2026-11-03", "2026-11-04", D("826.00")), ("2026-11-04", "2026-11-05", D("32.00"))]
+    engine = [(f"{b.day}", number, line.meter, str(line.source), format(line.quantity, "f"),
+               line.amount)
+              for b in book.bill(ASR_JOURNAL) if b.day is not None
+              for number, line in enumerate(b.lines, start=1)]
+    assert [(r["day"], r["line"], r["meter"], r["source"], r["quantity"], r["amount"])
+            for r in result.daily_lines.to_pylist()] == engine

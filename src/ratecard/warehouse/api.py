@@ -141,6 +141,11 @@ class WarehouseResult:
     #: suspended), for the accounts it billed: `account, month, meter, action, quantity,
     #: reason` (see docs/warehouse.md).
     rejected: pa.Table | None = None
+    #: With daily bills (`bill per day on ...`): the daily bills (`account, day, month, issued,
+    #: total`) and their lines (`account, day, line, meter, source, quantity, unit_price,
+    #: amount, precise_amount, bracket, pack, period`), as the engine's replay made them.
+    daily_bills: pa.Table | None = None
+    daily_lines: pa.Table | None = None
 
 
 def bill_warehouse(
@@ -243,18 +248,6 @@ def billable_terms(
         if sheet.requests:
             _refuse_with_requests(sheet)
     for sheet in terms.books:
-        if sheet.billing.daily:
-            raise UsageError(
-                f"the rules say `bill per day on {', '.join(sheet.billing.daily)}`: the "
-                "warehouse writes monthly bills only, not daily bills; bill these accounts "
-                "with `ratecard bill`"
-            )
-        for group in sheet.ladder_groups:
-            if group.ladder.period != "month":
-                raise UsageError(
-                    f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
-                    "monthly ladders only; bill these accounts with `ratecard bill`"
-                )
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
     check_pools(terms)
@@ -633,6 +626,7 @@ class _Run:
             dict(self.texts),
             self._credit_balances(results) if self._credits else None,
             self._rejected(results) if self.grants else None,
+            *(self._daily(results) if self._daily_bills else (None, None)),
         )
 
     def _rejected(self, drawn: Drawn) -> pa.Table:
@@ -654,6 +648,56 @@ class _Run:
             "quantity": pa.array([format(q, "f") for q in columns[4]], pa.string()),
             "reason": pa.array(columns[5], pa.string()),
         })
+
+    @property
+    def _daily_bills(self) -> bool:
+        return any(sheet.billing.daily for sheet in self.terms.books)
+
+    def _daily(self, drawn: Drawn) -> tuple[pa.Table, pa.Table]:
+        """The daily bills the engine's replay made and their lines, of the accounts and months
+        billed (the month `wanted` only, if given), by account and day."""
+        import pyarrow as pa
+
+        kept = []
+        for bill in drawn.daily:
+            ordinal = calendar.ord_of(int(bill[1][:4]), int(bill[1][5:7]))
+            if (bill[0], ordinal) in self.excluded:
+                continue
+            if self.wanted is not None and ordinal != self.wanted:
+                continue
+            kept.append(bill)
+        kept.sort(key=lambda bill: (bill[0], bill[1]))
+        scale = max([self.amount_scale, *(_places(b[3]) for b in kept),
+                     *(_places(x.amount) for b in kept for x in b[4])])
+        money = pa.decimal128(MAX_PRECISION, scale)
+
+        def text(value: Any) -> str | None:
+            return None if value is None else format(value, "f")
+
+        bills = pa.table({
+            "account": pa.array([b[0] for b in kept], pa.string()),
+            "day": pa.array([b[1] for b in kept], pa.string()),
+            "month": pa.array([b[1][:7] for b in kept], pa.string()),
+            "issued": pa.array([b[2] for b in kept], pa.string()),
+            "total": pa.array([b[3] for b in kept], money),
+        })
+        rows = [(b[0], b[1], number, line) for b in kept
+                for number, line in enumerate(b[4], start=1)]
+        lines = pa.table({
+            "account": pa.array([r[0] for r in rows], pa.string()),
+            "day": pa.array([r[1] for r in rows], pa.string()),
+            "line": pa.array([r[2] for r in rows], pa.int64()),
+            "meter": pa.array([r[3].meter for r in rows], pa.string()),
+            "source": pa.array([str(r[3].source) for r in rows], pa.string()),
+            "quantity": pa.array([text(r[3].quantity) for r in rows], pa.string()),
+            "unit_price": pa.array([text(r[3].unit_price) for r in rows], pa.string()),
+            "amount": pa.array([r[3].amount for r in rows], money),
+            "precise_amount": pa.array([text(r[3].precise_amount) for r in rows], pa.string()),
+            "bracket": pa.array([r[3].bracket for r in rows], pa.string()),
+            "pack": pa.array([r[3].pack for r in rows], pa.string()),
+            "per": pa.array([text(r[3].per) for r in rows], pa.string()),
+        })
+        return bills, lines
 
     @property
     def _credits(self) -> bool:
@@ -1694,6 +1738,9 @@ class _Run:
                     "blocks": text([x.line.blocks for x in every]),
                     "per": text([x.line.per for x in every]),
                     **({"rate": text([x.line.rate for x in every])} if contracts else {}),
+                    **({"period": pa.array(
+                        [None if x.line.period is None else x.line.period.isoformat()
+                         for x in every], pa.string())} if q.dated_lines else {}),
                 }
             ),
         )

@@ -211,6 +211,9 @@ class Results:
     #: Usage the engine's bills rejected (`Bill.rejected`): (account, ord, meter, action,
     #: quantity, reason).
     rejected: list[tuple[str, int, str, str, Decimal, str]] = attrs.Factory(list)
+    #: Daily bills the engine made (`bill per day on ...`): (account, day, issued, total, its
+    #: lines), the days as ISO dates.
+    daily: list[tuple[str, str, str, Decimal, tuple[BillLine, ...]]] = attrs.Factory(list)
 
 
 _NEVER = 1 << 126
@@ -523,6 +526,11 @@ class Drawdown:
             return
         assert isinstance(bills, list)
         for bill in bills:
+            if bill.day is not None:  # a daily bill: beside the months'
+                assert bill.issued is not None
+                self.results.daily.append((account, bill.day.isoformat(),
+                                           bill.issued.isoformat(), bill.total, bill.lines))
+                continue
             ordinal = _ord_of_month(bill.month)
             self.results.months.append((account, ordinal, self._sheet(timeline, ordinal)))
             self._bill_lines(account, ordinal, bill)

@@ -52,6 +52,8 @@ class Drawn:
         list)
     #: Usage the engine's bills rejected (`Results.rejected`).
     rejected: list[tuple[str, int, str, str, Decimal, str]] = attrs.Factory(list)
+    #: Daily bills the engine made (`Results.daily`).
+    daily: list[tuple[str, str, str, Decimal, tuple[Any, ...]]] = attrs.Factory(list)
 
 
 def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
@@ -77,7 +79,7 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         period, prepaid, months = _tables(results, shape)
         return Drawn(period, prepaid, months, results.lines, results.failed, results.replayed,
                      accounts, 1, results.credits,
-                     results.rejected)
+                     results.rejected, results.daily)
     slices = _slices(groups, count)
     parts: list[Drawn] = []
     with tempfile.TemporaryDirectory(prefix="ratecard-drawdown-") as folder:
@@ -94,7 +96,7 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         period, prepaid, months = _tables(results, shape)
         parts.append(Drawn(period, prepaid, months, results.lines, results.failed,
                            results.replayed, accounts, 1, results.credits,
-                     results.rejected))
+                     results.rejected, results.daily))
         for index, process in enumerate(processes):
             process.join()
             if process.exitcode != 0:
@@ -112,6 +114,7 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         len(slices),
         [balance for p in parts for balance in p.credits],
         [refused for p in parts for refused in p.rejected],
+        [bill for p in parts for bill in p.daily],
     )
 
 
@@ -227,7 +230,7 @@ def _worker(book: PriceBook, terms: Terms, groups: pa.Table, histories: Mapping[
             writer.write_table(table)
     with open(os.path.join(folder, f"{index}-rest.pickle"), "wb") as stream:
         pickle.dump((results.lines, results.failed, results.replayed, accounts,
-                     results.credits, results.rejected), stream)
+                     results.credits, results.rejected, results.daily), stream)
     os._exit(0)  # no cleanup of what the parent owns (the database, temporary directories)
 
 
@@ -240,6 +243,6 @@ def _read(folder: str, index: int) -> Drawn:
             tables.append(pa.ipc.open_file(source).read_all())
     # The file was written a moment ago by our own forked worker.
     with open(os.path.join(folder, f"{index}-rest.pickle"), "rb") as stream:
-        lines, failed, replayed, accounts, credits, rejected = pickle.load(stream)
+        lines, failed, replayed, accounts, credits, rejected, daily = pickle.load(stream)
     return Drawn(tables[0], tables[1], tables[2], lines, failed, replayed, accounts, 1, credits,
-                 rejected)
+                 rejected, daily)

@@ -147,6 +147,9 @@ class Queries:
         self.versions = book.books
         self.versioned = len(self.versions) > 1
         self.books = tuple(books) if books is not None else self.versions
+        # Lines that price a day (daily ladders, billed by the engine's replay) carry it.
+        self.dated_lines = any(group.ladder.period != "month" for b in self.books
+                               for group in b.ladder_groups)
         self.quantity_scale = max(
             [
                 scale_of(p.quantity_rounding.increment)
@@ -1427,7 +1430,8 @@ class Queries:
         line = o.row_number(
             [o.col("account"), o.col("ord")], [meter_rank, source_rank, o.col("seq")]
         )
-        columns = ("account", "ord", *LINE_FIELDS, "per", *(("rate",) if contracts else ()))
+        columns = ("account", "ord", *LINE_FIELDS, "per", *(("rate",) if contracts else ()),
+                   *(("period",) if self.dated_lines else ()))
         return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
             o.subquery(union, "l"), copy=False
         )
@@ -1451,6 +1455,11 @@ class Queries:
             *(
                 [("rate", o.cast(o.col("rate") if from_python else o.null(), TEXT))]
                 if rates
+                else []
+            ),
+            *(
+                [("period", o.cast(o.col("period") if from_python else o.null(), TEXT))]
+                if self.dated_lines
                 else []
             ),
         ).from_(source, copy=False)
@@ -1498,7 +1507,8 @@ class Queries:
                 o.col("pack", "l"),
                 ("blocks", number("blocks")),
                 # The day a daily ladder's line prices; the warehouse prices months only.
-                ("period", o.cast(o.null(), TEXT)),
+                ("period", o.col("period", "l") if self.dated_lines
+                 else o.cast(o.null(), TEXT)),
                 # A price per N units: its N (the unit price is then the price as written).
                 o.col("per", "l"),
                 # A contract's discount: the fraction it takes off.

@@ -418,7 +418,7 @@ def replays_everyone(books: Sequence[PriceBook]) -> bool:
     grants or credits (granted at the opening), fees (held from the opening), or mechanics the
     warehouse's own drawdown does not implement and the engine does, given each account's
     entries (`entry_meters`): `skip empty`, packs that stop service when exhausted, a
-    minimum per entry."""
+    minimum per entry, a daily ladder, daily bills."""
     return any(sheet.grants or sheet.credits or any(p.automatic for p in sheet.subscriptions)
                or sheet.billing.skip_empty or entry_meters(sheet)
                for sheet in books)
@@ -428,7 +428,9 @@ def entry_meters(sheet: PriceBook) -> list[str]:
     """The meters whose usage the engine's replay must be given entry by entry, for every
     account: a minimum per entry raises each entry; packs that stop service when exhausted
     reject what is past them, entry by entry; a fee that covers a meter limits what it covers
-    per day or month."""
+    per day or month; a daily ladder prices each day's entries, a daily bill bills them."""
     return [plan.name for plan in sheet.meters
             if plan.entry_minimum is not None or plan.pack_terms.stop_when_exhausted] + [
-        meter for plan in sheet.subscriptions if plan.automatic for meter in plan.covers]
+        meter for plan in sheet.subscriptions if plan.automatic for meter in plan.covers] + [
+        meter for group in sheet.ladder_groups if group.ladder.period != "month"
+        for meter in group.meters] + list(sheet.billing.daily)
