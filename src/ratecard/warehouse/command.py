@@ -42,13 +42,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--events",
         action="append",
         metavar="PATH",
-        help="account events: account, time, type (suspend, reopen, topup), reason, amount",
+        help="account events: account, time, type (suspend, reopen, topup, credit, subscribe, "
+        "cancel) and the entry's fields: reason, amount, credit, currency, id, plan, quantity, "
+        "meter, subscription",
     )
     parser.add_argument(
         "--accounts",
         action="append",
         metavar="PATH",
-        help="accounts' openings, for rules with grants or credits: account, opened (a time "
+        help="accounts' openings, for rules with grants, credits or fees: account, opened (a time "
         "with an offset); an account without a row opens at its first entry",
     )
     parser.add_argument(
