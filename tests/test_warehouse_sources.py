@@ -95,8 +95,11 @@ def warehouse_view(result: Any) -> tuple[Any, ...]:
     return bills, lines, credits
 
 
-def differential(tmp_path: Path, book: PriceBook, journals: dict[str, list[Entry]]) -> Any:
-    result = bill_warehouse(book, **tables(tmp_path, journals))  # type: ignore[arg-type]
+def differential(tmp_path: Path, book: PriceBook, journals: dict[str, list[Entry]],
+                 **options: Any) -> Any:
+    """Bill the journals' tables in the warehouse (`options`: the engine, a Spark session) and
+    check its bills, lines and credit balances are the engine's."""
+    result = bill_warehouse(book, **tables(tmp_path, journals), **options)
     assert not result.invalid and not result.problems
     assert warehouse_view(result) == engine_view(book, journals)
     return result

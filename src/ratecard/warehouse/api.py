@@ -1365,7 +1365,7 @@ class _Run:
 
     def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Drawn:
         detail = self._detail(plan) if self.shared else {}
-        detail.update(self._covered_detail(plan, histories))
+        detail.update(self._entry_detail(plan, histories))
         groups = self._fetch("eventful_groups", self.queries.eventful_groups(everyone))
         bounds: dict[str, tuple[int, int]] = {}
         if histories and not everyone:
@@ -1411,14 +1411,16 @@ class _Run:
         self.stats["detail_entries"] = len(rows["account"])
         return out
 
-    def _covered_detail(
+    def _entry_detail(
         self, plan: UsagePlan, histories: Mapping[str, History]
     ) -> dict[str, dict[int, list[tuple[int, int, Decimal]]]]:
         """Entry by entry usage, in every month, of the meters a subscription may cover, for
-        the accounts that hold one (every account, when a fee covers meters): the engine draws
-        a covered meter entry by entry, each subscription up to its limit in the day or month
-        the entry falls in, so its entries go to the replay as they are (with a shared pool's
-        meters, whose months are then all detailed too)."""
+        the accounts that hold one: the engine draws a covered meter entry by entry, each
+        subscription up to its limit in the day or month the entry falls in, so its entries go
+        to the replay as they are; and of the meters whose entries count one by one for every
+        account (`entry_meters`: a fee that covers them, a minimum per entry, packs that stop
+        service, a daily ladder, daily bills). A shared pool's meters come too: the months
+        detailed here replace the pool's detail."""
         import pyarrow as pa
 
         plans = [p for sheet in self.terms.books for p in sheet.subscriptions if p.covers]
@@ -1453,7 +1455,7 @@ class _Run:
             rows["account"], rows["ord"], rows["instant"], rows["route"], rows["qty"], strict=True
         ):
             out[account][ordinal].append((moment, meter, qty))
-        self.stats["covered_entries"] = len(rows["account"])
+        self.stats["entries_to_replay"] = len(rows["account"])
         return out
 
     def _problem(

@@ -19,7 +19,12 @@ a month are the engine's lines. Two things need more than a segment's sum, and g
 Rules with grants or credits granted at the opening: every account is replayed by the engine
 the same way, from its opening (`History.opened`: an `open` entry first in its journal), its
 segments also cut where the grants issued at its opening expire (`History.grant_cuts`), so that
-a segment's sum draws a grant as its entries would.
+a segment's sum draws a grant as its entries would. So are, with their journal entries, accounts
+that buy prepaid credits or subscriptions (events of type `credit`, `subscribe`, `cancel`), and
+every account of rules with fees, `skip empty`, packs that stop service, a minimum per entry, a
+daily ladder or daily bills (`terms.replays_everyone`); the usage of the meters where each entry
+counts (`terms.entry_meters`, and those a subscription covers) comes entry by entry (`detail`).
+The replay's bills give their lines, credit balances, rejected usage and daily bills.
 
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
