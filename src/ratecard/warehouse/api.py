@@ -284,6 +284,11 @@ def _refuse_with_requests(sheet: PriceBook) -> None:
         raise UsageError(
             "the rules charge a recurring fee and bill by request: the warehouse bills requests "
             "in SQL, not fees; bill these accounts with `ratecard bill`")
+    if sheet.billing.daily or any(g.ladder.period != "month" for g in sheet.ladder_groups):
+        raise UsageError(
+            "the rules bill by request and price or bill by the day (a daily ladder or `bill "
+            "per day on ...`): the warehouse bills requests in SQL by the month; bill these "
+            "accounts with `ratecard bill`")
 
 
 def input_tables(

@@ -429,8 +429,10 @@ def entry_meters(sheet: PriceBook) -> list[str]:
     account: a minimum per entry raises each entry; packs that stop service when exhausted
     reject what is past them, entry by entry; a fee that covers a meter limits what it covers
     per day or month; a daily ladder prices each day's entries, a daily bill bills them."""
+    usage_meters = set(sheet.routes.values())  # (a request's part gets its minimum in SQL)
     return [plan.name for plan in sheet.meters
-            if plan.entry_minimum is not None or plan.pack_terms.stop_when_exhausted] + [
+            if (plan.entry_minimum is not None and plan.name in usage_meters)
+            or plan.pack_terms.stop_when_exhausted] + [
         meter for plan in sheet.subscriptions if plan.automatic for meter in plan.covers] + [
         meter for group in sheet.ladder_groups if group.ladder.period != "month"
         for meter in group.meters] + list(sheet.billing.daily)
