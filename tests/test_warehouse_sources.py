@@ -327,3 +327,48 @@ def test_daily_bills_are_written_beside_the_monthly_bills(tmp_path: Path) -> Non
               for number, line in enumerate(b.lines, start=1)]
     assert [(r["day"], r["line"], r["meter"], r["source"], r["quantity"], r["amount"])
             for r in result.daily_lines.to_pylist()] == engine
+
+
+# --- bad rows -----------------------------------------------------------------------------------
+
+
+def test_bad_credit_and_subscription_rows_are_reported_and_skipped(tmp_path: Path) -> None:
+    """Rows the engine's entry reader refuses are bad rows, named by their problem, with
+    samples, and left out: a credit in USD, a credit the rules do not sell (`trial` is
+    granted, not prepaid), a subscription and a cancel under rules that sell none. The good
+    credit row (100.00 of commit) still pays: November's ocr 200 × 0.15 = 30.00, 20.00 by the
+    trial and 10.00 by c1, vat 30.00 by the trial: 0.00, as in the engine without the bad
+    rows."""
+    book = ratecard.loads(CREDIT_SHEET, "credits.rules")
+    paths = tables(tmp_path, {"a": CREDIT_JOURNAL})
+    with open(paths["events"], "a", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        blank = dict.fromkeys(EVENT_COLUMNS, "")
+        for extra in ({"type": "credit", "credit": "commit", "amount": "5", "currency": "USD"},
+                      {"type": "credit", "credit": "trial", "amount": "5"},
+                      {"type": "subscribe", "plan": "seats", "quantity": "1"},
+                      {"type": "cancel"}):
+            row = {**blank, "account": "a", "time": "2026-11-20T09:00:00+08:00", **extra}
+            writer.writerow([row[c] for c in EVENT_COLUMNS])
+    result = bill_warehouse(book, **paths)  # type: ignore[arg-type]
+    assert [(i.table, i.problem, i.count) for i in result.invalid] == [
+        ("events", "bad credit", 2), ("events", "bad subscription", 2)]
+    assert warehouse_view(result)[0][("a", "2026-11")] == D("0.00")
+    assert book.bill(CREDIT_JOURNAL)[0].total == D("0.00")
+
+
+def test_a_cancel_before_its_subscription_reports_the_account(tmp_path: Path) -> None:
+    """A cancel of s1 before s1 was bought is an error of the account's journal (the engine
+    refuses it): the account is reported, with the engine's message, and gets no bill; the
+    other account is billed (100 × 0.01 = 1.00 and the fee, 100 × 27/31 = 87.10: 88.10)."""
+    book = ratecard.loads(SHEET, "seats.rules")
+    a = [cancel("2026-11-15T00:00:00+08:00", "s1"),
+         subscribe("2026-11-16T00:00:00+08:00", "seats", 2, "s1"),
+         usage("2026-11-16T09:00:00+08:00", "Search", 10)]
+    b = [usage("2026-12-05T09:00:00+08:00", "Detect", 100)]
+    result = bill_warehouse(book, **tables(tmp_path, {"a": a, "b": b}))  # type: ignore[arg-type]
+    assert warehouse_view(result)[0] == {("b", "2026-12"): D("88.10")}
+    assert [p.account for p in result.problems] == ["a"]
+    with pytest.raises(ratecard.UsageError) as raised:
+        book.bill(a)
+    assert str(raised.value).split(": ")[-1] in result.problems[0].message
