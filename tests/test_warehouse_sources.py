@@ -372,3 +372,27 @@ def test_a_cancel_before_its_subscription_reports_the_account(tmp_path: Path) ->
     with pytest.raises(ratecard.UsageError) as raised:
         book.bill(a)
     assert str(raised.value).split(": ")[-1] in result.problems[0].message
+
+
+def test_simulate_names_a_fee_among_the_meters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ratecard simulate` of the seats sheet against the fee raised from 100 to 120 a month:
+    account b (usage only, opened 2026-12-05) pays 100 × 27/31 = 87.10 then 120 × 27/31 =
+    104.52 (104.516… rounded), and 100 × 0.01 = 1.00 for detect either way: 88.10 → 105.52.
+    The per-meter report names the fee by its plan."""
+    import json
+
+    from ratecard.cli import main
+
+    old = tmp_path / "old.rules"
+    old.write_text(SHEET, encoding="utf-8")
+    new = tmp_path / "new.rules"
+    new.write_text(SHEET.replace("100 per month", "120 per month"), encoding="utf-8")
+    paths = tables(tmp_path, {"b": [usage("2026-12-05T09:00:00+08:00", "Detect", 100)]})
+    assert main(["simulate", str(old), str(new), "--usage", paths["usage"], "--json",
+                 "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["old_total"], report["new_total"]) == ("88.10", "105.52")
+    assert [(m["meter"], m["old"], m["new"]) for m in report["meters"]] == [
+        ("detect", "1.00", "1.00"), ("platform", "87.10", "104.52")]
