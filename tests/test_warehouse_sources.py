@@ -396,3 +396,25 @@ def test_simulate_names_a_fee_among_the_meters(
     assert (report["old_total"], report["new_total"]) == ("88.10", "105.52")
     assert [(m["meter"], m["old"], m["new"]) for m in report["meters"]] == [
         ("detect", "1.00", "1.00"), ("platform", "87.10", "104.52")]
+
+
+def test_the_command_writes_credits_rejected_usage_and_daily_bills(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ratecard warehouse --credits --daily-bills --daily-lines --rejected`: the prepaid
+    credit's balances (tests above: c1 paid 10.00 of 100.00 in November, 90.00 left), and for
+    rules without daily bills a note on stderr and no file."""
+    from ratecard.cli import main
+
+    rules = tmp_path / "credits.rules"
+    rules.write_text(CREDIT_SHEET, encoding="utf-8")
+    paths = tables(tmp_path, {"a": CREDIT_JOURNAL})
+    credits, daily = tmp_path / "credits.csv", tmp_path / "daily.csv"
+    assert main(["warehouse", str(rules), "--usage", paths["usage"], "--events",
+                 paths["events"], "--credits", str(credits), "--daily-bills", str(daily),
+                 "-o", str(tmp_path / "bills.csv"), "-q"]) == 0
+    written = credits.read_text(encoding="utf-8").splitlines()
+    assert written[0] == "account,month,id,credit,amount,paid,remaining,expires"
+    assert written[2].startswith("a,2026-11,c1,commit,100.00,10.00,90.00,")
+    assert not daily.exists()
+    assert "no daily bills written: the rules have no daily bills" in capsys.readouterr().err

@@ -138,8 +138,8 @@ class WarehouseResult:
     #: month, id, credit, amount, paid, remaining, expires`; see docs/warehouse.md).
     credits: pa.Table | None = None
     #: Usage the engine's replay rejected (packs that stop service when exhausted, usage while
-    #: suspended), for the accounts it billed: `account, month, meter, action, quantity,
-    #: reason` (see docs/warehouse.md).
+    #: suspended), for the accounts it billed (None when it billed none): `account, month,
+    #: meter, action, quantity, reason` (see docs/warehouse.md).
     rejected: pa.Table | None = None
     #: With daily bills (`bill per day on ...`): the daily bills (`account, day, month, issued,
     #: total`) and their lines (`account, day, line, meter, source, quantity, unit_price,
@@ -630,7 +630,7 @@ class _Run:
             dict(self.stats),
             dict(self.texts),
             self._credit_balances(results) if self._credits else None,
-            self._rejected(results) if self.grants else None,
+            self._rejected(results) if self.grants or results.replayed else None,
             *(self._daily(results) if self._daily_bills else (None, None)),
         )
 
