@@ -136,7 +136,15 @@ def test_a_prepaid_credit_from_the_events_table_pays_as_in_the_engine(tmp_path: 
 
 # --- subscriptions and fees ---------------------------------------------------------------------
 
-from tests.test_subscriptions import PROPS, SHEET, cancel, journals, subscribe, usage  # noqa: E402
+from tests.test_subscriptions import (  # noqa: E402
+    PROPERTY_SHEET,
+    PROPS,
+    SHEET,
+    cancel,
+    journals,
+    subscribe,
+    usage,
+)
 
 
 def test_subscriptions_and_a_fee_bill_as_in_the_engine(tmp_path: Path) -> None:
@@ -418,3 +426,38 @@ def test_the_command_writes_credits_rejected_usage_and_daily_bills(
     assert written[2].startswith("a,2026-11,c1,commit,100.00,10.00,90.00,")
     assert not daily.exists()
     assert "no daily bills written: the rules have no daily bills" in capsys.readouterr().err
+
+
+def test_without_a_fee_only_subscribers_are_replayed(tmp_path: Path) -> None:
+    """The seats sheet without its fee: account a (2 seats from 2026-11-16, cancelled
+    2026-11-18 12:00: 2 × 18 × 3 days = 108.00; 5.00 + 7.00 postpaid as above: 120.00) is
+    replayed by the engine; account b (usage only: 100 × 0.01 = 1.00) is drawn down in SQL."""
+    sheet = SHEET.replace(
+        'fee platform "平台费" / "Platform fee" 100 per month, prorated by day\n', "")
+    book = ratecard.loads(sheet, "seats.rules")
+    a = [subscribe("2026-11-16T00:00:00+08:00", "seats", 2, "s1"),
+         usage("2026-11-16T09:00:00+08:00", "Search", 1500),
+         usage("2026-11-16T10:00:00+08:00", "Detect", 1000),
+         usage("2026-11-17T09:00:00+08:00", "Search", 1500),
+         cancel("2026-11-18T12:00:00+08:00", "s1"),
+         usage("2026-11-20T09:00:00+08:00", "Search", 700)]
+    b = [usage("2026-12-05T09:00:00+08:00", "Detect", 100)]
+    result = differential(tmp_path, book, {"a": a, "b": b})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("120.00"),
+                                         ("b", "2026-12"): D("1.00")}
+    assert result.stats["accounts_replayed"] == 1
+
+
+NO_FEE = ratecard.loads(PROPERTY_SHEET.replace(
+    'fee platform "平台费" / "Platform fee" 100 per month, prorated by day\n', ""), "props.rules")
+
+
+@settings(max_examples=30, deadline=None)
+@given(journals(), journals())
+def test_subscribers_bill_in_the_warehouse_as_in_the_engine_without_a_fee(
+        first: list[Entry], second: list[Entry]) -> None:
+    """The property sheet without its fee: only accounts with subscribe or cancel rows are
+    replayed (the others drawn down in SQL, or in Python with their packs); the warehouse's
+    bills and lines are the engine's."""
+    with tempfile.TemporaryDirectory() as folder:
+        differential(Path(folder), NO_FEE, {"a": first, "b": second})
