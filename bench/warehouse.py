@@ -19,6 +19,12 @@ and a check that the warehouse's bills for them are the engine's to the fen.
 `GROUP BY account, action` sum of the same Parquet file (the least any bill of it costs),
 alternately, and reports the ratio of their wall times (medians) and CPU times.
 
+`replay` measures the engine's replay route (`--replay-rows` rows over `--replay-accounts`
+accounts, 1% hold packs, bills only) on the BDA sheet with a 50.00 trial credit granted at every
+account's opening: every account is then billed by the engine's replay from its compressed
+journal (as with grants, credits, subscriptions, fees, daily bills): its rows per second beside
+a plain run of the same data.
+
 `simulate` measures `ratecard simulate` (the BDA sheet against the same sheet with its first
 detection bracket at 0.0019: the usage metered once) beside one `ratecard warehouse` run of the
 same data (bills only, written to Parquet), on `--simulate-rows` rows over `--simulate-accounts`
@@ -191,6 +197,56 @@ def requests_once(path: str) -> dict[str, Any]:
         "stats": {"bills": result.bills.num_rows if result.bills is not None else 0,
                   "steps": result.stats["seconds"]},
     }
+
+
+TRIAL = 'credit trial "试用金" / "Trial credit" 50 once on every meter valid 2 months\n'
+
+
+def replay_once(usage: str, purchases: str, credit: str) -> dict[str, Any]:
+    """Bill the BDA sheet (with the trial credit when `credit` is "1": every account replayed
+    by the engine) in this process: wall and CPU time, peak memory, bills, accounts replayed."""
+    import resource
+
+    import ratecard
+    from ratecard.warehouse import bill_warehouse
+
+    text = BDA.read_text(encoding="utf-8") + (TRIAL if credit == "1" else "")
+    book = ratecard.loads(text, "bda.rules")
+    started, cpu = time.perf_counter(), _cpu()
+    result = bill_warehouse(book, usage, purchases=purchases, threads=2,
+                            memory_limit=MEMORY_LIMIT, return_lines=False)
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    return {
+        "seconds": seconds, "cpu_seconds": cpu,
+        "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "worker_peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        "stats": {"bills": result.bills.num_rows if result.bills is not None else 0,
+                  "replayed": result.stats.get("accounts_replayed", 0),
+                  "steps": result.stats["seconds"]},
+    }
+
+
+def replay_bench(args: argparse.Namespace, data: Path) -> int:
+    """The `replay` case: a plain run and the replay route on the same data, alternately, each
+    a fresh process; medians."""
+    rows, accounts = number(args.replay_rows), number(args.replay_accounts)
+    paths = generate(data, rows, accounts)
+    figures = {}
+    for credit, label in (("0", "plain BDA sheet (SQL drawdown)"),
+                          ("1", "BDA + a trial credit: every account replayed by the engine")):
+        runs = []
+        for _ in range(args.repeat):
+            done = subprocess.run(
+                [sys.executable, __file__, "--replay-once", str(paths["usage"]),
+                 str(paths["few"]), credit],
+                check=True, capture_output=True, text=True,
+            )
+            runs.append(json.loads(done.stdout.splitlines()[-1]))
+        figures[label] = result = {**runs[-1], **_medians(runs)}
+        print(row(f"DuckDB, {rows:,} rows, {accounts:,} accounts, 1% hold packs, {label}, "
+                  "bills only", result, rows, "(reported)"), flush=True)
+    print(json.dumps({"replay": figures}, default=str))
+    return 0
 
 
 # --- one measured run, in a fresh process --------------------------------------------------------
@@ -529,6 +585,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests-accounts", default="100k")
     parser.add_argument("--requests-once", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--replay-rows", default="1M", help="rows for the replay case (default 1M)"
+    )
+    parser.add_argument("--replay-accounts", default="100k")
+    parser.add_argument("--replay-once", nargs=3, metavar=("USAGE", "PURCHASES", "CREDIT"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument(
         "--sample", type=int, default=2000, help="accounts billed by the Python engine too"
@@ -543,7 +605,8 @@ def main(argv: list[str] | None = None) -> int:
         "(every) accounts holding packs, text or timestamp times, with lines or bills only ("
         + ", ".join(RUNS) + "); floor (one run, 1%% hold packs, timestamp times, bills only, "
         "beside DuckDB's bare GROUP BY account, action of the same file, alternately); spark; "
-        "python; simulate; simulate-twice; requests (a requests table on the Anthropic sheet)",
+        "python; simulate; simulate-twice; requests (a requests table on the Anthropic sheet); "
+        "replay (the engine's replay route, alone)",
     )
     parser.add_argument(
         "--run-once",
@@ -558,11 +621,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests_once:
         print(json.dumps(requests_once(args.requests_once), default=str))
         return 0
+    if args.replay_once:
+        print(json.dumps(replay_once(*args.replay_once), default=str))
+        return 0
     rows, accounts = number(args.rows), number(args.accounts)
     parts = set(args.parts.split(","))
     data = Path(args.data)
     if parts == {"requests"}:  # (the usage files are not needed)
         return requests_bench(args, Path(args.data))
+    if parts == {"replay"}:  # (the replay route alone, on its own data)
+        return replay_bench(args, Path(args.data))
     paths = generate(data, rows, accounts)
 
     def emit(line: str) -> None:  # each row as soon as it is measured

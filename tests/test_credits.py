@@ -162,13 +162,12 @@ def test_the_bill_json_of_credits_follows_its_schema(
     assert data["credits"][0]["paid"] == "50.00"
 
 
-def test_the_warehouse_refuses_prepaid_credits_by_name(book: PriceBook) -> None:
-    """The warehouse bills the granted `trial` credit (tests/test_warehouse_grants.py) but has
-    no table of `credit` entries: the prepaid `commit` is refused, named."""
-    from ratecard.errors import UsageError
+def test_the_warehouse_takes_prepaid_credits(book: PriceBook) -> None:
+    """The warehouse bills the granted `trial` credit (tests/test_warehouse_grants.py) and the
+    prepaid `commit`, bought by credit rows of its events table
+    (tests/test_warehouse_sources.py): these rules are billable there."""
     from ratecard.warehouse.api import billable_terms
-    with pytest.raises(UsageError, match="prepaid credit `commit`"):
-        billable_terms(book, None)
+    assert [sheet.name for sheet in billable_terms(book, None).books] == ["c"]
 
 
 def test_the_balance_settles_what_the_credits_leave(book: PriceBook) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import ratecard
-from ratecard import Account, JournalError, UsageError
+from ratecard import Account, JournalError
 from ratecard.engine.bills import Bill, Source
 from ratecard.engine.pricebook import PriceBook
 from ratecard.engine.replay import bill_journal
@@ -231,16 +231,15 @@ def test_a_snapshot_naming_an_unknown_grant_is_refused(sheet: PriceBook) -> None
 
 
 def test_the_warehouse_bills_grants(ocr: PriceBook) -> None:
-    """The warehouse takes the OCR sheet's one-time grant (tests/test_warehouse_grants.py bills
-    it); it refuses only a monthly grant valid days, naming it."""
+    """The warehouse takes the OCR sheet's one-time grant and a monthly grant valid days
+    (tests/test_warehouse_grants.py and tests/test_warehouse_sources.py bill them)."""
     from ratecard.warehouse.api import billable_terms
     assert billable_terms(ocr, None).books[0] is ocr
     text = (ROOT / "rules" / "tencent-ocr.rules").read_text(encoding="utf-8").replace(
         "deduct ", "deduct trial, ", 1)
     text += 'grant trial "T" / "T" 5 per month on vat_verify valid 9 days\n'
     monthly = ratecard.loads(text, "ocr.rules")
-    with pytest.raises(UsageError, match="grant `trial` is issued per month"):
-        billable_terms(monthly, None)
+    assert billable_terms(monthly, None).books[0] is monthly
 
 
 def test_quote_new_account_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,16 +102,3 @@ def test_the_sheet_says_so() -> None:
     assert "A month in which nothing is owed has no bill." in render(book, "md", "en").text
     plain = ratecard.loads(RULES.replace(", skip empty", ""))
     assert "nothing is owed" not in render(plain, "md", "en").text
-
-
-def test_the_warehouse_refuses_the_option(tmp_path: Path) -> None:
-    pytest.importorskip("duckdb")
-    from ratecard.warehouse import bill_warehouse
-
-    usage = tmp_path / "usage.csv"
-    usage.write_text("account,time,action,count\na,2026-09-05T10:00:00+08:00,Call,5\n",
-                     encoding="utf-8")
-    with pytest.raises(ratecard.UsageError) as raised:
-        bill_warehouse(ratecard.loads(RULES), str(usage))
-    assert "skip empty" in str(raised.value)
-    assert "ratecard bill" in str(raised.value)

@@ -361,20 +361,16 @@ def test_the_face_sheet_renders_its_subscriptions_in_both_languages() -> None:
             "are not charged.") in en
 
 
-def test_the_warehouse_and_the_calculator_refuse_fees_by_name(
-        face: PriceBook, seats: PriceBook) -> None:
-    """A sheet with a fee cannot be billed by the warehouse (its tables hold usage and
-    purchases) nor quoted by the calculator: each names the mechanic. The face sheet's
-    subscriptions are bought by entries neither reads: the warehouse bills its accounts' usage
-    as the engine does (tests/test_warehouse.py runs it among the shipped sheets)."""
-    from ratecard.errors import UsageError
+def test_the_calculator_refuses_fees_by_name(face: PriceBook, seats: PriceBook) -> None:
+    """A sheet with a fee cannot be quoted by the calculator: it names the mechanic. The
+    warehouse bills both sheets (subscribe and cancel rows in its events table, fees charged to
+    every account: tests/test_warehouse_sources.py)."""
     from ratecard.render.calculator import unsupported
     from ratecard.warehouse.api import billable_terms
 
-    with pytest.raises(UsageError, match=r"recurring fee \(`platform`\): the warehouse"):
-        billable_terms(seats, None)
     assert unsupported(seats) == ("recurring fees",)
     assert unsupported(face) == ()
+    billable_terms(seats, None)
     billable_terms(face, None)
 
 

@@ -877,15 +877,19 @@ def test_pack_terms_bill_in_the_warehouse_as_in_the_engine() -> None:
         ("b", "pack", Decimal(100), "bp")]
 
 
-def test_the_warehouse_refuses_packs_that_stop_service() -> None:
+def test_the_warehouse_bills_packs_that_stop_service() -> None:
+    """Packs that stop service when exhausted are billed by the engine's replay (worked bills:
+    tests/test_warehouse_sources.py): the harness's bills are the engine's."""
     text = PACK_TERMS.replace("packs valid 2 months {", "packs valid 2 months, stop when "
                               "exhausted {").replace("on a, b {", "on a {")
     sheet = Sheet(text, "Asia/Shanghai", {"A1": "a", "B1": "b"}, [], [], set(), {}, [])
     rows = [Row("usage", {"account": "x", "time": "2026-11-03T09:00:00+08:00", "action": "A1",
-                          "count": "1", "id": None})]
-    with pytest.raises(UsageError, match=r"meter `b`'s packs stop service when exhausted "
-                                         r"\(`stop when exhausted`\): the warehouse bills"):
-        run(sheet, rows)
+                          "count": "1", "id": None}),
+            Row("usage", {"account": "x", "time": "2026-11-04T09:00:00+08:00", "action": "B1",
+                          "count": "5", "id": None})]
+    result = run(sheet, rows)
+    compare(sheet, rows, result)
+    assert result.stats["accounts_replayed"] == 1
 
 
 def test_a_sheet_with_orders_bills_its_usage_as_the_engine() -> None:

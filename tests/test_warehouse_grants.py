@@ -125,14 +125,27 @@ def test_a_bad_opening_row_is_reported_and_skipped(tmp_path: Path) -> None:
         ("accounts", "bad time", 1)]
 
 
-def test_a_monthly_grant_valid_days_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_monthly_grant_valid_days_bills_as_in_the_engine(tmp_path: Path) -> None:
+    """Tencent OCR plus 10 vat_verify calls a month valid 10 days, drawn first. Account a
+    opens 2026-02-20 (its accounts row): March's issue (03-01 00:00) is void from 03-11 00:00.
+    March: 5 calls on the 5th (the monthly grant) and 60 on the 20th (the monthly grant is
+    void: 50 from the one-time grant, 10 × 0.30 = 3.00). The engine, from the journal with its
+    `open` entry, bills the same."""
     text = (OCR.read_text(encoding="utf-8")
             + 'grant trial "试用" / "Trial" 10 per month on vat_verify valid 10 days\n')
     text = text.replace("deduct ", "deduct trial, ", 1)
     book = ratecard.loads(text, "ocr.rules")
-    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
-    with pytest.raises(UsageError, match=r"grant `trial` is issued per month and valid 10 day"):
-        bill_warehouse(book, usage)
+    rows = [("a", "2026-03-05T10:00:00+08:00", 5), ("a", "2026-03-20T10:00:00+08:00", 60)]
+    usage = _usage(tmp_path / "usage.csv", rows)
+    accounts = _csv(tmp_path / "accounts.csv", ("account", "opened"),
+                    [("a", "2026-02-20T00:00:00+08:00")])
+    result = bill_warehouse(book, usage, accounts=accounts)
+    assert _bills(result)[("a", "2026-03")] == Decimal("3.00")
+    journal = [{"type": "open", "time": "2026-02-20T00:00:00+08:00"}] + [
+        {"type": "usage", "time": t, "action": "VatInvoiceVerify", "count": c}
+        for _, t, c in rows
+    ]
+    assert [(m, t) for (_, m), t in sorted(_bills(result).items())] == _engine(book, journal)
 
 
 def test_the_warehouse_command_reads_an_accounts_table(tmp_path: Path) -> None:
@@ -221,13 +234,22 @@ def test_a_trial_credit_expires_two_months_after_the_opening_row(tmp_path: Path)
     assert not [r for r in result.lines.to_pylist() if r["source"] == "credit"]
 
 
-def test_a_prepaid_credit_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_prepaid_credit_bought_by_an_events_row(tmp_path: Path) -> None:
+    """Tencent OCR with a prepaid commitment on vat_verify: account a buys 100.00 of it
+    (an events row of type `credit`) on 2026-03-01 and makes 1,030 calls on 2026-03-05. The
+    50-call grant is drawn first; 980 × 0.30 = 294.00, of which the commitment pays 100.00:
+    194.00, and 0.00 of it remains."""
     text = (OCR.read_text(encoding="utf-8")
             + 'credit commit "预付" / "Commitment" prepaid on vat_verify valid 1 year\n')
     book = ratecard.loads(text, "ocr.rules")
-    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1)])
-    with pytest.raises(UsageError, match=r"prepaid credit `commit`.*no table of credit"):
-        bill_warehouse(book, usage)
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1030)])
+    events = _csv(tmp_path / "events.csv", ("account", "time", "type", "credit", "amount"),
+                  [("a", "2026-03-01T10:00:00+08:00", "credit", "commit", "100.00")])
+    result = bill_warehouse(book, usage, events=events)
+    assert _bills(result) == {("a", "2026-03"): Decimal("194.00")}
+    assert result.credits is not None
+    assert [(r["credit"], r["paid"], r["remaining"]) for r in result.credits.to_pylist()] == [
+        ("commit", Decimal("100.00"), Decimal("0.00"))]
 
 
 def test_an_opening_after_the_first_entry_is_reported(tmp_path: Path) -> None:

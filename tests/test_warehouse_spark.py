@@ -239,3 +239,31 @@ def test_spark_draws_down_in_one_process(spark: Any, tmp_path: Path) -> None:
         ("a2", "2026-11", Decimal("171.00")),
     ]
     assert spark.range(3).count() == 3
+
+
+def test_spark_bills_credits_subscriptions_and_fees_as_the_engine(
+    spark: Any, tmp_path: Path
+) -> None:
+    """tests/test_warehouse_sources.py's worked journals on Spark: a prepaid credit bought by an
+    events row (bills 0.00, 30.00, 90.00), and subscriptions with a daily limit and a fee
+    (170.00, 100.00 and 88.10): the engine's bills, lines and credit balances."""
+    import ratecard
+    from tests.test_credits import JOURNAL as CREDIT_JOURNAL
+    from tests.test_credits import SHEET as CREDIT_SHEET
+    from tests.test_subscriptions import SHEET as SEATS
+    from tests.test_subscriptions import cancel, subscribe, usage
+    from tests.test_warehouse_sources import differential
+
+    credits = ratecard.loads(CREDIT_SHEET, "credits.rules")
+    (tmp_path / "c").mkdir()
+    differential(tmp_path / "c", credits, {"a": CREDIT_JOURNAL}, engine="spark", spark=spark)
+    seats = ratecard.loads(SEATS, "seats.rules")
+    a = [subscribe("2026-11-16T00:00:00+08:00", "seats", 2, "s1"),
+         usage("2026-11-16T09:00:00+08:00", "Search", 1500),
+         usage("2026-11-16T10:00:00+08:00", "Detect", 1000),
+         usage("2026-11-17T09:00:00+08:00", "Search", 1500),
+         cancel("2026-11-18T12:00:00+08:00", "s1"),
+         usage("2026-11-20T09:00:00+08:00", "Search", 700)]
+    b = [usage("2026-12-05T09:00:00+08:00", "Detect", 100)]
+    (tmp_path / "s").mkdir()
+    differential(tmp_path / "s", seats, {"a": a, "b": b}, engine="spark", spark=spark)

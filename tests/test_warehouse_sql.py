@@ -786,7 +786,9 @@ def test_cli_prints_bills_and_reports_skipped_rows(
     assert "8 invalid input rows; nothing was billed" in capsys.readouterr().err
 
 
-def test_daily_ladders_are_refused_clearly(tmp_path: Path) -> None:
+def test_daily_ladders_are_billed_by_the_engines_replay(tmp_path: Path) -> None:
+    """One call on 2026-11-02 priced per day at 1: a bill of 1.00 whose line names its day
+    (tests/test_warehouse_sources.py holds the differential tests)."""
     book = ratecard.loads("""
         rules d "D" / "D"
         currency USD, rounding half_up 0.01, timezone UTC
@@ -795,17 +797,24 @@ def test_daily_ladders_are_refused_clearly(tmp_path: Path) -> None:
         deduct postpaid
     """)
     path = usage_file(tmp_path / "u.parquet", [("a", "2026-11-02", "Call", 1)])
-    with pytest.raises(ratecard.UsageError, match="daily ladder"):
-        bill_warehouse(book, path)
+    result = bill_warehouse(book, path)
+    assert result.bills is not None and result.lines is not None
+    assert [(r["month"], r["total"]) for r in result.bills.to_pylist()] == [
+        ("2026-11", Decimal("1.00"))]
+    assert [r["period"] for r in result.lines.to_pylist()] == ["2026-11-02"]
+    assert result.stats["accounts_replayed"] == 1
 
 
-def test_daily_bills_are_refused_by_name(tmp_path: Path) -> None:
-    """ASR bills four meters per day: the warehouse says so, naming them, before anything."""
+def test_daily_bills_are_written_apart(tmp_path: Path) -> None:
+    """ASR bills four meters per day and `file` per month: a month's 1 s of `file` (within its
+    free 10 hours) is a monthly bill of 0.00, and there are no daily bills."""
     book = ratecard.load(RULES / "tencent-asr.rules")
     path = usage_file(tmp_path / "u.parquet", [("a", "2026-11-02", "CreateRecTask", 1)])
-    with pytest.raises(ratecard.UsageError, match=r"the rules say `bill per day on realtime, "
-                       r"sentence, flash, stream`: the warehouse writes monthly bills only"):
-        bill_warehouse(book, path)
+    result = bill_warehouse(book, path)
+    assert result.bills is not None and result.daily_bills is not None
+    assert [(r["month"], r["total"]) for r in result.bills.to_pylist()] == [
+        ("2026-11", Decimal("0.00"))]
+    assert result.daily_bills.num_rows == 0
 
 
 def test_operations_render_per_engine() -> None:

@@ -43,10 +43,14 @@ from ratecard.engine.clock import (
     checked_instant,
     format_instant,
     local,
+    month_of,
+    month_start,
+    next_month,
     parse_month,
     parse_time,
 )
 from ratecard.engine.deduction import ONCE
+from ratecard.engine.journal import EntryReader, FieldError
 from ratecard.engine.ladders import BLOCK_PRORATED, Bracket, Ladder, contact_sales_error
 from ratecard.engine.money import CONTEXT, EXACT, rounding_words
 from ratecard.engine.pricebook import PriceBook
@@ -55,7 +59,9 @@ from ratecard.errors import UsageError
 from ratecard.literals import NumberError, format_plain, parse_number
 from ratecard.warehouse import months as calendar
 from ratecard.warehouse.drawdown import (
+    ENTRY_EVENTS,
     REOPEN,
+    SUBSCRIBE,
     SUSPEND,
     TOPUP,
     AccountEvent,
@@ -94,7 +100,14 @@ from ratecard.warehouse.sql import (
     render,
     scale_of,
 )
-from ratecard.warehouse.terms import ContractSpec, Terms, check_pools, load_contracts
+from ratecard.warehouse.terms import (
+    ContractSpec,
+    Terms,
+    check_pools,
+    entry_meters,
+    load_contracts,
+    replays_everyone,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -121,6 +134,18 @@ class WarehouseResult:
     problems: tuple[BillProblem, ...]
     stats: Mapping[str, Any]
     queries: Mapping[str, str]
+    #: With credits: each bill's credit balances, as the engine's bill lists them (`account,
+    #: month, id, credit, amount, paid, remaining, expires`; see docs/warehouse.md).
+    credits: pa.Table | None = None
+    #: Usage the engine's replay rejected (packs that stop service when exhausted, usage while
+    #: suspended), for the accounts it billed (None when it billed none): `account, month,
+    #: meter, action, quantity, reason` (see docs/warehouse.md).
+    rejected: pa.Table | None = None
+    #: With daily bills (`bill per day on ...`): the daily bills (`account, day, month, issued,
+    #: total`) and their lines (`account, day, line, meter, source, quantity, unit_price,
+    #: amount, precise_amount, bracket, pack, period`), as the engine's replay made them.
+    daily_bills: pa.Table | None = None
+    daily_lines: pa.Table | None = None
 
 
 def bill_warehouse(
@@ -207,9 +232,8 @@ def billable_terms(
     book: PriceBook, contracts: ContractSpec | None, engine: str = "duckdb"
 ) -> Terms:
     """The rules' sheets (versions and contracts) a run bills by; UsageError for what the
-    warehouse refuses (requests, skip empty, daily bills, a daily ladder, packs that stop
-    service, monthly grants valid days, prepaid credits, versions that share allowances
-    differently), and
+    warehouse refuses (requests beside mechanics it bills by the engine's replay, daily bills, a
+    daily ladder, versions that share allowances differently), and
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
@@ -221,15 +245,6 @@ def billable_terms(
                 "versions, grants or credits and accounts without contracts; bill these "
                 "accounts with `ratecard bill`"
             )
-        # A per-entry minimum is applied to each request row's part in SQL; a usage row's
-        # meter is summed, so a minimum on a meter usage entries count into is refused.
-        usage_meters = set(sheet.routes.values())
-        for plan in sheet.meters:
-            if plan.entry_minimum is not None and plan.name in usage_meters:
-                raise UsageError(
-                    f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
-                    "entry (`quantity at least ... per entry`): the warehouse sums usage rows "
-                    "and cannot apply it; bill these accounts with `ratecard bill`")
         for plan in sheet.meters:
             for action, _ in plan.count_scales[:1]:
                 raise UsageError(
@@ -241,59 +256,50 @@ def billable_terms(
                     f"meter `{plan.name}` rounds its own lines (`amount rounded ...`): the "
                     "warehouse rounds lines by the sheet's rounding only; bill these accounts "
                     "with `ratecard bill`")
-        if sheet.billing.skip_empty:
-            raise UsageError(
-                "the rules say `bill per month, skip empty`: the warehouse writes a bill for "
-                "every month of an account's span and cannot leave out the empty ones; bill "
-                "these accounts with `ratecard bill`"
-            )
-        if sheet.billing.daily:
-            raise UsageError(
-                f"the rules say `bill per day on {', '.join(sheet.billing.daily)}`: the "
-                "warehouse writes monthly bills only, not daily bills; bill these accounts "
-                "with `ratecard bill`"
-            )
-        fees = [plan.name for plan in sheet.subscriptions if plan.automatic]
-        if fees:
-            raise UsageError(
-                f"the rules charge a recurring fee (`{fees[0]}`): the warehouse bills usage and "
-                "purchases, not subscriptions or fees; bill these accounts with `ratecard bill`"
-            )
-        for group in sheet.ladder_groups:
-            if group.ladder.period != "month":
-                raise UsageError(
-                    f"meter `{group.meters[0]}` is priced by a daily ladder: the warehouse bills "
-                    "monthly ladders only; bill these accounts with `ratecard bill`"
-                )
+        if sheet.requests:
+            _refuse_with_requests(sheet)
+    for sheet in terms.books:
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
-    for sheet in terms.books:
-        for credit in sheet.credits:
-            if credit.amount is None:
-                raise UsageError(
-                    f"these rules declare prepaid credit `{credit.name}` (`credit ... "
-                    "prepaid`): the warehouse has no table of credit purchases and does not "
-                    "draw prepaid credits; bill these accounts with `ratecard bill`"
-                )
-        for grant in sheet.grants:
-            if grant.recurrence != ONCE and grant.valid_amount is not None and (
-                grant.valid_unit == "day"
-            ):
-                raise UsageError(
-                    f"grant `{grant.name}` is issued per month and valid "
-                    f"{grant.valid_amount} day(s): the warehouse draws grants that expire at a "
-                    "month's start or once per account, not a monthly grant that expires within "
-                    "its month; bill these accounts with `ratecard bill`"
-                )
-        for plan in sheet.meters:
-            if plan.pack_terms.stop_when_exhausted:
-                raise UsageError(
-                    f"meter `{plan.name}`'s packs stop service when exhausted (`stop when "
-                    "exhausted`): the warehouse bills usage past the packs as postpaid only and "
-                    "rejects none; bill these accounts with `ratecard bill`"
-                )
     check_pools(terms)
     return terms
+
+
+def _refuse_with_requests(sheet: PriceBook) -> None:
+    """Rules that bill by request are billed in SQL: what the engine's replay of every account
+    would bill there (`replays_everyone`) is refused. A per-entry minimum is applied to each
+    request row's part in SQL; a usage row's meter is summed, so a minimum on a meter usage
+    entries count into is refused."""
+    usage_meters = set(sheet.routes.values())
+    for plan in sheet.meters:
+        if plan.entry_minimum is not None and plan.name in usage_meters:
+            raise UsageError(
+                f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
+                "entry (`quantity at least ... per entry`), and the rules bill by request: the "
+                "warehouse sums usage rows beside requests and cannot apply it; bill these "
+                "accounts with `ratecard bill`")
+        if plan.pack_terms.stop_when_exhausted:
+            raise UsageError(
+                f"meter `{plan.name}`'s packs stop service when exhausted (`stop when "
+                "exhausted`), and the rules bill by request: the warehouse bills requests' "
+                "usage past the packs as postpaid only and rejects none; bill these accounts "
+                "with `ratecard bill`"
+            )
+    if sheet.billing.skip_empty:
+        raise UsageError(
+            "the rules say `bill per month, skip empty`, and bill by request: the warehouse "
+            "writes a bill for every month of an account's span of requests and cannot leave "
+            "out the empty ones; bill these accounts with `ratecard bill`"
+        )
+    if any(plan.automatic for plan in sheet.subscriptions):
+        raise UsageError(
+            "the rules charge a recurring fee and bill by request: the warehouse bills requests "
+            "in SQL, not fees; bill these accounts with `ratecard bill`")
+    if sheet.billing.daily or any(g.ladder.period != "month" for g in sheet.ladder_groups):
+        raise UsageError(
+            "the rules bill by request and price or bill by the day (a daily ladder or `bill "
+            "per day on ...`): the warehouse bills requests in SQL by the month; bill these "
+            "accounts with `ratecard bill`")
 
 
 def input_tables(
@@ -455,7 +461,11 @@ class _Run:
         self.queries = Queries(book, engine.dialect, terms.books)
         # Rules whose bills depend on each account's opening (grants, credits granted then):
         # every account is replayed by the engine from its opening.
-        self.grants = any(sheet.grants or sheet.credits for sheet in terms.books)
+        # Fees too: every account holds them from its opening.
+        self.grants = replays_everyone(terms.books)
+        # Each account's last valid usage instant (the end of its span, for the cuts of
+        # monthly grants that expire within their month), read with the openings.
+        self.lasts: dict[str, int] = {}
         self.texts: dict[str, str] = {}
         self.stats: dict[str, Any] = {"engine": engine.dialect}
         self.timings: dict[str, float] = {}
@@ -630,7 +640,109 @@ class _Run:
             tuple(self.problems),
             dict(self.stats),
             dict(self.texts),
+            self._credit_balances(results) if self._credits else None,
+            self._rejected(results) if self.grants or results.replayed else None,
+            *(self._daily(results) if self._daily_bills else (None, None)),
         )
+
+    def _rejected(self, drawn: Drawn) -> pa.Table:
+        """The usage the engine's bills rejected, of the bills written."""
+        import pyarrow as pa
+
+        kept = [
+            row for row in drawn.rejected
+            if (row[0], row[1]) not in self.excluded
+            and (self.wanted is None or row[1] == self.wanted)
+        ]
+        kept.sort(key=lambda row: (row[0], row[1]))
+        columns = list(zip(*kept, strict=True)) or [()] * 6
+        return pa.table({
+            "account": pa.array(columns[0], pa.string()),
+            "month": pa.array([calendar.label_of(o) for o in columns[1]], pa.string()),
+            "meter": pa.array(columns[2], pa.string()),
+            "action": pa.array(columns[3], pa.string()),
+            "quantity": pa.array([format(q, "f") for q in columns[4]], pa.string()),
+            "reason": pa.array(columns[5], pa.string()),
+        })
+
+    @property
+    def _daily_bills(self) -> bool:
+        return any(sheet.billing.daily for sheet in self.terms.books)
+
+    def _daily(self, drawn: Drawn) -> tuple[pa.Table, pa.Table]:
+        """The daily bills the engine's replay made and their lines, of the accounts and months
+        billed (the month `wanted` only, if given), by account and day."""
+        import pyarrow as pa
+
+        kept = []
+        for bill in drawn.daily:
+            ordinal = calendar.ord_of(int(bill[1][:4]), int(bill[1][5:7]))
+            if (bill[0], ordinal) in self.excluded:
+                continue
+            if self.wanted is not None and ordinal != self.wanted:
+                continue
+            kept.append(bill)
+        kept.sort(key=lambda bill: (bill[0], bill[1]))
+        scale = max([self.amount_scale, *(_places(b[3]) for b in kept),
+                     *(_places(x.amount) for b in kept for x in b[4])])
+        money = pa.decimal128(MAX_PRECISION, scale)
+
+        def text(value: Any) -> str | None:
+            return None if value is None else format(value, "f")
+
+        bills = pa.table({
+            "account": pa.array([b[0] for b in kept], pa.string()),
+            "day": pa.array([b[1] for b in kept], pa.string()),
+            "month": pa.array([b[1][:7] for b in kept], pa.string()),
+            "issued": pa.array([b[2] for b in kept], pa.string()),
+            "total": pa.array([b[3] for b in kept], money),
+        })
+        rows = [(b[0], b[1], number, line) for b in kept
+                for number, line in enumerate(b[4], start=1)]
+        lines = pa.table({
+            "account": pa.array([r[0] for r in rows], pa.string()),
+            "day": pa.array([r[1] for r in rows], pa.string()),
+            "line": pa.array([r[2] for r in rows], pa.int64()),
+            "meter": pa.array([r[3].meter for r in rows], pa.string()),
+            "source": pa.array([str(r[3].source) for r in rows], pa.string()),
+            "quantity": pa.array([text(r[3].quantity) for r in rows], pa.string()),
+            "unit_price": pa.array([text(r[3].unit_price) for r in rows], pa.string()),
+            "amount": pa.array([r[3].amount for r in rows], money),
+            "precise_amount": pa.array([text(r[3].precise_amount) for r in rows], pa.string()),
+            "bracket": pa.array([r[3].bracket for r in rows], pa.string()),
+            "pack": pa.array([r[3].pack for r in rows], pa.string()),
+            "per": pa.array([text(r[3].per) for r in rows], pa.string()),
+        })
+        return bills, lines
+
+    @property
+    def _credits(self) -> bool:
+        return any(sheet.credits for sheet in self.terms.books)
+
+    def _credit_balances(self, drawn: Drawn) -> pa.Table:
+        """The credit balances of the bills written (months reported as unbillable left out,
+        and only the month `wanted` if given), by account, month and the order the bill lists
+        them in."""
+        import pyarrow as pa
+
+        kept = [
+            row for row in drawn.credits
+            if (row[0], row[1]) not in self.excluded
+            and (self.wanted is None or row[1] == self.wanted)
+        ]
+        kept.sort(key=lambda row: (row[0], row[1]))  # (stable: the bill's order within)
+        columns = list(zip(*kept, strict=True)) or [()] * 8
+        money = pa.decimal128(MAX_PRECISION, self.amount_scale)
+        return pa.table({
+            "account": pa.array(columns[0], pa.string()),
+            "month": pa.array([calendar.label_of(o) for o in columns[1]], pa.string()),
+            "id": pa.array(columns[2], pa.string()),
+            "credit": pa.array(columns[3], pa.string()),
+            "amount": pa.array(columns[4], money),
+            "paid": pa.array(columns[5], money),
+            "remaining": pa.array(columns[6], money),
+            "expires": pa.array(columns[7], pa.string()),
+        })
 
     def _step(self, name: str) -> _Timer:
         if self.on_step is not None:
@@ -748,6 +860,12 @@ class _Run:
                 firsts[account] = moment
         plans = [(g.valid_amount, g.valid_unit) for sheet in self.terms.books
                  for g in sheet.grants if g.valid_amount is not None]
+        # Monthly grants valid some days: each month's issue, at the month's start, expires
+        # within the month (or a later one), where the account's segments are cut too, from
+        # its opening to its last entry.
+        monthly = sorted({(g.valid_amount, g.valid_unit) for sheet in self.terms.books
+                          for g in sheet.grants if g.valid_amount is not None
+                          and g.recurrence != ONCE and g.valid_unit != "month"})
         for account, moment in firsts.items():
             history = histories[account]
             history.opened = moment
@@ -757,8 +875,34 @@ class _Run:
                     ends.add(add_period(moment, amount, unit, zone))
                 except (ValueError, OverflowError):
                     continue  # beyond the year 9999: the engine refuses the account
+            if monthly:
+                ends.update(self._monthly_grant_cuts(account, history, moment, monthly))
             history.grant_cuts = sorted(ends)
         self.stats["accounts_opened"] = len(firsts)
+
+    def _monthly_grant_cuts(
+        self, account: str, history: History, opened: int,
+        grants: Sequence[tuple[int, str]],
+    ) -> set[int]:
+        """The expiries of the monthly grants issued at the starts of the months after the
+        account's opening, up to the month of its last entry: cuts of its segments."""
+        zone = self.book.zone
+        last = max([opened, self.lasts.get(account, opened),
+                    *(p.instant for p in (*history.purchases, *history.repeats)),
+                    *(e.instant for e in history.events)])
+        first_month = month_of(opened, zone)
+        last_month = month_of(last, zone)
+        out: set[int] = set()
+        key = next_month(first_month)
+        while key <= last_month:
+            start = month_start(key, zone)
+            for amount, unit in grants:
+                try:
+                    out.add(add_period(start, amount, unit, zone))
+                except (ValueError, OverflowError):
+                    continue
+            key = next_month(key)
+        return out
 
     def _account_openings(self, kinds: Mapping[str, str]) -> dict[str, int]:
         """The accounts table's openings (account → instant); a bad row is reported as bad
@@ -801,13 +945,14 @@ class _Run:
         q = self.queries
         o = q.ops
         columns = [
-            c for c in ("account", "meter", "size", "id", "type", "reason", "amount") if c in kinds
+            c for c in ("account", "meter", "size", "id", "type", "reason", "amount", "credit",
+                        "currency", "plan", "quantity", "subscription") if c in kinds
         ]
         timed = q.parsed_times(o.table(f"{table}_src"), ["time", *columns, "_file", "_row"])
         rows = q.instants(timed, ["time", *columns, "_file", "_row"])
         selected = [
             o.col(c)
-            if kinds[c] != "integer" or c not in ("account", "id")
+            if kinds[c] != "integer" or c not in ("account", "id", "subscription")
             else (c, q.key_text(c, "integer"))
             for c in columns
         ]
@@ -984,6 +1129,11 @@ class _Run:
             for account, first in zip(rows["account"], rows["first"], strict=True)
             if account is not None and first is not None
         }
+        self.lasts = {
+            account: last
+            for account, last in zip(rows["account"], rows["last"], strict=True)
+            if account is not None and last is not None
+        }
         for account, history in histories.items():
             for event in history.events:
                 if account not in firsts or event.instant < firsts[account]:
@@ -1029,15 +1179,38 @@ class _Run:
         kinds = data["type"]
         given_reasons = data.get("reason") or [None] * len(kinds)
         amounts = data.get("amount") or [None] * len(kinds)
+        reader = EntryReader(book)
+        fields: dict[int, tuple[tuple[str, Any], ...]] = {}
 
         def check(index: int) -> str | None:
             kind = kinds[index]
+            if kind in ENTRY_EVENTS:
+                return entry(index)
             if kind not in (SUSPEND, REOPEN, TOPUP):
                 return "bad event"
             if kind == SUSPEND and (not reasons or given_reasons[index] not in reasons):
                 return "bad reason"
             if kind == TOPUP and amount_of(amounts[index]) is None:
                 return "bad amount"
+            return None
+
+        def entry(index: int) -> str | None:
+            """A credit, subscribe or cancel row, checked by the engine's own reader of the
+            journal entry it stands for (its fields kept for the replay)."""
+            kind = kinds[index]
+            named = _ENTRY_FIELDS[kind]
+            given = tuple(
+                (name, _entry_value(data[column][index]))
+                for name, column in named
+                if column in data and data[column][index] not in (None, "")
+            )
+            try:
+                reader.from_mapping(
+                    {"type": kind, "time": local(data["instant"][index], book.zone),
+                     **dict(given)}, index + 1)
+            except FieldError:
+                return "bad subscription" if kind != "credit" else "bad credit"
+            fields[index] = given
             return None
 
         for index in self._side_rows(data, EVENTS, check):
@@ -1050,6 +1223,7 @@ class _Run:
                     given_reasons[index] if kind == SUSPEND else None,
                     amount_of(amounts[index]) if kind == TOPUP else None,
                     index,
+                    fields.get(index, ()),
                 )
             )
 
@@ -1207,6 +1381,7 @@ class _Run:
 
     def _drawdown(self, plan: UsagePlan, histories: Mapping[str, History], everyone: bool) -> Drawn:
         detail = self._detail(plan) if self.shared else {}
+        detail.update(self._entry_detail(plan, histories))
         groups = self._fetch("eventful_groups", self.queries.eventful_groups(everyone))
         bounds: dict[str, tuple[int, int]] = {}
         if histories and not everyone:
@@ -1250,6 +1425,53 @@ class _Run:
         ):
             out[account][ordinal].append((moment, meter, qty))
         self.stats["detail_entries"] = len(rows["account"])
+        return out
+
+    def _entry_detail(
+        self, plan: UsagePlan, histories: Mapping[str, History]
+    ) -> dict[str, dict[int, list[tuple[int, int, Decimal]]]]:
+        """Entry by entry usage, in every month, of the meters a subscription may cover, for
+        the accounts that hold one: the engine draws a covered meter entry by entry, each
+        subscription up to its limit in the day or month the entry falls in, so its entries go
+        to the replay as they are; and of the meters whose entries count one by one for every
+        account (`entry_meters`: a fee that covers them, a minimum per entry, packs that stop
+        service, a daily ladder, daily bills). A shared pool's meters come too: the months
+        detailed here replace the pool's detail."""
+        import pyarrow as pa
+
+        plans = [p for sheet in self.terms.books for p in sheet.subscriptions if p.covers]
+        index = {p.name: i for i, p in enumerate(self.book.meters)}
+        covered = {index[m] for p in plans for m in p.covers if m in index}
+        # Meters drawn entry by entry for every account (a fee that covers them, a minimum per
+        # entry, packs that stop service).
+        everyone = {index[m] for sheet in self.terms.books for m in entry_meters(sheet)
+                    if m in index}
+        covered |= everyone
+        every = bool(everyone)
+        accounts = sorted(a for a, h in histories.items() if h.subscribes())
+        if not covered or (not every and not accounts):
+            return {}
+        o = self.queries.ops
+        keys = o.select(o.col("account", "g"), o.col("ord", "g")).from_(
+            o.table("usage_groups", "g"), copy=False)
+        if not every:
+            self.engine.put("subscribed", pa.table({"account": pa.array(accounts, pa.string())}))
+            keys = keys.join(
+                o.table("subscribed", "s"),
+                on=o.eq(o.col("account", "s"), o.col("account", "g")),
+                copy=False,
+            )
+        self._create("detail_keys", keys.distinct(copy=False))
+        meters = sorted(covered | {m for ms in self.shared.values() for m in ms})
+        rows = self._fetch("covered_detail", self.queries.detail(plan, meters)).to_pydict()
+        out: dict[str, dict[int, list[tuple[int, int, Decimal]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for account, ordinal, moment, meter, qty in zip(
+            rows["account"], rows["ord"], rows["instant"], rows["route"], rows["qty"], strict=True
+        ):
+            out[account][ordinal].append((moment, meter, qty))
+        self.stats["entries_to_replay"] = len(rows["account"])
         return out
 
     def _problem(
@@ -1534,6 +1756,9 @@ class _Run:
                     "blocks": text([x.line.blocks for x in every]),
                     "per": text([x.line.per for x in every]),
                     **({"rate": text([x.line.rate for x in every])} if contracts else {}),
+                    **({"period": pa.array(
+                        [None if x.line.period is None else x.line.period.isoformat()
+                         for x in every], pa.string())} if q.dated_lines else {}),
                 }
             ),
         )
@@ -1680,6 +1905,22 @@ def _places(amount: Decimal) -> int:
     exponent = amount.normalize(CONTEXT).as_tuple().exponent
     assert isinstance(exponent, int)
     return max(0, -exponent)
+
+
+#: The journal fields of a credit, subscribe or cancel row, and the events table's column
+#: each is read from.
+_ENTRY_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "credit": (("credit", "credit"), ("amount", "amount"), ("currency", "currency"),
+               ("id", "id")),
+    SUBSCRIBE: (("plan", "plan"), ("quantity", "quantity"), ("meter", "meter"), ("id", "id")),
+    "cancel": (("subscription", "subscription"),),
+}
+
+
+def _entry_value(value: Any) -> Any:
+    """A value of an events row as a journal entry field: text stripped (a CSV column is
+    text), numbers as read."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _limit_text(limit: int) -> str:

@@ -42,13 +42,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--events",
         action="append",
         metavar="PATH",
-        help="account events: account, time, type (suspend, reopen, topup), reason, amount",
+        help="account events: account, time, type (suspend, reopen, topup, credit, subscribe, "
+        "cancel) and the entry's fields: reason, amount, credit, currency, id, plan, quantity, "
+        "meter, subscription",
     )
     parser.add_argument(
         "--accounts",
         action="append",
         metavar="PATH",
-        help="accounts' openings, for rules with grants or credits: account, opened (a time "
+        help="accounts' openings, for rules with grants, credits or fees: account, opened (a time "
         "with an offset); an account without a row opens at its first entry",
     )
     parser.add_argument(
@@ -74,6 +76,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lines", metavar="PATH", help="write the bills' lines to a .parquet, .csv or .jsonl file"
     )
+    for flag, what in (
+        ("--credits", "each bill's credit balances (rules with credits): account, month, id, "
+         "credit, amount, paid, remaining, expires"),
+        ("--rejected", "usage the engine's replay rejected (packs that stop service, usage while "
+         "suspended): account, month, meter, action, quantity, reason"),
+        ("--daily-bills", "the daily bills (`bill per day on ...`): account, day, month, issued, "
+         "total"),
+        ("--daily-lines", "the daily bills' lines: account, day, line, meter, source, quantity, "
+         "unit_price, amount, precise_amount, bracket, pack, per"),
+    ):
+        parser.add_argument(flag, metavar="PATH", help=f"write {what} to a .parquet, .csv or "
+                            ".jsonl file")
     parser.add_argument(
         "--on-invalid",
         choices=("skip", "stop"),
@@ -109,13 +123,17 @@ def run(args: argparse.Namespace) -> int:
             f"`ratecard warehouse` needs the warehouse extra "
             f"(pip install 'ratecard[warehouse]'): {exc}"
         ) from None
+    from ratecard.warehouse.schema import output_format
     from ratecard.warehouse.terms import ContractError
 
     try:
         check_collisions(
             {"rules": [args.file], **({"contracts": [args.contracts]} if args.contracts else {})},
-            {"bills (output)": args.output, "lines": args.lines},
+            {"bills (output)": args.output, "lines": args.lines, **_extra_outputs(args)},
         )
+        for path in _extra_outputs(args).values():
+            if path is not None:
+                output_format(path)  # (an unknown extension, before anything runs)
         with progress(sys.stderr, args.quiet, STEPS) as step:
             result = bill_warehouse(
                 book,
@@ -143,6 +161,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"the {args.engine} engine is not installed: {exc}") from None
     except OSError as exc:
         raise CommandError(str(exc)) from None
+    try:
+        _write_extra(args, result)
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
     for invalid in result.invalid:
         print(f"ratecard: skipped {invalid.describe()}", file=sys.stderr)
     for problem in result.problems:
@@ -157,6 +179,38 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+#: The outputs beside the bills and lines: the option's destination, the result's field, and
+#: what the rules need for it.
+_EXTRA = (
+    ("credits", "credits", "credits"),
+    ("rejected", "rejected", "account billed by the engine's replay"),
+    ("daily_bills", "daily_bills", "daily bills (`bill per day on ...`)"),
+    ("daily_lines", "daily_lines", "daily bills (`bill per day on ...`)"),
+)
+
+
+def _extra_outputs(args: argparse.Namespace) -> dict[str, Any]:
+    return {name.replace("_", " "): getattr(args, name) for name, _, _ in _EXTRA}
+
+
+def _write_extra(args: argparse.Namespace, result: Any) -> None:
+    """Write the credit balances, rejected usage and daily bills asked for; a run whose rules
+    have none says so on stderr and writes no file."""
+    from ratecard.warehouse.output import write_table
+    from ratecard.warehouse.schema import output_format
+
+    for name, field, needs in _EXTRA:
+        path = getattr(args, name)
+        if path is None:
+            continue
+        table = getattr(result, field)
+        if table is None:
+            print(f"ratecard: no {name.replace('_', ' ')} written: the rules have no {needs}",
+                  file=sys.stderr)
+            continue
+        write_table(table, path, output_format(path))
 
 
 def _print_bills(table: Any) -> None:

@@ -19,7 +19,12 @@ a month are the engine's lines. Two things need more than a segment's sum, and g
 Rules with grants or credits granted at the opening: every account is replayed by the engine
 the same way, from its opening (`History.opened`: an `open` entry first in its journal), its
 segments also cut where the grants issued at its opening expire (`History.grant_cuts`), so that
-a segment's sum draws a grant as its entries would.
+a segment's sum draws a grant as its entries would. So are, with their journal entries, accounts
+that buy prepaid credits or subscriptions (events of type `credit`, `subscribe`, `cancel`), and
+every account of rules with fees, `skip empty`, packs that stop service, a minimum per entry, a
+daily ladder or daily bills (`terms.replays_everyone`); the usage of the meters where each entry
+counts (`terms.entry_meters`, and those a subscription covers) comes entry by entry (`detail`).
+The replay's bills give their lines, credit balances, rejected usage and daily bills.
 
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
@@ -55,11 +60,17 @@ from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
 from ratecard.warehouse.schema import MAX_COUNT
-from ratecard.warehouse.terms import Terms
+from ratecard.warehouse.terms import Terms, charge_names, replays_everyone
 
 SUSPEND = "suspend"
 REOPEN = "reopen"
 TOPUP = "topup"
+#: Events that are journal entries the engine's replay reads as they are (their fields in
+#: `AccountEvent.fields`): a prepaid credit bought, a subscription bought or cancelled.
+CREDIT = "credit"
+SUBSCRIBE = "subscribe"
+CANCEL = "cancel"
+ENTRY_EVENTS = (CREDIT, SUBSCRIBE, CANCEL)
 
 
 class PackPurchase(NamedTuple):
@@ -78,7 +89,8 @@ class PackPurchase(NamedTuple):
 
 @attrs.frozen
 class AccountEvent:
-    """A valid suspension, reopening or top-up."""
+    """A valid suspension, reopening, top-up, credit, subscription or cancellation (`fields`:
+    the journal entry's fields other than `type` and `time`, for the last three)."""
 
     instant: int
     ord: int
@@ -86,6 +98,7 @@ class AccountEvent:
     reason: str | None
     amount: Decimal | None
     order: int
+    fields: tuple[tuple[str, Any], ...] = ()
 
 
 class History:
@@ -109,6 +122,15 @@ class History:
     def settles(self, book: PriceBook) -> bool:
         """Whether the account keeps a balance that bills settle from (it has a top-up)."""
         return book.billing.settle_from_balance and any(e.kind == TOPUP for e in self.events)
+
+    def entries(self) -> bool:
+        """Whether the account bought a prepaid credit or a subscription (or cancelled one):
+        the engine's replay bills it."""
+        return any(e.kind in ENTRY_EVENTS for e in self.events)
+
+    def subscribes(self) -> bool:
+        """Whether the account bought a subscription."""
+        return any(e.kind == SUBSCRIBE for e in self.events)
 
 
 class Group(NamedTuple):
@@ -188,6 +210,16 @@ class Results:
     months: list[tuple[str, int, int]] = attrs.Factory(list)
     failed: list[tuple[str, int | None, str]] = attrs.Factory(list)
     replayed: set[str] = attrs.Factory(set)  # accounts the engine billed itself
+    #: The credit balances of the bills the engine made (`Bill.credits`): (account, ord, lot
+    #: id, credit, amount, paid, remaining, expires as ISO 8601).
+    credits: list[tuple[str, int, str, str, Decimal, Decimal, Decimal, str]] = attrs.Factory(
+        list)
+    #: Usage the engine's bills rejected (`Bill.rejected`): (account, ord, meter, action,
+    #: quantity, reason).
+    rejected: list[tuple[str, int, str, str, Decimal, str]] = attrs.Factory(list)
+    #: Daily bills the engine made (`bill per day on ...`): (account, day, issued, total, its
+    #: lines), the days as ISO dates.
+    daily: list[tuple[str, str, str, Decimal, tuple[BillLine, ...]]] = attrs.Factory(list)
 
 
 _NEVER = 1 << 126
@@ -226,6 +258,9 @@ class Drawdown:
         self.names = [plan.name for plan in book.meters]
         self.rank = {name: index for index, name in enumerate(self.names)}
         self.rank[TRUE_UP_METER] = len(self.names)  # a contract's true-up: after every meter
+        # Subscriptions' and fees' charges (their lines name the plan): after the true-up.
+        for offset, name in enumerate(charge_names(terms.books)):
+            self.rank.setdefault(name, len(self.names) + 1 + offset)
         self.pools = [plan.pool for plan in book.meters]
         self.plans = {plan.name: plan for plan in book.meters}
         self.plans_of = [{plan.name: plan for plan in sheet.meters} for sheet in self.books]
@@ -242,7 +277,8 @@ class Drawdown:
         self.results = Results()
         # Grants and credits: every account is replayed by the engine, from its opening
         # (`History.opened`).
-        self.grants = any(sheet.grants or sheet.credits for sheet in self.books)
+        # Fees too: every account holds them from its opening.
+        self.grants = replays_everyone(self.books)
 
     def month_end(self, ordinal: int) -> int:
         start = self._starts.get(ordinal + 1)
@@ -284,7 +320,7 @@ class Drawdown:
                 (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
             )
             return
-        if self.grants or (history.events and history.settles(self.book)):
+        if self.grants or (history.events and (history.settles(self.book) or history.entries())):
             self._replay(account, history, groups, detail, first, last, timeline)
             return
         records: list[tuple[int, int, int, Any]] = []
@@ -497,6 +533,11 @@ class Drawdown:
             return
         assert isinstance(bills, list)
         for bill in bills:
+            if bill.day is not None:  # a daily bill: beside the months'
+                assert bill.issued is not None
+                self.results.daily.append((account, bill.day.isoformat(),
+                                           bill.issued.isoformat(), bill.total, bill.lines))
+                continue
             ordinal = _ord_of_month(bill.month)
             self.results.months.append((account, ordinal, self._sheet(timeline, ordinal)))
             self._bill_lines(account, ordinal, bill)
@@ -505,6 +546,13 @@ class Drawdown:
         rank = self.rank
         for seq, line in enumerate(bill.lines):
             self.results.lines.append(Line(account, ordinal, rank[line.meter], seq, line))
+        for balance in bill.credits:
+            self.results.credits.append((
+                account, ordinal, balance.credit_id, balance.credit, balance.amount,
+                balance.paid, balance.remaining, balance.expires.isoformat()))
+        for refused in bill.rejected:
+            self.results.rejected.append((account, ordinal, refused.meter, refused.action,
+                                          refused.quantity, refused.reason))
 
     def _journal(
         self,
@@ -526,6 +574,8 @@ class Drawdown:
                 entry["reason"] = event.reason
             elif event.kind == TOPUP:
                 entry["amount"] = event.amount
+            else:
+                entry.update(event.fields)
             timed.append((event.instant, 0, event.order, entry))
         for purchase in sorted(
             (*history.purchases, *history.repeats), key=lambda p: (p.instant, p.order)

@@ -47,6 +47,13 @@ class Drawn:
     replayed: set[str]
     accounts: int
     workers: int
+    #: Credit balances of the bills the engine made (`Results.credits`).
+    credits: list[tuple[str, int, str, str, Decimal, Decimal, Decimal, str]] = attrs.Factory(
+        list)
+    #: Usage the engine's bills rejected (`Results.rejected`).
+    rejected: list[tuple[str, int, str, str, Decimal, str]] = attrs.Factory(list)
+    #: Daily bills the engine made (`Results.daily`).
+    daily: list[tuple[str, str, str, Decimal, tuple[Any, ...]]] = attrs.Factory(list)
 
 
 def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History], detail: Detail,
@@ -71,7 +78,8 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         results, accounts = _draw(book, terms, groups, histories, detail, bounds, others)
         period, prepaid, months = _tables(results, shape)
         return Drawn(period, prepaid, months, results.lines, results.failed, results.replayed,
-                     accounts, 1)
+                     accounts, 1, results.credits,
+                     results.rejected, results.daily)
     slices = _slices(groups, count)
     parts: list[Drawn] = []
     with tempfile.TemporaryDirectory(prefix="ratecard-drawdown-") as folder:
@@ -87,7 +95,8 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
                                   others)
         period, prepaid, months = _tables(results, shape)
         parts.append(Drawn(period, prepaid, months, results.lines, results.failed,
-                           results.replayed, accounts, 1))
+                           results.replayed, accounts, 1, results.credits,
+                     results.rejected, results.daily))
         for index, process in enumerate(processes):
             process.join()
             if process.exitcode != 0:
@@ -103,6 +112,9 @@ def draw_all(book: PriceBook, groups: pa.Table, histories: Mapping[str, History]
         set().union(*(p.replayed for p in parts)),
         sum(p.accounts for p in parts),
         len(slices),
+        [balance for p in parts for balance in p.credits],
+        [refused for p in parts for refused in p.rejected],
+        [bill for p in parts for bill in p.daily],
     )
 
 
@@ -217,7 +229,8 @@ def _worker(book: PriceBook, terms: Terms, groups: pa.Table, histories: Mapping[
                 pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
     with open(os.path.join(folder, f"{index}-rest.pickle"), "wb") as stream:
-        pickle.dump((results.lines, results.failed, results.replayed, accounts), stream)
+        pickle.dump((results.lines, results.failed, results.replayed, accounts,
+                     results.credits, results.rejected, results.daily), stream)
     os._exit(0)  # no cleanup of what the parent owns (the database, temporary directories)
 
 
@@ -230,5 +243,6 @@ def _read(folder: str, index: int) -> Drawn:
             tables.append(pa.ipc.open_file(source).read_all())
     # The file was written a moment ago by our own forked worker.
     with open(os.path.join(folder, f"{index}-rest.pickle"), "rb") as stream:
-        lines, failed, replayed, accounts = pickle.load(stream)
-    return Drawn(tables[0], tables[1], tables[2], lines, failed, replayed, accounts, 1)
+        lines, failed, replayed, accounts, credits, rejected, daily = pickle.load(stream)
+    return Drawn(tables[0], tables[1], tables[2], lines, failed, replayed, accounts, 1, credits,
+                 rejected, daily)

@@ -58,6 +58,7 @@ from ratecard.warehouse.sql import (
     decimal_type,
     scale_of,
 )
+from ratecard.warehouse.terms import charge_names
 
 # --- times --------------------------------------------------------------------------------------
 
@@ -146,6 +147,9 @@ class Queries:
         self.versions = book.books
         self.versioned = len(self.versions) > 1
         self.books = tuple(books) if books is not None else self.versions
+        # Lines that price a day (daily ladders, billed by the engine's replay) carry it.
+        self.dated_lines = any(group.ladder.period != "month" for b in self.books
+                               for group in b.ladder_groups)
         self.quantity_scale = max(
             [
                 scale_of(p.quantity_rounding.increment)
@@ -712,9 +716,10 @@ class Queries:
         ).from_(o.subquery(grouped, "k"), copy=False)
 
     def openings(self, plan: UsagePlan) -> exp.Select:
-        """Each account's first valid usage instant (`first`; repeated and free rows count: they
-        are entries of its journal), and whether a row's time is beyond the calendar table
-        (`beyond`: 1, the table is then built in full and this asked again)."""
+        """Each account's first and last valid usage instants (`first`, `last`; repeated and
+        free rows count: they are entries of its journal), and whether a row's time is beyond
+        the calendar table (`beyond`: 1, the table is then built in full and this asked
+        again)."""
         o = self.ops
         valid = o.is_null(o.col("problem"))
         beyond = o.eq(o.col("problem"), o.integer(BEYOND_CALENDAR))
@@ -722,6 +727,7 @@ class Queries:
             o.select(
                 o.col("account"),
                 ("first", o.min(o.case([(valid, o.col("instant"))]))),
+                ("last", o.max(o.case([(valid.copy(), o.col("instant"))]))),
                 ("beyond", o.max(o.case([(beyond, o.integer(1))], o.integer(0)))),
             )
             .from_(o.subquery(self.parsed_usage(plan), "u"), copy=False)
@@ -1385,6 +1391,12 @@ class Queries:
             )
         source_rank = o.case(
             [
+                # (the units a subscription covers come first, as in the engine)
+                *(
+                    [(o.eq(o.col("source"), o.text("subscription")), o.integer(-1))]
+                    if any(sheet.subscriptions for sheet in self.books)
+                    else []
+                ),
                 (o.eq(o.col("source"), o.text("allowance")), o.integer(0)),
                 (o.eq(o.col("source"), o.text("pack")), o.integer(1)),
                 # (a grant's lines rank with the packs', as the engine's do; sheets without
@@ -1409,10 +1421,17 @@ class Queries:
             ],
             o.integer(3),
         )
+        meter_rank: exp.Expression = o.col("meter")
+        if charge_names(self.books):
+            # Subscriptions' and fees' charges come after the meters' lines in the order the
+            # engine's bill made them (`seq`), whichever plan each names.
+            after = o.integer(len(self.book.meters) + 1)
+            meter_rank = o.case([(o.gt(o.col("meter"), after), after.copy())], o.col("meter"))
         line = o.row_number(
-            [o.col("account"), o.col("ord")], [o.col("meter"), source_rank, o.col("seq")]
+            [o.col("account"), o.col("ord")], [meter_rank, source_rank, o.col("seq")]
         )
-        columns = ("account", "ord", *LINE_FIELDS, "per", *(("rate",) if contracts else ()))
+        columns = ("account", "ord", *LINE_FIELDS, "per", *(("rate",) if contracts else ()),
+                   *(("period",) if self.dated_lines else ()))
         return o.select(*[o.col(c) for c in columns], ("line", line)).from_(
             o.subquery(union, "l"), copy=False
         )
@@ -1438,6 +1457,11 @@ class Queries:
                 if rates
                 else []
             ),
+            *(
+                [("period", o.cast(o.col("period") if from_python else o.null(), TEXT))]
+                if self.dated_lines
+                else []
+            ),
         ).from_(source, copy=False)
 
     def output_lines(
@@ -1461,6 +1485,12 @@ class Queries:
                 if contracts
                 else []
             )
+            # A subscription's or fee's charge names its plan (numbered after the true-up).
+            + [
+                (o.eq(o.col("meter", "l"), o.integer(len(self.book.meters) + 1 + i)),
+                 o.text(name))
+                for i, name in enumerate(charge_names(self.books))
+            ]
         )
         query = (
             o.select(
@@ -1477,7 +1507,8 @@ class Queries:
                 o.col("pack", "l"),
                 ("blocks", number("blocks")),
                 # The day a daily ladder's line prices; the warehouse prices months only.
-                ("period", o.cast(o.null(), TEXT)),
+                ("period", o.col("period", "l") if self.dated_lines
+                 else o.cast(o.null(), TEXT)),
                 # A price per N units: its N (the unit price is then the price as written).
                 o.col("per", "l"),
                 # A contract's discount: the fraction it takes off.

@@ -5,8 +5,10 @@ Inputs are Parquet or CSV files (a CSV file has a header line; all its columns a
 
 - usage: `account`, `time`, `action`, `count`, and an optional `id`;
 - purchases: `account`, `time`, `meter`, `size`, and an optional `id`;
-- events: `account`, `time`, `type` (`suspend`, `reopen` or `topup`), and `reason` (for
-  `suspend`) and `amount` (for `topup`) where the rules need them.
+- events: `account`, `time`, `type` (`suspend`, `reopen`, `topup`, `credit`, `subscribe` or
+  `cancel`), and the fields of the journal entry of that type where the rules need them:
+  `reason` (suspend), `amount` (topup, credit), `credit`, `currency`, `id` (credit),
+  `plan`, `quantity`, `meter`, `id` (subscribe), `subscription` (cancel).
 
 A column is checked by the kind of its type, not its exact type: `account` and `id` are strings
 or whole numbers; `action`, `meter`, `type` and `reason` strings; `count`, `size` and `amount`
@@ -76,6 +78,17 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         Column("type", _TEXT),
         Column("reason", _TEXT, required=False),
         Column("amount", _NUMBER, required=False),
+        # A prepaid credit bought (`credit`): the credit's name, its amount (`amount`), its
+        # currency and id.
+        Column("credit", _TEXT, required=False),
+        Column("currency", _TEXT, required=False),
+        Column("id", _KEY, required=False),
+        # A subscription bought (`subscribe`: its plan, quantity, the meter it covers and its
+        # id, `id`) or cancelled (`cancel`: the subscription's id, `subscription`).
+        Column("plan", _TEXT, required=False),
+        Column("quantity", _NUMBER, required=False),
+        Column("meter", _TEXT, required=False),
+        Column("subscription", _KEY, required=False),
     ),
     ACCOUNTS: (
         Column("account", _KEY),
@@ -273,9 +286,25 @@ ROW_PROBLEMS: tuple[RowProblem, ...] = (
     RowProblem(20, "missing meter", "the purchase has no meter"),
     RowProblem(21, "unknown meter", "the meter is not one of the rules"),
     RowProblem(22, "bad size", "the size is not a pack size on sale for the meter"),
-    RowProblem(30, "bad event", "the event type is not suspend, reopen or topup"),
+    RowProblem(
+        30,
+        "bad event",
+        "the event type is not suspend, reopen, topup, credit, subscribe or cancel",
+    ),
     RowProblem(31, "bad reason", "the suspension has no reason, or one the rules do not list"),
     RowProblem(32, "bad amount", "the top-up amount is not a positive amount of money"),
+    RowProblem(
+        33,
+        "bad credit",
+        "the credit is not a prepaid credit of the rules, or its amount is not a positive "
+        "amount of money in the rules' currency (the engine refuses the entry)",
+    ),
+    RowProblem(
+        34,
+        "bad subscription",
+        "the subscribe or cancel row names no plan the rules sell, a quantity outside the "
+        "plan's, a meter it does not cover, or no subscription (the engine refuses the entry)",
+    ),
 )
 
 #: The most units one usage entry may count: the engine's one limit for a count, whichever way

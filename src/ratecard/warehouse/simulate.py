@@ -41,7 +41,12 @@ from ratecard.warehouse.display import SCHEMA
 from ratecard.warehouse.engines import Engine
 from ratecard.warehouse.schema import InvalidRows
 from ratecard.warehouse.sql import DUCKDB
-from ratecard.warehouse.terms import ContractError, ContractSpec, read_contracts_table
+from ratecard.warehouse.terms import (
+    ContractError,
+    ContractSpec,
+    charge_names,
+    read_contracts_table,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -459,13 +464,15 @@ class _Recording:
 
 
 def _meter_changes(first: _Run, second: _Run) -> tuple[Change, ...]:
-    """Revenue per meter (its name; `*`: contracts' true-ups), old and new."""
+    """Revenue per meter (its name; `*`: contracts' true-ups; a subscription's or fee's
+    charges: its plan), old and new."""
     totals: dict[str, list[Decimal]] = {}
     for side, run in enumerate((first, second)):
         table = run.meter_totals
         if table is None:  # pragma: no cover - always fetched by simulate
             continue
         names = [p.name for p in run.book.meters]
+        names += ["*", *charge_names(run.terms.books)]  # (`drawdown.Drawdown.rank`)
         data = table.to_pydict()
         for meter, amount in zip(data["meter"], data["amount"], strict=True):
             name = names[meter] if meter < len(names) else "*"

@@ -43,7 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--events", action="append", metavar="PATH",
-        help="account events: account, time, type (suspend, reopen, topup), reason, amount",
+        help="account events: account, time, type (suspend, reopen, topup, credit, subscribe, "
+        "cancel) and the entry's fields: reason, amount, credit, currency, id, plan, quantity, "
+        "meter, subscription",
     )
     parser.add_argument(
         "--accounts", action="append", metavar="PATH",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -400,3 +400,39 @@ __all__ = [
     "read_contracts_table",
     "sheets",
 ]
+
+
+def charge_names(books: Sequence[PriceBook]) -> list[str]:
+    """The subscription plans and fees of the sheets, in order of declaration (each once): the
+    names a bill's charge lines give as their meter (the warehouse numbers them after the
+    meters and a contract's true-up)."""
+    names: dict[str, None] = {}
+    for sheet in books:
+        for plan in sheet.subscriptions:
+            names.setdefault(plan.name, None)
+    return list(names)
+
+
+def replays_everyone(books: Sequence[PriceBook]) -> bool:
+    """Whether the engine's replay bills every account, from its opening: the sheets have
+    grants or credits (granted at the opening), fees (held from the opening), or mechanics the
+    warehouse's own drawdown does not implement and the engine does, given each account's
+    entries (`entry_meters`): `skip empty`, packs that stop service when exhausted, a
+    minimum per entry, a daily ladder, daily bills."""
+    return any(sheet.grants or sheet.credits or any(p.automatic for p in sheet.subscriptions)
+               or sheet.billing.skip_empty or entry_meters(sheet)
+               for sheet in books)
+
+
+def entry_meters(sheet: PriceBook) -> list[str]:
+    """The meters whose usage the engine's replay must be given entry by entry, for every
+    account: a minimum per entry raises each entry; packs that stop service when exhausted
+    reject what is past them, entry by entry; a fee that covers a meter limits what it covers
+    per day or month; a daily ladder prices each day's entries, a daily bill bills them."""
+    usage_meters = set(sheet.routes.values())  # (a request's part gets its minimum in SQL)
+    return [plan.name for plan in sheet.meters
+            if (plan.entry_minimum is not None and plan.name in usage_meters)
+            or plan.pack_terms.stop_when_exhausted] + [
+        meter for plan in sheet.subscriptions if plan.automatic for meter in plan.covers] + [
+        meter for group in sheet.ladder_groups if group.ladder.period != "month"
+        for meter in group.meters] + list(sheet.billing.daily)
