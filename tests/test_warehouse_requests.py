@@ -294,11 +294,11 @@ def test_an_unknown_column_is_refused(tmp_path: Path) -> None:
         bill_warehouse(ANTHROPIC, None, requests=str(path))
 
 
-def test_spark_refuses_requests() -> None:
+def test_spark_takes_requests() -> None:
+    """Spark reads a requests table as DuckDB does (billed alike: test_warehouse_spark.py)."""
     from ratecard.warehouse.api import billable_terms
 
-    with pytest.raises(UsageError, match="requests table on DuckDB only"):
-        billable_terms(ANTHROPIC, None, "spark")
+    assert billable_terms(ANTHROPIC, None, "spark").books == [ANTHROPIC]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

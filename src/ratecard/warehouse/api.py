@@ -213,13 +213,12 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        if sheet.requests and (engine != DUCKDB or len(terms.books) > 1
-                               or sheet.grants or sheet.credits):
+        if sheet.requests and (len(terms.books) > 1 or sheet.grants or sheet.credits):
             raise UsageError(
                 f"these rules bill `{next(iter(sheet.requests))}` by request (`request`): the "
-                "warehouse reads a requests table on DuckDB only, with rules that have no dated "
-                "versions, grants or credits and accounts without contracts; bill these "
-                "accounts with `ratecard bill`"
+                "warehouse reads a requests table with rules that have no dated versions, "
+                "grants or credits and accounts without contracts; bill these accounts with "
+                "`ratecard bill`"
             )
         # A per-entry minimum is applied to each request row's part in SQL; a usage row's
         # meter is summed, so a minimum on a meter usage entries count into is refused.
@@ -647,9 +646,6 @@ class _Run:
     def _read_requests(self, inputs: Mapping[str, tuple[list[str], str]]) -> dict[str, str]:
         """Read the requests table (and the usage table, when given, as `usage_in`) and make
         `usage_src` of their rows: the requests' parts beside the usage rows."""
-        describe = getattr(self.engine, "describe", None)
-        if describe is None:  # (billable_terms refuses requests on other engines)
-            raise UsageError("the warehouse reads a requests table on DuckDB only")
         paths, fmt = inputs[REQUESTS]
         columns = self.engine.read("requests_src", paths, fmt)
         check_request_columns(self.book, ", ".join(paths), columns)
@@ -659,9 +655,9 @@ class _Run:
             usage = self.engine.read("usage_in", usage_paths, usage_fmt)
             check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
         index = self.queries.meter_index
-        view = parts_view(self.book, columns, index.__getitem__, usage)
+        view = parts_view(self.book, columns, index.__getitem__, usage, self.engine.dialect)
         self.engine.create("usage_src", view, reuse=False)
-        described: dict[str, str] = describe("usage_src")
+        described = self.engine.describe("usage_src")
         self.count_scale = decimal_scale(described["count"])
         self.count_largest = largest_value(described["count"])
         return check_columns(USAGE, ", ".join(paths), described, self.engine.dialect)
