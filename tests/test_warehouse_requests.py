@@ -359,3 +359,129 @@ def test_a_parquet_requests_table_beside_a_csv_usage_table(tmp_path: Path) -> No
     ])
     assert actual(result) == {"a": [(_month(bill.month), bill.total,
                                      [_line(line) for line in bill.lines])]}
+
+
+VERSIONED_RULES = """\
+rules gen "生成" / "Generation"
+currency USD, rounding half_up 0.01, timezone UTC
+
+meter tokens "令牌" / "Tokens"
+meter calls "调用" / "Calls"
+meter searches "搜索" / "Searches"
+
+request generate "生成" / "Generate" {
+  quantity input_tokens into tokens
+  quantity output_tokens into tokens
+  quantity web_searches into searches
+  property fast bool default false
+  charge calls
+  charge calls when fast
+}
+
+allowance 100000 per month on tokens
+price tokens 3 per 1000000
+price calls 0.5 per 100
+price searches 10 per 1000
+deduct allowance, postpaid
+
+from 2026-11-01 {
+  allowance 200000 per month on tokens
+  price calls 0.4 per 100
+}
+
+from 2026-12-01 {
+  price tokens 2.5 per 1000000
+}
+"""
+
+CONTRACT = """\
+contract big "大客户" / "Big customer" extends "gen.rules"
+accounts b
+from 2026-11-01 until 2026-12-01
+discount 10% on tokens
+minimum spend 5 per month
+extra allowance 50000 per month on tokens
+price searches 8 per 1000
+"""
+
+
+def versioned(directory: Path) -> tuple[PriceBook, PriceBook, Path]:
+    """The versioned sheet, the same under contract `big` (account b, November), and the
+    contract's file."""
+    (directory / "gen.rules").write_text(VERSIONED_RULES)
+    (directory / "big.rules").write_text(CONTRACT)
+    book = ratecard.load(directory / "gen.rules")
+    return book, book.with_contract(directory / "big.rules"), directory / "big.rules"
+
+
+def versioned_oracle(
+    book: PriceBook, contracted: PriceBook, rows: list[Row]
+) -> dict[str, list[Any]]:
+    """The engine's bills: account b's by the sheet under its contract, the others' by the
+    sheet."""
+    return {
+        **oracle(book, [r for r in rows if r["account"] != "b"]),
+        **oracle(contracted, [r for r in rows if r["account"] == "b"]),
+    }
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["csv", "parquet"]))
+def test_requests_bill_across_versions_and_contracts_as_the_engine(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, fmt: str
+) -> None:
+    """Rows from October to December: each month billed by the version in effect on its first
+    day (November's allowance and calls price, December's tokens price), account b in November
+    under its contract (discount, minimum spend, extra allowance, its own searches price)."""
+    directory = tmp_path_factory.mktemp("versions")
+    book, contracted, contract = versioned(directory)
+    rows, invalid = data.draw(request_rows(book))
+    path = write(rows, book, directory, fmt)
+    result = bill_warehouse(book, None, requests=str(path), contracts={"b": contract})
+    assert actual(result) == versioned_oracle(book, contracted, rows)
+    assert sum(i.count for i in result.invalid) == invalid
+    assert not result.problems
+
+
+def test_worked_bills_across_versions_and_a_contract(tmp_path: Path) -> None:
+    """One request a month from October to December, 300,000 input and 100,000 output tokens,
+    10 web searches, `fast` (two calls):
+
+    - October (first version): tokens 400,000 − 100,000 allowance = 300,000 × 3 / 10^6 = 0.90;
+      calls 2 × 0.5 / 100 = 0.01; searches 10 × 10 / 1000 = 0.10. Total 1.01.
+    - November (from 2026-11-01: allowance 200,000, calls 0.4 / 100): tokens 200,000 × 3 / 10^6
+      = 0.60; calls 2 × 0.4 / 100 = 0.008 → 0.01; searches 0.10. Total 0.71.
+    - December (from 2026-12-01: tokens 2.5 / 10^6): tokens 200,000 × 2.5 / 10^6 = 0.50;
+      calls 0.01; searches 0.10. Total 0.61.
+
+    Account b, under contract `big` in November: allowance 200,000 + 50,000 extra, so tokens
+    150,000 × 3 / 10^6 = 0.45, less 10% (−0.045 → −0.05: 0.45 × 0.9 = 0.405 → 0.41, less the
+    line's 0.45); calls 0.01; searches 10 × 8 / 1000 = 0.08; 0.41 + 0.01 + 0.08 = 0.50, a
+    true-up of 4.50 to the minimum spend of 5. October and December as account a's."""
+    book, _, contract = versioned(tmp_path)
+    path = worked_requests(tmp_path / "requests.csv")
+    result = bill_warehouse(book, None, requests=str(path), contracts={"b": contract})
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == (
+        WORKED_TOTALS
+    )
+
+
+WORKED_TOTALS = [
+    ("a", "2026-10", Decimal("1.01")),
+    ("a", "2026-11", Decimal("0.71")),
+    ("a", "2026-12", Decimal("0.61")),
+    ("b", "2026-10", Decimal("1.01")),
+    ("b", "2026-11", Decimal("5.00")),
+    ("b", "2026-12", Decimal("0.61")),
+]
+
+
+def worked_requests(path: Path) -> Path:
+    """The requests of `test_worked_bills_across_versions_and_a_contract`."""
+    path.write_text(
+        "account,time,action,input_tokens,output_tokens,web_searches,fast\n" + "".join(
+            f"{account},2026-{month}-15T10:00:00Z,generate,300000,100000,10,true\n"
+            for account in "ab" for month in ("10", "11", "12")
+        )
+    )
+    return path

@@ -297,3 +297,16 @@ def test_spark_bills_requests_beside_usage_as_the_engine(spark: Any, tmp_path: P
     assert on_spark.lines.to_pylist() == on_duckdb.lines.to_pylist()
     assert sorted((i.problem, i.count) for i in on_spark.invalid) == [
         ("bad property", 1), ("bad quantity", 1)]
+
+
+def test_spark_bills_requests_across_versions_and_a_contract(spark: Any, tmp_path: Path) -> None:
+    """The worked bills of test_warehouse_requests (three versions, a contract in November)
+    on Spark."""
+    book, _, contract = req.versioned(tmp_path)
+    path = req.worked_requests(tmp_path / "requests.csv")
+    result = bill_warehouse(
+        book, None, requests=str(path), contracts={"b": contract}, engine="spark", spark=spark
+    )
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == (
+        req.WORKED_TOTALS
+    )

@@ -94,7 +94,13 @@ from ratecard.warehouse.sql import (
     render,
     scale_of,
 )
-from ratecard.warehouse.terms import ContractSpec, Terms, check_pools, load_contracts
+from ratecard.warehouse.terms import (
+    ContractSpec,
+    Terms,
+    check_pools,
+    check_requests,
+    load_contracts,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -213,12 +219,11 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        if sheet.requests and (len(terms.books) > 1 or sheet.grants or sheet.credits):
+        if sheet.requests and (sheet.grants or sheet.credits):
             raise UsageError(
                 f"these rules bill `{next(iter(sheet.requests))}` by request (`request`): the "
-                "warehouse reads a requests table with rules that have no dated versions, "
-                "grants or credits and accounts without contracts; bill these accounts with "
-                "`ratecard bill`"
+                "warehouse reads a requests table with rules that have no grants or credits; "
+                "bill these accounts with `ratecard bill`"
             )
         # A per-entry minimum is applied to each request row's part in SQL; a usage row's
         # meter is summed, so a minimum on a meter usage entries count into is refused.
@@ -281,6 +286,7 @@ def billable_terms(
                     "rejects none; bill these accounts with `ratecard bill`"
                 )
     check_pools(terms)
+    check_requests(terms)
     return terms
 
 
