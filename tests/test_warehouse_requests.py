@@ -485,3 +485,52 @@ def worked_requests(path: Path) -> Path:
         )
     )
     return path
+
+
+GRANT_RULES = """\
+rules gen "生成" / "Generation"
+currency USD, rounding half_up 0.01, timezone UTC
+
+meter tokens "令牌" / "Tokens"
+meter calls "调用" / "Calls"
+meter searches "搜索" / "Searches"
+meter sandbox "沙箱" / "Sandbox"
+  quantity at least 60 per entry
+
+request generate "生成" / "Generate" {
+  quantity input_tokens into tokens
+  quantity output_tokens into tokens
+  quantity web_searches into searches
+  quantity sandbox_seconds into sandbox
+  property fast bool default false
+  charge calls
+  charge calls when fast
+}
+
+allowance 100000 per month on tokens, calls
+grant opening "开通赠送" / "Free on opening" 300000 once on tokens valid 2 months
+grant monthly "每月赠送" / "Monthly gift" 3 per month on searches
+credit trial "试用金" / "Trial credit" 1 once on every meter valid 3 months
+price tokens 3 per 1000000
+price calls 0.5 per 100
+price searches 10 per 1000
+price sandbox 0.36 per 3600
+deduct allowance, monthly, opening, postpaid
+"""
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["csv", "parquet"]))
+def test_requests_with_grants_and_credits_bill_as_the_engine(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, fmt: str
+) -> None:
+    """Grants once and monthly and a credit once: every account is replayed by the engine
+    from its opening (its first row), its request parts fed to the replay as the parts the
+    engine makes of its request entries."""
+    book = ratecard.loads(GRANT_RULES, "gen.rules")
+    rows, invalid = data.draw(request_rows(book))
+    path = write(rows, book, tmp_path_factory.mktemp("grants"), fmt)
+    result = bill_warehouse(book, None, requests=str(path))
+    assert actual(result) == oracle(book, rows)
+    assert sum(i.count for i in result.invalid) == invalid
+    assert not result.problems

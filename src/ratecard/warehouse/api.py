@@ -219,12 +219,6 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        if sheet.requests and (sheet.grants or sheet.credits):
-            raise UsageError(
-                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`): the "
-                "warehouse reads a requests table with rules that have no grants or credits; "
-                "bill these accounts with `ratecard bill`"
-            )
         # A per-entry minimum is applied to each request row's part in SQL; a usage row's
         # meter is summed, so a minimum on a meter usage entries count into is refused.
         usage_meters = set(sheet.routes.values())
@@ -460,6 +454,7 @@ class _Run:
         self.return_lines = True
         self.count_scale: int | None = None
         self.count_largest: int | None = None
+        self.requests = False  # whether `usage_src` holds a requests table's parts
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
         # Called with each step's name as it starts (a progress display).
         self.on_step: Callable[[str], None] | None = None
@@ -662,6 +657,7 @@ class _Run:
             check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
         index = self.queries.meter_index
         view = parts_view(self.book, columns, index.__getitem__, usage, self.engine.dialect)
+        self.requests = True
         self.engine.create("usage_src", view, reuse=False)
         described = self.engine.describe("usage_src")
         self.count_scale = decimal_scale(described["count"])
@@ -998,6 +994,7 @@ class _Run:
             cut_columns=0,
             spans=False,
             late=False,
+            requests=self.requests,
         )
 
     def _events(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
