@@ -534,3 +534,40 @@ def test_requests_with_grants_and_credits_bill_as_the_engine(
     assert actual(result) == oracle(book, rows)
     assert sum(i.count for i in result.invalid) == invalid
     assert not result.problems
+
+
+def test_worked_bills_with_grants_and_a_credit(tmp_path: Path) -> None:
+    """Three requests of account a (opened at its first, 2026-10-15), by GRANT_RULES:
+
+    - October: 300,000 + 100,000 tokens, 100,000 in the allowance and 300,000 from the opening
+      grant (all of it); 2 calls (`fast`) in the allowance; 10 searches, 3 from the monthly
+      grant, 7 postpaid × 10 / 1000 = 0.07; 30 sandbox seconds billed as the 60 at least per
+      entry, 60 × 0.36 / 3600 = 0.006 → 0.01. The trial credit (1) pays 0.08: total 0.00.
+    - November: tokens 300,000 postpaid (the grant is spent) × 3 / 10^6 = 0.90; searches 0.07;
+      the credit pays its 0.92 left: total 0.97 − 0.92 = 0.05.
+    - December: no requests, 0.00.
+    - January (the credit expired on 2027-01-15): tokens 0.90; 1 call in the allowance;
+      1,000 searches, 3 granted, 997 × 10 / 1000 = 9.97; 7,200 s × 0.36 / 3600 = 0.72: total
+      11.59."""
+    book = ratecard.loads(GRANT_RULES, "gen.rules")
+    path = tmp_path / "requests.csv"
+    path.write_text(
+        "account,time,action,input_tokens,output_tokens,web_searches,sandbox_seconds,fast\n"
+        "a,2026-10-15T10:00:00Z,generate,300000,100000,10,30,true\n"
+        "a,2026-11-15T10:00:00Z,generate,300000,100000,10,,true\n"
+        "a,2027-01-15T10:00:00Z,generate,300000,100000,1000,7200,false\n"
+    )
+    result = bill_warehouse(book, None, requests=str(path))
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("2026-10", Decimal("0.00")),
+        ("2026-11", Decimal("0.05")),
+        ("2026-12", Decimal("0.00")),
+        ("2027-01", Decimal("11.59")),
+    ]
+    assert [(line["meter"], line["source"], line["amount"]) for line in result.lines.to_pylist()
+            if line["month"] == "2026-11" and line["amount"]] == [
+        ("tokens", "postpaid", Decimal("0.90")),
+        ("tokens", "credit", Decimal("-0.90")),
+        ("searches", "postpaid", Decimal("0.07")),
+        ("searches", "credit", Decimal("-0.02")),
+    ]
