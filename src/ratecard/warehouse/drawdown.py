@@ -19,7 +19,8 @@ a month are the engine's lines. Two things need more than a segment's sum, and g
 Rules with grants or credits granted at the opening: every account is replayed by the engine
 the same way, from its opening (`History.opened`: an `open` entry first in its journal), its
 segments also cut where the grants issued at its opening expire (`History.grant_cuts`), so that
-a segment's sum draws a grant as its entries would.
+a segment's sum draws a grant as its entries would. A meter only requests feed has no usage
+action: its segments enter the replay as request parts (`_Part`, `engine.replay.bill_records`).
 
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
