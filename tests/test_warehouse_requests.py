@@ -536,6 +536,25 @@ def test_requests_with_grants_and_credits_bill_as_the_engine(
     assert not result.problems
 
 
+GRANTED_TOTALS = [
+    ("2026-10", Decimal("0.00")),
+    ("2026-11", Decimal("0.05")),
+    ("2026-12", Decimal("0.00")),
+    ("2027-01", Decimal("11.59")),
+]
+
+
+def granted_requests(path: Path) -> Path:
+    """The requests of `test_worked_bills_with_grants_and_a_credit`."""
+    path.write_text(
+        "account,time,action,input_tokens,output_tokens,web_searches,sandbox_seconds,fast\n"
+        "a,2026-10-15T10:00:00Z,generate,300000,100000,10,30,true\n"
+        "a,2026-11-15T10:00:00Z,generate,300000,100000,10,,true\n"
+        "a,2027-01-15T10:00:00Z,generate,300000,100000,1000,7200,false\n"
+    )
+    return path
+
+
 def test_worked_bills_with_grants_and_a_credit(tmp_path: Path) -> None:
     """Three requests of account a (opened at its first, 2026-10-15), by GRANT_RULES:
 
@@ -550,20 +569,9 @@ def test_worked_bills_with_grants_and_a_credit(tmp_path: Path) -> None:
       1,000 searches, 3 granted, 997 × 10 / 1000 = 9.97; 7,200 s × 0.36 / 3600 = 0.72: total
       11.59."""
     book = ratecard.loads(GRANT_RULES, "gen.rules")
-    path = tmp_path / "requests.csv"
-    path.write_text(
-        "account,time,action,input_tokens,output_tokens,web_searches,sandbox_seconds,fast\n"
-        "a,2026-10-15T10:00:00Z,generate,300000,100000,10,30,true\n"
-        "a,2026-11-15T10:00:00Z,generate,300000,100000,10,,true\n"
-        "a,2027-01-15T10:00:00Z,generate,300000,100000,1000,7200,false\n"
-    )
+    path = granted_requests(tmp_path / "requests.csv")
     result = bill_warehouse(book, None, requests=str(path))
-    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
-        ("2026-10", Decimal("0.00")),
-        ("2026-11", Decimal("0.05")),
-        ("2026-12", Decimal("0.00")),
-        ("2027-01", Decimal("11.59")),
-    ]
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == GRANTED_TOTALS
     assert [(line["meter"], line["source"], line["amount"]) for line in result.lines.to_pylist()
             if line["month"] == "2026-11" and line["amount"]] == [
         ("tokens", "postpaid", Decimal("0.90")),
