@@ -579,3 +579,13 @@ def test_worked_bills_with_grants_and_a_credit(tmp_path: Path) -> None:
         ("searches", "postpaid", Decimal("0.07")),
         ("searches", "credit", Decimal("-0.02")),
     ]
+
+
+def test_a_sheet_with_other_requests_is_refused() -> None:
+    """Every sheet a run bills by must make the same parts of a request as the first version
+    (no version or contract that loads can differ; a sheet of other rules does)."""
+    from ratecard.warehouse.terms import Terms, check_requests
+
+    check_requests(Terms(ANTHROPIC, {"x": ANTHROPIC}))
+    with pytest.raises(UsageError, match="a sheet declares its requests otherwise"):
+        check_requests(Terms(ANTHROPIC, {"x": BAIDU}))
