@@ -104,6 +104,7 @@ from ratecard.warehouse.terms import (
     ContractSpec,
     Terms,
     check_pools,
+    check_requests,
     entry_meters,
     load_contracts,
     replays_everyone,
@@ -237,14 +238,6 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        if sheet.requests and (engine != DUCKDB or len(terms.books) > 1
-                               or sheet.grants or sheet.credits):
-            raise UsageError(
-                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`): the "
-                "warehouse reads a requests table on DuckDB only, with rules that have no dated "
-                "versions, grants or credits and accounts without contracts; bill these "
-                "accounts with `ratecard bill`"
-            )
         for plan in sheet.meters:
             for action, _ in plan.count_scales[:1]:
                 raise UsageError(
@@ -262,6 +255,7 @@ def billable_terms(
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
     check_pools(terms)
+    check_requests(terms)
     return terms
 
 
@@ -476,6 +470,7 @@ class _Run:
         self.return_lines = True
         self.count_scale: int | None = None
         self.count_largest: int | None = None
+        self.requests = False  # whether `usage_src` holds a requests table's parts
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
         # Called with each step's name as it starts (a progress display).
         self.on_step: Callable[[str], None] | None = None
@@ -770,9 +765,6 @@ class _Run:
     def _read_requests(self, inputs: Mapping[str, tuple[list[str], str]]) -> dict[str, str]:
         """Read the requests table (and the usage table, when given, as `usage_in`) and make
         `usage_src` of their rows: the requests' parts beside the usage rows."""
-        describe = getattr(self.engine, "describe", None)
-        if describe is None:  # (billable_terms refuses requests on other engines)
-            raise UsageError("the warehouse reads a requests table on DuckDB only")
         paths, fmt = inputs[REQUESTS]
         columns = self.engine.read("requests_src", paths, fmt)
         check_request_columns(self.book, ", ".join(paths), columns)
@@ -782,9 +774,10 @@ class _Run:
             usage = self.engine.read("usage_in", usage_paths, usage_fmt)
             check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
         index = self.queries.meter_index
-        view = parts_view(self.book, columns, index.__getitem__, usage)
+        view = parts_view(self.book, columns, index.__getitem__, usage, self.engine.dialect)
+        self.requests = True
         self.engine.create("usage_src", view, reuse=False)
-        described: dict[str, str] = describe("usage_src")
+        described = self.engine.describe("usage_src")
         self.count_scale = decimal_scale(described["count"])
         self.count_largest = largest_value(described["count"])
         return check_columns(USAGE, ", ".join(paths), described, self.engine.dialect)
@@ -1157,6 +1150,7 @@ class _Run:
             cut_columns=0,
             spans=False,
             late=False,
+            requests=self.requests,
         )
 
     def _events(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
