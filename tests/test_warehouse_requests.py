@@ -612,3 +612,22 @@ def test_a_sheet_with_other_requests_is_refused() -> None:
     check_requests(Terms(ANTHROPIC, {"x": ANTHROPIC}))
     with pytest.raises(UsageError, match="a sheet declares its requests otherwise"):
         check_requests(Terms(ANTHROPIC, {"x": BAIDU}))
+
+
+@pytest.mark.parametrize(("addition", "order", "named"), [
+    ('credit commit "预付" / "Prepaid" prepaid on sandbox valid 1 year\n', "allowance",
+     "prepaid credit `commit`.*bill by request"),
+    ('grant week "周赠" / "Weekly" 50 per month on sandbox valid 7 days\n', "allowance, week",
+     "grant `week` is issued per month and valid days.*by request"),
+    ('subscription seats "席位" / "Seats", per day, covers sandbox up to 1000 {\n'
+     "  (0, ∞)  18\n}\n", "allowance, subscriptions", "subscription `seats` and bill by request"),
+])
+def test_requests_beside_sources_only_the_replay_draws_are_refused_by_name(
+        addition: str, order: str, named: str) -> None:
+    """Prepaid credits, monthly grants valid days and subscriptions are billed beside usage
+    rows by the engine's replay of those accounts (tests/test_warehouse_sources.py), not beside
+    a requests table: the run is refused, naming the credit, grant or subscription."""
+    book = ratecard.loads(MINIMUM_RULES.replace("deduct allowance, postpaid\n", "")
+                          + addition + f"deduct {order}, postpaid\n", "ce.rules")
+    with pytest.raises(UsageError, match=named):
+        bill_warehouse(book, None, requests="requests.csv")

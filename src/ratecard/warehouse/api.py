@@ -285,6 +285,26 @@ def _refuse_with_requests(sheet: PriceBook) -> None:
             "writes a bill for every month of an account's span of requests and cannot leave "
             "out the empty ones; bill these accounts with `ratecard bill`"
         )
+    prepaid = [credit.name for credit in sheet.credits if credit.amount is None]
+    if prepaid:
+        raise UsageError(
+            f"these rules declare prepaid credit `{prepaid[0]}` (`credit ... prepaid`) and bill "
+            "by request: the warehouse draws prepaid credits for usage rows only, not beside a "
+            "requests table; bill these accounts with `ratecard bill`")
+    days = [grant.name for grant in sheet.grants
+            if grant.recurrence != ONCE and grant.valid_amount is not None
+            and grant.valid_unit == "day"]
+    if days:
+        raise UsageError(
+            f"grant `{days[0]}` is issued per month and valid days, and the rules bill by "
+            "request: the warehouse cuts requests' usage at a month's start only; bill these "
+            "accounts with `ratecard bill`")
+    sold = [plan.name for plan in sheet.subscriptions if not plan.automatic]
+    if sold:
+        raise UsageError(
+            f"the rules sell subscription `{sold[0]}` and bill by request: "
+            "the warehouse bills subscriptions beside usage rows only, not beside a requests "
+            "table; bill these accounts with `ratecard bill`")
     if any(plan.automatic for plan in sheet.subscriptions):
         raise UsageError(
             "the rules charge a recurring fee and bill by request: the warehouse bills requests "
