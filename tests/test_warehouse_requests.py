@@ -631,3 +631,26 @@ def test_requests_beside_sources_only_the_replay_draws_are_refused_by_name(
                           + addition + f"deduct {order}, postpaid\n", "ce.rules")
     with pytest.raises(UsageError, match=named):
         bill_warehouse(book, None, requests="requests.csv")
+
+
+def test_a_shared_allowance_two_parts_of_one_request_draw_is_refused_by_name() -> None:
+    """One request feeding two meters of one `shared` allowance: in the month the pool runs
+    out the engine gives its last units to the request's parts in its quantities' order, and the
+    warehouse's entry-by-entry draw cannot order the parts of one row yet (a row of 199,999
+    output tokens and 199,999 searches against 300,000 shared units bills 999.99 in the engine
+    and would bill 0.31): the run is refused, naming the request, both meters and the pool."""
+    book = ratecard.loads("""\
+rules gen "生成" / "Generation"
+currency USD, rounding half_up 0.01, timezone UTC
+meter tokens "令牌" / "Tokens"
+meter searches "搜索" / "Searches"
+request generate { quantity output_tokens into tokens
+  quantity web_searches into searches }
+allowance 300000 per month on tokens, searches shared
+price tokens 3 per 1000000
+price searches 10 per 1000
+deduct allowance, postpaid
+""", "gen.rules")
+    with pytest.raises(UsageError, match="request `generate` feeds meters `searches` and "
+                       "`tokens`, which share allowance"):
+        bill_warehouse(book, None, requests="requests.csv")
