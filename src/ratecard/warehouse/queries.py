@@ -809,23 +809,71 @@ class Queries:
         o = self.ops
         return o.all_of(o.is_null(o.col("problem")), o.is_null(o.col("seg")))
 
+    @property
+    def unallowed(self) -> list[int]:
+        """The meters whose month has no allowance in any version (their pool's fresh allowance
+        is 0): `deduct` of a quantity with no allowance and no lots draws it all postpaid,
+        whatever the quantity, so their plain months need no draw from Python."""
+        return [
+            index
+            for index in range(len(self.book.meters))
+            if all(
+                book._new_allowances()[book.meters[index].pool] == 0 for book in self.versions
+            )
+        ]
+
     def plain_quantities(self) -> exp.Select:
-        """The distinct (meter, quantity) of plain account months: the inputs `deduct` needs."""
+        """The distinct (meter, quantity) of plain account months: the inputs `deduct` needs
+        (the meters with an allowance: see `unallowed`)."""
         o = self.ops
         versions = [("ver", self.version_of(o.col("ord")))] if self.versioned else []
+        tests = [self.plain(), o.ge(o.col("meter"), o.integer(0)), o.not_(o.col("dup"))]
+        if self.unallowed:
+            tests.append(o.not_(o.in_(o.col("meter"), [o.integer(i) for i in self.unallowed])))
         query = (
             o.select(*versions, o.col("meter"), o.col("qty"))
             .from_(o.table("usage_groups"), copy=False)
-            .where(
-                o.all_of(self.plain(), o.ge(o.col("meter"), o.integer(0)), o.not_(o.col("dup"))),
-                copy=False,
-            )
+            .where(o.all_of(*tests), copy=False)
         )
         return query.distinct(copy=False)
 
-    def plain_period(self) -> exp.Select:
+    def plain_period(self) -> exp.Select | exp.Union:
         """Plain account months per meter: total, allowance and postpaid units (and, with
-        versions, the month's version)."""
+        versions, the month's version). The meters with an allowance join their draws (made
+        by `deduct` in Python); the others' units are all postpaid (see `unallowed`)."""
+        o = self.ops
+        unallowed = self.unallowed
+        drawn = self._drawn_period()
+        if not unallowed:
+            return drawn
+        qty = o.col("qty", "g")
+        undrawn = (
+            o.select(
+                o.col("account", "g"),
+                o.col("ord", "g"),
+                o.col("meter", "g"),
+                ("total", qty),
+                ("allowance", o.cast(o.integer(0), decimal_type(self.quantity_scale))),
+                ("postpaid", qty.copy()),
+                *([("ver", self.version_of(o.col("ord", "g")))] if self.versioned else []),
+            )
+            .from_(o.table("usage_groups", "g"), copy=False)
+            .where(
+                o.all_of(
+                    o.is_null(o.col("problem", "g")),
+                    o.is_null(o.col("seg", "g")),
+                    o.in_(o.col("meter", "g"), [o.integer(i) for i in unallowed]),
+                    o.not_(o.col("dup", "g")),
+                ),
+                copy=False,
+            )
+        )
+        if len(unallowed) == len(self.book.meters):
+            return undrawn
+        return o.union_all([drawn, undrawn])
+
+    def _drawn_period(self) -> exp.Select:
+        """`plain_period` of the meters drawn in Python: the usage groups joined with `draws`."""
         o = self.ops
         version = self.version_of(o.col("ord", "g"))
         return (
