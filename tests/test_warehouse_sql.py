@@ -533,7 +533,8 @@ def test_worked_bda_month(tmp_path: Path) -> None:
 def test_worked_pack_holder_with_meters_drawn_in_the_database(tmp_path: Path) -> None:
     """a1 buys a detection 10万 pack on Sep 20: DetectBody 3,000 on Oct 10, SegmentPortraitPic
     5,000 on Nov 5. Its segmentation holds no lots, so it is drawn down in the database with the
-    plain accounts (one distinct quantity), its detection in Python; its months run from the
+    plain accounts (min(5,000, 1,000) from the allowance, the rest postpaid, computed in SQL: no
+    distinct quantity goes to Python), its detection in Python; its months run from the
     purchase to the last entry, which Python does not see: September 0.00; October: detection
     1,000 free + 2,000 from the pack = 0.00; November: segmentation 1,000 free + 4,000 × 0.01 =
     40.00. The engine bills the same journal alike."""
@@ -566,7 +567,7 @@ def test_worked_pack_holder_with_meters_drawn_in_the_database(tmp_path: Path) ->
         ("2026-11", 1, "segmentation", "allowance", "1000", Decimal("0.00"), None),
         ("2026-11", 2, "segmentation", "postpaid", "4000", Decimal("40.00"), None),
     ]
-    assert result.stats["plain_distinct_quantities"] == 1
+    assert result.stats["plain_distinct_quantities"] == 0
     assert result.stats["accounts_drawn_in_python"] == 1
     engine = book.bill([
         {"type": "purchase", "time": "2026-09-20T10:00:00+08:00", "meter": "detection",

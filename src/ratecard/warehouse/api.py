@@ -575,7 +575,8 @@ class _Run:
         """Take `other`'s plain drawdown (`draws`, `plain_period`, `plain_ranges`, still in the
         engine) as this run's: same metering, same SQL, same allowances (see `plain_sql`)."""
         for name in ("plain_quantities", "plain_period", "plain_ranges"):
-            self.texts[name] = other.texts[name]
+            if name in other.texts:  # (no `plain_quantities` when Python draws none)
+                self.texts[name] = other.texts[name]
         self.stats["plain_distinct_quantities"] = other.stats["plain_distinct_quantities"]
 
     def finish(
@@ -1174,6 +1175,11 @@ class _Run:
     def _plain(self, held: bool) -> None:
         import pyarrow as pa
 
+        if not self.queries.python_drawn:  # the database draws every plain month itself
+            self.stats["plain_distinct_quantities"] = 0
+            self._create("plain_period", self.queries.plain_period())
+            self._create("plain_ranges", self.queries.plain_ranges(held))
+            return
         distinct = self._fetch("plain_quantities", self.queries.plain_quantities()).to_pydict()
         versions = distinct["ver"] if "ver" in distinct else itertools.repeat(0)
         draws = plain_draws(
