@@ -874,7 +874,7 @@ class Queries:
                 fresh = self.fresh_allowance(ver, meter)
                 if fresh == 0:
                     continue
-                test = o.eq(o.col("meter", "g"), o.integer(meter))
+                test: exp.Expression = o.eq(o.col("meter", "g"), o.integer(meter))
                 if self.versioned:
                     test = o.all_of(test, o.eq(version.copy(), o.integer(ver)))
                 most = o.decimal(fresh, self.quantity_scale)
