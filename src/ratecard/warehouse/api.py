@@ -67,21 +67,32 @@ from ratecard.warehouse.drawdown import (
 )
 from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
-from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.queries import (
+    TIMED,
+    LimitKey,
+    PricedLadder,
+    Queries,
+    UsagePlan,
+    rounding_exponent,
+)
 from ratecard.warehouse.requests import REQUESTS, check_request_columns, parts_view
 from ratecard.warehouse.schema import (
     ACCOUNTS,
     BEYOND_CALENDAR,
     EVENTS,
+    INSTANT,
     PROBLEMS_BY_CODE,
     PURCHASES,
+    STRING,
     USAGE,
+    WALL,
     BillProblem,
     InvalidInputError,
     InvalidRows,
     UnbillableError,
     check_columns,
     decimal_scale,
+    kind_of,
     largest_value,
     output_format,
 )
@@ -454,6 +465,7 @@ class _Run:
         self.full_calendar = False
         self.return_lines = True
         self.count_scale: int | None = None
+        self.timed = False  # whether `usage_src` comes with its times read (a requests table)
         self.count_largest: int | None = None
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
         # Called with each step's name as it starts (a progress display).
@@ -510,10 +522,10 @@ class _Run:
                 for name, (paths, fmt) in inputs.items()
                 if REQUESTS not in inputs or name not in (USAGE, REQUESTS)
             }
+            self._calendar()  # (before the requests' parts: their view reads it)
             if REQUESTS in inputs:
                 kinds[USAGE] = self._read_requests(inputs)
             self.kinds = kinds
-            self._calendar()
         with self._step("histories"), _no_cyclic_gc():
             histories = self._histories(kinds)
             cut_columns = self._cuts(histories)
@@ -530,6 +542,7 @@ class _Run:
             spans_of_cut_only=not self.shared and not self.terms.grandfathering
             and not self.grants,
             requests=REQUESTS in inputs,
+            timed=self.timed,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -660,12 +673,33 @@ class _Run:
             usage = self.engine.read("usage_in", usage_paths, usage_fmt)
             check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
         index = self.queries.meter_index
-        view = parts_view(self.book, columns, index.__getitem__, usage)
+        view = parts_view(self.book, columns, index.__getitem__, usage, self._timed(columns))
         self.engine.create("usage_src", view, reuse=False)
         described: dict[str, str] = describe("usage_src")
+        self.timed = "_instant" in described
         self.count_scale = decimal_scale(described["count"])
         self.count_largest = largest_value(described["count"])
         return check_columns(USAGE, ", ".join(paths), described, self.engine.dialect)
+
+    def _timed(self, columns: Mapping[str, str]) -> str | None:
+        """The SQL of the requests table's rows with their time read (`Queries.instants`, its
+        columns named `_instant`, `_time_problem`, `_ord`, `_late`), or None when the time
+        column's type is none the usage table takes (the usage checks then refuse it as they
+        always did) or a request column bears a name the reading uses."""
+        kind = kind_of(columns["time"], self.engine.dialect)
+        used = {*TIMED, "t_kind", "micros", "m_key"}
+        if kind not in (STRING, INSTANT, WALL) or used & set(columns):
+            return None
+        q = self.queries
+        o = q.ops
+        passed = [*columns, "_file", "_row"]
+        rows = q.instants(
+            q.parsed_times(o.table("requests_src"), passed, kind), passed, local=kind != INSTANT
+        )
+        named = o.select(
+            *[o.col(c) for c in passed], *[(f"_{c}", o.col(c)) for c in TIMED]
+        ).from_(o.subquery(rows, "r"), copy=False)
+        return render(named, self.engine.dialect)
 
     def _calendar(self) -> None:
         self.engine.put("calendar", _calendar_table(self.book, self.full_calendar))
@@ -1144,6 +1178,8 @@ class _Run:
                     if row.pop("req_problem", None) is not None:
                         row.pop("count", None)
                     row.pop("part_meter", None)
+                    for column in TIMED:
+                        row.pop(f"_{column}", None)
                 samples[row.pop("_problem")].append(row)
         beyond = found.pop(BEYOND_CALENDAR, 0)
         if beyond:  # beyond even the full calendar: a time the engine does not read

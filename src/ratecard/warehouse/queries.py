@@ -106,6 +106,10 @@ def first_month(day: date) -> int:
     return ord_of(day.year, day.month) + (1 if day.day > 1 else 0)
 
 
+#: The columns `instants` adds to a row (its time read): see `UsagePlan.timed`.
+TIMED = ("instant", "time_problem", "ord", "late")
+
+
 @attrs.frozen
 class UsagePlan:
     """What the usage queries need to know about the input and the rules."""
@@ -130,6 +134,10 @@ class UsagePlan:
     #: Whether `usage_src` holds a requests table's parts (columns `part_meter`, the meter a
     #: part counts into, and `req_problem`, a bad request row's problem): see requests.py.
     requests: bool = False
+    #: Whether `usage_src`'s rows come with their time already read (columns `_instant`,
+    #: `_time_problem`, `_ord`, `_late`, as `instants` makes them): a requests table's times
+    #: are read once per request, before its parts are made (see requests.py).
+    timed: bool = False
 
 
 class Queries:
@@ -397,8 +405,15 @@ class Queries:
             passed += ["part_meter", "req_problem"]
         if plan.id_kind is not None:
             passed.append("id")
-        timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
-        rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
+        rows: exp.Select
+        if plan.timed:
+            rows = o.select(
+                *[o.col(c) for c in passed],
+                *[(c, o.col(f"_{c}")) for c in TIMED],
+            ).from_(o.table("usage_src"), copy=False)
+        else:
+            timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
+            rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
         count = o.col("count")
         qs = self.quantity_scale
         # Rows counting more than a row may are bad; a type that cannot hold more is not checked.

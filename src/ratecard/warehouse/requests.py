@@ -258,12 +258,20 @@ def parts_view(
     columns: Mapping[str, str],
     meter_index: Callable[[str], int],
     usage: Mapping[str, str] | None,
+    timed: str | None = None,
 ) -> str:
     """The SQL of the `usage_src` view: the parts of `requests_src`'s rows (`columns`: its
     column types) and, with `usage` (its column types), the rows of `usage_in`. Columns:
     account, time, action, count[, id], _file, _row, part_meter (NULL: a usage row),
-    req_problem (NULL: a good row). Each row's values, rules and parts are computed once (a
-    materialized CTE), then each part is a branch of a UNION ALL."""
+    req_problem (NULL: a good row). Each row's values, rules and parts are computed once per
+    request, then its parts are unnested.
+
+    `timed` (without `usage`): the SQL of `requests_src`'s rows with their time read
+    (`Queries.instants`: the columns `_instant`, `_time_problem`, `_ord`, `_late` added), read
+    instead of `requests_src`, so that a request's time is parsed and labelled with its month
+    once, not once per part; its parts carry those columns (`UsagePlan.timed`)."""
+    if usage is not None:
+        timed = None
     minimums: dict[str, Decimal] = {}
     for plan in book.requests.values():
         for route, meter in plan.part_meters.items():
@@ -290,6 +298,8 @@ def parts_view(
         return column
 
     shown = f"{', '.join(keys)}, _file, _row"
+    if timed is not None:
+        shown += ", _instant, _time_problem, _ord, _late"
     good = (
         "req_problem IS NULL AND action IS NOT NULL AND account IS NOT NULL AND time IS NOT NULL"
     )
@@ -320,12 +330,15 @@ def parts_view(
         f"({', '.join(text(a) for a in book.requests)}) THEN {unknown} ELSE CASE action "
         f"{' '.join(problems)} END END"
     )
+    source = "requests_src" if timed is None else f"({timed}) AS timed"
     computed = (
-        f"SELECT {', '.join(key(c) for c in keys)}, _file, _row, {problem} AS req_problem"
+        f"SELECT {', '.join(key(c) for c in keys)}, _file, _row"
+        + (", _instant, _time_problem, _ord, _late" if timed is not None else "")
+        + f", {problem} AS req_problem"
         + "".join(f", {c}" for c in made)
         + " FROM (SELECT *" + "".join(f", {c}" for c in seconds)
         + " FROM (SELECT *" + "".join(f", {c}" for c in firsts)
-        + " FROM requests_src))"
+        + f" FROM {source}))"
     )
     unnested = (
         f"SELECT {shown}, req_problem, {good} AS good, "
