@@ -73,21 +73,32 @@ from ratecard.warehouse.drawdown import (
 )
 from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
-from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.queries import (
+    TIMED,
+    LimitKey,
+    PricedLadder,
+    Queries,
+    UsagePlan,
+    rounding_exponent,
+)
 from ratecard.warehouse.requests import REQUESTS, check_request_columns, parts_view
 from ratecard.warehouse.schema import (
     ACCOUNTS,
     BEYOND_CALENDAR,
     EVENTS,
+    INSTANT,
     PROBLEMS_BY_CODE,
     PURCHASES,
+    STRING,
     USAGE,
+    WALL,
     BillProblem,
     InvalidInputError,
     InvalidRows,
     UnbillableError,
     check_columns,
     decimal_scale,
+    kind_of,
     largest_value,
     output_format,
 )
@@ -504,6 +515,7 @@ class _Run:
         self.full_calendar = False
         self.return_lines = True
         self.count_scale: int | None = None
+        self.timed = False  # whether `usage_src` comes with its times read (a requests table)
         self.count_largest: int | None = None
         self.requests = False  # whether `usage_src` holds a requests table's parts
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
@@ -561,10 +573,10 @@ class _Run:
                 for name, (paths, fmt) in inputs.items()
                 if REQUESTS not in inputs or name not in (USAGE, REQUESTS)
             }
+            self._calendar()  # (before the requests' parts: their view reads it)
             if REQUESTS in inputs:
                 kinds[USAGE] = self._read_requests(inputs)
             self.kinds = kinds
-            self._calendar()
         with self._step("histories"), _no_cyclic_gc():
             histories = self._histories(kinds)
             cut_columns = self._cuts(histories)
@@ -581,6 +593,7 @@ class _Run:
             spans_of_cut_only=not self.shared and not self.terms.grandfathering
             and not self.grants,
             requests=REQUESTS in inputs,
+            timed=self.timed,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -626,7 +639,8 @@ class _Run:
         """Take `other`'s plain drawdown (`draws`, `plain_period`, `plain_ranges`, still in the
         engine) as this run's: same metering, same SQL, same allowances (see `plain_sql`)."""
         for name in ("plain_quantities", "plain_period", "plain_ranges"):
-            self.texts[name] = other.texts[name]
+            if name in other.texts:  # (no `plain_quantities` when Python draws none)
+                self.texts[name] = other.texts[name]
         self.stats["plain_distinct_quantities"] = other.stats["plain_distinct_quantities"]
 
     def finish(
@@ -809,13 +823,38 @@ class _Run:
             usage = self.engine.read("usage_in", usage_paths, usage_fmt)
             check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
         index = self.queries.meter_index
-        view = parts_view(self.book, columns, index.__getitem__, usage, self.engine.dialect)
+        # A request's time is read once, before its parts are made (`_timed`), on DuckDB; on
+        # Spark each part's time is read by the usage pipeline.
+        timed = self._timed(columns) if self.engine.dialect == DUCKDB else None
+        view = parts_view(self.book, columns, index.__getitem__, usage, self.engine.dialect,
+                          timed)
         self.requests = True
         self.engine.create("usage_src", view, reuse=False)
         described = self.engine.describe("usage_src")
+        self.timed = "_instant" in described
         self.count_scale = decimal_scale(described["count"])
         self.count_largest = largest_value(described["count"])
         return check_columns(USAGE, ", ".join(paths), described, self.engine.dialect)
+
+    def _timed(self, columns: Mapping[str, str]) -> str | None:
+        """The SQL of the requests table's rows with their time read (`Queries.instants`, its
+        columns named `_instant`, `_time_problem`, `_ord`, `_late`), or None when the time
+        column's type is none the usage table takes (the usage checks then refuse it as they
+        always did) or a request column bears a name the reading uses."""
+        kind = kind_of(columns["time"], self.engine.dialect)
+        used = {*TIMED, "t_kind", "micros", "m_key"}
+        if kind not in (STRING, INSTANT, WALL) or used & set(columns):
+            return None
+        q = self.queries
+        o = q.ops
+        passed = [*columns, "_file", "_row"]
+        rows = q.instants(
+            q.parsed_times(o.table("requests_src"), passed, kind), passed, local=kind != INSTANT
+        )
+        named = o.select(
+            *[o.col(c) for c in passed], *[(f"_{c}", o.col(c)) for c in TIMED]
+        ).from_(o.subquery(rows, "r"), copy=False)
+        return render(named, self.engine.dialect)
 
     def _calendar(self) -> None:
         self.engine.put("calendar", _calendar_table(self.book, self.full_calendar))
@@ -1357,6 +1396,8 @@ class _Run:
                     if row.pop("req_problem", None) is not None:
                         row.pop("count", None)
                     row.pop("part_meter", None)
+                    for column in TIMED:
+                        row.pop(f"_{column}", None)
                 samples[row.pop("_problem")].append(row)
         beyond = found.pop(BEYOND_CALENDAR, 0)
         if beyond:  # beyond even the full calendar: a time the engine does not read
@@ -1388,6 +1429,11 @@ class _Run:
     def _plain(self, held: bool) -> None:
         import pyarrow as pa
 
+        if not self.queries.python_drawn:  # the database draws every plain month itself
+            self.stats["plain_distinct_quantities"] = 0
+            self._create("plain_period", self.queries.plain_period())
+            self._create("plain_ranges", self.queries.plain_ranges(held))
+            return
         distinct = self._fetch("plain_quantities", self.queries.plain_quantities()).to_pydict()
         versions = distinct["ver"] if "ver" in distinct else itertools.repeat(0)
         draws = plain_draws(

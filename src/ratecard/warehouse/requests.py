@@ -304,14 +304,22 @@ def parts_view(
     meter_index: Callable[[str], int],
     usage: Mapping[str, str] | None,
     dialect: str = DUCKDB,
+    timed: str | None = None,
 ) -> str:
     """The SQL of the `usage_src` view: the parts of `requests_src`'s rows (`columns`: its
     column types) and, with `usage` (its column types), the rows of `usage_in`. Columns:
     account, time, action, count[, id], _file, _row, part_meter (NULL: a usage row),
-    req_problem (NULL: a good row). Each row's values, rules and parts are computed once (a
-    materialized CTE), then each part is a branch of a UNION ALL. `dialect` is the engine's
-    (DuckDB's or Spark's SQL: the same view, spelt for each)."""
+    req_problem (NULL: a good row). Each row's values, rules and parts are computed once per
+    request, then its parts are unnested. `dialect` is the engine's (DuckDB's or Spark's SQL:
+    the same view, spelt for each).
+
+    `timed` (without `usage`): the SQL of `requests_src`'s rows with their time read
+    (`Queries.instants`: the columns `_instant`, `_time_problem`, `_ord`, `_late` added), read
+    instead of `requests_src`, so that a request's time is parsed and labelled with its month
+    once, not once per part; its parts carry those columns (`UsagePlan.timed`)."""
     sql = Flavor(dialect)
+    if usage is not None:
+        timed = None
     minimums: dict[str, Decimal] = {}
     for plan in book.requests.values():
         for route, meter in plan.part_meters.items():
@@ -340,6 +348,8 @@ def parts_view(
         return column
 
     shown = f"{', '.join(keys)}, _file, _row"
+    if timed is not None:
+        shown += ", _instant, _time_problem, _ord, _late"
     good = (
         "req_problem IS NULL AND action IS NOT NULL AND account IS NOT NULL AND time IS NOT NULL"
     )
@@ -379,12 +389,15 @@ def parts_view(
         f"({', '.join(sql.text(a) for a in book.requests)}) THEN {unknown} ELSE CASE action "
         f"{' '.join(problems)} END END"
     )
+    source = "requests_src" if timed is None else f"({timed}) AS timed"
     computed = (
-        f"SELECT {', '.join(key(c) for c in keys)}, _file, _row, {problem} AS req_problem"
+        f"SELECT {', '.join(key(c) for c in keys)}, _file, _row"
+        + (", _instant, _time_problem, _ord, _late" if timed is not None else "")
+        + f", {problem} AS req_problem"
         + "".join(f", {c}" for c in made)
         + " FROM (SELECT *" + "".join(f", {c}" for c in seconds)
         + " FROM (SELECT *" + "".join(f", {c}" for c in firsts)
-        + " FROM requests_src))"
+        + f" FROM {source}))"
     )
     if sql.spark:
         nothing = f"named_struct('m', CAST(NULL AS INT), 'n', CAST(NULL AS {count_type}))"
