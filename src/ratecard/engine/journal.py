@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 
 import attrs
+import orjson
 
 from ratecard.diagnostics import did_you_mean
 from ratecard.engine.clock import (
@@ -467,6 +468,48 @@ class EntryReader:
             entry_id = self._id(entry_id)
         elif entry_id == "":
             entry_id = None
+        return self._part_records(moment, line, parts, entry_id)
+
+    def quick_request(self, obj: dict[str, Any], line: int) -> list[Record] | None:
+        """The records of a well-formed request entry (a JSON object), or None to take the
+        checking path (`request`), as `quick_usage` is usage's: a time that `_request_time`
+        reads on its shortcut, an action billed by request, an id that is None or ASCII text,
+        and what `RequestPlan.quick_parts` takes. The same records as `request`'s."""
+        text = obj.get("time")
+        if text is not None and text == self._last_text:
+            moment = self._last_instant
+        else:
+            if type(text) is not str:
+                return None
+            try:
+                parsed = self._fromisoformat(text)
+            except ValueError:
+                return None
+            if not FIRST_YEAR <= parsed.year <= LAST_YEAR or parsed.tzinfo is None:
+                return None
+            moment = self._last_instant = instant(parsed, self.zone)
+            self._last_text = text
+        action = obj.get("action")
+        if type(action) is not str:
+            return None
+        plan = self.requests.get(action)
+        if plan is None:
+            return None
+        entry_id = obj.get("id")
+        if entry_id is not None:
+            if type(entry_id) is not str or not entry_id.isascii():
+                return None
+            if not entry_id:
+                entry_id = None
+        parts = plan.quick_parts(obj.get("quantities"), obj.get("properties"))
+        if parts is None:
+            return None
+        return self._part_records(moment, line, parts, entry_id)
+
+    def _part_records(self, moment: int, line: int, parts: list[tuple[str, int]],
+                      entry_id: str | None) -> list[Record]:
+        """A request's records from its parts: each count raised to its meter's minimum per
+        entry and rounded as its meter rounds quantities."""
         rounded = self.part_roundings
         if self.minimums:
             least = self.minimums
@@ -1035,6 +1078,10 @@ class LinesFile(Source):
 class JsonLinesFile(LinesFile):
     """A JSON Lines journal, read line by line (blank lines are skipped)."""
 
+    #: Read well-formed usage and request lines by the shortcut (orjson and the readers'
+    #: shortcuts); the tests that hold it to the checking path turn it off.
+    fast = True
+
     def __init__(self, name: str, data: ReadOnce, reader: EntryReader,
                  on_invalid: OnInvalid | None) -> None:
         super().__init__(name, data, reader, on_invalid)
@@ -1065,8 +1112,35 @@ class JsonLinesFile(LinesFile):
         convert = self.reader.from_mapping
         requests = self.reader.request
         line = 0
+        quick_request = self.reader.quick_request
+        fast = self.fast
+        loads = orjson.loads
         for line, raw in enumerate(self.raw_lines(), start=1):
             try:
+                # The shortcut: an ASCII line of a few objects and no array (so nothing nests
+                # deeper than the stdlib reads) that orjson reads as an object, a request or a
+                # usage that the readers' shortcuts take. It reads such a line as `scan` does,
+                # but for a number with a fraction or an exponent (a float here, a Decimal
+                # there) and an integer past 64 bits (a float): the shortcuts take neither,
+                # so such a line, and any other, is read again below.
+                if fast and raw.isascii() and raw.count(b"{") <= 3 and b"[" not in raw:
+                    try:
+                        obj = loads(raw)
+                    except orjson.JSONDecodeError:
+                        obj = None
+                    if type(obj) is dict:
+                        kind = obj.get("type")
+                        if kind == "request":
+                            records = quick_request(obj, line)
+                            if records is not None:
+                                yield from records
+                                continue
+                        elif kind == "usage":
+                            record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
+                                           obj.get("id"), line)
+                            if record is not None:
+                                yield record
+                                continue
                 try:
                     text = raw.decode()
                 except UnicodeDecodeError as exc:

@@ -106,6 +106,24 @@ class RulePlan:
         return total > self.limit if self.strict else total >= self.limit
 
 
+#: The most property tuples a plan keeps compiled (`RequestPlan.quick_parts`): a sheet has
+#: few; past this, a request's shape is compiled anew (the same, only slower).
+_SHAPES = 4096
+
+
+@attrs.frozen
+class RequestShape:
+    """A request's compiled form for one set of property values (`RequestPlan.shape`): the
+    thresholds whose conditions hold, `(quantities, strict, limit)` in declared order; per
+    outcome (0: no threshold passes; i: the i-th passes first) each quantity's part route; the
+    units its charges add; and the part a request without units gives."""
+
+    thresholds: tuple[tuple[tuple[str, ...], bool, int], ...]
+    routes: tuple[Mapping[str, str], ...]
+    charges: tuple[tuple[str, int], ...]
+    empty: tuple[str, int]
+
+
 @attrs.frozen
 class RequestPlan:
     """An action billed by request: its quantities (name → meter) and properties.
@@ -138,6 +156,9 @@ class RequestPlan:
         init=False, repr=False, eq=False)
     _tests: tuple[tuple[str, tuple[tuple[str, str | bool], ...], tuple[str, ...], bool,
                         int | None], ...] = attrs.field(init=False, repr=False)
+    # `quick_parts`: the compiled form per property tuple as JSON gives it (few per sheet).
+    _shapes: dict[tuple[tuple[str, Any], ...], RequestShape] = attrs.field(
+        init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         props = self.properties.values()
@@ -148,6 +169,7 @@ class RequestPlan:
         object.__setattr__(self, "_required", tuple(
             p.name for p in props if p.default is None))
         object.__setattr__(self, "_chosen", {})
+        object.__setattr__(self, "_shapes", {})
         object.__setattr__(self, "_tests", tuple(
             (r.name, r.conditions, r.quantities, r.strict,
              None if r.limit is None else int(r.limit)) for r in self.rules))
@@ -173,33 +195,7 @@ class RequestPlan:
         """The usage parts of a request entry: `(route, units)` per quantity above 0 (one part
         of 0 units when there is none, so the entry is still seen); RequestError at the first
         field that is wrong, before any part is made."""
-        allowed = self._allowed
-        values = self._defaults
-        if properties is not None:
-            if type(properties) is not dict:
-                if not isinstance(properties, Mapping):
-                    raise RequestError("properties", "`properties` is an object of names and "
-                                       f"values, not {_shown(properties)}")
-                properties = dict(properties)
-            for name, value in properties.items():
-                choices = allowed.get(name, _UNKNOWN)
-                if choices is None:
-                    if type(value) is not bool:
-                        self.properties[name].check(value)  # (raises, naming the value)
-                elif type(value) is not str or value not in choices:
-                    if choices is _UNKNOWN:
-                        raise RequestError(f"properties.{shorten(str(name))}",
-                                           self._unknown("property", name, self.properties))
-                    self.properties[name].check(value)  # (raises, naming the value)
-            if properties:
-                values = {**values, **properties}
-        for name in self._required:
-            if name not in values:
-                plan = self.properties[name]
-                raise RequestError(f"properties.{name}",
-                                   f"missing property `{name}` of request `{self.name}`"
-                                   + (f" (one of {_listed(plan.values)})" if plan.values
-                                      else " (true or false)"))
+        values = self._values(properties)
         counts: dict[str, int] = {}
         if quantities is not None:
             if type(quantities) is not dict:
@@ -230,20 +226,144 @@ class RequestPlan:
                     route = self._choose(*key)
             parts.append((route, value))
         if self.charges:
-            charged: dict[str, int] = {}
-            for meter, when, unless in self.charges:
-                for prop in when:
-                    if values.get(prop) is not True:
-                        break
-                else:
-                    if unless is not None and values.get(unless) is True:
-                        continue
-                    route = f"{self.name}:{meter}"
-                    charged[route] = charged.get(route, 0) + 1
-            parts.extend(charged.items())
+            parts.extend(self._charged(values).items())
         if not parts:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
+
+    def quick_parts(self, quantities: Any, properties: Any) -> list[tuple[str, int]] | None:
+        """`parts` of a well-formed entry as JSON gives it, from the compiled form of its
+        property values (`RequestShape`): quantities a dict of ints from 0 to MAX_QUANTITY
+        named by the rules, properties a dict of strings and bools (or either missing). None
+        for anything else, valid or not, and for properties `parts` would refuse: the caller
+        then takes `parts`, which checks the entry and names what is wrong."""
+        if properties is None:
+            key: tuple[tuple[str, Any], ...] = ()
+        elif type(properties) is dict:
+            for value in properties.values():
+                # (by type, not value: 1 == True, and a shape cached for `true` is not 1's)
+                if type(value) is not str and type(value) is not bool:
+                    return None
+            key = tuple(properties.items())
+        else:
+            return None
+        shape = self._shapes.get(key)
+        if shape is None:
+            try:
+                shape = self.shape(properties)
+            except RequestError:
+                return None
+            if len(self._shapes) < _SHAPES:
+                self._shapes[key] = shape
+        if quantities is None:
+            quantities = {}
+        elif type(quantities) is not dict:
+            return None
+        meters = self.meters
+        for name, value in quantities.items():
+            if type(value) is not int or value < 0 or value > MAX_QUANTITY or name not in meters:
+                return None
+        routes = shape.routes[0]
+        if shape.thresholds:  # `_active`'s threshold: the first whose sum passes its limit
+            get = quantities.get
+            for outcome, (names, strict, limit) in enumerate(shape.thresholds, start=1):
+                total = 0
+                for name in names:
+                    total += get(name, 0)
+                if total > limit if strict else total >= limit:
+                    routes = shape.routes[outcome]
+                    break
+        parts: list[tuple[str, int]] = []
+        for name, value in quantities.items():
+            if value:
+                route = routes.get(name)
+                if route is None:
+                    return None  # (a cell the table lacks: `parts` says so)
+                parts.append((route, value))
+        if shape.charges:
+            parts.extend(shape.charges)
+        if not parts:
+            parts.append(shape.empty)
+        return parts
+
+    def shape(self, properties: Any) -> RequestShape:
+        """The compiled form of a request with these properties (RequestError as `parts`
+        raises): what `parts` would decide from its property values alone. The rules whose
+        conditions hold: the modifiers apply; of the thresholds, the first whose sum passes
+        its limit, decided per request by `quick_parts` from `thresholds`. Per outcome (none
+        of the thresholds, or each), the route of each quantity, as `parts` chooses it."""
+        values = self._values(properties)
+        held = [(index, test) for index, test in enumerate(self._tests)
+                if all(values.get(prop) == wanted for prop, wanted in test[1])]
+        thresholds = [(index, test) for index, test in held if test[4] is not None]
+        outcomes: list[tuple[str, ...]] = [
+            tuple(test[0] for _, test in held if test[4] is None)]
+        outcomes += [tuple(test[0] for index, test in held if test[4] is None or index == chosen)
+                     for chosen, _ in thresholds]
+        routes: list[dict[str, str]] = []
+        for active in outcomes:
+            chosen_routes: dict[str, str] = {}
+            for name in self.meters:
+                route = self.routes.get(name)
+                if route is None:
+                    try:
+                        route = self._choose(name, values[self.cell_routes[name][0]], active)
+                    except KeyError:
+                        continue  # (`parts` meets it only for a quantity above 0)
+                chosen_routes[name] = route
+            routes.append(chosen_routes)
+        return RequestShape(
+            thresholds=tuple((test[2], test[3], test[4]) for _, test in thresholds
+                             if test[4] is not None),
+            routes=tuple(routes),
+            charges=tuple(self._charged(values).items()) if self.charges else (),
+            empty=(next(iter(self.part_meters)), 0))
+
+    def _charged(self, values: Mapping[str, Any]) -> dict[str, int]:
+        """The units a request's charges add, per part route, from its property values."""
+        charged: dict[str, int] = {}
+        for meter, when, unless in self.charges:
+            for prop in when:
+                if values.get(prop) is not True:
+                    break
+            else:
+                if unless is not None and values.get(unless) is True:
+                    continue
+                route = f"{self.name}:{meter}"
+                charged[route] = charged.get(route, 0) + 1
+        return charged
+
+    def _values(self, properties: Any) -> Mapping[str, Any]:
+        """A request's property values (the defaults, then the entry's), each checked;
+        RequestError at the first property that is wrong or missing."""
+        allowed = self._allowed
+        values = self._defaults
+        if properties is not None:
+            if type(properties) is not dict:
+                if not isinstance(properties, Mapping):
+                    raise RequestError("properties", "`properties` is an object of names and "
+                                       f"values, not {_shown(properties)}")
+                properties = dict(properties)
+            for name, value in properties.items():
+                choices = allowed.get(name, _UNKNOWN)
+                if choices is None:
+                    if type(value) is not bool:
+                        self.properties[name].check(value)  # (raises, naming the value)
+                elif type(value) is not str or value not in choices:
+                    if choices is _UNKNOWN:
+                        raise RequestError(f"properties.{shorten(str(name))}",
+                                           self._unknown("property", name, self.properties))
+                    self.properties[name].check(value)  # (raises, naming the value)
+            if properties:
+                values = {**values, **properties}
+        for name in self._required:
+            if name not in values:
+                plan = self.properties[name]
+                raise RequestError(f"properties.{name}",
+                                   f"missing property `{name}` of request `{self.name}`"
+                                   + (f" (one of {_listed(plan.values)})" if plan.values
+                                      else " (true or false)"))
+        return values
 
     def _choose(self, quantity: str, value: Any, active: tuple[str, ...]) -> str:
         """The part route of a table-priced quantity for a property value and the rules that
