@@ -30,7 +30,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
 from pathlib import Path
@@ -298,6 +298,10 @@ class EntryReader:
             route: rounding for route, meter in book.part_routes.items()
             if (rounding := self.meters[meter].quantity_rounding) is not None
             and rounding.increment > 1}
+        self.part_minimums = {route: minimum for route, minimum in self.minimums.items()
+                              if route in book.part_routes}
+        # No request part is raised to a minimum or rounded: its records are as counted.
+        self._plain_parts = not self.part_minimums and not self.part_roundings
         # Under dated versions: the timelines accounts may be billed by (`_dated_offer`).
         self._timelines: list[PriceBook] | None = None
 
@@ -468,13 +472,15 @@ class EntryReader:
             entry_id = self._id(entry_id)
         elif entry_id == "":
             entry_id = None
-        return self._part_records(moment, line, parts, entry_id)
+        records: list[Record] = [(moment, line, USAGE, route, count, entry_id)
+                                 for route, count in parts]
+        return records if self._plain_parts else self._adjusted(records)
 
     def quick_request(self, obj: dict[str, Any], line: int) -> list[Record] | None:
         """The records of a well-formed request entry (a JSON object), or None to take the
         checking path (`request`), as `quick_usage` is usage's: a time that `_request_time`
         reads on its shortcut, an action billed by request, an id that is None or ASCII text,
-        and what `RequestPlan.quick_parts` takes. The same records as `request`'s."""
+        and what `RequestPlan.quick_records` takes. The same records as `request`'s."""
         text = obj.get("time")
         if text is not None and text == self._last_text:
             moment = self._last_instant
@@ -487,12 +493,12 @@ class EntryReader:
                 return None
             if not FIRST_YEAR <= parsed.year <= LAST_YEAR or parsed.tzinfo is None:
                 return None
-            moment = self._last_instant = instant(parsed, self.zone)
+            # `instant` of an aware time, in C: fewer steps than its field arithmetic
+            moment = (parsed - _EPOCH) // _MICROSECOND
             self._last_text = text
+            self._last_instant = moment
         action = obj.get("action")
-        if type(action) is not str:
-            return None
-        plan = self.requests.get(action)
+        plan = self.requests.get(action) if type(action) is str else None
         if plan is None:
             return None
         entry_id = obj.get("id")
@@ -501,25 +507,25 @@ class EntryReader:
                 return None
             if not entry_id:
                 entry_id = None
-        parts = plan.quick_parts(obj.get("quantities"), obj.get("properties"))
-        if parts is None:
-            return None
-        return self._part_records(moment, line, parts, entry_id)
+        records = plan.quick_records(obj.get("quantities"), obj.get("properties"), moment,
+                                     line, USAGE, entry_id)
+        if records is None or self._plain_parts:
+            return records  # type: ignore[return-value]
+        return self._adjusted(records)  # type: ignore[arg-type]
 
-    def _part_records(self, moment: int, line: int, parts: list[tuple[str, int]],
-                      entry_id: str | None) -> list[Record]:
-        """A request's records from its parts: each count raised to its meter's minimum per
-        entry and rounded as its meter rounds quantities."""
+    def _adjusted(self, records: list[Record]) -> list[Record]:
+        """A request's records with each part's count raised to its meter's minimum per entry
+        and rounded as its meter rounds quantities."""
+        least = self.part_minimums
         rounded = self.part_roundings
-        if self.minimums:
-            least = self.minimums
-            parts = [(route, count if route not in least or not 0 < count < least[route]
-                      else least[route]) for route, count in parts]  # type: ignore[misc]
-        if not rounded:
-            return [(moment, line, USAGE, route, count, entry_id) for route, count in parts]
-        return [(moment, line, USAGE, route,
-                 count if route not in rounded else rounded[route].round(Decimal(count)),
-                 entry_id) for route, count in parts]
+        adjusted: list[Record] = []
+        for moment, line, kind, route, count, entry_id in records:
+            if route in least and 0 < count < least[route]:
+                count = least[route]
+            if route in rounded:
+                count = rounded[route].round(Decimal(count))
+            adjusted.append((moment, line, kind, route, count, entry_id))
+        return adjusted
 
     def _request_time(self, text: Any) -> int:
         """A request's instant: `quick_usage`'s shortcut for an ISO time with its offset in
@@ -1117,13 +1123,14 @@ class JsonLinesFile(LinesFile):
         loads = orjson.loads
         for line, raw in enumerate(self.raw_lines(), start=1):
             try:
-                # The shortcut: an ASCII line of a few objects and no array (so nothing nests
-                # deeper than the stdlib reads) that orjson reads as an object, a request or a
-                # usage that the readers' shortcuts take. It reads such a line as `scan` does,
-                # but for a number with a fraction or an exponent (a float here, a Decimal
-                # there) and an integer past 64 bits (a float): the shortcuts take neither,
-                # so such a line, and any other, is read again below.
-                if fast and raw.isascii() and raw.count(b"{") <= 3 and b"[" not in raw:
+                # The shortcut: an ASCII line that orjson reads as an object of a request's or
+                # a usage's fields alone, which the readers' shortcuts take. Those check the
+                # type of every value, so the object is what the stdlib reads from the line: a
+                # number with a fraction or an exponent (a float here, a Decimal there), an
+                # integer past 64 bits (a float) or an array or object nested in a field
+                # (which the stdlib may refuse as too deep) is not taken, and such a line, as
+                # any other, is read again below.
+                if fast and raw.isascii():
                     try:
                         obj = loads(raw)
                     except orjson.JSONDecodeError:
@@ -1131,11 +1138,12 @@ class JsonLinesFile(LinesFile):
                     if type(obj) is dict:
                         kind = obj.get("type")
                         if kind == "request":
-                            records = quick_request(obj, line)
-                            if records is not None:
-                                yield from records
-                                continue
-                        elif kind == "usage":
+                            if obj.keys() <= _REQUEST_FIELDS:
+                                records = quick_request(obj, line)
+                                if records is not None:
+                                    yield from records
+                                    continue
+                        elif kind == "usage" and obj.keys() <= _USAGE_FIELDS:
                             record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
                                            obj.get("id"), line)
                             if record is not None:
@@ -1171,6 +1179,15 @@ class JsonLinesFile(LinesFile):
             except FieldError as exc:
                 self.invalid(line, exc)
         self.positions = line
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# The fields the shortcuts read (`JsonLinesFile.records`): an entry with another is read by the
+# stdlib decoder.
+_REQUEST_FIELDS = frozenset({"time", "type", "action", "quantities", "properties", "id"})
+_USAGE_FIELDS = frozenset({"time", "type", "action", "count", "id"})
 
 
 def _json_error(exc: json.JSONDecodeError, text: str) -> str:

@@ -106,22 +106,28 @@ class RulePlan:
         return total > self.limit if self.strict else total >= self.limit
 
 
-#: The most property tuples a plan keeps compiled (`RequestPlan.quick_parts`): a sheet has
-#: few; past this, a request's shape is compiled anew (the same, only slower).
+#: A request part's journal record: `(instant, line, kind, route, units, id)` (`journal.Record`).
+PartRecord = tuple[int, int, int, str, int, str | None]
+
+#: The most shapes a plan keeps compiled (`RequestPlan.quick_parts`): a journal has few;
+#: past this, a request's shape is compiled anew (the same, only slower).
 _SHAPES = 4096
 
 
 @attrs.frozen
 class RequestShape:
-    """A request's compiled form for one set of property values (`RequestPlan.shape`): the
-    thresholds whose conditions hold, `(quantities, strict, limit)` in declared order; per
-    outcome (0: no threshold passes; i: the i-th passes first) each quantity's part route; the
-    units its charges add; and the part a request without units gives."""
+    """Requests compiled for one tuple of property values and quantity names
+    (`RequestPlan.quick_parts`): the bool properties given (checked by type per request); the
+    thresholds whose conditions hold, `(indexes of their quantities, strict, limit)` in
+    declared order; per outcome (0: no threshold passes; i: the i-th passes first) the part
+    route of each quantity, in the entry's order (None: a cell the table lacks); the units its
+    charges add; and the route of the part of 0 units a request without units gives."""
 
-    thresholds: tuple[tuple[tuple[str, ...], bool, int], ...]
-    routes: tuple[Mapping[str, str], ...]
+    bools: tuple[str, ...]
+    thresholds: tuple[tuple[tuple[int, ...], bool, int], ...]
+    routes: tuple[tuple[str, ...] | None, ...]
     charges: tuple[tuple[str, int], ...]
-    empty: tuple[str, int]
+    empty: str
 
 
 @attrs.frozen
@@ -156,8 +162,8 @@ class RequestPlan:
         init=False, repr=False, eq=False)
     _tests: tuple[tuple[str, tuple[tuple[str, str | bool], ...], tuple[str, ...], bool,
                         int | None], ...] = attrs.field(init=False, repr=False)
-    # `quick_parts`: the compiled form per property tuple as JSON gives it (few per sheet).
-    _shapes: dict[tuple[tuple[str, Any], ...], RequestShape] = attrs.field(
+    # `quick_parts`: the compiled form per tuple of property items and quantity names.
+    _shapes: dict[tuple[Any, ...], RequestShape] = attrs.field(
         init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -231,93 +237,112 @@ class RequestPlan:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
 
-    def quick_parts(self, quantities: Any, properties: Any) -> list[tuple[str, int]] | None:
-        """`parts` of a well-formed entry as JSON gives it, from the compiled form of its
-        property values (`RequestShape`): quantities a dict of ints from 0 to MAX_QUANTITY
+    def quick_records(self, quantities: Any, properties: Any, moment: int, line: int,
+                      kind: int, entry_id: str | None) -> list[PartRecord] | None:
+        """The journal records (`(moment, line, kind, route, units, entry_id)`) of `parts` of
+        a well-formed entry as JSON gives it, from the compiled form of its property values
+        and quantity names (`RequestShape`): quantities a dict of ints from 0 to MAX_QUANTITY
         named by the rules, properties a dict of strings and bools (or either missing). None
-        for anything else, valid or not, and for properties `parts` would refuse: the caller
-        then takes `parts`, which checks the entry and names what is wrong."""
-        if properties is None:
-            key: tuple[tuple[str, Any], ...] = ()
-        elif type(properties) is dict:
-            for value in properties.values():
-                # (by type, not value: 1 == True, and a shape cached for `true` is not 1's)
-                if type(value) is not str and type(value) is not bool:
-                    return None
-            key = tuple(properties.items())
-        else:
+        for anything else, valid or not, and for what `parts` would refuse: the caller then
+        takes `parts`, which checks the entry and names what is wrong."""
+        if type(quantities) is not dict:
+            if quantities is not None:
+                return None
+            quantities = {}
+        if type(properties) is not dict:
+            if properties is not None:
+                return None
+            properties = {}
+        try:
+            key = (*properties.items(), *quantities)
+            shape = self._shapes.get(key)
+        except TypeError:  # (a value that cannot be hashed: a list, an object)
             return None
-        shape = self._shapes.get(key)
         if shape is None:
-            try:
-                shape = self.shape(properties)
-            except RequestError:
+            shape = self._shape(properties, quantities)
+            if shape is None:
                 return None
             if len(self._shapes) < _SHAPES:
                 self._shapes[key] = shape
-        if quantities is None:
-            quantities = {}
-        elif type(quantities) is not dict:
-            return None
-        meters = self.meters
-        for name, value in quantities.items():
-            if type(value) is not int or value < 0 or value > MAX_QUANTITY or name not in meters:
+        for name in shape.bools:  # 1 == True: a shape compiled for `true` is not 1's
+            if type(properties[name]) is not bool:
+                return None
+        counts = tuple(quantities.values())
+        for value in counts:
+            if type(value) is not int or value < 0 or value > MAX_QUANTITY:
                 return None
         routes = shape.routes[0]
         if shape.thresholds:  # `_active`'s threshold: the first whose sum passes its limit
-            get = quantities.get
-            for outcome, (names, strict, limit) in enumerate(shape.thresholds, start=1):
+            for outcome, (indexes, strict, limit) in enumerate(shape.thresholds, start=1):
                 total = 0
-                for name in names:
-                    total += get(name, 0)
+                for index in indexes:
+                    total += counts[index]
                 if total > limit if strict else total >= limit:
                     routes = shape.routes[outcome]
                     break
-        parts: list[tuple[str, int]] = []
-        for name, value in quantities.items():
+        if routes is None:
+            return None  # (a cell the table lacks: `parts` says so, if a count needs it)
+        records: list[PartRecord] = []
+        add = records.append
+        for index, value in enumerate(counts):
             if value:
-                route = routes.get(name)
-                if route is None:
-                    return None  # (a cell the table lacks: `parts` says so)
-                parts.append((route, value))
-        if shape.charges:
-            parts.extend(shape.charges)
-        if not parts:
-            parts.append(shape.empty)
-        return parts
+                add((moment, line, kind, routes[index], value, entry_id))
+        for route, value in shape.charges:
+            add((moment, line, kind, route, value, entry_id))
+        if not records:
+            add((moment, line, kind, shape.empty, 0, entry_id))
+        return records
 
-    def shape(self, properties: Any) -> RequestShape:
-        """The compiled form of a request with these properties (RequestError as `parts`
-        raises): what `parts` would decide from its property values alone. The rules whose
-        conditions hold: the modifiers apply; of the thresholds, the first whose sum passes
-        its limit, decided per request by `quick_parts` from `thresholds`. Per outcome (none
-        of the thresholds, or each), the route of each quantity, as `parts` chooses it."""
-        values = self._values(properties)
+    def _shape(self, properties: dict[Any, Any],
+               quantities: dict[Any, Any]) -> RequestShape | None:
+        """The compiled form of requests with these properties and these quantities' names,
+        from what `parts` decides without their counts: the property values (None if `parts`
+        would refuse them, or a name or value of a type JSON does not give), the rules whose
+        conditions hold (the modifiers apply; of the thresholds, the first whose sum passes its
+        limit, decided per request by `quick_parts`) and, per outcome (none of the thresholds,
+        or each), the route of each quantity as `parts` chooses it."""
+        if any(type(value) is not str and type(value) is not bool
+               for value in properties.values()):
+            return None
+        names = tuple(quantities)
+        if any(type(name) is not str or name not in self.meters for name in names):
+            return None
+        try:
+            values = self._values(properties)
+        except RequestError:
+            return None
         held = [(index, test) for index, test in enumerate(self._tests)
                 if all(values.get(prop) == wanted for prop, wanted in test[1])]
-        thresholds = [(index, test) for index, test in held if test[4] is not None]
+        thresholds = [(index, test[2], test[3], test[4]) for index, test in held
+                      if test[4] is not None]
         outcomes: list[tuple[str, ...]] = [
             tuple(test[0] for _, test in held if test[4] is None)]
         outcomes += [tuple(test[0] for index, test in held if test[4] is None or index == chosen)
-                     for chosen, _ in thresholds]
-        routes: list[dict[str, str]] = []
+                     for chosen, _, _, _ in thresholds]
+        routes: list[tuple[str, ...] | None] = []
         for active in outcomes:
-            chosen_routes: dict[str, str] = {}
-            for name in self.meters:
+            chosen_routes: list[str] = []
+            for name in names:
                 route = self.routes.get(name)
                 if route is None:
                     try:
                         route = self._choose(name, values[self.cell_routes[name][0]], active)
                     except KeyError:
-                        continue  # (`parts` meets it only for a quantity above 0)
-                chosen_routes[name] = route
-            routes.append(chosen_routes)
+                        break
+                chosen_routes.append(route)
+            else:
+                routes.append(tuple(chosen_routes))
+                continue
+            routes.append(None)
         return RequestShape(
-            thresholds=tuple((test[2], test[3], test[4]) for _, test in thresholds
-                             if test[4] is not None),
+            bools=tuple(name for name, value in properties.items() if type(value) is bool),
+            thresholds=tuple((tuple(i for i, name in enumerate(names) if name in quantities_of),
+                              strict, limit)
+                             for _, quantities_of, strict, limit in thresholds
+                             if limit is not None),
             routes=tuple(routes),
             charges=tuple(self._charged(values).items()) if self.charges else (),
-            empty=(next(iter(self.part_meters)), 0))
+            empty=next(iter(self.part_meters)))
 
     def _charged(self, values: Mapping[str, Any]) -> dict[str, int]:
         """The units a request's charges add, per part route, from its property values."""
