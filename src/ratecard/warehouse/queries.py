@@ -402,11 +402,14 @@ class Queries:
 
     def parsed_usage(self, plan: UsagePlan) -> exp.Select:
         """Every usage row: `problem` (NULL if valid), account, id, instant, ord, late, meter
-        (route code), qty, dup, `_file`, `_row`."""
+        (route code), qty, dup, `_file`, `_row` (and `_part` with requests: a part's place in its
+        request row)."""
         o = self.ops
         passed = ["account", "action", "count", "_file", "_row"]
+        # A request row's parts share its `_file` and `_row`: `_part` orders them (`detail`).
+        placed = ["_part"] if plan.requests else []
         if plan.requests:
-            passed += ["part_meter", "req_problem"]
+            passed += ["part_meter", "req_problem", "_part"]
         if plan.id_kind is not None:
             passed.append("id")
         rows: exp.Select
@@ -543,7 +546,7 @@ class Queries:
         quantity_wanted: exp.Expression = o.ge(route.copy(), o.integer(0))
         if not bounded:
             quantity_wanted = o.all_of(quantity_wanted, o.not_(too_large[0][0].copy()))
-        keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row"]
+        keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row", *placed]
         if plan.requests:
             keep.append("req_problem")
         route_of = self.route(o.col("action"))
@@ -562,7 +565,7 @@ class Queries:
             ("value", value),
         ).from_(o.subquery(rows, "r"), copy=False)
         checked = o.select(
-            *[o.col(c) for c in ("account", "instant", "ord", "late", "_file", "_row")],
+            *[o.col(c) for c in ("account", "instant", "ord", "late", "_file", "_row", *placed)],
             *([o.col("id")] if plan.id_kind else []),
             ("route", route.copy()),
             ("problem", row_problem),
@@ -600,6 +603,7 @@ class Queries:
                     "qty",
                     "_file",
                     "_row",
+                    *placed,
                 )
             ],
             ("dup", dup),
@@ -791,7 +795,8 @@ class Queries:
 
     def detail(self, plan: UsagePlan, meters: Sequence[int]) -> exp.Select:
         """The valid, first-seen rows of some meters in the account months of `detail_keys`
-        (account, ord), one by one in time then file order: a shared allowance pool's units go
+        (account, ord), one by one in time then file order, a request row's parts in their
+        order (`_part`: the order the engine draws them in): a shared allowance pool's units go
         to entries in that order."""
         o = self.ops
         rows = o.subquery(self.parsed_usage(plan), "u")
@@ -822,6 +827,7 @@ class Queries:
             o.col("instant", "u"),
             o.col("_file", "u"),
             o.col("_row", "u"),
+            *([o.col("_part", "u")] if plan.requests else []),
             copy=False,
         )
 
