@@ -310,8 +310,9 @@ def parts_view(
     column types) and, with `usage` (its column types), the rows of `usage_in`. Columns:
     account, time, action, count[, id], _file, _row, part_meter (NULL: a usage row),
     req_problem (NULL: a good row), _part (a part's place in its row: the engine's order of a
-    request's parts, its quantities in the rules' order, then its charges; 0 for a usage row). Each row's values, rules and parts are computed once per
-    request, then its parts are unnested. `dialect` is the engine's (DuckDB's or Spark's SQL:
+    request's parts, its quantities in the rules' order, then its charges; 0 for a usage
+    row). Each row's values, rules and parts are computed once per request, then its parts are
+    unnested. `dialect` is the engine's (DuckDB's or Spark's SQL:
     the same view, spelt for each).
 
     `timed` (without `usage`): the SQL of `requests_src`'s rows with their time read
@@ -445,7 +446,8 @@ def parts_view(
             part_meter="CAST(NULL AS INT) AS part_meter", _part="CAST(0 AS INT) AS _part",
         )
         order = ["account", "time", "action", "count", "_file", "_row", "req_problem",
-                 "part_meter", "_part", *(["id"] if "id" in parts_side or "id" in usage_side else [])]
+                 "part_meter", "_part",
+                 *(["id"] if "id" in parts_side or "id" in usage_side else [])]
 
         def listed(side: Mapping[str, str]) -> str:
             return ", ".join(side.get(c, f"CAST(NULL AS STRING) AS {c}") for c in order)
