@@ -5,6 +5,7 @@ rows reported, never free."""
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -724,3 +725,32 @@ def test_requests_feeding_a_shared_allowance_bill_as_the_engine(
     allowance that runs out: the warehouse bills what `ratecard bill` bills."""
     rows, invalid = data.draw(request_rows(POOLED))
     check(POOLED, rows, invalid, tmp_path, fmt)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_requests_parts_draw_in_the_rules_order_whatever_the_entrys_key_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """The engine's side of the worked bill above (output tokens declared first): an entry
+    that lists web searches before output tokens still draws the shared pool in the rules'
+    order, so it bills 999.98 (199,999 tokens and 100,001 searches from the 300,000 pool,
+    99,998 searches × 10 / 1,000), as one that lists them in the rules' order does. A JSON
+    object's keys have no order a bill may depend on. Read from JSON Lines by the shortcut
+    and by the checking path, and fed to an `Account` as mappings."""
+    from ratecard.engine.journal import JsonLinesFile
+
+    monkeypatch.setattr(JsonLinesFile, "fast", fast)
+    book = ratecard.loads(SHARED_RULES.replace("FIRST", OUTPUT).replace("SECOND", SEARCHES),
+                          "gen.rules")
+    for quantities in ({"output_tokens": 199_999, "web_searches": 199_999},
+                       {"web_searches": 199_999, "output_tokens": 199_999}):
+        entry = {"time": "2026-11-02T10:00:00Z", "type": "request", "action": "generate",
+                 "quantities": quantities}
+        path = tmp_path / "journal.jsonl"
+        path.write_text(json.dumps(entry) + "\n")
+        bills = book.bill(path)
+        assert isinstance(bills, list)
+        assert [b.total for b in bills] == [Decimal("999.98")]
+        account = ratecard.Account(book)
+        account.feed([entry])
+        assert [b.total for b in account.close_through("2026-11")] == [Decimal("999.98")]
