@@ -29,12 +29,12 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol, TypeVar
 
 import attrs
 import orjson
@@ -976,7 +976,7 @@ class Source:
         # its next feed after them.
         self.positions = 0
 
-    def records(self) -> Generator[Record, None, None]:
+    def records(self) -> ClosableRecords:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -1120,7 +1120,13 @@ class JsonLinesFile(LinesFile):
         except ValueError as exc:
             _bad(None, f"not valid JSON: {exc}")
 
-    def records(self) -> Generator[Record, None, None]:
+    def records(self) -> ClosableRecords:
+        # The lines' records, batch by batch (a line's), flattened in C: a request's parts are
+        # handed on without a generator step each.
+        return Flattened(self._batches())
+
+    def _batches(self) -> Generator[Sequence[Record], None, None]:
+        """Each line's records, in order (a usage's one, a request's parts)."""
         scan = self._scan
         decoded = self._decoded
         quick = self.reader.quick_usage
@@ -1150,13 +1156,13 @@ class JsonLinesFile(LinesFile):
                             if obj.keys() <= _REQUEST_FIELDS:
                                 records = quick_request(obj, line)
                                 if records is not None:
-                                    yield from records
+                                    yield records
                                     continue
                         elif kind == "usage" and obj.keys() <= _USAGE_FIELDS:
                             record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
                                            obj.get("id"), line)
                             if record is not None:
-                                yield record
+                                yield (record,)
                                 continue
                 try:
                     text = raw.decode()
@@ -1180,14 +1186,42 @@ class JsonLinesFile(LinesFile):
                         record = quick(obj.get("time"), obj.get("action"), obj.get("count"),
                                        obj.get("id"), line)
                     elif kind == "request":
-                        yield from requests(obj.get("time"), obj.get("action"),
+                        yield requests(obj.get("time"), obj.get("action"),
                                             obj.get("quantities"), obj.get("properties"),
                                             obj.get("id"), line)
                         continue
-                yield convert(obj, line) if record is None else record
+                yield (convert(obj, line) if record is None else record,)
             except FieldError as exc:
                 self.invalid(line, exc)
         self.positions = line
+
+
+class Flattened:
+    """Records made line by line in batches (`JsonLinesFile._batches`), iterated in C (as
+    `chain.from_iterable`), and closed as a generator is (`close`: the file is let go)."""
+
+    def __init__(self, batches: Generator[Sequence[Record], None, None]) -> None:
+        self._batches = batches
+        self._flat = chain.from_iterable(batches)
+
+    def __iter__(self) -> Iterator[Record]:
+        return self._flat
+
+    def __next__(self) -> Record:
+        return next(self._flat)
+
+    def close(self) -> None:
+        self._batches.close()
+
+
+class ClosableRecords(Protocol):
+    """Records a replay reads and then closes: a generator, or `Flattened`."""
+
+    def __iter__(self) -> Iterator[Record]: ...
+
+    def __next__(self) -> Record: ...
+
+    def close(self) -> None: ...
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

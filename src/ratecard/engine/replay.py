@@ -87,6 +87,7 @@ from ratecard.engine.journal import (
     SUSPEND,
     TOPUP,
     USAGE,
+    ClosableRecords,
     JournalError,
     JournalInput,
     OnInvalid,
@@ -1296,7 +1297,7 @@ class _Refused:
 
 
 def _replay(
-    book: PriceBook, records: Generator[Record, None, None], aggregate: bool,
+    book: PriceBook, records: ClosableRecords, aggregate: bool,
     path: str | None = None, refused: _Refused | None = None,
 ) -> tuple[list[Bill], list[date]] | None:
     """The bills and the months `skip empty` left out, or None if the records are not in time
