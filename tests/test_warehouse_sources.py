@@ -250,7 +250,9 @@ def test_a_minimum_per_entry_bills_as_in_the_engine(tmp_path: Path) -> None:
     """tests/test_entry_minimum.py's code execution, at least 300 s per entry, 3,600 s free a
     month, 0.05 per 3,600 s, here rounded half up to the cent. Executions of 120 s, 0 s, 300 s,
     3,000 s and 1,800 s on one day: 300 + 0 + 300 + 3,000 + 1,800 = 5,400 s; 1,800 × 0.05 /
-    3,600 = 0.025, rounded 0.03. Without the minimum: 5,220 s, 0.0225, rounded 0.02."""
+    3,600 = 0.025 (the meter's own rounding to the micro-dollar: 0.025000), the bill's total
+    rounded to the cent 0.03. Without the minimum: 5,220 s, 0.0225, rounded 0.02. The minimum
+    is applied per usage row in SQL: no account goes to the engine's replay."""
     rules = MINIMUM_RULES.replace(
         "request run { quantity sandbox_seconds into sandbox }\n", "").replace(
         "price sandbox 0.36 per 3600\n", "").replace(
@@ -262,6 +264,11 @@ def test_a_minimum_per_entry_bills_as_in_the_engine(tmp_path: Path) -> None:
                for hour, seconds in enumerate((120, 0, 300, 3000, 1800))]
     result = differential(tmp_path, book, {"a": journal})
     assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.03")}
+    assert [(r["meter"], r["source"], D(r["quantity"]), r["amount"])
+            for r in result.lines.to_pylist()] == [
+        ("code_execution", "allowance", D(3600), D(0)),
+        ("code_execution", "postpaid", D(1800), D("0.025"))]
+    assert result.stats["accounts_replayed"] == 0
 
 
 def test_skip_empty_leaves_out_the_months_the_engine_leaves_out(tmp_path: Path) -> None:

@@ -1312,13 +1312,14 @@ class Queries:
         own = {index: plan.amount_rounding for index, plan in enumerate(self.book.meters)
                if plan.amount_rounding is not None}
         if own:
-            scale = max([max(0, -places)]
+            # Every branch of one type (engines unify two DECIMALs' types losing decimals).
+            scale = max([max(0, -places) if rounding.per_line else amount_scale]
                         + [max(0, -_exponent(r.increment)) for r in own.values()])
             amount = o.case(
                 [(o.eq(o.col("meter"), o.integer(index)),
                   o.round_to(o.col("precise_amount"), _exponent(r.increment), r.mode, scale))
                  for index, r in sorted(own.items())],
-                o.cast(amount, decimal_type(scale)) if rounding.per_line else amount,
+                o.cast(amount, decimal_type(scale)),
             )
         return o.select(
             *[
