@@ -600,7 +600,8 @@ class Queries:
                     "problem",
                 )
             ],
-            ("qty", self._at_least(o.col("qty"), minimums, bool(part))),
+            ("qty", self._at_least(o.col("qty"), minimums, bool(part))) if minimums
+            else o.col("qty"),
             o.col("_file"),
             o.col("_row"),
             ("dup", dup),
