@@ -539,3 +539,25 @@ def test_counts_in_hours_replayed_with_a_grant(tmp_path: Path) -> None:
     result = numeric_differential(tmp_path, book, {"a": journal})
     assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.016667")}
     assert result.stats["accounts_replayed"] == 1
+
+
+def test_a_count_in_hours_that_makes_no_whole_second_is_a_bad_row(tmp_path: Path) -> None:
+    """Without `quantity rounded`, code execution counts whole seconds: 0.0001 h is 0.36 s, a
+    bad row (`fractional count`, as the engine refuses the entry), 0.5 h is 1,800 s, raised to
+    nothing (over 300), all free; integer hours (an INTEGER column) are made seconds too:
+    2 h is 7,200 s, 3,600 past the 3,600 free: 0.05."""
+    book = ratecard.loads(HOURS_RULES.replace("  quantity rounded up to 0.0001\n", ""), "w.rules")
+    with pytest.raises(ratecard.UsageError, match=r"0\.36"):
+        book.bill([usage("2026-11-02T09:00:00Z", "code_execution", "0.0001")])  # type: ignore[arg-type]
+    path = tmp_path / "usage.csv"
+    path.write_text("account,time,action,count\n"
+                    "a,2026-11-02T09:00:00Z,code_execution,0.0001\n"
+                    "a,2026-11-03T09:00:00Z,code_execution,0.5\n")
+    result = bill_warehouse(book, str(path))
+    assert [(i.problem, i.count) for i in result.invalid] == [("fractional count", 1)]
+    assert [(r["source"], D(r["quantity"])) for r in result.lines.to_pylist()] == [
+        ("allowance", D(1800))]
+    whole = tmp_path / "whole.csv"
+    whole.write_text("account,time,action,count\na,2026-11-02T09:00:00Z,code_execution,2\n")
+    result = bill_warehouse(book, str(whole))
+    assert result.bills.to_pylist()[0]["total"] == D("0.05")
