@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ratecard
-from ratecard import Account, JournalError, Request, Usage, UsageError
+from ratecard import Account, JournalError, Request, Usage
 from ratecard.api import analyze
 from ratecard.source import SourceFile
 
@@ -294,13 +294,11 @@ def test_a_meter_fed_by_a_request_counts_something() -> None:
     assert _codes(text) == []
 
 
-def test_other_targets_refuse_requests(book: ratecard.PriceBook) -> None:
+def test_the_calculator_refuses_requests(book: ratecard.PriceBook) -> None:
+    """(The warehouse bills them on DuckDB and Spark: tests/test_warehouse_requests.py.)"""
     from ratecard.render.calculator import unsupported
-    from ratecard.warehouse.api import billable_terms
 
     assert "requests (quantities and properties per call)" in unsupported(book)
-    with pytest.raises(UsageError, match="bill `messages` by request"):
-        billable_terms(book, None, "spark")
 
 
 def test_a_late_resent_request_is_listed_once(book: ratecard.PriceBook) -> None:

@@ -303,11 +303,11 @@ def test_an_unknown_column_is_refused(tmp_path: Path) -> None:
         bill_warehouse(ANTHROPIC, None, requests=str(path))
 
 
-def test_spark_refuses_requests() -> None:
+def test_spark_takes_requests() -> None:
+    """Spark reads a requests table as DuckDB does (billed alike: test_warehouse_spark.py)."""
     from ratecard.warehouse.api import billable_terms
 
-    with pytest.raises(UsageError, match="requests table on DuckDB only"):
-        billable_terms(ANTHROPIC, None, "spark")
+    assert billable_terms(ANTHROPIC, None, "spark").books == [ANTHROPIC]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -424,3 +424,275 @@ def test_counts_in_hours_are_checked_in_seconds(tmp_path: Path) -> None:
         ("bad count", 1), ("negative count", 1)]
     assert [(r["source"], Decimal(r["quantity"])) for r in result.lines.to_pylist()] == [
         ("allowance", 300)]
+
+
+VERSIONED_RULES = """\
+rules gen "生成" / "Generation"
+currency USD, rounding half_up 0.01, timezone UTC
+
+meter tokens "令牌" / "Tokens"
+meter calls "调用" / "Calls"
+meter searches "搜索" / "Searches"
+
+request generate "生成" / "Generate" {
+  quantity input_tokens into tokens
+  quantity output_tokens into tokens
+  quantity web_searches into searches
+  property fast bool default false
+  charge calls
+  charge calls when fast
+}
+
+allowance 100000 per month on tokens
+price tokens 3 per 1000000
+price calls 0.5 per 100
+price searches 10 per 1000
+deduct allowance, postpaid
+
+from 2026-11-01 {
+  allowance 200000 per month on tokens
+  price calls 0.4 per 100
+}
+
+from 2026-12-01 {
+  price tokens 2.5 per 1000000
+}
+"""
+
+CONTRACT = """\
+contract big "大客户" / "Big customer" extends "gen.rules"
+accounts b
+from 2026-11-01 until 2026-12-01
+discount 10% on tokens
+minimum spend 5 per month
+extra allowance 50000 per month on tokens
+price searches 8 per 1000
+"""
+
+
+def versioned(directory: Path) -> tuple[PriceBook, PriceBook, Path]:
+    """The versioned sheet, the same under contract `big` (account b, November), and the
+    contract's file."""
+    (directory / "gen.rules").write_text(VERSIONED_RULES)
+    (directory / "big.rules").write_text(CONTRACT)
+    book = ratecard.load(directory / "gen.rules")
+    return book, book.with_contract(directory / "big.rules"), directory / "big.rules"
+
+
+def versioned_oracle(
+    book: PriceBook, contracted: PriceBook, rows: list[Row]
+) -> dict[str, list[Any]]:
+    """The engine's bills: account b's by the sheet under its contract, the others' by the
+    sheet."""
+    return {
+        **oracle(book, [r for r in rows if r["account"] != "b"]),
+        **oracle(contracted, [r for r in rows if r["account"] == "b"]),
+    }
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["csv", "parquet"]))
+def test_requests_bill_across_versions_and_contracts_as_the_engine(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, fmt: str
+) -> None:
+    """Rows from October to December: each month billed by the version in effect on its first
+    day (November's allowance and calls price, December's tokens price), account b in November
+    under its contract (discount, minimum spend, extra allowance, its own searches price)."""
+    directory = tmp_path_factory.mktemp("versions")
+    book, contracted, contract = versioned(directory)
+    rows, invalid = data.draw(request_rows(book))
+    path = write(rows, book, directory, fmt)
+    result = bill_warehouse(book, None, requests=str(path), contracts={"b": contract})
+    assert actual(result) == versioned_oracle(book, contracted, rows)
+    assert sum(i.count for i in result.invalid) == invalid
+    assert not result.problems
+
+
+def test_worked_bills_across_versions_and_a_contract(tmp_path: Path) -> None:
+    """One request a month from October to December, 300,000 input and 100,000 output tokens,
+    10 web searches, `fast` (two calls):
+
+    - October (first version): tokens 400,000 − 100,000 allowance = 300,000 × 3 / 10^6 = 0.90;
+      calls 2 × 0.5 / 100 = 0.01; searches 10 × 10 / 1000 = 0.10. Total 1.01.
+    - November (from 2026-11-01: allowance 200,000, calls 0.4 / 100): tokens 200,000 × 3 / 10^6
+      = 0.60; calls 2 × 0.4 / 100 = 0.008 → 0.01; searches 0.10. Total 0.71.
+    - December (from 2026-12-01: tokens 2.5 / 10^6): tokens 200,000 × 2.5 / 10^6 = 0.50;
+      calls 0.01; searches 0.10. Total 0.61.
+
+    Account b, under contract `big` in November: allowance 200,000 + 50,000 extra, so tokens
+    150,000 × 3 / 10^6 = 0.45, less 10% (−0.045 → −0.05: 0.45 × 0.9 = 0.405 → 0.41, less the
+    line's 0.45); calls 0.01; searches 10 × 8 / 1000 = 0.08; 0.41 + 0.01 + 0.08 = 0.50, a
+    true-up of 4.50 to the minimum spend of 5. October and December as account a's."""
+    book, _, contract = versioned(tmp_path)
+    path = worked_requests(tmp_path / "requests.csv")
+    result = bill_warehouse(book, None, requests=str(path), contracts={"b": contract})
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == (
+        WORKED_TOTALS
+    )
+
+
+WORKED_TOTALS = [
+    ("a", "2026-10", Decimal("1.01")),
+    ("a", "2026-11", Decimal("0.71")),
+    ("a", "2026-12", Decimal("0.61")),
+    ("b", "2026-10", Decimal("1.01")),
+    ("b", "2026-11", Decimal("5.00")),
+    ("b", "2026-12", Decimal("0.61")),
+]
+
+
+def worked_requests(path: Path) -> Path:
+    """The requests of `test_worked_bills_across_versions_and_a_contract`."""
+    path.write_text(
+        "account,time,action,input_tokens,output_tokens,web_searches,fast\n" + "".join(
+            f"{account},2026-{month}-15T10:00:00Z,generate,300000,100000,10,true\n"
+            for account in "ab" for month in ("10", "11", "12")
+        )
+    )
+    return path
+
+
+GRANT_RULES = """\
+rules gen "生成" / "Generation"
+currency USD, rounding half_up 0.01, timezone UTC
+
+meter tokens "令牌" / "Tokens"
+meter calls "调用" / "Calls"
+meter searches "搜索" / "Searches"
+meter sandbox "沙箱" / "Sandbox"
+  quantity at least 60 per entry
+
+request generate "生成" / "Generate" {
+  quantity input_tokens into tokens
+  quantity output_tokens into tokens
+  quantity web_searches into searches
+  quantity sandbox_seconds into sandbox
+  property fast bool default false
+  charge calls
+  charge calls when fast
+}
+
+allowance 100000 per month on tokens, calls
+grant opening "开通赠送" / "Free on opening" 300000 once on tokens valid 2 months
+grant monthly "每月赠送" / "Monthly gift" 3 per month on searches
+credit trial "试用金" / "Trial credit" 1 once on every meter valid 3 months
+price tokens 3 per 1000000
+price calls 0.5 per 100
+price searches 10 per 1000
+price sandbox 0.36 per 3600
+deduct allowance, monthly, opening, postpaid
+"""
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["csv", "parquet"]))
+def test_requests_with_grants_and_credits_bill_as_the_engine(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, fmt: str
+) -> None:
+    """Grants once and monthly and a credit once: every account is replayed by the engine
+    from its opening (its first row), its request parts fed to the replay as the parts the
+    engine makes of its request entries."""
+    book = ratecard.loads(GRANT_RULES, "gen.rules")
+    rows, invalid = data.draw(request_rows(book))
+    path = write(rows, book, tmp_path_factory.mktemp("grants"), fmt)
+    result = bill_warehouse(book, None, requests=str(path))
+    assert actual(result) == oracle(book, rows)
+    assert sum(i.count for i in result.invalid) == invalid
+    assert not result.problems
+
+
+GRANTED_TOTALS = [
+    ("2026-10", Decimal("0.00")),
+    ("2026-11", Decimal("0.05")),
+    ("2026-12", Decimal("0.00")),
+    ("2027-01", Decimal("11.59")),
+]
+
+
+def granted_requests(path: Path) -> Path:
+    """The requests of `test_worked_bills_with_grants_and_a_credit`."""
+    path.write_text(
+        "account,time,action,input_tokens,output_tokens,web_searches,sandbox_seconds,fast\n"
+        "a,2026-10-15T10:00:00Z,generate,300000,100000,10,30,true\n"
+        "a,2026-11-15T10:00:00Z,generate,300000,100000,10,,true\n"
+        "a,2027-01-15T10:00:00Z,generate,300000,100000,1000,7200,false\n"
+    )
+    return path
+
+
+def test_worked_bills_with_grants_and_a_credit(tmp_path: Path) -> None:
+    """Three requests of account a (opened at its first, 2026-10-15), by GRANT_RULES:
+
+    - October: 300,000 + 100,000 tokens, 100,000 in the allowance and 300,000 from the opening
+      grant (all of it); 2 calls (`fast`) in the allowance; 10 searches, 3 from the monthly
+      grant, 7 postpaid × 10 / 1000 = 0.07; 30 sandbox seconds billed as the 60 at least per
+      entry, 60 × 0.36 / 3600 = 0.006 → 0.01. The trial credit (1) pays 0.08: total 0.00.
+    - November: tokens 300,000 postpaid (the grant is spent) × 3 / 10^6 = 0.90; searches 0.07;
+      the credit pays its 0.92 left: total 0.97 − 0.92 = 0.05.
+    - December: no requests, 0.00.
+    - January (the credit expired on 2027-01-15): tokens 0.90; 1 call in the allowance;
+      1,000 searches, 3 granted, 997 × 10 / 1000 = 9.97; 7,200 s × 0.36 / 3600 = 0.72: total
+      11.59."""
+    book = ratecard.loads(GRANT_RULES, "gen.rules")
+    path = granted_requests(tmp_path / "requests.csv")
+    result = bill_warehouse(book, None, requests=str(path))
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == GRANTED_TOTALS
+    assert [(line["meter"], line["source"], line["amount"]) for line in result.lines.to_pylist()
+            if line["month"] == "2026-11" and line["amount"]] == [
+        ("tokens", "postpaid", Decimal("0.90")),
+        ("tokens", "credit", Decimal("-0.90")),
+        ("searches", "postpaid", Decimal("0.07")),
+        ("searches", "credit", Decimal("-0.02")),
+    ]
+
+
+def test_a_sheet_with_other_requests_is_refused() -> None:
+    """Every sheet a run bills by must make the same parts of a request as the first version
+    (no version or contract that loads can differ; a sheet of other rules does)."""
+    from ratecard.warehouse.terms import Terms, check_requests
+
+    check_requests(Terms(ANTHROPIC, {"x": ANTHROPIC}))
+    with pytest.raises(UsageError, match="a sheet declares its requests otherwise"):
+        check_requests(Terms(ANTHROPIC, {"x": BAIDU}))
+
+
+@pytest.mark.parametrize(("addition", "order", "named"), [
+    ('credit commit "预付" / "Prepaid" prepaid on sandbox valid 1 year\n', "allowance",
+     "prepaid credit `commit`.*bill by request"),
+    ('grant week "周赠" / "Weekly" 50 per month on sandbox valid 7 days\n', "allowance, week",
+     "grant `week` is issued per month and valid days.*by request"),
+    ('subscription seats "席位" / "Seats", per day, covers sandbox up to 1000 {\n'
+     "  (0, ∞)  18\n}\n", "allowance, subscriptions", "subscription `seats` and bill by request"),
+])
+def test_requests_beside_sources_only_the_replay_draws_are_refused_by_name(
+        addition: str, order: str, named: str) -> None:
+    """Prepaid credits, monthly grants valid days and subscriptions are billed beside usage
+    rows by the engine's replay of those accounts (tests/test_warehouse_sources.py), not beside
+    a requests table: the run is refused, naming the credit, grant or subscription."""
+    book = ratecard.loads(MINIMUM_RULES.replace("deduct allowance, postpaid\n", "")
+                          + addition + f"deduct {order}, postpaid\n", "ce.rules")
+    with pytest.raises(UsageError, match=named):
+        bill_warehouse(book, None, requests="requests.csv")
+
+
+def test_a_shared_allowance_two_parts_of_one_request_draw_is_refused_by_name() -> None:
+    """One request feeding two meters of one `shared` allowance: in the month the pool runs
+    out the engine gives its last units to the request's parts in its quantities' order, and the
+    warehouse's entry-by-entry draw cannot order the parts of one row yet (a row of 199,999
+    output tokens and 199,999 searches against 300,000 shared units bills 999.99 in the engine
+    and would bill 0.31): the run is refused, naming the request, both meters and the pool."""
+    book = ratecard.loads("""\
+rules gen "生成" / "Generation"
+currency USD, rounding half_up 0.01, timezone UTC
+meter tokens "令牌" / "Tokens"
+meter searches "搜索" / "Searches"
+request generate { quantity output_tokens into tokens
+  quantity web_searches into searches }
+allowance 300000 per month on tokens, searches shared
+price tokens 3 per 1000000
+price searches 10 per 1000
+deduct allowance, postpaid
+""", "gen.rules")
+    with pytest.raises(UsageError, match="request `generate` feeds meters `searches` and "
+                       "`tokens`, which share allowance"):
+        bill_warehouse(book, None, requests="requests.csv")

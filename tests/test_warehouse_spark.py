@@ -25,6 +25,7 @@ import ratecard  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
 from ratecard.warehouse.probe import read_times, round_values  # noqa: E402
+from tests import test_warehouse_requests as req  # noqa: E402
 from tests.conftest import BDA_RULES  # noqa: E402
 from tests.test_warehouse import (  # noqa: E402
     _SHIPPED,
@@ -32,6 +33,7 @@ from tests.test_warehouse import (  # noqa: E402
     SHIPPED,
     Row,
     Sheet,
+    actual,
     cases,
     compare,
     grant_cases,
@@ -283,3 +285,81 @@ def test_spark_bills_counts_in_hours_minimums_and_a_meter_rounding(
     result = numeric_differential(tmp_path, book, {"a": HOURS}, engine="spark", spark=spark)
     assert [r["total"] for r in result.bills.to_pylist()] == [
         Decimal("0.033333") if rounding == "rounding exact" else Decimal("0.03")]
+
+
+@settings(SPARK_SETTINGS, max_examples=2)
+@given(st.data(), st.sampled_from(["csv", "parquet"]))
+def test_spark_bills_requests_as_the_engine(
+    spark: Any, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, fmt: str
+) -> None:
+    """A requests table (the Baidu or a per-entry-minimum sheet; some rows bad): its parts
+    made in Spark SQL bill as the engine bills the same request entries. (The Anthropic sheet's
+    117 meters make a run slow: one worked case below.)"""
+    book = data.draw(st.sampled_from([req.BAIDU, ratecard.loads(req.MINIMUM_RULES, "ce.rules")]))
+    rows, invalid = data.draw(req.request_rows(book))
+    path = req.write(rows, book, tmp_path_factory.mktemp("requests"), fmt)
+    result = bill_warehouse(book, None, requests=str(path), engine="spark", spark=spark)
+    assert actual(result) == req.oracle(book, rows)
+    assert sum(i.count for i in result.invalid) == invalid
+    assert not result.problems
+
+
+def test_spark_bills_requests_beside_usage_as_the_engine(spark: Any, tmp_path: Path) -> None:
+    """A Parquet requests table (typed ids, counts and flags; a long-context request at
+    200,001 tokens, one at exactly 200,000, two bad rows) beside a CSV usage table of code
+    execution: Spark writes DuckDB's bills, lines and bad rows, which are the engine's."""
+    rows: list[dict[str, Any]] = [
+        {"account": "a", "time": "2026-11-02T10:00:00Z", "action": "messages", "id": "x",
+         "model": "claude-opus-4-6", "context_1m": True, "input_tokens": 150_000,
+         "cache_read_input_tokens": 50_000, "output_tokens": 10},
+        {"account": "a", "time": "2026-11-02T11:00:00Z", "action": "messages", "id": None,
+         "model": "claude-opus-4-6", "context_1m": True, "input_tokens": 200_001,
+         "output_tokens": 10, "inference_geo": "us", "service_tier": "batch"},
+        {"account": "b", "time": "2026-12-02T11:00:00Z", "action": "messages", "id": None,
+         "model": "claude-sonnet-4", "context_1m": False, "input_tokens": 300_000},
+        {"account": "b", "time": "2026-12-03T11:00:00Z", "action": "messages", "id": None,
+         "model": "nonsense", "input_tokens": 3, "_bad": True},
+        {"account": "b", "time": "2026-12-04T11:00:00Z", "action": "messages", "id": None,
+         "model": "claude-sonnet-4", "input_tokens": -3, "_bad": True},
+    ]
+    requests = req.write(rows, req.ANTHROPIC, tmp_path, "parquet")
+    usage = tmp_path / "usage.csv"
+    usage.write_text(
+        "account,time,action,count,id\n"
+        "a,2026-11-03T00:00:00Z,code_execution,2,y\n"
+        "c,2026-11-04T00:00:00Z,code_execution,90000,\n"
+    )
+    on_spark = bill_warehouse(
+        req.ANTHROPIC, str(usage), requests=str(requests), engine="spark", spark=spark
+    )
+    on_duckdb = bill_warehouse(req.ANTHROPIC, str(usage), requests=str(requests))
+    assert actual(on_spark) == req.oracle(
+        req.ANTHROPIC, rows,
+        [("a", "2026-11-03T00:00:00Z", 2), ("c", "2026-11-04T00:00:00Z", 90000)],
+    )
+    assert on_spark.bills.to_pylist() == on_duckdb.bills.to_pylist()
+    assert on_spark.lines.to_pylist() == on_duckdb.lines.to_pylist()
+    assert sorted((i.problem, i.count) for i in on_spark.invalid) == [
+        ("bad property", 1), ("bad quantity", 1)]
+
+
+def test_spark_bills_requests_across_versions_and_a_contract(spark: Any, tmp_path: Path) -> None:
+    """The worked bills of test_warehouse_requests (three versions, a contract in November)
+    on Spark."""
+    book, _, contract = req.versioned(tmp_path)
+    path = req.worked_requests(tmp_path / "requests.csv")
+    result = bill_warehouse(
+        book, None, requests=str(path), contracts={"b": contract}, engine="spark", spark=spark
+    )
+    assert [(b["account"], b["month"], b["total"]) for b in result.bills.to_pylist()] == (
+        req.WORKED_TOTALS
+    )
+
+
+def test_spark_bills_requests_with_grants_and_a_credit(spark: Any, tmp_path: Path) -> None:
+    """The worked bills of test_warehouse_requests (grants once and monthly, a trial credit, a
+    minimum per entry) on Spark: its request parts replayed by the engine."""
+    book = ratecard.loads(req.GRANT_RULES, "gen.rules")
+    path = req.granted_requests(tmp_path / "requests.csv")
+    result = bill_warehouse(book, None, requests=str(path), engine="spark", spark=spark)
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == req.GRANTED_TOTALS

@@ -533,7 +533,8 @@ def test_worked_bda_month(tmp_path: Path) -> None:
 def test_worked_pack_holder_with_meters_drawn_in_the_database(tmp_path: Path) -> None:
     """a1 buys a detection 10万 pack on Sep 20: DetectBody 3,000 on Oct 10, SegmentPortraitPic
     5,000 on Nov 5. Its segmentation holds no lots, so it is drawn down in the database with the
-    plain accounts (one distinct quantity), its detection in Python; its months run from the
+    plain accounts (min(5,000, 1,000) from the allowance, the rest postpaid, computed in SQL: no
+    distinct quantity goes to Python), its detection in Python; its months run from the
     purchase to the last entry, which Python does not see: September 0.00; October: detection
     1,000 free + 2,000 from the pack = 0.00; November: segmentation 1,000 free + 4,000 × 0.01 =
     40.00. The engine bills the same journal alike."""
@@ -566,7 +567,7 @@ def test_worked_pack_holder_with_meters_drawn_in_the_database(tmp_path: Path) ->
         ("2026-11", 1, "segmentation", "allowance", "1000", Decimal("0.00"), None),
         ("2026-11", 2, "segmentation", "postpaid", "4000", Decimal("40.00"), None),
     ]
-    assert result.stats["plain_distinct_quantities"] == 1
+    assert result.stats["plain_distinct_quantities"] == 0
     assert result.stats["accounts_drawn_in_python"] == 1
     engine = book.bill([
         {"type": "purchase", "time": "2026-09-20T10:00:00+08:00", "meter": "detection",
@@ -861,3 +862,36 @@ def test_a_run_without_lines_skips_their_numbering(tmp_path: Path) -> None:
     both = bill_warehouse(book, usage, purchases=purchases)
     assert "ROW_NUMBER" in both.queries["bill_lines"].upper()
     assert [r["line"] for r in both.lines.to_pylist() if r["account"] == "a2"] == [1, 2]
+
+
+def test_plain_months_drawn_in_sql_at_the_allowance_edges(tmp_path: Path) -> None:
+    """Accounts without packs, each one DetectBody entry in November: 0, 999, 1,000, 1,001 and
+    3,000 units of detection, whose month's allowance is 1,000. The database draws them itself,
+    min(quantity, 1,000) from the allowance and the rest postpaid: 0 and 0 (a bill of no
+    lines), 999 and 0, 1,000 and 0, 1,000 and 1 (1 × 0.002 = 0.002 → 0.00), 1,000 and 2,000
+    (2,000 × 0.002 = 4.00). Each bill is the engine's for the same journal."""
+    book = ratecard.load(BDA_RULES)
+    counts = {"a0": 0, "a999": 999, "a1000": 1000, "a1001": 1001, "a3000": 3000}
+    rows = [(a, "2026-11-05T09:00:00+08:00", "DetectBody", c) for a, c in counts.items()]
+    result = bill_warehouse(book, usage_file(tmp_path / "u.parquet", rows))
+    assert result.stats["plain_distinct_quantities"] == 0
+    drawn = {
+        (r["account"], r["source"]): r["quantity"]
+        for r in result.lines.to_pylist()
+        if r["meter"] == "detection"
+    }
+    assert drawn == {
+        ("a999", "allowance"): "999",
+        ("a1000", "allowance"): "1000",
+        ("a1001", "allowance"): "1000",
+        ("a1001", "postpaid"): "1",
+        ("a3000", "allowance"): "1000",
+        ("a3000", "postpaid"): "2000",
+    }
+    totals = {b["account"]: b["total"] for b in result.bills.to_pylist()}
+    assert totals["a1001"] == Decimal("0.00")
+    assert totals["a3000"] == Decimal("4.00")
+    for bill in result.bills.to_pylist():
+        engine = book.bill([{"type": "usage", "time": "2026-11-05T09:00:00+08:00",
+                             "action": "DetectBody", "count": counts[bill["account"]]}])
+        assert [(f"{b.month:%Y-%m}", b.total) for b in engine] == [(bill["month"], bill["total"])]

@@ -1265,6 +1265,21 @@ def bill_journal(
                      f"to {month_text(last)}")
 
 
+def bill_records(book: PriceBook, records: Iterable[Record]) -> list[Bill]:
+    """Every month's bill of records already read (`EntryReader`) and in time order: the
+    warehouse's compressed journals, whose request parts (a meter's units made by requests)
+    have no entry of their own. UsageError for records out of time order."""
+
+    def generate() -> Generator[Record, None, None]:
+        yield from records
+
+    with decimal.localcontext(CONTEXT):
+        replayed = _replay(book, generate(), True)
+    if replayed is None:
+        raise UsageError("the records to replay are not in time order")
+    return replayed[0]
+
+
 class _Refused:
     """Passes entries the replay refuses to `on_invalid`, each once, however many passes the
     journal takes (one out of time order is read twice); None if there is no callback."""

@@ -106,6 +106,30 @@ class RulePlan:
         return total > self.limit if self.strict else total >= self.limit
 
 
+#: A request part's journal record: `(instant, line, kind, route, units, id)` (`journal.Record`).
+PartRecord = tuple[int, int, int, str, int, str | None]
+
+#: The most shapes a plan keeps compiled (`RequestPlan.quick_parts`): a journal has few;
+#: past this, a request's shape is compiled anew (the same, only slower).
+_SHAPES = 4096
+
+
+@attrs.frozen
+class RequestShape:
+    """Requests compiled for one tuple of property values and quantity names
+    (`RequestPlan.quick_parts`): the bool properties given (checked by type per request); the
+    thresholds whose conditions hold, `(indexes of their quantities, strict, limit)` in
+    declared order; per outcome (0: no threshold passes; i: the i-th passes first) the part
+    route of each quantity, in the entry's order (None: a cell the table lacks); the units its
+    charges add; and the route of the part of 0 units a request without units gives."""
+
+    bools: tuple[str, ...]
+    thresholds: tuple[tuple[tuple[int, ...], bool, int], ...]
+    routes: tuple[tuple[str, ...] | None, ...]
+    charges: tuple[tuple[str, int], ...]
+    empty: str
+
+
 @attrs.frozen
 class RequestPlan:
     """An action billed by request: its quantities (name → meter) and properties.
@@ -138,6 +162,9 @@ class RequestPlan:
         init=False, repr=False, eq=False)
     _tests: tuple[tuple[str, tuple[tuple[str, str | bool], ...], tuple[str, ...], bool,
                         int | None], ...] = attrs.field(init=False, repr=False)
+    # `quick_parts`: the compiled form per tuple of property items and quantity names.
+    _shapes: dict[tuple[Any, ...], RequestShape] = attrs.field(
+        init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         props = self.properties.values()
@@ -148,6 +175,7 @@ class RequestPlan:
         object.__setattr__(self, "_required", tuple(
             p.name for p in props if p.default is None))
         object.__setattr__(self, "_chosen", {})
+        object.__setattr__(self, "_shapes", {})
         object.__setattr__(self, "_tests", tuple(
             (r.name, r.conditions, r.quantities, r.strict,
              None if r.limit is None else int(r.limit)) for r in self.rules))
@@ -173,33 +201,7 @@ class RequestPlan:
         """The usage parts of a request entry: `(route, units)` per quantity above 0 (one part
         of 0 units when there is none, so the entry is still seen); RequestError at the first
         field that is wrong, before any part is made."""
-        allowed = self._allowed
-        values = self._defaults
-        if properties is not None:
-            if type(properties) is not dict:
-                if not isinstance(properties, Mapping):
-                    raise RequestError("properties", "`properties` is an object of names and "
-                                       f"values, not {_shown(properties)}")
-                properties = dict(properties)
-            for name, value in properties.items():
-                choices = allowed.get(name, _UNKNOWN)
-                if choices is None:
-                    if type(value) is not bool:
-                        self.properties[name].check(value)  # (raises, naming the value)
-                elif type(value) is not str or value not in choices:
-                    if choices is _UNKNOWN:
-                        raise RequestError(f"properties.{shorten(str(name))}",
-                                           self._unknown("property", name, self.properties))
-                    self.properties[name].check(value)  # (raises, naming the value)
-            if properties:
-                values = {**values, **properties}
-        for name in self._required:
-            if name not in values:
-                plan = self.properties[name]
-                raise RequestError(f"properties.{name}",
-                                   f"missing property `{name}` of request `{self.name}`"
-                                   + (f" (one of {_listed(plan.values)})" if plan.values
-                                      else " (true or false)"))
+        values = self._values(properties)
         counts: dict[str, int] = {}
         if quantities is not None:
             if type(quantities) is not dict:
@@ -230,20 +232,163 @@ class RequestPlan:
                     route = self._choose(*key)
             parts.append((route, value))
         if self.charges:
-            charged: dict[str, int] = {}
-            for meter, when, unless in self.charges:
-                for prop in when:
-                    if values.get(prop) is not True:
-                        break
-                else:
-                    if unless is not None and values.get(unless) is True:
-                        continue
-                    route = f"{self.name}:{meter}"
-                    charged[route] = charged.get(route, 0) + 1
-            parts.extend(charged.items())
+            parts.extend(self._charged(values).items())
         if not parts:
             parts.append((next(iter(self.part_meters)), 0))
         return parts
+
+    def quick_records(self, quantities: Any, properties: Any, moment: int, line: int,
+                      kind: int, entry_id: str | None) -> list[PartRecord] | None:
+        """The journal records (`(moment, line, kind, route, units, entry_id)`) of `parts` of
+        a well-formed entry as JSON gives it, from the compiled form of its property values
+        and quantity names (`RequestShape`): quantities a dict of ints from 0 to MAX_QUANTITY
+        named by the rules, properties a dict of strings and bools (or either missing). None
+        for anything else, valid or not, and for what `parts` would refuse: the caller then
+        takes `parts`, which checks the entry and names what is wrong."""
+        if type(quantities) is not dict:
+            if quantities is not None:
+                return None
+            quantities = {}
+        if type(properties) is not dict:
+            if properties is not None:
+                return None
+            properties = {}
+        try:
+            key = (*properties.items(), *quantities)
+            shape = self._shapes.get(key)
+        except TypeError:  # (a value that cannot be hashed: a list, an object)
+            return None
+        if shape is None:
+            shape = self._shape(properties, quantities)
+            if shape is None:
+                return None
+            if len(self._shapes) < _SHAPES:
+                self._shapes[key] = shape
+        for name in shape.bools:  # 1 == True: a shape compiled for `true` is not 1's
+            if type(properties[name]) is not bool:
+                return None
+        counts = tuple(quantities.values())
+        for value in counts:
+            if type(value) is not int or value < 0 or value > MAX_QUANTITY:
+                return None
+        routes = shape.routes[0]
+        if shape.thresholds:  # `_active`'s threshold: the first whose sum passes its limit
+            for outcome, (indexes, strict, limit) in enumerate(shape.thresholds, start=1):
+                total = 0
+                for index in indexes:
+                    total += counts[index]
+                if total > limit if strict else total >= limit:
+                    routes = shape.routes[outcome]
+                    break
+        if routes is None:
+            return None  # (a cell the table lacks: `parts` says so, if a count needs it)
+        records: list[PartRecord] = []
+        add = records.append
+        for index, value in enumerate(counts):
+            if value:
+                add((moment, line, kind, routes[index], value, entry_id))
+        for route, value in shape.charges:
+            add((moment, line, kind, route, value, entry_id))
+        if not records:
+            add((moment, line, kind, shape.empty, 0, entry_id))
+        return records
+
+    def _shape(self, properties: dict[Any, Any],
+               quantities: dict[Any, Any]) -> RequestShape | None:
+        """The compiled form of requests with these properties and these quantities' names,
+        from what `parts` decides without their counts: the property values (None if `parts`
+        would refuse them, or a name or value of a type JSON does not give), the rules whose
+        conditions hold (the modifiers apply; of the thresholds, the first whose sum passes its
+        limit, decided per request by `quick_parts`) and, per outcome (none of the thresholds,
+        or each), the route of each quantity as `parts` chooses it."""
+        if any(type(value) is not str and type(value) is not bool
+               for value in properties.values()):
+            return None
+        names = tuple(quantities)
+        if any(type(name) is not str or name not in self.meters for name in names):
+            return None
+        try:
+            values = self._values(properties)
+        except RequestError:
+            return None
+        held = [(index, test) for index, test in enumerate(self._tests)
+                if all(values.get(prop) == wanted for prop, wanted in test[1])]
+        thresholds = [(index, test[2], test[3], test[4]) for index, test in held
+                      if test[4] is not None]
+        outcomes: list[tuple[str, ...]] = [
+            tuple(test[0] for _, test in held if test[4] is None)]
+        outcomes += [tuple(test[0] for index, test in held if test[4] is None or index == chosen)
+                     for chosen, _, _, _ in thresholds]
+        routes: list[tuple[str, ...] | None] = []
+        for active in outcomes:
+            chosen_routes: list[str] = []
+            for name in names:
+                route = self.routes.get(name)
+                if route is None:
+                    try:
+                        route = self._choose(name, values[self.cell_routes[name][0]], active)
+                    except KeyError:
+                        break
+                chosen_routes.append(route)
+            else:
+                routes.append(tuple(chosen_routes))
+                continue
+            routes.append(None)
+        return RequestShape(
+            bools=tuple(name for name, value in properties.items() if type(value) is bool),
+            thresholds=tuple((tuple(i for i, name in enumerate(names) if name in quantities_of),
+                              strict, limit)
+                             for _, quantities_of, strict, limit in thresholds
+                             if limit is not None),
+            routes=tuple(routes),
+            charges=tuple(self._charged(values).items()) if self.charges else (),
+            empty=next(iter(self.part_meters)))
+
+    def _charged(self, values: Mapping[str, Any]) -> dict[str, int]:
+        """The units a request's charges add, per part route, from its property values."""
+        charged: dict[str, int] = {}
+        for meter, when, unless in self.charges:
+            for prop in when:
+                if values.get(prop) is not True:
+                    break
+            else:
+                if unless is not None and values.get(unless) is True:
+                    continue
+                route = f"{self.name}:{meter}"
+                charged[route] = charged.get(route, 0) + 1
+        return charged
+
+    def _values(self, properties: Any) -> Mapping[str, Any]:
+        """A request's property values (the defaults, then the entry's), each checked;
+        RequestError at the first property that is wrong or missing."""
+        allowed = self._allowed
+        values = self._defaults
+        if properties is not None:
+            if type(properties) is not dict:
+                if not isinstance(properties, Mapping):
+                    raise RequestError("properties", "`properties` is an object of names and "
+                                       f"values, not {_shown(properties)}")
+                properties = dict(properties)
+            for name, value in properties.items():
+                choices = allowed.get(name, _UNKNOWN)
+                if choices is None:
+                    if type(value) is not bool:
+                        self.properties[name].check(value)  # (raises, naming the value)
+                elif type(value) is not str or value not in choices:
+                    if choices is _UNKNOWN:
+                        raise RequestError(f"properties.{shorten(str(name))}",
+                                           self._unknown("property", name, self.properties))
+                    self.properties[name].check(value)  # (raises, naming the value)
+            if properties:
+                values = {**values, **properties}
+        for name in self._required:
+            if name not in values:
+                plan = self.properties[name]
+                raise RequestError(f"properties.{name}",
+                                   f"missing property `{name}` of request `{self.name}`"
+                                   + (f" (one of {_listed(plan.values)})" if plan.values
+                                      else " (true or false)"))
+        return values
 
     def _choose(self, quantity: str, value: Any, active: tuple[str, ...]) -> str:
         """The part route of a table-priced quantity for a property value and the rules that

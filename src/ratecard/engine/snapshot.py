@@ -88,12 +88,13 @@ VERSION = 1
 # Fields that only name or present things: renaming a meter's display name must not orphan
 # every saved account (nor moving a contract's file).
 _PRESENTATION = frozenset({"labels", "languages", "unit", "warnings", "file", "display_unit",
-                           "display_size"})
+                           "display_size", "entry_minimum_wording"})
 # Fields added to the book after snapshots were first written, with the value that bills as
 # before: left out at that value, so that the fingerprint of a book that does not use them (and
 # every snapshot tied to it) stays what it was.
 _LATER_DEFAULTS: dict[str, object] = {"closed_low": False, "skip_empty": False, "subscriptions": (),
-                                        "grants": (), "credits": ()}
+                                        "grants": (), "credits": (), "count_scales": (),
+                                        "amount_rounding": None, "roundings": ()}
 # A book's place in time (its version, contract and later versions): fingerprinted apart, by
 # `timeline_fingerprint`, so that the rules' fingerprint stays what it was without them.
 _TIME = frozenset({"version", "contract", "timeline"})

@@ -73,21 +73,32 @@ from ratecard.warehouse.drawdown import (
 )
 from ratecard.warehouse.engines import Engine, input_paths
 from ratecard.warehouse.parallel import Drawn, draw_all
-from ratecard.warehouse.queries import LimitKey, PricedLadder, Queries, UsagePlan, rounding_exponent
+from ratecard.warehouse.queries import (
+    TIMED,
+    LimitKey,
+    PricedLadder,
+    Queries,
+    UsagePlan,
+    rounding_exponent,
+)
 from ratecard.warehouse.requests import REQUESTS, check_request_columns, parts_view
 from ratecard.warehouse.schema import (
     ACCOUNTS,
     BEYOND_CALENDAR,
     EVENTS,
+    INSTANT,
     PROBLEMS_BY_CODE,
     PURCHASES,
+    STRING,
     USAGE,
+    WALL,
     BillProblem,
     InvalidInputError,
     InvalidRows,
     UnbillableError,
     check_columns,
     decimal_scale,
+    kind_of,
     largest_value,
     output_format,
 )
@@ -104,6 +115,7 @@ from ratecard.warehouse.terms import (
     ContractSpec,
     Terms,
     check_pools,
+    check_requests,
     entry_meters,
     load_contracts,
     replays_everyone,
@@ -237,14 +249,6 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        if sheet.requests and (engine != DUCKDB or len(terms.books) > 1
-                               or sheet.grants or sheet.credits):
-            raise UsageError(
-                f"these rules bill `{next(iter(sheet.requests))}` by request (`request`): the "
-                "warehouse reads a requests table on DuckDB only, with rules that have no dated "
-                "versions, grants or credits and accounts without contracts; bill these "
-                "accounts with `ratecard bill`"
-            )
         if sheet.requests:
             _refuse_with_requests(sheet)
     _refuse_changed_meters(terms.books)
@@ -252,6 +256,7 @@ def billable_terms(
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
     check_pools(terms)
+    check_requests(terms)
     return terms
 
 
@@ -292,6 +297,41 @@ def _refuse_with_requests(sheet: PriceBook) -> None:
             "writes a bill for every month of an account's span of requests and cannot leave "
             "out the empty ones; bill these accounts with `ratecard bill`"
         )
+    members: dict[str, int] = {}
+    for plan in sheet.meters:
+        members[plan.pool] = members.get(plan.pool, 0) + 1
+    pool_of = {plan.name: plan.pool for plan in sheet.meters}
+    for request in sheet.requests.values():
+        fed = set(request.part_meters.values()) | {charge[0] for charge in request.charges}
+        pools: dict[str, str] = {}
+        for meter in sorted(fed):
+            pool = pool_of[meter]
+            if members[pool] > 1 and pools.setdefault(pool, meter) != meter:
+                raise UsageError(
+                    f"request `{request.name}` feeds meters `{pools[pool]}` and `{meter}`, "
+                    f"which share allowance `{pool}`: the warehouse does not yet draw a shared "
+                    "allowance part by part within one request as the engine does (in the "
+                    "request's quantities' order); bill these accounts with `ratecard bill`")
+    prepaid = [credit.name for credit in sheet.credits if credit.amount is None]
+    if prepaid:
+        raise UsageError(
+            f"these rules declare prepaid credit `{prepaid[0]}` (`credit ... prepaid`) and bill "
+            "by request: the warehouse draws prepaid credits for usage rows only, not beside a "
+            "requests table; bill these accounts with `ratecard bill`")
+    days = [grant.name for grant in sheet.grants
+            if grant.recurrence != ONCE and grant.valid_amount is not None
+            and grant.valid_unit == "day"]
+    if days:
+        raise UsageError(
+            f"grant `{days[0]}` is issued per month and valid days, and the rules bill by "
+            "request: the warehouse cuts requests' usage at a month's start only; bill these "
+            "accounts with `ratecard bill`")
+    sold = [plan.name for plan in sheet.subscriptions if not plan.automatic]
+    if sold:
+        raise UsageError(
+            f"the rules sell subscription `{sold[0]}` and bill by request: "
+            "the warehouse bills subscriptions beside usage rows only, not beside a requests "
+            "table; bill these accounts with `ratecard bill`")
     if any(plan.automatic for plan in sheet.subscriptions):
         raise UsageError(
             "the rules charge a recurring fee and bill by request: the warehouse bills requests "
@@ -478,7 +518,9 @@ class _Run:
         self.full_calendar = False
         self.return_lines = True
         self.count_scale: int | None = None
+        self.timed = False  # whether `usage_src` comes with its times read (a requests table)
         self.count_largest: int | None = None
+        self.requests = False  # whether `usage_src` holds a requests table's parts
         self.workers: int | None = None  # drawdown processes (None: by the work's size)
         # Called with each step's name as it starts (a progress display).
         self.on_step: Callable[[str], None] | None = None
@@ -534,10 +576,10 @@ class _Run:
                 for name, (paths, fmt) in inputs.items()
                 if REQUESTS not in inputs or name not in (USAGE, REQUESTS)
             }
+            self._calendar()  # (before the requests' parts: their view reads it)
             if REQUESTS in inputs:
                 kinds[USAGE] = self._read_requests(inputs)
             self.kinds = kinds
-            self._calendar()
         with self._step("histories"), _no_cyclic_gc():
             histories = self._histories(kinds)
             cut_columns = self._cuts(histories)
@@ -554,6 +596,7 @@ class _Run:
             spans_of_cut_only=not self.shared and not self.terms.grandfathering
             and not self.grants,
             requests=REQUESTS in inputs,
+            timed=self.timed,
             late=(
                 self.book.billing.settle_from_balance
                 and self.book.billing.issued_day != 1
@@ -599,7 +642,8 @@ class _Run:
         """Take `other`'s plain drawdown (`draws`, `plain_period`, `plain_ranges`, still in the
         engine) as this run's: same metering, same SQL, same allowances (see `plain_sql`)."""
         for name in ("plain_quantities", "plain_period", "plain_ranges"):
-            self.texts[name] = other.texts[name]
+            if name in other.texts:  # (no `plain_quantities` when Python draws none)
+                self.texts[name] = other.texts[name]
         self.stats["plain_distinct_quantities"] = other.stats["plain_distinct_quantities"]
 
     def finish(
@@ -773,9 +817,6 @@ class _Run:
     def _read_requests(self, inputs: Mapping[str, tuple[list[str], str]]) -> dict[str, str]:
         """Read the requests table (and the usage table, when given, as `usage_in`) and make
         `usage_src` of their rows: the requests' parts beside the usage rows."""
-        describe = getattr(self.engine, "describe", None)
-        if describe is None:  # (billable_terms refuses requests on other engines)
-            raise UsageError("the warehouse reads a requests table on DuckDB only")
         paths, fmt = inputs[REQUESTS]
         columns = self.engine.read("requests_src", paths, fmt)
         check_request_columns(self.book, ", ".join(paths), columns)
@@ -785,12 +826,38 @@ class _Run:
             usage = self.engine.read("usage_in", usage_paths, usage_fmt)
             check_columns(USAGE, ", ".join(usage_paths), usage, self.engine.dialect)
         index = self.queries.meter_index
-        view = parts_view(self.book, columns, index.__getitem__, usage)
+        # A request's time is read once, before its parts are made (`_timed`), on DuckDB; on
+        # Spark each part's time is read by the usage pipeline.
+        timed = self._timed(columns) if self.engine.dialect == DUCKDB else None
+        view = parts_view(self.book, columns, index.__getitem__, usage, self.engine.dialect,
+                          timed)
+        self.requests = True
         self.engine.create("usage_src", view, reuse=False)
-        described: dict[str, str] = describe("usage_src")
+        described = self.engine.describe("usage_src")
+        self.timed = "_instant" in described
         self.count_scale = decimal_scale(described["count"])
         self.count_largest = largest_value(described["count"])
         return check_columns(USAGE, ", ".join(paths), described, self.engine.dialect)
+
+    def _timed(self, columns: Mapping[str, str]) -> str | None:
+        """The SQL of the requests table's rows with their time read (`Queries.instants`, its
+        columns named `_instant`, `_time_problem`, `_ord`, `_late`), or None when the time
+        column's type is none the usage table takes (the usage checks then refuse it as they
+        always did) or a request column bears a name the reading uses."""
+        kind = kind_of(columns["time"], self.engine.dialect)
+        used = {*TIMED, "t_kind", "micros", "m_key"}
+        if kind not in (STRING, INSTANT, WALL) or used & set(columns):
+            return None
+        q = self.queries
+        o = q.ops
+        passed = [*columns, "_file", "_row"]
+        rows = q.instants(
+            q.parsed_times(o.table("requests_src"), passed, kind), passed, local=kind != INSTANT
+        )
+        named = o.select(
+            *[o.col(c) for c in passed], *[(f"_{c}", o.col(c)) for c in TIMED]
+        ).from_(o.subquery(rows, "r"), copy=False)
+        return render(named, self.engine.dialect)
 
     def _calendar(self) -> None:
         self.engine.put("calendar", _calendar_table(self.book, self.full_calendar))
@@ -1160,6 +1227,7 @@ class _Run:
             cut_columns=0,
             spans=False,
             late=False,
+            requests=self.requests,
         )
 
     def _events(self, data: Mapping[str, list[Any]], histories: dict[str, History]) -> None:
@@ -1331,6 +1399,8 @@ class _Run:
                     if row.pop("req_problem", None) is not None:
                         row.pop("count", None)
                     row.pop("part_meter", None)
+                    for column in TIMED:
+                        row.pop(f"_{column}", None)
                 samples[row.pop("_problem")].append(row)
         beyond = found.pop(BEYOND_CALENDAR, 0)
         if beyond:  # beyond even the full calendar: a time the engine does not read
@@ -1362,6 +1432,11 @@ class _Run:
     def _plain(self, held: bool) -> None:
         import pyarrow as pa
 
+        if not self.queries.python_drawn:  # the database draws every plain month itself
+            self.stats["plain_distinct_quantities"] = 0
+            self._create("plain_period", self.queries.plain_period())
+            self._create("plain_ranges", self.queries.plain_ranges(held))
+            return
         distinct = self._fetch("plain_quantities", self.queries.plain_quantities()).to_pydict()
         versions = distinct["ver"] if "ver" in distinct else itertools.repeat(0)
         draws = plain_draws(

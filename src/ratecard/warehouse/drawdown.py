@@ -25,6 +25,8 @@ every account of rules with fees, `skip empty`, packs that stop service, a minim
 daily ladder or daily bills (`terms.replays_everyone`); the usage of the meters where each entry
 counts (`terms.entry_meters`, and those a subscription covers) comes entry by entry (`detail`).
 The replay's bills give their lines, credit balances, rejected usage and daily bills.
+a segment's sum draws a grant as its entries would. A meter only requests feed has no usage
+action: its segments enter the replay as request parts (`_Part`, `engine.replay.bill_records`).
 
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
@@ -45,17 +47,18 @@ import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import attrs
 
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.clock import local, month_of, month_start
 from ratecard.engine.deduction import Deduction, Lot, allowance_lot, deduct, tally
+from ratecard.engine.journal import USAGE, EntryReader, FieldError, Record
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
-from ratecard.engine.replay import bill_journal
+from ratecard.engine.replay import bill_journal, bill_records
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
@@ -267,6 +270,15 @@ class Drawdown:
         self.fresh_of = [sheet._new_allowances() for sheet in self.books]
         self.actions = [(plan.actions or plan.free_actions or ("",))[0] for plan in book.meters]
         self.free_action = next((a for p in book.meters for a in p.free_actions), None)
+        # A meter that only requests feed has no usage action: its units are replayed as a part
+        # of a request (the first part route into it), which no journal entry can name.
+        into: dict[str, str] = {}
+        for route, meter in book.part_routes.items():
+            into.setdefault(meter, route)
+        self.part_routes = [
+            None if plan.actions or plan.free_actions else into.get(plan.name)
+            for plan in book.meters
+        ]
         self.order = book.deduct_order
         self.while_active = book.billing.allowance_while_active
         self.by_expiry = book.packs.order != "purchase"
@@ -525,7 +537,10 @@ class Drawdown:
         # The engine opens the account at the journal's first entry, as `Terms.open` did.
         base = self._metered(self.terms.contracts.get(account, self.book))
         try:
-            bills = bill_journal(base, journal)
+            if any(type(entry) is _Part for entry in journal):
+                bills: list[Bill] | Bill = bill_records(base, _records(base, journal))
+            else:
+                bills = bill_journal(base, cast(list[dict[str, Any]], journal))
         except UsageError as exc:
             self.results.failed.append((account, None, str(exc)))
             self.results.months.extend(
@@ -570,12 +585,12 @@ class Drawdown:
         history: History,
         groups: Sequence[Group],
         detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
-    ) -> Iterator[dict[str, Any]]:
-        """The account's compressed journal: its purchases and events, and one usage entry per
-        group at the group's first instant; entries at the same instant keep the warehouse's
-        order (events, then purchases, then usage)."""
+    ) -> Iterator[dict[str, Any] | _Part]:
+        """The account's compressed journal: its purchases and events, and one usage entry (or
+        request part, `_Part`) per group at the group's first instant; entries at the same
+        instant keep the warehouse's order (events, then purchases, then usage)."""
         zone = self.zone
-        timed: list[tuple[int, int, int, dict[str, Any]]] = []
+        timed: list[tuple[int, int, int, dict[str, Any] | _Part]] = []
         if history.opened is not None:
             timed.append((history.opened, -1, 0, {"type": "open",
                                                   "time": local(history.opened, zone)}))
@@ -623,14 +638,17 @@ class Drawdown:
                             group.first,
                             2,
                             index,
-                            self._usage(group.first, self.actions[group.meter], _count(part)),
+                            self._entry(group.first, group.meter, _count(part)),
                         )
                     )
             # Entries at the group's first and last instants keep the months the journal spans:
             # a repeated or free entry is an entry of the engine's journal too.
-            marker = self.free_action or self.actions[max(group.meter, 0)]
-            timed.append((group.first, 2, index, self._usage(group.first, marker, 0)))
-            timed.append((group.last, 2, index, self._usage(group.last, marker, 0)))
+            for moment in (group.first, group.last):
+                marker = (
+                    self._usage(moment, self.free_action, 0) if self.free_action
+                    else self._entry(moment, max(group.meter, 0), 0)
+                )
+                timed.append((moment, 2, index, marker))
         if detail:
             for entries in detail.values():
                 for index, (moment, meter, quantity) in enumerate(entries):
@@ -639,7 +657,7 @@ class Drawdown:
                             moment,
                             2,
                             index - len(entries),
-                            self._usage(moment, self.actions[meter], _count(quantity)),
+                            self._entry(moment, meter, _count(quantity)),
                         )
                     )
         timed.sort(key=lambda t: (t[0], t[1], t[2]))
@@ -647,6 +665,38 @@ class Drawdown:
 
     def _usage(self, moment: int, action: str, count: int | Decimal) -> dict[str, Any]:
         return {"type": "usage", "time": local(moment, self.zone), "action": action, "count": count}
+
+    def _entry(self, moment: int, meter: int, count: int | Decimal) -> dict[str, Any] | _Part:
+        """Units of a meter at an instant: a usage entry of its action, or a request part."""
+        route = self.part_routes[meter]
+        if route is not None:
+            return _Part(moment, route, count)
+        return self._usage(moment, self.actions[meter], count)
+
+
+class _Part(NamedTuple):
+    """A request-fed meter's units in a compressed journal: a part of `route`."""
+
+    moment: int
+    route: str
+    units: int | Decimal
+
+
+def _records(book: PriceBook, journal: Sequence[dict[str, Any] | _Part]) -> list[Record]:
+    """A compressed journal's records: its entries read as the engine reads them, its request
+    parts as the records a request makes (`EntryReader.request`)."""
+    reader = EntryReader(book)
+    records: list[Record] = []
+    for line, entry in enumerate(journal, start=1):
+        if type(entry) is _Part:
+            records.append((entry.moment, line, USAGE, entry.route, entry.units, None))
+            continue
+        assert isinstance(entry, dict)
+        try:
+            records.append(reader.from_mapping(entry, line))
+        except FieldError as exc:
+            raise UsageError(str(exc)) from None
+    return records
 
 
 def _parts(quantity: Decimal) -> Iterator[Decimal]:

@@ -30,6 +30,11 @@ class Engine(Protocol):
         the column types of the files, by name."""
         ...
 
+    def describe(self, name: str) -> dict[str, str]:
+        """A registered table's or view's column types, by name (`_file` and `_row` left
+        out)."""
+        ...
+
     def put(self, name: str, table: pa.Table) -> None:
         """Register an Arrow table as `name`."""
         ...

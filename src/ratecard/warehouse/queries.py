@@ -31,6 +31,7 @@ from decimal import Decimal
 import attrs
 from sqlglot import exp
 
+from ratecard.engine.deduction import ALLOWANCE
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
 from ratecard.engine.money import CONTEXT, ON_TOTAL
 from ratecard.engine.offers import FREE
@@ -107,6 +108,10 @@ def first_month(day: date) -> int:
     return ord_of(day.year, day.month) + (1 if day.day > 1 else 0)
 
 
+#: The columns `instants` adds to a row (its time read): see `UsagePlan.timed`.
+TIMED = ("instant", "time_problem", "ord", "late")
+
+
 @attrs.frozen
 class UsagePlan:
     """What the usage queries need to know about the input and the rules."""
@@ -131,6 +136,10 @@ class UsagePlan:
     #: Whether `usage_src` holds a requests table's parts (columns `part_meter`, the meter a
     #: part counts into, and `req_problem`, a bad request row's problem): see requests.py.
     requests: bool = False
+    #: Whether `usage_src`'s rows come with their time already read (columns `_instant`,
+    #: `_time_problem`, `_ord`, `_late`, as `instants` makes them): a requests table's times
+    #: are read once per request, before its parts are made (see requests.py).
+    timed: bool = False
 
 
 class Queries:
@@ -403,8 +412,15 @@ class Queries:
             passed += ["part_meter", "req_problem"]
         if plan.id_kind is not None:
             passed.append("id")
-        timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
-        rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
+        rows: exp.Select
+        if plan.timed:
+            rows = o.select(
+                *[o.col(c) for c in passed],
+                *[(c, o.col(f"_{c}")) for c in TIMED],
+            ).from_(o.table("usage_src"), copy=False)
+        else:
+            timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
+            rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
         count = o.col("count")
         qs = self.quantity_scale
         # `quantity at least N per entry` of the meters usage rows count into, by meter index.
@@ -902,23 +918,113 @@ class Queries:
         o = self.ops
         return o.all_of(o.is_null(o.col("problem")), o.is_null(o.col("seg")))
 
+    def fresh_allowance(self, version: int, meter: int) -> Decimal:
+        """What `deduct` draws a plain month's units of a meter from before postpaid: the
+        fresh allowance of its pool in the version's sheet, or 0 when the rules do not deduct
+        from the allowance."""
+        if ALLOWANCE not in self.book.deduct_order:
+            return Decimal(0)
+        book = self.versions[version]
+        return book._new_allowances()[book.meters[meter].pool]
+
+    @property
+    def python_drawn(self) -> list[int]:
+        """The meters whose plain months Python draws with `deduct` (`plain_draws`, joined as
+        `draws`). A plain month meets a fresh allowance and no lots, and `deduct` then draws
+        `min(quantity, allowance)` from the allowance and the rest postpaid: DuckDB computes
+        that itself (exact DECIMAL arithmetic; no distinct quantities sent to Python). On
+        Spark, whose DECIMAL(38, s) subtraction may drop a digit of scale, only the meters
+        without an allowance (all postpaid, no arithmetic) are left to the database."""
+        if self.ops.dialect == DUCKDB:
+            return []
+        return [
+            index
+            for index in range(len(self.book.meters))
+            if any(self.fresh_allowance(v, index) != 0 for v in range(len(self.versions)))
+        ]
+
     def plain_quantities(self) -> exp.Select:
-        """The distinct (meter, quantity) of plain account months: the inputs `deduct` needs."""
+        """The distinct (meter, quantity) of plain account months of the meters Python draws
+        (`python_drawn`): the inputs `deduct` needs."""
         o = self.ops
         versions = [("ver", self.version_of(o.col("ord")))] if self.versioned else []
+        drawn = self.python_drawn
+        which = (
+            o.ge(o.col("meter"), o.integer(0))
+            if len(drawn) == len(self.book.meters)
+            else o.in_(o.col("meter"), [o.integer(i) for i in drawn])
+            if drawn
+            else o.false()
+        )
+        tests = [self.plain(), which, o.not_(o.col("dup"))]
         query = (
             o.select(*versions, o.col("meter"), o.col("qty"))
             .from_(o.table("usage_groups"), copy=False)
-            .where(
-                o.all_of(self.plain(), o.ge(o.col("meter"), o.integer(0)), o.not_(o.col("dup"))),
-                copy=False,
-            )
+            .where(o.all_of(*tests), copy=False)
         )
         return query.distinct(copy=False)
 
-    def plain_period(self) -> exp.Select:
+    def plain_period(self) -> exp.Select | exp.Union:
         """Plain account months per meter: total, allowance and postpaid units (and, with
-        versions, the month's version)."""
+        versions, the month's version). The meters Python draws join their draws; the others'
+        allowance units are `min(quantity, fresh allowance)`, the rest postpaid (see
+        `python_drawn`)."""
+        o = self.ops
+        drawn = self.python_drawn
+        others = [i for i in range(len(self.book.meters)) if i not in drawn]
+        if not others:
+            return self._drawn_period()
+        qty = o.col("qty", "g")
+        version = self.version_of(o.col("ord", "g"))
+        whens: list[tuple[exp.Expression, exp.Expression]] = []
+        for meter in others:
+            for ver in range(len(self.versions)):
+                fresh = self.fresh_allowance(ver, meter)
+                if fresh == 0:
+                    continue
+                test: exp.Expression = o.eq(o.col("meter", "g"), o.integer(meter))
+                if self.versioned:
+                    test = o.all_of(test, o.eq(version.copy(), o.integer(ver)))
+                most = o.decimal(fresh, self.quantity_scale)
+                whens.append((test, o.case([(o.lt(qty.copy(), most.copy()), qty.copy())], most)))
+        quantity = decimal_type(self.quantity_scale)
+        allowance: exp.Expression = o.cast(o.integer(0), quantity)
+        postpaid: exp.Expression = qty.copy()
+        if whens:
+            allowance = o.cast(o.case(whens, o.integer(0)), quantity)
+            postpaid = o.cast(o.sub(qty.copy(), allowance.copy()), quantity)
+        closed = (
+            o.select(
+                o.col("account", "g"),
+                o.col("ord", "g"),
+                o.col("meter", "g"),
+                ("total", qty),
+                ("allowance", allowance),
+                ("postpaid", postpaid),
+                *([("ver", version.copy())] if self.versioned else []),
+            )
+            .from_(o.table("usage_groups", "g"), copy=False)
+            .where(
+                o.all_of(
+                    o.is_null(o.col("problem", "g")),
+                    o.is_null(o.col("seg", "g")),
+                    o.ge(o.col("meter", "g"), o.integer(0)),
+                    *(
+                        [o.not_(o.in_(o.col("meter", "g"), [o.integer(i) for i in drawn]))]
+                        if drawn
+                        else []
+                    ),
+                    o.not_(o.col("dup", "g")),
+                ),
+                copy=False,
+            )
+        )
+        if not drawn:
+            return closed
+        return o.union_all([self._drawn_period(), closed])
+
+    def _drawn_period(self) -> exp.Select:
+        """`plain_period` of the meters drawn in Python: the usage groups joined with `draws`."""
         o = self.ops
         version = self.version_of(o.col("ord", "g"))
         return (

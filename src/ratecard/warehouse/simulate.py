@@ -442,6 +442,9 @@ class _Recording:
     def read(self, name: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
         return self.engine.read(name, paths, fmt)
 
+    def describe(self, name: str) -> dict[str, str]:
+        return self.engine.describe(name)
+
     def put(self, name: str, table: pa.Table) -> None:
         if name in METERING_TABLES:
             self.tables[name] = table

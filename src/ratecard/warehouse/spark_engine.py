@@ -103,6 +103,14 @@ class SparkEngine:
         self._view(name, frame)
         return types
 
+    def describe(self, name: str) -> dict[str, str]:
+        """A view's column types, by name."""
+        return {
+            field.name: field.dataType.simpleString()
+            for field in self.spark.table(name).schema.fields
+            if field.name not in ("_file", "_row")
+        }
+
     def put(self, name: str, table: pa.Table) -> None:
         self._view(name, self.spark.createDataFrame(table))
 

@@ -20,6 +20,7 @@ import os
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,26 @@ def check_pools(terms: Terms) -> None:
                 f"{_sheet_name(sheet)} shares allowances between other meters than the rules' "
                 "first version: the warehouse draws a shared allowance by one grouping of "
                 "meters in every month (`ratecard bill` bills such an account)"
+            )
+
+
+def check_requests(terms: Terms) -> None:
+    """UsageError if a version or a contract's sheet makes other parts of a request than the
+    rules' first version: the warehouse makes a request row's parts one way, whatever month and
+    account it bills them in (each month is then priced by its version, as usage rows are). A
+    version or a contract restates prices only (E704, E713), so this holds of every sheet that
+    loads; the check keeps the warehouse from billing one that would not."""
+    first = terms.books[0]
+
+    def minimums(book: PriceBook) -> dict[str, Decimal]:
+        return {m.name: m.entry_minimum for m in book.meters if m.entry_minimum is not None}
+
+    for sheet in terms.books[1:]:
+        if dict(sheet.requests) != dict(first.requests) or minimums(sheet) != minimums(first):
+            raise UsageError(
+                f"{_sheet_name(sheet)} declares its requests otherwise than the rules' first "
+                "version: the warehouse makes a request row's parts one way for every month; "
+                "bill these accounts with `ratecard bill`"
             )
 
 
