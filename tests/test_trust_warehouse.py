@@ -25,6 +25,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 import ratecard  # noqa: E402
 from ratecard.cli import main  # noqa: E402
+from ratecard.engine.journal import USAGE  # noqa: E402
 from ratecard.engine.pricebook import PriceBook  # noqa: E402
 from ratecard.errors import UsageError  # noqa: E402
 from ratecard.warehouse import InvalidInputError, bill_warehouse  # noqa: E402
@@ -856,13 +857,13 @@ def test_a_replayed_account_gives_the_engine_entries_within_its_limit(
     from ratecard.warehouse import drawdown
 
     seen: list[Any] = []
-    original = drawdown.bill_journal
+    original = drawdown.bill_records
 
-    def recording(book: PriceBook, journal: list[dict[str, Any]]) -> Any:
-        seen.extend(e["count"] for e in journal if e["type"] == "usage")
-        return original(book, journal)
+    def recording(book: PriceBook, records: list[Any]) -> Any:
+        seen.extend(count for _, _, kind, _, count, _ in records if kind == USAGE)
+        return original(book, records)
 
-    monkeypatch.setattr(drawdown, "bill_journal", recording)
+    monkeypatch.setattr(drawdown, "bill_records", recording)
     book = book_of(PLAIN + "bill per month, issued on day 1, settle from balance\n")
     pq.write_table(
         usage_table([("a", "2026-11-02T10:00:00Z", "Call", 10**18)] * 20),

@@ -218,6 +218,35 @@ def test_a_trial_credit_pays_the_first_bills(tmp_path: Path) -> None:
     assert _lines(result, "a", "2026-03")[-1] == ("vat_verify", "credit", "0", "trial")
 
 
+def test_accounts_replayed_in_two_workers_bill_as_in_one(tmp_path: Path) -> None:
+    """The trial credit again, four accounts replayed by the engine in two forked workers (their
+    lines and credit balances come back from the workers) and in one process. March, each
+    account opening at its first usage: a 1,030 calls, (1,030 − 50) × 0.30 = 294.00 − 50.00
+    credit = 244.00; b 100 calls, (100 − 50) × 0.30 = 15.00, all paid by the credit (35.00
+    left): 0.00; c 200 calls, 150 × 0.30 = 45.00 − 45.00 = 0.00 (5.00 left); d 400 calls,
+    350 × 0.30 = 105.00 − 50.00 = 55.00."""
+    book = _with_trial()
+    usage = _usage(tmp_path / "usage.csv", [("a", "2026-03-05T10:00:00+08:00", 1000),
+                                            ("a", "2026-03-20T10:00:00+08:00", 30),
+                                            ("b", "2026-03-10T10:00:00+08:00", 100),
+                                            ("c", "2026-03-11T10:00:00+08:00", 200),
+                                            ("d", "2026-03-12T10:00:00+08:00", 400)])
+    two = bill_warehouse(book, usage, workers=2)
+    one = bill_warehouse(book, usage, workers=1)
+    assert two.stats["drawdown_processes"] == 2
+    assert _bills(two) == {("a", "2026-03"): Decimal("244.00"),
+                           ("b", "2026-03"): Decimal("0.00"),
+                           ("c", "2026-03"): Decimal("0.00"),
+                           ("d", "2026-03"): Decimal("55.00")}
+    assert two.credits is not None and one.credits is not None
+    assert [(r["account"], r["paid"], r["remaining"]) for r in two.credits.to_pylist()] == [
+        ("a", Decimal("50.00"), Decimal("0.00")), ("b", Decimal("15.00"), Decimal("35.00")),
+        ("c", Decimal("45.00"), Decimal("5.00")), ("d", Decimal("50.00"), Decimal("0.00"))]
+    assert two.bills == one.bills
+    assert two.lines == one.lines
+    assert two.credits == one.credits
+
+
 def test_a_trial_credit_expires_two_months_after_the_opening_row(tmp_path: Path) -> None:
     """The same account with an accounts row: opened 2026-01-01, its trial credit is valid
     until 2026-03-01 and pays the bills of January and February (0.00: no usage). March:

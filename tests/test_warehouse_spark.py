@@ -363,3 +363,34 @@ def test_spark_bills_requests_with_grants_and_a_credit(spark: Any, tmp_path: Pat
     path = req.granted_requests(tmp_path / "requests.csv")
     result = bill_warehouse(book, None, requests=str(path), engine="spark", spark=spark)
     assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == req.GRANTED_TOTALS
+
+
+def test_spark_draws_a_shared_allowance_part_by_part(spark: Any, tmp_path: Path) -> None:
+    """The worked bill of test_warehouse_requests on Spark: one row of 199,999 output tokens
+    (declared first; 3 USD per million) and 199,999 web searches (10 USD per 1,000) against
+    300,000 shared units: 199,999 tokens and 100,001 searches from the pool, 99,998 searches
+    billed: 99,998 × 10 / 1,000 = 999.98. A second row on December 1st, 0 tokens (no part)
+    and 100 searches: December's fresh pool gives them, 0.00."""
+    book = ratecard.loads(req.SHARED_RULES.replace("FIRST", req.OUTPUT)
+                          .replace("SECOND", req.SEARCHES), "gen.rules")
+    path = tmp_path / "requests.csv"
+    path.write_text("account,time,action,output_tokens,web_searches\n"
+                    "a,2026-11-02T10:00:00Z,generate,199999,199999\n"
+                    "a,2026-12-01T00:00:00Z,generate,0,100\n")
+    result = bill_warehouse(book, None, requests=str(path), engine="spark", spark=spark)
+    assert [(b["month"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("2026-11", Decimal("999.98")), ("2026-12", Decimal("0.00"))]
+    assert [(r["month"], r["meter"], r["source"], r["quantity"], str(r["amount"]))
+            for r in result.lines.to_pylist()] == [
+        ("2026-11", "tokens", "allowance", "199999", "0.00"),
+        ("2026-11", "searches", "allowance", "100001", "0.00"),
+        ("2026-11", "searches", "postpaid", "99998", "999.98"),
+        ("2026-12", "searches", "allowance", "100", "0.00"),
+    ]
+    rows: list[dict[str, Any]] = [
+        {"account": "a", "time": "2026-11-02T10:00:00Z", "action": "generate", "id": None,
+         "output_tokens": 199_999, "web_searches": 199_999},
+        {"account": "a", "time": "2026-12-01T00:00:00Z", "action": "generate", "id": None,
+         "output_tokens": 0, "web_searches": 100},
+    ]
+    assert actual(result) == req.oracle(book, rows)

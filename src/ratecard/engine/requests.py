@@ -121,13 +121,15 @@ class RequestShape:
     thresholds whose conditions hold, `(indexes of their quantities, strict, limit)` in
     declared order; per outcome (0: no threshold passes; i: the i-th passes first) the part
     route of each quantity, in the entry's order (None: a cell the table lacks); the units its
-    charges add; and the route of the part of 0 units a request without units gives."""
+    charges add; the route of the part of 0 units a request without units gives; and the
+    entry's quantities' indexes in the rules' declared order (`order`: the order of the parts)."""
 
     bools: tuple[str, ...]
     thresholds: tuple[tuple[tuple[int, ...], bool, int], ...]
     routes: tuple[tuple[str, ...] | None, ...]
     charges: tuple[tuple[str, int], ...]
     empty: str
+    order: tuple[int, ...] = ()
 
 
 @attrs.frozen
@@ -165,6 +167,8 @@ class RequestPlan:
     # `quick_parts`: the compiled form per tuple of property items and quantity names.
     _shapes: dict[tuple[Any, ...], RequestShape] = attrs.field(
         init=False, repr=False, eq=False)
+    # Each quantity's place in the rules' declaration (the order of a request's parts).
+    _position: Mapping[str, int] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         props = self.properties.values()
@@ -176,6 +180,7 @@ class RequestPlan:
             p.name for p in props if p.default is None))
         object.__setattr__(self, "_chosen", {})
         object.__setattr__(self, "_shapes", {})
+        object.__setattr__(self, "_position", {name: i for i, name in enumerate(self.meters)})
         object.__setattr__(self, "_tests", tuple(
             (r.name, r.conditions, r.quantities, r.strict,
              None if r.limit is None else int(r.limit)) for r in self.rules))
@@ -221,7 +226,11 @@ class RequestPlan:
         routes = self.routes
         chosen = self._chosen
         parts: list[tuple[str, int]] = []
-        for name, value in counts.items():
+        # The parts in the rules' declared order of the quantities, whatever the order of the
+        # entry's fields (a JSON object's keys have none): where several parts draw one shared
+        # allowance, which gets its last units never depends on how the entry was written.
+        for name in self.meters:
+            value = counts.get(name)
             if not value:
                 continue
             route = routes.get(name)
@@ -284,7 +293,8 @@ class RequestPlan:
             return None  # (a cell the table lacks: `parts` says so, if a count needs it)
         records: list[PartRecord] = []
         add = records.append
-        for index, value in enumerate(counts):
+        for index in shape.order:  # (the rules' declared order, as `parts`)
+            value = counts[index]
             if value:
                 add((moment, line, kind, routes[index], value, entry_id))
         for route, value in shape.charges:
@@ -342,7 +352,8 @@ class RequestPlan:
                              if limit is not None),
             routes=tuple(routes),
             charges=tuple(self._charged(values).items()) if self.charges else (),
-            empty=next(iter(self.part_meters)))
+            empty=next(iter(self.part_meters)),
+            order=tuple(sorted(range(len(names)), key=lambda i: self._position[names[i]])))
 
     def _charged(self, values: Mapping[str, Any]) -> dict[str, int]:
         """The units a request's charges add, per part route, from its property values."""

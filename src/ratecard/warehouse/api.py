@@ -297,21 +297,6 @@ def _refuse_with_requests(sheet: PriceBook) -> None:
             "writes a bill for every month of an account's span of requests and cannot leave "
             "out the empty ones; bill these accounts with `ratecard bill`"
         )
-    members: dict[str, int] = {}
-    for plan in sheet.meters:
-        members[plan.pool] = members.get(plan.pool, 0) + 1
-    pool_of = {plan.name: plan.pool for plan in sheet.meters}
-    for request in sheet.requests.values():
-        fed = set(request.part_meters.values()) | {charge[0] for charge in request.charges}
-        pools: dict[str, str] = {}
-        for meter in sorted(fed):
-            pool = pool_of[meter]
-            if members[pool] > 1 and pools.setdefault(pool, meter) != meter:
-                raise UsageError(
-                    f"request `{request.name}` feeds meters `{pools[pool]}` and `{meter}`, "
-                    f"which share allowance `{pool}`: the warehouse does not yet draw a shared "
-                    "allowance part by part within one request as the engine does (in the "
-                    "request's quantities' order); bill these accounts with `ratecard bill`")
     prepaid = [credit.name for credit in sheet.credits if credit.amount is None]
     if prepaid:
         raise UsageError(
@@ -1399,6 +1384,7 @@ class _Run:
                     if row.pop("req_problem", None) is not None:
                         row.pop("count", None)
                     row.pop("part_meter", None)
+                    row.pop("_part", None)
                     for column in TIMED:
                         row.pop(f"_{column}", None)
                 samples[row.pop("_problem")].append(row)

@@ -26,7 +26,9 @@ daily ladder or daily bills (`terms.replays_everyone`); the usage of the meters 
 counts (`terms.entry_meters`, and those a subscription covers) comes entry by entry (`detail`).
 The replay's bills give their lines, credit balances, rejected usage and daily bills.
 a segment's sum draws a grant as its entries would. A meter only requests feed has no usage
-action: its segments enter the replay as request parts (`_Part`, `engine.replay.bill_records`).
+action: its segments enter the replay as the records a request's parts make. The replay is fed
+the engine's records (`engine.replay.bill_records`), made here from rows the warehouse has
+checked, not journal entries for the engine to read again (`Drawdown._journal`).
 
 Accounts with neither purchases nor events are drawn down in the database: their month's
 quantity of a meter meets a fresh allowance and no lots, so `deduct` depends on the quantity
@@ -47,18 +49,26 @@ import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import attrs
 
 from ratecard.engine.bills import Bill, BillLine
 from ratecard.engine.clock import local, month_of, month_start
 from ratecard.engine.deduction import Deduction, Lot, allowance_lot, deduct, tally
-from ratecard.engine.journal import USAGE, EntryReader, FieldError, Record
+from ratecard.engine.journal import (
+    OPEN,
+    QUICK_LIMIT,
+    USAGE,
+    EntryReader,
+    FieldError,
+    JournalError,
+    Record,
+)
 from ratecard.engine.money import CONTEXT, ZERO
 from ratecard.engine.pricebook import TRUE_UP_METER, PriceBook
 from ratecard.engine.pricing import MeterUsage
-from ratecard.engine.replay import bill_journal, bill_records
+from ratecard.engine.replay import bill_records
 from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
@@ -288,6 +298,8 @@ class Drawdown:
         self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
+        # The replay's entry readers, one per book (the rules', a contract's): `_reader`.
+        self._readers: dict[int, tuple[EntryReader, frozenset[str]]] = {}
         # Grants and credits: every account is replayed by the engine, from its opening
         # (`History.opened`).
         # Fees too: every account holds them from its opening.
@@ -532,22 +544,17 @@ class Drawdown:
     ) -> None:
         """Bill an account through the engine's replay, its usage given as one entry per group
         (or per detailed entry), at the group's first instant."""
-        journal = list(self._journal(history, groups, detail))
         self.results.replayed.add(account)
         # The engine opens the account at the journal's first entry, as `Terms.open` did.
         base = self._metered(self.terms.contracts.get(account, self.book))
         try:
-            if any(type(entry) is _Part for entry in journal):
-                bills: list[Bill] | Bill = bill_records(base, _records(base, journal))
-            else:
-                bills = bill_journal(base, cast(list[dict[str, Any]], journal))
+            bills = bill_records(base, self._journal(base, history, groups, detail))
         except UsageError as exc:
             self.results.failed.append((account, None, str(exc)))
             self.results.months.extend(
                 (account, o, self._sheet(timeline, o)) for o in range(first, last + 1)
             )
             return
-        assert isinstance(bills, list)
         for bill in bills:
             if bill.day is not None:  # a daily bill: beside the months'
                 assert bill.issued is not None
@@ -580,20 +587,40 @@ class Drawdown:
             self.results.rejected.append((account, ordinal, refused.meter, refused.action,
                                           refused.quantity, refused.reason))
 
+    def _reader(self, base: PriceBook) -> tuple[EntryReader, frozenset[str]]:
+        """The entry reader of an account's book (the rules', or its contract's), made once,
+        and the actions whose whole counts it takes as they are."""
+        made = self._readers.get(id(base))
+        if made is None:
+            reader = EntryReader(base)
+            made = self._readers[id(base)] = (reader, reader.whole_actions)
+        return made
+
     def _journal(
         self,
+        base: PriceBook,
         history: History,
         groups: Sequence[Group],
         detail: Mapping[int, Sequence[tuple[int, int, Decimal]]] | None,
-    ) -> Iterator[dict[str, Any] | _Part]:
-        """The account's compressed journal: its purchases and events, and one usage entry (or
-        request part, `_Part`) per group at the group's first instant; entries at the same
-        instant keep the warehouse's order (events, then purchases, then usage)."""
+    ) -> list[Record]:
+        """The account's compressed journal, as the engine's records (`bill_records`): its
+        purchases and events, and one usage entry (or request part) per group at the group's
+        first instant; entries at the same instant keep the warehouse's order (events, then
+        purchases, then usage); line numbers are the positions in that order.
+
+        A usage entry of a whole count the reader takes as it is becomes its record directly
+        (what `EntryReader.usage` makes of it: the warehouse checked the rows, and an instant
+        read back from its wall-clock time is the instant); a request part is the record a
+        request makes (`EntryReader.request`); purchases and events, and any other count, are
+        read by the engine's reader from the journal entry they are."""
         zone = self.zone
-        timed: list[tuple[int, int, int, dict[str, Any] | _Part]] = []
+        reader, whole = self._reader(base)
+        # (instant, tier, order, what): `what` is a record less its instant and line (kind,
+        # name, count), or a journal entry for the reader.
+        timed: list[tuple[int, int, int, tuple[int, str, int | Decimal] | dict[str, Any]]] = []
+        append = timed.append
         if history.opened is not None:
-            timed.append((history.opened, -1, 0, {"type": "open",
-                                                  "time": local(history.opened, zone)}))
+            append((history.opened, -1, 0, (OPEN, "", 0)))
         for event in history.events:
             entry: dict[str, Any] = {"type": event.kind, "time": local(event.instant, zone)}
             if event.kind == SUSPEND:
@@ -602,12 +629,12 @@ class Drawdown:
                 entry["amount"] = event.amount
             else:
                 entry.update(event.fields)
-            timed.append((event.instant, 0, event.order, entry))
+            append((event.instant, 0, event.order, entry))
         for purchase in sorted(
             (*history.purchases, *history.repeats), key=lambda p: (p.instant, p.order)
         ):
             offer = self.plans_of[purchase.book][purchase.meter].packs[purchase.offer]
-            timed.append(
+            append(
                 (
                     purchase.instant,
                     1,
@@ -624,6 +651,27 @@ class Drawdown:
                     },
                 )
             )
+
+        part_routes = self.part_routes
+        actions = self.actions
+
+        def units(moment: int, meter: int, count: int | Decimal
+                  ) -> tuple[int, str, int | Decimal] | dict[str, Any]:
+            """Units of a meter at an instant: a usage entry of its action, or a request
+            part."""
+            route = part_routes[meter]
+            if route is not None:
+                return (USAGE, route, count)
+            return usage(moment, actions[meter], count)
+
+        def usage(moment: int, action: str, count: int | Decimal
+                  ) -> tuple[int, str, int | Decimal] | dict[str, Any]:
+            if type(count) is int and 0 <= count <= QUICK_LIMIT and action in whole:
+                return (USAGE, action, count)
+            return {"type": "usage", "time": local(moment, zone), "action": action,
+                    "count": count}
+
+        free_action = self.free_action
         pooled = self._pooled(detail)
         for index, group in enumerate(groups):
             billable = not group.dup and group.meter >= 0 and group.qty
@@ -633,70 +681,37 @@ class Drawdown:
                 # after another at one instant, they draw as their sum would (`deduct` is
                 # greedy).
                 for part in _parts(group.qty):
-                    timed.append(
-                        (
-                            group.first,
-                            2,
-                            index,
-                            self._entry(group.first, group.meter, _count(part)),
-                        )
-                    )
+                    append((group.first, 2, index, units(group.first, group.meter, _count(part))))
             # Entries at the group's first and last instants keep the months the journal spans:
             # a repeated or free entry is an entry of the engine's journal too.
             for moment in (group.first, group.last):
                 marker = (
-                    self._usage(moment, self.free_action, 0) if self.free_action
-                    else self._entry(moment, max(group.meter, 0), 0)
+                    usage(moment, free_action, 0) if free_action
+                    else units(moment, max(group.meter, 0), 0)
                 )
-                timed.append((moment, 2, index, marker))
+                append((moment, 2, index, marker))
         if detail:
             for entries in detail.values():
                 for index, (moment, meter, quantity) in enumerate(entries):
-                    timed.append(
-                        (
-                            moment,
-                            2,
-                            index - len(entries),
-                            self._entry(moment, meter, _count(quantity)),
-                        )
-                    )
-        timed.sort(key=lambda t: (t[0], t[1], t[2]))
-        return (entry for *_, entry in timed)
-
-    def _usage(self, moment: int, action: str, count: int | Decimal) -> dict[str, Any]:
-        return {"type": "usage", "time": local(moment, self.zone), "action": action, "count": count}
-
-    def _entry(self, moment: int, meter: int, count: int | Decimal) -> dict[str, Any] | _Part:
-        """Units of a meter at an instant: a usage entry of its action, or a request part."""
-        route = self.part_routes[meter]
-        if route is not None:
-            return _Part(moment, route, count)
-        return self._usage(moment, self.actions[meter], count)
+                    append((moment, 2, index - len(entries),
+                            units(moment, meter, _count(quantity))))
+        timed.sort(key=_timed_key)
+        records: list[Record] = []
+        for line, (moment, _, _, what) in enumerate(timed, start=1):
+            if type(what) is tuple:
+                kind, name, count = what
+                records.append((moment, line, kind, name, count, None))
+                continue
+            assert isinstance(what, dict)
+            try:
+                records.append(reader.from_mapping(what, line))
+            except FieldError as exc:  # (as the engine reports a bad entry of a journal)
+                raise JournalError(None, line, exc.field, exc.message) from None
+        return records
 
 
-class _Part(NamedTuple):
-    """A request-fed meter's units in a compressed journal: a part of `route`."""
-
-    moment: int
-    route: str
-    units: int | Decimal
-
-
-def _records(book: PriceBook, journal: Sequence[dict[str, Any] | _Part]) -> list[Record]:
-    """A compressed journal's records: its entries read as the engine reads them, its request
-    parts as the records a request makes (`EntryReader.request`)."""
-    reader = EntryReader(book)
-    records: list[Record] = []
-    for line, entry in enumerate(journal, start=1):
-        if type(entry) is _Part:
-            records.append((entry.moment, line, USAGE, entry.route, entry.units, None))
-            continue
-        assert isinstance(entry, dict)
-        try:
-            records.append(reader.from_mapping(entry, line))
-        except FieldError as exc:
-            raise UsageError(str(exc)) from None
-    return records
+def _timed_key(timed: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return timed[0], timed[1], timed[2]
 
 
 def _parts(quantity: Decimal) -> Iterator[Decimal]:

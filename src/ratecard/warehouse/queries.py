@@ -405,11 +405,14 @@ class Queries:
 
     def parsed_usage(self, plan: UsagePlan) -> exp.Select:
         """Every usage row: `problem` (NULL if valid), account, id, instant, ord, late, meter
-        (route code), qty, dup, `_file`, `_row`."""
+        (route code), qty, dup, `_file`, `_row` (and `_part` with requests: a part's place in its
+        request row)."""
         o = self.ops
         passed = ["account", "action", "count", "_file", "_row"]
+        # A request row's parts share its `_file` and `_row`: `_part` orders them (`detail`).
+        placed = ["_part"] if plan.requests else []
         if plan.requests:
-            passed += ["part_meter", "req_problem"]
+            passed += ["part_meter", "req_problem", "_part"]
         if plan.id_kind is not None:
             passed.append("id")
         rows: exp.Select
@@ -556,7 +559,7 @@ class Queries:
         quantity_wanted: exp.Expression = o.ge(route.copy(), o.integer(0))
         if not bounded:
             quantity_wanted = o.all_of(quantity_wanted, o.not_(too_large[0][0].copy()))
-        keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row"]
+        keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row", *placed]
         if plan.requests:
             keep.append("req_problem")
         # A request's parts got their minimum before their rounding (requests.py).
@@ -578,7 +581,7 @@ class Queries:
             *part,
         ).from_(o.subquery(rows, "r"), copy=False)
         checked = o.select(
-            *[o.col(c) for c in ("account", "instant", "ord", "late", "_file", "_row")],
+            *[o.col(c) for c in ("account", "instant", "ord", "late", "_file", "_row", *placed)],
             *([o.col("id")] if plan.id_kind else []),
             *[o.col(name) for name, _ in part],
             ("route", route.copy()),
@@ -620,6 +623,7 @@ class Queries:
             else o.col("qty"),
             o.col("_file"),
             o.col("_row"),
+            *[o.col(c) for c in placed],
             ("dup", dup),
         ).from_(o.subquery(checked, "c"), copy=False)
 
@@ -878,7 +882,8 @@ class Queries:
 
     def detail(self, plan: UsagePlan, meters: Sequence[int]) -> exp.Select:
         """The valid, first-seen rows of some meters in the account months of `detail_keys`
-        (account, ord), one by one in time then file order: a shared allowance pool's units go
+        (account, ord), one by one in time then file order, a request row's parts in their
+        order (`_part`: the order the engine draws them in): a shared allowance pool's units go
         to entries in that order."""
         o = self.ops
         rows = o.subquery(self.parsed_usage(plan), "u")
@@ -909,6 +914,7 @@ class Queries:
             o.col("instant", "u"),
             o.col("_file", "u"),
             o.col("_row", "u"),
+            *([o.col("_part", "u")] if plan.requests else []),
             copy=False,
         )
 

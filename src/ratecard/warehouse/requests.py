@@ -309,8 +309,10 @@ def parts_view(
     """The SQL of the `usage_src` view: the parts of `requests_src`'s rows (`columns`: its
     column types) and, with `usage` (its column types), the rows of `usage_in`. Columns:
     account, time, action, count[, id], _file, _row, part_meter (NULL: a usage row),
-    req_problem (NULL: a good row). Each row's values, rules and parts are computed once per
-    request, then its parts are unnested. `dialect` is the engine's (DuckDB's or Spark's SQL:
+    req_problem (NULL: a good row), _part (a part's place in its row: the engine's order of a
+    request's parts, its quantities in the rules' order, then its charges; 0 for a usage
+    row). Each row's values, rules and parts are computed once per request, then its parts are
+    unnested. `dialect` is the engine's (DuckDB's or Spark's SQL:
     the same view, spelt for each).
 
     `timed` (without `usage`): the SQL of `requests_src`'s rows with their time read
@@ -355,6 +357,7 @@ def parts_view(
     )
     meter_lists: list[str] = []
     count_lists: list[str] = []
+    place_lists: list[str] = []
     for number, (action, plan) in enumerate(book.requests.items()):
         made_sql = _Action(plan, columns, meter_index, number, sql)
         first, second = made_sql.computed()
@@ -373,16 +376,19 @@ def parts_view(
         none = " OR ".join(f"COALESCE({c} IS NOT NULL, FALSE)" for c in counts) or "FALSE"
         counts.append(f"CASE WHEN NOT ({none}) THEN CAST(0 AS {count_type}) END")
         if sql.spark:
-            # Spark: one array of (meter, count) structs, exploded (DuckDB unnests two lists
-            # side by side).
+            # Spark: one array of (meter, count, place) structs, exploded (DuckDB unnests three
+            # lists side by side).
             pairs = ", ".join(
-                f"named_struct('m', CAST({m} AS INT), 'n', CAST({n} AS {count_type}))"
-                for m, n in zip(meters, counts, strict=True)
+                f"named_struct('m', CAST({m} AS INT), 'n', CAST({n} AS {count_type}), "
+                f"'p', {place})"
+                for place, (m, n) in enumerate(zip(meters, counts, strict=True))
             )
             meter_lists.append(f"WHEN {sql.text(action)} THEN array({pairs})")
         else:
             meter_lists.append(f"WHEN {sql.text(action)} THEN [{', '.join(meters)}]")
             count_lists.append(f"WHEN {sql.text(action)} THEN [{', '.join(counts)}]")
+            places = ", ".join(str(place) for place in range(len(meters)))
+            place_lists.append(f"WHEN {sql.text(action)} THEN [{places}]")
     unknown = PROBLEM_CODES["unknown action"]
     problem = (
         f"CASE WHEN action IS NULL THEN NULL WHEN action NOT IN "
@@ -400,9 +406,12 @@ def parts_view(
         + f" FROM {source}))"
     )
     if sql.spark:
-        nothing = f"named_struct('m', CAST(NULL AS INT), 'n', CAST(NULL AS {count_type}))"
+        nothing = (
+            f"named_struct('m', CAST(NULL AS INT), 'n', CAST(NULL AS {count_type}), 'p', 0)"
+        )
         unnested = (
-            f"SELECT {shown}, req_problem, good, part.m AS part_meter, part.n AS count FROM ("
+            f"SELECT {shown}, req_problem, good, part.m AS part_meter, part.n AS count, "
+            "part.p AS _part FROM ("
             f"SELECT {shown}, req_problem, {good} AS good, "
             f"explode(CASE WHEN {good} THEN CASE action {' '.join(meter_lists)} END "
             f"ELSE array({nothing}) END) AS part FROM ({computed}))"
@@ -413,11 +422,13 @@ def parts_view(
             f"UNNEST(CASE WHEN {good} THEN CASE action {' '.join(meter_lists)} END "
             "ELSE [CAST(NULL AS INTEGER)] END) AS part_meter, "
             f"UNNEST(CASE WHEN {good} THEN CASE action {' '.join(count_lists)} END "
-            f"ELSE [CAST(NULL AS {count_type})] END) AS count FROM ({computed})"
+            f"ELSE [CAST(NULL AS {count_type})] END) AS count, "
+            f"UNNEST(CASE WHEN {good} THEN CASE action {' '.join(place_lists)} END "
+            f"ELSE [0] END) AS _part FROM ({computed})"
         )
     parted = (
-        f"SELECT {shown}, req_problem, CAST(part_meter AS INTEGER) AS part_meter, count "
-        f"FROM ({unnested}) WHERE NOT good OR count IS NOT NULL"
+        f"SELECT {shown}, req_problem, CAST(part_meter AS INTEGER) AS part_meter, count, "
+        f"CAST(_part AS INTEGER) AS _part FROM ({unnested}) WHERE NOT good OR count IS NOT NULL"
     )
     if usage is None:
         return parted
@@ -425,15 +436,18 @@ def parts_view(
     if sql.spark:
         # No UNION BY NAME nor SELECT * REPLACE: both sides list the same columns, in order.
         text_count = kind_of(usage["count"], dialect) == STRING
-        parts_side = {c: c for c in (*keys, "_file", "_row", "req_problem", "part_meter")}
+        parts_side = {
+            c: c for c in (*keys, "_file", "_row", "req_problem", "part_meter", "_part")
+        }
         parts_side["count"] = "CAST(count AS STRING) AS count" if text_count else "count"
         usage_side = {c: key(c) for c in used}
         usage_side.update(
             _file="_file", _row="_row", req_problem="CAST(NULL AS INT) AS req_problem",
-            part_meter="CAST(NULL AS INT) AS part_meter",
+            part_meter="CAST(NULL AS INT) AS part_meter", _part="CAST(0 AS INT) AS _part",
         )
         order = ["account", "time", "action", "count", "_file", "_row", "req_problem",
-                 "part_meter", *(["id"] if "id" in parts_side or "id" in usage_side else [])]
+                 "part_meter", "_part",
+                 *(["id"] if "id" in parts_side or "id" in usage_side else [])]
 
         def listed(side: Mapping[str, str]) -> str:
             return ", ".join(side.get(c, f"CAST(NULL AS STRING) AS {c}") for c in order)
@@ -446,7 +460,7 @@ def parts_view(
         parted = f"SELECT * REPLACE (CAST(count AS VARCHAR) AS count) FROM ({parted})"
     usage_rows = (
         f"SELECT {', '.join(key(c) for c in used)}, _file, _row, "
-        "CAST(NULL AS INTEGER) AS req_problem, CAST(NULL AS INTEGER) AS part_meter "
-        "FROM usage_in"
+        "CAST(NULL AS INTEGER) AS req_problem, CAST(NULL AS INTEGER) AS part_meter, "
+        "CAST(0 AS INTEGER) AS _part FROM usage_in"
     )
     return f"SELECT * FROM ({parted}) UNION ALL BY NAME SELECT * FROM ({usage_rows})"
