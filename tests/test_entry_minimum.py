@@ -80,17 +80,13 @@ def test_a_total_cannot_be_quoted(book: ratecard.PriceBook) -> None:
 
 
 def test_targets_refuse_it(book: ratecard.PriceBook) -> None:
-    """The calculator refuses a minimum per entry; the warehouse bills it on usage rows by the
-    engine's replay (tests/test_warehouse_sources.py), and refuses it only beside requests."""
+    """The calculator refuses a minimum per entry; the warehouse bills it in SQL, on usage rows
+    and on requests' parts alike (tests/test_warehouse_sources.py,
+    tests/test_warehouse_requests.py), beside requests too."""
     from ratecard.render.calculator import unsupported
     from ratecard.warehouse.api import billable_terms
+    from ratecard.warehouse.terms import entry_meters, replays_everyone
 
     assert "minimum quantities per entry" in unsupported(book)
-    with pytest.raises(UsageError, match=r"at least 300 per entry.*bill by request"):
-        billable_terms(book, None)
-    billable_terms(ratecard.loads(RULES.replace(
-        "request run { quantity sandbox_seconds into sandbox }\n", "").replace(
-        "price sandbox 0.36 per 3600\n", "").replace(
-        'meter sandbox "沙箱" / "Sandbox"\n  unit "秒" / "second"\n'
-        "  quantity at least 60 per entry\n", "").replace(
-        "rounding exact", "rounding half_up 0.01"), "ce.rules"), None)
+    assert billable_terms(book, None).books == [book]
+    assert entry_meters(book) == [] and not replays_everyone([book])

@@ -29,21 +29,10 @@ from ratecard.warehouse import bill_warehouse  # noqa: E402
 from tests.conftest import RULES  # noqa: E402
 from tests.test_warehouse import _line, _month, actual  # noqa: E402
 
-SHIPPED_ANTHROPIC = ratecard.load(RULES / "anthropic-claude.rules")
-# The warehouse refuses the shipped sheet's code execution (a minimum per execution on usage
-# rows, counts in hours made seconds, lines rounded on their own: see
-# `test_the_shipped_code_execution_is_refused_by_name`); its requests are billed with code
-# execution as a plain meter of hours at 0.05 an hour after 1,550 free.
-ANTHROPIC = ratecard.loads(
-    (RULES / "anthropic-claude.rules").read_text(encoding="utf-8")
-    .replace('  unit "小时" / "hour" = 3600 "秒" / "second"\n  counts code_execution in hours\n'
-             '  quantity rounded up to 0.0001\n', '  unit "小时" / "hour"\n'
-             '  counts code_execution\n  quantity rounded up to 0.000001\n')
-    .replace('  quantity at least 300 per entry "每次执行最少按 5 分钟计" / '
-             '"minimum 5 minutes per execution"\n  amount rounded half_up to 0.000001\n', "")
-    .replace("allowance 5580000 per month", "allowance 1550 per month")
-    .replace("price code_execution 0.05 per 3600", "price code_execution 0.05"),
-    "anthropic-claude.rules")
+# The shipped sheet: code execution counts in hours (made seconds), at least 300 s an
+# execution, 5,580,000 s free a month, 0.05 per 3600 s, each line rounded half up to the
+# micro-dollar under `rounding exact`.
+ANTHROPIC = ratecard.load(RULES / "anthropic-claude.rules")
 BAIDU = ratecard.load(RULES / "baidu-image-moderation.rules")
 START = datetime(2026, 10, 1, tzinfo=UTC)
 SETTINGS = settings(
@@ -153,7 +142,7 @@ def write(rows: list[Row], book: PriceBook, directory: Path, fmt: str) -> Path:
 
 
 def oracle(
-    book: PriceBook, rows: list[Row], usage: Sequence[tuple[str, str, int]] = ()
+    book: PriceBook, rows: list[Row], usage: Sequence[tuple[str, str, int | str]] = ()
 ) -> dict[str, list[Any]]:
     """Each account's bills by the engine, from the good rows as request entries (and usage
     rows `(account, time, count)` of code execution)."""
@@ -202,15 +191,20 @@ def test_anthropic_requests_bill_as_the_engine(
     check(ANTHROPIC, rows, invalid, tmp_path, fmt)
 
 
+HOURS = st.sampled_from(["0", "0.02", "0.0833", "0.0001", "1", "1550", "2.5"]) | st.decimals(
+    0, 2000, places=4).map(lambda d: format(d, "f")) | st.integers(0, 50).map(str)
+
+
 @SETTINGS
 @given(st.data(), st.lists(st.tuples(st.sampled_from(["a", "b", "d"]),
-                                     st.integers(0, 80 * 24 * 60), st.integers(0, 50)),
-                           max_size=6))
+                                     st.integers(0, 80 * 24 * 60), HOURS),
+                           max_size=8))
 def test_anthropic_requests_beside_usage_bill_as_the_engine(
-    tmp_path: Path, data: st.DataObject, executions: list[tuple[str, int, int]]
+    tmp_path: Path, data: st.DataObject, executions: list[tuple[str, int, str]]
 ) -> None:
-    """Code execution is a usage action of the Anthropic sheet: a usage table beside the
-    requests table, billed as one journal of both."""
+    """Code execution is a usage action of the shipped Anthropic sheet, counted in hours: a
+    usage table beside the requests table, billed as one journal of both (each execution
+    made seconds, raised to 300 s, its lines rounded to the micro-dollar)."""
     rows, invalid = data.draw(request_rows(ANTHROPIC))
     usage = [(account, (START + timedelta(minutes=m, seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
               count) for account, m, count in executions]
@@ -221,6 +215,7 @@ def test_anthropic_requests_beside_usage_bill_as_the_engine(
     result = bill_warehouse(ANTHROPIC, str(usage_path), requests=str(path))
     assert actual(result) == oracle(ANTHROPIC, rows, usage)
     assert sum(i.count for i in result.invalid) == invalid
+    assert not result.problems
 
 
 @SETTINGS
@@ -376,13 +371,60 @@ def test_a_parquet_requests_table_beside_a_csv_usage_table(tmp_path: Path) -> No
                                      [_line(line) for line in bill.lines])]}
 
 
-def test_the_shipped_code_execution_is_refused_by_name() -> None:
-    """The shipped sheet bills each execution at least 5 minutes: the warehouse sums usage
-    rows and cannot apply a minimum per row, so it refuses the run, naming the meter."""
-    assert SHIPPED_ANTHROPIC.meter("code_execution").entry_minimum == 300
-    assert ANTHROPIC.meter("code_execution").entry_minimum is None
-    with pytest.raises(UsageError, match="meter `code_execution` bills at least 300 per entry"):
-        bill_warehouse(SHIPPED_ANTHROPIC, None, requests="requests.csv")
+def test_the_shipped_code_execution_bills_as_the_engine(tmp_path: Path) -> None:
+    """The shipped sheet in the warehouse, a requests table beside code execution in hours.
+    Account a in November: one claude-haiku-4-5 request of 1,000,000 input tokens (1 per
+    million: 1) and 100,000 output tokens (5 per million: 0.5); executions of 0.02 h (72 s,
+    raised to 300 s), 0 h (0 s, no minimum), 1,550 h (5,580,000 s), 0.5 h (1,800 s) and
+    0.0001 h (0.36 s, raised to 300 s): 5,582,400 s, 5,580,000 free, 2,400 s postpaid ×
+    0.05 / 3,600 = 0.0333…, rounded half up to the micro-dollar 0.033333. Total 1 + 0.5 +
+    0.033333 = 1.533333. Without the minimum it would be 1,872.36 s, 0.026005."""
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        "account,time,action,model,input_tokens,output_tokens\n"
+        "a,2026-11-02T10:00:00Z,messages,claude-haiku-4-5,1000000,100000\n"
+    )
+    hours = ["0.02", "0", "1550", "0.5", "0.0001"]
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count\n" + "".join(
+        f"a,2026-11-0{day}T11:00:00Z,code_execution,{count}\n"
+        for day, count in enumerate(hours, start=3)))
+    result = bill_warehouse(ANTHROPIC, str(usage), requests=str(requests))
+    assert not result.problems and not result.invalid
+    assert result.bills.to_pylist() == [
+        {"account": "a", "month": "2026-11", "total": Decimal("1.533333")}]
+    assert [(r["meter"], r["source"], Decimal(r["quantity"]), r["amount"])
+            for r in result.lines.to_pylist()] == [
+        ("input[claude-haiku-4-5]", "postpaid", 1_000_000, 1),
+        ("output[claude-haiku-4-5]", "postpaid", 100_000, Decimal("0.5")),
+        ("code_execution", "allowance", 5_580_000, 0),
+        ("code_execution", "postpaid", 2_400, Decimal("0.033333")),
+    ]
+    (bill,) = ANTHROPIC.bill([
+        {"type": "request", "time": "2026-11-02T10:00:00Z", "action": "messages",
+         "quantities": {"input_tokens": 1000000, "output_tokens": 100000},
+         "properties": {"model": "claude-haiku-4-5"}},
+        *({"type": "usage", "time": f"2026-11-0{day}T11:00:00Z", "action": "code_execution",
+           "count": count} for day, count in enumerate(hours, start=3)),
+    ])
+    assert actual(result) == {"a": [(_month(bill.month), bill.total,
+                                     [_line(line) for line in bill.lines])]}
+    assert result.stats["accounts_replayed"] == 0
+
+
+def test_counts_in_hours_are_checked_in_seconds(tmp_path: Path) -> None:
+    """A count in hours is made seconds before it is checked: 0.00001 h is 0.036 s, rounded up
+    to 0.0001 s (then raised to 300 s); a negative count or text is a bad row, never free."""
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count\n"
+                     "a,2026-11-03T11:00:00Z,code_execution,0.00001\n"
+                     "a,2026-11-03T12:00:00Z,code_execution,-1\n"
+                     "a,2026-11-03T13:00:00Z,code_execution,two\n")
+    result = bill_warehouse(ANTHROPIC, str(usage))
+    assert sorted((i.problem, i.count) for i in result.invalid) == [
+        ("bad count", 1), ("negative count", 1)]
+    assert [(r["source"], Decimal(r["quantity"])) for r in result.lines.to_pylist()] == [
+        ("allowance", 300)]
 
 
 VERSIONED_RULES = """\

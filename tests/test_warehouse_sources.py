@@ -250,7 +250,9 @@ def test_a_minimum_per_entry_bills_as_in_the_engine(tmp_path: Path) -> None:
     """tests/test_entry_minimum.py's code execution, at least 300 s per entry, 3,600 s free a
     month, 0.05 per 3,600 s, here rounded half up to the cent. Executions of 120 s, 0 s, 300 s,
     3,000 s and 1,800 s on one day: 300 + 0 + 300 + 3,000 + 1,800 = 5,400 s; 1,800 × 0.05 /
-    3,600 = 0.025, rounded 0.03. Without the minimum: 5,220 s, 0.0225, rounded 0.02."""
+    3,600 = 0.025 (the meter's own rounding to the micro-dollar: 0.025000), the bill's total
+    rounded to the cent 0.03. Without the minimum: 5,220 s, 0.0225, rounded 0.02. The minimum
+    is applied per usage row in SQL: no account goes to the engine's replay."""
     rules = MINIMUM_RULES.replace(
         "request run { quantity sandbox_seconds into sandbox }\n", "").replace(
         "price sandbox 0.36 per 3600\n", "").replace(
@@ -262,6 +264,11 @@ def test_a_minimum_per_entry_bills_as_in_the_engine(tmp_path: Path) -> None:
                for hour, seconds in enumerate((120, 0, 300, 3000, 1800))]
     result = differential(tmp_path, book, {"a": journal})
     assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.03")}
+    assert [(r["meter"], r["source"], D(r["quantity"]), r["amount"])
+            for r in result.lines.to_pylist()] == [
+        ("code_execution", "allowance", D(3600), D(0)),
+        ("code_execution", "postpaid", D(1800), D("0.025"))]
+    assert result.stats["accounts_replayed"] == 0
 
 
 def test_skip_empty_leaves_out_the_months_the_engine_leaves_out(tmp_path: Path) -> None:
@@ -461,3 +468,96 @@ def test_subscribers_bill_in_the_warehouse_as_in_the_engine_without_a_fee(
     bills and lines are the engine's."""
     with tempfile.TemporaryDirectory() as folder:
         differential(Path(folder), NO_FEE, {"a": first, "b": second})
+
+
+# --- counts in a display unit, a minimum per entry, a meter's own rounding, in SQL ---------------
+
+HOURS_RULES = """\
+rules ce "代码执行" / "Code execution"
+currency USD, rounding exact, timezone UTC
+meter code_execution "代码执行" / "Code execution"
+  unit "小时" / "hour" = 3600 "秒" / "second"
+  counts code_execution in hours
+  quantity rounded up to 0.0001
+  quantity at least 300 per entry
+  amount rounded half_up to 0.000001
+allowance 3600 per month on code_execution
+price code_execution 0.05 per 3600
+deduct allowance, postpaid
+"""
+def numeric_differential(tmp_path: Path, book: PriceBook, journals: dict[str, list[Entry]],
+                         **options: Any) -> Any:
+    """`differential`, the lines' quantities compared as numbers (a meter rounded to 0.0001
+    writes its allowance line's 3600 as 3600.0000)."""
+    def numeric(view: tuple[Any, ...]) -> tuple[Any, ...]:
+        bills, lines, credits = view
+        return bills, [(*x[:4], D(x[4]), *x[5:]) for x in lines], credits
+
+    result = bill_warehouse(book, **tables(tmp_path, journals), **options)
+    assert not result.invalid and not result.problems
+    assert numeric(warehouse_view(result)) == numeric(engine_view(book, journals))
+    return result
+
+
+HOURS = [usage(f"2026-11-0{day}T09:00:00Z", "code_execution", count)  # type: ignore[arg-type]
+         for day, count in enumerate(("0.02", "0", "0.5", "1", "0.0001"), start=2)]
+
+
+@pytest.mark.parametrize(("rounding", "total"), [
+    ("rounding exact", D("0.033333")),
+    ("rounding half_up 0.01", D("0.03")),
+    ("rounding half_up 0.01 on total", D("0.03")),
+    ("rounding down 0.01", D("0.03")),
+])
+def test_counts_in_hours_a_minimum_and_a_meter_rounding_bill_in_sql(
+    tmp_path: Path, rounding: str, total: Decimal
+) -> None:
+    """Executions of 0.02 h (72 s, raised to 300 s), 0 h, 0.5 h (1,800 s), 1 h (3,600 s) and
+    0.0001 h (0.36 s, raised to 300 s): 6,000 s, 3,600 free, 2,400 s × 0.05 / 3,600 = 0.0333…,
+    the line rounded half up to the micro-dollar 0.033333 whatever the sheet's rounding; the
+    total is the sheet's rounding of it (exact 0.033333; to the cent 0.03 half up, on total,
+    and down). No account is replayed."""
+    book = ratecard.loads(HOURS_RULES.replace("rounding exact", rounding), "ce.rules")
+    result = numeric_differential(tmp_path, book, {"a": HOURS})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): total}
+    assert [(r["source"], D(r["quantity"]), r["amount"]) for r in result.lines.to_pylist()] == [
+        ("allowance", D(3600), D(0)), ("postpaid", D(2400), D("0.033333"))]
+    assert result.stats["accounts_replayed"] == 0
+
+
+def test_counts_in_hours_replayed_with_a_grant(tmp_path: Path) -> None:
+    """With a grant every account is replayed by the engine from the SQL's metered, raised
+    quantities, which the replay neither converts nor raises again: a grant of 1,200 s valid
+    the month on top of the 3,600 s free leaves 1,200 s, 0.016667 (1,200 × 0.05 / 3,600 =
+    0.01666…)."""
+    rules = HOURS_RULES.replace(
+        "deduct allowance, postpaid",
+        'grant trial "试用" / "Trial" 1200 once on code_execution valid 1 year\n'
+        "deduct allowance, trial, postpaid")
+    book = ratecard.loads(rules, "grant.rules")
+    journal = [{"type": "open", "time": "2026-11-01T00:00:00Z"}, *HOURS]
+    result = numeric_differential(tmp_path, book, {"a": journal})
+    assert warehouse_view(result)[0] == {("a", "2026-11"): D("0.016667")}
+    assert result.stats["accounts_replayed"] == 1
+
+
+def test_a_count_in_hours_that_makes_no_whole_second_is_a_bad_row(tmp_path: Path) -> None:
+    """Without `quantity rounded`, code execution counts whole seconds: 0.0001 h is 0.36 s, a
+    bad row (`fractional count`, as the engine refuses the entry), 0.5 h is 1,800 s, raised to
+    nothing (over 300), all free; integer hours (an INTEGER column) are made seconds too:
+    2 h is 7,200 s, 3,600 past the 3,600 free: 0.05."""
+    book = ratecard.loads(HOURS_RULES.replace("  quantity rounded up to 0.0001\n", ""), "w.rules")
+    with pytest.raises(ratecard.UsageError, match=r"0\.36"):
+        book.bill([usage("2026-11-02T09:00:00Z", "code_execution", "0.0001")])  # type: ignore[arg-type]
+    path = tmp_path / "usage.csv"
+    path.write_text("account,time,action,count\n"
+                    "a,2026-11-02T09:00:00Z,code_execution,0.0001\n"
+                    "a,2026-11-03T09:00:00Z,code_execution,0.5\n")
+    result = bill_warehouse(book, str(path))
+    assert [(i.problem, i.count) for i in result.invalid] == [("fractional count", 1)]
+    assert [(r["source"], D(r["quantity"])) for r in result.lines.to_pylist()] == [
+        ("allowance", D(1800))]
+    whole = tmp_path / "whole.csv"
+    whole.write_text("account,time,action,count\na,2026-11-02T09:00:00Z,code_execution,2\n")
+    result = bill_warehouse(book, str(whole))
+    assert result.bills.to_pylist()[0]["total"] == D("0.05")

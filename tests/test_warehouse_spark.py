@@ -271,6 +271,22 @@ def test_spark_bills_credits_subscriptions_and_fees_as_the_engine(
     differential(tmp_path / "s", seats, {"a": a, "b": b}, engine="spark", spark=spark)
 
 
+@pytest.mark.parametrize("rounding", ["rounding exact", "rounding half_up 0.01"])
+def test_spark_bills_counts_in_hours_minimums_and_a_meter_rounding(
+    spark: Any, tmp_path: Path, rounding: str
+) -> None:
+    """tests/test_warehouse_sources.py's code execution in hours on Spark: 0.02 h, 0 h, 0.5 h,
+    1 h and 0.0001 h are 300 + 0 + 1,800 + 3,600 + 300 = 6,000 s, 2,400 s past the 3,600
+    free, 0.033333 (the meter's own rounding); the bill 0.033333 exact, 0.03 to the cent."""
+    import ratecard
+    from tests.test_warehouse_sources import HOURS, HOURS_RULES, numeric_differential
+
+    book = ratecard.loads(HOURS_RULES.replace("rounding exact", rounding), "ce.rules")
+    result = numeric_differential(tmp_path, book, {"a": HOURS}, engine="spark", spark=spark)
+    assert [r["total"] for r in result.bills.to_pylist()] == [
+        Decimal("0.033333") if rounding == "rounding exact" else Decimal("0.03")]
+
+
 @settings(SPARK_SETTINGS, max_examples=2)
 @given(st.data(), st.sampled_from(["csv", "parquet"]))
 def test_spark_bills_requests_as_the_engine(

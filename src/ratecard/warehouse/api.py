@@ -249,19 +249,9 @@ def billable_terms(
     ContractError for a contract it cannot bill by."""
     terms = Terms(book, load_contracts(book, contracts))
     for sheet in terms.books:
-        for plan in sheet.meters:
-            for action, _ in plan.count_scales[:1]:
-                raise UsageError(
-                    f"`{action}` is counted into meter `{plan.name}` in its display unit "
-                    "(`counts ... in ...`): the warehouse sums usage rows in metered units and "
-                    "does not convert them; bill these accounts with `ratecard bill`")
-            if plan.amount_rounding is not None:
-                raise UsageError(
-                    f"meter `{plan.name}` rounds its own lines (`amount rounded ...`): the "
-                    "warehouse rounds lines by the sheet's rounding only; bill these accounts "
-                    "with `ratecard bill`")
         if sheet.requests:
             _refuse_with_requests(sheet)
+    _refuse_changed_meters(terms.books)
     for sheet in terms.books:
         if not sheet.rounding.per_line:
             _check_precise_amounts(sheet)
@@ -270,19 +260,30 @@ def billable_terms(
     return terms
 
 
+def _refuse_changed_meters(books: Sequence[PriceBook]) -> None:
+    """The SQL converts counts in a display unit, raises entries to a minimum and rounds a
+    meter's own lines by the rules' first sheet: versions or contracts' sheets that change
+    them are refused."""
+    def terms_of(sheet: PriceBook) -> dict[str, tuple[Any, ...]]:
+        return {plan.name: (plan.count_scales, plan.entry_minimum, plan.amount_rounding)
+                for plan in sheet.meters}
+
+    first = terms_of(books[0])
+    for sheet in books[1:]:
+        for name, held in terms_of(sheet).items():
+            if first.get(name, held) != held:
+                raise UsageError(
+                    f"meter `{name}` counts in its display unit, bills a minimum per entry or "
+                    "rounds its own lines differently in a version or contract of these rules: "
+                    "the warehouse applies the rules' first sheet's; bill these accounts with "
+                    "`ratecard bill`")
+
+
 def _refuse_with_requests(sheet: PriceBook) -> None:
     """Rules that bill by request are billed in SQL: what the engine's replay of every account
-    would bill there (`replays_everyone`) is refused. A per-entry minimum is applied to each
-    request row's part in SQL; a usage row's meter is summed, so a minimum on a meter usage
-    entries count into is refused."""
-    usage_meters = set(sheet.routes.values())
+    would bill there (`replays_everyone`) is refused. A per-entry minimum is applied in SQL, to
+    each request row's part and each usage row."""
     for plan in sheet.meters:
-        if plan.entry_minimum is not None and plan.name in usage_meters:
-            raise UsageError(
-                f"meter `{plan.name}` bills at least {format_plain(plan.entry_minimum)} per "
-                "entry (`quantity at least ... per entry`), and the rules bill by request: the "
-                "warehouse sums usage rows beside requests and cannot apply it; bill these "
-                "accounts with `ratecard bill`")
         if plan.pack_terms.stop_when_exhausted:
             raise UsageError(
                 f"meter `{plan.name}`'s packs stop service when exhausted (`stop when "
@@ -414,6 +415,8 @@ def _check_precise_amounts(sheet: PriceBook) -> None:
     (1 per 3), or a block prorated whose unit share does not (a block of 3), makes amounts like
     0.333… (the engine's 60 digits), refused rather than rounded."""
     for group in sheet.ladder_groups:
+        if {meter for meter, _ in group.roundings} >= set(group.meters):
+            continue  # its lines are rounded (`amount rounded`): priced by the engine's ladder
         for bracket in group.ladder.brackets:
             if (bracket.price is not None and bracket.block is not None
                     and bracket.block_rounding == BLOCK_PRORATED
@@ -1598,7 +1601,11 @@ class _Run:
             ]
             + [0]
         )
-        self.amount_scale = max(0, -rounding_exponent(self.book.rounding.increment))
+        # (a meter's own rounding, `amount rounded`, may keep more decimals than the sheet's)
+        self.amount_scale = max(
+            [max(0, -rounding_exponent(self.book.rounding.increment))]
+            + [max(0, -rounding_exponent(plan.amount_rounding.increment))
+               for plan in self.book.meters if plan.amount_rounding is not None])
         self.line_scale = self.amount_scale
         per_line = self.book.rounding.per_line
         python_lines: list[Line] | None = None

@@ -73,7 +73,7 @@ from ratecard.errors import UsageError
 from ratecard.literals import format_plain
 from ratecard.warehouse.months import month_of_ord
 from ratecard.warehouse.schema import MAX_COUNT
-from ratecard.warehouse.terms import Terms, charge_names, replays_everyone
+from ratecard.warehouse.terms import Terms, charge_names, metered, replays_everyone
 
 SUSPEND = "suspend"
 REOPEN = "reopen"
@@ -294,6 +294,7 @@ class Drawdown:
         self.by_expiry = book.packs.order != "purchase"
         self.smallest_first = book.packs.smallest_first  # `by purchase then smallest`
         self._starts: dict[int, int] = {}
+        self._metered_books: dict[int, PriceBook] = {}
         self._fresh = book._new_allowances()  # copied for each month (Decimals are immutable)
         self._labels: dict[tuple[str, int], str] = {}  # a pack offer's lot id, less its number
         self.results = Results()
@@ -545,7 +546,7 @@ class Drawdown:
         (or per detailed entry), at the group's first instant."""
         self.results.replayed.add(account)
         # The engine opens the account at the journal's first entry, as `Terms.open` did.
-        base = self.terms.contracts.get(account, self.book)
+        base = self._metered(self.terms.contracts.get(account, self.book))
         try:
             bills = bill_records(base, self._journal(base, history, groups, detail))
         except UsageError as exc:
@@ -563,6 +564,16 @@ class Drawdown:
             ordinal = _ord_of_month(bill.month)
             self.results.months.append((account, ordinal, self._sheet(timeline, ordinal)))
             self._bill_lines(account, ordinal, bill)
+
+    def _metered(self, book: PriceBook) -> PriceBook:
+        """The sheet the replay bills by: the SQL has made counts in a display unit metered
+        units and raised entries to their minimum (`Queries.parsed_usage`), so the replay's
+        entries (one per group, in metered units) take neither again."""
+        made = self._metered_books.get(id(book))
+        if made is None:
+            made = metered(book)
+            self._metered_books[id(book)] = made
+        return made
 
     def _bill_lines(self, account: str, ordinal: int, bill: Bill) -> None:
         rank = self.rank

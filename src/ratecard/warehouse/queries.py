@@ -23,6 +23,7 @@ that of before.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -32,7 +33,7 @@ from sqlglot import exp
 
 from ratecard.engine.deduction import ALLOWANCE
 from ratecard.engine.ladders import BASIS_AFTER_ALLOWANCE, BASIS_TOTAL, VOLUME, Ladder
-from ratecard.engine.money import ON_TOTAL
+from ratecard.engine.money import CONTEXT, ON_TOTAL
 from ratecard.engine.offers import FREE
 from ratecard.engine.pricebook import PriceBook
 from ratecard.warehouse.months import FIRST_MICROS, LAST_MICROS, ord_of
@@ -169,6 +170,8 @@ class Queries:
             + [scale_of(p.allowance) for b in self.books for p in b.meters]
             + [scale_of(a) for b in self.books for a in b.allowance_pools.values()]
             + [scale_of(o.size) for b in self.books for p in b.meters for o in p.packs]
+            + [scale_of(p.entry_minimum) for b in self.books for p in b.meters
+               if p.entry_minimum is not None]
             + [0]
         )
         #: The most units one row may count: the engine's limit, or less when quantities have
@@ -423,23 +426,30 @@ class Queries:
             rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
         count = o.col("count")
         qs = self.quantity_scale
+        # `quantity at least N per entry` of the meters usage rows count into, by meter index.
+        usage_meters = set(self.book.routes.values())
+        minimums = {i: p.entry_minimum for i, p in enumerate(self.book.meters)
+                    if p.entry_minimum is not None and p.name in usage_meters}
         # Rows counting more than a row may are bad; a type that cannot hold more is not checked.
         limit = self.count_limit
-        bounded = plan.count_largest is not None and plan.count_largest <= limit
+        # `counts A in hours`: A's counts are in the display unit, made metered units here.
+        scales = self.count_scales()
+        bounded = (plan.count_largest is not None and plan.count_largest <= limit
+                   and not scales)
+        over: exp.Expression = o.gt(
+            o.col("value"),
+            o.integer(limit) if plan.count_kind == INTEGER else o.decimal(Decimal(limit), 0),
+        )
+        if scales:
+            # A count in the display unit is too large when its metered units are.
+            over = o.case(
+                [(self._scaled_test(actions),
+                  o.gt(o.col("value"), self._scaled_bound(size, plan.count_kind)))
+                 for size, actions in scales.items()],
+                over,
+            )
         too_large: list[tuple[exp.Expression, exp.Expression]] = (
-            []
-            if bounded
-            else [
-                (
-                    o.gt(
-                        o.col("value"),
-                        o.integer(limit)
-                        if plan.count_kind == INTEGER
-                        else o.decimal(Decimal(limit), 0),
-                    ),
-                    o.integer(problem("count too large")),
-                )
-            ]
+            [] if bounded else [(over, o.integer(problem("count too large")))]
         )
         if plan.count_kind == STRING:
             text = o.trim(count)
@@ -478,12 +488,13 @@ class Queries:
             value = count.copy()
         route = o.col("route")
         whole_meters = [i for i, p in enumerate(self.book.meters) if p.quantity_rounding is None]
-        if plan.count_kind != INTEGER and whole_meters:
+        metered = self._scaled(o.col("value"), scales)
+        if (plan.count_kind != INTEGER or scales) and whole_meters:
             fractional = o.all_of(
                 o.in_(route.copy(), [o.integer(i) for i in whole_meters]),
                 # value − FLOOR(value) keeps value's scale in every engine (a comparison of the
                 # two might not in Spark, see `Operations.decimal`).
-                o.gt(o.sub(o.col("value"), o.floor(o.col("value"))), o.integer(0)),
+                o.gt(o.sub(metered.copy(), o.floor(metered.copy())), o.integer(0)),
             )
             count_whens.append((fractional, o.integer(problem("fractional count"))))
         account = o.col("account")
@@ -522,13 +533,15 @@ class Queries:
                 [
                     (
                         o.eq(route.copy(), o.integer(i)),
-                        o.round_to(o.col("value"), _exponent(r.increment), r.mode, qs),
+                        o.round_to(metered.copy(), _exponent(r.increment), r.mode, qs),
                     )
                     for i, r in rounded
                 ],
-                o.cast(o.col("value"), decimal_type(qs)),
+                o.cast(metered.copy(), decimal_type(qs)),
             )
             if rounded
+            else o.cast(metered.copy(), decimal_type(qs))
+            if scales or minimums
             # Whole counts of whole meters are added up as they are and cast once, after: DuckDB
             # adds integers up to 38 digits (HUGEINT), but a UHUGEINT into a DOUBLE, and Spark
             # BIGINTs into a BIGINT, which a month of counts may pass: those add DECIMAL(38, 0)s.
@@ -549,6 +562,8 @@ class Queries:
         keep = ["instant", "ord", "late", "time_problem", "action", "_file", "_row", *placed]
         if plan.requests:
             keep.append("req_problem")
+        # A request's parts got their minimum before their rounding (requests.py).
+        part = [("part", o.not_null(o.col("part_meter")))] if plan.requests and minimums else []
         route_of = self.route(o.col("action"))
         if plan.requests:  # a request's part names its meter; a usage row's action routes
             route_of = (
@@ -563,10 +578,12 @@ class Queries:
             ("route", route_of),
             ("count", count.copy()),
             ("value", value),
+            *part,
         ).from_(o.subquery(rows, "r"), copy=False)
         checked = o.select(
             *[o.col(c) for c in ("account", "instant", "ord", "late", "_file", "_row", *placed)],
             *([o.col("id")] if plan.id_kind else []),
+            *[o.col(name) for name, _ in part],
             ("route", route.copy()),
             ("problem", row_problem),
             ("qty", o.case([(quantity_wanted, qty_of)])),
@@ -600,14 +617,84 @@ class Queries:
                     "late",
                     "route",
                     "problem",
-                    "qty",
-                    "_file",
-                    "_row",
-                    *placed,
                 )
             ],
+            ("qty", self._at_least(o.col("qty"), minimums, bool(part))) if minimums
+            else o.col("qty"),
+            o.col("_file"),
+            o.col("_row"),
+            *[o.col(c) for c in placed],
             ("dup", dup),
         ).from_(o.subquery(checked, "c"), copy=False)
+
+    def count_scales(self) -> dict[Decimal, list[str]]:
+        """The actions counted in their meter's display unit (`counts A in hours`), by the
+        unit's size (how many metered units one is)."""
+        scales: dict[Decimal, list[str]] = {}
+        for plan in self.book.meters:
+            for action, size in plan.count_scales:
+                scales.setdefault(size, []).append(action)
+        return scales
+
+    def _scaled_test(self, actions: Sequence[str]) -> exp.Expression:
+        o = self.ops
+        return o.in_(o.col("action"), [o.text(a) for a in sorted(actions)])
+
+    def _scaled_bound(self, size: Decimal, count_kind: str) -> exp.Expression:
+        """The largest count in a display unit of `size` whose metered units are within the
+        count limit: limit / size, cut to the counts' decimals (a count on that grid passes
+        the cut bound exactly when its metered units pass the limit)."""
+        o = self.ops
+        with decimal.localcontext(CONTEXT):
+            bound = Decimal(self.count_limit) / size
+        if count_kind == INTEGER:
+            return o.integer(int(bound.to_integral_value(decimal.ROUND_FLOOR)))
+        cut = bound.quantize(Decimal(1).scaleb(-INPUT_SCALE), decimal.ROUND_FLOOR, CONTEXT)
+        return o.decimal(cut, INPUT_SCALE, MAX_PRECISION)
+
+    def _scaled(
+        self, value: exp.Expression, scales: Mapping[Decimal, Sequence[str]]
+    ) -> exp.Expression:
+        """A row's count in metered units: a count in a display unit times the unit's size,
+        exactly (DECIMAL), the others as they are; only for counts within the limit (the
+        product of a count over it could overflow its type)."""
+        if not scales:
+            return value
+        o = self.ops
+        most = max(scale_of(size) for size in scales)
+        out = decimal_type(INPUT_SCALE + most)
+        whens = []
+        for size, actions in scales.items():
+            digits = len(str(int(size))) + scale_of(size)
+            # (precision + the size's digits + 1 ≤ 38: Spark keeps every decimal of a product)
+            factor = o.cast(value.copy(), decimal_type(INPUT_SCALE, MAX_PRECISION - digits - 1))
+            whens.append((self._scaled_test(actions),
+                          o.cast(o.mul(factor, o.decimal(size, scale_of(size))), out)))
+        return o.case(whens, o.cast(value.copy(), out))
+
+    def _at_least(
+        self, qty: exp.Expression, minimums: Mapping[int, Decimal], parts: bool
+    ) -> exp.Expression:
+        """`quantity at least N per entry`: a usage row's quantity of more than 0 units and
+        less than its meter's minimum is the minimum (each usage row is one entry). A request's
+        parts (`parts`: the column `part` says which row is one) already have theirs."""
+        if not minimums:
+            return qty
+        o = self.ops
+        qs = self.quantity_scale
+        whens = []
+        for meter, least in sorted(minimums.items()):
+            literal = o.decimal(least, qs, MAX_PRECISION)
+            whens.append((
+                o.all_of(
+                    *([o.not_(o.col("part"))] if parts else []),
+                    o.eq(o.col("route"), o.integer(meter)),
+                    o.gt(qty.copy(), o.integer(0)),
+                    o.lt(qty.copy(), literal),
+                ),
+                literal.copy(),
+            ))
+        return o.case(whens, qty)
 
     def _entry_number(self, plan: UsagePlan) -> exp.Expression:
         """A good row's place among its account's rows of the same id: a repeated id after the
@@ -1328,11 +1415,25 @@ class Queries:
         ).from_(o.subquery(in_bracket, "q"), copy=False)
         places = _exponent(rounding.increment)
         # `on total` and `exact` keep each line's precise amount (the bill rounds its total).
-        amount = (
+        amount: exp.Expression = (
             o.round_to(o.col("precise_amount"), places, rounding.mode, max(0, -places))
             if rounding.per_line
             else o.col("precise_amount")
         )
+        # `amount rounded MODE to INCREMENT`: that meter's lines are rounded so, whatever the
+        # sheet's rounding (the engine's `LadderGroup.roundings`).
+        own = {index: plan.amount_rounding for index, plan in enumerate(self.book.meters)
+               if plan.amount_rounding is not None}
+        if own:
+            # Every branch of one type (engines unify two DECIMALs' types losing decimals).
+            scale = max([max(0, -places) if rounding.per_line else amount_scale]
+                        + [max(0, -_exponent(r.increment)) for r in own.values()])
+            amount = o.case(
+                [(o.eq(o.col("meter"), o.integer(index)),
+                  o.round_to(o.col("precise_amount"), _exponent(r.increment), r.mode, scale))
+                 for index, r in sorted(own.items())],
+                o.cast(amount, decimal_type(scale)),
+            )
         return o.select(
             *[
                 o.col(c)
@@ -1655,7 +1756,11 @@ class Queries:
         o = self.ops
         total: exp.Expression = o.sum(o.col("amount"))
         rounding = self.book.rounding
-        if rounding.scope == ON_TOTAL:
+        # A meter that rounds its own lines (`amount rounded`) may leave the sum of lines off
+        # the sheet's increment: the total is rounded once, as the engine's `bill_total` does.
+        own = rounding.per_line and any(
+            plan.amount_rounding is not None for plan in self.book.meters)
+        if rounding.scope == ON_TOTAL or own:
             # The precise sum rounded once; a contract's true-up (meter `*`, numbered after
             # every meter) is added after that rounding, as the engine's `bill_total` does.
             places = _exponent(rounding.increment)

@@ -24,6 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ratecard.diagnostics import Diagnostic
 from ratecard.engine.clock import day_start
 from ratecard.engine.pricebook import PriceBook
@@ -434,6 +436,24 @@ def charge_names(books: Sequence[PriceBook]) -> list[str]:
     return list(names)
 
 
+def metered(book: PriceBook) -> PriceBook:
+    """`book` (and the sheets of its timeline) without counts in a display unit and minimums
+    per entry: the sheet the engine's replay bills quantities the SQL has already made metered
+    units and raised to their minimum by."""
+    if not any(plan.count_scales or plan.entry_minimum is not None
+               for sheet in (book, *(s.book for s in book.timeline)) for plan in sheet.meters):
+        return book
+
+    def strip(sheet: PriceBook) -> PriceBook:
+        return attrs.evolve(
+            sheet,
+            meters=tuple(attrs.evolve(plan, count_scales=(), entry_minimum=None)
+                         for plan in sheet.meters),
+            timeline=tuple(attrs.evolve(s, book=strip(s.book)) for s in sheet.timeline))
+
+    return strip(book)
+
+
 def replays_everyone(books: Sequence[PriceBook]) -> bool:
     """Whether the engine's replay bills every account, from its opening: the sheets have
     grants or credits (granted at the opening), fees (held from the opening), or mechanics the
@@ -450,10 +470,9 @@ def entry_meters(sheet: PriceBook) -> list[str]:
     account: a minimum per entry raises each entry; packs that stop service when exhausted
     reject what is past them, entry by entry; a fee that covers a meter limits what it covers
     per day or month; a daily ladder prices each day's entries, a daily bill bills them."""
-    usage_meters = set(sheet.routes.values())  # (a request's part gets its minimum in SQL)
+    # (A minimum per entry is applied in SQL, to each usage row and request part.)
     return [plan.name for plan in sheet.meters
-            if (plan.entry_minimum is not None and plan.name in usage_meters)
-            or plan.pack_terms.stop_when_exhausted] + [
+            if plan.pack_terms.stop_when_exhausted] + [
         meter for plan in sheet.subscriptions if plan.automatic for meter in plan.covers] + [
         meter for group in sheet.ladder_groups if group.ladder.period != "month"
         for meter in group.meters] + list(sheet.billing.daily)
