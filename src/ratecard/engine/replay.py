@@ -566,17 +566,11 @@ class Replay:
         refused (its grants were issued when the account opened)."""
         if moment <= self.opened_at:
             return
-        error = JournalError(
-            self.path, line - self.line_base, "time",
+        self._refuse(
+            line, "time",
             f"an `open` entry must be the account's first: this account opened "
             f"{format_instant(self.opened_at, self.zone)} (its first entry), and grants issued "
             "once were issued then")
-        if self.defer:
-            self.refusals.append(error)
-        elif self.on_invalid is None:
-            raise error
-        else:
-            self.on_invalid(error)
 
     def _grant(self) -> None:
         """Issue the month's allowance, once a month, at the first instant the account may have
