@@ -77,6 +77,7 @@ from ratecard.warehouse.queries import (
     TIMED,
     LimitKey,
     PricedLadder,
+    Proof,
     Queries,
     UsagePlan,
     rounding_exponent,
@@ -87,6 +88,7 @@ from ratecard.warehouse.schema import (
     BEYOND_CALENDAR,
     EVENTS,
     INSTANT,
+    INTEGER,
     PROBLEMS_BY_CODE,
     PURCHASES,
     STRING,
@@ -130,6 +132,10 @@ PathSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 WIDE_CUTS = 6
 ON_INVALID = ("skip", "stop")
 SAMPLES = 5
+#: A usage table whose statistics prove its rows good is metered without reading their times
+#: when they fall in one month, and by comparing them with the month ends when they fall in up
+#: to this many (`_Run._proof`); over more, the calendar join labels each row.
+PROOF_MONTHS = 6
 #: A bill adds up to 10^LINES_DIGITS lines of the largest amount the SQL prices and still fits
 #: its DECIMAL(38, s) (see `_Run._priceable`).
 LINES_DIGITS = 6
@@ -180,6 +186,7 @@ def bill_warehouse(
     workers: int | None = None,
     contracts: ContractSpec | None = None,
     on_step: Callable[[str], None] | None = None,
+    statistics: bool = True,
 ) -> WarehouseResult:
     """Bill every account of `usage` (Parquet or CSV files; see docs/warehouse.md) with the
     account's `purchases` and `events`: one bill per account and month, from the month of the
@@ -201,7 +208,9 @@ def bill_warehouse(
     skipped (`on_invalid="skip"`) or stop the run (`"stop"`, InvalidInputError); so are months
     the engine cannot bill (UnbillableError). `engine` is `duckdb` or `spark` (a `spark`
     session may be given). `on_step` is called with each step's name as it starts (a progress
-    display).
+    display). With `statistics` (the default), a usage table whose Parquet statistics prove
+    every row good is metered without checking each row (see docs/warehouse.md); False checks
+    every row all the same.
     """
     if on_invalid not in ON_INVALID:
         raise UsageError(f"on_invalid must be one of {', '.join(ON_INVALID)}, not `{on_invalid}`")
@@ -224,6 +233,7 @@ def bill_warehouse(
         run.return_lines = return_lines
         run.workers = workers
         run.on_step = on_step
+        run.statistics = statistics
         return run.execute(inputs, output, formats["output"], lines, formats["lines"])
     finally:
         runner.close()
@@ -501,6 +511,9 @@ class _Run:
         self.problems: list[BillProblem] = []
         self.excluded: set[tuple[str, int]] = set()
         self.full_calendar = False
+        # Whether the usage files' statistics may spare checking their rows (`_proof`).
+        self.statistics = True
+        self._proofs: dict[tuple[UsagePlan, bool], Proof | None] = {}
         self.return_lines = True
         self.count_scale: int | None = None
         self.timed = False  # whether `usage_src` comes with its times read (a requests table)
@@ -600,7 +613,7 @@ class _Run:
     def metering_sql(self, plan: UsagePlan) -> str:
         """The SQL `meter` runs for `plan` (two runs whose metering SQL and input tables are
         the same meter alike: see `simulate`)."""
-        return render(self.queries.usage_groups(plan), self.engine.dialect)
+        return render(self.queries.usage_groups(plan, self._proof(plan)), self.engine.dialect)
 
     def metered_like(self, other: _Run) -> None:
         """Take `other`'s metering (its `usage_groups`, still in the engine, and its bad rows)
@@ -1363,7 +1376,7 @@ class _Run:
 
     def _meter(self, plan: UsagePlan) -> None:
         while True:
-            self._create("usage_groups", self.queries.usage_groups(plan))
+            self._create("usage_groups", self.queries.usage_groups(plan, self._proof(plan)))
             counts = self._fetch("problem_counts", self.queries.problem_counts()).to_pydict()
             found = dict(zip(counts["problem"], counts["n"], strict=True))
             if BEYOND_CALENDAR in found and not self.full_calendar:
@@ -1407,6 +1420,48 @@ class _Run:
                 )
             )
         self.stats["invalid_rows"] = sum(i.count for i in self.invalid)
+
+    def _proof(self, plan: UsagePlan) -> Proof | None:
+        """What the usage files' statistics (their footers, read without a row) prove of every
+        row, or None: every account, time, action and count present, no account empty, every
+        time in range and every count from 0 to the count limit, and the months the times fall
+        in (at most PROOF_MONTHS of them, all in the calendar table). Then no row needs checking
+        but for its action (`Queries.proven_groups`). Statistics are trusted as the engines
+        trust them to skip row groups; `statistics=False` checks every row all the same."""
+        key = (plan, self.full_calendar)
+        if key not in self._proofs:
+            self._proofs[key] = self._prove(plan)
+        self.stats["usage_proven"] = self._proofs[key] is not None
+        return self._proofs[key]
+
+    def _prove(self, plan: UsagePlan) -> Proof | None:
+        if not self.statistics or self.requests or not self.queries.provable(plan):
+            return None
+        columns = {"account": "integer" if plan.account_kind == INTEGER else "text",
+                   "time": "instant", "action": "text", "count": "integer"}
+        bounds = self.engine.statistics(f"{USAGE}_src", columns)
+        if bounds is None or any(b.nulls for b in bounds.values()):
+            return None
+        account, time_, count = bounds["account"], bounds["time"], bounds["count"]
+        if plan.account_kind != INTEGER and account.least in (None, ""):
+            return None  # (an empty account may be among the rows)
+        least, greatest = time_.least, time_.greatest
+        if not (isinstance(least, int) and isinstance(greatest, int)
+                and isinstance(count.least, int) and isinstance(count.greatest, int)):
+            return None
+        if count.least < 0 or count.greatest > self.queries.count_limit:
+            return None
+        # (A footer's bound in nanoseconds is read back cut to the microsecond, as each row's
+        # time is: the bounds are those of the rows' microseconds.)
+        if least < calendar.FIRST_MICROS or greatest >= calendar.LAST_MICROS:
+            return None
+        rows = calendar.calendar_rows(self.book.timezone, self.book.billing.issued_day,
+                                      self.full_calendar)
+        spanned = tuple((r.ord, r.end) for r in rows if r.end > least and r.start <= greatest)
+        if (not spanned or len(spanned) > PROOF_MONTHS or rows[0].start > least
+                or rows[-1].end <= greatest):
+            return None
+        return Proof(spanned)
 
     def _message(self, name: str) -> str:
         """What is wrong with a bad row of a kind, as reported."""

@@ -98,6 +98,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N", help="DuckDB threads")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 4GB")
     parser.add_argument(
+        "--no-statistics", dest="statistics", action="store_false",
+        help="check every usage row even where the Parquet files' statistics prove them good "
+        "(for files whose writer may state wrong statistics)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress display on a terminal"
     )
 
@@ -152,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 return_lines=False,
                 contracts=args.contracts,
                 on_step=step,
+                statistics=args.statistics,
             )
     except ContractError as exc:
         return contract_refused(exc)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ratecard.errors import UsageError
+from ratecard.warehouse.engines import Bounds
 from ratecard.warehouse.sql import DUCKDB
 
 if TYPE_CHECKING:
@@ -46,9 +47,11 @@ class DuckDBEngine:
         if temp_directory is not None:
             self.con.execute("SET temp_directory = ?", [temp_directory])
         self._views: list[str] = []
+        self._files: dict[str, tuple[list[str], str]] = {}
 
     def read(self, name: str, paths: Sequence[str], fmt: str) -> dict[str, str]:
         listed = "[" + ", ".join(_quote(literal(p)) for p in paths) + "]"
+        self._files[name] = (list(paths), fmt)
         try:
             if fmt == "parquet":
                 self.con.execute(
@@ -78,6 +81,63 @@ class DuckDBEngine:
         """A table's or view's column types, by name."""
         described = self.con.execute(f"DESCRIBE {name}").fetchall()
         return {str(row[0]): str(row[1]) for row in described if row[0] not in ("_file", "_row")}
+
+    def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
+        """The bounds of `columns` over the Parquet files read as `name`, from their footers
+        (`parquet_metadata`): None unless every row group that holds rows states, for each
+        column, its null count and (for `integer` and `instant` columns, and the least of a
+        `text` one) bounds this engine reads back as the column's values."""
+        paths, fmt = self._files.get(name, ([], ""))
+        if fmt != "parquet" or not paths:
+            return None
+        listed = "[" + ", ".join(_quote(literal(p)) for p in paths) + "]"
+        value = {
+            "text": "{v}",
+            "integer": "TRY_CAST({v} AS HUGEINT)",
+            # Read in this session's time zone (UTC), as the footer's text is written in it.
+            "instant": "EPOCH_US(TRY_CAST({v} AS TIMESTAMPTZ))",
+        }
+        parts = []
+        for column, kind in columns.items():
+            least = value[kind].format(v="stats_min_value")
+            greatest = value[kind].format(v="stats_max_value")
+            parts.append(
+                f"SELECT {_quote(column)} AS name, COUNT(*) AS chunks, "
+                "COUNT(*) FILTER (WHERE stats_null_count IS NOT NULL) AS counted, "
+                "SUM(stats_null_count) AS nulls, "
+                f"COUNT({least}) AS stated_least, COUNT({greatest}) AS stated_greatest, "
+                f"MIN({least}) AS least, MAX({greatest}) AS greatest "
+                f"FROM parquet_metadata({listed}) "
+                f"WHERE path_in_schema = {_quote(column)} AND row_group_num_rows > 0"
+            )
+        groups = (
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT file_name, row_group_id FROM "
+            f"parquet_metadata({listed}) WHERE row_group_num_rows > 0)"
+        )
+        try:
+            with self._values():
+                fetched = self.con.execute(" UNION ALL ".join(parts)).fetchall()
+                chunks = self.con.execute(groups).fetchone()
+        except self._duckdb.Error:  # (a footer DuckDB cannot read: the rows will say why)
+            return None
+        expected = int(chunks[0]) if chunks else 0
+        bounds: dict[str, Bounds] = {}
+        for name_, found, counted, nulls, stated_least, stated_greatest, least, greatest in (
+            fetched
+        ):
+            kind = columns[name_]
+            whole = kind != "text"
+            if found != expected or counted != found or nulls is None:
+                return None
+            if whole and (stated_least != found or stated_greatest != found):
+                return None
+            bounds[name_] = Bounds(
+                int(nulls),
+                # (a text's least: None when some row group's is not stated)
+                int(least) if whole else least if stated_least == found else None,
+                int(greatest) if whole else None,
+            )
+        return bounds
 
     def put(self, name: str, table: pa.Table) -> None:
         self.con.register(f"{name}_arrow", table)

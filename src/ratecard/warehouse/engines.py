@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
+
+import attrs
 
 from ratecard.errors import UsageError
 from ratecard.warehouse.schema import input_format
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+
+@attrs.frozen
+class Bounds:
+    """A column's bounds over every row of its files, as their footers state them: how many
+    rows are null, and the least and greatest value (None: a text column whose bound is not
+    stated). An integer column's and an instant's (microseconds since the epoch, UTC) bounds
+    are exact; a text's least value may be a prefix of the least (writers cut long ones)."""
+
+    nulls: int
+    least: int | str | None
+    greatest: int | str | None
 
 
 class Engine(Protocol):
@@ -33,6 +47,13 @@ class Engine(Protocol):
     def describe(self, name: str) -> dict[str, str]:
         """A registered table's or view's column types, by name (`_file` and `_row` left
         out)."""
+        ...
+
+    def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
+        """What the footers of the files read as `name` say of each of `columns` (a column's
+        name and what to read its bounds as: `text`, `integer` or `instant`), over all their
+        rows, without reading a row; None when any file or row group does not say it (CSV,
+        or Parquet written without statistics)."""
         ...
 
     def put(self, name: str, table: pa.Table) -> None:

@@ -142,6 +142,20 @@ class UsagePlan:
     timed: bool = False
 
 
+@attrs.frozen
+class Proof:
+    """What the usage files' own statistics prove of every row (`_Run._proof`): its account,
+    time, action and count are present, its account is not empty, its time is an instant in
+    range and its count a whole number from 0 to the count limit. Only its action may be
+    bad (unknown, or of a priced-elsewhere kind), and the route tells that.
+
+    `months`: the months (ordinal, first instant of the next month, in microseconds) that the
+    rows' times fall in, in order: with one, every row's month is known without reading its
+    time."""
+
+    months: tuple[tuple[int, int], ...]
+
+
 class Queries:
     """The queries of one price book on one engine."""
 
@@ -403,11 +417,13 @@ class Queries:
 
     # --- usage ----------------------------------------------------------------------------------
 
-    def parsed_usage(self, plan: UsagePlan) -> exp.Select:
-        """Every usage row: `problem` (NULL if valid), account, id, instant, ord, late, meter
-        (route code), qty, dup, `_file`, `_row` (and `_part` with requests: a part's place in its
-        request row)."""
+    def parsed_usage(self, plan: UsagePlan, source: exp.Expression | None = None) -> exp.Select:
+        """Every usage row of `source` (default `usage_src`): `problem` (NULL if valid),
+        account, id, instant, ord, late, meter (route code), qty, dup, `_file`, `_row` (and
+        `_part` with requests: a part's place in its request row)."""
         o = self.ops
+        if source is None:
+            source = o.table("usage_src")
         passed = ["account", "action", "count", "_file", "_row"]
         # A request row's parts share its `_file` and `_row`: `_part` orders them (`detail`).
         placed = ["_part"] if plan.requests else []
@@ -420,9 +436,9 @@ class Queries:
             rows = o.select(
                 *[o.col(c) for c in passed],
                 *[(c, o.col(f"_{c}")) for c in TIMED],
-            ).from_(o.table("usage_src"), copy=False)
+            ).from_(source, copy=False)
         else:
-            timed = self.parsed_times(o.table("usage_src"), ["time", *passed], plan.time_kind)
+            timed = self.parsed_times(source, ["time", *passed], plan.time_kind)
             rows = self.instants(timed, passed, local=plan.time_kind != INSTANT)
         count = o.col("count")
         qs = self.quantity_scale
@@ -708,14 +724,116 @@ class Queries:
             number.set("this", exp.DenseRank())
         return number
 
-    def usage_groups(self, plan: UsagePlan) -> exp.Select:
+    def usage_groups(self, plan: UsagePlan, proof: Proof | None = None) -> exp.Select | exp.Union:
         """Valid rows added up per account, month, segment and meter; invalid rows per problem.
 
-        Columns: problem, account, ord, seg (NULL: the account has no cuts for that meter),
-        late, meter, dup, qty, n, first, last.
+        Columns: problem, meter, account, ord, seg (NULL: the account has no cuts for that
+        meter), late, dup, qty, n, first, last.
+
+        With a `proof` (see `Proof`, `proven`), the accounts without cuts are added up by
+        `proven_groups`, which checks no row; the accounts with cuts, a few, by the full query
+        on their rows alone. Both give what the full query gives for their accounts.
         """
+        if proof is None or not self.provable(plan):
+            return self._usage_groups(plan)
         o = self.ops
-        source: exp.Expression = o.subquery(self.parsed_usage(plan), "u")
+        plain = self.proven_groups(plan, proof)
+        if not plan.has_cuts:
+            return plain
+        held_accounts = o.select(o.col("account")).from_(o.table("cuts"), copy=False)
+        # (their key as the groups have it: `key_text`; the cuts' accounts are never NULL)
+        held_rows = (
+            o.select(exp.Star())
+            .from_(o.table("usage_src"), copy=False)
+            .where(o.in_query(self.key_text("account", plan.account_kind), held_accounts),
+                   copy=False)
+        )
+        held = self._usage_groups(plan, o.subquery(held_rows, "usage_src"))
+        plain_only = (
+            o.select(exp.Star())
+            .from_(o.subquery(plain, "p"), copy=False)
+            .where(o.not_(o.in_query(o.col("account"), held_accounts.copy())), copy=False)
+        )
+        return o.union_all([held, plain_only])
+
+    def provable(self, plan: UsagePlan) -> bool:
+        """Whether `proven_groups` may meter this plan's usage, given a `Proof`: a usage table
+        (not requests) whose instants and whole counts are summed as they are (no count in a
+        display unit, no minimum, no rounding of quantities), without ids, without late issues,
+        and whose groups need no first and last instants beyond those with cuts."""
+        return (
+            not plan.requests
+            and not plan.timed
+            and plan.time_kind == INSTANT
+            and plan.count_kind == INTEGER
+            and plan.id_kind is None
+            and not plan.late
+            and (not plan.spans or plan.spans_of_cut_only)
+            and not self.count_scales()
+            and not any(p.entry_minimum is not None or p.quantity_rounding is not None
+                        for p in self.book.meters)
+        )
+
+    def proven_groups(self, plan: UsagePlan, proof: Proof) -> exp.Select:
+        """`usage_groups` of rows proven good but for their action (`Proof`): added up per
+        account, month and route with no row checked, the route's problem (an unknown or
+        unpriced action) told from the group. The month: the proof's only one (the time column
+        is not read), else a `CASE` on the instant over the proof's months (no calendar
+        join)."""
+        o = self.ops
+        months = proof.months
+        ordinal: exp.Expression = o.integer(months[-1][0])
+        if len(months) > 1:
+            micros = o.timestamp_micros(o.col("time"), True)
+            ordinal = o.case(
+                [(o.lt(micros.copy(), o.integer(end)), o.integer(month))
+                 for month, end in months[:-1]],
+                ordinal,
+            )
+        # One month: not a grouping key (a constant key costs as any key does).
+        one = len(months) == 1
+        rows = o.select(
+            ("account", self.key_text("account", plan.account_kind)),
+            *([] if one else [("ord", ordinal)]),
+            ("route", self.route(o.col("action"))),
+            ("value", o.col("count")),
+        ).from_(o.table("usage_src"), copy=False)
+        keys = [o.col("account"), *([] if one else [o.col("ord")]), o.col("route")]
+        grouped = (
+            o.select(*keys, *([("ord", ordinal)] if one else []),
+                     ("total", o.sum(o.col("value"))), ("n", o.count()))
+            .from_(o.subquery(rows, "r"), copy=False)
+            .group_by(*[k.copy() for k in keys], copy=False)
+        )
+        route = o.col("route")
+        bad = o.case(
+            [
+                (o.is_null(route.copy()), o.integer(problem("unknown action"))),
+                (o.eq(route.copy(), o.integer(ROUTE_UNPRICED)),
+                 o.integer(problem("unpriced action"))),
+            ]
+        )
+        null = o.cast(o.null(), BIGINT)
+        return o.select(
+            ("problem", bad),
+            ("meter", o.case([(o.is_null(bad.copy()), route.copy())])),
+            o.col("account"),
+            ("ord", o.cast(o.col("ord"), BIGINT)),
+            ("seg", null.copy()),
+            ("late", o.false()),
+            ("dup", o.false()),
+            ("qty", o.case([(o.ge(route.copy(), o.integer(0)),
+                             o.cast(o.col("total"), decimal_type(self.quantity_scale)))])),
+            o.col("n"),
+            ("first", null.copy()),
+            ("last", null.copy()),
+        ).from_(o.subquery(grouped, "k"), copy=False)
+
+    def _usage_groups(self, plan: UsagePlan, rows: exp.Expression | None = None) -> exp.Select:
+        """`usage_groups`, every row checked: of `usage_src`, or of `rows` (a subquery of
+        it)."""
+        o = self.ops
+        source: exp.Expression = o.subquery(self.parsed_usage(plan, rows), "u")
         select_from = o.select(
             *[
                 o.col(c, "u")

@@ -38,7 +38,7 @@ from ratecard.warehouse.api import (
     parse_wanted,
 )
 from ratecard.warehouse.display import SCHEMA
-from ratecard.warehouse.engines import Engine
+from ratecard.warehouse.engines import Bounds, Engine
 from ratecard.warehouse.schema import InvalidRows
 from ratecard.warehouse.sql import DUCKDB
 from ratecard.warehouse.terms import (
@@ -444,6 +444,9 @@ class _Recording:
 
     def describe(self, name: str) -> dict[str, str]:
         return self.engine.describe(name)
+
+    def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
+        return self.engine.statistics(name, columns)
 
     def put(self, name: str, table: pa.Table) -> None:
         if name in METERING_TABLES:

@@ -17,10 +17,11 @@ grows with the row's position within a file.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ratecard.errors import UsageError
+from ratecard.warehouse.engines import Bounds
 from ratecard.warehouse.sql import SPARK
 
 if TYPE_CHECKING:
@@ -102,6 +103,10 @@ class SparkEngine:
             ) from None
         self._view(name, frame)
         return types
+
+    def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
+        """None: the footers' statistics are not read on Spark (every row is checked)."""
+        return None
 
     def describe(self, name: str) -> dict[str, str]:
         """A view's column types, by name."""

@@ -334,6 +334,11 @@ class Operations:
         return exp.In(this=value, expressions=list(options))
 
     @staticmethod
+    def in_query(value: exp.Expression, query: exp.Select) -> exp.In:
+        """`value IN (query)`."""
+        return exp.In(this=value, query=exp.Subquery(this=query))
+
+    @staticmethod
     def case(
         whens: Sequence[tuple[exp.Expression, exp.Expression]],
         default: exp.Expression | None = None,
