@@ -219,6 +219,29 @@ class Queries:
             whens.append((o.eq(action.copy(), o.text(name)), o.integer(ROUTE_UNPRICED)))
         return o.case(whens, o.null())
 
+    def listed_route(self, action: exp.Expression) -> exp.Expression:
+        """`route` as a lookup in two lists (an action's place in the list of actions, that
+        place in the list of their routes; NULL for an action not listed), on DuckDB, where it
+        costs less per row than the `CASE` (one search in place of a test per action); the
+        `CASE` elsewhere."""
+        if self.ops.dialect != DUCKDB:
+            return self.route(action)
+        o = self.ops
+        named = [
+            (name, ROUTE_FREE if target == FREE else self.meter_index[target])
+            for name, target in sorted(self.book.routes.items())
+        ] + [(name, ROUTE_UNPRICED) for name in sorted(self.book.unpriced)]
+        if not named:
+            return o.cast(o.null(), exp.DataType(this=exp.DataType.Type.INT))
+        place = exp.Anonymous(
+            this="list_position",
+            expressions=[exp.Array(expressions=[o.text(n) for n, _ in named]), action],
+        )
+        return exp.Bracket(
+            this=exp.Array(expressions=[o.integer(code) for _, code in named]),
+            expressions=[place],
+        )
+
     def parsed_times(
         self, source: exp.Expression, columns: Sequence[str], time_kind: str = STRING
     ) -> exp.Select:
@@ -795,7 +818,7 @@ class Queries:
         rows = o.select(
             ("account", self.key_text("account", plan.account_kind)),
             *([] if one else [("ord", ordinal)]),
-            ("route", self.route(o.col("action"))),
+            ("route", self.listed_route(o.col("action"))),
             ("value", o.col("count")),
         ).from_(o.table("usage_src"), copy=False)
         keys = [o.col("account"), *([] if one else [o.col("ord")]), o.col("route")]

@@ -94,6 +94,9 @@ ALLOWED: frozenset[type[exp.Expression]] = frozenset(
         exp.Concat,
         exp.Trim,
         exp.Length,
+        # a list of constants and a place in it (DuckDB: an action's route, `listed_route`)
+        exp.Array,
+        exp.Bracket,
         # aggregates and windows
         exp.Sum,
         exp.Min,
@@ -111,9 +114,9 @@ ALLOWED: frozenset[type[exp.Expression]] = frozenset(
     }
 )
 
-#: Functions written by name, per engine: half-even rounding.
+#: Functions written by name, per engine: half-even rounding; a value's place in a list.
 FUNCTIONS: dict[str, frozenset[str]] = {
-    DUCKDB: frozenset({"ROUND_EVEN"}),
+    DUCKDB: frozenset({"ROUND_EVEN", "LIST_POSITION"}),
     SPARK: frozenset({"BROUND"}),
 }
 
