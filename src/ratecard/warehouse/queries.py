@@ -8,7 +8,9 @@ The database meters and prices; Python draws down (see `drawdown`). In order:
    when rows have ids, repeats marked (the first in time, then file, order wins).
 2. `usage_groups`: the valid rows added up per account, month, segment and meter, where a
    segment is a stretch between an account's cuts (purchases, expiries, suspensions, reopenings,
-   top-ups: the `cuts` table); invalid rows are counted per problem.
+   top-ups: the `cuts` table); invalid rows are counted per problem. Usage whose files'
+   statistics prove it good (`Proof`) is added up without checking a row (`proven_groups`),
+   the accounts with cuts by the full query on their rows alone.
 3. `plain_period`: for accounts with no purchases and no events, each month's quantity per meter
    drawn down by joining the `draws` table (`deduct` run in Python once per distinct quantity).
 4. `postpaid_lines`: each month's postpaid quantities priced by the ladders' brackets (an inline
