@@ -586,12 +586,7 @@ class Queries:
             # Whole counts of whole meters are added up as they are and cast once, after: DuckDB
             # adds integers up to 38 digits (HUGEINT), but a UHUGEINT into a DOUBLE, and Spark
             # BIGINTs into a BIGINT, which a month of counts may pass: those add DECIMAL(38, 0)s.
-            else o.col("value")
-            if plan.count_kind == INTEGER
-            and self.ops.dialect == DUCKDB
-            and plan.count_largest is not None
-            and plan.count_largest < 2**127
-            else o.cast(o.col("value"), decimal_type(0))
+            else self._summable(o.col("value"), plan)
             if plan.count_kind == INTEGER
             else o.cast(o.col("value"), decimal_type(qs))
         )
@@ -667,6 +662,16 @@ class Queries:
             *[o.col(c) for c in placed],
             ("dup", dup),
         ).from_(o.subquery(checked, "c"), copy=False)
+
+    def _summable(self, value: exp.Expression, plan: UsagePlan) -> exp.Expression:
+        """A whole count as it is added up: as it is where the engine adds its type exactly
+        (DuckDB adds integers up to 38 digits as HUGEINT), else as a DECIMAL(38, 0) (DuckDB
+        adds a UHUGEINT into a DOUBLE, and Spark BIGINTs into a BIGINT, which a month of counts
+        may pass)."""
+        if (self.ops.dialect == DUCKDB and plan.count_largest is not None
+                and plan.count_largest < 2**127):
+            return value
+        return self.ops.cast(value, decimal_type(0))
 
     def count_scales(self) -> dict[Decimal, list[str]]:
         """The actions counted in their meter's display unit (`counts A in hours`), by the
@@ -821,7 +826,7 @@ class Queries:
             ("account", self.key_text("account", plan.account_kind)),
             *([] if one else [("ord", ordinal)]),
             ("route", self.listed_route(o.col("action"))),
-            ("value", o.col("count")),
+            ("value", self._summable(o.col("count"), plan)),
         ).from_(o.table("usage_src"), copy=False)
         keys = [o.col("account"), *([] if one else [o.col("ord")]), o.col("route")]
         grouped = (
