@@ -175,7 +175,8 @@ def test_months_are_told_apart_at_the_rules_midnight(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us"])
 def test_every_timestamp_unit_is_proven_alike(tmp_path: Path, unit: str) -> None:
-    """A footer's bounds in seconds, milliseconds or microseconds are read back as instants: a row at December's first instant (Asia/Shanghai) is December's in each.
+    """A footer's bounds in seconds, milliseconds or microseconds are read back as instants:
+    a row at December's first instant (Asia/Shanghai) is December's in each.
 
     November: 1200 − 1000 free = 200 × 0.002 = 0.40; December: 1000, all free: 0.00."""
     rows = _month_rows("acct-a", ["2026-11-30T15:59:59Z"], count=1200)
