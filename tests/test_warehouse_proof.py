@@ -349,8 +349,9 @@ def test_every_whole_count_type_is_added_up_exactly(tmp_path: Path, kind: str) -
     """Counts of each whole-number type are proven and added up as the full query adds them
     (an unsigned 64-bit count too, which DuckDB would otherwise sum into a float): 20 rows of
     100 DetectBody = 2000, less the free 1000: 1000 × 0.002 = 2.00."""
-    rows = _month_rows("acct-a", [f"2026-11-{day:02d}T10:00:00+08:00" for day in range(1, 21)],
-                       count=100)
+    rows = _month_rows(
+        "acct-a", [f"2026-11-{day:02d}T10:00:00+08:00" for day in range(1, 21)], count=100
+    )
     table = _usage_table(rows, "Asia/Shanghai")
     table = table.set_column(3, "count", table.column("count").cast(getattr(pa, kind)()))
     usage = tmp_path / "usage.parquet"
@@ -358,5 +359,6 @@ def test_every_whole_count_type_is_added_up_exactly(tmp_path: Path, kind: str) -
     proven, checked = _bill_both(BDA, usage)
     assert proven.stats["usage_proven"] is True
     assert [(b["account"], b["total"]) for b in proven.bills.to_pylist()] == [
-        ("acct-a", Decimal("2.00"))]
+        ("acct-a", Decimal("2.00"))
+    ]
     _same(proven, checked)
