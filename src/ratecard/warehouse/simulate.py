@@ -308,6 +308,7 @@ def simulate_warehouse(
     memory_limit: str | None = None,
     accounts_out: str | None = None,
     on_step: Callable[[str], None] | None = None,
+    statistics: bool = True,
 ) -> Simulation:
     """Bill every account of `usage` (with its `purchases` and `events`) under the rules `old`
     and `new`, as `bill_warehouse` bills each alone, and compare: see `Simulation`.
@@ -316,7 +317,8 @@ def simulate_warehouse(
     `contracts_on` for applying a contracts table on each rules file). `month` keeps that
     month's bills only. `accounts_out` writes per account and month `account, month,
     old_total, new_total, delta` (.parquet or .csv). `on_step` is called with each step's name
-    as it starts (a progress display). UsageError (its subclasses: bad input, a contract the
+    as it starts (a progress display). `statistics`: as `bill_warehouse`'s (False checks every
+    usage row). UsageError (its subclasses: bad input, a contract the
     run cannot bill by) when the two cannot be billed or compared.
     """
     started = time.perf_counter()
@@ -347,6 +349,7 @@ def simulate_warehouse(
         first.return_lines = False
         first.by_meter = True
         first.on_step = step(old_name)
+        first.statistics = statistics
         plan, histories = first.prepare(inputs)
         first.meter(plan)
         metered = {name: runner.tables.get(name) for name in METERING_TABLES}
@@ -356,6 +359,7 @@ def simulate_warehouse(
         second.return_lines = False
         second.by_meter = True
         second.on_step = step(new_name)
+        second.statistics = statistics
         second.full_calendar = first.full_calendar
         runner.tables.clear()
         plan2, histories2 = second.prepare(inputs)

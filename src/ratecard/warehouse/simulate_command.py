@@ -80,6 +80,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N", help="DuckDB threads")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 4GB")
     parser.add_argument(
+        "--no-statistics", dest="statistics", action="store_false",
+        help="check every usage row even where the Parquet files' statistics prove them good",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress display on a terminal"
     )
 
@@ -137,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 memory_limit=args.memory_limit,
                 accounts_out=args.accounts_out,
                 on_step=step,
+                statistics=args.statistics,
             )
         if args.output is not None:
             from ratecard.warehouse.report import write_report
