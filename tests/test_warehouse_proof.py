@@ -23,18 +23,23 @@ pytest.importorskip("duckdb")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 import ratecard  # noqa: E402
 from ratecard.engine.clock import parse_time  # noqa: E402
 from ratecard.warehouse import bill_warehouse  # noqa: E402
 from tests.conftest import RULES  # noqa: E402
 from tests.test_warehouse import (  # noqa: E402
+    _SHIPPED,
     SETTINGS,
+    SHIPPED,
     Row,
     Sheet,
     cases,
     compare,
+    journals,
+    sheets,
     write_inputs,
 )
 
@@ -98,6 +103,23 @@ def _typed(rows: Sequence[Row]) -> list[Row] | None:
     return kept if any(r.table == "usage" for r in kept) else None
 
 
+def _provable(sheet: Sheet) -> bool:
+    """Whether a sheet's usage may be proven (`Queries.provable`): no quantity rounding, no
+    shared allowance, no grants or credits (whose groups all need first and last instants)."""
+    return "quantity rounded" not in sheet.text and " shared" not in sheet.text
+
+
+@st.composite
+def provable_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
+    """A sheet whose usage may be proven (shipped, one time in four, or generated) and a
+    journal for it."""
+    if draw(st.integers(0, 3)) == 0:
+        sheet = _SHIPPED[draw(st.sampled_from(SHIPPED))]
+    else:
+        sheet = draw(sheets(grants=False, credits=False).filter(_provable))
+    return sheet, draw(journals(sheet))
+
+
 @settings(SETTINGS, max_examples=40)
 @given(cases())
 def test_proven_usage_bills_as_the_engine_and_as_every_row_checked(
@@ -105,7 +127,21 @@ def test_proven_usage_bills_as_the_engine_and_as_every_row_checked(
 ) -> None:
     """Generated and shipped sheets, journals with packs, events and unknown actions, months
     crossed: the proven metering gives the engine's bills, and the same bills, lines and
-    reported rows as checking every row."""
+    reported rows as checking every row (which sheets whose usage cannot be proven take)."""
+    _check_both_routes(case)
+
+
+@settings(SETTINGS, max_examples=40)
+@given(provable_cases())
+def test_provable_sheets_bill_as_the_engine_and_as_every_row_checked(
+    case: tuple[Sheet, list[Row]],
+) -> None:
+    """The same, on sheets whose usage the statistics may prove: most examples take the
+    proven route (the events say how many)."""
+    _check_both_routes(case)
+
+
+def _check_both_routes(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case
     typed = _typed(rows)
     if typed is None:
@@ -124,6 +160,7 @@ def test_proven_usage_bills_as_the_engine_and_as_every_row_checked(
             bill_warehouse(sheet.book, str(paths["usage"]), statistics=trusted, **options)
             for trusted in (True, False)
         )
+    event(f"proven: {proven.stats['usage_proven']}")
     compare(sheet, typed, proven)
     _same(proven, checked)
 
