@@ -779,10 +779,16 @@ class Queries:
                    copy=False)
         )
         held = self._usage_groups(plan, o.subquery(held_rows, "usage_src"))
+        # (NOT EXISTS: an anti-join, a little cheaper than NOT IN's null-aware one)
+        held_account = (
+            o.select(o.integer(1))
+            .from_(o.table("cuts", "c"), copy=False)
+            .where(o.eq(o.col("account", "c"), o.col("account", "p")), copy=False)
+        )
         plain_only = (
             o.select(exp.Star())
             .from_(o.subquery(plain, "p"), copy=False)
-            .where(o.not_(o.in_query(o.col("account"), held_accounts.copy())), copy=False)
+            .where(o.not_(exp.Exists(this=held_account)), copy=False)
         )
         return o.union_all([held, plain_only])
 

@@ -81,6 +81,7 @@ ALLOWED: frozenset[type[exp.Expression]] = frozenset(
         exp.Not,
         exp.Is,
         exp.In,
+        exp.Exists,
         exp.Case,
         exp.If,
         exp.Coalesce,
