@@ -399,3 +399,29 @@ def test_every_whole_count_type_is_added_up_exactly(tmp_path: Path, kind: str) -
         ("acct-a", Decimal("2.00"))
     ]
     _same(proven, checked)
+
+
+@pytest.mark.parametrize("edge", ["infinity", "-infinity"])
+def test_an_infinite_time_is_not_proven(tmp_path: Path, edge: str) -> None:
+    """DuckDB writes ±infinity timestamps, and a footer's bound then reads as one: the proof is
+    refused and the row reported out of range, not a run stopped. acct-a's good 3000 bill
+    4.00 (2000 × 0.002)."""
+    import duckdb
+
+    usage = tmp_path / "usage.parquet"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "COPY (SELECT 'acct-a' AS account, CAST(t AS TIMESTAMPTZ) AS time, 'DetectBody' AS "
+        "action, c AS count FROM (VALUES (?, 7::BIGINT), ('2026-11-05 02:00:00+00', 3000)) "
+        f"v(t, c)) TO '{usage}' (FORMAT parquet)",
+        [edge],
+    )
+    con.close()
+    proven, checked = _bill_both(BDA, usage)
+    assert proven.stats["usage_proven"] is False
+    assert [(i.problem, i.count) for i in proven.invalid] == [("time out of range", 1)]
+    assert [(b["account"], b["total"]) for b in proven.bills.to_pylist()] == [
+        ("acct-a", Decimal("4.00"))
+    ]
+    _same(proven, checked)

@@ -115,10 +115,9 @@ class DuckDBEngine:
             f"parquet_metadata({listed}) WHERE row_group_num_rows > 0)"
         )
         try:
-            with self._values():
-                fetched = self.con.execute(" UNION ALL ".join(parts)).fetchall()
-                chunks = self.con.execute(groups).fetchone()
-        except self._duckdb.Error:  # (a footer DuckDB cannot read: the rows will say why)
+            fetched = self.con.execute(" UNION ALL ".join(parts)).fetchall()
+            chunks = self.con.execute(groups).fetchone()
+        except self._duckdb.Error:  # (a footer or bound DuckDB cannot read: the rows will say)
             return None
         expected = int(chunks[0]) if chunks else 0
         bounds: dict[str, Bounds] = {}
