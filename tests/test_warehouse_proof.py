@@ -425,3 +425,48 @@ def test_an_infinite_time_is_not_proven(tmp_path: Path, edge: str) -> None:
         ("acct-a", Decimal("4.00"))
     ]
     _same(proven, checked)
+
+
+def test_a_simulation_of_proven_usage_meters_once_and_bills_as_the_warehouse(
+    tmp_path: Path,
+) -> None:
+    """`ratecard simulate` on proven usage (a pack holder among plain accounts) meters it once
+    and gives each side what the warehouse gives that file alone.
+
+    NEW prices detection's first bracket at 0.0019: acct-q's 2000 postpaid detection calls
+    (3000 less the free 1000) bill 4.00 under OLD (× 0.002), 3.80 under NEW (× 0.0019)."""
+    from ratecard.warehouse.simulate import simulate_warehouse
+
+    rows = _month_rows("acct-p", ["2026-11-05T10:00:00+08:00"], count=3000)
+    rows += _month_rows("acct-p", ["2026-11-20T10:00:00+08:00"], count=5000)
+    rows += _month_rows("acct-q", ["2026-11-05T10:00:00+08:00"], count=3000)
+    usage = tmp_path / "usage.parquet"
+    pq.write_table(_usage_table(rows, "Asia/Shanghai"), usage)
+    purchases = tmp_path / "purchases.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "account": ["acct-p"],
+                "time": ["2026-11-10T00:00:00+08:00"],
+                "meter": ["detection"],
+                "size": ["10万"],
+            }
+        ),
+        purchases,
+    )
+    text = (RULES / "tencent-bda.rules").read_text(encoding="utf-8")
+    changed = text.replace("(0, 300万]       0.002 ", "(0, 300万]       0.0019")
+    assert changed != text
+    new_file = tmp_path / "new.rules"
+    new_file.write_text(changed, encoding="utf-8")
+    new = ratecard.load(new_file)
+    sim = simulate_warehouse(BDA, new, str(usage), purchases=str(purchases))
+    assert sim.one_scan
+    assert sim.old.stats["usage_proven"] is True
+    for book, side in ((BDA, sim.old), (new, sim.new)):
+        alone = bill_warehouse(book, str(usage), purchases=str(purchases))
+        assert sorted(alone.bills.to_pylist(), key=str) == sorted(
+            side.bills.to_pylist(), key=str
+        )
+    totals = {r["account"]: (r["old_total"], r["new_total"]) for r in sim.table.to_pylist()}
+    assert totals["acct-q"] == (Decimal("4.00"), Decimal("3.80"))

@@ -116,10 +116,12 @@ class DuckDBEngine:
         )
         try:
             fetched = self.con.execute(" UNION ALL ".join(parts)).fetchall()
-            chunks = self.con.execute(groups).fetchone()
+            # (every result fetched to its end: a result left unfinished blocks the
+            # connection's next query)
+            chunks = self.con.execute(groups).fetchall()
         except self._duckdb.Error:  # (a footer or bound DuckDB cannot read: the rows will say)
             return None
-        expected = int(chunks[0]) if chunks else 0
+        expected = int(chunks[0][0]) if chunks else 0
         bounds: dict[str, Bounds] = {}
         for name_, found, counted, nulls, stated_least, stated_greatest, least, greatest in (
             fetched
@@ -180,10 +182,10 @@ class DuckDBEngine:
             with self._values():
                 written = self.con.execute(
                     f"COPY ({sql}) TO {_quote(path)} ({options})"
-                ).fetchone()
+                ).fetchall()
         except self._duckdb.IOException as exc:
             raise UsageError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
-        return int(written[0]) if written else 0
+        return int(written[0][0]) if written else 0
 
     def close(self) -> None:
         self.con.close()
