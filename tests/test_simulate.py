@@ -13,8 +13,6 @@ import io
 import json
 import random
 import re
-import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -438,25 +436,6 @@ def test_a_contract_that_does_not_apply_on_the_new_file(
 
 
 # --- Spark ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java (17): `java` is not on the PATH")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("ratecard-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-
 
 @pytest.mark.spark
 def test_spark_simulates_as_duckdb(tmp_path: Path, spark: Any) -> None:

@@ -1,11 +1,11 @@
-"""The warehouse on Spark (local mode, one session for the whole test run): the same bills as the
-Python engine and as DuckDB, times and roundings as Python's, whatever the session's time zone."""
+"""The warehouse on Spark (local mode, one session for the whole test run: `spark` in
+tests/conftest.py): the same bills as the Python engine and as DuckDB, times and roundings as
+Python's, whatever the session's time zone."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,25 +56,6 @@ from tests.test_warehouse_versions import Versioned, materialise  # noqa: E402
 from tests.test_warehouse_versions import cases as versioned_cases  # noqa: E402
 from tests.test_warehouse_versions import compare as compare_versioned  # noqa: E402
 from tests.test_warehouse_versions import run as run_versioned  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """One local Spark session (2 cores) for every Spark test."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("ratecard-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
 
 SPARK_SETTINGS = settings(
     max_examples=6,
