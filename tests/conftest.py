@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, is_hypothesis_test, settings
@@ -82,3 +85,33 @@ def _no_colour_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def bda() -> PriceBook:
     """The shipped Tencent Cloud Body Analysis price book."""
     return ratecard.load(BDA_RULES)
+
+
+#: The test session's JVM: Spark's queries here are many and small, so the JVM's first compiler
+#: alone (C1) and the serial collector spare the time the optimising compiler and the parallel
+#: collector spend on a 2-core machine; neither changes what a query computes.
+SPARK_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session (2 cores) for every Spark test of the run (skipped, saying why,
+    without pyspark or Java)."""
+    pytest.importorskip("pyspark",
+                        reason="pyspark is not installed (pip install -e '.[dev,spark]')")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java (17): `java` is not on the PATH")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("ratecard-tests")
+        .config("spark.driver.extraJavaOptions", SPARK_JAVA_OPTIONS)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -724,14 +724,14 @@ _SHIPPED = {name: shipped(name) for name in SHIPPED}
 # --- the differential tests ----------------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=50)
+@settings(SETTINGS, max_examples=30)
 @given(cases())
 def test_duckdb_bills_match_the_engine(case: tuple[Sheet, list[Row]]) -> None:
     sheet, rows = case
     compare(sheet, rows, run(sheet, rows))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(cases(), st.sampled_from(("csv", "parquet")), st.sampled_from(("integer", "decimal")))
 def test_duckdb_bills_match_the_engine_whatever_the_file_and_count_type(
     case: tuple[Sheet, list[Row]], fmt: str, count_kind: str
@@ -767,7 +767,7 @@ def test_drawdown_in_worker_processes_bills_the_same(case: tuple[Sheet, list[Row
 INEXACT_PER_3 = "is priced"
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=25)
 @given(unrounded_cases(), st.sampled_from(("csv", "parquet")))
 def test_duckdb_bills_match_the_engine_on_total_and_exact(
     case: tuple[Sheet, list[Row]], fmt: str
@@ -957,7 +957,7 @@ def grant_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
     return sheet, draw(journals(sheet))
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=25)
 @given(grant_cases(), st.sampled_from(("csv", "parquet")))
 def test_grants_bill_in_the_warehouse_as_in_the_engine(
     case: tuple[Sheet, list[Row]], fmt: str
@@ -974,7 +974,7 @@ def credit_cases(draw: st.DrawFn) -> tuple[Sheet, list[Row]]:
     return sheet, draw(journals(sheet))
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=25)
 @given(credit_cases(), st.sampled_from(("csv", "parquet")))
 def test_credits_bill_in_the_warehouse_as_in_the_engine(
     case: tuple[Sheet, list[Row]], fmt: str

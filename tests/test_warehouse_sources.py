@@ -175,7 +175,7 @@ def test_subscriptions_and_a_fee_bill_as_in_the_engine(tmp_path: Path) -> None:
     assert result.stats["accounts_replayed"] == 2
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(journals(), journals())
 def test_subscription_journals_bill_in_the_warehouse_as_in_the_engine(
         first: list[Entry], second: list[Entry]) -> None:
@@ -459,7 +459,7 @@ NO_FEE = ratecard.loads(PROPERTY_SHEET.replace(
     'fee platform "平台费" / "Platform fee" 100 per month, prorated by day\n', ""), "props.rules")
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(journals(), journals())
 def test_subscribers_bill_in_the_warehouse_as_in_the_engine_without_a_fee(
         first: list[Entry], second: list[Entry]) -> None:

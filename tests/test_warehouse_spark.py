@@ -1,11 +1,11 @@
-"""The warehouse on Spark (local mode, one session for the whole test run): the same bills as the
-Python engine and as DuckDB, times and roundings as Python's, whatever the session's time zone."""
+"""The warehouse on Spark (local mode, one session for the whole test run: `spark` in
+tests/conftest.py): the same bills as the Python engine and as DuckDB, times and roundings as
+Python's, whatever the session's time zone."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,27 +57,8 @@ from tests.test_warehouse_versions import cases as versioned_cases  # noqa: E402
 from tests.test_warehouse_versions import compare as compare_versioned  # noqa: E402
 from tests.test_warehouse_versions import run as run_versioned  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """One local Spark session (2 cores) for every Spark test."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("ratecard-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 SPARK_SETTINGS = settings(
-    max_examples=6,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
@@ -94,7 +75,7 @@ def test_spark_bills_match_the_engine(spark: Any, case: tuple[Sheet, list[Row]])
     compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
 
 
-@settings(SPARK_SETTINGS, max_examples=4)
+@settings(SPARK_SETTINGS, max_examples=3)
 @given(unrounded_cases())
 def test_spark_bills_on_total_and_exact_as_the_engine(
     spark: Any, case: tuple[Sheet, list[Row]]
@@ -109,7 +90,7 @@ def test_spark_bills_on_total_and_exact_as_the_engine(
     compare(sheet, rows, result)
 
 
-@settings(SPARK_SETTINGS, max_examples=4)
+@settings(SPARK_SETTINGS, max_examples=3)
 @given(grant_cases())
 def test_spark_bills_grants_as_the_engine(spark: Any, case: tuple[Sheet, list[Row]]) -> None:
     """Grants, accounts' openings among the inputs: the same SQL as DuckDB's, the engine's
@@ -127,7 +108,7 @@ def test_spark_bills_closed_low_brackets_at_their_edges(spark: Any, basis: str) 
     compare(sheet, rows, run(sheet, rows, engine="spark", spark=spark))
 
 
-@settings(SPARK_SETTINGS, max_examples=4)
+@settings(SPARK_SETTINGS, max_examples=3)
 @given(
     st.sampled_from(SHIPPED).flatmap(
         lambda name: journals(_SHIPPED[name], accounts=5).map(lambda rows: (_SHIPPED[name], rows))
@@ -144,7 +125,7 @@ def test_spark_and_duckdb_write_the_same_tables(spark: Any, case: tuple[Sheet, l
     ]
 
 
-@settings(SPARK_SETTINGS, max_examples=4)
+@settings(SPARK_SETTINGS, max_examples=3)
 @given(versioned_cases())
 def test_spark_bills_across_versions_and_contracts_as_the_engine(
     spark: Any, generated: tuple[Versioned, list[Row]]
@@ -166,7 +147,7 @@ def test_spark_rounds_like_python(spark: Any, mode: str) -> None:
         assert round_values(HALVES, exponent, mode, engine="spark", spark=spark) == expected
 
 
-@settings(SPARK_SETTINGS, max_examples=4)
+@settings(SPARK_SETTINGS, max_examples=3)
 @given(
     st.sampled_from(ZONES).flatmap(
         lambda zone: st.tuples(

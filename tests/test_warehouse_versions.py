@@ -445,7 +445,7 @@ def cases(
 # --- the differential tests ----------------------------------------------------------------------
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(cases())
 def test_duckdb_bills_across_versions_and_contracts_as_the_engine(
     generated: tuple[Versioned, list[Row]],
