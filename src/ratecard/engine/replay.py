@@ -339,6 +339,11 @@ class Replay:
                     free = month.free
                     free[name] = free.get(name, 0) + count
                     continue
+                if not count:
+                    # (nothing to draw; and a zero's decimals, `0.0000`, would show in the
+                    # month's quantity as no snapshot keeps them: a bill is the same whether
+                    # its account was saved and restored between entries or not)
+                    continue
                 quantity = pending[meter] + count
                 pending[meter] = quantity
                 if quantity >= trigger[meter]:
