@@ -884,3 +884,34 @@ def test_a_replayed_account_gives_the_engine_entries_within_its_limit(
     assert result.stats["accounts_replayed"] == 1
     assert bills(result) == [("a", "2026-11", D("200000000000000000.00"))]
     assert max(seen) == MAX_COUNT and sum(seen) == 20 * MAX_COUNT
+
+
+def test_credit_balances_keep_the_decimals_a_credit_paid(tmp_path: Path) -> None:
+    """Under `on total` a credit pays a line's precise amount: one call at 0.001 is paid 0.001
+    by credit c0 (of 1), which leaves 0.999, and c1 pays nothing. The balances are written with
+    every decimal (they were cut to the rounding's two and the run stopped with a traceback)."""
+    book = ratecard.loads(
+        'rules gen "G" / "G"\n'
+        "currency USD, rounding half_up 0.01 on total, timezone UTC\n"
+        'meter m0 "M0" / "M0" counts Act0x\n'
+        "ladder volume by postpaid per month on m0 {\n  (0, ∞)  0.001\n}\n"
+        'credit c0 "C0" / "C0" 1 once on m0 valid 10 days\n'
+        'credit c1 "C1" / "C1" 1 once on m0 valid 10 days\n'
+        "deduct postpaid\nbill per month, issued on day 1\n",
+        "credits.rules",
+    )
+    usage = tmp_path / "usage.csv"
+    usage.write_text("account,time,action,count\na,2026-01-25T10:00:00Z,Act0x,1\n",
+                     encoding="utf-8")
+    result = bill_warehouse(book, str(usage))
+    assert [(b["account"], b["total"]) for b in result.bills.to_pylist()] == [
+        ("a", Decimal("0.00"))]
+    assert result.credits is not None
+    balances = [(r["id"], r["amount"], r["paid"], r["remaining"])
+                for r in result.credits.to_pylist()]
+    assert balances == [("c0", Decimal(1), Decimal("0.001"), Decimal("0.999")),
+                        ("c1", Decimal(1), Decimal(0), Decimal(1))]
+    (bill,) = book.bill([{"time": "2026-01-25T10:00:00Z", "type": "usage", "action": "Act0x",
+                          "count": 1}])
+    assert [(c.credit_id, c.paid, c.remaining) for c in bill.credits] == [
+        (i, p, r) for i, _, p, r in balances]

@@ -777,7 +777,23 @@ class _Run:
         ]
         kept.sort(key=lambda row: (row[0], row[1]))  # (stable: the bill's order within)
         columns = list(zip(*kept, strict=True)) or [()] * 8
-        money = pa.decimal128(MAX_PRECISION, self.amount_scale)
+        # A credit pays a line's precise amount (kept to more decimals than the rounding's
+        # under `on total` or `exact`): the columns keep every decimal of every balance.
+        scale = max([self.amount_scale] + [
+            -exponent for column in columns[4:7] for value in column
+            if isinstance(value, Decimal)
+            and isinstance(exponent := value.as_tuple().exponent, int)
+        ])
+        digits = max([1] + [
+            value.adjusted() + 1 for column in columns[4:7] for value in column
+            if isinstance(value, Decimal) and value])
+        if scale + digits > MAX_PRECISION:
+            raise UsageError(
+                f"a credit balance needs {scale + digits} digits ({scale} after the point): "
+                f"more than the {MAX_PRECISION} a DECIMAL holds; bill these accounts with "
+                "`ratecard bill`"
+            )
+        money = pa.decimal128(MAX_PRECISION, scale)
         return pa.table({
             "account": pa.array(columns[0], pa.string()),
             "month": pa.array([calendar.label_of(o) for o in columns[1]], pa.string()),
