@@ -1477,7 +1477,7 @@ class _Run:
         if (not spanned or len(spanned) > PROOF_MONTHS or rows[0].start > least
                 or rows[-1].end <= greatest):
             return None
-        return Proof(spanned)
+        return Proof(spanned, self.engine.bare(f"{USAGE}_src") or f"{USAGE}_src")
 
     def _message(self, name: str) -> str:
         """What is wrong with a bad row of a kind, as reported."""

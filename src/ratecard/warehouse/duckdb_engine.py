@@ -59,6 +59,11 @@ class DuckDBEngine:
                     f"file_row_number AS _row FROM read_parquet({listed}, filename = '_file', "
                     "file_row_number = true)"
                 )
+                # (the same rows without their places: a scan that needs none costs less)
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {name}_bare AS SELECT * FROM "
+                    f"read_parquet({listed})"
+                )
             else:
                 # CSV: read as text, in file order; the row's place is its position in the file.
                 self.con.execute(
@@ -81,6 +86,12 @@ class DuckDBEngine:
         """A table's or view's column types, by name."""
         described = self.con.execute(f"DESCRIBE {name}").fetchall()
         return {str(row[0]): str(row[1]) for row in described if row[0] not in ("_file", "_row")}
+
+    def bare(self, name: str) -> str | None:
+        """The view of the Parquet files read as `name` without `_file` and `_row` (a scan
+        that needs neither costs about a tenth less), or None (CSV)."""
+        paths, fmt = self._files.get(name, ([], ""))
+        return f"{name}_bare" if fmt == "parquet" and paths else None
 
     def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
         """The bounds of `columns` over the Parquet files read as `name`, from their footers

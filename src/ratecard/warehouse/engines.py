@@ -49,6 +49,11 @@ class Engine(Protocol):
         out)."""
         ...
 
+    def bare(self, name: str) -> str | None:
+        """The name of a view of the files read as `name` without `_file` and `_row`, cheaper
+        to scan where neither is needed, or None when the engine has none."""
+        ...
+
     def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
         """What the footers of the files read as `name` say of each of `columns` (a column's
         name and what to read its bounds as: `text`, `integer` or `instant`), over all their

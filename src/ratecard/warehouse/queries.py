@@ -153,9 +153,11 @@ class Proof:
 
     `months`: the months (ordinal, first instant of the next month, in microseconds) that the
     rows' times fall in, in order: with one, every row's month is known without reading its
-    time."""
+    time. `source`: the view `proven_groups` reads the rows from (`usage_src`, or the same
+    files without `_file` and `_row`, cheaper to scan)."""
 
     months: tuple[tuple[int, int], ...]
+    source: str = "usage_src"
 
 
 class Queries:
@@ -833,7 +835,7 @@ class Queries:
             *([] if one else [("ord", ordinal)]),
             ("route", self.listed_route(o.col("action"))),
             ("value", self._summable(o.col("count"), plan)),
-        ).from_(o.table("usage_src"), copy=False)
+        ).from_(o.table(proof.source), copy=False)
         keys = [o.col("account"), *([] if one else [o.col("ord")]), o.col("route")]
         grouped = (
             o.select(*keys, *([("ord", ordinal)] if one else []),

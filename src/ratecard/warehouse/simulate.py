@@ -452,6 +452,9 @@ class _Recording:
     def statistics(self, name: str, columns: Mapping[str, str]) -> dict[str, Bounds] | None:
         return self.engine.statistics(name, columns)
 
+    def bare(self, name: str) -> str | None:
+        return self.engine.bare(name)
+
     def put(self, name: str, table: pa.Table) -> None:
         if name in METERING_TABLES:
             self.tables[name] = table

@@ -108,6 +108,10 @@ class SparkEngine:
         """None: the footers' statistics are not read on Spark (every row is checked)."""
         return None
 
+    def bare(self, name: str) -> str | None:
+        """None: Spark's views are scanned with their places."""
+        return None
+
     def describe(self, name: str) -> dict[str, str]:
         """A view's column types, by name."""
         return {
