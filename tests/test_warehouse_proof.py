@@ -227,18 +227,15 @@ def test_every_timestamp_unit_is_proven_alike(tmp_path: Path, unit: str) -> None
     _same(proven, checked)
 
 
-def test_a_pack_holder_is_cut_while_the_others_are_proven(tmp_path: Path) -> None:
-    """acct-p buys a 10万 detection pack on 2026-11-10; its usage before the purchase pays
-    postpaid, after it draws the pack. acct-q has no pack.
-
-    acct-p: 3000 before (1000 free, then 2000 postpaid), 5000 after, drawn from the pack.
-    acct-q: 3000, less the free 1000: 2000 postpaid."""
+def _holder_and_plain(directory: Path) -> tuple[Path, Path]:
+    """Usage and purchases: acct-p uses 3000 DetectBody on 2026-11-05, buys a 10万 detection
+    pack on 2026-11-10 and uses 5000 on 2026-11-20; acct-q uses 3000 on 2026-11-05."""
     rows = _month_rows("acct-p", ["2026-11-05T10:00:00+08:00"], count=3000)
     rows += _month_rows("acct-p", ["2026-11-20T10:00:00+08:00"], count=5000)
     rows += _month_rows("acct-q", ["2026-11-05T10:00:00+08:00"], count=3000)
-    usage = tmp_path / "usage.parquet"
+    usage = directory / "usage.parquet"
     pq.write_table(_usage_table(rows, "Asia/Shanghai"), usage)
-    purchases = tmp_path / "purchases.parquet"
+    purchases = directory / "purchases.parquet"
     pq.write_table(
         pa.table(
             {
@@ -250,6 +247,16 @@ def test_a_pack_holder_is_cut_while_the_others_are_proven(tmp_path: Path) -> Non
         ),
         purchases,
     )
+    return usage, purchases
+
+
+def test_a_pack_holder_is_cut_while_the_others_are_proven(tmp_path: Path) -> None:
+    """acct-p buys a 10万 detection pack on 2026-11-10; its usage before the purchase pays
+    postpaid, after it draws the pack. acct-q has no pack.
+
+    acct-p: 3000 before (1000 free, then 2000 postpaid), 5000 after, drawn from the pack.
+    acct-q: 3000, less the free 1000: 2000 postpaid."""
+    usage, purchases = _holder_and_plain(tmp_path)
     proven, checked = _bill_both(BDA, usage, purchases)
     assert proven.stats["usage_proven"] is True
     lines = {
@@ -437,23 +444,7 @@ def test_a_simulation_of_proven_usage_meters_once_and_bills_as_the_warehouse(
     (3000 less the free 1000) bill 4.00 under OLD (× 0.002), 3.80 under NEW (× 0.0019)."""
     from ratecard.warehouse.simulate import simulate_warehouse
 
-    rows = _month_rows("acct-p", ["2026-11-05T10:00:00+08:00"], count=3000)
-    rows += _month_rows("acct-p", ["2026-11-20T10:00:00+08:00"], count=5000)
-    rows += _month_rows("acct-q", ["2026-11-05T10:00:00+08:00"], count=3000)
-    usage = tmp_path / "usage.parquet"
-    pq.write_table(_usage_table(rows, "Asia/Shanghai"), usage)
-    purchases = tmp_path / "purchases.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "account": ["acct-p"],
-                "time": ["2026-11-10T00:00:00+08:00"],
-                "meter": ["detection"],
-                "size": ["10万"],
-            }
-        ),
-        purchases,
-    )
+    usage, purchases = _holder_and_plain(tmp_path)
     text = (RULES / "tencent-bda.rules").read_text(encoding="utf-8")
     changed = text.replace("(0, 300万]       0.002 ", "(0, 300万]       0.0019")
     assert changed != text
@@ -465,8 +456,6 @@ def test_a_simulation_of_proven_usage_meters_once_and_bills_as_the_warehouse(
     assert sim.old.stats["usage_proven"] is True
     for book, side in ((BDA, sim.old), (new, sim.new)):
         alone = bill_warehouse(book, str(usage), purchases=str(purchases))
-        assert sorted(alone.bills.to_pylist(), key=str) == sorted(
-            side.bills.to_pylist(), key=str
-        )
+        assert sorted(alone.bills.to_pylist(), key=str) == sorted(side.bills.to_pylist(), key=str)
     totals = {r["account"]: (r["old_total"], r["new_total"]) for r in sim.table.to_pylist()}
     assert totals["acct-q"] == (Decimal("4.00"), Decimal("3.80"))
