@@ -5,7 +5,9 @@ Two profiles, chosen by the environment variable `RATECARD_PROFILE`:
 - `quick` (the default, the README's test command): every property (a Hypothesis test) runs a
   tenth of the examples its `@settings` asks for, at least 3, so that each property of each
   module still runs, fast enough for a change-test loop;
-- `long` (CI's slow run, `.ci/run`): every property runs the examples its `@settings` asks for.
+- `long` (CI's slow run, `.ci/run`): every property runs three fifths of the examples its
+  `@settings` asks for, at least 10 (CI's whole run must stay under ten minutes on two cores;
+  each run draws new examples).
 
 Independently, pyproject's `addopts` leaves out the tests marked `spark` (a local Spark session)
 and `slow`: big inputs and runs, too slow for a change-test loop (each marked `@pytest.mark.slow`
@@ -41,6 +43,10 @@ if PROFILE not in PROFILES:
 #: The quick profile's share of each property's examples (1 in QUICK_SHARE), and its floor.
 QUICK_SHARE = 10
 QUICK_FLOOR = 3
+#: The long profile's share of each property's examples (LONG_PARTS in LONG_WHOLE), and its
+#: floor.
+LONG_PARTS, LONG_WHOLE = 3, 5
+LONG_FLOOR = 10
 
 # A property without its own `max_examples` gets the profile's.
 _COMMON = settings(deadline=None, suppress_health_check=[
@@ -57,10 +63,15 @@ def quick_examples(written: int) -> int:
     return min(written, max(QUICK_FLOOR, math.ceil(written / QUICK_SHARE)))
 
 
+def long_examples(written: int) -> int:
+    """The examples a property that asks for `written` runs in the long profile."""
+    return min(written, max(LONG_FLOOR, math.ceil(written * LONG_PARTS / LONG_WHOLE)))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """In the quick profile, cut every property's examples to `quick_examples`."""
-    if PROFILE != "quick":
-        return
+    """Cut every property's examples to the profile's share (`quick_examples`,
+    `long_examples`)."""
+    share = quick_examples if PROFILE == "quick" else long_examples
     done: set[int] = set()
     for item in items:
         test = getattr(item, "obj", None)
@@ -70,7 +81,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # Where @given keeps the test's settings (read when the test runs).
         written: settings = test._hypothesis_internal_use_settings  # type: ignore[union-attr]
         test._hypothesis_internal_use_settings = settings(  # type: ignore[union-attr]
-            written, max_examples=quick_examples(written.max_examples))
+            written, max_examples=share(written.max_examples))
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,7 @@ The invariants:
 - the aggregated replay equals the entry-by-entry reference (`aggregate=False`).
 
 Example counts: each property asks for the long profile's; the default (quick) profile runs a
-tenth of them (tests/conftest.py), `RATECARD_PROFILE=long` all. The module prints how many
+tenth of them (tests/conftest.py), `RATECARD_PROFILE=long` three fifths. The module prints how many
 examples each property ran. Planted in the engine, an inclusive expiry or Feb 29 + 1 year =
 Mar 1 fails several of these properties in the quick profile, without the worked tests.
 """
