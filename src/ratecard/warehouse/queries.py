@@ -212,16 +212,22 @@ class Queries:
         ]
         return o.case(whens, o.integer(0)) if whens else o.integer(0)
 
+    def route_codes(self) -> list[tuple[str, int]]:
+        """Each action the rules name and its route: the meter index it counts into,
+        ROUTE_FREE or ROUTE_UNPRICED."""
+        return [
+            (name, ROUTE_FREE if target == FREE else self.meter_index[target])
+            for name, target in sorted(self.book.routes.items())
+        ] + [(name, ROUTE_UNPRICED) for name in sorted(self.book.unpriced)]
+
     def route(self, action: exp.Expression) -> exp.Expression:
         """The meter index an action counts into, ROUTE_FREE, ROUTE_UNPRICED, or NULL."""
         o = self.ops
-        whens: list[tuple[exp.Expression, exp.Expression]] = []
-        for name, target in sorted(self.book.routes.items()):
-            code = ROUTE_FREE if target == FREE else self.meter_index[target]
-            whens.append((o.eq(action.copy(), o.text(name)), o.integer(code)))
-        for name in sorted(self.book.unpriced):
-            whens.append((o.eq(action.copy(), o.text(name)), o.integer(ROUTE_UNPRICED)))
-        return o.case(whens, o.null())
+        return o.case(
+            [(o.eq(action.copy(), o.text(name)), o.integer(code))
+             for name, code in self.route_codes()],
+            o.null(),
+        )
 
     def listed_route(self, action: exp.Expression) -> exp.Expression:
         """`route` as a lookup in two lists (an action's place in the list of actions, that
@@ -231,10 +237,7 @@ class Queries:
         if self.ops.dialect != DUCKDB:
             return self.route(action)
         o = self.ops
-        named = [
-            (name, ROUTE_FREE if target == FREE else self.meter_index[target])
-            for name, target in sorted(self.book.routes.items())
-        ] + [(name, ROUTE_UNPRICED) for name in sorted(self.book.unpriced)]
+        named = self.route_codes()
         if not named:
             return o.cast(o.null(), exp.DataType(this=exp.DataType.Type.INT))
         place = exp.Anonymous(
@@ -762,11 +765,12 @@ class Queries:
         Columns: problem, meter, account, ord, seg (NULL: the account has no cuts for that
         meter), late, dup, qty, n, first, last.
 
-        With a `proof` (see `Proof`, `proven`), the accounts without cuts are added up by
-        `proven_groups`, which checks no row; the accounts with cuts, a few, by the full query
-        on their rows alone. Both give what the full query gives for their accounts.
+        With a `proof` (`_Run._proof` makes one only for a plan that is `provable`), the
+        accounts without cuts are added up by `proven_groups`, which checks no row; the
+        accounts with cuts, a few, by the full query on their rows alone. Both give what the
+        full query gives for their accounts.
         """
-        if proof is None or not self.provable(plan):
+        if proof is None:
             return self._usage_groups(plan)
         o = self.ops
         plain = self.proven_groups(plan, proof)
